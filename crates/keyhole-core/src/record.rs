@@ -1,0 +1,275 @@
+//! Camera records: the account's signed statement of which signing key a camera has and which
+//! viewing key (and epoch) it must seal to.
+//!
+//! A camera seals only to the viewing key of a record that verifies under the account key it
+//! pinned at pairing, with a version at least as new as any it has seen. Devices check the
+//! same, so a key the server adds, substitutes or rolls back is refused on both sides.
+
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::codec::{DecodeError, Reader, Writer, expect_magic};
+use crate::ids::{CameraId, Timestamp};
+use crate::keys::{AccountKey, AccountPublicKey, BadSignature, CameraPublicKey, HpkePublicKey, Signature};
+
+const MAGIC: &[u8; 4] = b"KHCR";
+const FORMAT: u8 = 1;
+const SIGNING_CONTEXT: &str = "keyhole camera record v1";
+/// The longest camera name, in UTF-8 bytes.
+pub const MAX_NAME: usize = 64;
+
+/// Whether the camera may still record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CameraState {
+    /// Paired and recording.
+    Active,
+    /// Removed by the owner: the camera must stop sealing and uploading.
+    Removed,
+}
+
+/// A camera record's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CameraRecordBody {
+    /// The account whose key signs this record.
+    pub account: AccountPublicKey,
+    /// The camera.
+    pub camera_id: CameraId,
+    /// Increases with every change to this camera's record.
+    pub version: u64,
+    /// When the record was signed; for a new epoch, when that epoch began.
+    pub issued_at: Timestamp,
+    /// A name people recognise ("Front door"), at most [`MAX_NAME`] bytes.
+    pub name: String,
+    /// Active or removed.
+    pub state: CameraState,
+    /// The camera's signing key, proven at pairing; fixed for the camera's life.
+    pub camera_key: CameraPublicKey,
+    /// The epoch of `viewing_key`; increases when a device is revoked or a share withdrawn.
+    pub epoch: u32,
+    /// The key the camera wraps clip keys to during this epoch.
+    pub viewing_key: HpkePublicKey,
+}
+
+/// A camera record as received: parsed, signature not yet checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedCameraRecord {
+    body: CameraRecordBody,
+    signature: Signature,
+    encoded: Vec<u8>,
+}
+
+/// A camera record verified under the account key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CameraRecord {
+    signed: SignedCameraRecord,
+}
+
+/// Why a camera record was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum RecordError {
+    /// The bytes are not a well-formed camera record.
+    #[error("malformed camera record: {0}")]
+    Malformed(#[from] DecodeError),
+    /// The record names another account.
+    #[error("camera record belongs to another account")]
+    WrongAccount,
+    /// The signature does not verify under the pinned account key.
+    #[error("camera record signature does not verify under the account key")]
+    BadSignature,
+    /// The record is for another camera.
+    #[error("camera record is for camera {found}, expected {expected}")]
+    WrongCamera {
+        /// The camera the caller asked about.
+        expected: CameraId,
+        /// The camera the record names.
+        found: CameraId,
+    },
+    /// Older than a version already seen: a rollback.
+    #[error("camera record version {offered} is older than version {trusted} already seen (rollback)")]
+    Rollback {
+        /// Version offered.
+        offered: u64,
+        /// Version already trusted.
+        trusted: u64,
+    },
+    /// Same version as the trusted record, different content.
+    #[error("camera record version {version} differs from the one already seen (forked history)")]
+    Fork {
+        /// The version that exists twice.
+        version: u64,
+    },
+    /// The epoch went backwards.
+    #[error("camera record goes back from epoch {trusted} to {offered}")]
+    EpochRollback {
+        /// Epoch offered.
+        offered: u32,
+        /// Epoch already trusted.
+        trusted: u32,
+    },
+    /// The camera's signing key changed; a camera keeps one key for as long as it is paired.
+    #[error("camera record changes the camera's signing key")]
+    CameraKeyChanged,
+}
+
+impl From<BadSignature> for RecordError {
+    fn from(_: BadSignature) -> Self {
+        Self::BadSignature
+    }
+}
+
+impl CameraRecordBody {
+    fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(256);
+        w.bytes(MAGIC).u8(FORMAT);
+        w.bytes(&self.account.to_bytes()).bytes(&self.camera_id.0).u64(self.version);
+        w.u64(self.issued_at.0).var8(self.name.as_bytes());
+        w.u8(match self.state {
+            CameraState::Active => 1,
+            CameraState::Removed => 2,
+        });
+        w.bytes(&self.camera_key.to_bytes()).u32(self.epoch).bytes(&self.viewing_key.0);
+        w.into_vec()
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        expect_magic(r, MAGIC, FORMAT, "camera record")?;
+        Ok(Self {
+            account: AccountPublicKey::from_bytes(&r.array("account key")?)?,
+            camera_id: CameraId(r.array("camera id")?),
+            version: r.u64("version")?,
+            issued_at: Timestamp(r.u64("issued at")?),
+            name: r.string8("camera name", MAX_NAME)?,
+            state: match r.u8("camera state")? {
+                1 => CameraState::Active,
+                2 => CameraState::Removed,
+                _ => return Err(DecodeError::Invalid("camera state")),
+            },
+            camera_key: CameraPublicKey::from_bytes(&r.array("camera key")?)?,
+            epoch: r.u32("epoch")?,
+            viewing_key: HpkePublicKey(r.array("viewing key")?),
+        })
+    }
+
+    /// Signs this body with the account key.
+    ///
+    /// # Errors
+    /// [`RecordError::WrongAccount`] if `key` is not `self.account`;
+    /// [`RecordError::Malformed`] if the name is too long.
+    pub fn sign(self, key: &AccountKey) -> Result<SignedCameraRecord, RecordError> {
+        if key.public() != self.account {
+            return Err(RecordError::WrongAccount);
+        }
+        if self.name.len() > MAX_NAME {
+            return Err(DecodeError::TooLong { field: "camera name", len: self.name.len(), max: MAX_NAME }.into());
+        }
+        let body = self.encode();
+        let signature = key.sign(SIGNING_CONTEXT, &[&body]);
+        let mut encoded = body;
+        encoded.extend_from_slice(&signature.0);
+        Ok(SignedCameraRecord { body: self, signature, encoded })
+    }
+}
+
+impl SignedCameraRecord {
+    /// Parses a camera record; nothing is trusted until it is verified.
+    ///
+    /// # Errors
+    /// [`DecodeError`] if the bytes are not exactly one well-formed record.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let body = CameraRecordBody::decode(&mut r)?;
+        let signature = Signature(r.array("camera record signature")?);
+        r.finish()?;
+        Ok(Self { body, signature, encoded: bytes.to_vec() })
+    }
+
+    /// The canonical encoding.
+    #[must_use]
+    pub fn encoded(&self) -> &[u8] {
+        &self.encoded
+    }
+
+    /// The content, unverified.
+    #[must_use]
+    pub fn unverified_body(&self) -> &CameraRecordBody {
+        &self.body
+    }
+
+    /// Verifies the record under `account` for camera `camera`, with nothing earlier to compare
+    /// (the first record a camera or device sees for this camera).
+    ///
+    /// # Errors
+    /// [`RecordError::WrongAccount`], [`RecordError::BadSignature`] or
+    /// [`RecordError::WrongCamera`].
+    pub fn verify_first(
+        self,
+        account: &AccountPublicKey,
+        camera: &CameraId,
+    ) -> Result<CameraRecord, RecordError> {
+        if self.body.account != *account {
+            return Err(RecordError::WrongAccount);
+        }
+        if self.body.camera_id != *camera {
+            return Err(RecordError::WrongCamera { expected: *camera, found: self.body.camera_id });
+        }
+        let body_len = self.encoded.len() - 64;
+        account.verify(SIGNING_CONTEXT, &[&self.encoded[..body_len]], &self.signature)?;
+        Ok(CameraRecord { signed: self })
+    }
+}
+
+impl CameraRecord {
+    /// The verified content.
+    #[must_use]
+    pub fn body(&self) -> &CameraRecordBody {
+        &self.signed.body
+    }
+
+    /// The signed form.
+    #[must_use]
+    pub fn signed(&self) -> &SignedCameraRecord {
+        &self.signed
+    }
+
+    /// SHA-256 of the record's encoding.
+    #[must_use]
+    pub fn hash(&self) -> [u8; 32] {
+        Sha256::digest(&self.signed.encoded).into()
+    }
+
+    /// Accepts `next` in place of this record: identical, or newer with the same camera key and
+    /// an epoch that does not go back.
+    ///
+    /// # Errors
+    /// Each refusal names what was wrong.
+    pub fn accept(&self, next: SignedCameraRecord) -> Result<CameraRecord, RecordError> {
+        let body = self.body();
+        let next = next.verify_first(&body.account, &body.camera_id)?;
+        let (trusted, offered) = (body.version, next.body().version);
+        if offered < trusted {
+            return Err(RecordError::Rollback { offered, trusted });
+        }
+        if offered == trusted {
+            return if next.signed.encoded == self.signed.encoded {
+                Ok(next)
+            } else {
+                Err(RecordError::Fork { version: offered })
+            };
+        }
+        if next.body().camera_key != body.camera_key {
+            return Err(RecordError::CameraKeyChanged);
+        }
+        if next.body().epoch < body.epoch {
+            return Err(RecordError::EpochRollback { offered: next.body().epoch, trusted: body.epoch });
+        }
+        Ok(next)
+    }
+
+    /// The body for the next version (version + 1); edit it, then [`CameraRecordBody::sign`].
+    #[must_use]
+    pub fn successor(&self, issued_at: Timestamp) -> CameraRecordBody {
+        CameraRecordBody { version: self.body().version + 1, issued_at, ..self.body().clone() }
+    }
+}

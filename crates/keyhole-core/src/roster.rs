@@ -1,0 +1,340 @@
+//! The roster: the account's signed list of enrolled devices and its recovery key.
+//!
+//! Each roster names its version and the hash of the previous roster and is signed by the
+//! account identity key. A [`SignedRoster`] is only parsed; a [`Roster`] has been verified.
+//! Devices accept a new roster only as a successor of the one they already trust: signed by the
+//! pinned account key, a higher version, and a hash chain back to what they hold, so a server
+//! can neither insert a device, roll the roster back nor show two devices different histories
+//! without the signature or the chain failing.
+
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::codec::{DecodeError, Reader, Writer, expect_magic};
+use crate::ids::{DeviceId, Timestamp};
+use crate::keys::{AccountPublicKey, BadSignature, DeviceSigningPublicKey, HpkePublicKey, Signature};
+
+const MAGIC: &[u8; 4] = b"KHRS";
+const FORMAT: u8 = 1;
+const SIGNING_CONTEXT: &str = "keyhole roster v1";
+/// The most devices a roster may list.
+pub const MAX_DEVICES: usize = 64;
+/// The longest device name, in UTF-8 bytes.
+pub const MAX_NAME: usize = 64;
+
+/// SHA-256 of a signed roster's full encoding; each roster names its predecessor's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RosterHash(pub [u8; 32]);
+
+/// One enrolled device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceEntry {
+    /// The device's id.
+    pub id: DeviceId,
+    /// A name people recognise ("Ana's phone"), at most [`MAX_NAME`] bytes.
+    pub name: String,
+    /// When the device was enrolled.
+    pub added_at: Timestamp,
+    /// Its signing key.
+    pub signing_key: DeviceSigningPublicKey,
+    /// Its HPKE key; key packages for it are sealed to this.
+    pub hpke_key: HpkePublicKey,
+}
+
+/// The roster's content, before or after signing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RosterBody {
+    /// The account whose key signs this roster.
+    pub account: AccountPublicKey,
+    /// Starts at 1 and increases by exactly 1 with each change.
+    pub version: u64,
+    /// Hash of the roster this one replaces; all zero for version 1.
+    pub previous: RosterHash,
+    /// When the signing device made this version.
+    pub issued_at: Timestamp,
+    /// The recovery key: key packages are always sealed to it too.
+    pub recovery_key: HpkePublicKey,
+    /// Enrolled devices, ids unique.
+    pub devices: Vec<DeviceEntry>,
+}
+
+/// A roster as received: parsed, signature not yet checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedRoster {
+    body: RosterBody,
+    signature: Signature,
+    encoded: Vec<u8>,
+}
+
+/// A roster whose signature and place in the chain have been verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Roster {
+    signed: SignedRoster,
+}
+
+/// Why a roster was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum RosterError {
+    /// The bytes are not a well-formed roster.
+    #[error("malformed roster: {0}")]
+    Malformed(#[from] DecodeError),
+    /// The roster claims a different account than the one pinned.
+    #[error("roster belongs to another account")]
+    WrongAccount,
+    /// The signature does not verify under the pinned account key.
+    #[error("roster signature does not verify under the account key")]
+    BadSignature,
+    /// The version is not newer than the one already trusted: a rollback.
+    #[error("roster version {offered} is older than the trusted version {trusted} (rollback)")]
+    Rollback {
+        /// Version offered.
+        offered: u64,
+        /// Version already trusted.
+        trusted: u64,
+    },
+    /// Same version as the trusted roster but different content: two histories exist.
+    #[error("roster version {version} differs from the one already trusted (forked history)")]
+    Fork {
+        /// The version that exists twice.
+        version: u64,
+    },
+    /// The version is newer but skips versions, so the chain cannot be checked.
+    #[error("roster jumps from version {trusted} to {offered}; the versions between are needed")]
+    Gap {
+        /// Version already trusted.
+        trusted: u64,
+        /// Version offered.
+        offered: u64,
+    },
+    /// The previous-hash field does not match the trusted roster.
+    #[error("roster version {version} does not chain to the trusted roster (broken chain)")]
+    BrokenChain {
+        /// The version whose link is wrong.
+        version: u64,
+    },
+    /// A first roster must be version 1 with an all-zero previous hash.
+    #[error("the first roster must be version 1 with no predecessor")]
+    BadGenesis,
+}
+
+impl From<BadSignature> for RosterError {
+    fn from(_: BadSignature) -> Self {
+        Self::BadSignature
+    }
+}
+
+impl RosterBody {
+    fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(128 + self.devices.len() * 128);
+        w.bytes(MAGIC).u8(FORMAT);
+        w.bytes(&self.account.to_bytes()).u64(self.version).bytes(&self.previous.0);
+        w.u64(self.issued_at.0).bytes(&self.recovery_key.0);
+        w.u8(u8::try_from(self.devices.len()).unwrap_or(u8::MAX));
+        for d in &self.devices {
+            w.bytes(&d.id.0).var8(d.name.as_bytes()).u64(d.added_at.0);
+            w.bytes(&d.signing_key.to_bytes()).bytes(&d.hpke_key.0);
+        }
+        w.into_vec()
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        expect_magic(r, MAGIC, FORMAT, "roster")?;
+        let account = AccountPublicKey::from_bytes(&r.array("account key")?)?;
+        let version = r.u64("version")?;
+        let previous = RosterHash(r.array("previous hash")?);
+        let issued_at = Timestamp(r.u64("issued at")?);
+        let recovery_key = HpkePublicKey(r.array("recovery key")?);
+        let count = usize::from(r.u8("device count")?);
+        if count > MAX_DEVICES {
+            return Err(DecodeError::TooLong { field: "devices", len: count, max: MAX_DEVICES });
+        }
+        let mut devices: Vec<DeviceEntry> = Vec::with_capacity(count);
+        for _ in 0..count {
+            let id = DeviceId(r.array("device id")?);
+            if devices.iter().any(|d| d.id == id) {
+                return Err(DecodeError::Invalid("duplicate device id"));
+            }
+            devices.push(DeviceEntry {
+                id,
+                name: r.string8("device name", MAX_NAME)?,
+                added_at: Timestamp(r.u64("device added at")?),
+                signing_key: DeviceSigningPublicKey::from_bytes(&r.array("device signing key")?)?,
+                hpke_key: HpkePublicKey(r.array("device hpke key")?),
+            });
+        }
+        Ok(Self { account, version, previous, issued_at, recovery_key, devices })
+    }
+
+    fn check(&self) -> Result<(), DecodeError> {
+        if self.devices.len() > MAX_DEVICES {
+            return Err(DecodeError::TooLong {
+                field: "devices",
+                len: self.devices.len(),
+                max: MAX_DEVICES,
+            });
+        }
+        for (i, d) in self.devices.iter().enumerate() {
+            if d.name.len() > MAX_NAME {
+                return Err(DecodeError::TooLong { field: "device name", len: d.name.len(), max: MAX_NAME });
+            }
+            if self.devices[..i].iter().any(|e| e.id == d.id) {
+                return Err(DecodeError::Invalid("duplicate device id"));
+            }
+        }
+        if self.version == 0 {
+            return Err(DecodeError::Invalid("roster version 0"));
+        }
+        Ok(())
+    }
+
+    /// Signs this body with the account key.
+    ///
+    /// # Errors
+    /// [`RosterError::WrongAccount`] if `key` is not `self.account`; [`RosterError::Malformed`]
+    /// if a limit is exceeded (too many devices, a name too long, a duplicate id, version 0).
+    pub fn sign(self, key: &crate::keys::AccountKey) -> Result<SignedRoster, RosterError> {
+        if key.public() != self.account {
+            return Err(RosterError::WrongAccount);
+        }
+        self.check()?;
+        let body = self.encode();
+        let signature = key.sign(SIGNING_CONTEXT, &[&body]);
+        let mut encoded = body;
+        encoded.extend_from_slice(&signature.0);
+        Ok(SignedRoster { body: self, signature, encoded })
+    }
+}
+
+impl SignedRoster {
+    /// Parses a roster. Nothing is trusted until [`SignedRoster::verify_first`] or
+    /// [`Roster::accept`].
+    ///
+    /// # Errors
+    /// [`DecodeError`] if the bytes are not exactly one well-formed roster.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let body = RosterBody::decode(&mut r)?;
+        let signature = Signature(r.array("roster signature")?);
+        r.finish()?;
+        body.check()?;
+        Ok(Self { body, signature, encoded: bytes.to_vec() })
+    }
+
+    /// The canonical encoding.
+    #[must_use]
+    pub fn encoded(&self) -> &[u8] {
+        &self.encoded
+    }
+
+    /// The content, unverified.
+    #[must_use]
+    pub fn unverified_body(&self) -> &RosterBody {
+        &self.body
+    }
+
+    /// This roster's hash.
+    #[must_use]
+    pub fn hash(&self) -> RosterHash {
+        RosterHash(Sha256::digest(&self.encoded).into())
+    }
+
+    fn check_signature(&self, account: &AccountPublicKey) -> Result<(), RosterError> {
+        if self.body.account != *account {
+            return Err(RosterError::WrongAccount);
+        }
+        let body_len = self.encoded.len() - 64;
+        account.verify(SIGNING_CONTEXT, &[&self.encoded[..body_len]], &self.signature)?;
+        Ok(())
+    }
+
+    /// Verifies a roster signed by `account` with no earlier roster to compare against, as
+    /// a device does when it first joins (after learning `account` out of band or from the
+    /// recovery backup). Any version is accepted; later rosters must chain from it.
+    ///
+    /// # Errors
+    /// [`RosterError::WrongAccount`] or [`RosterError::BadSignature`].
+    pub fn verify_first(self, account: &AccountPublicKey) -> Result<Roster, RosterError> {
+        self.check_signature(account)?;
+        if self.body.version == 1 && self.body.previous != RosterHash([0; 32]) {
+            return Err(RosterError::BadGenesis);
+        }
+        Ok(Roster { signed: self })
+    }
+}
+
+impl Roster {
+    /// The verified content.
+    #[must_use]
+    pub fn body(&self) -> &RosterBody {
+        &self.signed.body
+    }
+
+    /// The signed form, for storing or sending.
+    #[must_use]
+    pub fn signed(&self) -> &SignedRoster {
+        &self.signed
+    }
+
+    /// This roster's hash.
+    #[must_use]
+    pub fn hash(&self) -> RosterHash {
+        self.signed.hash()
+    }
+
+    /// The device with this id, if enrolled.
+    #[must_use]
+    pub fn device(&self, id: &DeviceId) -> Option<&DeviceEntry> {
+        self.body().devices.iter().find(|d| d.id == *id)
+    }
+
+    /// Accepts `next` as the roster that replaces this one: the same identical roster (no
+    /// change), or the direct successor (version + 1, chaining to this roster's hash).
+    ///
+    /// # Errors
+    /// Each refusal names what was wrong: signature, rollback, fork, gap or broken chain.
+    pub fn accept(&self, next: SignedRoster) -> Result<Roster, RosterError> {
+        next.check_signature(&self.body().account)?;
+        let (trusted, offered) = (self.body().version, next.body.version);
+        if offered < trusted {
+            return Err(RosterError::Rollback { offered, trusted });
+        }
+        if offered == trusted {
+            return if next.encoded == self.signed.encoded {
+                Ok(self.clone())
+            } else {
+                Err(RosterError::Fork { version: offered })
+            };
+        }
+        if offered != trusted + 1 {
+            return Err(RosterError::Gap { trusted, offered });
+        }
+        if next.body.previous != self.hash() {
+            return Err(RosterError::BrokenChain { version: offered });
+        }
+        Ok(Roster { signed: next })
+    }
+
+    /// Accepts each roster of `chain` in turn (oldest first) and returns the newest.
+    ///
+    /// # Errors
+    /// The first refusal, as [`Roster::accept`].
+    pub fn accept_chain(
+        &self,
+        chain: impl IntoIterator<Item = SignedRoster>,
+    ) -> Result<Roster, RosterError> {
+        chain.into_iter().try_fold(self.clone(), |trusted, next| trusted.accept(next))
+    }
+
+    /// The body for the next version: same devices, version + 1, chained to this roster.
+    /// Edit its devices, then [`RosterBody::sign`].
+    #[must_use]
+    pub fn successor(&self, issued_at: Timestamp) -> RosterBody {
+        RosterBody {
+            version: self.body().version + 1,
+            previous: self.hash(),
+            issued_at,
+            ..self.body().clone()
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! Seal/open round trips, random access and every tampering the envelope must catch.
+
+mod common;
+
+use common::*;
+use keyhole_core::envelope::{
+    Header, Layout, OpenError, Opener, PREFIX_LEN, SealParams, Sealer, Suite, TAG_LEN, TRAILER_LEN,
+    Tamper, open_object, seal_object,
+};
+use keyhole_core::event::{EventDetails, EventKind, open_event, seal_event};
+use keyhole_core::live::{LiveError, LiveOpener, LiveSealer};
+use keyhole_core::{ObjectId, Timestamp};
+use proptest::prelude::*;
+
+const SUITES: [Suite; 2] = [Suite::Aes256Gcm, Suite::ChaCha20Poly1305];
+
+fn seal(p: SealParams, plain: &[u8]) -> Vec<u8> {
+    seal_object(p, plain, &viewing(1).public(), &camera(), &mut rng(7)).unwrap().0
+}
+
+fn open(sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
+    open_object(sealed, &camera().public(), &viewing(1)).map(|(p, _)| p)
+}
+
+fn tamper_of(r: Result<Vec<u8>, OpenError>) -> Tamper {
+    match r {
+        Err(OpenError::Tampered(t)) => t,
+        other => panic!("expected a tamper error, got {other:?}"),
+    }
+}
+
+/// Seals with `update` calls split at `cuts` and opens with `update` calls split at `cuts2`.
+fn round_trip_split(suite: Suite, len: usize, cuts: &[usize], cuts2: &[usize]) {
+    let plain = plaintext(len, len as u64);
+    let cam = camera();
+    let mut sealed = Vec::new();
+    let mut sealer = Sealer::new(params(suite, 10, 1), &viewing(1).public(), &cam, &mut rng(1), &mut sealed).unwrap();
+    let mut at = 0;
+    for &c in cuts.iter().chain([&len]) {
+        let c = c.min(len).max(at);
+        sealer.update(&plain[at..c], &mut sealed);
+        at = c;
+    }
+    let summary = sealer.finish(&mut sealed);
+    assert_eq!(summary.sealed_len, sealed.len() as u64);
+    assert_eq!(summary.plaintext_len, len as u64);
+    assert_eq!(sealed, seal_object(params(suite, 10, 1), &plain, &viewing(1).public(), &cam, &mut rng(1)).unwrap().0,
+        "splitting the input must not change the output");
+
+    let opener = Opener::new(&sealed, &cam.public(), &viewing(1)).unwrap();
+    let mut stream = opener.stream();
+    let body = &sealed[PREFIX_LEN..];
+    let mut out = Vec::new();
+    let mut at = 0;
+    for &c in cuts2.iter().chain([&body.len()]) {
+        let c = c.min(body.len()).max(at);
+        stream.update(&body[at..c], &mut out).unwrap();
+        at = c;
+    }
+    let opened = stream.finish(&mut out).unwrap();
+    assert_eq!(out, plain);
+    assert_eq!(opened.digest, summary.digest);
+    assert_eq!(opened.chunks, summary.chunks);
+}
+
+#[test]
+fn round_trips_at_chunk_boundaries() {
+    for suite in SUITES {
+        for len in [0, 1, 1023, 1024, 1025, 2047, 2048, 2049, 5 * 1024] {
+            round_trip_split(suite, len, &[], &[]);
+            round_trip_split(suite, len, &[1, 1024, 1025, 3000], &[17, 1040, 1041, 1104, 2000]);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn round_trip_any_length_and_split(
+        len in 0usize..6000,
+        mut cuts in proptest::collection::vec(0usize..6000, 0..6),
+        mut cuts2 in proptest::collection::vec(0usize..7000, 0..6),
+        chacha in any::<bool>(),
+    ) {
+        cuts.sort_unstable();
+        cuts2.sort_unstable();
+        let suite = if chacha { Suite::ChaCha20Poly1305 } else { Suite::Aes256Gcm };
+        round_trip_split(suite, len, &cuts, &cuts2);
+    }
+
+    #[test]
+    fn any_flipped_bit_is_caught(len in 0usize..3000, pos in any::<prop::sample::Index>(), bit in 0u8..8) {
+        let mut sealed = seal(params(Suite::ChaCha20Poly1305, 10, 1), &plaintext(len, 3));
+        let i = pos.index(sealed.len());
+        sealed[i] ^= 1 << bit;
+        prop_assert!(open(&sealed).is_err());
+    }
+
+    #[test]
+    fn header_round_trips(seq in any::<u64>(), epoch in any::<u32>(), t in any::<u64>(), log2 in 10u8..=24) {
+        let mut p = params(Suite::Aes256Gcm, log2, 1);
+        p.sequence = seq;
+        p.epoch = epoch;
+        p.captured_at = Timestamp(t);
+        let mut out = Vec::new();
+        let cam = camera();
+        let sealer = Sealer::new(p, &viewing(1).public(), &cam, &mut rng(2), &mut out).unwrap();
+        let h = Header::decode(&out).unwrap();
+        prop_assert_eq!(&h, sealer.header());
+        prop_assert_eq!(h.encode().to_vec(), out[..h.encode().len()].to_vec());
+    }
+}
+
+#[test]
+fn every_chunk_opens_by_random_access() {
+    for suite in SUITES {
+        let plain = plaintext(10_000, 9);
+        let sealed = seal(params(suite, 10, 1), &plain);
+        let opener = Opener::new(&sealed[..PREFIX_LEN], &camera().public(), &viewing(1)).unwrap();
+        let layout = Layout::new(opener.header(), sealed.len() as u64).unwrap();
+        assert_eq!(layout.chunks(), 10);
+        assert_eq!(layout.plaintext_len(), 10_000);
+        // Seek into the middle first, then everything from the end backwards.
+        assert_eq!(layout.chunk_at(5_000), Some(4));
+        assert_eq!(layout.chunk_at(10_000), None);
+        for i in (0..layout.chunks()).rev() {
+            let r = layout.chunk_range(i).unwrap();
+            let mut buf = sealed[r.start as usize..r.end as usize].to_vec();
+            opener.open_chunk(&layout, i, &mut buf).unwrap();
+            let start = (i * 1024) as usize;
+            assert_eq!(buf, plain[start..(start + 1024).min(plain.len())]);
+        }
+        assert_eq!(layout.trailer_range().end, sealed.len() as u64);
+        assert!(layout.chunk_range(10).is_none());
+    }
+}
+
+#[test]
+fn truncation_is_named() {
+    let plain = plaintext(5 * 1024 + 100, 4);
+    let sealed = seal(params(Suite::Aes256Gcm, 10, 1), &plain);
+    let ct = 1024 + TAG_LEN;
+    for keep in 1..=5 {
+        // Whole chunks kept, the rest (final chunk and trailer) cut off.
+        let cut = &sealed[..PREFIX_LEN + keep * ct];
+        assert_eq!(tamper_of(open(cut)), Tamper::Truncated { chunks: keep as u64 });
+        // Same, with the real trailer re-attached.
+        let mut spliced = cut.to_vec();
+        spliced.extend_from_slice(&sealed[sealed.len() - TRAILER_LEN..]);
+        assert_eq!(tamper_of(open(&spliced)), Tamper::Truncated { chunks: keep as u64 });
+    }
+    // Random access sees the same through the layout of the shortened object.
+    let cut = &sealed[..PREFIX_LEN + 3 * ct + TRAILER_LEN];
+    let opener = Opener::new(cut, &camera().public(), &viewing(1)).unwrap();
+    let layout = Layout::new(opener.header(), cut.len() as u64).unwrap();
+    let r = layout.chunk_range(2).unwrap();
+    let mut buf = cut[r.start as usize..r.end as usize].to_vec();
+    assert_eq!(opener.open_chunk(&layout, 2, &mut buf), Err(OpenError::Tampered(Tamper::Truncated { chunks: 3 })));
+    // Cutting inside the prefix is a malformed object.
+    assert!(matches!(open(&sealed[..PREFIX_LEN - 1]), Err(OpenError::Malformed(_))));
+    assert_eq!(tamper_of(open(&sealed[..PREFIX_LEN])), Tamper::Truncated { chunks: 0 });
+}
+
+#[test]
+fn reordered_duplicated_and_spliced_chunks_fail() {
+    let plain = plaintext(4 * 1024, 5);
+    let sealed = seal(params(Suite::ChaCha20Poly1305, 10, 1), &plain);
+    let ct = 1024 + TAG_LEN;
+    let chunk = |s: &[u8], i: usize| s[PREFIX_LEN + i * ct..PREFIX_LEN + (i + 1) * ct].to_vec();
+    let rebuild = |order: &[Vec<u8>]| {
+        let mut v = sealed[..PREFIX_LEN].to_vec();
+        for c in order {
+            v.extend_from_slice(c);
+        }
+        v.extend_from_slice(&sealed[sealed.len() - TRAILER_LEN..]);
+        v
+    };
+    let c: Vec<Vec<u8>> = (0..4).map(|i| chunk(&sealed, i)).collect();
+    let swapped = rebuild(&[c[1].clone(), c[0].clone(), c[2].clone(), c[3].clone()]);
+    assert_eq!(tamper_of(open(&swapped)), Tamper::Chunk { index: 0 });
+    let duplicated = rebuild(&[c[0].clone(), c[0].clone(), c[2].clone(), c[3].clone()]);
+    assert_eq!(tamper_of(open(&duplicated)), Tamper::Chunk { index: 1 });
+    // A chunk from another clip of the same camera, epoch and position.
+    let other = seal(params(Suite::ChaCha20Poly1305, 10, 2), &plain);
+    let spliced = rebuild(&[c[0].clone(), chunk(&other, 1), c[2].clone(), c[3].clone()]);
+    assert_eq!(tamper_of(open(&spliced)), Tamper::Chunk { index: 1 });
+    // Bytes appended after the trailer.
+    let mut longer = sealed.clone();
+    longer.extend_from_slice(&[0; 7]);
+    assert!(open(&longer).is_err());
+}
+
+#[test]
+fn wrong_keys_and_altered_header_or_trailer_fail() {
+    let sealed = seal(default_params(), &plaintext(3000, 6));
+    assert_eq!(
+        tamper_of(open_object(&sealed, &other_camera().public(), &viewing(1)).map(|x| x.0)),
+        Tamper::HeaderSignature
+    );
+    assert_eq!(
+        tamper_of(open_object(&sealed, &camera().public(), &viewing(2)).map(|x| x.0)),
+        Tamper::KeyUnwrap { epoch: 1 }
+    );
+    let mut seq_changed = sealed.clone();
+    seq_changed[50] ^= 1; // inside the sequence number
+    assert_eq!(tamper_of(open(&seq_changed)), Tamper::HeaderSignature);
+    let mut trailer = sealed.clone();
+    let n = trailer.len();
+    trailer[n - 1] ^= 0x80;
+    assert_eq!(tamper_of(open(&trailer)), Tamper::TrailerSignature);
+    let mut sig = sealed.clone();
+    sig[PREFIX_LEN - 1] ^= 1;
+    assert_eq!(tamper_of(open(&sig)), Tamper::HeaderSignature);
+}
+
+/// A party holding the clip key (a revoked device working with the server) can re-encrypt
+/// chunks that pass the AEAD, but not forge the camera's trailer signature over them.
+#[test]
+fn key_holder_cannot_alter_content_unnoticed() {
+    let cam = camera();
+    let genuine = seal(default_params(), &plaintext(3000, 1));
+    let forged = seal_object(default_params(), &plaintext(3000, 2), &viewing(1).public(), &other_camera(), &mut rng(7)).unwrap().0;
+    // Same rng → same clip key and header (except the signature); graft forged chunks and
+    // trailer onto the genuine camera-signed prefix.
+    let mut spliced = genuine[..PREFIX_LEN].to_vec();
+    spliced.extend_from_slice(&forged[PREFIX_LEN..]);
+    assert_eq!(tamper_of(open_object(&spliced, &cam.public(), &viewing(1)).map(|x| x.0)), Tamper::TrailerSignature);
+}
+
+#[test]
+fn seal_rejects_bad_chunk_size() {
+    let cam = camera();
+    for bad in [9u8, 25] {
+        let p = params(Suite::Aes256Gcm, bad, 1);
+        assert!(Sealer::new(p, &viewing(1).public(), &cam, &mut rng(1), &mut Vec::new()).is_err());
+    }
+}
+
+#[test]
+fn layout_rejects_impossible_lengths() {
+    let sealed = seal(params(Suite::Aes256Gcm, 10, 1), &plaintext(2048, 1));
+    let h = Header::decode(&sealed).unwrap();
+    assert!(Layout::new(&h, sealed.len() as u64).is_ok());
+    for len in [0, PREFIX_LEN + TRAILER_LEN + 15, PREFIX_LEN + 1024 + TAG_LEN + TAG_LEN + TRAILER_LEN] {
+        assert_eq!(Layout::new(&h, len as u64), Err(Tamper::Length { len: len as u64 }));
+    }
+}
+
+#[test]
+fn event_round_trip_and_kind_check() {
+    let details = EventDetails {
+        kind: EventKind::Doorbell,
+        started_at: Timestamp(1_795_735_205_000),
+        duration_ms: 12_500,
+        clip: Some(ObjectId([9; 16])),
+        note: "front door".into(),
+        thumbnail_jpeg: plaintext(40_000, 8),
+    };
+    let (sealed, summary) = seal_event(default_params(), &details, &viewing(1).public(), &camera(), &mut rng(3)).unwrap();
+    let (opened, obj) = open_event(&sealed, &camera().public(), &viewing(1)).unwrap();
+    assert_eq!(opened, details);
+    assert_eq!(obj.digest, summary.digest);
+    let clip = seal(default_params(), b"not an event");
+    assert!(open_event(&clip, &camera().public(), &viewing(1)).is_err());
+    assert_eq!(EventDetails::decode(&details.encode().unwrap()).unwrap(), details);
+    let too_big = EventDetails { note: "x".repeat(300), ..details };
+    assert!(too_big.encode().is_err());
+}
+
+#[test]
+fn live_session_frames() {
+    let cam = camera();
+    let mut prefix = Vec::new();
+    let mut p = default_params();
+    p.chunk_log2 = 12;
+    let mut sealer = LiveSealer::new(p, &viewing(1).public(), &cam, &mut rng(4), &mut prefix).unwrap();
+    let frags: Vec<Vec<u8>> = (0..5).map(|i| plaintext(100 + i * 500, i as u64)).collect();
+    let frames: Vec<Vec<u8>> =
+        frags.iter().enumerate().map(|(i, f)| sealer.seal_fragment(f, i == 4).unwrap()).collect();
+    assert_eq!(sealer.seal_fragment(b"late", false), Err(LiveError::AfterEnd));
+    assert!(matches!(sealer.seal_fragment(&[0; 5000], false), Err(LiveError::TooLarge { .. })));
+
+    let mut viewer = LiveOpener::new(&prefix, &cam.public(), &viewing(1)).unwrap();
+    let f0 = viewer.open_frame(&frames[0]).unwrap();
+    assert_eq!((f0.index, f0.skipped, f0.last, &f0.data), (0, 0, false, &frags[0]));
+    // The relay dropped frame 1 for a slow viewer: visible as a skip.
+    let f2 = viewer.open_frame(&frames[2]).unwrap();
+    assert_eq!((f2.index, f2.skipped), (2, 1));
+    assert_eq!(viewer.open_frame(&frames[1]), Err(LiveError::OutOfOrder { index: 1, previous: 2 }));
+    let mut bad = frames[3].clone();
+    let n = bad.len();
+    bad[n - 1] ^= 1;
+    assert_eq!(viewer.open_frame(&bad), Err(LiveError::Tampered { index: 3 }));
+    assert_eq!(viewer.open_frame(&frames[3]).unwrap().data, frags[3]);
+    assert!(viewer.open_frame(&frames[4]).unwrap().last);
+    assert_eq!(viewer.open_frame(&frames[4]), Err(LiveError::AfterEnd));
+    // A clip prefix is not a live session, and a viewer for another camera refuses it.
+    let clip = seal(default_params(), b"x");
+    assert!(LiveOpener::new(&clip, &cam.public(), &viewing(1)).is_err());
+    assert!(LiveOpener::new(&prefix, &other_camera().public(), &viewing(1)).is_err());
+}
+
+#[test]
+fn overhead_is_small() {
+    // 2 MB clip, 64 KiB chunks: header, two signatures and one tag per chunk.
+    let sealed = seal(default_params(), &plaintext(2_000_000, 1));
+    let overhead = sealed.len() - 2_000_000;
+    assert_eq!(overhead, PREFIX_LEN + 31 * TAG_LEN + TRAILER_LEN);
+    assert!((overhead as f64) / 2_000_000.0 < 0.001);
+}
