@@ -50,7 +50,9 @@ impl Writer {
     /// A writer with room for `n` bytes.
     #[must_use]
     pub fn with_capacity(n: usize) -> Self {
-        Self { buf: Vec::with_capacity(n) }
+        Self {
+            buf: Vec::with_capacity(n),
+        }
     }
 
     /// Appends one byte.
@@ -255,7 +257,12 @@ mod tests {
     #[test]
     fn round_trip_and_trailing() {
         let mut w = Writer::new();
-        w.u8(7).u16(0x1234).u32(9).u64(u64::MAX).var8(b"abc").var32(b"");
+        w.u8(7)
+            .u16(0x1234)
+            .u32(9)
+            .u64(u64::MAX)
+            .var8(b"abc")
+            .var32(b"");
         let bytes = w.into_vec();
         let mut r = Reader::new(&bytes);
         assert_eq!(r.u8("a").unwrap(), 7);
@@ -278,11 +285,32 @@ mod tests {
         let mut r = Reader::new(&[4, 1, 2, 3, 4]);
         assert_eq!(
             r.clone().var8("name", 3),
-            Err(DecodeError::TooLong { field: "name", len: 4, max: 3 })
+            Err(DecodeError::TooLong {
+                field: "name",
+                len: 4,
+                max: 3
+            })
         );
-        assert_eq!(Reader::new(&[5, 1]).var8("name", 9), Err(DecodeError::Truncated("name")));
+        assert_eq!(
+            Reader::new(&[5, 1]).var8("name", 9),
+            Err(DecodeError::Truncated("name"))
+        );
         assert_eq!(r.var8("name", 4).unwrap(), &[1, 2, 3, 4]);
-        assert_eq!(Reader::new(&[0xff]).string8("s", 9), Err(DecodeError::Truncated("s")));
-        assert_eq!(Reader::new(&[1, 0xff]).string8("s", 9), Err(DecodeError::Invalid("s")));
+        assert_eq!(
+            Reader::new(&[0xff]).string8("s", 9),
+            Err(DecodeError::TooLong {
+                field: "s",
+                len: 255,
+                max: 9
+            })
+        );
+        assert_eq!(
+            Reader::new(&[2, b'a']).string8("s", 9),
+            Err(DecodeError::Truncated("s"))
+        );
+        assert_eq!(
+            Reader::new(&[1, 0xff]).string8("s", 9),
+            Err(DecodeError::Invalid("s"))
+        );
     }
 }

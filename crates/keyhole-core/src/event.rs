@@ -6,7 +6,9 @@ use rand_core::CryptoRngCore;
 use thiserror::Error;
 
 use crate::codec::{DecodeError, Reader, Writer, expect_magic};
-use crate::envelope::{ObjectKind, OpenError, OpenedObject, SealParams, SealSummary, open_object, seal_object};
+use crate::envelope::{
+    ObjectKind, OpenError, OpenedObject, SealParams, SealSummary, open_object, seal_object,
+};
 use crate::ids::{ObjectId, Timestamp};
 use crate::keys::{CameraKey, CameraPublicKey, HpkePublicKey, HpkeSecretKey};
 
@@ -79,7 +81,11 @@ impl EventDetails {
     /// [`DecodeError::TooLong`] if the note or thumbnail is over its limit.
     pub fn encode(&self) -> Result<Vec<u8>, DecodeError> {
         if self.note.len() > MAX_NOTE {
-            return Err(DecodeError::TooLong { field: "note", len: self.note.len(), max: MAX_NOTE });
+            return Err(DecodeError::TooLong {
+                field: "note",
+                len: self.note.len(),
+                max: MAX_NOTE,
+            });
         }
         if self.thumbnail_jpeg.len() > MAX_THUMBNAIL {
             return Err(DecodeError::TooLong {
@@ -89,7 +95,11 @@ impl EventDetails {
             });
         }
         let mut w = Writer::with_capacity(64 + self.thumbnail_jpeg.len());
-        w.bytes(MAGIC).u8(FORMAT).u8(self.kind.id()).u64(self.started_at.0).u32(self.duration_ms);
+        w.bytes(MAGIC)
+            .u8(FORMAT)
+            .u8(self.kind.id())
+            .u64(self.started_at.0)
+            .u32(self.duration_ms);
         match self.clip {
             Some(id) => w.u8(1).bytes(&id.0),
             None => w.u8(0),
@@ -122,7 +132,14 @@ impl EventDetails {
         let note = r.string8("note", MAX_NOTE)?;
         let thumbnail_jpeg = r.var32("thumbnail", MAX_THUMBNAIL)?.to_vec();
         r.finish()?;
-        Ok(Self { kind, started_at, duration_ms, clip, note, thumbnail_jpeg })
+        Ok(Self {
+            kind,
+            started_at,
+            duration_ms,
+            clip,
+            note,
+            thumbnail_jpeg,
+        })
     }
 }
 

@@ -115,8 +115,14 @@ mod tests {
     #[test]
     fn timestamp_display() {
         assert_eq!(Timestamp(0).to_string(), "1970-01-01T00:00:00Z");
-        assert_eq!(Timestamp(951_782_400_000).to_string(), "2000-02-29T00:00:00Z");
-        assert_eq!(Timestamp(1_795_735_205_999).to_string(), "2026-11-26T23:20:05Z");
+        assert_eq!(
+            Timestamp(951_782_400_000).to_string(),
+            "2000-02-29T00:00:00Z"
+        );
+        assert_eq!(
+            Timestamp(1_795_735_205_999).to_string(),
+            "2026-11-26T23:20:05Z"
+        );
     }
 
     #[test]
@@ -124,6 +130,9 @@ mod tests {
         let id = CameraId([0xab; 16]);
         assert_eq!(id.to_string(), "ab".repeat(16));
         assert_eq!(id.to_string().parse::<CameraId>().unwrap(), id);
-        assert_eq!("zz".parse::<CameraId>(), Err(DecodeError::Invalid("camera id")));
+        assert_eq!(
+            "zz".parse::<CameraId>(),
+            Err(DecodeError::Invalid("camera id"))
+        );
     }
 }

@@ -87,8 +87,13 @@ pub enum KeyPackageError {
 impl KeyPackage {
     fn context(&self) -> Vec<u8> {
         let mut w = Writer::with_capacity(MAX_LEN);
-        w.bytes(MAGIC).u8(FORMAT).bytes(&self.owner.to_bytes()).bytes(&self.camera_id.0);
-        w.u32(self.epoch).bytes(&self.viewing_key.0).bytes(&self.recipient.account.to_bytes());
+        w.bytes(MAGIC)
+            .u8(FORMAT)
+            .bytes(&self.owner.to_bytes())
+            .bytes(&self.camera_id.0);
+        w.u32(self.epoch)
+            .bytes(&self.viewing_key.0)
+            .bytes(&self.recipient.account.to_bytes());
         match self.recipient.key {
             RecipientKey::Device(id) => w.u8(1).bytes(&id.0),
             RecipientKey::Recovery => w.u8(2),
@@ -136,15 +141,28 @@ impl KeyPackage {
         recipient_secret: &HpkeSecretKey,
         signed_viewing_key: &HpkePublicKey,
     ) -> Result<ViewingKey, KeyPackageError> {
-        let pt = wrap::open(recipient_secret.bytes(), &self.enc, HPKE_INFO, &self.context(), &self.ciphertext)
-            .map_err(|_| KeyPackageError::CannotOpen)?;
-        let bytes: Zeroizing<[u8; 32]> =
-            Zeroizing::new(pt.as_slice().try_into().map_err(|_| KeyPackageError::CannotOpen)?);
+        let pt = wrap::open(
+            recipient_secret.bytes(),
+            &self.enc,
+            HPKE_INFO,
+            &self.context(),
+            &self.ciphertext,
+        )
+        .map_err(|_| KeyPackageError::CannotOpen)?;
+        let bytes: Zeroizing<[u8; 32]> = Zeroizing::new(
+            pt.as_slice()
+                .try_into()
+                .map_err(|_| KeyPackageError::CannotOpen)?,
+        );
         let secret = HpkeSecretKey::from_bytes(&bytes);
         if secret.public() != self.viewing_key || self.viewing_key != *signed_viewing_key {
             return Err(KeyPackageError::UnsignedViewingKey);
         }
-        Ok(ViewingKey { camera_id: self.camera_id, epoch: self.epoch, secret })
+        Ok(ViewingKey {
+            camera_id: self.camera_id,
+            epoch: self.epoch,
+            secret,
+        })
     }
 
     /// The canonical encoding.
@@ -176,6 +194,14 @@ impl KeyPackage {
         let enc = r.array("encapsulated key")?;
         let ciphertext = r.take(32 + wrap::TAG_LEN, "sealed viewing key")?.to_vec();
         r.finish()?;
-        Ok(Self { owner, camera_id, epoch, viewing_key, recipient: Recipient { account, key }, enc, ciphertext })
+        Ok(Self {
+            owner,
+            camera_id,
+            epoch,
+            viewing_key,
+            recipient: Recipient { account, key },
+            enc,
+            ciphertext,
+        })
     }
 }

@@ -31,7 +31,8 @@ impl fmt::Debug for Signature {
 pub struct BadSignature;
 
 fn signed_message(context: &str, parts: &[&[u8]]) -> Vec<u8> {
-    let mut msg = Vec::with_capacity(context.len() + 1 + parts.iter().map(|p| p.len()).sum::<usize>());
+    let mut msg =
+        Vec::with_capacity(context.len() + 1 + parts.iter().map(|p| p.len()).sum::<usize>());
     msg.extend_from_slice(context.as_bytes());
     msg.push(0);
     for p in parts {
@@ -155,8 +156,9 @@ impl AccountPublicKey {
             .chain_update(b"keyhole account code v1\0")
             .chain_update(self.to_bytes())
             .finalize();
-        let groups: Vec<String> = digest[..40]
-            .chunks(5)
+        // Eight groups, each a big-endian u32 of the digest mod 100000 (≈133 bits in all).
+        let groups: Vec<String> = digest
+            .chunks(4)
             .map(|c| {
                 let v = c.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
                 format!("{:05}", v % 100_000)
@@ -176,7 +178,9 @@ impl AccountCode {
     pub fn matches(&self, typed: &str) -> bool {
         let clean = |s: &str| -> String { s.chars().filter(char::is_ascii_digit).collect() };
         let typed_digits: String = clean(typed);
-        typed.chars().all(|c| c.is_ascii_digit() || c == ' ' || c == '-')
+        typed
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == ' ' || c == '-')
             && typed_digits == clean(&self.0)
     }
 }
@@ -250,7 +254,10 @@ pub struct DeviceKeys {
 impl DeviceKeys {
     /// Fresh keys from `rng`.
     pub fn generate(rng: &mut impl CryptoRngCore) -> Self {
-        Self { signing: DeviceSigningKey::generate(rng), hpke: HpkeSecretKey::generate(rng) }
+        Self {
+            signing: DeviceSigningKey::generate(rng),
+            hpke: HpkeSecretKey::generate(rng),
+        }
     }
 }
 
@@ -262,11 +269,28 @@ mod tests {
     fn signatures_are_domain_separated() {
         let key = AccountKey::from_seed(&[7; 32]);
         let sig = key.sign("keyhole test a", &[b"msg"]);
-        assert!(key.public().verify("keyhole test a", &[b"msg"], &sig).is_ok());
-        assert!(key.public().verify("keyhole test b", &[b"msg"], &sig).is_err());
-        assert!(key.public().verify("keyhole test a", &[b"msG"], &sig).is_err());
+        assert!(
+            key.public()
+                .verify("keyhole test a", &[b"msg"], &sig)
+                .is_ok()
+        );
+        assert!(
+            key.public()
+                .verify("keyhole test b", &[b"msg"], &sig)
+                .is_err()
+        );
+        assert!(
+            key.public()
+                .verify("keyhole test a", &[b"msG"], &sig)
+                .is_err()
+        );
         let other = AccountKey::from_seed(&[8; 32]);
-        assert!(other.public().verify("keyhole test a", &[b"msg"], &sig).is_err());
+        assert!(
+            other
+                .public()
+                .verify("keyhole test a", &[b"msg"], &sig)
+                .is_err()
+        );
     }
 
     #[test]
@@ -280,7 +304,10 @@ mod tests {
         wrong[0] = if wrong[0] == b'9' { b'0' } else { wrong[0] + 1 };
         assert!(!code.matches(std::str::from_utf8(&wrong).unwrap()));
         assert!(!code.matches(&format!("{s}x")));
-        assert_ne!(code, AccountKey::from_seed(&[2; 32]).public().account_code());
+        assert_ne!(
+            code,
+            AccountKey::from_seed(&[2; 32]).public().account_code()
+        );
     }
 
     #[test]

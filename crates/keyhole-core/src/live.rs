@@ -1,4 +1,5 @@
-//! Live sessions: a header like a clip's (kind [`ObjectKind::Live`], sequence 0), then fMP4
+//! Live sessions: a header like a clip's (kind [`ObjectKind::Live`], sequence 0, no previous
+//! digest), then fMP4
 //! fragments sealed one by one as frames `index ‖ length ‖ ciphertext ‖ tag`, under a fresh
 //! session key wrapped to the camera's current viewing key.
 //!
@@ -76,8 +77,13 @@ impl<'k> LiveSealer<'k> {
     ) -> Result<Self, DecodeError> {
         params.kind = ObjectKind::Live;
         params.sequence = 0;
+        params.previous = crate::envelope::ObjectDigest::default();
         let sealer = Sealer::new(params, viewing_key, camera_key, rng, out)?;
-        Ok(Self { sealer, next_index: 0, ended: false })
+        Ok(Self {
+            sealer,
+            next_index: 0,
+            ended: false,
+        })
     }
 
     /// The session header.
@@ -93,13 +99,18 @@ impl<'k> LiveSealer<'k> {
     pub fn seal_fragment(&mut self, fragment: &[u8], last: bool) -> Result<Vec<u8>, LiveError> {
         let max = self.sealer.header().chunk_size();
         if fragment.len() > max {
-            return Err(LiveError::TooLarge { len: fragment.len(), max });
+            return Err(LiveError::TooLarge {
+                len: fragment.len(),
+                max,
+            });
         }
         if self.ended {
             return Err(LiveError::AfterEnd);
         }
-        let len = u32::try_from(fragment.len() + TAG_LEN)
-            .map_err(|_| LiveError::TooLarge { len: fragment.len(), max })?;
+        let len = u32::try_from(fragment.len() + TAG_LEN).map_err(|_| LiveError::TooLarge {
+            len: fragment.len(),
+            max,
+        })?;
         let mut frame = Vec::with_capacity(FRAME_HEADER_LEN + fragment.len() + TAG_LEN);
         frame.extend_from_slice(&self.next_index.to_be_bytes());
         frame.extend_from_slice(&len.to_be_bytes());
@@ -172,7 +183,11 @@ impl LiveOpener {
         if opener.header().kind != ObjectKind::Live {
             return Err(DecodeError::WrongFormat("live session").into());
         }
-        Ok(Self { opener, next_index: 0, ended: false })
+        Ok(Self {
+            opener,
+            next_index: 0,
+            ended: false,
+        })
     }
 
     /// The session header.
@@ -192,7 +207,10 @@ impl LiveOpener {
         }
         let (index, body) = parse_frame(frame, self.opener.header().chunk_size() + TAG_LEN)?;
         if index < self.next_index {
-            return Err(LiveError::OutOfOrder { index, previous: self.next_index.saturating_sub(1) });
+            return Err(LiveError::OutOfOrder {
+                index,
+                previous: self.next_index.saturating_sub(1),
+            });
         }
         for last in [false, true] {
             let mut data = body.to_vec();
@@ -200,7 +218,12 @@ impl LiveOpener {
                 let skipped = index - self.next_index;
                 self.next_index = index.saturating_add(1);
                 self.ended = last;
-                return Ok(LiveFragment { index, skipped, last, data });
+                return Ok(LiveFragment {
+                    index,
+                    skipped,
+                    last,
+                    data,
+                });
             }
         }
         Err(LiveError::Tampered { index })

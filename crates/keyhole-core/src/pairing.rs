@@ -4,8 +4,8 @@
 //! typed, a file): the server's address (and its certificate fingerprint when self-signed), a
 //! one-time token id the server knows, a pairing secret the server never sees, and the account
 //! identity key the camera pins. The camera answers through the server with a
-//! [`RegistrationProof`]: its id and signing key, MACed under a key derived from the pairing
-//! secret, so the owner's device knows the key is the camera's and not one the server put in.
+//! [`RegistrationProof`]: its id and signing key, authenticated with HMAC under a key derived from
+//! the pairing secret, so the owner's device knows the key is the camera's and not one the server put in.
 
 use std::fmt;
 
@@ -25,7 +25,7 @@ const TEXT_PREFIX: &str = "KH1";
 const CODE_FORMAT: u8 = 1;
 const CHECKSUM_CONTEXT: &[u8] = b"keyhole pairing code v1\0";
 const MAC_INFO: &[u8] = b"keyhole camera registration v1";
-const PROOF_SIGNING_CONTEXT: &str = "keyhole camera registration v1";
+const PROOF_SIGNING_CONTEXT: &str = "keyhole camera registration signature v1";
 const PROOF_MAGIC: &[u8; 4] = b"KHRG";
 /// Longest server URL in a pairing code, in bytes.
 pub const MAX_URL: usize = 200;
@@ -140,14 +140,19 @@ impl fmt::Debug for PairingCode {
 }
 
 fn valid_url(url: &str) -> bool {
-    (url.starts_with("https://") || url.starts_with("http://"))
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    rest.is_some_and(|host| !host.is_empty() && !host.starts_with('/'))
         && url.len() <= MAX_URL
-        && url.len() > "http://".len()
         && url.bytes().all(|b| b.is_ascii_graphic())
 }
 
 fn checksum(body: &[u8]) -> [u8; 4] {
-    let d = Sha256::new().chain_update(CHECKSUM_CONTEXT).chain_update(body).finalize();
+    let d = Sha256::new()
+        .chain_update(CHECKSUM_CONTEXT)
+        .chain_update(body)
+        .finalize();
     [d[0], d[1], d[2], d[3]]
 }
 
@@ -181,7 +186,9 @@ impl PairingCode {
 
     fn encode_body(&self) -> Zeroizing<Vec<u8>> {
         let mut w = Writer::with_capacity(160);
-        w.u8(CODE_FORMAT).bytes(&self.token.0).bytes(self.secret.0.as_ref());
+        w.u8(CODE_FORMAT)
+            .bytes(&self.token.0)
+            .bytes(self.secret.0.as_ref());
         w.bytes(&self.account.to_bytes());
         match &self.tls_fingerprint {
             Some(fp) => w.u8(1).bytes(fp),
@@ -222,12 +229,24 @@ impl PairingCode {
                 .map(|c| c.to_ascii_uppercase())
                 .collect(),
         );
-        let b32 = clean.strip_prefix(TEXT_PREFIX).ok_or(PairingError::Prefix)?;
-        if !b32.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)) {
+        let b32 = clean
+            .strip_prefix(TEXT_PREFIX)
+            .ok_or(PairingError::Prefix)?;
+        if !b32
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
+        {
             return Err(PairingError::Alphabet);
         }
-        let bytes = Zeroizing::new(BASE32_NOPAD.decode(b32.as_bytes()).map_err(|_| PairingError::Alphabet)?);
-        let split = bytes.len().checked_sub(4).ok_or(DecodeError::Truncated("pairing code"))?;
+        let bytes = Zeroizing::new(
+            BASE32_NOPAD
+                .decode(b32.as_bytes())
+                .map_err(|_| PairingError::Alphabet)?,
+        );
+        let split = bytes
+            .len()
+            .checked_sub(4)
+            .ok_or(DecodeError::Truncated("pairing code"))?;
         let (body, sum) = bytes.split_at(split);
         if checksum(body) != sum {
             return Err(PairingError::Checksum);
@@ -249,7 +268,13 @@ impl PairingCode {
         if !valid_url(&server_url) {
             return Err(PairingError::BadUrl);
         }
-        Ok(Self { server_url, tls_fingerprint, token, secret, account })
+        Ok(Self {
+            server_url,
+            tls_fingerprint,
+            token,
+            secret,
+            account,
+        })
     }
 }
 
@@ -269,7 +294,12 @@ pub struct RegistrationProof {
 }
 
 impl RegistrationProof {
-    fn statement(token: &TokenId, camera_id: &CameraId, camera_key: &CameraPublicKey, account: &AccountPublicKey) -> Vec<u8> {
+    fn statement(
+        token: &TokenId,
+        camera_id: &CameraId,
+        camera_key: &CameraPublicKey,
+        account: &AccountPublicKey,
+    ) -> Vec<u8> {
         let mut w = Writer::with_capacity(4 + 16 + 16 + 64);
         w.bytes(PROOF_MAGIC).bytes(&token.0).bytes(&camera_id.0);
         w.bytes(&camera_key.to_bytes()).bytes(&account.to_bytes());
@@ -284,7 +314,13 @@ impl RegistrationProof {
         let mut mac = code.secret.mac(&code.token);
         mac.update(&statement);
         let signature = camera_key.sign(PROOF_SIGNING_CONTEXT, &[&statement]);
-        Self { token: code.token, camera_id, camera_key: public, mac: mac.finalize().into_bytes().into(), signature }
+        Self {
+            token: code.token,
+            camera_id,
+            camera_key: public,
+            mac: mac.finalize().into_bytes().into(),
+            signature,
+        }
     }
 
     /// Checked by the owner's device, which kept `code` (and so the secret) since making it.
@@ -296,10 +332,16 @@ impl RegistrationProof {
         if self.token != code.token {
             return Err(PairingError::BadProof);
         }
-        let statement = Self::statement(&self.token, &self.camera_id, &self.camera_key, &code.account);
+        let statement = Self::statement(
+            &self.token,
+            &self.camera_id,
+            &self.camera_key,
+            &code.account,
+        );
         let mut mac = code.secret.mac(&code.token);
         mac.update(&statement);
-        mac.verify_slice(&self.mac).map_err(|_| PairingError::BadProof)?;
+        mac.verify_slice(&self.mac)
+            .map_err(|_| PairingError::BadProof)?;
         self.camera_key
             .verify(PROOF_SIGNING_CONTEXT, &[&statement], &self.signature)
             .map_err(|_| PairingError::BadProof)
@@ -309,8 +351,13 @@ impl RegistrationProof {
     #[must_use]
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::with_capacity(4 + 1 + 16 + 16 + 32 + 32 + 64);
-        w.bytes(PROOF_MAGIC).u8(1).bytes(&self.token.0).bytes(&self.camera_id.0);
-        w.bytes(&self.camera_key.to_bytes()).bytes(&self.mac).bytes(&self.signature.0);
+        w.bytes(PROOF_MAGIC)
+            .u8(1)
+            .bytes(&self.token.0)
+            .bytes(&self.camera_id.0);
+        w.bytes(&self.camera_key.to_bytes())
+            .bytes(&self.mac)
+            .bytes(&self.signature.0);
         w.into_vec()
     }
 

@@ -10,7 +10,9 @@ use thiserror::Error;
 
 use crate::codec::{DecodeError, Reader, Writer, expect_magic};
 use crate::ids::{CameraId, Timestamp};
-use crate::keys::{AccountKey, AccountPublicKey, BadSignature, CameraPublicKey, HpkePublicKey, Signature};
+use crate::keys::{
+    AccountKey, AccountPublicKey, BadSignature, CameraPublicKey, HpkePublicKey, Signature,
+};
 
 const MAGIC: &[u8; 4] = b"KHCR";
 const FORMAT: u8 = 1;
@@ -87,7 +89,9 @@ pub enum RecordError {
         found: CameraId,
     },
     /// Older than a version already seen: a rollback.
-    #[error("camera record version {offered} is older than version {trusted} already seen (rollback)")]
+    #[error(
+        "camera record version {offered} is older than version {trusted} already seen (rollback)"
+    )]
     Rollback {
         /// Version offered.
         offered: u64,
@@ -111,6 +115,9 @@ pub enum RecordError {
     /// The camera's signing key changed; a camera keeps one key for as long as it is paired.
     #[error("camera record changes the camera's signing key")]
     CameraKeyChanged,
+    /// A removed camera's record made active again; a removed camera pairs anew, with a new id.
+    #[error("camera record reactivates a removed camera")]
+    Reactivated,
 }
 
 impl From<BadSignature> for RecordError {
@@ -123,13 +130,17 @@ impl CameraRecordBody {
     fn encode(&self) -> Vec<u8> {
         let mut w = Writer::with_capacity(256);
         w.bytes(MAGIC).u8(FORMAT);
-        w.bytes(&self.account.to_bytes()).bytes(&self.camera_id.0).u64(self.version);
+        w.bytes(&self.account.to_bytes())
+            .bytes(&self.camera_id.0)
+            .u64(self.version);
         w.u64(self.issued_at.0).var8(self.name.as_bytes());
         w.u8(match self.state {
             CameraState::Active => 1,
             CameraState::Removed => 2,
         });
-        w.bytes(&self.camera_key.to_bytes()).u32(self.epoch).bytes(&self.viewing_key.0);
+        w.bytes(&self.camera_key.to_bytes())
+            .u32(self.epoch)
+            .bytes(&self.viewing_key.0);
         w.into_vec()
     }
 
@@ -138,7 +149,10 @@ impl CameraRecordBody {
         Ok(Self {
             account: AccountPublicKey::from_bytes(&r.array("account key")?)?,
             camera_id: CameraId(r.array("camera id")?),
-            version: r.u64("version")?,
+            version: match r.u64("version")? {
+                0 => return Err(DecodeError::Invalid("camera record version 0")),
+                v => v,
+            },
             issued_at: Timestamp(r.u64("issued at")?),
             name: r.string8("camera name", MAX_NAME)?,
             state: match r.u8("camera state")? {
@@ -162,13 +176,25 @@ impl CameraRecordBody {
             return Err(RecordError::WrongAccount);
         }
         if self.name.len() > MAX_NAME {
-            return Err(DecodeError::TooLong { field: "camera name", len: self.name.len(), max: MAX_NAME }.into());
+            return Err(DecodeError::TooLong {
+                field: "camera name",
+                len: self.name.len(),
+                max: MAX_NAME,
+            }
+            .into());
+        }
+        if self.version == 0 {
+            return Err(DecodeError::Invalid("camera record version 0").into());
         }
         let body = self.encode();
         let signature = key.sign(SIGNING_CONTEXT, &[&body]);
         let mut encoded = body;
         encoded.extend_from_slice(&signature.0);
-        Ok(SignedCameraRecord { body: self, signature, encoded })
+        Ok(SignedCameraRecord {
+            body: self,
+            signature,
+            encoded,
+        })
     }
 }
 
@@ -182,7 +208,11 @@ impl SignedCameraRecord {
         let body = CameraRecordBody::decode(&mut r)?;
         let signature = Signature(r.array("camera record signature")?);
         r.finish()?;
-        Ok(Self { body, signature, encoded: bytes.to_vec() })
+        Ok(Self {
+            body,
+            signature,
+            encoded: bytes.to_vec(),
+        })
     }
 
     /// The canonical encoding.
@@ -212,10 +242,17 @@ impl SignedCameraRecord {
             return Err(RecordError::WrongAccount);
         }
         if self.body.camera_id != *camera {
-            return Err(RecordError::WrongCamera { expected: *camera, found: self.body.camera_id });
+            return Err(RecordError::WrongCamera {
+                expected: *camera,
+                found: self.body.camera_id,
+            });
         }
         let body_len = self.encoded.len() - 64;
-        account.verify(SIGNING_CONTEXT, &[&self.encoded[..body_len]], &self.signature)?;
+        account.verify(
+            SIGNING_CONTEXT,
+            &[&self.encoded[..body_len]],
+            &self.signature,
+        )?;
         Ok(CameraRecord { signed: self })
     }
 }
@@ -261,8 +298,14 @@ impl CameraRecord {
         if next.body().camera_key != body.camera_key {
             return Err(RecordError::CameraKeyChanged);
         }
+        if body.state == CameraState::Removed && next.body().state != CameraState::Removed {
+            return Err(RecordError::Reactivated);
+        }
         if next.body().epoch < body.epoch {
-            return Err(RecordError::EpochRollback { offered: next.body().epoch, trusted: body.epoch });
+            return Err(RecordError::EpochRollback {
+                offered: next.body().epoch,
+                trusted: body.epoch,
+            });
         }
         Ok(next)
     }
@@ -270,6 +313,10 @@ impl CameraRecord {
     /// The body for the next version (version + 1); edit it, then [`CameraRecordBody::sign`].
     #[must_use]
     pub fn successor(&self, issued_at: Timestamp) -> CameraRecordBody {
-        CameraRecordBody { version: self.body().version + 1, issued_at, ..self.body().clone() }
+        CameraRecordBody {
+            version: self.body().version + 1,
+            issued_at,
+            ..self.body().clone()
+        }
     }
 }

@@ -43,7 +43,9 @@ pub enum RecoveryError {
     #[error("the recovery phrase's checksum does not match: a word is wrong or out of order")]
     Checksum,
     /// The backup does not open with this phrase.
-    #[error("this recovery phrase does not open the backup (wrong phrase, or the backup was altered)")]
+    #[error(
+        "this recovery phrase does not open the backup (wrong phrase, or the backup was altered)"
+    )]
     WrongPhrase,
     /// The backup is malformed.
     #[error("malformed recovery backup: {0}")]
@@ -78,18 +80,23 @@ impl RecoveryPhrase {
             return Err(RecoveryError::WordCount(words.len()));
         }
         let list = bip39::Language::English;
-        if let Some((i, w)) = words.iter().enumerate().find(|(_, w)| list.find_word(w).is_none()) {
-            return Err(RecoveryError::UnknownWord { position: i + 1, word: (*w).to_owned() });
+        if let Some((i, w)) = words
+            .iter()
+            .enumerate()
+            .find(|(_, w)| list.find_word(w).is_none())
+        {
+            return Err(RecoveryError::UnknownWord {
+                position: i + 1,
+                word: (*w).to_owned(),
+            });
         }
         let joined = Zeroizing::new(words.join(" "));
         let mnemonic = bip39::Mnemonic::parse_in_normalized(list, &joined)
             .map_err(|_| RecoveryError::Checksum)?;
-        let (bytes, len) = mnemonic.to_entropy_array();
+        // Twelve words always carry 16 bytes of entropy.
+        let (bytes, _) = mnemonic.to_entropy_array();
         let bytes = Zeroizing::new(bytes);
         let mut entropy = Zeroizing::new([0u8; 16]);
-        if len != 16 {
-            return Err(RecoveryError::WordCount(words.len()));
-        }
         entropy.copy_from_slice(&bytes[..16]);
         Ok(Self { entropy })
     }
@@ -122,9 +129,17 @@ pub struct KdfParams {
 
 impl KdfParams {
     /// The parameters new backups use: 64 MiB, 3 passes, 1 lane.
-    pub const DEFAULT: Self = Self { memory_kib: 64 * 1024, iterations: 3, parallelism: 1 };
+    pub const DEFAULT: Self = Self {
+        memory_kib: 64 * 1024,
+        iterations: 3,
+        parallelism: 1,
+    };
     /// Cheapest parameters accepted (RFC 9106's minimum memory), for tests and vectors.
-    pub const MINIMUM: Self = Self { memory_kib: 8, iterations: 1, parallelism: 1 };
+    pub const MINIMUM: Self = Self {
+        memory_kib: 8,
+        iterations: 1,
+        parallelism: 1,
+    };
 
     fn check(self) -> Result<Argon2<'static>, RecoveryError> {
         let in_bounds = (1..=16).contains(&self.parallelism)
@@ -164,7 +179,9 @@ impl RecoveryBackup {
     fn header(&self) -> Vec<u8> {
         let mut w = Writer::with_capacity(80);
         w.bytes(MAGIC).u8(FORMAT).bytes(&self.account.to_bytes());
-        w.u32(self.params.memory_kib).u32(self.params.iterations).u32(self.params.parallelism);
+        w.u32(self.params.memory_kib)
+            .u32(self.params.iterations)
+            .u32(self.params.parallelism);
         w.bytes(&self.salt).bytes(&self.nonce);
         w.into_vec()
     }
@@ -203,7 +220,13 @@ impl RecoveryBackup {
         plain.extend_from_slice(secrets.recovery_key.to_bytes().as_ref());
         let aad = backup.header();
         backup.ciphertext = ChaCha20Poly1305::new(Key::from_slice(key.as_ref()))
-            .encrypt(Nonce::from_slice(&backup.nonce), Payload { msg: &plain, aad: &aad })
+            .encrypt(
+                Nonce::from_slice(&backup.nonce),
+                Payload {
+                    msg: &plain,
+                    aad: &aad,
+                },
+            )
             .map_err(|_| RecoveryError::Params)?;
         Ok(backup)
     }
@@ -216,18 +239,33 @@ impl RecoveryBackup {
         let key = self.key(phrase)?;
         let plain = Zeroizing::new(
             ChaCha20Poly1305::new(Key::from_slice(key.as_ref()))
-                .decrypt(Nonce::from_slice(&self.nonce), Payload { msg: &self.ciphertext, aad: &self.header() })
+                .decrypt(
+                    Nonce::from_slice(&self.nonce),
+                    Payload {
+                        msg: &self.ciphertext,
+                        aad: &self.header(),
+                    },
+                )
                 .map_err(|_| RecoveryError::WrongPhrase)?,
         );
-        let seed: Zeroizing<[u8; 32]> =
-            Zeroizing::new(plain[..32].try_into().map_err(|_| RecoveryError::WrongPhrase)?);
-        let rec: Zeroizing<[u8; 32]> =
-            Zeroizing::new(plain[32..].try_into().map_err(|_| RecoveryError::WrongPhrase)?);
+        let seed: Zeroizing<[u8; 32]> = Zeroizing::new(
+            plain[..32]
+                .try_into()
+                .map_err(|_| RecoveryError::WrongPhrase)?,
+        );
+        let rec: Zeroizing<[u8; 32]> = Zeroizing::new(
+            plain[32..]
+                .try_into()
+                .map_err(|_| RecoveryError::WrongPhrase)?,
+        );
         let account_key = AccountKey::from_seed(&seed);
         if account_key.public() != self.account {
             return Err(RecoveryError::WrongPhrase);
         }
-        Ok(RecoverySecrets { account_key, recovery_key: HpkeSecretKey::from_bytes(&rec) })
+        Ok(RecoverySecrets {
+            account_key,
+            recovery_key: HpkeSecretKey::from_bytes(&rec),
+        })
     }
 
     /// The canonical encoding.
@@ -257,6 +295,12 @@ impl RecoveryBackup {
         let nonce = r.array("nonce")?;
         let ciphertext = r.take(SECRETS_LEN + 16, "sealed secrets")?.to_vec();
         r.finish()?;
-        Ok(Self { account, params, salt, nonce, ciphertext })
+        Ok(Self {
+            account,
+            params,
+            salt,
+            nonce,
+            ciphertext,
+        })
     }
 }

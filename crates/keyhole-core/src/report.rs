@@ -41,10 +41,14 @@ impl Checked {
     pub fn from_open(sealed_prefix: &[u8], result: Result<OpenedObject, OpenError>) -> Self {
         match result {
             Ok(opened) => Self::Verified(opened),
-            Err(OpenError::Tampered(t)) => {
-                Self::Failed { header: Header::decode(sealed_prefix).ok(), reason: Failure::Tampered(t) }
-            }
-            Err(OpenError::Malformed(e)) => Self::Failed { header: None, reason: Failure::Unreadable(e) },
+            Err(OpenError::Tampered(t)) => Self::Failed {
+                header: Header::decode(sealed_prefix).ok(),
+                reason: Failure::Tampered(t),
+            },
+            Err(OpenError::Malformed(e)) => Self::Failed {
+                header: None,
+                reason: Failure::Unreadable(e),
+            },
         }
     }
 }
@@ -90,8 +94,8 @@ pub struct Expectations {
     pub epochs: Vec<EpochStart>,
     /// The first sequence number the listing should contain (1 for the whole history).
     pub first_sequence: u64,
-    /// The highest sequence number known to exist (from an earlier listing or the camera's
-    /// signed status), to catch objects deleted from the end.
+    /// The highest sequence number known to exist (for example from an earlier listing this
+    /// device verified), to catch objects deleted from the end.
     pub known_latest: Option<u64>,
     /// See [`DEFAULT_EPOCH_GRACE_MS`].
     pub epoch_grace_ms: u64,
@@ -156,16 +160,28 @@ impl fmt::Display for Problem {
             Self::Tampered(t) => write!(f, "tampered: {t}"),
             Self::Unreadable(e) => write!(f, "unreadable: {e}"),
             Self::NoViewingKey { epoch } => {
-                write!(f, "sealed to epoch {epoch}, for which this device holds no key")
+                write!(
+                    f,
+                    "sealed to epoch {epoch}, for which this device holds no key"
+                )
             }
             Self::OtherCamera { camera } => {
-                write!(f, "swapped: this object was sealed by another camera ({camera})")
+                write!(
+                    f,
+                    "swapped: this object was sealed by another camera ({camera})"
+                )
             }
             Self::Mislabeled { sealed_id } => {
-                write!(f, "swapped: the server lists it under another id (sealed as {sealed_id})")
+                write!(
+                    f,
+                    "swapped: the server lists it under another id (sealed as {sealed_id})"
+                )
             }
             Self::Duplicate { sequence, first } => {
-                write!(f, "replayed: sequence {sequence} was already listed as {first}")
+                write!(
+                    f,
+                    "replayed: sequence {sequence} was already listed as {first}"
+                )
             }
             Self::OutOfOrder { sequence, after } => write!(
                 f,
@@ -220,42 +236,62 @@ impl Report {
     #[must_use]
     pub fn build(expect: &Expectations, listed: &[Listed]) -> Self {
         let mut entries = Vec::with_capacity(listed.len());
-        // sequence → (listed id, digest, previous, epoch), for verified objects of this camera.
+        // sequence → (listed id, digest), for verified objects of this camera, first listing wins.
         let mut by_sequence: HashMap<u64, (ObjectId, ObjectDigest)> = HashMap::new();
+        // (entry index, sequence, previous digest, epoch) of the same objects.
         let mut chain: Vec<(usize, u64, ObjectDigest, u32)> = Vec::new();
         let mut highest_listed: Option<u64> = None;
 
         for item in listed {
-            let mut entry = Entry { listed_id: item.listed_id, header: None, problems: Vec::new() };
+            let mut entry = Entry {
+                listed_id: item.listed_id,
+                header: None,
+                problems: Vec::new(),
+            };
             match &item.checked {
                 Checked::Failed { header, reason } => {
-                    let other = header.as_ref().map(|h| h.camera_id).filter(|c| *c != expect.camera_id);
+                    let other = header
+                        .as_ref()
+                        .map(|h| h.camera_id)
+                        .filter(|c| *c != expect.camera_id);
                     entry.problems.push(match (other, reason) {
                         (Some(camera), _) => Problem::OtherCamera { camera },
                         (None, Failure::Tampered(t)) => Problem::Tampered(*t),
                         (None, Failure::Unreadable(e)) => Problem::Unreadable(e.clone()),
-                        (None, Failure::NoViewingKey { epoch }) => Problem::NoViewingKey { epoch: *epoch },
+                        (None, Failure::NoViewingKey { epoch }) => {
+                            Problem::NoViewingKey { epoch: *epoch }
+                        }
                     });
                 }
                 Checked::Verified(obj) => {
                     let h = &obj.header;
                     if h.camera_id != expect.camera_id {
-                        entry.problems.push(Problem::OtherCamera { camera: h.camera_id });
+                        entry.problems.push(Problem::OtherCamera {
+                            camera: h.camera_id,
+                        });
                     } else if h.kind == ObjectKind::Live {
                         entry.problems.push(Problem::NotRecorded);
                     } else {
                         if h.object_id != item.listed_id {
-                            entry.problems.push(Problem::Mislabeled { sealed_id: h.object_id });
+                            entry.problems.push(Problem::Mislabeled {
+                                sealed_id: h.object_id,
+                            });
                         }
                         if let Some((first, _)) = by_sequence.get(&h.sequence) {
-                            entry.problems.push(Problem::Duplicate { sequence: h.sequence, first: *first });
+                            entry.problems.push(Problem::Duplicate {
+                                sequence: h.sequence,
+                                first: *first,
+                            });
                         } else {
                             by_sequence.insert(h.sequence, (item.listed_id, obj.digest));
                             chain.push((entries.len(), h.sequence, h.previous, h.epoch));
                         }
                         match highest_listed {
                             Some(high) if h.sequence < high => {
-                                entry.problems.push(Problem::OutOfOrder { sequence: h.sequence, after: high });
+                                entry.problems.push(Problem::OutOfOrder {
+                                    sequence: h.sequence,
+                                    after: high,
+                                });
                             }
                             _ => highest_listed = Some(h.sequence),
                         }
@@ -274,14 +310,28 @@ impl Report {
         for pair in chain.windows(2) {
             let (prev, cur) = (pair[0], pair[1]);
             if cur.1 == prev.1 + 1 && by_sequence.get(&prev.1).map(|p| p.1) != Some(cur.2) {
-                entries[cur.0].problems.push(Problem::BrokenChain { sequence: cur.1 });
+                entries[cur.0]
+                    .problems
+                    .push(Problem::BrokenChain { sequence: cur.1 });
             }
-            if cur.3 < prev.3 {
-                entries[cur.0].problems.push(Problem::RetiredEpoch { epoch: cur.3, current: prev.3 });
+            let problems = &mut entries[cur.0].problems;
+            let flagged = problems
+                .iter()
+                .any(|p| matches!(p, Problem::RetiredEpoch { .. }));
+            if cur.3 < prev.3 && !flagged {
+                problems.push(Problem::RetiredEpoch {
+                    epoch: cur.3,
+                    current: prev.3,
+                });
             }
         }
-        if let Some(first) = chain.first().filter(|c| c.1 == 1 && c.2 != ObjectDigest::default()) {
-            entries[first.0].problems.push(Problem::BrokenChain { sequence: 1 });
+        if let Some(first) = chain
+            .first()
+            .filter(|c| c.1 == 1 && c.2 != ObjectDigest::default())
+        {
+            entries[first.0]
+                .problems
+                .push(Problem::BrokenChain { sequence: 1 });
         }
 
         let mut missing = Vec::new();
@@ -295,7 +345,11 @@ impl Report {
         if let Some(latest) = expect.known_latest.filter(|l| *l >= next) {
             missing.push(next..=latest);
         }
-        Self { camera_id: expect.camera_id, entries, missing }
+        Self {
+            camera_id: expect.camera_id,
+            entries,
+            missing,
+        }
     }
 
     /// Whether every listed object verified and nothing is missing.
@@ -307,11 +361,20 @@ impl Report {
 
 /// The epoch in force at `at`, by the history.
 fn epoch_at(expect: &Expectations, at: Timestamp) -> Option<u32> {
-    expect.epochs.iter().filter(|e| e.began <= at).map(|e| e.epoch).max()
+    expect
+        .epochs
+        .iter()
+        .filter(|e| e.began <= at)
+        .map(|e| e.epoch)
+        .max()
 }
 
 fn retired_epoch(expect: &Expectations, h: &Header) -> Option<Problem> {
-    let successor = expect.epochs.iter().filter(|e| e.epoch > h.epoch).min_by_key(|e| e.epoch)?;
+    let successor = expect
+        .epochs
+        .iter()
+        .filter(|e| e.epoch > h.epoch)
+        .min_by_key(|e| e.epoch)?;
     let deadline = successor.began.0.saturating_add(expect.epoch_grace_ms);
     (h.captured_at.0 > deadline).then(|| Problem::RetiredEpoch {
         epoch: h.epoch,
@@ -322,7 +385,12 @@ fn retired_epoch(expect: &Expectations, h: &Header) -> Option<Problem> {
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let verified = self.entries.iter().filter(|e| e.is_verified()).count();
-        writeln!(f, "camera {}: {verified} of {} objects verified", self.camera_id, self.entries.len())?;
+        writeln!(
+            f,
+            "camera {}: {verified} of {} objects verified",
+            self.camera_id,
+            self.entries.len()
+        )?;
         for e in &self.entries {
             let what = match &e.header {
                 Some(h) => format!("#{} {:?} captured {}", h.sequence, h.kind, h.captured_at),
@@ -336,11 +404,15 @@ impl fmt::Display for Report {
             }
         }
         for m in &self.missing {
-            if m.start() == m.end() {
-                writeln!(f, "  MISSING sequence {}: hidden or deleted", m.start())?;
+            let which = if m.start() == m.end() {
+                format!("sequence {}", m.start())
             } else {
-                writeln!(f, "  MISSING sequences {}–{}: hidden or deleted", m.start(), m.end())?;
-            }
+                format!("sequences {}–{}", m.start(), m.end())
+            };
+            writeln!(
+                f,
+                "  MISSING {which}: no verified object (hidden, deleted, or tampered above)"
+            )?;
         }
         if self.is_clean() {
             writeln!(f, "  every object verified; none missing")?;

@@ -12,7 +12,9 @@ use thiserror::Error;
 
 use crate::codec::{DecodeError, Reader, Writer, expect_magic};
 use crate::ids::{DeviceId, Timestamp};
-use crate::keys::{AccountPublicKey, BadSignature, DeviceSigningPublicKey, HpkePublicKey, Signature};
+use crate::keys::{
+    AccountPublicKey, BadSignature, DeviceSigningPublicKey, HpkePublicKey, Signature,
+};
 
 const MAGIC: &[u8; 4] = b"KHRS";
 const FORMAT: u8 = 1;
@@ -113,8 +115,8 @@ pub enum RosterError {
         /// The version whose link is wrong.
         version: u64,
     },
-    /// A first roster must be version 1 with an all-zero previous hash.
-    #[error("the first roster must be version 1 with no predecessor")]
+    /// A version-1 roster must have an all-zero previous hash.
+    #[error("a version-1 roster must not name a predecessor")]
     BadGenesis,
 }
 
@@ -128,7 +130,9 @@ impl RosterBody {
     fn encode(&self) -> Vec<u8> {
         let mut w = Writer::with_capacity(128 + self.devices.len() * 128);
         w.bytes(MAGIC).u8(FORMAT);
-        w.bytes(&self.account.to_bytes()).u64(self.version).bytes(&self.previous.0);
+        w.bytes(&self.account.to_bytes())
+            .u64(self.version)
+            .bytes(&self.previous.0);
         w.u64(self.issued_at.0).bytes(&self.recovery_key.0);
         w.u8(u8::try_from(self.devices.len()).unwrap_or(u8::MAX));
         for d in &self.devices {
@@ -147,7 +151,11 @@ impl RosterBody {
         let recovery_key = HpkePublicKey(r.array("recovery key")?);
         let count = usize::from(r.u8("device count")?);
         if count > MAX_DEVICES {
-            return Err(DecodeError::TooLong { field: "devices", len: count, max: MAX_DEVICES });
+            return Err(DecodeError::TooLong {
+                field: "devices",
+                len: count,
+                max: MAX_DEVICES,
+            });
         }
         let mut devices: Vec<DeviceEntry> = Vec::with_capacity(count);
         for _ in 0..count {
@@ -163,7 +171,14 @@ impl RosterBody {
                 hpke_key: HpkePublicKey(r.array("device hpke key")?),
             });
         }
-        Ok(Self { account, version, previous, issued_at, recovery_key, devices })
+        Ok(Self {
+            account,
+            version,
+            previous,
+            issued_at,
+            recovery_key,
+            devices,
+        })
     }
 
     fn check(&self) -> Result<(), DecodeError> {
@@ -176,7 +191,11 @@ impl RosterBody {
         }
         for (i, d) in self.devices.iter().enumerate() {
             if d.name.len() > MAX_NAME {
-                return Err(DecodeError::TooLong { field: "device name", len: d.name.len(), max: MAX_NAME });
+                return Err(DecodeError::TooLong {
+                    field: "device name",
+                    len: d.name.len(),
+                    max: MAX_NAME,
+                });
             }
             if self.devices[..i].iter().any(|e| e.id == d.id) {
                 return Err(DecodeError::Invalid("duplicate device id"));
@@ -202,7 +221,11 @@ impl RosterBody {
         let signature = key.sign(SIGNING_CONTEXT, &[&body]);
         let mut encoded = body;
         encoded.extend_from_slice(&signature.0);
-        Ok(SignedRoster { body: self, signature, encoded })
+        Ok(SignedRoster {
+            body: self,
+            signature,
+            encoded,
+        })
     }
 }
 
@@ -218,7 +241,11 @@ impl SignedRoster {
         let signature = Signature(r.array("roster signature")?);
         r.finish()?;
         body.check()?;
-        Ok(Self { body, signature, encoded: bytes.to_vec() })
+        Ok(Self {
+            body,
+            signature,
+            encoded: bytes.to_vec(),
+        })
     }
 
     /// The canonical encoding.
@@ -244,7 +271,11 @@ impl SignedRoster {
             return Err(RosterError::WrongAccount);
         }
         let body_len = self.encoded.len() - 64;
-        account.verify(SIGNING_CONTEXT, &[&self.encoded[..body_len]], &self.signature)?;
+        account.verify(
+            SIGNING_CONTEXT,
+            &[&self.encoded[..body_len]],
+            &self.signature,
+        )?;
         Ok(())
     }
 
@@ -323,7 +354,9 @@ impl Roster {
         &self,
         chain: impl IntoIterator<Item = SignedRoster>,
     ) -> Result<Roster, RosterError> {
-        chain.into_iter().try_fold(self.clone(), |trusted, next| trusted.accept(next))
+        chain
+            .into_iter()
+            .try_fold(self.clone(), |trusted, next| trusted.accept(next))
     }
 
     /// The body for the next version: same devices, version + 1, chained to this roster.

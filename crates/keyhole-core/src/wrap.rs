@@ -92,13 +92,16 @@ mod tests {
         let pk = public_key(&sk);
         let (enc, ct) = seal(&pk, b"info", b"aad", b"secret", &mut rng).unwrap();
         assert_eq!(ct.len(), 6 + TAG_LEN);
-        assert_eq!(&open(&sk, &enc, b"info", b"aad", &ct).unwrap()[..], b"secret");
+        assert_eq!(
+            &open(&sk, &enc, b"info", b"aad", &ct).unwrap()[..],
+            b"secret"
+        );
         assert!(open(&sk, &enc, b"infx", b"aad", &ct).is_err());
         assert!(open(&sk, &enc, b"info", b"aaX", &ct).is_err());
         assert!(open(&[4u8; 32], &enc, b"info", b"aad", &ct).is_err());
     }
 
-    /// RFC 9180 Appendix A.2.1 (DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20Poly1305,
+    /// RFC 9180 Appendix A.2.1 (DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, `ChaCha20Poly1305`,
     /// base mode): the receiver's key pair and the first sequence-0 ciphertext, opened with our
     /// wrapper. This pins the suite to the RFC, independent of our own vectors.
     #[test]

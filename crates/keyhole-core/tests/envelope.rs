@@ -1,5 +1,13 @@
 //! Seal/open round trips, random access and every tampering the envelope must catch.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation,
+    missing_docs
+)]
+
 mod common;
 
 use common::*;
@@ -15,7 +23,9 @@ use proptest::prelude::*;
 const SUITES: [Suite; 2] = [Suite::Aes256Gcm, Suite::ChaCha20Poly1305];
 
 fn seal(p: SealParams, plain: &[u8]) -> Vec<u8> {
-    seal_object(p, plain, &viewing(1).public(), &camera(), &mut rng(7)).unwrap().0
+    seal_object(p, plain, &viewing(1).public(), &camera(), &mut rng(7))
+        .unwrap()
+        .0
 }
 
 fn open(sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
@@ -34,7 +44,14 @@ fn round_trip_split(suite: Suite, len: usize, cuts: &[usize], cuts2: &[usize]) {
     let plain = plaintext(len, len as u64);
     let cam = camera();
     let mut sealed = Vec::new();
-    let mut sealer = Sealer::new(params(suite, 10, 1), &viewing(1).public(), &cam, &mut rng(1), &mut sealed).unwrap();
+    let mut sealer = Sealer::new(
+        params(suite, 10, 1),
+        &viewing(1).public(),
+        &cam,
+        &mut rng(1),
+        &mut sealed,
+    )
+    .unwrap();
     let mut at = 0;
     for &c in cuts.iter().chain([&len]) {
         let c = c.min(len).max(at);
@@ -44,8 +61,19 @@ fn round_trip_split(suite: Suite, len: usize, cuts: &[usize], cuts2: &[usize]) {
     let summary = sealer.finish(&mut sealed);
     assert_eq!(summary.sealed_len, sealed.len() as u64);
     assert_eq!(summary.plaintext_len, len as u64);
-    assert_eq!(sealed, seal_object(params(suite, 10, 1), &plain, &viewing(1).public(), &cam, &mut rng(1)).unwrap().0,
-        "splitting the input must not change the output");
+    assert_eq!(
+        sealed,
+        seal_object(
+            params(suite, 10, 1),
+            &plain,
+            &viewing(1).public(),
+            &cam,
+            &mut rng(1)
+        )
+        .unwrap()
+        .0,
+        "splitting the input must not change the output"
+    );
 
     let opener = Opener::new(&sealed, &cam.public(), &viewing(1)).unwrap();
     let mut stream = opener.stream();
@@ -68,7 +96,12 @@ fn round_trips_at_chunk_boundaries() {
     for suite in SUITES {
         for len in [0, 1, 1023, 1024, 1025, 2047, 2048, 2049, 5 * 1024] {
             round_trip_split(suite, len, &[], &[]);
-            round_trip_split(suite, len, &[1, 1024, 1025, 3000], &[17, 1040, 1041, 1104, 2000]);
+            round_trip_split(
+                suite,
+                len,
+                &[1, 1024, 1025, 3000],
+                &[17, 1040, 1041, 1104, 2000],
+            );
         }
     }
 }
@@ -143,11 +176,21 @@ fn truncation_is_named() {
     for keep in 1..=5 {
         // Whole chunks kept, the rest (final chunk and trailer) cut off.
         let cut = &sealed[..PREFIX_LEN + keep * ct];
-        assert_eq!(tamper_of(open(cut)), Tamper::Truncated { chunks: keep as u64 });
+        assert_eq!(
+            tamper_of(open(cut)),
+            Tamper::Truncated {
+                chunks: keep as u64
+            }
+        );
         // Same, with the real trailer re-attached.
         let mut spliced = cut.to_vec();
         spliced.extend_from_slice(&sealed[sealed.len() - TRAILER_LEN..]);
-        assert_eq!(tamper_of(open(&spliced)), Tamper::Truncated { chunks: keep as u64 });
+        assert_eq!(
+            tamper_of(open(&spliced)),
+            Tamper::Truncated {
+                chunks: keep as u64
+            }
+        );
     }
     // Random access sees the same through the layout of the shortened object.
     let cut = &sealed[..PREFIX_LEN + 3 * ct + TRAILER_LEN];
@@ -155,10 +198,19 @@ fn truncation_is_named() {
     let layout = Layout::new(opener.header(), cut.len() as u64).unwrap();
     let r = layout.chunk_range(2).unwrap();
     let mut buf = cut[r.start as usize..r.end as usize].to_vec();
-    assert_eq!(opener.open_chunk(&layout, 2, &mut buf), Err(OpenError::Tampered(Tamper::Truncated { chunks: 3 })));
+    assert_eq!(
+        opener.open_chunk(&layout, 2, &mut buf),
+        Err(OpenError::Tampered(Tamper::Truncated { chunks: 3 }))
+    );
     // Cutting inside the prefix is a malformed object.
-    assert!(matches!(open(&sealed[..PREFIX_LEN - 1]), Err(OpenError::Malformed(_))));
-    assert_eq!(tamper_of(open(&sealed[..PREFIX_LEN])), Tamper::Truncated { chunks: 0 });
+    assert!(matches!(
+        open(&sealed[..PREFIX_LEN - 1]),
+        Err(OpenError::Malformed(_))
+    ));
+    assert_eq!(
+        tamper_of(open(&sealed[..PREFIX_LEN])),
+        Tamper::Truncated { chunks: 0 }
+    );
 }
 
 #[test]
@@ -219,12 +271,23 @@ fn wrong_keys_and_altered_header_or_trailer_fail() {
 fn key_holder_cannot_alter_content_unnoticed() {
     let cam = camera();
     let genuine = seal(default_params(), &plaintext(3000, 1));
-    let forged = seal_object(default_params(), &plaintext(3000, 2), &viewing(1).public(), &other_camera(), &mut rng(7)).unwrap().0;
+    let forged = seal_object(
+        default_params(),
+        &plaintext(3000, 2),
+        &viewing(1).public(),
+        &other_camera(),
+        &mut rng(7),
+    )
+    .unwrap()
+    .0;
     // Same rng → same clip key and header (except the signature); graft forged chunks and
     // trailer onto the genuine camera-signed prefix.
     let mut spliced = genuine[..PREFIX_LEN].to_vec();
     spliced.extend_from_slice(&forged[PREFIX_LEN..]);
-    assert_eq!(tamper_of(open_object(&spliced, &cam.public(), &viewing(1)).map(|x| x.0)), Tamper::TrailerSignature);
+    assert_eq!(
+        tamper_of(open_object(&spliced, &cam.public(), &viewing(1)).map(|x| x.0)),
+        Tamper::TrailerSignature
+    );
 }
 
 #[test]
@@ -241,8 +304,15 @@ fn layout_rejects_impossible_lengths() {
     let sealed = seal(params(Suite::Aes256Gcm, 10, 1), &plaintext(2048, 1));
     let h = Header::decode(&sealed).unwrap();
     assert!(Layout::new(&h, sealed.len() as u64).is_ok());
-    for len in [0, PREFIX_LEN + TRAILER_LEN + 15, PREFIX_LEN + 1024 + TAG_LEN + TAG_LEN + TRAILER_LEN] {
-        assert_eq!(Layout::new(&h, len as u64), Err(Tamper::Length { len: len as u64 }));
+    for len in [
+        0,
+        PREFIX_LEN + TRAILER_LEN + 15,
+        PREFIX_LEN + 1024 + TAG_LEN + TAG_LEN + TRAILER_LEN,
+    ] {
+        assert_eq!(
+            Layout::new(&h, len as u64),
+            Err(Tamper::Length { len: len as u64 })
+        );
     }
 }
 
@@ -256,14 +326,27 @@ fn event_round_trip_and_kind_check() {
         note: "front door".into(),
         thumbnail_jpeg: plaintext(40_000, 8),
     };
-    let (sealed, summary) = seal_event(default_params(), &details, &viewing(1).public(), &camera(), &mut rng(3)).unwrap();
+    let (sealed, summary) = seal_event(
+        default_params(),
+        &details,
+        &viewing(1).public(),
+        &camera(),
+        &mut rng(3),
+    )
+    .unwrap();
     let (opened, obj) = open_event(&sealed, &camera().public(), &viewing(1)).unwrap();
     assert_eq!(opened, details);
     assert_eq!(obj.digest, summary.digest);
     let clip = seal(default_params(), b"not an event");
     assert!(open_event(&clip, &camera().public(), &viewing(1)).is_err());
-    assert_eq!(EventDetails::decode(&details.encode().unwrap()).unwrap(), details);
-    let too_big = EventDetails { note: "x".repeat(300), ..details };
+    assert_eq!(
+        EventDetails::decode(&details.encode().unwrap()).unwrap(),
+        details
+    );
+    let too_big = EventDetails {
+        note: "x".repeat(300),
+        ..details
+    };
     assert!(too_big.encode().is_err());
 }
 
@@ -273,24 +356,46 @@ fn live_session_frames() {
     let mut prefix = Vec::new();
     let mut p = default_params();
     p.chunk_log2 = 12;
-    let mut sealer = LiveSealer::new(p, &viewing(1).public(), &cam, &mut rng(4), &mut prefix).unwrap();
+    let mut sealer =
+        LiveSealer::new(p, &viewing(1).public(), &cam, &mut rng(4), &mut prefix).unwrap();
     let frags: Vec<Vec<u8>> = (0..5).map(|i| plaintext(100 + i * 500, i as u64)).collect();
-    let frames: Vec<Vec<u8>> =
-        frags.iter().enumerate().map(|(i, f)| sealer.seal_fragment(f, i == 4).unwrap()).collect();
-    assert_eq!(sealer.seal_fragment(b"late", false), Err(LiveError::AfterEnd));
-    assert!(matches!(sealer.seal_fragment(&[0; 5000], false), Err(LiveError::TooLarge { .. })));
+    let frames: Vec<Vec<u8>> = frags
+        .iter()
+        .enumerate()
+        .map(|(i, f)| sealer.seal_fragment(f, i == 4).unwrap())
+        .collect();
+    assert_eq!(
+        sealer.seal_fragment(b"late", false),
+        Err(LiveError::AfterEnd)
+    );
+    assert!(matches!(
+        sealer.seal_fragment(&[0; 5000], false),
+        Err(LiveError::TooLarge { .. })
+    ));
 
     let mut viewer = LiveOpener::new(&prefix, &cam.public(), &viewing(1)).unwrap();
     let f0 = viewer.open_frame(&frames[0]).unwrap();
-    assert_eq!((f0.index, f0.skipped, f0.last, &f0.data), (0, 0, false, &frags[0]));
+    assert_eq!(
+        (f0.index, f0.skipped, f0.last, &f0.data),
+        (0, 0, false, &frags[0])
+    );
     // The relay dropped frame 1 for a slow viewer: visible as a skip.
     let f2 = viewer.open_frame(&frames[2]).unwrap();
     assert_eq!((f2.index, f2.skipped), (2, 1));
-    assert_eq!(viewer.open_frame(&frames[1]), Err(LiveError::OutOfOrder { index: 1, previous: 2 }));
+    assert_eq!(
+        viewer.open_frame(&frames[1]),
+        Err(LiveError::OutOfOrder {
+            index: 1,
+            previous: 2
+        })
+    );
     let mut bad = frames[3].clone();
     let n = bad.len();
     bad[n - 1] ^= 1;
-    assert_eq!(viewer.open_frame(&bad), Err(LiveError::Tampered { index: 3 }));
+    assert_eq!(
+        viewer.open_frame(&bad),
+        Err(LiveError::Tampered { index: 3 })
+    );
     assert_eq!(viewer.open_frame(&frames[3]).unwrap().data, frags[3]);
     assert!(viewer.open_frame(&frames[4]).unwrap().last);
     assert_eq!(viewer.open_frame(&frames[4]), Err(LiveError::AfterEnd));

@@ -1,13 +1,23 @@
 //! Rosters, camera records, key packages, pairing codes and recovery: round trips and every
 //! refusal the protocol promises.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation,
+    missing_docs
+)]
+
 mod common;
 
 use common::*;
 use keyhole_core::key_package::{KeyPackage, KeyPackageError, Recipient, RecipientKey};
 use keyhole_core::pairing::{PairingCode, PairingError, RegistrationProof};
 use keyhole_core::record::{CameraRecordBody, CameraState, RecordError, SignedCameraRecord};
-use keyhole_core::recovery::{KdfParams, RecoveryBackup, RecoveryError, RecoveryPhrase, RecoverySecrets};
+use keyhole_core::recovery::{
+    KdfParams, RecoveryBackup, RecoveryError, RecoveryPhrase, RecoverySecrets,
+};
 use keyhole_core::roster::{DeviceEntry, RosterBody, RosterError, RosterHash, SignedRoster};
 use keyhole_core::{AccountKey, DeviceId, DeviceKeys, HpkeSecretKey, Timestamp};
 use proptest::prelude::*;
@@ -50,19 +60,37 @@ fn roster_chain_accepts_successors_and_refuses_tricks() {
     assert_eq!(SignedRoster::decode(v2s.encoded()).unwrap(), v2s);
     assert_eq!(v2.accept(v2s.clone()).unwrap(), v2);
     // Rollback.
-    assert_eq!(v2.accept(genesis(&acct)), Err(RosterError::Rollback { offered: 1, trusted: 2 }));
+    assert_eq!(
+        v2.accept(genesis(&acct)),
+        Err(RosterError::Rollback {
+            offered: 1,
+            trusted: 2
+        })
+    );
     // Fork: a different version 2.
     let mut fork = v1.successor(Timestamp(1_795_735_300_001));
     fork.devices.push(device(3));
-    assert_eq!(v2.accept(fork.sign(&acct).unwrap()), Err(RosterError::Fork { version: 2 }));
+    assert_eq!(
+        v2.accept(fork.sign(&acct).unwrap()),
+        Err(RosterError::Fork { version: 2 })
+    );
     // Gap: version 4 straight after 2.
     let mut gap = v2.successor(Timestamp(1_795_735_400_000));
     gap.version = 4;
-    assert_eq!(v2.accept(gap.sign(&acct).unwrap()), Err(RosterError::Gap { trusted: 2, offered: 4 }));
+    assert_eq!(
+        v2.accept(gap.sign(&acct).unwrap()),
+        Err(RosterError::Gap {
+            trusted: 2,
+            offered: 4
+        })
+    );
     // Broken chain.
     let mut broken = v2.successor(Timestamp(1_795_735_400_000));
     broken.previous = RosterHash([9; 32]);
-    assert_eq!(v2.accept(broken.sign(&acct).unwrap()), Err(RosterError::BrokenChain { version: 3 }));
+    assert_eq!(
+        v2.accept(broken.sign(&acct).unwrap()),
+        Err(RosterError::BrokenChain { version: 3 })
+    );
     // The server adds a device and signs with its own key: wrong account, and a forged
     // signature claiming our account fails.
     let server = other_account();
@@ -70,11 +98,17 @@ fn roster_chain_accepts_successors_and_refuses_tricks() {
     injected.devices.push(device(66));
     let mut by_server = injected.clone();
     by_server.account = server.public();
-    assert_eq!(v2.accept(by_server.sign(&server).unwrap()), Err(RosterError::WrongAccount));
+    assert_eq!(
+        v2.accept(by_server.sign(&server).unwrap()),
+        Err(RosterError::WrongAccount)
+    );
     let mut bytes = injected.sign(&acct).unwrap().encoded().to_vec();
     let n = bytes.len();
     bytes[n - 64..].copy_from_slice(&[7; 64]);
-    assert_eq!(v2.accept(SignedRoster::decode(&bytes).unwrap()), Err(RosterError::BadSignature));
+    assert_eq!(
+        v2.accept(SignedRoster::decode(&bytes).unwrap()),
+        Err(RosterError::BadSignature)
+    );
     // A chain of successors is accepted in order.
     let mut b3 = v2.successor(Timestamp(1_795_735_500_000));
     b3.devices.retain(|d| d.id != DeviceId([1; 16]));
@@ -88,12 +122,21 @@ fn roster_limits_are_enforced_on_both_sides() {
     let acct = account();
     let mut body = genesis(&acct).unverified_body().clone();
     body.devices.push(device(1));
-    assert!(matches!(body.clone().sign(&acct), Err(RosterError::Malformed(_))), "duplicate device id");
+    assert!(
+        matches!(body.clone().sign(&acct), Err(RosterError::Malformed(_))),
+        "duplicate device id"
+    );
     body.devices.pop();
     body.devices[0].name = "n".repeat(65);
-    assert!(matches!(body.clone().sign(&acct), Err(RosterError::Malformed(_))));
+    assert!(matches!(
+        body.clone().sign(&acct),
+        Err(RosterError::Malformed(_))
+    ));
     body.devices[0].name = "ok".into();
-    assert_eq!(body.clone().sign(&other_account()), Err(RosterError::WrongAccount));
+    assert_eq!(
+        body.clone().sign(&other_account()),
+        Err(RosterError::WrongAccount)
+    );
     body.version = 0;
     assert!(body.sign(&acct).is_err());
     let good = genesis(&acct);
@@ -104,7 +147,13 @@ fn roster_limits_are_enforced_on_both_sides() {
     // A genesis roster with a predecessor is refused.
     let mut bad_genesis = good.unverified_body().clone();
     bad_genesis.previous = RosterHash([1; 32]);
-    assert_eq!(bad_genesis.sign(&acct).unwrap().verify_first(&acct.public()), Err(RosterError::BadGenesis));
+    assert_eq!(
+        bad_genesis
+            .sign(&acct)
+            .unwrap()
+            .verify_first(&acct.public()),
+        Err(RosterError::BadGenesis)
+    );
 }
 
 fn record(version: u64, epoch: u32) -> CameraRecordBody {
@@ -125,41 +174,90 @@ fn record(version: u64, epoch: u32) -> CameraRecordBody {
 fn camera_records_refuse_substitution_and_rollback() {
     let acct = account();
     let r1s = record(1, 1).sign(&acct).unwrap();
-    let r1 = r1s.clone().verify_first(&acct.public(), &CAMERA_ID).unwrap();
+    let r1 = r1s
+        .clone()
+        .verify_first(&acct.public(), &CAMERA_ID)
+        .unwrap();
     assert_eq!(SignedCameraRecord::decode(r1s.encoded()).unwrap(), r1s);
     let r2s = record(2, 2).sign(&acct).unwrap();
     let r2 = r1.accept(r2s.clone()).unwrap();
     assert_eq!(r2.body().epoch, 2);
-    assert_eq!(r2.accept(r1s.clone()), Err(RecordError::Rollback { offered: 1, trusted: 2 }));
+    assert_eq!(
+        r2.accept(r1s.clone()),
+        Err(RecordError::Rollback {
+            offered: 1,
+            trusted: 2
+        })
+    );
     assert_eq!(r2.accept(r2s).unwrap(), r2);
     let mut fork = record(2, 2);
     fork.name = "Back door".into();
-    assert_eq!(r2.accept(fork.sign(&acct).unwrap()), Err(RecordError::Fork { version: 2 }));
+    assert_eq!(
+        r2.accept(fork.sign(&acct).unwrap()),
+        Err(RecordError::Fork { version: 2 })
+    );
     let mut epoch_back = record(3, 1);
     epoch_back.viewing_key = viewing(1).public();
-    assert_eq!(r2.accept(epoch_back.sign(&acct).unwrap()), Err(RecordError::EpochRollback { offered: 1, trusted: 2 }));
+    assert_eq!(
+        r2.accept(epoch_back.sign(&acct).unwrap()),
+        Err(RecordError::EpochRollback {
+            offered: 1,
+            trusted: 2
+        })
+    );
     let mut new_key = record(3, 3);
     new_key.camera_key = other_camera().public();
-    assert_eq!(r2.accept(new_key.sign(&acct).unwrap()), Err(RecordError::CameraKeyChanged));
+    assert_eq!(
+        r2.accept(new_key.sign(&acct).unwrap()),
+        Err(RecordError::CameraKeyChanged)
+    );
     // A viewing key substituted by the server, signed by another account's key.
     let mut substituted = record(3, 3);
     substituted.account = other_account().public();
     substituted.viewing_key = HpkeSecretKey::from_bytes(&[0x99; 32]).public();
-    assert_eq!(r2.accept(substituted.sign(&other_account()).unwrap()), Err(RecordError::WrongAccount));
+    assert_eq!(
+        r2.accept(substituted.sign(&other_account()).unwrap()),
+        Err(RecordError::WrongAccount)
+    );
     let mut other_cam = record(3, 3);
     other_cam.camera_id = OTHER_CAMERA_ID;
-    assert!(matches!(r2.accept(other_cam.sign(&acct).unwrap()), Err(RecordError::WrongCamera { .. })));
+    assert!(matches!(
+        r2.accept(other_cam.sign(&acct).unwrap()),
+        Err(RecordError::WrongCamera { .. })
+    ));
     let mut removed = record(4, 2);
     removed.state = CameraState::Removed;
-    assert_eq!(r2.accept(removed.sign(&acct).unwrap()).unwrap().body().state, CameraState::Removed);
+    let r4 = r2.accept(removed.sign(&acct).unwrap()).unwrap();
+    assert_eq!(r4.body().state, CameraState::Removed);
+    // A removed camera is not brought back by a newer record; it pairs anew.
+    assert_eq!(
+        r4.accept(record(5, 2).sign(&acct).unwrap()),
+        Err(RecordError::Reactivated)
+    );
+    assert!(matches!(
+        record(0, 1).sign(&acct),
+        Err(RecordError::Malformed(_))
+    ));
 }
 
 #[test]
 fn key_packages_open_only_for_their_recipient_and_signed_key() {
     let acct = account();
     let dev = DeviceKeys::generate(&mut rng(5));
-    let recipient = Recipient { account: acct.public(), key: RecipientKey::Device(DeviceId([1; 16])) };
-    let pkg = KeyPackage::seal(acct.public(), CAMERA_ID, 1, &viewing(1), recipient, &dev.hpke.public(), &mut rng(6)).unwrap();
+    let recipient = Recipient {
+        account: acct.public(),
+        key: RecipientKey::Device(DeviceId([1; 16])),
+    };
+    let pkg = KeyPackage::seal(
+        acct.public(),
+        CAMERA_ID,
+        1,
+        &viewing(1),
+        recipient,
+        &dev.hpke.public(),
+        &mut rng(6),
+    )
+    .unwrap();
     let decoded = KeyPackage::decode(&pkg.encode()).unwrap();
     assert_eq!(decoded, pkg);
     let vk = decoded.open(&dev.hpke, &viewing(1).public()).unwrap();
@@ -167,27 +265,74 @@ fn key_packages_open_only_for_their_recipient_and_signed_key() {
     assert_eq!((vk.camera_id, vk.epoch), (CAMERA_ID, 1));
     // Another device cannot open it.
     let other = DeviceKeys::generate(&mut rng(7));
-    assert_eq!(pkg.open(&other.hpke, &viewing(1).public()).unwrap_err(), KeyPackageError::CannotOpen);
+    assert_eq!(
+        pkg.open(&other.hpke, &viewing(1).public()).unwrap_err(),
+        KeyPackageError::CannotOpen
+    );
     // A package with a key the account never signed (the server's own) is refused.
-    let fake = KeyPackage::seal(acct.public(), CAMERA_ID, 1, &viewing(9), recipient, &dev.hpke.public(), &mut rng(8)).unwrap();
-    assert_eq!(fake.open(&dev.hpke, &viewing(1).public()).unwrap_err(), KeyPackageError::UnsignedViewingKey);
+    let fake = KeyPackage::seal(
+        acct.public(),
+        CAMERA_ID,
+        1,
+        &viewing(9),
+        recipient,
+        &dev.hpke.public(),
+        &mut rng(8),
+    )
+    .unwrap();
+    assert_eq!(
+        fake.open(&dev.hpke, &viewing(1).public()).unwrap_err(),
+        KeyPackageError::UnsignedViewingKey
+    );
     // Relabelling the package (another epoch) breaks the HPKE associated data.
     let mut bytes = pkg.encode();
     bytes[5 + 32 + 16 + 3] ^= 1;
-    assert_eq!(KeyPackage::decode(&bytes).unwrap().open(&dev.hpke, &viewing(1).public()).unwrap_err(), KeyPackageError::CannotOpen);
+    assert_eq!(
+        KeyPackage::decode(&bytes)
+            .unwrap()
+            .open(&dev.hpke, &viewing(1).public())
+            .unwrap_err(),
+        KeyPackageError::CannotOpen
+    );
     // Recovery recipient.
     let rec = HpkeSecretKey::from_bytes(&[0x40; 32]);
-    let to_recovery = Recipient { account: acct.public(), key: RecipientKey::Recovery };
-    let rp = KeyPackage::seal(acct.public(), CAMERA_ID, 2, &viewing(2), to_recovery, &rec.public(), &mut rng(9)).unwrap();
-    assert!(KeyPackage::decode(&rp.encode()).unwrap().open(&rec, &viewing(2).public()).is_ok());
+    let to_recovery = Recipient {
+        account: acct.public(),
+        key: RecipientKey::Recovery,
+    };
+    let rp = KeyPackage::seal(
+        acct.public(),
+        CAMERA_ID,
+        2,
+        &viewing(2),
+        to_recovery,
+        &rec.public(),
+        &mut rng(9),
+    )
+    .unwrap();
+    assert!(
+        KeyPackage::decode(&rp.encode())
+            .unwrap()
+            .open(&rec, &viewing(2).public())
+            .is_ok()
+    );
 }
 
 #[test]
 fn pairing_code_text_round_trip_and_typos() {
-    let code = PairingCode::new("https://192.0.2.1:8443", Some([0xfe; 32]), account().public(), &mut rng(10)).unwrap();
+    let code = PairingCode::new(
+        "https://192.0.2.1:8443",
+        Some([0xfe; 32]),
+        account().public(),
+        &mut rng(10),
+    )
+    .unwrap();
     let text = code.to_text();
     assert!(text.starts_with("KH1-"));
-    assert!(text.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-'));
+    assert!(
+        text.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
+    );
     assert_eq!(PairingCode::parse(&text).unwrap(), code);
     // Typed sloppily: lower case, spaces, line breaks.
     let sloppy = text.to_lowercase().replace('-', " ").replacen(' ', "\n", 3);
@@ -202,28 +347,65 @@ fn pairing_code_text_round_trip_and_typos() {
     ));
     assert_eq!(PairingCode::parse("XX1-AAAA"), Err(PairingError::Prefix));
     assert_eq!(PairingCode::parse("KH1-AAA1"), Err(PairingError::Alphabet));
-    assert_eq!(PairingCode::new("ftp://x", None, account().public(), &mut rng(1)).unwrap_err(), PairingError::BadUrl);
-    let plain = PairingCode::new("http://127.0.0.1:8080", None, account().public(), &mut rng(11)).unwrap();
-    assert_eq!(PairingCode::parse(&plain.to_text()).unwrap().tls_fingerprint, None);
+    for bad in ["ftp://x", "https://", "http:///path", "https://a b"] {
+        assert_eq!(
+            PairingCode::new(bad, None, account().public(), &mut rng(1)).unwrap_err(),
+            PairingError::BadUrl,
+            "{bad}"
+        );
+    }
+    let plain = PairingCode::new(
+        "http://127.0.0.1:8080",
+        None,
+        account().public(),
+        &mut rng(11),
+    )
+    .unwrap();
+    assert_eq!(
+        PairingCode::parse(&plain.to_text())
+            .unwrap()
+            .tls_fingerprint,
+        None
+    );
 }
 
 #[test]
 fn registration_proof_catches_a_substituted_camera_key() {
-    let code = PairingCode::new("https://keyhole.example", None, account().public(), &mut rng(12)).unwrap();
+    let code = PairingCode::new(
+        "https://keyhole.example",
+        None,
+        account().public(),
+        &mut rng(12),
+    )
+    .unwrap();
     let proof = RegistrationProof::create(&code, CAMERA_ID, &camera());
     let decoded = RegistrationProof::decode(&proof.encode()).unwrap();
     assert_eq!(decoded, proof);
     decoded.verify(&code).unwrap();
     // The server, which never saw the secret, puts its own key in.
-    let fake_code = PairingCode { secret: PairingCode::new("https://x.example", None, account().public(), &mut rng(13)).unwrap().secret, ..code.clone() };
+    let fake_code = PairingCode {
+        secret: PairingCode::new("https://x.example", None, account().public(), &mut rng(13))
+            .unwrap()
+            .secret,
+        ..code.clone()
+    };
     let forged = RegistrationProof::create(&fake_code, CAMERA_ID, &other_camera());
     assert_eq!(forged.verify(&code), Err(PairingError::BadProof));
     // Or swaps the key in the real proof.
     let mut bytes = proof.encode();
     bytes[5 + 16 + 16..5 + 16 + 16 + 32].copy_from_slice(&other_camera().public().to_bytes());
-    assert_eq!(RegistrationProof::decode(&bytes).unwrap().verify(&code), Err(PairingError::BadProof));
+    assert_eq!(
+        RegistrationProof::decode(&bytes).unwrap().verify(&code),
+        Err(PairingError::BadProof)
+    );
     // A proof for another pairing.
-    let other = PairingCode::new("https://keyhole.example", None, account().public(), &mut rng(14)).unwrap();
+    let other = PairingCode::new(
+        "https://keyhole.example",
+        None,
+        account().public(),
+        &mut rng(14),
+    )
+    .unwrap();
     assert_eq!(proof.verify(&other), Err(PairingError::BadProof));
 }
 
@@ -237,32 +419,53 @@ fn recovery_phrase_and_backup() {
     let reparsed = RecoveryPhrase::parse(&typed).unwrap();
     assert_eq!(*reparsed.words(), *words);
 
-    let secrets = RecoverySecrets { account_key: account(), recovery_key: HpkeSecretKey::from_bytes(&[0x40; 32]) };
+    let secrets = RecoverySecrets {
+        account_key: account(),
+        recovery_key: HpkeSecretKey::from_bytes(&[0x40; 32]),
+    };
     let backup = RecoveryBackup::seal(&phrase, &secrets, KdfParams::MINIMUM, &mut rng(16)).unwrap();
     let decoded = RecoveryBackup::decode(&backup.encode()).unwrap();
     assert_eq!(decoded, backup);
     let restored = decoded.open(&reparsed).unwrap();
     assert_eq!(restored.account_key.public(), account().public());
-    assert_eq!(restored.recovery_key.public(), secrets.recovery_key.public());
+    assert_eq!(
+        restored.recovery_key.public(),
+        secrets.recovery_key.public()
+    );
 
     let wrong = RecoveryPhrase::generate(&mut rng(17));
     assert_eq!(backup.open(&wrong).unwrap_err(), RecoveryError::WrongPhrase);
     let mut altered = backup.encode();
     let n = altered.len();
     altered[n - 1] ^= 1;
-    assert_eq!(RecoveryBackup::decode(&altered).unwrap().open(&phrase).unwrap_err(), RecoveryError::WrongPhrase);
+    assert_eq!(
+        RecoveryBackup::decode(&altered)
+            .unwrap()
+            .open(&phrase)
+            .unwrap_err(),
+        RecoveryError::WrongPhrase
+    );
     // Unreasonable parameters are refused before any work.
     let mut greedy = backup.encode();
     greedy[5 + 32..5 + 32 + 4].copy_from_slice(&u32::MAX.to_be_bytes());
-    assert_eq!(RecoveryBackup::decode(&greedy).unwrap_err(), RecoveryError::Params);
+    assert_eq!(
+        RecoveryBackup::decode(&greedy).unwrap_err(),
+        RecoveryError::Params
+    );
 
     let list: Vec<&str> = words.split(' ').collect();
-    assert_eq!(RecoveryPhrase::parse(&list[..11].join(" ")).unwrap_err(), RecoveryError::WordCount(11));
+    assert_eq!(
+        RecoveryPhrase::parse(&list[..11].join(" ")).unwrap_err(),
+        RecoveryError::WordCount(11)
+    );
     let mut misspelt = list.clone();
     misspelt[3] = "qqqq";
     assert_eq!(
         RecoveryPhrase::parse(&misspelt.join(" ")).unwrap_err(),
-        RecoveryError::UnknownWord { position: 4, word: "qqqq".into() }
+        RecoveryError::UnknownWord {
+            position: 4,
+            word: "qqqq".into()
+        }
     );
     let mut swapped = list.clone();
     let pos = (0..11).find(|&i| swapped[i] != swapped[i + 1]).unwrap();

@@ -6,6 +6,14 @@
 //! `committed_vectors_are_current` checks that the committed files are what the generator makes.
 //! The runners below read only the files, so they would catch a change of format.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation,
+    missing_docs
+)]
+
 mod common;
 
 use std::collections::BTreeMap;
@@ -22,7 +30,9 @@ use keyhole_core::key_package::{KeyPackage, KeyPackageError, Recipient, Recipien
 use keyhole_core::live::{LiveError, LiveOpener, LiveSealer};
 use keyhole_core::pairing::{PairingCode, PairingError, RegistrationProof};
 use keyhole_core::record::{CameraRecordBody, CameraState, RecordError, SignedCameraRecord};
-use keyhole_core::recovery::{KdfParams, RecoveryBackup, RecoveryError, RecoveryPhrase, RecoverySecrets};
+use keyhole_core::recovery::{
+    KdfParams, RecoveryBackup, RecoveryError, RecoveryPhrase, RecoverySecrets,
+};
 use keyhole_core::roster::{DeviceEntry, RosterBody, RosterError, RosterHash, SignedRoster};
 use keyhole_core::{
     AccountKey, AccountPublicKey, CameraId, CameraKey, DeviceId, DeviceKeys, HpkePublicKey,
@@ -40,7 +50,11 @@ struct Vector {
 
 impl Vector {
     fn new(name: &'static str, about: &'static str, format: &str) -> Self {
-        Self { name, about, fields: vec![("format", format.to_owned())] }
+        Self {
+            name,
+            about,
+            fields: vec![("format", format.to_owned())],
+        }
     }
     fn set(mut self, key: &'static str, value: impl Into<String>) -> Self {
         self.fields.push((key, value.into()));
@@ -67,9 +81,17 @@ impl Fields {
     fn load(name: &str) -> Self {
         let text = std::fs::read_to_string(dir().join(format!("{name}.txt"))).unwrap();
         let mut map = BTreeMap::new();
-        for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
-            let (k, v) = line.split_once(": ").unwrap_or((line.trim_end_matches(':'), ""));
-            assert!(map.insert(k.to_owned(), v.to_owned()).is_none(), "duplicate key {k}");
+        for line in text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
+            let (k, v) = line
+                .split_once(": ")
+                .unwrap_or((line.trim_end_matches(':'), ""));
+            assert!(
+                map.insert(k.to_owned(), v.to_owned()).is_none(),
+                "duplicate key {k}"
+            );
         }
         Self(map)
     }
@@ -167,23 +189,40 @@ fn envelope_params(suite: Suite, kind: ObjectKind, sequence: u64) -> SealParams 
         object_id: ObjectId([0x0b; 16]),
         epoch: 1,
         sequence,
-        previous: if sequence == 1 { ObjectDigest::default() } else { ObjectDigest([0xd1; 32]) },
+        previous: if sequence == 1 {
+            ObjectDigest::default()
+        } else {
+            ObjectDigest([0xd1; 32])
+        },
         captured_at: Timestamp(T0),
     }
 }
 
-fn seal_fixed(p: SealParams, plain: &[u8], cam: &CameraKey, viewing: &HpkePublicKey) -> (Vec<u8>, ObjectDigest) {
+fn seal_fixed(
+    p: SealParams,
+    plain: &[u8],
+    cam: &CameraKey,
+    viewing: &HpkePublicKey,
+) -> (Vec<u8>, ObjectDigest) {
     let mut out = Vec::new();
     let mut rng = FixedRng::new(&[&CLIP_KEY, &IKM_E]);
     let mut s = Sealer::new(p, viewing, cam, &mut rng, &mut out).unwrap();
-    assert!(rng.exhausted(), "sealing draws exactly the clip key and the HPKE IKM");
+    assert!(
+        rng.exhausted(),
+        "sealing draws exactly the clip key and the HPKE IKM"
+    );
     s.update(plain, &mut out);
     let summary = s.finish(&mut out);
     (out, summary.digest)
 }
 
-fn envelope_vector(name: &'static str, about: &'static str, p: &SealParams, plain: &[u8]) -> Vector {
-    let (sealed, digest) = seal_fixed(p.clone(), plain, &camera(), &viewing(p.epoch).public());
+fn envelope_vector(
+    name: &'static str,
+    about: &'static str,
+    p: &SealParams,
+    plain: &[u8],
+) -> Vector {
+    let (sealed, digest) = seal_fixed(*p, plain, &camera(), &viewing(p.epoch).public());
     Vector::new(name, about, "envelope")
         .set("suite", suite_name(p.suite))
         .set("kind", format!("{:?}", p.kind).to_lowercase())
@@ -230,10 +269,34 @@ fn envelope_vectors() -> Vec<Vector> {
     let ok = |name, about, suite, kind, plain: Vec<u8>| {
         envelope_vector(name, about, &envelope_params(suite, kind, 1), &plain).set("expect", "ok")
     };
-    v.push(ok("01-clip-aes256gcm", "A 2500-byte clip in 1 KiB chunks (two full, one partial), AES-256-GCM.", Suite::Aes256Gcm, ObjectKind::Clip, plaintext(2500, 1)));
-    v.push(ok("02-clip-chacha20poly1305", "The same clip sealed with ChaCha20-Poly1305.", Suite::ChaCha20Poly1305, ObjectKind::Clip, plaintext(2500, 1)));
-    v.push(ok("03-clip-empty", "An empty clip: a single empty final chunk.", Suite::Aes256Gcm, ObjectKind::Clip, Vec::new()));
-    v.push(ok("04-clip-exact-chunk-multiple", "2048 bytes: two full chunks, the second flagged last.", Suite::ChaCha20Poly1305, ObjectKind::Clip, plaintext(2048, 4)));
+    v.push(ok(
+        "01-clip-aes256gcm",
+        "A 2500-byte clip in 1 KiB chunks (two full, one partial), AES-256-GCM.",
+        Suite::Aes256Gcm,
+        ObjectKind::Clip,
+        plaintext(2500, 1),
+    ));
+    v.push(ok(
+        "02-clip-chacha20poly1305",
+        "The same clip sealed with ChaCha20-Poly1305.",
+        Suite::ChaCha20Poly1305,
+        ObjectKind::Clip,
+        plaintext(2500, 1),
+    ));
+    v.push(ok(
+        "03-clip-empty",
+        "An empty clip: a single empty final chunk.",
+        Suite::Aes256Gcm,
+        ObjectKind::Clip,
+        Vec::new(),
+    ));
+    v.push(ok(
+        "04-clip-exact-chunk-multiple",
+        "2048 bytes: two full chunks, the second flagged last.",
+        Suite::ChaCha20Poly1305,
+        ObjectKind::Clip,
+        plaintext(2048, 4),
+    ));
     let event = EventDetails {
         kind: EventKind::Doorbell,
         started_at: Timestamp(T0),
@@ -242,52 +305,113 @@ fn envelope_vectors() -> Vec<Vector> {
         note: "front door".into(),
         thumbnail_jpeg: b"\xff\xd8\xff\xe0 not really a jpeg \xff\xd9".to_vec(),
     };
-    v.push(ok("05-event-doorbell", "An event object: sealed EventDetails for a doorbell press.", Suite::Aes256Gcm, ObjectKind::Event, event.encode().unwrap()));
-    v.push(envelope_failure("06-fail-flipped-tag", "The last byte of chunk 0's tag flipped.", "chunk 0", |mut s| {
-        s[chunk_at(0).end - 1] ^= 1;
-        s
-    }));
-    v.push(envelope_failure("07-fail-flipped-ciphertext", "One ciphertext byte of chunk 1 flipped.", "chunk 1", |mut s| {
-        s[chunk_at(1).start + 100] ^= 0x10;
-        s
-    }));
-    v.push(envelope_failure("08-fail-truncated-final-chunk", "The final chunk and the trailer removed: the object ends after two chunks.", "truncated after 2 chunks", |s| {
-        s[..chunk_at(1).end].to_vec()
-    }));
+    v.push(ok(
+        "05-event-doorbell",
+        "An event object: sealed EventDetails for a doorbell press.",
+        Suite::Aes256Gcm,
+        ObjectKind::Event,
+        event.encode().unwrap(),
+    ));
+    v.push(envelope_failure(
+        "06-fail-flipped-tag",
+        "The last byte of chunk 0's tag flipped.",
+        "chunk 0",
+        |mut s| {
+            s[chunk_at(0).end - 1] ^= 1;
+            s
+        },
+    ));
+    v.push(envelope_failure(
+        "07-fail-flipped-ciphertext",
+        "One ciphertext byte of chunk 1 flipped.",
+        "chunk 1",
+        |mut s| {
+            s[chunk_at(1).start + 100] ^= 0x10;
+            s
+        },
+    ));
+    v.push(envelope_failure(
+        "08-fail-truncated-final-chunk",
+        "The final chunk and the trailer removed: the object ends after two chunks.",
+        "truncated after 2 chunks",
+        |s| s[..chunk_at(1).end].to_vec(),
+    ));
     v.push(envelope_failure("09-fail-truncated-inside-final-chunk", "Ten bytes cut from the end of the final chunk, trailer kept.\nThe final chunk no longer authenticates.", "chunk 2", |s| {
         let n = s.len();
         [&s[..n - TRAILER_LEN - 10], &s[n - TRAILER_LEN..]].concat()
     }));
-    v.push(envelope_failure("10-fail-reordered-chunks", "Chunks 0 and 1 swapped.", "chunk 0", |s| {
-        let (a, b) = (chunk_at(0), chunk_at(1));
-        [&s[..a.start], &s[b.clone()], &s[a], &s[b.end..]].concat()
-    }));
-    v.push(envelope_failure("11-fail-duplicated-chunk", "Chunk 0 repeated in place of chunk 1.", "chunk 1", |s| {
-        let (a, b) = (chunk_at(0), chunk_at(1));
-        [&s[..b.start], &s[a], &s[b.end..]].concat()
-    }));
-    v.push(envelope_failure("12-fail-spliced-chunk", "Chunk 1 replaced by chunk 1 of another clip (sequence 2) of the same camera.", "chunk 1", |s| {
-        let p = envelope_params(Suite::Aes256Gcm, ObjectKind::Clip, 2);
-        let mut rng = rng(99);
-        let (other, _) = keyhole_core::envelope::seal_object(p, &plaintext(2500, 1), &viewing(1).public(), &camera(), &mut rng).unwrap();
-        let b = chunk_at(1);
-        [&s[..b.start], &other[b.clone()], &s[b.end..]].concat()
-    }));
-    let mut wrong_camera = envelope_failure("13-fail-wrong-camera", "Opened with another camera's key (a clip swapped in from another camera or account).", "header signature", |s| s);
+    v.push(envelope_failure(
+        "10-fail-reordered-chunks",
+        "Chunks 0 and 1 swapped.",
+        "chunk 0",
+        |s| {
+            let (a, b) = (chunk_at(0), chunk_at(1));
+            [&s[..a.start], &s[b.clone()], &s[a], &s[b.end..]].concat()
+        },
+    ));
+    v.push(envelope_failure(
+        "11-fail-duplicated-chunk",
+        "Chunk 0 repeated in place of chunk 1.",
+        "chunk 1",
+        |s| {
+            let (a, b) = (chunk_at(0), chunk_at(1));
+            [&s[..b.start], &s[a], &s[b.end..]].concat()
+        },
+    ));
+    v.push(envelope_failure(
+        "12-fail-spliced-chunk",
+        "Chunk 1 replaced by chunk 1 of another clip (sequence 2) of the same camera.",
+        "chunk 1",
+        |s| {
+            let p = envelope_params(Suite::Aes256Gcm, ObjectKind::Clip, 2);
+            let mut rng = rng(99);
+            let (other, _) = keyhole_core::envelope::seal_object(
+                p,
+                &plaintext(2500, 1),
+                &viewing(1).public(),
+                &camera(),
+                &mut rng,
+            )
+            .unwrap();
+            let b = chunk_at(1);
+            [&s[..b.start], &other[b.clone()], &s[b.end..]].concat()
+        },
+    ));
+    let mut wrong_camera = envelope_failure(
+        "13-fail-wrong-camera",
+        "Opened with another camera's key (a clip swapped in from another camera or account).",
+        "header signature",
+        |s| s,
+    );
     wrong_camera = wrong_camera.hex("open-camera-seed", other_camera().seed().as_ref());
     v.push(wrong_camera);
-    let wrong_epoch = envelope_failure("14-fail-wrong-epoch", "Opened with the viewing key of epoch 2; the clip key is wrapped to epoch 1.", "key unwrap", |s| s)
-        .hex("open-viewing-secret", viewing(2).to_bytes().as_ref());
+    let wrong_epoch = envelope_failure(
+        "14-fail-wrong-epoch",
+        "Opened with the viewing key of epoch 2; the clip key is wrapped to epoch 1.",
+        "key unwrap",
+        |s| s,
+    )
+    .hex("open-viewing-secret", viewing(2).to_bytes().as_ref());
     v.push(wrong_epoch);
-    v.push(envelope_failure("15-fail-modified-header", "The header's sequence number changed from 1 to 2.", "header signature", |mut s| {
-        s[4 + 4 + 16 + 16 + 4 + 7] ^= 3;
-        s
-    }));
-    v.push(envelope_failure("16-fail-trailer-signature", "A bit of the trailer signature flipped.", "trailer signature", |mut s| {
-        let n = s.len();
-        s[n - 1] ^= 0x40;
-        s
-    }));
+    v.push(envelope_failure(
+        "15-fail-modified-header",
+        "The header's sequence number changed from 1 to 2.",
+        "header signature",
+        |mut s| {
+            s[4 + 4 + 16 + 16 + 4 + 7] ^= 3;
+            s
+        },
+    ));
+    v.push(envelope_failure(
+        "16-fail-trailer-signature",
+        "A bit of the trailer signature flipped.",
+        "trailer signature",
+        |mut s| {
+            let n = s.len();
+            s[n - 1] ^= 0x40;
+            s
+        },
+    ));
     v.push(envelope_failure("17-fail-content-replaced-by-key-holder", "Chunks re-encrypted under the genuine clip key with other content (as a revoked\ndevice holding the key could), with a trailer signed by another key.", "trailer signature", |s| {
         let (forged, _) = seal_fixed(envelope_params(Suite::Aes256Gcm, ObjectKind::Clip, 1), &plaintext(2500, 2), &other_camera(), &viewing(1).public());
         [&s[..PREFIX_LEN], &forged[PREFIX_LEN..]].concat()
@@ -302,16 +426,26 @@ fn live_vectors() -> Vec<Vector> {
     p.chunk_log2 = 12;
     let mut rng = FixedRng::new(&[&CLIP_KEY, &IKM_E]);
     let mut s = LiveSealer::new(p, &viewing(1).public(), &cam, &mut rng, &mut prefix).unwrap();
-    let frags: Vec<Vec<u8>> = (0..3).map(|i| plaintext(300 + i * 100, 50 + i as u64)).collect();
-    let frames: Vec<Vec<u8>> = frags.iter().enumerate().map(|(i, f)| s.seal_fragment(f, i == 2).unwrap()).collect();
+    let frags: Vec<Vec<u8>> = (0..3)
+        .map(|i| plaintext(300 + i * 100, 50 + i as u64))
+        .collect();
+    let frames: Vec<Vec<u8>> = frags
+        .iter()
+        .enumerate()
+        .map(|(i, f)| s.seal_fragment(f, i == 2).unwrap())
+        .collect();
     let base = |name, about| {
         let mut v = Vector::new(name, about, "live")
             .hex("camera-seed", cam.seed().as_ref())
             .hex("viewing-secret", viewing(1).to_bytes().as_ref())
             .hex("prefix", &prefix);
         for (i, (fr, pt)) in frames.iter().zip(&frags).enumerate() {
-            v.fields.push((["frame-0", "frame-1", "frame-2"][i], hex::encode(fr)));
-            v.fields.push((["fragment-0", "fragment-1", "fragment-2"][i], hex::encode(pt)));
+            v.fields
+                .push((["frame-0", "frame-1", "frame-2"][i], hex::encode(fr)));
+            v.fields.push((
+                ["fragment-0", "fragment-1", "fragment-2"][i],
+                hex::encode(pt),
+            ));
         }
         v
     };
@@ -356,7 +490,8 @@ fn roster_vectors() -> Vec<Vector> {
     b2.devices.push(device(2));
     let v2 = b2.clone().sign(&acct).unwrap();
     let r = |name, about, trusted: Option<&SignedRoster>, roster: &[u8], expect: &str| {
-        let mut v = Vector::new(name, about, "roster").hex("account-public", &acct.public().to_bytes());
+        let mut v =
+            Vector::new(name, about, "roster").hex("account-public", &acct.public().to_bytes());
         if let Some(t) = trusted {
             v = v.hex("trusted", t.encoded());
         }
@@ -375,13 +510,59 @@ fn roster_vectors() -> Vec<Vector> {
     let mut fork = t1.successor(Timestamp(T0 + 2000));
     fork.devices.push(device(3));
     vec![
-        r("20-roster-v1", "The first roster: version 1, one device, no predecessor.", None, v1.encoded(), "ok").set("version", "1").set("devices", "1"),
-        r("21-roster-v2-successor", "Version 2 adds a device and chains to version 1.", Some(&v1), v2.encoded(), "ok").set("version", "2").set("devices", "2"),
-        r("22-roster-rollback", "Version 1 offered to a device that trusts version 2.", Some(&v2), v1.encoded(), "rollback"),
-        r("23-roster-injected-device", "The server adds a device to version 2 and reuses the old signature.", Some(&v1), &injected_bytes, "bad signature"),
-        r("24-roster-signed-by-other-account", "A roster signed by a key other than the pinned account key.", Some(&v1), by_server.sign(&server).unwrap().encoded(), "wrong account"),
-        r("25-roster-broken-chain", "Version 2 whose previous-hash is not version 1's hash.", Some(&v1), broken.sign(&acct).unwrap().encoded(), "broken chain"),
-        r("26-roster-fork", "A different version 2 offered to a device that trusts version 2.", Some(&v2), fork.sign(&acct).unwrap().encoded(), "fork"),
+        r(
+            "20-roster-v1",
+            "The first roster: version 1, one device, no predecessor.",
+            None,
+            v1.encoded(),
+            "ok",
+        )
+        .set("version", "1")
+        .set("devices", "1"),
+        r(
+            "21-roster-v2-successor",
+            "Version 2 adds a device and chains to version 1.",
+            Some(&v1),
+            v2.encoded(),
+            "ok",
+        )
+        .set("version", "2")
+        .set("devices", "2"),
+        r(
+            "22-roster-rollback",
+            "Version 1 offered to a device that trusts version 2.",
+            Some(&v2),
+            v1.encoded(),
+            "rollback",
+        ),
+        r(
+            "23-roster-injected-device",
+            "The server adds a device to version 2 and reuses the old signature.",
+            Some(&v1),
+            &injected_bytes,
+            "bad signature",
+        ),
+        r(
+            "24-roster-signed-by-other-account",
+            "A roster signed by a key other than the pinned account key.",
+            Some(&v1),
+            by_server.sign(&server).unwrap().encoded(),
+            "wrong account",
+        ),
+        r(
+            "25-roster-broken-chain",
+            "Version 2 whose previous-hash is not version 1's hash.",
+            Some(&v1),
+            broken.sign(&acct).unwrap().encoded(),
+            "broken chain",
+        ),
+        r(
+            "26-roster-fork",
+            "A different version 2 offered to a device that trusts version 2.",
+            Some(&v2),
+            fork.sign(&acct).unwrap().encoded(),
+            "fork",
+        ),
     ]
 }
 
@@ -418,19 +599,57 @@ fn record_vectors() -> Vec<Vector> {
     let mut new_key = record_body(3, 3);
     new_key.camera_key = other_camera().public();
     vec![
-        r("27-camera-record-epoch-2", "Version 2 moves the camera to epoch 2.", Some(&r1), r2.encoded(), "ok").set("epoch", "2").hex("viewing-public", &viewing(2).public().0),
-        r("28-camera-record-rollback", "Version 1 offered after version 2 was seen.", Some(&r2), r1.encoded(), "rollback"),
-        r("29-camera-record-substituted-viewing-key", "A record with the server's own viewing key, signed by another account's key.", Some(&r2), substituted.sign(&other_account()).unwrap().encoded(), "wrong account"),
-        r("30-camera-record-camera-key-changed", "A newer record that swaps the camera's signing key.", Some(&r2), new_key.sign(&acct).unwrap().encoded(), "camera key changed"),
+        r(
+            "27-camera-record-epoch-2",
+            "Version 2 moves the camera to epoch 2.",
+            Some(&r1),
+            r2.encoded(),
+            "ok",
+        )
+        .set("epoch", "2")
+        .hex("viewing-public", &viewing(2).public().0),
+        r(
+            "28-camera-record-rollback",
+            "Version 1 offered after version 2 was seen.",
+            Some(&r2),
+            r1.encoded(),
+            "rollback",
+        ),
+        r(
+            "29-camera-record-substituted-viewing-key",
+            "A record with the server's own viewing key, signed by another account's key.",
+            Some(&r2),
+            substituted.sign(&other_account()).unwrap().encoded(),
+            "wrong account",
+        ),
+        r(
+            "30-camera-record-camera-key-changed",
+            "A newer record that swaps the camera's signing key.",
+            Some(&r2),
+            new_key.sign(&acct).unwrap().encoded(),
+            "camera key changed",
+        ),
     ]
 }
 
 fn key_package_vectors() -> Vec<Vector> {
     let acct = account();
     let dev = HpkeSecretKey::from_bytes(&[0x61; 32]);
-    let recipient = Recipient { account: acct.public(), key: RecipientKey::Device(DeviceId([1; 16])) };
+    let recipient = Recipient {
+        account: acct.public(),
+        key: RecipientKey::Device(DeviceId([1; 16])),
+    };
     let seal = |viewing: &HpkeSecretKey| {
-        KeyPackage::seal(acct.public(), CAMERA_ID, 1, viewing, recipient, &dev.public(), &mut FixedRng::new(&[&IKM_E])).unwrap()
+        KeyPackage::seal(
+            acct.public(),
+            CAMERA_ID,
+            1,
+            viewing,
+            recipient,
+            &dev.public(),
+            &mut FixedRng::new(&[&IKM_E]),
+        )
+        .unwrap()
     };
     let base = |name, about, pkg: &KeyPackage| {
         Vector::new(name, about, "key-package")
@@ -439,11 +658,19 @@ fn key_package_vectors() -> Vec<Vector> {
             .hex("package", &pkg.encode())
     };
     vec![
-        base("31-key-package", "Camera c1…'s epoch-1 viewing key sealed to device 01…; HPKE IKM fixed.", &seal(&viewing(1)))
-            .set("expect", "ok")
-            .hex("viewing-secret", viewing(1).to_bytes().as_ref()),
-        base("32-key-package-unsigned-viewing-key", "A package holding a viewing key the camera record does not name (the server's).", &seal(&viewing(9)))
-            .set("expect", "unsigned viewing key"),
+        base(
+            "31-key-package",
+            "Camera c1…'s epoch-1 viewing key sealed to device 01…; HPKE IKM fixed.",
+            &seal(&viewing(1)),
+        )
+        .set("expect", "ok")
+        .hex("viewing-secret", viewing(1).to_bytes().as_ref()),
+        base(
+            "32-key-package-unsigned-viewing-key",
+            "A package holding a viewing key the camera record does not name (the server's).",
+            &seal(&viewing(9)),
+        )
+        .set("expect", "unsigned viewing key"),
     ]
 }
 
@@ -460,60 +687,119 @@ fn pairing_vectors() -> Vec<Vector> {
     let at = typo.len() - 3;
     typo[at] = if typo[at] == b'Q' { b'R' } else { b'Q' };
     let proof = RegistrationProof::create(&code, CAMERA_ID, &camera());
-    let fake = PairingCode { secret: keyhole_core::pairing::PairingSecret::from_bytes(&[0x00; 32]), ..code.clone() };
+    let fake = PairingCode {
+        secret: keyhole_core::pairing::PairingSecret::from_bytes(&[0x00; 32]),
+        ..code.clone()
+    };
     let forged = RegistrationProof::create(&fake, CAMERA_ID, &other_camera());
     vec![
-        Vector::new("33-pairing-code", "A pairing code for a self-signed server, in its text form.", "pairing-code")
-            .set("text", text.clone())
-            .set("server-url", code.server_url.clone())
-            .hex("tls-fingerprint", &[0xf0; 32])
-            .hex("token", &code.token.0)
-            .hex("secret", &[0x5e; 32])
-            .hex("account-public", &code.account.to_bytes())
-            .set("expect", "ok"),
-        Vector::new("34-pairing-code-typo", "The same code with one character near the end mistyped.", "pairing-code")
-            .set("text", String::from_utf8(typo).unwrap())
-            .set("expect", "checksum"),
-        Vector::new("35-registration-proof", "The camera's answer to code 33, verified with the pairing secret.", "registration-proof")
-            .set("code", text.clone())
-            .hex("proof", &proof.encode())
-            .hex("camera-public", &camera().public().to_bytes())
-            .set("expect", "ok"),
-        Vector::new("36-registration-proof-substituted-key", "A proof for code 33 made by a server that never saw the secret, with its own key.", "registration-proof")
-            .set("code", text)
-            .hex("proof", &forged.encode())
-            .set("expect", "bad proof"),
+        Vector::new(
+            "33-pairing-code",
+            "A pairing code for a self-signed server, in its text form.",
+            "pairing-code",
+        )
+        .set("text", text.clone())
+        .set("server-url", code.server_url.clone())
+        .hex("tls-fingerprint", &[0xf0; 32])
+        .hex("token", &code.token.0)
+        .hex("secret", &[0x5e; 32])
+        .hex("account-public", &code.account.to_bytes())
+        .set("expect", "ok"),
+        Vector::new(
+            "34-pairing-code-typo",
+            "The same code with one character near the end mistyped.",
+            "pairing-code",
+        )
+        .set("text", String::from_utf8(typo).unwrap())
+        .set("expect", "checksum"),
+        Vector::new(
+            "35-registration-proof",
+            "The camera's answer to code 33, verified with the pairing secret.",
+            "registration-proof",
+        )
+        .set("code", text.clone())
+        .hex("proof", &proof.encode())
+        .hex("camera-public", &camera().public().to_bytes())
+        .set("expect", "ok"),
+        Vector::new(
+            "36-registration-proof-substituted-key",
+            "A proof for code 33 made by a server that never saw the secret, with its own key.",
+            "registration-proof",
+        )
+        .set("code", text)
+        .hex("proof", &forged.encode())
+        .set("expect", "bad proof"),
     ]
 }
 
 fn recovery_vectors() -> Vec<Vector> {
     let phrase = RecoveryPhrase::generate(&mut FixedRng::new(&[&[0x0f; 16]]));
-    let secrets = RecoverySecrets { account_key: account(), recovery_key: HpkeSecretKey::from_bytes(&[0x40; 32]) };
-    let backup = RecoveryBackup::seal(&phrase, &secrets, KdfParams::MINIMUM, &mut FixedRng::new(&[&[0x5a; 16], &[0xa5; 12]])).unwrap();
+    let secrets = RecoverySecrets {
+        account_key: account(),
+        recovery_key: HpkeSecretKey::from_bytes(&[0x40; 32]),
+    };
+    let backup = RecoveryBackup::seal(
+        &phrase,
+        &secrets,
+        KdfParams::MINIMUM,
+        &mut FixedRng::new(&[&[0x5a; 16], &[0xa5; 12]]),
+    )
+    .unwrap();
     let words = phrase.words().to_string();
-    let other = RecoveryPhrase::generate(&mut FixedRng::new(&[&[0xf0; 16]])).words().to_string();
+    let other = RecoveryPhrase::generate(&mut FixedRng::new(&[&[0xf0; 16]]))
+        .words()
+        .to_string();
     let mut list: Vec<String> = words.split(' ').map(str::to_owned).collect();
     let last = list.pop().unwrap();
-    let replacement = ["abandon", "ability"].into_iter().find(|w| *w != last).unwrap();
+    let replacement = ["abandon", "ability"]
+        .into_iter()
+        .find(|w| *w != last)
+        .unwrap();
     let bad_checksum = [list.join(" "), replacement.to_owned()].join(" ");
     let base = |name, about| Vector::new(name, about, "recovery").hex("backup", &backup.encode());
     vec![
-        base("37-recovery-backup", "A recovery backup sealed with the minimum Argon2id parameters, opened by its phrase.")
-            .set("phrase", words.clone())
-            .hex("account-public", &account().public().to_bytes())
-            .hex("recovery-public", &secrets.recovery_key.public().0)
-            .set("expect", "ok"),
-        base("38-recovery-wrong-phrase", "A valid phrase that is not this backup's.").set("phrase", other).set("expect", "wrong phrase"),
-        base("39-recovery-phrase-bad-checksum", "The phrase with its last word replaced by another list word.").set("phrase", bad_checksum).set("expect", "checksum"),
-        base("40-recovery-phrase-unknown-word", "The phrase with a misspelt word.").set("phrase", words.replacen(' ', "x ", 1)).set("expect", "unknown word"),
+        base(
+            "37-recovery-backup",
+            "A recovery backup sealed with the minimum Argon2id parameters, opened by its phrase.",
+        )
+        .set("phrase", words.clone())
+        .hex("account-public", &account().public().to_bytes())
+        .hex("recovery-public", &secrets.recovery_key.public().0)
+        .set("expect", "ok"),
+        base(
+            "38-recovery-wrong-phrase",
+            "A valid phrase that is not this backup's.",
+        )
+        .set("phrase", other)
+        .set("expect", "wrong phrase"),
+        base(
+            "39-recovery-phrase-bad-checksum",
+            "The phrase with its last word replaced by another list word.",
+        )
+        .set("phrase", bad_checksum)
+        .set("expect", "checksum"),
+        base(
+            "40-recovery-phrase-unknown-word",
+            "The phrase with a misspelt word.",
+        )
+        .set("phrase", words.replacen(' ', "x ", 1))
+        .set("expect", "unknown word"),
     ]
 }
 
 fn all_vectors() -> Vec<Vector> {
-    [envelope_vectors(), live_vectors(), roster_vectors(), record_vectors(), key_package_vectors(), pairing_vectors(), recovery_vectors()]
-        .into_iter()
-        .flatten()
-        .collect()
+    [
+        envelope_vectors(),
+        live_vectors(),
+        roster_vectors(),
+        record_vectors(),
+        key_package_vectors(),
+        pairing_vectors(),
+        recovery_vectors(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 #[test]
@@ -539,10 +825,18 @@ fn committed_vectors_are_current() {
     on_disk.sort();
     let mut names: Vec<String> = vectors.iter().map(|v| format!("{}.txt", v.name)).collect();
     names.sort();
-    assert_eq!(on_disk, names, "vector files and generator disagree; run the ignored `regenerate` test");
+    assert_eq!(
+        on_disk, names,
+        "vector files and generator disagree; run the ignored `regenerate` test"
+    );
     for v in vectors {
         let text = std::fs::read_to_string(dir().join(format!("{}.txt", v.name))).unwrap();
-        assert_eq!(text, v.render(), "{} differs from what the generator makes", v.name);
+        assert_eq!(
+            text,
+            v.render(),
+            "{} differs from what the generator makes",
+            v.name
+        );
     }
 }
 
@@ -567,8 +861,14 @@ fn run(name: &str) {
 fn run_envelope(f: &Fields) {
     let sealed = f.bytes("sealed");
     let cam = CameraKey::from_seed(&f.arr("camera-seed"));
-    let open_cam = f.opt("open-camera-seed").map_or(cam.public(), |_| CameraKey::from_seed(&f.arr("open-camera-seed")).public());
-    let viewing = HpkeSecretKey::from_bytes(&f.arr(if f.opt("open-viewing-secret").is_some() { "open-viewing-secret" } else { "viewing-secret" }));
+    let open_cam = f.opt("open-camera-seed").map_or(cam.public(), |_| {
+        CameraKey::from_seed(&f.arr("open-camera-seed")).public()
+    });
+    let viewing = HpkeSecretKey::from_bytes(&f.arr(if f.opt("open-viewing-secret").is_some() {
+        "open-viewing-secret"
+    } else {
+        "viewing-secret"
+    }));
     let result = open_object(&sealed, &open_cam, &viewing);
     if f.expect() != "ok" {
         assert_eq!(open_error_name(&result.unwrap_err()), f.expect());
@@ -586,7 +886,11 @@ fn run_envelope(f: &Fields) {
     if kind == ObjectKind::Event {
         EventDetails::decode(&plain).unwrap();
     }
-    let suite = if f.str("suite") == "aes-256-gcm" { Suite::Aes256Gcm } else { Suite::ChaCha20Poly1305 };
+    let suite = if f.str("suite") == "aes-256-gcm" {
+        Suite::Aes256Gcm
+    } else {
+        Suite::ChaCha20Poly1305
+    };
     let params = SealParams {
         kind,
         suite,
@@ -605,7 +909,11 @@ fn run_envelope(f: &Fields) {
     let mut s = Sealer::new(params, &viewing.public(), &cam, &mut rng, &mut out).unwrap();
     s.update(&plain, &mut out);
     let _ = s.finish(&mut out);
-    assert_eq!(hex::encode(&out), hex::encode(&sealed), "re-sealing must give the same bytes");
+    assert_eq!(
+        hex::encode(&out),
+        hex::encode(&sealed),
+        "re-sealing must give the same bytes"
+    );
 }
 
 fn run_live(f: &Fields) {
@@ -617,12 +925,15 @@ fn run_live(f: &Fields) {
         match viewer.open_frame(&f.bytes(&format!("frame-{i}"))) {
             Ok(frag) => assert_eq!(frag.data, f.bytes(&format!("fragment-{i}"))),
             Err(e) => {
-                outcome = format!("frame {pos}: {}", match e {
-                    LiveError::OutOfOrder { .. } => "out of order",
-                    LiveError::Tampered { .. } => "tampered",
-                    LiveError::AfterEnd => "after end",
-                    _ => "other",
-                });
+                outcome = format!(
+                    "frame {pos}: {}",
+                    match e {
+                        LiveError::OutOfOrder { .. } => "out of order",
+                        LiveError::Tampered { .. } => "tampered",
+                        LiveError::AfterEnd => "after end",
+                        _ => "other",
+                    }
+                );
                 break;
             }
         }
@@ -632,12 +943,15 @@ fn run_live(f: &Fields) {
 
 fn run_roster(f: &Fields) {
     let account = AccountPublicKey::from_bytes(&f.arr("account-public")).unwrap();
-    let offered = match SignedRoster::decode(&f.bytes("roster")) {
-        Ok(r) => r,
-        Err(_) => return assert_eq!(f.expect(), "malformed"),
+    let Ok(offered) = SignedRoster::decode(&f.bytes("roster")) else {
+        return assert_eq!(f.expect(), "malformed");
     };
     let result = match f.opt("trusted") {
-        Some(_) => SignedRoster::decode(&f.bytes("trusted")).unwrap().verify_first(&account).unwrap().accept(offered),
+        Some(_) => SignedRoster::decode(&f.bytes("trusted"))
+            .unwrap()
+            .verify_first(&account)
+            .unwrap()
+            .accept(offered),
         None => offered.verify_first(&account),
     };
     match result {
@@ -655,7 +969,11 @@ fn run_record(f: &Fields) {
     let camera_id = CameraId(f.arr("camera-id"));
     let offered = SignedCameraRecord::decode(&f.bytes("record")).unwrap();
     let result = match f.opt("trusted") {
-        Some(_) => SignedCameraRecord::decode(&f.bytes("trusted")).unwrap().verify_first(&account, &camera_id).unwrap().accept(offered),
+        Some(_) => SignedCameraRecord::decode(&f.bytes("trusted"))
+            .unwrap()
+            .verify_first(&account, &camera_id)
+            .unwrap()
+            .accept(offered),
         None => offered.verify_first(&account, &camera_id),
     };
     match result {
@@ -699,7 +1017,10 @@ fn run_pairing_code(f: &Fields) {
         Ok(code) => {
             assert_eq!(f.expect(), "ok");
             assert_eq!(code.server_url, f.str("server-url"));
-            assert_eq!(code.tls_fingerprint.map(|x| x.to_vec()), Some(f.bytes("tls-fingerprint")));
+            assert_eq!(
+                code.tls_fingerprint.map(|x| x.to_vec()),
+                Some(f.bytes("tls-fingerprint"))
+            );
             assert_eq!(code.token.0.to_vec(), f.bytes("token"));
             assert_eq!(code.secret.to_bytes().to_vec(), f.bytes("secret"));
             assert_eq!(code.account.to_bytes().to_vec(), f.bytes("account-public"));
@@ -716,7 +1037,10 @@ fn run_registration_proof(f: &Fields) {
     match proof.verify(&code) {
         Ok(()) => {
             assert_eq!(f.expect(), "ok");
-            assert_eq!(proof.camera_key.to_bytes().to_vec(), f.bytes("camera-public"));
+            assert_eq!(
+                proof.camera_key.to_bytes().to_vec(),
+                f.bytes("camera-public")
+            );
         }
         Err(e) => assert_eq!(pairing_error_name(&e), f.expect()),
     }
@@ -729,8 +1053,14 @@ fn run_recovery(f: &Fields) {
     match outcome {
         Ok(secrets) => {
             assert_eq!(f.expect(), "ok");
-            assert_eq!(secrets.account_key.public().to_bytes().to_vec(), f.bytes("account-public"));
-            assert_eq!(secrets.recovery_key.public().0.to_vec(), f.bytes("recovery-public"));
+            assert_eq!(
+                secrets.account_key.public().to_bytes().to_vec(),
+                f.bytes("account-public")
+            );
+            assert_eq!(
+                secrets.recovery_key.public().0.to_vec(),
+                f.bytes("recovery-public")
+            );
         }
         Err(e) => assert_eq!(
             match e {

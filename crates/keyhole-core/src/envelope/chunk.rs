@@ -31,7 +31,10 @@ impl ChunkCipher {
         };
         let unbound = UnboundKey::new(alg, okm.as_ref())
             .unwrap_or_else(|_| unreachable!("both suites take 32-byte keys"));
-        Self { key: LessSafeKey::new(unbound), associated: header_digest }
+        Self {
+            key: LessSafeKey::new(unbound),
+            associated: header_digest,
+        }
     }
 
     fn nonce(index: u64, last: bool) -> Nonce {
@@ -53,7 +56,12 @@ impl ChunkCipher {
     }
 
     /// Decrypts `buf` (ciphertext ‖ tag) in place; returns the plaintext length.
-    pub(crate) fn open(&self, index: u64, last: bool, buf: &mut [u8]) -> Result<usize, ChunkRejected> {
+    pub(crate) fn open(
+        &self,
+        index: u64,
+        last: bool,
+        buf: &mut [u8],
+    ) -> Result<usize, ChunkRejected> {
         self.key
             .open_in_place(Self::nonce(index, last), Aad::from(self.associated), buf)
             .map(|pt| pt.len())

@@ -177,9 +177,19 @@ impl Header {
     #[must_use]
     pub fn encode(&self) -> [u8; HEADER_LEN] {
         let mut w = Writer::with_capacity(HEADER_LEN);
-        w.bytes(MAGIC).u8(FORMAT).u8(self.kind.id()).u8(self.suite.id()).u8(self.chunk_log2);
-        w.bytes(&self.camera_id.0).bytes(&self.object_id.0).u32(self.epoch).u64(self.sequence);
-        w.bytes(&self.previous.0).u64(self.captured_at.0).bytes(&self.enc).bytes(&self.wrapped_key);
+        w.bytes(MAGIC)
+            .u8(FORMAT)
+            .u8(self.kind.id())
+            .u8(self.suite.id())
+            .u8(self.chunk_log2);
+        w.bytes(&self.camera_id.0)
+            .bytes(&self.object_id.0)
+            .u32(self.epoch)
+            .u64(self.sequence);
+        w.bytes(&self.previous.0)
+            .u64(self.captured_at.0)
+            .bytes(&self.enc)
+            .bytes(&self.wrapped_key);
         let mut out = [0u8; HEADER_LEN];
         out.copy_from_slice(w.as_slice());
         out
@@ -191,7 +201,11 @@ impl Header {
     /// # Errors
     /// [`DecodeError`] if the bytes are too short or not a header this library reads.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader::new(bytes.get(..HEADER_LEN).ok_or(DecodeError::Truncated("header"))?);
+        let mut r = Reader::new(
+            bytes
+                .get(..HEADER_LEN)
+                .ok_or(DecodeError::Truncated("header"))?,
+        );
         expect_magic(&mut r, MAGIC, FORMAT, "sealed object")?;
         let kind = ObjectKind::from_id(r.u8("object kind")?)?;
         let suite = Suite::from_id(r.u8("cipher suite")?)?;
@@ -239,7 +253,10 @@ fn object_digest(
     trailer: &[u8; SIGNATURE_LEN],
 ) -> ObjectDigest {
     let mut h = blake3::Hasher::new_derive_key(label::OBJECT_DIGEST);
-    h.update(header).update(header_sig).update(payload_digest).update(trailer);
+    h.update(header)
+        .update(header_sig)
+        .update(payload_digest)
+        .update(trailer);
     ObjectDigest(*h.finalize().as_bytes())
 }
 

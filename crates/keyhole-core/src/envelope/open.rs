@@ -24,13 +24,17 @@ pub enum Tamper {
     #[error("header is not signed by this camera (forged, altered, or another camera's clip)")]
     HeaderSignature,
     /// The clip key does not open with the viewing key for the header's epoch.
-    #[error("clip key does not open with the viewing key of epoch {epoch} (altered, or sealed to a key this device does not hold)")]
+    #[error(
+        "clip key does not open with the viewing key of epoch {epoch} (altered, or sealed to a key this device does not hold)"
+    )]
     KeyUnwrap {
         /// The epoch the header names.
         epoch: u32,
     },
     /// A chunk's AEAD tag failed.
-    #[error("chunk {index} failed authentication (altered, reordered, or spliced from another clip)")]
+    #[error(
+        "chunk {index} failed authentication (altered, reordered, or spliced from another clip)"
+    )]
     Chunk {
         /// Zero-based chunk index.
         index: u64,
@@ -99,7 +103,9 @@ impl Layout {
     /// [`Tamper::Length`] if no sealed object has that length.
     pub fn new(header: &Header, sealed_len: u64) -> Result<Self, Tamper> {
         let bad = Tamper::Length { len: sealed_len };
-        let payload = sealed_len.checked_sub((PREFIX_LEN + TRAILER_LEN) as u64).ok_or(bad)?;
+        let payload = sealed_len
+            .checked_sub((PREFIX_LEN + TRAILER_LEN) as u64)
+            .ok_or(bad)?;
         let chunk_size = header.chunk_size() as u64;
         let ct_chunk = chunk_size + TAG_LEN as u64;
         if payload < TAG_LEN as u64 {
@@ -110,7 +116,12 @@ impl Layout {
         if last_ct_len < TAG_LEN as u64 || (last_ct_len == TAG_LEN as u64 && chunks > 1) {
             return Err(bad);
         }
-        Ok(Self { chunk_size, chunks, last_ct_len, sealed_len })
+        Ok(Self {
+            chunk_size,
+            chunks,
+            last_ct_len,
+            sealed_len,
+        })
     }
 
     /// Number of chunks.
@@ -132,7 +143,11 @@ impl Layout {
             return None;
         }
         let start = PREFIX_LEN as u64 + index * (self.chunk_size + TAG_LEN as u64);
-        let len = if index + 1 == self.chunks { self.last_ct_len } else { self.chunk_size + TAG_LEN as u64 };
+        let len = if index + 1 == self.chunks {
+            self.last_ct_len
+        } else {
+            self.chunk_size + TAG_LEN as u64
+        };
         Some(start..start + len)
     }
 
@@ -161,7 +176,9 @@ pub struct Opener {
 
 impl fmt::Debug for Opener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Opener").field("header", &self.header).finish_non_exhaustive()
+        f.debug_struct("Opener")
+            .field("header", &self.header)
+            .finish_non_exhaustive()
     }
 }
 
@@ -186,9 +203,15 @@ impl Opener {
             .try_into()
             .map_err(|_| DecodeError::Truncated("header signature"))?;
         camera_key
-            .verify(label::HEADER_SIGNATURE, &[&header_bytes], &Signature(header_sig))
+            .verify(
+                label::HEADER_SIGNATURE,
+                &[&header_bytes],
+                &Signature(header_sig),
+            )
             .map_err(|_| Tamper::HeaderSignature)?;
-        let unwrap_failed = Tamper::KeyUnwrap { epoch: header.epoch };
+        let unwrap_failed = Tamper::KeyUnwrap {
+            epoch: header.epoch,
+        };
         let clip_key = wrap::open(
             viewing_key.bytes(),
             &header.enc,
@@ -223,7 +246,12 @@ impl Opener {
     ///
     /// # Errors
     /// [`Tamper::Chunk`], or [`Tamper::Truncated`] if the final chunk is missing.
-    pub fn open_chunk(&self, layout: &Layout, index: u64, buf: &mut Vec<u8>) -> Result<(), OpenError> {
+    pub fn open_chunk(
+        &self,
+        layout: &Layout,
+        index: u64,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), OpenError> {
         let range = layout.chunk_range(index).ok_or(Tamper::Chunk { index })?;
         if buf.len() as u64 != range.end - range.start {
             return Err(Tamper::Chunk { index }.into());
@@ -253,7 +281,9 @@ impl Opener {
     /// After chunk `index` failed as the last chunk, tells truncation (the bytes open as a
     /// non-final chunk) from alteration.
     fn diagnose(&self, index: u64, candidates: Option<&[u8]>) -> Tamper {
-        let Some(bytes) = candidates else { return Tamper::Chunk { index } };
+        let Some(bytes) = candidates else {
+            return Tamper::Chunk { index };
+        };
         let opens_as_middle = |b: &[u8]| self.cipher.open(index, false, &mut b.to_vec()).is_ok();
         let trailer_cut = bytes.len() >= TAG_LEN && opens_as_middle(bytes);
         let with_trailer_cut = bytes.len() >= TAG_LEN + TRAILER_LEN
@@ -354,7 +384,11 @@ impl StreamOpener {
     /// [`Tamper::TrailerSignature`].
     pub fn finish(mut self, out: &mut Vec<u8>) -> Result<OpenedObject, OpenError> {
         let index = self.next_index;
-        let Some(chunk_len) = self.pending.len().checked_sub(TRAILER_LEN).filter(|n| *n >= TAG_LEN)
+        let Some(chunk_len) = self
+            .pending
+            .len()
+            .checked_sub(TRAILER_LEN)
+            .filter(|n| *n >= TAG_LEN)
         else {
             // Too short for a final chunk and trailer: the object stops after chunk `index - 1`.
             return Err(Tamper::Truncated { chunks: index }.into());
@@ -365,7 +399,8 @@ impl StreamOpener {
             return Err(Tamper::Length { len }.into());
         }
         let (chunk, trailer) = self.pending.split_at(chunk_len);
-        let trailer: [u8; TRAILER_LEN] = trailer.try_into().map_err(|_| Tamper::TrailerSignature)?;
+        let trailer: [u8; TRAILER_LEN] =
+            trailer.try_into().map_err(|_| Tamper::TrailerSignature)?;
         self.hasher.update(chunk);
         let start = out.len();
         out.extend_from_slice(chunk);

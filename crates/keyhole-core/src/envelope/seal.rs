@@ -14,7 +14,7 @@ use crate::keys::{CameraKey, HpkePublicKey};
 use crate::wrap;
 
 /// What the camera states about an object it is about to seal.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SealParams {
     /// Clip, event or live session.
     pub kind: ObjectKind,
@@ -103,9 +103,14 @@ impl<'k> Sealer<'k> {
             wrapped_key: [0; 48],
         };
         let aad = header.encode();
-        let (enc, wrapped) =
-            wrap::seal(viewing_key, label::CLIP_KEY_WRAP, &aad[..WRAP_AAD_LEN], clip_key.as_ref(), rng)
-                .map_err(|_| DecodeError::Invalid("viewing key"))?;
+        let (enc, wrapped) = wrap::seal(
+            viewing_key,
+            label::CLIP_KEY_WRAP,
+            &aad[..WRAP_AAD_LEN],
+            clip_key.as_ref(),
+            rng,
+        )
+        .map_err(|_| DecodeError::Invalid("viewing key"))?;
         header.enc = enc;
         header.wrapped_key.copy_from_slice(&wrapped);
         let header_bytes = header.encode();
@@ -193,7 +198,12 @@ impl<'k> Sealer<'k> {
         let trailer = self.camera_key.sign(label::TRAILER_SIGNATURE, &[&msg]).0;
         out.extend_from_slice(&trailer);
         SealSummary {
-            digest: object_digest(&self.header_bytes, &self.header_sig, &payload_digest, &trailer),
+            digest: object_digest(
+                &self.header_bytes,
+                &self.header_sig,
+                &payload_digest,
+                &trailer,
+            ),
             header: self.header,
             chunks,
             plaintext_len: self.plaintext_len,
@@ -214,7 +224,9 @@ pub fn seal_object(
     rng: &mut impl CryptoRngCore,
 ) -> Result<(Vec<u8>, SealSummary), DecodeError> {
     let chunk = 1usize << params.chunk_log2.min(*CHUNK_LOG2_RANGE.end());
-    let mut out = Vec::with_capacity(PREFIX_LEN + plaintext.len() + (plaintext.len() / chunk + 1) * TAG_LEN + TRAILER_LEN);
+    let mut out = Vec::with_capacity(
+        PREFIX_LEN + plaintext.len() + (plaintext.len() / chunk + 1) * TAG_LEN + TRAILER_LEN,
+    );
     let mut sealer = Sealer::new(params, viewing_key, camera_key, rng, &mut out)?;
     sealer.update(plaintext, &mut out);
     let summary = sealer.finish(&mut out);

@@ -1,5 +1,5 @@
 //! Shared test fixtures: deterministic keys and a replaying RNG.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use keyhole_core::envelope::{DEFAULT_CHUNK_LOG2, ObjectDigest, ObjectKind, SealParams, Suite};
 use keyhole_core::{AccountKey, CameraId, CameraKey, HpkeSecretKey, ObjectId, Timestamp};
@@ -15,7 +15,10 @@ pub struct FixedRng {
 
 impl FixedRng {
     pub fn new(parts: &[&[u8]]) -> Self {
-        Self { bytes: parts.concat(), at: 0 }
+        Self {
+            bytes: parts.concat(),
+            at: 0,
+        }
     }
 
     pub fn exhausted(&self) -> bool {
@@ -36,7 +39,10 @@ impl RngCore for FixedRng {
     }
     fn fill_bytes(&mut self, dest: &mut [u8]) {
         let end = self.at + dest.len();
-        assert!(end <= self.bytes.len(), "FixedRng asked for more bytes than the vector fixes");
+        assert!(
+            end <= self.bytes.len(),
+            "FixedRng asked for more bytes than the vector fixes"
+        );
         dest.copy_from_slice(&self.bytes[self.at..end]);
         self.at = end;
     }

@@ -1,0 +1,228 @@
+//! Writes valid seed inputs for every fuzz target: `make_seeds CORPUS_ROOT` creates
+//! `CORPUS_ROOT/<target>/seed-<name>` files. All are made with the fixture keys and seeded RNGs
+//! of `keyhole_core_fuzz`, so they verify inside the targets and the fuzzer starts from objects
+//! that get past every signature, MAC and AEAD check. Run by `run.sh` before fuzzing.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use keyhole_core::envelope::{ObjectDigest, ObjectKind, Suite, seal_object};
+use keyhole_core::event::{EventDetails, EventKind, seal_event};
+use keyhole_core::key_package::{KeyPackage, Recipient, RecipientKey};
+use keyhole_core::keys::DeviceSigningKey;
+use keyhole_core::pairing::{PairingCode, RegistrationProof};
+use keyhole_core::record::{CameraRecordBody, CameraState};
+use keyhole_core::recovery::{KdfParams, RecoveryBackup};
+use keyhole_core::roster::{DeviceEntry, RosterBody, RosterHash};
+use keyhole_core::{HpkeSecretKey, ObjectId, Timestamp};
+use keyhole_core_fuzz::*;
+
+struct Out {
+    root: PathBuf,
+    count: usize,
+}
+
+impl Out {
+    fn put(&mut self, target: &str, name: &str, bytes: &[u8]) {
+        let dir = self.root.join(target);
+        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+        let path = dir.join(format!("seed-{name}"));
+        fs::write(&path, bytes).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        self.count += 1;
+    }
+}
+
+fn envelopes(out: &mut Out) {
+    let cam = camera();
+    let view = viewing().public();
+    let mut n = 0u64;
+    for suite in [Suite::Aes256Gcm, Suite::ChaCha20Poly1305] {
+        for (log2, len) in [(10, 0), (10, 1), (10, 1023), (10, 1024), (10, 1025), (10, 2048), (10, 3000), (11, 5000), (24, 3)] {
+            n += 1;
+            let plain: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let params = seal_params(ObjectKind::Clip, suite, log2, n);
+            let (sealed, _) = seal_object(params, &plain, &view, &cam, &mut rng(n)).expect("seal");
+            let name = format!("clip-{}-{log2}-{len}", suite.id());
+            for t in ["envelope_header", "envelope_open", "envelope_stream", "envelope_chunks"] {
+                out.put(t, &name, &sealed);
+            }
+        }
+    }
+    let details = event_details();
+    let mut params = seal_params(ObjectKind::Event, Suite::ChaCha20Poly1305, 10, 99);
+    params.previous = ObjectDigest([0x77; 32]);
+    let (sealed, _) = seal_event(params, &details[1], &view, &cam, &mut rng(99)).expect("seal event");
+    for t in ["envelope_header", "envelope_open", "envelope_stream", "envelope_chunks"] {
+        out.put(t, "event", &sealed);
+    }
+    // The live session's prefix alone: a header that verifies but has no body.
+    let (prefix, _) = live_session(&cam);
+    out.put("envelope_header", "live-prefix", &prefix);
+    out.put("envelope_open", "live-prefix", &prefix);
+}
+
+fn live(out: &mut Out) {
+    let cam = camera();
+    let (_, mut sealer) = live_session(&cam);
+    let mut frames = Vec::new();
+    for (i, len) in [0usize, 5, 1024, 300].into_iter().enumerate() {
+        let fragment: Vec<u8> = (0..len).map(|b| (b + i) as u8).collect();
+        frames.push(sealer.seal_fragment(&fragment, i == 3).expect("seal fragment"));
+    }
+    out.put("live", "first-frame", &frames[0]);
+    out.put("live", "all-frames", &frames.concat());
+    out.put("live", "skip-one", &[&frames[0][..], &frames[2][..], &frames[3][..]].concat());
+    out.put("live", "replay", &[&frames[1][..], &frames[1][..], &frames[0][..]].concat());
+    out.put("live", "after-end", &[&frames[3][..], &frames[0][..]].concat());
+}
+
+fn rosters(out: &mut Out) {
+    let key = account();
+    let devices: Vec<DeviceEntry> = (0..3u8)
+        .map(|i| DeviceEntry {
+            id: keyhole_core::DeviceId([0xd1 + i; 16]),
+            name: ["Ana's phone", "laptop", "tablette ✓"][usize::from(i)].to_owned(),
+            added_at: Timestamp(T0.0 + u64::from(i)),
+            signing_key: DeviceSigningKey::from_seed(&[0x61 + i; 32]).public(),
+            hpke_key: HpkeSecretKey::from_bytes(&[0x41 + i; 32]).public(),
+        })
+        .collect();
+    let genesis = RosterBody {
+        account: key.public(),
+        version: 1,
+        previous: RosterHash([0; 32]),
+        issued_at: T0,
+        recovery_key: recovery_hpke().public(),
+        devices: devices[..1].to_vec(),
+    }
+    .sign(&key)
+    .expect("sign roster");
+    out.put("roster", "v1", genesis.encoded());
+    let trusted = genesis.verify_first(&key.public()).expect("verify roster");
+    let mut next = trusted.successor(Timestamp(T0.0 + 10));
+    next.devices = devices.clone();
+    let v2 = next.sign(&key).expect("sign roster v2");
+    out.put("roster", "v2", v2.encoded());
+    let mut empty = trusted.successor(Timestamp(T0.0 + 20));
+    empty.devices.clear();
+    out.put("roster", "v2-empty", empty.sign(&key).expect("sign").encoded());
+}
+
+fn records(out: &mut Out) {
+    let key = account();
+    for (i, (name, state, epoch)) in
+        [("Front door", CameraState::Active, 1), ("", CameraState::Removed, 7), ("Garage ✓", CameraState::Active, u32::MAX)]
+            .into_iter()
+            .enumerate()
+    {
+        let body = CameraRecordBody {
+            account: key.public(),
+            camera_id: if i == 1 { keyhole_core::CameraId([0xc2; 16]) } else { CAMERA_ID },
+            version: 1 + i as u64,
+            issued_at: T0,
+            name: name.to_owned(),
+            state,
+            camera_key: camera().public(),
+            epoch,
+            viewing_key: viewing().public(),
+        };
+        out.put("record", &format!("record-{i}"), body.sign(&key).expect("sign record").encoded());
+    }
+}
+
+fn key_packages(out: &mut Out) {
+    let owner = account().public();
+    let to_device = Recipient { account: owner, key: RecipientKey::Device(DEVICE_ID) };
+    let pkg = KeyPackage::seal(owner, CAMERA_ID, 1, &viewing(), to_device, &device_hpke().public(), &mut rng(1))
+        .expect("seal key package");
+    out.put("key_package", "device", &pkg.encode());
+    let to_recovery = Recipient { account: owner, key: RecipientKey::Recovery };
+    let pkg = KeyPackage::seal(owner, CAMERA_ID, 2, &viewing(), to_recovery, &recovery_hpke().public(), &mut rng(2))
+        .expect("seal key package");
+    out.put("key_package", "recovery", &pkg.encode());
+}
+
+fn event_details() -> Vec<EventDetails> {
+    vec![
+        EventDetails {
+            kind: EventKind::Motion,
+            started_at: T0,
+            duration_ms: 0,
+            clip: None,
+            note: String::new(),
+            thumbnail_jpeg: Vec::new(),
+        },
+        EventDetails {
+            kind: EventKind::Doorbell,
+            started_at: T0,
+            duration_ms: 12_000,
+            clip: Some(ObjectId([0x0c; 16])),
+            note: "porch ✓".to_owned(),
+            thumbnail_jpeg: vec![0xff, 0xd8, 0xff, 0xe0, 0, 0x10, b'J', b'F', b'I', b'F', 0, 0xff, 0xd9],
+        },
+        EventDetails {
+            kind: EventKind::Alert,
+            started_at: Timestamp(u64::MAX),
+            duration_ms: u32::MAX,
+            clip: None,
+            note: "x".repeat(255),
+            thumbnail_jpeg: vec![0; 300],
+        },
+    ]
+}
+
+fn events(out: &mut Out) {
+    for (i, d) in event_details().iter().enumerate() {
+        out.put("event", &format!("event-{i}"), &d.encode().expect("encode event"));
+    }
+}
+
+fn pairing(out: &mut Out) {
+    let code = pairing_code();
+    out.put("pairing_code", "fixture", code.to_text().as_bytes());
+    let with_fp = PairingCode::new("http://192.0.2.1:8080/x", Some([0xab; 32]), account().public(), &mut rng(5))
+        .expect("pairing code");
+    let text = with_fp.to_text();
+    out.put("pairing_code", "fingerprint", text.as_bytes());
+    out.put("pairing_code", "typed", text.to_lowercase().replace('-', " ").as_bytes());
+    let proof = RegistrationProof::create(&code, CAMERA_ID, &camera());
+    out.put("registration_proof", "fixture", &proof.encode());
+    let other = RegistrationProof::create(&with_fp, CAMERA_ID, &camera());
+    out.put("registration_proof", "other-code", &other.encode());
+}
+
+fn recovery(out: &mut Out) {
+    let phrase = recovery_phrase();
+    let words = phrase.words();
+    out.put("recovery_phrase", "fixture", words.as_bytes());
+    out.put("recovery_phrase", "typed", format!("  {}\n", words.to_uppercase().replace(' ', "\t ")).as_bytes());
+    let secrets = recovery_secrets();
+    for (name, params) in
+        [("minimum", KdfParams::MINIMUM), ("small", KdfParams { memory_kib: 64, iterations: 2, parallelism: 2 })]
+    {
+        let backup = RecoveryBackup::seal(&phrase, &secrets, params, &mut rng(3)).expect("seal backup");
+        out.put("recovery_backup", name, &backup.encode());
+    }
+    // The default parameters (64 MiB) written over a cheap backup: it decodes (the target does
+    // not open it), without paying for a 64 MiB Argon2id here.
+    let mut big = RecoveryBackup::seal(&phrase, &secrets, KdfParams::MINIMUM, &mut rng(4)).expect("seal").encode();
+    let d = KdfParams::DEFAULT;
+    for (i, v) in [d.memory_kib, d.iterations, d.parallelism].into_iter().enumerate() {
+        big[37 + 4 * i..41 + 4 * i].copy_from_slice(&v.to_be_bytes());
+    }
+    out.put("recovery_backup", "default-params", &big);
+}
+
+fn main() {
+    let root = std::env::args().nth(1).unwrap_or_else(|| "corpus".to_owned());
+    let mut out = Out { root: Path::new(&root).to_path_buf(), count: 0 };
+    envelopes(&mut out);
+    live(&mut out);
+    rosters(&mut out);
+    records(&mut out);
+    key_packages(&mut out);
+    events(&mut out);
+    pairing(&mut out);
+    recovery(&mut out);
+    println!("make_seeds: wrote {} seed files under {root}", out.count);
+}
