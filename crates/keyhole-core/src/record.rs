@@ -150,7 +150,7 @@ impl CameraRecordBody {
             account: AccountPublicKey::from_bytes(&r.array("account key")?)?,
             camera_id: CameraId(r.array("camera id")?),
             version: match r.u64("version")? {
-                0 => return Err(DecodeError::Invalid("camera record version 0")),
+                0 | u64::MAX => return Err(DecodeError::Invalid("camera record version")),
                 v => v,
             },
             issued_at: Timestamp(r.u64("issued at")?),
@@ -183,8 +183,9 @@ impl CameraRecordBody {
             }
             .into());
         }
-        if self.version == 0 {
-            return Err(DecodeError::Invalid("camera record version 0").into());
+        // 0 is never a version, and u64::MAX would leave no successor.
+        if self.version == 0 || self.version == u64::MAX {
+            return Err(DecodeError::Invalid("camera record version").into());
         }
         let body = self.encode();
         let signature = key.sign(SIGNING_CONTEXT, &[&body]);
@@ -314,7 +315,8 @@ impl CameraRecord {
     #[must_use]
     pub fn successor(&self, issued_at: Timestamp) -> CameraRecordBody {
         CameraRecordBody {
-            version: self.body().version + 1,
+            // A verified record's version is below u64::MAX, so this cannot overflow.
+            version: self.body().version.saturating_add(1),
             issued_at,
             ..self.body().clone()
         }

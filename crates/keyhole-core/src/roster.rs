@@ -201,8 +201,9 @@ impl RosterBody {
                 return Err(DecodeError::Invalid("duplicate device id"));
             }
         }
-        if self.version == 0 {
-            return Err(DecodeError::Invalid("roster version 0"));
+        // 0 is never a version, and u64::MAX would leave no successor.
+        if self.version == 0 || self.version == u64::MAX {
+            return Err(DecodeError::Invalid("roster version"));
         }
         Ok(())
     }
@@ -364,7 +365,8 @@ impl Roster {
     #[must_use]
     pub fn successor(&self, issued_at: Timestamp) -> RosterBody {
         RosterBody {
-            version: self.body().version + 1,
+            // A verified roster's version is below u64::MAX, so this cannot overflow.
+            version: self.body().version.saturating_add(1),
             previous: self.hash(),
             issued_at,
             ..self.body().clone()

@@ -138,6 +138,9 @@ fn roster_limits_are_enforced_on_both_sides() {
         Err(RosterError::WrongAccount)
     );
     body.version = 0;
+    assert!(body.clone().sign(&acct).is_err());
+    // The last version has no successor, so it is never issued (found by fuzzing).
+    body.version = u64::MAX;
     assert!(body.sign(&acct).is_err());
     let good = genesis(&acct);
     let mut trailing = good.encoded().to_vec();
@@ -238,6 +241,12 @@ fn camera_records_refuse_substitution_and_rollback() {
         record(0, 1).sign(&acct),
         Err(RecordError::Malformed(_))
     ));
+    // The last version has no successor, so it is never issued (found by fuzzing).
+    assert!(matches!(
+        record(u64::MAX, 1).sign(&acct),
+        Err(RecordError::Malformed(_))
+    ));
+    assert_eq!(r4.successor(Timestamp(0)).version, 5);
 }
 
 #[test]
