@@ -6,10 +6,11 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use keyhole_core::envelope::{ObjectDigest, ObjectKind, Suite, seal_object};
-use keyhole_core::event::{EventDetails, EventKind, seal_event};
+use keyhole_core::envelope::{open_object, seal_object, ObjectDigest, ObjectKind, Suite};
+use keyhole_core::event::{seal_event, EventDetails, EventKind};
 use keyhole_core::key_package::{KeyPackage, Recipient, RecipientKey};
 use keyhole_core::keys::DeviceSigningKey;
+use keyhole_core::live::LiveOpener;
 use keyhole_core::pairing::{PairingCode, RegistrationProof};
 use keyhole_core::record::{CameraRecordBody, CameraState};
 use keyhole_core::recovery::{KdfParams, RecoveryBackup};
@@ -37,13 +38,29 @@ fn envelopes(out: &mut Out) {
     let view = viewing().public();
     let mut n = 0u64;
     for suite in [Suite::Aes256Gcm, Suite::ChaCha20Poly1305] {
-        for (log2, len) in [(10, 0), (10, 1), (10, 1023), (10, 1024), (10, 1025), (10, 2048), (10, 3000), (11, 5000), (24, 3)] {
+        for (log2, len) in [
+            (10, 0),
+            (10, 1),
+            (10, 1023),
+            (10, 1024),
+            (10, 1025),
+            (10, 2048),
+            (10, 3000),
+            (11, 5000),
+            (24, 3),
+        ] {
             n += 1;
             let plain: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
             let params = seal_params(ObjectKind::Clip, suite, log2, n);
             let (sealed, _) = seal_object(params, &plain, &view, &cam, &mut rng(n)).expect("seal");
+            check_opens(&sealed);
             let name = format!("clip-{}-{log2}-{len}", suite.id());
-            for t in ["envelope_header", "envelope_open", "envelope_stream", "envelope_chunks"] {
+            for t in [
+                "envelope_header",
+                "envelope_open",
+                "envelope_stream",
+                "envelope_chunks",
+            ] {
                 out.put(t, &name, &sealed);
             }
         }
@@ -51,8 +68,15 @@ fn envelopes(out: &mut Out) {
     let details = event_details();
     let mut params = seal_params(ObjectKind::Event, Suite::ChaCha20Poly1305, 10, 99);
     params.previous = ObjectDigest([0x77; 32]);
-    let (sealed, _) = seal_event(params, &details[1], &view, &cam, &mut rng(99)).expect("seal event");
-    for t in ["envelope_header", "envelope_open", "envelope_stream", "envelope_chunks"] {
+    let (sealed, _) =
+        seal_event(params, &details[1], &view, &cam, &mut rng(99)).expect("seal event");
+    check_opens(&sealed);
+    for t in [
+        "envelope_header",
+        "envelope_open",
+        "envelope_stream",
+        "envelope_chunks",
+    ] {
         out.put(t, "event", &sealed);
     }
     // The live session's prefix alone: a header that verifies but has no body.
@@ -61,19 +85,48 @@ fn envelopes(out: &mut Out) {
     out.put("envelope_open", "live-prefix", &prefix);
 }
 
+/// Seeds must get past authentication in the targets, which use the same fixture keys.
+fn check_opens(sealed: &[u8]) {
+    open_object(sealed, &camera().public(), &viewing())
+        .unwrap_or_else(|e| panic!("seed does not open: {e}"));
+}
+
 fn live(out: &mut Out) {
     let cam = camera();
-    let (_, mut sealer) = live_session(&cam);
+    let (prefix, mut sealer) = live_session(&cam);
     let mut frames = Vec::new();
     for (i, len) in [0usize, 5, 1024, 300].into_iter().enumerate() {
         let fragment: Vec<u8> = (0..len).map(|b| (b + i) as u8).collect();
-        frames.push(sealer.seal_fragment(&fragment, i == 3).expect("seal fragment"));
+        frames.push(
+            sealer
+                .seal_fragment(&fragment, i == 3)
+                .expect("seal fragment"),
+        );
+    }
+    let mut opener =
+        LiveOpener::new(&prefix, &cam.public(), &viewing()).expect("live prefix opens");
+    for f in &frames {
+        opener
+            .open_frame(f)
+            .unwrap_or_else(|e| panic!("live seed frame does not open: {e}"));
     }
     out.put("live", "first-frame", &frames[0]);
     out.put("live", "all-frames", &frames.concat());
-    out.put("live", "skip-one", &[&frames[0][..], &frames[2][..], &frames[3][..]].concat());
-    out.put("live", "replay", &[&frames[1][..], &frames[1][..], &frames[0][..]].concat());
-    out.put("live", "after-end", &[&frames[3][..], &frames[0][..]].concat());
+    out.put(
+        "live",
+        "skip-one",
+        &[&frames[0][..], &frames[2][..], &frames[3][..]].concat(),
+    );
+    out.put(
+        "live",
+        "replay",
+        &[&frames[1][..], &frames[1][..], &frames[0][..]].concat(),
+    );
+    out.put(
+        "live",
+        "after-end",
+        &[&frames[3][..], &frames[0][..]].concat(),
+    );
 }
 
 fn rosters(out: &mut Out) {
@@ -102,22 +155,34 @@ fn rosters(out: &mut Out) {
     let mut next = trusted.successor(Timestamp(T0.0 + 10));
     next.devices = devices.clone();
     let v2 = next.sign(&key).expect("sign roster v2");
+    trusted.accept(v2.clone()).expect("roster v2 is accepted");
     out.put("roster", "v2", v2.encoded());
     let mut empty = trusted.successor(Timestamp(T0.0 + 20));
     empty.devices.clear();
-    out.put("roster", "v2-empty", empty.sign(&key).expect("sign").encoded());
+    out.put(
+        "roster",
+        "v2-empty",
+        empty.sign(&key).expect("sign").encoded(),
+    );
 }
 
 fn records(out: &mut Out) {
     let key = account();
-    for (i, (name, state, epoch)) in
-        [("Front door", CameraState::Active, 1), ("", CameraState::Removed, 7), ("Garage ✓", CameraState::Active, u32::MAX)]
-            .into_iter()
-            .enumerate()
+    for (i, (name, state, epoch)) in [
+        ("Front door", CameraState::Active, 1),
+        ("", CameraState::Removed, 7),
+        ("Garage ✓", CameraState::Active, u32::MAX),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let body = CameraRecordBody {
             account: key.public(),
-            camera_id: if i == 1 { keyhole_core::CameraId([0xc2; 16]) } else { CAMERA_ID },
+            camera_id: if i == 1 {
+                keyhole_core::CameraId([0xc2; 16])
+            } else {
+                CAMERA_ID
+            },
             version: 1 + i as u64,
             issued_at: T0,
             name: name.to_owned(),
@@ -126,19 +191,51 @@ fn records(out: &mut Out) {
             epoch,
             viewing_key: viewing().public(),
         };
-        out.put("record", &format!("record-{i}"), body.sign(&key).expect("sign record").encoded());
+        let camera_id = body.camera_id;
+        let signed = body.sign(&key).expect("sign record");
+        signed
+            .clone()
+            .verify_first(&key.public(), &camera_id)
+            .expect("record seed verifies");
+        out.put("record", &format!("record-{i}"), signed.encoded());
     }
 }
 
 fn key_packages(out: &mut Out) {
     let owner = account().public();
-    let to_device = Recipient { account: owner, key: RecipientKey::Device(DEVICE_ID) };
-    let pkg = KeyPackage::seal(owner, CAMERA_ID, 1, &viewing(), to_device, &device_hpke().public(), &mut rng(1))
-        .expect("seal key package");
+    let to_device = Recipient {
+        account: owner,
+        key: RecipientKey::Device(DEVICE_ID),
+    };
+    let pkg = KeyPackage::seal(
+        owner,
+        CAMERA_ID,
+        1,
+        &viewing(),
+        to_device,
+        &device_hpke().public(),
+        &mut rng(1),
+    )
+    .expect("seal key package");
+    pkg.open(&device_hpke(), &viewing().public())
+        .expect("device key package opens");
     out.put("key_package", "device", &pkg.encode());
-    let to_recovery = Recipient { account: owner, key: RecipientKey::Recovery };
-    let pkg = KeyPackage::seal(owner, CAMERA_ID, 2, &viewing(), to_recovery, &recovery_hpke().public(), &mut rng(2))
-        .expect("seal key package");
+    let to_recovery = Recipient {
+        account: owner,
+        key: RecipientKey::Recovery,
+    };
+    let pkg = KeyPackage::seal(
+        owner,
+        CAMERA_ID,
+        2,
+        &viewing(),
+        to_recovery,
+        &recovery_hpke().public(),
+        &mut rng(2),
+    )
+    .expect("seal key package");
+    pkg.open(&recovery_hpke(), &viewing().public())
+        .expect("recovery key package opens");
     out.put("key_package", "recovery", &pkg.encode());
 }
 
@@ -158,7 +255,9 @@ fn event_details() -> Vec<EventDetails> {
             duration_ms: 12_000,
             clip: Some(ObjectId([0x0c; 16])),
             note: "porch ✓".to_owned(),
-            thumbnail_jpeg: vec![0xff, 0xd8, 0xff, 0xe0, 0, 0x10, b'J', b'F', b'I', b'F', 0, 0xff, 0xd9],
+            thumbnail_jpeg: vec![
+                0xff, 0xd8, 0xff, 0xe0, 0, 0x10, b'J', b'F', b'I', b'F', 0, 0xff, 0xd9,
+            ],
         },
         EventDetails {
             kind: EventKind::Alert,
@@ -173,19 +272,33 @@ fn event_details() -> Vec<EventDetails> {
 
 fn events(out: &mut Out) {
     for (i, d) in event_details().iter().enumerate() {
-        out.put("event", &format!("event-{i}"), &d.encode().expect("encode event"));
+        out.put(
+            "event",
+            &format!("event-{i}"),
+            &d.encode().expect("encode event"),
+        );
     }
 }
 
 fn pairing(out: &mut Out) {
     let code = pairing_code();
     out.put("pairing_code", "fixture", code.to_text().as_bytes());
-    let with_fp = PairingCode::new("http://192.0.2.1:8080/x", Some([0xab; 32]), account().public(), &mut rng(5))
-        .expect("pairing code");
+    let with_fp = PairingCode::new(
+        "http://192.0.2.1:8080/x",
+        Some([0xab; 32]),
+        account().public(),
+        &mut rng(5),
+    )
+    .expect("pairing code");
     let text = with_fp.to_text();
     out.put("pairing_code", "fingerprint", text.as_bytes());
-    out.put("pairing_code", "typed", text.to_lowercase().replace('-', " ").as_bytes());
+    out.put(
+        "pairing_code",
+        "typed",
+        text.to_lowercase().replace('-', " ").as_bytes(),
+    );
     let proof = RegistrationProof::create(&code, CAMERA_ID, &camera());
+    proof.verify(&code).expect("registration proof verifies");
     out.put("registration_proof", "fixture", &proof.encode());
     let other = RegistrationProof::create(&with_fp, CAMERA_ID, &camera());
     out.put("registration_proof", "other-code", &other.encode());
@@ -195,27 +308,51 @@ fn recovery(out: &mut Out) {
     let phrase = recovery_phrase();
     let words = phrase.words();
     out.put("recovery_phrase", "fixture", words.as_bytes());
-    out.put("recovery_phrase", "typed", format!("  {}\n", words.to_uppercase().replace(' ', "\t ")).as_bytes());
+    out.put(
+        "recovery_phrase",
+        "typed",
+        format!("  {}\n", words.to_uppercase().replace(' ', "\t ")).as_bytes(),
+    );
     let secrets = recovery_secrets();
-    for (name, params) in
-        [("minimum", KdfParams::MINIMUM), ("small", KdfParams { memory_kib: 64, iterations: 2, parallelism: 2 })]
-    {
-        let backup = RecoveryBackup::seal(&phrase, &secrets, params, &mut rng(3)).expect("seal backup");
+    for (name, params) in [
+        ("minimum", KdfParams::MINIMUM),
+        (
+            "small",
+            KdfParams {
+                memory_kib: 64,
+                iterations: 2,
+                parallelism: 2,
+            },
+        ),
+    ] {
+        let backup =
+            RecoveryBackup::seal(&phrase, &secrets, params, &mut rng(3)).expect("seal backup");
+        backup.open(&phrase).expect("recovery backup seed opens");
         out.put("recovery_backup", name, &backup.encode());
     }
     // The default parameters (64 MiB) written over a cheap backup: it decodes (the target does
     // not open it), without paying for a 64 MiB Argon2id here.
-    let mut big = RecoveryBackup::seal(&phrase, &secrets, KdfParams::MINIMUM, &mut rng(4)).expect("seal").encode();
+    let mut big = RecoveryBackup::seal(&phrase, &secrets, KdfParams::MINIMUM, &mut rng(4))
+        .expect("seal")
+        .encode();
     let d = KdfParams::DEFAULT;
-    for (i, v) in [d.memory_kib, d.iterations, d.parallelism].into_iter().enumerate() {
+    for (i, v) in [d.memory_kib, d.iterations, d.parallelism]
+        .into_iter()
+        .enumerate()
+    {
         big[37 + 4 * i..41 + 4 * i].copy_from_slice(&v.to_be_bytes());
     }
     out.put("recovery_backup", "default-params", &big);
 }
 
 fn main() {
-    let root = std::env::args().nth(1).unwrap_or_else(|| "corpus".to_owned());
-    let mut out = Out { root: Path::new(&root).to_path_buf(), count: 0 };
+    let root = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "corpus".to_owned());
+    let mut out = Out {
+        root: Path::new(&root).to_path_buf(),
+        count: 0,
+    };
     envelopes(&mut out);
     live(&mut out);
     rosters(&mut out);

@@ -2,15 +2,27 @@
 //! bytes, and `Layout` must keep its promises for any claimed object length.
 #![no_main]
 
-use keyhole_core::envelope::{CHUNK_LOG2_RANGE, HEADER_LEN, Header, Layout, PREFIX_LEN, TAG_LEN, TRAILER_LEN};
+use keyhole_core::envelope::{
+    Header, Layout, CHUNK_LOG2_RANGE, HEADER_LEN, PREFIX_LEN, TAG_LEN, TRAILER_LEN,
+};
 use keyhole_core_fuzz::{check_layout, u64_at};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(header) = Header::decode(data) else { return };
+    let Ok(header) = Header::decode(data) else {
+        return;
+    };
     let encoded = header.encode();
-    assert_eq!(&encoded[..], &data[..HEADER_LEN], "header does not re-encode to its bytes");
-    assert_eq!(Header::decode(&encoded).as_ref(), Ok(&header), "re-decoding changed the header");
+    assert_eq!(
+        &encoded[..],
+        &data[..HEADER_LEN],
+        "header does not re-encode to its bytes"
+    );
+    assert_eq!(
+        Header::decode(&encoded).as_ref(),
+        Ok(&header),
+        "re-decoding changed the header"
+    );
     assert!(CHUNK_LOG2_RANGE.contains(&header.chunk_log2));
 
     // The bytes after the header are ignored by decode; use them as claimed lengths.
@@ -29,8 +41,9 @@ fuzz_target!(|data: &[u8]| {
         1 + u64_at(data, HEADER_LEN + 24) % cs
     };
     let sealed = (PREFIX_LEN + TRAILER_LEN) as u64 + (chunks - 1) * ct + last_pt + TAG_LEN as u64;
-    let layout = Layout::new(&header, sealed)
-        .unwrap_or_else(|e| panic!("Layout::new refused {chunks} chunk(s), last {last_pt} bytes: {e}"));
+    let layout = Layout::new(&header, sealed).unwrap_or_else(|e| {
+        panic!("Layout::new refused {chunks} chunk(s), last {last_pt} bytes: {e}")
+    });
     assert_eq!(layout.chunks(), chunks);
     assert_eq!(layout.plaintext_len(), (chunks - 1) * cs + last_pt);
     let _ = check_layout(&header, sealed);

@@ -2,7 +2,7 @@
 //! the report's `Checked::from_open` on the result.
 #![no_main]
 
-use keyhole_core::envelope::{Header, Layout, OpenError, PREFIX_LEN, open_object};
+use keyhole_core::envelope::{open_object, Header, Layout, OpenError, PREFIX_LEN};
 use keyhole_core::report::Checked;
 use keyhole_core_fuzz::{camera, viewing};
 use libfuzzer_sys::fuzz_target;

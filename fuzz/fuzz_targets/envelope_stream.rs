@@ -3,14 +3,16 @@
 //! must be exactly what `open_object` gives for the whole object.
 #![no_main]
 
-use keyhole_core::envelope::{Opener, PREFIX_LEN, TAG_LEN, open_object};
-use keyhole_core_fuzz::{Cuts, camera, viewing};
+use keyhole_core::envelope::{open_object, Opener, PREFIX_LEN, TAG_LEN};
+use keyhole_core_fuzz::{camera, viewing, Cuts};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let camera_key = camera().public();
     let viewing_key = viewing();
-    let Ok(opener) = Opener::new(data, &camera_key, &viewing_key) else { return };
+    let Ok(opener) = Opener::new(data, &camera_key, &viewing_key) else {
+        return;
+    };
     let ct_chunk = opener.header().chunk_size() + TAG_LEN;
     let body = &data[PREFIX_LEN..];
     let mut cuts = Cuts::from_input(data);
@@ -27,7 +29,12 @@ fuzz_target!(|data: &[u8]| {
         }
         at = p;
     }
-    let split = split.and_then(|()| stream.finish(&mut out)).map(|opened| (out, opened));
+    let split = split
+        .and_then(|()| stream.finish(&mut out))
+        .map(|opened| (out, opened));
     let whole = open_object(data, &camera_key, &viewing_key);
-    assert_eq!(split, whole, "splitting the body at {points:?} changed the result");
+    assert_eq!(
+        split, whole,
+        "splitting the body at {points:?} changed the result"
+    );
 });

@@ -2,14 +2,20 @@
 //! recovery key (whichever the package names).
 #![no_main]
 
-use keyhole_core::HpkePublicKey;
 use keyhole_core::key_package::{KeyPackage, KeyPackageError, RecipientKey};
+use keyhole_core::HpkePublicKey;
 use keyhole_core_fuzz::{device_hpke, recovery_hpke};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(pkg) = KeyPackage::decode(data) else { return };
-    assert_eq!(pkg.encode(), data, "key package does not re-encode to its bytes");
+    let Ok(pkg) = KeyPackage::decode(data) else {
+        return;
+    };
+    assert_eq!(
+        pkg.encode(),
+        data,
+        "key package does not re-encode to its bytes"
+    );
     let secret = match pkg.recipient.key {
         RecipientKey::Device(_) => device_hpke(),
         RecipientKey::Recovery => recovery_hpke(),

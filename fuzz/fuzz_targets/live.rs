@@ -6,7 +6,7 @@
 use std::sync::OnceLock;
 
 use keyhole_core::envelope::TAG_LEN;
-use keyhole_core::live::{FRAME_HEADER_LEN, LiveError, LiveOpener, frame_header, parse_frame};
+use keyhole_core::live::{frame_header, parse_frame, LiveError, LiveOpener, FRAME_HEADER_LEN};
 use keyhole_core_fuzz::{camera, live_session, split_frames, viewing};
 use libfuzzer_sys::fuzz_target;
 
@@ -30,7 +30,8 @@ fn check_parse(frame: &[u8]) {
 fuzz_target!(|data: &[u8]| {
     check_parse(data);
     let camera_key = camera().public();
-    let mut opener = LiveOpener::new(prefix(), &camera_key, &viewing()).expect("the fixture session opens");
+    let mut opener =
+        LiveOpener::new(prefix(), &camera_key, &viewing()).expect("the fixture session opens");
     let max_body = opener.header().chunk_size() + TAG_LEN;
     let (mut next, mut ended) = (0u64, false);
     for frame in split_frames(data, 64) {
@@ -49,11 +50,18 @@ fuzz_target!(|data: &[u8]| {
             }
             Err(LiveError::AfterEnd) => assert!(ended, "AfterEnd before the final frame"),
             Err(e) => {
-                assert!(!ended, "after the final frame every frame is AfterEnd, got {e:?}");
+                assert!(
+                    !ended,
+                    "after the final frame every frame is AfterEnd, got {e:?}"
+                );
                 match (e, parsed) {
                     (LiveError::Malformed(_), None) => {}
-                    (LiveError::OutOfOrder { index, .. }, Some((i, _))) => assert!(index == i && i < next),
-                    (LiveError::Tampered { index }, Some((i, _))) => assert!(index == i && i >= next),
+                    (LiveError::OutOfOrder { index, .. }, Some((i, _))) => {
+                        assert!(index == i && i < next)
+                    }
+                    (LiveError::Tampered { index }, Some((i, _))) => {
+                        assert!(index == i && i >= next)
+                    }
                     (e, parsed) => panic!("unexpected {e:?} for a frame that parsed as {parsed:?}"),
                 }
             }

@@ -2,13 +2,15 @@
 //! record that decodes must be canonical: re-signing its body reproduces its bytes.
 #![no_main]
 
+use keyhole_core::record::{RecordError, SignedCameraRecord, MAX_NAME};
 use keyhole_core::Timestamp;
-use keyhole_core::record::{MAX_NAME, RecordError, SignedCameraRecord};
-use keyhole_core_fuzz::{CAMERA_ID, account};
+use keyhole_core_fuzz::{account, CAMERA_ID};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(signed) = SignedCameraRecord::decode(data) else { return };
+    let Ok(signed) = SignedCameraRecord::decode(data) else {
+        return;
+    };
     assert_eq!(signed.encoded(), data);
     let body = signed.unverified_body().clone();
     assert!(body.name.len() <= MAX_NAME);
@@ -17,20 +19,38 @@ fuzz_target!(|data: &[u8]| {
     let account = key.public();
     let body_len = data.len() - 64;
     if body.account == account {
-        let resigned = body.clone().sign(&key).unwrap_or_else(|e| panic!("a decoded record does not re-sign: {e}"));
-        assert_eq!(&resigned.encoded()[..body_len], &data[..body_len], "record encoding is not canonical");
-        assert_eq!(SignedCameraRecord::decode(resigned.encoded()).as_ref(), Ok(&resigned));
+        let resigned = body
+            .clone()
+            .sign(&key)
+            .unwrap_or_else(|e| panic!("a decoded record does not re-sign: {e}"));
+        assert_eq!(
+            &resigned.encoded()[..body_len],
+            &data[..body_len],
+            "record encoding is not canonical"
+        );
+        assert_eq!(
+            SignedCameraRecord::decode(resigned.encoded()).as_ref(),
+            Ok(&resigned)
+        );
         let record = resigned
             .clone()
             .verify_first(&account, &body.camera_id)
             .unwrap_or_else(|e| panic!("a record signed by its own account failed to verify: {e}"));
         assert_eq!(record.body(), &body);
-        assert_eq!(record.accept(resigned.clone()).map(|r| r.hash()), Ok(record.hash()));
-        // CameraRecord::successor computes version + 1: see regressions/record/ for the
-        // version u64::MAX overflow; skip it here so the target keeps fuzzing.
-        if body.version < u64::MAX {
-            let next = record.successor(Timestamp(1)).sign(&key).expect("successor signs");
-            let accepted = record.accept(next.clone()).expect("the next version is accepted");
+        assert_eq!(
+            record.accept(resigned.clone()).map(|r| r.hash()),
+            Ok(record.hash())
+        );
+        // Known bug (regressions/record/successor-version-max): CameraRecord::successor computes
+        // version + 1, which overflows at u64::MAX. Skipped unless KEYHOLE_FUZZ_STRICT=1.
+        if body.version < u64::MAX || keyhole_core_fuzz::strict() {
+            let next = record
+                .successor(Timestamp(1))
+                .sign(&key)
+                .expect("successor signs");
+            let accepted = record
+                .accept(next.clone())
+                .expect("the next version is accepted");
             assert_eq!(accepted.signed(), &next);
         }
     }
@@ -39,7 +59,10 @@ fuzz_target!(|data: &[u8]| {
         match signed.clone().verify_first(&account, &camera) {
             Ok(record) => {
                 assert_eq!(record.body(), &body);
-                assert_eq!(record.accept(signed.clone()).map(|r| r.hash()), Ok(record.hash()));
+                assert_eq!(
+                    record.accept(signed.clone()).map(|r| r.hash()),
+                    Ok(record.hash())
+                );
             }
             Err(RecordError::WrongAccount) => assert_ne!(body.account, account),
             Err(RecordError::WrongCamera { expected, found }) => {

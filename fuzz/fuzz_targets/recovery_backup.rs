@@ -22,8 +22,14 @@ fn be32(b: &[u8], at: usize) -> u32 {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(backup) = RecoveryBackup::decode(data) else { return };
-    assert_eq!(backup.encode(), data, "recovery backup does not re-encode to its bytes");
+    let Ok(backup) = RecoveryBackup::decode(data) else {
+        return;
+    };
+    assert_eq!(
+        backup.encode(),
+        data,
+        "recovery backup does not re-encode to its bytes"
+    );
     let (memory_kib, iterations) = (be32(data, PARAMS_AT), be32(data, PARAMS_AT + 4));
     if memory_kib <= 64 && iterations <= 4 {
         match backup.open(phrase()) {

@@ -14,8 +14,14 @@ fn code() -> &'static PairingCode {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(proof) = RegistrationProof::decode(data) else { return };
-    assert_eq!(proof.encode(), data, "registration proof does not re-encode to its bytes");
+    let Ok(proof) = RegistrationProof::decode(data) else {
+        return;
+    };
+    assert_eq!(
+        proof.encode(),
+        data,
+        "registration proof does not re-encode to its bytes"
+    );
     match proof.verify(code()) {
         Ok(()) => assert_eq!(proof.token, code().token),
         Err(PairingError::BadProof) => {}

@@ -2,13 +2,15 @@
 //! that decodes must be canonical: re-signing its body reproduces its bytes.
 #![no_main]
 
+use keyhole_core::roster::{RosterError, SignedRoster, MAX_DEVICES, MAX_NAME};
 use keyhole_core::Timestamp;
-use keyhole_core::roster::{MAX_DEVICES, MAX_NAME, RosterError, SignedRoster};
 use keyhole_core_fuzz::account;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(signed) = SignedRoster::decode(data) else { return };
+    let Ok(signed) = SignedRoster::decode(data) else {
+        return;
+    };
     assert_eq!(signed.encoded(), data);
     let body = signed.unverified_body().clone();
     assert!(body.devices.len() <= MAX_DEVICES);
@@ -21,23 +23,44 @@ fuzz_target!(|data: &[u8]| {
     if body.account == account {
         // Ed25519 is deterministic: the body re-encodes to the same bytes, and it is this
         // account's, so the whole roster is reproduced when the signature was genuine.
-        let resigned = body.clone().sign(&key).unwrap_or_else(|e| panic!("a decoded roster does not re-sign: {e}"));
-        assert_eq!(&resigned.encoded()[..body_len], &data[..body_len], "roster encoding is not canonical");
-        assert_eq!(SignedRoster::decode(resigned.encoded()).as_ref(), Ok(&resigned));
+        let resigned = body
+            .clone()
+            .sign(&key)
+            .unwrap_or_else(|e| panic!("a decoded roster does not re-sign: {e}"));
+        assert_eq!(
+            &resigned.encoded()[..body_len],
+            &data[..body_len],
+            "roster encoding is not canonical"
+        );
+        assert_eq!(
+            SignedRoster::decode(resigned.encoded()).as_ref(),
+            Ok(&resigned)
+        );
         // The re-signed roster verifies, so the verified paths run on fuzzed content too.
         match resigned.clone().verify_first(&account) {
             Ok(roster) => {
                 assert_eq!(roster.body(), &body);
-                assert_eq!(roster.accept(resigned.clone()).map(|r| r.hash()), Ok(resigned.hash()));
-                // Roster::successor computes version + 1: see regressions/roster/ for the
-                // version u64::MAX overflow; skip it here so the target keeps fuzzing.
-                if body.version < u64::MAX {
-                    let next = roster.successor(Timestamp(1)).sign(&key).expect("successor signs");
-                    let accepted = roster.accept(next.clone()).expect("the direct successor is accepted");
+                assert_eq!(
+                    roster.accept(resigned.clone()).map(|r| r.hash()),
+                    Ok(resigned.hash())
+                );
+                // Known bug (regressions/roster/successor-version-max): Roster::successor
+                // computes version + 1, which overflows at u64::MAX. Skipped unless
+                // KEYHOLE_FUZZ_STRICT=1.
+                if body.version < u64::MAX || keyhole_core_fuzz::strict() {
+                    let next = roster
+                        .successor(Timestamp(1))
+                        .sign(&key)
+                        .expect("successor signs");
+                    let accepted = roster
+                        .accept(next.clone())
+                        .expect("the direct successor is accepted");
                     assert_eq!(accepted.hash(), next.hash());
                 }
             }
-            Err(RosterError::BadGenesis) => assert!(body.version == 1 && body.previous.0 != [0; 32]),
+            Err(RosterError::BadGenesis) => {
+                assert!(body.version == 1 && body.previous.0 != [0; 32])
+            }
             Err(e) => panic!("a roster signed by its own account failed to verify: {e}"),
         }
     }
@@ -45,7 +68,10 @@ fuzz_target!(|data: &[u8]| {
     match signed.clone().verify_first(&account) {
         Ok(roster) => {
             assert_eq!(roster.hash(), signed.hash());
-            assert_eq!(roster.accept(signed.clone()).map(|r| r.hash()), Ok(signed.hash()));
+            assert_eq!(
+                roster.accept(signed.clone()).map(|r| r.hash()),
+                Ok(signed.hash())
+            );
         }
         Err(RosterError::WrongAccount) => assert_ne!(body.account, account),
         Err(_) => {}

@@ -164,7 +164,7 @@ fn record(version: u64, epoch: u32) -> CameraRecordBody {
         account: account().public(),
         camera_id: CAMERA_ID,
         version,
-        issued_at: Timestamp(1_795_735_205_000 + version),
+        issued_at: Timestamp(1_795_735_205_000u64.wrapping_add(version)),
         name: "Front door".into(),
         state: CameraState::Active,
         camera_key: camera().public(),
