@@ -41,18 +41,16 @@ fuzz_target!(|data: &[u8]| {
             record.accept(resigned.clone()).map(|r| r.hash()),
             Ok(record.hash())
         );
-        // Known bug (regressions/record/successor-version-max): CameraRecord::successor computes
-        // version + 1, which overflows at u64::MAX. Skipped unless KEYHOLE_FUZZ_STRICT=1.
-        if body.version < u64::MAX || keyhole_core_fuzz::strict() {
-            let next = record
-                .successor(Timestamp(1))
-                .sign(&key)
-                .expect("successor signs");
-            let accepted = record
-                .accept(next.clone())
-                .expect("the next version is accepted");
-            assert_eq!(accepted.signed(), &next);
-        }
+        // Every verified record has a successor (regressions/record: the version once
+        // overflowed at u64::MAX; such versions are now refused).
+        let next = record
+            .successor(Timestamp(1))
+            .sign(&key)
+            .expect("successor signs");
+        let accepted = record
+            .accept(next.clone())
+            .expect("the next version is accepted");
+        assert_eq!(accepted.signed(), &next);
     }
 
     for camera in [body.camera_id, CAMERA_ID] {

@@ -44,19 +44,16 @@ fuzz_target!(|data: &[u8]| {
                     roster.accept(resigned.clone()).map(|r| r.hash()),
                     Ok(resigned.hash())
                 );
-                // Known bug (regressions/roster/successor-version-max): Roster::successor
-                // computes version + 1, which overflows at u64::MAX. Skipped unless
-                // KEYHOLE_FUZZ_STRICT=1.
-                if body.version < u64::MAX || keyhole_core_fuzz::strict() {
-                    let next = roster
-                        .successor(Timestamp(1))
-                        .sign(&key)
-                        .expect("successor signs");
-                    let accepted = roster
-                        .accept(next.clone())
-                        .expect("the direct successor is accepted");
-                    assert_eq!(accepted.hash(), next.hash());
-                }
+                // Every verified roster has a successor (regressions/roster: the version once
+                // overflowed at u64::MAX; such versions are now refused).
+                let next = roster
+                    .successor(Timestamp(1))
+                    .sign(&key)
+                    .expect("successor signs");
+                let accepted = roster
+                    .accept(next.clone())
+                    .expect("the direct successor is accepted");
+                assert_eq!(accepted.hash(), next.hash());
             }
             Err(RosterError::BadGenesis) => {
                 assert!(body.version == 1 && body.previous.0 != [0; 32])

@@ -301,12 +301,3 @@ pub fn u64_at(data: &[u8], at: usize) -> u64 {
     u64::from_be_bytes(b)
 }
 
-/// Whether to run checks that hit known, already-reported library bugs (the inputs are under
-/// `regressions/`). Off while fuzzing, so a known bug does not stop every run; `run.sh` turns
-/// it on (`KEYHOLE_FUZZ_STRICT=1`) when it replays `regressions/`, so a bug that is still
-/// there fails the run. Once the bug is fixed, drop the guard that calls this.
-#[must_use]
-pub fn strict() -> bool {
-    static STRICT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *STRICT.get_or_init(|| std::env::var_os("KEYHOLE_FUZZ_STRICT").is_some_and(|v| v == "1"))
-}
