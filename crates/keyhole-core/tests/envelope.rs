@@ -413,3 +413,50 @@ fn overhead_is_small() {
     assert_eq!(overhead, PREFIX_LEN + 31 * TAG_LEN + TRAILER_LEN);
     assert!((overhead as f64) / 2_000_000.0 < 0.001);
 }
+
+#[test]
+fn a_server_can_check_the_header_signature_alone() {
+    use keyhole_core::envelope::verify_prefix;
+    let sealed = seal(default_params(), b"clip");
+    let h = verify_prefix(&sealed[..PREFIX_LEN], &camera().public()).unwrap();
+    assert_eq!(h.sequence, 1);
+    assert_eq!(
+        verify_prefix(&sealed, &other_camera().public()),
+        Err(OpenError::Tampered(Tamper::HeaderSignature))
+    );
+    assert!(matches!(
+        verify_prefix(&sealed[..PREFIX_LEN - 1], &camera().public()),
+        Err(OpenError::Malformed(_))
+    ));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    /// The keyless verifier accepts exactly what the camera sealed, however it is split, and
+    /// refuses any truncation, extension or flipped byte.
+    #[test]
+    fn keyless_verifier(len in 0usize..5000, cut in any::<prop::sample::Index>(), flip in any::<prop::sample::Index>(), drop in 1usize..200) {
+        use keyhole_core::envelope::ObjectVerifier;
+        let (sealed, summary) = seal_object(params(Suite::Aes256Gcm, 10, 1), &plaintext(len, 9), &viewing(1).public(), &camera(), &mut rng(3)).unwrap();
+        let run = |bytes: &[u8], split: usize| -> Result<_, OpenError> {
+            let mut v = ObjectVerifier::new(bytes, &camera().public())?;
+            let body = &bytes[PREFIX_LEN..];
+            let split = split.min(body.len());
+            v.update(&body[..split]);
+            v.update(&body[split..]);
+            v.finish()
+        };
+        let body_len = sealed.len() - PREFIX_LEN;
+        prop_assert_eq!(run(&sealed, cut.index(body_len + 1)), Ok(summary.digest));
+        let short = &sealed[..sealed.len() - drop.min(body_len)];
+        prop_assert!(run(short, cut.index(body_len)).is_err());
+        let mut long = sealed.clone();
+        long.push(0);
+        prop_assert!(run(&long, cut.index(body_len)).is_err());
+        let mut flipped = sealed.clone();
+        let i = PREFIX_LEN + flip.index(body_len);
+        flipped[i] ^= 1;
+        prop_assert!(run(&flipped, cut.index(body_len)).is_err());
+        prop_assert!(ObjectVerifier::new(&sealed, &other_camera().public()).is_err());
+    }
+}

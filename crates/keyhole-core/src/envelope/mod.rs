@@ -32,7 +32,10 @@ use sha2::{Digest, Sha256};
 use crate::codec::{DecodeError, Reader, Writer, expect_magic};
 use crate::ids::{CameraId, ObjectId, Timestamp};
 
-pub use open::{Layout, OpenError, OpenedObject, Opener, StreamOpener, Tamper, open_object};
+pub use open::{
+    Layout, ObjectVerifier, OpenError, OpenedObject, Opener, StreamOpener, Tamper, open_object,
+    verify_prefix,
+};
 pub use seal::{SealParams, SealSummary, Sealer, seal_object};
 
 const MAGIC: &[u8; 4] = b"KHSO";

@@ -430,6 +430,118 @@ impl StreamOpener {
     }
 }
 
+/// Checks a sealed object's header signature under `camera_key` without opening anything:
+/// what a server that holds no viewing key can verify about an upload.
+///
+/// # Errors
+/// [`OpenError::Malformed`], or [`Tamper::HeaderSignature`].
+pub fn verify_prefix(prefix: &[u8], camera_key: &CameraPublicKey) -> Result<Header, OpenError> {
+    let header = Header::decode(prefix)?;
+    let sig: [u8; SIGNATURE_LEN] = prefix
+        .get(HEADER_LEN..PREFIX_LEN)
+        .and_then(|s| s.try_into().ok())
+        .ok_or(DecodeError::Truncated("header signature"))?;
+    camera_key
+        .verify(
+            label::HEADER_SIGNATURE,
+            &[&header.encode()],
+            &Signature(sig),
+        )
+        .map_err(|_| Tamper::HeaderSignature)?;
+    Ok(header)
+}
+
+/// Checks the camera's signatures over a whole sealed object as it streams past, without any
+/// viewing key: what a server can verify about an upload. It proves the bytes are exactly what
+/// the camera sealed (nothing altered, truncated or appended); it cannot tell whether the
+/// chunks decrypt, which only a key holder can check.
+#[derive(Debug)]
+pub struct ObjectVerifier {
+    header: Header,
+    header_bytes: [u8; HEADER_LEN],
+    header_sig: [u8; SIGNATURE_LEN],
+    camera_key: CameraPublicKey,
+    hasher: blake3::Hasher,
+    /// The last [`TRAILER_LEN`] bytes seen, which may be the trailer.
+    tail: Vec<u8>,
+    payload_len: u64,
+}
+
+impl ObjectVerifier {
+    /// Checks the header signature in `prefix` (the first [`PREFIX_LEN`] bytes).
+    ///
+    /// # Errors
+    /// As [`verify_prefix`].
+    pub fn new(prefix: &[u8], camera_key: &CameraPublicKey) -> Result<Self, OpenError> {
+        let header = verify_prefix(prefix, camera_key)?;
+        let mut header_sig = [0u8; SIGNATURE_LEN];
+        header_sig.copy_from_slice(&prefix[HEADER_LEN..PREFIX_LEN]);
+        Ok(Self {
+            header_bytes: header.encode(),
+            header,
+            header_sig,
+            camera_key: *camera_key,
+            hasher: blake3::Hasher::new_derive_key(label::PAYLOAD_DIGEST),
+            tail: Vec::with_capacity(2 * TRAILER_LEN),
+            payload_len: 0,
+        })
+    }
+
+    /// The authenticated header.
+    #[must_use]
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Feeds the bytes after the prefix.
+    pub fn update(&mut self, data: &[u8]) {
+        // Hash everything except the last TRAILER_LEN bytes seen so far.
+        if data.len() >= TRAILER_LEN {
+            self.hasher.update(&self.tail);
+            let (body, tail) = data.split_at(data.len() - TRAILER_LEN);
+            self.hasher.update(body);
+            self.payload_len += (self.tail.len() + body.len()) as u64;
+            self.tail.clear();
+            self.tail.extend_from_slice(tail);
+        } else {
+            self.tail.extend_from_slice(data);
+            let spill = self.tail.len().saturating_sub(TRAILER_LEN);
+            self.hasher.update(&self.tail[..spill]);
+            self.payload_len += spill as u64;
+            self.tail.drain(..spill);
+        }
+    }
+
+    /// Checks the layout and the trailer signature; returns the object digest.
+    ///
+    /// # Errors
+    /// [`Tamper::Length`] or [`Tamper::TrailerSignature`] (also for a truncated object).
+    pub fn finish(self) -> Result<ObjectDigest, OpenError> {
+        let sealed_len = PREFIX_LEN as u64 + self.payload_len + self.tail.len() as u64;
+        let trailer: [u8; TRAILER_LEN] = self
+            .tail
+            .as_slice()
+            .try_into()
+            .map_err(|_| Tamper::Length { len: sealed_len })?;
+        let layout = Layout::new(&self.header, sealed_len)?;
+        let payload_digest: [u8; 32] = *self.hasher.finalize().as_bytes();
+        let msg = trailer_message(
+            &Header::digest(&self.header_bytes),
+            &payload_digest,
+            layout.chunks(),
+        );
+        self.camera_key
+            .verify(label::TRAILER_SIGNATURE, &[&msg], &Signature(trailer))
+            .map_err(|_| Tamper::TrailerSignature)?;
+        Ok(object_digest(
+            &self.header_bytes,
+            &self.header_sig,
+            &payload_digest,
+            &trailer,
+        ))
+    }
+}
+
 /// Opens and fully verifies a sealed object held in memory.
 ///
 /// # Errors
