@@ -1,8 +1,74 @@
 //! Keyhole's server: an untrusted store and relay for sealed objects. It authenticates
 //! accounts, cameras and devices and enforces who may touch what; it never holds a key that
-//! opens video and never decides which keys a camera encrypts to.
-//!
-//! The HTTP API, storage and relay are built on the formats in [`keyhole_core`].
+//! opens video and never decides which keys a camera encrypts to. Signed objects are parsed
+//! only to index them and to refuse garbage early; clients verify everything themselves.
 #![forbid(unsafe_code)]
 
-pub use keyhole_core as core;
+pub mod api;
+pub mod auth;
+pub mod blobs;
+pub mod check;
+pub mod config;
+pub mod error;
+pub mod store;
+
+use std::sync::Arc;
+
+pub use config::Config;
+
+/// Milliseconds since the Unix epoch, from the system clock.
+#[must_use]
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Shared state of every request handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// Metadata.
+    pub meta: Arc<dyn store::MetaStore>,
+    /// Sealed objects.
+    pub blobs: Arc<dyn blobs::BlobStore>,
+    /// Limits from the configuration.
+    pub config: Arc<Config>,
+    /// Failed-login counts.
+    pub logins: Arc<auth::LoginLimiter>,
+}
+
+impl AppState {
+    /// Opens the embedded stores (SQLite and a local folder) under `config.data_dir`.
+    ///
+    /// # Errors
+    /// If the folder, database or blob store cannot be opened.
+    pub async fn open_embedded(config: Config) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data folder {}", config.data_dir.display()))?;
+        let meta = store::SqliteStore::open(&config.data_dir.join("keyhole.sqlite3")).await?;
+        let blobs = blobs::FsBlobStore::open(&config.data_dir.join("blobs"))
+            .await
+            .with_context(|| format!("opening blob folder in {}", config.data_dir.display()))?;
+        Ok(Self {
+            meta: Arc::new(meta),
+            blobs: Arc::new(blobs),
+            config: Arc::new(config),
+            logins: Arc::default(),
+        })
+    }
+}
+
+/// Serves the API on `listener` (plain HTTP) until `shutdown` resolves.
+///
+/// # Errors
+/// If the server fails.
+pub async fn serve_http(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,91 @@
+//! The HTTP API, version 1 (`docs/API.md`). JSON for control messages; the exact bytes of
+//! signed and sealed objects as `application/octet-stream`.
+
+mod accounts;
+mod objects;
+mod pairing;
+mod records;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::routing::{delete, get, post, put};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// All routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/v1/accounts", post(accounts::create))
+        .route("/v1/login", post(accounts::login))
+        .route("/v1/logout", post(accounts::logout))
+        .route("/v1/devices/{device_id}", delete(accounts::revoke_device))
+        .route("/v1/roster", put(records::put_roster).get(records::roster))
+        .route(
+            "/v1/recovery-backup",
+            put(records::put_backup).get(records::backup),
+        )
+        .route(
+            "/v1/key-packages",
+            put(records::put_key_package).get(records::key_packages),
+        )
+        .route("/v1/pairing-tokens", post(pairing::create_token))
+        .route(
+            "/v1/pairing-tokens/{token_id}/register",
+            post(pairing::register),
+        )
+        .route(
+            "/v1/pairing-tokens/{token_id}/registration",
+            get(pairing::registration),
+        )
+        .route("/v1/cameras", get(pairing::cameras))
+        .route(
+            "/v1/cameras/{camera_id}/record",
+            put(records::put_camera_record).get(records::camera_record),
+        )
+        .route("/v1/cameras/{camera_id}/objects", get(objects::list))
+        .route(
+            "/v1/objects/{object_id}",
+            put(objects::upload)
+                .get(objects::download)
+                .delete(objects::remove),
+        )
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+async fn health() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Parses a 32-hex-digit id from a path.
+fn id16(s: &str, what: &str) -> Result<[u8; 16], ApiError> {
+    let mut out = [0u8; 16];
+    hex::decode_to_slice(s, &mut out)
+        .map_err(|_| ApiError::bad(format!("{what} must be 32 hex digits")))?;
+    Ok(out)
+}
+
+/// A record body within the configured size limit.
+fn record_body(state: &AppState, body: &Bytes) -> Result<(), ApiError> {
+    let max = state.config.max_record_bytes;
+    if body.len() > max {
+        return Err(ApiError::TooLarge(max as u64));
+    }
+    Ok(())
+}
+
+/// A version or sequence number as the database stores it.
+fn as_i64(v: u64, what: &str) -> Result<i64, ApiError> {
+    i64::try_from(v).map_err(|_| ApiError::bad(format!("{what} is too large")))
+}
+
+fn octets(body: Vec<u8>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+        body,
+    )
+        .into_response()
+}

@@ -1,0 +1,122 @@
+//! Pairing: the owner's device announces a one-time token; the camera answers with its
+//! registration proof and receives its credential; the owner's device fetches the proof and
+//! checks its MAC with the pairing secret the server never saw.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use keyhole_core::pairing::RegistrationProof;
+use serde::{Deserialize, Serialize};
+
+use super::{id16, octets, record_body};
+use crate::auth::{Caller, new_token};
+use crate::error::ApiError;
+use crate::store::CameraRow;
+use crate::{AppState, now_ms};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewToken {
+    token_id: String,
+    ttl_secs: u64,
+}
+
+pub(super) async fn create_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(req): Json<NewToken>,
+) -> Result<StatusCode, ApiError> {
+    caller.device()?;
+    let token = id16(&req.token_id, "token_id")?;
+    let max = state.config.max_pairing_ttl_secs;
+    if req.ttl_secs == 0 || req.ttl_secs > max {
+        return Err(ApiError::bad(format!("ttl_secs must be 1 to {max}")));
+    }
+    let ttl_ms = i64::try_from(req.ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    state
+        .meta
+        .create_pairing_token(
+            &caller.0.account_id,
+            &token,
+            now_ms().saturating_add(ttl_ms),
+        )
+        .await?;
+    Ok(StatusCode::CREATED)
+}
+
+#[derive(Serialize)]
+pub(super) struct Registered {
+    camera_token: String,
+}
+
+/// The camera's call: no credential yet; the one-time token id authorises it.
+pub(super) async fn register(
+    State(state): State<AppState>,
+    Path(token_id): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Registered>), ApiError> {
+    let token = id16(&token_id, "token id")?;
+    record_body(&state, &body)?;
+    let proof = RegistrationProof::decode(&body)
+        .map_err(|e| ApiError::bad(format!("not a registration proof: {e}")))?;
+    if proof.token.0 != token {
+        return Err(ApiError::bad("the proof answers another pairing token"));
+    }
+    let (camera_token, hash) = new_token();
+    let row = CameraRow {
+        camera_id: proof.camera_id.0,
+        account_id: [0; 16],
+        camera_key: proof.camera_key.to_bytes(),
+        registration: body.to_vec(),
+        token_id: token,
+        registered_at: now_ms(),
+    };
+    let account = state.meta.complete_pairing(&row, &hash, now_ms()).await?;
+    tracing::info!(
+        account = hex::encode(account),
+        camera = hex::encode(row.camera_id),
+        "camera registered"
+    );
+    Ok((StatusCode::CREATED, Json(Registered { camera_token })))
+}
+
+pub(super) async fn registration(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(token_id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.device()?;
+    let token = id16(&token_id, "token id")?;
+    let camera = state
+        .meta
+        .camera_by_token(&caller.0.account_id, &token)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(octets(camera.registration))
+}
+
+#[derive(Serialize)]
+pub(super) struct CameraInfo {
+    camera_id: String,
+    camera_key: String,
+    registered_at: i64,
+}
+
+pub(super) async fn cameras(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<CameraInfo>>, ApiError> {
+    caller.device()?;
+    let rows = state.meta.cameras(&caller.0.account_id).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|c| CameraInfo {
+                camera_id: hex::encode(c.camera_id),
+                camera_key: hex::encode(c.camera_key),
+                registered_at: c.registered_at,
+            })
+            .collect(),
+    ))
+}

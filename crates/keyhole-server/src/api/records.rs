@@ -1,0 +1,250 @@
+//! Signed records: the roster, camera records, key packages and the recovery backup. The server
+//! checks each against the account key named by the account's first roster, to refuse garbage
+//! early; clients never rely on that and verify everything themselves.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use keyhole_core::AccountPublicKey;
+use keyhole_core::key_package::{KeyPackage, RecipientKey};
+use keyhole_core::record::SignedCameraRecord;
+use keyhole_core::recovery::RecoveryBackup;
+use keyhole_core::roster::SignedRoster;
+use serde::{Deserialize, Serialize};
+
+use super::{as_i64, id16, octets, record_body};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::store::{AccountId, Subject};
+
+/// The account key, from the account's first roster.
+async fn account_key(state: &AppState, account: &AccountId) -> Result<AccountPublicKey, ApiError> {
+    let first = state.meta.roster(account, Some(1)).await?.ok_or_else(|| {
+        ApiError::Conflict("the account has no roster yet; upload version 1 first".into())
+    })?;
+    let roster = SignedRoster::decode(&first)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored roster: {e}")))?;
+    Ok(roster.unverified_body().account)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct VersionQuery {
+    version: Option<u64>,
+}
+
+pub(super) async fn put_roster(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    caller.device()?;
+    record_body(&state, &body)?;
+    let account = caller.0.account_id;
+    let roster =
+        SignedRoster::decode(&body).map_err(|e| ApiError::bad(format!("not a roster: {e}")))?;
+    let version = roster.unverified_body().version;
+    let key = if version == 1 {
+        roster.unverified_body().account
+    } else {
+        account_key(&state, &account).await?
+    };
+    roster
+        .verify_first(&key)
+        .map_err(|e| ApiError::bad(format!("roster refused: {e}")))?;
+    state
+        .meta
+        .put_roster(&account, as_i64(version, "version")?, &body)
+        .await?;
+    tracing::info!(account = hex::encode(account), version, "roster stored");
+    Ok(StatusCode::CREATED)
+}
+
+pub(super) async fn roster(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<VersionQuery>,
+) -> Result<Response, ApiError> {
+    let version = q.version.map(|v| as_i64(v, "version")).transpose()?;
+    let body = state
+        .meta
+        .roster(&caller.0.account_id, version)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(octets(body))
+}
+
+/// The caller may see this camera: a device of its account, or the camera itself.
+async fn camera_for(
+    state: &AppState,
+    caller: &Caller,
+    camera_id: &[u8; 16],
+) -> Result<crate::store::CameraRow, ApiError> {
+    let camera = state
+        .meta
+        .camera(camera_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let allowed = camera.account_id == caller.0.account_id
+        && match caller.0.subject {
+            Subject::Device(_) => true,
+            Subject::Camera(id) => id == *camera_id,
+        };
+    if !allowed {
+        return Err(ApiError::NotFound);
+    }
+    Ok(camera)
+}
+
+pub(super) async fn put_camera_record(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(camera_id): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    caller.device()?;
+    record_body(&state, &body)?;
+    let camera_id = id16(&camera_id, "camera id")?;
+    let camera = camera_for(&state, &caller, &camera_id).await?;
+    let record = SignedCameraRecord::decode(&body)
+        .map_err(|e| ApiError::bad(format!("not a camera record: {e}")))?;
+    if record.unverified_body().camera_key.to_bytes() != camera.camera_key {
+        return Err(ApiError::bad(
+            "the record names a camera key other than the one the camera registered",
+        ));
+    }
+    let version = record.unverified_body().version;
+    let key = account_key(&state, &caller.0.account_id).await?;
+    record
+        .verify_first(&key, &keyhole_core::CameraId(camera_id))
+        .map_err(|e| ApiError::bad(format!("camera record refused: {e}")))?;
+    state
+        .meta
+        .put_camera_record(&camera_id, as_i64(version, "version")?, &body)
+        .await?;
+    tracing::info!(
+        camera = hex::encode(camera_id),
+        version,
+        "camera record stored"
+    );
+    Ok(StatusCode::CREATED)
+}
+
+pub(super) async fn camera_record(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(camera_id): Path<String>,
+    Query(q): Query<VersionQuery>,
+) -> Result<Response, ApiError> {
+    let camera_id = id16(&camera_id, "camera id")?;
+    camera_for(&state, &caller, &camera_id).await?;
+    let version = q.version.map(|v| as_i64(v, "version")).transpose()?;
+    let body = state
+        .meta
+        .camera_record(&camera_id, version)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(octets(body))
+}
+
+pub(super) async fn put_key_package(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    caller.device()?;
+    record_body(&state, &body)?;
+    let account = caller.0.account_id;
+    let pkg =
+        KeyPackage::decode(&body).map_err(|e| ApiError::bad(format!("not a key package: {e}")))?;
+    let key = account_key(&state, &account).await?;
+    if pkg.owner != key || pkg.recipient.account != key {
+        return Err(ApiError::bad("key package is not for this account"));
+    }
+    camera_for(&state, &caller, &pkg.camera_id.0).await?;
+    let recipient: Vec<u8> = match pkg.recipient.key {
+        RecipientKey::Device(id) => id.0.to_vec(),
+        RecipientKey::Recovery => Vec::new(),
+    };
+    state
+        .meta
+        .put_key_package(
+            &account,
+            &pkg.camera_id.0,
+            i64::from(pkg.epoch),
+            &recipient,
+            &body,
+        )
+        .await?;
+    Ok(StatusCode::CREATED)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RecipientQuery {
+    /// A device id, or `recovery`; defaults to the calling device.
+    recipient: Option<String>,
+}
+
+#[derive(Serialize)]
+pub(super) struct KeyPackages {
+    /// Each package's bytes, base64.
+    packages: Vec<String>,
+}
+
+pub(super) async fn key_packages(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<RecipientQuery>,
+) -> Result<Json<KeyPackages>, ApiError> {
+    let device = caller.device()?;
+    let recipient: Vec<u8> = match q.recipient.as_deref() {
+        None => device.to_vec(),
+        Some("recovery") => Vec::new(),
+        Some(id) => id16(id, "recipient")?.to_vec(),
+    };
+    let bodies = state
+        .meta
+        .key_packages(&caller.0.account_id, &recipient)
+        .await?;
+    Ok(Json(KeyPackages {
+        packages: bodies.iter().map(|b| STANDARD.encode(b)).collect(),
+    }))
+}
+
+pub(super) async fn put_backup(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    caller.device()?;
+    record_body(&state, &body)?;
+    let backup = RecoveryBackup::decode(&body)
+        .map_err(|e| ApiError::bad(format!("not a recovery backup: {e}")))?;
+    if backup.account != account_key(&state, &caller.0.account_id).await? {
+        return Err(ApiError::bad("recovery backup is for another account key"));
+    }
+    state
+        .meta
+        .put_recovery_backup(&caller.0.account_id, &body)
+        .await?;
+    Ok(StatusCode::CREATED)
+}
+
+pub(super) async fn backup(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    caller.device()?;
+    let body = state
+        .meta
+        .recovery_backup(&caller.0.account_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(octets(body))
+}

@@ -1,0 +1,192 @@
+//! Blob storage behind a trait, so the local folder and an S3 bucket serve the same API.
+//!
+//! The local folder writes each blob to `tmp/`, fsyncs it, renames it to
+//! `objects/<first byte>/<id>`, and fsyncs the folder, in that order; only then does the caller
+//! commit the metadata row. A crash at any point leaves at worst an orphan in `tmp/` (removed at
+//! start-up) or a blob with no row (reported by `check`), never a row without its blob.
+
+use std::io;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use futures_util::stream::BoxStream;
+use rand_core::{OsRng, RngCore};
+use tokio::fs;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+/// A blob being written; nothing is visible until [`StagedBlob::commit`].
+#[async_trait]
+pub trait StagedBlob: Send {
+    /// Appends bytes.
+    async fn write(&mut self, data: &[u8]) -> io::Result<()>;
+    /// Makes the blob durable under `key`.
+    async fn commit(self: Box<Self>, key: &[u8; 16]) -> io::Result<()>;
+    /// Discards the blob.
+    async fn abort(self: Box<Self>);
+}
+
+/// Where sealed objects live.
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// Starts writing a new blob.
+    async fn stage(&self) -> io::Result<Box<dyn StagedBlob>>;
+    /// Streams `range` of a blob.
+    async fn read(
+        &self,
+        key: &[u8; 16],
+        range: Range<u64>,
+    ) -> io::Result<BoxStream<'static, io::Result<bytes::Bytes>>>;
+    /// A blob's size, if it exists.
+    async fn size(&self, key: &[u8; 16]) -> io::Result<Option<u64>>;
+    /// Deletes a blob; whether it existed.
+    async fn delete(&self, key: &[u8; 16]) -> io::Result<bool>;
+    /// Every blob's key.
+    async fn keys(&self) -> io::Result<Vec<[u8; 16]>>;
+}
+
+/// Blobs as files in a local folder.
+#[derive(Debug, Clone)]
+pub struct FsBlobStore {
+    root: PathBuf,
+}
+
+impl FsBlobStore {
+    /// Opens the store in `root`, creating it, and removes partial writes a crash left behind.
+    ///
+    /// # Errors
+    /// If the folders cannot be created or cleaned.
+    pub async fn open(root: &Path) -> io::Result<Self> {
+        let store = Self {
+            root: root.to_owned(),
+        };
+        fs::create_dir_all(store.tmp()).await?;
+        fs::create_dir_all(store.root.join("objects")).await?;
+        let mut dir = fs::read_dir(store.tmp()).await?;
+        while let Some(entry) = dir.next_entry().await? {
+            fs::remove_file(entry.path()).await?;
+        }
+        Ok(store)
+    }
+
+    fn tmp(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    fn path(&self, key: &[u8; 16]) -> PathBuf {
+        self.root
+            .join("objects")
+            .join(hex::encode(&key[..1]))
+            .join(hex::encode(key))
+    }
+}
+
+async fn sync_dir(path: PathBuf) -> io::Result<()> {
+    tokio::task::spawn_blocking(move || std::fs::File::open(&path)?.sync_all())
+        .await
+        .map_err(io::Error::other)?
+}
+
+struct FsStaged {
+    file: fs::File,
+    tmp_path: PathBuf,
+    store: FsBlobStore,
+}
+
+#[async_trait]
+impl StagedBlob for FsStaged {
+    async fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        self.file.write_all(data).await
+    }
+
+    async fn commit(mut self: Box<Self>, key: &[u8; 16]) -> io::Result<()> {
+        self.file.flush().await?;
+        self.file.sync_all().await?;
+        let dest = self.store.path(key);
+        let dir = dest
+            .parent()
+            .map(Path::to_owned)
+            .unwrap_or_else(|| self.store.root.clone());
+        let created = !fs::try_exists(&dir).await?;
+        fs::create_dir_all(&dir).await?;
+        fs::rename(&self.tmp_path, &dest).await?;
+        sync_dir(dir).await?;
+        if created {
+            sync_dir(self.store.root.join("objects")).await?;
+        }
+        Ok(())
+    }
+
+    async fn abort(self: Box<Self>) {
+        drop(self.file);
+        if let Err(e) = fs::remove_file(&self.tmp_path).await {
+            tracing::warn!(error = %e, "could not remove an aborted upload");
+        }
+    }
+}
+
+#[async_trait]
+impl BlobStore for FsBlobStore {
+    async fn stage(&self) -> io::Result<Box<dyn StagedBlob>> {
+        let mut name = [0u8; 16];
+        OsRng.fill_bytes(&mut name);
+        let tmp_path = self.tmp().join(hex::encode(name));
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp_path)
+            .await?;
+        Ok(Box::new(FsStaged {
+            file,
+            tmp_path,
+            store: self.clone(),
+        }))
+    }
+
+    async fn read(
+        &self,
+        key: &[u8; 16],
+        range: Range<u64>,
+    ) -> io::Result<BoxStream<'static, io::Result<bytes::Bytes>>> {
+        let mut file = fs::File::open(self.path(key)).await?;
+        file.seek(io::SeekFrom::Start(range.start)).await?;
+        let reader = file.take(range.end.saturating_sub(range.start));
+        Ok(Box::pin(tokio_util::io::ReaderStream::with_capacity(
+            reader,
+            64 * 1024,
+        )))
+    }
+
+    async fn size(&self, key: &[u8; 16]) -> io::Result<Option<u64>> {
+        match fs::metadata(self.path(key)).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn delete(&self, key: &[u8; 16]) -> io::Result<bool> {
+        match fs::remove_file(self.path(key)).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn keys(&self) -> io::Result<Vec<[u8; 16]>> {
+        let mut out = Vec::new();
+        let mut shards = fs::read_dir(self.root.join("objects")).await?;
+        while let Some(shard) = shards.next_entry().await? {
+            let mut files = fs::read_dir(shard.path()).await?;
+            while let Some(f) = files.next_entry().await? {
+                let name = f.file_name();
+                let mut key = [0u8; 16];
+                match name.to_str().map(|n| hex::decode_to_slice(n, &mut key)) {
+                    Some(Ok(())) => out.push(key),
+                    _ => tracing::warn!(file = ?f.path(), "unexpected file in the blob folder"),
+                }
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,110 @@
+//! API errors: every failure a client can see, each with a stable code and an HTTP status,
+//! mapped in one place. Internal details are logged, never sent.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::store::StoreError;
+
+/// An error answered to a client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed; the message says how.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No credential, or one that is unknown or revoked.
+    #[error("missing, unknown or revoked credential")]
+    Unauthorized,
+    /// The credential is valid but may not do this.
+    #[error("this credential may not do that")]
+    Forbidden,
+    /// Nothing by that name (or nothing this account may see).
+    #[error("not found")]
+    NotFound,
+    /// The request conflicts with what is stored; the message says how.
+    #[error("{0}")]
+    Conflict(String),
+    /// The body is larger than the configured limit.
+    #[error("body exceeds the limit of {0} bytes")]
+    TooLarge(u64),
+    /// The requested byte range is outside the object.
+    #[error("range not satisfiable")]
+    RangeNotSatisfiable(u64),
+    /// Too many attempts; try again later.
+    #[error("too many attempts; try again in a minute")]
+    RateLimited,
+    /// Something failed on the server; details are in its log.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    message: String,
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            Self::RangeNotSatisfiable(_) => {
+                (StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable")
+            }
+            Self::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+
+    /// A bad request with this message.
+    pub fn bad(msg: impl std::fmt::Display) -> Self {
+        Self::BadRequest(msg.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if let Self::Internal(e) = &self {
+            tracing::error!(error = format!("{e:#}"), "internal error");
+        }
+        let mut resp = (
+            status,
+            Json(Body {
+                error: code,
+                message: self.to_string(),
+            }),
+        )
+            .into_response();
+        if let Self::RangeNotSatisfiable(len) = self
+            && let Ok(v) = format!("bytes */{len}").parse()
+        {
+            resp.headers_mut()
+                .insert(axum::http::header::CONTENT_RANGE, v);
+        }
+        resp
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(m) => Self::Conflict(m),
+            StoreError::NotFound => Self::NotFound,
+            StoreError::Backend(e) => Self::Internal(e),
+        }
+    }
+}
+
+impl From<std::io::Error> for ApiError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Internal(e.into())
+    }
+}

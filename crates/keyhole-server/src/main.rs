@@ -1,0 +1,112 @@
+//! `keyhole-server`: run the server, or check its storage.
+// Doc comments below are the command-line help text, where backticks would show.
+#![allow(clippy::doc_markdown)]
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use keyhole_server::{AppState, Config, check};
+
+/// Keyhole's server: stores and relays end-to-end encrypted video it cannot open.
+///
+/// With no arguments it serves on 127.0.0.1:8443 with the embedded storage (SQLite and a local
+/// folder) in the default data folder. Settings come from the defaults, then the TOML config
+/// file, then environment variables, then flags.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about)]
+struct Cli {
+    /// TOML config file (keys: listen, data_dir, insecure_http, max_object_bytes,
+    /// max_record_bytes, max_pairing_ttl_secs).
+    #[arg(long, env = "KEYHOLE_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8443].
+    #[arg(long, env = "KEYHOLE_LISTEN", global = true)]
+    listen: Option<std::net::SocketAddr>,
+    /// Folder for the database and blobs [default: $XDG_DATA_HOME/keyhole-server or
+    /// ~/.local/share/keyhole-server].
+    #[arg(long, env = "KEYHOLE_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    /// Serve plain HTTP: only for loopback tests or behind a TLS-terminating proxy.
+    #[arg(long, env = "KEYHOLE_INSECURE_HTTP", global = true)]
+    insecure_http: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Verify storage: every object row has its blob with the recorded size and digest, and
+    /// every blob has a row. Exits 1 if anything is wrong.
+    Check,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KEYHOLE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(l) = cli.listen {
+        config.listen = l;
+    }
+    if let Some(d) = cli.data_dir {
+        config.data_dir = d;
+    }
+    config.insecure_http |= cli.insecure_http;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(config).await,
+            Command::Check => {
+                let state = AppState::open_embedded(config).await?;
+                let report = check::run(&state).await?;
+                println!("{} objects checked", report.objects);
+                for (what, ids) in [
+                    ("missing blob", &report.missing_blobs),
+                    ("corrupt blob", &report.corrupt_blobs),
+                    ("blob without a row", &report.orphan_blobs),
+                ] {
+                    for id in ids {
+                        println!("{what}: {id}");
+                    }
+                }
+                if report.is_clean() {
+                    println!("storage is consistent");
+                    Ok(())
+                } else {
+                    std::process::exit(1);
+                }
+            }
+        }
+    })
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    if !config.insecure_http {
+        anyhow::bail!(
+            "HTTPS is not available in this build yet; pass --insecure-http to serve plain HTTP \
+             on {} (only safe on loopback or behind a TLS proxy)",
+            config.listen
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let data_dir = config.data_dir.clone();
+    let state = AppState::open_embedded(config).await?;
+    tracing::info!(%addr, data = %data_dir.display(), "serving plain HTTP");
+    println!("keyhole-server listening on http://{addr}");
+    keyhole_server::serve_http(listener, state, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(())
+}

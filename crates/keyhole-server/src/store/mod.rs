@@ -1,0 +1,228 @@
+//! Metadata storage behind a trait, so the embedded SQLite store and a PostgreSQL store serve
+//! the same API. Stored signed objects are opaque bytes to the store.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+
+/// A 16-byte account id.
+pub type AccountId = [u8; 16];
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The write conflicts with what is stored; the message says how.
+    #[error("{0}")]
+    Conflict(String),
+    /// The thing does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The database failed.
+    #[error(transparent)]
+    Backend(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Backend(e.into())
+    }
+}
+
+/// What a credential stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// An enrolled device of the account.
+    Device([u8; 16]),
+    /// A paired camera of the account.
+    Camera([u8; 16]),
+}
+
+/// A stored credential (the token itself is never stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    /// SHA-256 of the bearer token.
+    pub token_hash: [u8; 32],
+    /// Whose it is.
+    pub account_id: AccountId,
+    /// What it stands for.
+    pub subject: Subject,
+    /// When it was issued.
+    pub created_at: i64,
+}
+
+/// A paired camera.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CameraRow {
+    /// The camera id from its registration proof.
+    pub camera_id: [u8; 16],
+    /// The owning account.
+    pub account_id: AccountId,
+    /// The camera's public signing key.
+    pub camera_key: [u8; 32],
+    /// The registration proof, as the camera sent it.
+    pub registration: Vec<u8>,
+    /// The pairing token it answered.
+    pub token_id: [u8; 16],
+    /// When it registered.
+    pub registered_at: i64,
+}
+
+/// A committed sealed object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRow {
+    /// The object id from the sealed header.
+    pub object_id: [u8; 16],
+    /// The owning account.
+    pub account_id: AccountId,
+    /// The camera that sealed it.
+    pub camera_id: [u8; 16],
+    /// 1 clip, 2 event, 3 live.
+    pub kind: u8,
+    /// Per-camera sequence number from the header.
+    pub sequence: i64,
+    /// Epoch from the header.
+    pub epoch: i64,
+    /// Capture time from the header (ms).
+    pub captured_at: i64,
+    /// Stored bytes.
+    pub size: i64,
+    /// SHA-256 of the stored bytes.
+    pub sha256: [u8; 32],
+    /// When the server committed it.
+    pub created_at: i64,
+}
+
+/// Outcome of inserting an object row.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Inserted {
+    /// The row is new.
+    New,
+    /// A row with this id and the same content already exists (a retried upload).
+    AlreadyPresent,
+}
+
+/// The server's metadata.
+#[async_trait]
+pub trait MetaStore: Send + Sync {
+    /// Creates an account. Conflict if the username is taken.
+    async fn create_account(
+        &self,
+        id: AccountId,
+        username: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// An account's id and password hash by username.
+    async fn account_by_username(
+        &self,
+        username: &str,
+    ) -> Result<Option<(AccountId, String)>, StoreError>;
+
+    /// Stores a new credential.
+    async fn insert_credential(&self, c: &Credential) -> Result<(), StoreError>;
+    /// The unrevoked credential with this token hash.
+    async fn credential(&self, token_hash: &[u8; 32]) -> Result<Option<Credential>, StoreError>;
+    /// Revokes one credential.
+    async fn revoke_credential(&self, token_hash: &[u8; 32], now: i64) -> Result<(), StoreError>;
+    /// Revokes every credential of a subject; returns how many.
+    async fn revoke_subject(
+        &self,
+        account: &AccountId,
+        subject: Subject,
+        now: i64,
+    ) -> Result<u64, StoreError>;
+
+    /// Stores a roster version. Conflict unless it is newer than every stored version.
+    async fn put_roster(
+        &self,
+        account: &AccountId,
+        version: i64,
+        body: &[u8],
+    ) -> Result<(), StoreError>;
+    /// A roster by version, or the latest.
+    async fn roster(
+        &self,
+        account: &AccountId,
+        version: Option<i64>,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Creates a pairing token.
+    async fn create_pairing_token(
+        &self,
+        account: &AccountId,
+        token_id: &[u8; 16],
+        expires_at: i64,
+    ) -> Result<(), StoreError>;
+    /// Atomically: uses the token (unexpired, unused), registers the camera and stores its
+    /// credential. `camera.account_id` is ignored and taken from the token.
+    async fn complete_pairing(
+        &self,
+        camera: &CameraRow,
+        credential_hash: &[u8; 32],
+        now: i64,
+    ) -> Result<AccountId, StoreError>;
+    /// A camera by id.
+    async fn camera(&self, camera_id: &[u8; 16]) -> Result<Option<CameraRow>, StoreError>;
+    /// The account's cameras.
+    async fn cameras(&self, account: &AccountId) -> Result<Vec<CameraRow>, StoreError>;
+    /// The camera that answered a pairing token of this account.
+    async fn camera_by_token(
+        &self,
+        account: &AccountId,
+        token_id: &[u8; 16],
+    ) -> Result<Option<CameraRow>, StoreError>;
+
+    /// Stores a camera record version. Conflict unless newer than every stored version.
+    async fn put_camera_record(
+        &self,
+        camera_id: &[u8; 16],
+        version: i64,
+        body: &[u8],
+    ) -> Result<(), StoreError>;
+    /// A camera record by version, or the latest.
+    async fn camera_record(
+        &self,
+        camera_id: &[u8; 16],
+        version: Option<i64>,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Stores (or replaces) a key package.
+    async fn put_key_package(
+        &self,
+        account: &AccountId,
+        camera_id: &[u8; 16],
+        epoch: i64,
+        recipient: &[u8],
+        body: &[u8],
+    ) -> Result<(), StoreError>;
+    /// Key packages for a recipient (device id, or empty for the recovery key).
+    async fn key_packages(
+        &self,
+        account: &AccountId,
+        recipient: &[u8],
+    ) -> Result<Vec<Vec<u8>>, StoreError>;
+
+    /// Stores (or replaces) the recovery backup.
+    async fn put_recovery_backup(&self, account: &AccountId, body: &[u8])
+    -> Result<(), StoreError>;
+    /// The recovery backup.
+    async fn recovery_backup(&self, account: &AccountId) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Records a committed object; idempotent for the same id and content.
+    async fn insert_object(&self, o: &ObjectRow) -> Result<Inserted, StoreError>;
+    /// An object by id.
+    async fn object(&self, object_id: &[u8; 16]) -> Result<Option<ObjectRow>, StoreError>;
+    /// A camera's objects with sequence > `after`, in sequence order.
+    async fn objects(
+        &self,
+        camera_id: &[u8; 16],
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<ObjectRow>, StoreError>;
+    /// Every object, for `check`.
+    async fn all_objects(&self) -> Result<Vec<ObjectRow>, StoreError>;
+    /// Deletes an object row; whether it existed.
+    async fn delete_object(&self, object_id: &[u8; 16]) -> Result<bool, StoreError>;
+}

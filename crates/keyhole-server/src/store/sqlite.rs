@@ -1,0 +1,550 @@
+//! The embedded metadata store: one SQLite file in WAL mode with `synchronous = FULL`, so a
+//! committed row survives power loss.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use super::{
+    AccountId, CameraRow, Credential, Inserted, MetaStore, ObjectRow, StoreError, Subject,
+};
+
+/// SQLite implementation of [`MetaStore`].
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+fn arr<const N: usize>(v: &[u8], what: &str) -> Result<[u8; N], StoreError> {
+    v.try_into()
+        .map_err(|_| StoreError::Backend(anyhow::anyhow!("stored {what} has the wrong length")))
+}
+
+fn unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+fn subject_parts(s: Subject) -> (&'static str, [u8; 16]) {
+    match s {
+        Subject::Device(id) => ("device", id),
+        Subject::Camera(id) => ("camera", id),
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and applies migrations.
+    ///
+    /// # Errors
+    /// If the file cannot be opened or a migration fails.
+    pub async fn open(path: &Path) -> anyhow::Result<Self> {
+        let url = format!("sqlite://{}", path.display());
+        let opts = SqliteConnectOptions::from_str(&url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(std::time::Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(opts)
+            .await
+            .with_context(|| format!("opening database {}", path.display()))?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .context("applying database migrations")?;
+        Ok(Self { pool })
+    }
+}
+
+fn camera_row(r: &sqlx::sqlite::SqliteRow) -> Result<CameraRow, StoreError> {
+    Ok(CameraRow {
+        camera_id: arr(r.get::<&[u8], _>("camera_id"), "camera id")?,
+        account_id: arr(r.get::<&[u8], _>("account_id"), "account id")?,
+        camera_key: arr(r.get::<&[u8], _>("camera_key"), "camera key")?,
+        registration: r.get("registration"),
+        token_id: arr(r.get::<&[u8], _>("token_id"), "token id")?,
+        registered_at: r.get("registered_at"),
+    })
+}
+
+fn object_row(r: &sqlx::sqlite::SqliteRow) -> Result<ObjectRow, StoreError> {
+    Ok(ObjectRow {
+        object_id: arr(r.get::<&[u8], _>("object_id"), "object id")?,
+        account_id: arr(r.get::<&[u8], _>("account_id"), "account id")?,
+        camera_id: arr(r.get::<&[u8], _>("camera_id"), "camera id")?,
+        kind: u8::try_from(r.get::<i64, _>("kind")).map_err(|e| StoreError::Backend(e.into()))?,
+        sequence: r.get("sequence"),
+        epoch: r.get("epoch"),
+        captured_at: r.get("captured_at"),
+        size: r.get("size"),
+        sha256: arr(r.get::<&[u8], _>("sha256"), "sha256")?,
+        created_at: r.get("created_at"),
+    })
+}
+
+const CAMERA_COLUMNS: &str =
+    "camera_id, account_id, camera_key, registration, token_id, registered_at";
+const OBJECT_COLUMNS: &str = "object_id, account_id, camera_id, kind, sequence, epoch, captured_at, size, sha256, created_at";
+
+#[async_trait]
+impl MetaStore for SqliteStore {
+    async fn create_account(
+        &self,
+        id: AccountId,
+        username: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO accounts (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&id[..])
+        .bind(username)
+        .bind(password_hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if unique_violation(&e) {
+                StoreError::Conflict("username is taken".into())
+            } else {
+                e.into()
+            }
+        })?;
+        Ok(())
+    }
+
+    async fn account_by_username(
+        &self,
+        username: &str,
+    ) -> Result<Option<(AccountId, String)>, StoreError> {
+        let row = sqlx::query("SELECT id, password_hash FROM accounts WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok((
+                arr(r.get::<&[u8], _>("id"), "account id")?,
+                r.get("password_hash"),
+            ))
+        })
+        .transpose()
+    }
+
+    async fn insert_credential(&self, c: &Credential) -> Result<(), StoreError> {
+        let (kind, subject) = subject_parts(c.subject);
+        sqlx::query("INSERT INTO credentials (token_hash, account_id, kind, subject, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(&c.token_hash[..])
+            .bind(&c.account_id[..])
+            .bind(kind)
+            .bind(&subject[..])
+            .bind(c.created_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn credential(&self, token_hash: &[u8; 32]) -> Result<Option<Credential>, StoreError> {
+        let row = sqlx::query(
+            "SELECT account_id, kind, subject, created_at FROM credentials WHERE token_hash = ? AND revoked_at IS NULL",
+        )
+        .bind(&token_hash[..])
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            let subject = arr(r.get::<&[u8], _>("subject"), "subject")?;
+            Ok(Credential {
+                token_hash: *token_hash,
+                account_id: arr(r.get::<&[u8], _>("account_id"), "account id")?,
+                subject: match r.get::<&str, _>("kind") {
+                    "camera" => Subject::Camera(subject),
+                    _ => Subject::Device(subject),
+                },
+                created_at: r.get("created_at"),
+            })
+        })
+        .transpose()
+    }
+
+    async fn revoke_credential(&self, token_hash: &[u8; 32], now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE credentials SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(&token_hash[..])
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn revoke_subject(
+        &self,
+        account: &AccountId,
+        subject: Subject,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let (kind, id) = subject_parts(subject);
+        let done = sqlx::query(
+            "UPDATE credentials SET revoked_at = ? WHERE account_id = ? AND kind = ? AND subject = ? AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(&account[..])
+        .bind(kind)
+        .bind(&id[..])
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn put_roster(
+        &self,
+        account: &AccountId,
+        version: i64,
+        body: &[u8],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let latest: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM rosters WHERE account_id = ?")
+                .bind(&account[..])
+                .fetch_one(&mut *tx)
+                .await?;
+        if latest.is_some_and(|l| version <= l) {
+            return Err(StoreError::Conflict(format!(
+                "roster version {version} is not newer than the stored version"
+            )));
+        }
+        sqlx::query("INSERT INTO rosters (account_id, version, body) VALUES (?, ?, ?)")
+            .bind(&account[..])
+            .bind(version)
+            .bind(body)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn roster(
+        &self,
+        account: &AccountId,
+        version: Option<i64>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let q = match version {
+            Some(v) => {
+                sqlx::query_scalar("SELECT body FROM rosters WHERE account_id = ? AND version = ?")
+                    .bind(&account[..])
+                    .bind(v)
+            }
+            None => sqlx::query_scalar(
+                "SELECT body FROM rosters WHERE account_id = ? ORDER BY version DESC LIMIT 1",
+            )
+            .bind(&account[..]),
+        };
+        Ok(q.fetch_optional(&self.pool).await?)
+    }
+
+    async fn create_pairing_token(
+        &self,
+        account: &AccountId,
+        token_id: &[u8; 16],
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO pairing_tokens (token_id, account_id, expires_at) VALUES (?, ?, ?)",
+        )
+        .bind(&token_id[..])
+        .bind(&account[..])
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if unique_violation(&e) {
+                StoreError::Conflict("pairing token already exists".into())
+            } else {
+                e.into()
+            }
+        })?;
+        Ok(())
+    }
+
+    async fn complete_pairing(
+        &self,
+        camera: &CameraRow,
+        credential_hash: &[u8; 32],
+        now: i64,
+    ) -> Result<AccountId, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "SELECT account_id, expires_at, used_at FROM pairing_tokens WHERE token_id = ?",
+        )
+        .bind(&camera.token_id[..])
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let account: AccountId = arr(row.get::<&[u8], _>("account_id"), "account id")?;
+        if row.get::<Option<i64>, _>("used_at").is_some() {
+            return Err(StoreError::Conflict(
+                "pairing token was already used".into(),
+            ));
+        }
+        if row.get::<i64, _>("expires_at") < now {
+            return Err(StoreError::Conflict("pairing token has expired".into()));
+        }
+        sqlx::query("UPDATE pairing_tokens SET used_at = ? WHERE token_id = ?")
+            .bind(now)
+            .bind(&camera.token_id[..])
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&format!(
+            "INSERT INTO cameras ({CAMERA_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&camera.camera_id[..])
+        .bind(&account[..])
+        .bind(&camera.camera_key[..])
+        .bind(&camera.registration)
+        .bind(&camera.token_id[..])
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| {
+            if unique_violation(&e) {
+                StoreError::Conflict("camera id is already registered".into())
+            } else {
+                e.into()
+            }
+        })?;
+        sqlx::query("INSERT INTO credentials (token_hash, account_id, kind, subject, created_at) VALUES (?, ?, 'camera', ?, ?)")
+            .bind(&credential_hash[..])
+            .bind(&account[..])
+            .bind(&camera.camera_id[..])
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(account)
+    }
+
+    async fn camera(&self, camera_id: &[u8; 16]) -> Result<Option<CameraRow>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {CAMERA_COLUMNS} FROM cameras WHERE camera_id = ?"
+        ))
+        .bind(&camera_id[..])
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(camera_row).transpose()
+    }
+
+    async fn cameras(&self, account: &AccountId) -> Result<Vec<CameraRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CAMERA_COLUMNS} FROM cameras WHERE account_id = ? ORDER BY registered_at"
+        ))
+        .bind(&account[..])
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(camera_row).collect()
+    }
+
+    async fn camera_by_token(
+        &self,
+        account: &AccountId,
+        token_id: &[u8; 16],
+    ) -> Result<Option<CameraRow>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {CAMERA_COLUMNS} FROM cameras WHERE account_id = ? AND token_id = ?"
+        ))
+        .bind(&account[..])
+        .bind(&token_id[..])
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(camera_row).transpose()
+    }
+
+    async fn put_camera_record(
+        &self,
+        camera_id: &[u8; 16],
+        version: i64,
+        body: &[u8],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let latest: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM camera_records WHERE camera_id = ?")
+                .bind(&camera_id[..])
+                .fetch_one(&mut *tx)
+                .await?;
+        if latest.is_some_and(|l| version <= l) {
+            return Err(StoreError::Conflict(format!(
+                "camera record version {version} is not newer than the stored version"
+            )));
+        }
+        sqlx::query("INSERT INTO camera_records (camera_id, version, body) VALUES (?, ?, ?)")
+            .bind(&camera_id[..])
+            .bind(version)
+            .bind(body)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn camera_record(
+        &self,
+        camera_id: &[u8; 16],
+        version: Option<i64>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let q = match version {
+            Some(v) => sqlx::query_scalar(
+                "SELECT body FROM camera_records WHERE camera_id = ? AND version = ?",
+            )
+            .bind(&camera_id[..])
+            .bind(v),
+            None => sqlx::query_scalar(
+                "SELECT body FROM camera_records WHERE camera_id = ? ORDER BY version DESC LIMIT 1",
+            )
+            .bind(&camera_id[..]),
+        };
+        Ok(q.fetch_optional(&self.pool).await?)
+    }
+
+    async fn put_key_package(
+        &self,
+        account: &AccountId,
+        camera_id: &[u8; 16],
+        epoch: i64,
+        recipient: &[u8],
+        body: &[u8],
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO key_packages (account_id, camera_id, epoch, recipient, body) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (account_id, camera_id, epoch, recipient) DO UPDATE SET body = excluded.body",
+        )
+        .bind(&account[..])
+        .bind(&camera_id[..])
+        .bind(epoch)
+        .bind(recipient)
+        .bind(body)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn key_packages(
+        &self,
+        account: &AccountId,
+        recipient: &[u8],
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT body FROM key_packages WHERE account_id = ? AND recipient = ? ORDER BY camera_id, epoch")
+            .bind(&account[..])
+            .bind(recipient)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn put_recovery_backup(
+        &self,
+        account: &AccountId,
+        body: &[u8],
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO recovery_backups (account_id, body) VALUES (?, ?)
+             ON CONFLICT (account_id) DO UPDATE SET body = excluded.body",
+        )
+        .bind(&account[..])
+        .bind(body)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn recovery_backup(&self, account: &AccountId) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT body FROM recovery_backups WHERE account_id = ?")
+                .bind(&account[..])
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn insert_object(&self, o: &ObjectRow) -> Result<Inserted, StoreError> {
+        let result = sqlx::query(&format!(
+            "INSERT INTO objects ({OBJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&o.object_id[..])
+        .bind(&o.account_id[..])
+        .bind(&o.camera_id[..])
+        .bind(i64::from(o.kind))
+        .bind(o.sequence)
+        .bind(o.epoch)
+        .bind(o.captured_at)
+        .bind(o.size)
+        .bind(&o.sha256[..])
+        .bind(o.created_at)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(Inserted::New),
+            Err(e) if unique_violation(&e) => match self.object(&o.object_id).await? {
+                Some(existing)
+                    if existing.sha256 == o.sha256 && existing.camera_id == o.camera_id =>
+                {
+                    Ok(Inserted::AlreadyPresent)
+                }
+                _ => Err(StoreError::Conflict(
+                    "another object with this id exists".into(),
+                )),
+            },
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn object(&self, object_id: &[u8; 16]) -> Result<Option<ObjectRow>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {OBJECT_COLUMNS} FROM objects WHERE object_id = ?"
+        ))
+        .bind(&object_id[..])
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(object_row).transpose()
+    }
+
+    async fn objects(
+        &self,
+        camera_id: &[u8; 16],
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<ObjectRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {OBJECT_COLUMNS} FROM objects WHERE camera_id = ? AND sequence > ? ORDER BY sequence, object_id LIMIT ?"
+        ))
+        .bind(&camera_id[..])
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(object_row).collect()
+    }
+
+    async fn all_objects(&self) -> Result<Vec<ObjectRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {OBJECT_COLUMNS} FROM objects ORDER BY object_id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(object_row).collect()
+    }
+
+    async fn delete_object(&self, object_id: &[u8; 16]) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM objects WHERE object_id = ?")
+            .bind(&object_id[..])
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}

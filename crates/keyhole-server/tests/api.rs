@@ -1,0 +1,858 @@
+//! The real server on 127.0.0.1:0 with a temporary data folder, driven over HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::cast_possible_truncation, missing_docs)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use keyhole_core::envelope::{
+    DEFAULT_CHUNK_LOG2, ObjectDigest, ObjectKind, SealParams, Suite, open_object, seal_object,
+};
+use keyhole_core::key_package::{KeyPackage, Recipient, RecipientKey};
+use keyhole_core::pairing::{PairingCode, RegistrationProof};
+use keyhole_core::record::{CameraRecordBody, CameraState};
+use keyhole_core::recovery::{KdfParams, RecoveryBackup, RecoveryPhrase, RecoverySecrets};
+use keyhole_core::roster::{DeviceEntry, RosterBody, RosterHash, SignedRoster};
+use keyhole_core::{
+    AccountKey, CameraId, CameraKey, DeviceId, DeviceKeys, HpkeSecretKey, ObjectId, Timestamp,
+};
+use keyhole_server::{AppState, Config};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+struct Server {
+    base: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    async fn start(dir: &Path) -> Self {
+        let config = Config {
+            data_dir: dir.to_owned(),
+            insecure_http: true,
+            ..Config::default()
+        };
+        let state = AppState::open_embedded(config).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            keyhole_server::serve_http(listener, state, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        Self {
+            base: format!("http://{addr}"),
+            stop: Some(tx),
+            task,
+        }
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.await.unwrap();
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+/// One account's owner side: keys, a logged-in device and its HTTP client.
+struct Owner {
+    account: AccountKey,
+    device: DeviceKeys,
+    device_id: DeviceId,
+    token: String,
+    http: reqwest::Client,
+}
+
+fn rng(seed: u64) -> ChaCha20Rng {
+    ChaCha20Rng::seed_from_u64(seed)
+}
+
+async fn create_account(s: &Server, http: &reqwest::Client, name: &str) -> reqwest::Response {
+    http.post(s.url("/v1/accounts"))
+        .json(&json!({"username": name, "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn login(
+    s: &Server,
+    http: &reqwest::Client,
+    name: &str,
+    password: &str,
+    device: &DeviceId,
+) -> reqwest::Response {
+    http.post(s.url("/v1/login"))
+        .json(&json!({"username": name, "password": password, "device_id": device.to_string()}))
+        .send()
+        .await
+        .unwrap()
+}
+
+impl Owner {
+    async fn new(s: &Server, name: &str, seed: u64) -> Self {
+        let http = reqwest::Client::new();
+        assert_eq!(
+            create_account(s, &http, name).await.status(),
+            StatusCode::CREATED
+        );
+        let mut r = rng(seed);
+        let device_id = DeviceId::random(&mut r);
+        let resp = login(s, &http, name, "correct horse battery", &device_id).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        let token = resp.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let owner = Self {
+            account: AccountKey::generate(&mut r),
+            device: DeviceKeys::generate(&mut r),
+            device_id,
+            token,
+            http,
+        };
+        let roster = owner.roster(1, RosterHash([0; 32]));
+        assert_eq!(
+            owner
+                .put(s, "/v1/roster", roster.encoded().to_vec())
+                .await
+                .status(),
+            StatusCode::CREATED
+        );
+        owner
+    }
+
+    fn roster(&self, version: u64, previous: RosterHash) -> SignedRoster {
+        RosterBody {
+            account: self.account.public(),
+            version,
+            previous,
+            issued_at: Timestamp(1_795_735_205_000),
+            recovery_key: HpkeSecretKey::from_bytes(&[0x40; 32]).public(),
+            devices: vec![DeviceEntry {
+                id: self.device_id,
+                name: "phone".into(),
+                added_at: Timestamp(1_795_735_205_000),
+                signing_key: self.device.signing.public(),
+                hpke_key: self.device.hpke.public(),
+            }],
+        }
+        .sign(&self.account)
+        .unwrap()
+    }
+
+    async fn put(&self, s: &Server, path: &str, body: Vec<u8>) -> reqwest::Response {
+        self.http
+            .put(s.url(path))
+            .bearer_auth(&self.token)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn get(&self, s: &Server, path: &str) -> reqwest::Response {
+        self.http
+            .get(s.url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Pairs a camera end to end and signs its record; returns the camera's credential.
+    async fn pair(&self, s: &Server, seed: u64) -> (CameraKey, CameraId, String, HpkeSecretKey) {
+        let mut r = rng(seed);
+        let code = PairingCode::new(&s.base, None, self.account.public(), &mut r).unwrap();
+        let resp = self
+            .http
+            .post(s.url("/v1/pairing-tokens"))
+            .bearer_auth(&self.token)
+            .json(&json!({"token_id": code.token.to_string(), "ttl_secs": 600}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        // Camera side: reads the code out of band and registers.
+        let camera = CameraKey::generate(&mut r);
+        let camera_id = CameraId::random(&mut r);
+        let proof = RegistrationProof::create(
+            &PairingCode::parse(&code.to_text()).unwrap(),
+            camera_id,
+            &camera,
+        );
+        let resp = reqwest::Client::new()
+            .post(s.url(&format!("/v1/pairing-tokens/{}/register", code.token)))
+            .body(proof.encode())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        let camera_token = resp.json::<Value>().await.unwrap()["camera_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        // Owner side: fetches the proof and checks it with the secret.
+        let resp = self
+            .get(
+                s,
+                &format!("/v1/pairing-tokens/{}/registration", code.token),
+            )
+            .await;
+        let fetched = RegistrationProof::decode(&resp.bytes().await.unwrap()).unwrap();
+        fetched.verify(&code).unwrap();
+        let viewing = HpkeSecretKey::generate(&mut r);
+        let record = CameraRecordBody {
+            account: self.account.public(),
+            camera_id,
+            version: 1,
+            issued_at: Timestamp(1_795_735_205_000),
+            name: "Front door".into(),
+            state: CameraState::Active,
+            camera_key: fetched.camera_key,
+            epoch: 1,
+            viewing_key: viewing.public(),
+        }
+        .sign(&self.account)
+        .unwrap();
+        let resp = self
+            .put(
+                s,
+                &format!("/v1/cameras/{camera_id}/record"),
+                record.encoded().to_vec(),
+            )
+            .await;
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        (camera, camera_id, camera_token, viewing)
+    }
+}
+
+fn seal(
+    camera: &CameraKey,
+    camera_id: CameraId,
+    viewing: &HpkeSecretKey,
+    seq: u64,
+    len: usize,
+) -> (ObjectId, Vec<u8>) {
+    let mut r = rng(1000 + seq + u64::from(camera_id.0[0]) * 100_000);
+    let object_id = ObjectId::random(&mut r);
+    let p = SealParams {
+        kind: ObjectKind::Clip,
+        suite: Suite::Aes256Gcm,
+        chunk_log2: DEFAULT_CHUNK_LOG2,
+        camera_id,
+        object_id,
+        epoch: 1,
+        sequence: seq,
+        previous: ObjectDigest::default(),
+        captured_at: Timestamp(1_795_735_205_000 + seq),
+    };
+    let plain: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+    (
+        object_id,
+        seal_object(p, &plain, &viewing.public(), camera, &mut r)
+            .unwrap()
+            .0,
+    )
+}
+
+async fn upload(s: &Server, camera_token: &str, id: ObjectId, body: Vec<u8>) -> reqwest::Response {
+    reqwest::Client::new()
+        .put(s.url(&format!("/v1/objects/{id}")))
+        .bearer_auth(camera_token)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn error_code(resp: reqwest::Response) -> String {
+    resp.json::<Value>().await.unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn health_and_accounts() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path()).await;
+    let http = reqwest::Client::new();
+    let health: Value = http
+        .get(s.url("/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+
+    let bad = http
+        .post(s.url("/v1/accounts"))
+        .json(&json!({"username": "x", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(bad).await, "bad_request");
+    let short = http
+        .post(s.url("/v1/accounts"))
+        .json(&json!({"username": "ana", "password": "short"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(short.status(), StatusCode::BAD_REQUEST);
+    let unknown_field = http
+        .post(s.url("/v1/accounts"))
+        .json(&json!({"username": "ana", "password": "correct horse battery", "admin": true}))
+        .send()
+        .await
+        .unwrap();
+    assert!(unknown_field.status().is_client_error());
+    assert_eq!(
+        create_account(&s, &http, "ana").await.status(),
+        StatusCode::CREATED
+    );
+    let dup = create_account(&s, &http, "ana").await;
+    assert_eq!(dup.status(), StatusCode::CONFLICT);
+    assert_eq!(error_code(dup).await, "conflict");
+
+    let device = DeviceId([1; 16]);
+    assert_eq!(
+        login(&s, &http, "ana", "wrong password!", &device)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login(&s, &http, "nobody", "wrong password!", &device)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let ok = login(&s, &http, "ana", "correct horse battery", &device).await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    let token = ok.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The token works, then logout revokes it.
+    assert_eq!(
+        http.get(s.url("/v1/cameras"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        http.post(s.url("/v1/logout"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        http.get(s.url("/v1/cameras"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        http.get(s.url("/v1/cameras"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        http.get(s.url("/v1/cameras"))
+            .bearer_auth("forged")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Rate limiting: ten failures lock the username, even for the right password.
+    for _ in 0..10 {
+        assert_eq!(
+            login(&s, &http, "ana", "wrong password!", &device)
+                .await
+                .status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let limited = login(&s, &http, "ana", "correct horse battery", &device).await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn rosters_records_key_packages_and_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path()).await;
+    let ana = Owner::new(&s, "ana", 1).await;
+    let v1 = ana.roster(1, RosterHash([0; 32]));
+    assert_eq!(
+        ana.get(&s, "/v1/roster").await.bytes().await.unwrap(),
+        v1.encoded()
+    );
+    // Version 1 again, or a rollback, is refused; a forged roster too.
+    assert_eq!(
+        ana.put(&s, "/v1/roster", v1.encoded().to_vec())
+            .await
+            .status(),
+        StatusCode::CONFLICT
+    );
+    let v2 = ana.roster(2, v1.hash());
+    assert_eq!(
+        ana.put(&s, "/v1/roster", v2.encoded().to_vec())
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        ana.get(&s, "/v1/roster").await.bytes().await.unwrap(),
+        v2.encoded()
+    );
+    assert_eq!(
+        ana.get(&s, "/v1/roster?version=1")
+            .await
+            .bytes()
+            .await
+            .unwrap(),
+        v1.encoded()
+    );
+    let stranger = AccountKey::generate(&mut rng(9));
+    let mut forged = v2.unverified_body().clone();
+    forged.version = 3;
+    forged.account = stranger.public();
+    let resp = ana
+        .put(
+            &s,
+            "/v1/roster",
+            forged.sign(&stranger).unwrap().encoded().to_vec(),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        ana.put(&s, "/v1/roster", b"garbage".to_vec())
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+
+    let (_camera, camera_id, camera_token, viewing) = ana.pair(&s, 2).await;
+    // The camera reads its own record; the owner too.
+    let record = reqwest::Client::new()
+        .get(s.url(&format!("/v1/cameras/{camera_id}/record")))
+        .bearer_auth(&camera_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(record.status(), StatusCode::OK);
+    assert_eq!(
+        ana.get(&s, &format!("/v1/cameras/{camera_id}/record"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let cams: Value = ana.get(&s, "/v1/cameras").await.json().await.unwrap();
+    assert_eq!(cams[0]["camera_id"], camera_id.to_string());
+
+    let recipient = Recipient {
+        account: ana.account.public(),
+        key: RecipientKey::Device(ana.device_id),
+    };
+    let pkg = KeyPackage::seal(
+        ana.account.public(),
+        camera_id,
+        1,
+        &viewing,
+        recipient,
+        &ana.device.hpke.public(),
+        &mut rng(3),
+    )
+    .unwrap();
+    assert_eq!(
+        ana.put(&s, "/v1/key-packages", pkg.encode()).await.status(),
+        StatusCode::CREATED
+    );
+    let got: Value = ana.get(&s, "/v1/key-packages").await.json().await.unwrap();
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(got["packages"][0].as_str().unwrap())
+        .unwrap();
+    assert_eq!(
+        KeyPackage::decode(&bytes)
+            .unwrap()
+            .open(&ana.device.hpke, &viewing.public())
+            .unwrap()
+            .epoch,
+        1
+    );
+
+    let phrase = RecoveryPhrase::generate(&mut rng(4));
+    let secrets = RecoverySecrets {
+        account_key: AccountKey::from_seed(&ana.account.seed()),
+        recovery_key: HpkeSecretKey::from_bytes(&[0x40; 32]),
+    };
+    let backup = RecoveryBackup::seal(&phrase, &secrets, KdfParams::MINIMUM, &mut rng(5)).unwrap();
+    assert_eq!(
+        ana.put(&s, "/v1/recovery-backup", backup.encode())
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    let fetched = ana
+        .get(&s, "/v1/recovery-backup")
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert!(
+        RecoveryBackup::decode(&fetched)
+            .unwrap()
+            .open(&phrase)
+            .is_ok()
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn pairing_tokens_are_one_time_and_proofs_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path()).await;
+    let ana = Owner::new(&s, "ana", 1).await;
+    let mut r = rng(7);
+    let code = PairingCode::new(&s.base, None, ana.account.public(), &mut r).unwrap();
+    let token_req = json!({"token_id": code.token.to_string(), "ttl_secs": 600});
+    let http = reqwest::Client::new();
+    assert_eq!(
+        http.post(s.url("/v1/pairing-tokens"))
+            .bearer_auth(&ana.token)
+            .json(&token_req)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::CREATED
+    );
+    let too_long = json!({"token_id": hex::encode([9u8; 16]), "ttl_secs": 100_000});
+    assert_eq!(
+        http.post(s.url("/v1/pairing-tokens"))
+            .bearer_auth(&ana.token)
+            .json(&too_long)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    let proof = RegistrationProof::create(&code, CameraId([5; 16]), &CameraKey::generate(&mut r));
+    let register = |body: Vec<u8>, token: String| {
+        let http = http.clone();
+        let url = s.url(&format!("/v1/pairing-tokens/{token}/register"));
+        async move { http.post(url).body(body).send().await.unwrap() }
+    };
+    assert_eq!(
+        register(b"junk".to_vec(), code.token.to_string())
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        register(proof.encode(), hex::encode([8u8; 16]))
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        register(proof.encode(), code.token.to_string())
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        register(proof.encode(), code.token.to_string())
+            .await
+            .status(),
+        StatusCode::CONFLICT,
+        "tokens are one-time"
+    );
+    let unknown = PairingCode::new(&s.base, None, ana.account.public(), &mut r).unwrap();
+    let p2 = RegistrationProof::create(&unknown, CameraId([6; 16]), &CameraKey::generate(&mut r));
+    assert_eq!(
+        register(p2.encode(), unknown.token.to_string())
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn objects_upload_list_download_and_authorization() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path()).await;
+    let ana = Owner::new(&s, "ana", 1).await;
+    let bob = Owner::new(&s, "bob", 2).await;
+    let (camera, camera_id, camera_token, viewing) = ana.pair(&s, 3).await;
+    let (bob_camera, bob_camera_id, bob_camera_token, bob_viewing) = bob.pair(&s, 4).await;
+
+    let (id1, clip1) = seal(&camera, camera_id, &viewing, 1, 300_000);
+    let resp = upload(&s, &camera_token, id1, clip1.clone()).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let first: Value = resp.json().await.unwrap();
+    // A retry (the camera did not see the answer) is acknowledged, not duplicated.
+    let again = upload(&s, &camera_token, id1, clip1.clone()).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["created"], false);
+    assert_eq!(again["sha256"], first["sha256"]);
+    let (id2, clip2) = seal(&camera, camera_id, &viewing, 2, 10);
+    assert_eq!(
+        upload(&s, &camera_token, id2, clip2.clone()).await.status(),
+        StatusCode::CREATED
+    );
+
+    // Refused uploads: a truncated object, another camera's object, a mislabelled id, garbage,
+    // and a device credential.
+    let (id3, clip3) = seal(&camera, camera_id, &viewing, 3, 200_000);
+    let resp = upload(&s, &camera_token, id3, clip3[..clip3.len() - 1000].to_vec()).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let (bid, bclip) = seal(&bob_camera, bob_camera_id, &bob_viewing, 1, 1000);
+    assert_eq!(
+        upload(&s, &camera_token, bid, bclip.clone()).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        upload(&s, &camera_token, ObjectId([7; 16]), clip2.clone())
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        upload(&s, &camera_token, ObjectId([7; 16]), vec![0; 50])
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        upload(&s, &ana.token, id3, clip3.clone()).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        upload(&s, &bob_camera_token, bid, bclip).await.status(),
+        StatusCode::CREATED
+    );
+
+    // Listing shows only committed objects, in sequence order, with pagination.
+    let list: Value = ana
+        .get(&s, &format!("/v1/cameras/{camera_id}/objects"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let seqs: Vec<i64> = list["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["sequence"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, vec![1, 2]);
+    assert_eq!(list["objects"][0]["object_id"], id1.to_string());
+    assert!(list["next_after"].is_null());
+    let page: Value = ana
+        .get(&s, &format!("/v1/cameras/{camera_id}/objects?limit=1"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["objects"].as_array().unwrap().len(), 1);
+    assert_eq!(page["next_after"], 1);
+    let page2: Value = ana
+        .get(&s, &format!("/v1/cameras/{camera_id}/objects?after=1"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page2["objects"][0]["sequence"], 2);
+
+    // Download whole, then ranges; the bytes open with the viewing key.
+    let whole = ana.get(&s, &format!("/v1/objects/{id1}")).await;
+    assert_eq!(whole.headers()["accept-ranges"], "bytes");
+    let whole = whole.bytes().await.unwrap();
+    assert_eq!(whole, clip1);
+    assert!(open_object(&whole, &camera.public(), &viewing).is_ok());
+    let part = ana
+        .http
+        .get(s.url(&format!("/v1/objects/{id1}")))
+        .bearer_auth(&ana.token)
+        .header("Range", "bytes=1000-1999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        part.headers()["content-range"],
+        format!("bytes 1000-1999/{}", clip1.len())
+    );
+    assert_eq!(part.bytes().await.unwrap(), clip1[1000..2000]);
+    let tail = ana
+        .http
+        .get(s.url(&format!("/v1/objects/{id1}")))
+        .bearer_auth(&ana.token)
+        .header("Range", "bytes=-64")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tail.bytes().await.unwrap(), clip1[clip1.len() - 64..]);
+    let beyond = ana
+        .http
+        .get(s.url(&format!("/v1/objects/{id1}")))
+        .bearer_auth(&ana.token)
+        .header("Range", format!("bytes={}-", clip1.len()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(beyond.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+
+    // Bob sees nothing of Ana's; Ana's camera cannot list or download.
+    assert_eq!(
+        bob.get(&s, &format!("/v1/cameras/{camera_id}/objects"))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        bob.get(&s, &format!("/v1/objects/{id1}")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        bob.get(&s, &format!("/v1/cameras/{camera_id}/record"))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        bob.http
+            .delete(s.url(&format!("/v1/objects/{id1}")))
+            .bearer_auth(&bob.token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let cam_list = reqwest::Client::new()
+        .get(s.url(&format!("/v1/cameras/{camera_id}/objects")))
+        .bearer_auth(&camera_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cam_list.status(), StatusCode::FORBIDDEN);
+
+    // Deletion.
+    assert_eq!(
+        ana.http
+            .delete(s.url(&format!("/v1/objects/{id2}")))
+            .bearer_auth(&ana.token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        ana.get(&s, &format!("/v1/objects/{id2}")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // Revoking a device stops its credential.
+    let resp = ana
+        .http
+        .delete(s.url(&format!("/v1/devices/{}", ana.device_id)))
+        .bearer_auth(&ana.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["revoked_credentials"],
+        1
+    );
+    assert_eq!(
+        ana.get(&s, "/v1/cameras").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Everything survives a restart, and storage checks clean.
+    s.stop().await;
+    let s = Server::start(dir.path()).await;
+    let relogin = login(
+        &s,
+        &bob.http,
+        "ana",
+        "correct horse battery",
+        &DeviceId([3; 16]),
+    )
+    .await;
+    let token = relogin.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let again = bob
+        .http
+        .get(s.url(&format!("/v1/objects/{id1}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.bytes().await.unwrap(), clip1);
+    s.stop().await;
+    let state = AppState::open_embedded(Config {
+        data_dir: dir.path().to_owned(),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let report = keyhole_server::check::run(&state).await.unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(report.objects, 2);
+    // A lost blob and a stray one are both reported.
+    let blob = dir
+        .path()
+        .join("blobs/objects")
+        .join(hex::encode(&id1.0[..1]))
+        .join(id1.to_string());
+    std::fs::remove_file(&blob).unwrap();
+    std::fs::write(
+        dir.path()
+            .join("blobs/objects")
+            .join(hex::encode(&id1.0[..1]))
+            .join(hex::encode([0xee; 16])),
+        b"x",
+    )
+    .unwrap();
+    let report = keyhole_server::check::run(&state).await.unwrap();
+    assert_eq!(report.missing_blobs, vec![id1.to_string()]);
+    assert_eq!(report.orphan_blobs, vec![hex::encode([0xee; 16])]);
+}
