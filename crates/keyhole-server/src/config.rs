@@ -17,6 +17,13 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Serve plain HTTP instead of HTTPS (only for loopback tests or behind a TLS proxy).
     pub insecure_http: bool,
+    /// PEM certificate chain; with `tls_key`. Unset: a self-signed certificate is made on first
+    /// start in `data_dir/tls` and pinned by clients through pairing codes.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Extra host names or IP addresses for the self-signed certificate.
+    pub tls_names: Vec<String>,
     /// Largest sealed object accepted, in bytes.
     pub max_object_bytes: u64,
     /// Largest signed record (roster, camera record, key package, backup) accepted, in bytes.
@@ -31,6 +38,9 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             data_dir: default_data_dir(),
             insecure_http: false,
+            tls_cert: None,
+            tls_key: None,
+            tls_names: Vec::new(),
             max_object_bytes: 1 << 30,
             max_record_bytes: 64 * 1024,
             max_pairing_ttl_secs: 3600,

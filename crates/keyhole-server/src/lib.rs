@@ -11,6 +11,7 @@ pub mod check;
 pub mod config;
 pub mod error;
 pub mod store;
+pub mod tls;
 
 use std::sync::Arc;
 

@@ -41,6 +41,9 @@ enum Command {
     /// Verify storage: every object row has its blob with the recorded size and digest, and
     /// every blob has a row. Exits 1 if anything is wrong.
     Check,
+    /// Print the SHA-256 fingerprint of the TLS certificate (made on first use if self-signed),
+    /// which pairing codes carry so cameras and clients can pin it.
+    Fingerprint,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -64,6 +67,13 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(config).await,
+            Command::Fingerprint => {
+                std::fs::create_dir_all(&config.data_dir)
+                    .with_context(|| format!("creating {}", config.data_dir.display()))?;
+                let tls = keyhole_server::tls::load_or_create(&config)?;
+                println!("{}", hex::encode(tls.fingerprint));
+                Ok(())
+            }
             Command::Check => {
                 let state = AppState::open_embedded(config).await?;
                 let report = check::run(&state).await?;
@@ -89,24 +99,34 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    if !config.insecure_http {
-        anyhow::bail!(
-            "HTTPS is not available in this build yet; pass --insecure-http to serve plain HTTP \
-             on {} (only safe on loopback or behind a TLS proxy)",
-            config.listen
-        );
-    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let insecure = config.insecure_http;
+    if insecure && !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "serving plain HTTP on a non-loopback address: only safe behind a TLS-terminating proxy");
+    }
     let data_dir = config.data_dir.clone();
     let state = AppState::open_embedded(config).await?;
-    tracing::info!(%addr, data = %data_dir.display(), "serving plain HTTP");
-    println!("keyhole-server listening on http://{addr}");
-    keyhole_server::serve_http(listener, state, async {
+    let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    };
+    if insecure {
+        tracing::info!(%addr, data = %data_dir.display(), "serving plain HTTP");
+        println!("keyhole-server listening on http://{addr} (plain HTTP)");
+        keyhole_server::serve_http(listener, state, shutdown).await?;
+    } else {
+        let tls = keyhole_server::tls::load_or_create(&state.config)?;
+        tracing::info!(%addr, data = %data_dir.display(), "serving HTTPS");
+        println!("keyhole-server listening on https://{addr}");
+        if tls.self_signed {
+            println!(
+                "self-signed certificate, SHA-256 fingerprint {}",
+                hex::encode(tls.fingerprint)
+            );
+        }
+        keyhole_server::tls::serve_https(listener, state, tls.config, shutdown).await;
+    }
     Ok(())
 }

@@ -1,5 +1,11 @@
 //! The real server on 127.0.0.1:0 with a temporary data folder, driven over HTTP.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::cast_possible_truncation, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation,
+    missing_docs
+)]
 
 use std::net::SocketAddr;
 use std::path::Path;
