@@ -1,0 +1,356 @@
+//! Shared test harness: the server in process or as a real process, an account owner driving
+//! it over HTTP, and sealed clips.
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation,
+    missing_docs
+)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use keyhole_core::envelope::{
+    DEFAULT_CHUNK_LOG2, ObjectDigest, ObjectKind, SealParams, Suite, seal_object,
+};
+use keyhole_core::pairing::{PairingCode, RegistrationProof};
+use keyhole_core::record::{CameraRecordBody, CameraState};
+use keyhole_core::roster::{DeviceEntry, RosterBody, RosterHash, SignedRoster};
+use keyhole_core::{
+    AccountKey, CameraId, CameraKey, DeviceId, DeviceKeys, HpkeSecretKey, ObjectId, Timestamp,
+};
+use keyhole_server::{AppState, Config};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+pub struct Server {
+    pub base: String,
+    running: Running,
+}
+
+enum Running {
+    InProcess {
+        stop: Option<tokio::sync::oneshot::Sender<()>>,
+        task: tokio::task::JoinHandle<()>,
+    },
+    Process(Child),
+}
+
+impl Server {
+    /// The server's API in this test process, on 127.0.0.1:0, plain HTTP.
+    pub async fn start(dir: &Path) -> Self {
+        let config = Config {
+            data_dir: dir.to_owned(),
+            insecure_http: true,
+            ..Config::default()
+        };
+        let state = AppState::open_embedded(config).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            keyhole_server::serve_http(listener, state, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        Self {
+            base: format!("http://{addr}"),
+            running: Running::InProcess {
+                stop: Some(tx),
+                task,
+            },
+        }
+    }
+
+    /// The `keyhole-server` binary as its own process, plain HTTP on 127.0.0.1:0.
+    pub fn spawn(dir: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_keyhole-server"))
+            .args(["--insecure-http", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .env("KEYHOLE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let line = BufReader::new(child.stdout.take().unwrap())
+            .lines()
+            .next()
+            .unwrap()
+            .unwrap();
+        let base = line
+            .strip_prefix("keyhole-server listening on ")
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_owned();
+        Self {
+            base,
+            running: Running::Process(child),
+        }
+    }
+
+    /// Kills a spawned server with SIGKILL: no shutdown, no flush.
+    pub fn kill(self) {
+        match self.running {
+            Running::Process(mut child) => {
+                child.kill().unwrap();
+                child.wait().unwrap();
+            }
+            Running::InProcess { .. } => panic!("only a spawned server can be killed"),
+        }
+    }
+
+    pub async fn stop(self) {
+        match self.running {
+            Running::InProcess { mut stop, task } => {
+                let _ = stop.take().unwrap().send(());
+                task.await.unwrap();
+            }
+            Running::Process(mut child) => {
+                child.kill().unwrap();
+                child.wait().unwrap();
+            }
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+/// One account's owner side: keys, a logged-in device and its HTTP client.
+pub struct Owner {
+    pub account: AccountKey,
+    pub device: DeviceKeys,
+    pub device_id: DeviceId,
+    pub token: String,
+    pub http: reqwest::Client,
+}
+
+pub fn rng(seed: u64) -> ChaCha20Rng {
+    ChaCha20Rng::seed_from_u64(seed)
+}
+
+pub async fn create_account(s: &Server, http: &reqwest::Client, name: &str) -> reqwest::Response {
+    http.post(s.url("/v1/accounts"))
+        .json(&json!({"username": name, "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap()
+}
+
+pub async fn login(
+    s: &Server,
+    http: &reqwest::Client,
+    name: &str,
+    password: &str,
+    device: &DeviceId,
+) -> reqwest::Response {
+    http.post(s.url("/v1/login"))
+        .json(&json!({"username": name, "password": password, "device_id": device.to_string()}))
+        .send()
+        .await
+        .unwrap()
+}
+
+impl Owner {
+    pub async fn new(s: &Server, name: &str, seed: u64) -> Self {
+        let http = reqwest::Client::new();
+        assert_eq!(
+            create_account(s, &http, name).await.status(),
+            StatusCode::CREATED
+        );
+        let mut r = rng(seed);
+        let device_id = DeviceId::random(&mut r);
+        let resp = login(s, &http, name, "correct horse battery", &device_id).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        let token = resp.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let owner = Self {
+            account: AccountKey::generate(&mut r),
+            device: DeviceKeys::generate(&mut r),
+            device_id,
+            token,
+            http,
+        };
+        let roster = owner.roster(1, RosterHash([0; 32]));
+        assert_eq!(
+            owner
+                .put(s, "/v1/roster", roster.encoded().to_vec())
+                .await
+                .status(),
+            StatusCode::CREATED
+        );
+        owner
+    }
+
+    pub fn roster(&self, version: u64, previous: RosterHash) -> SignedRoster {
+        RosterBody {
+            account: self.account.public(),
+            version,
+            previous,
+            issued_at: Timestamp(1_795_735_205_000),
+            recovery_key: HpkeSecretKey::from_bytes(&[0x40; 32]).public(),
+            devices: vec![DeviceEntry {
+                id: self.device_id,
+                name: "phone".into(),
+                added_at: Timestamp(1_795_735_205_000),
+                signing_key: self.device.signing.public(),
+                hpke_key: self.device.hpke.public(),
+            }],
+        }
+        .sign(&self.account)
+        .unwrap()
+    }
+
+    pub async fn put(&self, s: &Server, path: &str, body: Vec<u8>) -> reqwest::Response {
+        self.http
+            .put(s.url(path))
+            .bearer_auth(&self.token)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, s: &Server, path: &str) -> reqwest::Response {
+        self.http
+            .get(s.url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Pairs a camera end to end and signs its record; returns the camera's credential.
+    pub async fn pair(
+        &self,
+        s: &Server,
+        seed: u64,
+    ) -> (CameraKey, CameraId, String, HpkeSecretKey) {
+        let mut r = rng(seed);
+        let code = PairingCode::new(&s.base, None, self.account.public(), &mut r).unwrap();
+        let resp = self
+            .http
+            .post(s.url("/v1/pairing-tokens"))
+            .bearer_auth(&self.token)
+            .json(&json!({"token_id": code.token.to_string(), "ttl_secs": 600}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        // Camera side: reads the code out of band and registers.
+        let camera = CameraKey::generate(&mut r);
+        let camera_id = CameraId::random(&mut r);
+        let proof = RegistrationProof::create(
+            &PairingCode::parse(&code.to_text()).unwrap(),
+            camera_id,
+            &camera,
+        );
+        let resp = reqwest::Client::new()
+            .post(s.url(&format!("/v1/pairing-tokens/{}/register", code.token)))
+            .body(proof.encode())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        let camera_token = resp.json::<Value>().await.unwrap()["camera_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        // Owner side: fetches the proof and checks it with the secret.
+        let resp = self
+            .get(
+                s,
+                &format!("/v1/pairing-tokens/{}/registration", code.token),
+            )
+            .await;
+        let fetched = RegistrationProof::decode(&resp.bytes().await.unwrap()).unwrap();
+        fetched.verify(&code).unwrap();
+        let viewing = HpkeSecretKey::generate(&mut r);
+        let record = CameraRecordBody {
+            account: self.account.public(),
+            camera_id,
+            version: 1,
+            issued_at: Timestamp(1_795_735_205_000),
+            name: "Front door".into(),
+            state: CameraState::Active,
+            camera_key: fetched.camera_key,
+            epoch: 1,
+            viewing_key: viewing.public(),
+        }
+        .sign(&self.account)
+        .unwrap();
+        let resp = self
+            .put(
+                s,
+                &format!("/v1/cameras/{camera_id}/record"),
+                record.encoded().to_vec(),
+            )
+            .await;
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        (camera, camera_id, camera_token, viewing)
+    }
+}
+
+pub fn seal(
+    camera: &CameraKey,
+    camera_id: CameraId,
+    viewing: &HpkeSecretKey,
+    seq: u64,
+    len: usize,
+) -> (ObjectId, Vec<u8>) {
+    let mut r = rng(1000 + seq + u64::from(camera_id.0[0]) * 100_000);
+    let object_id = ObjectId::random(&mut r);
+    let p = SealParams {
+        kind: ObjectKind::Clip,
+        suite: Suite::Aes256Gcm,
+        chunk_log2: DEFAULT_CHUNK_LOG2,
+        camera_id,
+        object_id,
+        epoch: 1,
+        sequence: seq,
+        previous: ObjectDigest::default(),
+        captured_at: Timestamp(1_795_735_205_000 + seq),
+    };
+    let plain: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+    (
+        object_id,
+        seal_object(p, &plain, &viewing.public(), camera, &mut r)
+            .unwrap()
+            .0,
+    )
+}
+
+pub async fn upload(
+    s: &Server,
+    camera_token: &str,
+    id: ObjectId,
+    body: Vec<u8>,
+) -> reqwest::Response {
+    reqwest::Client::new()
+        .put(s.url(&format!("/v1/objects/{id}")))
+        .bearer_auth(camera_token)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+pub async fn error_code(resp: reqwest::Response) -> String {
+    resp.json::<Value>().await.unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
