@@ -30,6 +30,8 @@ pub struct Config {
     pub max_record_bytes: usize,
     /// Longest a pairing token may live, in seconds.
     pub max_pairing_ttl_secs: u64,
+    /// How often retention limits are enforced, in seconds.
+    pub retention_sweep_secs: u64,
 }
 
 impl Default for Config {
@@ -44,6 +46,7 @@ impl Default for Config {
             max_object_bytes: 1 << 30,
             max_record_bytes: 64 * 1024,
             max_pairing_ttl_secs: 3600,
+            retention_sweep_secs: 600,
         }
     }
 }

@@ -5,11 +5,13 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod blobs;
 pub mod check;
 pub mod config;
 pub mod error;
+pub mod retention;
 pub mod store;
 pub mod tls;
 

@@ -17,7 +17,8 @@ use keyhole_server::{AppState, Config, check};
 #[command(version, about, long_about)]
 struct Cli {
     /// TOML config file (keys: listen, data_dir, insecure_http, max_object_bytes,
-    /// max_record_bytes, max_pairing_ttl_secs).
+    /// max_record_bytes, max_pairing_ttl_secs, retention_sweep_secs,
+    /// tls_cert, tls_key, tls_names).
     #[arg(long, env = "KEYHOLE_CONFIG", global = true)]
     config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:8443].
@@ -109,6 +110,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let data_dir = config.data_dir.clone();
     let state = AppState::open_embedded(config).await?;
+    tokio::spawn(sweep_retention(state.clone()));
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -129,4 +131,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         keyhole_server::tls::serve_https(listener, state, tls.config, shutdown).await;
     }
     Ok(())
+}
+
+/// Enforces retention limits now and then for as long as the server runs.
+async fn sweep_retention(state: AppState) {
+    let every = std::time::Duration::from_secs(state.config.retention_sweep_secs.max(1));
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        match keyhole_server::retention::sweep(&state, keyhole_server::now_ms()).await {
+            Ok(s) if s.objects > 0 => {
+                tracing::info!(objects = s.objects, bytes = s.bytes, "retention sweep");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "retention sweep failed"),
+        }
+    }
 }

@@ -10,7 +10,7 @@ use super::id16;
 use crate::auth::{Caller, hash_password, new_token, verify_password};
 use crate::error::ApiError;
 use crate::store::{Credential, Subject};
-use crate::{AppState, now_ms};
+use crate::{AppState, audit, now_ms};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -105,6 +105,15 @@ pub(super) async fn login(
             created_at: now_ms(),
         })
         .await?;
+    let actor = format!("device:{}", hex::encode(device));
+    audit::record(
+        &state,
+        &account_id,
+        &actor,
+        "login",
+        "password login issued a device credential",
+    )
+    .await;
     Ok(Json(LoggedIn {
         account_id: hex::encode(account_id),
         token,
@@ -141,6 +150,15 @@ pub(super) async fn revoke_device(
         .meta
         .revoke_subject(&caller.0.account_id, Subject::Device(device), now_ms())
         .await?;
+    let detail = format!("device {device_id}: {n} credential(s) revoked");
+    audit::record(
+        &state,
+        &caller.0.account_id,
+        &audit::actor(&caller),
+        "device-revoked",
+        &detail,
+    )
+    .await;
     tracing::info!(
         account = hex::encode(caller.0.account_id),
         device = device_id,

@@ -2,6 +2,7 @@
 //! signed and sealed objects as `application/octet-stream`.
 
 mod accounts;
+mod cameras;
 mod objects;
 mod pairing;
 mod records;
@@ -40,6 +41,9 @@ pub fn router(state: AppState) -> Router {
             get(pairing::registration),
         )
         .route("/v1/cameras", get(pairing::cameras))
+        .route("/v1/cameras/{camera_id}", delete(cameras::remove))
+        .route("/v1/audit", get(cameras::audit_log))
+        .route("/v1/retention", put(cameras::set_retention))
         .route(
             "/v1/cameras/{camera_id}/record",
             put(records::put_camera_record).get(records::camera_record),

@@ -20,7 +20,7 @@ use crate::auth::Caller;
 use crate::blobs::StagedBlob;
 use crate::error::ApiError;
 use crate::store::{Inserted, ObjectRow};
-use crate::{AppState, now_ms};
+use crate::{AppState, audit, now_ms};
 
 #[derive(Serialize)]
 pub(super) struct Uploaded {
@@ -312,6 +312,20 @@ pub(super) async fn remove(
     // listed object without its bytes.
     state.meta.delete_object(&row.object_id).await?;
     state.blobs.delete(&row.object_id).await?;
+    let detail = format!(
+        "object {} of camera {} (sequence {})",
+        hex::encode(row.object_id),
+        hex::encode(row.camera_id),
+        row.sequence
+    );
+    audit::record(
+        &state,
+        &caller.0.account_id,
+        &audit::actor(&caller),
+        "object-deleted",
+        &detail,
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -14,7 +14,7 @@ use super::{id16, octets, record_body};
 use crate::auth::{Caller, new_token};
 use crate::error::ApiError;
 use crate::store::CameraRow;
-use crate::{AppState, now_ms};
+use crate::{AppState, audit, now_ms};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -72,8 +72,16 @@ pub(super) async fn register(
         registration: body.to_vec(),
         token_id: token,
         registered_at: now_ms(),
+        removed_at: None,
     };
     let account = state.meta.complete_pairing(&row, &hash, now_ms()).await?;
+    let actor = format!("camera:{}", hex::encode(row.camera_id));
+    let detail = format!(
+        "camera {} registered with key {}",
+        hex::encode(row.camera_id),
+        hex::encode(row.camera_key)
+    );
+    audit::record(&state, &account, &actor, "camera-registered", &detail).await;
     tracing::info!(
         account = hex::encode(account),
         camera = hex::encode(row.camera_id),

@@ -17,10 +17,10 @@ use keyhole_core::roster::SignedRoster;
 use serde::{Deserialize, Serialize};
 
 use super::{as_i64, id16, octets, record_body};
-use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::store::{AccountId, Subject};
+use crate::{AppState, audit};
 
 /// The account key, from the account's first roster.
 async fn account_key(state: &AppState, account: &AccountId) -> Result<AccountPublicKey, ApiError> {
@@ -49,6 +49,7 @@ pub(super) async fn put_roster(
     let roster =
         SignedRoster::decode(&body).map_err(|e| ApiError::bad(format!("not a roster: {e}")))?;
     let version = roster.unverified_body().version;
+    let roster_devices = roster.unverified_body().devices.len();
     let key = if version == 1 {
         roster.unverified_body().account
     } else {
@@ -62,6 +63,8 @@ pub(super) async fn put_roster(
         .put_roster(&account, as_i64(version, "version")?, &body)
         .await?;
     tracing::info!(account = hex::encode(account), version, "roster stored");
+    let detail = format!("roster version {version} ({} devices)", roster_devices);
+    audit::record(&state, &account, &audit::actor(&caller), "roster", &detail).await;
     Ok(StatusCode::CREATED)
 }
 
@@ -119,6 +122,7 @@ pub(super) async fn put_camera_record(
         ));
     }
     let version = record.unverified_body().version;
+    let epoch = record.unverified_body().epoch;
     let key = account_key(&state, &caller.0.account_id).await?;
     record
         .verify_first(&key, &keyhole_core::CameraId(camera_id))
@@ -132,6 +136,18 @@ pub(super) async fn put_camera_record(
         version,
         "camera record stored"
     );
+    let detail = format!(
+        "camera {} record version {version}, epoch {epoch}",
+        hex::encode(camera_id)
+    );
+    audit::record(
+        &state,
+        &caller.0.account_id,
+        &audit::actor(&caller),
+        "camera-record",
+        &detail,
+    )
+    .await;
     Ok(StatusCode::CREATED)
 }
 
@@ -233,6 +249,14 @@ pub(super) async fn put_backup(
         .meta
         .put_recovery_backup(&caller.0.account_id, &body)
         .await?;
+    audit::record(
+        &state,
+        &caller.0.account_id,
+        &audit::actor(&caller),
+        "recovery-backup",
+        "recovery backup replaced",
+    )
+    .await;
     Ok(StatusCode::CREATED)
 }
 

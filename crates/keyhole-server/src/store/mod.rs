@@ -67,6 +67,45 @@ pub struct CameraRow {
     pub token_id: [u8; 16],
     /// When it registered.
     pub registered_at: i64,
+    /// When the owner removed it, if they did.
+    pub removed_at: Option<i64>,
+}
+
+/// One audit-log entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Increasing id; pass the last one seen to read on.
+    pub id: i64,
+    /// When (ms).
+    pub at: i64,
+    /// Who: `device:<id>`, `camera:<id>`, `anonymous` or `server`.
+    pub actor: String,
+    /// What, as a stable word (`roster`, `camera-removed`, …).
+    pub action: String,
+    /// Details for people.
+    pub detail: String,
+}
+
+/// An account's retention limits; `None` means unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Objects captured longer ago than this (ms) are deleted.
+    pub max_age_ms: Option<i64>,
+    /// Beyond this many stored bytes, the oldest objects are deleted.
+    pub max_bytes: Option<i64>,
+}
+
+/// What deleting a camera's data removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Deleted {
+    /// Object rows deleted (their blobs are the caller's to delete).
+    pub objects: Vec<[u8; 16]>,
+    /// Bytes those objects held.
+    pub bytes: i64,
+    /// Key packages deleted.
+    pub key_packages: u64,
+    /// Camera records deleted.
+    pub camera_records: u64,
 }
 
 /// A committed sealed object.
@@ -225,4 +264,40 @@ pub trait MetaStore: Send + Sync {
     async fn all_objects(&self) -> Result<Vec<ObjectRow>, StoreError>;
     /// Deletes an object row; whether it existed.
     async fn delete_object(&self, object_id: &[u8; 16]) -> Result<bool, StoreError>;
+
+    /// Marks a camera removed and revokes its credentials; its data stays.
+    async fn remove_camera(&self, camera_id: &[u8; 16], now: i64) -> Result<(), StoreError>;
+    /// Deletes a camera and everything stored for it except blobs: object rows, camera records,
+    /// key packages. Returns what went, so the caller can delete the blobs.
+    async fn delete_camera(&self, camera_id: &[u8; 16]) -> Result<Deleted, StoreError>;
+
+    /// Appends to an account's audit log.
+    async fn audit(
+        &self,
+        account: &AccountId,
+        at: i64,
+        actor: &str,
+        action: &str,
+        detail: &str,
+    ) -> Result<(), StoreError>;
+    /// Audit entries with id > `after`, oldest first.
+    async fn audit_log(
+        &self,
+        account: &AccountId,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Sets an account's retention limits.
+    async fn set_retention(&self, account: &AccountId, r: Retention) -> Result<(), StoreError>;
+    /// Every account with a retention limit.
+    async fn retention_all(&self) -> Result<Vec<(AccountId, Retention)>, StoreError>;
+    /// An account's objects, oldest capture first.
+    async fn objects_by_age(
+        &self,
+        account: &AccountId,
+        limit: i64,
+    ) -> Result<Vec<ObjectRow>, StoreError>;
+    /// Total bytes an account stores.
+    async fn account_bytes(&self, account: &AccountId) -> Result<i64, StoreError>;
 }

@@ -12,7 +12,8 @@ use sqlx::sqlite::{
 };
 
 use super::{
-    AccountId, CameraRow, Credential, Inserted, MetaStore, ObjectRow, StoreError, Subject,
+    AccountId, AuditEntry, CameraRow, Credential, Deleted, Inserted, MetaStore, ObjectRow,
+    Retention, StoreError, Subject,
 };
 
 /// SQLite implementation of [`MetaStore`].
@@ -73,6 +74,7 @@ fn camera_row(r: &sqlx::sqlite::SqliteRow) -> Result<CameraRow, StoreError> {
         registration: r.get("registration"),
         token_id: arr(r.get::<&[u8], _>("token_id"), "token id")?,
         registered_at: r.get("registered_at"),
+        removed_at: r.get("removed_at"),
     })
 }
 
@@ -92,7 +94,7 @@ fn object_row(r: &sqlx::sqlite::SqliteRow) -> Result<ObjectRow, StoreError> {
 }
 
 const CAMERA_COLUMNS: &str =
-    "camera_id, account_id, camera_key, registration, token_id, registered_at";
+    "camera_id, account_id, camera_key, registration, token_id, registered_at, removed_at";
 const OBJECT_COLUMNS: &str = "object_id, account_id, camera_id, kind, sequence, epoch, captured_at, size, sha256, created_at";
 
 #[async_trait]
@@ -304,7 +306,7 @@ impl MetaStore for SqliteStore {
             .execute(&mut *tx)
             .await?;
         sqlx::query(&format!(
-            "INSERT INTO cameras ({CAMERA_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+            "INSERT INTO cameras ({CAMERA_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL)"
         ))
         .bind(&camera.camera_id[..])
         .bind(&account[..])
@@ -546,5 +548,152 @@ impl MetaStore for SqliteStore {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() > 0)
+    }
+    async fn remove_camera(&self, camera_id: &[u8; 16], now: i64) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE cameras SET removed_at = COALESCE(removed_at, ?) WHERE camera_id = ?")
+            .bind(now)
+            .bind(&camera_id[..])
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE credentials SET revoked_at = ? WHERE kind = 'camera' AND subject = ? AND revoked_at IS NULL")
+            .bind(now)
+            .bind(&camera_id[..])
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_camera(&self, camera_id: &[u8; 16]) -> Result<Deleted, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query("SELECT object_id, size FROM objects WHERE camera_id = ?")
+            .bind(&camera_id[..])
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut deleted = Deleted::default();
+        for r in &rows {
+            deleted
+                .objects
+                .push(arr(r.get::<&[u8], _>("object_id"), "object id")?);
+            deleted.bytes += r.get::<i64, _>("size");
+        }
+        sqlx::query("DELETE FROM objects WHERE camera_id = ?")
+            .bind(&camera_id[..])
+            .execute(&mut *tx)
+            .await?;
+        deleted.key_packages = sqlx::query("DELETE FROM key_packages WHERE camera_id = ?")
+            .bind(&camera_id[..])
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        deleted.camera_records = sqlx::query("DELETE FROM camera_records WHERE camera_id = ?")
+            .bind(&camera_id[..])
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM cameras WHERE camera_id = ?")
+            .bind(&camera_id[..])
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    async fn audit(
+        &self,
+        account: &AccountId,
+        at: i64,
+        actor: &str,
+        action: &str,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit (account_id, at, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&account[..])
+        .bind(at)
+        .bind(actor)
+        .bind(action)
+        .bind(detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn audit_log(
+        &self,
+        account: &AccountId,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = sqlx::query("SELECT id, at, actor, action, detail FROM audit WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?")
+            .bind(&account[..])
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| AuditEntry {
+                id: r.get("id"),
+                at: r.get("at"),
+                actor: r.get("actor"),
+                action: r.get("action"),
+                detail: r.get("detail"),
+            })
+            .collect())
+    }
+
+    async fn set_retention(&self, account: &AccountId, r: Retention) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO retention (account_id, max_age_ms, max_bytes) VALUES (?, ?, ?)
+             ON CONFLICT (account_id) DO UPDATE SET max_age_ms = excluded.max_age_ms, max_bytes = excluded.max_bytes",
+        )
+        .bind(&account[..])
+        .bind(r.max_age_ms)
+        .bind(r.max_bytes)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn retention_all(&self) -> Result<Vec<(AccountId, Retention)>, StoreError> {
+        let rows = sqlx::query("SELECT account_id, max_age_ms, max_bytes FROM retention WHERE max_age_ms IS NOT NULL OR max_bytes IS NOT NULL")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    arr(r.get::<&[u8], _>("account_id"), "account id")?,
+                    Retention {
+                        max_age_ms: r.get("max_age_ms"),
+                        max_bytes: r.get("max_bytes"),
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    async fn objects_by_age(
+        &self,
+        account: &AccountId,
+        limit: i64,
+    ) -> Result<Vec<ObjectRow>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {OBJECT_COLUMNS} FROM objects WHERE account_id = ? ORDER BY captured_at, object_id LIMIT ?"))
+            .bind(&account[..])
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(object_row).collect()
+    }
+
+    async fn account_bytes(&self, account: &AccountId) -> Result<i64, StoreError> {
+        let total: Option<i64> =
+            sqlx::query_scalar("SELECT SUM(size) FROM objects WHERE account_id = ?")
+                .bind(&account[..])
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(total.unwrap_or(0))
     }
 }
