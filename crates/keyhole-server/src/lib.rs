@@ -11,6 +11,7 @@ pub mod blobs;
 pub mod check;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod retention;
 pub mod store;
 pub mod tls;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Failed-login counts.
     pub logins: Arc<auth::LoginLimiter>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
@@ -58,6 +61,7 @@ impl AppState {
             blobs: Arc::new(blobs),
             config: Arc::new(config),
             logins: Arc::default(),
+            metrics: Arc::default(),
         })
     }
 }

@@ -12,7 +12,8 @@ use keyhole_server::{AppState, Config, check};
 ///
 /// With no arguments it serves on 127.0.0.1:8443 with the embedded storage (SQLite and a local
 /// folder) in the default data folder. Settings come from the defaults, then the TOML config
-/// file, then environment variables, then flags.
+/// file, then environment variables, then flags. Logs go to stderr; KEYHOLE_LOG sets the
+/// filter (default info) and KEYHOLE_LOG_FORMAT=json makes them JSON lines.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
 struct Cli {
@@ -48,13 +49,18 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KEYHOLE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // Logs go to stderr: human-readable, or one JSON object per line with KEYHOLE_LOG_FORMAT=json.
+    // They never contain tokens, passwords or object contents.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KEYHOLE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("KEYHOLE_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     let cli = Cli::parse();
     let mut config = Config::load(cli.config.as_deref())?;
     if let Some(l) = cli.listen {

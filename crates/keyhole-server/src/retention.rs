@@ -54,6 +54,7 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<Swept, StoreError> {
                 deleted.objects, deleted.bytes
             );
             audit::record(state, &account, "server", "retention", &detail).await;
+            crate::metrics::Metrics::add(&state.metrics.retention_deleted, deleted.objects);
             swept.objects += deleted.objects;
             swept.bytes += deleted.bytes;
         }

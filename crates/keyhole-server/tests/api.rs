@@ -595,3 +595,42 @@ async fn objects_upload_list_download_and_authorization() {
     assert_eq!(report.missing_blobs, vec![id1.to_string()]);
     assert_eq!(report.orphan_blobs, vec![hex::encode([0xee; 16])]);
 }
+
+#[tokio::test]
+async fn metrics_count_uploads_and_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path()).await;
+    let ana = Owner::new(&s, "ana", 1).await;
+    let (camera, camera_id, camera_token, viewing) = ana.pair(&s, 2).await;
+    let (id, clip) = seal(&camera, camera_id, &viewing, 1, 1000);
+    assert_eq!(
+        upload(&s, &camera_token, id, clip.clone()).await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        upload(&s, &camera_token, id, clip.clone()).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        upload(&s, &camera_token, ObjectId([1; 16]), vec![0; 300])
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    let text = reqwest::get(s.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "keyhole_objects_stored_total 1".to_owned(),
+        format!("keyhole_object_bytes_stored_total {}", clip.len()),
+        "keyhole_uploads_repeated_total 1".to_owned(),
+        "keyhole_uploads_refused_total 1".to_owned(),
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+    }
+    assert!(text.contains("# TYPE keyhole_downloads_total counter"));
+    s.stop().await;
+}

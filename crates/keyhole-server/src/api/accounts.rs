@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::id16;
 use crate::auth::{Caller, hash_password, new_token, verify_password};
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 use crate::store::{Credential, Subject};
 use crate::{AppState, audit, now_ms};
 
@@ -82,6 +83,7 @@ pub(super) async fn login(
 ) -> Result<Json<LoggedIn>, ApiError> {
     let device = id16(&req.device_id, "device_id")?;
     if !state.logins.allowed(&req.username) {
+        Metrics::add(&state.metrics.logins_rate_limited, 1);
         return Err(ApiError::RateLimited);
     }
     let found = state.meta.account_by_username(&req.username).await?;
@@ -92,6 +94,7 @@ pub(super) async fn login(
     let ok = verify_password(req.password, stored).await;
     let Some(account_id) = account.filter(|_| ok) else {
         state.logins.failed(&req.username);
+        Metrics::add(&state.metrics.logins_failed, 1);
         return Err(ApiError::Unauthorized);
     };
     state.logins.succeeded(&req.username);

@@ -18,6 +18,7 @@ use crate::error::ApiError;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .route("/v1/accounts", post(accounts::create))
         .route("/v1/login", post(accounts::login))
         .route("/v1/logout", post(accounts::logout))
@@ -61,6 +62,18 @@ pub fn router(state: AppState) -> Router {
 
 async fn health() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.metrics.render(),
+    )
 }
 
 /// Parses a 32-hex-digit id from a path.

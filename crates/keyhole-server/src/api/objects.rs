@@ -19,6 +19,7 @@ use super::{as_i64, id16};
 use crate::auth::Caller;
 use crate::blobs::StagedBlob;
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 use crate::store::{Inserted, ObjectRow};
 use crate::{AppState, audit, now_ms};
 
@@ -159,6 +160,7 @@ pub(super) async fn upload(
                 "another object with this id exists".into(),
             ));
         }
+        Metrics::add(&state.metrics.uploads_repeated, 1);
         return Ok((StatusCode::OK, Json(uploaded(&existing, false))));
     }
     let mut staged = state.blobs.stage().await?;
@@ -175,6 +177,7 @@ pub(super) async fn upload(
         Ok(r) => r,
         Err(e) => {
             staged.abort().await;
+            Metrics::add(&state.metrics.uploads_refused, 1);
             return Err(e);
         }
     };
@@ -197,6 +200,10 @@ pub(super) async fn upload(
         created_at: now_ms(),
     };
     let created = state.meta.insert_object(&row).await? == Inserted::New;
+    if created {
+        Metrics::add(&state.metrics.objects_stored, 1);
+        Metrics::add(&state.metrics.object_bytes_stored, received.size);
+    }
     tracing::info!(
         camera = hex::encode(camera_id),
         object = hex::encode(object_id),
@@ -276,6 +283,7 @@ pub(super) async fn download(
         None => None,
     };
     let span = range.clone().unwrap_or(0..len);
+    Metrics::add(&state.metrics.downloads, 1);
     let stream = state.blobs.read(&row.object_id, span.clone()).await?;
     let mut resp = Body::from_stream(stream).into_response();
     if range.is_some() {
