@@ -12,6 +12,7 @@ pub mod check;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod relay;
 pub mod retention;
 pub mod store;
 pub mod tls;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub logins: Arc<auth::LoginLimiter>,
     /// Counters for `/metrics`.
     pub metrics: Arc<metrics::Metrics>,
+    /// Live sessions.
+    pub relay: Arc<relay::Relay>,
 }
 
 impl AppState {
@@ -62,6 +65,7 @@ impl AppState {
             config: Arc::new(config),
             logins: Arc::default(),
             metrics: Arc::default(),
+            relay: Arc::default(),
         })
     }
 }

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod cameras;
+mod live;
 mod objects;
 mod pairing;
 mod records;
@@ -44,6 +45,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/cameras", get(pairing::cameras))
         .route("/v1/cameras/{camera_id}", delete(cameras::remove))
         .route("/v1/audit", get(cameras::audit_log))
+        .route("/v1/live", put(live::publish))
+        .route("/v1/cameras/{camera_id}/live", get(live::watch))
         .route("/v1/retention", put(cameras::set_retention))
         .route(
             "/v1/cameras/{camera_id}/record",

@@ -1,0 +1,126 @@
+//! Live view through the relay.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use keyhole_core::CameraPublicKey;
+use keyhole_core::envelope::{ObjectKind, PREFIX_LEN, TAG_LEN, verify_prefix};
+use keyhole_core::live::FRAME_HEADER_LEN;
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::id16;
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+
+#[derive(Serialize)]
+pub(super) struct Published {
+    frames: u64,
+}
+
+/// The camera's side: the request body is the session prefix followed by frames
+/// (`index ‖ length ‖ sealed fragment`), streamed for as long as the session lasts.
+pub(super) async fn publish(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Body,
+) -> Result<Json<Published>, ApiError> {
+    let camera_id = caller.camera()?;
+    let camera = state
+        .meta
+        .camera(&camera_id)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    let key = CameraPublicKey::from_bytes(&camera.camera_key)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored camera key: {e}")))?;
+    let mut stream = body.into_data_stream();
+    let mut buf = BytesMut::new();
+    let mut publisher = None;
+    let mut max_body = 0usize;
+    let mut frames = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad(format!("live stream interrupted: {e}")))?;
+        buf.extend_from_slice(&chunk);
+        if publisher.is_none() {
+            if buf.len() < PREFIX_LEN {
+                continue;
+            }
+            let prefix = buf.split_to(PREFIX_LEN).freeze();
+            let header = verify_prefix(&prefix, &key)
+                .map_err(|e| ApiError::bad(format!("not a live session of this camera: {e}")))?;
+            if header.kind != ObjectKind::Live || header.camera_id.0 != camera_id {
+                return Err(ApiError::bad(
+                    "the header is not a live session of this camera",
+                ));
+            }
+            max_body = header.chunk_size() + TAG_LEN;
+            publisher = Some(state.relay.publish(camera_id, prefix));
+        }
+        while buf.len() >= FRAME_HEADER_LEN {
+            let len = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]) as usize;
+            if !(TAG_LEN..=max_body).contains(&len) {
+                return Err(ApiError::bad("live frame length out of range"));
+            }
+            if buf.len() < FRAME_HEADER_LEN + len {
+                break;
+            }
+            let frame: Bytes = buf.split_to(FRAME_HEADER_LEN + len).freeze();
+            if let Some(p) = &publisher {
+                p.send(frame);
+            }
+            frames += 1;
+        }
+    }
+    Ok(Json(Published { frames }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct WatchQuery {
+    /// How long to wait for the camera to start, in seconds (default 30, at most 120).
+    wait_secs: Option<u64>,
+}
+
+/// A device's side: the session prefix, then frames as they arrive; frames this viewer was too
+/// slow for are skipped, which the viewer sees as gaps in the frame indexes.
+pub(super) async fn watch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(camera_id): Path<String>,
+    Query(q): Query<WatchQuery>,
+) -> Result<Response, ApiError> {
+    caller.device()?;
+    let camera_id = id16(&camera_id, "camera id")?;
+    match state.meta.camera(&camera_id).await? {
+        Some(c) if c.account_id == caller.0.account_id && c.removed_at.is_none() => {}
+        _ => return Err(ApiError::NotFound),
+    }
+    let wait = Duration::from_secs(q.wait_secs.unwrap_or(30).min(120));
+    let (prefix, rx) = state
+        .relay
+        .subscribe(camera_id, wait)
+        .await
+        .ok_or(ApiError::NotFound)?;
+    let frames = futures_util::stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(frame) => return Some((Ok::<_, std::io::Error>(frame), rx)),
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    let body = futures_util::stream::once(async move { Ok(prefix) }).chain(frames);
+    Ok((
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        Body::from_stream(body),
+    )
+        .into_response())
+}

@@ -1,0 +1,131 @@
+//! The live relay: a camera publishes a sealed live session (prefix, then frames) and any device
+//! of its account watches it. The relay checks the session header's signature, forwards frames
+//! it cannot open, and keeps a bounded queue per viewer: a slow viewer misses frames (which it
+//! sees as skipped indexes) and never slows the camera.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::sync::{Notify, broadcast};
+
+/// Frames buffered per viewer before it starts missing them.
+pub const VIEWER_QUEUE: usize = 64;
+
+/// One camera's live session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The session prefix (header and signature), sent to each viewer first.
+    pub prefix: Bytes,
+    frames: broadcast::Sender<Bytes>,
+}
+
+enum Slot {
+    /// Viewers are waiting for the camera to start.
+    Waiting(Arc<Notify>),
+    /// A session is running.
+    Live(Session),
+}
+
+/// All live sessions on this server.
+#[derive(Default)]
+pub struct Relay {
+    slots: Mutex<HashMap<[u8; 16], Slot>>,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Relay")
+    }
+}
+
+/// A camera's handle on its running session; dropping it ends the session.
+pub struct Publisher {
+    relay: Arc<Relay>,
+    camera: [u8; 16],
+    frames: broadcast::Sender<Bytes>,
+}
+
+impl Publisher {
+    /// Forwards one frame to every viewer.
+    pub fn send(&self, frame: Bytes) {
+        // No viewers is fine: live frames are not stored.
+        let _ = self.frames.send(frame);
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        let mut slots = self
+            .relay
+            .slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if matches!(slots.get(&self.camera), Some(Slot::Live(s)) if s.frames.same_channel(&self.frames))
+        {
+            slots.remove(&self.camera);
+        }
+    }
+}
+
+impl Relay {
+    /// Starts (or replaces) the camera's session and wakes waiting viewers.
+    pub fn publish(self: &Arc<Self>, camera: [u8; 16], prefix: Bytes) -> Publisher {
+        let (frames, _) = broadcast::channel(VIEWER_QUEUE);
+        let session = Session {
+            prefix,
+            frames: frames.clone(),
+        };
+        let mut slots = self
+            .slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(Slot::Waiting(n)) = slots.insert(camera, Slot::Live(session)) {
+            n.notify_waiters();
+        }
+        Publisher {
+            relay: self.clone(),
+            camera,
+            frames,
+        }
+    }
+
+    /// Joins the camera's session, waiting up to `wait` for one to start.
+    pub async fn subscribe(
+        &self,
+        camera: [u8; 16],
+        wait: std::time::Duration,
+    ) -> Option<(Bytes, broadcast::Receiver<Bytes>)> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let notify = {
+                let mut slots = self
+                    .slots
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                match slots
+                    .entry(camera)
+                    .or_insert_with(|| Slot::Waiting(Arc::new(Notify::new())))
+                {
+                    Slot::Live(s) => return Some((s.prefix.clone(), s.frames.subscribe())),
+                    Slot::Waiting(n) => n.clone(),
+                }
+            };
+            let notified = notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            // Re-check: the camera may have started between unlocking and enabling.
+            if let Some(Slot::Live(s)) = self
+                .slots
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(&camera)
+            {
+                return Some((s.prefix.clone(), s.frames.subscribe()));
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return None;
+            }
+        }
+    }
+}
