@@ -66,6 +66,59 @@ impl SqliteStore {
     }
 }
 
+/// The two version-chained tables: rows only ever get newer.
+#[derive(Clone, Copy)]
+enum Versioned {
+    Roster,
+    CameraRecord,
+}
+
+impl Versioned {
+    /// (table, key column, name for messages)
+    fn parts(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Self::Roster => ("rosters", "account_id", "roster"),
+            Self::CameraRecord => ("camera_records", "camera_id", "camera record"),
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Inserts `body` as `version` of `key` if it is newer than every stored version, in one
+    /// transaction so two writers cannot both succeed with the same version.
+    async fn insert_newer_version(
+        &self,
+        kind: Versioned,
+        key: &[u8; 16],
+        version: i64,
+        body: &[u8],
+    ) -> Result<(), StoreError> {
+        let (table, column, what) = kind.parts();
+        let mut tx = self.pool.begin().await?;
+        let latest: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT MAX(version) FROM {table} WHERE {column} = ?"
+        ))
+        .bind(&key[..])
+        .fetch_one(&mut *tx)
+        .await?;
+        if latest.is_some_and(|l| version <= l) {
+            return Err(StoreError::Conflict(format!(
+                "{what} version {version} is not newer than the stored version"
+            )));
+        }
+        sqlx::query(&format!(
+            "INSERT INTO {table} ({column}, version, body) VALUES (?, ?, ?)"
+        ))
+        .bind(&key[..])
+        .bind(version)
+        .bind(body)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
 fn camera_row(r: &sqlx::sqlite::SqliteRow) -> Result<CameraRow, StoreError> {
     Ok(CameraRow {
         camera_id: arr(r.get::<&[u8], _>("camera_id"), "camera id")?,
@@ -213,25 +266,8 @@ impl MetaStore for SqliteStore {
         version: i64,
         body: &[u8],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let latest: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM rosters WHERE account_id = ?")
-                .bind(&account[..])
-                .fetch_one(&mut *tx)
-                .await?;
-        if latest.is_some_and(|l| version <= l) {
-            return Err(StoreError::Conflict(format!(
-                "roster version {version} is not newer than the stored version"
-            )));
-        }
-        sqlx::query("INSERT INTO rosters (account_id, version, body) VALUES (?, ?, ?)")
-            .bind(&account[..])
-            .bind(version)
-            .bind(body)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        self.insert_newer_version(Versioned::Roster, account, version, body)
+            .await
     }
 
     async fn roster(
@@ -375,25 +411,8 @@ impl MetaStore for SqliteStore {
         version: i64,
         body: &[u8],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let latest: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM camera_records WHERE camera_id = ?")
-                .bind(&camera_id[..])
-                .fetch_one(&mut *tx)
-                .await?;
-        if latest.is_some_and(|l| version <= l) {
-            return Err(StoreError::Conflict(format!(
-                "camera record version {version} is not newer than the stored version"
-            )));
-        }
-        sqlx::query("INSERT INTO camera_records (camera_id, version, body) VALUES (?, ?, ?)")
-            .bind(&camera_id[..])
-            .bind(version)
-            .bind(body)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        self.insert_newer_version(Versioned::CameraRecord, camera_id, version, body)
+            .await
     }
 
     async fn camera_record(
