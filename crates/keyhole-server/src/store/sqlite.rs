@@ -113,7 +113,16 @@ impl SqliteStore {
         .bind(version)
         .bind(body)
         .execute(&mut *tx)
-        .await?;
+        .await
+        .map_err(|e| {
+            if unique_violation(&e) {
+                StoreError::Conflict(format!(
+                    "{what} version {version} was just stored by another request"
+                ))
+            } else {
+                e.into()
+            }
+        })?;
         tx.commit().await?;
         Ok(())
     }
