@@ -16,7 +16,11 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 const UPLOADS: u64 = 48;
-const SIZE: usize = 600_000;
+/// Sizes grow with the sequence number, so completions are spread out and the kill lands
+/// while the larger uploads are still being sent.
+fn size(seq: u64) -> usize {
+    200_000 + usize::try_from(seq).unwrap() * 40_000
+}
 
 /// Streams `body` in 16 KiB pieces, yielding between them, so uploads overlap and the kill
 /// lands while many are half-sent.
@@ -50,7 +54,7 @@ async fn sigkill_during_uploads_loses_no_acknowledged_object() {
     let ana = Owner::new(&s, "ana", 1).await;
     let (camera, camera_id, camera_token, viewing) = ana.pair(&s, 2).await;
     let clips: Vec<(ObjectId, Vec<u8>)> = (1..=UPLOADS)
-        .map(|seq| seal(&camera, camera_id, &viewing, seq, SIZE))
+        .map(|seq| seal(&camera, camera_id, &viewing, seq, size(seq)))
         .collect();
 
     let acked = Arc::new(std::sync::Mutex::new(Vec::new()));
