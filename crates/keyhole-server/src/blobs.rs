@@ -1,9 +1,10 @@
 //! Blob storage behind a trait, so the local folder and an S3 bucket serve the same API.
 //!
-//! The local folder writes each blob to `tmp/`, fsyncs it, renames it to
-//! `objects/<first byte>/<id>`, and fsyncs the folder, in that order; only then does the caller
-//! commit the metadata row. A crash at any point leaves at worst an orphan in `tmp/` (removed at
-//! start-up) or a blob with no row (reported by `check`), never a row without its blob.
+//! An upload is staged under a name the caller chooses (so a dropped upload can be resumed) in
+//! `partial/`. On commit the local folder fsyncs it, renames it to `objects/<first byte>/<id>`,
+//! and fsyncs the folder, in that order; only then does the caller commit the metadata row. A
+//! crash at any point leaves at worst a partial upload (resumable, pruned when stale) or a blob
+//! with no row (reported by `check`), never a row without its blob.
 
 use std::io;
 use std::ops::Range;
@@ -11,7 +12,6 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
-use rand_core::{OsRng, RngCore};
 use tokio::fs;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
@@ -24,13 +24,26 @@ pub trait StagedBlob: Send {
     async fn commit(self: Box<Self>, key: &[u8; 16]) -> io::Result<()>;
     /// Discards the blob.
     async fn abort(self: Box<Self>);
+    /// Makes what was written so far durable and leaves it to be resumed.
+    async fn keep(self: Box<Self>) -> io::Result<()>;
 }
 
 /// Where sealed objects live.
 #[async_trait]
 pub trait BlobStore: Send + Sync {
-    /// Starts writing a new blob.
-    async fn stage(&self) -> io::Result<Box<dyn StagedBlob>>;
+    /// Starts writing the upload `name` from empty, discarding any earlier partial one.
+    async fn stage(&self, name: &str) -> io::Result<Box<dyn StagedBlob>>;
+    /// Reopens the partial upload `name` to append to it; returns it and its length.
+    async fn resume(&self, name: &str) -> io::Result<Option<(Box<dyn StagedBlob>, u64)>>;
+    /// The length of the partial upload `name`, if there is one.
+    async fn partial_len(&self, name: &str) -> io::Result<Option<u64>>;
+    /// Streams the partial upload `name` from its start.
+    async fn read_partial(
+        &self,
+        name: &str,
+    ) -> io::Result<BoxStream<'static, io::Result<bytes::Bytes>>>;
+    /// Removes partial uploads untouched for longer than `age`; returns how many.
+    async fn prune_partials(&self, age: std::time::Duration) -> io::Result<usize>;
     /// Streams `range` of a blob.
     async fn read(
         &self,
@@ -52,25 +65,29 @@ pub struct FsBlobStore {
 }
 
 impl FsBlobStore {
-    /// Opens the store in `root`, creating it, and removes partial writes a crash left behind.
+    /// Opens the store in `root`, creating it.
     ///
     /// # Errors
-    /// If the folders cannot be created or cleaned.
+    /// If the folders cannot be created.
     pub async fn open(root: &Path) -> io::Result<Self> {
         let store = Self {
             root: root.to_owned(),
         };
-        fs::create_dir_all(store.tmp()).await?;
+        fs::create_dir_all(store.root.join("partial")).await?;
         fs::create_dir_all(store.root.join("objects")).await?;
-        let mut dir = fs::read_dir(store.tmp()).await?;
-        while let Some(entry) = dir.next_entry().await? {
-            fs::remove_file(entry.path()).await?;
-        }
         Ok(store)
     }
 
-    fn tmp(&self) -> PathBuf {
-        self.root.join("tmp")
+    /// Where the partial upload `name` lives; names are the caller's hex ids, checked here so
+    /// no name can leave the folder.
+    fn partial(&self, name: &str) -> io::Result<PathBuf> {
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "bad upload name",
+            ));
+        }
+        Ok(self.root.join("partial").join(name))
     }
 
     fn path(&self, key: &[u8; 16]) -> PathBuf {
@@ -117,6 +134,11 @@ impl StagedBlob for FsStaged {
         Ok(())
     }
 
+    async fn keep(mut self: Box<Self>) -> io::Result<()> {
+        self.file.flush().await?;
+        self.file.sync_all().await
+    }
+
     async fn abort(self: Box<Self>) {
         drop(self.file);
         if let Err(e) = fs::remove_file(&self.tmp_path).await {
@@ -127,13 +149,12 @@ impl StagedBlob for FsStaged {
 
 #[async_trait]
 impl BlobStore for FsBlobStore {
-    async fn stage(&self) -> io::Result<Box<dyn StagedBlob>> {
-        let mut name = [0u8; 16];
-        OsRng.fill_bytes(&mut name);
-        let tmp_path = self.tmp().join(hex::encode(name));
+    async fn stage(&self, name: &str) -> io::Result<Box<dyn StagedBlob>> {
+        let tmp_path = self.partial(name)?;
         let file = fs::OpenOptions::new()
             .write(true)
-            .create_new(true)
+            .create(true)
+            .truncate(true)
             .open(&tmp_path)
             .await?;
         Ok(Box::new(FsStaged {
@@ -141,6 +162,62 @@ impl BlobStore for FsBlobStore {
             tmp_path,
             store: self.clone(),
         }))
+    }
+
+    async fn resume(&self, name: &str) -> io::Result<Option<(Box<dyn StagedBlob>, u64)>> {
+        let tmp_path = self.partial(name)?;
+        match fs::OpenOptions::new().append(true).open(&tmp_path).await {
+            Ok(file) => {
+                let len = file.metadata().await?.len();
+                Ok(Some((
+                    Box::new(FsStaged {
+                        file,
+                        tmp_path,
+                        store: self.clone(),
+                    }),
+                    len,
+                )))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn partial_len(&self, name: &str) -> io::Result<Option<u64>> {
+        match fs::metadata(self.partial(name)?).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn read_partial(
+        &self,
+        name: &str,
+    ) -> io::Result<BoxStream<'static, io::Result<bytes::Bytes>>> {
+        let file = fs::File::open(self.partial(name)?).await?;
+        Ok(Box::pin(tokio_util::io::ReaderStream::with_capacity(
+            file,
+            64 * 1024,
+        )))
+    }
+
+    async fn prune_partials(&self, age: std::time::Duration) -> io::Result<usize> {
+        let mut pruned = 0;
+        let mut dir = fs::read_dir(self.root.join("partial")).await?;
+        while let Some(entry) = dir.next_entry().await? {
+            let stale = entry
+                .metadata()
+                .await?
+                .modified()?
+                .elapsed()
+                .is_ok_and(|e| e > age);
+            if stale {
+                fs::remove_file(entry.path()).await?;
+                pruned += 1;
+            }
+        }
+        Ok(pruned)
     }
 
     async fn read(

@@ -139,12 +139,23 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Enforces retention limits now and then for as long as the server runs.
+/// Enforces retention limits and prunes abandoned partial uploads now and then, for as long as
+/// the server runs.
 async fn sweep_retention(state: AppState) {
     let every = std::time::Duration::from_secs(state.config.retention_sweep_secs.max(1));
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
+        // Partial uploads a camera has not resumed for a day are abandoned.
+        match state
+            .blobs
+            .prune_partials(std::time::Duration::from_secs(86_400))
+            .await
+        {
+            Ok(n) if n > 0 => tracing::info!(pruned = n, "stale partial uploads removed"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "pruning partial uploads failed"),
+        }
         match keyhole_server::retention::sweep(&state, keyhole_server::now_ms()).await {
             Ok(s) if s.objects > 0 => {
                 tracing::info!(objects = s.objects, bytes = s.bytes, "retention sweep");

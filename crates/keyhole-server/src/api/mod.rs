@@ -59,6 +59,10 @@ pub fn router(state: AppState) -> Router {
                 .get(objects::download)
                 .delete(objects::remove),
         )
+        .route(
+            "/v1/objects/{object_id}/upload",
+            get(objects::upload_status),
+        )
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
 }

@@ -17,7 +17,6 @@ use sha2::{Digest, Sha256};
 
 use super::{as_i64, id16};
 use crate::auth::Caller;
-use crate::blobs::StagedBlob;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::store::{Inserted, ObjectRow};
@@ -64,87 +63,105 @@ impl Drop for UploadSlot {
     }
 }
 
+/// Checks an upload as its bytes arrive: the size limit, the header signature as soon as the
+/// prefix is in, and at the end the camera's trailer signature over the whole object. Only an
+/// object exactly as the camera sealed it passes.
+struct Receiver<'a> {
+    max: u64,
+    camera_key: &'a CameraPublicKey,
+    camera_id: &'a [u8; 16],
+    object_id: &'a [u8; 16],
+    prefix: Vec<u8>,
+    verifier: Option<ObjectVerifier>,
+    size: u64,
+    sha256: Sha256,
+}
+
 struct Received {
     header: Header,
     size: u64,
     sha256: [u8; 32],
 }
 
-/// Streams the body into `staged`, checking the header signature as soon as the header has
-/// arrived and the camera's trailer signature over the whole object at the end. Only an object
-/// exactly as the camera sealed it is accepted.
-async fn receive(
-    state: &AppState,
-    staged: &mut dyn StagedBlob,
-    body: Body,
-    camera_key: &CameraPublicKey,
-    camera_id: &[u8; 16],
-    object_id: &[u8; 16],
-) -> Result<Received, ApiError> {
-    let max = state.config.max_object_bytes;
-    let mut stream = body.into_data_stream();
-    let mut prefix = Vec::with_capacity(PREFIX_LEN);
-    let mut verifier: Option<ObjectVerifier> = None;
-    let mut size = 0u64;
-    let mut hasher = Sha256::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad(format!("upload interrupted: {e}")))?;
-        size += chunk.len() as u64;
-        if size > max {
-            return Err(ApiError::TooLarge(max));
+impl Receiver<'_> {
+    fn feed(&mut self, chunk: &[u8]) -> Result<(), ApiError> {
+        self.size += chunk.len() as u64;
+        if self.size > self.max {
+            return Err(ApiError::TooLarge(self.max));
         }
-        hasher.update(&chunk);
-        staged.write(&chunk).await?;
-        let rest = match verifier.as_mut() {
-            Some(v) => {
-                v.update(&chunk);
-                continue;
-            }
-            None => {
-                let need = PREFIX_LEN - prefix.len();
-                prefix.extend_from_slice(&chunk[..need.min(chunk.len())]);
-                &chunk[need.min(chunk.len())..]
-            }
-        };
-        if prefix.len() == PREFIX_LEN {
-            let mut v = ObjectVerifier::new(&prefix, camera_key)
-                .map_err(|e| ApiError::bad(format!("not a sealed object from this camera: {e}")))?;
-            let h = v.header();
-            if h.object_id.0 != *object_id || h.camera_id.0 != *camera_id {
-                return Err(ApiError::bad(
-                    "the sealed header names another object or camera",
-                ));
-            }
-            if h.kind == ObjectKind::Live {
-                return Err(ApiError::bad(
-                    "live sessions go through the relay, not storage",
-                ));
-            }
-            v.update(rest);
-            verifier = Some(v);
+        self.sha256.update(chunk);
+        if let Some(v) = self.verifier.as_mut() {
+            v.update(chunk);
+            return Ok(());
         }
+        let need = (PREFIX_LEN - self.prefix.len()).min(chunk.len());
+        self.prefix.extend_from_slice(&chunk[..need]);
+        if self.prefix.len() < PREFIX_LEN {
+            return Ok(());
+        }
+        let mut v = ObjectVerifier::new(&self.prefix, self.camera_key)
+            .map_err(|e| ApiError::bad(format!("not a sealed object from this camera: {e}")))?;
+        let h = v.header();
+        if h.object_id.0 != *self.object_id || h.camera_id.0 != *self.camera_id {
+            return Err(ApiError::bad(
+                "the sealed header names another object or camera",
+            ));
+        }
+        if h.kind == ObjectKind::Live {
+            return Err(ApiError::bad(
+                "live sessions go through the relay, not storage",
+            ));
+        }
+        v.update(&chunk[need..]);
+        self.verifier = Some(v);
+        Ok(())
     }
-    let verifier =
-        verifier.ok_or_else(|| ApiError::bad("upload ends inside the object's header"))?;
-    let header = verifier.header().clone();
-    verifier
-        .finish()
-        .map_err(|e| ApiError::bad(format!("incomplete or altered object: {e}")))?;
-    Ok(Received {
-        header,
-        size,
-        sha256: hasher.finalize().into(),
-    })
+
+    fn finish(self) -> Result<Received, ApiError> {
+        let verifier = self
+            .verifier
+            .ok_or_else(|| ApiError::bad("upload ends inside the object's header"))?;
+        let header = verifier.header().clone();
+        verifier
+            .finish()
+            .map_err(|e| ApiError::bad(format!("incomplete or altered object: {e}")))?;
+        Ok(Received {
+            header,
+            size: self.size,
+            sha256: self.sha256.finalize().into(),
+        })
+    }
 }
 
+/// Where the partial upload of an object lives: per camera, so one camera cannot touch
+/// another's upload.
+fn upload_name(camera_id: &[u8; 16], object_id: &[u8; 16]) -> String {
+    format!("{}-{}", hex::encode(camera_id), hex::encode(object_id))
+}
+
+/// The `Upload-Offset` request header: where this request's body continues a partial upload.
+const UPLOAD_OFFSET: &str = "upload-offset";
+
+/// Streams an object in, resuming a partial upload when `Upload-Offset` says so. A dropped
+/// connection keeps what arrived, durably, for the camera to resume; a refused object leaves
+/// nothing behind.
 pub(super) async fn upload(
     State(state): State<AppState>,
     caller: Caller,
     Path(object_id): Path<String>,
+    headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Uploaded>), ApiError> {
     let camera_id = caller.camera()?;
     let object_id = id16(&object_id, "object id")?;
+    let offset = match headers.get(UPLOAD_OFFSET) {
+        None => 0,
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .ok_or_else(|| ApiError::bad("Upload-Offset must be a byte count"))?,
+    };
     let camera = state
         .meta
         .camera(&camera_id)
@@ -163,17 +180,64 @@ pub(super) async fn upload(
         Metrics::add(&state.metrics.uploads_repeated, 1);
         return Ok((StatusCode::OK, Json(uploaded(&existing, false))));
     }
-    let mut staged = state.blobs.stage().await?;
-    let received = match receive(
-        &state,
-        staged.as_mut(),
-        body,
-        &camera_key,
-        &camera_id,
-        &object_id,
-    )
-    .await
-    {
+    let name = upload_name(&camera_id, &object_id);
+    let mut rx = Receiver {
+        max: state.config.max_object_bytes,
+        camera_key: &camera_key,
+        camera_id: &camera_id,
+        object_id: &object_id,
+        prefix: Vec::with_capacity(PREFIX_LEN),
+        verifier: None,
+        size: 0,
+        sha256: Sha256::new(),
+    };
+    let mut staged = if offset == 0 {
+        state.blobs.stage(&name).await?
+    } else {
+        let (staged, have) = state.blobs.resume(&name).await?.ok_or_else(|| {
+            ApiError::Conflict("no partial upload of this object; start at offset 0".into())
+        })?;
+        if have != offset {
+            staged.keep().await?;
+            return Err(ApiError::Conflict(format!(
+                "the partial upload holds {have} bytes; resume at that offset"
+            )));
+        }
+        // Re-check what arrived before, so the verifier and digest cover the whole object.
+        let mut earlier = state.blobs.read_partial(&name).await?;
+        while let Some(chunk) = earlier.next().await {
+            if let Err(e) = rx.feed(&chunk?) {
+                staged.abort().await;
+                return Err(e);
+            }
+        }
+        staged
+    };
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                // The connection dropped: keep what arrived for the camera to resume.
+                staged.keep().await?;
+                return Err(ApiError::bad(format!(
+                    "upload interrupted after {} bytes: {e}",
+                    rx.size
+                )));
+            }
+        };
+        let fed = rx.feed(&chunk);
+        let written = match fed {
+            Ok(()) => staged.write(&chunk).await.map_err(ApiError::from),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
+            staged.abort().await;
+            Metrics::add(&state.metrics.uploads_refused, 1);
+            return Err(e);
+        }
+    }
+    let received = match rx.finish() {
         Ok(r) => r,
         Err(e) => {
             staged.abort().await;
@@ -208,6 +272,7 @@ pub(super) async fn upload(
         camera = hex::encode(camera_id),
         object = hex::encode(object_id),
         size = received.size,
+        resumed_at = offset,
         "object stored"
     );
     Ok((
@@ -218,6 +283,42 @@ pub(super) async fn upload(
         },
         Json(uploaded(&row, created)),
     ))
+}
+
+#[derive(Serialize)]
+pub(super) struct UploadStatus {
+    /// Whether the object is stored.
+    stored: bool,
+    /// Bytes of a partial upload to resume from (0 if none).
+    offset: u64,
+}
+
+/// Where a camera's upload of this object stands, so it can resume after a dropped connection.
+pub(super) async fn upload_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(object_id): Path<String>,
+) -> Result<Json<UploadStatus>, ApiError> {
+    let camera_id = caller.camera()?;
+    let object_id = id16(&object_id, "object id")?;
+    if let Some(row) = state.meta.object(&object_id).await? {
+        if row.camera_id != camera_id {
+            return Err(ApiError::NotFound);
+        }
+        return Ok(Json(UploadStatus {
+            stored: true,
+            offset: u64::try_from(row.size).unwrap_or(0),
+        }));
+    }
+    let offset = state
+        .blobs
+        .partial_len(&upload_name(&camera_id, &object_id))
+        .await?
+        .unwrap_or(0);
+    Ok(Json(UploadStatus {
+        stored: false,
+        offset,
+    }))
 }
 
 fn uploaded(row: &ObjectRow, created: bool) -> Uploaded {

@@ -1,0 +1,185 @@
+//! Resumable uploads: the server is killed in the middle of an upload; after a restart the
+//! camera asks where the upload stands and sends only the rest.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+async fn status(s: &Server, token: &str, id: &str) -> Value {
+    let url = s.url(&format!("/v1/objects/{id}/upload"));
+    reqwest::Client::new()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn put_from(
+    s: &Server,
+    token: &str,
+    id: &str,
+    offset: usize,
+    body: Vec<u8>,
+) -> reqwest::Response {
+    reqwest::Client::new()
+        .put(s.url(&format!("/v1/objects/{id}")))
+        .bearer_auth(token)
+        .header("Upload-Offset", offset.to_string())
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_cut_by_a_crash_resumes_where_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::spawn(dir.path());
+    let ana = Owner::new(&s, "ana", 1).await;
+    let (camera, camera_id, camera_token, viewing) = ana.pair(&s, 2).await;
+    let (id, clip) = seal(&camera, camera_id, &viewing, 1, 3_000_000);
+    let id = id.to_string();
+
+    // Send the first third, then hold the connection open: the server has some bytes and the
+    // upload is in flight when it is killed.
+    let first = clip.len() / 3;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
+    }));
+    let upload = {
+        let (url, token) = (s.url(&format!("/v1/objects/{id}")), camera_token.clone());
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .put(url)
+                .bearer_auth(token)
+                .body(body)
+                .send()
+                .await
+        })
+    };
+    for piece in clip[..first].chunks(64 * 1024) {
+        tx.send(piece.to_vec()).await.unwrap();
+    }
+    // Wait until the server has written all of it (a condition, not a delay).
+    let mut seen = 0;
+    for _ in 0..10_000 {
+        seen = status(&s, &camera_token, &id).await["offset"]
+            .as_u64()
+            .unwrap();
+        if seen == first as u64 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(seen, first as u64);
+    s.kill();
+    // The client sees the connection drop; what matters is what the server kept.
+    let _ = upload.await;
+    drop(tx);
+
+    let s = Server::spawn(dir.path());
+    let st = status(&s, &camera_token, &id).await;
+    assert_eq!(st["stored"], false);
+    let offset = usize::try_from(st["offset"].as_u64().unwrap()).unwrap();
+    assert_eq!(offset, first, "the partial upload survived the crash");
+    // A wrong offset is refused without harm; resuming without a partial is refused.
+    let wrong = put_from(
+        &s,
+        &camera_token,
+        &id,
+        offset + 1,
+        clip[offset + 1..].to_vec(),
+    )
+    .await;
+    assert_eq!(wrong.status(), StatusCode::CONFLICT);
+    let other = seal(&camera, camera_id, &viewing, 2, 1000).0.to_string();
+    assert_eq!(
+        put_from(&s, &camera_token, &other, 10, vec![0; 10])
+            .await
+            .status(),
+        StatusCode::CONFLICT
+    );
+    // Another camera cannot see or continue this upload.
+    let (_, _, bob_cam_token, _) = Owner::new(&s, "bob", 3).await.pair(&s, 4).await;
+    assert_eq!(status(&s, &bob_cam_token, &id).await["offset"], 0);
+
+    let done = put_from(&s, &camera_token, &id, offset, clip[offset..].to_vec()).await;
+    assert_eq!(done.status(), StatusCode::CREATED);
+    let st = status(&s, &camera_token, &id).await;
+    assert_eq!(st["stored"], true);
+    let relogin = login(
+        &s,
+        &ana.http,
+        "ana",
+        "correct horse battery",
+        &keyhole_core::DeviceId([5; 16]),
+    )
+    .await;
+    let token = relogin.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bytes = ana
+        .http
+        .get(s.url(&format!("/v1/objects/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(bytes, clip);
+
+    // Resuming with a corrupted remainder is refused and leaves nothing: the whole object is
+    // verified, not just the new part.
+    let (id3, clip3) = seal(&camera, camera_id, &viewing, 3, 500_000);
+    let id3 = id3.to_string();
+    let half = clip3.len() / 2;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
+    }));
+    let pending = {
+        let (url, token) = (s.url(&format!("/v1/objects/{id3}")), camera_token.clone());
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .put(url)
+                .bearer_auth(token)
+                .body(body)
+                .send()
+                .await
+        })
+    };
+    tx.send(clip3[..half].to_vec()).await.unwrap();
+    for _ in 0..10_000 {
+        if status(&s, &camera_token, &id3).await["offset"]
+            .as_u64()
+            .unwrap()
+            == half as u64
+        {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    s.kill();
+    let _ = pending.await;
+    drop(tx);
+    let s = Server::spawn(dir.path());
+    let mut bad = clip3[half..].to_vec();
+    bad[1000] ^= 1;
+    assert_eq!(
+        put_from(&s, &camera_token, &id3, half, bad).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(status(&s, &camera_token, &id3).await["offset"], 0);
+    s.stop().await;
+}
