@@ -65,18 +65,49 @@ pub fn default_data_dir() -> PathBuf {
 }
 
 impl Config {
-    /// Reads `path` (if given) over the defaults.
+    /// The defaults, then `path` (if given), then an environment variable per key:
+    /// `KEYHOLE_` and the key in upper case (`KEYHOLE_MAX_OBJECT_BYTES=1000000`), its value read
+    /// as a TOML value, or as a string when it is not one.
     ///
     /// # Errors
-    /// If the file cannot be read or has an unknown or ill-typed key.
+    /// If the file cannot be read, or a key is unknown or ill-typed.
     pub fn load(path: Option<&std::path::Path>) -> anyhow::Result<Self> {
-        match path {
-            None => Ok(Self::default()),
+        let mut table = match path {
+            None => toml::Table::new(),
             Some(p) => {
                 let text = std::fs::read_to_string(p)
                     .with_context(|| format!("reading config {}", p.display()))?;
-                toml::from_str(&text).with_context(|| format!("in config {}", p.display()))
+                text.parse::<toml::Table>()
+                    .with_context(|| format!("in config {}", p.display()))?
+            }
+        };
+        for key in Self::KEYS {
+            let var = format!("KEYHOLE_{}", key.to_uppercase());
+            if let Ok(value) = std::env::var(&var) {
+                let parsed = format!("v = {value}")
+                    .parse::<toml::Table>()
+                    .ok()
+                    .and_then(|mut t| t.remove("v"))
+                    .unwrap_or(toml::Value::String(value));
+                table.insert((*key).to_owned(), parsed);
             }
         }
+        toml::Value::Table(table)
+            .try_into()
+            .context("in the configuration")
     }
+
+    /// Every key a config file may set.
+    pub const KEYS: &'static [&'static str] = &[
+        "listen",
+        "data_dir",
+        "insecure_http",
+        "tls_cert",
+        "tls_key",
+        "tls_names",
+        "max_object_bytes",
+        "max_record_bytes",
+        "max_pairing_ttl_secs",
+        "retention_sweep_secs",
+    ];
 }

@@ -12,25 +12,26 @@ use keyhole_server::{AppState, Config, check};
 ///
 /// With no arguments it serves on 127.0.0.1:8443 with the embedded storage (SQLite and a local
 /// folder) in the default data folder. Settings come from the defaults, then the TOML config
-/// file, then environment variables, then flags. Logs go to stderr; KEYHOLE_LOG sets the
+/// file, then KEYHOLE_* environment variables, then flags. Logs go to stderr; KEYHOLE_LOG sets the
 /// filter (default info) and KEYHOLE_LOG_FORMAT=json makes them JSON lines.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
 struct Cli {
-    /// TOML config file (keys: listen, data_dir, insecure_http, max_object_bytes,
-    /// max_record_bytes, max_pairing_ttl_secs, retention_sweep_secs,
-    /// tls_cert, tls_key, tls_names).
+    /// TOML config file. Keys: listen, data_dir, insecure_http, tls_cert, tls_key, tls_names,
+    /// max_object_bytes, max_record_bytes, max_pairing_ttl_secs, retention_sweep_secs. Each key
+    /// can also be set by an environment variable, KEYHOLE_ and the key in capitals (for example
+    /// KEYHOLE_MAX_OBJECT_BYTES=1000000, KEYHOLE_INSECURE_HTTP=true), which wins over the file.
     #[arg(long, env = "KEYHOLE_CONFIG", global = true)]
     config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:8443].
-    #[arg(long, env = "KEYHOLE_LISTEN", global = true)]
+    #[arg(long, global = true)]
     listen: Option<std::net::SocketAddr>,
     /// Folder for the database and blobs [default: $XDG_DATA_HOME/keyhole-server or
     /// ~/.local/share/keyhole-server].
-    #[arg(long, env = "KEYHOLE_DATA_DIR", global = true)]
+    #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
     /// Serve plain HTTP: only for loopback tests or behind a TLS-terminating proxy.
-    #[arg(long, env = "KEYHOLE_INSECURE_HTTP", global = true)]
+    #[arg(long, global = true)]
     insecure_http: bool,
     #[command(subcommand)]
     command: Option<Command>,

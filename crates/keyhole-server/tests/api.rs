@@ -634,3 +634,41 @@ async fn metrics_count_uploads_and_refusals() {
     assert!(text.contains("# TYPE keyhole_downloads_total counter"));
     s.stop().await;
 }
+
+#[tokio::test]
+async fn listing_filters_by_capture_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path()).await;
+    let ana = Owner::new(&s, "ana", 1).await;
+    let (camera, camera_id, camera_token, viewing) = ana.pair(&s, 2).await;
+    // seal() stamps sequence n at 1_795_735_205_000 + n ms.
+    for seq in 1..=5 {
+        let (id, clip) = seal(&camera, camera_id, &viewing, seq, 100);
+        assert_eq!(
+            upload(&s, &camera_token, id, clip).await.status(),
+            StatusCode::CREATED
+        );
+    }
+    let t = 1_795_735_205_000u64;
+    let list: Value = ana
+        .get(
+            &s,
+            &format!(
+                "/v1/cameras/{camera_id}/objects?since={}&until={}",
+                t + 2,
+                t + 4
+            ),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let seqs: Vec<i64> = list["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["sequence"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, vec![2, 3]);
+    s.stop().await;
+}

@@ -137,3 +137,68 @@ async fn binary_with_no_arguments_serves_health() {
     let printed = String::from_utf8(out.stdout).unwrap();
     assert!(fingerprint_line.ends_with(printed.trim()), "{printed}");
 }
+
+/// Every setting can come from the environment; bad settings are named.
+#[test]
+fn settings_from_environment_and_bad_settings() {
+    let home = tempfile::tempdir().unwrap();
+    let run = |envs: &[(&str, &str)], args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyhole-server"));
+        cmd.env_clear().env("HOME", home.path()).args(args);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let data = home.path().join("elsewhere");
+    let data_s = data.to_str().unwrap();
+    let ok = run(
+        &[
+            ("KEYHOLE_DATA_DIR", data_s),
+            ("KEYHOLE_MAX_OBJECT_BYTES", "1000"),
+        ],
+        &["check"],
+    );
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        data.join("keyhole.sqlite3").exists(),
+        "KEYHOLE_DATA_DIR was used"
+    );
+    let bad = run(
+        &[
+            ("KEYHOLE_DATA_DIR", data_s),
+            ("KEYHOLE_MAX_OBJECT_BYTES", "lots"),
+        ],
+        &["check"],
+    );
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("max_object_bytes"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    let file = home.path().join("keyhole.toml");
+    std::fs::write(&file, "data_dir = \"x\"\nshiny = true\n").unwrap();
+    let unknown = run(&[], &["--config", file.to_str().unwrap(), "check"]);
+    assert!(!unknown.status.success());
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("shiny"),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
+    );
+    let help = run(&[], &["--help"]);
+    let help = String::from_utf8_lossy(&help.stdout).to_string();
+    for word in [
+        "check",
+        "fingerprint",
+        "--insecure-http",
+        "KEYHOLE_MAX_OBJECT_BYTES",
+        "retention_sweep_secs",
+    ] {
+        assert!(help.contains(word), "--help lacks {word}");
+    }
+}

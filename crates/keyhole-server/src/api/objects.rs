@@ -445,6 +445,10 @@ pub(super) struct ListQuery {
     after: Option<u64>,
     /// At most this many (default and maximum 1000).
     limit: Option<u64>,
+    /// Only objects captured at or after this time (ms since the Unix epoch).
+    since: Option<u64>,
+    /// Only objects captured before this time (ms since the Unix epoch).
+    until: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -477,10 +481,12 @@ pub(super) async fn list(
         _ => return Err(ApiError::NotFound),
     }
     let limit = q.limit.unwrap_or(1000).clamp(1, 1000);
+    let captured = as_i64(q.since.unwrap_or(0), "since")?
+        ..as_i64(q.until.unwrap_or(i64::MAX as u64), "until")?;
     let after = as_i64(q.after.unwrap_or(0), "after")?;
     let rows = state
         .meta
-        .objects(&camera_id, after, as_i64(limit, "limit")?)
+        .objects(&camera_id, after, captured, as_i64(limit, "limit")?)
         .await?;
     let next_after = (rows.len() as u64 == limit)
         .then(|| rows.last().map(|r| r.sequence))

@@ -253,11 +253,13 @@ pub trait MetaStore: Send + Sync {
     async fn insert_object(&self, o: &ObjectRow) -> Result<Inserted, StoreError>;
     /// An object by id.
     async fn object(&self, object_id: &[u8; 16]) -> Result<Option<ObjectRow>, StoreError>;
-    /// A camera's objects with sequence > `after`, in sequence order.
+    /// A camera's objects with sequence > `after` and capture time in `captured`, in sequence
+    /// order.
     async fn objects(
         &self,
         camera_id: &[u8; 16],
         after: i64,
+        captured: std::ops::Range<i64>,
         limit: i64,
     ) -> Result<Vec<ObjectRow>, StoreError>;
     /// Every object, for `check`.

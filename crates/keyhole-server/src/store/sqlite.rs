@@ -548,13 +548,17 @@ impl MetaStore for SqliteStore {
         &self,
         camera_id: &[u8; 16],
         after: i64,
+        captured: std::ops::Range<i64>,
         limit: i64,
     ) -> Result<Vec<ObjectRow>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {OBJECT_COLUMNS} FROM objects WHERE camera_id = ? AND sequence > ? ORDER BY sequence, object_id LIMIT ?"
+            "SELECT {OBJECT_COLUMNS} FROM objects WHERE camera_id = ? AND sequence > ?
+             AND captured_at >= ? AND captured_at < ? ORDER BY sequence, object_id LIMIT ?"
         ))
         .bind(&camera_id[..])
         .bind(after)
+        .bind(captured.start)
+        .bind(captured.end)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
