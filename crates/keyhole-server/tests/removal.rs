@@ -177,8 +177,10 @@ async fn keep_and_delete_removal_then_transfer() {
     for expected in [
         "login",
         "roster",
+        "pairing-token",
         "camera-registered",
         "camera-record",
+        "key-package",
         "camera-removed",
     ] {
         assert!(

@@ -43,6 +43,18 @@ pub(super) async fn create_token(
             now_ms().saturating_add(ttl_ms),
         )
         .await?;
+    let detail = format!(
+        "pairing token {} valid for {} s",
+        req.token_id, req.ttl_secs
+    );
+    audit::record(
+        &state,
+        &caller.0.account_id,
+        &audit::actor(&caller),
+        "pairing-token",
+        &detail,
+    )
+    .await;
     Ok(StatusCode::CREATED)
 }
 

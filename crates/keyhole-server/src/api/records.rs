@@ -197,6 +197,23 @@ pub(super) async fn put_key_package(
             &body,
         )
         .await?;
+    let to = if recipient.is_empty() {
+        "the recovery key".to_owned()
+    } else {
+        format!("device {}", hex::encode(&recipient))
+    };
+    let detail = format!(
+        "viewing key of camera {} epoch {} sealed to {to}",
+        pkg.camera_id, pkg.epoch
+    );
+    audit::record(
+        &state,
+        &account,
+        &audit::actor(&caller),
+        "key-package",
+        &detail,
+    )
+    .await;
     Ok(StatusCode::CREATED)
 }
 
