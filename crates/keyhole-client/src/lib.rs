@@ -1,5 +1,42 @@
 //! Keyhole's client: the enrolled device. It holds the account and device keys, verifies
 //! everything the server sends against the account's signatures, and opens sealed video.
+//!
+//! This library carries the owner's flows: setting up an account, pairing a camera, and
+//! verifying and exporting what a camera recorded. The server is a store it does not trust:
+//! every roster, camera record, key package and object is checked before use.
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod api;
+pub mod owner;
 
 pub use keyhole_core as core;
+pub use owner::Owner;
+
+/// Why a client operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The server could not be reached or the connection failed.
+    #[error("could not reach the server: {0}")]
+    Http(#[from] reqwest::Error),
+    /// The HTTPS client could not be set up.
+    #[error(transparent)]
+    Transport(#[from] keyhole_http::TransportError),
+    /// The server answered with an error.
+    #[error("the server refused: {message} ({status}, {code})")]
+    Server {
+        /// HTTP status.
+        status: u16,
+        /// The server's stable error code.
+        code: String,
+        /// The server's message.
+        message: String,
+    },
+    /// Something the server sent does not verify; the message says what.
+    #[error("refused what the server sent: {0}")]
+    Untrusted(String),
+    /// Writing exported video failed.
+    #[error("could not write: {0}")]
+    Io(#[from] std::io::Error),
+}

@@ -1,0 +1,136 @@
+//! A thin typed wrapper over the server's HTTP API (`docs/API.md`): requests and error mapping,
+//! nothing trusted.
+
+use keyhole_http::Endpoint;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::ClientError;
+
+/// A connection to one server, optionally with a bearer token.
+#[derive(Debug, Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Api {
+    /// Connects to `endpoint` (see `keyhole_http` for the TLS rules).
+    ///
+    /// # Errors
+    /// [`ClientError::Transport`] if the endpoint is refused.
+    pub fn new(endpoint: &Endpoint) -> Result<Self, ClientError> {
+        Ok(Self {
+            http: keyhole_http::client(endpoint)?,
+            base: endpoint.url.trim_end_matches('/').to_owned(),
+            token: None,
+        })
+    }
+
+    /// The same connection with `token` as its credential.
+    #[must_use]
+    pub fn with_token(&self, token: String) -> Self {
+        Self {
+            token: Some(token),
+            ..self.clone()
+        }
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let req = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    }
+
+    async fn check(resp: reqwest::Response) -> Result<reqwest::Response, ClientError> {
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        let text = |k: &str| body[k].as_str().unwrap_or("unknown").to_owned();
+        Err(ClientError::Server {
+            status,
+            code: text("error"),
+            message: text("message"),
+        })
+    }
+
+    /// `POST` a JSON body; the answer as JSON (or `Null` for an empty body).
+    ///
+    /// # Errors
+    /// [`ClientError::Http`] or [`ClientError::Server`].
+    pub async fn post_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &Value,
+    ) -> Result<T, ClientError> {
+        let resp = Self::check(
+            self.request(reqwest::Method::POST, path)
+                .json(body)
+                .send()
+                .await?,
+        )
+        .await?;
+        let bytes = resp.bytes().await?;
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .map_err(|e| ClientError::Untrusted(format!("not JSON: {e}")))?
+        };
+        serde_json::from_value(value)
+            .map_err(|e| ClientError::Untrusted(format!("unexpected answer: {e}")))
+    }
+
+    /// `PUT` raw bytes.
+    ///
+    /// # Errors
+    /// [`ClientError::Http`] or [`ClientError::Server`].
+    pub async fn put_bytes(&self, path: &str, body: Vec<u8>) -> Result<(), ClientError> {
+        Self::check(
+            self.request(reqwest::Method::PUT, path)
+                .body(body)
+                .send()
+                .await?,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `GET` raw bytes.
+    ///
+    /// # Errors
+    /// [`ClientError::Http`] or [`ClientError::Server`].
+    pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, ClientError> {
+        Ok(
+            Self::check(self.request(reqwest::Method::GET, path).send().await?)
+                .await?
+                .bytes()
+                .await?
+                .to_vec(),
+        )
+    }
+
+    /// `GET` JSON.
+    ///
+    /// # Errors
+    /// [`ClientError::Http`], [`ClientError::Server`] or [`ClientError::Untrusted`].
+    pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let resp = Self::check(self.request(reqwest::Method::GET, path).send().await?).await?;
+        resp.json()
+            .await
+            .map_err(|e| ClientError::Untrusted(format!("unexpected answer: {e}")))
+    }
+
+    /// `GET` a byte stream, for downloads that must not be held in memory.
+    ///
+    /// # Errors
+    /// [`ClientError::Http`] or [`ClientError::Server`].
+    pub async fn get_stream(&self, path: &str) -> Result<reqwest::Response, ClientError> {
+        Self::check(self.request(reqwest::Method::GET, path).send().await?).await
+    }
+}

@@ -1,0 +1,455 @@
+//! The owner's device: account set-up, camera pairing, and verifying and exporting footage.
+//! Keys live in memory here; keeping them in a sealed key store is the caller's next step.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use futures_util::StreamExt;
+use keyhole_core::envelope::{Header, OpenError, OpenedObject, Opener, PREFIX_LEN};
+use keyhole_core::key_package::{KeyPackage, Recipient, RecipientKey};
+use keyhole_core::pairing::{PairingCode, RegistrationProof};
+use keyhole_core::record::{CameraRecord, CameraRecordBody, CameraState, SignedCameraRecord};
+use keyhole_core::recovery::{KdfParams, RecoveryBackup, RecoveryPhrase, RecoverySecrets};
+use keyhole_core::report::{
+    Checked, DEFAULT_EPOCH_GRACE_MS, EpochStart, Expectations, Failure, Listed, Report,
+};
+use keyhole_core::roster::{DeviceEntry, Roster, RosterBody, RosterHash};
+use keyhole_core::{
+    AccountCode, AccountKey, CameraId, DeviceId, DeviceKeys, HpkeSecretKey, ObjectId, Timestamp,
+};
+use keyhole_http::Endpoint;
+use rand_core::CryptoRngCore;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::ClientError;
+use crate::api::Api;
+
+/// What this device knows about one camera.
+#[derive(Debug)]
+struct CameraKeys {
+    /// Verified records, oldest first.
+    records: Vec<CameraRecord>,
+    /// Viewing keys by epoch.
+    viewing: BTreeMap<u32, HpkeSecretKey>,
+}
+
+/// An enrolled device acting for the account owner.
+#[derive(Debug)]
+pub struct Owner {
+    api: Api,
+    account: AccountKey,
+    device: DeviceKeys,
+    device_id: DeviceId,
+    roster: Roster,
+    cameras: BTreeMap<CameraId, CameraKeys>,
+}
+
+#[derive(Deserialize)]
+struct LoggedIn {
+    token: String,
+}
+
+#[derive(Deserialize)]
+struct Listing {
+    objects: Vec<ListedObject>,
+    next_after: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct KeyPackages {
+    packages: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct ListedObject {
+    object_id: String,
+}
+
+fn untrusted(e: impl std::fmt::Display) -> ClientError {
+    ClientError::Untrusted(e.to_string())
+}
+
+impl Owner {
+    /// Creates an account on the server and sets this device up as its first device: account
+    /// key, device keys, recovery key and phrase, roster version 1, and the phrase-sealed
+    /// recovery backup. The phrase is returned once, to be shown to the owner.
+    ///
+    /// # Errors
+    /// If the server refuses (for example, a taken username) or cannot be reached.
+    pub async fn create(
+        endpoint: &Endpoint,
+        username: &str,
+        password: &str,
+        device_name: &str,
+        kdf: KdfParams,
+        now: Timestamp,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<(Self, RecoveryPhrase), ClientError> {
+        let anonymous = Api::new(endpoint)?;
+        anonymous
+            .post_json::<serde_json::Value>(
+                "/v1/accounts",
+                &json!({ "username": username, "password": password }),
+            )
+            .await?;
+        let device_id = DeviceId::random(rng);
+        let login: LoggedIn = anonymous
+            .post_json("/v1/login", &json!({ "username": username, "password": password, "device_id": device_id.to_string() }))
+            .await?;
+        let api = anonymous.with_token(login.token);
+        let account = AccountKey::generate(rng);
+        let device = DeviceKeys::generate(rng);
+        let recovery = HpkeSecretKey::generate(rng);
+        let roster = RosterBody {
+            account: account.public(),
+            version: 1,
+            previous: RosterHash([0; 32]),
+            issued_at: now,
+            recovery_key: recovery.public(),
+            devices: vec![DeviceEntry {
+                id: device_id,
+                name: device_name.to_owned(),
+                added_at: now,
+                signing_key: device.signing.public(),
+                hpke_key: device.hpke.public(),
+            }],
+        }
+        .sign(&account)
+        .map_err(untrusted)?;
+        api.put_bytes("/v1/roster", roster.encoded().to_vec())
+            .await?;
+        let phrase = RecoveryPhrase::generate(rng);
+        let secrets = RecoverySecrets {
+            account_key: AccountKey::from_seed(&account.seed()),
+            recovery_key: recovery,
+        };
+        let backup = RecoveryBackup::seal(&phrase, &secrets, kdf, rng).map_err(untrusted)?;
+        api.put_bytes("/v1/recovery-backup", backup.encode())
+            .await?;
+        let roster = roster.verify_first(&account.public()).map_err(untrusted)?;
+        Ok((
+            Self {
+                api,
+                account,
+                device,
+                device_id,
+                roster,
+                cameras: BTreeMap::new(),
+            },
+            phrase,
+        ))
+    }
+
+    /// The account code people compare out of band.
+    #[must_use]
+    pub fn account_code(&self) -> AccountCode {
+        self.account.public().account_code()
+    }
+
+    /// Makes a pairing code for a new camera and announces its token to the server. The code
+    /// must reach the camera out of band; keep it until [`Owner::finish_pairing`].
+    ///
+    /// # Errors
+    /// If the server refuses or cannot be reached.
+    pub async fn start_pairing(
+        &self,
+        server_url: &str,
+        tls_fingerprint: Option<[u8; 32]>,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<PairingCode, ClientError> {
+        let code = PairingCode::new(server_url, tls_fingerprint, self.account.public(), rng)
+            .map_err(untrusted)?;
+        self.api
+            .post_json::<serde_json::Value>(
+                "/v1/pairing-tokens",
+                &json!({ "token_id": code.token.to_string(), "ttl_secs": 600 }),
+            )
+            .await?;
+        Ok(code)
+    }
+
+    /// After the camera has registered: checks its proof with the pairing secret (refusing a
+    /// key the server substituted), makes the epoch-1 viewing key, signs the camera record and
+    /// seals key packages to every enrolled device and the recovery key.
+    ///
+    /// # Errors
+    /// [`ClientError::Untrusted`] if the proof does not verify; server errors otherwise.
+    pub async fn finish_pairing(
+        &mut self,
+        code: &PairingCode,
+        name: &str,
+        now: Timestamp,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<CameraId, ClientError> {
+        let bytes = self
+            .api
+            .get_bytes(&format!("/v1/pairing-tokens/{}/registration", code.token))
+            .await?;
+        let proof = RegistrationProof::decode(&bytes).map_err(untrusted)?;
+        proof.verify(code).map_err(untrusted)?;
+        let viewing = HpkeSecretKey::generate(rng);
+        let record = CameraRecordBody {
+            account: self.account.public(),
+            camera_id: proof.camera_id,
+            version: 1,
+            issued_at: now,
+            name: name.to_owned(),
+            state: CameraState::Active,
+            camera_key: proof.camera_key,
+            epoch: 1,
+            viewing_key: viewing.public(),
+        }
+        .sign(&self.account)
+        .map_err(untrusted)?;
+        self.api
+            .put_bytes(
+                &format!("/v1/cameras/{}/record", proof.camera_id),
+                record.encoded().to_vec(),
+            )
+            .await?;
+        self.seal_key_packages(proof.camera_id, 1, &viewing, rng)
+            .await?;
+        let record = record
+            .verify_first(&self.account.public(), &proof.camera_id)
+            .map_err(untrusted)?;
+        // The viewing key is dropped here: this device, like every other, learns it from its
+        // key package (`sync_camera`).
+        drop(viewing);
+        self.cameras.insert(
+            proof.camera_id,
+            CameraKeys {
+                records: vec![record],
+                viewing: BTreeMap::new(),
+            },
+        );
+        Ok(proof.camera_id)
+    }
+
+    async fn seal_key_packages(
+        &self,
+        camera: CameraId,
+        epoch: u32,
+        viewing: &HpkeSecretKey,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<(), ClientError> {
+        let body = self.roster.body();
+        let mut recipients: Vec<(RecipientKey, keyhole_core::HpkePublicKey)> = body
+            .devices
+            .iter()
+            .map(|d| (RecipientKey::Device(d.id), d.hpke_key))
+            .collect();
+        recipients.push((RecipientKey::Recovery, body.recovery_key));
+        for (key, public) in recipients {
+            let recipient = Recipient {
+                account: self.account.public(),
+                key,
+            };
+            let pkg = KeyPackage::seal(
+                self.account.public(),
+                camera,
+                epoch,
+                viewing,
+                recipient,
+                &public,
+                rng,
+            )
+            .map_err(untrusted)?;
+            self.api.put_bytes("/v1/key-packages", pkg.encode()).await?;
+        }
+        Ok(())
+    }
+
+    /// Fetches the camera's latest record (accepted only as a successor of what this device
+    /// already trusts) and opens this device's key packages for it, checking each key against the
+    /// record of its epoch.
+    ///
+    /// # Errors
+    /// [`ClientError::Untrusted`] for a record that does not verify or goes back; server errors.
+    pub async fn sync_camera(&mut self, camera: &CameraId) -> Result<(), ClientError> {
+        let bytes = self
+            .api
+            .get_bytes(&format!("/v1/cameras/{camera}/record"))
+            .await?;
+        let offered = SignedCameraRecord::decode(&bytes).map_err(untrusted)?;
+        let keys = self
+            .cameras
+            .get_mut(camera)
+            .ok_or_else(|| untrusted(format!("camera {camera} is not paired to this device")))?;
+        let Some(latest) = keys.records.last() else {
+            return Err(untrusted("no trusted record for this camera"));
+        };
+        let accepted = latest.accept(offered).map_err(untrusted)?;
+        if accepted != *latest {
+            keys.records.push(accepted);
+        }
+        let packages: KeyPackages = self.api.get_json("/v1/key-packages").await?;
+        for encoded in packages.packages {
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .map_err(untrusted)?;
+            let pkg = KeyPackage::decode(&raw).map_err(untrusted)?;
+            if pkg.camera_id != *camera || keys.viewing.contains_key(&pkg.epoch) {
+                continue;
+            }
+            let Some(record) = keys.records.iter().find(|r| r.body().epoch == pkg.epoch) else {
+                continue;
+            };
+            let opened = pkg
+                .open(&self.device.hpke, &record.body().viewing_key)
+                .map_err(untrusted)?;
+            keys.viewing.insert(pkg.epoch, opened.secret);
+        }
+        Ok(())
+    }
+
+    /// This device's id.
+    #[must_use]
+    pub fn device_id(&self) -> DeviceId {
+        self.device_id
+    }
+
+    fn camera(&self, camera: &CameraId) -> Result<&CameraKeys, ClientError> {
+        self.cameras
+            .get(camera)
+            .ok_or_else(|| untrusted(format!("camera {camera} is not paired to this device")))
+    }
+
+    /// Downloads and opens one object, streaming the plaintext to `sink`. The outcome says
+    /// whether the whole object verified; plaintext already handed to `sink` is authentic chunk
+    /// by chunk but must be discarded unless the outcome is [`Checked::Verified`].
+    async fn open_object(
+        &self,
+        camera: &CameraId,
+        object_id: &str,
+        sink: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
+    ) -> Result<Checked, ClientError> {
+        let keys = self.camera(camera)?;
+        let camera_key = keys.records[0].body().camera_key;
+        let resp = self
+            .api
+            .get_stream(&format!("/v1/objects/{object_id}"))
+            .await?;
+        let mut body = resp.bytes_stream();
+        let mut prefix = Vec::with_capacity(PREFIX_LEN);
+        let mut pending: Vec<u8> = Vec::new();
+        while prefix.len() < PREFIX_LEN {
+            let Some(chunk) = body.next().await else {
+                break;
+            };
+            let chunk = chunk?;
+            let take = (PREFIX_LEN - prefix.len()).min(chunk.len());
+            prefix.extend_from_slice(&chunk[..take]);
+            pending.extend_from_slice(&chunk[take..]);
+        }
+        let failed = |reason| Checked::Failed {
+            header: Header::decode(&prefix).ok(),
+            reason,
+        };
+        let header = match Header::decode(&prefix) {
+            Ok(h) => h,
+            Err(e) => return Ok(Checked::from_open(&prefix, Err(OpenError::Malformed(e)))),
+        };
+        let Some(viewing) = keys.viewing.get(&header.epoch) else {
+            return Ok(failed(Failure::NoViewingKey {
+                epoch: header.epoch,
+            }));
+        };
+        let mut stream = match Opener::new(&prefix, &camera_key, viewing) {
+            Ok(o) => o.stream(),
+            Err(e) => return Ok(Checked::from_open(&prefix, Err(e))),
+        };
+        let mut out = Vec::new();
+        let mut feed = |stream: &mut keyhole_core::envelope::StreamOpener,
+                        data: &[u8]|
+         -> Result<Option<OpenError>, ClientError> {
+            out.clear();
+            if let Err(e) = stream.update(data, &mut out) {
+                return Ok(Some(e));
+            }
+            sink(&out)?;
+            Ok(None)
+        };
+        if let Some(e) = feed(&mut stream, &pending)? {
+            return Ok(Checked::from_open(&prefix, Err(e)));
+        }
+        while let Some(chunk) = body.next().await {
+            if let Some(e) = feed(&mut stream, &chunk?)? {
+                return Ok(Checked::from_open(&prefix, Err(e)));
+            }
+        }
+        let mut last = Vec::new();
+        let result: Result<OpenedObject, OpenError> = stream.finish(&mut last);
+        if result.is_ok() {
+            sink(&last)?;
+        }
+        Ok(Checked::from_open(&prefix, result))
+    }
+
+    /// Lists everything the server holds for `camera`, downloads and verifies each object, and
+    /// reports what is verified, tampered, swapped, replayed, reordered or missing.
+    ///
+    /// # Errors
+    /// Server or network failures; verification failures are in the report, not errors.
+    pub async fn verify(
+        &self,
+        camera: &CameraId,
+        known_latest: Option<u64>,
+    ) -> Result<Report, ClientError> {
+        let keys = self.camera(camera)?;
+        let mut listed = Vec::new();
+        let mut after = 0u64;
+        loop {
+            let page: Listing = self
+                .api
+                .get_json(&format!("/v1/cameras/{camera}/objects?after={after}"))
+                .await?;
+            for o in &page.objects {
+                let id: ObjectId = o.object_id.parse().map_err(untrusted)?;
+                let checked = self
+                    .open_object(camera, &o.object_id, &mut |_| Ok(()))
+                    .await?;
+                listed.push(Listed {
+                    listed_id: id,
+                    checked,
+                });
+            }
+            match page.next_after {
+                Some(n) if n > after => after = n,
+                _ => break,
+            }
+        }
+        let expect = Expectations {
+            camera_id: *camera,
+            epochs: keys
+                .records
+                .iter()
+                .map(|r| EpochStart {
+                    epoch: r.body().epoch,
+                    began: r.body().issued_at,
+                })
+                .collect(),
+            first_sequence: 1,
+            known_latest,
+            epoch_grace_ms: DEFAULT_EPOCH_GRACE_MS,
+        };
+        Ok(Report::build(&expect, &listed))
+    }
+
+    /// Downloads one object and writes its plaintext to `out`, streaming. Returns whether it
+    /// verified; on anything but [`Checked::Verified`] the caller must discard what was written.
+    ///
+    /// # Errors
+    /// Server, network or write failures.
+    pub async fn export(
+        &self,
+        camera: &CameraId,
+        object: &ObjectId,
+        out: &mut (dyn std::io::Write + Send),
+    ) -> Result<Checked, ClientError> {
+        self.open_object(camera, &object.to_string(), &mut |bytes| {
+            out.write_all(bytes)
+        })
+        .await
+    }
+}
