@@ -1,0 +1,39 @@
+//! `keyhole demo`, the README's first command, runs to the end and shows what it promises.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+#[test]
+fn demo_runs_and_shows_it_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyhole"))
+        .args(["demo", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "6 of 6 objects verified",
+        "every object verified; none missing",
+        "not found in",
+        "5 of 6 objects verified",
+        "tampered: chunk",
+        "Demo complete",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in\n{stdout}"
+        );
+    }
+    // The exported clips are there and the server's files are too.
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("exported"))
+            .unwrap()
+            .count(),
+        3
+    );
+    assert!(dir.path().join("keyhole.sqlite3").exists());
+}
