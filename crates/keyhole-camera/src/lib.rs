@@ -194,6 +194,9 @@ impl Agent {
 
     /// Seals `video` as the next clip and uploads it; returns its id.
     ///
+    /// There is no spool yet: if the upload fails, the sealed clip is lost and its sequence
+    /// number stays unused, which the owner's verification report shows as a gap.
+    ///
     /// # Errors
     /// An unverified record (nothing is sealed), or an upload failure.
     pub async fn record_clip(
