@@ -260,6 +260,44 @@ impl Owner {
         Ok(())
     }
 
+    /// Starts a new epoch for `camera`: a fresh viewing key, a new signed record naming it, and
+    /// key packages for every enrolled device and the recovery key. The camera seals to the new
+    /// key from its next check; whoever held only older keys opens nothing recorded afterwards.
+    /// Returns the new epoch.
+    ///
+    /// # Errors
+    /// Server errors, or a camera this device does not know.
+    pub async fn rotate_epoch(
+        &mut self,
+        camera: &CameraId,
+        now: Timestamp,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<u32, ClientError> {
+        let latest = self
+            .camera(camera)?
+            .records
+            .last()
+            .ok_or_else(|| untrusted("no trusted record for this camera"))?;
+        let mut body = latest.successor(now);
+        body.epoch = body
+            .epoch
+            .checked_add(1)
+            .ok_or_else(|| untrusted("epochs exhausted"))?;
+        let viewing = HpkeSecretKey::generate(rng);
+        body.viewing_key = viewing.public();
+        let epoch = body.epoch;
+        let signed = body.sign(&self.account).map_err(untrusted)?;
+        self.api
+            .put_bytes(
+                &format!("/v1/cameras/{camera}/record"),
+                signed.encoded().to_vec(),
+            )
+            .await?;
+        self.seal_key_packages(*camera, epoch, &viewing, rng)
+            .await?;
+        Ok(epoch)
+    }
+
     /// Fetches the camera's latest record (accepted only as a successor of what this device
     /// already trusts) and opens this device's key packages for it, checking each key against the
     /// record of its epoch.

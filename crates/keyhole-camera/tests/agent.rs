@@ -1,0 +1,123 @@
+//! The camera agent against the real server and the owner's client: it follows the owner's new
+//! epochs, and refuses to seal to a camera record the account did not sign.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use keyhole_camera::{Agent, AgentError};
+use keyhole_client::Owner;
+use keyhole_client::core::record::{CameraRecordBody, CameraState};
+use keyhole_client::core::recovery::KdfParams;
+use keyhole_client::core::{AccountKey, CameraKey, HpkeSecretKey, Timestamp};
+use keyhole_http::Endpoint;
+use keyhole_server::{AppState, Config};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+const NOW: Timestamp = Timestamp(1_795_735_205_000);
+
+#[tokio::test]
+async fn camera_follows_new_epochs_and_refuses_a_substituted_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        data_dir: dir.path().to_owned(),
+        insecure_http: true,
+        ..Config::default()
+    };
+    let state = AppState::open_embedded(config.clone()).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(keyhole_server::serve_http(listener, state, async {
+        let _ = stopped.await;
+    }));
+    let rng = &mut ChaCha20Rng::seed_from_u64(7);
+    let endpoint = Endpoint {
+        url: url.clone(),
+        pin: None,
+        allow_plain_http: false,
+    };
+    let (mut owner, _phrase) = Owner::create(
+        &endpoint,
+        "ana",
+        "correct horse battery",
+        "phone",
+        KdfParams::MINIMUM,
+        NOW,
+        rng,
+    )
+    .await
+    .unwrap();
+    let code = owner.start_pairing(&url, None, rng).await.unwrap();
+    let mut camera = Agent::pair(&code.to_text(), rng).await.unwrap();
+    // Before the owner signs a record, the camera has nothing it may seal to.
+    assert!(matches!(
+        camera.record_clip(b"early", NOW, rng).await,
+        Err(AgentError::Refused(404, _))
+    ));
+    let camera_id = owner
+        .finish_pairing(&code, "Porch", NOW, rng)
+        .await
+        .unwrap();
+
+    camera.record_clip(&[1; 5000], NOW, rng).await.unwrap();
+    assert_eq!(
+        owner
+            .rotate_epoch(&camera_id, Timestamp(NOW.0 + 1000), rng)
+            .await
+            .unwrap(),
+        2
+    );
+    camera
+        .record_clip(&[2; 5000], Timestamp(NOW.0 + 2000), rng)
+        .await
+        .unwrap();
+    owner.sync_camera(&camera_id).await.unwrap();
+    let report = owner.verify(&camera_id, None).await.unwrap();
+    assert!(report.is_clean(), "{report}");
+    let epochs: Vec<u32> = report
+        .entries
+        .iter()
+        .map(|e| e.header.as_ref().unwrap().epoch)
+        .collect();
+    assert_eq!(
+        epochs,
+        vec![1, 2],
+        "the camera sealed to the new epoch after the rotation"
+    );
+
+    // The server puts in a newer record of its own: its viewing key, signed by its own key.
+    let server_key = AccountKey::generate(rng);
+    let forged = CameraRecordBody {
+        account: server_key.public(),
+        camera_id,
+        version: 3,
+        issued_at: Timestamp(NOW.0 + 3000),
+        name: "Porch".into(),
+        state: CameraState::Active,
+        camera_key: CameraKey::generate(rng).public(),
+        epoch: 3,
+        viewing_key: HpkeSecretKey::generate(rng).public(),
+    }
+    .sign(&server_key)
+    .unwrap();
+    let backdoor = AppState::open_embedded(config).await.unwrap();
+    backdoor
+        .meta
+        .put_camera_record(&camera_id.0, 3, forged.encoded())
+        .await
+        .unwrap();
+    let refused = camera
+        .record_clip(&[3; 5000], Timestamp(NOW.0 + 4000), rng)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, AgentError::UntrustedRecord(_)),
+        "{refused}"
+    );
+    assert!(refused.to_string().starts_with("ALERT"), "{refused}");
+    // Nothing was sealed to the server's key: the listing still holds the two honest clips.
+    let report = owner.verify(&camera_id, None).await.unwrap();
+    assert_eq!(report.entries.len(), 2);
+    // The owner's device refuses the forged record as well.
+    assert!(owner.sync_camera(&camera_id).await.is_err());
+    let _ = stop.send(());
+}
