@@ -101,6 +101,19 @@ impl Api {
         Ok(())
     }
 
+    /// `DELETE`; the answer as JSON (or `Null` for an empty body).
+    ///
+    /// # Errors
+    /// [`ClientError::Http`] or [`ClientError::Server`].
+    pub async fn delete(&self, path: &str) -> Result<Value, ClientError> {
+        let resp = Self::check(self.request(reqwest::Method::DELETE, path).send().await?).await?;
+        let bytes = resp.bytes().await?;
+        if bytes.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Untrusted(format!("not JSON: {e}")))
+    }
+
     /// `GET` raw bytes.
     ///
     /// # Errors

@@ -260,6 +260,81 @@ impl Owner {
         Ok(())
     }
 
+    /// Enrols another device (whose public keys arrived over an authenticated channel, such as
+    /// an approval with a short code compared on both screens): a new roster version that lists
+    /// it, and key packages for every viewing key this device holds, so it sees the full history.
+    ///
+    /// # Errors
+    /// Server errors, or a roster that cannot be signed (too many devices, duplicate id).
+    pub async fn add_device(
+        &mut self,
+        entry: DeviceEntry,
+        now: Timestamp,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<(), ClientError> {
+        let mut body = self.roster.successor(now);
+        body.devices.push(entry.clone());
+        self.publish_roster(body).await?;
+        let recipient = Recipient {
+            account: self.account.public(),
+            key: RecipientKey::Device(entry.id),
+        };
+        for (camera, keys) in &self.cameras {
+            for (epoch, viewing) in &keys.viewing {
+                let pkg = KeyPackage::seal(
+                    self.account.public(),
+                    *camera,
+                    *epoch,
+                    viewing,
+                    recipient,
+                    &entry.hpke_key,
+                    rng,
+                )
+                .map_err(untrusted)?;
+                self.api.put_bytes("/v1/key-packages", pkg.encode()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Revokes a device: a new roster without it, its credentials refused by the server, and a
+    /// new epoch for every camera, sealed only to the devices that remain. Nothing a camera
+    /// records afterwards opens on the revoked device. Returns each camera's new epoch.
+    ///
+    /// # Errors
+    /// Revoking this device itself, or server errors.
+    pub async fn revoke_device(
+        &mut self,
+        device: DeviceId,
+        now: Timestamp,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Vec<(CameraId, u32)>, ClientError> {
+        if device == self.device_id {
+            return Err(untrusted(
+                "a device cannot revoke itself; revoke it from another device",
+            ));
+        }
+        let mut body = self.roster.successor(now);
+        body.devices.retain(|d| d.id != device);
+        self.publish_roster(body).await?;
+        self.api.delete(&format!("/v1/devices/{device}")).await?;
+        let cameras: Vec<CameraId> = self.cameras.keys().copied().collect();
+        let mut epochs = Vec::with_capacity(cameras.len());
+        for camera in cameras {
+            epochs.push((camera, self.rotate_epoch(&camera, now, rng).await?));
+        }
+        Ok(epochs)
+    }
+
+    async fn publish_roster(&mut self, body: RosterBody) -> Result<(), ClientError> {
+        let signed = body.sign(&self.account).map_err(untrusted)?;
+        self.api
+            .put_bytes("/v1/roster", signed.encoded().to_vec())
+            .await?;
+        self.roster = self.roster.accept(signed).map_err(untrusted)?;
+        Ok(())
+    }
+
     /// Starts a new epoch for `camera`: a fresh viewing key, a new signed record naming it, and
     /// key packages for every enrolled device and the recovery key. The camera seals to the new
     /// key from its next check; whoever held only older keys opens nothing recorded afterwards.

@@ -1,0 +1,181 @@
+//! A second device is enrolled and sees the full history; once revoked, its credentials stop
+//! working and nothing the camera records afterwards opens with any key it ever held, even if
+//! the server hands it the bytes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use base64::Engine as _;
+use keyhole_camera::Agent;
+use keyhole_client::Owner;
+use keyhole_core::envelope::{OpenError, Tamper, open_object};
+use keyhole_core::key_package::KeyPackage;
+use keyhole_core::recovery::KdfParams;
+use keyhole_core::roster::DeviceEntry;
+use keyhole_core::{DeviceId, DeviceKeys, Timestamp};
+use keyhole_http::Endpoint;
+use keyhole_server::{AppState, Config};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use serde_json::{Value, json};
+
+const NOW: Timestamp = Timestamp(1_795_735_205_000);
+
+#[tokio::test]
+async fn a_revoked_device_opens_nothing_recorded_afterwards() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        data_dir: dir.path().to_owned(),
+        insecure_http: true,
+        ..Config::default()
+    };
+    let state = AppState::open_embedded(config.clone()).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(keyhole_server::serve_http(listener, state, async {
+        let _ = stopped.await;
+    }));
+    let rng = &mut ChaCha20Rng::seed_from_u64(11);
+    let endpoint = Endpoint {
+        url: url.clone(),
+        pin: None,
+        allow_plain_http: false,
+    };
+    let (mut owner, _) = Owner::create(
+        &endpoint,
+        "ana",
+        "correct horse battery",
+        "phone",
+        KdfParams::MINIMUM,
+        NOW,
+        rng,
+    )
+    .await
+    .unwrap();
+    let code = owner.start_pairing(&url, None, rng).await.unwrap();
+    let mut camera = Agent::pair(&code.to_text(), rng).await.unwrap();
+    let camera_id = owner
+        .finish_pairing(&code, "Porch", NOW, rng)
+        .await
+        .unwrap();
+    let before = camera.record_clip(&[1; 3000], NOW, rng).await.unwrap();
+    owner.sync_camera(&camera_id).await.unwrap();
+
+    // A tablet is enrolled: it logs in with its own device id and gets the full history.
+    let tablet = DeviceKeys::generate(rng);
+    let tablet_id = DeviceId::random(rng);
+    let http = keyhole_http::client(&endpoint).unwrap();
+    let login: Value = http
+        .post(format!("{url}/v1/login"))
+        .json(&json!({"username": "ana", "password": "correct horse battery", "device_id": tablet_id.to_string()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tablet_token = login["token"].as_str().unwrap().to_owned();
+    let entry = DeviceEntry {
+        id: tablet_id,
+        name: "tablet".into(),
+        added_at: NOW,
+        signing_key: tablet.signing.public(),
+        hpke_key: tablet.hpke.public(),
+    };
+    owner.add_device(entry, NOW, rng).await.unwrap();
+    let packages = |token: String| {
+        let (http, url) = (http.clone(), format!("{url}/v1/key-packages"));
+        async move {
+            let resp = http.get(url).bearer_auth(token).send().await.unwrap();
+            (
+                resp.status(),
+                resp.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, pkgs) = packages(tablet_token.clone()).await;
+    assert_eq!(status, 200);
+    let pkgs: Vec<KeyPackage> = pkgs["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            KeyPackage::decode(
+                &base64::engine::general_purpose::STANDARD
+                    .decode(p.as_str().unwrap())
+                    .unwrap(),
+            )
+            .unwrap()
+        })
+        .collect();
+    assert_eq!(pkgs.iter().map(|p| p.epoch).collect::<Vec<_>>(), vec![1]);
+    let tablet_epoch1 = pkgs[0].open(&tablet.hpke, &pkgs[0].viewing_key).unwrap();
+    let blob = |id: &keyhole_core::ObjectId| {
+        std::fs::read(
+            dir.path()
+                .join("blobs/objects")
+                .join(hex::encode(&id.0[..1]))
+                .join(id.to_string()),
+        )
+        .unwrap()
+    };
+    let camera_key = {
+        let backdoor = AppState::open_embedded(config.clone()).await.unwrap();
+        let row = backdoor.meta.camera(&camera_id.0).await.unwrap().unwrap();
+        keyhole_core::CameraPublicKey::from_bytes(&row.camera_key).unwrap()
+    };
+    assert!(
+        open_object(&blob(&before), &camera_key, &tablet_epoch1.secret).is_ok(),
+        "the tablet sees the history"
+    );
+
+    // The tablet is revoked: new roster, credentials refused, a new epoch for the camera.
+    let epochs = owner.revoke_device(tablet_id, NOW, rng).await.unwrap();
+    assert_eq!(epochs, vec![(camera_id, 2)]);
+    assert_eq!(packages(tablet_token).await.0, 401);
+    let after = camera
+        .record_clip(&[2; 3000], Timestamp(NOW.0 + 1000), rng)
+        .await
+        .unwrap();
+
+    // Even with the server's help — the raw bytes and every key package stored for it — the
+    // tablet opens nothing recorded after its revocation.
+    let backdoor = AppState::open_embedded(config).await.unwrap();
+    let account = backdoor
+        .meta
+        .camera(&camera_id.0)
+        .await
+        .unwrap()
+        .unwrap()
+        .account_id;
+    let stored = backdoor
+        .meta
+        .key_packages(&account, &tablet_id.0)
+        .await
+        .unwrap();
+    let epochs_for_tablet: Vec<u32> = stored
+        .iter()
+        .map(|b| KeyPackage::decode(b).unwrap().epoch)
+        .collect();
+    assert_eq!(
+        epochs_for_tablet,
+        vec![1],
+        "no key package for the new epoch was ever made for the tablet"
+    );
+    assert_eq!(
+        open_object(&blob(&after), &camera_key, &tablet_epoch1.secret).map(|_| ()),
+        Err(OpenError::Tampered(Tamper::KeyUnwrap { epoch: 2 }))
+    );
+    // The owner's phone still opens both.
+    owner.sync_camera(&camera_id).await.unwrap();
+    let report = owner.verify(&camera_id, None).await.unwrap();
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.entries.len(), 2);
+    // A device cannot revoke itself.
+    assert!(
+        owner
+            .revoke_device(owner.device_id(), NOW, rng)
+            .await
+            .is_err()
+    );
+    let _ = stop.send(());
+}
