@@ -8,7 +8,7 @@ use keyhole_client::core::record::{CameraRecordBody, CameraState};
 use keyhole_client::core::recovery::KdfParams;
 use keyhole_client::core::{AccountKey, CameraKey, HpkeSecretKey, Timestamp};
 use keyhole_http::Endpoint;
-use keyhole_server::{AppState, Config};
+use keyhole_testkit::TestServer;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -17,18 +17,8 @@ const NOW: Timestamp = Timestamp(1_795_735_205_000);
 #[tokio::test]
 async fn camera_follows_new_epochs_and_refuses_a_substituted_record() {
     let dir = tempfile::tempdir().unwrap();
-    let config = Config {
-        data_dir: dir.path().to_owned(),
-        insecure_http: true,
-        ..Config::default()
-    };
-    let state = AppState::open_embedded(config.clone()).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(keyhole_server::serve_http(listener, state, async {
-        let _ = stopped.await;
-    }));
+    let server = TestServer::start(dir.path()).await;
+    let url = server.url.clone();
     let rng = &mut ChaCha20Rng::seed_from_u64(7);
     let endpoint = Endpoint {
         url: url.clone(),
@@ -99,7 +89,7 @@ async fn camera_follows_new_epochs_and_refuses_a_substituted_record() {
     }
     .sign(&server_key)
     .unwrap();
-    let backdoor = AppState::open_embedded(config).await.unwrap();
+    let backdoor = server.backdoor().await;
     backdoor
         .meta
         .put_camera_record(&camera_id.0, 3, forged.encoded())
@@ -119,5 +109,5 @@ async fn camera_follows_new_epochs_and_refuses_a_substituted_record() {
     assert_eq!(report.entries.len(), 2);
     // The owner's device refuses the forged record as well.
     assert!(owner.sync_camera(&camera_id).await.is_err());
-    let _ = stop.send(());
+    server.stop().await;
 }

@@ -19,28 +19,12 @@ use keyhole_core::recovery::KdfParams;
 use keyhole_core::report::{Checked, Problem};
 use keyhole_core::{CameraId, CameraKey, ObjectId, Timestamp};
 use keyhole_http::Endpoint;
-use keyhole_server::{AppState, Config};
+use keyhole_testkit::TestServer;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde_json::Value;
 
 const NOW: Timestamp = Timestamp(1_795_735_205_000);
-
-async fn start(dir: &std::path::Path) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let config = Config {
-        data_dir: dir.to_owned(),
-        insecure_http: true,
-        ..Config::default()
-    };
-    let state = AppState::open_embedded(config).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(keyhole_server::serve_http(listener, state, async {
-        let _ = rx.await;
-    }));
-    (url, tx)
-}
 
 /// The camera's side of pairing, as the camera agent does it: read the code, register.
 async fn camera_registers(
@@ -70,7 +54,8 @@ async fn camera_registers(
 #[tokio::test]
 async fn set_up_pair_record_verify_export_and_catch_a_hostile_server() {
     let dir = tempfile::tempdir().unwrap();
-    let (url, stop) = start(dir.path()).await;
+    let server = TestServer::start(dir.path()).await;
+    let url = server.url.clone();
     let mut rng = ChaCha20Rng::seed_from_u64(1);
     let endpoint = Endpoint {
         url: url.clone(),
@@ -204,12 +189,7 @@ async fn set_up_pair_record_verify_export_and_catch_a_hostile_server() {
     let mut bytes = std::fs::read(blob(&clips[0].0)).unwrap();
     bytes[100_000] ^= 0x20;
     std::fs::write(blob(&clips[0].0), bytes).unwrap();
-    let backdoor = AppState::open_embedded(Config {
-        data_dir: dir.path().to_owned(),
-        ..Config::default()
-    })
-    .await
-    .unwrap();
+    let backdoor = server.backdoor().await;
     assert!(backdoor.meta.delete_object(&clips[1].0.0).await.unwrap());
     let report = ana.verify(&camera_id, Some(3)).await.unwrap();
     assert!(!report.is_clean());
@@ -234,5 +214,5 @@ async fn set_up_pair_record_verify_export_and_catch_a_hostile_server() {
             .unwrap(),
         Checked::Failed { .. }
     ));
-    let _ = stop.send(());
+    server.stop().await;
 }

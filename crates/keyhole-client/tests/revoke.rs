@@ -12,7 +12,7 @@ use keyhole_core::recovery::KdfParams;
 use keyhole_core::roster::DeviceEntry;
 use keyhole_core::{DeviceId, DeviceKeys, Timestamp};
 use keyhole_http::Endpoint;
-use keyhole_server::{AppState, Config};
+use keyhole_testkit::TestServer;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde_json::{Value, json};
@@ -22,18 +22,8 @@ const NOW: Timestamp = Timestamp(1_795_735_205_000);
 #[tokio::test]
 async fn a_revoked_device_opens_nothing_recorded_afterwards() {
     let dir = tempfile::tempdir().unwrap();
-    let config = Config {
-        data_dir: dir.path().to_owned(),
-        insecure_http: true,
-        ..Config::default()
-    };
-    let state = AppState::open_embedded(config.clone()).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(keyhole_server::serve_http(listener, state, async {
-        let _ = stopped.await;
-    }));
+    let server = TestServer::start(dir.path()).await;
+    let url = server.url.clone();
     let rng = &mut ChaCha20Rng::seed_from_u64(11);
     let endpoint = Endpoint {
         url: url.clone(),
@@ -119,7 +109,7 @@ async fn a_revoked_device_opens_nothing_recorded_afterwards() {
         .unwrap()
     };
     let camera_key = {
-        let backdoor = AppState::open_embedded(config.clone()).await.unwrap();
+        let backdoor = server.backdoor().await;
         let row = backdoor.meta.camera(&camera_id.0).await.unwrap().unwrap();
         keyhole_core::CameraPublicKey::from_bytes(&row.camera_key).unwrap()
     };
@@ -139,7 +129,7 @@ async fn a_revoked_device_opens_nothing_recorded_afterwards() {
 
     // Even with the server's help — the raw bytes and every key package stored for it — the
     // tablet opens nothing recorded after its revocation.
-    let backdoor = AppState::open_embedded(config).await.unwrap();
+    let backdoor = server.backdoor().await;
     let account = backdoor
         .meta
         .camera(&camera_id.0)
@@ -177,5 +167,5 @@ async fn a_revoked_device_opens_nothing_recorded_afterwards() {
             .await
             .is_err()
     );
-    let _ = stop.send(());
+    server.stop().await;
 }

@@ -54,22 +54,7 @@ async fn a_device_watches_a_sealed_live_session() {
         .enumerate()
         .map(|(i, f)| sealer.seal_fragment(f, i == 4).unwrap())
         .collect();
-    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(8);
-    let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
-    }));
-    let publish = {
-        let (url, token) = (s.url("/v1/live"), camera_token.clone());
-        tokio::spawn(async move {
-            reqwest::Client::new()
-                .put(url)
-                .bearer_auth(token)
-                .body(body)
-                .send()
-                .await
-                .unwrap()
-        })
-    };
+    let (tx, publish) = open_put(s.url("/v1/live"), &camera_token);
     tx.send(prefix.clone()).await.unwrap();
 
     let resp = watch.await.unwrap();
@@ -108,7 +93,7 @@ async fn a_device_watches_a_sealed_live_session() {
     assert!(opened[4].last);
     let data: Vec<Vec<u8>> = opened.into_iter().map(|f| f.data).collect();
     assert_eq!(data, fragments);
-    let published: serde_json::Value = publish.await.unwrap().json().await.unwrap();
+    let published: serde_json::Value = publish.await.unwrap().unwrap().json().await.unwrap();
     assert_eq!(published["frames"], 5);
 
     // No session now: a short wait ends in 404. Bob and the camera itself may not watch.

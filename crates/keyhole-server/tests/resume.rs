@@ -38,6 +38,20 @@ async fn put_from(
         .unwrap()
 }
 
+/// Polls the upload status until the server holds `want` bytes (a condition, not a delay);
+/// returns the last offset seen.
+async fn wait_for_offset(s: &Server, token: &str, id: &str, want: u64) -> u64 {
+    let mut seen = 0;
+    for _ in 0..10_000 {
+        seen = status(s, token, id).await["offset"].as_u64().unwrap();
+        if seen == want {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    seen
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_cut_by_a_crash_resumes_where_it_stopped() {
     let dir = tempfile::tempdir().unwrap();
@@ -50,35 +64,12 @@ async fn an_upload_cut_by_a_crash_resumes_where_it_stopped() {
     // Send the first third, then hold the connection open: the server has some bytes and the
     // upload is in flight when it is killed.
     let first = clip.len() / 3;
-    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
-    let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
-    }));
-    let upload = {
-        let (url, token) = (s.url(&format!("/v1/objects/{id}")), camera_token.clone());
-        tokio::spawn(async move {
-            reqwest::Client::new()
-                .put(url)
-                .bearer_auth(token)
-                .body(body)
-                .send()
-                .await
-        })
-    };
+    let (tx, upload) = open_put(s.url(&format!("/v1/objects/{id}")), &camera_token);
     for piece in clip[..first].chunks(64 * 1024) {
         tx.send(piece.to_vec()).await.unwrap();
     }
     // Wait until the server has written all of it (a condition, not a delay).
-    let mut seen = 0;
-    for _ in 0..10_000 {
-        seen = status(&s, &camera_token, &id).await["offset"]
-            .as_u64()
-            .unwrap();
-        if seen == first as u64 {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
+    let seen = wait_for_offset(&s, &camera_token, &id, first as u64).await;
     assert_eq!(seen, first as u64);
     s.kill();
     // The client sees the connection drop; what matters is what the server kept.
@@ -144,32 +135,12 @@ async fn an_upload_cut_by_a_crash_resumes_where_it_stopped() {
     let (id3, clip3) = seal(&camera, camera_id, &viewing, 3, 500_000);
     let id3 = id3.to_string();
     let half = clip3.len() / 2;
-    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
-    let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
-    }));
-    let pending = {
-        let (url, token) = (s.url(&format!("/v1/objects/{id3}")), camera_token.clone());
-        tokio::spawn(async move {
-            reqwest::Client::new()
-                .put(url)
-                .bearer_auth(token)
-                .body(body)
-                .send()
-                .await
-        })
-    };
+    let (tx, pending) = open_put(s.url(&format!("/v1/objects/{id3}")), &camera_token);
     tx.send(clip3[..half].to_vec()).await.unwrap();
-    for _ in 0..10_000 {
-        if status(&s, &camera_token, &id3).await["offset"]
-            .as_u64()
-            .unwrap()
-            == half as u64
-        {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
+    assert_eq!(
+        wait_for_offset(&s, &camera_token, &id3, half as u64).await,
+        half as u64
+    );
     s.kill();
     let _ = pending.await;
     drop(tx);

@@ -10,7 +10,6 @@
 )]
 
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
@@ -23,7 +22,7 @@ use keyhole_core::roster::{DeviceEntry, RosterBody, RosterHash, SignedRoster};
 use keyhole_core::{
     AccountKey, CameraId, CameraKey, DeviceId, DeviceKeys, HpkeSecretKey, ObjectId, Timestamp,
 };
-use keyhole_server::{AppState, Config};
+use keyhole_testkit::TestServer;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use reqwest::StatusCode;
@@ -35,38 +34,17 @@ pub struct Server {
 }
 
 enum Running {
-    InProcess {
-        stop: Option<tokio::sync::oneshot::Sender<()>>,
-        task: tokio::task::JoinHandle<()>,
-    },
+    InProcess(TestServer),
     Process(Child),
 }
 
 impl Server {
     /// The server's API in this test process, on 127.0.0.1:0, plain HTTP.
     pub async fn start(dir: &Path) -> Self {
-        let config = Config {
-            data_dir: dir.to_owned(),
-            insecure_http: true,
-            ..Config::default()
-        };
-        let state = AppState::open_embedded(config).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr: SocketAddr = listener.local_addr().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            keyhole_server::serve_http(listener, state, async {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-        });
+        let server = TestServer::start(dir).await;
         Self {
-            base: format!("http://{addr}"),
-            running: Running::InProcess {
-                stop: Some(tx),
-                task,
-            },
+            base: server.url.clone(),
+            running: Running::InProcess(server),
         }
     }
 
@@ -105,16 +83,13 @@ impl Server {
                 child.kill().unwrap();
                 child.wait().unwrap();
             }
-            Running::InProcess { .. } => panic!("only a spawned server can be killed"),
+            Running::InProcess(_) => panic!("only a spawned server can be killed"),
         }
     }
 
     pub async fn stop(self) {
         match self.running {
-            Running::InProcess { mut stop, task } => {
-                let _ = stop.take().unwrap().send(());
-                task.await.unwrap();
-            }
+            Running::InProcess(server) => server.stop().await,
             Running::Process(mut child) => {
                 child.kill().unwrap();
                 child.wait().unwrap();
@@ -353,4 +328,29 @@ pub async fn error_code(resp: reqwest::Response) -> String {
         .as_str()
         .unwrap()
         .to_owned()
+}
+
+/// Starts a `PUT` whose body the test feeds piece by piece through the returned sender; the
+/// request stays open until the sender is dropped.
+pub fn open_put(
+    url: String,
+    token: &str,
+) -> (
+    tokio::sync::mpsc::Sender<Vec<u8>>,
+    tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(8);
+    let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
+    }));
+    let token = token.to_owned();
+    let task = tokio::spawn(async move {
+        reqwest::Client::new()
+            .put(url)
+            .bearer_auth(token)
+            .body(body)
+            .send()
+            .await
+    });
+    (tx, task)
 }
