@@ -17,6 +17,8 @@ use keyhole_core::recovery::{KdfParams, RecoveryBackup};
 use keyhole_core::roster::{DeviceEntry, RosterBody, RosterHash};
 use keyhole_core::{HpkeSecretKey, ObjectId, Timestamp};
 use keyhole_core_fuzz::*;
+use keyhole_media::h264::AccessUnit;
+use keyhole_media::mp4;
 
 struct Out {
     root: PathBuf,
@@ -345,6 +347,56 @@ fn recovery(out: &mut Out) {
     out.put("recovery_backup", "default-params", &big);
 }
 
+/// A small H.264 clip: key frames every `gop` pictures carrying their parameter sets, an SEI
+/// and an access unit delimiter on the first, a two-slice picture, and B-frame style
+/// presentation offsets when `b_frames`.
+fn clip(sps: &[u8], frames: u8, gop: u8, b_frames: bool) -> Vec<AccessUnit> {
+    const PPS: [u8; 4] = [0x68, 0xce, 0x3c, 0x80];
+    (0..frames)
+        .map(|i| {
+            let mut nals = Vec::new();
+            if i == 0 {
+                nals.push(vec![0x09, 0xf0]);
+            }
+            if i % gop == 0 {
+                nals.extend([sps.to_vec(), PPS.to_vec(), vec![0x06, 5, 1, 0x80]]);
+                nals.push(vec![0x65, 0x88, 0x84, i, 0x21]);
+            } else {
+                nals.push(vec![0x41, 0x9a, i, 0x3f]);
+                if i % 3 == 1 {
+                    nals.push(vec![0x41, 0x40, i]); // second slice of the same picture
+                }
+            }
+            let mut au = AccessUnit::new(u64::from(i) * 6000, nals);
+            if b_frames {
+                au.pts_offset = [12_000, 0, 6000][usize::from(i % 3)];
+            }
+            au
+        })
+        .collect()
+}
+
+fn media(out: &mut Out) {
+    // x264 baseline 1280x720 and high-profile 1920x1080 (cropped) sequence parameter sets.
+    let sps720 = [0x67, 0x42, 0xc0, 0x1f, 0xda, 0x01, 0x40, 0x16, 0xe8, 0x40];
+    let sps1080 = [
+        0x67, 0x64, 0x00, 0x28, 0xac, 0xd9, 0x40, 0x78, 0x02, 0x27, 0xe5, 0x84, 0x00, 0x00, 0x03,
+        0x00, 0x04, 0x00, 0x00, 0x03, 0x00, 0xf0, 0x3c, 0x60, 0xc6, 0x58,
+    ];
+    for (name, aus) in [
+        ("720-gop5", clip(&sps720, 12, 5, false)),
+        ("720-b-frames", clip(&sps720, 12, 6, true)),
+        ("1080-one-frame", clip(&sps1080, 1, 1, false)),
+        ("1080-b-frames", clip(&sps1080, 7, 4, true)),
+    ] {
+        let file = mp4::write(&aus).unwrap_or_else(|e| panic!("write {name}: {e}"));
+        mp4::read(&file).unwrap_or_else(|e| panic!("seed {name} does not read: {e}"));
+        out.put("mp4_read", name, &file);
+        let stream: Vec<u8> = aus.iter().flat_map(AccessUnit::to_annex_b).collect();
+        out.put("h264_parse", name, &stream);
+    }
+}
+
 fn main() {
     let root = std::env::args()
         .nth(1)
@@ -361,5 +413,6 @@ fn main() {
     events(&mut out);
     pairing(&mut out);
     recovery(&mut out);
+    media(&mut out);
     println!("make_seeds: wrote {} seed files under {root}", out.count);
 }

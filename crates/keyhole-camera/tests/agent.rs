@@ -1,11 +1,14 @@
 //! The camera agent against the real server and the owner's client: it follows the owner's new
-//! epochs, and refuses to seal to a camera record the account did not sign.
+//! epochs, refuses to seal to a camera record the account did not sign or one older than it has
+//! seen, and tells the owner with a sealed alert event.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use keyhole_camera::{Agent, AgentError};
+use keyhole_camera::{Agent, AgentError, AgentSettings};
 use keyhole_client::Owner;
+use keyhole_client::core::event::{EventDetails, EventKind};
 use keyhole_client::core::record::{CameraRecordBody, CameraState};
 use keyhole_client::core::recovery::KdfParams;
+use keyhole_client::core::report::Checked;
 use keyhole_client::core::{AccountKey, CameraKey, HpkeSecretKey, Timestamp};
 use keyhole_http::Endpoint;
 use keyhole_testkit::TestServer;
@@ -37,18 +40,31 @@ async fn camera_follows_new_epochs_and_refuses_a_substituted_record() {
     .await
     .unwrap();
     let code = owner.start_pairing(&url, None, rng).await.unwrap();
-    let mut camera = Agent::pair(&code.to_text(), rng).await.unwrap();
+    let state = dir.path().join("camera");
+    let mut camera = Agent::pair(&code.to_text(), &state, AgentSettings::default(), rng)
+        .await
+        .unwrap();
     // Before the owner signs a record, the camera has nothing it may seal to.
     assert!(matches!(
         camera.record_clip(b"early", NOW, rng).await,
         Err(AgentError::Refused(404, _))
     ));
+    assert_eq!(camera.status().sealed, 0, "nothing was sealed");
     let camera_id = owner
         .finish_pairing(&code, "Porch", NOW, rng)
         .await
         .unwrap();
 
     camera.record_clip(&[1; 5000], NOW, rng).await.unwrap();
+    assert_eq!(camera.upload_pending().await.unwrap(), 1);
+    let first_record = server
+        .backdoor()
+        .await
+        .meta
+        .camera_record(&camera_id.0, Some(1))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         owner
             .rotate_epoch(&camera_id, Timestamp(NOW.0 + 1000), rng)
@@ -60,6 +76,8 @@ async fn camera_follows_new_epochs_and_refuses_a_substituted_record() {
         .record_clip(&[2; 5000], Timestamp(NOW.0 + 2000), rng)
         .await
         .unwrap();
+    assert_eq!(camera.upload_pending().await.unwrap(), 1);
+    assert_eq!(camera.status().epoch, 2);
     owner.sync_camera(&camera_id).await.unwrap();
     let report = owner.verify(&camera_id, None).await.unwrap();
     assert!(report.is_clean(), "{report}");
@@ -74,25 +92,44 @@ async fn camera_follows_new_epochs_and_refuses_a_substituted_record() {
         "the camera sealed to the new epoch after the rotation"
     );
 
+    // The server serves the first record again (a genuine signature, but rolled back): refused.
+    let backdoor = server.backdoor().await;
+    backdoor
+        .meta
+        .put_camera_record(&camera_id.0, 3, &first_record)
+        .await
+        .unwrap();
+    let refused = camera
+        .record_clip(&[3; 5000], Timestamp(NOW.0 + 3000), rng)
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("rolled back") || refused.to_string().contains("older"),
+        "{refused}"
+    );
+    assert!(
+        matches!(refused, AgentError::UntrustedRecord(_)),
+        "{refused}"
+    );
+
     // The server puts in a newer record of its own: its viewing key, signed by its own key.
     let server_key = AccountKey::generate(rng);
     let forged = CameraRecordBody {
         account: server_key.public(),
         camera_id,
-        version: 3,
+        version: 4,
         issued_at: Timestamp(NOW.0 + 3000),
         name: "Porch".into(),
         state: CameraState::Active,
         camera_key: CameraKey::generate(rng).public(),
-        epoch: 3,
+        epoch: 4,
         viewing_key: HpkeSecretKey::generate(rng).public(),
     }
     .sign(&server_key)
     .unwrap();
-    let backdoor = server.backdoor().await;
     backdoor
         .meta
-        .put_camera_record(&camera_id.0, 3, forged.encoded())
+        .put_camera_record(&camera_id.0, 4, forged.encoded())
         .await
         .unwrap();
     let refused = camera
@@ -104,9 +141,38 @@ async fn camera_follows_new_epochs_and_refuses_a_substituted_record() {
         "{refused}"
     );
     assert!(refused.to_string().starts_with("ALERT"), "{refused}");
-    // Nothing was sealed to the server's key: the listing still holds the two honest clips.
+    assert_eq!(
+        camera.status().alerts.len(),
+        2,
+        "{:?}",
+        camera.status().alerts
+    );
+    // Nothing was sealed to the server's key: besides the two honest clips, the server holds
+    // only the two alert events, sealed to the last verified epoch, which the owner opens.
+    assert_eq!(camera.upload_pending().await.unwrap(), 2);
     let report = owner.verify(&camera_id, None).await.unwrap();
-    assert_eq!(report.entries.len(), 2);
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.entries.len(), 4);
+    for entry in &report.entries[2..] {
+        assert_eq!(entry.header.as_ref().unwrap().epoch, 2);
+        let mut plain = Vec::new();
+        let checked = owner
+            .export(
+                &camera_id,
+                &entry.header.as_ref().unwrap().object_id,
+                &mut plain,
+            )
+            .await
+            .unwrap();
+        assert!(matches!(checked, Checked::Verified(_)));
+        let event = EventDetails::decode(&plain).unwrap();
+        assert_eq!(event.kind, EventKind::Alert);
+        assert!(
+            event.note.contains("refused a camera record"),
+            "{}",
+            event.note
+        );
+    }
     // The owner's device refuses the forged record as well.
     assert!(owner.sync_camera(&camera_id).await.is_err());
     server.stop().await;

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use base64::Engine as _;
-use keyhole_camera::Agent;
+use keyhole_camera::{Agent, AgentSettings};
 use keyhole_client::Owner;
 use keyhole_core::envelope::{OpenError, Tamper, open_object};
 use keyhole_core::key_package::KeyPackage;
@@ -42,12 +42,20 @@ async fn a_revoked_device_opens_nothing_recorded_afterwards() {
     .await
     .unwrap();
     let code = owner.start_pairing(&url, None, rng).await.unwrap();
-    let mut camera = Agent::pair(&code.to_text(), rng).await.unwrap();
+    let mut camera = Agent::pair(
+        &code.to_text(),
+        &dir.path().join("camera"),
+        AgentSettings::default(),
+        rng,
+    )
+    .await
+    .unwrap();
     let camera_id = owner
         .finish_pairing(&code, "Porch", NOW, rng)
         .await
         .unwrap();
     let before = camera.record_clip(&[1; 3000], NOW, rng).await.unwrap();
+    assert_eq!(camera.upload_pending().await.unwrap(), 1);
     owner.sync_camera(&camera_id).await.unwrap();
 
     // A tablet is enrolled: it logs in with its own device id and gets the full history.
@@ -126,6 +134,7 @@ async fn a_revoked_device_opens_nothing_recorded_afterwards() {
         .record_clip(&[2; 3000], Timestamp(NOW.0 + 1000), rng)
         .await
         .unwrap();
+    assert_eq!(camera.upload_pending().await.unwrap(), 1);
 
     // Even with the server's help — the raw bytes and every key package stored for it — the
     // tablet opens nothing recorded after its revocation.

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail, ensure};
-use keyhole_camera::Agent;
+use keyhole_camera::{Agent, AgentSettings};
 use keyhole_client::Owner;
 use keyhole_client::core::event::{EventDetails, EventKind};
 use keyhole_client::core::recovery::KdfParams;
@@ -111,7 +111,8 @@ pub(crate) async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
         .await?;
     let text = code.to_text();
     println!("    pairing code: {}…", &text[..48.min(text.len())]);
-    let mut camera = Agent::pair(&text, rng).await?;
+    let mut camera =
+        Agent::pair(&text, &data.join("camera"), AgentSettings::default(), rng).await?;
     let camera_id = owner
         .finish_pairing(&code, "Front door", now(), rng)
         .await?;
@@ -147,6 +148,7 @@ pub(crate) async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
             thumbnail_jpeg: canary.repeat(100),
         };
         camera.record_event(&details, rng).await?;
+        camera.upload_pending().await?;
         println!(
             "    event {n}: clip {clip} ({} bytes) and its event, sealed and uploaded",
             video.len()

@@ -1,0 +1,632 @@
+//! The paired camera: verifies the owner's camera record before sealing, seals clips and events
+//! into its chain, keeps them in the durable spool and uploads them.
+
+use std::path::{Path, PathBuf};
+
+use keyhole_core::envelope::{
+    DEFAULT_CHUNK_LOG2, ObjectKind, ObjectVerifier, PREFIX_LEN, SealParams, Suite, seal_object,
+};
+use keyhole_core::event::{EventDetails, EventKind, seal_event};
+use keyhole_core::pairing::{PairingCode, RegistrationProof};
+use keyhole_core::record::{CameraRecord, CameraState, SignedCameraRecord};
+use keyhole_core::{CameraId, CameraKey, ObjectId, Timestamp};
+use keyhole_http::Endpoint;
+use rand_core::CryptoRngCore;
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use crate::spool::{Entry, Spool};
+use crate::store::{Chain, Identity, RECORD_FILE, StoreError, write_atomic};
+
+/// Why the agent could not do something.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AgentError {
+    /// The pairing code does not parse.
+    #[error("bad pairing code: {0}")]
+    Code(#[from] keyhole_core::pairing::PairingError),
+    /// The server could not be reached.
+    #[error("could not reach the server: {0}")]
+    Http(#[from] reqwest::Error),
+    /// The HTTPS client could not be set up.
+    #[error(transparent)]
+    Transport(#[from] keyhole_http::TransportError),
+    /// The server refused a request.
+    #[error("the server refused ({0}): {1}")]
+    Refused(u16, String),
+    /// The camera record is not signed by the pinned account key, or goes back: the camera
+    /// refuses to seal to it.
+    #[error("ALERT: refusing an unverified camera record: {0}")]
+    UntrustedRecord(String),
+    /// The owner removed this camera.
+    #[error("this camera was removed by its owner")]
+    Removed,
+    /// The camera has no verified record yet (never reached the server since pairing).
+    #[error(
+        "no verified camera record yet: the owner has not finished pairing, or the server has not been reached"
+    )]
+    NoRecord,
+    /// The state folder could not be read or written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Sealing failed.
+    #[error("sealing failed: {0}")]
+    Seal(String),
+}
+
+impl AgentError {
+    /// Whether this is the server being unreachable (rather than refusing).
+    #[must_use]
+    pub fn is_offline(&self) -> bool {
+        matches!(self, Self::Http(_))
+    }
+}
+
+/// Settings for sealing and the spool.
+#[derive(Debug, Clone, Copy)]
+pub struct AgentSettings {
+    /// The cipher suite for new objects.
+    pub suite: Suite,
+    /// Largest size of the spool in bytes.
+    pub spool_bytes: u64,
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        Self {
+            suite: best_suite(),
+            spool_bytes: 512 << 20,
+        }
+    }
+}
+
+/// AES-256-GCM where the CPU has AES instructions, ChaCha20-Poly1305 where it does not (it is
+/// faster and constant-time in software).
+#[must_use]
+pub fn best_suite() -> Suite {
+    #[cfg(target_arch = "x86_64")]
+    let aes = std::arch::is_x86_feature_detected!("aes")
+        && std::arch::is_x86_feature_detected!("pclmulqdq");
+    #[cfg(target_arch = "aarch64")]
+    let aes = std::arch::is_aarch64_feature_detected!("aes")
+        && std::arch::is_aarch64_feature_detected!("pmull");
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    let aes = false;
+    if aes {
+        Suite::Aes256Gcm
+    } else {
+        Suite::ChaCha20Poly1305
+    }
+}
+
+/// What the camera reports about itself (the `status` command and endpoint).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Status {
+    /// The camera's id.
+    pub camera_id: String,
+    /// The paired account's code, to compare with the owner's app.
+    pub account_code: String,
+    /// The server.
+    pub server: String,
+    /// The cipher suite for new objects.
+    pub suite: String,
+    /// The epoch of the newest verified camera record (0 before one).
+    pub epoch: u32,
+    /// Whether the last request reached the server.
+    pub online: bool,
+    /// When the last object was acknowledged by the server.
+    pub last_upload: Option<String>,
+    /// Objects waiting in the spool.
+    pub spool_objects: usize,
+    /// Bytes waiting in the spool.
+    pub spool_bytes: u64,
+    /// Objects sealed so far (the chain's sequence number).
+    pub sealed: u64,
+    /// Objects uploaded by this process.
+    pub uploaded: u64,
+    /// Objects dropped from a full spool.
+    pub dropped: u64,
+    /// Objects the server refused for good.
+    pub rejected: u64,
+    /// Alerts: refused records and other things the owner must know.
+    pub alerts: Vec<String>,
+}
+
+/// A paired camera.
+pub struct Agent {
+    dir: PathBuf,
+    identity: Identity,
+    http: reqwest::Client,
+    record: Option<CameraRecord>,
+    chain: Chain,
+    spool: Spool,
+    settings: AgentSettings,
+    status: Status,
+    /// Objects whose upload failed midway in this process: resume them at the server's offset.
+    interrupted: std::collections::HashSet<ObjectId>,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("camera_id", &self.identity.camera_id)
+            .field("sequence", &self.chain.sequence)
+            .finish_non_exhaustive()
+    }
+}
+
+async fn ok(resp: reqwest::Response) -> Result<reqwest::Response, AgentError> {
+    if resp.status().is_success() {
+        return Ok(resp);
+    }
+    let status = resp.status().as_u16();
+    Err(AgentError::Refused(
+        status,
+        resp.text().await.unwrap_or_default(),
+    ))
+}
+
+impl Agent {
+    /// Pairs from the text of a pairing code: makes the camera's key and id, registers with the
+    /// proof, pins the account key (and the server's certificate when the code carries it), and
+    /// saves the identity in `dir`. Refuses a folder that already holds a paired camera.
+    ///
+    /// # Errors
+    /// A bad code, an unreachable server, a refused registration, or a folder in use.
+    pub async fn pair(
+        code_text: &str,
+        dir: &Path,
+        settings: AgentSettings,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Self, AgentError> {
+        if Identity::load(dir).is_ok() {
+            return Err(AgentError::Seal(format!(
+                "{} already holds a paired camera; run `keyhole-camera reset` first",
+                dir.display()
+            )));
+        }
+        let code = PairingCode::parse(code_text)?;
+        let endpoint = Endpoint {
+            url: code.server_url.clone(),
+            pin: code.tls_fingerprint,
+            allow_plain_http: false,
+        };
+        let http = keyhole_http::client(&endpoint)?;
+        let key = CameraKey::generate(rng);
+        let camera_id = CameraId::random(rng);
+        let proof = RegistrationProof::create(&code, camera_id, &key);
+        let url = format!(
+            "{}/v1/pairing-tokens/{}/register",
+            code.server_url, code.token
+        );
+        let resp = ok(http.post(url).body(proof.encode()).send().await?).await?;
+        let body: Zeroizing<Vec<u8>> = Zeroizing::new(resp.bytes().await?.to_vec());
+        let body: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|_| AgentError::Refused(200, "the answer is not JSON".into()))?;
+        let token = body["camera_token"]
+            .as_str()
+            .ok_or_else(|| AgentError::Refused(200, "no camera token in the answer".into()))?;
+        let identity = Identity {
+            camera_id,
+            key,
+            account: code.account,
+            server_url: code.server_url.clone(),
+            tls_pin: code.tls_fingerprint,
+            token: Zeroizing::new(token.to_owned()),
+        };
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
+        identity.save(dir)?;
+        Self::open(dir, settings)
+    }
+
+    /// Opens a paired camera's state in `dir`: its identity, newest verified record and chain;
+    /// objects sealed just before a crash, whose chain update did not land, are taken back into
+    /// the chain from the spool.
+    ///
+    /// # Errors
+    /// Not paired, or damaged state.
+    pub fn open(dir: &Path, settings: AgentSettings) -> Result<Self, AgentError> {
+        let identity = Identity::load(dir)?;
+        let http = keyhole_http::client(&Endpoint {
+            url: identity.server_url.clone(),
+            pin: identity.tls_pin,
+            allow_plain_http: false,
+        })?;
+        let record = match std::fs::read(dir.join(RECORD_FILE)) {
+            Ok(bytes) => Some(
+                SignedCameraRecord::decode(&bytes)
+                    .map_err(|e| e.to_string())
+                    .and_then(|s| {
+                        s.verify_first(&identity.account, &identity.camera_id)
+                            .map_err(|e| e.to_string())
+                    })
+                    .map_err(|why| StoreError::Damaged {
+                        path: dir.join(RECORD_FILE),
+                        why,
+                    })?,
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(source) => {
+                return Err(StoreError::Io {
+                    path: dir.join(RECORD_FILE),
+                    source,
+                }
+                .into());
+            }
+        };
+        let mut chain = Chain::load(dir)?;
+        let spool = Spool::open(dir.join("spool"), settings.spool_bytes)?;
+        for entry in spool.entries()? {
+            if entry.sequence > chain.sequence {
+                let bytes = std::fs::read(&entry.path).map_err(|source| StoreError::Io {
+                    path: entry.path.clone(),
+                    source,
+                })?;
+                let digest = verify_sealed(&bytes, &identity.key)?;
+                chain.sequence = entry.sequence;
+                chain.previous = hex::encode(digest.0);
+            }
+        }
+        chain.save(dir)?;
+        let status = Status {
+            camera_id: identity.camera_id.to_string(),
+            account_code: identity.account.account_code().to_string(),
+            server: identity.server_url.clone(),
+            suite: format!("{:?}", settings.suite),
+            epoch: record.as_ref().map_or(0, |r| r.body().epoch),
+            ..Status::default()
+        };
+        let mut agent = Self {
+            dir: dir.to_owned(),
+            identity,
+            http,
+            record,
+            chain,
+            spool,
+            settings,
+            status,
+            interrupted: std::collections::HashSet::new(),
+        };
+        agent.update_status();
+        Ok(agent)
+    }
+
+    /// The camera's id.
+    #[must_use]
+    pub fn camera_id(&self) -> CameraId {
+        self.identity.camera_id
+    }
+
+    /// The camera's current status.
+    #[must_use]
+    pub fn status(&self) -> &Status {
+        &self.status
+    }
+
+    /// Records an alert: logged loudly and kept in the status.
+    pub fn alert(&mut self, message: String) {
+        eprintln!("keyhole-camera: ALERT: {message}");
+        self.status.alerts.push(message);
+        if self.status.alerts.len() > 100 {
+            self.status.alerts.remove(0);
+        }
+    }
+
+    fn update_status(&mut self) {
+        let entries = self.spool.entries().unwrap_or_default();
+        self.status.spool_objects = entries.len();
+        self.status.spool_bytes = entries.iter().map(|e| e.len).sum();
+        self.status.sealed = self.chain.sequence;
+        self.status.dropped = self.chain.dropped;
+        self.status.rejected = self.chain.rejected;
+        self.status.epoch = self.record.as_ref().map_or(0, |r| r.body().epoch);
+    }
+
+    /// Fetches the camera record and accepts it only if the pinned account signed it and it is
+    /// not older than any record seen before; the newest is kept on disk. When the server cannot
+    /// be reached, the newest verified record stays in force and this says so with an
+    /// [`AgentError::Http`] error.
+    ///
+    /// # Errors
+    /// Unreachable server, a refused request, an untrusted record (also raised as an alert and,
+    /// when a verified record exists, sealed as an alert event for the owner), or removal.
+    pub async fn refresh_record(&mut self, rng: &mut impl CryptoRngCore) -> Result<(), AgentError> {
+        match self.fetch_record().await {
+            Ok(()) => {}
+            Err(AgentError::UntrustedRecord(why)) => {
+                let message = format!("refused a camera record the server offered: {why}");
+                self.alert(message.clone());
+                if self.record.is_some() {
+                    let details = EventDetails {
+                        kind: EventKind::Alert,
+                        started_at: crate::now(),
+                        duration_ms: 0,
+                        clip: None,
+                        note: message
+                            .chars()
+                            .take(keyhole_core::event::MAX_NOTE)
+                            .collect(),
+                        thumbnail_jpeg: Vec::new(),
+                    };
+                    self.seal_event(&details, rng)?;
+                }
+                return Err(AgentError::UntrustedRecord(why));
+            }
+            Err(e) => return Err(e),
+        }
+        let record = self.record.as_ref().ok_or(AgentError::NoRecord)?;
+        if record.body().state == CameraState::Removed {
+            return Err(AgentError::Removed);
+        }
+        Ok(())
+    }
+
+    async fn fetch_record(&mut self) -> Result<(), AgentError> {
+        let url = format!(
+            "{}/v1/cameras/{}/record",
+            self.identity.server_url, self.identity.camera_id
+        );
+        let resp = self
+            .http
+            .get(url)
+            .bearer_auth(self.identity.token.as_str())
+            .send()
+            .await;
+        self.status.online = resp.is_ok();
+        let bytes = ok(resp?).await?.bytes().await?;
+        let signed = SignedCameraRecord::decode(&bytes)
+            .map_err(|e| AgentError::UntrustedRecord(e.to_string()))?;
+        let accepted = match &self.record {
+            Some(trusted) => trusted.accept(signed),
+            None => signed.verify_first(&self.identity.account, &self.identity.camera_id),
+        }
+        .map_err(|e| AgentError::UntrustedRecord(e.to_string()))?;
+        if accepted.body().camera_key != self.identity.key.public() {
+            return Err(AgentError::UntrustedRecord(
+                "the record names another camera key".into(),
+            ));
+        }
+        let changed = self
+            .record
+            .as_ref()
+            .is_none_or(|r| r.hash() != accepted.hash());
+        if changed {
+            write_atomic(&self.dir.join(RECORD_FILE), accepted.signed().encoded())?;
+        }
+        self.record = Some(accepted);
+        self.update_status();
+        Ok(())
+    }
+
+    fn next_params(
+        &mut self,
+        kind: ObjectKind,
+        captured_at: Timestamp,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<SealParams, AgentError> {
+        let record = self.record.as_ref().ok_or(AgentError::NoRecord)?;
+        if record.body().state == CameraState::Removed {
+            return Err(AgentError::Removed);
+        }
+        Ok(SealParams {
+            kind,
+            suite: self.settings.suite,
+            chunk_log2: DEFAULT_CHUNK_LOG2,
+            camera_id: self.identity.camera_id,
+            object_id: ObjectId::random(rng),
+            epoch: record.body().epoch,
+            sequence: self.chain.sequence + 1,
+            previous: self.chain.previous_digest(),
+            captured_at,
+        })
+    }
+
+    fn viewing_key(&self) -> Result<keyhole_core::HpkePublicKey, AgentError> {
+        self.record
+            .as_ref()
+            .map(|r| r.body().viewing_key)
+            .ok_or(AgentError::NoRecord)
+    }
+
+    /// Puts a sealed object in the spool, then moves the chain past it.
+    fn spool(
+        &mut self,
+        params: &SealParams,
+        sealed: &[u8],
+        digest: keyhole_core::envelope::ObjectDigest,
+    ) -> Result<(), AgentError> {
+        let dropped = self.spool.put(params.sequence, params.object_id, sealed)?;
+        self.chain.sequence = params.sequence;
+        self.chain.previous = hex::encode(digest.0);
+        self.chain.dropped += dropped;
+        self.chain.save(&self.dir)?;
+        if dropped > 0 {
+            self.alert(format!(
+                "the spool is full: dropped the {dropped} oldest sealed object(s) before upload"
+            ));
+        }
+        self.update_status();
+        Ok(())
+    }
+
+    /// Seals `video` as the next clip to the newest verified record and puts it in the spool.
+    ///
+    /// # Errors
+    /// No verified record, a removed camera, or a spool failure.
+    pub fn seal_clip(
+        &mut self,
+        video: &[u8],
+        captured_at: Timestamp,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<ObjectId, AgentError> {
+        let params = self.next_params(ObjectKind::Clip, captured_at, rng)?;
+        let viewing = self.viewing_key()?;
+        let (sealed, summary) = seal_object(params, video, &viewing, &self.identity.key, rng)
+            .map_err(|e| AgentError::Seal(e.to_string()))?;
+        self.spool(&params, &sealed, summary.digest)?;
+        Ok(params.object_id)
+    }
+
+    /// Seals `details` as the next event and puts it in the spool.
+    ///
+    /// # Errors
+    /// As [`Agent::seal_clip`].
+    pub fn seal_event(
+        &mut self,
+        details: &EventDetails,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<ObjectId, AgentError> {
+        let params = self.next_params(ObjectKind::Event, details.started_at, rng)?;
+        let viewing = self.viewing_key()?;
+        let (sealed, summary) = seal_event(params, details, &viewing, &self.identity.key, rng)
+            .map_err(|e| AgentError::Seal(e.to_string()))?;
+        self.spool(&params, &sealed, summary.digest)?;
+        Ok(params.object_id)
+    }
+
+    /// Refreshes the record, then seals and spools `video` as a clip; uploads are separate
+    /// ([`Agent::upload_pending`]). When the server is unreachable the newest verified record
+    /// is used.
+    ///
+    /// # Errors
+    /// As [`Agent::refresh_record`] (except being offline) and [`Agent::seal_clip`].
+    pub async fn record_clip(
+        &mut self,
+        video: &[u8],
+        captured_at: Timestamp,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<ObjectId, AgentError> {
+        self.refresh_online(rng).await?;
+        self.seal_clip(video, captured_at, rng)
+    }
+
+    /// Refreshes the record, then seals and spools an event.
+    ///
+    /// # Errors
+    /// As [`Agent::record_clip`].
+    pub async fn record_event(
+        &mut self,
+        details: &EventDetails,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<ObjectId, AgentError> {
+        self.refresh_online(rng).await?;
+        self.seal_event(details, rng)
+    }
+
+    /// [`Agent::refresh_record`], treating an unreachable server as "keep the newest verified
+    /// record".
+    async fn refresh_online(&mut self, rng: &mut impl CryptoRngCore) -> Result<(), AgentError> {
+        match self.refresh_record(rng).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_offline() && self.record.is_some() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Uploads everything in the spool, oldest first, and removes what the server acknowledged.
+    /// Stops at the first failure that a retry may cure (unreachable, busy, server error) and
+    /// returns it; objects the server refuses for good are moved aside and counted.
+    ///
+    /// # Errors
+    /// The failure that stopped the run; the spool keeps everything not acknowledged.
+    pub async fn upload_pending(&mut self) -> Result<usize, AgentError> {
+        let mut uploaded = 0;
+        let entries = self.spool.entries()?;
+        for entry in entries {
+            match self.upload(&entry).await {
+                Ok(()) => {
+                    self.spool.remove(&entry)?;
+                    self.interrupted.remove(&entry.object_id);
+                    uploaded += 1;
+                    self.status.uploaded += 1;
+                    self.status.last_upload = Some(crate::now().to_string());
+                }
+                Err(AgentError::Refused(code, why))
+                    if matches!(code, 400 | 404 | 411 | 413 | 415 | 422) =>
+                {
+                    self.spool.reject(&entry)?;
+                    self.chain.rejected += 1;
+                    self.chain.save(&self.dir)?;
+                    self.alert(format!(
+                        "the server refused object {} ({code}: {why}); kept in spool/rejected",
+                        entry.object_id
+                    ));
+                }
+                Err(e) => {
+                    self.interrupted.insert(entry.object_id);
+                    self.update_status();
+                    return Err(e);
+                }
+            }
+        }
+        self.update_status();
+        Ok(uploaded)
+    }
+
+    async fn upload(&mut self, entry: &Entry) -> Result<(), AgentError> {
+        let base = format!(
+            "{}/v1/objects/{}",
+            self.identity.server_url, entry.object_id
+        );
+        let token = self.identity.token.as_str();
+        let mut offset = 0;
+        if self.interrupted.contains(&entry.object_id) {
+            let resp = self
+                .http
+                .get(format!("{base}/upload"))
+                .bearer_auth(token)
+                .send()
+                .await;
+            self.status.online = resp.is_ok();
+            let state: serde_json::Value = ok(resp?).await?.json().await?;
+            if state["stored"].as_bool() == Some(true) {
+                return Ok(());
+            }
+            offset = state["offset"].as_u64().unwrap_or(0).min(entry.len);
+        }
+        let mut file =
+            tokio::fs::File::open(&entry.path)
+                .await
+                .map_err(|source| StoreError::Io {
+                    path: entry.path.clone(),
+                    source,
+                })?;
+        tokio::io::AsyncSeekExt::seek(&mut file, std::io::SeekFrom::Start(offset))
+            .await
+            .map_err(|source| StoreError::Io {
+                path: entry.path.clone(),
+                source,
+            })?;
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
+        let mut request = self
+            .http
+            .put(base)
+            .bearer_auth(token)
+            .header(reqwest::header::CONTENT_LENGTH, entry.len - offset)
+            .body(body);
+        if offset > 0 {
+            request = request.header("Upload-Offset", offset);
+        }
+        let resp = request.send().await;
+        self.status.online = resp.is_ok();
+        ok(resp?).await?;
+        Ok(())
+    }
+}
+
+/// Checks a spooled object's camera signatures and returns its digest.
+fn verify_sealed(
+    bytes: &[u8],
+    key: &CameraKey,
+) -> Result<keyhole_core::envelope::ObjectDigest, AgentError> {
+    let prefix = bytes.get(..PREFIX_LEN).unwrap_or(bytes);
+    let mut verifier = ObjectVerifier::new(prefix, &key.public())
+        .map_err(|e| AgentError::Seal(format!("a spooled object is damaged: {e}")))?;
+    verifier.update(bytes.get(PREFIX_LEN..).unwrap_or_default());
+    verifier
+        .finish()
+        .map_err(|e| AgentError::Seal(format!("a spooled object is damaged: {e}")))
+}

@@ -1,0 +1,255 @@
+//! The camera's configuration file (TOML). Every field has a default, so an empty file is a
+//! working synthetic camera; unknown fields are refused so a typo is an error, not a silently
+//! ignored setting.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::recorder::ClipTiming;
+use crate::source::SourceConfig;
+use crate::video::motion::MotionSettings;
+
+/// How the camera is powered, which decides how it records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// Mains power: watches all the time, detects motion itself, keeps a pre-roll.
+    #[default]
+    Wired,
+    /// Battery: asleep until woken by a trigger (its motion sensor, the doorbell button),
+    /// then records, seals, uploads and sleeps again. No pre-roll, no picture analysis, no
+    /// requests while asleep.
+    Battery,
+}
+
+/// Which cipher suite to seal with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SuiteChoice {
+    /// AES-256-GCM where the CPU has AES instructions, else ChaCha20-Poly1305.
+    #[default]
+    Auto,
+    /// AES-256-GCM.
+    Aes256Gcm,
+    /// ChaCha20-Poly1305.
+    Chacha20Poly1305,
+}
+
+/// Clip timing in seconds, as written in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClipConfig {
+    /// Seconds of video before the trigger (wired only; rounded back to a key frame).
+    pub pre_roll_s: f32,
+    /// Seconds of video after the last trigger.
+    pub post_roll_s: f32,
+    /// Longest clip, in seconds.
+    pub max_s: f32,
+    /// Seconds after a clip during which motion starts no new clip.
+    pub cooldown_s: f32,
+}
+
+impl Default for ClipConfig {
+    fn default() -> Self {
+        Self {
+            pre_roll_s: 5.0,
+            post_roll_s: 10.0,
+            max_s: 60.0,
+            cooldown_s: 10.0,
+        }
+    }
+}
+
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn ms(seconds: f32) -> u32 {
+    (seconds.clamp(0.0, 3600.0) * 1000.0) as u32
+}
+
+impl ClipConfig {
+    /// The timing in milliseconds.
+    #[must_use]
+    pub fn timing(&self) -> ClipTiming {
+        ClipTiming {
+            pre_roll_ms: ms(self.pre_roll_s),
+            post_roll_ms: ms(self.post_roll_s),
+            max_clip_ms: ms(self.max_s).max(1000),
+            cooldown_ms: ms(self.cooldown_s),
+        }
+    }
+}
+
+/// Motion detection, as written in the file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MotionConfig {
+    /// Whether the camera looks for motion (wired only).
+    pub enabled: bool,
+    /// Sensitivity and zones.
+    #[serde(flatten)]
+    pub settings: MotionSettings,
+}
+
+impl Default for MotionConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            settings: MotionSettings::default(),
+        }
+    }
+}
+
+/// Upload retry timing.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UploadConfig {
+    /// First wait after a failed upload, in seconds; doubled after each failure.
+    pub retry_min_s: f32,
+    /// Longest wait between attempts, in seconds.
+    pub retry_max_s: f32,
+}
+
+impl Default for UploadConfig {
+    fn default() -> Self {
+        Self {
+            retry_min_s: 1.0,
+            retry_max_s: 60.0,
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the camera keeps its identity, verified record, chain and spool.
+    pub state_dir: PathBuf,
+    /// `wired` or `battery`.
+    pub profile: Profile,
+    /// `auto`, `aes-256-gcm` or `chacha20-poly1305`.
+    pub suite: SuiteChoice,
+    /// Largest spool, in megabytes; the oldest sealed objects are dropped (and counted) past it.
+    pub spool_mb: u64,
+    /// Loopback address of the control endpoint (status, doorbell, external trigger).
+    pub control: SocketAddr,
+    /// The video source.
+    pub source: SourceConfig,
+    /// Clip timing.
+    pub clip: ClipConfig,
+    /// Motion detection.
+    pub motion: MotionConfig,
+    /// Upload retries.
+    pub upload: UploadConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            state_dir: PathBuf::from("keyhole-camera-state"),
+            profile: Profile::default(),
+            suite: SuiteChoice::default(),
+            spool_mb: 512,
+            control: SocketAddr::from(([127, 0, 0, 1], 8787)),
+            source: SourceConfig::default(),
+            clip: ClipConfig::default(),
+            motion: MotionConfig::default(),
+            upload: UploadConfig::default(),
+        }
+    }
+}
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ConfigError {
+    path: String,
+    message: String,
+}
+
+impl Config {
+    /// Reads `path`, or the defaults when `path` is `None`.
+    ///
+    /// # Errors
+    /// An unreadable file, bad TOML, an unknown field, or a value out of range.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let Some(path) = path else {
+            return Ok(Self::default());
+        };
+        let err = |message: String| ConfigError {
+            path: path.display().to_string(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let config: Self = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
+        config.check().map_err(err)?;
+        Ok(config)
+    }
+
+    /// Checks values that parse but make no sense.
+    ///
+    /// # Errors
+    /// The first problem found.
+    pub fn check(&self) -> Result<(), String> {
+        if !self.control.ip().is_loopback() {
+            return Err(format!(
+                "control = {}: the control endpoint takes unauthenticated triggers, so it must be on loopback",
+                self.control
+            ));
+        }
+        if self.spool_mb == 0 {
+            return Err("spool_mb must be at least 1".into());
+        }
+        if !(1..=100).contains(&self.motion.settings.sensitivity) {
+            return Err("motion.sensitivity must be 1 to 100".into());
+        }
+        if self.upload.retry_min_s <= 0.0 || self.upload.retry_max_s < self.upload.retry_min_s {
+            return Err("upload.retry_min_s must be > 0 and <= upload.retry_max_s".into());
+        }
+        Ok(())
+    }
+
+    /// The cipher suite to seal with.
+    #[must_use]
+    pub fn suite(&self) -> keyhole_core::envelope::Suite {
+        use keyhole_core::envelope::Suite;
+        match self.suite {
+            SuiteChoice::Auto => crate::agent::best_suite(),
+            SuiteChoice::Aes256Gcm => Suite::Aes256Gcm,
+            SuiteChoice::Chacha20Poly1305 => Suite::ChaCha20Poly1305,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_defaults_and_typos_are_refused() {
+        assert_eq!(toml::from_str::<Config>("").unwrap(), Config::default());
+        let config: Config = toml::from_str(
+            r#"
+            profile = "battery"
+            suite = "chacha20-poly1305"
+            [source]
+            kind = "rtsp"
+            url = "rtsp://127.0.0.1:8554/door"
+            [motion]
+            sensitivity = 80
+            zones = [{ x = 0.0, y = 0.5, width = 1.0, height = 0.5 }]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.profile, Profile::Battery);
+        assert_eq!(config.motion.settings.zones.len(), 1);
+        config.check().unwrap();
+        assert!(toml::from_str::<Config>("profil = \"wired\"").is_err());
+        assert!(toml::from_str::<Config>("[clip]\npreroll_s = 3").is_err());
+        let open = Config {
+            control: "0.0.0.0:8787".parse().unwrap(),
+            ..Config::default()
+        };
+        assert!(open.check().unwrap_err().contains("loopback"));
+    }
+}

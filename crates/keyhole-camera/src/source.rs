@@ -1,0 +1,229 @@
+//! Where video comes from: the built-in synthetic camera, a file (MP4 or Annex B H.264), or an
+//! RTSP camera. Each source runs on its own and sends access units, paced in real time, into a
+//! channel; a full channel drops pictures rather than stall the source.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use keyhole_media::{AccessUnit, TIMESCALE, h264, mp4};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use crate::video::VideoError;
+use crate::video::synthetic::{SyntheticCamera, SyntheticSettings};
+
+/// Which video source to use, and how.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SourceConfig {
+    /// The built-in synthetic camera.
+    Synthetic {
+        /// Picture width, a multiple of 16 (320 by default).
+        #[serde(default = "default_width")]
+        width: u32,
+        /// Picture height, a multiple of 16 (240 by default).
+        #[serde(default = "default_height")]
+        height: u32,
+        /// Frames per second (15 by default).
+        #[serde(default = "default_fps")]
+        fps: u32,
+        /// A visitor walks through the picture for 3 seconds every this many seconds; never
+        /// when absent (then only the control endpoint brings one).
+        #[serde(default)]
+        visit_every_s: Option<u32>,
+    },
+    /// A video file, played in real time.
+    File {
+        /// An `.mp4` file, or anything else read as an Annex B H.264 stream.
+        path: PathBuf,
+        /// Frames per second of an Annex B stream (which carries no times); 15 by default.
+        #[serde(default = "default_fps")]
+        fps: u32,
+        /// Start again at the end (a camera that never stops).
+        #[serde(default, rename = "loop")]
+        repeat: bool,
+    },
+    /// An RTSP camera (H.264), over TCP.
+    Rtsp {
+        /// `rtsp://host:port/path`; credentials may be in the URL.
+        url: String,
+    },
+}
+
+fn default_width() -> u32 {
+    320
+}
+fn default_height() -> u32 {
+    240
+}
+fn default_fps() -> u32 {
+    15
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        Self::Synthetic {
+            width: default_width(),
+            height: default_height(),
+            fps: default_fps(),
+            visit_every_s: None,
+        }
+    }
+}
+
+/// Why a source stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// Encoding or decoding failed.
+    #[error(transparent)]
+    Video(#[from] VideoError),
+    /// The file could not be read or is not video we understand.
+    #[error("{0}")]
+    File(String),
+    /// The RTSP camera failed.
+    #[error("RTSP: {0}")]
+    Rtsp(String),
+}
+
+/// A running source: its pictures, and a switch for the synthetic scene's visitor.
+#[derive(Debug)]
+pub struct RunningSource {
+    /// Pictures, in order; closed when the source ends (a file without `loop`).
+    pub pictures: mpsc::Receiver<AccessUnit>,
+    /// Sets the synthetic camera's visitor walking (ignored by other sources).
+    pub visitor: Arc<AtomicBool>,
+    /// Resolves with the source's end: `Ok` at the end of a file, `Err` on failure.
+    pub done: tokio::task::JoinHandle<Result<(), SourceError>>,
+}
+
+/// Starts `config`'s source.
+///
+/// # Errors
+/// A source that cannot start (a missing file, a bad picture size).
+pub fn start(config: &SourceConfig) -> Result<RunningSource, SourceError> {
+    let (tx, pictures) = mpsc::channel(256);
+    let visitor = Arc::new(AtomicBool::new(false));
+    let done = match config.clone() {
+        SourceConfig::Synthetic {
+            width,
+            height,
+            fps,
+            visit_every_s,
+        } => {
+            let camera = SyntheticCamera::new(SyntheticSettings {
+                width,
+                height,
+                fps,
+                keyframe_interval: fps,
+            })?;
+            let visitor = visitor.clone();
+            tokio::task::spawn_blocking(move || synthetic(camera, visit_every_s, &visitor, &tx))
+        }
+        SourceConfig::File { path, fps, repeat } => {
+            let pictures = read_file(&path, fps)?;
+            tokio::task::spawn_blocking(move || play(&pictures, repeat, &tx))
+        }
+        SourceConfig::Rtsp { url } => tokio::spawn(crate::rtsp::stream(url, tx)),
+    };
+    Ok(RunningSource {
+        pictures,
+        visitor,
+        done,
+    })
+}
+
+/// Sends `au` unless the receiver is gone (then the source stops); drops it when the receiver
+/// is behind.
+fn send(tx: &mpsc::Sender<AccessUnit>, au: AccessUnit) -> bool {
+    !matches!(tx.try_send(au), Err(mpsc::error::TrySendError::Closed(_)))
+}
+
+fn synthetic(
+    mut camera: SyntheticCamera,
+    visit_every_s: Option<u32>,
+    visitor: &AtomicBool,
+    tx: &mpsc::Sender<AccessUnit>,
+) -> Result<(), SourceError> {
+    let fps = u64::from(camera.settings().fps);
+    let start = Instant::now();
+    for frame in 0u64.. {
+        let scheduled = visit_every_s.is_some_and(|every| {
+            let second = frame / fps;
+            every > 0 && second % u64::from(every) >= u64::from(every.saturating_sub(3))
+        });
+        camera.set_motion(scheduled || visitor.load(Ordering::Relaxed));
+        let au = camera.next_frame()?;
+        if !send(tx, au) {
+            break;
+        }
+        pace(start, (frame + 1) * 1_000_000 / fps);
+    }
+    Ok(())
+}
+
+fn pace(start: Instant, due_us: u64) {
+    let due = start + Duration::from_micros(due_us);
+    let now = Instant::now();
+    if due > now {
+        std::thread::sleep(due - now);
+    }
+}
+
+/// Reads a whole video file into access units.
+///
+/// # Errors
+/// A file that cannot be read, or holds no H.264 we can use.
+pub fn read_file(path: &std::path::Path, fps: u32) -> Result<Vec<AccessUnit>, SourceError> {
+    let bytes =
+        std::fs::read(path).map_err(|e| SourceError::File(format!("{}: {e}", path.display())))?;
+    let pictures = if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("mp4"))
+    {
+        mp4::read(&bytes)
+            .map_err(|e| SourceError::File(format!("{}: {e}", path.display())))?
+            .access_units
+    } else {
+        let ticks = u64::from(TIMESCALE / fps.clamp(1, 120));
+        h264::group_access_units(h264::split_annex_b(&bytes), ticks)
+    };
+    if !pictures.iter().any(|a| a.keyframe) {
+        return Err(SourceError::File(format!(
+            "{}: no H.264 key frame found",
+            path.display()
+        )));
+    }
+    Ok(pictures)
+}
+
+fn play(
+    pictures: &[AccessUnit],
+    repeat: bool,
+    tx: &mpsc::Sender<AccessUnit>,
+) -> Result<(), SourceError> {
+    let first = pictures.first().map_or(0, |a| a.dts);
+    let last = pictures.last().map_or(0, |a| a.dts);
+    let step = pictures
+        .get(1)
+        .map_or(u64::from(TIMESCALE / 15), |a| a.dts.saturating_sub(first))
+        .max(1);
+    let length = last - first + step;
+    let start = Instant::now();
+    for round in 0u64.. {
+        for au in pictures {
+            let mut au = au.clone();
+            au.dts = au.dts - first + round * length;
+            pace(start, au.dts * 1_000_000 / u64::from(TIMESCALE));
+            if !send(tx, au) {
+                return Ok(());
+            }
+        }
+        if !repeat {
+            break;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,423 @@
+//! H.264 (ITU-T H.264) access units: splitting Annex B byte streams into NAL units, grouping
+//! them into access units, and reading a picture's size from its sequence parameter set.
+
+/// Ticks per second of every timestamp here: the 90 kHz clock of RTP and MPEG.
+pub const TIMESCALE: u32 = 90_000;
+
+/// NAL unit types this crate cares about (H.264 Table 7-1).
+pub mod nal {
+    /// A slice of a non-IDR picture.
+    pub const SLICE: u8 = 1;
+    /// A slice of an IDR picture: a key frame.
+    pub const IDR: u8 = 5;
+    /// Supplemental enhancement information.
+    pub const SEI: u8 = 6;
+    /// Sequence parameter set.
+    pub const SPS: u8 = 7;
+    /// Picture parameter set.
+    pub const PPS: u8 = 8;
+    /// Access unit delimiter.
+    pub const AUD: u8 = 9;
+}
+
+/// One coded picture: its NAL units (without start codes or length prefixes) and its time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessUnit {
+    /// Decode time in [`TIMESCALE`] ticks.
+    pub dts: u64,
+    /// Presentation time minus decode time, in ticks (zero without B-frames).
+    pub pts_offset: u32,
+    /// Whether this picture is an IDR picture, where a clip may start.
+    pub keyframe: bool,
+    /// The NAL units, each starting with its one-byte header.
+    pub nals: Vec<Vec<u8>>,
+}
+
+impl AccessUnit {
+    /// Builds an access unit from NAL units, marking it a key frame if any is an IDR slice.
+    #[must_use]
+    pub fn new(dts: u64, nals: Vec<Vec<u8>>) -> Self {
+        let keyframe = nals.iter().any(|n| nal_type(n) == nal::IDR);
+        Self {
+            dts,
+            pts_offset: 0,
+            keyframe,
+            nals,
+        }
+    }
+
+    /// The first NAL unit of `kind`, if any.
+    #[must_use]
+    pub fn find(&self, kind: u8) -> Option<&[u8]> {
+        self.nals
+            .iter()
+            .find(|n| nal_type(n) == kind)
+            .map(Vec::as_slice)
+    }
+
+    /// The access unit as an Annex B byte stream (four-byte start codes).
+    #[must_use]
+    pub fn to_annex_b(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.nals.iter().map(|n| n.len() + 4).sum());
+        for n in &self.nals {
+            out.extend_from_slice(&[0, 0, 0, 1]);
+            out.extend_from_slice(n);
+        }
+        out
+    }
+
+    /// Total size of the NAL units.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.nals.iter().map(Vec::len).sum()
+    }
+
+    /// Whether the access unit carries no bytes.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The type of a NAL unit (the low five bits of its header; 0 for an empty unit).
+#[must_use]
+pub fn nal_type(nal: &[u8]) -> u8 {
+    nal.first().map_or(0, |h| h & 0x1f)
+}
+
+/// Splits an Annex B byte stream at its start codes (`00 00 01` or `00 00 00 01`) into NAL
+/// units. Bytes before the first start code are ignored; trailing zero bytes of a unit (the
+/// leading zero of a four-byte start code) are dropped.
+#[must_use]
+pub fn split_annex_b(data: &[u8]) -> Vec<&[u8]> {
+    let mut units = Vec::new();
+    let mut start: Option<usize> = None;
+    let mut i = 0;
+    while i + 3 <= data.len() {
+        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
+            if let Some(s) = start {
+                push_unit(&mut units, &data[s..i]);
+            }
+            i += 3;
+            start = Some(i);
+        } else {
+            i += 1;
+        }
+    }
+    if let Some(s) = start {
+        push_unit(&mut units, &data[s..]);
+    }
+    units
+}
+
+fn push_unit<'a>(units: &mut Vec<&'a [u8]>, unit: &'a [u8]) {
+    let mut end = unit.len();
+    while end > 0 && unit[end - 1] == 0 {
+        end -= 1;
+    }
+    if end > 0 {
+        units.push(&unit[..end]);
+    }
+}
+
+/// Groups a sequence of NAL units into access units (H.264 7.4.1.2.3): a new one begins at an
+/// access unit delimiter, a parameter set or SEI after a picture, or a slice whose
+/// `first_mb_in_slice` is zero. Access units get consecutive times `frame_ticks` apart.
+#[must_use]
+pub fn group_access_units<'a>(
+    units: impl IntoIterator<Item = &'a [u8]>,
+    frame_ticks: u64,
+) -> Vec<AccessUnit> {
+    let mut out = Vec::new();
+    let mut current: Vec<Vec<u8>> = Vec::new();
+    let mut has_picture = false;
+    let flush = |current: &mut Vec<Vec<u8>>, out: &mut Vec<AccessUnit>| {
+        if !current.is_empty() {
+            let dts = frame_ticks.saturating_mul(out.len() as u64);
+            out.push(AccessUnit::new(dts, std::mem::take(current)));
+        }
+    };
+    for unit in units {
+        let kind = nal_type(unit);
+        let is_slice = kind == nal::SLICE || kind == nal::IDR;
+        let starts_new = if is_slice {
+            // first_mb_in_slice is ue(v); zero is the single bit 1.
+            has_picture && unit.get(1).is_some_and(|b| b & 0x80 != 0)
+        } else {
+            has_picture && matches!(kind, nal::AUD | nal::SPS | nal::PPS | nal::SEI)
+        };
+        if starts_new {
+            flush(&mut current, &mut out);
+            has_picture = false;
+        }
+        has_picture |= is_slice;
+        current.push(unit.to_vec());
+    }
+    if has_picture {
+        flush(&mut current, &mut out);
+    }
+    out
+}
+
+/// Why a parameter set could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpsError {
+    /// The unit is not a sequence parameter set.
+    #[error("not a sequence parameter set")]
+    NotSps,
+    /// The set ends early or has a value out of range.
+    #[error("malformed sequence parameter set: {0}")]
+    Malformed(&'static str),
+}
+
+/// What the MP4 writer needs from a sequence parameter set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpsInfo {
+    /// `profile_idc`.
+    pub profile: u8,
+    /// The constraint flags byte.
+    pub compatibility: u8,
+    /// `level_idc`.
+    pub level: u8,
+    /// Displayed width in pixels (after cropping).
+    pub width: u32,
+    /// Displayed height in pixels (after cropping).
+    pub height: u32,
+}
+
+/// Bit reader over an RBSP (emulation prevention bytes removed).
+struct Bits {
+    data: Vec<u8>,
+    pos: usize,
+}
+
+impl Bits {
+    fn new(nal_payload: &[u8]) -> Self {
+        let mut data = Vec::with_capacity(nal_payload.len());
+        let mut zeros = 0;
+        for &b in nal_payload {
+            if zeros >= 2 && b == 3 {
+                zeros = 0;
+                continue;
+            }
+            zeros = if b == 0 { zeros + 1 } else { 0 };
+            data.push(b);
+        }
+        Self { data, pos: 0 }
+    }
+
+    fn bit(&mut self) -> Result<u32, SpsError> {
+        let byte = self
+            .data
+            .get(self.pos / 8)
+            .ok_or(SpsError::Malformed("ends early"))?;
+        let bit = (byte >> (7 - self.pos % 8)) & 1;
+        self.pos += 1;
+        Ok(u32::from(bit))
+    }
+
+    fn bits(&mut self, n: u32) -> Result<u32, SpsError> {
+        let mut v = 0;
+        for _ in 0..n {
+            v = (v << 1) | self.bit()?;
+        }
+        Ok(v)
+    }
+
+    /// Exp-Golomb `ue(v)`, limited to 31 leading zeros (values below 2^32 - 1).
+    fn ue(&mut self) -> Result<u32, SpsError> {
+        let mut zeros = 0;
+        while self.bit()? == 0 {
+            zeros += 1;
+            if zeros > 31 {
+                return Err(SpsError::Malformed("exp-golomb code too long"));
+            }
+        }
+        let rest = self.bits(zeros)?;
+        ((1u64 << zeros) - 1 + u64::from(rest))
+            .try_into()
+            .map_err(|_| SpsError::Malformed("exp-golomb value too large"))
+    }
+
+    fn se(&mut self) -> Result<i64, SpsError> {
+        let k = i64::from(self.ue()?);
+        Ok(if k % 2 == 1 { (k + 1) / 2 } else { -(k / 2) })
+    }
+}
+
+fn ue_max(bits: &mut Bits, max: u32, what: &'static str) -> Result<u32, SpsError> {
+    let v = bits.ue()?;
+    if v > max {
+        return Err(SpsError::Malformed(what));
+    }
+    Ok(v)
+}
+
+fn skip_scaling_list(bits: &mut Bits, size: u32) -> Result<(), SpsError> {
+    let mut last = 8i64;
+    let mut next = 8i64;
+    for _ in 0..size {
+        if next != 0 {
+            let delta = bits.se()?;
+            if !(-128..=127).contains(&delta) {
+                return Err(SpsError::Malformed("scaling list delta"));
+            }
+            next = (last + delta + 256) % 256;
+        }
+        if next != 0 {
+            last = next;
+        }
+    }
+    Ok(())
+}
+
+/// Reads profile, level and picture size from a sequence parameter set NAL unit (H.264 7.3.2.1).
+///
+/// # Errors
+/// [`SpsError`] if `nal` is not an SPS or is malformed.
+pub fn parse_sps(nal: &[u8]) -> Result<SpsInfo, SpsError> {
+    if nal_type(nal) != nal::SPS {
+        return Err(SpsError::NotSps);
+    }
+    let mut b = Bits::new(&nal[1..]);
+    let profile = u8::try_from(b.bits(8)?).map_err(|_| SpsError::Malformed("profile"))?;
+    let compatibility = u8::try_from(b.bits(8)?).map_err(|_| SpsError::Malformed("flags"))?;
+    let level = u8::try_from(b.bits(8)?).map_err(|_| SpsError::Malformed("level"))?;
+    ue_max(&mut b, 31, "sps id")?;
+    let mut chroma_format = 1;
+    if matches!(
+        profile,
+        100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135
+    ) {
+        chroma_format = ue_max(&mut b, 3, "chroma format")?;
+        let separate_planes = chroma_format == 3 && b.bit()? == 1;
+        if separate_planes {
+            chroma_format = 0;
+        }
+        ue_max(&mut b, 6, "luma bit depth")?;
+        ue_max(&mut b, 6, "chroma bit depth")?;
+        b.bit()?; // qpprime_y_zero_transform_bypass_flag
+        if b.bit()? == 1 {
+            let lists = if chroma_format == 3 { 12 } else { 8 };
+            for i in 0..lists {
+                if b.bit()? == 1 {
+                    skip_scaling_list(&mut b, if i < 6 { 16 } else { 64 })?;
+                }
+            }
+        }
+    }
+    ue_max(&mut b, 12, "log2_max_frame_num")?;
+    match ue_max(&mut b, 2, "pic_order_cnt_type")? {
+        0 => {
+            ue_max(&mut b, 12, "log2_max_pic_order_cnt_lsb")?;
+        }
+        1 => {
+            b.bit()?;
+            b.se()?;
+            b.se()?;
+            let cycle = ue_max(&mut b, 255, "ref frames in poc cycle")?;
+            for _ in 0..cycle {
+                b.se()?;
+            }
+        }
+        _ => {}
+    }
+    ue_max(&mut b, 32, "max_num_ref_frames")?;
+    b.bit()?; // gaps_in_frame_num_value_allowed_flag
+    let width_mbs = ue_max(&mut b, 1023, "picture width")? + 1;
+    let height_units = ue_max(&mut b, 1023, "picture height")? + 1;
+    let frame_mbs_only = b.bit()?;
+    if frame_mbs_only == 0 {
+        b.bit()?; // mb_adaptive_frame_field_flag
+    }
+    b.bit()?; // direct_8x8_inference_flag
+    let mut width = width_mbs * 16;
+    let mut height = (2 - frame_mbs_only) * height_units * 16;
+    if b.bit()? == 1 {
+        let (unit_x, unit_y) = if chroma_format == 0 {
+            (1, 2 - frame_mbs_only)
+        } else {
+            let sub_w = if chroma_format == 3 { 1 } else { 2 };
+            let sub_h = if chroma_format == 1 { 2 } else { 1 };
+            (sub_w, sub_h * (2 - frame_mbs_only))
+        };
+        let left = b.ue()?;
+        let right = b.ue()?;
+        let top = b.ue()?;
+        let bottom = b.ue()?;
+        let crop_x = left
+            .checked_add(right)
+            .and_then(|c| c.checked_mul(unit_x))
+            .filter(|c| *c < width)
+            .ok_or(SpsError::Malformed("horizontal crop"))?;
+        let crop_y = top
+            .checked_add(bottom)
+            .and_then(|c| c.checked_mul(unit_y))
+            .filter(|c| *c < height)
+            .ok_or(SpsError::Malformed("vertical crop"))?;
+        width -= crop_x;
+        height -= crop_y;
+    }
+    Ok(SpsInfo {
+        profile,
+        compatibility,
+        level,
+        width,
+        height,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_three_and_four_byte_start_codes() {
+        let data = [
+            0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 4, 0,
+        ];
+        let units = split_annex_b(&data);
+        assert_eq!(
+            units,
+            vec![&[0x67, 1, 2][..], &[0x68, 3][..], &[0x65, 4][..]]
+        );
+        assert!(split_annex_b(&[1, 2, 3]).is_empty());
+    }
+
+    #[test]
+    fn groups_pictures_into_access_units() {
+        let sps: &[u8] = &[0x67, 0x42];
+        let pps: &[u8] = &[0x68, 0xce];
+        let idr: &[u8] = &[0x65, 0x88, 1];
+        let p1: &[u8] = &[0x41, 0x9a, 2];
+        let p1b: &[u8] = &[0x41, 0x40, 3]; // second slice of the same picture
+        let p2: &[u8] = &[0x41, 0x9a, 4];
+        let aus = group_access_units([sps, pps, idr, p1, p1b, p2], 6000);
+        assert_eq!(aus.len(), 3);
+        assert!(aus[0].keyframe && !aus[1].keyframe);
+        assert_eq!(aus[0].nals.len(), 3);
+        assert_eq!(aus[1].nals.len(), 2);
+        assert_eq!(aus[2].dts, 12_000);
+    }
+
+    // x264 baseline 1280x720 SPS (cropping none) and 1920x1080 (8 lines cropped).
+    #[test]
+    fn reads_picture_size() {
+        let sps720 = [0x67, 0x42, 0xc0, 0x1f, 0xda, 0x01, 0x40, 0x16, 0xe8, 0x40];
+        let info = parse_sps(&sps720).unwrap();
+        assert_eq!((info.profile, info.level), (66, 31));
+        assert_eq!((info.width, info.height), (1280, 720));
+        let sps1080 = [
+            0x67, 0x64, 0x00, 0x28, 0xac, 0xd9, 0x40, 0x78, 0x02, 0x27, 0xe5, 0x84, 0x00, 0x00,
+            0x03, 0x00, 0x04, 0x00, 0x00, 0x03, 0x00, 0xf0, 0x3c, 0x60, 0xc6, 0x58,
+        ];
+        let info = parse_sps(&sps1080).unwrap();
+        assert_eq!((info.width, info.height), (1920, 1080));
+        assert_eq!(parse_sps(&[0x68, 1]), Err(SpsError::NotSps));
+        assert!(matches!(
+            parse_sps(&[0x67, 0x42]),
+            Err(SpsError::Malformed(_))
+        ));
+    }
+}

@@ -1,0 +1,11 @@
+//! Keyhole's video containers: H.264 access units (Annex B in, parameter sets parsed) and MP4
+//! files written from and read into them. Everything here parses untrusted bytes (a camera's
+//! file source, an RTSP stream, a decrypted clip), so it is bounded, checked and fuzzed, and it
+//! does no I/O.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod h264;
+pub mod mp4;
+
+pub use h264::{AccessUnit, TIMESCALE};

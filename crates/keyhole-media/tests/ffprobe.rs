@@ -1,0 +1,172 @@
+//! The MP4 writer and reader against `ffmpeg`, the reference most players agree with: files
+//! `mp4::write` makes must probe and decode cleanly, and files `ffmpeg` makes (with B-frames)
+//! must read back into the frames it encoded. Skipped when `ffmpeg`/`ffprobe` are missing,
+//! except under CI, where `.ci/run` installs them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::path::Path;
+use std::process::Command;
+
+use keyhole_media::{h264, mp4};
+
+/// Two seconds at 15 frames per second.
+const FRAMES: usize = 30;
+const TEST_SOURCE: &str = "testsrc=duration=2:size=320x240:rate=15";
+
+/// Whether both tools run; under CI their absence is a failure, not a skip.
+fn have_ffmpeg(test: &str) -> bool {
+    let runs = |tool: &str| {
+        Command::new(tool)
+            .arg("-version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if runs("ffmpeg") && runs("ffprobe") {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("ffprobe is required (see .ci/run)");
+    }
+    eprintln!("{test}: skipped, ffmpeg and ffprobe are not both on PATH");
+    false
+}
+
+/// Runs `ffmpeg` with `args` (after quiet, non-interactive defaults) and checks it succeeded.
+fn ffmpeg(args: &[&str]) {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-y", "-v", "error"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ffmpeg {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// ffprobe's codec, size and decoded frame count for the video stream, as `h264,W,H,N`.
+fn probe(file: &Path) -> String {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args([
+            "-show_entries",
+            "stream=codec_name,width,height,nb_read_frames",
+        ])
+        .args(["-of", "csv=p=0"])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ffprobe failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Decodes every frame of `file` and checks `ffmpeg` had nothing to complain about.
+fn decodes_cleanly(file: &Path) {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(file)
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ffmpeg could not decode {file:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "",
+        "ffmpeg reported errors decoding {file:?}"
+    );
+}
+
+#[test]
+fn ffmpeg_plays_what_write_makes() {
+    if !have_ffmpeg("ffmpeg_plays_what_write_makes") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("out.h264");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        TEST_SOURCE,
+        "-c:v",
+        "libx264",
+        "-g",
+        "15",
+        "-bf",
+        "0",
+        "-f",
+        "h264",
+        raw.to_str().unwrap(),
+    ]);
+    let stream = std::fs::read(&raw).unwrap();
+    let aus = h264::group_access_units(h264::split_annex_b(&stream), 6000);
+    assert_eq!(aus.len(), FRAMES);
+    assert_eq!(aus.iter().filter(|au| au.keyframe).count(), 2, "-g 15");
+
+    let file = mp4::write(&aus).unwrap();
+    let path = dir.path().join("file.mp4");
+    std::fs::write(&path, &file).unwrap();
+    assert_eq!(probe(&path), format!("h264,320,240,{FRAMES}"));
+    decodes_cleanly(&path);
+
+    // And our own reader agrees with what was written.
+    let video = mp4::read(&file).unwrap();
+    assert_eq!((video.width, video.height), (320, 240));
+    assert_eq!(video.access_units.len(), FRAMES);
+    for (read, written) in video.access_units.iter().zip(&aus) {
+        assert_eq!(
+            (read.dts, read.pts_offset, read.keyframe),
+            (written.dts, 0, written.keyframe)
+        );
+    }
+}
+
+#[test]
+fn reads_ffmpeg_files_with_b_frames() {
+    if !have_ffmpeg("reads_ffmpeg_files_with_b_frames") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        TEST_SOURCE,
+        "-c:v",
+        "libx264",
+        "-g",
+        "15",
+        "-bf",
+        "2",
+        "-movflags",
+        "+faststart",
+        input.to_str().unwrap(),
+    ]);
+    let video = mp4::read(&std::fs::read(&input).unwrap()).unwrap();
+    assert_eq!((video.width, video.height), (320, 240));
+    let aus = &video.access_units;
+    assert_eq!(aus.len(), FRAMES);
+    assert!(aus[0].keyframe);
+    assert!(
+        aus.iter().any(|au| au.pts_offset != 0),
+        "B-frames are shown after they are decoded"
+    );
+    assert!(aus.windows(2).all(|w| w[0].dts < w[1].dts));
+    // Key frames carry their parameter sets, so a clip may start at any of them.
+    for au in aus.iter().filter(|au| au.keyframe) {
+        assert_eq!(au.find(h264::nal::SPS), Some(video.sps.as_slice()));
+        assert_eq!(au.find(h264::nal::PPS), Some(video.pps.as_slice()));
+    }
+
+    let output = dir.path().join("out.mp4");
+    std::fs::write(&output, mp4::write(aus).unwrap()).unwrap();
+    assert_eq!(probe(&output), format!("h264,320,240,{FRAMES}"));
+    decodes_cleanly(&output);
+}

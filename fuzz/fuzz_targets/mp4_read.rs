@@ -1,0 +1,54 @@
+//! `mp4::read` on any bytes. What reads must be well formed (no empty NAL units; every key
+//! frame carries its parameter sets), must write back with `mp4::write` or be refused with an
+//! error, and what `write` makes must read back to the same samples: the same times and key
+//! frames, and the same NAL units apart from parameter sets and delimiters (which `write` keeps
+//! in `avcC` or drops, and `read` re-inserts at key frames).
+#![no_main]
+
+use keyhole_media::h264::{nal, nal_type, AccessUnit};
+use keyhole_media::mp4::{self, Mp4Error};
+use libfuzzer_sys::fuzz_target;
+
+fn timing(aus: &[AccessUnit]) -> Vec<(u64, u32, bool)> {
+    aus.iter()
+        .map(|au| (au.dts, au.pts_offset, au.keyframe))
+        .collect()
+}
+
+fn pictures(aus: &[AccessUnit]) -> Vec<Vec<&[u8]>> {
+    aus.iter()
+        .map(|au| {
+            au.nals
+                .iter()
+                .filter(|n| !matches!(nal_type(n), nal::SPS | nal::PPS | nal::AUD))
+                .map(Vec::as_slice)
+                .collect()
+        })
+        .collect()
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(video) = mp4::read(data) else {
+        return;
+    };
+    assert!(!video.access_units.is_empty());
+    assert!(video.access_units.len() <= mp4::MAX_SAMPLES as usize);
+    for au in &video.access_units {
+        assert!(au.nals.iter().all(|n| !n.is_empty()), "empty NAL unit");
+        if au.keyframe {
+            assert!(au.find(nal::SPS).is_some() && au.find(nal::PPS).is_some());
+        }
+    }
+    let Ok(file) = mp4::write(&video.access_units) else {
+        return;
+    };
+    match mp4::read(&file) {
+        Ok(again) => {
+            assert_eq!(timing(&again.access_units), timing(&video.access_units));
+            assert_eq!(pictures(&again.access_units), pictures(&video.access_units));
+        }
+        // The output budget is relative to the file's length, which write may shrink.
+        Err(Mp4Error::Limit(_)) => {}
+        Err(e) => panic!("a file mp4::write made does not read back: {e}"),
+    }
+});
