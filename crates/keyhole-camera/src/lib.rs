@@ -8,6 +8,7 @@ pub mod agent;
 pub mod config;
 pub mod recorder;
 pub mod rtsp;
+pub mod run;
 pub mod source;
 pub mod spool;
 pub mod store;

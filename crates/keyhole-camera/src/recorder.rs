@@ -140,6 +140,15 @@ impl Recorder {
                 || au.dts >= start + ticks(self.timing.max_clip_ms);
             if over {
                 self.quiet_until = au.dts + ticks(self.timing.cooldown_ms);
+                // The end of this clip is the pre-roll of a next one that follows closely.
+                let keep_from = au.dts.saturating_sub(ticks(self.timing.pre_roll_ms));
+                let tail = rec
+                    .access_units
+                    .iter()
+                    .rposition(|a| a.keyframe && a.dts <= keep_from)
+                    .or_else(|| rec.access_units.iter().rposition(|a| a.keyframe))
+                    .unwrap_or(0);
+                self.ring = rec.access_units[tail..].iter().cloned().collect();
                 finished = self.recording.take().map(|rec| Clip {
                     kind: rec.kind,
                     triggered_at: rec.triggered_at,
@@ -151,8 +160,10 @@ impl Recorder {
             }
         }
         self.remember(au);
-        if let Some(kind) = self.pending.take()
-            && !self.ring.is_empty()
+        // A trigger waits for the first key frame when the ring is empty (a battery camera
+        // just woken).
+        if !self.ring.is_empty()
+            && let Some(kind) = self.pending.take()
         {
             self.recording = Some(Recording {
                 kind,
@@ -162,6 +173,20 @@ impl Recorder {
             });
         }
         finished
+    }
+
+    /// Forgets the pre-roll (a battery camera going back to sleep has no video until woken).
+    pub fn forget(&mut self) {
+        self.ring.clear();
+    }
+
+    /// Ends the clip being recorded, if any (the camera is stopping).
+    pub fn finish(&mut self) -> Option<Clip> {
+        self.recording.take().map(|rec| Clip {
+            kind: rec.kind,
+            triggered_at: rec.triggered_at,
+            access_units: rec.access_units,
+        })
     }
 
     /// Adds a picture to the pre-roll ring, which starts at a key frame and holds no more than
@@ -263,6 +288,26 @@ mod tests {
         assert_eq!(clips[0].1.kind, EventKind::Doorbell);
         assert_eq!(clips[1].1.kind, EventKind::External);
         assert!(clips[1].1.access_units[0].keyframe);
+        // The second clip follows closely, so its pre-roll reaches back into the first.
+        assert!(clips[1].1.starts_at() < clips[0].1.access_units.last().unwrap().dts);
+    }
+
+    #[test]
+    fn a_trigger_before_any_key_frame_waits_for_one() {
+        let mut r = Recorder::new(ClipTiming {
+            pre_roll_ms: 0,
+            ..timing()
+        });
+        r.trigger(EventKind::Doorbell);
+        for i in 5..10 {
+            assert!(r.push(au(i)).is_none());
+            assert!(!r.is_recording());
+        }
+        r.push(au(10));
+        assert!(r.is_recording());
+        let clip = (11..100).find_map(|i| r.push(au(i))).unwrap();
+        assert_eq!(clip.access_units[0].dts, au(10).dts);
+        assert_eq!(clip.kind, EventKind::Doorbell);
     }
 
     #[test]

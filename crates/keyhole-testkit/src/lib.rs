@@ -27,6 +27,14 @@ impl TestServer {
     /// # Panics
     /// If the storage cannot be opened or no loopback port is free.
     pub async fn start(data_dir: &Path) -> Self {
+        Self::start_on(data_dir, "127.0.0.1:0").await
+    }
+
+    /// Starts the server on `addr` (to bring a stopped server back at the same URL).
+    ///
+    /// # Panics
+    /// If the storage cannot be opened or the address is taken.
+    pub async fn start_on(data_dir: &Path, addr: &str) -> Self {
         let config = Config {
             data_dir: data_dir.to_owned(),
             insecure_http: true,
@@ -35,7 +43,7 @@ impl TestServer {
         let state = AppState::open_embedded(config.clone())
             .await
             .expect("opening the server's storage");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
             .expect("binding a loopback port");
         let url = format!("http://{}", listener.local_addr().expect("bound address"));

@@ -4,7 +4,7 @@
 
 use keyhole_media::h264::{self, AccessUnit, TIMESCALE};
 use openh264::OpenH264API;
-use openh264::encoder::{BitRate, Encoder, EncoderConfig, FrameRate, IntraFramePeriod};
+use openh264::encoder::{Encoder, EncoderConfig, FrameRate, IntraFramePeriod, RateControlMode};
 use openh264::formats::YUVBuffer;
 
 use super::VideoError;
@@ -78,7 +78,8 @@ impl SyntheticCamera {
         let config = EncoderConfig::new()
             .max_frame_rate(FrameRate::from_hz(fps as f32))
             .intra_frame_period(IntraFramePeriod::from_num_frames(keyframe_interval))
-            .bitrate(BitRate::from_bps(width * height * fps / 8))
+            // A fixed quantizer: every frame is encoded, none skipped for a bitrate.
+            .rate_control_mode(RateControlMode::Off)
             .skip_frames(false);
         let encoder = Encoder::with_api_config(OpenH264API::from_source(), config)
             .map_err(|e| VideoError::Codec(e.to_string()))?;

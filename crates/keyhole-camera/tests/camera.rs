@@ -1,0 +1,546 @@
+//! The `keyhole-camera` binary as a process, against the real server and the owner's client:
+//! each source through trigger → seal → spool → upload, decrypted by the owner to MP4 that
+//! ffprobe plays; killed mid-recording and mid-upload, and with the server away, it loses and
+//! duplicates nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use keyhole_client::Owner;
+use keyhole_client::core::envelope::ObjectKind;
+use keyhole_client::core::event::{EventDetails, EventKind};
+use keyhole_client::core::recovery::KdfParams;
+use keyhole_client::core::report::{Checked, Report};
+use keyhole_client::core::{CameraId, ObjectId, Timestamp};
+use keyhole_http::Endpoint;
+use keyhole_media::{AccessUnit, mp4};
+use keyhole_testkit::TestServer;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_keyhole-camera");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `keyhole-camera` process and its state folder.
+struct Camera {
+    config: PathBuf,
+    control: String,
+    child: Option<Child>,
+    http: reqwest::Client,
+}
+
+impl Camera {
+    fn new(dir: &Path, settings: &str) -> Self {
+        let state = dir.join("camera-state");
+        let config = dir.join("camera.toml");
+        let port = free_port();
+        std::fs::write(
+            &config,
+            format!(
+                "state_dir = {state:?}\ncontrol = \"127.0.0.1:{port}\"\n{settings}\n\
+                 [upload]\nretry_min_s = 0.2\nretry_max_s = 1.0\n"
+            ),
+        )
+        .unwrap();
+        Self {
+            config,
+            control: format!("http://127.0.0.1:{port}"),
+            child: None,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.arg("--config").arg(&self.config);
+        c
+    }
+
+    fn pair(&self, code: &str) -> String {
+        use std::io::Write;
+        let mut child = self
+            .command()
+            .args(["pair", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(code.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "pairing failed");
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    async fn start(&mut self) {
+        assert!(self.child.is_none());
+        self.child = Some(self.command().arg("run").spawn().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.status().await.is_none() {
+            assert!(Instant::now() < deadline, "the camera did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn status(&self) -> Option<Value> {
+        let resp = self
+            .http
+            .get(format!("{}/status", self.control))
+            .send()
+            .await
+            .ok()?;
+        resp.json().await.ok()
+    }
+
+    async fn post(&self, path: &str) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.control))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{path}: {}", resp.status());
+    }
+
+    /// Waits until the running camera's status satisfies `done`.
+    async fn wait_for(&self, what: &str, secs: u64, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(s) = self.status().await
+                && done(&s)
+            {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {:?}",
+                self.status().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    fn kill(&mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    fn stop(&mut self) {
+        let mut child = self.child.take().unwrap();
+        let ok = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let status = child.wait().unwrap();
+        assert!(status.success(), "camera exited with {status}");
+    }
+
+    fn offline_status(&self) -> Value {
+        let out = self.command().args(["status", "--json"]).output().unwrap();
+        assert!(out.status.success());
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+impl Drop for Camera {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().ok();
+            c.wait().ok();
+        }
+    }
+}
+
+async fn owner_with_camera(
+    server_url: &str,
+    username: &str,
+    camera: &Camera,
+    rng: &mut ChaCha20Rng,
+) -> (Owner, CameraId) {
+    let endpoint = Endpoint {
+        url: server_url.to_owned(),
+        pin: None,
+        allow_plain_http: false,
+    };
+    let (mut owner, _) = Owner::create(
+        &endpoint,
+        username,
+        "correct horse battery",
+        "phone",
+        KdfParams::MINIMUM,
+        Timestamp(1_795_735_205_000),
+        rng,
+    )
+    .await
+    .unwrap();
+    let code = owner.start_pairing(server_url, None, rng).await.unwrap();
+    let printed = camera.pair(&code.to_text());
+    assert!(
+        printed.contains(&owner.account_code().to_string()),
+        "the camera shows the account code to compare: {printed}"
+    );
+    let id = owner
+        .finish_pairing(&code, "Front door", Timestamp(1_795_735_206_000), rng)
+        .await
+        .unwrap();
+    (owner, id)
+}
+
+/// Everything the server holds for the camera, verified: the report and each object's plaintext.
+async fn fetch_all(owner: &mut Owner, camera: &CameraId) -> (Report, Vec<(ObjectKind, Vec<u8>)>) {
+    owner.sync_camera(camera).await.unwrap();
+    let report = owner.verify(camera, None).await.unwrap();
+    assert!(report.is_clean(), "{report}");
+    let mut objects = Vec::new();
+    for entry in &report.entries {
+        let header = entry.header.as_ref().unwrap();
+        let mut plain = Vec::new();
+        let checked = owner
+            .export(camera, &header.object_id, &mut plain)
+            .await
+            .unwrap();
+        assert!(matches!(checked, Checked::Verified(_)));
+        objects.push((header.kind, plain));
+    }
+    (report, objects)
+}
+
+fn events(objects: &[(ObjectKind, Vec<u8>)]) -> Vec<EventDetails> {
+    objects
+        .iter()
+        .filter(|(k, _)| *k == ObjectKind::Event)
+        .map(|(_, p)| EventDetails::decode(p).unwrap())
+        .collect()
+}
+
+fn clips(objects: &[(ObjectKind, Vec<u8>)]) -> Vec<Vec<u8>> {
+    objects
+        .iter()
+        .filter(|(k, _)| *k == ObjectKind::Clip)
+        .map(|(_, p)| p.clone())
+        .collect()
+}
+
+/// ffprobe's decoded frame count and size of an MP4; `None` (test skipped) without ffprobe
+/// outside CI.
+fn ffprobe(dir: &Path, mp4_bytes: &[u8]) -> Option<(u64, u32, u32)> {
+    if Command::new("ffprobe").arg("-version").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "ffprobe is required (see .ci/run)"
+        );
+        eprintln!("ffprobe not installed: MP4 check skipped");
+        return None;
+    }
+    let path = dir.join(format!("clip-{}.mp4", mp4_bytes.len()));
+    std::fs::write(&path, mp4_bytes).unwrap();
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=codec_name,width,height,nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let fields: Vec<&str> = text.trim().split(',').collect();
+    assert_eq!(fields[0], "h264", "{text}");
+    Some((
+        fields[3].parse().unwrap(),
+        fields[1].parse().unwrap(),
+        fields[2].parse().unwrap(),
+    ))
+}
+
+/// Checks a decrypted clip: a valid MP4 that ffprobe decodes frame for frame.
+fn check_clip(dir: &Path, clip: &[u8], size: (u32, u32)) -> Vec<AccessUnit> {
+    let video = mp4::read(clip).unwrap();
+    assert_eq!((video.width, video.height), size);
+    assert!(
+        video.access_units[0].keyframe,
+        "a clip starts at a key frame"
+    );
+    if let Some((frames, w, h)) = ffprobe(dir, clip) {
+        assert_eq!((w, h), size);
+        assert_eq!(frames, video.access_units.len() as u64);
+    }
+    video.access_units
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synthetic_camera_seals_motion_and_doorbell_events_that_play() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server")).await;
+    let rng = &mut ChaCha20Rng::seed_from_u64(1);
+    let mut camera = Camera::new(
+        dir.path(),
+        "[source]\nkind = \"synthetic\"\nwidth = 320\nheight = 240\nfps = 15\n\
+         [clip]\npre_roll_s = 1.0\npost_roll_s = 1.0\nmax_s = 10.0\ncooldown_s = 30.0\n\
+         [motion]\nsensitivity = 60\n",
+    );
+    let (mut owner, camera_id) = owner_with_camera(&server.url, "ana", &camera, rng).await;
+    camera.start().await;
+
+    // Nobody there: no motion, no clip.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let quiet = camera.status().await.unwrap();
+    assert_eq!(quiet["events"], 0, "{quiet}");
+    assert_eq!(quiet["recording"], false);
+
+    // A visitor walks through: motion starts a clip.
+    camera.post("/visitor/start").await;
+    camera
+        .wait_for("motion to start a clip", 10, |s| s["recording"] == true)
+        .await;
+    camera.post("/visitor/stop").await;
+    camera
+        .wait_for("the motion event to upload", 20, |s| {
+            s["events"] == 1 && s["spool_objects"] == 0
+        })
+        .await;
+    // The cool-down holds motion back, but not the doorbell.
+    camera.post("/doorbell").await;
+    let status = camera
+        .wait_for("the doorbell event to upload", 20, |s| {
+            s["events"] == 2 && s["spool_objects"] == 0 && s["uploaded"] == 4
+        })
+        .await;
+    assert_eq!(status["alerts"], serde_json::json!([]));
+    assert_eq!(status["epoch"], 1);
+    camera.stop();
+
+    let (report, objects) = fetch_all(&mut owner, &camera_id).await;
+    assert_eq!(report.entries.len(), 4);
+    let events = events(&objects);
+    assert_eq!(
+        events.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        [EventKind::Motion, EventKind::Doorbell]
+    );
+    let clip_ids: Vec<ObjectId> = report
+        .entries
+        .iter()
+        .map(|e| e.header.as_ref().unwrap())
+        .filter(|h| h.kind == ObjectKind::Clip)
+        .map(|h| h.object_id)
+        .collect();
+    for (event, clip_id) in events.iter().zip(&clip_ids) {
+        assert_eq!(event.clip, Some(*clip_id), "each event names its clip");
+        assert_eq!(
+            &event.thumbnail_jpeg[..2],
+            &[0xff, 0xd8],
+            "a JPEG thumbnail"
+        );
+        // Pre-roll 1 s (back to a key frame, at most 1 s more) + post-roll 1 s.
+        assert!(
+            (1_000..=4_000).contains(&event.duration_ms),
+            "{:?} {}",
+            event.kind,
+            event.duration_ms
+        );
+    }
+    for clip in clips(&objects) {
+        let frames = check_clip(dir.path(), &clip, (320, 240));
+        assert!(frames.len() >= 15, "{} frames", frames.len());
+    }
+    server.stop().await;
+}
+
+/// Frames of a synthetic H.264 stream, made in the test.
+fn synthetic_stream(frames: usize) -> Vec<AccessUnit> {
+    use keyhole_camera::video::synthetic::{SyntheticCamera, SyntheticSettings};
+    let mut cam = SyntheticCamera::new(SyntheticSettings {
+        width: 320,
+        height: 240,
+        fps: 15,
+        keyframe_interval: 15,
+    })
+    .unwrap();
+    cam.set_motion(true);
+    (0..frames).map(|_| cam.next_frame().unwrap()).collect()
+}
+
+/// Whether `clip`'s pictures are a run of `source`'s pictures, byte for byte (parameter sets
+/// aside: the MP4 keeps them in its header).
+fn is_run_of(clip: &[AccessUnit], source: &[AccessUnit]) -> bool {
+    use keyhole_media::h264::{nal, nal_type};
+    let pictures = |au: &AccessUnit| -> Vec<Vec<u8>> {
+        au.nals
+            .iter()
+            .filter(|n| !matches!(nal_type(n), nal::SPS | nal::PPS | nal::AUD))
+            .cloned()
+            .collect()
+    };
+    let source: Vec<_> = source.iter().map(pictures).collect();
+    let clip: Vec<_> = clip.iter().map(pictures).collect();
+    // The file loops, so the run may wrap around.
+    let doubled: Vec<_> = source.iter().chain(&source).cloned().collect();
+    clip.len() <= source.len() * 2
+        && doubled
+            .windows(clip.len().min(doubled.len()))
+            .any(|w| w == clip.as_slice())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_sources_on_a_battery_camera_give_clips_of_exactly_the_captured_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server")).await;
+    let rng = &mut ChaCha20Rng::seed_from_u64(2);
+    let source = synthetic_stream(60);
+    let annex_b: Vec<u8> = source.iter().flat_map(AccessUnit::to_annex_b).collect();
+    std::fs::write(dir.path().join("door.h264"), &annex_b).unwrap();
+    std::fs::write(dir.path().join("door.mp4"), mp4::write(&source).unwrap()).unwrap();
+
+    for file in ["door.h264", "door.mp4"] {
+        let cam_dir = dir.path().join(file.replace('.', "-"));
+        std::fs::create_dir_all(&cam_dir).unwrap();
+        let mut camera = Camera::new(
+            &cam_dir,
+            &format!(
+                "profile = \"battery\"\n[source]\nkind = \"file\"\npath = {:?}\nfps = 15\nloop = true\n\
+                 [clip]\npost_roll_s = 1.5\n",
+                dir.path().join(file)
+            ),
+        );
+        let (mut owner, camera_id) =
+            owner_with_camera(&server.url, &file.replace('.', "-"), &camera, rng).await;
+        camera.start().await;
+        // Asleep: pictures go by, nothing is recorded.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert_eq!(camera.status().await.unwrap()["recording"], false);
+        // The motion sensor wakes it.
+        camera.post("/trigger").await;
+        camera
+            .wait_for("the event to upload", 20, |s| {
+                s["events"] == 1 && s["uploaded"] == 2
+            })
+            .await;
+        camera.stop();
+        let (_, objects) = fetch_all(&mut owner, &camera_id).await;
+        let events = events(&objects);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].kind, EventKind::External);
+        let clips = clips(&objects);
+        let frames = check_clip(dir.path(), &clips[0], (320, 240));
+        // No pre-roll on battery: from the first key frame after waking, 1.5 s of post-roll.
+        assert!((15..=40).contains(&frames.len()), "{}", frames.len());
+        assert!(
+            is_run_of(&frames, &source),
+            "{file}: the clip holds exactly the captured pictures"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_camera_and_absent_server_lose_and_duplicate_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_dir = dir.path().join("server");
+    let server = TestServer::start(&server_dir).await;
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let rng = &mut ChaCha20Rng::seed_from_u64(5);
+    let mut camera = Camera::new(
+        dir.path(),
+        "[source]\nkind = \"synthetic\"\nwidth = 640\nheight = 480\nfps = 15\n\
+         [clip]\npre_roll_s = 0.0\npost_roll_s = 0.6\nmax_s = 2.0\ncooldown_s = 0.0\n\
+         [motion]\nenabled = false\n",
+    );
+    let (mut owner, camera_id) = owner_with_camera(&server.url, "ana", &camera, rng).await;
+
+    // The camera learns its record, then the server goes away.
+    camera.start().await;
+    camera.post("/trigger").await;
+    camera
+        .wait_for("a first upload", 20, |s| s["uploaded"] == 2)
+        .await;
+    server.stop().await;
+
+    // Events while the server is away spool up; the camera is killed mid-recording, twice.
+    for _ in 0..2 {
+        if camera.child.is_none() {
+            camera.start().await;
+        }
+        for _ in 0..3 {
+            camera.post("/trigger").await;
+            tokio::time::sleep(Duration::from_millis(900)).await;
+        }
+        camera.post("/trigger").await;
+        camera
+            .wait_for("recording", 10, |s| s["recording"] == true)
+            .await;
+        camera.kill();
+    }
+    let spooled = camera.offline_status();
+    let sealed = spooled["sealed"].as_u64().unwrap();
+    assert!(spooled["spool_objects"].as_u64().unwrap() >= 4, "{spooled}");
+    assert_eq!(spooled["dropped"], 0);
+
+    // The server returns; the camera is killed again and again while uploading.
+    let server = TestServer::start_on(&server_dir, &addr).await;
+    for round in 0..4 {
+        camera.start().await;
+        camera.post("/trigger").await;
+        tokio::time::sleep(Duration::from_millis(150 + 200 * round)).await;
+        camera.kill();
+    }
+    camera.start().await;
+    let status = camera
+        .wait_for("the spool to drain", 30, |s| {
+            s["spool_objects"] == 0 && s["recording"] == false
+        })
+        .await;
+    camera.stop();
+    let status_sealed = status["sealed"].as_u64().unwrap();
+    assert!(status_sealed >= sealed);
+
+    // Everything sealed is on the server exactly once, in one unbroken chain.
+    let (report, objects) = fetch_all(&mut owner, &camera_id).await;
+    let sequences: Vec<u64> = report
+        .entries
+        .iter()
+        .map(|e| e.header.as_ref().unwrap().sequence)
+        .collect();
+    let final_sealed = camera.offline_status()["sealed"].as_u64().unwrap();
+    assert_eq!(sequences, (1..=final_sealed).collect::<Vec<_>>());
+    for clip in clips(&objects) {
+        check_clip(dir.path(), &clip, (640, 480));
+    }
+    for event in events(&objects) {
+        assert_eq!(event.kind, EventKind::External);
+    }
+    server.stop().await;
+}
