@@ -2,6 +2,7 @@
 //! into its chain, keeps them in the durable spool and uploads them.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use keyhole_core::envelope::{
     DEFAULT_CHUNK_LOG2, ObjectKind, ObjectVerifier, PREFIX_LEN, SealParams, Suite, seal_object,
@@ -130,6 +131,63 @@ pub struct Status {
     pub rejected: u64,
     /// Alerts: refused records and other things the owner must know.
     pub alerts: Vec<String>,
+}
+
+/// The camera's authenticated connection to its server, cheap to clone, for long requests that
+/// must not hold the agent (live view).
+#[derive(Clone)]
+pub struct Link {
+    http: reqwest::Client,
+    server: String,
+    token: Arc<Zeroizing<String>>,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Link {
+    /// Whether a device wants this camera's live view, waiting up to `wait_secs`.
+    ///
+    /// # Errors
+    /// An unreachable or refusing server.
+    pub async fn live_wanted(&self, wait_secs: u64) -> Result<bool, AgentError> {
+        let resp = self
+            .http
+            .get(format!(
+                "{}/v1/live/wanted?wait_secs={wait_secs}",
+                self.server
+            ))
+            .bearer_auth(self.token.as_str())
+            .send()
+            .await?;
+        let body: serde_json::Value = ok(resp).await?.json().await?;
+        Ok(body["wanted"].as_bool() == Some(true))
+    }
+
+    /// Streams a live session's bytes to the relay until `body` ends.
+    ///
+    /// # Errors
+    /// An unreachable or refusing server.
+    pub async fn publish_live(
+        &self,
+        mut body: tokio::sync::mpsc::Receiver<Result<bytes::Bytes, std::io::Error>>,
+    ) -> Result<(), AgentError> {
+        let stream = futures_util::stream::poll_fn(move |cx| body.poll_recv(cx));
+        let resp = self
+            .http
+            .put(format!("{}/v1/live", self.server))
+            .bearer_auth(self.token.as_str())
+            .body(reqwest::Body::wrap_stream(stream))
+            .send()
+            .await?;
+        ok(resp).await?;
+        Ok(())
+    }
 }
 
 /// A paired camera.
@@ -292,6 +350,35 @@ impl Agent {
         };
         agent.update_status();
         Ok(agent)
+    }
+
+    /// A connection to the server for long requests.
+    #[must_use]
+    pub fn link(&self) -> Link {
+        Link {
+            http: self.http.clone(),
+            server: self.identity.server_url.clone(),
+            token: Arc::new(self.identity.token.clone()),
+        }
+    }
+
+    /// Refreshes the record (keeping the newest verified one when offline) and returns what a
+    /// live session needs.
+    ///
+    /// # Errors
+    /// As [`Agent::record_clip`].
+    pub async fn live_start(
+        &mut self,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<crate::live::LiveStart, AgentError> {
+        self.refresh_online(rng).await?;
+        let viewing_key = self.viewing_key()?;
+        let epoch = self.record.as_ref().map_or(0, |r| r.body().epoch);
+        Ok(crate::live::LiveStart {
+            params: crate::live::params(self.identity.camera_id, self.settings.suite, epoch, rng),
+            viewing_key,
+            key: CameraKey::from_seed(&self.identity.key.seed()),
+        })
     }
 
     /// The camera's id.

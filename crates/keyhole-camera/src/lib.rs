@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod config;
+pub mod live;
 pub mod recorder;
 pub mod rtsp;
 pub mod run;

@@ -149,6 +149,8 @@ pub async fn run(
         config.upload.retry_max_s,
     ));
     upload_wanted.notify_one();
+    let live_feed = crate::live::LiveFeed::default();
+    let live = tokio::spawn(crate::live::serve(agent.clone(), live_feed.clone()));
 
     let mut timing = config.clip.timing();
     if profile == Profile::Battery {
@@ -178,6 +180,14 @@ pub async fn run(
             au = source.pictures.recv() => {
                 let Some(au) = au else { break };
                 let (base_dts, base_wall) = *anchor.get_or_insert((au.dts, crate::now()));
+                if let Some(viewer) = live_feed
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .as_ref()
+                {
+                    // A viewer behind by 64 pictures misses some; capture never waits.
+                    let _ = viewer.try_send(au.clone());
+                }
                 if !awake {
                     continue;
                 }
@@ -218,6 +228,7 @@ pub async fn run(
     drop(source.pictures);
     let sealed = sealer.await.unwrap_or(Ok(()));
     uploader.abort();
+    live.abort();
     control.abort();
     // One last attempt for whatever is still spooled; it stays spooled if this fails.
     agent.lock().await.upload_pending().await.ok();

@@ -544,3 +544,138 @@ async fn killed_camera_and_absent_server_lose_and_duplicate_nothing() {
     }
     server.stop().await;
 }
+
+/// GStreamer's RTSP server on a loopback port, stopped when dropped; `None` (test skipped)
+/// without GStreamer outside CI.
+struct RtspServer(Child, u16);
+
+impl RtspServer {
+    fn start() -> Option<Self> {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/rtsp_server.py");
+        // Debian's interpreter: it has the GObject bindings.
+        let python = "/usr/bin/python3";
+        let usable = Command::new(python)
+            .args([
+                "-c",
+                "import gi; gi.require_version('GstRtspServer', '1.0'); \
+                 from gi.repository import GstRtspServer",
+            ])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !usable {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "GStreamer's RTSP server is required (see .ci/run)"
+            );
+            eprintln!("GStreamer RTSP server not installed: RTSP test skipped");
+            return None;
+        }
+        let port = free_port();
+        let mut child = Command::new(python)
+            .arg(script)
+            .arg(port.to_string())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line.trim(), "ready");
+        Some(Self(child, port))
+    }
+}
+
+impl Drop for RtspServer {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtsp_camera_events_decrypt_to_playable_mp4() {
+    let Some(rtsp) = RtspServer::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server")).await;
+    let rng = &mut ChaCha20Rng::seed_from_u64(6);
+    let mut camera = Camera::new(
+        dir.path(),
+        &format!(
+            "[source]\nkind = \"rtsp\"\nurl = \"rtsp://127.0.0.1:{}/door\"\n\
+             [clip]\npre_roll_s = 1.0\npost_roll_s = 1.5\n[motion]\nenabled = false\n",
+            rtsp.1
+        ),
+    );
+    let (mut owner, camera_id) = owner_with_camera(&server.url, "ana", &camera, rng).await;
+    camera.start().await;
+    // Let the stream run long enough for a pre-roll, then ring the bell.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    camera.post("/doorbell").await;
+    camera
+        .wait_for("the RTSP event to upload", 30, |s| {
+            s["events"] == 1 && s["uploaded"] == 2
+        })
+        .await;
+    camera.stop();
+    let (_, objects) = fetch_all(&mut owner, &camera_id).await;
+    let events = events(&objects);
+    assert_eq!(events[0].kind, EventKind::Doorbell);
+    assert_eq!(&events[0].thumbnail_jpeg[..2], &[0xff, 0xd8]);
+    let frames = check_clip(dir.path(), &clips(&objects)[0], (640, 360));
+    // Pre-roll (1 s back to a key frame) and 1.5 s after the press, at 15 frames a second.
+    assert!((35..=80).contains(&frames.len()), "{} frames", frames.len());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_view_on_request_from_a_sleeping_camera_plays_and_is_not_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server")).await;
+    let rng = &mut ChaCha20Rng::seed_from_u64(7);
+    // A battery camera: asleep, yet it answers a request for live view.
+    let mut camera = Camera::new(
+        dir.path(),
+        "profile = \"battery\"\n[source]\nkind = \"synthetic\"\nwidth = 320\nheight = 240\nfps = 15\n",
+    );
+    let (mut owner, camera_id) = owner_with_camera(&server.url, "ana", &camera, rng).await;
+    camera.start().await;
+    owner.sync_camera(&camera_id).await.unwrap();
+
+    let mut video = Vec::new();
+    let outcome = owner
+        .watch_live(&camera_id, 20, Some(Duration::from_secs(3)), &mut video)
+        .await
+        .unwrap();
+    assert!(outcome.frames >= 30, "{outcome:?}");
+    assert_eq!(outcome.bytes, video.len() as u64);
+    // The stream starts at a key frame with its parameter sets and plays.
+    let units = keyhole_media::h264::split_annex_b(&video);
+    assert_eq!(
+        keyhole_media::h264::nal_type(units[0]),
+        7,
+        "starts with an SPS"
+    );
+    let pictures = keyhole_media::h264::group_access_units(units, 6000);
+    assert!(pictures[0].keyframe);
+    let complete = &pictures[..pictures.len() - 1];
+    let as_mp4 = mp4::write(complete).unwrap();
+    check_clip(dir.path(), &as_mp4, (320, 240));
+    // Nothing was recorded: live view is not stored.
+    let status = camera.status().await.unwrap();
+    assert_eq!(status["sealed"], 0, "{status}");
+    camera.stop();
+    assert!(
+        owner
+            .verify(&camera_id, None)
+            .await
+            .unwrap()
+            .entries
+            .is_empty()
+    );
+    server.stop().await;
+}

@@ -11,7 +11,7 @@ pub mod api;
 pub mod owner;
 
 pub use keyhole_core as core;
-pub use owner::Owner;
+pub use owner::{LiveOutcome, Owner};
 
 /// Why a client operation failed.
 #[derive(Debug, thiserror::Error)]

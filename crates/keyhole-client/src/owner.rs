@@ -34,6 +34,19 @@ struct CameraKeys {
     viewing: BTreeMap<u32, HpkeSecretKey>,
 }
 
+/// What a live view delivered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LiveOutcome {
+    /// Frames opened and verified.
+    pub frames: u64,
+    /// Frames the relay skipped because this viewer was behind.
+    pub skipped: u64,
+    /// Video bytes written (the H.264 Annex B stream).
+    pub bytes: u64,
+    /// Whether the camera ended the session (its signed final frame arrived).
+    pub ended: bool,
+}
+
 /// An enrolled device acting for the account owner.
 #[derive(Debug)]
 pub struct Owner {
@@ -564,5 +577,74 @@ impl Owner {
             out.write_all(bytes)
         })
         .await
+    }
+
+    /// Watches `camera` live: asks the camera (through the relay) to stream, waits up to
+    /// `wait_secs` for it to start, then verifies and opens each frame and writes the video (an
+    /// H.264 Annex B stream, playable with `ffplay -f h264 -`) to `out`, until the camera ends
+    /// the session or `for_at_most` has passed since the first frame.
+    ///
+    /// # Errors
+    /// Server or network failures, a session that does not verify (a frame altered, injected,
+    /// replayed or reordered), or a failed write.
+    pub async fn watch_live(
+        &self,
+        camera: &CameraId,
+        wait_secs: u64,
+        for_at_most: Option<std::time::Duration>,
+        out: &mut (dyn std::io::Write + Send),
+    ) -> Result<LiveOutcome, ClientError> {
+        let mut first_frame: Option<std::time::Instant> = None;
+        use keyhole_core::live::{FRAME_HEADER_LEN, LiveOpener};
+        let keys = self.camera(camera)?;
+        let camera_key = keys.records[0].body().camera_key;
+        let resp = self
+            .api
+            .get_stream(&format!("/v1/cameras/{camera}/live?wait_secs={wait_secs}"))
+            .await?;
+        let mut body = resp.bytes_stream();
+        let mut buf: Vec<u8> = Vec::new();
+        let mut opener: Option<LiveOpener> = None;
+        let mut outcome = LiveOutcome::default();
+        while let Some(chunk) = body.next().await {
+            buf.extend_from_slice(&chunk?);
+            if opener.is_none() {
+                if buf.len() < PREFIX_LEN {
+                    continue;
+                }
+                let header = Header::decode(&buf[..PREFIX_LEN]).map_err(untrusted)?;
+                let viewing = keys.viewing.get(&header.epoch).ok_or_else(|| {
+                    untrusted(format!("no viewing key for epoch {}", header.epoch))
+                })?;
+                opener = Some(
+                    LiveOpener::new(&buf[..PREFIX_LEN], &camera_key, viewing).map_err(untrusted)?,
+                );
+                buf.drain(..PREFIX_LEN);
+            }
+            let Some(session) = opener.as_mut() else {
+                continue;
+            };
+            while buf.len() >= FRAME_HEADER_LEN {
+                let len = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]) as usize;
+                if buf.len() < FRAME_HEADER_LEN + len {
+                    break;
+                }
+                let frame: Vec<u8> = buf.drain(..FRAME_HEADER_LEN + len).collect();
+                let fragment = session.open_frame(&frame).map_err(untrusted)?;
+                out.write_all(&fragment.data)?;
+                outcome.frames += 1;
+                outcome.skipped += fragment.skipped;
+                outcome.bytes += fragment.data.len() as u64;
+                if fragment.last {
+                    outcome.ended = true;
+                    return Ok(outcome);
+                }
+                let since = first_frame.get_or_insert_with(std::time::Instant::now);
+                if for_at_most.is_some_and(|limit| since.elapsed() >= limit) {
+                    return Ok(outcome);
+                }
+            }
+        }
+        Ok(outcome)
     }
 }

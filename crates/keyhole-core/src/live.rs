@@ -1,5 +1,5 @@
 //! Live sessions: a header like a clip's (kind [`ObjectKind::Live`], sequence 0, no previous
-//! digest), then fMP4
+//! digest), then H.264 Annex B
 //! fragments sealed one by one as frames `index ‖ length ‖ ciphertext ‖ tag`, under a fresh
 //! session key wrapped to the camera's current viewing key.
 //!
@@ -132,7 +132,7 @@ pub struct LiveFragment {
     pub skipped: u64,
     /// Whether this is the session's final frame.
     pub last: bool,
-    /// The fMP4 fragment.
+    /// The fragment: the next bytes of the H.264 Annex B stream.
     pub data: Vec<u8>,
 }
 

@@ -79,6 +79,11 @@ pub async fn serve_http(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let relay = state.relay.clone();
+    let shutdown = async move {
+        shutdown.await;
+        relay.close();
+    };
     axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown)
         .await

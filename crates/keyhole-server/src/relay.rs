@@ -28,9 +28,39 @@ enum Slot {
 }
 
 /// All live sessions on this server.
-#[derive(Default)]
 pub struct Relay {
     slots: Mutex<HashMap<[u8; 16], Slot>>,
+    /// Viewers per camera (waiting or watching), and a bell for cameras asking whether anyone
+    /// wants their live view.
+    viewers: Mutex<HashMap<[u8; 16], Watchers>>,
+    /// Set when the server stops: long polls and live streams end at once instead of holding
+    /// a graceful shutdown open.
+    closing: tokio::sync::watch::Sender<bool>,
+}
+
+/// How many viewers a camera has, and the bell rung when one arrives.
+type Watchers = (usize, Arc<Notify>);
+
+/// A viewer's presence; dropping it (the viewer left) takes it back.
+pub struct Viewer {
+    relay: Arc<Relay>,
+    camera: [u8; 16],
+}
+
+impl Drop for Viewer {
+    fn drop(&mut self) {
+        let mut viewers = self
+            .relay
+            .viewers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((count, _)) = viewers.get_mut(&self.camera) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                viewers.remove(&self.camera);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Relay {
@@ -68,7 +98,28 @@ impl Drop for Publisher {
     }
 }
 
+impl Default for Relay {
+    fn default() -> Self {
+        Self {
+            slots: Mutex::default(),
+            viewers: Mutex::default(),
+            closing: tokio::sync::watch::Sender::new(false),
+        }
+    }
+}
+
 impl Relay {
+    /// Ends every wait and live stream: the server is stopping.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once the server is stopping.
+    pub async fn closed(&self) {
+        let mut rx = self.closing.subscribe();
+        let _ = rx.wait_for(|closing| *closing).await;
+    }
+
     /// Starts (or replaces) the camera's session and wakes waiting viewers.
     pub fn publish(self: &Arc<Self>, camera: [u8; 16], prefix: Bytes) -> Publisher {
         let (frames, _) = broadcast::channel(VIEWER_QUEUE);
@@ -88,6 +139,71 @@ impl Relay {
             camera,
             frames,
         }
+    }
+
+    /// Counts a viewer of `camera` until the returned guard is dropped, and tells a camera
+    /// waiting in [`Relay::wanted`].
+    pub fn viewer(self: &Arc<Self>, camera: [u8; 16]) -> Viewer {
+        let mut viewers = self
+            .viewers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (count, bell) = viewers
+            .entry(camera)
+            .or_insert_with(|| (0, Arc::new(Notify::new())));
+        *count += 1;
+        bell.notify_waiters();
+        Viewer {
+            relay: self.clone(),
+            camera,
+        }
+    }
+
+    /// Whether anyone wants `camera`'s live view, waiting up to `wait` for someone to.
+    pub async fn wanted(&self, camera: [u8; 16], wait: std::time::Duration) -> bool {
+        let bell = {
+            let mut viewers = self
+                .viewers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let (count, bell) = viewers
+                .entry(camera)
+                .or_insert_with(|| (0, Arc::new(Notify::new())));
+            if *count > 0 {
+                return true;
+            }
+            bell.clone()
+        };
+        let rung = bell.notified();
+        tokio::pin!(rung);
+        rung.as_mut().enable();
+        let present = |relay: &Self| {
+            relay
+                .viewers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(&camera)
+                .is_some_and(|(count, _)| *count > 0)
+        };
+        // Re-check: a viewer may have arrived between unlocking and enabling.
+        if present(self) {
+            return true;
+        }
+        tokio::select! {
+            _ = tokio::time::timeout(wait, rung) => {}
+            () = self.closed() => return false,
+        }
+        let wanted = present(self);
+        if !wanted {
+            let mut viewers = self
+                .viewers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if viewers.get(&camera).is_some_and(|(count, _)| *count == 0) {
+                viewers.remove(&camera);
+            }
+        }
+        wanted
     }
 
     /// Joins the camera's session, waiting up to `wait` for one to start.
@@ -123,8 +239,13 @@ impl Relay {
             {
                 return Some((s.prefix.clone(), s.frames.subscribe()));
             }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return None;
+            tokio::select! {
+                woken = tokio::time::timeout_at(deadline, notified) => {
+                    if woken.is_err() {
+                        return None;
+                    }
+                }
+                () = self.closed() => return None,
             }
         }
     }

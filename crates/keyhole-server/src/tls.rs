@@ -122,11 +122,15 @@ pub async fn serve_https(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
     let acceptor = TlsAcceptor::from(tls);
+    let relay = state.relay.clone();
     let app = crate::api::router(state);
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
-            () = &mut shutdown => break,
+            () = &mut shutdown => {
+                relay.close();
+                break;
+            }
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {

@@ -45,7 +45,12 @@ pub(super) async fn publish(
     let mut publisher = None;
     let mut max_body = 0usize;
     let mut frames = 0u64;
-    while let Some(chunk) = stream.next().await {
+    loop {
+        let chunk = tokio::select! {
+            chunk = stream.next() => chunk,
+            () = state.relay.closed() => None,
+        };
+        let Some(chunk) = chunk else { break };
         let chunk = chunk.map_err(|e| ApiError::bad(format!("live stream interrupted: {e}")))?;
         buf.extend_from_slice(&chunk);
         if publisher.is_none() {
@@ -103,17 +108,27 @@ pub(super) async fn watch(
         _ => return Err(ApiError::NotFound),
     }
     let wait = Duration::from_secs(q.wait_secs.unwrap_or(30).min(120));
+    // Counted from now until the viewer leaves: the camera starts streaming for it.
+    let viewer = state.relay.viewer(camera_id);
     let (prefix, rx) = state
         .relay
         .subscribe(camera_id, wait)
         .await
         .ok_or(ApiError::NotFound)?;
-    let frames = futures_util::stream::unfold(rx, |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(frame) => return Some((Ok::<_, std::io::Error>(frame), rx)),
-                Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => return None,
+    let relay = state.relay.clone();
+    let frames = futures_util::stream::unfold((rx, viewer), move |(mut rx, viewer)| {
+        let relay = relay.clone();
+        async move {
+            loop {
+                let received = tokio::select! {
+                    r = rx.recv() => r,
+                    () = relay.closed() => return None,
+                };
+                match received {
+                    Ok(frame) => return Some((Ok::<_, std::io::Error>(frame), (rx, viewer))),
+                    Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return None,
+                }
             }
         }
     });
@@ -123,4 +138,23 @@ pub(super) async fn watch(
         Body::from_stream(body),
     )
         .into_response())
+}
+
+#[derive(Serialize)]
+pub(super) struct Wanted {
+    wanted: bool,
+}
+
+/// The camera's side: whether a device wants its live view, waiting up to `wait_secs` (default
+/// 30, at most 120) for one to. A camera streams live only while this says yes.
+pub(super) async fn wanted(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<WatchQuery>,
+) -> Result<Json<Wanted>, ApiError> {
+    let camera_id = caller.camera()?;
+    let wait = Duration::from_secs(q.wait_secs.unwrap_or(30).min(120));
+    Ok(Json(Wanted {
+        wanted: state.relay.wanted(camera_id, wait).await,
+    }))
 }

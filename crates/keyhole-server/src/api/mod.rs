@@ -46,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/cameras/{camera_id}", delete(cameras::remove))
         .route("/v1/audit", get(cameras::audit_log))
         .route("/v1/live", put(live::publish))
+        .route("/v1/live/wanted", get(live::wanted))
         .route("/v1/cameras/{camera_id}/live", get(live::watch))
         .route("/v1/retention", put(cameras::set_retention))
         .route(
