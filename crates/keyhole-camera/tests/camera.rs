@@ -679,3 +679,126 @@ async fn live_view_on_request_from_a_sleeping_camera_plays_and_is_not_stored() {
     );
     server.stop().await;
 }
+
+/// A loopback TCP proxy in front of the server whose camera-to-server direction can be slowed
+/// to a crawl, so a test can stop the camera in the middle of an upload.
+struct SlowProxy {
+    url: String,
+    slow: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SlowProxy {
+    async fn start(target: &str) -> Self {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let slow = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let target = target.trim_start_matches("http://").to_owned();
+        let flag = slow.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(&target).await else {
+                    continue;
+                };
+                let flag = flag.clone();
+                tokio::spawn(async move {
+                    let (mut client_rx, mut client_tx) = client.into_split();
+                    let (mut server_rx, mut server_tx) = server.into_split();
+                    let up = async move {
+                        let mut buf = vec![0u8; 4096];
+                        loop {
+                            let n = client_rx.read(&mut buf).await.unwrap_or(0);
+                            if n == 0 {
+                                break;
+                            }
+                            if flag.load(Ordering::Relaxed) {
+                                // About 20 KB/s.
+                                tokio::time::sleep(Duration::from_millis(200)).await;
+                            }
+                            if server_tx.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                        server_tx.shutdown().await.ok();
+                    };
+                    let down = async move {
+                        tokio::io::copy(&mut server_rx, &mut client_tx).await.ok();
+                    };
+                    tokio::join!(up, down);
+                });
+            }
+        });
+        Self { url, slow, task }
+    }
+}
+
+impl Drop for SlowProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn partial_uploads(server_dir: &Path) -> Vec<u64> {
+    std::fs::read_dir(server_dir.join("blobs/partial"))
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.metadata().ok().map(|m| m.len()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_killed_in_the_middle_of_an_upload_sends_it_once_after_restart() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let server_dir = dir.path().join("server");
+    let server = TestServer::start(&server_dir).await;
+    let proxy = SlowProxy::start(&server.url).await;
+    let rng = &mut ChaCha20Rng::seed_from_u64(8);
+    let mut camera = Camera::new(
+        dir.path(),
+        "[source]\nkind = \"synthetic\"\nwidth = 640\nheight = 480\nfps = 15\n\
+         [clip]\npre_roll_s = 2.0\npost_roll_s = 2.0\n[motion]\nenabled = false\n",
+    );
+    // The camera knows the server by the proxy's address.
+    let (mut owner, camera_id) = owner_with_camera(&proxy.url, "ana", &camera, rng).await;
+    camera.start().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    proxy.slow.store(true, Ordering::Relaxed);
+    camera.post("/trigger").await;
+    // Kill the camera once the server holds part of the clip.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !partial_uploads(&server_dir).iter().any(|len| *len > 0) {
+        assert!(Instant::now() < deadline, "no upload started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    camera.kill();
+    let spooled = camera.offline_status();
+    assert_eq!(spooled["sealed"], 2, "{spooled}");
+    assert_eq!(
+        spooled["spool_objects"], 2,
+        "the clip and its event wait in the spool"
+    );
+    assert!(
+        !partial_uploads(&server_dir).is_empty(),
+        "killed mid-upload"
+    );
+
+    proxy.slow.store(false, Ordering::Relaxed);
+    camera.start().await;
+    camera
+        .wait_for("the spool to drain", 30, |s| s["spool_objects"] == 0)
+        .await;
+    camera.stop();
+    let (report, objects) = fetch_all(&mut owner, &camera_id).await;
+    let sequences: Vec<u64> = report
+        .entries
+        .iter()
+        .map(|e| e.header.as_ref().unwrap().sequence)
+        .collect();
+    assert_eq!(sequences, [1, 2], "each object stored exactly once");
+    check_clip(dir.path(), &clips(&objects)[0], (640, 480));
+    server.stop().await;
+}

@@ -21,14 +21,32 @@ fn step(n: u32, what: &str) {
     println!("\n[{n}] {what}");
 }
 
-/// Synthetic "video": recognisable bytes with a canary that must never appear on the server.
-fn synthetic_clip(canary: &[u8], n: usize) -> Vec<u8> {
-    let mut clip = Vec::with_capacity(400_000);
-    while clip.len() < 400_000 {
-        clip.extend_from_slice(format!("frame {n}:{} ", clip.len()).as_bytes());
-        clip.extend_from_slice(canary);
-    }
-    clip
+/// A real H.264 clip from the synthetic camera, as MP4, with `canary` written into the stream as
+/// an SEI user-data message (ignored by players, but plain bytes a search would find), and a
+/// JPEG thumbnail of its first picture.
+fn synthetic_clip(canary: &[u8], seconds: usize) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+    use keyhole_camera::video::decode::{FrameDecoder, thumbnail_jpeg};
+    use keyhole_camera::video::synthetic::{SyntheticCamera, SyntheticSettings};
+    let mut camera = SyntheticCamera::new(SyntheticSettings::default())?;
+    camera.set_motion(true);
+    let frames = seconds * SyntheticSettings::default().fps as usize;
+    let mut pictures = (0..frames)
+        .map(|_| camera.next_frame())
+        .collect::<Result<Vec<_>, _>>()?;
+    // SEI (type 6), payload user_data_unregistered (5): a 16-byte UUID, then the canary.
+    let mut sei = vec![6, 5, u8::try_from(16 + canary.len())?];
+    sei.extend_from_slice(b"keyhole-canary..");
+    sei.extend_from_slice(canary);
+    sei.push(0x80);
+    let first = &mut pictures[0].nals;
+    let at = first.len() - 1;
+    first.insert(at, sei);
+    let mut decoder = FrameDecoder::new(1, 1)?;
+    let thumbnail = match decoder.decode(&pictures[0], true)? {
+        Some(picture) => thumbnail_jpeg(&picture)?,
+        None => Vec::new(),
+    };
+    Ok((keyhole_media::mp4::write(&pictures)?, thumbnail))
 }
 
 /// Every file under `dir` (database, WAL, blobs, partial uploads, certificates).
@@ -133,7 +151,7 @@ pub(crate) async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
     }
     let mut clips: Vec<(ObjectId, Vec<u8>)> = Vec::new();
     for n in 1..=3 {
-        let video = synthetic_clip(&canary, n);
+        let (video, thumbnail) = synthetic_clip(&canary, 2 + n)?;
         let clip = camera.record_clip(&video, now(), rng).await?;
         let details = EventDetails {
             kind: if n == 2 {
@@ -142,15 +160,16 @@ pub(crate) async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
                 EventKind::Motion
             },
             started_at: now(),
-            duration_ms: 8_000,
+            duration_ms: u32::try_from((2 + n) * 1000)?,
             clip: Some(clip),
             note: format!("front path {}", String::from_utf8_lossy(&canary)),
-            thumbnail_jpeg: canary.repeat(100),
+            thumbnail_jpeg: thumbnail,
         };
         camera.record_event(&details, rng).await?;
         camera.upload_pending().await?;
         println!(
-            "    event {n}: clip {clip} ({} bytes) and its event, sealed and uploaded",
+            "    event {n}: a {}-second H.264 clip ({} bytes of MP4) and its event with a thumbnail, sealed and uploaded",
+            2 + n,
             video.len()
         );
         clips.push((clip, video));
@@ -176,10 +195,17 @@ pub(crate) async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
             matches!(checked, Checked::Verified(_)) && out == *video,
             "export of {id} did not verify"
         );
-        std::fs::write(exports.join(format!("{id}.bin")), &out)?;
+        let mp4 = keyhole_media::mp4::read(&out)?;
+        println!(
+            "    {id}.mp4: {} pictures, {}x{}, starting at a key frame",
+            mp4.access_units.len(),
+            mp4.width,
+            mp4.height
+        );
+        std::fs::write(exports.join(format!("{id}.mp4")), &out)?;
     }
     println!(
-        "    3 clips exported to {}, identical to what the camera recorded",
+        "    3 clips exported to {}, identical to what the camera recorded (play them with any player)",
         exports.display()
     );
 
