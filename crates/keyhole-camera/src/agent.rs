@@ -586,8 +586,31 @@ impl Agent {
         captured_at: Timestamp,
         rng: &mut impl CryptoRngCore,
     ) -> Result<ObjectId, AgentError> {
+        let object_id = ObjectId::random(rng);
+        self.record_clip_as(object_id, video, captured_at, rng)
+            .await
+    }
+
+    /// [`Agent::record_clip`] under an id chosen earlier (a continuous segment, which events
+    /// name before it ends).
+    ///
+    /// # Errors
+    /// As [`Agent::record_clip`].
+    pub async fn record_clip_as(
+        &mut self,
+        object_id: ObjectId,
+        video: &[u8],
+        captured_at: Timestamp,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<ObjectId, AgentError> {
         self.refresh_online(rng).await?;
-        self.seal_clip(video, captured_at, rng)
+        let mut params = self.next_params(ObjectKind::Clip, captured_at, rng)?;
+        params.object_id = object_id;
+        let viewing = self.viewing_key()?;
+        let (sealed, summary) = seal_object(params, video, &viewing, &self.identity.key, rng)
+            .map_err(|e| AgentError::Seal(e.to_string()))?;
+        self.spool(&params, &sealed, summary.digest)?;
+        Ok(object_id)
     }
 
     /// Refreshes the record, then seals and spools an event.

@@ -24,6 +24,36 @@ pub enum Profile {
     Battery,
 }
 
+/// What a camera records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordMode {
+    /// Everything, in back-to-back segments, with events marked on them (wired default).
+    Continuous,
+    /// Only event clips, with pre- and post-roll (battery default).
+    Events,
+}
+
+/// Recording, as written in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordConfig {
+    /// `continuous` or `events`; by default continuous when wired, events on battery.
+    pub mode: Option<RecordMode>,
+    /// Longest continuous segment, in seconds (a segment also ends at the first key frame after
+    /// an event, so its video arrives promptly).
+    pub segment_s: f32,
+}
+
+impl Default for RecordConfig {
+    fn default() -> Self {
+        Self {
+            mode: None,
+            segment_s: 60.0,
+        }
+    }
+}
+
 /// Which cipher suite to seal with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -41,7 +71,8 @@ pub enum SuiteChoice {
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClipConfig {
-    /// Seconds of video before the trigger (wired only; rounded back to a key frame).
+    /// Seconds of video before the trigger (event clips on wired cameras; rounded back to a key
+    /// frame).
     pub pre_roll_s: f32,
     /// Seconds of video after the last trigger.
     pub post_roll_s: f32,
@@ -135,7 +166,9 @@ pub struct Config {
     pub control: SocketAddr,
     /// The video source.
     pub source: SourceConfig,
-    /// Clip timing.
+    /// What to record.
+    pub record: RecordConfig,
+    /// Clip and event timing.
     pub clip: ClipConfig,
     /// Motion detection.
     pub motion: MotionConfig,
@@ -152,6 +185,7 @@ impl Default for Config {
             spool_mb: 512,
             control: SocketAddr::from(([127, 0, 0, 1], 8787)),
             source: SourceConfig::default(),
+            record: RecordConfig::default(),
             clip: ClipConfig::default(),
             motion: MotionConfig::default(),
             upload: UploadConfig::default(),
@@ -197,6 +231,12 @@ impl Config {
                 self.control
             ));
         }
+        if self.profile == Profile::Battery && self.record.mode == Some(RecordMode::Continuous) {
+            return Err("record.mode = \"continuous\" needs a wired camera".into());
+        }
+        if self.record.segment_s < 1.0 {
+            return Err("record.segment_s must be at least 1".into());
+        }
         if self.spool_mb == 0 {
             return Err("spool_mb must be at least 1".into());
         }
@@ -207,6 +247,21 @@ impl Config {
             return Err("upload.retry_min_s must be > 0 and <= upload.retry_max_s".into());
         }
         Ok(())
+    }
+
+    /// What this camera records.
+    #[must_use]
+    pub fn record_mode(&self) -> RecordMode {
+        self.record.mode.unwrap_or(match self.profile {
+            Profile::Wired => RecordMode::Continuous,
+            Profile::Battery => RecordMode::Events,
+        })
+    }
+
+    /// Segment length in milliseconds.
+    #[must_use]
+    pub fn segment_ms(&self) -> u32 {
+        ms(self.record.segment_s)
     }
 
     /// The cipher suite to seal with.
@@ -242,6 +297,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.profile, Profile::Battery);
+        assert_eq!(config.record_mode(), RecordMode::Events);
+        assert_eq!(Config::default().record_mode(), RecordMode::Continuous);
+        let continuous_battery: Config =
+            toml::from_str("profile = \"battery\"\n[record]\nmode = \"continuous\"").unwrap();
+        assert!(continuous_battery.check().unwrap_err().contains("wired"));
         assert_eq!(config.motion.settings.zones.len(), 1);
         config.check().unwrap();
         assert!(toml::from_str::<Config>("profil = \"wired\"").is_err());

@@ -10,6 +10,7 @@ pub mod live;
 pub mod recorder;
 pub mod rtsp;
 pub mod run;
+pub mod segmenter;
 pub mod source;
 pub mod spool;
 pub mod store;

@@ -9,16 +9,18 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::routing::{get, post};
+use keyhole_core::ObjectId;
 use keyhole_core::Timestamp;
 use keyhole_core::event::{EventDetails, EventKind};
-use keyhole_media::{TIMESCALE, mp4};
+use keyhole_media::{AccessUnit, TIMESCALE, mp4};
 use rand_core::OsRng;
 use serde::Serialize;
 use tokio::sync::{Mutex, Notify, mpsc, watch};
 
 use crate::agent::{Agent, AgentError, Status};
-use crate::config::{Config, Profile};
+use crate::config::{Config, Profile, RecordMode};
 use crate::recorder::{Clip, Recorder};
+use crate::segmenter::{Mark, Output, Segment, Segmenter};
 use crate::source::{self, SourceError};
 use crate::video::decode::{FrameDecoder, thumbnail_jpeg};
 use crate::video::motion::MotionDetector;
@@ -96,10 +98,97 @@ fn control_routes(control: Control) -> axum::Router {
         .with_state(control)
 }
 
-/// A clip cut and timed, waiting to be sealed.
-struct Cut {
-    clip: Clip,
-    started_at: Timestamp,
+/// What the capture loop hands to the sealing task, in sealing order, with wall-clock times.
+enum Work {
+    /// An event clip (event recording).
+    Clip { clip: Clip, started_at: Timestamp },
+    /// A continuous segment.
+    Segment {
+        segment: Segment,
+        started_at: Timestamp,
+    },
+    /// An event marked on a segment.
+    Mark {
+        mark: Mark,
+        started_at: Timestamp,
+        duration_ms: u32,
+    },
+}
+
+/// Event clips or continuous segments.
+enum Capture {
+    Events(Recorder),
+    Continuous(Segmenter),
+}
+
+impl Capture {
+    fn trigger(&mut self, kind: EventKind) {
+        match self {
+            Self::Events(r) => {
+                r.trigger(kind);
+            }
+            Self::Continuous(s) => {
+                s.trigger(kind);
+            }
+        }
+    }
+
+    fn in_event(&self) -> bool {
+        match self {
+            Self::Events(r) => r.is_recording(),
+            Self::Continuous(s) => s.in_event(),
+        }
+    }
+
+    /// Takes a picture; returns work to seal, with stream times turned into wall-clock times
+    /// by `wall`.
+    fn push(&mut self, au: AccessUnit, wall: impl Fn(u64) -> Timestamp) -> Vec<Work> {
+        match self {
+            Self::Events(r) => r
+                .push(au)
+                .map(|clip| Work::Clip {
+                    started_at: wall(clip.starts_at()),
+                    clip,
+                })
+                .into_iter()
+                .collect(),
+            Self::Continuous(s) => {
+                let outputs = s.push(au, || ObjectId::random(&mut OsRng));
+                outputs.into_iter().map(|o| work(o, &wall)).collect()
+            }
+        }
+    }
+
+    fn finish(&mut self, wall: impl Fn(u64) -> Timestamp) -> Vec<Work> {
+        match self {
+            Self::Events(r) => r
+                .finish()
+                .map(|clip| Work::Clip {
+                    started_at: wall(clip.starts_at()),
+                    clip,
+                })
+                .into_iter()
+                .collect(),
+            Self::Continuous(s) => s.finish().into_iter().map(|o| work(o, &wall)).collect(),
+        }
+    }
+}
+
+fn work(output: Output, wall: &impl Fn(u64) -> Timestamp) -> Work {
+    match output {
+        Output::Segment(segment) => Work::Segment {
+            started_at: wall(segment.access_units.first().map_or(0, |a| a.dts)),
+            segment,
+        },
+        Output::Mark(mark) => Work::Mark {
+            started_at: wall(mark.started_at),
+            duration_ms: u32::try_from(
+                mark.ended_at.saturating_sub(mark.started_at) * 1000 / u64::from(TIMESCALE),
+            )
+            .unwrap_or(u32::MAX),
+            mark,
+        },
+    }
 }
 
 /// Runs the camera until `shutdown` resolves or the source ends; a clip being recorded at that
@@ -134,7 +223,7 @@ pub async fn run(
     let control = tokio::spawn(async move { axum::serve(listener, routes).await });
 
     let upload_wanted = Arc::new(Notify::new());
-    let (cut_tx, cut_rx) = mpsc::channel::<Cut>(8);
+    let (cut_tx, cut_rx) = mpsc::channel::<Work>(8);
     let sealer = tokio::spawn(seal_clips(
         cut_rx,
         agent.clone(),
@@ -156,7 +245,10 @@ pub async fn run(
     if profile == Profile::Battery {
         timing.pre_roll_ms = 0;
     }
-    let mut recorder = Recorder::new(timing);
+    let mut capture = match config.record_mode() {
+        RecordMode::Events => Capture::Events(Recorder::new(timing)),
+        RecordMode::Continuous => Capture::Continuous(Segmenter::new(config.segment_ms(), timing)),
+    };
     let watch_motion = profile == Profile::Wired && config.motion.enabled;
     let mut motion = MotionDetector::new(config.motion.settings.clone());
     let mut decoder = if watch_motion {
@@ -166,20 +258,27 @@ pub async fn run(
     };
     // Stream time to wall time, anchored at the first picture.
     let mut anchor: Option<(u64, Timestamp)> = None;
+    let wall = |anchor: Option<(u64, Timestamp)>| {
+        move |dts: u64| {
+            anchor.map_or(crate::now(), |(base_dts, base_wall)| {
+                Timestamp(base_wall.0 + dts.saturating_sub(base_dts) * 1000 / u64::from(TIMESCALE))
+            })
+        }
+    };
     let mut awake = profile == Profile::Wired;
     tokio::pin!(shutdown);
-    loop {
+    'capture: loop {
         tokio::select! {
             () = &mut shutdown => break,
             kind = triggers.recv() => {
                 if let Some(kind) = kind {
                     awake = true;
-                    recorder.trigger(kind);
+                    capture.trigger(kind);
                 }
             }
             au = source.pictures.recv() => {
                 let Some(au) = au else { break };
-                let (base_dts, base_wall) = *anchor.get_or_insert((au.dts, crate::now()));
+                anchor.get_or_insert((au.dts, crate::now()));
                 if let Some(viewer) = live_feed
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -195,33 +294,30 @@ pub async fn run(
                     && let Ok(Some(picture)) = decoder.decode(&au, false)
                     && motion.detect(&picture.grid)
                 {
-                    recorder.trigger(EventKind::Motion);
+                    capture.trigger(EventKind::Motion);
                 }
-                if let Some(clip) = recorder.push(au) {
-                    let offset_ms = clip.starts_at().saturating_sub(base_dts) * 1000
-                        / u64::from(TIMESCALE);
-                    let started_at = Timestamp(base_wall.0 + offset_ms);
-                    if cut_tx.send(Cut { clip, started_at }).await.is_err() {
-                        break;
+                for work in capture.push(au, wall(anchor)) {
+                    let clip_done = matches!(work, Work::Clip { .. });
+                    if cut_tx.send(work).await.is_err() {
+                        break 'capture;
                     }
-                    if profile == Profile::Battery {
+                    if clip_done
+                        && profile == Profile::Battery
+                        && let Capture::Events(recorder) = &mut capture
+                    {
                         awake = false;
                         recorder.forget();
                     }
                 }
-                if status.recording != recorder.is_recording() {
-                    status.recording = recorder.is_recording();
+                if status.recording != capture.in_event() {
+                    status.recording = capture.in_event();
                     status_tx.send_modify(|s| s.recording = status.recording);
                 }
             }
         }
     }
-    if let Some(clip) = recorder.finish() {
-        let offset_ms = anchor.map_or(0, |(base_dts, _)| {
-            clip.starts_at().saturating_sub(base_dts) * 1000 / u64::from(TIMESCALE)
-        });
-        let started_at = Timestamp(anchor.map_or(0, |(_, w)| w.0) + offset_ms);
-        cut_tx.send(Cut { clip, started_at }).await.ok();
+    for work in capture.finish(wall(anchor)) {
+        cut_tx.send(work).await.ok();
     }
     drop(cut_tx);
     // Closing the channel stops a source thread at its next picture.
@@ -242,53 +338,61 @@ pub async fn run(
 }
 
 async fn seal_clips(
-    mut cuts: mpsc::Receiver<Cut>,
+    mut work: mpsc::Receiver<Work>,
     agent: Arc<Mutex<Agent>>,
     status: Arc<watch::Sender<LiveStatus>>,
     upload_wanted: Arc<Notify>,
 ) -> Result<(), AgentError> {
-    while let Some(Cut { clip, started_at }) = cuts.recv().await {
+    while let Some(item) = work.recv().await {
         // Decoding and muxing are CPU work: off the async threads.
-        let Ok((clip, thumbnail, video)) = tokio::task::spawn_blocking(move || {
-            let thumbnail = thumbnail_at(&clip);
-            let video = mp4::write(&clip.access_units);
-            (clip, thumbnail, video)
-        })
-        .await
-        else {
+        let Ok(prepared) = tokio::task::spawn_blocking(move || prepare(item)).await else {
             continue;
-        };
-        let video = match video {
-            Ok(v) => v,
-            Err(e) => {
-                agent
-                    .lock()
-                    .await
-                    .alert(format!("could not cut a clip into MP4: {e}"));
-                continue;
-            }
         };
         let mut agent = agent.lock().await;
         let rng = &mut OsRng;
-        let outcome = async {
-            let clip_id = agent.record_clip(&video, started_at, rng).await?;
-            let details = EventDetails {
-                kind: clip.kind,
+        let outcome = match prepared {
+            Prepared::Failed(why) => {
+                agent.alert(format!("could not cut a clip into MP4: {why}"));
+                continue;
+            }
+            Prepared::Clip {
+                video,
+                details,
+                object_id,
+            } => {
+                async {
+                    let clip_id = agent
+                        .record_clip_as(object_id, &video, details.started_at, rng)
+                        .await?;
+                    agent.seal_event(
+                        &EventDetails {
+                            clip: Some(clip_id),
+                            ..details
+                        },
+                        rng,
+                    )?;
+                    Ok(true)
+                }
+                .await
+            }
+            Prepared::Segment {
+                video,
+                object_id,
                 started_at,
-                duration_ms: clip.duration_ms(),
-                clip: Some(clip_id),
-                note: String::new(),
-                thumbnail_jpeg: thumbnail,
-            };
-            agent.seal_event(&details, rng)
-        }
-        .await;
+            } => agent
+                .record_clip_as(object_id, &video, started_at, rng)
+                .await
+                .map(|_| false),
+            Prepared::Mark(details) => agent.record_event(&details, rng).await.map(|_| true),
+        };
         match outcome {
-            Ok(_) => {
-                status.send_modify(|s| s.events += 1);
+            Ok(event) => {
+                if event {
+                    status.send_modify(|s| s.events += 1);
+                }
             }
             Err(AgentError::Removed) => return Err(AgentError::Removed),
-            Err(e) => agent.alert(format!("an event was not sealed: {e}")),
+            Err(e) => agent.alert(format!("video was not sealed: {e}")),
         }
         let snapshot = agent.status().clone();
         status.send_modify(|s| s.agent = snapshot);
@@ -297,17 +401,77 @@ async fn seal_clips(
     Ok(())
 }
 
-/// A JPEG of the picture at the clip's trigger, or nothing if it does not decode.
-fn thumbnail_at(clip: &Clip) -> Vec<u8> {
+/// Work turned into what gets sealed: MP4 video and event details with a thumbnail.
+enum Prepared {
+    Clip {
+        video: Vec<u8>,
+        details: EventDetails,
+        object_id: ObjectId,
+    },
+    Segment {
+        video: Vec<u8>,
+        object_id: ObjectId,
+        started_at: Timestamp,
+    },
+    Mark(EventDetails),
+    Failed(String),
+}
+
+fn prepare(work: Work) -> Prepared {
+    match work {
+        Work::Clip { clip, started_at } => match mp4::write(&clip.access_units) {
+            Ok(video) => Prepared::Clip {
+                details: EventDetails {
+                    kind: clip.kind,
+                    started_at,
+                    duration_ms: clip.duration_ms(),
+                    clip: None,
+                    note: String::new(),
+                    thumbnail_jpeg: thumbnail_at(&clip.access_units, clip.triggered_at),
+                },
+                video,
+                object_id: ObjectId::random(&mut OsRng),
+            },
+            Err(e) => Prepared::Failed(e.to_string()),
+        },
+        Work::Segment {
+            segment,
+            started_at,
+        } => match mp4::write(&segment.access_units) {
+            Ok(video) => Prepared::Segment {
+                video,
+                object_id: segment.object_id,
+                started_at,
+            },
+            Err(e) => Prepared::Failed(e.to_string()),
+        },
+        Work::Mark {
+            mark,
+            started_at,
+            duration_ms,
+        } => Prepared::Mark(EventDetails {
+            kind: mark.kind,
+            started_at,
+            duration_ms,
+            clip: Some(mark.clip),
+            note: String::new(),
+            thumbnail_jpeg: thumbnail_at(&mark.thumbnail_from, mark.started_at),
+        }),
+    }
+}
+
+/// A JPEG of the picture at stream time `at` (the last one decoded if the pictures end before),
+/// or nothing if they do not decode.
+fn thumbnail_at(pictures: &[AccessUnit], at: u64) -> Vec<u8> {
     let Ok(mut decoder) = FrameDecoder::new(1, 1) else {
         return Vec::new();
     };
     let mut last = None;
-    for au in &clip.access_units {
-        let at_trigger = au.dts >= clip.triggered_at;
-        if let Ok(Some(picture)) = decoder.decode(au, at_trigger) {
+    for (i, au) in pictures.iter().enumerate() {
+        let wanted = au.dts >= at || i + 1 == pictures.len();
+        if let Ok(Some(picture)) = decoder.decode(au, wanted) {
             last = Some(picture);
-            if at_trigger {
+            if wanted {
                 break;
             }
         }

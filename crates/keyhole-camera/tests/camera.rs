@@ -310,7 +310,7 @@ async fn synthetic_camera_seals_motion_and_doorbell_events_that_play() {
     let mut camera = Camera::new(
         dir.path(),
         "[source]\nkind = \"synthetic\"\nwidth = 320\nheight = 240\nfps = 15\n\
-         [clip]\npre_roll_s = 1.0\npost_roll_s = 1.0\nmax_s = 10.0\ncooldown_s = 30.0\n\
+         [record]\nmode = \"events\"\n[clip]\npre_roll_s = 1.0\npost_roll_s = 1.0\nmax_s = 10.0\ncooldown_s = 30.0\n\
          [motion]\nsensitivity = 60\n",
     );
     let (mut owner, camera_id) = owner_with_camera(&server.url, "ana", &camera, rng).await;
@@ -476,7 +476,7 @@ async fn killed_camera_and_absent_server_lose_and_duplicate_nothing() {
     let mut camera = Camera::new(
         dir.path(),
         "[source]\nkind = \"synthetic\"\nwidth = 640\nheight = 480\nfps = 15\n\
-         [clip]\npre_roll_s = 0.0\npost_roll_s = 0.6\nmax_s = 2.0\ncooldown_s = 0.0\n\
+         [record]\nmode = \"events\"\n[clip]\npre_roll_s = 0.0\npost_roll_s = 0.6\nmax_s = 2.0\ncooldown_s = 0.0\n\
          [motion]\nenabled = false\n",
     );
     let (mut owner, camera_id) = owner_with_camera(&server.url, "ana", &camera, rng).await;
@@ -607,7 +607,7 @@ async fn rtsp_camera_events_decrypt_to_playable_mp4() {
         dir.path(),
         &format!(
             "[source]\nkind = \"rtsp\"\nurl = \"rtsp://127.0.0.1:{}/door\"\n\
-             [clip]\npre_roll_s = 1.0\npost_roll_s = 1.5\n[motion]\nenabled = false\n",
+             [record]\nmode = \"events\"\n[clip]\npre_roll_s = 1.0\npost_roll_s = 1.5\n[motion]\nenabled = false\n",
             rtsp.1
         ),
     );
@@ -760,7 +760,7 @@ async fn a_camera_killed_in_the_middle_of_an_upload_sends_it_once_after_restart(
     let mut camera = Camera::new(
         dir.path(),
         "[source]\nkind = \"synthetic\"\nwidth = 640\nheight = 480\nfps = 15\n\
-         [clip]\npre_roll_s = 2.0\npost_roll_s = 2.0\n[motion]\nenabled = false\n",
+         [record]\nmode = \"events\"\n[clip]\npre_roll_s = 2.0\npost_roll_s = 2.0\n[motion]\nenabled = false\n",
     );
     // The camera knows the server by the proxy's address.
     let (mut owner, camera_id) = owner_with_camera(&proxy.url, "ana", &camera, rng).await;
@@ -800,5 +800,75 @@ async fn a_camera_killed_in_the_middle_of_an_upload_sends_it_once_after_restart(
         .collect();
     assert_eq!(sequences, [1, 2], "each object stored exactly once");
     check_clip(dir.path(), &clips(&objects)[0], (640, 480));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wired_camera_records_continuously_and_marks_events_on_the_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server")).await;
+    let rng = &mut ChaCha20Rng::seed_from_u64(9);
+    let mut camera = Camera::new(
+        dir.path(),
+        "[source]\nkind = \"synthetic\"\nwidth = 320\nheight = 240\nfps = 15\n\
+         [record]\nsegment_s = 2.0\n[clip]\npost_roll_s = 1.0\ncooldown_s = 30.0\n",
+    );
+    let (mut owner, camera_id) = owner_with_camera(&server.url, "ana", &camera, rng).await;
+    camera.start().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    camera.post("/doorbell").await;
+    camera
+        .wait_for("the doorbell mark", 20, |s| s["events"] == 1)
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    camera.stop();
+
+    let (report, objects) = fetch_all(&mut owner, &camera_id).await;
+    let headers: Vec<_> = report
+        .entries
+        .iter()
+        .map(|e| e.header.clone().unwrap())
+        .collect();
+    let clip_headers: Vec<_> = headers
+        .iter()
+        .filter(|h| h.kind == ObjectKind::Clip)
+        .collect();
+    assert!(clip_headers.len() >= 3, "{} segments", clip_headers.len());
+    // Back to back: each segment starts where the one before ended (the capture clock).
+    let clips = clips(&objects);
+    for (i, clip) in clips.iter().enumerate() {
+        let frames = check_clip(dir.path(), clip, (320, 240));
+        let length_ms = frames.len() as u64 * 1000 / 15;
+        if let Some(next) = clip_headers.get(i + 1) {
+            let gap =
+                next.captured_at.0 as i64 - (clip_headers[i].captured_at.0 + length_ms) as i64;
+            assert!(
+                gap.abs() <= 70,
+                "segment {i} and the next are {gap} ms apart"
+            );
+        }
+    }
+    // The doorbell is a mark on the segment it happened in, sealed after that segment.
+    let events = events(&objects);
+    assert_eq!(events.len(), 1);
+    let mark = &events[0];
+    assert_eq!(mark.kind, EventKind::Doorbell);
+    assert_eq!(&mark.thumbnail_jpeg[..2], &[0xff, 0xd8]);
+    let segment = headers
+        .iter()
+        .position(|h| Some(h.object_id) == mark.clip)
+        .expect("the mark names a stored segment");
+    let event_position = headers
+        .iter()
+        .position(|h| h.kind == ObjectKind::Event)
+        .unwrap();
+    assert!(segment < event_position);
+    let start = headers[segment].captured_at.0;
+    assert!(mark.started_at.0 >= start && mark.started_at.0 <= start + 2_100);
+    assert!(
+        (900..=1_200).contains(&mark.duration_ms),
+        "{}",
+        mark.duration_ms
+    );
     server.stop().await;
 }

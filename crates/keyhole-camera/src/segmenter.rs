@@ -1,0 +1,306 @@
+//! Continuous recording (wired cameras): the stream is cut into back-to-back segments that
+//! start at key frames, each sealed as a clip, and events are marks on them: an event names the
+//! segment where it began, its start and its length, and is sealed right after that segment.
+//! A segment ends after `segment_ms`, or at the first key frame after an event ends, so the
+//! owner gets the event's video promptly. Pure: times are the stream's own 90 kHz clock.
+
+use keyhole_core::ObjectId;
+use keyhole_core::event::EventKind;
+use keyhole_media::{AccessUnit, TIMESCALE};
+
+use crate::recorder::ClipTiming;
+
+fn ticks(ms: u32) -> u64 {
+    u64::from(ms) * u64::from(TIMESCALE) / 1000
+}
+
+/// A finished segment: a clip with an id chosen when it began (events name it before it ends).
+#[derive(Debug, Clone)]
+pub struct Segment {
+    /// The clip's object id.
+    pub object_id: ObjectId,
+    /// The pictures, starting with a key frame.
+    pub access_units: Vec<AccessUnit>,
+}
+
+/// A finished event mark.
+#[derive(Debug, Clone)]
+pub struct Mark {
+    /// What triggered it.
+    pub kind: EventKind,
+    /// Stream time of the first trigger.
+    pub started_at: u64,
+    /// Stream time when it ended (post-roll after the last trigger, or the longest length).
+    pub ended_at: u64,
+    /// The segment where it began.
+    pub clip: ObjectId,
+    /// The pictures from the last key frame up to the trigger, for the thumbnail.
+    pub thumbnail_from: Vec<AccessUnit>,
+}
+
+/// What the segmenter hands on, in the order it must be sealed.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// A segment of continuous video.
+    Segment(Segment),
+    /// An event mark (after the segment it names).
+    Mark(Mark),
+}
+
+#[derive(Debug)]
+struct Open {
+    kind: EventKind,
+    started_at: u64,
+    last_trigger: u64,
+    clip: ObjectId,
+    thumbnail_from: Vec<AccessUnit>,
+}
+
+/// The continuous recorder.
+#[derive(Debug)]
+pub struct Segmenter {
+    segment_ms: u32,
+    timing: ClipTiming,
+    current: Option<Segment>,
+    event: Option<Open>,
+    ended: Vec<Mark>,
+    quiet_until: u64,
+    now: u64,
+}
+
+impl Segmenter {
+    /// A segmenter cutting every `segment_ms`, with the event timing of `timing` (its
+    /// pre-roll is not used: the video before an event is in the segment already).
+    #[must_use]
+    pub fn new(segment_ms: u32, timing: ClipTiming) -> Self {
+        Self {
+            segment_ms: segment_ms.max(1000),
+            timing,
+            current: None,
+            event: None,
+            ended: Vec::new(),
+            quiet_until: 0,
+            now: 0,
+        }
+    }
+
+    /// Whether an event is open.
+    #[must_use]
+    pub fn in_event(&self) -> bool {
+        self.event.is_some()
+    }
+
+    /// Marks a trigger at the current stream time. Motion during the cool-down after an event
+    /// is ignored; returns whether the trigger counted. Before the first key frame there is no
+    /// segment to mark, and the trigger is ignored.
+    pub fn trigger(&mut self, kind: EventKind) -> bool {
+        let Some(segment) = &self.current else {
+            return false;
+        };
+        if let Some(open) = &mut self.event {
+            open.last_trigger = self.now;
+            if kind == EventKind::Doorbell {
+                open.kind = kind;
+            }
+            return true;
+        }
+        if kind == EventKind::Motion && self.now < self.quiet_until {
+            return false;
+        }
+        let from = segment
+            .access_units
+            .iter()
+            .rposition(|a| a.keyframe)
+            .unwrap_or(0);
+        self.event = Some(Open {
+            kind,
+            started_at: self.now,
+            last_trigger: self.now,
+            clip: segment.object_id,
+            thumbnail_from: segment.access_units[from..].to_vec(),
+        });
+        true
+    }
+
+    /// Takes the next picture; returns what is ready to seal. `new_id` names the next segment.
+    pub fn push(&mut self, au: AccessUnit, new_id: impl FnOnce() -> ObjectId) -> Vec<Output> {
+        self.now = au.dts;
+        if let Some(open) = &self.event {
+            let over = au.dts >= open.last_trigger + ticks(self.timing.post_roll_ms)
+                || au.dts >= open.started_at + ticks(self.timing.max_clip_ms);
+            if over && let Some(open) = self.event.take() {
+                self.quiet_until = au.dts + ticks(self.timing.cooldown_ms);
+                self.ended.push(Mark {
+                    kind: open.kind,
+                    started_at: open.started_at,
+                    ended_at: au.dts,
+                    clip: open.clip,
+                    thumbnail_from: open.thumbnail_from,
+                });
+            }
+        }
+        let mut out = Vec::new();
+        if au.keyframe
+            && let Some(segment) = &self.current
+        {
+            let start = segment.access_units.first().map_or(au.dts, |a| a.dts);
+            if au.dts >= start + ticks(self.segment_ms) || !self.ended.is_empty() {
+                out.extend(self.current.take().map(Output::Segment));
+                out.extend(self.ended.drain(..).map(Output::Mark));
+            }
+        }
+        match &mut self.current {
+            Some(segment) => segment.access_units.push(au),
+            None if au.keyframe => {
+                self.current = Some(Segment {
+                    object_id: new_id(),
+                    access_units: vec![au],
+                });
+            }
+            None => {}
+        }
+        out
+    }
+
+    /// Ends everything (the camera is stopping): the open segment, then every event, an open
+    /// one ending now.
+    pub fn finish(&mut self) -> Vec<Output> {
+        if let Some(open) = self.event.take() {
+            self.ended.push(Mark {
+                kind: open.kind,
+                started_at: open.started_at,
+                ended_at: self.now,
+                clip: open.clip,
+                thumbnail_from: open.thumbnail_from,
+            });
+        }
+        let mut out: Vec<Output> = self
+            .current
+            .take()
+            .map(Output::Segment)
+            .into_iter()
+            .collect();
+        out.extend(self.ended.drain(..).map(Output::Mark));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 10 pictures a second, a key frame every 10.
+    fn au(i: u64) -> AccessUnit {
+        AccessUnit {
+            dts: i * 9000,
+            pts_offset: 0,
+            keyframe: i.is_multiple_of(10),
+            nals: vec![vec![if i.is_multiple_of(10) { 0x65 } else { 0x41 }, 0x80]],
+        }
+    }
+
+    fn segmenter() -> Segmenter {
+        Segmenter::new(
+            5_000,
+            ClipTiming {
+                pre_roll_ms: 0,
+                post_roll_ms: 1_500,
+                max_clip_ms: 20_000,
+                cooldown_ms: 3_000,
+            },
+        )
+    }
+
+    fn run(
+        s: &mut Segmenter,
+        range: std::ops::Range<u64>,
+        triggers: &[(u64, EventKind)],
+        ids: &mut u8,
+    ) -> Vec<Output> {
+        let mut out = Vec::new();
+        for i in range {
+            for (at, kind) in triggers {
+                if *at == i {
+                    s.trigger(*kind);
+                }
+            }
+            out.extend(s.push(au(i), || {
+                *ids += 1;
+                ObjectId([*ids; 16])
+            }));
+        }
+        out
+    }
+
+    #[test]
+    fn segments_are_back_to_back_and_events_follow_their_segment() {
+        let mut s = segmenter();
+        let mut ids = 0;
+        let out = run(
+            &mut s,
+            3..200,
+            &[
+                (20, EventKind::Motion),
+                (24, EventKind::Motion),
+                (30, EventKind::Motion),
+            ],
+            &mut ids,
+        );
+        let mut next_dts = au(10).dts;
+        let mut segments = Vec::new();
+        let mut marks = Vec::new();
+        for o in &out {
+            match o {
+                Output::Segment(seg) => {
+                    assert!(seg.access_units[0].keyframe);
+                    assert_eq!(seg.access_units[0].dts, next_dts, "no gap, no overlap");
+                    next_dts = seg.access_units.last().unwrap().dts + 9000;
+                    segments.push(seg.object_id);
+                }
+                Output::Mark(m) => {
+                    assert!(segments.contains(&m.clip), "sealed after its segment");
+                    marks.push(m.clone());
+                }
+            }
+        }
+        // A trigger takes the time of the last picture seen. The event ended 1.5 s after the
+        // last trigger, and the segment was cut at the next key frame (picture 50) instead of
+        // running to 5 s.
+        assert_eq!(marks.len(), 1);
+        assert_eq!(marks[0].started_at, au(19).dts);
+        assert_eq!(marks[0].ended_at, au(44).dts);
+        assert_eq!(marks[0].clip, ObjectId([1; 16]));
+        assert!(marks[0].thumbnail_from[0].keyframe);
+        assert!(matches!(&out[0], Output::Segment(s) if s.access_units.len() == 40));
+        // Then 5-second segments.
+        assert!(matches!(&out[2], Output::Segment(s) if s.access_units.len() == 50));
+        // Motion in the cool-down marks nothing; a doorbell does.
+        let more = run(
+            &mut s,
+            200..300,
+            &[(200, EventKind::Motion), (210, EventKind::Doorbell)],
+            &mut ids,
+        );
+        let kinds: Vec<EventKind> = more
+            .iter()
+            .filter_map(|o| match o {
+                Output::Mark(m) => Some(m.kind),
+                Output::Segment(_) => None,
+            })
+            .collect();
+        assert_eq!(kinds, [EventKind::Doorbell]);
+        let rest = s.finish();
+        assert!(matches!(rest.as_slice(), [Output::Segment(_)]));
+    }
+
+    #[test]
+    fn stopping_ends_the_open_event_after_its_segment() {
+        let mut s = segmenter();
+        let mut ids = 0;
+        run(&mut s, 0..12, &[(11, EventKind::External)], &mut ids);
+        assert!(s.in_event());
+        let out = s.finish();
+        assert!(matches!(&out[0], Output::Segment(seg) if seg.object_id == ObjectId([1; 16])));
+        assert!(matches!(&out[1], Output::Mark(m) if m.clip == ObjectId([1; 16])));
+    }
+}
