@@ -645,19 +645,43 @@ impl Agent {
     pub async fn upload_pending(&mut self) -> Result<usize, AgentError> {
         let mut uploaded = 0;
         let entries = self.spool.entries()?;
-        for entry in entries {
-            match self.upload(&entry).await {
-                Ok(()) => {
-                    self.spool.remove(&entry)?;
-                    self.interrupted.remove(&entry.object_id);
-                    uploaded += 1;
-                    self.status.uploaded += 1;
-                    self.status.last_upload = Some(crate::now().to_string());
+        let mut next = 0;
+        while next < entries.len() {
+            let batch = self.batch_from(&entries[next..]);
+            if batch.len() >= 2 {
+                match self.upload_batch(batch).await {
+                    Ok(()) => {
+                        for entry in batch {
+                            self.uploaded(entry)?;
+                        }
+                        uploaded += batch.len();
+                        next += batch.len();
+                    }
+                    Err(e) => {
+                        // Send them one by one (resuming) from now on.
+                        for entry in batch {
+                            self.interrupted.insert(entry.object_id);
+                        }
+                        if let AgentError::Refused(code, _) = e
+                            && permanent(code)
+                        {
+                            continue;
+                        }
+                        self.update_status();
+                        return Err(e);
+                    }
                 }
-                Err(AgentError::Refused(code, why))
-                    if matches!(code, 400 | 404 | 411 | 413 | 415 | 422) =>
-                {
-                    self.spool.reject(&entry)?;
+                continue;
+            }
+            let entry = &entries[next];
+            next += 1;
+            match self.upload(entry).await {
+                Ok(()) => {
+                    self.uploaded(entry)?;
+                    uploaded += 1;
+                }
+                Err(AgentError::Refused(code, why)) if permanent(code) => {
+                    self.spool.reject(entry)?;
                     self.chain.rejected += 1;
                     self.chain.save(&self.dir)?;
                     self.alert(format!(
@@ -674,6 +698,52 @@ impl Agent {
         }
         self.update_status();
         Ok(uploaded)
+    }
+
+    fn uploaded(&mut self, entry: &Entry) -> Result<(), AgentError> {
+        self.spool.remove(entry)?;
+        self.interrupted.remove(&entry.object_id);
+        self.status.uploaded += 1;
+        self.status.last_upload = Some(crate::now().to_string());
+        Ok(())
+    }
+
+    /// The leading entries that fit one batch request (none interrupted before).
+    fn batch_from<'e>(&self, entries: &'e [Entry]) -> &'e [Entry] {
+        let mut total = 0u64;
+        let mut count = 0;
+        for entry in entries.iter().take(MAX_BATCH_OBJECTS) {
+            total += 4 + entry.len;
+            if total > MAX_BATCH_BYTES || self.interrupted.contains(&entry.object_id) {
+                break;
+            }
+            count += 1;
+        }
+        &entries[..count]
+    }
+
+    async fn upload_batch(&mut self, entries: &[Entry]) -> Result<(), AgentError> {
+        let mut body = Vec::new();
+        for entry in entries {
+            let bytes = std::fs::read(&entry.path).map_err(|source| StoreError::Io {
+                path: entry.path.clone(),
+                source,
+            })?;
+            let len = u32::try_from(bytes.len())
+                .map_err(|_| AgentError::Seal("object too large for a batch".into()))?;
+            body.extend_from_slice(&len.to_be_bytes());
+            body.extend_from_slice(&bytes);
+        }
+        let resp = self
+            .http
+            .post(format!("{}/v1/objects", self.identity.server_url))
+            .bearer_auth(self.identity.token.as_str())
+            .body(body)
+            .send()
+            .await;
+        self.status.online = resp.is_ok();
+        ok(resp?).await?;
+        Ok(())
     }
 
     async fn upload(&mut self, entry: &Entry) -> Result<(), AgentError> {
@@ -725,6 +795,16 @@ impl Agent {
         ok(resp?).await?;
         Ok(())
     }
+}
+
+/// Largest batch request body (the server's limit).
+const MAX_BATCH_BYTES: u64 = 8 << 20;
+/// Most objects in one batch request.
+const MAX_BATCH_OBJECTS: usize = 16;
+
+/// Whether a refusal is for good (retrying the same bytes cannot succeed).
+fn permanent(code: u16) -> bool {
+    matches!(code, 400 | 404 | 411 | 413 | 415 | 422)
 }
 
 /// Checks a spooled object's camera signatures and returns its digest.

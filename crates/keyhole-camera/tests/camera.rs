@@ -175,6 +175,17 @@ async fn owner_with_camera(
     camera: &Camera,
     rng: &mut ChaCha20Rng,
 ) -> (Owner, CameraId) {
+    owner_with_camera_via(server_url, server_url, username, camera, rng).await
+}
+
+/// The owner talks to `server_url`; the camera is given `camera_url` (a proxy in front).
+async fn owner_with_camera_via(
+    server_url: &str,
+    camera_url: &str,
+    username: &str,
+    camera: &Camera,
+    rng: &mut ChaCha20Rng,
+) -> (Owner, CameraId) {
     let endpoint = Endpoint {
         url: server_url.to_owned(),
         pin: None,
@@ -191,7 +202,7 @@ async fn owner_with_camera(
     )
     .await
     .unwrap();
-    let code = owner.start_pairing(server_url, None, rng).await.unwrap();
+    let code = owner.start_pairing(camera_url, None, rng).await.unwrap();
     let printed = camera.pair(&code.to_text());
     assert!(
         printed.contains(&owner.account_code().to_string()),
@@ -685,7 +696,46 @@ async fn live_view_on_request_from_a_sleeping_camera_plays_and_is_not_stored() {
 struct SlowProxy {
     url: String,
     slow: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Bumped to drop every open connection (at the camera's next bytes).
+    cut: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Every request line the camera sent (`METHOD /path`), in order.
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// Finds the request lines (`METHOD /path HTTP/1.1`) in what a client sent so far, and notes
+/// each `Upload-Offset` header as `resume <offset>`.
+fn request_lines(sent: &[u8], scanned: &mut usize, out: &std::sync::Mutex<Vec<String>>) {
+    const END: &[u8] = b" HTTP/1.1\r\n";
+    while let Some(at) = sent[*scanned..]
+        .windows(END.len())
+        .position(|w| w == END)
+        .map(|p| p + *scanned)
+    {
+        // The line starts at its method (a body before it may not end with a newline).
+        let start = ["GET /", "PUT /", "POST /", "DELETE /"]
+            .iter()
+            .filter_map(|m| {
+                sent[*scanned..at]
+                    .windows(m.len())
+                    .rposition(|w| w == m.as_bytes())
+                    .map(|p| p + *scanned)
+            })
+            .max()
+            .unwrap_or(at);
+        out.lock()
+            .unwrap()
+            .push(String::from_utf8_lossy(&sent[start..at]).into_owned());
+        *scanned = at + END.len();
+        let head_end = sent[*scanned..]
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(sent.len(), |p| p + *scanned);
+        let head = String::from_utf8_lossy(&sent[*scanned..head_end]).to_lowercase();
+        if let Some(offset) = head.lines().find_map(|l| l.strip_prefix("upload-offset: ")) {
+            out.lock().unwrap().push(format!("resume {offset}"));
+        }
+    }
 }
 
 impl SlowProxy {
@@ -695,24 +745,37 @@ impl SlowProxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let slow = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let cutting = cut.clone();
         let target = target.trim_start_matches("http://").to_owned();
         let flag = slow.clone();
+        let log = requests.clone();
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let Ok(server) = tokio::net::TcpStream::connect(&target).await else {
                     continue;
                 };
                 let flag = flag.clone();
+                let log = log.clone();
+                let cutting = cutting.clone();
+                let generation = cutting.load(Ordering::Relaxed);
                 tokio::spawn(async move {
                     let (mut client_rx, mut client_tx) = client.into_split();
                     let (mut server_rx, mut server_tx) = server.into_split();
                     let up = async move {
                         let mut buf = vec![0u8; 4096];
+                        let (mut sent, mut scanned) = (Vec::new(), 0);
                         loop {
                             let n = client_rx.read(&mut buf).await.unwrap_or(0);
                             if n == 0 {
                                 break;
                             }
+                            if cutting.load(Ordering::Relaxed) != generation {
+                                break;
+                            }
+                            sent.extend_from_slice(&buf[..n]);
+                            request_lines(&sent, &mut scanned, &log);
                             if flag.load(Ordering::Relaxed) {
                                 // About 20 KB/s.
                                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -726,11 +789,21 @@ impl SlowProxy {
                     let down = async move {
                         tokio::io::copy(&mut server_rx, &mut client_tx).await.ok();
                     };
-                    tokio::join!(up, down);
+                    // A cut ends both directions at once.
+                    tokio::select! {
+                        () = up => {}
+                        () = down => {}
+                    }
                 });
             }
         });
-        Self { url, slow, task }
+        Self {
+            url,
+            slow,
+            cut,
+            requests,
+            task,
+        }
     }
 }
 
@@ -749,8 +822,24 @@ fn partial_uploads(server_dir: &Path) -> Vec<u64> {
         .unwrap_or_default()
 }
 
+/// Waits until `proxy` has seen a request line starting with `prefix` after the first `skip`.
+async fn seen(proxy: &SlowProxy, skip: usize, prefix: &str) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let requests = proxy.requests.lock().unwrap().clone();
+        if let Some(i) = requests[skip.min(requests.len())..]
+            .iter()
+            .position(|r| r.starts_with(prefix))
+        {
+            return skip + i;
+        }
+        assert!(Instant::now() < deadline, "no {prefix} in {requests:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_camera_killed_in_the_middle_of_an_upload_sends_it_once_after_restart() {
+async fn uploads_cut_or_killed_midway_resume_and_arrive_once() {
     use std::sync::atomic::Ordering;
     let dir = tempfile::tempdir().unwrap();
     let server_dir = dir.path().join("server");
@@ -760,46 +849,71 @@ async fn a_camera_killed_in_the_middle_of_an_upload_sends_it_once_after_restart(
     let mut camera = Camera::new(
         dir.path(),
         "[source]\nkind = \"synthetic\"\nwidth = 640\nheight = 480\nfps = 15\n\
-         [record]\nmode = \"events\"\n[clip]\npre_roll_s = 2.0\npost_roll_s = 2.0\n[motion]\nenabled = false\n",
+         [record]\nmode = \"events\"\n[clip]\npre_roll_s = 2.0\npost_roll_s = 2.0\n\
+         [motion]\nenabled = false\n",
     );
     // The camera knows the server by the proxy's address.
-    let (mut owner, camera_id) = owner_with_camera(&proxy.url, "ana", &camera, rng).await;
+    let (mut owner, camera_id) =
+        owner_with_camera_via(&server.url, &proxy.url, "ana", &camera, rng).await;
     camera.start().await;
     tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // 1. The connection drops in the middle of the batch (clip and event together), then in
+    //    the middle of the clip sent alone: the camera resumes at the server's offset.
     proxy.slow.store(true, Ordering::Relaxed);
     camera.post("/trigger").await;
-    // Kill the camera once the server holds part of the clip.
+    let batch = seen(&proxy, 0, "POST /v1/objects").await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    proxy.cut.fetch_add(1, Ordering::Relaxed);
+    let single = seen(&proxy, batch, "PUT /v1/objects/").await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while !partial_uploads(&server_dir).iter().any(|len| *len > 0) {
-        assert!(Instant::now() < deadline, "no upload started");
+        assert!(Instant::now() < deadline, "the single upload did not start");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    proxy.cut.fetch_add(1, Ordering::Relaxed);
+    proxy.slow.store(false, Ordering::Relaxed);
+    camera
+        .wait_for("the first event to upload", 30, |s| s["uploaded"] == 2)
+        .await;
+    let requests = proxy.requests.lock().unwrap()[single..].to_vec();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.starts_with("resume ") && r != "resume 0"),
+        "resumed at an offset: {requests:?}"
+    );
+
+    // 2. The camera is killed in the middle of an upload, and restarted.
+    proxy.slow.store(true, Ordering::Relaxed);
+    let before = proxy.requests.lock().unwrap().len();
+    camera.post("/trigger").await;
+    seen(&proxy, before, "POST /v1/objects").await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
     camera.kill();
     let spooled = camera.offline_status();
-    assert_eq!(spooled["sealed"], 2, "{spooled}");
+    assert_eq!(spooled["sealed"], 4, "{spooled}");
     assert_eq!(
         spooled["spool_objects"], 2,
         "the clip and its event wait in the spool"
     );
-    assert!(
-        !partial_uploads(&server_dir).is_empty(),
-        "killed mid-upload"
-    );
-
     proxy.slow.store(false, Ordering::Relaxed);
     camera.start().await;
     camera
         .wait_for("the spool to drain", 30, |s| s["spool_objects"] == 0)
         .await;
     camera.stop();
+
     let (report, objects) = fetch_all(&mut owner, &camera_id).await;
     let sequences: Vec<u64> = report
         .entries
         .iter()
         .map(|e| e.header.as_ref().unwrap().sequence)
         .collect();
-    assert_eq!(sequences, [1, 2], "each object stored exactly once");
-    check_clip(dir.path(), &clips(&objects)[0], (640, 480));
+    assert_eq!(sequences, [1, 2, 3, 4], "each object stored exactly once");
+    for clip in clips(&objects) {
+        check_clip(dir.path(), &clip, (640, 480));
+    }
     server.stop().await;
 }
 
@@ -870,5 +984,44 @@ async fn a_wired_camera_records_continuously_and_marks_events_on_the_segments() 
         "{}",
         mark.duration_ms
     );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_battery_camera_sends_each_event_with_one_upload_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server")).await;
+    let proxy = SlowProxy::start(&server.url).await;
+    let rng = &mut ChaCha20Rng::seed_from_u64(10);
+    let mut camera = Camera::new(
+        dir.path(),
+        "profile = \"battery\"\n[source]\nkind = \"synthetic\"\n[clip]\npost_roll_s = 1.0\n",
+    );
+    let (mut owner, camera_id) =
+        owner_with_camera_via(&server.url, &proxy.url, "ana", &camera, rng).await;
+    camera.start().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = proxy.requests.lock().unwrap().len();
+    camera.post("/doorbell").await;
+    camera
+        .wait_for("the event to upload", 20, |s| s["uploaded"] == 2)
+        .await;
+    let sent: Vec<String> = proxy.requests.lock().unwrap()[before..]
+        .iter()
+        .filter(|r| !r.starts_with("GET /v1/live/wanted"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            format!("GET /v1/cameras/{camera_id}/record"),
+            "POST /v1/objects".to_owned()
+        ],
+        "a record check, then the clip and its event together"
+    );
+    camera.stop();
+    let (report, objects) = fetch_all(&mut owner, &camera_id).await;
+    assert_eq!(report.entries.len(), 2);
+    assert_eq!(events(&objects)[0].kind, EventKind::Doorbell);
     server.stop().await;
 }

@@ -672,3 +672,76 @@ async fn listing_filters_by_capture_time() {
     assert_eq!(seqs, vec![2, 3]);
     s.stop().await;
 }
+
+fn batch(objects: &[&[u8]]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for o in objects {
+        body.extend_from_slice(&u32::try_from(o.len()).unwrap().to_be_bytes());
+        body.extend_from_slice(o);
+    }
+    body
+}
+
+#[tokio::test]
+async fn batch_uploads_store_each_object_as_a_single_upload_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path()).await;
+    let ana = Owner::new(&s, "ana", 1).await;
+    let (camera, camera_id, camera_token, viewing) = ana.pair(&s, 2).await;
+    let (_, _, other_token, _) = ana.pair(&s, 3).await;
+    let (id1, clip1) = seal(&camera, camera_id, &viewing, 1, 5000);
+    let (id2, clip2) = seal(&camera, camera_id, &viewing, 2, 300);
+    let post = |token: &str, body: Vec<u8>| {
+        reqwest::Client::new()
+            .post(s.url("/v1/objects"))
+            .bearer_auth(token)
+            .body(body)
+            .send()
+    };
+    // Another camera cannot store this camera's objects.
+    let resp = post(&other_token, batch(&[&clip1])).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    // A truncated batch, and an altered object, store nothing.
+    let mut cut = batch(&[&clip1, &clip2]);
+    cut.truncate(cut.len() - 10);
+    assert_eq!(
+        post(&camera_token, cut).await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
+    let mut altered = clip2.clone();
+    let last = altered.len() - 1;
+    altered[last] ^= 1;
+    assert_eq!(
+        post(&camera_token, batch(&[&altered]))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    // Too large is refused before reading.
+    let resp = post(&camera_token, vec![0; (8 << 20) + 1]).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // The clip and its event in one request; a retry stores nothing twice.
+    let resp = post(&camera_token, batch(&[&clip1, &clip2])).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["objects"][0]["object_id"], id1.to_string());
+    assert_eq!(body["objects"][1]["created"], true);
+    let resp = post(&camera_token, batch(&[&clip1, &clip2])).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        upload(&s, &camera_token, id2, clip2.clone()).await.status(),
+        StatusCode::OK
+    );
+    let listed: Value = ana
+        .get(&s, &format!("/v1/cameras/{camera_id}/objects"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["objects"].as_array().unwrap().len(), 2);
+    let stored = ana.get(&s, &format!("/v1/objects/{id1}")).await;
+    assert_eq!(stored.bytes().await.unwrap(), clip1);
+    s.stop().await;
+}

@@ -54,6 +54,7 @@ pub fn router(state: AppState) -> Router {
             put(records::put_camera_record).get(records::camera_record),
         )
         .route("/v1/cameras/{camera_id}/objects", get(objects::list))
+        .route("/v1/objects", post(objects::upload_batch))
         .route(
             "/v1/objects/{object_id}",
             put(objects::upload)

@@ -246,6 +246,26 @@ pub(super) async fn upload(
         }
     };
     staged.commit(&object_id).await?;
+    let (created, row) = record_object(&state, &camera, object_id, &received, offset).await?;
+    Ok((
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        Json(uploaded(&row, created)),
+    ))
+}
+
+/// Adds the row for a committed object; returns whether it is new.
+async fn record_object(
+    state: &AppState,
+    camera: &crate::store::CameraRow,
+    object_id: [u8; 16],
+    received: &Received,
+    offset: u64,
+) -> Result<(bool, ObjectRow), ApiError> {
+    let camera_id = camera.camera_id;
     let h = &received.header;
     let row = ObjectRow {
         object_id,
@@ -275,13 +295,109 @@ pub(super) async fn upload(
         resumed_at = offset,
         "object stored"
     );
+    Ok((created, row))
+}
+
+/// Largest body of a batch upload; larger objects go one by one, streamed and resumable.
+pub const MAX_BATCH_BYTES: usize = 8 << 20;
+
+#[derive(Serialize)]
+pub(super) struct BatchUploaded {
+    objects: Vec<Uploaded>,
+}
+
+/// Several small sealed objects in one request (`u32 length ‖ object`, repeated), each checked
+/// and stored exactly as a single upload would be: a battery camera sends a clip and its event
+/// with one request. Objects before a refused one stay stored; a retry is idempotent.
+pub(super) async fn upload_batch(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<BatchUploaded>), ApiError> {
+    let camera_id = caller.camera()?;
+    let camera = state
+        .meta
+        .camera(&camera_id)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    let camera_key = CameraPublicKey::from_bytes(&camera.camera_key)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored camera key: {e}")))?;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_BATCH_BYTES as u64) {
+        return Err(ApiError::TooLarge(MAX_BATCH_BYTES as u64));
+    }
+    let bytes = axum::body::to_bytes(body, MAX_BATCH_BYTES)
+        .await
+        .map_err(|e| ApiError::bad(format!("batch interrupted or over 8 MiB: {e}")))?;
+    let mut rest: &[u8] = &bytes;
+    let mut objects = Vec::new();
+    let mut any_created = false;
+    while !rest.is_empty() {
+        let (len, body) = rest
+            .split_first_chunk::<4>()
+            .ok_or_else(|| ApiError::bad("batch ends inside a length"))?;
+        let len = u32::from_be_bytes(*len) as usize;
+        if body.len() < len {
+            return Err(ApiError::bad("batch ends inside an object"));
+        }
+        let (object, after) = body.split_at(len);
+        rest = after;
+        let object_id = Header::decode(object)
+            .map_err(|e| ApiError::bad(format!("not a sealed object: {e}")))?
+            .object_id
+            .0;
+        let _slot = UploadSlot::take(object_id)?;
+        if let Some(existing) = state.meta.object(&object_id).await? {
+            if existing.camera_id != camera_id {
+                return Err(ApiError::Conflict(
+                    "another object with this id exists".into(),
+                ));
+            }
+            Metrics::add(&state.metrics.uploads_repeated, 1);
+            objects.push(uploaded(&existing, false));
+            continue;
+        }
+        let mut rx = Receiver {
+            max: state.config.max_object_bytes,
+            camera_key: &camera_key,
+            camera_id: &camera_id,
+            object_id: &object_id,
+            prefix: Vec::with_capacity(PREFIX_LEN),
+            verifier: None,
+            size: 0,
+            sha256: Sha256::new(),
+        };
+        let received = rx.feed(object).and_then(|()| rx.finish());
+        let received = match received {
+            Ok(r) => r,
+            Err(e) => {
+                Metrics::add(&state.metrics.uploads_refused, 1);
+                return Err(e);
+            }
+        };
+        let mut staged = state
+            .blobs
+            .stage(&upload_name(&camera_id, &object_id))
+            .await?;
+        if let Err(e) = staged.write(object).await {
+            staged.abort().await;
+            return Err(e.into());
+        }
+        staged.commit(&object_id).await?;
+        let (created, row) = record_object(&state, &camera, object_id, &received, 0).await?;
+        any_created |= created;
+        objects.push(uploaded(&row, created));
+    }
     Ok((
-        if created {
+        if any_created {
             StatusCode::CREATED
         } else {
             StatusCode::OK
         },
-        Json(uploaded(&row, created)),
+        Json(BatchUploaded { objects }),
     ))
 }
 
