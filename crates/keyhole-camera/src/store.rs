@@ -125,7 +125,11 @@ impl Identity {
             tls_pin: self.tls_pin.map(hex::encode),
             token: self.token.to_string(),
         };
-        let text = Zeroizing::new(serde_json::to_vec_pretty(&file).unwrap_or_default());
+        let text = serde_json::to_vec_pretty(&file).map_err(|e| StoreError::Damaged {
+            path: dir.join(Self::FILE),
+            why: e.to_string(),
+        });
+        let text = Zeroizing::new(text?);
         let IdentityFile {
             signing_key, token, ..
         } = file;
@@ -209,10 +213,20 @@ impl Chain {
     pub fn load(dir: &Path) -> Result<Self, StoreError> {
         let path = dir.join(Self::FILE);
         match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Damaged {
-                path,
-                why: e.to_string(),
-            }),
+            Ok(bytes) => {
+                let chain: Self =
+                    serde_json::from_slice(&bytes).map_err(|e| StoreError::Damaged {
+                        path: path.clone(),
+                        why: e.to_string(),
+                    })?;
+                if hex32(&chain.previous).is_none() {
+                    return Err(StoreError::Damaged {
+                        path,
+                        why: "previous digest".into(),
+                    });
+                }
+                Ok(chain)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self {
                 previous: hex::encode([0u8; 32]),
                 ..Self::default()
@@ -226,10 +240,12 @@ impl Chain {
     /// # Errors
     /// I/O failures.
     pub fn save(&self, dir: &Path) -> Result<(), StoreError> {
-        write_atomic(
-            &dir.join(Self::FILE),
-            &serde_json::to_vec_pretty(self).unwrap_or_default(),
-        )
+        let path = dir.join(Self::FILE);
+        let bytes = serde_json::to_vec_pretty(self).map_err(|e| StoreError::Damaged {
+            path: path.clone(),
+            why: e.to_string(),
+        })?;
+        write_atomic(&path, &bytes)
     }
 }
 

@@ -388,6 +388,25 @@ async fn synthetic_camera_seals_motion_and_doorbell_events_that_play() {
         let frames = check_clip(dir.path(), &clip, (320, 240));
         assert!(frames.len() >= 15, "{} frames", frames.len());
     }
+
+    // Factory reset: refused without confirmation, then everything is erased.
+    let refused = camera
+        .command()
+        .arg("reset")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(camera.offline_status()["camera_id"].is_string());
+    let reset = camera.command().args(["reset", "--yes"]).output().unwrap();
+    assert!(reset.status.success());
+    let after = camera.command().args(["status"]).output().unwrap();
+    assert!(!after.status.success());
+    assert!(
+        String::from_utf8_lossy(&after.stderr).contains("not paired"),
+        "{}",
+        String::from_utf8_lossy(&after.stderr)
+    );
     server.stop().await;
 }
 
