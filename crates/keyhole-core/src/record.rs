@@ -183,7 +183,8 @@ impl CameraRecordBody {
             }
             .into());
         }
-        // 0 is never a version, and u64::MAX would leave no successor.
+        // 0 is never a version, and u64::MAX is refused so that `successor` cannot overflow;
+        // the last version, u64::MAX - 1, therefore has no successor (it cannot be reached).
         if self.version == 0 || self.version == u64::MAX {
             return Err(DecodeError::Invalid("camera record version").into());
         }
@@ -315,7 +316,8 @@ impl CameraRecord {
     #[must_use]
     pub fn successor(&self, issued_at: Timestamp) -> CameraRecordBody {
         CameraRecordBody {
-            // A verified record's version is below u64::MAX, so this cannot overflow.
+            // A verified record's version is below u64::MAX, so this cannot overflow; the
+            // successor of the last version is u64::MAX, which `sign` refuses.
             version: self.body().version.saturating_add(1),
             issued_at,
             ..self.body().clone()

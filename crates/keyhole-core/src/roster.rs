@@ -201,7 +201,8 @@ impl RosterBody {
                 return Err(DecodeError::Invalid("duplicate device id"));
             }
         }
-        // 0 is never a version, and u64::MAX would leave no successor.
+        // 0 is never a version, and u64::MAX is refused so that `successor` cannot overflow;
+        // the last version, u64::MAX - 1, therefore has no successor (it cannot be reached).
         if self.version == 0 || self.version == u64::MAX {
             return Err(DecodeError::Invalid("roster version"));
         }
@@ -365,7 +366,8 @@ impl Roster {
     #[must_use]
     pub fn successor(&self, issued_at: Timestamp) -> RosterBody {
         RosterBody {
-            // A verified roster's version is below u64::MAX, so this cannot overflow.
+            // A verified roster's version is below u64::MAX, so this cannot overflow; the
+            // successor of the last version is u64::MAX, which `sign` refuses.
             version: self.body().version.saturating_add(1),
             previous: self.hash(),
             issued_at,

@@ -241,9 +241,19 @@ fn camera_records_refuse_substitution_and_rollback() {
         record(0, 1).sign(&acct),
         Err(RecordError::Malformed(_))
     ));
-    // The last version has no successor, so it is never issued (found by fuzzing).
+    // u64::MAX is never issued, so `successor` cannot overflow; the version before it is the
+    // last, and its successor is refused (both found by fuzzing).
     assert!(matches!(
         record(u64::MAX, 1).sign(&acct),
+        Err(RecordError::Malformed(_))
+    ));
+    let last = record(u64::MAX - 1, 1)
+        .sign(&acct)
+        .unwrap()
+        .verify_first(&acct.public(), &record(1, 1).camera_id)
+        .unwrap();
+    assert!(matches!(
+        last.successor(Timestamp(0)).sign(&acct),
         Err(RecordError::Malformed(_))
     ));
     assert_eq!(r4.successor(Timestamp(0)).version, 5);
