@@ -10,6 +10,7 @@ use keyhole_core::envelope::{open_object, seal_object, ObjectDigest, ObjectKind,
 use keyhole_core::event::{seal_event, EventDetails, EventKind};
 use keyhole_core::key_package::{KeyPackage, Recipient, RecipientKey};
 use keyhole_core::keys::DeviceSigningKey;
+use keyhole_core::keystore::KeyStore;
 use keyhole_core::live::LiveOpener;
 use keyhole_core::pairing::{PairingCode, RegistrationProof};
 use keyhole_core::record::{CameraRecordBody, CameraState};
@@ -347,6 +348,14 @@ fn recovery(out: &mut Out) {
     out.put("recovery_backup", "default-params", &big);
 }
 
+fn key_stores(out: &mut Out) {
+    for (name, contents) in [("empty", &b""[..]), ("json", &br#"{"version":1}"#[..])] {
+        let store = KeyStore::seal(KEY_STORE_PASSPHRASE, contents, KdfParams::MINIMUM, &mut rng(5))
+            .expect("seal key store");
+        out.put("key_store", name, &store.encode());
+    }
+}
+
 /// A small H.264 clip: key frames every `gop` pictures carrying their parameter sets, an SEI
 /// and an access unit delimiter on the first, a two-slice picture, and B-frame style
 /// presentation offsets when `b_frames`.
@@ -413,6 +422,7 @@ fn main() {
     events(&mut out);
     pairing(&mut out);
     recovery(&mut out);
+    key_stores(&mut out);
     media(&mut out);
     println!("make_seeds: wrote {} seed files under {root}", out.count);
 }

@@ -32,6 +32,8 @@ pub const PAIRING_RNG_SEED: u64 = 0x7061_6972;
 pub const PHRASE_RNG_SEED: u64 = 0x7068_7261;
 /// Server URL in fixture pairing codes.
 pub const SERVER_URL: &str = "https://keyhole.test:8443";
+/// The passphrase of the key store seeds (and of the key store vectors).
+pub const KEY_STORE_PASSPHRASE: &[u8] = b"correct horse battery staple";
 
 /// A deterministic RNG.
 #[must_use]

@@ -28,6 +28,11 @@ impl Api {
         })
     }
 
+    /// The bearer token, if any.
+    pub(crate) fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
     /// The same connection with `token` as its credential.
     #[must_use]
     pub fn with_token(&self, token: String) -> Self {

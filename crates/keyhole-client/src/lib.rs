@@ -13,6 +13,8 @@ pub mod owner;
 pub use keyhole_core as core;
 pub use owner::{LiveOutcome, Owner};
 
+mod keystore;
+
 /// Why a client operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -39,4 +41,7 @@ pub enum ClientError {
     /// Writing exported video failed.
     #[error("could not write: {0}")]
     Io(#[from] std::io::Error),
+    /// The key store could not be opened.
+    #[error(transparent)]
+    KeyStore(#[from] keyhole_core::keystore::KeyStoreError),
 }

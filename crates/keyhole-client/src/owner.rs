@@ -27,11 +27,11 @@ use crate::api::Api;
 
 /// What this device knows about one camera.
 #[derive(Debug)]
-struct CameraKeys {
+pub(crate) struct CameraKeys {
     /// Verified records, oldest first.
-    records: Vec<CameraRecord>,
+    pub(crate) records: Vec<CameraRecord>,
     /// Viewing keys by epoch.
-    viewing: BTreeMap<u32, HpkeSecretKey>,
+    pub(crate) viewing: BTreeMap<u32, HpkeSecretKey>,
 }
 
 /// What a live view delivered.
@@ -50,12 +50,13 @@ pub struct LiveOutcome {
 /// An enrolled device acting for the account owner.
 #[derive(Debug)]
 pub struct Owner {
-    api: Api,
-    account: AccountKey,
-    device: DeviceKeys,
-    device_id: DeviceId,
-    roster: Roster,
-    cameras: BTreeMap<CameraId, CameraKeys>,
+    pub(crate) endpoint: Endpoint,
+    pub(crate) api: Api,
+    pub(crate) account: AccountKey,
+    pub(crate) device: DeviceKeys,
+    pub(crate) device_id: DeviceId,
+    pub(crate) roster: Roster,
+    pub(crate) cameras: BTreeMap<CameraId, CameraKeys>,
 }
 
 #[derive(Deserialize)]
@@ -143,6 +144,7 @@ impl Owner {
         let roster = roster.verify_first(&account.public()).map_err(untrusted)?;
         Ok((
             Self {
+                endpoint: endpoint.clone(),
                 api,
                 account,
                 device,

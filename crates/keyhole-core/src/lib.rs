@@ -14,6 +14,7 @@ pub mod event;
 pub mod ids;
 pub mod key_package;
 pub mod keys;
+pub mod keystore;
 pub mod live;
 pub mod pairing;
 pub mod record;

@@ -141,7 +141,7 @@ impl KdfParams {
         parallelism: 1,
     };
 
-    fn check(self) -> Result<Argon2<'static>, RecoveryError> {
+    pub(crate) fn check(self) -> Result<Argon2<'static>, RecoveryError> {
         let in_bounds = (1..=16).contains(&self.parallelism)
             && (1..=64).contains(&self.iterations)
             && self.memory_kib >= 8 * self.parallelism

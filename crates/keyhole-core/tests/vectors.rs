@@ -27,6 +27,7 @@ use keyhole_core::envelope::{
 };
 use keyhole_core::event::{EventDetails, EventKind};
 use keyhole_core::key_package::{KeyPackage, KeyPackageError, Recipient, RecipientKey};
+use keyhole_core::keystore::{HEADER_LEN, KeyStore, KeyStoreError};
 use keyhole_core::live::{LiveError, LiveOpener, LiveSealer};
 use keyhole_core::pairing::{PairingCode, PairingError, RegistrationProof};
 use keyhole_core::record::{CameraRecordBody, CameraState, RecordError, SignedCameraRecord};
@@ -787,6 +788,60 @@ fn recovery_vectors() -> Vec<Vector> {
     ]
 }
 
+fn keystore_vectors() -> Vec<Vector> {
+    let contents = br#"{"version":1,"example":"device state"}"#;
+    let store = KeyStore::seal(
+        b"correct horse battery staple",
+        contents,
+        KdfParams::MINIMUM,
+        &mut FixedRng::new(&[&[0x3c; 16], &[0xc3; 12]]),
+    )
+    .unwrap();
+    let sealed = store.encode();
+    let mut altered = sealed.clone();
+    altered[HEADER_LEN] ^= 0x01;
+    let mut heavy = sealed.clone();
+    // Argon2id memory 8 GiB: refused before any derivation.
+    heavy[5..9].copy_from_slice(&(8u32 * 1024 * 1024).to_be_bytes());
+    let base = |name, about, bytes: &[u8], passphrase: &str| {
+        Vector::new(name, about, "key-store")
+            .hex("store", bytes)
+            .set("passphrase", passphrase.to_owned())
+    };
+    let right = "correct horse battery staple";
+    vec![
+        base(
+            "41-key-store",
+            "A device key store sealed with the minimum Argon2id parameters, opened by its passphrase.",
+            &sealed,
+            right,
+        )
+        .hex("contents", contents)
+        .set("expect", "ok"),
+        base(
+            "42-key-store-wrong-passphrase",
+            "The same store and a passphrase differing in one letter's case.",
+            &sealed,
+            "correct horse battery Staple",
+        )
+        .set("expect", "wrong passphrase"),
+        base(
+            "43-key-store-altered",
+            "The same store with the first ciphertext bit flipped.",
+            &altered,
+            right,
+        )
+        .set("expect", "wrong passphrase"),
+        base(
+            "44-key-store-excessive-parameters",
+            "The same store claiming 8 GiB of Argon2id memory: refused before deriving.",
+            &heavy,
+            right,
+        )
+        .set("expect", "params"),
+    ]
+}
+
 fn all_vectors() -> Vec<Vector> {
     [
         envelope_vectors(),
@@ -796,6 +851,7 @@ fn all_vectors() -> Vec<Vector> {
         key_package_vectors(),
         pairing_vectors(),
         recovery_vectors(),
+        keystore_vectors(),
     ]
     .into_iter()
     .flatten()
@@ -854,6 +910,7 @@ fn run(name: &str) {
         "pairing-code" => run_pairing_code(&f),
         "registration-proof" => run_registration_proof(&f),
         "recovery" => run_recovery(&f),
+        "key-store" => run_key_store(&f),
         other => panic!("unknown vector format {other}"),
     }
 }
@@ -1076,6 +1133,27 @@ fn run_recovery(f: &Fields) {
     }
 }
 
+fn run_key_store(f: &Fields) {
+    let outcome = KeyStore::decode(&f.bytes("store")).and_then(|store| {
+        assert_eq!(store.encode(), f.bytes("store"));
+        store.open(f.str("passphrase").as_bytes())
+    });
+    match outcome {
+        Ok(contents) => {
+            assert_eq!(f.expect(), "ok");
+            assert_eq!(contents.to_vec(), f.bytes("contents"));
+        }
+        Err(e) => assert_eq!(
+            match e {
+                KeyStoreError::WrongPassphrase => "wrong passphrase",
+                KeyStoreError::Params => "params",
+                _ => "malformed",
+            },
+            f.expect()
+        ),
+    }
+}
+
 /// One test per vector file; `committed_vectors_are_current` checks no file lacks one.
 macro_rules! vector_tests {
     ($($test:ident => $file:literal),* $(,)?) => {
@@ -1133,4 +1211,8 @@ vector_tests! {
     v38_recovery_wrong_phrase => "38-recovery-wrong-phrase",
     v39_recovery_phrase_bad_checksum => "39-recovery-phrase-bad-checksum",
     v40_recovery_phrase_unknown_word => "40-recovery-phrase-unknown-word",
+    v41_key_store => "41-key-store",
+    v42_key_store_wrong_passphrase => "42-key-store-wrong-passphrase",
+    v43_key_store_altered => "43-key-store-altered",
+    v44_key_store_excessive_parameters => "44-key-store-excessive-parameters",
 }

@@ -1,0 +1,227 @@
+//! The device's key store file: the whole state of an enrolled device, sealed under the user's
+//! passphrase (PROTOCOL.md §13), written atomically with mode 0600. The contents are a JSON
+//! object; every key in it is hex, every signed roster or record base64 of its encoding, and
+//! all of it is verified again when the store is opened.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use base64::Engine as _;
+use keyhole_core::keys::DeviceSigningKey;
+use keyhole_core::keystore::KeyStore;
+use keyhole_core::record::{CameraRecord, SignedCameraRecord};
+use keyhole_core::recovery::KdfParams;
+use keyhole_core::roster::SignedRoster;
+use keyhole_core::{AccountKey, CameraId, DeviceKeys, HpkeSecretKey};
+use keyhole_http::Endpoint;
+use rand_core::CryptoRngCore;
+use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::ClientError;
+use crate::api::Api;
+use crate::owner::{CameraKeys, Owner};
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// The key store's contents, version 1.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Contents {
+    version: u32,
+    server_url: String,
+    server_pin: Option<String>,
+    allow_plain_http: bool,
+    device_id: String,
+    token: String,
+    account_key: String,
+    device_signing_key: String,
+    device_hpke_key: String,
+    roster: String,
+    cameras: Vec<CameraContents>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CameraContents {
+    camera_id: String,
+    records: Vec<String>,
+    viewing_keys: BTreeMap<u32, String>,
+}
+
+impl Drop for Contents {
+    fn drop(&mut self) {
+        self.token.zeroize();
+        self.account_key.zeroize();
+        self.device_signing_key.zeroize();
+        self.device_hpke_key.zeroize();
+        for camera in &mut self.cameras {
+            for key in camera.viewing_keys.values_mut() {
+                key.zeroize();
+            }
+        }
+    }
+}
+
+fn bad(what: &str) -> ClientError {
+    ClientError::Untrusted(format!("the key store's {what} does not verify"))
+}
+
+fn hex32(text: &str, what: &str) -> Result<Zeroizing<[u8; 32]>, ClientError> {
+    let mut out = Zeroizing::new([0u8; 32]);
+    hex::decode_to_slice(text, out.as_mut()).map_err(|_| bad(what))?;
+    Ok(out)
+}
+
+impl Owner {
+    /// Seals this device's whole state under `passphrase`.
+    ///
+    /// # Errors
+    /// Parameters out of bounds.
+    pub fn to_key_store(
+        &self,
+        passphrase: &str,
+        params: KdfParams,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Vec<u8>, ClientError> {
+        let contents = Contents {
+            version: 1,
+            server_url: self.endpoint.url.clone(),
+            server_pin: self.endpoint.pin.map(hex::encode),
+            allow_plain_http: self.endpoint.allow_plain_http,
+            device_id: self.device_id.to_string(),
+            token: self.api.token().unwrap_or_default().to_owned(),
+            account_key: hex::encode(*self.account.seed()),
+            device_signing_key: hex::encode(*self.device.signing.seed()),
+            device_hpke_key: hex::encode(*self.device.hpke.to_bytes()),
+            roster: B64.encode(self.roster.signed().encoded()),
+            cameras: self
+                .cameras
+                .iter()
+                .map(|(id, keys)| CameraContents {
+                    camera_id: id.to_string(),
+                    records: keys
+                        .records
+                        .iter()
+                        .map(|r| B64.encode(r.signed().encoded()))
+                        .collect(),
+                    viewing_keys: keys
+                        .viewing
+                        .iter()
+                        .map(|(epoch, key)| (*epoch, hex::encode(*key.to_bytes())))
+                        .collect(),
+                })
+                .collect(),
+        };
+        let json = Zeroizing::new(
+            serde_json::to_vec(&contents).map_err(|e| ClientError::Untrusted(e.to_string()))?,
+        );
+        Ok(KeyStore::seal(passphrase.as_bytes(), &json, params, rng)?.encode())
+    }
+
+    /// Opens a key store sealed by [`Owner::to_key_store`], verifying the roster and every
+    /// camera record under the account key again.
+    ///
+    /// # Errors
+    /// A wrong passphrase, a damaged store, or contents that do not verify.
+    pub fn from_key_store(bytes: &[u8], passphrase: &str) -> Result<Self, ClientError> {
+        let json = KeyStore::decode(bytes)?.open(passphrase.as_bytes())?;
+        let c: Contents = serde_json::from_slice(&json).map_err(|_| bad("contents"))?;
+        if c.version != 1 {
+            return Err(bad("version"));
+        }
+        let endpoint = Endpoint {
+            url: c.server_url.clone(),
+            pin: match &c.server_pin {
+                Some(p) => Some(*hex32(p, "server pin")?),
+                None => None,
+            },
+            allow_plain_http: c.allow_plain_http,
+        };
+        let account = AccountKey::from_seed(&*hex32(&c.account_key, "account key")?);
+        let device = DeviceKeys {
+            signing: DeviceSigningKey::from_seed(&*hex32(&c.device_signing_key, "device key")?),
+            hpke: HpkeSecretKey::from_bytes(&*hex32(&c.device_hpke_key, "device key")?),
+        };
+        let roster_bytes = B64.decode(&c.roster).map_err(|_| bad("roster"))?;
+        let roster = SignedRoster::decode(&roster_bytes)
+            .map_err(|_| bad("roster"))?
+            .verify_first(&account.public())
+            .map_err(|_| bad("roster"))?;
+        let device_id = c.device_id.parse().map_err(|_| bad("device id"))?;
+        let mut cameras = BTreeMap::new();
+        for camera in &c.cameras {
+            let id: CameraId = camera.camera_id.parse().map_err(|_| bad("camera id"))?;
+            let mut records: Vec<CameraRecord> = Vec::new();
+            for encoded in &camera.records {
+                let signed = B64
+                    .decode(encoded)
+                    .ok()
+                    .and_then(|b| SignedCameraRecord::decode(&b).ok())
+                    .ok_or_else(|| bad("camera record"))?;
+                let record = match records.last() {
+                    Some(previous) => previous.accept(signed),
+                    None => signed.verify_first(&account.public(), &id),
+                }
+                .map_err(|_| bad("camera record"))?;
+                records.push(record);
+            }
+            let mut viewing = BTreeMap::new();
+            for (epoch, key) in &camera.viewing_keys {
+                viewing.insert(
+                    *epoch,
+                    HpkeSecretKey::from_bytes(&*hex32(key, "viewing key")?),
+                );
+            }
+            cameras.insert(id, CameraKeys { records, viewing });
+        }
+        let api = Api::new(&endpoint)?.with_token(c.token.clone());
+        Ok(Self {
+            endpoint,
+            api,
+            account,
+            device,
+            device_id,
+            roster,
+            cameras,
+        })
+    }
+
+    /// Writes the key store to `path` atomically, readable by the owner only.
+    ///
+    /// # Errors
+    /// As [`Owner::to_key_store`], or an I/O failure (the old file is then intact).
+    pub fn save_key_store(
+        &self,
+        path: &Path,
+        passphrase: &str,
+        params: KdfParams,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<(), ClientError> {
+        let sealed = self.to_key_store(passphrase, params, rng)?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = std::path::PathBuf::from(tmp);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&tmp)?;
+        file.write_all(&sealed)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()?;
+        Ok(())
+    }
+
+    /// Reads and opens the key store at `path`.
+    ///
+    /// # Errors
+    /// As [`Owner::from_key_store`], or an unreadable file.
+    pub fn load_key_store(path: &Path, passphrase: &str) -> Result<Self, ClientError> {
+        Self::from_key_store(&std::fs::read(path)?, passphrase)
+    }
+}
