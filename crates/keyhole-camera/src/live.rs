@@ -39,8 +39,16 @@ pub async fn serve(agent: Arc<Mutex<Agent>>, feed: LiveFeed) {
     let link = agent.lock().await.link();
     let mut backoff = Duration::from_secs(1);
     loop {
+        let asked = Instant::now();
         match link.live_wanted(60).await {
-            Ok(false) => continue,
+            Ok(false) => {
+                // A server that answers at once (stopping, or misbehaving) is not polled in a
+                // tight loop.
+                if asked.elapsed() < Duration::from_secs(1) {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                continue;
+            }
             Ok(true) => {}
             Err(e) => {
                 eprintln!("keyhole-camera: live view: {e}");
