@@ -156,6 +156,25 @@ impl Owner {
         ))
     }
 
+    /// The cameras this device holds keys for: id, name and current epoch, from the newest
+    /// verified record.
+    #[must_use]
+    pub fn cameras(&self) -> Vec<(CameraId, String, u32)> {
+        self.cameras
+            .iter()
+            .filter_map(|(id, keys)| {
+                let body = keys.records.last()?.body();
+                Some((*id, body.name.clone(), body.epoch))
+            })
+            .collect()
+    }
+
+    /// The server this device talks to.
+    #[must_use]
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
     /// The account code people compare out of band.
     #[must_use]
     pub fn account_code(&self) -> AccountCode {

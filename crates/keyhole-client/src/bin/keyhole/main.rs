@@ -2,20 +2,107 @@
 // Doc comments below are the command-line help text, where backticks would show.
 #![allow(clippy::doc_markdown)]
 
+mod commands;
 mod demo;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
 /// Keyhole: end-to-end encrypted home video security, from the owner's side.
+///
+/// Secrets are asked for on the terminal, or taken from KEYHOLE_PASSWORD (the account
+/// password) and KEYHOLE_PASSPHRASE (the key store passphrase) for scripts.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
+    /// This device's key store (default: $XDG_CONFIG_HOME/keyhole/device.keys).
+    #[arg(long, global = true, env = "KEYHOLE_STORE")]
+    store: Option<PathBuf>,
+    /// Print JSON (cameras, events).
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Set up a new account with this device as its first: makes the account key, this device's
+    /// keys, the signed device list and the recovery phrase (shown once, then confirmed), and
+    /// seals everything into the key store under a passphrase.
+    Init {
+        /// The server, e.g. https://keyhole.example:8443.
+        #[arg(long)]
+        server: String,
+        /// SHA-256 fingerprint of the server's self-signed certificate (hex), as
+        /// `keyhole-server fingerprint` prints it.
+        #[arg(long)]
+        pin: Option<String>,
+        /// Account name.
+        #[arg(long)]
+        user: String,
+        /// This device's name, as the account's device list will show it.
+        #[arg(long, default_value = "this device")]
+        device: String,
+        /// Write the recovery phrase to this new file (mode 0600) instead of showing it.
+        #[arg(long)]
+        phrase_file: Option<PathBuf>,
+    },
+    /// Pair a camera: prints a pairing code for it, waits for it to register, checks its key
+    /// with the code's secret, and signs its record.
+    Pair {
+        /// The camera's name.
+        #[arg(long)]
+        name: String,
+        /// How long to wait for the camera, in seconds.
+        #[arg(long, default_value_t = 600)]
+        wait: u64,
+        /// Do not draw the code as a QR code.
+        #[arg(long)]
+        no_qr: bool,
+    },
+    /// List the cameras this device holds keys for.
+    Cameras,
+    /// List a camera's events (verified and opened here), optionally saving their thumbnails.
+    Events {
+        /// Camera id or name.
+        camera: String,
+        /// Save each event's thumbnail as <event id>.jpg in this folder.
+        #[arg(long)]
+        thumbnails: Option<PathBuf>,
+    },
+    /// Verify everything the server holds for a camera and print the report: every object
+    /// verified, or exactly what was tampered, swapped, replayed or missing. Exits 1 if not
+    /// clean.
+    Verify {
+        /// Camera id or name.
+        camera: String,
+    },
+    /// Decrypt one clip (MP4) or event to a file; nothing is written unless it verifies.
+    Export {
+        /// Camera id or name.
+        camera: String,
+        /// The object id (from `keyhole events`: an event's clip).
+        object: String,
+        /// Output file.
+        #[arg(long, short)]
+        output: PathBuf,
+    },
+    /// Watch a camera live: the H.264 stream goes to a file, or to `-` for a player
+    /// (`keyhole live Porch -o - | ffplay -f h264 -`).
+    Live {
+        /// Camera id or name.
+        camera: String,
+        /// Output file, or `-` for standard output.
+        #[arg(long, short)]
+        output: PathBuf,
+        /// Stop after this many seconds.
+        #[arg(long)]
+        seconds: Option<u64>,
+    },
     /// Run the whole system on this machine and show it working: the embedded server (SQLite
     /// and a folder, HTTPS with a self-signed certificate) in a temporary folder, an account,
     /// a paired simulated camera that records sealed clips and events, verification and export
@@ -24,29 +111,74 @@ enum Command {
     Demo {
         /// Keep the server's data in this folder instead of a temporary one.
         #[arg(long)]
-        dir: Option<std::path::PathBuf>,
+        dir: Option<PathBuf>,
     },
 }
 
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("keyhole: cannot start the async runtime: {e}");
-            return std::process::ExitCode::FAILURE;
+            return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
+    let store = cli.store.unwrap_or_else(commands::default_store);
+    let json = cli.json;
+    let result: anyhow::Result<bool> = runtime.block_on(async {
         match cli.command {
-            Command::Demo { dir } => demo::run(dir).await,
+            Command::Init {
+                server,
+                pin,
+                user,
+                device,
+                phrase_file,
+            } => commands::init(
+                &store,
+                commands::InitArgs {
+                    server,
+                    pin,
+                    user,
+                    device,
+                    phrase_file,
+                },
+            )
+            .await
+            .map(|()| true),
+            Command::Pair { name, wait, no_qr } => {
+                commands::pair(&store, &name, Duration::from_secs(wait), !no_qr)
+                    .await
+                    .map(|()| true)
+            }
+            Command::Cameras => commands::cameras(&store, json).map(|()| true),
+            Command::Events { camera, thumbnails } => {
+                commands::events(&store, &camera, thumbnails.as_deref(), json).await
+            }
+            Command::Verify { camera } => commands::verify(&store, &camera).await,
+            Command::Export {
+                camera,
+                object,
+                output,
+            } => commands::export(&store, &camera, &object, &output)
+                .await
+                .map(|()| true),
+            Command::Live {
+                camera,
+                output,
+                seconds,
+            } => commands::live(&store, &camera, &output, seconds)
+                .await
+                .map(|()| true),
+            Command::Demo { dir } => demo::run(dir).await.map(|()| true),
         }
     });
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
         Err(e) => {
             eprintln!("keyhole: {e:#}");
-            std::process::ExitCode::FAILURE
+            ExitCode::from(2)
         }
     }
 }

@@ -1,0 +1,424 @@
+//! The owner's everyday commands, each working from the device's key store.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use keyhole_client::Owner;
+use keyhole_client::core::envelope::ObjectKind;
+use keyhole_client::core::event::EventDetails;
+use keyhole_client::core::recovery::KdfParams;
+use keyhole_client::core::report::{Checked, Failure};
+use keyhole_client::core::{CameraId, ObjectId, Timestamp};
+use keyhole_http::Endpoint;
+use rand_core::{OsRng, RngCore};
+use zeroize::Zeroizing;
+
+/// Where the key store lives unless `--store` says otherwise.
+pub(crate) fn default_store() -> PathBuf {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("keyhole").join("device.keys")
+}
+
+fn now() -> Timestamp {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    Timestamp(ms)
+}
+
+/// A secret from the environment variable `var` (for scripts), else asked for on the terminal
+/// without echo.
+fn secret(var: &str, prompt: &str) -> anyhow::Result<Zeroizing<String>> {
+    if let Ok(value) = std::env::var(var) {
+        return Ok(Zeroizing::new(value));
+    }
+    rpassword::prompt_password(prompt)
+        .map(Zeroizing::new)
+        .with_context(|| format!("cannot ask for it here; set {var}"))
+}
+
+fn passphrase() -> anyhow::Result<Zeroizing<String>> {
+    secret("KEYHOLE_PASSPHRASE", "Key store passphrase: ")
+}
+
+/// The device, opened from its key store.
+pub(crate) struct Device {
+    pub(crate) owner: Owner,
+    store: PathBuf,
+    passphrase: Zeroizing<String>,
+}
+
+impl Device {
+    pub(crate) fn open(store: &Path) -> anyhow::Result<Self> {
+        if !store.exists() {
+            bail!(
+                "no key store at {}; set up an account with `keyhole init` first",
+                store.display()
+            );
+        }
+        let passphrase = passphrase()?;
+        let owner = Owner::load_key_store(store, &passphrase)
+            .with_context(|| format!("opening {}", store.display()))?;
+        Ok(Self {
+            owner,
+            store: store.to_owned(),
+            passphrase,
+        })
+    }
+
+    /// Writes the device's state back (after it learned keys or records).
+    pub(crate) fn save(&self) -> anyhow::Result<()> {
+        self.owner
+            .save_key_store(
+                &self.store,
+                &self.passphrase,
+                KdfParams::DEFAULT,
+                &mut OsRng,
+            )
+            .with_context(|| format!("saving {}", self.store.display()))
+    }
+
+    /// A camera named by id or by its name.
+    pub(crate) fn camera(&self, named: &str) -> anyhow::Result<CameraId> {
+        let cameras = self.owner.cameras();
+        if let Some((id, _, _)) = cameras
+            .iter()
+            .find(|(id, name, _)| id.to_string() == named.to_lowercase() || name == named)
+        {
+            return Ok(*id);
+        }
+        bail!(
+            "no camera {named:?} on this device; `keyhole cameras` lists them ({} known)",
+            cameras.len()
+        )
+    }
+}
+
+pub(crate) struct InitArgs {
+    pub(crate) server: String,
+    pub(crate) pin: Option<String>,
+    pub(crate) user: String,
+    pub(crate) device: String,
+    pub(crate) phrase_file: Option<PathBuf>,
+}
+
+pub(crate) async fn init(store: &Path, args: InitArgs) -> anyhow::Result<()> {
+    if store.exists() {
+        bail!(
+            "{} already holds this device's keys; use another --store for another account",
+            store.display()
+        );
+    }
+    let pin = match &args.pin {
+        Some(hex_pin) => {
+            let mut pin = [0u8; 32];
+            hex::decode_to_slice(hex_pin.replace(':', ""), &mut pin)
+                .context("--pin must be the 64 hex digits of the certificate's SHA-256")?;
+            Some(pin)
+        }
+        None => None,
+    };
+    let endpoint = Endpoint {
+        url: args.server.trim_end_matches('/').to_owned(),
+        pin,
+        allow_plain_http: false,
+    };
+    let password = secret("KEYHOLE_PASSWORD", "Account password: ")?;
+    let passphrase = passphrase()?;
+    if passphrase.chars().count() < 8 {
+        bail!("the key store passphrase must have at least 8 characters");
+    }
+    let rng = &mut OsRng;
+    let (owner, phrase) = Owner::create(
+        &endpoint,
+        &args.user,
+        &password,
+        &args.device,
+        KdfParams::DEFAULT,
+        now(),
+        rng,
+    )
+    .await
+    .context("setting up the account")?;
+    if let Some(parent) = store.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    owner.save_key_store(store, &passphrase, KdfParams::DEFAULT, rng)?;
+    let words = phrase.words();
+    match &args.phrase_file {
+        Some(path) => {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options
+                .open(path)
+                .with_context(|| format!("writing the recovery phrase to {}", path.display()))?;
+            writeln!(file, "{}", &*words)?;
+            file.sync_all()?;
+            println!("Recovery phrase written to {} (mode 0600).", path.display());
+        }
+        None => {
+            println!("Your recovery phrase (shown once; write it down and keep it offline):\n");
+            println!("    {}\n", &*words);
+            let list: Vec<&str> = words.split(' ').collect();
+            let n = usize::try_from(rng.next_u32()).unwrap_or(0) % list.len();
+            loop {
+                let typed = secret(
+                    "KEYHOLE_PHRASE_WORD",
+                    &format!("Type word {} to confirm: ", n + 1),
+                )?;
+                if typed.trim().eq_ignore_ascii_case(list[n]) {
+                    break;
+                }
+                eprintln!("That is not word {}; look again.", n + 1);
+                if std::env::var_os("KEYHOLE_PHRASE_WORD").is_some() {
+                    bail!("the recovery phrase was not confirmed");
+                }
+            }
+        }
+    }
+    println!(
+        "Account {} set up; this device is {:?}.",
+        args.user, args.device
+    );
+    println!("Account code: {}", owner.account_code());
+    println!("Key store: {}", store.display());
+    Ok(())
+}
+
+pub(crate) async fn pair(store: &Path, name: &str, wait: Duration, qr: bool) -> anyhow::Result<()> {
+    let mut device = Device::open(store)?;
+    let endpoint = device.owner.endpoint().clone();
+    let rng = &mut OsRng;
+    let code = device
+        .owner
+        .start_pairing(&endpoint.url, endpoint.pin, rng)
+        .await?;
+    let text = code.to_text();
+    println!("Pairing code (give it to the camera: `keyhole-camera pair -`):");
+    println!("{}", &*text);
+    if qr {
+        match qrcode::QrCode::new(text.as_bytes()) {
+            Ok(qr) => {
+                use qrcode::render::unicode::Dense1x2;
+                let picture = qr
+                    .render::<Dense1x2>()
+                    .dark_color(Dense1x2::Light)
+                    .light_color(Dense1x2::Dark)
+                    .build();
+                println!("{picture}");
+            }
+            Err(e) => eprintln!("(no QR code: {e})"),
+        }
+    }
+    println!(
+        "Waiting up to {} s for the camera to register…",
+        wait.as_secs()
+    );
+    std::io::stdout().flush()?;
+    let deadline = std::time::Instant::now() + wait;
+    let camera = loop {
+        match device.owner.finish_pairing(&code, name, now(), rng).await {
+            Ok(id) => break id,
+            Err(keyhole_client::ClientError::Server { status: 404, .. })
+                if std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(e).context("pairing"),
+        }
+    };
+    device.owner.sync_camera(&camera).await?;
+    device.save()?;
+    println!("Paired {name:?}: camera {camera}.");
+    Ok(())
+}
+
+pub(crate) fn cameras(store: &Path, json: bool) -> anyhow::Result<()> {
+    let device = Device::open(store)?;
+    let cameras = device.owner.cameras();
+    if json {
+        let list: Vec<_> = cameras
+            .iter()
+            .map(|(id, name, epoch)| {
+                serde_json::json!({"camera_id": id.to_string(), "name": name, "epoch": epoch})
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+    } else if cameras.is_empty() {
+        println!("No cameras yet; pair one with `keyhole pair --name NAME`.");
+    } else {
+        for (id, name, epoch) in cameras {
+            println!("{id}  {name}  (epoch {epoch})");
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn events(
+    store: &Path,
+    camera: &str,
+    thumbnails: Option<&Path>,
+    json: bool,
+) -> anyhow::Result<bool> {
+    let mut device = Device::open(store)?;
+    let camera = device.camera(camera)?;
+    device.owner.sync_camera(&camera).await?;
+    device.save()?;
+    let report = device.owner.verify(&camera, None).await?;
+    let mut listed = Vec::new();
+    for entry in &report.entries {
+        let Some(header) = &entry.header else {
+            continue;
+        };
+        if header.kind != ObjectKind::Event {
+            continue;
+        }
+        let mut plain = Vec::new();
+        let checked = device
+            .owner
+            .export(&camera, &header.object_id, &mut plain)
+            .await?;
+        if !matches!(checked, Checked::Verified(_)) {
+            continue;
+        }
+        let event = EventDetails::decode(&plain).context("an event that verified")?;
+        if let (Some(dir), false) = (thumbnails, event.thumbnail_jpeg.is_empty()) {
+            std::fs::create_dir_all(dir)?;
+            std::fs::write(
+                dir.join(format!("{}.jpg", header.object_id)),
+                &event.thumbnail_jpeg,
+            )?;
+        }
+        listed.push((header.object_id, event));
+    }
+    if json {
+        let list: Vec<_> = listed
+            .iter()
+            .map(|(id, e)| {
+                serde_json::json!({
+                    "event_id": id.to_string(),
+                    "kind": format!("{:?}", e.kind).to_lowercase(),
+                    "started_at": e.started_at.to_string(),
+                    "duration_ms": e.duration_ms,
+                    "clip": e.clip.map(|c| c.to_string()),
+                    "note": e.note,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+    } else {
+        for (id, e) in &listed {
+            println!(
+                "{}  {:<8}  {:>6.1} s  clip {}  (event {id})",
+                e.started_at,
+                format!("{:?}", e.kind).to_lowercase(),
+                f64::from(e.duration_ms) / 1000.0,
+                e.clip.map_or_else(|| "none".to_owned(), |c| c.to_string()),
+            );
+        }
+        if !report.is_clean() {
+            eprint!("{report}");
+        }
+    }
+    Ok(report.is_clean())
+}
+
+pub(crate) async fn verify(store: &Path, camera: &str) -> anyhow::Result<bool> {
+    let mut device = Device::open(store)?;
+    let camera = device.camera(camera)?;
+    device.owner.sync_camera(&camera).await?;
+    device.save()?;
+    let report = device.owner.verify(&camera, None).await?;
+    print!("{report}");
+    Ok(report.is_clean())
+}
+
+pub(crate) async fn export(
+    store: &Path,
+    camera: &str,
+    object: &str,
+    out: &Path,
+) -> anyhow::Result<()> {
+    let mut device = Device::open(store)?;
+    let camera = device.camera(camera)?;
+    device.owner.sync_camera(&camera).await?;
+    device.save()?;
+    let object: ObjectId = object.parse().context("an object id is 32 hex digits")?;
+    let mut partial = out.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&partial)?);
+    let checked = device.owner.export(&camera, &object, &mut file).await;
+    let flushed = file.flush();
+    match checked {
+        Ok(Checked::Verified(opened)) => {
+            flushed?;
+            std::fs::rename(&partial, out)?;
+            println!(
+                "{}: {} bytes, verified (camera {camera}, sequence {}, captured {}).",
+                out.display(),
+                opened.plaintext_len,
+                opened.header.sequence,
+                opened.header.captured_at
+            );
+            Ok(())
+        }
+        Ok(Checked::Failed { reason, .. }) => {
+            std::fs::remove_file(&partial).ok();
+            let why = match reason {
+                Failure::Tampered(t) => t.to_string(),
+                Failure::Unreadable(e) => format!("not a sealed object ({e})"),
+                Failure::NoViewingKey { epoch } => {
+                    format!("this device holds no key for epoch {epoch}")
+                }
+            };
+            bail!("{object} did not verify, nothing was written: {why}")
+        }
+        Err(e) => {
+            std::fs::remove_file(&partial).ok();
+            Err(e.into())
+        }
+    }
+}
+
+pub(crate) async fn live(
+    store: &Path,
+    camera: &str,
+    out: &Path,
+    seconds: Option<u64>,
+) -> anyhow::Result<()> {
+    let mut device = Device::open(store)?;
+    let camera = device.camera(camera)?;
+    device.owner.sync_camera(&camera).await?;
+    device.save()?;
+    let mut sink: Box<dyn Write + Send> = if out == Path::new("-") {
+        Box::new(std::io::stdout())
+    } else {
+        Box::new(std::io::BufWriter::new(std::fs::File::create(out)?))
+    };
+    eprintln!("Asking the camera for live view…");
+    let outcome = device
+        .owner
+        .watch_live(&camera, 60, seconds.map(Duration::from_secs), &mut sink)
+        .await?;
+    sink.flush()?;
+    eprintln!(
+        "{} frames, {} bytes of H.264 ({} skipped){}",
+        outcome.frames,
+        outcome.bytes,
+        outcome.skipped,
+        if outcome.ended {
+            "; the camera ended the session"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}

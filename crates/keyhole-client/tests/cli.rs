@@ -1,0 +1,197 @@
+//! The `keyhole` command as a user runs it, against the real server: set up an account into a
+//! key store, pair a camera from the printed code, list events, export a clip, verify, and see a
+//! tampered clip reported and refused.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::io::BufRead;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use keyhole_camera::video::synthetic::{SyntheticCamera, SyntheticSettings};
+use keyhole_camera::{Agent, AgentSettings};
+use keyhole_client::core::Timestamp;
+use keyhole_client::core::event::{EventDetails, EventKind};
+use keyhole_testkit::TestServer;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use serde_json::Value;
+
+const PASSPHRASE: &str = "a long key store passphrase";
+
+fn keyhole(store: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_keyhole"));
+    c.arg("--store")
+        .arg(store)
+        .env("KEYHOLE_PASSWORD", "correct horse battery")
+        .env("KEYHOLE_PASSPHRASE", PASSPHRASE);
+    c
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn synthetic_mp4(seconds: usize) -> Vec<u8> {
+    let mut camera = SyntheticCamera::new(SyntheticSettings::default()).unwrap();
+    camera.set_motion(true);
+    let pictures: Vec<_> = (0..seconds * 15)
+        .map(|_| camera.next_frame().unwrap())
+        .collect();
+    keyhole_media::mp4::write(&pictures).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_up_pair_list_export_verify_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_dir = dir.path().join("server");
+    let server = TestServer::start(&server_dir).await;
+    let store = dir.path().join("laptop.keys");
+    let phrase_file = dir.path().join("phrase.txt");
+
+    let out = ok(keyhole(&store)
+        .args(["init", "--server", &server.url, "--user", "ana"])
+        .args(["--device", "laptop", "--phrase-file"])
+        .arg(&phrase_file)
+        .output()
+        .unwrap());
+    assert!(out.contains("Account code: "), "{out}");
+    let phrase = std::fs::read_to_string(&phrase_file).unwrap();
+    assert_eq!(phrase.split_whitespace().count(), 12);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for path in [&store, &phrase_file] {
+            let mode = std::fs::metadata(path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{}", path.display());
+        }
+    }
+    // Setting up over an existing store is refused.
+    assert!(
+        !keyhole(&store)
+            .args(["init", "--server", &server.url, "--user", "bo"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+
+    // Pairing: the code is printed, the camera registers with it, the command finishes.
+    let mut pairing = keyhole(&store)
+        .args(["pair", "--name", "Porch", "--wait", "60"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(pairing.stdout.take().unwrap()).lines();
+    let code = loop {
+        let line = lines.next().expect("a pairing code").unwrap();
+        if line.starts_with("KH1-") {
+            break line;
+        }
+    };
+    let rng = &mut ChaCha20Rng::seed_from_u64(12);
+    let mut camera = Agent::pair(
+        &code,
+        &dir.path().join("camera"),
+        AgentSettings::default(),
+        rng,
+    )
+    .await
+    .unwrap();
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    assert!(pairing.wait().unwrap().success());
+    assert!(
+        rest.iter().any(|l| l.starts_with("Paired \"Porch\"")),
+        "{rest:?}"
+    );
+
+    let video = synthetic_mp4(2);
+    let started_at = Timestamp(1_795_735_205_000);
+    let clip = camera.record_clip(&video, started_at, rng).await.unwrap();
+    camera
+        .record_event(
+            &EventDetails {
+                kind: EventKind::Doorbell,
+                started_at,
+                duration_ms: 2000,
+                clip: Some(clip),
+                note: String::new(),
+                thumbnail_jpeg: vec![0xff, 0xd8, 0xff, 0xd9],
+            },
+            rng,
+        )
+        .await
+        .unwrap();
+    camera.upload_pending().await.unwrap();
+
+    let cameras: Value = serde_json::from_str(&ok(keyhole(&store)
+        .args(["cameras", "--json"])
+        .output()
+        .unwrap()))
+    .unwrap();
+    assert_eq!(cameras[0]["name"], "Porch");
+    assert_eq!(cameras[0]["camera_id"], camera.camera_id().to_string());
+
+    let thumbs = dir.path().join("thumbs");
+    let events: Value = serde_json::from_str(&ok(keyhole(&store)
+        .args(["events", "Porch", "--json", "--thumbnails"])
+        .arg(&thumbs)
+        .output()
+        .unwrap()))
+    .unwrap();
+    assert_eq!(events[0]["kind"], "doorbell");
+    assert_eq!(events[0]["clip"], clip.to_string());
+    let event_id = events[0]["event_id"].as_str().unwrap();
+    assert_eq!(
+        std::fs::read(thumbs.join(format!("{event_id}.jpg"))).unwrap(),
+        [0xff, 0xd8, 0xff, 0xd9]
+    );
+
+    let exported = dir.path().join("porch.mp4");
+    ok(keyhole(&store)
+        .args(["export", "Porch", &clip.to_string(), "-o"])
+        .arg(&exported)
+        .output()
+        .unwrap());
+    assert_eq!(std::fs::read(&exported).unwrap(), video);
+    let report = ok(keyhole(&store).args(["verify", "Porch"]).output().unwrap());
+    assert!(report.contains("2 of 2 objects verified"), "{report}");
+
+    // A wrong passphrase opens nothing.
+    let wrong = keyhole(&store)
+        .env("KEYHOLE_PASSPHRASE", "not the passphrase")
+        .args(["cameras"])
+        .output()
+        .unwrap();
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("wrong passphrase"));
+
+    // The server flips a bit of the clip: verify says so and exits 1; export writes nothing.
+    let blob = server_dir
+        .join("blobs/objects")
+        .join(hex::encode(&clip.0[..1]))
+        .join(clip.to_string());
+    let mut sealed = std::fs::read(&blob).unwrap();
+    let middle = sealed.len() / 2;
+    sealed[middle] ^= 1;
+    std::fs::write(&blob, sealed).unwrap();
+    let verify = keyhole(&store).args(["verify", "Porch"]).output().unwrap();
+    assert_eq!(verify.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("tampered"));
+    let refused = dir.path().join("refused.mp4");
+    let export = keyhole(&store)
+        .args(["export", "Porch", &clip.to_string(), "-o"])
+        .arg(&refused)
+        .output()
+        .unwrap();
+    assert_eq!(export.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&export.stderr).contains("did not verify"));
+    assert!(!refused.exists());
+    assert!(!dir.path().join("refused.mp4.partial").exists());
+    server.stop().await;
+}
