@@ -13,7 +13,7 @@ use keyhole_core::recovery::{KdfParams, RecoveryBackup, RecoveryPhrase, Recovery
 use keyhole_core::report::{
     Checked, DEFAULT_EPOCH_GRACE_MS, EpochStart, Expectations, Failure, Listed, Report,
 };
-use keyhole_core::roster::{DeviceEntry, Roster, RosterBody, RosterHash};
+use keyhole_core::roster::{DeviceEntry, Roster, RosterBody, RosterHash, SignedRoster};
 use keyhole_core::{
     AccountCode, AccountKey, CameraId, DeviceId, DeviceKeys, HpkeSecretKey, ObjectId, Timestamp,
 };
@@ -33,6 +33,9 @@ pub(crate) struct CameraKeys {
     /// Viewing keys by epoch.
     pub(crate) viewing: BTreeMap<u32, HpkeSecretKey>,
 }
+
+/// Most camera-record versions fetched when restoring a camera's history.
+const MAX_RECORD_VERSIONS: u64 = 10_000;
 
 /// What a live view delivered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -154,6 +157,144 @@ impl Owner {
             },
             phrase,
         ))
+    }
+
+    /// Restores the account on a new device after every enrolled device is lost: logs in,
+    /// opens the recovery backup with `phrase`, enrolls this device in a new roster, and
+    /// recovers every camera's viewing keys for every epoch from the recovery key packages
+    /// (re-sealing them to this device), so the whole history opens here.
+    ///
+    /// # Errors
+    /// A wrong phrase or password, anything that does not verify under the recovered account
+    /// key, or server errors.
+    pub async fn recover(
+        endpoint: &Endpoint,
+        username: &str,
+        password: &str,
+        phrase: &RecoveryPhrase,
+        device_name: &str,
+        now: Timestamp,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Self, ClientError> {
+        let anonymous = Api::new(endpoint)?;
+        let device_id = DeviceId::random(rng);
+        let login: LoggedIn = anonymous
+            .post_json("/v1/login", &json!({ "username": username, "password": password, "device_id": device_id.to_string() }))
+            .await?;
+        let api = anonymous.with_token(login.token);
+        let backup = RecoveryBackup::decode(&api.get_bytes("/v1/recovery-backup").await?)
+            .map_err(untrusted)?;
+        let secrets = backup.open(phrase).map_err(untrusted)?;
+        let account = secrets.account_key;
+        let roster = SignedRoster::decode(&api.get_bytes("/v1/roster").await?)
+            .map_err(untrusted)?
+            .verify_first(&account.public())
+            .map_err(untrusted)?;
+        if roster.body().recovery_key != secrets.recovery_key.public() {
+            return Err(untrusted("the roster names another recovery key"));
+        }
+        let device = DeviceKeys::generate(rng);
+        let entry = DeviceEntry {
+            id: device_id,
+            name: device_name.to_owned(),
+            added_at: now,
+            signing_key: device.signing.public(),
+            hpke_key: device.hpke.public(),
+        };
+        let mut owner = Self {
+            endpoint: endpoint.clone(),
+            api,
+            account,
+            device,
+            device_id,
+            roster,
+            cameras: BTreeMap::new(),
+        };
+        let mut body = owner.roster.successor(now);
+        body.devices.push(entry);
+        owner.publish_roster(body).await?;
+
+        let packages: KeyPackages = owner
+            .api
+            .get_json("/v1/key-packages?recipient=recovery")
+            .await?;
+        for encoded in packages.packages {
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .map_err(untrusted)?;
+            let pkg = KeyPackage::decode(&raw).map_err(untrusted)?;
+            if !owner.cameras.contains_key(&pkg.camera_id) {
+                let records = owner.record_history(&pkg.camera_id).await?;
+                owner.cameras.insert(
+                    pkg.camera_id,
+                    CameraKeys {
+                        records,
+                        viewing: BTreeMap::new(),
+                    },
+                );
+            }
+            let Some(keys) = owner.cameras.get_mut(&pkg.camera_id) else {
+                continue;
+            };
+            let Some(record) = keys.records.iter().find(|r| r.body().epoch == pkg.epoch) else {
+                continue;
+            };
+            let opened = pkg
+                .open(&secrets.recovery_key, &record.body().viewing_key)
+                .map_err(untrusted)?;
+            let resealed = KeyPackage::seal(
+                owner.account.public(),
+                pkg.camera_id,
+                pkg.epoch,
+                &opened.secret,
+                Recipient {
+                    account: owner.account.public(),
+                    key: RecipientKey::Device(device_id),
+                },
+                &owner.device.hpke.public(),
+                rng,
+            )
+            .map_err(untrusted)?;
+            owner
+                .api
+                .put_bytes("/v1/key-packages", resealed.encode())
+                .await?;
+            keys.viewing.insert(pkg.epoch, opened.secret);
+        }
+        Ok(owner)
+    }
+
+    /// Every version of a camera's record, verified as a chain under the account key.
+    async fn record_history(&self, camera: &CameraId) -> Result<Vec<CameraRecord>, ClientError> {
+        let latest = SignedCameraRecord::decode(
+            &self
+                .api
+                .get_bytes(&format!("/v1/cameras/{camera}/record"))
+                .await?,
+        )
+        .map_err(untrusted)?;
+        let newest = latest.unverified_body().version;
+        // Each version costs a request: a server claiming an absurd history is refused.
+        if newest > MAX_RECORD_VERSIONS {
+            return Err(untrusted(format!(
+                "camera {camera} claims {newest} record versions"
+            )));
+        }
+        let mut records: Vec<CameraRecord> = Vec::new();
+        for version in 1..=newest {
+            let bytes = self
+                .api
+                .get_bytes(&format!("/v1/cameras/{camera}/record?version={version}"))
+                .await?;
+            let signed = SignedCameraRecord::decode(&bytes).map_err(untrusted)?;
+            let record = match records.last() {
+                Some(previous) => previous.accept(signed),
+                None => signed.verify_first(&self.account.public(), camera),
+            }
+            .map_err(untrusted)?;
+            records.push(record);
+        }
+        Ok(records)
     }
 
     /// The cameras this device holds keys for: id, name and current epoch, from the newest

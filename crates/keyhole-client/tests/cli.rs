@@ -162,6 +162,42 @@ async fn set_up_pair_list_export_verify_from_the_command_line() {
     let report = ok(keyhole(&store).args(["verify", "Porch"]).output().unwrap());
     assert!(report.contains("2 of 2 objects verified"), "{report}");
 
+    // Every device is lost: the phrase restores the account on a new one, with the history.
+    std::fs::remove_file(&store).unwrap();
+    let phone = dir.path().join("phone.keys");
+    let restored = ok(keyhole(&phone)
+        .env("KEYHOLE_RECOVERY_PHRASE", phrase.trim())
+        .args([
+            "recover",
+            "--server",
+            &server.url,
+            "--user",
+            "ana",
+            "--device",
+            "phone",
+        ])
+        .output()
+        .unwrap());
+    assert!(restored.contains("1 camera(s)"), "{restored}");
+    let again = dir.path().join("again.mp4");
+    ok(keyhole(&phone)
+        .args(["export", "Porch", &clip.to_string(), "-o"])
+        .arg(&again)
+        .output()
+        .unwrap());
+    assert_eq!(std::fs::read(&again).unwrap(), video);
+    let wrong_phrase = keyhole(&dir.path().join("thief.keys"))
+        .env(
+            "KEYHOLE_RECOVERY_PHRASE",
+            "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about",
+        )
+        .args(["recover", "--server", &server.url, "--user", "ana"])
+        .output()
+        .unwrap();
+    assert_eq!(wrong_phrase.status.code(), Some(2));
+    assert!(!dir.path().join("thief.keys").exists());
+    let store = phone;
+
     // A wrong passphrase opens nothing.
     let wrong = keyhole(&store)
         .env("KEYHOLE_PASSPHRASE", "not the passphrase")

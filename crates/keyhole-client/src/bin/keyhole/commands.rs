@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use keyhole_client::Owner;
 use keyhole_client::core::envelope::ObjectKind;
 use keyhole_client::core::event::EventDetails;
-use keyhole_client::core::recovery::KdfParams;
+use keyhole_client::core::recovery::{KdfParams, RecoveryPhrase};
 use keyhole_client::core::report::{Checked, Failure};
 use keyhole_client::core::{CameraId, ObjectId, Timestamp};
 use keyhole_http::Endpoint;
@@ -107,7 +107,8 @@ pub(crate) struct InitArgs {
     pub(crate) phrase_file: Option<PathBuf>,
 }
 
-pub(crate) async fn init(store: &Path, args: InitArgs) -> anyhow::Result<()> {
+/// Refuses to overwrite a key store, and reads the server's address.
+fn new_device(store: &Path, args: &InitArgs) -> anyhow::Result<Endpoint> {
     if store.exists() {
         bail!(
             "{} already holds this device's keys; use another --store for another account",
@@ -123,16 +124,58 @@ pub(crate) async fn init(store: &Path, args: InitArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let endpoint = Endpoint {
+    Ok(Endpoint {
         url: args.server.trim_end_matches('/').to_owned(),
         pin,
         allow_plain_http: false,
-    };
-    let password = secret("KEYHOLE_PASSWORD", "Account password: ")?;
+    })
+}
+
+fn new_passphrase() -> anyhow::Result<Zeroizing<String>> {
     let passphrase = passphrase()?;
     if passphrase.chars().count() < 8 {
         bail!("the key store passphrase must have at least 8 characters");
     }
+    Ok(passphrase)
+}
+
+pub(crate) async fn recover(store: &Path, args: InitArgs) -> anyhow::Result<()> {
+    let endpoint = new_device(store, &args)?;
+    let password = secret("KEYHOLE_PASSWORD", "Account password: ")?;
+    let words = secret("KEYHOLE_RECOVERY_PHRASE", "Recovery phrase (12 words): ")?;
+    let phrase = RecoveryPhrase::parse(&words).context("reading the recovery phrase")?;
+    let passphrase = new_passphrase()?;
+    let owner = Owner::recover(
+        &endpoint,
+        &args.user,
+        &password,
+        &phrase,
+        &args.device,
+        now(),
+        &mut OsRng,
+    )
+    .await
+    .context("restoring the account")?;
+    if let Some(parent) = store.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    owner.save_key_store(store, &passphrase, KdfParams::DEFAULT, &mut OsRng)?;
+    let cameras = owner.cameras();
+    println!(
+        "Account {} restored on {:?}: {} camera(s) with their whole history.",
+        args.user,
+        args.device,
+        cameras.len()
+    );
+    println!("Account code: {}", owner.account_code());
+    println!("Key store: {}", store.display());
+    Ok(())
+}
+
+pub(crate) async fn init(store: &Path, args: InitArgs) -> anyhow::Result<()> {
+    let endpoint = new_device(store, &args)?;
+    let password = secret("KEYHOLE_PASSWORD", "Account password: ")?;
+    let passphrase = new_passphrase()?;
     let rng = &mut OsRng;
     let (owner, phrase) = Owner::create(
         &endpoint,

@@ -51,6 +51,23 @@ enum Command {
         #[arg(long)]
         phrase_file: Option<PathBuf>,
     },
+    /// Restore the account on this device after losing every other one: log in, open the
+    /// recovery backup with the recovery phrase (asked for, or KEYHOLE_RECOVERY_PHRASE), enroll
+    /// this device, and recover every camera's keys for its whole history.
+    Recover {
+        /// The server, e.g. https://keyhole.example:8443.
+        #[arg(long)]
+        server: String,
+        /// SHA-256 fingerprint of the server's self-signed certificate (hex).
+        #[arg(long)]
+        pin: Option<String>,
+        /// Account name.
+        #[arg(long)]
+        user: String,
+        /// This device's name.
+        #[arg(long, default_value = "this device")]
+        device: String,
+    },
     /// Pair a camera: prints a pairing code for it, waits for it to register, checks its key
     /// with the code's secret, and signs its record.
     Pair {
@@ -142,6 +159,23 @@ fn main() -> ExitCode {
                     user,
                     device,
                     phrase_file,
+                },
+            )
+            .await
+            .map(|()| true),
+            Command::Recover {
+                server,
+                pin,
+                user,
+                device,
+            } => commands::recover(
+                &store,
+                commands::InitArgs {
+                    server,
+                    pin,
+                    user,
+                    device,
+                    phrase_file: None,
                 },
             )
             .await
