@@ -297,17 +297,79 @@ impl Owner {
         Ok(records)
     }
 
-    /// The cameras this device holds keys for: id, name and current epoch, from the newest
-    /// verified record.
+    /// The cameras this device holds keys for: id, name, current epoch, and whether it was
+    /// removed (its footage kept), from the newest verified record.
     #[must_use]
-    pub fn cameras(&self) -> Vec<(CameraId, String, u32)> {
+    pub fn cameras(&self) -> Vec<(CameraId, String, u32, bool)> {
         self.cameras
             .iter()
             .filter_map(|(id, keys)| {
                 let body = keys.records.last()?.body();
-                Some((*id, body.name.clone(), body.epoch))
+                Some((
+                    *id,
+                    body.name.clone(),
+                    body.epoch,
+                    body.state == CameraState::Removed,
+                ))
             })
             .collect()
+    }
+
+    /// The account's enrolled devices, from the verified roster: id, name, when added.
+    #[must_use]
+    pub fn devices(&self) -> Vec<(DeviceId, String, Timestamp)> {
+        self.roster
+            .body()
+            .devices
+            .iter()
+            .map(|d| (d.id, d.name.clone(), d.added_at))
+            .collect()
+    }
+
+    /// Removes a camera from the account. A signed record marks it removed (the camera seals
+    /// nothing more, and no later record can bring it back), then the server revokes its
+    /// credential. With `keep_footage` its recordings stay and still open on the account's
+    /// devices; without, the server deletes them with the camera's records and key packages, and
+    /// this device forgets its viewing keys. Returns the server's summary.
+    ///
+    /// # Errors
+    /// A camera this device does not know, or server errors.
+    pub async fn remove_camera(
+        &mut self,
+        camera: &CameraId,
+        keep_footage: bool,
+        now: Timestamp,
+    ) -> Result<serde_json::Value, ClientError> {
+        let latest = self
+            .camera(camera)?
+            .records
+            .last()
+            .ok_or_else(|| untrusted("no trusted record for this camera"))?;
+        if latest.body().state == CameraState::Active {
+            let mut body = latest.successor(now);
+            body.state = CameraState::Removed;
+            let signed = body.sign(&self.account).map_err(untrusted)?;
+            self.api
+                .put_bytes(
+                    &format!("/v1/cameras/{camera}/record"),
+                    signed.encoded().to_vec(),
+                )
+                .await?;
+            let accepted = latest.accept(signed).map_err(untrusted)?;
+            if let Some(keys) = self.cameras.get_mut(camera) {
+                keys.records.push(accepted);
+            }
+        }
+        let footage = if keep_footage { "keep" } else { "delete" };
+        let summary = self
+            .api
+            .delete(&format!("/v1/cameras/{camera}?footage={footage}"))
+            .await?;
+        if !keep_footage {
+            // Dropping the keys zeroizes them.
+            self.cameras.remove(camera);
+        }
+        Ok(summary)
     }
 
     /// The server this device talks to.
@@ -493,7 +555,17 @@ impl Owner {
         body.devices.retain(|d| d.id != device);
         self.publish_roster(body).await?;
         self.api.delete(&format!("/v1/devices/{device}")).await?;
-        let cameras: Vec<CameraId> = self.cameras.keys().copied().collect();
+        // A removed camera records nothing more: it needs no new epoch.
+        let cameras: Vec<CameraId> = self
+            .cameras
+            .iter()
+            .filter(|(_, keys)| {
+                keys.records
+                    .last()
+                    .is_some_and(|r| r.body().state == CameraState::Active)
+            })
+            .map(|(id, _)| *id)
+            .collect();
         let mut epochs = Vec::with_capacity(cameras.len());
         for camera in cameras {
             epochs.push((camera, self.rotate_epoch(&camera, now, rng).await?));

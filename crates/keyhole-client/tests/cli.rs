@@ -198,6 +198,118 @@ async fn set_up_pair_list_export_verify_from_the_command_line() {
     assert!(!dir.path().join("thief.keys").exists());
     let store = phone;
 
+    // The lost laptop is revoked: the camera moves to a new epoch, which the phone opens.
+    let devices: Value = serde_json::from_str(&ok(keyhole(&store)
+        .args(["devices", "--json"])
+        .output()
+        .unwrap()))
+    .unwrap();
+    let names: Vec<&str> = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["laptop", "phone"]);
+    assert_eq!(devices[1]["this_device"], true);
+    let revoked = ok(keyhole(&store).args(["revoke", "laptop"]).output().unwrap());
+    assert!(revoked.contains("new epoch 2"), "{revoked}");
+    let after = camera
+        .record_clip(b"after the revocation", started_at, rng)
+        .await
+        .unwrap();
+    camera.upload_pending().await.unwrap();
+    let after_file = dir.path().join("after.bin");
+    ok(keyhole(&store)
+        .args(["export", "Porch", &after.to_string(), "-o"])
+        .arg(&after_file)
+        .output()
+        .unwrap());
+    assert_eq!(std::fs::read(&after_file).unwrap(), b"after the revocation");
+
+    // Removing the camera asks first; keeping its footage keeps it opening.
+    let mut unconfirmed = keyhole(&store)
+        .args(["remove", "Porch", "--keep-footage"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut unconfirmed.stdin.take().unwrap(), b"Garage\n").unwrap();
+    assert_eq!(
+        unconfirmed.wait_with_output().unwrap().status.code(),
+        Some(2)
+    );
+    assert!(
+        !keyhole(&store)
+            .args(["remove", "Porch", "--yes"])
+            .output()
+            .unwrap()
+            .status
+            .success(),
+        "keep or delete must be chosen"
+    );
+    ok(keyhole(&store)
+        .args(["remove", "Porch", "--keep-footage", "--yes"])
+        .output()
+        .unwrap());
+    let cameras: Value = serde_json::from_str(&ok(keyhole(&store)
+        .args(["cameras", "--json"])
+        .output()
+        .unwrap()))
+    .unwrap();
+    assert_eq!(cameras[0]["removed"], true);
+    assert!(
+        camera
+            .record_clip(b"too late", started_at, rng)
+            .await
+            .is_err(),
+        "a removed camera seals nothing"
+    );
+    ok(keyhole(&store)
+        .args(["export", "Porch", &clip.to_string(), "-o"])
+        .arg(&again)
+        .output()
+        .unwrap());
+    assert_eq!(std::fs::read(&again).unwrap(), video);
+
+    // A second camera removed with its footage deleted: gone, keys and all.
+    let mut pairing = keyhole(&store)
+        .args(["pair", "--name", "Garage", "--wait", "60", "--no-qr"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(pairing.stdout.take().unwrap()).lines();
+    let code = loop {
+        let line = lines.next().expect("a pairing code").unwrap();
+        if line.starts_with("KH1-") {
+            break line;
+        }
+    };
+    let mut garage = Agent::pair(
+        &code,
+        &dir.path().join("garage"),
+        AgentSettings::default(),
+        rng,
+    )
+    .await
+    .unwrap();
+    lines.for_each(drop);
+    assert!(pairing.wait().unwrap().success());
+    garage
+        .record_clip(b"garage", started_at, rng)
+        .await
+        .unwrap();
+    garage.upload_pending().await.unwrap();
+    let removed = ok(keyhole(&store)
+        .args(["remove", "Garage", "--delete-footage", "--yes"])
+        .output()
+        .unwrap());
+    assert!(removed.contains("1 object(s)"), "{removed}");
+    let verify_gone = keyhole(&store).args(["verify", "Garage"]).output().unwrap();
+    assert_eq!(verify_gone.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&verify_gone.stderr).contains("no camera"));
+
     // A wrong passphrase opens nothing.
     let wrong = keyhole(&store)
         .env("KEYHOLE_PASSPHRASE", "not the passphrase")

@@ -86,9 +86,9 @@ impl Device {
     /// A camera named by id or by its name.
     pub(crate) fn camera(&self, named: &str) -> anyhow::Result<CameraId> {
         let cameras = self.owner.cameras();
-        if let Some((id, _, _)) = cameras
+        if let Some((id, ..)) = cameras
             .iter()
-            .find(|(id, name, _)| id.to_string() == named.to_lowercase() || name == named)
+            .find(|(id, name, ..)| id.to_string() == named.to_lowercase() || name == named)
         {
             return Ok(*id);
         }
@@ -289,16 +289,26 @@ pub(crate) fn cameras(store: &Path, json: bool) -> anyhow::Result<()> {
     if json {
         let list: Vec<_> = cameras
             .iter()
-            .map(|(id, name, epoch)| {
-                serde_json::json!({"camera_id": id.to_string(), "name": name, "epoch": epoch})
+            .map(|(id, name, epoch, removed)| {
+                serde_json::json!({
+                    "camera_id": id.to_string(),
+                    "name": name,
+                    "epoch": epoch,
+                    "removed": removed,
+                })
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&list)?);
     } else if cameras.is_empty() {
         println!("No cameras yet; pair one with `keyhole pair --name NAME`.");
     } else {
-        for (id, name, epoch) in cameras {
-            println!("{id}  {name}  (epoch {epoch})");
+        for (id, name, epoch, removed) in cameras {
+            let state = if removed {
+                ", removed, footage kept"
+            } else {
+                ""
+            };
+            println!("{id}  {name}  (epoch {epoch}{state})");
         }
     }
     Ok(())
@@ -462,6 +472,100 @@ pub(crate) async fn live(
         } else {
             ""
         }
+    );
+    Ok(())
+}
+
+pub(crate) fn devices(store: &Path, json: bool) -> anyhow::Result<()> {
+    let device = Device::open(store)?;
+    let this = device.owner.device_id();
+    let devices = device.owner.devices();
+    if json {
+        let list: Vec<_> = devices
+            .iter()
+            .map(|(id, name, added)| {
+                serde_json::json!({
+                    "device_id": id.to_string(),
+                    "name": name,
+                    "added_at": added.to_string(),
+                    "this_device": *id == this,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+    } else {
+        for (id, name, added) in devices {
+            let mark = if id == this { "  (this device)" } else { "" };
+            println!("{id}  {name}  added {added}{mark}");
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn revoke(store: &Path, named: &str) -> anyhow::Result<()> {
+    let mut device = Device::open(store)?;
+    let Some((id, name, _)) = device
+        .owner
+        .devices()
+        .into_iter()
+        .find(|(id, name, _)| id.to_string() == named.to_lowercase() || name == named)
+    else {
+        bail!("no device {named:?} in the account; `keyhole devices` lists them");
+    };
+    let epochs = device.owner.revoke_device(id, now(), &mut OsRng).await?;
+    device.save()?;
+    println!("Revoked {name:?} ({id}): its credentials no longer work.");
+    for (camera, epoch) in epochs {
+        println!("  camera {camera}: new epoch {epoch}; nothing recorded from now on opens on it");
+    }
+    Ok(())
+}
+
+/// Asks the user to type `expected` to go on, unless `yes`.
+fn confirm(question: &str, expected: &str, yes: bool) -> anyhow::Result<()> {
+    if yes {
+        return Ok(());
+    }
+    eprint!("{question} Type {expected:?} to confirm: ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if answer.trim() != expected {
+        bail!("not confirmed; nothing was changed");
+    }
+    Ok(())
+}
+
+pub(crate) async fn remove(
+    store: &Path,
+    camera: &str,
+    keep_footage: bool,
+    yes: bool,
+) -> anyhow::Result<()> {
+    let mut device = Device::open(store)?;
+    let id = device.camera(camera)?;
+    let name = device
+        .owner
+        .cameras()
+        .into_iter()
+        .find(|(c, ..)| *c == id)
+        .map(|(_, name, ..)| name)
+        .unwrap_or_default();
+    let what = if keep_footage {
+        "Its recordings stay and keep opening on your devices."
+    } else {
+        "Its recordings, records and keys are DELETED for good."
+    };
+    confirm(&format!("Remove camera {name:?}? {what}"), &name, yes)?;
+    let summary = device.owner.remove_camera(&id, keep_footage, now()).await?;
+    device.save()?;
+    println!(
+        "Removed {name:?} ({id}); footage {}: {} object(s), {} bytes deleted.",
+        if keep_footage { "kept" } else { "deleted" },
+        summary["objects_deleted"],
+        summary["bytes_deleted"]
+    );
+    println!(
+        "Reset the camera (`keyhole-camera reset`) before it is paired again, here or by its next owner."
     );
     Ok(())
 }

@@ -83,6 +83,30 @@ enum Command {
     },
     /// List the cameras this device holds keys for.
     Cameras,
+    /// List the account's enrolled devices.
+    Devices,
+    /// Revoke a device (lost or sold): a new device list without it, its credentials refused,
+    /// and a new key for every camera, so nothing recorded afterwards opens on it.
+    Revoke {
+        /// Device id or name.
+        device: String,
+    },
+    /// Remove a camera from the account, keeping or deleting its footage; also the first step
+    /// of transferring a camera to someone else (reset it, then they pair it).
+    #[command(group(clap::ArgGroup::new("footage").required(true).args(["keep_footage", "delete_footage"])))]
+    Remove {
+        /// Camera id or name.
+        camera: String,
+        /// Keep its recordings (they keep opening on your devices).
+        #[arg(long)]
+        keep_footage: bool,
+        /// Delete its recordings, records and keys for good.
+        #[arg(long)]
+        delete_footage: bool,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
     /// List a camera's events (verified and opened here), optionally saving their thumbnails.
     Events {
         /// Camera id or name.
@@ -186,6 +210,16 @@ fn main() -> ExitCode {
                     .map(|()| true)
             }
             Command::Cameras => commands::cameras(&store, json).map(|()| true),
+            Command::Devices => commands::devices(&store, json).map(|()| true),
+            Command::Revoke { device } => commands::revoke(&store, &device).await.map(|()| true),
+            Command::Remove {
+                camera,
+                keep_footage,
+                delete_footage: _,
+                yes,
+            } => commands::remove(&store, &camera, keep_footage, yes)
+                .await
+                .map(|()| true),
             Command::Events { camera, thumbnails } => {
                 commands::events(&store, &camera, thumbnails.as_deref(), json).await
             }
