@@ -378,6 +378,61 @@ impl Owner {
         &self.endpoint
     }
 
+    /// The account's audit log as the server keeps it (oldest first), each entry with who did
+    /// it as this device knows them: `this device`, another enrolled device by name, one of the
+    /// account's cameras, or, when the actor is neither (the server, a revoked or unknown
+    /// device), `None`: a change the user did not make.
+    ///
+    /// # Errors
+    /// Server errors.
+    pub async fn audit_log(&self) -> Result<Vec<(serde_json::Value, Option<String>)>, ClientError> {
+        let mut entries = Vec::new();
+        let mut after = 0u64;
+        loop {
+            let page: Vec<serde_json::Value> = self
+                .api
+                .get_json(&format!("/v1/audit?after={after}&limit=1000"))
+                .await?;
+            let Some(last) = page.last().and_then(|e| e["id"].as_u64()) else {
+                break;
+            };
+            let full = page.len() == 1000;
+            for entry in page {
+                let who = self.actor_name(entry["actor"].as_str().unwrap_or_default());
+                entries.push((entry, who));
+            }
+            if !full || last <= after {
+                break;
+            }
+            after = last;
+        }
+        Ok(entries)
+    }
+
+    fn actor_name(&self, actor: &str) -> Option<String> {
+        if let Some(device) = actor.strip_prefix("device:") {
+            if device == self.device_id.to_string() {
+                return Some("this device".to_owned());
+            }
+            return self
+                .roster
+                .body()
+                .devices
+                .iter()
+                .find(|d| d.id.to_string() == device)
+                .map(|d| format!("device {:?}", d.name));
+        }
+        if let Some(camera) = actor.strip_prefix("camera:") {
+            return self
+                .cameras
+                .iter()
+                .find(|(id, _)| id.to_string() == camera)
+                .and_then(|(_, keys)| keys.records.last())
+                .map(|r| format!("camera {:?}", r.body().name));
+        }
+        None
+    }
+
     /// The account code people compare out of band.
     #[must_use]
     pub fn account_code(&self) -> AccountCode {

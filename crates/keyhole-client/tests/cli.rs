@@ -310,6 +310,25 @@ async fn set_up_pair_list_export_verify_from_the_command_line() {
     assert_eq!(verify_gone.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&verify_gone.stderr).contains("no camera"));
 
+    // The audit log names who did what; the laptop, revoked now, is no longer one of ours.
+    let audit: Value = serde_json::from_str(&ok(keyhole(&store)
+        .args(["audit", "--json"])
+        .output()
+        .unwrap()))
+    .unwrap();
+    let entries = audit.as_array().unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["action"] == "device-revoked" && e["by"] == "this device"),
+        "{audit:#}"
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["actor"].as_str().unwrap().starts_with("device:") && e["yours"] == false)
+    );
+
     // A wrong passphrase opens nothing.
     let wrong = keyhole(&store)
         .env("KEYHOLE_PASSPHRASE", "not the passphrase")

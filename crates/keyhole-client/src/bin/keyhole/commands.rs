@@ -569,3 +569,42 @@ pub(crate) async fn remove(
     );
     Ok(())
 }
+
+pub(crate) async fn audit(store: &Path, json: bool) -> anyhow::Result<bool> {
+    let device = Device::open(store)?;
+    let entries = device.owner.audit_log().await?;
+    let foreign = entries.iter().filter(|(_, who)| who.is_none()).count();
+    if json {
+        let list: Vec<_> = entries
+            .iter()
+            .map(|(entry, who)| {
+                let mut entry = entry.clone();
+                entry["by"] = who.clone().map_or(serde_json::Value::Null, Into::into);
+                entry["yours"] = who.is_some().into();
+                entry
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+    } else {
+        for (entry, who) in &entries {
+            let at = entry["at"]
+                .as_u64()
+                .map_or_else(String::new, |ms| Timestamp(ms).to_string());
+            let by = who.clone().unwrap_or_else(|| {
+                format!("NOT YOURS: {}", entry["actor"].as_str().unwrap_or("?"))
+            });
+            let mark = if who.is_none() { "!" } else { " " };
+            println!(
+                "{mark} {at}  {:<20}  {}  ({by})",
+                entry["action"].as_str().unwrap_or("?"),
+                entry["detail"].as_str().unwrap_or("")
+            );
+        }
+        if foreign > 0 {
+            println!(
+                "\n{foreign} change(s) were not made by this account's devices or cameras (marked !)."
+            );
+        }
+    }
+    Ok(true)
+}

@@ -85,6 +85,9 @@ enum Command {
     Cameras,
     /// List the account's enrolled devices.
     Devices,
+    /// Read the account's audit log; changes not made by this account's devices or cameras
+    /// (the server, a revoked or unknown device) are marked.
+    Audit,
     /// Revoke a device (lost or sold): a new device list without it, its credentials refused,
     /// and a new key for every camera, so nothing recorded afterwards opens on it.
     Revoke {
@@ -211,6 +214,7 @@ fn main() -> ExitCode {
             }
             Command::Cameras => commands::cameras(&store, json).map(|()| true),
             Command::Devices => commands::devices(&store, json).map(|()| true),
+            Command::Audit => commands::audit(&store, json).await,
             Command::Revoke { device } => commands::revoke(&store, &device).await.map(|()| true),
             Command::Remove {
                 camera,
