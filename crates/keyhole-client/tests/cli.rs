@@ -362,3 +362,86 @@ async fn set_up_pair_list_export_verify_from_the_command_line() {
     assert!(!dir.path().join("refused.mp4.partial").exists());
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_view_from_the_command_line() {
+    use keyhole_camera::config::{Config, Profile};
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server")).await;
+    let store = dir.path().join("laptop.keys");
+    ok(keyhole(&store)
+        .args([
+            "init",
+            "--server",
+            &server.url,
+            "--user",
+            "ana",
+            "--phrase-file",
+        ])
+        .arg(dir.path().join("phrase.txt"))
+        .output()
+        .unwrap());
+    let mut pairing = keyhole(&store)
+        .args(["pair", "--name", "Porch", "--no-qr"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(pairing.stdout.take().unwrap()).lines();
+    let code = loop {
+        let line = lines.next().expect("a pairing code").unwrap();
+        if line.starts_with("KH1-") {
+            break line;
+        }
+    };
+    let state = dir.path().join("camera");
+    let rng = &mut ChaCha20Rng::seed_from_u64(14);
+    let camera = Agent::pair(&code, &state, AgentSettings::default(), rng)
+        .await
+        .unwrap();
+    lines.for_each(drop);
+    assert!(pairing.wait().unwrap().success());
+
+    // The camera runs (battery: asleep until someone watches).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = Config {
+        state_dir: state,
+        profile: Profile::Battery,
+        control: format!("127.0.0.1:{port}").parse().unwrap(),
+        ..Config::default()
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(keyhole_camera::run::run(config, camera, async {
+        stopped.await.ok();
+    }));
+
+    let video = dir.path().join("live.h264");
+    let watch = {
+        let mut command = keyhole(&store);
+        command
+            .args(["live", "Porch", "--seconds", "2", "-o"])
+            .arg(&video);
+        tokio::task::spawn_blocking(move || command.output().unwrap())
+            .await
+            .unwrap()
+    };
+    let stderr = String::from_utf8_lossy(&watch.stderr).into_owned();
+    assert!(watch.status.success(), "{stderr}");
+    assert!(stderr.contains("frames"), "{stderr}");
+    let bytes = std::fs::read(&video).unwrap();
+    let units = keyhole_media::h264::split_annex_b(&bytes);
+    assert_eq!(
+        keyhole_media::h264::nal_type(units[0]),
+        7,
+        "starts with an SPS"
+    );
+    let pictures = keyhole_media::h264::group_access_units(units, 6000);
+    assert!(pictures.len() >= 15, "{} pictures in 2 s", pictures.len());
+
+    stop.send(()).unwrap();
+    running.await.unwrap().unwrap();
+    server.stop().await;
+}
