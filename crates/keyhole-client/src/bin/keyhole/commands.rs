@@ -407,9 +407,17 @@ pub(crate) async fn export(
     let mut partial = out.as_os_str().to_owned();
     partial.push(".partial");
     let partial = PathBuf::from(partial);
-    let mut file = std::io::BufWriter::new(std::fs::File::create(&partial)?);
+    let progress = indicatif::ProgressBar::new_spinner().with_message(format!("{object}"));
+    progress.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} decrypting {msg}: {bytes} ({bytes_per_sec})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    let mut file = progress.wrap_write(std::io::BufWriter::new(std::fs::File::create(&partial)?));
     let checked = device.owner.export(&camera, &object, &mut file).await;
     let flushed = file.flush();
+    progress.finish_and_clear();
     match checked {
         Ok(Checked::Verified(opened)) => {
             flushed?;
