@@ -549,12 +549,24 @@ impl Agent {
         captured_at: Timestamp,
         rng: &mut impl CryptoRngCore,
     ) -> Result<ObjectId, AgentError> {
-        let params = self.next_params(ObjectKind::Clip, captured_at, rng)?;
+        let object_id = ObjectId::random(rng);
+        self.seal_clip_as(object_id, video, captured_at, rng)
+    }
+
+    fn seal_clip_as(
+        &mut self,
+        object_id: ObjectId,
+        video: &[u8],
+        captured_at: Timestamp,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<ObjectId, AgentError> {
+        let mut params = self.next_params(ObjectKind::Clip, captured_at, rng)?;
+        params.object_id = object_id;
         let viewing = self.viewing_key()?;
         let (sealed, summary) = seal_object(params, video, &viewing, &self.identity.key, rng)
             .map_err(|e| AgentError::Seal(e.to_string()))?;
         self.spool(&params, &sealed, summary.digest)?;
-        Ok(params.object_id)
+        Ok(object_id)
     }
 
     /// Seals `details` as the next event and puts it in the spool.
@@ -604,13 +616,7 @@ impl Agent {
         rng: &mut impl CryptoRngCore,
     ) -> Result<ObjectId, AgentError> {
         self.refresh_online(rng).await?;
-        let mut params = self.next_params(ObjectKind::Clip, captured_at, rng)?;
-        params.object_id = object_id;
-        let viewing = self.viewing_key()?;
-        let (sealed, summary) = seal_object(params, video, &viewing, &self.identity.key, rng)
-            .map_err(|e| AgentError::Seal(e.to_string()))?;
-        self.spool(&params, &sealed, summary.digest)?;
-        Ok(object_id)
+        self.seal_clip_as(object_id, video, captured_at, rng)
     }
 
     /// Refreshes the record, then seals and spools an event.

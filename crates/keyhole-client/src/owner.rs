@@ -83,6 +83,23 @@ struct ListedObject {
     object_id: String,
 }
 
+/// Logs `device_id` in with the account password; the connection carries its new token.
+async fn log_in(
+    endpoint: &Endpoint,
+    username: &str,
+    password: &str,
+    device_id: DeviceId,
+) -> Result<Api, ClientError> {
+    let anonymous = Api::new(endpoint)?;
+    let login: LoggedIn = anonymous
+        .post_json(
+            "/v1/login",
+            &json!({ "username": username, "password": password, "device_id": device_id.to_string() }),
+        )
+        .await?;
+    Ok(anonymous.with_token(login.token))
+}
+
 fn untrusted(e: impl std::fmt::Display) -> ClientError {
     ClientError::Untrusted(e.to_string())
 }
@@ -103,18 +120,14 @@ impl Owner {
         now: Timestamp,
         rng: &mut impl CryptoRngCore,
     ) -> Result<(Self, RecoveryPhrase), ClientError> {
-        let anonymous = Api::new(endpoint)?;
-        anonymous
+        Api::new(endpoint)?
             .post_json::<serde_json::Value>(
                 "/v1/accounts",
                 &json!({ "username": username, "password": password }),
             )
             .await?;
         let device_id = DeviceId::random(rng);
-        let login: LoggedIn = anonymous
-            .post_json("/v1/login", &json!({ "username": username, "password": password, "device_id": device_id.to_string() }))
-            .await?;
-        let api = anonymous.with_token(login.token);
+        let api = log_in(endpoint, username, password, device_id).await?;
         let account = AccountKey::generate(rng);
         let device = DeviceKeys::generate(rng);
         let recovery = HpkeSecretKey::generate(rng);
@@ -176,12 +189,8 @@ impl Owner {
         now: Timestamp,
         rng: &mut impl CryptoRngCore,
     ) -> Result<Self, ClientError> {
-        let anonymous = Api::new(endpoint)?;
         let device_id = DeviceId::random(rng);
-        let login: LoggedIn = anonymous
-            .post_json("/v1/login", &json!({ "username": username, "password": password, "device_id": device_id.to_string() }))
-            .await?;
-        let api = anonymous.with_token(login.token);
+        let api = log_in(endpoint, username, password, device_id).await?;
         let backup = RecoveryBackup::decode(&api.get_bytes("/v1/recovery-backup").await?)
             .map_err(untrusted)?;
         let secrets = backup.open(phrase).map_err(untrusted)?;

@@ -55,6 +55,15 @@ impl AccessUnit {
             .map(Vec::as_slice)
     }
 
+    /// The NAL units that code the picture: parameter sets, access unit delimiters and empty
+    /// units aside. These are what an MP4 sample holds (14496-15 5.3.2).
+    pub fn picture_nals(&self) -> impl Iterator<Item = &[u8]> {
+        self.nals
+            .iter()
+            .filter(|n| !n.is_empty() && !matches!(nal_type(n), nal::SPS | nal::PPS | nal::AUD))
+            .map(Vec::as_slice)
+    }
+
     /// The access unit as an Annex B byte stream (four-byte start codes).
     #[must_use]
     pub fn to_annex_b(&self) -> Vec<u8> {

@@ -159,7 +159,8 @@ pub fn write(aus: &[AccessUnit]) -> Result<Vec<u8>, Mp4Error> {
     let mut sizes = Vec::with_capacity(aus.len());
     for au in aus {
         let mut size = 0u32;
-        for n in sample_nals(au) {
+        // Parameter sets live in `avcC`; delimiters are not stored in MP4.
+        for n in au.picture_nals() {
             size = u32::try_from(n.len())
                 .ok()
                 .and_then(|len| len.checked_add(4))
@@ -232,21 +233,13 @@ pub fn write(aus: &[AccessUnit]) -> Result<Vec<u8>, Mp4Error> {
         out.extend_from_slice(b"mdat");
     }
     for au in aus {
-        for n in sample_nals(au) {
+        for n in au.picture_nals() {
             // Lengths were checked to fit u32 while sizing the samples.
             out.u32(u32::try_from(n.len()).map_err(|_| Mp4Error::TooLarge("NAL unit"))?);
             out.extend_from_slice(n);
         }
     }
     Ok(out)
-}
-
-/// The NAL units of `au` that go into its sample: parameter sets live in `avcC` and access
-/// unit delimiters are not stored in MP4 (14496-15 5.3.2); empty units carry nothing.
-fn sample_nals(au: &AccessUnit) -> impl Iterator<Item = &Vec<u8>> {
-    au.nals
-        .iter()
-        .filter(|n| !n.is_empty() && !matches!(nal_type(n), nal::SPS | nal::PPS | nal::AUD))
 }
 
 /// What [`write()`] puts in `moov`, per-sample tables in decode order.
@@ -1236,7 +1229,7 @@ mod tests {
     fn expected(aus: &[AccessUnit]) -> Vec<AccessUnit> {
         aus.iter()
             .map(|au| {
-                let mut nals: Vec<Vec<u8>> = sample_nals(au).cloned().collect();
+                let mut nals: Vec<Vec<u8>> = au.picture_nals().map(<[u8]>::to_vec).collect();
                 if au.keyframe {
                     nals.splice(0..0, [SPS.to_vec(), PPS.to_vec()]);
                 }

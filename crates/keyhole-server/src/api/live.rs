@@ -9,7 +9,6 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use keyhole_core::CameraPublicKey;
 use keyhole_core::envelope::{ObjectKind, PREFIX_LEN, TAG_LEN, verify_prefix};
 use keyhole_core::live::FRAME_HEADER_LEN;
 use serde::{Deserialize, Serialize};
@@ -33,13 +32,7 @@ pub(super) async fn publish(
     body: Body,
 ) -> Result<Json<Published>, ApiError> {
     let camera_id = caller.camera()?;
-    let camera = state
-        .meta
-        .camera(&camera_id)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
-    let key = CameraPublicKey::from_bytes(&camera.camera_key)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored camera key: {e}")))?;
+    let (_, key) = super::objects::uploading_camera(&state, &camera_id).await?;
     let mut stream = body.into_data_stream();
     let mut buf = BytesMut::new();
     let mut publisher = None;

@@ -83,7 +83,25 @@ struct Received {
     sha256: [u8; 32],
 }
 
-impl Receiver<'_> {
+impl<'a> Receiver<'a> {
+    fn new(
+        max: u64,
+        camera_key: &'a CameraPublicKey,
+        camera_id: &'a [u8; 16],
+        object_id: &'a [u8; 16],
+    ) -> Self {
+        Self {
+            max,
+            camera_key,
+            camera_id,
+            object_id,
+            prefix: Vec::with_capacity(PREFIX_LEN),
+            verifier: None,
+            size: 0,
+            sha256: Sha256::new(),
+        }
+    }
+
     fn feed(&mut self, chunk: &[u8]) -> Result<(), ApiError> {
         self.size += chunk.len() as u64;
         if self.size > self.max {
@@ -133,6 +151,40 @@ impl Receiver<'_> {
     }
 }
 
+/// The calling camera's row and signing key (uploads and live sessions).
+pub(super) async fn uploading_camera(
+    state: &AppState,
+    camera_id: &[u8; 16],
+) -> Result<(crate::store::CameraRow, CameraPublicKey), ApiError> {
+    let camera = state
+        .meta
+        .camera(camera_id)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    let key = CameraPublicKey::from_bytes(&camera.camera_key)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored camera key: {e}")))?;
+    Ok((camera, key))
+}
+
+/// A retry of a committed upload: the stored object's summary (the camera compares the digest
+/// with its own), or a conflict if another camera's object has this id.
+async fn already_stored(
+    state: &AppState,
+    camera_id: &[u8; 16],
+    object_id: &[u8; 16],
+) -> Result<Option<Uploaded>, ApiError> {
+    let Some(existing) = state.meta.object(object_id).await? else {
+        return Ok(None);
+    };
+    if existing.camera_id != *camera_id {
+        return Err(ApiError::Conflict(
+            "another object with this id exists".into(),
+        ));
+    }
+    Metrics::add(&state.metrics.uploads_repeated, 1);
+    Ok(Some(uploaded(&existing, false)))
+}
+
 /// Where the partial upload of an object lives: per camera, so one camera cannot touch
 /// another's upload.
 fn upload_name(camera_id: &[u8; 16], object_id: &[u8; 16]) -> String {
@@ -162,35 +214,18 @@ pub(super) async fn upload(
             .and_then(|v| v.trim().parse::<u64>().ok())
             .ok_or_else(|| ApiError::bad("Upload-Offset must be a byte count"))?,
     };
-    let camera = state
-        .meta
-        .camera(&camera_id)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
-    let camera_key = CameraPublicKey::from_bytes(&camera.camera_key)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored camera key: {e}")))?;
+    let (camera, camera_key) = uploading_camera(&state, &camera_id).await?;
     let _slot = UploadSlot::take(object_id)?;
-    if let Some(existing) = state.meta.object(&object_id).await? {
-        // A retry of a committed upload: the camera compares the digest with its own.
-        if existing.camera_id != camera_id {
-            return Err(ApiError::Conflict(
-                "another object with this id exists".into(),
-            ));
-        }
-        Metrics::add(&state.metrics.uploads_repeated, 1);
-        return Ok((StatusCode::OK, Json(uploaded(&existing, false))));
+    if let Some(stored) = already_stored(&state, &camera_id, &object_id).await? {
+        return Ok((StatusCode::OK, Json(stored)));
     }
     let name = upload_name(&camera_id, &object_id);
-    let mut rx = Receiver {
-        max: state.config.max_object_bytes,
-        camera_key: &camera_key,
-        camera_id: &camera_id,
-        object_id: &object_id,
-        prefix: Vec::with_capacity(PREFIX_LEN),
-        verifier: None,
-        size: 0,
-        sha256: Sha256::new(),
-    };
+    let mut rx = Receiver::new(
+        state.config.max_object_bytes,
+        &camera_key,
+        &camera_id,
+        &object_id,
+    );
     let mut staged = if offset == 0 {
         state.blobs.stage(&name).await?
     } else {
@@ -316,13 +351,7 @@ pub(super) async fn upload_batch(
     body: Body,
 ) -> Result<(StatusCode, Json<BatchUploaded>), ApiError> {
     let camera_id = caller.camera()?;
-    let camera = state
-        .meta
-        .camera(&camera_id)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
-    let camera_key = CameraPublicKey::from_bytes(&camera.camera_key)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored camera key: {e}")))?;
+    let (camera, camera_key) = uploading_camera(&state, &camera_id).await?;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
@@ -350,26 +379,16 @@ pub(super) async fn upload_batch(
             .object_id
             .0;
         let _slot = UploadSlot::take(object_id)?;
-        if let Some(existing) = state.meta.object(&object_id).await? {
-            if existing.camera_id != camera_id {
-                return Err(ApiError::Conflict(
-                    "another object with this id exists".into(),
-                ));
-            }
-            Metrics::add(&state.metrics.uploads_repeated, 1);
-            objects.push(uploaded(&existing, false));
+        if let Some(stored) = already_stored(&state, &camera_id, &object_id).await? {
+            objects.push(stored);
             continue;
         }
-        let mut rx = Receiver {
-            max: state.config.max_object_bytes,
-            camera_key: &camera_key,
-            camera_id: &camera_id,
-            object_id: &object_id,
-            prefix: Vec::with_capacity(PREFIX_LEN),
-            verifier: None,
-            size: 0,
-            sha256: Sha256::new(),
-        };
+        let mut rx = Receiver::new(
+            state.config.max_object_bytes,
+            &camera_key,
+            &camera_id,
+            &object_id,
+        );
         let received = rx.feed(object).and_then(|()| rx.finish());
         let received = match received {
             Ok(r) => r,

@@ -83,6 +83,19 @@ impl Device {
             .with_context(|| format!("saving {}", self.store.display()))
     }
 
+    /// Opens the key store and brings the named camera's records and keys up to date (saving
+    /// what it learned).
+    pub(crate) async fn open_synced(
+        store: &Path,
+        camera: &str,
+    ) -> anyhow::Result<(Self, CameraId)> {
+        let mut device = Self::open(store)?;
+        let camera = device.camera(camera)?;
+        device.owner.sync_camera(&camera).await?;
+        device.save()?;
+        Ok((device, camera))
+    }
+
     /// A camera named by id or by its name.
     pub(crate) fn camera(&self, named: &str) -> anyhow::Result<CameraId> {
         let cameras = self.owner.cameras();
@@ -320,10 +333,7 @@ pub(crate) async fn events(
     thumbnails: Option<&Path>,
     json: bool,
 ) -> anyhow::Result<bool> {
-    let mut device = Device::open(store)?;
-    let camera = device.camera(camera)?;
-    device.owner.sync_camera(&camera).await?;
-    device.save()?;
+    let (device, camera) = Device::open_synced(store, camera).await?;
     let report = device.owner.verify(&camera, None).await?;
     let mut listed = Vec::new();
     for entry in &report.entries {
@@ -384,10 +394,7 @@ pub(crate) async fn events(
 }
 
 pub(crate) async fn verify(store: &Path, camera: &str) -> anyhow::Result<bool> {
-    let mut device = Device::open(store)?;
-    let camera = device.camera(camera)?;
-    device.owner.sync_camera(&camera).await?;
-    device.save()?;
+    let (device, camera) = Device::open_synced(store, camera).await?;
     let report = device.owner.verify(&camera, None).await?;
     print!("{report}");
     Ok(report.is_clean())
@@ -399,10 +406,7 @@ pub(crate) async fn export(
     object: &str,
     out: &Path,
 ) -> anyhow::Result<()> {
-    let mut device = Device::open(store)?;
-    let camera = device.camera(camera)?;
-    device.owner.sync_camera(&camera).await?;
-    device.save()?;
+    let (device, camera) = Device::open_synced(store, camera).await?;
     let object: ObjectId = object.parse().context("an object id is 32 hex digits")?;
     let mut partial = out.as_os_str().to_owned();
     partial.push(".partial");
@@ -455,10 +459,7 @@ pub(crate) async fn live(
     out: &Path,
     seconds: Option<u64>,
 ) -> anyhow::Result<()> {
-    let mut device = Device::open(store)?;
-    let camera = device.camera(camera)?;
-    device.owner.sync_camera(&camera).await?;
-    device.save()?;
+    let (device, camera) = Device::open_synced(store, camera).await?;
     let mut sink: Box<dyn Write + Send> = if out == Path::new("-") {
         Box::new(std::io::stdout())
     } else {
