@@ -3,23 +3,12 @@
 //! frames and picture NAL units.
 #![no_main]
 
-use keyhole_media::h264::{self, nal, nal_type, AccessUnit};
+use keyhole_media::h264::{self, nal, nal_type};
 use keyhole_media::mp4::{self, Mp4Error};
+use keyhole_core_fuzz::pictures;
 use libfuzzer_sys::fuzz_target;
 
 const FRAME_TICKS: u64 = 3000;
-
-fn pictures(aus: &[AccessUnit]) -> Vec<Vec<&[u8]>> {
-    aus.iter()
-        .map(|au| {
-            au.nals
-                .iter()
-                .filter(|n| !matches!(nal_type(n), nal::SPS | nal::PPS | nal::AUD))
-                .map(Vec::as_slice)
-                .collect()
-        })
-        .collect()
-}
 
 fuzz_target!(|data: &[u8]| {
     let units = h264::split_annex_b(data);

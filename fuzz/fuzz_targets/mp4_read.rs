@@ -5,25 +5,14 @@
 //! in `avcC` or drops, and `read` re-inserts at key frames).
 #![no_main]
 
-use keyhole_media::h264::{nal, nal_type, AccessUnit};
+use keyhole_media::h264::{nal, AccessUnit};
 use keyhole_media::mp4::{self, Mp4Error};
+use keyhole_core_fuzz::pictures;
 use libfuzzer_sys::fuzz_target;
 
 fn timing(aus: &[AccessUnit]) -> Vec<(u64, u32, bool)> {
     aus.iter()
         .map(|au| (au.dts, au.pts_offset, au.keyframe))
-        .collect()
-}
-
-fn pictures(aus: &[AccessUnit]) -> Vec<Vec<&[u8]>> {
-    aus.iter()
-        .map(|au| {
-            au.nals
-                .iter()
-                .filter(|n| !matches!(nal_type(n), nal::SPS | nal::PPS | nal::AUD))
-                .map(Vec::as_slice)
-                .collect()
-        })
         .collect()
 }
 

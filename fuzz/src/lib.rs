@@ -303,3 +303,8 @@ pub fn u64_at(data: &[u8], at: usize) -> u64 {
     u64::from_be_bytes(b)
 }
 
+
+/// Each access unit's picture NAL units, for comparing video before and after an MP4 round trip.
+pub fn pictures(aus: &[keyhole_media::AccessUnit]) -> Vec<Vec<&[u8]>> {
+    aus.iter().map(|au| au.picture_nals().collect()).collect()
+}

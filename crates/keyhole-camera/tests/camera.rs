@@ -427,14 +427,8 @@ fn synthetic_stream(frames: usize) -> Vec<AccessUnit> {
 /// Whether `clip`'s pictures are a run of `source`'s pictures, byte for byte (parameter sets
 /// aside: the MP4 keeps them in its header).
 fn is_run_of(clip: &[AccessUnit], source: &[AccessUnit]) -> bool {
-    use keyhole_media::h264::{nal, nal_type};
-    let pictures = |au: &AccessUnit| -> Vec<Vec<u8>> {
-        au.nals
-            .iter()
-            .filter(|n| !matches!(nal_type(n), nal::SPS | nal::PPS | nal::AUD))
-            .cloned()
-            .collect()
-    };
+    let pictures =
+        |au: &AccessUnit| -> Vec<Vec<u8>> { au.picture_nals().map(<[u8]>::to_vec).collect() };
     let source: Vec<_> = source.iter().map(pictures).collect();
     let clip: Vec<_> = clip.iter().map(pictures).collect();
     // The file loops, so the run may wrap around.

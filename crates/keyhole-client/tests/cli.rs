@@ -46,6 +46,36 @@ fn synthetic_mp4(seconds: usize) -> Vec<u8> {
     keyhole_media::mp4::write(&pictures).unwrap()
 }
 
+/// Runs `keyhole pair` with `args`, pairs a camera (in process, state in `state`) with the code
+/// it prints, and waits for the command to succeed; returns the camera and what the command
+/// printed after the code.
+async fn pair_camera(
+    store: &Path,
+    args: &[&str],
+    state: &Path,
+    rng: &mut ChaCha20Rng,
+) -> (Agent, Vec<String>) {
+    let mut pairing = keyhole(store)
+        .arg("pair")
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(pairing.stdout.take().unwrap()).lines();
+    let code = loop {
+        let line = lines.next().expect("a pairing code").unwrap();
+        if line.starts_with("KH1-") {
+            break line;
+        }
+    };
+    let camera = Agent::pair(&code, state, AgentSettings::default(), rng)
+        .await
+        .unwrap();
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    assert!(pairing.wait().unwrap().success(), "{rest:?}");
+    (camera, rest)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn set_up_pair_list_export_verify_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -82,29 +112,14 @@ async fn set_up_pair_list_export_verify_from_the_command_line() {
     );
 
     // Pairing: the code is printed, the camera registers with it, the command finishes.
-    let mut pairing = keyhole(&store)
-        .args(["pair", "--name", "Porch", "--wait", "60"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(pairing.stdout.take().unwrap()).lines();
-    let code = loop {
-        let line = lines.next().expect("a pairing code").unwrap();
-        if line.starts_with("KH1-") {
-            break line;
-        }
-    };
     let rng = &mut ChaCha20Rng::seed_from_u64(12);
-    let mut camera = Agent::pair(
-        &code,
+    let (mut camera, rest) = pair_camera(
+        &store,
+        &["--name", "Porch", "--wait", "60"],
         &dir.path().join("camera"),
-        AgentSettings::default(),
         rng,
     )
-    .await
-    .unwrap();
-    let rest: Vec<String> = lines.map(Result::unwrap).collect();
-    assert!(pairing.wait().unwrap().success());
+    .await;
     assert!(
         rest.iter().any(|l| l.starts_with("Paired \"Porch\"")),
         "{rest:?}"
@@ -274,28 +289,13 @@ async fn set_up_pair_list_export_verify_from_the_command_line() {
     assert_eq!(std::fs::read(&again).unwrap(), video);
 
     // A second camera removed with its footage deleted: gone, keys and all.
-    let mut pairing = keyhole(&store)
-        .args(["pair", "--name", "Garage", "--wait", "60", "--no-qr"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(pairing.stdout.take().unwrap()).lines();
-    let code = loop {
-        let line = lines.next().expect("a pairing code").unwrap();
-        if line.starts_with("KH1-") {
-            break line;
-        }
-    };
-    let mut garage = Agent::pair(
-        &code,
+    let (mut garage, _) = pair_camera(
+        &store,
+        &["--name", "Garage", "--wait", "60", "--no-qr"],
         &dir.path().join("garage"),
-        AgentSettings::default(),
         rng,
     )
-    .await
-    .unwrap();
-    lines.for_each(drop);
-    assert!(pairing.wait().unwrap().success());
+    .await;
     garage
         .record_clip(b"garage", started_at, rng)
         .await
@@ -381,25 +381,9 @@ async fn live_view_from_the_command_line() {
         .arg(dir.path().join("phrase.txt"))
         .output()
         .unwrap());
-    let mut pairing = keyhole(&store)
-        .args(["pair", "--name", "Porch", "--no-qr"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(pairing.stdout.take().unwrap()).lines();
-    let code = loop {
-        let line = lines.next().expect("a pairing code").unwrap();
-        if line.starts_with("KH1-") {
-            break line;
-        }
-    };
     let state = dir.path().join("camera");
     let rng = &mut ChaCha20Rng::seed_from_u64(14);
-    let camera = Agent::pair(&code, &state, AgentSettings::default(), rng)
-        .await
-        .unwrap();
-    lines.for_each(drop);
-    assert!(pairing.wait().unwrap().success());
+    let (camera, _) = pair_camera(&store, &["--name", "Porch", "--no-qr"], &state, rng).await;
 
     // The camera runs (battery: asleep until someone watches).
     let port = std::net::TcpListener::bind("127.0.0.1:0")
