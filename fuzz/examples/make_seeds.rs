@@ -6,6 +6,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use keyhole_core::enrollment::DeviceGrant;
 use keyhole_core::envelope::{open_object, seal_object, ObjectDigest, ObjectKind, Suite};
 use keyhole_core::event::{seal_event, EventDetails, EventKind};
 use keyhole_core::key_package::{KeyPackage, Recipient, RecipientKey};
@@ -356,6 +357,14 @@ fn key_stores(out: &mut Out) {
     }
 }
 
+fn enrollments(out: &mut Out) {
+    let (request, transcript) = enrollment();
+    out.put("enrollment", "request", &request.encode());
+    let grant = DeviceGrant::seal(&account(), &request, &transcript, &mut rng(6))
+        .expect("seal grant");
+    out.put("enrollment", "grant", &grant.encode());
+}
+
 /// A small H.264 clip: key frames every `gop` pictures carrying their parameter sets, an SEI
 /// and an access unit delimiter on the first, a two-slice picture, and B-frame style
 /// presentation offsets when `b_frames`.
@@ -423,6 +432,7 @@ fn main() {
     pairing(&mut out);
     recovery(&mut out);
     key_stores(&mut out);
+    enrollments(&mut out);
     media(&mut out);
     println!("make_seeds: wrote {} seed files under {root}", out.count);
 }

@@ -6,13 +6,17 @@
 //! signature check. The key bytes match `crates/keyhole-core/tests/common` (account `0x11`,
 //! camera `0x21`, viewing key of epoch 1 `0x31`), so vectors made by those tests open too.
 
+use keyhole_core::enrollment::{EnrollmentRequest, Joining, Transcript};
 use keyhole_core::envelope::{
     Header, Layout, ObjectDigest, ObjectKind, SealParams, Suite, PREFIX_LEN, TAG_LEN, TRAILER_LEN,
 };
 use keyhole_core::live::LiveSealer;
 use keyhole_core::pairing::PairingCode;
 use keyhole_core::recovery::{RecoveryPhrase, RecoverySecrets};
-use keyhole_core::{AccountKey, CameraId, CameraKey, DeviceId, HpkeSecretKey, ObjectId, Timestamp};
+use keyhole_core::keys::DeviceSigningKey;
+use keyhole_core::{
+    AccountKey, CameraId, CameraKey, DeviceId, DeviceKeys, HpkeSecretKey, ObjectId, Timestamp,
+};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -34,6 +38,11 @@ pub const PHRASE_RNG_SEED: u64 = 0x7068_7261;
 pub const SERVER_URL: &str = "https://keyhole.test:8443";
 /// The passphrase of the key store seeds (and of the key store vectors).
 pub const KEY_STORE_PASSPHRASE: &[u8] = b"correct horse battery staple";
+
+/// Seed of the RNG that makes the joining device's nonce in the enrollment fixture.
+pub const ENROLLMENT_RNG_SEED: u64 = 0x6a6f_696e;
+/// The joining device's HPKE private key in the enrollment fixture.
+pub const JOINING_HPKE_KEY: [u8; 32] = [0x72; 32];
 
 /// A deterministic RNG.
 #[must_use]
@@ -307,4 +316,24 @@ pub fn u64_at(data: &[u8], at: usize) -> u64 {
 /// Each access unit's picture NAL units, for comparing video before and after an MP4 round trip.
 pub fn pictures(aus: &[keyhole_media::AccessUnit]) -> Vec<Vec<&[u8]>> {
     aus.iter().map(|au| au.picture_nals().collect()).collect()
+}
+
+/// The enrollment request the `enrollment` target opens grants against, and its transcript
+/// (the approving device's nonce fixed at `0xa2…`).
+#[must_use]
+pub fn enrollment() -> (EnrollmentRequest, Transcript) {
+    let keys = DeviceKeys {
+        signing: DeviceSigningKey::from_seed(&[0x71; 32]),
+        hpke: HpkeSecretKey::from_bytes(&JOINING_HPKE_KEY),
+    };
+    let joining = Joining::new(
+        account().public(),
+        DEVICE_ID,
+        "fuzz tablet",
+        &keys,
+        &mut rng(ENROLLMENT_RNG_SEED),
+    )
+    .expect("a short device name");
+    let (_, transcript) = joining.reveal(&[0xa2; 32]);
+    (joining.request().clone(), transcript)
 }

@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 pub mod codec;
+pub mod enrollment;
 pub mod envelope;
 pub mod event;
 pub mod ids;

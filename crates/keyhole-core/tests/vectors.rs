@@ -21,12 +21,16 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use common::*;
+use keyhole_core::enrollment::{
+    DeviceGrant, EnrollmentError, EnrollmentRequest, Joining, NONCE_LEN,
+};
 use keyhole_core::envelope::{
     Header, ObjectDigest, ObjectKind, OpenError, PREFIX_LEN, SealParams, Sealer, Suite, TAG_LEN,
     TRAILER_LEN, Tamper, open_object,
 };
 use keyhole_core::event::{EventDetails, EventKind};
 use keyhole_core::key_package::{KeyPackage, KeyPackageError, Recipient, RecipientKey};
+use keyhole_core::keys::DeviceSigningKey;
 use keyhole_core::keystore::{HEADER_LEN, KeyStore, KeyStoreError};
 use keyhole_core::live::{LiveError, LiveOpener, LiveSealer};
 use keyhole_core::pairing::{PairingCode, PairingError, RegistrationProof};
@@ -842,6 +846,96 @@ fn keystore_vectors() -> Vec<Vector> {
     ]
 }
 
+fn enrollment_vectors() -> Vec<Vector> {
+    let acct = account();
+    let keys = DeviceKeys {
+        signing: DeviceSigningKey::from_seed(&[0x71; 32]),
+        hpke: HpkeSecretKey::from_bytes(&[0x72; 32]),
+    };
+    let joining = Joining::new(
+        acct.public(),
+        DeviceId([0x0e; 16]),
+        "Kitchen tablet",
+        &keys,
+        &mut FixedRng::new(&[&[0x1a; NONCE_LEN]]),
+    )
+    .unwrap();
+    let request = joining.request().encode();
+    let answer = [0xa2; NONCE_LEN];
+    let (reveal, transcript) = joining.reveal(&answer);
+    let grant_from = |key: &AccountKey| {
+        DeviceGrant::seal(
+            key,
+            joining.request(),
+            &transcript,
+            &mut FixedRng::new(&[&IKM_E]),
+        )
+        .unwrap()
+        .encode()
+    };
+    let grant = grant_from(&acct);
+    let mut altered = grant.clone();
+    *altered.last_mut().unwrap() ^= 0x01;
+    let mut wrong_reveal = reveal;
+    wrong_reveal[0] ^= 0x01;
+    let mut trailing = request.clone();
+    trailing.push(0);
+    let base = |name, about, request: &[u8], reveal: &[u8], grant: &[u8]| {
+        Vector::new(name, about, "enrollment")
+            .hex("request", request)
+            .hex("answer", &answer)
+            .hex("reveal", reveal)
+            .hex("device-hpke-secret", keys.hpke.to_bytes().as_ref())
+            .hex("grant", grant)
+    };
+    vec![
+        base(
+            "45-enrollment",
+            "A joining device's request, both nonces, the transcript and code both devices show, \
+             and the grant the approving device sealed (HPKE IKM fixed).",
+            &request,
+            &reveal,
+            &grant,
+        )
+        .hex("transcript", &transcript.0)
+        .set("code", transcript.code().to_string())
+        .hex("account-public", &acct.public().to_bytes())
+        .set("expect", "ok"),
+        base(
+            "46-enrollment-wrong-reveal",
+            "The joining device's nonce altered in transit: it no longer opens the commitment.",
+            &request,
+            &wrong_reveal,
+            &grant,
+        )
+        .set("expect", "commitment"),
+        base(
+            "47-enrollment-grant-altered",
+            "The grant of vector 45 with its last bit flipped.",
+            &request,
+            &reveal,
+            &altered,
+        )
+        .set("expect", "cannot open"),
+        base(
+            "48-enrollment-grant-forged-account",
+            "A grant the server sealed for the right transcript, holding an account key of its own.",
+            &request,
+            &reveal,
+            &grant_from(&other_account()),
+        )
+        .set("expect", "wrong account"),
+        base(
+            "49-enrollment-request-trailing-byte",
+            "The request of vector 45 with one byte appended.",
+            &trailing,
+            &reveal,
+            &grant,
+        )
+        .set("expect", "malformed"),
+    ]
+}
+
 fn all_vectors() -> Vec<Vector> {
     [
         envelope_vectors(),
@@ -852,6 +946,7 @@ fn all_vectors() -> Vec<Vector> {
         pairing_vectors(),
         recovery_vectors(),
         keystore_vectors(),
+        enrollment_vectors(),
     ]
     .into_iter()
     .flatten()
@@ -911,6 +1006,7 @@ fn run(name: &str) {
         "registration-proof" => run_registration_proof(&f),
         "recovery" => run_recovery(&f),
         "key-store" => run_key_store(&f),
+        "enrollment" => run_enrollment(&f),
         other => panic!("unknown vector format {other}"),
     }
 }
@@ -1154,6 +1250,40 @@ fn run_key_store(f: &Fields) {
     }
 }
 
+fn run_enrollment(f: &Fields) {
+    let outcome = EnrollmentRequest::decode(&f.bytes("request"))
+        .map_err(EnrollmentError::from)
+        .and_then(|request| {
+            assert_eq!(request.encode(), f.bytes("request"));
+            let transcript = request.check_reveal(&f.arr("answer"), &f.arr("reveal"))?;
+            let grant = DeviceGrant::decode(&f.bytes("grant"))?;
+            assert_eq!(grant.encode(), f.bytes("grant"));
+            let secret = HpkeSecretKey::from_bytes(&f.arr("device-hpke-secret"));
+            let account = grant.open(&secret, &request, &transcript)?;
+            Ok((transcript, account))
+        });
+    match outcome {
+        Ok((transcript, account)) => {
+            assert_eq!(f.expect(), "ok");
+            assert_eq!(transcript.0.to_vec(), f.bytes("transcript"));
+            assert_eq!(transcript.code().to_string(), f.str("code"));
+            assert_eq!(
+                account.public().to_bytes().to_vec(),
+                f.bytes("account-public")
+            );
+        }
+        Err(e) => assert_eq!(
+            match e {
+                EnrollmentError::Commitment => "commitment",
+                EnrollmentError::CannotOpen => "cannot open",
+                EnrollmentError::WrongAccount => "wrong account",
+                _ => "malformed",
+            },
+            f.expect()
+        ),
+    }
+}
+
 /// One test per vector file; `committed_vectors_are_current` checks no file lacks one.
 macro_rules! vector_tests {
     ($($test:ident => $file:literal),* $(,)?) => {
@@ -1215,4 +1345,9 @@ vector_tests! {
     v42_key_store_wrong_passphrase => "42-key-store-wrong-passphrase",
     v43_key_store_altered => "43-key-store-altered",
     v44_key_store_excessive_parameters => "44-key-store-excessive-parameters",
+    v45_enrollment => "45-enrollment",
+    v46_enrollment_wrong_reveal => "46-enrollment-wrong-reveal",
+    v47_enrollment_grant_altered => "47-enrollment-grant-altered",
+    v48_enrollment_grant_forged_account => "48-enrollment-grant-forged-account",
+    v49_enrollment_request_trailing_byte => "49-enrollment-request-trailing-byte",
 }
