@@ -3,6 +3,7 @@
 
 mod accounts;
 mod cameras;
+mod enrollments;
 mod live;
 mod objects;
 mod pairing;
@@ -24,6 +25,18 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/login", post(accounts::login))
         .route("/v1/logout", post(accounts::logout))
         .route("/v1/devices/{device_id}", delete(accounts::revoke_device))
+        .route(
+            "/v1/enrollments",
+            post(enrollments::create).get(enrollments::list),
+        )
+        .route(
+            "/v1/enrollments/{enrollment_id}",
+            get(enrollments::get).delete(enrollments::close),
+        )
+        .route(
+            "/v1/enrollments/{enrollment_id}/{step}",
+            put(enrollments::put_step),
+        )
         .route("/v1/roster", put(records::put_roster).get(records::roster))
         .route(
             "/v1/recovery-backup",

@@ -142,6 +142,42 @@ pub enum Inserted {
     AlreadyPresent,
 }
 
+/// One device enrollment by approval: the four messages, each written once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrollmentRow {
+    /// Random id chosen by the server.
+    pub enrollment_id: [u8; 16],
+    /// The account being joined.
+    pub account_id: AccountId,
+    /// The joining device, as its credential names it.
+    pub device_id: [u8; 16],
+    /// When the request arrived (ms).
+    pub created_at: i64,
+    /// After this (ms) no step is accepted.
+    pub expires_at: i64,
+    /// The joining device's request.
+    pub request: Vec<u8>,
+    /// The approving device's nonce.
+    pub answer: Option<Vec<u8>>,
+    /// The joining device's nonce.
+    pub reveal: Option<Vec<u8>>,
+    /// The account key sealed to the joining device.
+    pub grant: Option<Vec<u8>>,
+    /// When it was finished or cancelled.
+    pub closed_at: Option<i64>,
+}
+
+/// A step of an enrollment after the request, in the order they must come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnrollmentStep {
+    /// The approving device's nonce.
+    Answer,
+    /// The joining device's nonce; needs the answer.
+    Reveal,
+    /// The sealed account key; needs the reveal.
+    Grant,
+}
+
 /// The server's metadata.
 #[async_trait]
 pub trait MetaStore: Send + Sync {
@@ -302,4 +338,37 @@ pub trait MetaStore: Send + Sync {
     ) -> Result<Vec<ObjectRow>, StoreError>;
     /// Total bytes an account stores.
     async fn account_bytes(&self, account: &AccountId) -> Result<i64, StoreError>;
+
+    /// Stores a new enrollment request. Conflict if the account already has `max_open` open,
+    /// unexpired enrollments.
+    async fn create_enrollment(&self, e: &EnrollmentRow, max_open: i64) -> Result<(), StoreError>;
+    /// An account's enrollment by id (open or not).
+    async fn enrollment(
+        &self,
+        account: &AccountId,
+        enrollment_id: &[u8; 16],
+    ) -> Result<Option<EnrollmentRow>, StoreError>;
+    /// An account's open, unexpired enrollments, oldest first.
+    async fn open_enrollments(
+        &self,
+        account: &AccountId,
+        now: i64,
+    ) -> Result<Vec<EnrollmentRow>, StoreError>;
+    /// Writes one step of an open, unexpired enrollment, once, after the step before it.
+    /// `NotFound` if there is no such enrollment; Conflict (saying why) otherwise.
+    async fn set_enrollment_step(
+        &self,
+        account: &AccountId,
+        enrollment_id: &[u8; 16],
+        step: EnrollmentStep,
+        body: &[u8],
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// Closes an enrollment (finished or cancelled); whether it was open.
+    async fn close_enrollment(
+        &self,
+        account: &AccountId,
+        enrollment_id: &[u8; 16],
+        now: i64,
+    ) -> Result<bool, StoreError>;
 }

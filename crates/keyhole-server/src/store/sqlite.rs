@@ -12,8 +12,8 @@ use sqlx::sqlite::{
 };
 
 use super::{
-    AccountId, AuditEntry, CameraRow, Credential, Deleted, Inserted, MetaStore, ObjectRow,
-    Retention, StoreError, Subject,
+    AccountId, AuditEntry, CameraRow, Credential, Deleted, EnrollmentRow, EnrollmentStep, Inserted,
+    MetaStore, ObjectRow, Retention, StoreError, Subject,
 };
 
 /// SQLite implementation of [`MetaStore`].
@@ -38,6 +38,24 @@ fn subject_parts(s: Subject) -> (&'static str, [u8; 16]) {
         Subject::Device(id) => ("device", id),
         Subject::Camera(id) => ("camera", id),
     }
+}
+
+const ENROLLMENT_COLUMNS: &str = "enrollment_id, account_id, device_id, created_at, expires_at, \
+     request, answer, reveal, grant_body, closed_at";
+
+fn enrollment_row(row: &sqlx::sqlite::SqliteRow) -> Result<EnrollmentRow, StoreError> {
+    Ok(EnrollmentRow {
+        enrollment_id: arr(row.get::<&[u8], _>("enrollment_id"), "enrollment id")?,
+        account_id: arr(row.get::<&[u8], _>("account_id"), "account id")?,
+        device_id: arr(row.get::<&[u8], _>("device_id"), "device id")?,
+        created_at: row.get("created_at"),
+        expires_at: row.get("expires_at"),
+        request: row.get("request"),
+        answer: row.get("answer"),
+        reveal: row.get("reveal"),
+        grant: row.get("grant_body"),
+        closed_at: row.get("closed_at"),
+    })
 }
 
 impl SqliteStore {
@@ -727,5 +745,133 @@ impl MetaStore for SqliteStore {
                 .fetch_one(&self.pool)
                 .await?;
         Ok(total.unwrap_or(0))
+    }
+
+    async fn create_enrollment(&self, e: &EnrollmentRow, max_open: i64) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let open: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM enrollments \
+             WHERE account_id = ? AND closed_at IS NULL AND expires_at >= ?",
+        )
+        .bind(&e.account_id[..])
+        .bind(e.created_at)
+        .fetch_one(&mut *tx)
+        .await?;
+        if open >= max_open {
+            return Err(StoreError::Conflict(format!(
+                "the account already has {open} device enrollments waiting; \
+                 finish or cancel one first"
+            )));
+        }
+        sqlx::query(&format!(
+            "INSERT INTO enrollments ({ENROLLMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL)"
+        ))
+        .bind(&e.enrollment_id[..])
+        .bind(&e.account_id[..])
+        .bind(&e.device_id[..])
+        .bind(e.created_at)
+        .bind(e.expires_at)
+        .bind(&e.request)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn enrollment(
+        &self,
+        account: &AccountId,
+        enrollment_id: &[u8; 16],
+    ) -> Result<Option<EnrollmentRow>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {ENROLLMENT_COLUMNS} FROM enrollments WHERE account_id = ? AND enrollment_id = ?"
+        ))
+        .bind(&account[..])
+        .bind(&enrollment_id[..])
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(enrollment_row).transpose()
+    }
+
+    async fn open_enrollments(
+        &self,
+        account: &AccountId,
+        now: i64,
+    ) -> Result<Vec<EnrollmentRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ENROLLMENT_COLUMNS} FROM enrollments \
+             WHERE account_id = ? AND closed_at IS NULL AND expires_at >= ? ORDER BY created_at"
+        ))
+        .bind(&account[..])
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(enrollment_row).collect()
+    }
+
+    async fn set_enrollment_step(
+        &self,
+        account: &AccountId,
+        enrollment_id: &[u8; 16],
+        step: EnrollmentStep,
+        body: &[u8],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let (column, after) = match step {
+            EnrollmentStep::Answer => ("answer", "1"),
+            EnrollmentStep::Reveal => ("reveal", "answer IS NOT NULL"),
+            EnrollmentStep::Grant => ("grant_body", "reveal IS NOT NULL"),
+        };
+        let done = sqlx::query(&format!(
+            "UPDATE enrollments SET {column} = ? WHERE account_id = ? AND enrollment_id = ? \
+             AND {column} IS NULL AND {after} AND closed_at IS NULL AND expires_at >= ?"
+        ))
+        .bind(body)
+        .bind(&account[..])
+        .bind(&enrollment_id[..])
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if done == 1 {
+            return Ok(());
+        }
+        let row = self
+            .enrollment(account, enrollment_id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let why = if row.closed_at.is_some() {
+            "the enrollment was finished or cancelled"
+        } else if row.expires_at < now {
+            "the enrollment has expired; start again"
+        } else if match step {
+            EnrollmentStep::Answer => row.answer.is_some(),
+            EnrollmentStep::Reveal => row.reveal.is_some(),
+            EnrollmentStep::Grant => row.grant.is_some(),
+        } {
+            "that step of the enrollment was already taken"
+        } else {
+            "the step before this one has not happened yet"
+        };
+        Err(StoreError::Conflict(why.into()))
+    }
+
+    async fn close_enrollment(
+        &self,
+        account: &AccountId,
+        enrollment_id: &[u8; 16],
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE enrollments SET closed_at = ? \
+             WHERE account_id = ? AND enrollment_id = ? AND closed_at IS NULL",
+        )
+        .bind(now)
+        .bind(&account[..])
+        .bind(&enrollment_id[..])
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(done == 1)
     }
 }
