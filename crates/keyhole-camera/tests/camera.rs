@@ -4,7 +4,7 @@
 //! duplicates nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,9 +17,9 @@ use keyhole_client::core::{CameraId, ObjectId, Timestamp};
 use keyhole_http::Endpoint;
 use keyhole_media::{AccessUnit, mp4};
 use keyhole_testkit::TestServer;
+use keyhole_testkit::process::CameraProcess as Camera;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_keyhole-camera");
 
@@ -31,142 +31,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A `keyhole-camera` process and its state folder.
-struct Camera {
-    config: PathBuf,
-    control: String,
-    child: Option<Child>,
-    http: reqwest::Client,
-}
-
-impl Camera {
-    fn new(dir: &Path, settings: &str) -> Self {
-        let state = dir.join("camera-state");
-        let config = dir.join("camera.toml");
-        let port = free_port();
-        std::fs::write(
-            &config,
-            format!(
-                "state_dir = {state:?}\ncontrol = \"127.0.0.1:{port}\"\n{settings}\n\
-                 [upload]\nretry_min_s = 0.2\nretry_max_s = 1.0\n"
-            ),
-        )
-        .unwrap();
-        Self {
-            config,
-            control: format!("http://127.0.0.1:{port}"),
-            child: None,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    fn command(&self) -> Command {
-        let mut c = Command::new(BIN);
-        c.arg("--config").arg(&self.config);
-        c
-    }
-
-    fn pair(&self, code: &str) -> String {
-        use std::io::Write;
-        let mut child = self
-            .command()
-            .args(["pair", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(code.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "pairing failed");
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    async fn start(&mut self) {
-        assert!(self.child.is_none());
-        self.child = Some(self.command().arg("run").spawn().unwrap());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.status().await.is_none() {
-            assert!(Instant::now() < deadline, "the camera did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn status(&self) -> Option<Value> {
-        let resp = self
-            .http
-            .get(format!("{}/status", self.control))
-            .send()
-            .await
-            .ok()?;
-        resp.json().await.ok()
-    }
-
-    async fn post(&self, path: &str) {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.control))
-            .send()
-            .await
-            .unwrap();
-        assert!(resp.status().is_success(), "{path}: {}", resp.status());
-    }
-
-    /// Waits until the running camera's status satisfies `done`.
-    async fn wait_for(&self, what: &str, secs: u64, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some(s) = self.status().await
-                && done(&s)
-            {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}: {:?}",
-                self.status().await
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// SIGKILL: no chance to finish anything.
-    fn kill(&mut self) {
-        let mut child = self.child.take().unwrap();
-        child.kill().unwrap();
-        child.wait().unwrap();
-    }
-
-    /// SIGTERM, then wait for a clean exit.
-    fn stop(&mut self) {
-        let mut child = self.child.take().unwrap();
-        let ok = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-        let status = child.wait().unwrap();
-        assert!(status.success(), "camera exited with {status}");
-    }
-
-    fn offline_status(&self) -> Value {
-        let out = self.command().args(["status", "--json"]).output().unwrap();
-        assert!(out.status.success());
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-}
-
-impl Drop for Camera {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            c.kill().ok();
-            c.wait().ok();
-        }
-    }
+/// The `keyhole-camera` binary of this package, configured with `settings` in `dir`.
+fn camera_process(dir: &Path, settings: &str) -> Camera {
+    Camera::new(Path::new(BIN), dir, settings)
 }
 
 async fn owner_with_camera(
@@ -250,54 +117,6 @@ fn clips(objects: &[(ObjectKind, Vec<u8>)]) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// ffprobe's decoded frame count and size of an MP4; `None` (test skipped) without ffprobe
-/// outside CI.
-fn ffprobe(dir: &Path, mp4_bytes: &[u8]) -> Option<(u64, u32, u32)> {
-    if Command::new("ffprobe").arg("-version").output().is_err() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "ffprobe is required (see .ci/run)"
-        );
-        eprintln!("ffprobe not installed: MP4 check skipped");
-        return None;
-    }
-    let path = dir.join(format!("clip-{}.mp4", mp4_bytes.len()));
-    std::fs::write(&path, mp4_bytes).unwrap();
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-count_frames",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "stream=codec_name,width,height,nb_read_frames",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    let fields: Vec<&str> = text.trim().split(',').collect();
-    assert_eq!(fields[0], "h264", "{text}");
-    Some((
-        fields[3].parse().unwrap(),
-        fields[1].parse().unwrap(),
-        fields[2].parse().unwrap(),
-    ))
-}
-
 /// Checks a decrypted clip: a valid MP4 that ffprobe decodes frame for frame.
 fn check_clip(dir: &Path, clip: &[u8], size: (u32, u32)) -> Vec<AccessUnit> {
     let video = mp4::read(clip).unwrap();
@@ -306,7 +125,9 @@ fn check_clip(dir: &Path, clip: &[u8], size: (u32, u32)) -> Vec<AccessUnit> {
         video.access_units[0].keyframe,
         "a clip starts at a key frame"
     );
-    if let Some((frames, w, h)) = ffprobe(dir, clip) {
+    let path = dir.join(format!("clip-{}.mp4", clip.len()));
+    std::fs::write(&path, clip).unwrap();
+    if let Some((frames, w, h)) = keyhole_testkit::ffprobe(&path) {
         assert_eq!((w, h), size);
         assert_eq!(frames, video.access_units.len() as u64);
     }
@@ -318,7 +139,7 @@ async fn synthetic_camera_seals_motion_and_doorbell_events_that_play() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir.path().join("server")).await;
     let rng = &mut ChaCha20Rng::seed_from_u64(1);
-    let mut camera = Camera::new(
+    let mut camera = camera_process(
         dir.path(),
         "[source]\nkind = \"synthetic\"\nwidth = 320\nheight = 240\nfps = 15\n\
          [record]\nmode = \"events\"\n[clip]\npre_roll_s = 1.0\npost_roll_s = 1.0\nmax_s = 10.0\ncooldown_s = 30.0\n\
@@ -452,7 +273,7 @@ async fn file_sources_on_a_battery_camera_give_clips_of_exactly_the_captured_fra
     for file in ["door.h264", "door.mp4"] {
         let cam_dir = dir.path().join(file.replace('.', "-"));
         std::fs::create_dir_all(&cam_dir).unwrap();
-        let mut camera = Camera::new(
+        let mut camera = camera_process(
             &cam_dir,
             &format!(
                 "profile = \"battery\"\n[source]\nkind = \"file\"\npath = {:?}\nfps = 15\nloop = true\n\
@@ -497,7 +318,7 @@ async fn killed_camera_and_absent_server_lose_and_duplicate_nothing() {
     let server = TestServer::start(&server_dir).await;
     let addr = server.url.trim_start_matches("http://").to_owned();
     let rng = &mut ChaCha20Rng::seed_from_u64(5);
-    let mut camera = Camera::new(
+    let mut camera = camera_process(
         dir.path(),
         "[source]\nkind = \"synthetic\"\nwidth = 640\nheight = 480\nfps = 15\n\
          [record]\nmode = \"events\"\n[clip]\npre_roll_s = 0.0\npost_roll_s = 0.6\nmax_s = 2.0\ncooldown_s = 0.0\n\
@@ -515,7 +336,7 @@ async fn killed_camera_and_absent_server_lose_and_duplicate_nothing() {
 
     // Events while the server is away spool up; the camera is killed mid-recording, twice.
     for _ in 0..2 {
-        if camera.child.is_none() {
+        if !camera.is_running() {
             camera.start().await;
         }
         for _ in 0..3 {
@@ -627,7 +448,7 @@ async fn rtsp_camera_events_decrypt_to_playable_mp4() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir.path().join("server")).await;
     let rng = &mut ChaCha20Rng::seed_from_u64(6);
-    let mut camera = Camera::new(
+    let mut camera = camera_process(
         dir.path(),
         &format!(
             "[source]\nkind = \"rtsp\"\nurl = \"rtsp://127.0.0.1:{}/door\"\n\
@@ -662,7 +483,7 @@ async fn live_view_on_request_from_a_sleeping_camera_plays_and_is_not_stored() {
     let server = TestServer::start(&dir.path().join("server")).await;
     let rng = &mut ChaCha20Rng::seed_from_u64(7);
     // A battery camera: asleep, yet it answers a request for live view.
-    let mut camera = Camera::new(
+    let mut camera = camera_process(
         dir.path(),
         "profile = \"battery\"\n[source]\nkind = \"synthetic\"\nwidth = 320\nheight = 240\nfps = 15\n",
     );
@@ -859,7 +680,7 @@ async fn uploads_cut_or_killed_midway_resume_and_arrive_once() {
     let server = TestServer::start(&server_dir).await;
     let proxy = SlowProxy::start(&server.url).await;
     let rng = &mut ChaCha20Rng::seed_from_u64(8);
-    let mut camera = Camera::new(
+    let mut camera = camera_process(
         dir.path(),
         "[source]\nkind = \"synthetic\"\nwidth = 640\nheight = 480\nfps = 15\n\
          [record]\nmode = \"events\"\n[clip]\npre_roll_s = 2.0\npost_roll_s = 2.0\n\
@@ -935,7 +756,7 @@ async fn a_wired_camera_records_continuously_and_marks_events_on_the_segments() 
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir.path().join("server")).await;
     let rng = &mut ChaCha20Rng::seed_from_u64(9);
-    let mut camera = Camera::new(
+    let mut camera = camera_process(
         dir.path(),
         "[source]\nkind = \"synthetic\"\nwidth = 320\nheight = 240\nfps = 15\n\
          [record]\nsegment_s = 2.0\n[clip]\npost_roll_s = 1.0\ncooldown_s = 30.0\n",
@@ -1006,7 +827,7 @@ async fn a_battery_camera_sends_each_event_with_one_upload_request() {
     let server = TestServer::start(&dir.path().join("server")).await;
     let proxy = SlowProxy::start(&server.url).await;
     let rng = &mut ChaCha20Rng::seed_from_u64(10);
-    let mut camera = Camera::new(
+    let mut camera = camera_process(
         dir.path(),
         "profile = \"battery\"\n[source]\nkind = \"synthetic\"\n[clip]\npost_roll_s = 1.0\n",
     );

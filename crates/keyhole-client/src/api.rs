@@ -73,14 +73,33 @@ impl Api {
         path: &str,
         body: &Value,
     ) -> Result<T, ClientError> {
-        let resp = Self::check(
-            self.request(reqwest::Method::POST, path)
-                .json(body)
-                .send()
-                .await?,
-        )
-        .await?;
-        let bytes = resp.bytes().await?;
+        let resp = self
+            .request(reqwest::Method::POST, path)
+            .json(body)
+            .send()
+            .await?;
+        Self::json_answer(resp).await
+    }
+
+    /// `POST` raw bytes; the answer as JSON.
+    ///
+    /// # Errors
+    /// [`ClientError::Http`] or [`ClientError::Server`].
+    pub async fn post_bytes<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<T, ClientError> {
+        let resp = self
+            .request(reqwest::Method::POST, path)
+            .body(body)
+            .send()
+            .await?;
+        Self::json_answer(resp).await
+    }
+
+    async fn json_answer<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, ClientError> {
+        let bytes = Self::check(resp).await?.bytes().await?;
         let value = if bytes.is_empty() {
             Value::Null
         } else {

@@ -8,8 +8,10 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod enroll;
 pub mod owner;
 
+pub use enroll::{Approval, JoinRequest, PendingEnrollment};
 pub use keyhole_core as core;
 pub use owner::{LiveOutcome, Owner};
 
@@ -38,6 +40,9 @@ pub enum ClientError {
     /// Something the server sent does not verify; the message says what.
     #[error("refused what the server sent: {0}")]
     Untrusted(String),
+    /// Adding a device by approval did not complete; the message says why.
+    #[error("{0}")]
+    Enrollment(String),
     /// Writing exported video failed.
     #[error("could not write: {0}")]
     Io(#[from] std::io::Error),

@@ -84,7 +84,7 @@ struct ListedObject {
 }
 
 /// Logs `device_id` in with the account password; the connection carries its new token.
-async fn log_in(
+pub(crate) async fn log_in(
     endpoint: &Endpoint,
     username: &str,
     password: &str,
@@ -100,7 +100,7 @@ async fn log_in(
     Ok(anonymous.with_token(login.token))
 }
 
-fn untrusted(e: impl std::fmt::Display) -> ClientError {
+pub(crate) fn untrusted(e: impl std::fmt::Display) -> ClientError {
     ClientError::Untrusted(e.to_string())
 }
 
@@ -223,18 +223,35 @@ impl Owner {
         body.devices.push(entry);
         owner.publish_roster(body).await?;
 
-        let packages: KeyPackages = owner
-            .api
-            .get_json("/v1/key-packages?recipient=recovery")
+        owner
+            .adopt_key_packages(
+                "/v1/key-packages?recipient=recovery",
+                Some(&secrets.recovery_key),
+                rng,
+            )
             .await?;
+        Ok(owner)
+    }
+
+    /// Opens the key packages the server lists at `query`, each checked against its camera's
+    /// record history (fetched and verified as a chain under the account key). They are sealed
+    /// to this device, or, given `other` (the recovery key), to that key, and then each opened
+    /// key is sealed to this device too, so it no longer needs `other`.
+    pub(crate) async fn adopt_key_packages(
+        &mut self,
+        query: &str,
+        other: Option<&HpkeSecretKey>,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<(), ClientError> {
+        let packages: KeyPackages = self.api.get_json(query).await?;
         for encoded in packages.packages {
             let raw = base64::engine::general_purpose::STANDARD
                 .decode(encoded)
                 .map_err(untrusted)?;
             let pkg = KeyPackage::decode(&raw).map_err(untrusted)?;
-            if !owner.cameras.contains_key(&pkg.camera_id) {
-                let records = owner.record_history(&pkg.camera_id).await?;
-                owner.cameras.insert(
+            if !self.cameras.contains_key(&pkg.camera_id) {
+                let records = self.record_history(&pkg.camera_id).await?;
+                self.cameras.insert(
                     pkg.camera_id,
                     CameraKeys {
                         records,
@@ -242,35 +259,39 @@ impl Owner {
                     },
                 );
             }
-            let Some(keys) = owner.cameras.get_mut(&pkg.camera_id) else {
+            let Some(keys) = self.cameras.get_mut(&pkg.camera_id) else {
                 continue;
             };
             let Some(record) = keys.records.iter().find(|r| r.body().epoch == pkg.epoch) else {
                 continue;
             };
             let opened = pkg
-                .open(&secrets.recovery_key, &record.body().viewing_key)
+                .open(
+                    other.unwrap_or(&self.device.hpke),
+                    &record.body().viewing_key,
+                )
                 .map_err(untrusted)?;
-            let resealed = KeyPackage::seal(
-                owner.account.public(),
-                pkg.camera_id,
-                pkg.epoch,
-                &opened.secret,
-                Recipient {
-                    account: owner.account.public(),
-                    key: RecipientKey::Device(device_id),
-                },
-                &owner.device.hpke.public(),
-                rng,
-            )
-            .map_err(untrusted)?;
-            owner
-                .api
-                .put_bytes("/v1/key-packages", resealed.encode())
-                .await?;
+            if other.is_some() {
+                let resealed = KeyPackage::seal(
+                    self.account.public(),
+                    pkg.camera_id,
+                    pkg.epoch,
+                    &opened.secret,
+                    Recipient {
+                        account: self.account.public(),
+                        key: RecipientKey::Device(self.device_id),
+                    },
+                    &self.device.hpke.public(),
+                    rng,
+                )
+                .map_err(untrusted)?;
+                self.api
+                    .put_bytes("/v1/key-packages", resealed.encode())
+                    .await?;
+            }
             keys.viewing.insert(pkg.epoch, opened.secret);
         }
-        Ok(owner)
+        Ok(())
     }
 
     /// Every version of a camera's record, verified as a chain under the account key.

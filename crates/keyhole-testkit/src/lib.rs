@@ -1,14 +1,20 @@
 //! Test harness for end-to-end tests: the real server, in process, on 127.0.0.1:0 over plain
 //! HTTP (loopback only), with its own temporary data folder, stopped when dropped. A
 //! [`TestServer::backdoor`] opens the same storage directly, to play a server that misbehaves.
+//!
+//! [`process`] runs the workspace's binaries (`keyhole-server`, `keyhole-camera`) as processes,
+//! as users run them; [`ffprobe`] checks an MP4 with ffmpeg's prober.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![allow(
     clippy::expect_used,
+    clippy::panic,
     reason = "a harness that cannot start should fail the test loudly"
 )]
 
 use std::path::Path;
+
+pub mod process;
 
 use keyhole_server::{AppState, Config};
 
@@ -100,4 +106,49 @@ impl Drop for TestServer {
             let _ = stop.send(());
         }
     }
+}
+
+/// ffprobe's view of an MP4 file's video stream: (decoded frames, width, height), checking that
+/// the codec is H.264 and that ffprobe reports no error. `None` when ffprobe is not installed
+/// (the check is skipped), except under CI (`CI` set), where that fails the test.
+///
+/// # Panics
+/// If ffprobe fails or reports an error or another codec.
+#[must_use]
+pub fn ffprobe(mp4: &Path) -> Option<(u64, u32, u32)> {
+    use std::process::Command;
+    if Command::new("ffprobe").arg("-version").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "ffprobe is required (see .ci/run)"
+        );
+        eprintln!("ffprobe not installed: MP4 check skipped");
+        return None;
+    }
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args([
+            "-show_entries",
+            "stream=codec_name,width,height,nb_read_frames",
+        ])
+        .args(["-of", "csv=p=0"])
+        .arg(mp4)
+        .output()
+        .expect("running ffprobe");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.is_empty(),
+        "ffprobe: {stderr}"
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let fields: Vec<&str> = text.trim().split(',').collect();
+    assert_eq!(fields.first(), Some(&"h264"), "ffprobe: {text}");
+    let number = |i: usize| -> u64 {
+        fields
+            .get(i)
+            .and_then(|f| f.parse().ok())
+            .unwrap_or_else(|| panic!("ffprobe field {i} in {text:?}"))
+    };
+    let dimension = |i| u32::try_from(number(i)).expect("a picture dimension");
+    Some((number(3), dimension(1), dimension(2)))
 }

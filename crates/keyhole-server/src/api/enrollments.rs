@@ -100,10 +100,12 @@ pub(super) struct Enrollment {
     reveal: Option<String>,
     grant: Option<String>,
     closed: bool,
+    /// Past `expires_at`: no step is accepted any more.
+    expired: bool,
 }
 
-impl From<EnrollmentRow> for Enrollment {
-    fn from(row: EnrollmentRow) -> Self {
+impl Enrollment {
+    fn new(row: EnrollmentRow, now: i64) -> Self {
         let b64 = |v: Option<Vec<u8>>| v.map(|b| STANDARD.encode(b));
         Self {
             enrollment_id: hex::encode(row.enrollment_id),
@@ -115,6 +117,7 @@ impl From<EnrollmentRow> for Enrollment {
             reveal: b64(row.reveal),
             grant: b64(row.grant),
             closed: row.closed_at.is_some(),
+            expired: row.expires_at < now,
         }
     }
 }
@@ -125,11 +128,14 @@ pub(super) async fn list(
     caller: Caller,
 ) -> Result<Json<Vec<Enrollment>>, ApiError> {
     caller.device()?;
+    let now = now_ms();
     let rows = state
         .meta
-        .open_enrollments(&caller.0.account_id, now_ms())
+        .open_enrollments(&caller.0.account_id, now)
         .await?;
-    Ok(Json(rows.into_iter().map(Enrollment::from).collect()))
+    Ok(Json(
+        rows.into_iter().map(|r| Enrollment::new(r, now)).collect(),
+    ))
 }
 
 /// One enrollment, as either device polls it.
@@ -145,7 +151,7 @@ pub(super) async fn get(
         .enrollment(&caller.0.account_id, &id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(Json(row.into()))
+    Ok(Json(Enrollment::new(row, now_ms())))
 }
 
 /// Answer and grant come from a device other than the joining one; the reveal from the joining

@@ -532,15 +532,121 @@ pub(crate) async fn revoke(store: &Path, named: &str) -> anyhow::Result<()> {
 
 /// Asks the user to type `expected` to go on, unless `yes`.
 fn confirm(question: &str, expected: &str, yes: bool) -> anyhow::Result<()> {
-    if yes {
+    if yes || typed(question, expected)? {
         return Ok(());
     }
+    bail!("not confirmed; nothing was changed")
+}
+
+/// Whether the user typed `expected` in answer to `question`.
+fn typed(question: &str, expected: &str) -> anyhow::Result<bool> {
     eprint!("{question} Type {expected:?} to confirm: ");
+    std::io::stderr().flush()?;
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
-    if answer.trim() != expected {
-        bail!("not confirmed; nothing was changed");
+    Ok(answer.trim() == expected)
+}
+
+const CODES_DIFFER: &str = "the codes differ, so nothing was enrolled. Someone (possibly the \
+     server) is between the two devices; do not retry until you know why";
+
+pub(crate) async fn join(store: &Path, args: InitArgs) -> anyhow::Result<()> {
+    let endpoint = new_device(store, &args)?;
+    let password = secret("KEYHOLE_PASSWORD", "Account password: ")?;
+    let passphrase = new_passphrase()?;
+    let rng = &mut OsRng;
+    let mut request =
+        keyhole_client::JoinRequest::start(&endpoint, &args.user, &password, &args.device, rng)
+            .await
+            .context("asking to join the account")?;
+    println!(
+        "Asked to join account {} as {:?} (device {}).",
+        args.user,
+        args.device,
+        request.device_id()
+    );
+    println!("On one of the account's enrolled devices, run `keyhole approve`.");
+    println!("Waiting for it (up to 10 minutes)…");
+    std::io::stdout().flush()?;
+    let code = request.exchange().await?;
+    println!("Code: {code}");
+    if !typed("Does the approving device show exactly this code?", "yes")? {
+        request.cancel().await?;
+        bail!(CODES_DIFFER);
     }
+    println!("Waiting for the other device to confirm too…");
+    std::io::stdout().flush()?;
+    let owner = request.finish(rng).await.context("joining the account")?;
+    if let Some(parent) = store.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    owner.save_key_store(store, &passphrase, KdfParams::DEFAULT, rng)?;
+    println!(
+        "This device is enrolled in account {} as {:?}: {} camera(s) with their whole history.",
+        args.user,
+        args.device,
+        owner.cameras().len()
+    );
+    println!("Account code: {}", owner.account_code());
+    println!("Key store: {}", store.display());
+    Ok(())
+}
+
+pub(crate) async fn approve(
+    store: &Path,
+    named: Option<&str>,
+    wait: Duration,
+) -> anyhow::Result<()> {
+    let mut device = Device::open(store)?;
+    let deadline = std::time::Instant::now() + wait;
+    let pending = loop {
+        let mut pending = device.owner.pending_enrollments().await?;
+        if let Some(named) = named {
+            pending.retain(|p| {
+                p.enrollment_id == named.to_lowercase()
+                    || p.request.device_id.to_string() == named.to_lowercase()
+                    || p.request.name == named
+            });
+        }
+        match pending.len() {
+            1 => break pending.remove(0),
+            0 if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            0 => bail!("no device is waiting to join; run `keyhole join` on it first"),
+            _ => {
+                for p in &pending {
+                    eprintln!(
+                        "  {}  {:?} (device {})",
+                        p.enrollment_id, p.request.name, p.request.device_id
+                    );
+                }
+                bail!(
+                    "{} devices are waiting; name one: `keyhole approve <id or name>`",
+                    pending.len()
+                );
+            }
+        }
+    };
+    let rng = &mut OsRng;
+    let approval = device.owner.answer_enrollment(&pending, rng).await?;
+    let (id, name) = approval.device();
+    println!("Device {name:?} ({id}) asks to join this account.");
+    println!("Code: {}", approval.code());
+    if !typed("Does the joining device show exactly this code?", "yes")? {
+        device
+            .owner
+            .reject_enrollment(&pending.enrollment_id)
+            .await?;
+        bail!(CODES_DIFFER);
+    }
+    let name = name.to_owned();
+    device
+        .owner
+        .approve_enrollment(approval, now(), rng)
+        .await?;
+    device.save()?;
+    println!("Enrolled {name:?} ({id}); it now opens every camera's whole history.");
     Ok(())
 }
 

@@ -68,6 +68,32 @@ enum Command {
         #[arg(long, default_value = "this device")]
         device: String,
     },
+    /// Join an existing account from this new device, approved by one of its enrolled devices
+    /// (`keyhole approve` there): both show a six-digit code, and you confirm on each that they
+    /// match. This device then holds the account key and every camera's whole history.
+    Join {
+        /// The server, e.g. https://keyhole.example:8443.
+        #[arg(long)]
+        server: String,
+        /// SHA-256 fingerprint of the server's self-signed certificate (hex).
+        #[arg(long)]
+        pin: Option<String>,
+        /// Account name.
+        #[arg(long)]
+        user: String,
+        /// This device's name, as the account's device list will show it.
+        #[arg(long, default_value = "this device")]
+        device: String,
+    },
+    /// Approve a device waiting to join the account (`keyhole join` there): shows the code to
+    /// compare with it, and enrolls it once you confirm.
+    Approve {
+        /// The waiting device's name or id, or the enrollment id, when several wait.
+        device: Option<String>,
+        /// How long to wait for a device to ask, in seconds.
+        #[arg(long, default_value_t = 120)]
+        wait: u64,
+    },
     /// Pair a camera: prints a pairing code for it, waits for it to register, checks its key
     /// with the code's secret, and signs its record.
     Pair {
@@ -207,6 +233,28 @@ fn main() -> ExitCode {
             )
             .await
             .map(|()| true),
+            Command::Join {
+                server,
+                pin,
+                user,
+                device,
+            } => commands::join(
+                &store,
+                commands::InitArgs {
+                    server,
+                    pin,
+                    user,
+                    device,
+                    phrase_file: None,
+                },
+            )
+            .await
+            .map(|()| true),
+            Command::Approve { device, wait } => {
+                commands::approve(&store, device.as_deref(), Duration::from_secs(wait))
+                    .await
+                    .map(|()| true)
+            }
             Command::Pair { name, wait, no_qr } => {
                 commands::pair(&store, &name, Duration::from_secs(wait), !no_qr)
                     .await
