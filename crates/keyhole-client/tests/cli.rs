@@ -1,4 +1,4 @@
-//! The `keyhole` command as a user runs it, against the real server: set up an account into a
+//! The `keyhole` command as a user runs it, against the `keyhole-server` binary: set up an account into a
 //! key store, pair a camera from the printed code, list events, export a clip, verify, and see a
 //! tampered clip reported and refused.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -11,7 +11,7 @@ use keyhole_camera::video::synthetic::{SyntheticCamera, SyntheticSettings};
 use keyhole_camera::{Agent, AgentSettings};
 use keyhole_client::core::Timestamp;
 use keyhole_client::core::event::{EventDetails, EventKind};
-use keyhole_testkit::TestServer;
+use keyhole_testkit::process::ServerProcess;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde_json::Value;
@@ -80,7 +80,7 @@ async fn pair_camera(
 async fn set_up_pair_list_export_verify_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let server_dir = dir.path().join("server");
-    let server = TestServer::start(&server_dir).await;
+    let server = ServerProcess::spawn(&server_dir);
     let store = dir.path().join("laptop.keys");
     let phrase_file = dir.path().join("phrase.txt");
 
@@ -360,14 +360,14 @@ async fn set_up_pair_list_export_verify_from_the_command_line() {
     assert!(String::from_utf8_lossy(&export.stderr).contains("did not verify"));
     assert!(!refused.exists());
     assert!(!dir.path().join("refused.mp4.partial").exists());
-    server.stop().await;
+    server.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_view_from_the_command_line() {
     use keyhole_camera::config::{Config, Profile};
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(&dir.path().join("server")).await;
+    let server = ServerProcess::spawn(&dir.path().join("server"));
     let store = dir.path().join("laptop.keys");
     ok(keyhole(&store)
         .args([
@@ -427,5 +427,5 @@ async fn live_view_from_the_command_line() {
 
     stop.send(()).unwrap();
     running.await.unwrap().unwrap();
-    server.stop().await;
+    server.stop();
 }

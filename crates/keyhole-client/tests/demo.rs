@@ -36,28 +36,10 @@ fn demo_runs_and_shows_it_working() {
     assert_eq!(exported.len(), 3);
     for clip in &exported {
         assert_eq!(clip.extension().unwrap(), "mp4");
-        let Ok(probe) = std::process::Command::new("ffprobe")
-            .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
-            .args([
-                "-show_entries",
-                "stream=codec_name,width,height,nb_read_frames",
-            ])
-            .args(["-of", "csv=p=0"])
-            .arg(clip)
-            .output()
-        else {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "ffprobe is required (see .ci/run)"
-            );
-            eprintln!("ffprobe not installed: exported MP4 not checked");
-            continue;
-        };
-        assert!(probe.status.success() && probe.stderr.is_empty());
-        let fields = String::from_utf8(probe.stdout).unwrap();
-        let fields: Vec<&str> = fields.trim().split(',').collect();
-        assert_eq!(fields[..3], ["h264", "320", "240"]);
-        assert!(fields[3].parse::<u32>().unwrap() >= 45, "{fields:?}");
+        if let Some((frames, w, h)) = keyhole_testkit::ffprobe(clip) {
+            assert_eq!((w, h), (320, 240));
+            assert!(frames >= 45, "{frames} frames");
+        }
     }
     assert!(dir.path().join("keyhole.sqlite3").exists());
 }

@@ -118,9 +118,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let data_dir = config.data_dir.clone();
     let state = AppState::open_embedded(config).await?;
     tokio::spawn(sweep_retention(state.clone()));
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+    let shutdown = stop_signal();
     if insecure {
         tracing::info!(%addr, data = %data_dir.display(), "serving plain HTTP");
         println!("keyhole-server listening on http://{addr} (plain HTTP)");
@@ -138,6 +136,22 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         keyhole_server::tls::serve_https(listener, state, tls.config, shutdown).await;
     }
     Ok(())
+}
+
+/// Ctrl-C, or SIGTERM (what service managers send): in-flight requests finish, then it exits.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    tokio::signal::ctrl_c().await.ok();
 }
 
 /// Enforces retention limits and prunes abandoned partial uploads now and then, for as long as
