@@ -13,7 +13,7 @@ pub mod owner;
 
 pub use enroll::{Approval, JoinRequest, PendingEnrollment};
 pub use keyhole_core as core;
-pub use owner::{LiveOutcome, Owner};
+pub use owner::{CameraStatus, Latest, LiveOutcome, Owner};
 
 mod keystore;
 

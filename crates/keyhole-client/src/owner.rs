@@ -50,6 +50,52 @@ pub struct LiveOutcome {
     pub ended: bool,
 }
 
+/// A camera as this device sees it: from its newest verified record, and the server's word on
+/// its latest upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CameraStatus {
+    /// The camera.
+    pub id: CameraId,
+    /// Its name, from the signed record.
+    pub name: String,
+    /// The epoch of the newest signed record: what the camera should seal to.
+    pub epoch: u32,
+    /// Removed from the account (footage kept).
+    pub removed: bool,
+    /// The newest object the server holds from it: when it was uploaded, when the camera
+    /// captured it, and the epoch it was sealed to (as the server lists them; opening the
+    /// object checks its header).
+    pub latest: Option<Latest>,
+    /// The newest object was sealed to an older epoch although it was captured more than the
+    /// grace period after the newer record was signed: the camera is not getting its newest
+    /// record (a server withholding it), so devices revoked since may open what it records.
+    pub stale_epoch: bool,
+}
+
+/// The newest object a camera uploaded, as the server lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Latest {
+    /// When the server stored it.
+    pub uploaded_at: Timestamp,
+    /// When the camera captured it, by the camera's clock.
+    pub captured_at: Timestamp,
+    /// The epoch it was sealed to.
+    pub epoch: u32,
+}
+
+#[derive(Deserialize)]
+struct ServerCamera {
+    camera_id: String,
+    latest: Option<ServerLatest>,
+}
+
+#[derive(Deserialize)]
+struct ServerLatest {
+    uploaded_at: u64,
+    captured_at: u64,
+    epoch: u32,
+}
+
 /// An enrolled device acting for the account owner.
 #[derive(Debug)]
 pub struct Owner {
@@ -343,6 +389,44 @@ impl Owner {
                 ))
             })
             .collect()
+    }
+
+    /// Every camera this device holds keys for, with the server's latest upload from each.
+    ///
+    /// # Errors
+    /// Server errors.
+    pub async fn camera_statuses(&self) -> Result<Vec<CameraStatus>, ClientError> {
+        let listed: Vec<ServerCamera> = self.api.get_json("/v1/cameras").await?;
+        let mut statuses = Vec::new();
+        for (id, keys) in &self.cameras {
+            let Some(record) = keys.records.last() else {
+                continue;
+            };
+            let body = record.body();
+            let latest = listed
+                .iter()
+                .find(|c| c.camera_id == id.to_string())
+                .and_then(|c| c.latest.as_ref())
+                .map(|l| Latest {
+                    uploaded_at: Timestamp(l.uploaded_at),
+                    captured_at: Timestamp(l.captured_at),
+                    epoch: l.epoch,
+                });
+            let stale_epoch = body.state == CameraState::Active
+                && latest.is_some_and(|l| {
+                    l.epoch < body.epoch
+                        && l.captured_at.0 > body.issued_at.0.saturating_add(DEFAULT_EPOCH_GRACE_MS)
+                });
+            statuses.push(CameraStatus {
+                id: *id,
+                name: body.name.clone(),
+                epoch: body.epoch,
+                removed: body.state == CameraState::Removed,
+                latest,
+                stale_epoch,
+            });
+        }
+        Ok(statuses)
     }
 
     /// The account's enrolled devices, from the verified roster: id, name, when added.
@@ -694,6 +778,7 @@ impl Owner {
         body.viewing_key = viewing.public();
         let epoch = body.epoch;
         let signed = body.sign(&self.account).map_err(untrusted)?;
+        let accepted = latest.accept(signed.clone()).map_err(untrusted)?;
         self.api
             .put_bytes(
                 &format!("/v1/cameras/{camera}/record"),
@@ -702,6 +787,10 @@ impl Owner {
             .await?;
         self.seal_key_packages(*camera, epoch, &viewing, rng)
             .await?;
+        if let Some(keys) = self.cameras.get_mut(camera) {
+            keys.records.push(accepted);
+            keys.viewing.insert(epoch, viewing);
+        }
         Ok(epoch)
     }
 

@@ -277,6 +277,11 @@ async fn every_owner_flow_with_the_real_binaries() {
     assert!(revoked.contains("new epoch 2"), "{revoked}");
     ring(&camera, 4).await;
     assert_eq!(camera.status().await.unwrap()["epoch"], 2);
+    let listed = json(&laptop, &["cameras"]);
+    assert_eq!(listed[0]["epoch"], 2);
+    assert_eq!(listed[0]["last_epoch"], 2, "{listed:#}");
+    assert_eq!(listed[0]["stale_epoch"], false);
+    assert!(listed[0]["last_upload"].is_string());
     let after = doorbell_clips(&laptop, "Porch");
     assert_eq!(after.len(), 2);
     export(&laptop, "Porch", &after[1], &at("after.mp4"));

@@ -214,5 +214,48 @@ async fn set_up_pair_record_verify_export_and_catch_a_hostile_server() {
             .unwrap(),
         Checked::Failed { .. }
     ));
+
+    // The camera list shows the last upload. A camera still sealing to the old epoch well after
+    // a new one was signed (its newest record withheld from it) is flagged.
+    let status = ana.camera_statuses().await.unwrap();
+    let latest = status[0].latest.unwrap();
+    assert_eq!(
+        (latest.epoch, latest.captured_at),
+        (1, Timestamp(NOW.0 + 180_000))
+    );
+    assert!(!status[0].stale_epoch);
+    ana.rotate_epoch(&camera_id, NOW, &mut rng).await.unwrap();
+    ana.sync_camera(&camera_id).await.unwrap();
+    let params = SealParams {
+        kind: ObjectKind::Clip,
+        suite: Suite::Aes256Gcm,
+        chunk_log2: DEFAULT_CHUNK_LOG2,
+        camera_id,
+        object_id: ObjectId::random(&mut rng),
+        epoch: 1,
+        sequence: 4,
+        previous,
+        captured_at: Timestamp(NOW.0 + 20 * 60_000),
+    };
+    let (sealed, _) = seal_object(
+        params,
+        b"sealed to the retired key",
+        &record.body().viewing_key,
+        &camera,
+        &mut rng,
+    )
+    .unwrap();
+    let resp = http
+        .put(format!("{url}/v1/objects/{}", params.object_id))
+        .bearer_auth(&camera_token)
+        .body(sealed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let status = ana.camera_statuses().await.unwrap();
+    assert_eq!(status[0].epoch, 2);
+    assert_eq!(status[0].latest.unwrap().epoch, 1);
+    assert!(status[0].stale_epoch);
     server.stop().await;
 }

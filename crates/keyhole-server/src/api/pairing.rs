@@ -122,6 +122,18 @@ pub(super) struct CameraInfo {
     camera_id: String,
     camera_key: String,
     registered_at: i64,
+    removed_at: Option<i64>,
+    /// The newest object the camera sealed, if any.
+    latest: Option<Latest>,
+}
+
+#[derive(Serialize)]
+pub(super) struct Latest {
+    sequence: i64,
+    epoch: i64,
+    captured_at: i64,
+    /// When the server stored it.
+    uploaded_at: i64,
 }
 
 pub(super) async fn cameras(
@@ -130,13 +142,21 @@ pub(super) async fn cameras(
 ) -> Result<Json<Vec<CameraInfo>>, ApiError> {
     caller.device()?;
     let rows = state.meta.cameras(&caller.0.account_id).await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|c| CameraInfo {
-                camera_id: hex::encode(c.camera_id),
-                camera_key: hex::encode(c.camera_key),
-                registered_at: c.registered_at,
-            })
-            .collect(),
-    ))
+    let mut cameras = Vec::with_capacity(rows.len());
+    for c in rows {
+        let latest = state.meta.latest_object(&c.camera_id).await?;
+        cameras.push(CameraInfo {
+            camera_id: hex::encode(c.camera_id),
+            camera_key: hex::encode(c.camera_key),
+            registered_at: c.registered_at,
+            removed_at: c.removed_at,
+            latest: latest.map(|o| Latest {
+                sequence: o.sequence,
+                epoch: o.epoch,
+                captured_at: o.captured_at,
+                uploaded_at: o.created_at,
+            }),
+        });
+    }
+    Ok(Json(cameras))
 }

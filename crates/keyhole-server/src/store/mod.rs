@@ -298,6 +298,8 @@ pub trait MetaStore: Send + Sync {
         captured: std::ops::Range<i64>,
         limit: i64,
     ) -> Result<Vec<ObjectRow>, StoreError>;
+    /// A camera's object with the highest sequence number (the newest it sealed).
+    async fn latest_object(&self, camera_id: &[u8; 16]) -> Result<Option<ObjectRow>, StoreError>;
     /// Every object, for `check`.
     async fn all_objects(&self) -> Result<Vec<ObjectRow>, StoreError>;
     /// Deletes an object row; whether it existed.

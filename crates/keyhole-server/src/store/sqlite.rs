@@ -583,6 +583,16 @@ impl MetaStore for SqliteStore {
         rows.iter().map(object_row).collect()
     }
 
+    async fn latest_object(&self, camera_id: &[u8; 16]) -> Result<Option<ObjectRow>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {OBJECT_COLUMNS} FROM objects WHERE camera_id = ? ORDER BY sequence DESC LIMIT 1"
+        ))
+        .bind(&camera_id[..])
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(object_row).transpose()
+    }
+
     async fn all_objects(&self) -> Result<Vec<ObjectRow>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {OBJECT_COLUMNS} FROM objects ORDER BY object_id"

@@ -296,18 +296,22 @@ pub(crate) async fn pair(store: &Path, name: &str, wait: Duration, qr: bool) -> 
     Ok(())
 }
 
-pub(crate) fn cameras(store: &Path, json: bool) -> anyhow::Result<()> {
+pub(crate) async fn cameras(store: &Path, json: bool) -> anyhow::Result<bool> {
     let device = Device::open(store)?;
-    let cameras = device.owner.cameras();
+    let cameras = device.owner.camera_statuses().await?;
     if json {
         let list: Vec<_> = cameras
             .iter()
-            .map(|(id, name, epoch, removed)| {
+            .map(|c| {
                 serde_json::json!({
-                    "camera_id": id.to_string(),
-                    "name": name,
-                    "epoch": epoch,
-                    "removed": removed,
+                    "camera_id": c.id.to_string(),
+                    "name": c.name,
+                    "epoch": c.epoch,
+                    "removed": c.removed,
+                    "last_upload": c.latest.map(|l| l.uploaded_at.to_string()),
+                    "last_captured": c.latest.map(|l| l.captured_at.to_string()),
+                    "last_epoch": c.latest.map(|l| l.epoch),
+                    "stale_epoch": c.stale_epoch,
                 })
             })
             .collect();
@@ -315,16 +319,26 @@ pub(crate) fn cameras(store: &Path, json: bool) -> anyhow::Result<()> {
     } else if cameras.is_empty() {
         println!("No cameras yet; pair one with `keyhole pair --name NAME`.");
     } else {
-        for (id, name, epoch, removed) in cameras {
-            let state = if removed {
-                ", removed, footage kept"
+        for c in &cameras {
+            let state = if c.removed {
+                "removed, footage kept".to_owned()
             } else {
-                ""
+                format!("epoch {}", c.epoch)
             };
-            println!("{id}  {name}  (epoch {epoch}{state})");
+            let last = c.latest.map_or_else(
+                || "nothing uploaded yet".to_owned(),
+                |l| format!("last upload {}", l.uploaded_at),
+            );
+            println!("{}  {}  ({state}; {last})", c.id, c.name);
+            if c.stale_epoch {
+                println!(
+                    "  WARNING: it still seals to an old epoch; the server may be withholding \
+                     its newest record from it, so a revoked device could open its new clips"
+                );
+            }
         }
     }
-    Ok(())
+    Ok(!cameras.iter().any(|c| c.stale_epoch))
 }
 
 pub(crate) async fn events(

@@ -107,7 +107,8 @@ enum Command {
         #[arg(long)]
         no_qr: bool,
     },
-    /// List the cameras this device holds keys for.
+    /// List the cameras this device holds keys for, with each one's last upload. Exits 1 if a
+    /// camera still seals to an old epoch (its newest record withheld from it).
     Cameras,
     /// List the account's enrolled devices.
     Devices,
@@ -260,7 +261,7 @@ fn main() -> ExitCode {
                     .await
                     .map(|()| true)
             }
-            Command::Cameras => commands::cameras(&store, json).map(|()| true),
+            Command::Cameras => commands::cameras(&store, json).await,
             Command::Devices => commands::devices(&store, json).map(|()| true),
             Command::Audit => commands::audit(&store, json).await,
             Command::Revoke { device } => commands::revoke(&store, &device).await.map(|()| true),
