@@ -8,11 +8,21 @@ use serde_json::Value;
 use crate::ClientError;
 
 /// A connection to one server, optionally with a bearer token.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Api {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
+}
+
+impl std::fmt::Debug for Api {
+    // The token is a credential: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api")
+            .field("base", &self.base)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl Api {

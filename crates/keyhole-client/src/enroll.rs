@@ -25,6 +25,9 @@ use crate::owner::{Owner, log_in, untrusted};
 
 /// How often a waiting device asks the server for the other device's message.
 const POLL: Duration = Duration::from_millis(250);
+/// The longest a device waits for the other, whatever the server says: a little more than the
+/// server's ten-minute expiry.
+const MAX_WAIT: Duration = Duration::from_secs(11 * 60);
 
 #[derive(Deserialize)]
 struct Created {
@@ -70,6 +73,7 @@ enum Awaited {
 /// Polls the enrollment until `awaited` has arrived; an enrollment the other device cancelled
 /// or that expired is an error saying so.
 async fn wait_for(api: &Api, id: &str, awaited: Awaited) -> Result<(Relayed, String), ClientError> {
+    let deadline = std::time::Instant::now() + MAX_WAIT;
     loop {
         let relayed: Relayed = api.get_json(&format!("/v1/enrollments/{id}")).await?;
         let field = match awaited {
@@ -85,7 +89,7 @@ async fn wait_for(api: &Api, id: &str, awaited: Awaited) -> Result<(Relayed, Str
                 "the other device cancelled the enrollment".into(),
             ));
         }
-        if relayed.expired {
+        if relayed.expired || std::time::Instant::now() > deadline {
             return Err(ClientError::Enrollment(
                 "the enrollment expired before the other device answered; start again".into(),
             ));
