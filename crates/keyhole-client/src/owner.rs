@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use futures_util::StreamExt;
-use keyhole_core::envelope::{Header, OpenError, OpenedObject, Opener, PREFIX_LEN};
+use keyhole_core::envelope::{Header, OpenError, OpenedObject, Opener, PREFIX_LEN, verify_prefix};
 use keyhole_core::key_package::{KeyPackage, Recipient, RecipientKey};
 use keyhole_core::pairing::{PairingCode, RegistrationProof};
 use keyhole_core::record::{CameraRecord, CameraRecordBody, CameraState, SignedCameraRecord};
@@ -884,6 +884,16 @@ impl Owner {
             Ok(h) => h,
             Err(e) => return Ok(Checked::from_open(&prefix, Err(OpenError::Malformed(e)))),
         };
+        // The header's signature first: an altered epoch is tampering, not a missing key.
+        if let Err(e) = verify_prefix(&prefix, &camera_key) {
+            return Ok(Checked::from_open(&prefix, Err(e)));
+        }
+        if header.object_id.to_string() != object_id {
+            // Authentic, but another object: nothing of it reaches the sink.
+            return Ok(failed(Failure::Mislabeled {
+                sealed_id: header.object_id,
+            }));
+        }
         let Some(viewing) = keys.viewing.get(&header.epoch) else {
             return Ok(failed(Failure::NoViewingKey {
                 epoch: header.epoch,

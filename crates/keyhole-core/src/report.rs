@@ -65,6 +65,28 @@ pub enum Failure {
         /// The epoch named.
         epoch: u32,
     },
+    /// An authentic object, but not the one asked for: the server served another object of the
+    /// same camera under this id (a replay or a swap).
+    Mislabeled {
+        /// The id sealed in its header.
+        sealed_id: ObjectId,
+    },
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Tampered(t) => write!(f, "tampered: {t}"),
+            Self::Unreadable(e) => write!(f, "not a sealed object ({e})"),
+            Self::NoViewingKey { epoch } => {
+                write!(f, "this device holds no key for epoch {epoch}")
+            }
+            Self::Mislabeled { sealed_id } => write!(
+                f,
+                "swapped: the server served another object (sealed as {sealed_id})"
+            ),
+        }
+    }
 }
 
 /// One object as the server listed it.
@@ -261,6 +283,9 @@ impl Report {
                         (None, Failure::NoViewingKey { epoch }) => {
                             Problem::NoViewingKey { epoch: *epoch }
                         }
+                        (None, Failure::Mislabeled { sealed_id }) => Problem::Mislabeled {
+                            sealed_id: *sealed_id,
+                        },
                     });
                 }
                 Checked::Verified(obj) => {

@@ -2,6 +2,7 @@
 //! HTTP (loopback only), with its own temporary data folder, stopped when dropped. A
 //! [`TestServer::backdoor`] opens the same storage directly, to play a server that misbehaves.
 //!
+//! [`hostile::HostileProxy`] stands in front of the server and tampers with what it serves.
 //! [`process`] runs the workspace's binaries (`keyhole-server`, `keyhole-camera`) as processes,
 //! as users run them; [`ffprobe`] checks an MP4 with ffmpeg's prober.
 #![forbid(unsafe_code)]
@@ -14,6 +15,7 @@
 
 use std::path::Path;
 
+pub mod hostile;
 pub mod process;
 
 use keyhole_server::{AppState, Config};

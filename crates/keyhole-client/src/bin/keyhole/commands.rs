@@ -9,7 +9,7 @@ use keyhole_client::Owner;
 use keyhole_client::core::envelope::ObjectKind;
 use keyhole_client::core::event::EventDetails;
 use keyhole_client::core::recovery::{KdfParams, RecoveryPhrase};
-use keyhole_client::core::report::{Checked, Failure};
+use keyhole_client::core::report::Checked;
 use keyhole_client::core::{CameraId, ObjectId, Timestamp};
 use keyhole_http::Endpoint;
 use rand_core::{OsRng, RngCore};
@@ -451,14 +451,7 @@ pub(crate) async fn export(
         }
         Ok(Checked::Failed { reason, .. }) => {
             std::fs::remove_file(&partial).ok();
-            let why = match reason {
-                Failure::Tampered(t) => t.to_string(),
-                Failure::Unreadable(e) => format!("not a sealed object ({e})"),
-                Failure::NoViewingKey { epoch } => {
-                    format!("this device holds no key for epoch {epoch}")
-                }
-            };
-            bail!("{object} did not verify, nothing was written: {why}")
+            bail!("{object} did not verify, nothing was written: {reason}")
         }
         Err(e) => {
             std::fs::remove_file(&partial).ok();

@@ -1,0 +1,711 @@
+//! The hostile-server suite: the real camera agent and the real client talk to the real server
+//! through [`HostileProxy`]s that tamper with what the server serves, one proxy for what the
+//! owner's devices see and one for what the camera sees. Each test mounts one attack, checks
+//! that the proxy really applied it, and checks that it is refused or reported with the message
+//! that names it, and that nothing wrong is shown as fine.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation,
+    missing_docs
+)]
+
+use keyhole_camera::{Agent, AgentSettings};
+use keyhole_client::{ClientError, JoinRequest, Owner};
+use keyhole_core::envelope::{Header, Layout, PREFIX_LEN};
+use keyhole_core::event::{EventDetails, EventKind};
+use keyhole_core::pairing::{PairingCode, PairingSecret, RegistrationProof};
+use keyhole_core::record::{CameraRecordBody, CameraState};
+use keyhole_core::recovery::{KdfParams, RecoveryPhrase};
+use keyhole_core::report::{Checked, Report};
+use keyhole_core::{
+    AccountKey, CameraId, CameraKey, DeviceKeys, HpkeSecretKey, ObjectId, Timestamp,
+};
+use keyhole_http::Endpoint;
+use keyhole_testkit::TestServer;
+use keyhole_testkit::hostile::HostileProxy;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use reqwest::Method;
+use serde_json::Value;
+
+const NOW: Timestamp = Timestamp(1_795_735_205_000);
+const PASSWORD: &str = "correct horse battery";
+/// Bytes per recorded clip: five 64 KiB chunks.
+const CLIP_LEN: usize = 300_000;
+
+/// One account with one camera; the owner and the camera each behind their own proxy.
+struct World {
+    dir: tempfile::TempDir,
+    server: TestServer,
+    owner_view: HostileProxy,
+    camera_view: HostileProxy,
+    owner: Owner,
+    phrase: RecoveryPhrase,
+    camera: Agent,
+    camera_id: CameraId,
+    rng: ChaCha20Rng,
+}
+
+fn endpoint(url: &str) -> Endpoint {
+    Endpoint {
+        url: url.to_owned(),
+        pin: None,
+        allow_plain_http: false,
+    }
+}
+
+/// An account on `server` whose owner talks through `owner_view`, with a camera (state in
+/// `camera_dir`) paired through `camera_view`.
+async fn account(
+    name: &str,
+    owner_view: &HostileProxy,
+    camera_view: &HostileProxy,
+    camera_dir: &std::path::Path,
+    rng: &mut ChaCha20Rng,
+) -> (Owner, RecoveryPhrase, Agent, CameraId) {
+    let (mut owner, phrase) = Owner::create(
+        &endpoint(&owner_view.url),
+        name,
+        PASSWORD,
+        "phone",
+        KdfParams::MINIMUM,
+        NOW,
+        rng,
+    )
+    .await
+    .unwrap();
+    let code = owner
+        .start_pairing(&camera_view.url, None, rng)
+        .await
+        .unwrap();
+    let camera = Agent::pair(&code.to_text(), camera_dir, AgentSettings::default(), rng)
+        .await
+        .unwrap();
+    let camera_id = owner
+        .finish_pairing(&code, "Porch", NOW, rng)
+        .await
+        .unwrap();
+    (owner, phrase, camera, camera_id)
+}
+
+impl World {
+    async fn new(seed: u64) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let server = TestServer::start(&dir.path().join("server")).await;
+        let owner_view = HostileProxy::start(&server.url).await;
+        let camera_view = HostileProxy::start(&server.url).await;
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let (owner, phrase, camera, camera_id) = account(
+            "ana",
+            &owner_view,
+            &camera_view,
+            &dir.path().join("camera"),
+            &mut rng,
+        )
+        .await;
+        Self {
+            dir,
+            server,
+            owner_view,
+            camera_view,
+            owner,
+            phrase,
+            camera,
+            camera_id,
+            rng,
+        }
+    }
+
+    /// The camera records and uploads `n` clips; the owner syncs. Returns their ids and bytes.
+    async fn clips(&mut self, n: u8, captured_at: Timestamp) -> Vec<(ObjectId, Vec<u8>)> {
+        let mut out = Vec::new();
+        for i in 0..n {
+            let video: Vec<u8> = (0..CLIP_LEN).map(|j| (j % 251) as u8 ^ i).collect();
+            let id = self
+                .camera
+                .record_clip(&video, captured_at, &mut self.rng)
+                .await
+                .unwrap();
+            out.push((id, video));
+        }
+        self.camera.upload_pending().await.unwrap();
+        self.owner.sync_camera(&self.camera_id).await.unwrap();
+        out
+    }
+
+    async fn report(&self) -> Report {
+        self.owner.verify(&self.camera_id, None).await.unwrap()
+    }
+
+    /// The problems the report finds with `object`, as text.
+    async fn problems(&self, object: &ObjectId) -> Vec<String> {
+        let report = self.report().await;
+        let entry = report
+            .entries
+            .iter()
+            .find(|e| e.listed_id == *object)
+            .unwrap_or_else(|| panic!("{object} not listed:\n{report}"));
+        entry.problems.iter().map(ToString::to_string).collect()
+    }
+
+    async fn export(&self, object: &ObjectId) -> Checked {
+        let mut out = Vec::new();
+        self.owner
+            .export(&self.camera_id, object, &mut out)
+            .await
+            .unwrap()
+    }
+
+    /// The stored bytes of an object, read from the server's blob folder.
+    fn stored(&self, object: &ObjectId) -> Vec<u8> {
+        std::fs::read(
+            self.dir
+                .path()
+                .join("server/blobs/objects")
+                .join(hex::encode(&object.0[..1]))
+                .join(object.to_string()),
+        )
+        .unwrap()
+    }
+}
+
+fn get(path: String) -> impl Fn(&Method, &str) -> bool + Send + Sync + 'static {
+    move |m: &Method, p: &str| *m == Method::GET && p == path
+}
+
+fn get_prefix(prefix: String) -> impl Fn(&Method, &str) -> bool + Send + Sync + 'static {
+    move |m: &Method, p: &str| *m == Method::GET && p.starts_with(&prefix)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys: roster, pairing, camera records
+
+/// A device the server inserts: a new entry appended to the signed roster's device list (the
+/// count byte sits at offset 117), the signature left as it was.
+fn inject_device(roster: &mut Vec<u8>) {
+    let signature = roster.split_off(roster.len() - 64);
+    roster[117] += 1;
+    let keys = DeviceKeys::generate(&mut ChaCha20Rng::seed_from_u64(99));
+    roster.extend_from_slice(&[0xee; 16]);
+    roster.push(6);
+    roster.extend_from_slice(b"server");
+    roster.extend_from_slice(&NOW.0.to_be_bytes());
+    roster.extend_from_slice(&keys.signing.public().to_bytes());
+    roster.extend_from_slice(&keys.hpke.public().0);
+    roster.extend_from_slice(&signature);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_roster_with_an_injected_device_is_refused() {
+    let w = World::new(1).await;
+    w.owner_view
+        .rewrite(get("/v1/roster".into()), inject_device);
+
+    // Recovering the account reads the roster: refused.
+    let refused = Owner::recover(
+        &endpoint(&w.owner_view.url),
+        "ana",
+        PASSWORD,
+        &w.phrase,
+        "new phone",
+        NOW,
+        &mut ChaCha20Rng::seed_from_u64(2),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&refused, ClientError::Untrusted(m) if m.contains("signature does not verify")),
+        "{refused}"
+    );
+    // So is joining by approval.
+    let refused = JoinRequest::start(
+        &endpoint(&w.owner_view.url),
+        "ana",
+        PASSWORD,
+        "tablet",
+        &mut ChaCha20Rng::seed_from_u64(3),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&refused, ClientError::Untrusted(m) if m.contains("signature does not verify")),
+        "{refused}"
+    );
+    assert_eq!(w.owner_view.applied(), 2);
+    assert_eq!(w.owner.devices().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_key_substituted_at_pairing_is_refused() {
+    let mut w = World::new(4).await;
+    let code = w
+        .owner
+        .start_pairing(&w.camera_view.url, None, &mut w.rng)
+        .await
+        .unwrap();
+    // The server knows the token and the account key, not the pairing secret.
+    let server_view = PairingCode {
+        secret: PairingSecret::from_bytes(&[0; 32]),
+        ..code.clone()
+    };
+    let server_key = CameraKey::generate(&mut w.rng);
+    w.owner_view.rewrite(
+        get(format!("/v1/pairing-tokens/{}/registration", code.token)),
+        move |body| {
+            let real = RegistrationProof::decode(body).unwrap();
+            *body = RegistrationProof::create(&server_view, real.camera_id, &server_key).encode();
+        },
+    );
+    let _garage = Agent::pair(
+        &code.to_text(),
+        &w.dir.path().join("garage"),
+        AgentSettings::default(),
+        &mut w.rng,
+    )
+    .await
+    .unwrap();
+    let refused = w
+        .owner
+        .finish_pairing(&code, "Garage", NOW, &mut w.rng)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, ClientError::Untrusted(m) if m.contains("does not verify")),
+        "{refused}"
+    );
+    assert_eq!(w.owner_view.applied(), 1);
+    assert_eq!(w.owner.cameras().len(), 1, "no record was signed for it");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withheld_camera_record_is_flagged() {
+    let mut w = World::new(5).await;
+    w.clips(1, NOW).await;
+    // A new epoch (as after a revocation); the server keeps showing the camera version 1.
+    let record = format!("/v1/cameras/{}/record", w.camera_id);
+    w.camera_view.redirect(move |m, p| {
+        (*m == Method::GET && p == record).then(|| format!("{record}?version=1"))
+    });
+    assert_eq!(
+        w.owner
+            .rotate_epoch(&w.camera_id, NOW, &mut w.rng)
+            .await
+            .unwrap(),
+        2
+    );
+    let hour_later = Timestamp(NOW.0 + 3_600_000);
+    let late = w.clips(1, hour_later).await;
+    assert!(w.camera_view.applied() >= 1);
+    let problems = w.problems(&late[0].0).await;
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("retired epoch 1") && p.contains("withheld")),
+        "{problems:?}"
+    );
+    let status = w.owner.camera_statuses().await.unwrap();
+    assert!(status[0].stale_epoch);
+}
+
+fn foreign_record(camera_id: CameraId, camera_key: keyhole_core::CameraPublicKey) -> Vec<u8> {
+    let other = AccountKey::from_seed(&[0x66; 32]);
+    CameraRecordBody {
+        account: other.public(),
+        camera_id,
+        version: 9,
+        issued_at: NOW,
+        name: "Porch".into(),
+        state: CameraState::Active,
+        camera_key,
+        epoch: 9,
+        viewing_key: HpkeSecretKey::from_bytes(&[0x67; 32]).public(),
+    }
+    .sign(&other)
+    .unwrap()
+    .encoded()
+    .to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn older_and_foreign_camera_records_are_refused_by_camera_and_client() {
+    let mut w = World::new(6).await;
+    w.owner
+        .rotate_epoch(&w.camera_id, NOW, &mut w.rng)
+        .await
+        .unwrap();
+    w.clips(1, NOW).await;
+    let record = format!("/v1/cameras/{}/record", w.camera_id);
+    let current = w.server.backdoor().await;
+    let camera_key = {
+        let row = current.meta.camera(&w.camera_id.0).await.unwrap().unwrap();
+        keyhole_core::CameraPublicKey::from_bytes(&row.camera_key).unwrap()
+    };
+
+    // The camera, holding version 2, is offered version 1: refused, alerted, nothing sealed to
+    // the old key.
+    let to_v1 = record.clone();
+    w.camera_view.redirect(move |m, p| {
+        (*m == Method::GET && p == to_v1).then(|| format!("{to_v1}?version=1"))
+    });
+    let refused = w
+        .camera
+        .record_clip(b"during a rollback", NOW, &mut w.rng)
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("older"), "{refused}");
+    assert!(
+        w.camera
+            .status()
+            .alerts
+            .iter()
+            .any(|a| a.contains("rollback")),
+        "{:?}",
+        w.camera.status().alerts
+    );
+    // The camera's alert reaches the owner as a sealed event.
+    w.camera_view.clear();
+    w.camera.upload_pending().await.unwrap();
+    let report = w.report().await;
+    assert!(report.is_clean(), "{report}");
+    let alert = report.entries.last().unwrap().listed_id;
+    let mut plain = Vec::new();
+    w.owner
+        .export(&w.camera_id, &alert, &mut plain)
+        .await
+        .unwrap();
+    let alert = EventDetails::decode(&plain).unwrap();
+    assert_eq!(alert.kind, EventKind::Alert);
+    assert!(alert.note.contains("rollback"), "{}", alert.note);
+
+    // A record signed by another account: refused by the camera and by the client.
+    let forged = foreign_record(w.camera_id, camera_key);
+    let f = forged.clone();
+    w.camera_view
+        .rewrite(get(record.clone()), move |body| *body = f.clone());
+    let refused = w
+        .camera
+        .record_clip(b"under a forged record", NOW, &mut w.rng)
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("another account"), "{refused}");
+    w.owner_view
+        .rewrite(get(record.clone()), move |body| *body = forged.clone());
+    let refused = w.owner.sync_camera(&w.camera_id).await.unwrap_err();
+    assert!(
+        matches!(&refused, ClientError::Untrusted(m) if m.contains("another account")),
+        "{refused}"
+    );
+    // And version 1 offered to the client: a rollback.
+    w.owner_view.clear();
+    let to_v1 = record.clone();
+    w.owner_view.redirect(move |m, p| {
+        (*m == Method::GET && p == to_v1).then(|| format!("{to_v1}?version=1"))
+    });
+    let refused = w.owner.sync_camera(&w.camera_id).await.unwrap_err();
+    assert!(
+        matches!(&refused, ClientError::Untrusted(m) if m.contains("rollback")),
+        "{refused}"
+    );
+    assert!(w.camera_view.applied() >= 2 && w.owner_view.applied() >= 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Objects: altered, cut, swapped, replayed, hidden
+
+/// Where each chunk of a sealed object lies.
+fn chunks(sealed: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let header = Header::decode(&sealed[..PREFIX_LEN]).unwrap();
+    let layout = Layout::new(&header, sealed.len() as u64).unwrap();
+    (0..layout.chunks())
+        .map(|i| {
+            let r = layout.chunk_range(i).unwrap();
+            r.start as usize..r.end as usize
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn altered_and_cut_objects_are_reported_and_never_exported() {
+    let mut w = World::new(7).await;
+    let clips = w.clips(3, NOW).await;
+    let target = clips[1].0;
+    let sealed = w.stored(&target);
+    let c = chunks(&sealed);
+    assert_eq!(c.len(), 5);
+    type Attack = Box<dyn Fn(&mut Vec<u8>) + Send + Sync>;
+    let (c1, c2, last) = (c[1].clone(), c[2].clone(), c[4].clone());
+    let attacks: Vec<(&str, Attack, &str)> = vec![
+        (
+            "a header byte flipped",
+            Box::new(|b| b[40] ^= 1),
+            "header is not signed",
+        ),
+        (
+            "a payload byte flipped",
+            Box::new(|b| b[PREFIX_LEN + 70_000] ^= 1),
+            "chunk 1 failed authentication",
+        ),
+        (
+            "the trailer flipped",
+            Box::new(|b| *b.last_mut().unwrap() ^= 1),
+            "signature over the content does not verify",
+        ),
+        (
+            "two chunks swapped",
+            Box::new(move |b| {
+                let (one, two) = (b[c1.clone()].to_vec(), b[c2.clone()].to_vec());
+                b.splice(c2.clone(), one);
+                b.splice(c1.clone(), two);
+            }),
+            "chunk 1 failed authentication",
+        ),
+        (
+            "a chunk dropped",
+            {
+                let r = c[2].clone();
+                Box::new(move |b| {
+                    b.drain(r.clone());
+                })
+            },
+            "chunk 2 failed authentication",
+        ),
+        (
+            "a chunk duplicated",
+            {
+                let r = c[2].clone();
+                Box::new(move |b| {
+                    let copy = b[r.clone()].to_vec();
+                    b.splice(r.end..r.end, copy);
+                })
+            },
+            "chunk 3 failed authentication",
+        ),
+        (
+            "cut after four chunks",
+            Box::new(move |b| b.truncate(last.start)),
+            "clip is truncated: it stops after 4 chunk(s)",
+        ),
+        (
+            "cut by 1000 bytes",
+            Box::new(|b| b.truncate(b.len() - 1000)),
+            "chunk 4 failed authentication",
+        ),
+    ];
+    for (what, attack, message) in attacks {
+        w.owner_view.clear();
+        let before = w.owner_view.applied();
+        w.owner_view
+            .rewrite(get(format!("/v1/objects/{target}")), attack);
+        let problems = w.problems(&target).await;
+        assert!(
+            problems.iter().any(|p| p.contains(message)),
+            "{what}: {problems:?}"
+        );
+        assert!(
+            matches!(w.export(&target).await, Checked::Failed { .. }),
+            "{what}: exported"
+        );
+        assert!(w.owner_view.applied() > before, "{what} was not applied");
+        // The untouched neighbours still verify.
+        assert!(w.problems(&clips[0].0).await.is_empty(), "{what}");
+    }
+
+    // An event's thumbnail altered: the event is reported, not shown.
+    w.owner_view.clear();
+    let event = w
+        .camera
+        .record_event(
+            &EventDetails {
+                kind: EventKind::Doorbell,
+                started_at: NOW,
+                duration_ms: 1000,
+                clip: Some(target),
+                note: String::new(),
+                thumbnail_jpeg: vec![0xab; 40_000],
+            },
+            &mut w.rng,
+        )
+        .await
+        .unwrap();
+    w.camera.upload_pending().await.unwrap();
+    w.owner_view
+        .rewrite(get(format!("/v1/objects/{event}")), |b| {
+            let at = b.len() / 2;
+            b[at] ^= 0x80;
+        });
+    let problems = w.problems(&event).await;
+    assert!(
+        problems.iter().any(|p| p.starts_with("tampered")),
+        "{problems:?}"
+    );
+    assert!(matches!(w.export(&event).await, Checked::Failed { .. }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swapped_replayed_and_hidden_objects_are_caught() {
+    let mut w = World::new(8).await;
+    let clips = w.clips(3, NOW).await;
+    let (first, second, third) = (clips[0].0, clips[1].0, clips[2].0);
+
+    // Another of the account's cameras, and another account's camera.
+    let mut garage_code = w
+        .owner
+        .start_pairing(&w.camera_view.url, None, &mut w.rng)
+        .await
+        .unwrap();
+    let mut garage = Agent::pair(
+        &garage_code.to_text(),
+        &w.dir.path().join("garage"),
+        AgentSettings::default(),
+        &mut w.rng,
+    )
+    .await
+    .unwrap();
+    let garage_id = w
+        .owner
+        .finish_pairing(&garage_code, "Garage", NOW, &mut w.rng)
+        .await
+        .unwrap();
+    garage_code.secret = PairingSecret::from_bytes(&[0; 32]);
+    let garage_clip = garage
+        .record_clip(b"garage", NOW, &mut w.rng)
+        .await
+        .unwrap();
+    let garage_event = garage
+        .record_event(
+            &EventDetails {
+                kind: EventKind::Motion,
+                started_at: NOW,
+                duration_ms: 1000,
+                clip: Some(garage_clip),
+                note: String::new(),
+                thumbnail_jpeg: vec![0xcd; 100],
+            },
+            &mut w.rng,
+        )
+        .await
+        .unwrap();
+    garage.upload_pending().await.unwrap();
+    w.owner.sync_camera(&garage_id).await.unwrap();
+    let bob_view = HostileProxy::start(&w.server.url).await;
+    let (_bob, _, mut bobs_camera, _) = account(
+        "bob",
+        &bob_view,
+        &bob_view,
+        &w.dir.path().join("bob"),
+        &mut w.rng,
+    )
+    .await;
+    let bobs = bobs_camera
+        .record_clip(&[7; CLIP_LEN], NOW, &mut w.rng)
+        .await
+        .unwrap();
+    bobs_camera.upload_pending().await.unwrap();
+    let bobs_bytes = w.stored(&bobs);
+
+    let serve = |from: ObjectId, to: ObjectId| {
+        move |m: &Method, p: &str| {
+            (*m == Method::GET && p == format!("/v1/objects/{from}"))
+                .then(|| format!("/v1/objects/{to}"))
+        }
+    };
+    let expect = |problems: Vec<String>, message: &str, what: &str| {
+        assert!(
+            problems.iter().any(|p| p.contains(message)),
+            "{what}: {problems:?}"
+        );
+    };
+
+    // The garage's clip served as the porch's second.
+    w.owner_view.redirect(serve(second, garage_clip));
+    expect(
+        w.problems(&second).await,
+        "sealed by another camera",
+        "swap between cameras",
+    );
+    assert!(matches!(w.export(&second).await, Checked::Failed { .. }));
+    // Bob's clip served as Ana's second.
+    w.owner_view.clear();
+    w.owner_view
+        .rewrite(get(format!("/v1/objects/{second}")), move |b| {
+            *b = bobs_bytes.clone();
+        });
+    expect(
+        w.problems(&second).await,
+        "sealed by another camera",
+        "swap between accounts",
+    );
+    assert!(matches!(w.export(&second).await, Checked::Failed { .. }));
+    // An old clip replayed in place of a new one.
+    w.owner_view.clear();
+    w.owner_view.redirect(serve(third, first));
+    expect(
+        w.problems(&third).await,
+        "lists it under another id",
+        "replay as new",
+    );
+    assert!(matches!(w.export(&third).await, Checked::Failed { .. }));
+    // An old clip listed twice.
+    let listing = format!("/v1/cameras/{}/objects", w.camera_id);
+    w.owner_view.clear();
+    w.owner_view.rewrite(get_prefix(listing.clone()), |b| {
+        let mut page: Value = serde_json::from_slice(b).unwrap();
+        let objects = page["objects"].as_array_mut().unwrap();
+        if let Some(again) = objects.first().cloned() {
+            objects.push(again);
+        }
+        *b = serde_json::to_vec(&page).unwrap();
+    });
+    let report = w.report().await;
+    assert!(
+        report
+            .to_string()
+            .contains("replayed: sequence 1 was already listed"),
+        "{report}"
+    );
+    // A clip hidden from the listing: a gap.
+    w.owner_view.clear();
+    let hidden = second.to_string();
+    w.owner_view.rewrite(get_prefix(listing), move |b| {
+        let mut page: Value = serde_json::from_slice(b).unwrap();
+        page["objects"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|o| o["object_id"] != hidden.as_str());
+        *b = serde_json::to_vec(&page).unwrap();
+    });
+    let report = w.report().await;
+    assert_eq!(report.missing, vec![2..=2], "{report}");
+    assert!(!report.is_clean());
+    // Another camera's event (and thumbnail) served for the porch's: refused.
+    w.owner_view.clear();
+    let porch_event = w
+        .camera
+        .record_event(
+            &EventDetails {
+                kind: EventKind::Doorbell,
+                started_at: NOW,
+                duration_ms: 1000,
+                clip: Some(third),
+                note: String::new(),
+                thumbnail_jpeg: vec![0xef; 100],
+            },
+            &mut w.rng,
+        )
+        .await
+        .unwrap();
+    w.camera.upload_pending().await.unwrap();
+    w.owner_view.redirect(serve(porch_event, garage_event));
+    expect(
+        w.problems(&porch_event).await,
+        "sealed by another camera",
+        "another camera's event",
+    );
+    assert!(matches!(
+        w.export(&porch_event).await,
+        Checked::Failed { .. }
+    ));
+    assert!(w.owner_view.applied() >= 6);
+}

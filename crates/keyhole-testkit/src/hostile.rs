@@ -1,0 +1,196 @@
+//! A hostile server: an HTTP proxy on loopback in front of the real server that the test can
+//! turn against its clients. Cameras and devices talk to the proxy's URL; the test adds rules
+//! that send a request to another path (serve another object, an older record) or rewrite a
+//! response body (flip a byte, drop a chunk, hide a listing entry, substitute a key). Every
+//! applied rule is counted, so a test can show the attack happened and was caught, not that it
+//! never took place.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
+use futures_util::TryStreamExt as _;
+
+type Redirect = Box<dyn Fn(&Method, &str) -> Option<String> + Send + Sync>;
+type Matches = Box<dyn Fn(&Method, &str) -> bool + Send + Sync>;
+type Rewrite = Box<dyn Fn(&mut Vec<u8>) + Send + Sync>;
+
+#[derive(Default)]
+struct Rules {
+    redirects: Vec<Redirect>,
+    rewrites: Vec<(Matches, Rewrite)>,
+}
+
+struct Shared {
+    upstream: String,
+    http: reqwest::Client,
+    rules: Mutex<Rules>,
+    applied: AtomicU64,
+}
+
+/// The proxy. Dropping it stops it.
+pub struct HostileProxy {
+    /// `http://127.0.0.1:<port>`: give this to cameras and devices instead of the server's URL.
+    pub url: String,
+    shared: Arc<Shared>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// Request headers passed upstream (the rest are hop-by-hop or set by the client).
+const REQUEST_HEADERS: [&str; 4] = ["authorization", "content-type", "range", "upload-offset"];
+/// Response headers passed back when the body is not rewritten.
+const RESPONSE_HEADERS: [&str; 3] = ["content-type", "content-range", "content-length"];
+
+impl HostileProxy {
+    /// Starts an honest proxy to `upstream` (until rules are added).
+    ///
+    /// # Panics
+    /// If no loopback port is free.
+    pub async fn start(upstream: &str) -> Self {
+        let shared = Arc::new(Shared {
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::new(),
+            rules: Mutex::new(Rules::default()),
+            applied: AtomicU64::new(0),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding a loopback port");
+        let url = format!("http://{}", listener.local_addr().expect("bound address"));
+        let app = axum::Router::new()
+            .fallback(forward)
+            .with_state(shared.clone());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Self {
+            url,
+            shared,
+            stop: Some(stop),
+        }
+    }
+
+    fn rules(&self) -> std::sync::MutexGuard<'_, Rules> {
+        self.shared
+            .rules
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sends requests for which `to` returns a path (with query) there instead.
+    pub fn redirect(&self, to: impl Fn(&Method, &str) -> Option<String> + Send + Sync + 'static) {
+        self.rules().redirects.push(Box::new(to));
+    }
+
+    /// Rewrites the body of responses to requests that `matches` (method, path with query).
+    /// Matching responses are buffered whole; the rest stream through.
+    pub fn rewrite(
+        &self,
+        matches: impl Fn(&Method, &str) -> bool + Send + Sync + 'static,
+        body: impl Fn(&mut Vec<u8>) + Send + Sync + 'static,
+    ) {
+        self.rules()
+            .rewrites
+            .push((Box::new(matches), Box::new(body)));
+    }
+
+    /// Removes every rule: honest again.
+    pub fn clear(&self) {
+        *self.rules() = Rules::default();
+    }
+
+    /// How many times a rule was applied so far.
+    #[must_use]
+    pub fn applied(&self) -> u64 {
+        self.shared.applied.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for HostileProxy {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn failure(e: impl std::fmt::Display) -> Response {
+    let mut resp = Response::new(Body::from(format!("proxy: {e}")));
+    *resp.status_mut() = StatusCode::BAD_GATEWAY;
+    resp
+}
+
+async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let method = request.method().clone();
+    let original = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    let (path, rewrite) = {
+        let rules = shared.rules.lock().unwrap_or_else(PoisonError::into_inner);
+        let redirected = rules.redirects.iter().find_map(|r| r(&method, &original));
+        let path = redirected.unwrap_or_else(|| original.clone());
+        let rewrite = rules
+            .rewrites
+            .iter()
+            .position(|(matches, _)| matches(&method, &original));
+        (path, rewrite)
+    };
+    if path != original {
+        shared.applied.fetch_add(1, Ordering::SeqCst);
+    }
+    let mut upstream = shared
+        .http
+        .request(method.clone(), format!("{}{path}", shared.upstream));
+    for name in REQUEST_HEADERS {
+        if let Some(value) = request.headers().get(name) {
+            upstream = upstream.header(name, value);
+        }
+    }
+    let body = request.into_body().into_data_stream();
+    let answer = match upstream.body(reqwest::Body::wrap_stream(body)).send().await {
+        Ok(a) => a,
+        Err(e) => return failure(e),
+    };
+    let status = answer.status();
+    let mut headers = HeaderMap::new();
+    for name in RESPONSE_HEADERS {
+        if let Some(value) = answer.headers().get(name) {
+            headers.insert(name, value.clone());
+        }
+    }
+    let body = match rewrite {
+        Some(i) => {
+            let mut bytes = match answer.bytes().await {
+                Ok(b) => b.to_vec(),
+                Err(e) => return failure(e),
+            };
+            let before = bytes.clone();
+            {
+                let rules = shared.rules.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some((_, rewrite)) = rules.rewrites.get(i) {
+                    rewrite(&mut bytes);
+                }
+            }
+            if bytes != before {
+                shared.applied.fetch_add(1, Ordering::SeqCst);
+                headers.remove("content-length");
+            }
+            Body::from(bytes)
+        }
+        None => Body::from_stream(answer.bytes_stream().map_err(std::io::Error::other)),
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    *resp.headers_mut() = headers;
+    resp
+}
