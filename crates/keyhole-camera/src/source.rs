@@ -33,6 +33,10 @@ pub enum SourceConfig {
         /// when absent (then only the control endpoint brings one).
         #[serde(default)]
         visit_every_s: Option<u32>,
+        /// Printable text written into every key frame as an H.264 SEI message, so a test can
+        /// search the server for the video's plaintext; none when absent.
+        #[serde(default)]
+        marker: Option<String>,
     },
     /// A video file, played in real time.
     File {
@@ -69,6 +73,7 @@ impl Default for SourceConfig {
             height: default_height(),
             fps: default_fps(),
             visit_every_s: None,
+            marker: None,
         }
     }
 }
@@ -112,13 +117,17 @@ pub fn start(config: &SourceConfig) -> Result<RunningSource, SourceError> {
             height,
             fps,
             visit_every_s,
+            marker,
         } => {
-            let camera = SyntheticCamera::new(SyntheticSettings {
+            let mut camera = SyntheticCamera::new(SyntheticSettings {
                 width,
                 height,
                 fps,
                 keyframe_interval: fps,
             })?;
+            if let Some(marker) = marker {
+                camera.set_marker(marker.as_bytes())?;
+            }
             let visitor = visitor.clone();
             tokio::task::spawn_blocking(move || synthetic(camera, visit_every_s, &visitor, &tx))
         }

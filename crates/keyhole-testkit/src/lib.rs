@@ -2,6 +2,7 @@
 //! HTTP (loopback only), with its own temporary data folder, stopped when dropped. A
 //! [`TestServer::backdoor`] opens the same storage directly, to play a server that misbehaves.
 //!
+//! [`capture::Capture`] records every byte to and from the server at the socket.
 //! [`hostile::HostileProxy`] stands in front of the server and tampers with what it serves.
 //! [`process`] runs the workspace's binaries (`keyhole-server`, `keyhole-camera`) as processes,
 //! as users run them; [`ffprobe`] checks an MP4 with ffmpeg's prober.
@@ -15,6 +16,7 @@
 
 use std::path::Path;
 
+pub mod capture;
 pub mod hostile;
 pub mod process;
 

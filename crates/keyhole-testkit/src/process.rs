@@ -77,12 +77,26 @@ impl ServerProcess {
     /// If it does not start.
     #[must_use]
     pub fn spawn_on(data_dir: &Path, addr: &str) -> Self {
+        Self::start(data_dir, addr, "warn", Stdio::inherit())
+    }
+
+    /// Starts it logging at debug level into the file `log` (for tests that read the log).
+    ///
+    /// # Panics
+    /// If the log cannot be created or the server does not start.
+    #[must_use]
+    pub fn spawn_logged(data_dir: &Path, log: &Path) -> Self {
+        let file = std::fs::File::create(log).expect("creating the server log");
+        Self::start(data_dir, "127.0.0.1:0", "debug", Stdio::from(file))
+    }
+
+    fn start(data_dir: &Path, addr: &str, level: &str, log: Stdio) -> Self {
         let mut child = Command::new(binary("keyhole-server"))
             .args(["--insecure-http", "--listen", addr, "--data-dir"])
             .arg(data_dir)
-            .env("KEYHOLE_LOG", "warn")
+            .env("KEYHOLE_LOG", level)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .expect("starting keyhole-server");
         let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();

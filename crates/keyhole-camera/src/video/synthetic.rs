@@ -41,7 +41,12 @@ pub struct SyntheticCamera {
     box_x: u32,
     moving: bool,
     yuv: Vec<u8>,
+    /// An SEI NAL unit carrying the marker, written into every key frame.
+    marker: Option<Vec<u8>>,
 }
+
+/// The longest marker, in bytes (one SEI payload-size byte).
+pub const MAX_MARKER: usize = 200;
 
 impl std::fmt::Debug for SyntheticCamera {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -91,6 +96,7 @@ impl SyntheticCamera {
             box_x: 0,
             moving: false,
             yuv: vec![0; luma + luma / 2],
+            marker: None,
         })
     }
 
@@ -103,6 +109,30 @@ impl SyntheticCamera {
     /// Starts or stops the box moving: the scene's "visitor".
     pub fn set_motion(&mut self, moving: bool) {
         self.moving = moving;
+    }
+
+    /// Writes `marker` into every key frame as an H.264 SEI user-data message: players ignore
+    /// it, but it is plain bytes in the stream, so tests (and `keyhole demo`) can search
+    /// everything a server stored or received for the video's plaintext.
+    ///
+    /// # Errors
+    /// A marker longer than [`MAX_MARKER`] bytes or not printable ASCII (which keeps it free of
+    /// start-code-like byte sequences).
+    pub fn set_marker(&mut self, marker: &[u8]) -> Result<(), VideoError> {
+        if marker.len() > MAX_MARKER || !marker.iter().all(|b| (0x20..0x7f).contains(b)) {
+            return Err(VideoError::Unsupported(format!(
+                "a synthetic marker is at most {MAX_MARKER} printable ASCII characters"
+            )));
+        }
+        // SEI (type 6), payload user_data_unregistered (5): a 16-byte UUID, the marker, and
+        // the RBSP stop bit.
+        let mut sei = vec![6, 5];
+        sei.push(u8::try_from(16 + marker.len()).unwrap_or(u8::MAX));
+        sei.extend_from_slice(b"keyhole-marker..");
+        sei.extend_from_slice(marker);
+        sei.push(0x80);
+        self.marker = Some(sei);
+        Ok(())
     }
 
     /// Ticks between frames.
@@ -130,10 +160,14 @@ impl SyntheticCamera {
             .encode(&buffer)
             .map_err(|e| VideoError::Codec(e.to_string()))?
             .to_vec();
-        let nals = h264::split_annex_b(&bits)
+        let mut nals: Vec<Vec<u8>> = h264::split_annex_b(&bits)
             .into_iter()
             .map(<[u8]>::to_vec)
             .collect();
+        let key = nals.iter().any(|n| h264::nal_type(n) == 5);
+        if let (Some(sei), true, Some(slice)) = (&self.marker, key, nals.len().checked_sub(1)) {
+            nals.insert(slice, sei.clone());
+        }
         let au = AccessUnit::new(self.frame * self.frame_ticks(), nals);
         self.frame += 1;
         if self.moving {

@@ -21,26 +21,19 @@ fn step(n: u32, what: &str) {
     println!("\n[{n}] {what}");
 }
 
-/// A real H.264 clip from the synthetic camera, as MP4, with `canary` written into the stream as
-/// an SEI user-data message (ignored by players, but plain bytes a search would find), and a
-/// JPEG thumbnail of its first picture.
+/// A real H.264 clip from the synthetic camera, as MP4, with `canary` written into every key
+/// frame as an SEI user-data message (ignored by players, but plain bytes a search would find),
+/// and a JPEG thumbnail of its first picture.
 fn synthetic_clip(canary: &[u8], seconds: usize) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
     use keyhole_camera::video::decode::{FrameDecoder, thumbnail_jpeg};
     use keyhole_camera::video::synthetic::{SyntheticCamera, SyntheticSettings};
     let mut camera = SyntheticCamera::new(SyntheticSettings::default())?;
     camera.set_motion(true);
+    camera.set_marker(canary)?;
     let frames = seconds * SyntheticSettings::default().fps as usize;
-    let mut pictures = (0..frames)
+    let pictures = (0..frames)
         .map(|_| camera.next_frame())
         .collect::<Result<Vec<_>, _>>()?;
-    // SEI (type 6), payload user_data_unregistered (5): a 16-byte UUID, then the canary.
-    let mut sei = vec![6, 5, u8::try_from(16 + canary.len())?];
-    sei.extend_from_slice(b"keyhole-canary..");
-    sei.extend_from_slice(canary);
-    sei.push(0x80);
-    let first = &mut pictures[0].nals;
-    let at = first.len() - 1;
-    first.insert(at, sei);
     let mut decoder = FrameDecoder::new(1, 1)?;
     let thumbnail = match decoder.decode(&pictures[0], true)? {
         Some(picture) => thumbnail_jpeg(&picture)?,
