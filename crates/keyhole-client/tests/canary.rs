@@ -356,7 +356,10 @@ async fn the_server_never_holds_or_sees_plaintext_or_private_keys() {
     )
     .unwrap();
     let received = &places[places.len() - 2].1;
-    assert!(contains(received, &stored_clip[..stored_clip.len().min(2048)]));
+    assert!(contains(
+        received,
+        &stored_clip[..stored_clip.len().min(2048)]
+    ));
     assert!(secrets.len() >= 12, "{} secrets", secrets.len());
     let mut needles: Vec<(String, Vec<u8>)> =
         vec![("the canary".into(), CANARY.as_bytes().to_vec())];

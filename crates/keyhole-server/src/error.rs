@@ -23,6 +23,12 @@ pub enum ApiError {
     /// Nothing by that name (or nothing this account may see).
     #[error("not found")]
     NotFound,
+    /// No such route for this method.
+    #[error("this method is not allowed here")]
+    MethodNotAllowed,
+    /// A JSON body without `Content-Type: application/json`.
+    #[error("send the body as JSON with Content-Type: application/json")]
+    UnsupportedMediaType,
     /// The request conflicts with what is stored; the message says how.
     #[error("{0}")]
     Conflict(String),
@@ -53,6 +59,10 @@ impl ApiError {
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Self::UnsupportedMediaType => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             Self::RangeNotSatisfiable(_) => {

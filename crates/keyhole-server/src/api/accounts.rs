@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 
+use super::extract::JsonBody;
 use super::id16;
 use crate::auth::{Caller, hash_password, new_token, verify_password};
 use crate::error::ApiError;
@@ -29,7 +30,7 @@ const MIN_PASSWORD: usize = 10;
 
 pub(super) async fn create(
     State(state): State<AppState>,
-    Json(req): Json<NewAccount>,
+    JsonBody(req): JsonBody<NewAccount>,
 ) -> Result<(StatusCode, Json<AccountCreated>), ApiError> {
     let name_ok = (3..=64).contains(&req.username.len())
         && req
@@ -79,7 +80,7 @@ pub(super) struct LoggedIn {
 
 pub(super) async fn login(
     State(state): State<AppState>,
-    Json(req): Json<Login>,
+    JsonBody(req): JsonBody<Login>,
 ) -> Result<Json<LoggedIn>, ApiError> {
     let device = id16(&req.device_id, "device_id")?;
     if !state.logins.allowed(&req.username) {

@@ -1,10 +1,11 @@
 //! Camera removal (keep or delete footage), the audit log and retention settings.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
+use super::extract::{JsonBody, QueryParams};
 use super::{as_i64, id16};
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -35,7 +36,7 @@ pub(super) async fn remove(
     State(state): State<AppState>,
     caller: Caller,
     Path(camera_id): Path<String>,
-    Query(q): Query<RemoveQuery>,
+    QueryParams(q): QueryParams<RemoveQuery>,
 ) -> Result<Json<Removed>, ApiError> {
     caller.device()?;
     let camera_id = id16(&camera_id, "camera id")?;
@@ -104,7 +105,7 @@ pub(super) struct AuditLine {
 pub(super) async fn audit_log(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<AuditQuery>,
+    QueryParams(q): QueryParams<AuditQuery>,
 ) -> Result<Json<Vec<AuditLine>>, ApiError> {
     caller.device()?;
     let limit = as_i64(q.limit.unwrap_or(1000).clamp(1, 1000), "limit")?;
@@ -142,7 +143,7 @@ pub(super) struct RetentionSettings {
 pub(super) async fn set_retention(
     State(state): State<AppState>,
     caller: Caller,
-    Json(req): Json<RetentionSettings>,
+    JsonBody(req): JsonBody<RetentionSettings>,
 ) -> Result<StatusCode, ApiError> {
     caller.device()?;
     if req.max_age_days == Some(0) {

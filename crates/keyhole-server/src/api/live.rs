@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
@@ -14,6 +14,7 @@ use keyhole_core::live::FRAME_HEADER_LEN;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 
+use super::extract::QueryParams;
 use super::id16;
 use crate::AppState;
 use crate::auth::Caller;
@@ -92,7 +93,7 @@ pub(super) async fn watch(
     State(state): State<AppState>,
     caller: Caller,
     Path(camera_id): Path<String>,
-    Query(q): Query<WatchQuery>,
+    QueryParams(q): QueryParams<WatchQuery>,
 ) -> Result<Response, ApiError> {
     caller.device()?;
     let camera_id = id16(&camera_id, "camera id")?;
@@ -143,7 +144,7 @@ pub(super) struct Wanted {
 pub(super) async fn wanted(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<WatchQuery>,
+    QueryParams(q): QueryParams<WatchQuery>,
 ) -> Result<Json<Wanted>, ApiError> {
     let camera_id = caller.camera()?;
     let wait = Duration::from_secs(q.wait_secs.unwrap_or(30).min(120));

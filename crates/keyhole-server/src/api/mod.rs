@@ -4,6 +4,7 @@
 mod accounts;
 mod cameras;
 mod enrollments;
+mod extract;
 mod live;
 mod objects;
 mod pairing;
@@ -78,6 +79,8 @@ pub fn router(state: AppState) -> Router {
             "/v1/objects/{object_id}/upload",
             get(objects::upload_status),
         )
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
 }

@@ -6,7 +6,7 @@ use std::sync::{Mutex, OnceLock};
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
@@ -15,6 +15,7 @@ use keyhole_core::envelope::{Header, ObjectKind, ObjectVerifier, PREFIX_LEN};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::extract::QueryParams;
 use super::{as_i64, id16};
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -607,7 +608,7 @@ pub(super) async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(camera_id): Path<String>,
-    Query(q): Query<ListQuery>,
+    QueryParams(q): QueryParams<ListQuery>,
 ) -> Result<Json<Listing>, ApiError> {
     caller.device()?;
     let camera_id = id16(&camera_id, "camera id")?;

@@ -10,6 +10,7 @@ use axum::response::Response;
 use keyhole_core::pairing::RegistrationProof;
 use serde::{Deserialize, Serialize};
 
+use super::extract::JsonBody;
 use super::{id16, octets, record_body};
 use crate::auth::{Caller, new_token};
 use crate::error::ApiError;
@@ -26,7 +27,7 @@ pub(super) struct NewToken {
 pub(super) async fn create_token(
     State(state): State<AppState>,
     caller: Caller,
-    Json(req): Json<NewToken>,
+    JsonBody(req): JsonBody<NewToken>,
 ) -> Result<StatusCode, ApiError> {
     caller.device()?;
     let token = id16(&req.token_id, "token_id")?;

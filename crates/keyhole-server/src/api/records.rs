@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use base64::Engine as _;
@@ -16,6 +16,7 @@ use keyhole_core::recovery::RecoveryBackup;
 use keyhole_core::roster::SignedRoster;
 use serde::{Deserialize, Serialize};
 
+use super::extract::QueryParams;
 use super::{as_i64, id16, octets, record_body};
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -71,7 +72,7 @@ pub(super) async fn put_roster(
 pub(super) async fn roster(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<VersionQuery>,
+    QueryParams(q): QueryParams<VersionQuery>,
 ) -> Result<Response, ApiError> {
     let version = q.version.map(|v| as_i64(v, "version")).transpose()?;
     let body = state
@@ -155,7 +156,7 @@ pub(super) async fn camera_record(
     State(state): State<AppState>,
     caller: Caller,
     Path(camera_id): Path<String>,
-    Query(q): Query<VersionQuery>,
+    QueryParams(q): QueryParams<VersionQuery>,
 ) -> Result<Response, ApiError> {
     let camera_id = id16(&camera_id, "camera id")?;
     camera_for(&state, &caller, &camera_id).await?;
@@ -233,7 +234,7 @@ pub(super) struct KeyPackages {
 pub(super) async fn key_packages(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<RecipientQuery>,
+    QueryParams(q): QueryParams<RecipientQuery>,
 ) -> Result<Json<KeyPackages>, ApiError> {
     let device = caller.device()?;
     let recipient: Vec<u8> = match q.recipient.as_deref() {
