@@ -250,6 +250,20 @@ pub(crate) fn expect_magic(
     Ok(())
 }
 
+/// `From<DecodeError>` for an error enum whose `Malformed` variant carries it. Not `#[from]`:
+/// that would also make the decode error the source, and reports that print the chain after
+/// the message (which already includes it) would say it twice.
+macro_rules! malformed_from {
+    ($error:ty) => {
+        impl From<$crate::codec::DecodeError> for $error {
+            fn from(e: $crate::codec::DecodeError) -> Self {
+                Self::Malformed(e)
+            }
+        }
+    };
+}
+pub(crate) use malformed_from;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -50,7 +50,7 @@ pub const GRANT_LEN: usize = 5 + wrap::ENC_LEN + 32 + wrap::TAG_LEN;
 pub enum EnrollmentError {
     /// The bytes are not a well-formed request or grant.
     #[error("malformed enrollment message: {0}")]
-    Malformed(#[from] DecodeError),
+    Malformed(DecodeError),
     /// The revealed nonce does not open the request's commitment.
     #[error("the joining device's nonce does not match its commitment (message altered)")]
     Commitment,
@@ -64,6 +64,8 @@ pub enum EnrollmentError {
     #[error("the joining device's key is not usable")]
     BadRecipientKey,
 }
+
+crate::codec::malformed_from!(EnrollmentError);
 
 /// The joining device's request: who it is and which account it believes it is joining.
 #[derive(Debug, Clone, PartialEq, Eq)]

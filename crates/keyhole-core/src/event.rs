@@ -71,8 +71,10 @@ pub enum EventError {
     Open(#[from] OpenError),
     /// The envelope opened but does not hold event details.
     #[error("sealed object is not an event: {0}")]
-    Malformed(#[from] DecodeError),
+    Malformed(DecodeError),
 }
+
+crate::codec::malformed_from!(EventError);
 
 impl EventDetails {
     /// The canonical encoding.

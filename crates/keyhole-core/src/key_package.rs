@@ -72,7 +72,7 @@ pub struct KeyPackage {
 pub enum KeyPackageError {
     /// The bytes are not a well-formed key package.
     #[error("malformed key package: {0}")]
-    Malformed(#[from] DecodeError),
+    Malformed(DecodeError),
     /// The package does not open with this key, or was altered.
     #[error("key package does not open with this device's key (wrong recipient or altered)")]
     CannotOpen,
@@ -83,6 +83,8 @@ pub enum KeyPackageError {
     #[error("recipient key is not usable")]
     BadRecipientKey,
 }
+
+crate::codec::malformed_from!(KeyPackageError);
 
 impl KeyPackage {
     fn context(&self) -> Vec<u8> {

@@ -27,7 +27,7 @@ const TAG_LEN: usize = 16;
 pub enum KeyStoreError {
     /// Not a key store, or damaged.
     #[error("not a Keyhole key store, or damaged: {0}")]
-    Malformed(#[from] DecodeError),
+    Malformed(DecodeError),
     /// The Argon2id parameters are out of bounds.
     #[error("the key store asks for Argon2id parameters out of bounds")]
     Params,
@@ -35,6 +35,8 @@ pub enum KeyStoreError {
     #[error("wrong passphrase (or the key store was altered)")]
     WrongPassphrase,
 }
+
+crate::codec::malformed_from!(KeyStoreError);
 
 impl From<RecoveryError> for KeyStoreError {
     fn from(_: RecoveryError) -> Self {

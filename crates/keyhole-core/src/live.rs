@@ -26,7 +26,7 @@ pub enum LiveError {
     Open(#[from] OpenError),
     /// The frame is not well formed.
     #[error("malformed live frame: {0}")]
-    Malformed(#[from] DecodeError),
+    Malformed(DecodeError),
     /// The frame's index is not after the previous frame's: replayed or reordered.
     #[error("live frame {index} arrived after frame {previous} (replayed or reordered)")]
     OutOfOrder {
@@ -53,6 +53,8 @@ pub enum LiveError {
         max: usize,
     },
 }
+
+crate::codec::malformed_from!(LiveError);
 
 /// Seals a live session on the camera.
 pub struct LiveSealer<'k> {

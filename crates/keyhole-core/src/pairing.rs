@@ -96,7 +96,7 @@ pub enum PairingError {
     Checksum,
     /// The content is malformed.
     #[error("malformed pairing code: {0}")]
-    Malformed(#[from] DecodeError),
+    Malformed(DecodeError),
     /// The server URL is not an `https://` or `http://` URL of printable ASCII.
     #[error("pairing code server address is not a valid http(s) URL")]
     BadUrl,
@@ -105,6 +105,8 @@ pub enum PairingError {
     #[error("camera registration does not verify with the pairing secret (key substituted?)")]
     BadProof,
 }
+
+crate::codec::malformed_from!(PairingError);
 
 /// Everything a camera needs to pair.
 #[derive(Clone, PartialEq, Eq)]

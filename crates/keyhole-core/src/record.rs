@@ -73,7 +73,7 @@ pub struct CameraRecord {
 pub enum RecordError {
     /// The bytes are not a well-formed camera record.
     #[error("malformed camera record: {0}")]
-    Malformed(#[from] DecodeError),
+    Malformed(DecodeError),
     /// The record names another account.
     #[error("camera record belongs to another account")]
     WrongAccount,
@@ -119,6 +119,8 @@ pub enum RecordError {
     #[error("camera record reactivates a removed camera")]
     Reactivated,
 }
+
+crate::codec::malformed_from!(RecordError);
 
 impl From<BadSignature> for RecordError {
     fn from(_: BadSignature) -> Self {

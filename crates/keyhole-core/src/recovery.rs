@@ -49,11 +49,13 @@ pub enum RecoveryError {
     WrongPhrase,
     /// The backup is malformed.
     #[error("malformed recovery backup: {0}")]
-    Malformed(#[from] DecodeError),
+    Malformed(DecodeError),
     /// The backup's Argon2id parameters are outside the accepted bounds.
     #[error("recovery backup asks for unreasonable key-derivation parameters")]
     Params,
 }
+
+crate::codec::malformed_from!(RecoveryError);
 
 /// A recovery phrase. `Display` prints the words; `Debug` does not.
 pub struct RecoveryPhrase {

@@ -80,7 +80,7 @@ pub struct Roster {
 pub enum RosterError {
     /// The bytes are not a well-formed roster.
     #[error("malformed roster: {0}")]
-    Malformed(#[from] DecodeError),
+    Malformed(DecodeError),
     /// The roster claims a different account than the one pinned.
     #[error("roster belongs to another account")]
     WrongAccount,
@@ -119,6 +119,8 @@ pub enum RosterError {
     #[error("a version-1 roster must not name a predecessor")]
     BadGenesis,
 }
+
+crate::codec::malformed_from!(RosterError);
 
 impl From<BadSignature> for RosterError {
     fn from(_: BadSignature) -> Self {

@@ -62,11 +62,13 @@ pub enum Tamper {
 pub enum OpenError {
     /// The header does not parse.
     #[error("not a sealed object: {0}")]
-    Malformed(#[from] DecodeError),
+    Malformed(DecodeError),
     /// Authentication failed; see [`Tamper`] for what.
     #[error("verification failed: {0}")]
     Tampered(Tamper),
 }
+
+crate::codec::malformed_from!(OpenError);
 
 impl From<Tamper> for OpenError {
     fn from(t: Tamper) -> Self {

@@ -1,0 +1,137 @@
+//! Bad input to the camera agent: a config with an unknown field or an out-of-range value, a
+//! mistyped or garbage pairing code, a pairing code already used, a damaged identity file. Each
+//! gets a clear error naming the problem (exit status 2 for the config, 1 for a command that
+//! failed); nothing already stored is changed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use keyhole_client::Owner;
+use keyhole_client::core::Timestamp;
+use keyhole_client::core::recovery::KdfParams;
+use keyhole_http::Endpoint;
+use keyhole_testkit::TestServer;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+const BIN: &str = env!("CARGO_BIN_EXE_keyhole-camera");
+
+fn camera(config: &Path, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Exit status `code` and a message on stderr containing `needle`.
+fn refused(out: &Output, code: i32, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
+    assert!(stderr.contains(needle), "expected {needle:?} in: {stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_configs_codes_and_state_get_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let config = dir.path().join("camera.toml");
+
+    // Config: an unknown field, a value out of range, not TOML at all.
+    for (text, needle) in [
+        (
+            format!("state_dir = {state:?}\nresolution = 4\n"),
+            "resolution",
+        ),
+        (
+            format!("state_dir = {state:?}\n[motion]\nsensitivity = 150\n"),
+            "sensitivity",
+        ),
+        ("state_dir = [unclosed".to_owned(), "camera.toml"),
+        (
+            format!("state_dir = {state:?}\ncontrol = \"0.0.0.0:8787\"\n"),
+            "loopback",
+        ),
+    ] {
+        std::fs::write(&config, text).unwrap();
+        refused(&camera(&config, &["status"], ""), 2, needle);
+    }
+    std::fs::write(&config, format!("state_dir = {state:?}\n")).unwrap();
+
+    // Pairing codes: garbage, a typo, empty.
+    let server = TestServer::start(&dir.path().join("server")).await;
+    let rng = &mut ChaCha20Rng::seed_from_u64(3);
+    let (owner, _) = Owner::create(
+        &Endpoint {
+            url: server.url.clone(),
+            pin: None,
+            allow_plain_http: false,
+        },
+        "ana",
+        "correct horse battery",
+        "phone",
+        KdfParams::MINIMUM,
+        Timestamp(1_795_735_205_000),
+        rng,
+    )
+    .await
+    .unwrap();
+    let code = owner
+        .start_pairing(&server.url, None, rng)
+        .await
+        .unwrap()
+        .to_text()
+        .to_string();
+    let mut typo = code.clone().into_bytes();
+    let at = typo.len() - 2;
+    typo[at] = if typo[at] == b'A' { b'B' } else { b'A' };
+    for (input, needle) in [
+        ("not a code\n".to_owned(), "pairing code"),
+        (String::from_utf8(typo).unwrap(), "checksum"),
+        (String::new(), "pairing code"),
+    ] {
+        refused(&camera(&config, &["pair", "-"], &input), 1, needle);
+        assert!(!state.join("identity").exists(), "nothing paired");
+    }
+
+    // The right code pairs once; a second camera with the same code is refused.
+    let out = camera(&config, &["pair", "-"], &code);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let identity = std::fs::read(state.join("identity")).unwrap();
+    let other = dir.path().join("other.toml");
+    std::fs::write(
+        &other,
+        format!("state_dir = {:?}\n", dir.path().join("other-state")),
+    )
+    .unwrap();
+    refused(&camera(&other, &["pair", "-"], &code), 1, "already used");
+    // Pairing again over a paired camera is refused; its identity is unchanged.
+    refused(&camera(&config, &["pair", "-"], &code), 1, "reset");
+    assert_eq!(std::fs::read(state.join("identity")).unwrap(), identity);
+
+    // A damaged identity file: a clear error, and the file left for inspection.
+    std::fs::write(state.join("identity"), &identity[..identity.len() / 2]).unwrap();
+    refused(&camera(&config, &["status"], ""), 1, "identity");
+    assert_eq!(
+        std::fs::read(state.join("identity")).unwrap().len(),
+        identity.len() / 2
+    );
+    server.stop().await;
+}
