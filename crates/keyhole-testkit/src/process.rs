@@ -117,6 +117,23 @@ impl ServerProcess {
         }
     }
 
+    /// The server's process id.
+    ///
+    /// # Panics
+    /// If it was stopped.
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("a running server").id()
+    }
+
+    /// Kills the server with SIGKILL: no shutdown, no flush.
+    pub fn kill(mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+
     /// Stops the server (SIGTERM) and checks it shut down cleanly.
     ///
     /// # Panics

@@ -9,9 +9,7 @@
     missing_docs
 )]
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 
 use keyhole_core::envelope::{
     DEFAULT_CHUNK_LOG2, ObjectDigest, ObjectKind, SealParams, Suite, seal_object,
@@ -23,6 +21,7 @@ use keyhole_core::{
     AccountKey, CameraId, CameraKey, DeviceId, DeviceKeys, HpkeSecretKey, ObjectId, Timestamp,
 };
 use keyhole_testkit::TestServer;
+use keyhole_testkit::process::ServerProcess;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use reqwest::StatusCode;
@@ -35,7 +34,7 @@ pub struct Server {
 
 enum Running {
     InProcess(TestServer),
-    Process(Child),
+    Process(ServerProcess),
 }
 
 impl Server {
@@ -50,39 +49,30 @@ impl Server {
 
     /// The `keyhole-server` binary as its own process, plain HTTP on 127.0.0.1:0.
     pub fn spawn(dir: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_keyhole-server"))
-            .args(["--insecure-http", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir)
-            .env("KEYHOLE_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let line = BufReader::new(child.stdout.take().unwrap())
-            .lines()
-            .next()
-            .unwrap()
-            .unwrap();
-        let base = line
-            .strip_prefix("keyhole-server listening on ")
-            .unwrap()
-            .split(' ')
-            .next()
-            .unwrap()
-            .to_owned();
+        Self::spawn_on(dir, "127.0.0.1:0")
+    }
+
+    /// The binary on `addr` (a restart at the same URL).
+    pub fn spawn_on(dir: &Path, addr: &str) -> Self {
+        let server = ServerProcess::spawn_on(dir, addr);
         Self {
-            base,
-            running: Running::Process(child),
+            base: server.url.clone(),
+            running: Running::Process(server),
+        }
+    }
+
+    /// The process id of a spawned server.
+    pub fn pid(&self) -> u32 {
+        match &self.running {
+            Running::Process(server) => server.pid(),
+            Running::InProcess(_) => panic!("an in-process server has no process of its own"),
         }
     }
 
     /// Kills a spawned server with SIGKILL: no shutdown, no flush.
     pub fn kill(self) {
         match self.running {
-            Running::Process(mut child) => {
-                child.kill().unwrap();
-                child.wait().unwrap();
-            }
+            Running::Process(server) => server.kill(),
             Running::InProcess(_) => panic!("only a spawned server can be killed"),
         }
     }
@@ -90,10 +80,7 @@ impl Server {
     pub async fn stop(self) {
         match self.running {
             Running::InProcess(server) => server.stop().await,
-            Running::Process(mut child) => {
-                child.kill().unwrap();
-                child.wait().unwrap();
-            }
+            Running::Process(server) => server.kill(),
         }
     }
 
