@@ -351,8 +351,13 @@ fn recovery(out: &mut Out) {
 
 fn key_stores(out: &mut Out) {
     for (name, contents) in [("empty", &b""[..]), ("json", &br#"{"version":1}"#[..])] {
-        let store = KeyStore::seal(KEY_STORE_PASSPHRASE, contents, KdfParams::MINIMUM, &mut rng(5))
-            .expect("seal key store");
+        let store = KeyStore::seal(
+            KEY_STORE_PASSPHRASE,
+            contents,
+            KdfParams::MINIMUM,
+            &mut rng(5),
+        )
+        .expect("seal key store");
         out.put("key_store", name, &store.encode());
     }
 }
@@ -360,9 +365,24 @@ fn key_stores(out: &mut Out) {
 fn enrollments(out: &mut Out) {
     let (request, transcript) = enrollment();
     out.put("enrollment", "request", &request.encode());
-    let grant = DeviceGrant::seal(&account(), &request, &transcript, &mut rng(6))
-        .expect("seal grant");
+    let grant =
+        DeviceGrant::seal(&account(), &request, &transcript, &mut rng(6)).expect("seal grant");
     out.put("enrollment", "grant", &grant.encode());
+}
+
+fn wire(out: &mut Out) {
+    let batch =
+        keyhole_wire::batch::encode(&[b"a sealed clip", b"", b"its event"]).expect("a small batch");
+    out.put("wire", "batch", &batch);
+    for (name, value) in [
+        ("range-a-b", "bytes=0-99"),
+        ("range-suffix", "bytes=-64"),
+        ("range-open", "bytes=100-"),
+    ] {
+        let mut seed = 1000u64.to_le_bytes().to_vec();
+        seed.extend_from_slice(value.as_bytes());
+        out.put("wire", name, &seed);
+    }
 }
 
 /// A small H.264 clip: key frames every `gop` pictures carrying their parameter sets, an SEI
@@ -433,6 +453,7 @@ fn main() {
     recovery(&mut out);
     key_stores(&mut out);
     enrollments(&mut out);
+    wire(&mut out);
     media(&mut out);
     println!("make_seeds: wrote {} seed files under {root}", out.count);
 }

@@ -10,10 +10,10 @@ use keyhole_core::enrollment::{EnrollmentRequest, Joining, Transcript};
 use keyhole_core::envelope::{
     Header, Layout, ObjectDigest, ObjectKind, SealParams, Suite, PREFIX_LEN, TAG_LEN, TRAILER_LEN,
 };
+use keyhole_core::keys::DeviceSigningKey;
 use keyhole_core::live::LiveSealer;
 use keyhole_core::pairing::PairingCode;
 use keyhole_core::recovery::{RecoveryPhrase, RecoverySecrets};
-use keyhole_core::keys::DeviceSigningKey;
 use keyhole_core::{
     AccountKey, CameraId, CameraKey, DeviceId, DeviceKeys, HpkeSecretKey, ObjectId, Timestamp,
 };
@@ -311,7 +311,6 @@ pub fn u64_at(data: &[u8], at: usize) -> u64 {
     }
     u64::from_be_bytes(b)
 }
-
 
 /// Each access unit's picture NAL units, for comparing video before and after an MP4 round trip.
 pub fn pictures(aus: &[keyhole_media::AccessUnit]) -> Vec<Vec<&[u8]>> {

@@ -729,17 +729,16 @@ impl Agent {
     }
 
     async fn upload_batch(&mut self, entries: &[Entry]) -> Result<(), AgentError> {
-        let mut body = Vec::new();
+        let mut objects = Vec::with_capacity(entries.len());
         for entry in entries {
-            let bytes = std::fs::read(&entry.path).map_err(|source| StoreError::Io {
+            objects.push(std::fs::read(&entry.path).map_err(|source| StoreError::Io {
                 path: entry.path.clone(),
                 source,
-            })?;
-            let len = u32::try_from(bytes.len())
-                .map_err(|_| AgentError::Seal("object too large for a batch".into()))?;
-            body.extend_from_slice(&len.to_be_bytes());
-            body.extend_from_slice(&bytes);
+            })?);
         }
+        let objects: Vec<&[u8]> = objects.iter().map(Vec::as_slice).collect();
+        let body =
+            keyhole_wire::batch::encode(&objects).map_err(|e| AgentError::Seal(e.to_string()))?;
         let resp = self
             .http
             .post(format!("{}/v1/objects", self.identity.server_url))
@@ -804,9 +803,9 @@ impl Agent {
 }
 
 /// Largest batch request body (the server's limit).
-const MAX_BATCH_BYTES: u64 = 8 << 20;
+const MAX_BATCH_BYTES: u64 = keyhole_wire::batch::MAX_BYTES as u64;
 /// Most objects in one batch request.
-const MAX_BATCH_OBJECTS: usize = 16;
+const MAX_BATCH_OBJECTS: usize = keyhole_wire::batch::MAX_OBJECTS;
 
 /// Whether a refusal is for good (retrying the same bytes cannot succeed).
 fn permanent(code: u16) -> bool {

@@ -335,7 +335,7 @@ async fn record_object(
 }
 
 /// Largest body of a batch upload; larger objects go one by one, streamed and resumable.
-pub const MAX_BATCH_BYTES: usize = 8 << 20;
+pub const MAX_BATCH_BYTES: usize = keyhole_wire::batch::MAX_BYTES;
 
 #[derive(Serialize)]
 pub(super) struct BatchUploaded {
@@ -362,19 +362,9 @@ pub(super) async fn upload_batch(
     let bytes = axum::body::to_bytes(body, MAX_BATCH_BYTES)
         .await
         .map_err(|e| ApiError::bad(format!("batch interrupted or over 8 MiB: {e}")))?;
-    let mut rest: &[u8] = &bytes;
     let mut objects = Vec::new();
     let mut any_created = false;
-    while !rest.is_empty() {
-        let (len, body) = rest
-            .split_first_chunk::<4>()
-            .ok_or_else(|| ApiError::bad("batch ends inside a length"))?;
-        let len = u32::from_be_bytes(*len) as usize;
-        if body.len() < len {
-            return Err(ApiError::bad("batch ends inside an object"));
-        }
-        let (object, after) = body.split_at(len);
-        rest = after;
+    for object in keyhole_wire::batch::split(&bytes).map_err(ApiError::bad)? {
         let object_id = Header::decode(object)
             .map_err(|e| ApiError::bad(format!("not a sealed object: {e}")))?
             .object_id
@@ -476,32 +466,13 @@ async fn owned(state: &AppState, caller: &Caller, object_id: &str) -> Result<Obj
     }
 }
 
-/// Parses a single `bytes=` range against an object of `len` bytes.
-fn parse_range(value: &str, len: u64) -> Result<std::ops::Range<u64>, ApiError> {
-    let spec = value
-        .strip_prefix("bytes=")
-        .ok_or_else(|| ApiError::bad("only byte ranges are supported"))?;
-    if spec.contains(',') {
-        return Err(ApiError::bad("only one range per request is supported"));
-    }
-    let (a, b) = spec
-        .split_once('-')
-        .ok_or_else(|| ApiError::bad("malformed range"))?;
-    let num = |s: &str| {
-        s.trim()
-            .parse::<u64>()
-            .map_err(|_| ApiError::bad("malformed range"))
-    };
-    let range = match (a.trim().is_empty(), b.trim().is_empty()) {
-        (true, false) => len.saturating_sub(num(b)?)..len,
-        (false, true) => num(a)?..len,
-        (false, false) => num(a)?..num(b)?.saturating_add(1).min(len),
-        (true, true) => return Err(ApiError::bad("malformed range")),
-    };
-    if range.start >= range.end {
-        return Err(ApiError::RangeNotSatisfiable(len));
-    }
-    Ok(range)
+/// The bytes a `Range` header selects from an object of `len` bytes.
+fn byte_range(value: &str, len: u64) -> Result<std::ops::Range<u64>, ApiError> {
+    use keyhole_wire::range::{RangeError, parse};
+    parse(value, len).map_err(|e| match e {
+        RangeError::Unsatisfiable => ApiError::RangeNotSatisfiable(len),
+        other => ApiError::bad(other),
+    })
 }
 
 pub(super) async fn download(
@@ -513,7 +484,7 @@ pub(super) async fn download(
     let row = owned(&state, &caller, &object_id).await?;
     let len = u64::try_from(row.size).map_err(|e| ApiError::Internal(e.into()))?;
     let range = match headers.get(header::RANGE) {
-        Some(v) => Some(parse_range(
+        Some(v) => Some(byte_range(
             v.to_str().map_err(|_| ApiError::bad("malformed range"))?,
             len,
         )?),
