@@ -283,18 +283,34 @@ async fn a_camera_key_substituted_at_pairing_is_refused() {
 async fn a_withheld_camera_record_is_flagged() {
     let mut w = World::new(5).await;
     w.clips(1, NOW).await;
-    // A new epoch (as after a revocation); the server keeps showing the camera version 1.
+    // A tablet is enrolled, then revoked: epoch 2. The server keeps showing the camera
+    // version 1, so the camera keeps sealing to a key the tablet holds.
     let record = format!("/v1/cameras/{}/record", w.camera_id);
     w.camera_view.redirect(move |m, p| {
         (*m == Method::GET && p == record).then(|| format!("{record}?version=1"))
     });
-    assert_eq!(
-        w.owner
-            .rotate_epoch(&w.camera_id, NOW, &mut w.rng)
-            .await
-            .unwrap(),
-        2
-    );
+    let tablet = DeviceKeys::generate(&mut w.rng);
+    let tablet_id = keyhole_core::DeviceId::random(&mut w.rng);
+    w.owner
+        .add_device(
+            keyhole_core::roster::DeviceEntry {
+                id: tablet_id,
+                name: "tablet".into(),
+                added_at: NOW,
+                signing_key: tablet.signing.public(),
+                hpke_key: tablet.hpke.public(),
+            },
+            NOW,
+            &mut w.rng,
+        )
+        .await
+        .unwrap();
+    let epochs = w
+        .owner
+        .revoke_device(tablet_id, NOW, &mut w.rng)
+        .await
+        .unwrap();
+    assert_eq!(epochs, vec![(w.camera_id, 2)]);
     let hour_later = Timestamp(NOW.0 + 3_600_000);
     let late = w.clips(1, hour_later).await;
     assert!(w.camera_view.applied() >= 1);
