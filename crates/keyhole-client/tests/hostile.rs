@@ -238,6 +238,59 @@ async fn a_roster_with_an_injected_device_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_roster_shown_to_a_joining_device_is_refused() {
+    let mut w = World::new(9).await;
+    // Version 2 lists a laptop; the server keeps serving version 1 to whoever asks.
+    let laptop = DeviceKeys::generate(&mut w.rng);
+    w.owner
+        .add_device(
+            keyhole_core::roster::DeviceEntry {
+                id: keyhole_core::DeviceId::random(&mut w.rng),
+                name: "laptop".into(),
+                added_at: NOW,
+                signing_key: laptop.signing.public(),
+                hpke_key: laptop.hpke.public(),
+            },
+            NOW,
+            &mut w.rng,
+        )
+        .await
+        .unwrap();
+    let joining_view = HostileProxy::start(&w.server.url).await;
+    joining_view.redirect(|m, p| {
+        (*m == Method::GET && p == "/v1/roster").then(|| "/v1/roster?version=1".into())
+    });
+    let mut tablet_rng = ChaCha20Rng::seed_from_u64(10);
+    let mut joining = JoinRequest::start(
+        &endpoint(&joining_view.url),
+        "ana",
+        PASSWORD,
+        "tablet",
+        &mut tablet_rng,
+    )
+    .await
+    .unwrap();
+    let pending = w.owner.pending_enrollments().await.unwrap();
+    let (code, approval) = tokio::join!(
+        joining.exchange(),
+        w.owner.answer_enrollment(&pending[0], &mut w.rng)
+    );
+    assert_eq!(code.unwrap(), approval.as_ref().unwrap().code());
+    let (joined, approved) = tokio::join!(
+        joining.finish(&mut tablet_rng),
+        w.owner
+            .approve_enrollment(approval.unwrap(), NOW, &mut w.rng)
+    );
+    approved.unwrap();
+    let refused = joined.unwrap_err();
+    assert!(
+        matches!(&refused, ClientError::Untrusted(m) if m.contains("does not list this device")),
+        "{refused}"
+    );
+    assert!(joining_view.applied() >= 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_camera_key_substituted_at_pairing_is_refused() {
     let mut w = World::new(4).await;
     let code = w
