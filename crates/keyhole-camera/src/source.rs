@@ -49,6 +49,17 @@ pub enum SourceConfig {
         #[serde(default, rename = "loop")]
         repeat: bool,
     },
+    /// A program writing H.264 (Annex B) to its standard output, read as it arrives: a
+    /// Raspberry Pi camera through `rpicam-vid`, or any encoder. When it exits, the camera
+    /// stops with an error (a service manager restarts it).
+    Command {
+        /// The program and its arguments, e.g.
+        /// `["rpicam-vid", "-t", "0", "-n", "--codec", "h264", "--inline", "-o", "-"]`.
+        command: Vec<String>,
+        /// Frames per second of the stream (Annex B carries no times); 15 by default.
+        #[serde(default = "default_fps")]
+        fps: u32,
+    },
     /// An RTSP camera (H.264), over TCP.
     Rtsp {
         /// `rtsp://host:port/path`; credentials may be in the URL.
@@ -88,6 +99,9 @@ pub enum SourceError {
     /// The file could not be read or is not video we understand.
     #[error("{0}")]
     File(String),
+    /// The source command could not run, or stopped.
+    #[error("source command: {0}")]
+    Command(String),
     /// The RTSP camera failed.
     #[error("RTSP: {0}")]
     Rtsp(String),
@@ -134,6 +148,10 @@ pub fn start(config: &SourceConfig) -> Result<RunningSource, SourceError> {
         SourceConfig::File { path, fps, repeat } => {
             let pictures = read_file(&path, fps)?;
             tokio::task::spawn_blocking(move || play(&pictures, repeat, &tx))
+        }
+        SourceConfig::Command { command, fps } => {
+            let child = spawn_command(&command)?;
+            tokio::task::spawn_blocking(move || read_command(child, fps, &tx))
         }
         SourceConfig::Rtsp { url } => tokio::spawn(crate::rtsp::stream(url, tx)),
     };
@@ -206,6 +224,46 @@ pub fn read_file(path: &std::path::Path, fps: u32) -> Result<Vec<AccessUnit>, So
         )));
     }
     Ok(pictures)
+}
+
+fn spawn_command(command: &[String]) -> Result<std::process::Child, SourceError> {
+    let (program, args) = command
+        .split_first()
+        .ok_or_else(|| SourceError::Command("it is empty".into()))?;
+    std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| SourceError::Command(format!("cannot run {program}: {e}")))
+}
+
+/// Reads the command's H.264 as it arrives; stops it when the camera no longer listens.
+fn read_command(
+    mut child: std::process::Child,
+    fps: u32,
+    tx: &mpsc::Sender<AccessUnit>,
+) -> Result<(), SourceError> {
+    use std::io::Read;
+    let mut stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| SourceError::Command("it has no output".into()))?;
+    let mut reader = h264::AnnexBReader::new(u64::from(TIMESCALE / fps.clamp(1, 120)));
+    let mut buf = vec![0u8; 64 * 1024];
+    let outcome = loop {
+        let n = match stdout.read(&mut buf) {
+            Ok(0) => break Err(SourceError::Command("it ended".into())),
+            Ok(n) => n,
+            Err(e) => break Err(SourceError::Command(format!("reading its output: {e}"))),
+        };
+        if !reader.push(&buf[..n]).into_iter().all(|au| send(tx, au)) {
+            break Ok(());
+        }
+    };
+    child.kill().ok();
+    child.wait().ok();
+    outcome
 }
 
 fn play(

@@ -440,6 +440,46 @@ impl Drop for RtspServer {
     }
 }
 
+/// A camera whose video comes from a program's standard output, as a Raspberry Pi camera's does
+/// from `rpicam-vid`: here ffmpeg encoding a test pattern to H.264 in real time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_source_streams_h264_from_a_pipe() {
+    if Command::new("ffmpeg").arg("-version").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "ffmpeg is required (see .ci/run)"
+        );
+        eprintln!("ffmpeg not installed: command source test skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server")).await;
+    let rng = &mut ChaCha20Rng::seed_from_u64(8);
+    let mut camera = camera_process(
+        dir.path(),
+        "[source]\nkind = \"command\"\nfps = 15\ncommand = [\"ffmpeg\", \"-hide_banner\", \
+         \"-loglevel\", \"error\", \"-re\", \"-f\", \"lavfi\", \"-i\", \
+         \"testsrc2=size=320x240:rate=15\", \"-c:v\", \"libx264\", \"-tune\", \"zerolatency\", \"-g\", \"15\", \"-bf\", \"0\", \
+         \"-f\", \"h264\", \"-\"]\n\
+         [record]\nmode = \"events\"\n[clip]\npre_roll_s = 1.0\npost_roll_s = 1.5\n[motion]\nenabled = false\n",
+    );
+    let (mut owner, camera_id) = owner_with_camera(&server.url, "ana", &camera, rng).await;
+    camera.start().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    camera.post("/doorbell").await;
+    camera
+        .wait_for("the event to upload", 30, |s| {
+            s["events"] == 1 && s["uploaded"] == 2
+        })
+        .await;
+    camera.stop();
+    let (_, objects) = fetch_all(&mut owner, &camera_id).await;
+    assert_eq!(events(&objects)[0].kind, EventKind::Doorbell);
+    let frames = check_clip(dir.path(), &clips(&objects)[0], (320, 240));
+    assert!((35..=80).contains(&frames.len()), "{} frames", frames.len());
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rtsp_camera_events_decrypt_to_playable_mp4() {
     let Some(rtsp) = RtspServer::start() else {

@@ -137,35 +137,112 @@ pub fn group_access_units<'a>(
     units: impl IntoIterator<Item = &'a [u8]>,
     frame_ticks: u64,
 ) -> Vec<AccessUnit> {
-    let mut out = Vec::new();
-    let mut current: Vec<Vec<u8>> = Vec::new();
-    let mut has_picture = false;
-    let flush = |current: &mut Vec<Vec<u8>>, out: &mut Vec<AccessUnit>| {
-        if !current.is_empty() {
-            let dts = frame_ticks.saturating_mul(out.len() as u64);
-            out.push(AccessUnit::new(dts, std::mem::take(current)));
+    let mut grouper = Grouper::new(frame_ticks);
+    let mut out: Vec<AccessUnit> = units.into_iter().filter_map(|u| grouper.push(u)).collect();
+    out.extend(grouper.finish());
+    out
+}
+
+/// Access units from NAL units arriving one at a time (the rule of [`group_access_units`]).
+#[derive(Debug)]
+struct Grouper {
+    frame_ticks: u64,
+    emitted: u64,
+    current: Vec<Vec<u8>>,
+    has_picture: bool,
+}
+
+impl Grouper {
+    fn new(frame_ticks: u64) -> Self {
+        Self {
+            frame_ticks,
+            emitted: 0,
+            current: Vec::new(),
+            has_picture: false,
         }
-    };
-    for unit in units {
+    }
+
+    /// Adds a unit; returns the access unit it completed, if it began a new one.
+    fn push(&mut self, unit: &[u8]) -> Option<AccessUnit> {
         let kind = nal_type(unit);
         let is_slice = kind == nal::SLICE || kind == nal::IDR;
-        let starts_new = if is_slice {
-            // first_mb_in_slice is ue(v); zero is the single bit 1.
-            has_picture && unit.get(1).is_some_and(|b| b & 0x80 != 0)
-        } else {
-            has_picture && matches!(kind, nal::AUD | nal::SPS | nal::PPS | nal::SEI)
-        };
-        if starts_new {
-            flush(&mut current, &mut out);
-            has_picture = false;
+        let starts_new = self.has_picture
+            && if is_slice {
+                // first_mb_in_slice is ue(v); zero is the single bit 1.
+                unit.get(1).is_some_and(|b| b & 0x80 != 0)
+            } else {
+                matches!(kind, nal::AUD | nal::SPS | nal::PPS | nal::SEI)
+            };
+        let done = if starts_new { self.take() } else { None };
+        self.has_picture |= is_slice;
+        self.current.push(unit.to_vec());
+        done
+    }
+
+    fn take(&mut self) -> Option<AccessUnit> {
+        self.has_picture = false;
+        if self.current.is_empty() {
+            return None;
         }
-        has_picture |= is_slice;
-        current.push(unit.to_vec());
+        let dts = self.frame_ticks.saturating_mul(self.emitted);
+        self.emitted += 1;
+        Some(AccessUnit::new(dts, std::mem::take(&mut self.current)))
     }
-    if has_picture {
-        flush(&mut current, &mut out);
+
+    /// The last access unit, if it holds a picture.
+    fn finish(mut self) -> Option<AccessUnit> {
+        if self.has_picture { self.take() } else { None }
     }
-    out
+}
+
+/// Splits an H.264 Annex B byte stream into access units as it arrives, in pieces of any size
+/// (a camera encoder writing to a pipe). Access units get consecutive times `frame_ticks`
+/// apart. Memory is bounded by one access unit plus one unfinished NAL unit.
+#[derive(Debug)]
+pub struct AnnexBReader {
+    buffer: Vec<u8>,
+    grouper: Grouper,
+}
+
+impl AnnexBReader {
+    /// A reader stamping access units `frame_ticks` apart.
+    #[must_use]
+    pub fn new(frame_ticks: u64) -> Self {
+        Self {
+            buffer: Vec::new(),
+            grouper: Grouper::new(frame_ticks),
+        }
+    }
+
+    /// Adds the next bytes of the stream; returns the access units they completed.
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<AccessUnit> {
+        self.buffer.extend_from_slice(bytes);
+        // Everything before the last start code is complete NAL units.
+        let Some(last) = self.buffer.windows(3).rposition(|w| w == [0, 0, 1]) else {
+            return Vec::new();
+        };
+        let complete: Vec<Vec<u8>> = split_annex_b(&self.buffer[..last])
+            .into_iter()
+            .map(<[u8]>::to_vec)
+            .collect();
+        self.buffer.drain(..last);
+        complete
+            .iter()
+            .filter_map(|u| self.grouper.push(u))
+            .collect()
+    }
+
+    /// The stream ended: the access units still held.
+    #[must_use]
+    pub fn finish(mut self) -> Vec<AccessUnit> {
+        let rest = std::mem::take(&mut self.buffer);
+        let mut out: Vec<AccessUnit> = split_annex_b(&rest)
+            .into_iter()
+            .filter_map(|u| self.grouper.push(u))
+            .collect();
+        out.extend(self.grouper.finish());
+        out
+    }
 }
 
 /// Why a parameter set could not be read.
@@ -392,6 +469,38 @@ mod tests {
             vec![&[0x67, 1, 2][..], &[0x68, 3][..], &[0x65, 4][..]]
         );
         assert!(split_annex_b(&[1, 2, 3]).is_empty());
+    }
+
+    #[test]
+    fn a_stream_read_in_pieces_groups_as_a_whole() {
+        // AUD, SPS, PPS, IDR in two slices; then three P pictures, one of two slices.
+        let units: Vec<Vec<u8>> = vec![
+            vec![0x09, 0xf0],
+            vec![0x67, 0x42, 0xc0, 0x1f],
+            vec![0x68, 0xce],
+            vec![0x65, 0x88, 1],
+            vec![0x65, 0x40, 2],
+            vec![0x41, 0x9a, 3],
+            vec![0x41, 0x9a, 4],
+            vec![0x41, 0x40, 5],
+            vec![0x41, 0x9a, 6],
+        ];
+        let mut stream = Vec::new();
+        for u in &units {
+            stream.extend_from_slice(&[0, 0, 0, 1]);
+            stream.extend_from_slice(u);
+        }
+        let whole = group_access_units(split_annex_b(&stream), 6000);
+        assert_eq!(whole.len(), 4);
+        for piece in [1, 2, 3, 5, 7, 64] {
+            let mut reader = AnnexBReader::new(6000);
+            let mut got = Vec::new();
+            for chunk in stream.chunks(piece) {
+                got.extend(reader.push(chunk));
+            }
+            got.extend(reader.finish());
+            assert_eq!(got, whole, "pieces of {piece}");
+        }
     }
 
     #[test]
