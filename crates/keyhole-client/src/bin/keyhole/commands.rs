@@ -112,12 +112,23 @@ impl Device {
     }
 }
 
+/// Which server and account a new device joins, and the device's name (`init`, `recover`,
+/// `join`).
+#[derive(Debug, clap::Args)]
 pub(crate) struct InitArgs {
+    /// The server, e.g. https://keyhole.example:8443.
+    #[arg(long)]
     pub(crate) server: String,
+    /// SHA-256 fingerprint of the server's self-signed certificate (hex), as
+    /// `keyhole-server fingerprint` prints it.
+    #[arg(long)]
     pub(crate) pin: Option<String>,
+    /// Account name.
+    #[arg(long)]
     pub(crate) user: String,
+    /// This device's name, as the account's device list will show it.
+    #[arg(long, default_value = "this device")]
     pub(crate) device: String,
-    pub(crate) phrase_file: Option<PathBuf>,
 }
 
 /// Refuses to overwrite a key store, and reads the server's address.
@@ -185,7 +196,11 @@ pub(crate) async fn recover(store: &Path, args: InitArgs) -> anyhow::Result<()> 
     Ok(())
 }
 
-pub(crate) async fn init(store: &Path, args: InitArgs) -> anyhow::Result<()> {
+pub(crate) async fn init(
+    store: &Path,
+    args: InitArgs,
+    phrase_file: Option<PathBuf>,
+) -> anyhow::Result<()> {
     let endpoint = new_device(store, &args)?;
     let password = secret("KEYHOLE_PASSWORD", "Account password: ")?;
     let passphrase = new_passphrase()?;
@@ -206,7 +221,7 @@ pub(crate) async fn init(store: &Path, args: InitArgs) -> anyhow::Result<()> {
     }
     owner.save_key_store(store, &passphrase, KdfParams::DEFAULT, rng)?;
     let words = phrase.words();
-    match &args.phrase_file {
+    match &phrase_file {
         Some(path) => {
             let mut options = std::fs::OpenOptions::new();
             options.write(true).create_new(true);

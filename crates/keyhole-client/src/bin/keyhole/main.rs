@@ -34,19 +34,8 @@ enum Command {
     /// keys, the signed device list and the recovery phrase (shown once, then confirmed), and
     /// seals everything into the key store under a passphrase.
     Init {
-        /// The server, e.g. https://keyhole.example:8443.
-        #[arg(long)]
-        server: String,
-        /// SHA-256 fingerprint of the server's self-signed certificate (hex), as
-        /// `keyhole-server fingerprint` prints it.
-        #[arg(long)]
-        pin: Option<String>,
-        /// Account name.
-        #[arg(long)]
-        user: String,
-        /// This device's name, as the account's device list will show it.
-        #[arg(long, default_value = "this device")]
-        device: String,
+        #[command(flatten)]
+        account: commands::InitArgs,
         /// Write the recovery phrase to this new file (mode 0600) instead of showing it.
         #[arg(long)]
         phrase_file: Option<PathBuf>,
@@ -55,35 +44,15 @@ enum Command {
     /// recovery backup with the recovery phrase (asked for, or KEYHOLE_RECOVERY_PHRASE), enroll
     /// this device, and recover every camera's keys for its whole history.
     Recover {
-        /// The server, e.g. https://keyhole.example:8443.
-        #[arg(long)]
-        server: String,
-        /// SHA-256 fingerprint of the server's self-signed certificate (hex).
-        #[arg(long)]
-        pin: Option<String>,
-        /// Account name.
-        #[arg(long)]
-        user: String,
-        /// This device's name.
-        #[arg(long, default_value = "this device")]
-        device: String,
+        #[command(flatten)]
+        account: commands::InitArgs,
     },
     /// Join an existing account from this new device, approved by one of its enrolled devices
     /// (`keyhole approve` there): both show a six-digit code, and you confirm on each that they
     /// match. This device then holds the account key and every camera's whole history.
     Join {
-        /// The server, e.g. https://keyhole.example:8443.
-        #[arg(long)]
-        server: String,
-        /// SHA-256 fingerprint of the server's self-signed certificate (hex).
-        #[arg(long)]
-        pin: Option<String>,
-        /// Account name.
-        #[arg(long)]
-        user: String,
-        /// This device's name, as the account's device list will show it.
-        #[arg(long, default_value = "this device")]
-        device: String,
+        #[command(flatten)]
+        account: commands::InitArgs,
     },
     /// Approve a device waiting to join the account (`keyhole join` there): shows the code to
     /// compare with it, and enrolls it once you confirm.
@@ -200,57 +169,13 @@ fn main() -> ExitCode {
     let result: anyhow::Result<bool> = runtime.block_on(async {
         match cli.command {
             Command::Init {
-                server,
-                pin,
-                user,
-                device,
+                account,
                 phrase_file,
-            } => commands::init(
-                &store,
-                commands::InitArgs {
-                    server,
-                    pin,
-                    user,
-                    device,
-                    phrase_file,
-                },
-            )
-            .await
-            .map(|()| true),
-            Command::Recover {
-                server,
-                pin,
-                user,
-                device,
-            } => commands::recover(
-                &store,
-                commands::InitArgs {
-                    server,
-                    pin,
-                    user,
-                    device,
-                    phrase_file: None,
-                },
-            )
-            .await
-            .map(|()| true),
-            Command::Join {
-                server,
-                pin,
-                user,
-                device,
-            } => commands::join(
-                &store,
-                commands::InitArgs {
-                    server,
-                    pin,
-                    user,
-                    device,
-                    phrase_file: None,
-                },
-            )
-            .await
-            .map(|()| true),
+            } => commands::init(&store, account, phrase_file)
+                .await
+                .map(|()| true),
+            Command::Recover { account } => commands::recover(&store, account).await.map(|()| true),
+            Command::Join { account } => commands::join(&store, account).await.map(|()| true),
             Command::Approve { device, wait } => {
                 commands::approve(&store, device.as_deref(), Duration::from_secs(wait))
                     .await
