@@ -3,6 +3,7 @@
 # 10-second 1080p event clip: ffmpeg encodes a test pattern at 4 Mbit/s in real time as the
 # camera's `command` source; the real server and the `keyhole` command run alongside on
 # loopback. Needs ffmpeg, curl and python3. Prints the camera's VmHWM.
+# THUMBNAIL=false measures without the event thumbnail (which decodes a 1080p picture).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${CARGO_TARGET_DIR:-target}
@@ -28,6 +29,7 @@ mode = "events"
 pre_roll_s = 0.0
 post_roll_s = 10.0
 max_s = 10.0
+thumbnail = ${THUMBNAIL:-true}
 [motion]
 enabled = false
 TOML

@@ -1,11 +1,13 @@
 //! The paired camera: verifies the owner's camera record before sealing, seals clips and events
 //! into its chain, keeps them in the durable spool and uploads them.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use keyhole_core::envelope::{
-    DEFAULT_CHUNK_LOG2, ObjectKind, ObjectVerifier, PREFIX_LEN, SealParams, Suite, seal_object,
+    DEFAULT_CHUNK_LOG2, ObjectKind, ObjectVerifier, PREFIX_LEN, SealParams, Sealer, Suite,
+    sealed_len,
 };
 use keyhole_core::event::{EventDetails, EventKind, seal_event};
 use keyhole_core::pairing::{PairingCode, RegistrationProof};
@@ -381,6 +383,12 @@ impl Agent {
         })
     }
 
+    /// The suite objects are sealed with.
+    #[must_use]
+    pub fn suite(&self) -> Suite {
+        self.settings.suite
+    }
+
     /// The camera's id.
     #[must_use]
     pub fn camera_id(&self) -> CameraId {
@@ -526,6 +534,16 @@ impl Agent {
         digest: keyhole_core::envelope::ObjectDigest,
     ) -> Result<(), AgentError> {
         let dropped = self.spool.put(params.sequence, params.object_id, sealed)?;
+        self.advance(params, digest, dropped)
+    }
+
+    /// Moves the chain past an object now in the spool.
+    fn advance(
+        &mut self,
+        params: &SealParams,
+        digest: keyhole_core::envelope::ObjectDigest,
+        dropped: u64,
+    ) -> Result<(), AgentError> {
         self.chain.sequence = params.sequence;
         self.chain.previous = hex::encode(digest.0);
         self.chain.dropped += dropped;
@@ -550,22 +568,63 @@ impl Agent {
         rng: &mut impl CryptoRngCore,
     ) -> Result<ObjectId, AgentError> {
         let object_id = ObjectId::random(rng);
-        self.seal_clip_as(object_id, video, captured_at, rng)
+        self.seal_clip_from(
+            object_id,
+            &mut &video[..],
+            video.len() as u64,
+            captured_at,
+            rng,
+        )
     }
 
-    fn seal_clip_as(
+    /// Seals the `len` bytes read from `video` as the next clip, under `object_id`, streaming
+    /// them through the sealer into the spool: memory stays at about one chunk whatever the
+    /// clip's length.
+    ///
+    /// # Errors
+    /// As [`Agent::seal_clip`], or `video` failing or not giving `len` bytes.
+    pub fn seal_clip_from(
         &mut self,
         object_id: ObjectId,
-        video: &[u8],
+        video: &mut dyn Read,
+        len: u64,
         captured_at: Timestamp,
         rng: &mut impl CryptoRngCore,
     ) -> Result<ObjectId, AgentError> {
         let mut params = self.next_params(ObjectKind::Clip, captured_at, rng)?;
         params.object_id = object_id;
         let viewing = self.viewing_key()?;
-        let (sealed, summary) = seal_object(params, video, &viewing, &self.identity.key, rng)
+        let mut file = self.spool.create(
+            params.sequence,
+            object_id,
+            sealed_len(len, params.chunk_log2),
+        )?;
+        let mut out = Vec::with_capacity(2 * SEAL_READ);
+        let mut sealer = Sealer::new(params, &viewing, &self.identity.key, rng, &mut out)
             .map_err(|e| AgentError::Seal(e.to_string()))?;
-        self.spool(&params, &sealed, summary.digest)?;
+        let mut buf = vec![0; SEAL_READ];
+        let mut read = 0u64;
+        loop {
+            let n = match video.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(AgentError::Seal(format!("reading the clip: {e}"))),
+            };
+            read += n as u64;
+            sealer.update(&buf[..n], &mut out);
+            file.write(&out)?;
+            out.clear();
+        }
+        if read != len {
+            return Err(AgentError::Seal(format!(
+                "the clip was {read} bytes, not the {len} expected"
+            )));
+        }
+        let summary = sealer.finish(&mut out);
+        file.write(&out)?;
+        let dropped = file.commit()?;
+        self.advance(&params, summary.digest, dropped)?;
         Ok(object_id)
     }
 
@@ -598,25 +657,25 @@ impl Agent {
         captured_at: Timestamp,
         rng: &mut impl CryptoRngCore,
     ) -> Result<ObjectId, AgentError> {
-        let object_id = ObjectId::random(rng);
-        self.record_clip_as(object_id, video, captured_at, rng)
-            .await
+        self.refresh_online(rng).await?;
+        self.seal_clip(video, captured_at, rng)
     }
 
-    /// [`Agent::record_clip`] under an id chosen earlier (a continuous segment, which events
-    /// name before it ends).
+    /// [`Agent::record_clip`] streaming from `video` ([`Agent::seal_clip_from`]), under an id
+    /// chosen earlier (a continuous segment, which events name before it ends).
     ///
     /// # Errors
-    /// As [`Agent::record_clip`].
-    pub async fn record_clip_as(
+    /// As [`Agent::record_clip`] and [`Agent::seal_clip_from`].
+    pub async fn record_clip_from(
         &mut self,
         object_id: ObjectId,
-        video: &[u8],
+        video: &mut (dyn Read + Send),
+        len: u64,
         captured_at: Timestamp,
-        rng: &mut impl CryptoRngCore,
+        rng: &mut (impl CryptoRngCore + Send),
     ) -> Result<ObjectId, AgentError> {
         self.refresh_online(rng).await?;
-        self.seal_clip_as(object_id, video, captured_at, rng)
+        self.seal_clip_from(object_id, video, len, captured_at, rng)
     }
 
     /// Refreshes the record, then seals and spools an event.
@@ -728,22 +787,37 @@ impl Agent {
         &entries[..count]
     }
 
+    /// Sends `entries` in one batch request (see `keyhole_wire::batch`), streamed from the
+    /// spool files rather than read into memory.
     async fn upload_batch(&mut self, entries: &[Entry]) -> Result<(), AgentError> {
-        let mut objects = Vec::with_capacity(entries.len());
+        use tokio::io::AsyncReadExt;
+        let mut body: std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>> =
+            Box::pin(tokio::io::empty());
+        let mut total = 0u64;
         for entry in entries {
-            objects.push(std::fs::read(&entry.path).map_err(|source| StoreError::Io {
-                path: entry.path.clone(),
-                source,
-            })?);
+            let len = u32::try_from(entry.len)
+                .map_err(|_| AgentError::Seal("a spooled object is too large".into()))?;
+            let file =
+                tokio::fs::File::open(&entry.path)
+                    .await
+                    .map_err(|source| StoreError::Io {
+                        path: entry.path.clone(),
+                        source,
+                    })?;
+            body = Box::pin(
+                body.chain(std::io::Cursor::new(len.to_be_bytes()))
+                    .chain(file.take(entry.len)),
+            );
+            total += 4 + entry.len;
         }
-        let objects: Vec<&[u8]> = objects.iter().map(Vec::as_slice).collect();
-        let body =
-            keyhole_wire::batch::encode(&objects).map_err(|e| AgentError::Seal(e.to_string()))?;
         let resp = self
             .http
             .post(format!("{}/v1/objects", self.identity.server_url))
             .bearer_auth(self.identity.token.as_str())
-            .body(body)
+            .header(reqwest::header::CONTENT_LENGTH, total)
+            .body(reqwest::Body::wrap_stream(
+                tokio_util::io::ReaderStream::new(body),
+            ))
             .send()
             .await;
         self.status.online = resp.is_ok();
@@ -804,6 +878,9 @@ impl Agent {
 
 /// Largest batch request body (the server's limit).
 const MAX_BATCH_BYTES: u64 = keyhole_wire::batch::MAX_BYTES as u64;
+/// Bytes read from a clip per sealer update.
+const SEAL_READ: usize = 64 << 10;
+
 /// Most objects in one batch request.
 const MAX_BATCH_OBJECTS: usize = keyhole_wire::batch::MAX_OBJECTS;
 

@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod config;
+pub mod footage;
 pub mod live;
 pub mod recorder;
 pub mod rtsp;

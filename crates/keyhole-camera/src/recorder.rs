@@ -1,12 +1,14 @@
 //! Turning a stream of access units and triggers into event clips: a pre-roll ring buffer that
 //! always starts at a key frame, recording from the trigger until the post-roll has passed since
 //! the last trigger (or the clip reaches its longest length), and a cool-down after each motion
-//! clip. Pure: times are the stream's own 90 kHz clock.
+//! clip. Pure apart from where the footage goes: times are the stream's own 90 kHz clock.
 
 use std::collections::VecDeque;
 
 use keyhole_core::event::EventKind;
 use keyhole_media::{AccessUnit, TIMESCALE};
+
+use crate::footage::Footage;
 
 /// Clip timing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,49 +40,71 @@ fn ticks(ms: u32) -> u64 {
 }
 
 /// A finished event clip.
-#[derive(Debug, Clone)]
-pub struct Clip {
+#[derive(Debug)]
+pub struct Clip<F> {
     /// What triggered it (a doorbell press outranks motion).
     pub kind: EventKind,
     /// Stream time of the trigger.
     pub triggered_at: u64,
-    /// The pictures, starting with a key frame.
-    pub access_units: Vec<AccessUnit>,
+    /// Stream time of the first picture, a key frame.
+    pub starts_at: u64,
+    /// Stream time of the last picture.
+    pub ends_at: u64,
+    /// The pictures.
+    pub footage: F,
 }
 
-impl Clip {
-    /// Stream time of the first picture.
-    #[must_use]
-    pub fn starts_at(&self) -> u64 {
-        self.access_units.first().map_or(0, |a| a.dts)
-    }
-
+impl<F> Clip<F> {
     /// Length in milliseconds, from the first to the last picture.
     #[must_use]
     pub fn duration_ms(&self) -> u32 {
-        let end = self.access_units.last().map_or(0, |a| a.dts);
-        u32::try_from(end.saturating_sub(self.starts_at()) * 1000 / u64::from(TIMESCALE))
+        u32::try_from(self.ends_at.saturating_sub(self.starts_at) * 1000 / u64::from(TIMESCALE))
             .unwrap_or(u32::MAX)
     }
 }
 
 #[derive(Debug)]
-struct Recording {
+struct Recording<F> {
     kind: EventKind,
     triggered_at: u64,
     last_trigger: u64,
-    access_units: Vec<AccessUnit>,
+    starts_at: u64,
+    ends_at: u64,
+    footage: F,
 }
 
-/// The clip cutter.
-#[derive(Debug)]
-pub struct Recorder {
+impl<F> Recording<F> {
+    fn into_clip(self) -> Clip<F> {
+        Clip {
+            kind: self.kind,
+            triggered_at: self.triggered_at,
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            footage: self.footage,
+        }
+    }
+}
+
+/// The clip cutter. The pre-roll ring is always in memory (it is short); a clip's pictures go
+/// to footage made by `new_footage` as they arrive.
+pub struct Recorder<F> {
     timing: ClipTiming,
+    new_footage: Box<dyn FnMut() -> F + Send>,
     ring: VecDeque<AccessUnit>,
-    recording: Option<Recording>,
+    recording: Option<Recording<F>>,
     quiet_until: u64,
     pending: Option<EventKind>,
     now: u64,
+}
+
+impl<F> std::fmt::Debug for Recorder<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("timing", &self.timing)
+            .field("ring", &self.ring.len())
+            .field("recording", &self.recording.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 fn rank(kind: EventKind) -> u8 {
@@ -91,12 +115,13 @@ fn rank(kind: EventKind) -> u8 {
     }
 }
 
-impl Recorder {
-    /// A recorder with `timing`.
+impl<F: Footage> Recorder<F> {
+    /// A recorder with `timing`, keeping each clip's pictures in a fresh `new_footage()`.
     #[must_use]
-    pub fn new(timing: ClipTiming) -> Self {
+    pub fn new(timing: ClipTiming, new_footage: impl FnMut() -> F + Send + 'static) -> Self {
         Self {
             timing,
+            new_footage: Box::new(new_footage),
             ring: VecDeque::new(),
             recording: None,
             quiet_until: 0,
@@ -125,7 +150,7 @@ impl Recorder {
     }
 
     /// Takes the next picture; returns a clip when this picture ends one.
-    pub fn push(&mut self, au: AccessUnit) -> Option<Clip> {
+    pub fn push(&mut self, au: AccessUnit) -> Option<Clip<F>> {
         self.now = au.dts;
         let mut finished = None;
         if let Some(rec) = &mut self.recording {
@@ -135,41 +160,36 @@ impl Recorder {
                     rec.kind = kind;
                 }
             }
-            let start = rec.access_units.first().map_or(au.dts, |a| a.dts);
             let over = au.dts >= rec.last_trigger + ticks(self.timing.post_roll_ms)
-                || au.dts >= start + ticks(self.timing.max_clip_ms);
+                || au.dts >= rec.starts_at + ticks(self.timing.max_clip_ms);
             if over {
                 self.quiet_until = au.dts + ticks(self.timing.cooldown_ms);
-                // The end of this clip is the pre-roll of a next one that follows closely.
-                let keep_from = au.dts.saturating_sub(ticks(self.timing.pre_roll_ms));
-                let tail = rec
-                    .access_units
-                    .iter()
-                    .rposition(|a| a.keyframe && a.dts <= keep_from)
-                    .or_else(|| rec.access_units.iter().rposition(|a| a.keyframe))
-                    .unwrap_or(0);
-                self.ring = rec.access_units[tail..].iter().cloned().collect();
-                finished = self.recording.take().map(|rec| Clip {
-                    kind: rec.kind,
-                    triggered_at: rec.triggered_at,
-                    access_units: rec.access_units,
-                });
+                finished = self.recording.take().map(Recording::into_clip);
             } else {
-                rec.access_units.push(au);
-                return None;
+                rec.footage.append(&au);
+                rec.ends_at = au.dts;
             }
         }
+        // The ring follows the stream even while recording: the end of one clip is the
+        // pre-roll of a next one that follows closely.
         self.remember(au);
         // A trigger waits for the first key frame when the ring is empty (a battery camera
         // just woken).
-        if !self.ring.is_empty()
+        if self.recording.is_none()
+            && let (Some(first), Some(last)) = (self.ring.front(), self.ring.back())
             && let Some(kind) = self.pending.take()
         {
+            let mut footage = (self.new_footage)();
+            for au in &self.ring {
+                footage.append(au);
+            }
             self.recording = Some(Recording {
                 kind,
                 triggered_at: self.now,
                 last_trigger: self.now,
-                access_units: self.ring.drain(..).collect(),
+                starts_at: first.dts,
+                ends_at: last.dts,
+                footage,
             });
         }
         finished
@@ -181,12 +201,8 @@ impl Recorder {
     }
 
     /// Ends the clip being recorded, if any (the camera is stopping).
-    pub fn finish(&mut self) -> Option<Clip> {
-        self.recording.take().map(|rec| Clip {
-            kind: rec.kind,
-            triggered_at: rec.triggered_at,
-            access_units: rec.access_units,
-        })
+    pub fn finish(&mut self) -> Option<Clip<F>> {
+        self.recording.take().map(Recording::into_clip)
     }
 
     /// Adds a picture to the pre-roll ring, which starts at a key frame and holds no more than
@@ -234,7 +250,7 @@ mod tests {
 
     #[test]
     fn clip_has_pre_roll_from_a_key_frame_and_post_roll() {
-        let mut r = Recorder::new(timing());
+        let mut r = Recorder::new(timing(), Vec::new);
         for i in 0..55 {
             assert!(r.push(au(i)).is_none());
         }
@@ -249,20 +265,20 @@ mod tests {
         let (ended_at, clip) = clip.unwrap();
         // Trigger at picture 55 (5.5 s): pre-roll 2 s reaches 3.5 s; the key frame at or
         // before it is picture 30.
-        assert_eq!(clip.access_units[0].dts, au(30).dts);
-        assert!(clip.access_units[0].keyframe);
+        assert_eq!(clip.footage[0].dts, au(30).dts);
+        assert!(clip.footage[0].keyframe);
         // Post-roll 3 s after the trigger at picture 55: ends at picture 85, exclusive.
         assert_eq!(ended_at, 85);
-        assert_eq!(clip.access_units.last().unwrap().dts, au(84).dts);
+        assert_eq!(clip.footage.last().unwrap().dts, au(84).dts);
         assert_eq!(clip.kind, EventKind::Motion);
         assert_eq!(clip.triggered_at, au(55).dts);
-        let dts: Vec<u64> = clip.access_units.iter().map(|a| a.dts).collect();
+        let dts: Vec<u64> = clip.footage.iter().map(|a| a.dts).collect();
         assert!(dts.windows(2).all(|w| w[1] == w[0] + 9000), "no gaps");
     }
 
     #[test]
     fn retrigger_extends_doorbell_outranks_motion_and_cooldown_holds_motion() {
-        let mut r = Recorder::new(timing());
+        let mut r = Recorder::new(timing(), Vec::new);
         for i in 0..20 {
             r.push(au(i));
         }
@@ -287,17 +303,20 @@ mod tests {
         );
         assert_eq!(clips[0].1.kind, EventKind::Doorbell);
         assert_eq!(clips[1].1.kind, EventKind::External);
-        assert!(clips[1].1.access_units[0].keyframe);
+        assert!(clips[1].1.footage[0].keyframe);
         // The second clip follows closely, so its pre-roll reaches back into the first.
-        assert!(clips[1].1.starts_at() < clips[0].1.access_units.last().unwrap().dts);
+        assert!(clips[1].1.starts_at < clips[0].1.ends_at);
     }
 
     #[test]
     fn a_trigger_before_any_key_frame_waits_for_one() {
-        let mut r = Recorder::new(ClipTiming {
-            pre_roll_ms: 0,
-            ..timing()
-        });
+        let mut r = Recorder::new(
+            ClipTiming {
+                pre_roll_ms: 0,
+                ..timing()
+            },
+            Vec::new,
+        );
         r.trigger(EventKind::Doorbell);
         for i in 5..10 {
             assert!(r.push(au(i)).is_none());
@@ -306,13 +325,13 @@ mod tests {
         r.push(au(10));
         assert!(r.is_recording());
         let clip = (11..100).find_map(|i| r.push(au(i))).unwrap();
-        assert_eq!(clip.access_units[0].dts, au(10).dts);
+        assert_eq!(clip.footage[0].dts, au(10).dts);
         assert_eq!(clip.kind, EventKind::Doorbell);
     }
 
     #[test]
     fn clips_stop_at_the_longest_length() {
-        let mut r = Recorder::new(timing());
+        let mut r = Recorder::new(timing(), Vec::new);
         r.push(au(0));
         let mut ended = None;
         for i in 1..400 {

@@ -12,13 +12,14 @@ use axum::routing::{get, post};
 use keyhole_core::ObjectId;
 use keyhole_core::Timestamp;
 use keyhole_core::event::{EventDetails, EventKind};
-use keyhole_media::{AccessUnit, TIMESCALE, mp4};
+use keyhole_media::{AccessUnit, TIMESCALE};
 use rand_core::OsRng;
 use serde::Serialize;
 use tokio::sync::{Mutex, Notify, mpsc, watch};
 
 use crate::agent::{Agent, AgentError, Status};
 use crate::config::{Config, Profile, RecordMode};
+use crate::footage::{ClipFile, FinishedClip};
 use crate::recorder::{Clip, Recorder};
 use crate::segmenter::{Mark, Output, Segment, Segmenter};
 use crate::source::{self, SourceError};
@@ -101,10 +102,13 @@ fn control_routes(control: Control) -> axum::Router {
 /// What the capture loop hands to the sealing task, in sealing order, with wall-clock times.
 enum Work {
     /// An event clip (event recording).
-    Clip { clip: Clip, started_at: Timestamp },
+    Clip {
+        clip: Clip<ClipFile>,
+        started_at: Timestamp,
+    },
     /// A continuous segment.
     Segment {
-        segment: Segment,
+        segment: Segment<ClipFile>,
         started_at: Timestamp,
     },
     /// An event marked on a segment.
@@ -117,8 +121,8 @@ enum Work {
 
 /// Event clips or continuous segments.
 enum Capture {
-    Events(Recorder),
-    Continuous(Segmenter),
+    Events(Recorder<ClipFile>),
+    Continuous(Segmenter<ClipFile>),
 }
 
 impl Capture {
@@ -147,7 +151,7 @@ impl Capture {
             Self::Events(r) => r
                 .push(au)
                 .map(|clip| Work::Clip {
-                    started_at: wall(clip.starts_at()),
+                    started_at: wall(clip.starts_at),
                     clip,
                 })
                 .into_iter()
@@ -164,7 +168,7 @@ impl Capture {
             Self::Events(r) => r
                 .finish()
                 .map(|clip| Work::Clip {
-                    started_at: wall(clip.starts_at()),
+                    started_at: wall(clip.starts_at),
                     clip,
                 })
                 .into_iter()
@@ -174,10 +178,10 @@ impl Capture {
     }
 }
 
-fn work(output: Output, wall: &impl Fn(u64) -> Timestamp) -> Work {
+fn work(output: Output<ClipFile>, wall: &impl Fn(u64) -> Timestamp) -> Work {
     match output {
         Output::Segment(segment) => Work::Segment {
-            started_at: wall(segment.access_units.first().map_or(0, |a| a.dts)),
+            started_at: wall(segment.starts_at),
             segment,
         },
         Output::Mark(mark) => Work::Mark {
@@ -226,6 +230,7 @@ pub async fn run(
     let (cut_tx, cut_rx) = mpsc::channel::<Work>(8);
     let sealer = tokio::spawn(seal_clips(
         cut_rx,
+        config.clip.thumbnail,
         agent.clone(),
         status_tx.clone(),
         upload_wanted.clone(),
@@ -245,9 +250,16 @@ pub async fn run(
     if profile == Profile::Battery {
         timing.pre_roll_ms = 0;
     }
+    // Clips are recorded to disk as they are captured, not held in memory.
+    let clips = config.state_dir.join("recording");
+    ClipFile::clear(&clips).map_err(AgentError::from)?;
+    let suite = agent.lock().await.suite();
+    let new_clip = move || ClipFile::create(&clips, suite);
     let mut capture = match config.record_mode() {
-        RecordMode::Events => Capture::Events(Recorder::new(timing)),
-        RecordMode::Continuous => Capture::Continuous(Segmenter::new(config.segment_ms(), timing)),
+        RecordMode::Events => Capture::Events(Recorder::new(timing, new_clip)),
+        RecordMode::Continuous => {
+            Capture::Continuous(Segmenter::new(config.segment_ms(), timing, new_clip))
+        }
     };
     let watch_motion = profile == Profile::Wired && config.motion.enabled;
     let mut motion = MotionDetector::new(config.motion.settings.clone());
@@ -339,20 +351,22 @@ pub async fn run(
 
 async fn seal_clips(
     mut work: mpsc::Receiver<Work>,
+    thumbnails: bool,
     agent: Arc<Mutex<Agent>>,
     status: Arc<watch::Sender<LiveStatus>>,
     upload_wanted: Arc<Notify>,
 ) -> Result<(), AgentError> {
     while let Some(item) = work.recv().await {
         // Decoding and muxing are CPU work: off the async threads.
-        let Ok(prepared) = tokio::task::spawn_blocking(move || prepare(item)).await else {
+        let Ok(prepared) = tokio::task::spawn_blocking(move || prepare(item, thumbnails)).await
+        else {
             continue;
         };
         let mut agent = agent.lock().await;
         let rng = &mut OsRng;
         let outcome = match prepared {
             Prepared::Failed(why) => {
-                agent.alert(format!("could not cut a clip into MP4: {why}"));
+                agent.alert(why);
                 continue;
             }
             Prepared::Clip {
@@ -361,9 +375,8 @@ async fn seal_clips(
                 object_id,
             } => {
                 async {
-                    let clip_id = agent
-                        .record_clip_as(object_id, &video, details.started_at, rng)
-                        .await?;
+                    let clip_id =
+                        seal_video(&mut agent, object_id, &video, details.started_at).await?;
                     agent.seal_event(
                         &EventDetails {
                             clip: Some(clip_id),
@@ -379,8 +392,7 @@ async fn seal_clips(
                 video,
                 object_id,
                 started_at,
-            } => agent
-                .record_clip_as(object_id, &video, started_at, rng)
+            } => seal_video(&mut agent, object_id, &video, started_at)
                 .await
                 .map(|_| false),
             Prepared::Mark(details) => agent.record_event(&details, rng).await.map(|_| true),
@@ -401,15 +413,34 @@ async fn seal_clips(
     Ok(())
 }
 
+/// Seals a recorded clip as the next clip, streaming it from disk.
+async fn seal_video(
+    agent: &mut Agent,
+    object_id: ObjectId,
+    video: &FinishedClip,
+    captured_at: Timestamp,
+) -> Result<ObjectId, AgentError> {
+    let mut mp4 = video.mp4()?;
+    agent
+        .record_clip_from(
+            object_id,
+            &mut mp4,
+            video.mp4_len(),
+            captured_at,
+            &mut OsRng,
+        )
+        .await
+}
+
 /// Work turned into what gets sealed: MP4 video and event details with a thumbnail.
 enum Prepared {
     Clip {
-        video: Vec<u8>,
+        video: FinishedClip,
         details: EventDetails,
         object_id: ObjectId,
     },
     Segment {
-        video: Vec<u8>,
+        video: FinishedClip,
         object_id: ObjectId,
         started_at: Timestamp,
     },
@@ -417,27 +448,34 @@ enum Prepared {
     Failed(String),
 }
 
-fn prepare(work: Work) -> Prepared {
+fn prepare(work: Work, thumbnails: bool) -> Prepared {
     match work {
-        Work::Clip { clip, started_at } => match mp4::write(&clip.access_units) {
-            Ok(video) => Prepared::Clip {
-                details: EventDetails {
-                    kind: clip.kind,
-                    started_at,
-                    duration_ms: clip.duration_ms(),
-                    clip: None,
-                    note: String::new(),
-                    thumbnail_jpeg: thumbnail_at(&clip.access_units, clip.triggered_at),
+        Work::Clip { clip, started_at } => {
+            let duration_ms = clip.duration_ms();
+            match clip.footage.finish() {
+                Ok(video) => Prepared::Clip {
+                    details: EventDetails {
+                        kind: clip.kind,
+                        started_at,
+                        duration_ms,
+                        clip: None,
+                        note: String::new(),
+                        thumbnail_jpeg: if thumbnails {
+                            clip_thumbnail(&video, clip.triggered_at)
+                        } else {
+                            Vec::new()
+                        },
+                    },
+                    video,
+                    object_id: ObjectId::random(&mut OsRng),
                 },
-                video,
-                object_id: ObjectId::random(&mut OsRng),
-            },
-            Err(e) => Prepared::Failed(e.to_string()),
-        },
+                Err(e) => Prepared::Failed(e.to_string()),
+            }
+        }
         Work::Segment {
             segment,
             started_at,
-        } => match mp4::write(&segment.access_units) {
+        } => match segment.footage.finish() {
             Ok(video) => Prepared::Segment {
                 video,
                 object_id: segment.object_id,
@@ -455,21 +493,39 @@ fn prepare(work: Work) -> Prepared {
             duration_ms,
             clip: Some(mark.clip),
             note: String::new(),
-            thumbnail_jpeg: thumbnail_at(&mark.thumbnail_from, mark.started_at),
+            thumbnail_jpeg: if thumbnails {
+                thumbnail_at(mark.thumbnail_from, mark.started_at)
+            } else {
+                Vec::new()
+            },
         }),
     }
 }
 
+/// The thumbnail of a recorded clip: decoding starts at the last key frame before `at`.
+fn clip_thumbnail(video: &FinishedClip, at: u64) -> Vec<u8> {
+    let from = video
+        .samples()
+        .iter()
+        .rposition(|s| s.keyframe && s.dts <= at)
+        .unwrap_or(0);
+    video
+        .pictures(from)
+        .map(|pictures| thumbnail_at(pictures, at))
+        .unwrap_or_default()
+}
+
 /// A JPEG of the picture at stream time `at` (the last one decoded if the pictures end before),
 /// or nothing if they do not decode.
-fn thumbnail_at(pictures: &[AccessUnit], at: u64) -> Vec<u8> {
+fn thumbnail_at(pictures: impl IntoIterator<Item = AccessUnit>, at: u64) -> Vec<u8> {
     let Ok(mut decoder) = FrameDecoder::new(1, 1) else {
         return Vec::new();
     };
     let mut last = None;
-    for (i, au) in pictures.iter().enumerate() {
-        let wanted = au.dts >= at || i + 1 == pictures.len();
-        if let Ok(Some(picture)) = decoder.decode(au, wanted) {
+    let mut pictures = pictures.into_iter().peekable();
+    while let Some(au) = pictures.next() {
+        let wanted = au.dts >= at || pictures.peek().is_none();
+        if let Ok(Some(picture)) = decoder.decode(&au, wanted) {
             last = Some(picture);
             if wanted {
                 break;

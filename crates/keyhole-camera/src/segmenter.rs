@@ -2,12 +2,14 @@
 //! start at key frames, each sealed as a clip, and events are marks on them: an event names the
 //! segment where it began, its start and its length, and is sealed right after that segment.
 //! A segment ends after `segment_ms`, or at the first key frame after an event ends, so the
-//! owner gets the event's video promptly. Pure: times are the stream's own 90 kHz clock.
+//! owner gets the event's video promptly. Pure apart from where the footage goes: times are the
+//! stream's own 90 kHz clock.
 
 use keyhole_core::ObjectId;
 use keyhole_core::event::EventKind;
 use keyhole_media::{AccessUnit, TIMESCALE};
 
+use crate::footage::Footage;
 use crate::recorder::ClipTiming;
 
 fn ticks(ms: u32) -> u64 {
@@ -15,12 +17,14 @@ fn ticks(ms: u32) -> u64 {
 }
 
 /// A finished segment: a clip with an id chosen when it began (events name it before it ends).
-#[derive(Debug, Clone)]
-pub struct Segment {
+#[derive(Debug)]
+pub struct Segment<F> {
     /// The clip's object id.
     pub object_id: ObjectId,
-    /// The pictures, starting with a key frame.
-    pub access_units: Vec<AccessUnit>,
+    /// Stream time of the first picture, a key frame.
+    pub starts_at: u64,
+    /// The pictures.
+    pub footage: F,
 }
 
 /// A finished event mark.
@@ -39,10 +43,10 @@ pub struct Mark {
 }
 
 /// What the segmenter hands on, in the order it must be sealed.
-#[derive(Debug, Clone)]
-pub enum Output {
+#[derive(Debug)]
+pub enum Output<F> {
     /// A segment of continuous video.
-    Segment(Segment),
+    Segment(Segment<F>),
     /// An event mark (after the segment it names).
     Mark(Mark),
 }
@@ -56,27 +60,45 @@ struct Open {
     thumbnail_from: Vec<AccessUnit>,
 }
 
-/// The continuous recorder.
-#[derive(Debug)]
-pub struct Segmenter {
+/// The continuous recorder. The pictures since the last key frame are kept in memory for a
+/// thumbnail; a segment's pictures go to footage made by `new_footage` as they arrive.
+pub struct Segmenter<F> {
     segment_ms: u32,
     timing: ClipTiming,
-    current: Option<Segment>,
+    new_footage: Box<dyn FnMut() -> F + Send>,
+    current: Option<Segment<F>>,
+    since_key: Vec<AccessUnit>,
     event: Option<Open>,
     ended: Vec<Mark>,
     quiet_until: u64,
     now: u64,
 }
 
-impl Segmenter {
+impl<F> std::fmt::Debug for Segmenter<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segmenter")
+            .field("segment_ms", &self.segment_ms)
+            .field("in_event", &self.event.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F: Footage> Segmenter<F> {
     /// A segmenter cutting every `segment_ms`, with the event timing of `timing` (its
-    /// pre-roll is not used: the video before an event is in the segment already).
+    /// pre-roll is not used: the video before an event is in the segment already), keeping
+    /// each segment's pictures in a fresh `new_footage()`.
     #[must_use]
-    pub fn new(segment_ms: u32, timing: ClipTiming) -> Self {
+    pub fn new(
+        segment_ms: u32,
+        timing: ClipTiming,
+        new_footage: impl FnMut() -> F + Send + 'static,
+    ) -> Self {
         Self {
             segment_ms: segment_ms.max(1000),
             timing,
+            new_footage: Box::new(new_footage),
             current: None,
+            since_key: Vec::new(),
             event: None,
             ended: Vec::new(),
             quiet_until: 0,
@@ -107,23 +129,18 @@ impl Segmenter {
         if kind == EventKind::Motion && self.now < self.quiet_until {
             return false;
         }
-        let from = segment
-            .access_units
-            .iter()
-            .rposition(|a| a.keyframe)
-            .unwrap_or(0);
         self.event = Some(Open {
             kind,
             started_at: self.now,
             last_trigger: self.now,
             clip: segment.object_id,
-            thumbnail_from: segment.access_units[from..].to_vec(),
+            thumbnail_from: self.since_key.clone(),
         });
         true
     }
 
     /// Takes the next picture; returns what is ready to seal. `new_id` names the next segment.
-    pub fn push(&mut self, au: AccessUnit, new_id: impl FnOnce() -> ObjectId) -> Vec<Output> {
+    pub fn push(&mut self, au: AccessUnit, new_id: impl FnOnce() -> ObjectId) -> Vec<Output<F>> {
         self.now = au.dts;
         if let Some(open) = &self.event {
             let over = au.dts >= open.last_trigger + ticks(self.timing.post_roll_ms)
@@ -142,29 +159,31 @@ impl Segmenter {
         let mut out = Vec::new();
         if au.keyframe
             && let Some(segment) = &self.current
+            && (au.dts >= segment.starts_at + ticks(self.segment_ms) || !self.ended.is_empty())
         {
-            let start = segment.access_units.first().map_or(au.dts, |a| a.dts);
-            if au.dts >= start + ticks(self.segment_ms) || !self.ended.is_empty() {
-                out.extend(self.current.take().map(Output::Segment));
-                out.extend(self.ended.drain(..).map(Output::Mark));
-            }
+            out.extend(self.current.take().map(Output::Segment));
+            out.extend(self.ended.drain(..).map(Output::Mark));
         }
-        match &mut self.current {
-            Some(segment) => segment.access_units.push(au),
-            None if au.keyframe => {
-                self.current = Some(Segment {
-                    object_id: new_id(),
-                    access_units: vec![au],
-                });
+        if self.current.is_none() && au.keyframe {
+            self.current = Some(Segment {
+                object_id: new_id(),
+                starts_at: au.dts,
+                footage: (self.new_footage)(),
+            });
+        }
+        if let Some(segment) = &mut self.current {
+            segment.footage.append(&au);
+            if au.keyframe {
+                self.since_key.clear();
             }
-            None => {}
+            self.since_key.push(au);
         }
         out
     }
 
     /// Ends everything (the camera is stopping): the open segment, then every event, an open
     /// one ending now.
-    pub fn finish(&mut self) -> Vec<Output> {
+    pub fn finish(&mut self) -> Vec<Output<F>> {
         if let Some(open) = self.event.take() {
             self.ended.push(Mark {
                 kind: open.kind,
@@ -174,7 +193,7 @@ impl Segmenter {
                 thumbnail_from: open.thumbnail_from,
             });
         }
-        let mut out: Vec<Output> = self
+        let mut out: Vec<Output<F>> = self
             .current
             .take()
             .map(Output::Segment)
@@ -199,7 +218,7 @@ mod tests {
         }
     }
 
-    fn segmenter() -> Segmenter {
+    fn segmenter() -> Segmenter<Vec<AccessUnit>> {
         Segmenter::new(
             5_000,
             ClipTiming {
@@ -208,15 +227,16 @@ mod tests {
                 max_clip_ms: 20_000,
                 cooldown_ms: 3_000,
             },
+            Vec::new,
         )
     }
 
     fn run(
-        s: &mut Segmenter,
+        s: &mut Segmenter<Vec<AccessUnit>>,
         range: std::ops::Range<u64>,
         triggers: &[(u64, EventKind)],
         ids: &mut u8,
-    ) -> Vec<Output> {
+    ) -> Vec<Output<Vec<AccessUnit>>> {
         let mut out = Vec::new();
         for i in range {
             for (at, kind) in triggers {
@@ -252,14 +272,14 @@ mod tests {
         for o in &out {
             match o {
                 Output::Segment(seg) => {
-                    assert!(seg.access_units[0].keyframe);
-                    assert_eq!(seg.access_units[0].dts, next_dts, "no gap, no overlap");
-                    next_dts = seg.access_units.last().unwrap().dts + 9000;
+                    assert!(seg.footage[0].keyframe);
+                    assert_eq!(seg.footage[0].dts, next_dts, "no gap, no overlap");
+                    next_dts = seg.footage.last().unwrap().dts + 9000;
                     segments.push(seg.object_id);
                 }
                 Output::Mark(m) => {
                     assert!(segments.contains(&m.clip), "sealed after its segment");
-                    marks.push(m.clone());
+                    marks.push(m);
                 }
             }
         }
@@ -271,9 +291,10 @@ mod tests {
         assert_eq!(marks[0].ended_at, au(44).dts);
         assert_eq!(marks[0].clip, ObjectId([1; 16]));
         assert!(marks[0].thumbnail_from[0].keyframe);
-        assert!(matches!(&out[0], Output::Segment(s) if s.access_units.len() == 40));
+        assert_eq!(marks[0].thumbnail_from.last().unwrap().dts, au(19).dts);
+        assert!(matches!(&out[0], Output::Segment(s) if s.footage.len() == 40));
         // Then 5-second segments.
-        assert!(matches!(&out[2], Output::Segment(s) if s.access_units.len() == 50));
+        assert!(matches!(&out[2], Output::Segment(s) if s.footage.len() == 50));
         // Motion in the cool-down marks nothing; a doorbell does.
         let more = run(
             &mut s,

@@ -4,11 +4,12 @@
 //! and re-uploads at most one object, which the server recognises (uploads are idempotent).
 
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use keyhole_core::ObjectId;
 
-use crate::store::{StoreError, write_atomic};
+use crate::store::StoreError;
 
 /// One sealed object waiting for upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +22,52 @@ pub struct Entry {
     pub path: PathBuf,
     /// Its size in bytes.
     pub len: u64,
+}
+
+/// A sealed object being written into the spool (see [`Spool::create`]). Dropped without
+/// [`SpoolFile::commit`], it leaves nothing behind.
+#[derive(Debug)]
+pub struct SpoolFile {
+    file: fs::File,
+    tmp: PathBuf,
+    path: PathBuf,
+    dropped: u64,
+    committed: bool,
+}
+
+impl SpoolFile {
+    /// Appends `bytes`.
+    ///
+    /// # Errors
+    /// I/O failures.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.file.write_all(bytes).map_err(io(&self.tmp))
+    }
+
+    /// Makes the object durable and part of the spool; returns how many old entries were
+    /// dropped to make room for it.
+    ///
+    /// # Errors
+    /// I/O failures; the object is then not in the spool.
+    pub fn commit(mut self) -> Result<u64, StoreError> {
+        self.file.sync_all().map_err(io(&self.tmp))?;
+        fs::rename(&self.tmp, &self.path).map_err(io(&self.path))?;
+        self.committed = true;
+        if let Some(dir) = self.path.parent() {
+            fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io(dir))?;
+        }
+        Ok(self.dropped)
+    }
+}
+
+impl Drop for SpoolFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// The spool folder and its size limit.
@@ -106,7 +153,23 @@ impl Spool {
         object_id: ObjectId,
         sealed: &[u8],
     ) -> Result<u64, StoreError> {
-        let len = sealed.len() as u64;
+        let mut file = self.create(sequence, object_id, sealed.len() as u64)?;
+        file.write(sealed)?;
+        file.commit()
+    }
+
+    /// Starts writing a sealed object of `len` bytes, first dropping the oldest entries if it
+    /// would not fit; it joins the spool when [`SpoolFile::commit`] succeeds, and not at all if
+    /// dropped before. An object larger than the whole spool is refused.
+    ///
+    /// # Errors
+    /// I/O failures, or an object larger than the spool.
+    pub fn create(
+        &self,
+        sequence: u64,
+        object_id: ObjectId,
+        len: u64,
+    ) -> Result<SpoolFile, StoreError> {
         let path = self.dir.join(format!("{sequence:020}-{object_id}.sealed"));
         if len > self.max_bytes {
             return Err(StoreError::Damaged {
@@ -127,8 +190,21 @@ impl Spool {
             total -= oldest.len;
             dropped += 1;
         }
-        write_atomic(&path, sealed)?;
-        Ok(dropped)
+        let mut tmp = path.clone().into_os_string();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(&tmp).map_err(io(&tmp))?;
+        Ok(SpoolFile {
+            file,
+            tmp,
+            path,
+            dropped,
+            committed: false,
+        })
     }
 
     /// Removes an entry the server acknowledged.
@@ -190,6 +266,27 @@ mod tests {
         spool.remove(&entries[0]).unwrap();
         spool.reject(&entries[1]).unwrap();
         assert!(spool.entries().unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_object_joins_only_when_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path().join("spool"), 1000).unwrap();
+        let mut file = spool.create(1, id(1), 6).unwrap();
+        file.write(b"sea").unwrap();
+        assert!(spool.entries().unwrap().is_empty(), "not before commit");
+        drop(file);
+        assert_eq!(
+            fs::read_dir(dir.path().join("spool")).unwrap().count(),
+            1,
+            "only rejected/"
+        );
+        let mut file = spool.create(1, id(1), 6).unwrap();
+        file.write(b"sea").unwrap();
+        file.write(b"led").unwrap();
+        assert_eq!(file.commit().unwrap(), 0);
+        let entries = spool.entries().unwrap();
+        assert_eq!(fs::read(&entries[0].path).unwrap(), b"sealed");
     }
 
     #[test]

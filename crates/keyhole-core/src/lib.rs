@@ -22,6 +22,7 @@ pub mod record;
 pub mod recovery;
 pub mod report;
 pub mod roster;
+pub mod scratch;
 mod wrap;
 
 pub use codec::DecodeError;

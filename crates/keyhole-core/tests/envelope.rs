@@ -13,7 +13,7 @@ mod common;
 use common::*;
 use keyhole_core::envelope::{
     Header, Layout, OpenError, Opener, PREFIX_LEN, SealParams, Sealer, Suite, TAG_LEN, TRAILER_LEN,
-    Tamper, open_object, seal_object,
+    Tamper, open_object, seal_object, sealed_len,
 };
 use keyhole_core::event::{EventDetails, EventKind, open_event, seal_event};
 use keyhole_core::live::{LiveError, LiveOpener, LiveSealer};
@@ -60,6 +60,11 @@ fn round_trip_split(suite: Suite, len: usize, cuts: &[usize], cuts2: &[usize]) {
     }
     let summary = sealer.finish(&mut sealed);
     assert_eq!(summary.sealed_len, sealed.len() as u64);
+    assert_eq!(
+        summary.sealed_len,
+        sealed_len(len as u64, 10),
+        "known before sealing"
+    );
     assert_eq!(summary.plaintext_len, len as u64);
     assert_eq!(
         sealed,

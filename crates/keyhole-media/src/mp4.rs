@@ -2,8 +2,9 @@
 //! ISO/IEC 14496-15) holding one H.264 video track.
 //!
 //! [`write()`] makes a progressive file ("fast start": `moov` before `mdat`, so playback can begin
-//! before the whole file has arrived) with every sample in one chunk. [`read()`] takes the first
-//! H.264 video track of a file back into [`AccessUnit`]s.
+//! before the whole file has arrived) with every sample in one chunk; [`head()`] and
+//! [`append_sample()`] make the same file a piece at a time, for clips kept on disk. [`read()`]
+//! takes the first H.264 video track of a file back into [`AccessUnit`]s.
 //!
 //! The reader's input is untrusted. It never panics and never indexes outside its input; every
 //! count, size and offset is checked before use; what it allocates is bounded by the input's
@@ -37,13 +38,13 @@ pub enum Mp4Error {
     /// has no samples.
     #[error("no access units")]
     Empty,
-    /// [`write()`]: the first access unit is not a key frame, so nothing could decode it.
+    /// Writing: the first access unit is not a key frame, so nothing could decode it.
     #[error("the first access unit is not a key frame")]
     FirstNotKeyframe,
     /// No sequence or picture parameter set (the argument says which) was found.
     #[error("no {0} parameter set")]
     MissingParameterSet(&'static str),
-    /// [`write()`]: the access unit at this index does not have a later decode time than the
+    /// Writing: the access unit at this index does not have a later decode time than the
     /// one before it.
     #[error("decode time of access unit {index} does not increase")]
     DtsNotIncreasing {
@@ -53,7 +54,7 @@ pub enum Mp4Error {
     /// The sequence parameter set does not parse.
     #[error("sequence parameter set: {0}")]
     Sps(#[from] SpsError),
-    /// [`write()`]: a value does not fit the fields MP4 has for it.
+    /// Writing: a value does not fit the fields MP4 has for it.
     #[error("{0} too large for MP4")]
     TooLarge(&'static str),
     /// [`read()`]: a box or table ends before its fields do.
@@ -109,30 +110,35 @@ pub struct Mp4Video {
 // Writing
 // ---------------------------------------------------------------------------------------------
 
-/// Writes `aus` (in decode order) as a progressive MP4 file with one H.264 track.
+/// What the writer needs to know of one sample before its bytes: [`head()`] lays out `moov`
+/// from these, so the samples themselves can be streamed after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sample {
+    /// Decode time in [`TIMESCALE`] ticks.
+    pub dts: u64,
+    /// Presentation time minus decode time, in ticks.
+    pub pts_offset: u32,
+    /// Whether it is a key frame.
+    pub keyframe: bool,
+    /// Its size in bytes, as [`append_sample()`] writes it.
+    pub size: u32,
+}
+
+/// Writes `aus` (in decode order) as a progressive MP4 file with one H.264 track: [`head()`]
+/// followed by each access unit's [`append_sample()`].
 ///
 /// The first access unit carrying a sequence parameter set, and the first carrying a picture
-/// parameter set, provide the `avcC` configuration; each sample is an access unit's other NAL
-/// units (parameter sets and access unit delimiters are left out), each prefixed with its
-/// four-byte length. Times are kept relative to the first access unit's decode time, which
-/// becomes zero. The last sample lasts as long as the one before it. No edit list is written,
-/// so with B-frames the presentation starts at the first access unit's `pts_offset`.
+/// parameter set, provide the `avcC` configuration.
 ///
 /// # Errors
 /// [`Mp4Error::Empty`], [`Mp4Error::FirstNotKeyframe`], [`Mp4Error::MissingParameterSet`],
-/// [`Mp4Error::DtsNotIncreasing`], [`Mp4Error::Sps`] if the SPS does not parse,
-/// [`Mp4Error::Limit`] beyond [`MAX_SAMPLES`], and [`Mp4Error::TooLarge`] if a gap between
-/// decode times, a `pts_offset` (above `i32::MAX`: many readers take it as signed), an access
-/// unit, a parameter set or the picture size does not fit its field.
+/// [`Mp4Error::TooLarge`] for an access unit over `u32::MAX` bytes, and the errors of
+/// [`head()`].
 pub fn write(aus: &[AccessUnit]) -> Result<Vec<u8>, Mp4Error> {
     let first = aus.first().ok_or(Mp4Error::Empty)?;
     if !first.keyframe {
         return Err(Mp4Error::FirstNotKeyframe);
     }
-    let count = u32::try_from(aus.len())
-        .ok()
-        .filter(|n| *n <= MAX_SAMPLES)
-        .ok_or(Mp4Error::Limit("more than MAX_SAMPLES access units"))?;
     let sps = aus
         .iter()
         .find_map(|au| au.find(nal::SPS))
@@ -141,10 +147,81 @@ pub fn write(aus: &[AccessUnit]) -> Result<Vec<u8>, Mp4Error> {
         .iter()
         .find_map(|au| au.find(nal::PPS))
         .ok_or(Mp4Error::MissingParameterSet("picture"))?;
+    let mut samples = Vec::with_capacity(aus.len());
+    for au in aus {
+        samples.push(Sample {
+            dts: au.dts,
+            pts_offset: au.pts_offset,
+            keyframe: au.keyframe,
+            size: sample_size(au)?,
+        });
+    }
+    let mut out = head(&samples, sps, pps)?;
+    let payload: u64 = samples.iter().map(|s| u64::from(s.size)).sum();
+    out.reserve(usize::try_from(payload).map_err(|_| Mp4Error::TooLarge("file"))?);
+    for au in aus {
+        append_sample(au, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// The size of `au` as an MP4 sample.
+///
+/// # Errors
+/// [`Mp4Error::TooLarge`] over `u32::MAX` bytes.
+pub fn sample_size(au: &AccessUnit) -> Result<u32, Mp4Error> {
+    let mut size = 0u32;
+    for n in au.picture_nals() {
+        size = u32::try_from(n.len())
+            .ok()
+            .and_then(|len| len.checked_add(4))
+            .and_then(|len| size.checked_add(len))
+            .ok_or(Mp4Error::TooLarge("access unit"))?;
+    }
+    Ok(size)
+}
+
+/// Appends `au` as an MP4 sample: its NAL units other than parameter sets (which live in
+/// `avcC`) and delimiters (not stored in MP4), each prefixed with its four-byte length.
+/// Returns the bytes appended.
+///
+/// # Errors
+/// [`Mp4Error::TooLarge`] over `u32::MAX` bytes.
+pub fn append_sample(au: &AccessUnit, out: &mut Vec<u8>) -> Result<u32, Mp4Error> {
+    let size = sample_size(au)?;
+    for n in au.picture_nals() {
+        // Each length fits u32: sample_size checked the sum.
+        out.u32(u32::try_from(n.len()).map_err(|_| Mp4Error::TooLarge("NAL unit"))?);
+        out.extend_from_slice(n);
+    }
+    Ok(size)
+}
+
+/// The start of a progressive MP4 file (`ftyp`, `moov`, and the `mdat` box header) for
+/// `samples` in decode order, whose bytes follow it directly in that order.
+///
+/// Times are kept relative to the first sample's decode time, which becomes zero. The last
+/// sample lasts as long as the one before it. No edit list is written, so with B-frames the
+/// presentation starts at the first sample's `pts_offset`.
+///
+/// # Errors
+/// [`Mp4Error::Empty`], [`Mp4Error::FirstNotKeyframe`], [`Mp4Error::Sps`] if `sps` does not
+/// parse, [`Mp4Error::DtsNotIncreasing`], [`Mp4Error::Limit`] beyond [`MAX_SAMPLES`], and
+/// [`Mp4Error::TooLarge`] if a gap between decode times, a `pts_offset` (above `i32::MAX`: many
+/// readers take it as signed), a parameter set or the picture size does not fit its field.
+pub fn head(samples: &[Sample], sps: &[u8], pps: &[u8]) -> Result<Vec<u8>, Mp4Error> {
+    let first = samples.first().ok_or(Mp4Error::Empty)?;
+    if !first.keyframe {
+        return Err(Mp4Error::FirstNotKeyframe);
+    }
+    let count = u32::try_from(samples.len())
+        .ok()
+        .filter(|n| *n <= MAX_SAMPLES)
+        .ok_or(Mp4Error::Limit("more than MAX_SAMPLES access units"))?;
     let info = parse_sps(sps)?;
 
-    let mut durations = Vec::with_capacity(aus.len());
-    for (i, pair) in aus.windows(2).enumerate() {
+    let mut durations = Vec::with_capacity(samples.len());
+    for (i, pair) in samples.windows(2).enumerate() {
         let [a, b] = pair else { continue };
         let gap = b
             .dts
@@ -156,31 +233,21 @@ pub fn write(aus: &[AccessUnit]) -> Result<Vec<u8>, Mp4Error> {
     }
     durations.push(durations.last().copied().unwrap_or(LONE_SAMPLE_TICKS));
 
-    let mut sizes = Vec::with_capacity(aus.len());
-    for au in aus {
-        let mut size = 0u32;
-        // Parameter sets live in `avcC`; delimiters are not stored in MP4.
-        for n in au.picture_nals() {
-            size = u32::try_from(n.len())
-                .ok()
-                .and_then(|len| len.checked_add(4))
-                .and_then(|len| size.checked_add(len))
-                .ok_or(Mp4Error::TooLarge("access unit"))?;
-        }
-        sizes.push(size);
-    }
     // A ctts box only when some picture is shown later than it is decoded (B-frames).
-    let pts_offsets = if aus.iter().any(|au| au.pts_offset != 0) {
-        if aus.iter().any(|au| au.pts_offset > i32::MAX.unsigned_abs()) {
+    let pts_offsets = if samples.iter().any(|s| s.pts_offset != 0) {
+        if samples
+            .iter()
+            .any(|s| s.pts_offset > i32::MAX.unsigned_abs())
+        {
             return Err(Mp4Error::TooLarge("pts_offset"));
         }
-        Some(aus.iter().map(|au| au.pts_offset).collect())
+        Some(samples.iter().map(|s| s.pts_offset).collect())
     } else {
         None
     };
     let mut keyframes = Vec::new();
-    for (number, au) in (1..=count).zip(aus) {
-        if au.keyframe {
+    for (number, sample) in (1..=count).zip(samples) {
+        if sample.keyframe {
             keyframes.push(number);
         }
     }
@@ -191,7 +258,7 @@ pub fn write(aus: &[AccessUnit]) -> Result<Vec<u8>, Mp4Error> {
         durations,
         pts_offsets,
         keyframes,
-        sizes,
+        sizes: samples.iter().map(|s| s.size).collect(),
     };
 
     let payload: u64 = track.sizes.iter().map(|s| u64::from(*s)).sum();
@@ -216,12 +283,10 @@ pub fn write(aus: &[AccessUnit]) -> Result<Vec<u8>, Mp4Error> {
         chunk_offset = at;
     }
     let moov = settled.ok_or(Mp4Error::TooLarge("moov box"))?;
-
-    let total = chunk_offset
+    chunk_offset
         .checked_add(payload)
-        .and_then(|n| usize::try_from(n).ok())
         .ok_or(Mp4Error::TooLarge("file"))?;
-    let mut out = Vec::with_capacity(total);
+    let mut out = Vec::with_capacity(ftyp.len() + moov.len() + 16);
     out.extend_from_slice(&ftyp);
     out.extend_from_slice(&moov);
     if large_mdat {
@@ -232,17 +297,10 @@ pub fn write(aus: &[AccessUnit]) -> Result<Vec<u8>, Mp4Error> {
         out.u32(u32::try_from(payload + 8).map_err(|_| Mp4Error::TooLarge("mdat box"))?);
         out.extend_from_slice(b"mdat");
     }
-    for au in aus {
-        for n in au.picture_nals() {
-            // Lengths were checked to fit u32 while sizing the samples.
-            out.u32(u32::try_from(n.len()).map_err(|_| Mp4Error::TooLarge("NAL unit"))?);
-            out.extend_from_slice(n);
-        }
-    }
     Ok(out)
 }
 
-/// What [`write()`] puts in `moov`, per-sample tables in decode order.
+/// What [`head()`] puts in `moov`, per-sample tables in decode order.
 struct Track<'a> {
     info: SpsInfo,
     sps: &'a [u8],
@@ -1236,6 +1294,40 @@ mod tests {
                 AccessUnit { nals, ..au.clone() }
             })
             .collect()
+    }
+
+    #[test]
+    fn head_then_samples_is_the_whole_file() {
+        for pts in [false, true] {
+            let aus = clip(pts);
+            let samples: Vec<Sample> = aus
+                .iter()
+                .map(|au| Sample {
+                    dts: au.dts,
+                    pts_offset: au.pts_offset,
+                    keyframe: au.keyframe,
+                    size: sample_size(au).unwrap(),
+                })
+                .collect();
+            let mut file = head(&samples, &SPS, &PPS).unwrap();
+            for (au, sample) in aus.iter().zip(&samples) {
+                assert_eq!(append_sample(au, &mut file).unwrap(), sample.size);
+            }
+            assert_eq!(file, write(&aus).unwrap());
+        }
+        let mut late = Sample {
+            dts: 0,
+            pts_offset: 0,
+            keyframe: false,
+            size: 4,
+        };
+        assert_eq!(head(&[late], &SPS, &PPS), Err(Mp4Error::FirstNotKeyframe));
+        late.keyframe = true;
+        assert_eq!(
+            head(&[late, late], &SPS, &PPS),
+            Err(Mp4Error::DtsNotIncreasing { index: 1 })
+        );
+        assert!(matches!(head(&[late], &PPS, &PPS), Err(Mp4Error::Sps(_))));
     }
 
     fn position(file: &[u8], kind: &[u8; 4]) -> usize {

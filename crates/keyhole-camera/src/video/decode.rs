@@ -22,17 +22,30 @@ pub struct LumaGrid {
     pub cells: Vec<u8>,
 }
 
-/// A decoded picture kept in its planes (Y, then U and V at half resolution).
+/// What is kept of a decoded picture.
 #[derive(Debug, Clone)]
 pub struct Picture {
     /// Width in pixels.
     pub width: usize,
     /// Height in pixels.
     pub height: usize,
-    /// Full-resolution RGB, three bytes per pixel.
-    pub rgb: Vec<u8>,
+    /// When asked for: the picture scaled down to [`THUMBNAIL_WIDTH`] (never up), RGB, three
+    /// bytes per pixel, made straight from the decoder's planes (a full-size RGB copy of a
+    /// 1080p picture would be 6 MB).
+    pub small: Option<SmallPicture>,
     /// The luma grid of this picture.
     pub grid: LumaGrid,
+}
+
+/// A picture scaled down for a thumbnail.
+#[derive(Debug, Clone)]
+pub struct SmallPicture {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// RGB, three bytes per pixel, row by row.
+    pub rgb: Vec<u8>,
 }
 
 /// Stateful H.264 decoder (P-frames need the pictures before them).
@@ -63,15 +76,15 @@ impl FrameDecoder {
         })
     }
 
-    /// Decodes one access unit; `want_rgb` also converts it to RGB (for a thumbnail). `None`
-    /// when the decoder has no picture yet (before the first key frame).
+    /// Decodes one access unit; `want_small` also keeps a small RGB copy (for a thumbnail).
+    /// `None` when the decoder has no picture yet (before the first key frame).
     ///
     /// # Errors
     /// Corrupt video the decoder refuses.
     pub fn decode(
         &mut self,
         au: &AccessUnit,
-        want_rgb: bool,
+        want_small: bool,
     ) -> Result<Option<Picture>, VideoError> {
         let (cols, rows) = (self.cols, self.rows);
         let Some(yuv) = self
@@ -81,11 +94,11 @@ impl FrameDecoder {
         else {
             return Ok(None);
         };
-        Ok(Some(picture(&yuv, cols, rows, want_rgb)))
+        Ok(Some(picture(&yuv, cols, rows, want_small)))
     }
 }
 
-fn picture(yuv: &DecodedYUV<'_>, cols: usize, rows: usize, want_rgb: bool) -> Picture {
+fn picture(yuv: &DecodedYUV<'_>, cols: usize, rows: usize, want_small: bool) -> Picture {
     let (width, height) = yuv.dimensions();
     let (stride, _, _) = yuv.strides();
     let y = yuv.y();
@@ -111,48 +124,102 @@ fn picture(yuv: &DecodedYUV<'_>, cols: usize, rows: usize, want_rgb: bool) -> Pi
         .zip(&counts)
         .map(|(s, c)| u8::try_from(s / (*c).max(1)).unwrap_or(u8::MAX))
         .collect();
-    let rgb = if want_rgb {
-        let mut rgb = vec![0; width * height * 3];
-        yuv.write_rgb8(&mut rgb);
-        rgb
-    } else {
-        Vec::new()
-    };
     Picture {
         width,
         height,
-        rgb,
+        small: want_small.then(|| small_picture(yuv)),
         grid: LumaGrid { cols, rows, cells },
     }
 }
 
-/// A JPEG of `picture` scaled down to [`THUMBNAIL_WIDTH`] (never up).
-///
-/// # Errors
-/// A picture without RGB data, or the encoder failing.
-pub fn thumbnail_jpeg(picture: &Picture) -> Result<Vec<u8>, VideoError> {
-    let (w, h) = (picture.width, picture.height);
-    if w == 0 || h == 0 || picture.rgb.len() != w * h * 3 {
-        return Err(VideoError::Codec("no picture for a thumbnail".into()));
-    }
-    let tw = THUMBNAIL_WIDTH.min(w);
-    let th = (h * tw / w).max(1);
-    let mut small = Vec::with_capacity(tw * th * 3);
-    for row in 0..th {
-        let src_row = row * h / th;
-        for col in 0..tw {
-            let at = (src_row * w + col * w / tw) * 3;
-            small.extend_from_slice(&picture.rgb[at..at + 3]);
+/// The picture scaled down to [`THUMBNAIL_WIDTH`] by picking the nearest pixel, converted from
+/// BT.601 limited-range YUV 4:2:0 (what H.264 cameras send) to RGB.
+fn small_picture(yuv: &DecodedYUV<'_>) -> SmallPicture {
+    let (w, h) = yuv.dimensions();
+    let (y_stride, u_stride, v_stride) = yuv.strides();
+    let (y, u, v) = (yuv.y(), yuv.u(), yuv.v());
+    let width = THUMBNAIL_WIDTH.min(w).max(1);
+    let height = (h * width / w.max(1)).max(1);
+    let mut rgb = Vec::with_capacity(width * height * 3);
+    for row in 0..height {
+        let sy = row * h / height;
+        for col in 0..width {
+            let sx = col * w / width;
+            let at = |plane: &[u8], stride: usize, x: usize, y: usize| {
+                i32::from(plane.get(y * stride + x).copied().unwrap_or(128))
+            };
+            let c = at(y, y_stride, sx, sy) - 16;
+            let d = at(u, u_stride, sx / 2, sy / 2) - 128;
+            let e = at(v, v_stride, sx / 2, sy / 2) - 128;
+            let clamp = |x: i32| u8::try_from(((x + 128) >> 8).clamp(0, 255)).unwrap_or(u8::MAX);
+            rgb.extend_from_slice(&[
+                clamp(298 * c + 409 * e),
+                clamp(298 * c - 100 * d - 208 * e),
+                clamp(298 * c + 516 * d),
+            ]);
         }
     }
+    SmallPicture { width, height, rgb }
+}
+
+/// A JPEG of `picture`'s small copy.
+///
+/// # Errors
+/// A picture decoded without its small copy, or the encoder failing.
+pub fn thumbnail_jpeg(picture: &Picture) -> Result<Vec<u8>, VideoError> {
+    let small = picture
+        .small
+        .as_ref()
+        .filter(|s| s.rgb.len() == s.width * s.height * 3)
+        .ok_or_else(|| VideoError::Codec("no picture for a thumbnail".into()))?;
     let mut out = Vec::new();
     let encoder = jpeg_encoder::Encoder::new(&mut out, 75);
-    let (tw16, th16) = (
-        u16::try_from(tw).map_err(|_| VideoError::Codec("thumbnail too wide".into()))?,
-        u16::try_from(th).map_err(|_| VideoError::Codec("thumbnail too tall".into()))?,
+    let (w, h) = (
+        u16::try_from(small.width).map_err(|_| VideoError::Codec("thumbnail too wide".into()))?,
+        u16::try_from(small.height).map_err(|_| VideoError::Codec("thumbnail too tall".into()))?,
     );
     encoder
-        .encode(&small, tw16, th16, jpeg_encoder::ColorType::Rgb)
+        .encode(&small.rgb, w, h, jpeg_encoder::ColorType::Rgb)
         .map_err(|e| VideoError::Codec(e.to_string()))?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::video::synthetic::{SyntheticCamera, SyntheticSettings};
+
+    #[test]
+    fn the_small_copy_matches_the_full_picture() {
+        let mut camera = SyntheticCamera::new(SyntheticSettings::default()).unwrap();
+        let frame = camera.next_frame().unwrap();
+        let mut decoder = FrameDecoder::new(4, 4).unwrap();
+        let yuv = decoder
+            .decoder
+            .decode(&frame.to_annex_b())
+            .unwrap()
+            .unwrap();
+        let (w, h) = yuv.dimensions();
+        let mut full = vec![0; w * h * 3];
+        yuv.write_rgb8(&mut full);
+        let small = small_picture(&yuv);
+        assert_eq!(small.width, THUMBNAIL_WIDTH.min(w));
+        assert_eq!(small.height, h * small.width / w);
+        let mut worst = 0;
+        for row in 0..small.height {
+            for col in 0..small.width {
+                let (sx, sy) = (col * w / small.width, row * h / small.height);
+                for c in 0..3 {
+                    let a = i32::from(small.rgb[(row * small.width + col) * 3 + c]);
+                    let b = i32::from(full[(sy * w + sx) * 3 + c]);
+                    worst = worst.max((a - b).abs());
+                }
+            }
+        }
+        assert!(worst <= 4, "colours differ by up to {worst}");
+        let picture = picture(&yuv, 4, 4, true);
+        let jpeg = thumbnail_jpeg(&picture).unwrap();
+        assert_eq!(&jpeg[..2], &[0xff, 0xd8]);
+        assert!(thumbnail_jpeg(&super::picture(&yuv, 4, 4, false)).is_err());
+    }
 }

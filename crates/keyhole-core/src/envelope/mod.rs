@@ -36,7 +36,7 @@ pub use open::{
     Layout, ObjectVerifier, OpenError, OpenedObject, Opener, StreamOpener, Tamper, open_object,
     verify_prefix,
 };
-pub use seal::{SealParams, SealSummary, Sealer, seal_object};
+pub use seal::{SealParams, SealSummary, Sealer, seal_object, sealed_len};
 
 const MAGIC: &[u8; 4] = b"KHSO";
 const FORMAT: u8 = 1;

@@ -212,6 +212,15 @@ impl<'k> Sealer<'k> {
     }
 }
 
+/// Bytes of a sealed object holding `plaintext_len` bytes in chunks of 2^`chunk_log2` bytes
+/// (at least one chunk, which may be empty).
+#[must_use]
+pub fn sealed_len(plaintext_len: u64, chunk_log2: u8) -> u64 {
+    let chunk = 1u64 << chunk_log2.min(*CHUNK_LOG2_RANGE.end());
+    let chunks = plaintext_len.div_ceil(chunk).max(1);
+    PREFIX_LEN as u64 + plaintext_len + chunks * TAG_LEN as u64 + TRAILER_LEN as u64
+}
+
 /// Seals a whole plaintext held in memory (events, thumbnails, tests).
 ///
 /// # Errors
@@ -223,10 +232,8 @@ pub fn seal_object(
     camera_key: &CameraKey,
     rng: &mut impl CryptoRngCore,
 ) -> Result<(Vec<u8>, SealSummary), DecodeError> {
-    let chunk = 1usize << params.chunk_log2.min(*CHUNK_LOG2_RANGE.end());
-    let mut out = Vec::with_capacity(
-        PREFIX_LEN + plaintext.len() + (plaintext.len() / chunk + 1) * TAG_LEN + TRAILER_LEN,
-    );
+    let len = sealed_len(plaintext.len() as u64, params.chunk_log2);
+    let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
     let mut sealer = Sealer::new(params, viewing_key, camera_key, rng, &mut out)?;
     sealer.update(plaintext, &mut out);
     let summary = sealer.finish(&mut out);
