@@ -797,13 +797,7 @@ impl Agent {
         for entry in entries {
             let len = u32::try_from(entry.len)
                 .map_err(|_| AgentError::Seal("a spooled object is too large".into()))?;
-            let file =
-                tokio::fs::File::open(&entry.path)
-                    .await
-                    .map_err(|source| StoreError::Io {
-                        path: entry.path.clone(),
-                        source,
-                    })?;
+            let file = open_spooled(entry).await?;
             body = Box::pin(
                 body.chain(std::io::Cursor::new(len.to_be_bytes()))
                     .chain(file.take(entry.len)),
@@ -846,13 +840,7 @@ impl Agent {
             }
             offset = state["offset"].as_u64().unwrap_or(0).min(entry.len);
         }
-        let mut file =
-            tokio::fs::File::open(&entry.path)
-                .await
-                .map_err(|source| StoreError::Io {
-                    path: entry.path.clone(),
-                    source,
-                })?;
+        let mut file = open_spooled(entry).await?;
         tokio::io::AsyncSeekExt::seek(&mut file, std::io::SeekFrom::Start(offset))
             .await
             .map_err(|source| StoreError::Io {
@@ -883,6 +871,15 @@ const SEAL_READ: usize = 64 << 10;
 
 /// Most objects in one batch request.
 const MAX_BATCH_OBJECTS: usize = keyhole_wire::batch::MAX_OBJECTS;
+
+async fn open_spooled(entry: &Entry) -> Result<tokio::fs::File, StoreError> {
+    tokio::fs::File::open(&entry.path)
+        .await
+        .map_err(|source| StoreError::Io {
+            path: entry.path.clone(),
+            source,
+        })
+}
 
 /// Whether a refusal is for good (retrying the same bytes cannot succeed).
 fn permanent(code: u16) -> bool {

@@ -4,12 +4,11 @@
 //! and re-uploads at most one object, which the server recognises (uploads are idempotent).
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use keyhole_core::ObjectId;
 
-use crate::store::StoreError;
+use crate::store::{AtomicFile, StoreError};
 
 /// One sealed object waiting for upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,11 +27,8 @@ pub struct Entry {
 /// [`SpoolFile::commit`], it leaves nothing behind.
 #[derive(Debug)]
 pub struct SpoolFile {
-    file: fs::File,
-    tmp: PathBuf,
-    path: PathBuf,
+    file: AtomicFile,
     dropped: u64,
-    committed: bool,
 }
 
 impl SpoolFile {
@@ -41,7 +37,7 @@ impl SpoolFile {
     /// # Errors
     /// I/O failures.
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
-        self.file.write_all(bytes).map_err(io(&self.tmp))
+        self.file.write(bytes)
     }
 
     /// Makes the object durable and part of the spool; returns how many old entries were
@@ -49,24 +45,9 @@ impl SpoolFile {
     ///
     /// # Errors
     /// I/O failures; the object is then not in the spool.
-    pub fn commit(mut self) -> Result<u64, StoreError> {
-        self.file.sync_all().map_err(io(&self.tmp))?;
-        fs::rename(&self.tmp, &self.path).map_err(io(&self.path))?;
-        self.committed = true;
-        if let Some(dir) = self.path.parent() {
-            fs::File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(io(dir))?;
-        }
+    pub fn commit(self) -> Result<u64, StoreError> {
+        self.file.commit()?;
         Ok(self.dropped)
-    }
-}
-
-impl Drop for SpoolFile {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = fs::remove_file(&self.tmp);
-        }
     }
 }
 
@@ -190,20 +171,9 @@ impl Spool {
             total -= oldest.len;
             dropped += 1;
         }
-        let mut tmp = path.clone().into_os_string();
-        tmp.push(".tmp");
-        let tmp = PathBuf::from(tmp);
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(&tmp).map_err(io(&tmp))?;
         Ok(SpoolFile {
-            file,
-            tmp,
-            path,
+            file: AtomicFile::create(&path)?,
             dropped,
-            committed: false,
         })
     }
 

@@ -55,22 +55,72 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 /// # Errors
 /// Any I/O failure; `path` then keeps its previous content.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&tmp).map_err(io(&tmp))?;
-    file.write_all(bytes).map_err(io(&tmp))?;
-    file.sync_all().map_err(io(&tmp))?;
-    drop(file);
-    fs::rename(&tmp, path).map_err(io(path))?;
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir))
+    let mut file = AtomicFile::create(path)?;
+    file.write(bytes)?;
+    file.commit()
+}
+
+/// A file written beside its final path (`<path>.tmp`, readable by the owner only) that takes
+/// that path, durably, only when committed; dropped before, it leaves nothing behind.
+#[derive(Debug)]
+pub struct AtomicFile {
+    file: fs::File,
+    tmp: PathBuf,
+    path: PathBuf,
+    committed: bool,
+}
+
+impl AtomicFile {
+    /// Starts writing what will become `path`.
+    ///
+    /// # Errors
+    /// I/O failures.
+    pub fn create(path: &Path) -> Result<Self, StoreError> {
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(&tmp).map_err(io(&tmp))?;
+        Ok(Self {
+            file,
+            tmp,
+            path: path.to_owned(),
+            committed: false,
+        })
+    }
+
+    /// Appends `bytes`.
+    ///
+    /// # Errors
+    /// I/O failures.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.file.write_all(bytes).map_err(io(&self.tmp))
+    }
+
+    /// Syncs the file, renames it into place and syncs the folder.
+    ///
+    /// # Errors
+    /// I/O failures; the path then keeps its previous content.
+    pub fn commit(mut self) -> Result<(), StoreError> {
+        self.file.sync_all().map_err(io(&self.tmp))?;
+        fs::rename(&self.tmp, &self.path).map_err(io(&self.path))?;
+        self.committed = true;
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(dir))
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// The camera's identity, made when it pairs.

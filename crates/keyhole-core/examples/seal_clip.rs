@@ -22,6 +22,10 @@ use rand_core::SeedableRng;
 
 const PIECE: usize = 64 << 10;
 
+type Error = Box<dyn std::error::Error>;
+/// Fills its argument with the next plaintext piece; false at the end.
+type NextPiece = dyn FnMut(&mut Vec<u8>) -> Result<bool, Error>;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [mode, clip, suite, count, dir] = args.as_slice() else {
@@ -57,13 +61,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(
-    record: bool,
-    clip: &Path,
-    suite: Suite,
-    count: u64,
-    dir: &Path,
-) -> Result<(), Box<dyn std::error::Error>> {
+fn run(record: bool, clip: &Path, suite: Suite, count: u64, dir: &Path) -> Result<(), Error> {
     let mut rng = ChaCha20Rng::seed_from_u64(7);
     let camera = CameraKey::generate(&mut rng);
     let viewing = HpkeSecretKey::generate(&mut rng).public();
@@ -71,11 +69,12 @@ fn run(
     let mut piece = Vec::with_capacity(PIECE + TAG_LEN);
     let mut out = Vec::with_capacity(2 * PIECE);
     for sequence in 1..=count {
-        if record {
-            // Piece sizes stay in memory, as the agent keeps its samples' sizes.
-            let mut lens = Vec::new();
+        let mut input = BufReader::new(File::open(clip)?);
+        let mut next_piece: Box<NextPiece> = if record {
+            // The clip goes to disk encrypted first; piece sizes stay in memory, as the
+            // agent keeps its samples' sizes.
             let key = ScratchKey::new(suite, &mut rng);
-            let mut input = BufReader::new(File::open(clip)?);
+            let mut lens = Vec::new();
             let mut file = File::create(&scratch)?;
             loop {
                 piece.resize(PIECE, 0);
@@ -90,39 +89,35 @@ fn run(
             }
             drop(file);
             let mut input = BufReader::new(File::open(&scratch)?);
-            let mut sealer = start(suite, sequence, &viewing, &camera, &mut rng, &mut out)?;
-            let mut file = File::create(&sealed)?;
-            for (number, len) in (0u64..).zip(&lens) {
+            let mut lens = (0u64..).zip(lens);
+            Box::new(move |piece| {
+                let Some((number, len)) = lens.next() else {
+                    return Ok(false);
+                };
                 piece.resize(len + TAG_LEN, 0);
-                input.read_exact(&mut piece)?;
-                key.open(number, &mut piece)?;
-                sealer.update(&piece, &mut out);
-                file.write_all(&out)?;
-                out.clear();
-            }
-            let _summary = sealer.finish(&mut out);
-            file.write_all(&out)?;
-            out.clear();
-            file.sync_all()?;
+                input.read_exact(piece)?;
+                key.open(number, piece)?;
+                Ok(true)
+            })
         } else {
-            let mut input = File::open(clip)?;
-            let mut sealer = start(suite, sequence, &viewing, &camera, &mut rng, &mut out)?;
-            let mut file = File::create(&sealed)?;
-            piece.resize(PIECE, 0);
-            loop {
-                let n = input.read(&mut piece)?;
-                if n == 0 {
-                    break;
-                }
-                sealer.update(&piece[..n], &mut out);
-                file.write_all(&out)?;
-                out.clear();
-            }
-            let _summary = sealer.finish(&mut out);
+            Box::new(move |piece| {
+                piece.resize(PIECE, 0);
+                let n = fill(&mut input, piece)?;
+                piece.truncate(n);
+                Ok(n > 0)
+            })
+        };
+        let mut sealer = start(suite, sequence, &viewing, &camera, &mut rng, &mut out)?;
+        let mut file = File::create(&sealed)?;
+        while next_piece(&mut piece)? {
+            sealer.update(&piece, &mut out);
             file.write_all(&out)?;
             out.clear();
-            file.sync_all()?;
         }
+        let _summary = sealer.finish(&mut out);
+        file.write_all(&out)?;
+        out.clear();
+        file.sync_all()?;
     }
     Ok(())
 }
