@@ -13,7 +13,7 @@ async fn pinning_and_plain_http_rules() {
         ..Config::default()
     };
     let t = tls::load_or_create(&config).unwrap();
-    let state = AppState::open_embedded(config).await.unwrap();
+    let state = AppState::open(config).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -32,6 +32,20 @@ pub struct Config {
     pub max_pairing_ttl_secs: u64,
     /// How often retention limits are enforced, in seconds.
     pub retention_sweep_secs: u64,
+    /// `postgres://user:password@host:port/database` to keep metadata in PostgreSQL (which
+    /// several servers may share) instead of the SQLite file in `data_dir`.
+    pub database_url: Option<DatabaseUrl>,
+}
+
+/// A database URL, which may hold a password: never printed.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(pub String);
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DatabaseUrl(..)")
+    }
 }
 
 impl Default for Config {
@@ -47,6 +61,7 @@ impl Default for Config {
             max_record_bytes: 64 * 1024,
             max_pairing_ttl_secs: 3600,
             retention_sweep_secs: 600,
+            database_url: None,
         }
     }
 }
@@ -109,5 +124,6 @@ impl Config {
         "max_record_bytes",
         "max_pairing_ttl_secs",
         "retention_sweep_secs",
+        "database_url",
     ];
 }

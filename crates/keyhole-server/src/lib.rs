@@ -47,15 +47,19 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Opens the embedded stores (SQLite and a local folder) under `config.data_dir`.
+    /// Opens the stores `config` names: metadata in PostgreSQL when `database_url` is set,
+    /// else the embedded SQLite file, and blobs in a local folder, under `config.data_dir`.
     ///
     /// # Errors
     /// If the folder, database or blob store cannot be opened.
-    pub async fn open_embedded(config: Config) -> anyhow::Result<Self> {
+    pub async fn open(config: Config) -> anyhow::Result<Self> {
         use anyhow::Context;
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data folder {}", config.data_dir.display()))?;
-        let meta = store::SqliteStore::open(&config.data_dir.join("keyhole.sqlite3")).await?;
+        let meta = match &config.database_url {
+            Some(url) => store::SqlStore::open_postgres(&url.0).await?,
+            None => store::SqlStore::open_sqlite(&config.data_dir.join("keyhole.sqlite3")).await?,
+        };
         let blobs = blobs::FsBlobStore::open(&config.data_dir.join("blobs"))
             .await
             .with_context(|| format!("opening blob folder in {}", config.data_dir.display()))?;

@@ -18,7 +18,8 @@ use keyhole_server::{AppState, Config, check};
 #[command(version, about, long_about)]
 struct Cli {
     /// TOML config file. Keys: listen, data_dir, insecure_http, tls_cert, tls_key, tls_names,
-    /// max_object_bytes, max_record_bytes, max_pairing_ttl_secs, retention_sweep_secs. Each key
+    /// max_object_bytes, max_record_bytes, max_pairing_ttl_secs, retention_sweep_secs,
+    /// database_url (postgres://…: metadata in PostgreSQL instead of SQLite). Each key
     /// can also be set by an environment variable, KEYHOLE_ and the key in capitals (for example
     /// KEYHOLE_MAX_OBJECT_BYTES=1000000, KEYHOLE_INSECURE_HTTP=true), which wins over the file.
     #[arg(long, env = "KEYHOLE_CONFIG", global = true)]
@@ -83,7 +84,7 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Check => {
-                let state = AppState::open_embedded(config).await?;
+                let state = AppState::open(config).await?;
                 let report = check::run(&state).await?;
                 println!("{} objects checked", report.objects);
                 for (what, ids) in [
@@ -116,7 +117,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::warn!(%addr, "serving plain HTTP on a non-loopback address: only safe behind a TLS-terminating proxy");
     }
     let data_dir = config.data_dir.clone();
-    let state = AppState::open_embedded(config).await?;
+    let state = AppState::open(config).await?;
     tokio::spawn(sweep_retention(state.clone()));
     let shutdown = stop_signal();
     if insecure {

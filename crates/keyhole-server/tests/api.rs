@@ -567,7 +567,7 @@ async fn objects_upload_list_download_and_authorization() {
         .unwrap();
     assert_eq!(again.bytes().await.unwrap(), clip1);
     s.stop().await;
-    let state = AppState::open_embedded(Config {
+    let state = AppState::open(Config {
         data_dir: dir.path().to_owned(),
         ..Config::default()
     })

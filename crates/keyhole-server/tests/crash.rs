@@ -169,7 +169,7 @@ async fn sigkill_during_uploads_loses_no_acknowledged_object() {
 
     // Storage is consistent: no row without its blob, no corrupt blob. (A kill between rename
     // and commit may leave a blob without a row; the retry above committed it.)
-    let state = AppState::open_embedded(Config {
+    let state = AppState::open(Config {
         data_dir: dir.path().to_owned(),
         ..Config::default()
     })

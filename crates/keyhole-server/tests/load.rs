@@ -233,7 +233,7 @@ async fn two_hundred_cameras_through_three_server_kills_lose_and_duplicate_nothi
     }
     server.stop().await;
 
-    let state = AppState::open_embedded(Config {
+    let state = AppState::open(Config {
         data_dir: dir.path().to_owned(),
         ..Config::default()
     })

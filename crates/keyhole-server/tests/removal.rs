@@ -212,7 +212,7 @@ async fn keep_and_delete_removal_then_transfer() {
     );
     s.stop().await;
 
-    let state = AppState::open_embedded(Config {
+    let state = AppState::open(Config {
         data_dir: dir.path().to_owned(),
         ..Config::default()
     })
@@ -257,7 +257,7 @@ async fn retention_deletes_by_age_then_by_size() {
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     s.stop().await;
 
-    let state = AppState::open_embedded(Config {
+    let state = AppState::open(Config {
         data_dir: dir.path().to_owned(),
         ..Config::default()
     })

@@ -35,7 +35,7 @@ async fn self_signed_https_is_served_and_stable() {
         first.fingerprint
     );
 
-    let state = AppState::open_embedded(config).await.unwrap();
+    let state = AppState::open(config).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

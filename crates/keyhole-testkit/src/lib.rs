@@ -4,6 +4,7 @@
 //!
 //! [`capture::Capture`] records every byte to and from the server at the socket.
 //! [`hostile::HostileProxy`] stands in front of the server and tampers with what it serves.
+//! [`postgres::Postgres`] runs a throwaway PostgreSQL server.
 //! [`process`] runs the workspace's binaries (`keyhole-server`, `keyhole-camera`) as processes,
 //! as users run them; [`ffprobe`] checks an MP4 with ffmpeg's prober.
 #![forbid(unsafe_code)]
@@ -18,6 +19,7 @@ use std::path::Path;
 
 pub mod capture;
 pub mod hostile;
+pub mod postgres;
 pub mod process;
 
 use keyhole_server::{AppState, Config};
@@ -50,7 +52,15 @@ impl TestServer {
             insecure_http: true,
             ..Config::default()
         };
-        let state = AppState::open_embedded(config.clone())
+        Self::start_with(config, addr).await
+    }
+
+    /// Starts the server with `config` (plain HTTP) on `addr`.
+    ///
+    /// # Panics
+    /// If the storage cannot be opened or the address is taken.
+    pub async fn start_with(config: Config, addr: &str) -> Self {
+        let state = AppState::open(config.clone())
             .await
             .expect("opening the server's storage");
         let listener = tokio::net::TcpListener::bind(addr)
@@ -85,7 +95,7 @@ impl TestServer {
     /// # Panics
     /// If the storage cannot be opened.
     pub async fn backdoor(&self) -> AppState {
-        AppState::open_embedded(self.config.clone())
+        AppState::open(self.config.clone())
             .await
             .expect("opening the server's storage")
     }

@@ -1,9 +1,9 @@
 //! Metadata storage behind a trait, so the embedded SQLite store and a PostgreSQL store serve
 //! the same API. Stored signed objects are opaque bytes to the store.
 
-mod sqlite;
+mod sql;
 
-pub use sqlite::SqliteStore;
+pub use sql::SqlStore;
 
 use async_trait::async_trait;
 

@@ -47,6 +47,15 @@ impl Server {
         }
     }
 
+    /// The server's API in this test process with `config` (plain HTTP on 127.0.0.1:0).
+    pub async fn start_with(config: keyhole_server::Config) -> Self {
+        let server = TestServer::start_with(config, "127.0.0.1:0").await;
+        Self {
+            base: server.url.clone(),
+            running: Running::InProcess(server),
+        }
+    }
+
     /// The `keyhole-server` binary as its own process, plain HTTP on 127.0.0.1:0.
     pub fn spawn(dir: &Path) -> Self {
         Self::spawn_on(dir, "127.0.0.1:0")

@@ -71,7 +71,7 @@ pub(crate) async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
     };
     std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
     let certificate = tls::load_or_create(&config)?;
-    let state = AppState::open_embedded(config).await?;
+    let state = AppState::open(config).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("https://{}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

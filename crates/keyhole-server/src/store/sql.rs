@@ -1,28 +1,30 @@
-//! The embedded metadata store: one SQLite file in WAL mode with `synchronous = FULL`, so a
-//! committed row survives power loss.
+//! The metadata store in SQL, on the embedded SQLite file or on PostgreSQL, through sqlx's
+//! `Any` driver: one implementation, in the SQL both accept (`$N` parameters, `ON CONFLICT`,
+//! explicit casts where PostgreSQL would widen a type). SQLite runs in WAL mode with
+//! `synchronous = FULL`, so a committed row survives power loss.
 
 use std::path::Path;
-use std::str::FromStr;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
 
 use super::{
     AccountId, AuditEntry, CameraRow, Credential, Deleted, EnrollmentRow, EnrollmentStep, Inserted,
     MetaStore, ObjectRow, Retention, StoreError, Subject,
 };
 
-/// SQLite implementation of [`MetaStore`].
+/// SQL implementation of [`MetaStore`].
 #[derive(Debug, Clone)]
-pub struct SqliteStore {
-    pool: SqlitePool,
+pub struct SqlStore {
+    pool: AnyPool,
+    /// Which database: transactions start differently (see [`SqlStore::begin_write`]).
+    postgres: bool,
 }
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 fn arr<const N: usize>(v: &[u8], what: &str) -> Result<[u8; N], StoreError> {
     v.try_into()
@@ -43,7 +45,7 @@ fn subject_parts(s: Subject) -> (&'static str, [u8; 16]) {
 const ENROLLMENT_COLUMNS: &str = "enrollment_id, account_id, device_id, created_at, expires_at, \
      request, answer, reveal, grant_body, closed_at";
 
-fn enrollment_row(row: &sqlx::sqlite::SqliteRow) -> Result<EnrollmentRow, StoreError> {
+fn enrollment_row(row: &AnyRow) -> Result<EnrollmentRow, StoreError> {
     Ok(EnrollmentRow {
         enrollment_id: arr(row.get::<&[u8], _>("enrollment_id"), "enrollment id")?,
         account_id: arr(row.get::<&[u8], _>("account_id"), "account id")?,
@@ -58,29 +60,81 @@ fn enrollment_row(row: &sqlx::sqlite::SqliteRow) -> Result<EnrollmentRow, StoreE
     })
 }
 
-impl SqliteStore {
-    /// Opens (creating if needed) the database at `path` and applies migrations.
+impl SqlStore {
+    /// Opens (creating if needed) the SQLite database at `path` and applies migrations.
     ///
     /// # Errors
     /// If the file cannot be opened or a migration fails.
-    pub async fn open(path: &Path) -> anyhow::Result<Self> {
-        let url = format!("sqlite://{}", path.display());
-        let opts = SqliteConnectOptions::from_str(&url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(std::time::Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
+    pub async fn open_sqlite(path: &Path) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let pool = AnyPoolOptions::new()
             .max_connections(8)
-            .connect_with(opts)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+            .connect(&url)
             .await
             .with_context(|| format!("opening database {}", path.display()))?;
-        MIGRATOR
+        SQLITE_MIGRATIONS
             .run(&pool)
             .await
             .context("applying database migrations")?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            postgres: false,
+        })
+    }
+
+    /// Connects to the PostgreSQL database at `url` (`postgres://…`) and applies migrations;
+    /// several servers may share it.
+    ///
+    /// # Errors
+    /// If the database cannot be reached or a migration fails.
+    pub async fn open_postgres(url: &str) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(16)
+            .connect(url)
+            .await
+            .context("connecting to PostgreSQL")?;
+        POSTGRES_MIGRATIONS
+            .run(&pool)
+            .await
+            .context("applying database migrations")?;
+        Ok(Self {
+            pool,
+            postgres: true,
+        })
+    }
+
+    /// Starts a transaction that reads and then writes. SQLite takes its write lock at the
+    /// start (`BEGIN IMMEDIATE`, waiting up to the busy timeout), so two such transactions run
+    /// one after the other instead of the second failing. PostgreSQL runs at READ COMMITTED,
+    /// where two can both pass the same check; with `lock`, they first take an advisory lock
+    /// on that name and key (released at commit or rollback).
+    async fn begin_write(
+        &self,
+        lock: Option<(&str, &[u8])>,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        if !self.postgres {
+            return Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?);
+        }
+        let mut tx = self.pool.begin().await?;
+        if let Some((what, key)) = lock {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(format!("{what}:{}", hex::encode(key)))
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(tx)
     }
 }
 
@@ -101,7 +155,7 @@ impl Versioned {
     }
 }
 
-impl SqliteStore {
+impl SqlStore {
     /// Inserts `body` as `version` of `key` if it is newer than every stored version, in one
     /// transaction so two writers cannot both succeed with the same version.
     async fn insert_newer_version(
@@ -112,9 +166,9 @@ impl SqliteStore {
         body: &[u8],
     ) -> Result<(), StoreError> {
         let (table, column, what) = kind.parts();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write(Some((table, &key[..]))).await?;
         let latest: Option<i64> = sqlx::query_scalar(&format!(
-            "SELECT MAX(version) FROM {table} WHERE {column} = ?"
+            "SELECT MAX(version) FROM {table} WHERE {column} = $1"
         ))
         .bind(&key[..])
         .fetch_one(&mut *tx)
@@ -125,7 +179,7 @@ impl SqliteStore {
             )));
         }
         sqlx::query(&format!(
-            "INSERT INTO {table} ({column}, version, body) VALUES (?, ?, ?)"
+            "INSERT INTO {table} ({column}, version, body) VALUES ($1, $2, $3)"
         ))
         .bind(&key[..])
         .bind(version)
@@ -146,7 +200,7 @@ impl SqliteStore {
     }
 }
 
-fn camera_row(r: &sqlx::sqlite::SqliteRow) -> Result<CameraRow, StoreError> {
+fn camera_row(r: &AnyRow) -> Result<CameraRow, StoreError> {
     Ok(CameraRow {
         camera_id: arr(r.get::<&[u8], _>("camera_id"), "camera id")?,
         account_id: arr(r.get::<&[u8], _>("account_id"), "account id")?,
@@ -158,7 +212,7 @@ fn camera_row(r: &sqlx::sqlite::SqliteRow) -> Result<CameraRow, StoreError> {
     })
 }
 
-fn object_row(r: &sqlx::sqlite::SqliteRow) -> Result<ObjectRow, StoreError> {
+fn object_row(r: &AnyRow) -> Result<ObjectRow, StoreError> {
     Ok(ObjectRow {
         object_id: arr(r.get::<&[u8], _>("object_id"), "object id")?,
         account_id: arr(r.get::<&[u8], _>("account_id"), "account id")?,
@@ -178,7 +232,7 @@ const CAMERA_COLUMNS: &str =
 const OBJECT_COLUMNS: &str = "object_id, account_id, camera_id, kind, sequence, epoch, captured_at, size, sha256, created_at";
 
 #[async_trait]
-impl MetaStore for SqliteStore {
+impl MetaStore for SqlStore {
     async fn create_account(
         &self,
         id: AccountId,
@@ -187,7 +241,7 @@ impl MetaStore for SqliteStore {
         now: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO accounts (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO accounts (id, username, password_hash, created_at) VALUES ($1, $2, $3, $4)",
         )
         .bind(&id[..])
         .bind(username)
@@ -209,7 +263,7 @@ impl MetaStore for SqliteStore {
         &self,
         username: &str,
     ) -> Result<Option<(AccountId, String)>, StoreError> {
-        let row = sqlx::query("SELECT id, password_hash FROM accounts WHERE username = ?")
+        let row = sqlx::query("SELECT id, password_hash FROM accounts WHERE username = $1")
             .bind(username)
             .fetch_optional(&self.pool)
             .await?;
@@ -224,7 +278,7 @@ impl MetaStore for SqliteStore {
 
     async fn insert_credential(&self, c: &Credential) -> Result<(), StoreError> {
         let (kind, subject) = subject_parts(c.subject);
-        sqlx::query("INSERT INTO credentials (token_hash, account_id, kind, subject, created_at) VALUES (?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO credentials (token_hash, account_id, kind, subject, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(&c.token_hash[..])
             .bind(&c.account_id[..])
             .bind(kind)
@@ -237,7 +291,7 @@ impl MetaStore for SqliteStore {
 
     async fn credential(&self, token_hash: &[u8; 32]) -> Result<Option<Credential>, StoreError> {
         let row = sqlx::query(
-            "SELECT account_id, kind, subject, created_at FROM credentials WHERE token_hash = ? AND revoked_at IS NULL",
+            "SELECT account_id, kind, subject, created_at FROM credentials WHERE token_hash = $1 AND revoked_at IS NULL",
         )
         .bind(&token_hash[..])
         .fetch_optional(&self.pool)
@@ -259,7 +313,7 @@ impl MetaStore for SqliteStore {
 
     async fn revoke_credential(&self, token_hash: &[u8; 32], now: i64) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE credentials SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL",
+            "UPDATE credentials SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
         )
         .bind(now)
         .bind(&token_hash[..])
@@ -276,7 +330,7 @@ impl MetaStore for SqliteStore {
     ) -> Result<u64, StoreError> {
         let (kind, id) = subject_parts(subject);
         let done = sqlx::query(
-            "UPDATE credentials SET revoked_at = ? WHERE account_id = ? AND kind = ? AND subject = ? AND revoked_at IS NULL",
+            "UPDATE credentials SET revoked_at = $1 WHERE account_id = $2 AND kind = $3 AND subject = $4 AND revoked_at IS NULL",
         )
         .bind(now)
         .bind(&account[..])
@@ -303,13 +357,13 @@ impl MetaStore for SqliteStore {
         version: Option<i64>,
     ) -> Result<Option<Vec<u8>>, StoreError> {
         let q = match version {
-            Some(v) => {
-                sqlx::query_scalar("SELECT body FROM rosters WHERE account_id = ? AND version = ?")
-                    .bind(&account[..])
-                    .bind(v)
-            }
+            Some(v) => sqlx::query_scalar(
+                "SELECT body FROM rosters WHERE account_id = $1 AND version = $2",
+            )
+            .bind(&account[..])
+            .bind(v),
             None => sqlx::query_scalar(
-                "SELECT body FROM rosters WHERE account_id = ? ORDER BY version DESC LIMIT 1",
+                "SELECT body FROM rosters WHERE account_id = $1 ORDER BY version DESC LIMIT 1",
             )
             .bind(&account[..]),
         };
@@ -323,7 +377,7 @@ impl MetaStore for SqliteStore {
         expires_at: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO pairing_tokens (token_id, account_id, expires_at) VALUES (?, ?, ?)",
+            "INSERT INTO pairing_tokens (token_id, account_id, expires_at) VALUES ($1, $2, $3)",
         )
         .bind(&token_id[..])
         .bind(&account[..])
@@ -346,9 +400,9 @@ impl MetaStore for SqliteStore {
         credential_hash: &[u8; 32],
         now: i64,
     ) -> Result<AccountId, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write(None).await?;
         let row = sqlx::query(
-            "SELECT account_id, expires_at, used_at FROM pairing_tokens WHERE token_id = ?",
+            "SELECT account_id, expires_at, used_at FROM pairing_tokens WHERE token_id = $1",
         )
         .bind(&camera.token_id[..])
         .fetch_optional(&mut *tx)
@@ -363,13 +417,21 @@ impl MetaStore for SqliteStore {
         if row.get::<i64, _>("expires_at") < now {
             return Err(StoreError::Conflict("pairing token has expired".into()));
         }
-        sqlx::query("UPDATE pairing_tokens SET used_at = ? WHERE token_id = ?")
-            .bind(now)
-            .bind(&camera.token_id[..])
-            .execute(&mut *tx)
-            .await?;
+        let used = sqlx::query(
+            "UPDATE pairing_tokens SET used_at = $1 WHERE token_id = $2 AND used_at IS NULL",
+        )
+        .bind(now)
+        .bind(&camera.token_id[..])
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if used != 1 {
+            return Err(StoreError::Conflict(
+                "pairing token was already used".into(),
+            ));
+        }
         sqlx::query(&format!(
-            "INSERT INTO cameras ({CAMERA_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL)"
+            "INSERT INTO cameras ({CAMERA_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL)"
         ))
         .bind(&camera.camera_id[..])
         .bind(&account[..])
@@ -386,7 +448,7 @@ impl MetaStore for SqliteStore {
                 e.into()
             }
         })?;
-        sqlx::query("INSERT INTO credentials (token_hash, account_id, kind, subject, created_at) VALUES (?, ?, 'camera', ?, ?)")
+        sqlx::query("INSERT INTO credentials (token_hash, account_id, kind, subject, created_at) VALUES ($1, $2, 'camera', $3, $4)")
             .bind(&credential_hash[..])
             .bind(&account[..])
             .bind(&camera.camera_id[..])
@@ -399,7 +461,7 @@ impl MetaStore for SqliteStore {
 
     async fn camera(&self, camera_id: &[u8; 16]) -> Result<Option<CameraRow>, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT {CAMERA_COLUMNS} FROM cameras WHERE camera_id = ?"
+            "SELECT {CAMERA_COLUMNS} FROM cameras WHERE camera_id = $1"
         ))
         .bind(&camera_id[..])
         .fetch_optional(&self.pool)
@@ -409,7 +471,7 @@ impl MetaStore for SqliteStore {
 
     async fn cameras(&self, account: &AccountId) -> Result<Vec<CameraRow>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {CAMERA_COLUMNS} FROM cameras WHERE account_id = ? ORDER BY registered_at"
+            "SELECT {CAMERA_COLUMNS} FROM cameras WHERE account_id = $1 ORDER BY registered_at"
         ))
         .bind(&account[..])
         .fetch_all(&self.pool)
@@ -423,7 +485,7 @@ impl MetaStore for SqliteStore {
         token_id: &[u8; 16],
     ) -> Result<Option<CameraRow>, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT {CAMERA_COLUMNS} FROM cameras WHERE account_id = ? AND token_id = ?"
+            "SELECT {CAMERA_COLUMNS} FROM cameras WHERE account_id = $1 AND token_id = $2"
         ))
         .bind(&account[..])
         .bind(&token_id[..])
@@ -449,12 +511,12 @@ impl MetaStore for SqliteStore {
     ) -> Result<Option<Vec<u8>>, StoreError> {
         let q = match version {
             Some(v) => sqlx::query_scalar(
-                "SELECT body FROM camera_records WHERE camera_id = ? AND version = ?",
+                "SELECT body FROM camera_records WHERE camera_id = $1 AND version = $2",
             )
             .bind(&camera_id[..])
             .bind(v),
             None => sqlx::query_scalar(
-                "SELECT body FROM camera_records WHERE camera_id = ? ORDER BY version DESC LIMIT 1",
+                "SELECT body FROM camera_records WHERE camera_id = $1 ORDER BY version DESC LIMIT 1",
             )
             .bind(&camera_id[..]),
         };
@@ -470,7 +532,7 @@ impl MetaStore for SqliteStore {
         body: &[u8],
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO key_packages (account_id, camera_id, epoch, recipient, body) VALUES (?, ?, ?, ?, ?)
+            "INSERT INTO key_packages (account_id, camera_id, epoch, recipient, body) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (account_id, camera_id, epoch, recipient) DO UPDATE SET body = excluded.body",
         )
         .bind(&account[..])
@@ -488,7 +550,7 @@ impl MetaStore for SqliteStore {
         account: &AccountId,
         recipient: &[u8],
     ) -> Result<Vec<Vec<u8>>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT body FROM key_packages WHERE account_id = ? AND recipient = ? ORDER BY camera_id, epoch")
+        Ok(sqlx::query_scalar("SELECT body FROM key_packages WHERE account_id = $1 AND recipient = $2 ORDER BY camera_id, epoch")
             .bind(&account[..])
             .bind(recipient)
             .fetch_all(&self.pool)
@@ -501,7 +563,7 @@ impl MetaStore for SqliteStore {
         body: &[u8],
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO recovery_backups (account_id, body) VALUES (?, ?)
+            "INSERT INTO recovery_backups (account_id, body) VALUES ($1, $2)
              ON CONFLICT (account_id) DO UPDATE SET body = excluded.body",
         )
         .bind(&account[..])
@@ -513,7 +575,7 @@ impl MetaStore for SqliteStore {
 
     async fn recovery_backup(&self, account: &AccountId) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT body FROM recovery_backups WHERE account_id = ?")
+            sqlx::query_scalar("SELECT body FROM recovery_backups WHERE account_id = $1")
                 .bind(&account[..])
                 .fetch_optional(&self.pool)
                 .await?,
@@ -522,7 +584,7 @@ impl MetaStore for SqliteStore {
 
     async fn insert_object(&self, o: &ObjectRow) -> Result<Inserted, StoreError> {
         let result = sqlx::query(&format!(
-            "INSERT INTO objects ({OBJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO objects ({OBJECT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         ))
         .bind(&o.object_id[..])
         .bind(&o.account_id[..])
@@ -554,7 +616,7 @@ impl MetaStore for SqliteStore {
 
     async fn object(&self, object_id: &[u8; 16]) -> Result<Option<ObjectRow>, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT {OBJECT_COLUMNS} FROM objects WHERE object_id = ?"
+            "SELECT {OBJECT_COLUMNS} FROM objects WHERE object_id = $1"
         ))
         .bind(&object_id[..])
         .fetch_optional(&self.pool)
@@ -570,8 +632,8 @@ impl MetaStore for SqliteStore {
         limit: i64,
     ) -> Result<Vec<ObjectRow>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {OBJECT_COLUMNS} FROM objects WHERE camera_id = ? AND sequence > ?
-             AND captured_at >= ? AND captured_at < ? ORDER BY sequence, object_id LIMIT ?"
+            "SELECT {OBJECT_COLUMNS} FROM objects WHERE camera_id = $1 AND sequence > $2
+             AND captured_at >= $3 AND captured_at < $4 ORDER BY sequence, object_id LIMIT $5"
         ))
         .bind(&camera_id[..])
         .bind(after)
@@ -585,7 +647,7 @@ impl MetaStore for SqliteStore {
 
     async fn latest_object(&self, camera_id: &[u8; 16]) -> Result<Option<ObjectRow>, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT {OBJECT_COLUMNS} FROM objects WHERE camera_id = ? ORDER BY sequence DESC LIMIT 1"
+            "SELECT {OBJECT_COLUMNS} FROM objects WHERE camera_id = $1 ORDER BY sequence DESC LIMIT 1"
         ))
         .bind(&camera_id[..])
         .fetch_optional(&self.pool)
@@ -603,20 +665,22 @@ impl MetaStore for SqliteStore {
     }
 
     async fn delete_object(&self, object_id: &[u8; 16]) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM objects WHERE object_id = ?")
+        let done = sqlx::query("DELETE FROM objects WHERE object_id = $1")
             .bind(&object_id[..])
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() > 0)
     }
     async fn remove_camera(&self, camera_id: &[u8; 16], now: i64) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE cameras SET removed_at = COALESCE(removed_at, ?) WHERE camera_id = ?")
-            .bind(now)
-            .bind(&camera_id[..])
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE credentials SET revoked_at = ? WHERE kind = 'camera' AND subject = ? AND revoked_at IS NULL")
+        let mut tx = self.begin_write(None).await?;
+        sqlx::query(
+            "UPDATE cameras SET removed_at = COALESCE(removed_at, $1) WHERE camera_id = $2",
+        )
+        .bind(now)
+        .bind(&camera_id[..])
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE credentials SET revoked_at = $1 WHERE kind = 'camera' AND subject = $2 AND revoked_at IS NULL")
             .bind(now)
             .bind(&camera_id[..])
             .execute(&mut *tx)
@@ -626,8 +690,8 @@ impl MetaStore for SqliteStore {
     }
 
     async fn delete_camera(&self, camera_id: &[u8; 16]) -> Result<Deleted, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let rows = sqlx::query("SELECT object_id, size FROM objects WHERE camera_id = ?")
+        let mut tx = self.begin_write(None).await?;
+        let rows = sqlx::query("SELECT object_id, size FROM objects WHERE camera_id = $1")
             .bind(&camera_id[..])
             .fetch_all(&mut *tx)
             .await?;
@@ -638,21 +702,21 @@ impl MetaStore for SqliteStore {
                 .push(arr(r.get::<&[u8], _>("object_id"), "object id")?);
             deleted.bytes += r.get::<i64, _>("size");
         }
-        sqlx::query("DELETE FROM objects WHERE camera_id = ?")
+        sqlx::query("DELETE FROM objects WHERE camera_id = $1")
             .bind(&camera_id[..])
             .execute(&mut *tx)
             .await?;
-        deleted.key_packages = sqlx::query("DELETE FROM key_packages WHERE camera_id = ?")
+        deleted.key_packages = sqlx::query("DELETE FROM key_packages WHERE camera_id = $1")
             .bind(&camera_id[..])
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        deleted.camera_records = sqlx::query("DELETE FROM camera_records WHERE camera_id = ?")
+        deleted.camera_records = sqlx::query("DELETE FROM camera_records WHERE camera_id = $1")
             .bind(&camera_id[..])
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        sqlx::query("DELETE FROM cameras WHERE camera_id = ?")
+        sqlx::query("DELETE FROM cameras WHERE camera_id = $1")
             .bind(&camera_id[..])
             .execute(&mut *tx)
             .await?;
@@ -669,7 +733,7 @@ impl MetaStore for SqliteStore {
         detail: &str,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO audit (account_id, at, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO audit (account_id, at, actor, action, detail) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&account[..])
         .bind(at)
@@ -687,7 +751,7 @@ impl MetaStore for SqliteStore {
         after: i64,
         limit: i64,
     ) -> Result<Vec<AuditEntry>, StoreError> {
-        let rows = sqlx::query("SELECT id, at, actor, action, detail FROM audit WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?")
+        let rows = sqlx::query("SELECT id, at, actor, action, detail FROM audit WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3")
             .bind(&account[..])
             .bind(after)
             .bind(limit)
@@ -707,7 +771,7 @@ impl MetaStore for SqliteStore {
 
     async fn set_retention(&self, account: &AccountId, r: Retention) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO retention (account_id, max_age_ms, max_bytes) VALUES (?, ?, ?)
+            "INSERT INTO retention (account_id, max_age_ms, max_bytes) VALUES ($1, $2, $3)
              ON CONFLICT (account_id) DO UPDATE SET max_age_ms = excluded.max_age_ms, max_bytes = excluded.max_bytes",
         )
         .bind(&account[..])
@@ -740,7 +804,7 @@ impl MetaStore for SqliteStore {
         account: &AccountId,
         limit: i64,
     ) -> Result<Vec<ObjectRow>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {OBJECT_COLUMNS} FROM objects WHERE account_id = ? ORDER BY captured_at, object_id LIMIT ?"))
+        let rows = sqlx::query(&format!("SELECT {OBJECT_COLUMNS} FROM objects WHERE account_id = $1 ORDER BY captured_at, object_id LIMIT $2"))
             .bind(&account[..])
             .bind(limit)
             .fetch_all(&self.pool)
@@ -749,19 +813,22 @@ impl MetaStore for SqliteStore {
     }
 
     async fn account_bytes(&self, account: &AccountId) -> Result<i64, StoreError> {
-        let total: Option<i64> =
-            sqlx::query_scalar("SELECT SUM(size) FROM objects WHERE account_id = ?")
-                .bind(&account[..])
-                .fetch_one(&self.pool)
-                .await?;
+        let total: Option<i64> = sqlx::query_scalar(
+            "SELECT CAST(SUM(size) AS BIGINT) FROM objects WHERE account_id = $1",
+        )
+        .bind(&account[..])
+        .fetch_one(&self.pool)
+        .await?;
         Ok(total.unwrap_or(0))
     }
 
     async fn create_enrollment(&self, e: &EnrollmentRow, max_open: i64) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self
+            .begin_write(Some(("enrollments", &e.account_id[..])))
+            .await?;
         let open: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM enrollments \
-             WHERE account_id = ? AND closed_at IS NULL AND expires_at >= ?",
+             WHERE account_id = $1 AND closed_at IS NULL AND expires_at >= $2",
         )
         .bind(&e.account_id[..])
         .bind(e.created_at)
@@ -774,7 +841,7 @@ impl MetaStore for SqliteStore {
             )));
         }
         sqlx::query(&format!(
-            "INSERT INTO enrollments ({ENROLLMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL)"
+            "INSERT INTO enrollments ({ENROLLMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL, NULL, NULL)"
         ))
         .bind(&e.enrollment_id[..])
         .bind(&e.account_id[..])
@@ -794,7 +861,7 @@ impl MetaStore for SqliteStore {
         enrollment_id: &[u8; 16],
     ) -> Result<Option<EnrollmentRow>, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT {ENROLLMENT_COLUMNS} FROM enrollments WHERE account_id = ? AND enrollment_id = ?"
+            "SELECT {ENROLLMENT_COLUMNS} FROM enrollments WHERE account_id = $1 AND enrollment_id = $2"
         ))
         .bind(&account[..])
         .bind(&enrollment_id[..])
@@ -810,7 +877,7 @@ impl MetaStore for SqliteStore {
     ) -> Result<Vec<EnrollmentRow>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {ENROLLMENT_COLUMNS} FROM enrollments \
-             WHERE account_id = ? AND closed_at IS NULL AND expires_at >= ? ORDER BY created_at"
+             WHERE account_id = $1 AND closed_at IS NULL AND expires_at >= $2 ORDER BY created_at"
         ))
         .bind(&account[..])
         .bind(now)
@@ -828,13 +895,13 @@ impl MetaStore for SqliteStore {
         now: i64,
     ) -> Result<(), StoreError> {
         let (column, after) = match step {
-            EnrollmentStep::Answer => ("answer", "1"),
+            EnrollmentStep::Answer => ("answer", "TRUE"),
             EnrollmentStep::Reveal => ("reveal", "answer IS NOT NULL"),
             EnrollmentStep::Grant => ("grant_body", "reveal IS NOT NULL"),
         };
         let done = sqlx::query(&format!(
-            "UPDATE enrollments SET {column} = ? WHERE account_id = ? AND enrollment_id = ? \
-             AND {column} IS NULL AND {after} AND closed_at IS NULL AND expires_at >= ?"
+            "UPDATE enrollments SET {column} = $1 WHERE account_id = $2 AND enrollment_id = $3 \
+             AND {column} IS NULL AND {after} AND closed_at IS NULL AND expires_at >= $4"
         ))
         .bind(body)
         .bind(&account[..])
@@ -873,8 +940,8 @@ impl MetaStore for SqliteStore {
         now: i64,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE enrollments SET closed_at = ? \
-             WHERE account_id = ? AND enrollment_id = ? AND closed_at IS NULL",
+            "UPDATE enrollments SET closed_at = $1 \
+             WHERE account_id = $2 AND enrollment_id = $3 AND closed_at IS NULL",
         )
         .bind(now)
         .bind(&account[..])

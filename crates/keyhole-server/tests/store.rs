@@ -1,0 +1,535 @@
+//! The metadata store's contract (`MetaStore`), run against the embedded SQLite store and
+//! against a real PostgreSQL server started for the test: the same calls, the same answers.
+//! Then the API on PostgreSQL: pairing, upload, listing and download over HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{Owner, Server, seal, upload};
+use keyhole_server::config::DatabaseUrl;
+use reqwest::StatusCode;
+
+use keyhole_server::store::{
+    CameraRow, Credential, EnrollmentRow, EnrollmentStep, Inserted, MetaStore, ObjectRow,
+    Retention, SqlStore, StoreError, Subject,
+};
+use keyhole_testkit::postgres::Postgres;
+
+const ANA: [u8; 16] = [1; 16];
+const BOB: [u8; 16] = [2; 16];
+const CAM: [u8; 16] = [3; 16];
+const DEVICE: [u8; 16] = [4; 16];
+
+fn conflict<T: std::fmt::Debug>(r: Result<T, StoreError>, words: &str) {
+    match r {
+        Err(StoreError::Conflict(why)) => assert!(why.contains(words), "{why:?}"),
+        other => panic!("expected a conflict ({words}), got {other:?}"),
+    }
+}
+
+fn object(id: u8, sequence: i64, captured_at: i64, size: i64) -> ObjectRow {
+    ObjectRow {
+        object_id: [id; 16],
+        account_id: ANA,
+        camera_id: CAM,
+        kind: 1,
+        sequence,
+        epoch: 1,
+        captured_at,
+        size,
+        sha256: [id; 32],
+        created_at: 1000,
+    }
+}
+
+fn enrollment(id: u8, created_at: i64) -> EnrollmentRow {
+    EnrollmentRow {
+        enrollment_id: [id; 16],
+        account_id: ANA,
+        device_id: DEVICE,
+        created_at,
+        expires_at: created_at + 600_000,
+        request: vec![id; 40],
+        answer: None,
+        reveal: None,
+        grant: None,
+        closed_at: None,
+    }
+}
+
+async fn accounts_and_credentials(s: &dyn MetaStore) {
+    s.create_account(ANA, "ana", "hash-a", 1).await.unwrap();
+    s.create_account(BOB, "bob", "hash-b", 1).await.unwrap();
+    conflict(s.create_account([9; 16], "ana", "x", 2).await, "taken");
+    assert_eq!(
+        s.account_by_username("ana").await.unwrap(),
+        Some((ANA, "hash-a".into()))
+    );
+    assert_eq!(s.account_by_username("nobody").await.unwrap(), None);
+
+    let phone = Credential {
+        token_hash: [7; 32],
+        account_id: ANA,
+        subject: Subject::Device(DEVICE),
+        created_at: 5,
+    };
+    s.insert_credential(&phone).await.unwrap();
+    assert_eq!(s.credential(&[7; 32]).await.unwrap(), Some(phone.clone()));
+    let laptop = Credential {
+        token_hash: [8; 32],
+        ..phone.clone()
+    };
+    s.insert_credential(&laptop).await.unwrap();
+    assert_eq!(
+        s.revoke_subject(&ANA, Subject::Device(DEVICE), 9)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(s.credential(&[7; 32]).await.unwrap(), None);
+    let tablet = Credential {
+        token_hash: [6; 32],
+        ..phone
+    };
+    s.insert_credential(&tablet).await.unwrap();
+    s.revoke_credential(&[6; 32], 10).await.unwrap();
+    assert_eq!(s.credential(&[6; 32]).await.unwrap(), None);
+}
+
+async fn versions_only_get_newer(s: &dyn MetaStore) {
+    assert_eq!(s.roster(&ANA, None).await.unwrap(), None);
+    s.put_roster(&ANA, 1, b"roster 1").await.unwrap();
+    s.put_roster(&ANA, 3, b"roster 3").await.unwrap();
+    conflict(s.put_roster(&ANA, 3, b"again").await, "not newer");
+    conflict(s.put_roster(&ANA, 2, b"older").await, "not newer");
+    assert_eq!(
+        s.roster(&ANA, None).await.unwrap(),
+        Some(b"roster 3".to_vec())
+    );
+    assert_eq!(
+        s.roster(&ANA, Some(1)).await.unwrap(),
+        Some(b"roster 1".to_vec())
+    );
+    assert_eq!(s.roster(&BOB, None).await.unwrap(), None);
+}
+
+async fn pairing_and_cameras(s: &dyn MetaStore) {
+    s.create_pairing_token(&ANA, &[10; 16], 100).await.unwrap();
+    s.create_pairing_token(&ANA, &[11; 16], 5).await.unwrap();
+    let camera = CameraRow {
+        camera_id: CAM,
+        account_id: BOB, // ignored: the token says whose camera it is
+        camera_key: [12; 32],
+        registration: b"proof".to_vec(),
+        token_id: [10; 16],
+        registered_at: 0,
+        removed_at: None,
+    };
+    assert_eq!(
+        s.complete_pairing(&camera, &[13; 32], 50).await.unwrap(),
+        ANA
+    );
+    conflict(
+        s.complete_pairing(
+            &CameraRow {
+                camera_id: [14; 16],
+                ..camera.clone()
+            },
+            &[15; 32],
+            51,
+        )
+        .await,
+        "already used",
+    );
+    conflict(
+        s.complete_pairing(
+            &CameraRow {
+                camera_id: [14; 16],
+                token_id: [11; 16],
+                ..camera.clone()
+            },
+            &[15; 32],
+            51,
+        )
+        .await,
+        "expired",
+    );
+    assert!(matches!(
+        s.complete_pairing(
+            &CameraRow {
+                token_id: [99; 16],
+                ..camera.clone()
+            },
+            &[15; 32],
+            51
+        )
+        .await,
+        Err(StoreError::NotFound)
+    ));
+    let stored = s.camera(&CAM).await.unwrap().unwrap();
+    assert_eq!(stored.account_id, ANA);
+    assert_eq!(stored.registered_at, 50);
+    assert_eq!(stored.registration, b"proof");
+    assert_eq!(
+        s.cameras(&ANA).await.unwrap(),
+        std::slice::from_ref(&stored)
+    );
+    assert!(s.cameras(&BOB).await.unwrap().is_empty());
+    assert_eq!(
+        s.camera_by_token(&ANA, &[10; 16]).await.unwrap(),
+        Some(stored)
+    );
+    let credential = s.credential(&[13; 32]).await.unwrap().unwrap();
+    assert_eq!(credential.subject, Subject::Camera(CAM));
+
+    s.put_camera_record(&CAM, 1, b"record 1").await.unwrap();
+    conflict(s.put_camera_record(&CAM, 1, b"again").await, "not newer");
+    s.put_camera_record(&CAM, 2, b"record 2").await.unwrap();
+    assert_eq!(
+        s.camera_record(&CAM, None).await.unwrap(),
+        Some(b"record 2".to_vec())
+    );
+    assert_eq!(
+        s.camera_record(&CAM, Some(1)).await.unwrap(),
+        Some(b"record 1".to_vec())
+    );
+}
+
+async fn keys_and_backups(s: &dyn MetaStore) {
+    s.put_key_package(&ANA, &CAM, 2, &DEVICE, b"epoch 2")
+        .await
+        .unwrap();
+    s.put_key_package(&ANA, &CAM, 1, &DEVICE, b"epoch 1, first")
+        .await
+        .unwrap();
+    s.put_key_package(&ANA, &CAM, 1, &DEVICE, b"epoch 1")
+        .await
+        .unwrap();
+    s.put_key_package(&ANA, &CAM, 1, &[], b"recovery")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.key_packages(&ANA, &DEVICE).await.unwrap(),
+        [b"epoch 1".to_vec(), b"epoch 2".to_vec()]
+    );
+    assert_eq!(
+        s.key_packages(&ANA, &[]).await.unwrap(),
+        [b"recovery".to_vec()]
+    );
+    assert_eq!(s.recovery_backup(&ANA).await.unwrap(), None);
+    s.put_recovery_backup(&ANA, b"backup 1").await.unwrap();
+    s.put_recovery_backup(&ANA, b"backup 2").await.unwrap();
+    assert_eq!(
+        s.recovery_backup(&ANA).await.unwrap(),
+        Some(b"backup 2".to_vec())
+    );
+}
+
+async fn objects(s: &dyn MetaStore) {
+    for (id, seq, at, size) in [(21, 1, 100, 1000), (22, 2, 200, 2000), (23, 3, 300, 3000)] {
+        assert_eq!(
+            s.insert_object(&object(id, seq, at, size)).await.unwrap(),
+            Inserted::New
+        );
+    }
+    assert_eq!(
+        s.insert_object(&object(21, 1, 100, 1000)).await.unwrap(),
+        Inserted::AlreadyPresent
+    );
+    conflict(
+        s.insert_object(&ObjectRow {
+            sha256: [0; 32],
+            ..object(21, 1, 100, 1000)
+        })
+        .await,
+        "",
+    );
+    assert_eq!(
+        s.object(&[22; 16]).await.unwrap(),
+        Some(object(22, 2, 200, 2000))
+    );
+    let seqs = |rows: Vec<ObjectRow>| rows.iter().map(|o| o.sequence).collect::<Vec<_>>();
+    assert_eq!(
+        seqs(s.objects(&CAM, 0, 0..1000, 10).await.unwrap()),
+        [1, 2, 3]
+    );
+    assert_eq!(seqs(s.objects(&CAM, 1, 0..1000, 1).await.unwrap()), [2]);
+    assert_eq!(seqs(s.objects(&CAM, 0, 150..300, 10).await.unwrap()), [2]);
+    assert_eq!(s.latest_object(&CAM).await.unwrap().unwrap().sequence, 3);
+    assert_eq!(s.all_objects().await.unwrap().len(), 3);
+    assert_eq!(
+        seqs(s.objects_by_age(&ANA, 2).await.unwrap()),
+        [1, 2],
+        "oldest capture first"
+    );
+    assert_eq!(s.account_bytes(&ANA).await.unwrap(), 6000);
+    assert_eq!(s.account_bytes(&BOB).await.unwrap(), 0);
+    assert!(s.delete_object(&[21; 16]).await.unwrap());
+    assert!(!s.delete_object(&[21; 16]).await.unwrap());
+    assert_eq!(s.account_bytes(&ANA).await.unwrap(), 5000);
+}
+
+async fn audit_and_retention(s: &dyn MetaStore) {
+    for action in ["roster", "camera-paired", "camera-removed"] {
+        s.audit(&ANA, 7, "device:04", action, "detail")
+            .await
+            .unwrap();
+    }
+    s.audit(&BOB, 7, "server", "retention", "").await.unwrap();
+    let log = s.audit_log(&ANA, 0, 10).await.unwrap();
+    let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["roster", "camera-paired", "camera-removed"]);
+    assert!(log.windows(2).all(|w| w[0].id < w[1].id));
+    let rest = s.audit_log(&ANA, log[0].id, 1).await.unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].action, "camera-paired");
+
+    assert!(s.retention_all().await.unwrap().is_empty());
+    let limits = Retention {
+        max_age_ms: Some(86_400_000),
+        max_bytes: None,
+    };
+    s.set_retention(&ANA, limits).await.unwrap();
+    let tighter = Retention {
+        max_age_ms: Some(3_600_000),
+        max_bytes: Some(1 << 30),
+    };
+    s.set_retention(&ANA, tighter).await.unwrap();
+    assert_eq!(s.retention_all().await.unwrap(), [(ANA, tighter)]);
+}
+
+async fn removal(s: &dyn MetaStore) {
+    s.remove_camera(&CAM, 500).await.unwrap();
+    s.remove_camera(&CAM, 600).await.unwrap();
+    assert_eq!(
+        s.camera(&CAM).await.unwrap().unwrap().removed_at,
+        Some(500),
+        "the first removal time stays"
+    );
+    assert_eq!(s.credential(&[13; 32]).await.unwrap(), None, "revoked");
+    let deleted = s.delete_camera(&CAM).await.unwrap();
+    let mut gone = deleted.objects.clone();
+    gone.sort_unstable();
+    assert_eq!(gone, [[22; 16], [23; 16]]);
+    assert_eq!(deleted.bytes, 5000);
+    assert_eq!(deleted.key_packages, 3);
+    assert_eq!(deleted.camera_records, 2);
+    assert_eq!(s.camera(&CAM).await.unwrap(), None);
+    assert!(s.all_objects().await.unwrap().is_empty());
+    assert!(s.key_packages(&ANA, &DEVICE).await.unwrap().is_empty());
+}
+
+async fn enrollments(s: &dyn MetaStore) {
+    let now = 1_000_000;
+    s.create_enrollment(&enrollment(31, now), 2).await.unwrap();
+    s.create_enrollment(&enrollment(32, now + 1), 2)
+        .await
+        .unwrap();
+    conflict(
+        s.create_enrollment(&enrollment(33, now + 2), 2).await,
+        "waiting",
+    );
+    let open = s.open_enrollments(&ANA, now).await.unwrap();
+    assert_eq!(
+        open.iter().map(|e| e.enrollment_id[0]).collect::<Vec<_>>(),
+        [31, 32]
+    );
+    let id = [31; 16];
+    conflict(
+        s.set_enrollment_step(&ANA, &id, EnrollmentStep::Reveal, b"r", now)
+            .await,
+        "before",
+    );
+    s.set_enrollment_step(&ANA, &id, EnrollmentStep::Answer, b"a", now)
+        .await
+        .unwrap();
+    conflict(
+        s.set_enrollment_step(&ANA, &id, EnrollmentStep::Answer, b"a2", now)
+            .await,
+        "already",
+    );
+    s.set_enrollment_step(&ANA, &id, EnrollmentStep::Reveal, b"r", now)
+        .await
+        .unwrap();
+    s.set_enrollment_step(&ANA, &id, EnrollmentStep::Grant, b"g", now)
+        .await
+        .unwrap();
+    let row = s.enrollment(&ANA, &id).await.unwrap().unwrap();
+    assert_eq!(
+        (row.answer, row.reveal, row.grant),
+        (
+            Some(b"a".to_vec()),
+            Some(b"r".to_vec()),
+            Some(b"g".to_vec())
+        )
+    );
+    assert!(s.close_enrollment(&ANA, &id, now).await.unwrap());
+    assert!(!s.close_enrollment(&ANA, &id, now).await.unwrap());
+    conflict(
+        s.set_enrollment_step(&ANA, &[32; 16], EnrollmentStep::Answer, b"a", now + 700_000)
+            .await,
+        "expired",
+    );
+    assert!(matches!(
+        s.set_enrollment_step(&BOB, &[32; 16], EnrollmentStep::Answer, b"a", now)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(
+        s.open_enrollments(&ANA, now + 700_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Every part of the contract, in an order where each builds on the last.
+async fn conformance(s: &dyn MetaStore) {
+    accounts_and_credentials(s).await;
+    versions_only_get_newer(s).await;
+    pairing_and_cameras(s).await;
+    keys_and_backups(s).await;
+    objects(s).await;
+    audit_and_retention(s).await;
+    removal(s).await;
+    enrollments(s).await;
+}
+
+/// Many writers racing for the same next versions: exactly one wins each. Many devices asking
+/// to join at once: no more wait than the limit allows.
+async fn racing_writers(s: Arc<dyn MetaStore>) {
+    let mut tasks = Vec::new();
+    for writer in 0..8u8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut won = Vec::new();
+            for version in 10..30 {
+                if s.put_roster(&BOB, version, &[writer]).await.is_ok() {
+                    won.push(version);
+                }
+            }
+            won
+        }));
+    }
+    let mut won = Vec::new();
+    for t in tasks {
+        won.extend(t.await.unwrap());
+    }
+    won.sort_unstable();
+    let before = won.len();
+    won.dedup();
+    assert_eq!(won.len(), before, "a version was stored twice");
+    assert_eq!(won.last(), Some(&29));
+    assert!(s.roster(&BOB, Some(29)).await.unwrap().is_some());
+
+    for round in 0..20u8 {
+        let now = 10_000_000 + i64::from(round) * 1_000_000;
+        let joins: Vec<_> = (0..6u8)
+            .map(|n| {
+                let s = s.clone();
+                let row = EnrollmentRow {
+                    account_id: BOB,
+                    ..enrollment(100 + round * 6 + n, now)
+                };
+                tokio::spawn(async move { s.create_enrollment(&row, 2).await.is_ok() })
+            })
+            .collect();
+        let mut accepted = 0;
+        for j in joins {
+            accepted += usize::from(j.await.unwrap());
+        }
+        assert_eq!(accepted, 2, "round {round}: the limit is 2 waiting");
+        assert_eq!(s.open_enrollments(&BOB, now).await.unwrap().len(), 2);
+        for e in s.open_enrollments(&BOB, now).await.unwrap() {
+            s.close_enrollment(&BOB, &e.enrollment_id, now)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_keeps_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keyhole.sqlite3");
+    let store = Arc::new(SqlStore::open_sqlite(&path).await.unwrap());
+    conformance(store.as_ref()).await;
+    assert!(
+        dir.path().join("keyhole.sqlite3-wal").exists(),
+        "write-ahead log in use"
+    );
+    drop(store);
+    let reopened = Arc::new(SqlStore::open_sqlite(&path).await.unwrap());
+    assert!(reopened.account_by_username("bob").await.unwrap().is_some());
+    racing_writers(reopened).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_keeps_the_contract() {
+    let Some(pg) = Postgres::start() else {
+        eprintln!("PostgreSQL is not installed: skipped (CI installs it and runs this)");
+        return;
+    };
+    let store = Arc::new(SqlStore::open_postgres(&pg.url).await.unwrap());
+    conformance(store.as_ref()).await;
+    // A second server on the same database: migrations already applied, same data.
+    let second = Arc::new(SqlStore::open_postgres(&pg.url).await.unwrap());
+    assert!(second.account_by_username("bob").await.unwrap().is_some());
+    racing_writers(second).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_runs_on_postgres() {
+    let Some(pg) = Postgres::start() else {
+        eprintln!("PostgreSQL is not installed: skipped (CI installs it and runs this)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_with(keyhole_server::Config {
+        data_dir: dir.path().to_owned(),
+        insecure_http: true,
+        database_url: Some(DatabaseUrl(pg.url.clone())),
+        ..keyhole_server::Config::default()
+    })
+    .await;
+    let ana = Owner::new(&s, "ana", 1).await;
+    let (camera, camera_id, camera_token, viewing) = ana.pair(&s, 2).await;
+    let mut ids = Vec::new();
+    for seq in 1..=3 {
+        let (id, body) = seal(&camera, camera_id, &viewing, seq, 100_000);
+        assert_eq!(
+            upload(&s, &camera_token, id, body.clone()).await.status(),
+            StatusCode::CREATED
+        );
+        // A retried upload is recognised, not stored twice.
+        assert!(
+            upload(&s, &camera_token, id, body)
+                .await
+                .status()
+                .is_success()
+        );
+        ids.push(id.to_string());
+    }
+    let listed: serde_json::Value = ana
+        .get(&s, &format!("/v1/cameras/{camera_id}/objects"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let listed: Vec<&str> = listed["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["object_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ids);
+    let (_, sealed) = seal(&camera, camera_id, &viewing, 2, 100_000);
+    let got = ana.get(&s, &format!("/v1/objects/{}", ids[1])).await;
+    assert_eq!(got.status(), StatusCode::OK);
+    assert_eq!(got.bytes().await.unwrap(), sealed);
+    // Nothing went to a SQLite file.
+    assert!(!dir.path().join("keyhole.sqlite3").exists());
+    s.stop().await;
+}
