@@ -3,7 +3,8 @@
 # 10-second 1080p event clip: ffmpeg encodes a test pattern at 4 Mbit/s in real time as the
 # camera's `command` source; the real server and the `keyhole` command run alongside on
 # loopback. Needs ffmpeg, curl and python3. Prints the camera's VmHWM.
-# THUMBNAIL=false measures without the event thumbnail (which decodes a 1080p picture).
+# THUMBNAIL=false measures without the event thumbnail (which decodes a 1080p picture);
+# MOTION=true with motion detection, which decodes every picture (and makes the thumbnails).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${CARGO_TARGET_DIR:-target}
@@ -31,7 +32,7 @@ post_roll_s = 10.0
 max_s = 10.0
 thumbnail = ${THUMBNAIL:-true}
 [motion]
-enabled = false
+enabled = ${MOTION:-false}
 TOML
 $T/debug/keyhole --store $W/owner.keys pair --name Door --no-qr --wait 60 > $W/pair.out &
 PAIR=$!

@@ -52,6 +52,8 @@ pub struct Clip<F> {
     pub ends_at: u64,
     /// The pictures.
     pub footage: F,
+    /// A JPEG of the picture where it began, when one was made while recording.
+    pub thumbnail: Option<Vec<u8>>,
 }
 
 impl<F> Clip<F> {
@@ -71,6 +73,7 @@ struct Recording<F> {
     starts_at: u64,
     ends_at: u64,
     footage: F,
+    thumbnail: Option<Vec<u8>>,
 }
 
 impl<F> Recording<F> {
@@ -81,6 +84,7 @@ impl<F> Recording<F> {
             starts_at: self.starts_at,
             ends_at: self.ends_at,
             footage: self.footage,
+            thumbnail: self.thumbnail,
         }
     }
 }
@@ -190,9 +194,26 @@ impl<F: Footage> Recorder<F> {
                 starts_at: first.dts,
                 ends_at: last.dts,
                 footage,
+                thumbnail: None,
             });
         }
         finished
+    }
+
+    /// Whether a clip is being recorded that has no thumbnail yet.
+    #[must_use]
+    pub fn wants_thumbnail(&self) -> bool {
+        self.recording
+            .as_ref()
+            .is_some_and(|r| r.thumbnail.is_none())
+    }
+
+    /// Gives the clip being recorded its thumbnail (the picture that started it, decoded by
+    /// the caller).
+    pub fn set_thumbnail(&mut self, jpeg: Vec<u8>) {
+        if let Some(rec) = &mut self.recording {
+            rec.thumbnail = Some(jpeg);
+        }
     }
 
     /// Forgets the pre-roll (a battery camera going back to sleep has no video until woken).

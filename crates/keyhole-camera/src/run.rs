@@ -144,6 +144,20 @@ impl Capture {
         }
     }
 
+    fn wants_thumbnail(&self) -> bool {
+        match self {
+            Self::Events(r) => r.wants_thumbnail(),
+            Self::Continuous(s) => s.wants_thumbnail(),
+        }
+    }
+
+    fn set_thumbnail(&mut self, jpeg: Vec<u8>) {
+        match self {
+            Self::Events(r) => r.set_thumbnail(jpeg),
+            Self::Continuous(s) => s.set_thumbnail(jpeg),
+        }
+    }
+
     /// Takes a picture; returns work to seal, with stream times turned into wall-clock times
     /// by `wall`.
     fn push(&mut self, au: AccessUnit, wall: impl Fn(u64) -> Timestamp) -> Vec<Work> {
@@ -302,13 +316,22 @@ pub async fn run(
                 if !awake {
                     continue;
                 }
-                if let Some(decoder) = &mut decoder
-                    && let Ok(Some(picture)) = decoder.decode(&au, false)
-                    && motion.detect(&picture.grid)
+                // The motion decoder also makes each event's thumbnail, from the first picture
+                // after the trigger, so no second decoder (28 MB at 1080p) is needed for it.
+                let frame = decoder.as_mut().and_then(|d| d.decode_frame(&au).ok().flatten());
+                if let Some(frame) = &frame
+                    && motion.detect(&frame.picture(false).grid)
                 {
                     capture.trigger(EventKind::Motion);
                 }
-                for work in capture.push(au, wall(anchor)) {
+                let works = capture.push(au, wall(anchor));
+                if config.clip.thumbnail
+                    && capture.wants_thumbnail()
+                    && let Some(jpeg) = frame.and_then(|f| thumbnail_jpeg(&f.picture(true)).ok())
+                {
+                    capture.set_thumbnail(jpeg);
+                }
+                for work in works {
                     let clip_done = matches!(work, Work::Clip { .. });
                     if cut_tx.send(work).await.is_err() {
                         break 'capture;
@@ -460,10 +483,10 @@ fn prepare(work: Work, thumbnails: bool) -> Prepared {
                         duration_ms,
                         clip: None,
                         note: String::new(),
-                        thumbnail_jpeg: if thumbnails {
-                            clip_thumbnail(&video, clip.triggered_at)
-                        } else {
-                            Vec::new()
+                        thumbnail_jpeg: match clip.thumbnail {
+                            Some(jpeg) => jpeg,
+                            None if thumbnails => clip_thumbnail(&video, clip.triggered_at),
+                            None => Vec::new(),
                         },
                     },
                     video,
@@ -493,10 +516,10 @@ fn prepare(work: Work, thumbnails: bool) -> Prepared {
             duration_ms,
             clip: Some(mark.clip),
             note: String::new(),
-            thumbnail_jpeg: if thumbnails {
-                thumbnail_at(mark.thumbnail_from, mark.started_at)
-            } else {
-                Vec::new()
+            thumbnail_jpeg: match mark.thumbnail {
+                Some(jpeg) => jpeg,
+                None if thumbnails => thumbnail_at(mark.thumbnail_from, mark.started_at),
+                None => Vec::new(),
             },
         }),
     }

@@ -40,6 +40,8 @@ pub struct Mark {
     pub clip: ObjectId,
     /// The pictures from the last key frame up to the trigger, for the thumbnail.
     pub thumbnail_from: Vec<AccessUnit>,
+    /// A JPEG of the picture where it began, when one was made while recording.
+    pub thumbnail: Option<Vec<u8>>,
 }
 
 /// What the segmenter hands on, in the order it must be sealed.
@@ -58,6 +60,20 @@ struct Open {
     last_trigger: u64,
     clip: ObjectId,
     thumbnail_from: Vec<AccessUnit>,
+    thumbnail: Option<Vec<u8>>,
+}
+
+impl Open {
+    fn into_mark(self, ended_at: u64) -> Mark {
+        Mark {
+            kind: self.kind,
+            started_at: self.started_at,
+            ended_at,
+            clip: self.clip,
+            thumbnail_from: self.thumbnail_from,
+            thumbnail: self.thumbnail,
+        }
+    }
 }
 
 /// The continuous recorder. The pictures since the last key frame are kept in memory for a
@@ -135,6 +151,7 @@ impl<F: Footage> Segmenter<F> {
             last_trigger: self.now,
             clip: segment.object_id,
             thumbnail_from: self.since_key.clone(),
+            thumbnail: None,
         });
         true
     }
@@ -147,13 +164,7 @@ impl<F: Footage> Segmenter<F> {
                 || au.dts >= open.started_at + ticks(self.timing.max_clip_ms);
             if over && let Some(open) = self.event.take() {
                 self.quiet_until = au.dts + ticks(self.timing.cooldown_ms);
-                self.ended.push(Mark {
-                    kind: open.kind,
-                    started_at: open.started_at,
-                    ended_at: au.dts,
-                    clip: open.clip,
-                    thumbnail_from: open.thumbnail_from,
-                });
+                self.ended.push(open.into_mark(au.dts));
             }
         }
         let mut out = Vec::new();
@@ -181,17 +192,25 @@ impl<F: Footage> Segmenter<F> {
         out
     }
 
+    /// Whether an event is open that has no thumbnail yet.
+    #[must_use]
+    pub fn wants_thumbnail(&self) -> bool {
+        self.event.as_ref().is_some_and(|e| e.thumbnail.is_none())
+    }
+
+    /// Gives the open event its thumbnail (a picture right after the trigger, decoded by the
+    /// caller).
+    pub fn set_thumbnail(&mut self, jpeg: Vec<u8>) {
+        if let Some(open) = &mut self.event {
+            open.thumbnail = Some(jpeg);
+        }
+    }
+
     /// Ends everything (the camera is stopping): the open segment, then every event, an open
     /// one ending now.
     pub fn finish(&mut self) -> Vec<Output<F>> {
         if let Some(open) = self.event.take() {
-            self.ended.push(Mark {
-                kind: open.kind,
-                started_at: open.started_at,
-                ended_at: self.now,
-                clip: open.clip,
-                thumbnail_from: open.thumbnail_from,
-            });
+            self.ended.push(open.into_mark(self.now));
         }
         let mut out: Vec<Output<F>> = self
             .current

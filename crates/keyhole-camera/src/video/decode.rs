@@ -86,15 +86,36 @@ impl FrameDecoder {
         au: &AccessUnit,
         want_small: bool,
     ) -> Result<Option<Picture>, VideoError> {
+        Ok(self.decode_frame(au)?.map(|f| f.picture(want_small)))
+    }
+
+    /// Decodes one access unit and lends its picture until the next call, so what is kept of
+    /// it can be decided afterwards (a thumbnail, once it is known that an event began here).
+    ///
+    /// # Errors
+    /// Corrupt video the decoder refuses.
+    pub fn decode_frame(&mut self, au: &AccessUnit) -> Result<Option<Frame<'_>>, VideoError> {
         let (cols, rows) = (self.cols, self.rows);
-        let Some(yuv) = self
+        let yuv = self
             .decoder
             .decode(&au.to_annex_b())
-            .map_err(|e| VideoError::Codec(e.to_string()))?
-        else {
-            return Ok(None);
-        };
-        Ok(Some(picture(&yuv, cols, rows, want_small)))
+            .map_err(|e| VideoError::Codec(e.to_string()))?;
+        Ok(yuv.map(|yuv| Frame { yuv, cols, rows }))
+    }
+}
+
+/// A decoded picture, lent by [`FrameDecoder::decode_frame`].
+pub struct Frame<'d> {
+    yuv: DecodedYUV<'d>,
+    cols: usize,
+    rows: usize,
+}
+
+impl Frame<'_> {
+    /// What is kept of it: the luma grid, and with `want_small` a small RGB copy.
+    #[must_use]
+    pub fn picture(&self, want_small: bool) -> Picture {
+        picture(&self.yuv, self.cols, self.rows, want_small)
     }
 }
 
