@@ -45,6 +45,14 @@ enum Command {
     /// Verify storage: every object row has its blob with the recorded size and digest, and
     /// every blob has a row. Exits 1 if anything is wrong.
     Check,
+    /// Copy the embedded installation's metadata (the SQLite file in the data folder) into an
+    /// empty PostgreSQL database, in one transaction; then set database_url to it. Stop the
+    /// server first. Blobs stay in the data folder.
+    Migrate {
+        /// The PostgreSQL database: postgres://user:password@host:port/database.
+        #[arg(long = "to", value_name = "URL")]
+        to: String,
+    },
     /// Print the SHA-256 fingerprint of the TLS certificate (made on first use if self-signed),
     /// which pairing codes carry so cameras and clients can pin it.
     Fingerprint,
@@ -81,6 +89,25 @@ fn main() -> anyhow::Result<()> {
                     .with_context(|| format!("creating {}", config.data_dir.display()))?;
                 let tls = keyhole_server::tls::load_or_create(&config)?;
                 println!("{}", hex::encode(tls.fingerprint));
+                Ok(())
+            }
+            Command::Migrate { to } => {
+                let path = config.data_dir.join("keyhole.sqlite3");
+                anyhow::ensure!(
+                    path.exists(),
+                    "no embedded installation at {}",
+                    path.display()
+                );
+                let source = keyhole_server::store::SqlStore::open_sqlite(&path).await?;
+                let target = keyhole_server::store::SqlStore::open_postgres(&to).await?;
+                source
+                    .copy_to_postgres(&target, |table, rows| println!("{table}: {rows} rows"))
+                    .await?;
+                println!(
+                    "copied {} into PostgreSQL; set database_url to use it (blobs stay in {})",
+                    path.display(),
+                    config.data_dir.join("blobs").display()
+                );
                 Ok(())
             }
             Command::Check => {

@@ -1,6 +1,7 @@
 //! The metadata store's contract (`MetaStore`), run against the embedded SQLite store and
 //! against a real PostgreSQL server started for the test: the same calls, the same answers.
-//! Then the API on PostgreSQL: pairing, upload, listing and download over HTTP.
+//! Then the API on PostgreSQL: pairing, upload, listing and download over HTTP; and moving a
+//! populated embedded installation to PostgreSQL with `keyhole-server migrate`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod common;
@@ -532,4 +533,103 @@ async fn the_api_runs_on_postgres() {
     // Nothing went to a SQLite file.
     assert!(!dir.path().join("keyhole.sqlite3").exists());
     s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embedded_installation_moves_to_postgres() {
+    let Some(pg) = Postgres::start() else {
+        eprintln!("PostgreSQL is not installed: skipped (CI installs it and runs this)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // A populated embedded installation: an account, a camera, clips, an audit log.
+    let s = Server::start(dir.path()).await;
+    let ana = Owner::new(&s, "ana", 1).await;
+    let (camera, camera_id, camera_token, viewing) = ana.pair(&s, 2).await;
+    let mut ids = Vec::new();
+    for seq in 1..=3 {
+        let (id, body) = seal(&camera, camera_id, &viewing, seq, 50_000);
+        assert_eq!(
+            upload(&s, &camera_token, id, body).await.status(),
+            StatusCode::CREATED
+        );
+        ids.push(id.to_string());
+    }
+    let audit_before: serde_json::Value = ana.get(&s, "/v1/audit").await.json().await.unwrap();
+    s.stop().await;
+
+    let migrate = |url: &str| {
+        std::process::Command::new(keyhole_testkit::process::binary("keyhole-server"))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["migrate", "--to", url])
+            .output()
+            .unwrap()
+    };
+    let out = migrate(&pg.url);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("objects: 3 rows"), "{stdout}");
+    assert!(
+        !stdout.contains("postgres://"),
+        "the URL is not printed: {stdout}"
+    );
+
+    // The same data folder (blobs) with metadata in PostgreSQL: everything is there, the same
+    // token still works, and the audit log goes on from where it was.
+    std::fs::rename(
+        dir.path().join("keyhole.sqlite3"),
+        dir.path().join("keyhole.sqlite3.moved"),
+    )
+    .unwrap();
+    let s = Server::start_with(keyhole_server::Config {
+        data_dir: dir.path().to_owned(),
+        insecure_http: true,
+        database_url: Some(DatabaseUrl(pg.url.clone())),
+        ..keyhole_server::Config::default()
+    })
+    .await;
+    let listed: serde_json::Value = ana
+        .get(&s, &format!("/v1/cameras/{camera_id}/objects"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let listed: Vec<&str> = listed["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["object_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ids);
+    let (_, sealed) = seal(&camera, camera_id, &viewing, 3, 50_000);
+    let got = ana.get(&s, &format!("/v1/objects/{}", ids[2])).await;
+    assert_eq!(got.bytes().await.unwrap(), sealed);
+    let audit_after: serde_json::Value = ana.get(&s, "/v1/audit").await.json().await.unwrap();
+    assert_eq!(audit_after, audit_before);
+    let (id, body) = seal(&camera, camera_id, &viewing, 4, 50_000);
+    assert_eq!(
+        upload(&s, &camera_token, id, body).await.status(),
+        StatusCode::CREATED,
+        "the camera's credential moved too"
+    );
+    s.stop().await;
+
+    // A second copy into a database that is no longer empty is refused.
+    std::fs::rename(
+        dir.path().join("keyhole.sqlite3.moved"),
+        dir.path().join("keyhole.sqlite3"),
+    )
+    .unwrap();
+    let out = migrate(&pg.url);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already holds 1 account"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

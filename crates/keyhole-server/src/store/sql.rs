@@ -138,6 +138,103 @@ impl SqlStore {
     }
 }
 
+/// Every table of the schema, parents before children (the order rows can be copied in).
+const TABLES: [&str; 12] = [
+    "accounts",
+    "credentials",
+    "rosters",
+    "cameras",
+    "camera_records",
+    "key_packages",
+    "recovery_backups",
+    "pairing_tokens",
+    "objects",
+    "audit",
+    "retention",
+    "enrollments",
+];
+
+impl SqlStore {
+    /// Copies every row of this SQLite store into `target`, a PostgreSQL store with no
+    /// accounts yet, in one transaction there, calling `progress` with each table's name and
+    /// row count. Audit ids are kept, so clients reading the log on go on where they were.
+    ///
+    /// # Errors
+    /// If this is not SQLite or `target` not PostgreSQL, `target` already holds accounts, the
+    /// schemas differ from what this version knows, or either database fails; `target` is
+    /// then unchanged.
+    pub async fn copy_to_postgres(
+        &self,
+        target: &SqlStore,
+        mut progress: impl FnMut(&str, u64),
+    ) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            !self.postgres && target.postgres,
+            "copying goes from SQLite to PostgreSQL"
+        );
+        let mut source = self.pool.begin().await?; // one snapshot of every table
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' \
+             AND name NOT LIKE 'sqlite_%' AND name <> '_sqlx_migrations' ORDER BY name",
+        )
+        .fetch_all(&mut *source)
+        .await?;
+        let mut known: Vec<&str> = TABLES.to_vec();
+        known.sort_unstable();
+        anyhow::ensure!(
+            tables == known,
+            "the database has tables {tables:?}; this version copies {known:?}"
+        );
+        let mut tx = target.pool.begin().await?;
+        let accounts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts")
+            .fetch_one(&mut *tx)
+            .await?;
+        anyhow::ensure!(
+            accounts == 0,
+            "the PostgreSQL database already holds {accounts} account(s); copy into an empty one"
+        );
+        for table in TABLES {
+            let columns: Vec<(String, String)> =
+                sqlx::query_as("SELECT name, type FROM pragma_table_info($1) ORDER BY cid")
+                    .bind(table)
+                    .fetch_all(&mut *source)
+                    .await?;
+            let names: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
+            let list = names.join(", ");
+            let params: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
+            let insert = format!(
+                "INSERT INTO {table} ({list}) OVERRIDING SYSTEM VALUE VALUES ({})",
+                params.join(", ")
+            );
+            let rows = sqlx::query(&format!("SELECT {list} FROM {table} ORDER BY rowid"))
+                .fetch_all(&mut *source)
+                .await?;
+            for row in &rows {
+                let mut q = sqlx::query(&insert);
+                for (i, (name, kind)) in columns.iter().enumerate() {
+                    q = match kind.as_str() {
+                        "BLOB" => q.bind(row.try_get::<Option<Vec<u8>>, _>(i)?),
+                        "INTEGER" => q.bind(row.try_get::<Option<i64>, _>(i)?),
+                        "TEXT" => q.bind(row.try_get::<Option<String>, _>(i)?),
+                        other => anyhow::bail!("{table}.{name} has type {other}, unknown here"),
+                    };
+                }
+                q.execute(&mut *tx).await?;
+            }
+            progress(table, rows.len() as u64);
+        }
+        // The audit log's id sequence continues after the copied ids.
+        sqlx::query(
+            "SELECT setval(pg_get_serial_sequence('audit', 'id'), \
+             COALESCE((SELECT MAX(id) FROM audit), 0) + 1, false)",
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
 /// The two version-chained tables: rows only ever get newer.
 #[derive(Clone, Copy)]
 enum Versioned {
