@@ -481,6 +481,32 @@ async fn postgres_keeps_the_contract() {
     racing_writers(second).await;
 }
 
+/// A server config with blobs in `dir` and metadata in `pg`.
+fn on_postgres(dir: &std::path::Path, pg: &Postgres) -> keyhole_server::Config {
+    keyhole_server::Config {
+        data_dir: dir.to_owned(),
+        insecure_http: true,
+        database_url: Some(DatabaseUrl(pg.url.clone())),
+        ..keyhole_server::Config::default()
+    }
+}
+
+/// The ids of a camera's objects, as the API lists them.
+async fn listed(owner: &Owner, s: &Server, camera_id: keyhole_core::CameraId) -> Vec<String> {
+    let listed: serde_json::Value = owner
+        .get(s, &format!("/v1/cameras/{camera_id}/objects"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    listed["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["object_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_runs_on_postgres() {
     let Some(pg) = Postgres::start() else {
@@ -488,13 +514,7 @@ async fn the_api_runs_on_postgres() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let s = Server::start_with(keyhole_server::Config {
-        data_dir: dir.path().to_owned(),
-        insecure_http: true,
-        database_url: Some(DatabaseUrl(pg.url.clone())),
-        ..keyhole_server::Config::default()
-    })
-    .await;
+    let s = Server::start_with(on_postgres(dir.path(), &pg)).await;
     let ana = Owner::new(&s, "ana", 1).await;
     let (camera, camera_id, camera_token, viewing) = ana.pair(&s, 2).await;
     let mut ids = Vec::new();
@@ -513,19 +533,7 @@ async fn the_api_runs_on_postgres() {
         );
         ids.push(id.to_string());
     }
-    let listed: serde_json::Value = ana
-        .get(&s, &format!("/v1/cameras/{camera_id}/objects"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let listed: Vec<&str> = listed["objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["object_id"].as_str().unwrap())
-        .collect();
-    assert_eq!(listed, ids);
+    assert_eq!(listed(&ana, &s, camera_id).await, ids);
     let (_, sealed) = seal(&camera, camera_id, &viewing, 2, 100_000);
     let got = ana.get(&s, &format!("/v1/objects/{}", ids[1])).await;
     assert_eq!(got.status(), StatusCode::OK);
@@ -586,26 +594,8 @@ async fn an_embedded_installation_moves_to_postgres() {
         dir.path().join("keyhole.sqlite3.moved"),
     )
     .unwrap();
-    let s = Server::start_with(keyhole_server::Config {
-        data_dir: dir.path().to_owned(),
-        insecure_http: true,
-        database_url: Some(DatabaseUrl(pg.url.clone())),
-        ..keyhole_server::Config::default()
-    })
-    .await;
-    let listed: serde_json::Value = ana
-        .get(&s, &format!("/v1/cameras/{camera_id}/objects"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let listed: Vec<&str> = listed["objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["object_id"].as_str().unwrap())
-        .collect();
-    assert_eq!(listed, ids);
+    let s = Server::start_with(on_postgres(dir.path(), &pg)).await;
+    assert_eq!(listed(&ana, &s, camera_id).await, ids);
     let (_, sealed) = seal(&camera, camera_id, &viewing, 3, 50_000);
     let got = ana.get(&s, &format!("/v1/objects/{}", ids[2])).await;
     assert_eq!(got.bytes().await.unwrap(), sealed);
