@@ -11,10 +11,9 @@ use std::fs::{self, File};
 use std::io::{BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
+use keyhole_core::ObjectId;
 use keyhole_core::envelope::Suite;
 use keyhole_core::scratch::{ScratchKey, TAG_LEN};
-
-use keyhole_core::ObjectId;
 use keyhole_media::AccessUnit;
 use keyhole_media::h264::nal;
 use keyhole_media::mp4::{self, Mp4Error, Sample};
@@ -48,9 +47,9 @@ pub enum FootageError {
 
 /// A file that is removed when dropped.
 #[derive(Debug)]
-struct Scratch(PathBuf);
+struct RemovedOnDrop(PathBuf);
 
-impl Drop for Scratch {
+impl Drop for RemovedOnDrop {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.0);
     }
@@ -60,7 +59,7 @@ impl Drop for Scratch {
 /// reported by [`ClipFile::finish`].
 #[derive(Debug)]
 pub struct ClipFile {
-    path: Scratch,
+    path: RemovedOnDrop,
     key: ScratchKey,
     writer: Result<BufWriter<File>, Option<std::io::Error>>,
     samples: Vec<Sample>,
@@ -83,7 +82,7 @@ impl ClipFile {
             .map(|f| BufWriter::with_capacity(64 << 10, f))
             .map_err(Some);
         Self {
-            path: Scratch(path),
+            path: RemovedOnDrop(path),
             key: ScratchKey::new(suite, &mut OsRng),
             writer,
             samples: Vec::new(),
@@ -178,7 +177,7 @@ impl Footage for ClipFile {
 /// dropped.
 #[derive(Debug)]
 pub struct FinishedClip {
-    path: Scratch,
+    path: RemovedOnDrop,
     key: ScratchKey,
     head: Vec<u8>,
     samples: Vec<Sample>,
