@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use futures_util::StreamExt;
-use keyhole_core::envelope::{Header, OpenError, OpenedObject, Opener, PREFIX_LEN, verify_prefix};
+use keyhole_core::envelope::{Header, OpenError, OpenedObject, Opener, PREFIX_LEN, SignedHeader};
 use keyhole_core::key_package::{KeyPackage, Recipient, RecipientKey};
 use keyhole_core::pairing::{PairingCode, RegistrationProof};
 use keyhole_core::record::{CameraRecord, CameraRecordBody, CameraState, SignedCameraRecord};
@@ -885,9 +885,10 @@ impl Owner {
             Err(e) => return Ok(Checked::from_open(&prefix, Err(OpenError::Malformed(e)))),
         };
         // The header's signature first: an altered epoch is tampering, not a missing key.
-        if let Err(e) = verify_prefix(&prefix, &camera_key) {
-            return Ok(Checked::from_open(&prefix, Err(e)));
-        }
+        let signed = match SignedHeader::verify(&prefix, &camera_key) {
+            Ok(signed) => signed,
+            Err(e) => return Ok(Checked::from_open(&prefix, Err(e))),
+        };
         if header.object_id.to_string() != object_id {
             // Authentic, but another object: nothing of it reaches the sink.
             return Ok(failed(Failure::Mislabeled {
@@ -899,7 +900,7 @@ impl Owner {
                 epoch: header.epoch,
             }));
         };
-        let mut stream = match Opener::new(&prefix, &camera_key, viewing) {
+        let mut stream = match Opener::from_signed(signed, viewing) {
             Ok(o) => o.stream(),
             Err(e) => return Ok(Checked::from_open(&prefix, Err(e))),
         };

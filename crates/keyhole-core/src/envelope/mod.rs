@@ -33,8 +33,8 @@ use crate::codec::{DecodeError, Reader, Writer, expect_magic};
 use crate::ids::{CameraId, ObjectId, Timestamp};
 
 pub use open::{
-    Layout, ObjectVerifier, OpenError, OpenedObject, Opener, StreamOpener, Tamper, open_object,
-    verify_prefix,
+    Layout, ObjectVerifier, OpenError, OpenedObject, Opener, SignedHeader, StreamOpener, Tamper,
+    open_object, verify_prefix,
 };
 pub use seal::{SealParams, SealSummary, Sealer, seal_object, sealed_len};
 

@@ -166,20 +166,77 @@ impl Layout {
     }
 }
 
+/// A sealed object's header whose camera signature verified under the camera key of a verified
+/// record, kept with the bytes the later checks (trailer signature, object digest) cover.
+#[derive(Debug, Clone)]
+pub struct SignedHeader {
+    header: Header,
+    bytes: [u8; HEADER_LEN],
+    signature: [u8; SIGNATURE_LEN],
+    camera_key: CameraPublicKey,
+}
+
+impl SignedHeader {
+    /// Checks the header signature in `prefix` (the object's first [`PREFIX_LEN`] bytes; more
+    /// are ignored) under `camera_key`.
+    ///
+    /// # Errors
+    /// [`OpenError::Malformed`], or [`Tamper::HeaderSignature`].
+    pub fn verify(prefix: &[u8], camera_key: &CameraPublicKey) -> Result<Self, OpenError> {
+        let header = Header::decode(prefix)?;
+        let bytes = header.encode();
+        let signature: [u8; SIGNATURE_LEN] = prefix
+            .get(HEADER_LEN..PREFIX_LEN)
+            .and_then(|s| s.try_into().ok())
+            .ok_or(DecodeError::Truncated("header signature"))?;
+        camera_key
+            .verify(label::HEADER_SIGNATURE, &[&bytes], &Signature(signature))
+            .map_err(|_| Tamper::HeaderSignature)?;
+        Ok(Self {
+            header,
+            bytes,
+            signature,
+            camera_key: *camera_key,
+        })
+    }
+
+    /// The authenticated header.
+    #[must_use]
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Checks the camera's trailer signature over this header, the payload's digest and its
+    /// chunk count; returns the object's digest.
+    fn check_trailer(
+        &self,
+        payload_digest: &[u8; 32],
+        chunks: u64,
+        trailer: [u8; TRAILER_LEN],
+    ) -> Result<ObjectDigest, OpenError> {
+        let msg = trailer_message(&Header::digest(&self.bytes), payload_digest, chunks);
+        self.camera_key
+            .verify(label::TRAILER_SIGNATURE, &[&msg], &Signature(trailer))
+            .map_err(|_| Tamper::TrailerSignature)?;
+        Ok(object_digest(
+            &self.bytes,
+            &self.signature,
+            payload_digest,
+            &trailer,
+        ))
+    }
+}
+
 /// Verifies a header and recovers its clip key; then opens chunks in any order.
 pub struct Opener {
-    header: Header,
-    header_bytes: [u8; HEADER_LEN],
-    header_digest: [u8; 32],
-    header_sig: [u8; SIGNATURE_LEN],
-    camera_key: CameraPublicKey,
+    signed: SignedHeader,
     cipher: ChunkCipher,
 }
 
 impl fmt::Debug for Opener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Opener")
-            .field("header", &self.header)
+            .field("header", &self.signed.header)
             .finish_non_exhaustive()
     }
 }
@@ -197,20 +254,19 @@ impl Opener {
         camera_key: &CameraPublicKey,
         viewing_key: &HpkeSecretKey,
     ) -> Result<Self, OpenError> {
-        let header = Header::decode(prefix)?;
-        let header_bytes = header.encode();
-        let header_sig: [u8; SIGNATURE_LEN] = prefix
-            .get(HEADER_LEN..PREFIX_LEN)
-            .ok_or(DecodeError::Truncated("header signature"))?
-            .try_into()
-            .map_err(|_| DecodeError::Truncated("header signature"))?;
-        camera_key
-            .verify(
-                label::HEADER_SIGNATURE,
-                &[&header_bytes],
-                &Signature(header_sig),
-            )
-            .map_err(|_| Tamper::HeaderSignature)?;
+        Self::from_signed(SignedHeader::verify(prefix, camera_key)?, viewing_key)
+    }
+
+    /// Unwraps the clip key of a header already verified, with `viewing_key` (the key for the
+    /// header's epoch).
+    ///
+    /// # Errors
+    /// [`Tamper::KeyUnwrap`].
+    pub fn from_signed(
+        signed: SignedHeader,
+        viewing_key: &HpkeSecretKey,
+    ) -> Result<Self, OpenError> {
+        let header = &signed.header;
         let unwrap_failed = Tamper::KeyUnwrap {
             epoch: header.epoch,
         };
@@ -218,27 +274,22 @@ impl Opener {
             viewing_key.bytes(),
             &header.enc,
             label::CLIP_KEY_WRAP,
-            &header_bytes[..WRAP_AAD_LEN],
+            &signed.bytes[..WRAP_AAD_LEN],
             &header.wrapped_key,
         )
         .map_err(|_| unwrap_failed)?;
         let clip_key: Zeroizing<[u8; 32]> =
             Zeroizing::new(clip_key.as_slice().try_into().map_err(|_| unwrap_failed)?);
-        let header_digest = Header::digest(&header_bytes);
         Ok(Self {
-            cipher: ChunkCipher::new(header.suite, &clip_key, header_digest),
-            header,
-            header_bytes,
-            header_digest,
-            header_sig,
-            camera_key: *camera_key,
+            cipher: ChunkCipher::new(header.suite, &clip_key, Header::digest(&signed.bytes)),
+            signed,
         })
     }
 
     /// The authenticated header.
     #[must_use]
     pub fn header(&self) -> &Header {
-        &self.header
+        &self.signed.header
     }
 
     /// Opens chunk `index` of an object with `layout`, in place: `buf` holds exactly the bytes
@@ -301,7 +352,7 @@ impl Opener {
     #[must_use]
     pub fn stream(self) -> StreamOpener {
         StreamOpener {
-            pending: Vec::with_capacity(self.header.chunk_size() + TAG_LEN + TRAILER_LEN),
+            pending: Vec::with_capacity(self.header().chunk_size() + TAG_LEN + TRAILER_LEN),
             hasher: blake3::Hasher::new_derive_key(label::PAYLOAD_DIGEST),
             opener: self,
             next_index: 0,
@@ -325,7 +376,7 @@ pub struct StreamOpener {
 
 impl StreamOpener {
     fn ct_chunk(&self) -> usize {
-        self.opener.header.chunk_size() + TAG_LEN
+        self.opener.header().chunk_size() + TAG_LEN
     }
 
     /// Hashes and opens the non-final chunk at `out[start..]` in place.
@@ -418,14 +469,13 @@ impl StreamOpener {
         }
         let payload_digest: [u8; 32] = *self.hasher.finalize().as_bytes();
         let chunks = index + 1;
-        let o = &self.opener;
-        let msg = trailer_message(&o.header_digest, &payload_digest, chunks);
-        o.camera_key
-            .verify(label::TRAILER_SIGNATURE, &[&msg], &Signature(trailer))
-            .map_err(|_| Tamper::TrailerSignature)?;
+        let digest = self
+            .opener
+            .signed
+            .check_trailer(&payload_digest, chunks, trailer)?;
         Ok(OpenedObject {
-            digest: object_digest(&o.header_bytes, &o.header_sig, &payload_digest, &trailer),
-            header: self.opener.header,
+            digest,
+            header: self.opener.signed.header,
             chunks,
             plaintext_len: self.plaintext_len,
         })
@@ -438,19 +488,7 @@ impl StreamOpener {
 /// # Errors
 /// [`OpenError::Malformed`], or [`Tamper::HeaderSignature`].
 pub fn verify_prefix(prefix: &[u8], camera_key: &CameraPublicKey) -> Result<Header, OpenError> {
-    let header = Header::decode(prefix)?;
-    let sig: [u8; SIGNATURE_LEN] = prefix
-        .get(HEADER_LEN..PREFIX_LEN)
-        .and_then(|s| s.try_into().ok())
-        .ok_or(DecodeError::Truncated("header signature"))?;
-    camera_key
-        .verify(
-            label::HEADER_SIGNATURE,
-            &[&header.encode()],
-            &Signature(sig),
-        )
-        .map_err(|_| Tamper::HeaderSignature)?;
-    Ok(header)
+    SignedHeader::verify(prefix, camera_key).map(|s| s.header)
 }
 
 /// Checks the camera's signatures over a whole sealed object as it streams past, without any
@@ -459,10 +497,7 @@ pub fn verify_prefix(prefix: &[u8], camera_key: &CameraPublicKey) -> Result<Head
 /// chunks decrypt, which only a key holder can check.
 #[derive(Debug)]
 pub struct ObjectVerifier {
-    header: Header,
-    header_bytes: [u8; HEADER_LEN],
-    header_sig: [u8; SIGNATURE_LEN],
-    camera_key: CameraPublicKey,
+    signed: SignedHeader,
     hasher: blake3::Hasher,
     /// The last [`TRAILER_LEN`] bytes seen, which may be the trailer.
     tail: Vec<u8>,
@@ -475,14 +510,8 @@ impl ObjectVerifier {
     /// # Errors
     /// As [`verify_prefix`].
     pub fn new(prefix: &[u8], camera_key: &CameraPublicKey) -> Result<Self, OpenError> {
-        let header = verify_prefix(prefix, camera_key)?;
-        let mut header_sig = [0u8; SIGNATURE_LEN];
-        header_sig.copy_from_slice(&prefix[HEADER_LEN..PREFIX_LEN]);
         Ok(Self {
-            header_bytes: header.encode(),
-            header,
-            header_sig,
-            camera_key: *camera_key,
+            signed: SignedHeader::verify(prefix, camera_key)?,
             hasher: blake3::Hasher::new_derive_key(label::PAYLOAD_DIGEST),
             tail: Vec::with_capacity(2 * TRAILER_LEN),
             payload_len: 0,
@@ -492,7 +521,7 @@ impl ObjectVerifier {
     /// The authenticated header.
     #[must_use]
     pub fn header(&self) -> &Header {
-        &self.header
+        &self.signed.header
     }
 
     /// Feeds the bytes after the prefix.
@@ -525,22 +554,10 @@ impl ObjectVerifier {
             .as_slice()
             .try_into()
             .map_err(|_| Tamper::Length { len: sealed_len })?;
-        let layout = Layout::new(&self.header, sealed_len)?;
+        let layout = Layout::new(&self.signed.header, sealed_len)?;
         let payload_digest: [u8; 32] = *self.hasher.finalize().as_bytes();
-        let msg = trailer_message(
-            &Header::digest(&self.header_bytes),
-            &payload_digest,
-            layout.chunks(),
-        );
-        self.camera_key
-            .verify(label::TRAILER_SIGNATURE, &[&msg], &Signature(trailer))
-            .map_err(|_| Tamper::TrailerSignature)?;
-        Ok(object_digest(
-            &self.header_bytes,
-            &self.header_sig,
-            &payload_digest,
-            &trailer,
-        ))
+        self.signed
+            .check_trailer(&payload_digest, layout.chunks(), trailer)
     }
 }
 
