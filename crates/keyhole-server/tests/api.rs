@@ -16,7 +16,6 @@ use keyhole_core::pairing::{PairingCode, RegistrationProof};
 use keyhole_core::recovery::{KdfParams, RecoveryBackup, RecoveryPhrase, RecoverySecrets};
 use keyhole_core::roster::RosterHash;
 use keyhole_core::{AccountKey, CameraId, CameraKey, DeviceId, HpkeSecretKey, ObjectId};
-use keyhole_server::{AppState, Config};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -567,12 +566,7 @@ async fn objects_upload_list_download_and_authorization() {
         .unwrap();
     assert_eq!(again.bytes().await.unwrap(), clip1);
     s.stop().await;
-    let state = AppState::open(Config {
-        data_dir: dir.path().to_owned(),
-        ..Config::default()
-    })
-    .await
-    .unwrap();
+    let state = open_storage(dir.path()).await;
     let report = keyhole_server::check::run(&state).await.unwrap();
     assert!(report.is_clean(), "{report:?}");
     assert_eq!(report.objects, 2);

@@ -11,7 +11,6 @@ use common::*;
 use futures_util::StreamExt;
 use keyhole_core::envelope::{ObjectVerifier, PREFIX_LEN};
 use keyhole_core::{CameraPublicKey, DeviceId, ObjectId};
-use keyhole_server::{AppState, Config};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -31,20 +30,6 @@ fn paced(body: &[u8]) -> reqwest::Body {
         Ok::<_, std::io::Error>(p)
     });
     reqwest::Body::wrap_stream(stream)
-}
-
-async fn list(s: &Server, token: &str, camera: &str) -> Vec<Value> {
-    let http = reqwest::Client::new();
-    let resp = http
-        .get(s.url(&format!("/v1/cameras/{camera}/objects")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    resp.json::<Value>().await.unwrap()["objects"]
-        .as_array()
-        .unwrap()
-        .clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,7 +100,7 @@ async fn sigkill_during_uploads_loses_no_acknowledged_object() {
         .as_str()
         .unwrap()
         .to_owned();
-    let listed = list(&s, &token, &camera_id.to_string()).await;
+    let listed = list_objects(&s, &token, &camera_id.to_string()).await;
     let listed_ids: Vec<String> = listed
         .iter()
         .map(|o| o["object_id"].as_str().unwrap().to_owned())
@@ -158,7 +143,7 @@ async fn sigkill_during_uploads_loses_no_acknowledged_object() {
             resp.status()
         );
     }
-    let listed = list(&s, &token, &camera_id.to_string()).await;
+    let listed = list_objects(&s, &token, &camera_id.to_string()).await;
     assert_eq!(listed.len() as u64, UPLOADS);
     let seqs: Vec<i64> = listed
         .iter()
@@ -169,12 +154,7 @@ async fn sigkill_during_uploads_loses_no_acknowledged_object() {
 
     // Storage is consistent: no row without its blob, no corrupt blob. (A kill between rename
     // and commit may leave a blob without a row; the retry above committed it.)
-    let state = AppState::open(Config {
-        data_dir: dir.path().to_owned(),
-        ..Config::default()
-    })
-    .await
-    .unwrap();
+    let state = open_storage(dir.path()).await;
     let report = keyhole_server::check::run(&state).await.unwrap();
     assert!(report.is_clean(), "{report:?}");
     assert_eq!(report.objects as u64, UPLOADS);

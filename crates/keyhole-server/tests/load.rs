@@ -19,7 +19,6 @@ use keyhole_core::envelope::{
     seal_object,
 };
 use keyhole_core::{CameraId, CameraKey, CameraPublicKey, DeviceId, HpkeSecretKey, ObjectId};
-use keyhole_server::{AppState, Config};
 use serde_json::Value;
 
 const ACCOUNTS: u64 = 4;
@@ -197,21 +196,7 @@ async fn two_hundred_cameras_through_three_server_kills_lose_and_duplicate_nothi
     }
     for (a, camera) in &cameras {
         let token = &tokens[a];
-        let listed: Value = http
-            .get(server.url(&format!("/v1/cameras/{}/objects", camera.id)))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let ids: Vec<&str> = listed["objects"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|o| o["object_id"].as_str().unwrap())
-            .collect();
+        let ids = object_ids(&list_objects(&server, token, &camera.id.to_string()).await);
         let expected: Vec<String> = camera.clips.iter().map(|(id, _)| id.to_string()).collect();
         assert_eq!(ids, expected, "camera {}", camera.id);
         let key = CameraPublicKey::from_bytes(&camera.key.public().to_bytes()).unwrap();
@@ -233,12 +218,7 @@ async fn two_hundred_cameras_through_three_server_kills_lose_and_duplicate_nothi
     }
     server.stop().await;
 
-    let state = AppState::open(Config {
-        data_dir: dir.path().to_owned(),
-        ..Config::default()
-    })
-    .await
-    .unwrap();
+    let state = open_storage(dir.path()).await;
     let report = keyhole_server::check::run(&state).await.unwrap();
     assert!(report.is_clean(), "{report:?}");
     assert_eq!(report.objects, total);

@@ -7,7 +7,6 @@ mod common;
 use common::*;
 use keyhole_core::key_package::{KeyPackage, Recipient, RecipientKey};
 use keyhole_server::store::Retention;
-use keyhole_server::{AppState, Config};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -212,12 +211,7 @@ async fn keep_and_delete_removal_then_transfer() {
     );
     s.stop().await;
 
-    let state = AppState::open(Config {
-        data_dir: dir.path().to_owned(),
-        ..Config::default()
-    })
-    .await
-    .unwrap();
+    let state = open_storage(dir.path()).await;
     assert!(keyhole_server::check::run(&state).await.unwrap().is_clean());
 }
 
@@ -257,12 +251,7 @@ async fn retention_deletes_by_age_then_by_size() {
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     s.stop().await;
 
-    let state = AppState::open(Config {
-        data_dir: dir.path().to_owned(),
-        ..Config::default()
-    })
-    .await
-    .unwrap();
+    let state = open_storage(dir.path()).await;
     let t = 1_795_735_205_000i64;
     // Nothing is older than 30 days yet.
     assert_eq!(

@@ -8,7 +8,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{Owner, Server, seal, upload};
+use common::{Owner, Server, list_objects, object_ids, seal, upload};
 use keyhole_server::config::DatabaseUrl;
 use reqwest::StatusCode;
 
@@ -491,22 +491,6 @@ fn on_postgres(dir: &std::path::Path, pg: &Postgres) -> keyhole_server::Config {
     }
 }
 
-/// The ids of a camera's objects, as the API lists them.
-async fn listed(owner: &Owner, s: &Server, camera_id: keyhole_core::CameraId) -> Vec<String> {
-    let listed: serde_json::Value = owner
-        .get(s, &format!("/v1/cameras/{camera_id}/objects"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    listed["objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["object_id"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_runs_on_postgres() {
     let Some(pg) = Postgres::start() else {
@@ -533,7 +517,10 @@ async fn the_api_runs_on_postgres() {
         );
         ids.push(id.to_string());
     }
-    assert_eq!(listed(&ana, &s, camera_id).await, ids);
+    assert_eq!(
+        object_ids(&list_objects(&s, &ana.token, &camera_id.to_string()).await),
+        ids
+    );
     let (_, sealed) = seal(&camera, camera_id, &viewing, 2, 100_000);
     let got = ana.get(&s, &format!("/v1/objects/{}", ids[1])).await;
     assert_eq!(got.status(), StatusCode::OK);
@@ -595,7 +582,10 @@ async fn an_embedded_installation_moves_to_postgres() {
     )
     .unwrap();
     let s = Server::start_with(on_postgres(dir.path(), &pg)).await;
-    assert_eq!(listed(&ana, &s, camera_id).await, ids);
+    assert_eq!(
+        object_ids(&list_objects(&s, &ana.token, &camera_id.to_string()).await),
+        ids
+    );
     let (_, sealed) = seal(&camera, camera_id, &viewing, 3, 50_000);
     let got = ana.get(&s, &format!("/v1/objects/{}", ids[2])).await;
     assert_eq!(got.bytes().await.unwrap(), sealed);

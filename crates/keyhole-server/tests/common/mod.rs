@@ -319,6 +319,39 @@ pub async fn upload(
         .unwrap()
 }
 
+/// The embedded storage in `dir`, opened directly (the server stopped): for `check` and for
+/// looking behind the API.
+pub async fn open_storage(dir: &Path) -> keyhole_server::AppState {
+    keyhole_server::AppState::open(keyhole_server::Config {
+        data_dir: dir.to_owned(),
+        ..keyhole_server::Config::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// A camera's objects as the API lists them to `token`.
+pub async fn list_objects(s: &Server, token: &str, camera: &str) -> Vec<Value> {
+    let resp = reqwest::Client::new()
+        .get(s.url(&format!("/v1/cameras/{camera}/objects")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    resp.json::<Value>().await.unwrap()["objects"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// The `object_id`s of listed objects, in order.
+pub fn object_ids(objects: &[Value]) -> Vec<String> {
+    objects
+        .iter()
+        .map(|o| o["object_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 pub async fn error_code(resp: reqwest::Response) -> String {
     resp.json::<Value>().await.unwrap()["error"]
         .as_str()
