@@ -866,11 +866,10 @@ impl Agent {
 
 /// Largest batch request body (the server's limit).
 const MAX_BATCH_BYTES: u64 = keyhole_wire::batch::MAX_BYTES as u64;
-/// Bytes read from a clip per sealer update.
-const SEAL_READ: usize = 64 << 10;
-
 /// Most objects in one batch request.
 const MAX_BATCH_OBJECTS: usize = keyhole_wire::batch::MAX_OBJECTS;
+/// Bytes read from a clip per sealer update.
+const SEAL_READ: usize = 64 << 10;
 
 async fn open_spooled(entry: &Entry) -> Result<tokio::fs::File, StoreError> {
     tokio::fs::File::open(&entry.path)
