@@ -120,14 +120,14 @@ impl ClipFile {
             path: self.path.0.clone(),
             source,
         };
-        let file = match self.writer {
-            Ok(writer) => writer.into_inner().map_err(|e| io(e.into_error()))?,
+        // Flushed to the page cache, not synced: a clip file is worthless after a crash (its key
+        // lived only in memory) and is read back at once, so an fsync would only wear the flash.
+        match self.writer {
+            Ok(writer) => drop(writer.into_inner().map_err(|e| io(e.into_error()))?),
             Err(e) => {
                 return Err(io(e.unwrap_or_else(|| std::io::Error::other("write failed"))).into());
             }
-        };
-        file.sync_data().map_err(io)?;
-        drop(file);
+        }
         let sps = self.sps.ok_or(Mp4Error::MissingParameterSet("sequence"))?;
         let pps = self.pps.ok_or(Mp4Error::MissingParameterSet("picture"))?;
         let head = mp4::head(&self.samples, &sps, &pps)?;
