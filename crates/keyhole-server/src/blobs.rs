@@ -1,4 +1,5 @@
-//! Blob storage behind a trait, so the local folder and an S3 bucket serve the same API.
+//! Blob storage behind a trait, so the local folder and an S3 bucket ([`s3`]) serve the same
+//! API.
 //!
 //! An upload is staged under a name the caller chooses (so a dropped upload can be resumed) in
 //! `partial/`. On commit the local folder fsyncs it, renames it to `objects/<first byte>/<id>`,
@@ -14,6 +15,8 @@ use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use tokio::fs;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+pub mod s3;
 
 /// A blob being written; nothing is visible until [`StagedBlob::commit`].
 #[async_trait]
@@ -52,10 +55,49 @@ pub trait BlobStore: Send + Sync {
     ) -> io::Result<BoxStream<'static, io::Result<bytes::Bytes>>>;
     /// A blob's size, if it exists.
     async fn size(&self, key: &[u8; 16]) -> io::Result<Option<u64>>;
-    /// Deletes a blob; whether it existed.
-    async fn delete(&self, key: &[u8; 16]) -> io::Result<bool>;
+    /// Deletes a blob; deleting one that does not exist is not an error.
+    async fn delete(&self, key: &[u8; 16]) -> io::Result<()>;
     /// Every blob's key.
     async fn keys(&self) -> io::Result<Vec<[u8; 16]>>;
+}
+
+/// Copies the blob `key` (of `size` bytes) from one store to another, checking that every byte
+/// arrived.
+///
+/// # Errors
+/// If reading, writing or committing fails, or the source yields a different length.
+pub async fn copy(
+    from: &dyn BlobStore,
+    to: &dyn BlobStore,
+    key: &[u8; 16],
+    size: u64,
+) -> io::Result<()> {
+    use futures_util::StreamExt;
+    let mut staged = to.stage(&hex::encode(key)).await?;
+    let mut body = from.read(key, 0..size).await?;
+    let mut copied = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                staged.abort().await;
+                return Err(e);
+            }
+        };
+        copied += chunk.len() as u64;
+        staged.write(&chunk).await?;
+    }
+    if copied != size {
+        staged.abort().await;
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!(
+                "blob {} ended after {copied} of {size} bytes",
+                hex::encode(key)
+            ),
+        ));
+    }
+    staged.commit(key).await
 }
 
 /// Blobs as files in a local folder.
@@ -78,15 +120,9 @@ impl FsBlobStore {
         Ok(store)
     }
 
-    /// Where the partial upload `name` lives; names are the caller's hex ids, checked here so
-    /// no name can leave the folder.
+    /// Where the partial upload `name` lives.
     fn partial(&self, name: &str) -> io::Result<PathBuf> {
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "bad upload name",
-            ));
-        }
+        check_name(name)?;
         Ok(self.root.join("partial").join(name))
     }
 
@@ -96,6 +132,18 @@ impl FsBlobStore {
             .join(hex::encode(&key[..1]))
             .join(hex::encode(key))
     }
+}
+
+/// Upload names are the caller's hex ids (and dashes), checked so that no name can leave the
+/// staging area.
+fn check_name(name: &str) -> io::Result<()> {
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "bad upload name",
+        ));
+    }
+    Ok(())
 }
 
 async fn sync_dir(path: PathBuf) -> io::Result<()> {
@@ -242,10 +290,10 @@ impl BlobStore for FsBlobStore {
         }
     }
 
-    async fn delete(&self, key: &[u8; 16]) -> io::Result<bool> {
+    async fn delete(&self, key: &[u8; 16]) -> io::Result<()> {
         match fs::remove_file(self.path(key)).await {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e),
         }
     }

@@ -34,17 +34,62 @@ pub struct Config {
     pub retention_sweep_secs: u64,
     /// `postgres://user:password@host:port/database` to keep metadata in PostgreSQL (which
     /// several servers may share) instead of the SQLite file in `data_dir`.
-    pub database_url: Option<DatabaseUrl>,
+    pub database_url: Option<Secret>,
+    /// An S3-compatible bucket to keep sealed objects in (which several servers may share)
+    /// instead of the folder in `data_dir`.
+    pub s3: Option<S3Config>,
 }
 
-/// A database URL, which may hold a password: never printed.
+/// Where the S3 bucket is and how to sign in to it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    /// The bucket, which must exist.
+    pub bucket: String,
+    /// The service's URL, for S3-compatible servers; unset for Amazon S3.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// The region to sign requests for.
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// Access key id; unset: `AWS_ACCESS_KEY_ID` (or the other AWS credential sources).
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    /// Secret access key; unset: `AWS_SECRET_ACCESS_KEY`.
+    #[serde(default)]
+    pub secret_access_key: Option<Secret>,
+    /// Allow an `http://` endpoint (only on a trusted network: the objects are sealed, but the
+    /// credentials' signatures and the object names would travel in the clear).
+    #[serde(default)]
+    pub allow_http: bool,
+}
+
+fn default_region() -> String {
+    "us-east-1".to_owned()
+}
+
+/// A secret setting (a password, or a URL holding one): never printed.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
-pub struct DatabaseUrl(pub String);
+pub struct Secret(String);
 
-impl std::fmt::Debug for DatabaseUrl {
+impl Secret {
+    /// Wraps a secret.
+    #[must_use]
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    /// The secret itself, to hand to the client library that uses it.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("DatabaseUrl(..)")
+        f.write_str("Secret(..)")
     }
 }
 
@@ -62,6 +107,7 @@ impl Default for Config {
             max_pairing_ttl_secs: 3600,
             retention_sweep_secs: 600,
             database_url: None,
+            s3: None,
         }
     }
 }
@@ -125,5 +171,6 @@ impl Config {
         "max_pairing_ttl_secs",
         "retention_sweep_secs",
         "database_url",
+        "s3",
     ];
 }

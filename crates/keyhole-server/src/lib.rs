@@ -48,7 +48,8 @@ pub struct AppState {
 
 impl AppState {
     /// Opens the stores `config` names: metadata in PostgreSQL when `database_url` is set,
-    /// else the embedded SQLite file, and blobs in a local folder, under `config.data_dir`.
+    /// else the embedded SQLite file under `config.data_dir`; blobs in the S3 bucket when `s3`
+    /// is set, else a folder under `config.data_dir`.
     ///
     /// # Errors
     /// If the folder, database or blob store cannot be opened.
@@ -57,15 +58,26 @@ impl AppState {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data folder {}", config.data_dir.display()))?;
         let meta = match &config.database_url {
-            Some(url) => store::SqlStore::open_postgres(&url.0).await?,
+            Some(url) => store::SqlStore::open_postgres(url.expose()).await?,
             None => store::SqlStore::open_sqlite(&config.data_dir.join("keyhole.sqlite3")).await?,
         };
-        let blobs = blobs::FsBlobStore::open(&config.data_dir.join("blobs"))
-            .await
-            .with_context(|| format!("opening blob folder in {}", config.data_dir.display()))?;
+        let blobs: Arc<dyn blobs::BlobStore> = match &config.s3 {
+            Some(s3) => Arc::new(
+                blobs::s3::S3BlobStore::open(s3)
+                    .await
+                    .with_context(|| format!("opening S3 bucket {}", s3.bucket))?,
+            ),
+            None => Arc::new(
+                blobs::FsBlobStore::open(&config.data_dir.join("blobs"))
+                    .await
+                    .with_context(|| {
+                        format!("opening blob folder in {}", config.data_dir.display())
+                    })?,
+            ),
+        };
         Ok(Self {
             meta: Arc::new(meta),
-            blobs: Arc::new(blobs),
+            blobs,
             config: Arc::new(config),
             logins: Arc::default(),
             metrics: Arc::default(),

@@ -19,7 +19,9 @@ use keyhole_server::{AppState, Config, check};
 struct Cli {
     /// TOML config file. Keys: listen, data_dir, insecure_http, tls_cert, tls_key, tls_names,
     /// max_object_bytes, max_record_bytes, max_pairing_ttl_secs, retention_sweep_secs,
-    /// database_url (postgres://…: metadata in PostgreSQL instead of SQLite). Each key
+    /// database_url (postgres://…: metadata in PostgreSQL instead of SQLite), s3 (a table of
+    /// bucket, endpoint, region, access_key_id, secret_access_key, allow_http: blobs in an
+    /// S3-compatible bucket instead of the data folder). Each key
     /// can also be set by an environment variable, KEYHOLE_ and the key in capitals (for example
     /// KEYHOLE_MAX_OBJECT_BYTES=1000000, KEYHOLE_INSECURE_HTTP=true), which wins over the file.
     #[arg(long, env = "KEYHOLE_CONFIG", global = true)]
@@ -45,17 +47,73 @@ enum Command {
     /// Verify storage: every object row has its blob with the recorded size and digest, and
     /// every blob has a row. Exits 1 if anything is wrong.
     Check,
-    /// Copy the embedded installation's metadata (the SQLite file in the data folder) into an
-    /// empty PostgreSQL database, in one transaction; then set database_url to it. Stop the
-    /// server first. Blobs stay in the data folder.
+    /// Copy the embedded installation (the SQLite file and the blob folder in the data folder)
+    /// into the stores the configuration names: blobs into the [s3] bucket if set, then the
+    /// metadata into the empty PostgreSQL database at database_url (or --to), in one
+    /// transaction. Stop the server first; then start the servers with that configuration.
+    /// Blobs already in the bucket with the right size are skipped, so an interrupted copy can
+    /// be run again.
     Migrate {
-        /// The PostgreSQL database: postgres://user:password@host:port/database.
+        /// The PostgreSQL database, instead of database_url: postgres://user:pw@host:port/db.
         #[arg(long = "to", value_name = "URL")]
-        to: String,
+        to: Option<String>,
     },
     /// Print the SHA-256 fingerprint of the TLS certificate (made on first use if self-signed),
     /// which pairing codes carry so cameras and clients can pin it.
     Fingerprint,
+}
+
+/// `keyhole-server migrate`: blobs first, so the copied metadata never names a blob the new
+/// stores lack.
+async fn migrate(config: &Config) -> anyhow::Result<()> {
+    use keyhole_server::blobs::{BlobStore, FsBlobStore, s3::S3BlobStore};
+    anyhow::ensure!(
+        config.database_url.is_some() || config.s3.is_some(),
+        "nothing to migrate to: set database_url (or --to) and/or [s3] in the configuration"
+    );
+    let path = config.data_dir.join("keyhole.sqlite3");
+    anyhow::ensure!(
+        path.exists(),
+        "no embedded installation at {}",
+        path.display()
+    );
+    if let Some(s3) = &config.s3 {
+        let source = FsBlobStore::open(&config.data_dir.join("blobs")).await?;
+        let target = S3BlobStore::open(s3)
+            .await
+            .with_context(|| format!("opening S3 bucket {}", s3.bucket))?;
+        let keys = source.keys().await?;
+        let (mut copied, mut skipped) = (0, 0);
+        for (done, key) in keys.iter().enumerate() {
+            let size = source
+                .size(key)
+                .await?
+                .context("a blob vanished during the copy")?;
+            if target.size(key).await? == Some(size) {
+                skipped += 1;
+            } else {
+                keyhole_server::blobs::copy(&source, &target, key, size).await?;
+                copied += 1;
+            }
+            if (done + 1) % 100 == 0 {
+                println!("blobs: {} of {}", done + 1, keys.len());
+            }
+        }
+        println!(
+            "blobs: {copied} copied to bucket {}, {skipped} already there",
+            s3.bucket
+        );
+    }
+    if let Some(url) = &config.database_url {
+        let source = keyhole_server::store::SqlStore::open_sqlite(&path).await?;
+        let target = keyhole_server::store::SqlStore::open_postgres(url.expose()).await?;
+        source
+            .copy_to_postgres(&target, |table, rows| println!("{table}: {rows} rows"))
+            .await?;
+        println!("copied {} into PostgreSQL", path.display());
+    }
+    println!("start the servers with this configuration to use the new stores");
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -92,23 +150,10 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Migrate { to } => {
-                let path = config.data_dir.join("keyhole.sqlite3");
-                anyhow::ensure!(
-                    path.exists(),
-                    "no embedded installation at {}",
-                    path.display()
-                );
-                let source = keyhole_server::store::SqlStore::open_sqlite(&path).await?;
-                let target = keyhole_server::store::SqlStore::open_postgres(&to).await?;
-                source
-                    .copy_to_postgres(&target, |table, rows| println!("{table}: {rows} rows"))
-                    .await?;
-                println!(
-                    "copied {} into PostgreSQL; set database_url to use it (blobs stay in {})",
-                    path.display(),
-                    config.data_dir.join("blobs").display()
-                );
-                Ok(())
+                if let Some(url) = to {
+                    config.database_url = Some(keyhole_server::config::Secret::new(url));
+                }
+                migrate(&config).await
             }
             Command::Check => {
                 let state = AppState::open(config).await?;

@@ -1,7 +1,7 @@
 //! The metadata store's contract (`MetaStore`), run against the embedded SQLite store and
 //! against a real PostgreSQL server started for the test: the same calls, the same answers.
-//! Then the API on PostgreSQL: pairing, upload, listing and download over HTTP; and moving a
-//! populated embedded installation to PostgreSQL with `keyhole-server migrate`.
+//! Then the API on PostgreSQL and S3: pairing, upload, listing and download over HTTP; and
+//! moving a populated embedded installation to PostgreSQL and S3 with `keyhole-server migrate`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod common;
@@ -9,7 +9,7 @@ mod common;
 use std::sync::Arc;
 
 use common::{Owner, Server, list_objects, object_ids, seal, upload};
-use keyhole_server::config::DatabaseUrl;
+use keyhole_server::config::Secret;
 use reqwest::StatusCode;
 
 use keyhole_server::store::{
@@ -17,6 +17,7 @@ use keyhole_server::store::{
     Retention, SqlStore, StoreError, Subject,
 };
 use keyhole_testkit::postgres::Postgres;
+use keyhole_testkit::s3::S3Server;
 
 const ANA: [u8; 16] = [1; 16];
 const BOB: [u8; 16] = [2; 16];
@@ -481,24 +482,33 @@ async fn postgres_keeps_the_contract() {
     racing_writers(second).await;
 }
 
-/// A server config with blobs in `dir` and metadata in `pg`.
-fn on_postgres(dir: &std::path::Path, pg: &Postgres) -> keyhole_server::Config {
+/// A server config with metadata in `pg` and blobs in `s3`.
+fn scaled(dir: &std::path::Path, pg: &Postgres, s3: &S3Server) -> keyhole_server::Config {
     keyhole_server::Config {
         data_dir: dir.to_owned(),
         insecure_http: true,
-        database_url: Some(DatabaseUrl(pg.url.clone())),
+        database_url: Some(Secret::new(pg.url.clone())),
+        s3: Some(s3.config()),
         ..keyhole_server::Config::default()
     }
 }
 
+/// PostgreSQL and an S3 server, or `None` (skipped) where they are not installed.
+fn scaled_stores() -> Option<(Postgres, S3Server)> {
+    let stores = Postgres::start().zip(S3Server::start());
+    if stores.is_none() {
+        eprintln!("PostgreSQL or s3s-fs is not installed: skipped (CI installs both)");
+    }
+    stores
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_api_runs_on_postgres() {
-    let Some(pg) = Postgres::start() else {
-        eprintln!("PostgreSQL is not installed: skipped (CI installs it and runs this)");
+async fn the_api_runs_on_postgres_and_s3() {
+    let Some((pg, s3)) = scaled_stores() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let s = Server::start_with(on_postgres(dir.path(), &pg)).await;
+    let s = Server::start_with(scaled(dir.path(), &pg, &s3)).await;
     let ana = Owner::new(&s, "ana", 1).await;
     let (camera, camera_id, camera_token, viewing) = ana.pair(&s, 2).await;
     let mut ids = Vec::new();
@@ -525,15 +535,38 @@ async fn the_api_runs_on_postgres() {
     let got = ana.get(&s, &format!("/v1/objects/{}", ids[1])).await;
     assert_eq!(got.status(), StatusCode::OK);
     assert_eq!(got.bytes().await.unwrap(), sealed);
-    // Nothing went to a SQLite file.
+
+    // A clip larger than one part object: joined by a multipart upload, read back by range.
+    let (id, big) = seal(&camera, camera_id, &viewing, 4, 20 << 20);
+    assert_eq!(
+        upload(&s, &camera_token, id, big.clone()).await.status(),
+        StatusCode::CREATED
+    );
+    let got = ana.get(&s, &format!("/v1/objects/{id}")).await;
+    assert!(
+        got.bytes().await.unwrap() == big,
+        "the 20 MB clip reads back"
+    );
+    let part = ana
+        .http
+        .get(s.url(&format!("/v1/objects/{id}")))
+        .bearer_auth(&ana.token)
+        .header("range", "bytes=10000000-10000099")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(part.bytes().await.unwrap(), big[10_000_000..10_000_100]);
+
+    // Nothing went to a SQLite file or the blob folder.
     assert!(!dir.path().join("keyhole.sqlite3").exists());
+    assert!(!dir.path().join("blobs").exists());
     s.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_embedded_installation_moves_to_postgres() {
-    let Some(pg) = Postgres::start() else {
-        eprintln!("PostgreSQL is not installed: skipped (CI installs it and runs this)");
+async fn an_embedded_installation_moves_to_postgres_and_s3() {
+    let Some((pg, s3)) = scaled_stores() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -553,35 +586,57 @@ async fn an_embedded_installation_moves_to_postgres() {
     let audit_before: serde_json::Value = ana.get(&s, "/v1/audit").await.json().await.unwrap();
     s.stop().await;
 
-    let migrate = |url: &str| {
+    // The scaled layout's settings, as a config file (the secret inside is not printed).
+    let config = dir.path().join("scaled.toml");
+    let s3c = s3.config();
+    std::fs::write(
+        &config,
+        format!(
+            "database_url = {:?}\n[s3]\nbucket = {:?}\nendpoint = {:?}\n\
+             access_key_id = \"test\"\nsecret_access_key = \"testsecret\"\nallow_http = true\n",
+            pg.url,
+            s3c.bucket,
+            s3c.endpoint.unwrap()
+        ),
+    )
+    .unwrap();
+    let migrate = || {
         std::process::Command::new(keyhole_testkit::process::binary("keyhole-server"))
             .arg("--data-dir")
             .arg(dir.path())
-            .args(["migrate", "--to", url])
+            .arg("--config")
+            .arg(&config)
+            .arg("migrate")
             .output()
             .unwrap()
     };
-    let out = migrate(&pg.url);
+    let out = migrate();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(
+        stdout.contains("blobs: 3 copied to bucket keyhole, 0 already there"),
+        "{stdout}"
+    );
     assert!(stdout.contains("objects: 3 rows"), "{stdout}");
     assert!(
-        !stdout.contains("postgres://"),
-        "the URL is not printed: {stdout}"
+        !stdout.contains("postgres://") && !stdout.contains("testsecret"),
+        "no secret is printed: {stdout}"
     );
 
-    // The same data folder (blobs) with metadata in PostgreSQL: everything is there, the same
-    // token still works, and the audit log goes on from where it was.
-    std::fs::rename(
-        dir.path().join("keyhole.sqlite3"),
-        dir.path().join("keyhole.sqlite3.moved"),
-    )
-    .unwrap();
-    let s = Server::start_with(on_postgres(dir.path(), &pg)).await;
+    // The embedded stores moved aside: metadata from PostgreSQL, blobs from S3. Everything is
+    // there, the same token still works, and the audit log goes on from where it was.
+    for name in ["keyhole.sqlite3", "blobs"] {
+        std::fs::rename(
+            dir.path().join(name),
+            dir.path().join(format!("{name}.moved")),
+        )
+        .unwrap();
+    }
+    let s = Server::start_with(scaled(dir.path(), &pg, &s3)).await;
     assert_eq!(
         object_ids(&list_objects(&s, &ana.token, &camera_id.to_string()).await),
         ids
@@ -597,16 +652,31 @@ async fn an_embedded_installation_moves_to_postgres() {
         StatusCode::CREATED,
         "the camera's credential moved too"
     );
+    let state = keyhole_server::AppState::open(scaled(dir.path(), &pg, &s3))
+        .await
+        .unwrap();
+    let report = keyhole_server::check::run(&state).await.unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(report.objects, 4);
     s.stop().await;
 
-    // A second copy into a database that is no longer empty is refused.
-    std::fs::rename(
-        dir.path().join("keyhole.sqlite3.moved"),
-        dir.path().join("keyhole.sqlite3"),
-    )
-    .unwrap();
-    let out = migrate(&pg.url);
+    // Run again (as after an interruption): the blobs are found in place, and the copy into a
+    // database that is no longer empty is refused.
+    for name in ["keyhole.sqlite3", "blobs"] {
+        std::fs::rename(
+            dir.path().join(format!("{name}.moved")),
+            dir.path().join(name),
+        )
+        .unwrap();
+    }
+    let out = migrate();
     assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("blobs: 0 copied to bucket keyhole, 3 already there"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("already holds 1 account"),
         "{}",

@@ -21,6 +21,7 @@ pub mod capture;
 pub mod hostile;
 pub mod postgres;
 pub mod process;
+pub mod s3;
 
 use keyhole_server::{AppState, Config};
 

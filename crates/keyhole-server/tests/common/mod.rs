@@ -33,7 +33,7 @@ pub struct Server {
 }
 
 enum Running {
-    InProcess(TestServer),
+    InProcess(Box<TestServer>),
     Process(ServerProcess),
 }
 
@@ -43,7 +43,7 @@ impl Server {
         let server = TestServer::start(dir).await;
         Self {
             base: server.url.clone(),
-            running: Running::InProcess(server),
+            running: Running::InProcess(Box::new(server)),
         }
     }
 
@@ -52,7 +52,7 @@ impl Server {
         let server = TestServer::start_with(config, "127.0.0.1:0").await;
         Self {
             base: server.url.clone(),
-            running: Running::InProcess(server),
+            running: Running::InProcess(Box::new(server)),
         }
     }
 
