@@ -38,6 +38,9 @@ pub struct Config {
     /// An S3-compatible bucket to keep sealed objects in (which several servers may share)
     /// instead of the folder in `data_dir`.
     pub s3: Option<S3Config>,
+    /// This server's URL as the other servers on the same `database_url` reach it (say
+    /// `http://10.0.0.5:8443`); set on every server, it relays live view between them.
+    pub advertise_url: Option<String>,
 }
 
 /// Where the S3 bucket is and how to sign in to it.
@@ -108,6 +111,7 @@ impl Default for Config {
             retention_sweep_secs: 600,
             database_url: None,
             s3: None,
+            advertise_url: None,
         }
     }
 }
@@ -172,5 +176,6 @@ impl Config {
         "retention_sweep_secs",
         "database_url",
         "s3",
+        "advertise_url",
     ];
 }

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub mod blobs;
 pub mod check;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod metrics;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Live sessions.
     pub relay: Arc<relay::Relay>,
+    /// The other servers on the same database, when `advertise_url` is set.
+    pub cluster: Option<Arc<cluster::Cluster>>,
 }
 
 impl AppState {
@@ -75,13 +78,24 @@ impl AppState {
                     })?,
             ),
         };
+        let relay = Arc::<relay::Relay>::default();
+        let cluster = match (&config.database_url, &config.advertise_url) {
+            (Some(url), Some(me)) => {
+                Some(cluster::Cluster::join(url.expose(), me, relay.clone()).await?)
+            }
+            (None, Some(_)) => anyhow::bail!(
+                "advertise_url needs database_url: servers find each other through PostgreSQL"
+            ),
+            _ => None,
+        };
         Ok(Self {
             meta: Arc::new(meta),
             blobs,
             config: Arc::new(config),
             logins: Arc::default(),
             metrics: Arc::default(),
-            relay: Arc::default(),
+            relay,
+            cluster,
         })
     }
 }

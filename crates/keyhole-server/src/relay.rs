@@ -2,6 +2,9 @@
 //! of its account watches it. The relay checks the session header's signature, forwards frames
 //! it cannot open, and keeps a bounded queue per viewer: a slow viewer misses frames (which it
 //! sees as skipped indexes) and never slows the camera.
+//!
+//! With several servers (`crate::cluster`), the relay also remembers which cameras are live on
+//! another server and which cameras a viewer on another server is waiting for.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -27,9 +30,26 @@ enum Slot {
     Live(Session),
 }
 
+/// How long a viewer waiting on another server counts as wanting a camera; that server asks
+/// again more often than this while its viewer waits.
+pub const REMOTE_INTEREST: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Where a viewer joins a session.
+#[derive(Debug)]
+pub enum Joined {
+    /// On this server: the prefix and the frames to come.
+    Here(Bytes, broadcast::Receiver<Bytes>),
+    /// On the server at this URL.
+    There(String),
+}
+
 /// All live sessions on this server.
 pub struct Relay {
     slots: Mutex<HashMap<[u8; 16], Slot>>,
+    /// Cameras live on another server, and its URL.
+    remote_sessions: Mutex<HashMap<[u8; 16], String>>,
+    /// Cameras a viewer on another server waits for, until when.
+    remote_interest: Mutex<HashMap<[u8; 16], tokio::time::Instant>>,
     /// Viewers per camera (waiting or watching), and a bell for cameras asking whether anyone
     /// wants their live view.
     viewers: Mutex<HashMap<[u8; 16], Watchers>>,
@@ -102,6 +122,8 @@ impl Default for Relay {
     fn default() -> Self {
         Self {
             slots: Mutex::default(),
+            remote_sessions: Mutex::default(),
+            remote_interest: Mutex::default(),
             viewers: Mutex::default(),
             closing: tokio::sync::watch::Sender::new(false),
         }
@@ -112,6 +134,11 @@ impl Relay {
     /// Ends every wait and live stream: the server is stopping.
     pub fn close(&self) {
         self.closing.send_replace(true);
+    }
+
+    /// Whether the server is stopping.
+    pub fn is_closing(&self) -> bool {
+        *self.closing.borrow()
     }
 
     /// Resolves once the server is stopping.
@@ -174,6 +201,9 @@ impl Relay {
             }
             bell.clone()
         };
+        if self.wanted_elsewhere(camera) {
+            return true;
+        }
         let rung = bell.notified();
         tokio::pin!(rung);
         rung.as_mut().enable();
@@ -184,6 +214,7 @@ impl Relay {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .get(&camera)
                 .is_some_and(|(count, _)| *count > 0)
+                || relay.wanted_elsewhere(camera)
         };
         // Re-check: a viewer may have arrived between unlocking and enabling.
         if present(self) {
@@ -206,13 +237,34 @@ impl Relay {
         wanted
     }
 
-    /// Joins the camera's session, waiting up to `wait` for one to start.
+    /// Joins the camera's session, waiting up to `wait` for one to start, here or (unless
+    /// `here_only`) on another server.
     pub async fn subscribe(
         &self,
         camera: [u8; 16],
         wait: std::time::Duration,
-    ) -> Option<(Bytes, broadcast::Receiver<Bytes>)> {
+        here_only: bool,
+    ) -> Option<Joined> {
         let deadline = tokio::time::Instant::now() + wait;
+        let elsewhere = || {
+            if here_only {
+                return None;
+            }
+            self.remote_sessions
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(&camera)
+                .map(|url| Joined::There(url.clone()))
+        };
+        let here = || match self
+            .slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&camera)
+        {
+            Some(Slot::Live(s)) => Some(Joined::Here(s.prefix.clone(), s.frames.subscribe())),
+            _ => None,
+        };
         loop {
             let notify = {
                 let mut slots = self
@@ -223,21 +275,18 @@ impl Relay {
                     .entry(camera)
                     .or_insert_with(|| Slot::Waiting(Arc::new(Notify::new())))
                 {
-                    Slot::Live(s) => return Some((s.prefix.clone(), s.frames.subscribe())),
+                    Slot::Live(s) => {
+                        return Some(Joined::Here(s.prefix.clone(), s.frames.subscribe()));
+                    }
                     Slot::Waiting(n) => n.clone(),
                 }
             };
             let notified = notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            // Re-check: the camera may have started between unlocking and enabling.
-            if let Some(Slot::Live(s)) = self
-                .slots
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .get(&camera)
-            {
-                return Some((s.prefix.clone(), s.frames.subscribe()));
+            // Checked after enabling: the camera may have started since the slot was read.
+            if let Some(joined) = here().or_else(elsewhere) {
+                return Some(joined);
             }
             tokio::select! {
                 woken = tokio::time::timeout_at(deadline, notified) => {
@@ -248,5 +297,72 @@ impl Relay {
                 () = self.closed() => return None,
             }
         }
+    }
+
+    /// Whether `camera` is live on this server.
+    pub fn is_live_here(&self, camera: [u8; 16]) -> bool {
+        matches!(
+            self.slots
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(&camera),
+            Some(Slot::Live(_))
+        )
+    }
+
+    /// `camera` went live on the server at `url`: viewers waiting here join it there.
+    pub fn live_elsewhere(&self, camera: [u8; 16], url: String) {
+        self.remote_sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(camera, url);
+        if let Some(Slot::Waiting(n)) = self
+            .slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&camera)
+        {
+            n.notify_waiters();
+        }
+    }
+
+    /// `camera`'s session on the server at `url` ended (or that server cannot be reached).
+    pub fn ended_elsewhere(&self, camera: [u8; 16], url: &str) {
+        let mut sessions = self
+            .remote_sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if sessions.get(&camera).is_some_and(|u| u == url) {
+            sessions.remove(&camera);
+        }
+    }
+
+    /// A viewer on another server waits for `camera`: it counts as wanted for
+    /// [`REMOTE_INTEREST`], and a camera waiting in [`Relay::wanted`] here is told at once.
+    pub fn wanted_by_another_server(&self, camera: [u8; 16]) {
+        let now = tokio::time::Instant::now();
+        let mut interest = self
+            .remote_interest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        interest.retain(|_, until| *until > now);
+        interest.insert(camera, now + REMOTE_INTEREST);
+        drop(interest);
+        if let Some((_, bell)) = self
+            .viewers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&camera)
+        {
+            bell.notify_waiters();
+        }
+    }
+
+    fn wanted_elsewhere(&self, camera: [u8; 16]) -> bool {
+        self.remote_interest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&camera)
+            .is_some_and(|until| *until > tokio::time::Instant::now())
     }
 }

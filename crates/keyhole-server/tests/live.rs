@@ -5,12 +5,6 @@
 mod common;
 
 use common::*;
-use futures_util::StreamExt;
-use keyhole_core::envelope::{
-    DEFAULT_CHUNK_LOG2, ObjectDigest, ObjectKind, PREFIX_LEN, SealParams, Suite,
-};
-use keyhole_core::live::{FRAME_HEADER_LEN, LiveOpener, LiveSealer};
-use keyhole_core::{ObjectId, Timestamp};
 use reqwest::StatusCode;
 
 #[tokio::test]
@@ -32,67 +26,24 @@ async fn a_device_watches_a_sealed_live_session() {
     };
 
     // The camera seals a session and streams it as one request body.
-    let mut prefix = Vec::new();
-    let params = SealParams {
-        kind: ObjectKind::Live,
-        suite: Suite::ChaCha20Poly1305,
-        chunk_log2: DEFAULT_CHUNK_LOG2,
-        camera_id,
-        object_id: ObjectId([4; 16]),
-        epoch: 1,
-        sequence: 0,
-        previous: ObjectDigest::default(),
-        captured_at: Timestamp(1_795_735_205_000),
-    };
-    let mut sealer =
-        LiveSealer::new(params, &viewing.public(), &camera, &mut rng(5), &mut prefix).unwrap();
-    let fragments: Vec<Vec<u8>> = (0..5u8)
-        .map(|i| vec![i; 1000 + usize::from(i) * 3000])
-        .collect();
-    let frames: Vec<Vec<u8>> = fragments
-        .iter()
-        .enumerate()
-        .map(|(i, f)| sealer.seal_fragment(f, i == 4).unwrap())
-        .collect();
+    let (prefix, fragments, frames) = live_session(&camera, camera_id, &viewing);
     let (tx, publish) = open_put(s.url("/v1/live"), &camera_token);
     tx.send(prefix.clone()).await.unwrap();
 
     let resp = watch.await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let mut stream = resp.bytes_stream();
-    let mut got = Vec::new();
-    while got.len() < PREFIX_LEN {
-        got.extend_from_slice(&stream.next().await.unwrap().unwrap());
-    }
-    assert_eq!(&got[..PREFIX_LEN], &prefix[..]);
-    let mut viewer = LiveOpener::new(&got[..PREFIX_LEN], &camera.public(), &viewing).unwrap();
-    got.drain(..PREFIX_LEN);
-
+    let got = read_prefix(&mut stream).await;
+    assert_eq!(got, prefix);
     // Only now does the camera send frames, so the viewer is certainly subscribed.
     for f in &frames {
         tx.send(f.clone()).await.unwrap();
     }
     drop(tx);
-    let mut opened = Vec::new();
-    loop {
-        while got.len() >= FRAME_HEADER_LEN {
-            let len = u32::from_be_bytes(got[8..12].try_into().unwrap()) as usize;
-            if got.len() < FRAME_HEADER_LEN + len {
-                break;
-            }
-            let frame: Vec<u8> = got.drain(..FRAME_HEADER_LEN + len).collect();
-            opened.push(viewer.open_frame(&frame).unwrap());
-        }
-        match stream.next().await {
-            Some(chunk) => got.extend_from_slice(&chunk.unwrap()),
-            None => break,
-        }
-    }
-    assert_eq!(opened.len(), 5);
-    assert!(opened.iter().all(|f| f.skipped == 0));
-    assert!(opened[4].last);
-    let data: Vec<Vec<u8>> = opened.into_iter().map(|f| f.data).collect();
-    assert_eq!(data, fragments);
+    assert_eq!(
+        open_frames(stream, &got, &camera, &viewing).await,
+        fragments
+    );
     let published: serde_json::Value = publish.await.unwrap().unwrap().json().await.unwrap();
     assert_eq!(published["frames"], 5);
 

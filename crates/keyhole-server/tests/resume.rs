@@ -8,50 +8,6 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-async fn status(s: &Server, token: &str, id: &str) -> Value {
-    let url = s.url(&format!("/v1/objects/{id}/upload"));
-    reqwest::Client::new()
-        .get(url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-async fn put_from(
-    s: &Server,
-    token: &str,
-    id: &str,
-    offset: usize,
-    body: Vec<u8>,
-) -> reqwest::Response {
-    reqwest::Client::new()
-        .put(s.url(&format!("/v1/objects/{id}")))
-        .bearer_auth(token)
-        .header("Upload-Offset", offset.to_string())
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-}
-
-/// Polls the upload status until the server holds `want` bytes (a condition, not a delay);
-/// returns the last offset seen.
-async fn wait_for_offset(s: &Server, token: &str, id: &str, want: u64) -> u64 {
-    let mut seen = 0;
-    for _ in 0..10_000 {
-        seen = status(s, token, id).await["offset"].as_u64().unwrap();
-        if seen == want {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
-    seen
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_cut_by_a_crash_resumes_where_it_stopped() {
     let dir = tempfile::tempdir().unwrap();

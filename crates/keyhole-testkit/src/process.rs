@@ -77,7 +77,16 @@ impl ServerProcess {
     /// If it does not start.
     #[must_use]
     pub fn spawn_on(data_dir: &Path, addr: &str) -> Self {
-        Self::start(data_dir, addr, "warn", Stdio::inherit())
+        Self::start(data_dir, addr, "warn", Stdio::inherit(), &[])
+    }
+
+    /// Starts it on `addr` with settings in `KEYHOLE_*` environment variables (`env`).
+    ///
+    /// # Panics
+    /// If it does not start.
+    #[must_use]
+    pub fn spawn_with(data_dir: &Path, addr: &str, env: &[(String, String)]) -> Self {
+        Self::start(data_dir, addr, "warn", Stdio::inherit(), env)
     }
 
     /// Starts it logging at debug level into the file `log` (for tests that read the log).
@@ -87,14 +96,21 @@ impl ServerProcess {
     #[must_use]
     pub fn spawn_logged(data_dir: &Path, log: &Path) -> Self {
         let file = std::fs::File::create(log).expect("creating the server log");
-        Self::start(data_dir, "127.0.0.1:0", "debug", Stdio::from(file))
+        Self::start(data_dir, "127.0.0.1:0", "debug", Stdio::from(file), &[])
     }
 
-    fn start(data_dir: &Path, addr: &str, level: &str, log: Stdio) -> Self {
+    fn start(
+        data_dir: &Path,
+        addr: &str,
+        level: &str,
+        log: Stdio,
+        env: &[(String, String)],
+    ) -> Self {
         let mut child = Command::new(binary("keyhole-server"))
             .args(["--insecure-http", "--listen", addr, "--data-dir"])
             .arg(data_dir)
             .env("KEYHOLE_LOG", level)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()

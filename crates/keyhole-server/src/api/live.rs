@@ -2,10 +2,12 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
@@ -18,7 +20,9 @@ use super::extract::QueryParams;
 use super::id16;
 use crate::AppState;
 use crate::auth::Caller;
+use crate::cluster::RELAYED_HEADER;
 use crate::error::ApiError;
+use crate::relay::{Joined, REMOTE_INTEREST};
 
 #[derive(Serialize)]
 pub(super) struct Published {
@@ -61,6 +65,9 @@ pub(super) async fn publish(
             }
             max_body = header.chunk_size() + TAG_LEN;
             publisher = Some(state.relay.publish(camera_id, prefix));
+            if let Some(cluster) = &state.cluster {
+                cluster.live(camera_id).await;
+            }
         }
         while buf.len() >= FRAME_HEADER_LEN {
             let len = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]) as usize;
@@ -77,6 +84,10 @@ pub(super) async fn publish(
             frames += 1;
         }
     }
+    if let Some(cluster) = state.cluster.as_ref().filter(|_| publisher.is_some()) {
+        drop(publisher);
+        cluster.ended(camera_id).await;
+    }
     Ok(Json(Published { frames }))
 }
 
@@ -88,10 +99,12 @@ pub(super) struct WatchQuery {
 }
 
 /// A device's side: the session prefix, then frames as they arrive; frames this viewer was too
-/// slow for are skipped, which the viewer sees as gaps in the frame indexes.
+/// slow for are skipped, which the viewer sees as gaps in the frame indexes. With several
+/// servers, a session running on another one is fetched from it and passed on.
 pub(super) async fn watch(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Path(camera_id): Path<String>,
     QueryParams(q): QueryParams<WatchQuery>,
 ) -> Result<Response, ApiError> {
@@ -101,14 +114,74 @@ pub(super) async fn watch(
         Some(c) if c.account_id == caller.0.account_id && c.removed_at.is_none() => {}
         _ => return Err(ApiError::NotFound),
     }
-    let wait = Duration::from_secs(q.wait_secs.unwrap_or(30).min(120));
+    let deadline = Instant::now() + Duration::from_secs(q.wait_secs.unwrap_or(30).min(120));
     // Counted from now until the viewer leaves: the camera starts streaming for it.
     let viewer = state.relay.viewer(camera_id);
-    let (prefix, rx) = state
-        .relay
-        .subscribe(camera_id, wait)
-        .await
-        .ok_or(ApiError::NotFound)?;
+    // A request from another server is answered from this server's sessions alone.
+    let cluster = state
+        .cluster
+        .clone()
+        .filter(|_| !headers.contains_key(RELAYED_HEADER));
+    loop {
+        if let Some(cluster) = &cluster {
+            cluster.want(camera_id).await;
+        }
+        // Waits in slices shorter than the other servers' memory of a remote viewer.
+        let slice = deadline
+            .saturating_duration_since(Instant::now())
+            .min(REMOTE_INTEREST / 2);
+        let joined = state
+            .relay
+            .subscribe(camera_id, slice, cluster.is_none())
+            .await;
+        match (joined, &cluster) {
+            (Some(Joined::Here(prefix, rx)), _) => {
+                return Ok(stream_response(local_stream(&state, prefix, rx, viewer)));
+            }
+            (Some(Joined::There(url)), Some(cluster)) => {
+                let authorization = headers
+                    .get(header::AUTHORIZATION)
+                    .ok_or(ApiError::Unauthorized)?;
+                if let Some(remote) = cluster.fetch(&url, camera_id, authorization).await {
+                    let relay = state.relay.clone();
+                    let frames = remote
+                        .bytes_stream()
+                        .map(|r| r.map_err(std::io::Error::other));
+                    let frames = frames.take_until(async move { relay.closed().await });
+                    // The guard moves into the stream: the viewer counts here for as long as
+                    // it watches there.
+                    let frames = frames.inspect(move |_| {
+                        let _ = &viewer;
+                    });
+                    return Ok(stream_response(frames.boxed()));
+                }
+                state.relay.ended_elsewhere(camera_id, &url);
+            }
+            _ => {}
+        }
+        if Instant::now() >= deadline || state.relay.is_closing() {
+            return Err(ApiError::NotFound);
+        }
+    }
+}
+
+type FrameStream = futures_util::stream::BoxStream<'static, Result<Bytes, std::io::Error>>;
+
+fn stream_response(body: FrameStream) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        Body::from_stream(body),
+    )
+        .into_response()
+}
+
+/// The prefix, then this server's frames until the session or the server ends.
+fn local_stream(
+    state: &AppState,
+    prefix: Bytes,
+    rx: tokio::sync::broadcast::Receiver<Bytes>,
+    viewer: crate::relay::Viewer,
+) -> FrameStream {
     let relay = state.relay.clone();
     let frames = futures_util::stream::unfold((rx, viewer), move |(mut rx, viewer)| {
         let relay = relay.clone();
@@ -126,12 +199,9 @@ pub(super) async fn watch(
             }
         }
     });
-    let body = futures_util::stream::once(async move { Ok(prefix) }).chain(frames);
-    Ok((
-        [(header::CONTENT_TYPE, "application/octet-stream")],
-        Body::from_stream(body),
-    )
-        .into_response())
+    futures_util::stream::once(async move { Ok(prefix) })
+        .chain(frames)
+        .boxed()
 }
 
 #[derive(Serialize)]

@@ -12,8 +12,9 @@
 use std::path::Path;
 
 use keyhole_core::envelope::{
-    DEFAULT_CHUNK_LOG2, ObjectDigest, ObjectKind, SealParams, Suite, seal_object,
+    DEFAULT_CHUNK_LOG2, ObjectDigest, ObjectKind, PREFIX_LEN, SealParams, Suite, seal_object,
 };
+use keyhole_core::live::{FRAME_HEADER_LEN, LiveOpener, LiveSealer};
 use keyhole_core::pairing::{PairingCode, RegistrationProof};
 use keyhole_core::record::{CameraRecordBody, CameraState};
 use keyhole_core::roster::{DeviceEntry, RosterBody, RosterHash, SignedRoster};
@@ -64,6 +65,15 @@ impl Server {
     /// The binary on `addr` (a restart at the same URL).
     pub fn spawn_on(dir: &Path, addr: &str) -> Self {
         let server = ServerProcess::spawn_on(dir, addr);
+        Self {
+            base: server.url.clone(),
+            running: Running::Process(server),
+        }
+    }
+
+    /// The binary on `addr` with settings in `KEYHOLE_*` environment variables.
+    pub fn spawn_with(dir: &Path, addr: &str, env: &[(String, String)]) -> Self {
+        let server = ServerProcess::spawn_with(dir, addr, env);
         Self {
             base: server.url.clone(),
             running: Running::Process(server),
@@ -382,4 +392,132 @@ pub fn open_put(
             .await
     });
     (tx, task)
+}
+
+/// Where an upload stands (`GET /v1/objects/{id}/upload`).
+pub async fn status(s: &Server, token: &str, id: &str) -> Value {
+    let url = s.url(&format!("/v1/objects/{id}/upload"));
+    reqwest::Client::new()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Sends the rest of an upload from `offset`.
+pub async fn put_from(
+    s: &Server,
+    token: &str,
+    id: &str,
+    offset: usize,
+    body: Vec<u8>,
+) -> reqwest::Response {
+    reqwest::Client::new()
+        .put(s.url(&format!("/v1/objects/{id}")))
+        .bearer_auth(token)
+        .header("Upload-Offset", offset.to_string())
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Polls the upload status until the server holds `want` bytes (a condition, not a delay);
+/// returns the last offset seen.
+pub async fn wait_for_offset(s: &Server, token: &str, id: &str, want: u64) -> u64 {
+    let mut seen = 0;
+    for _ in 0..10_000 {
+        seen = status(s, token, id).await["offset"].as_u64().unwrap();
+        if seen == want {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    seen
+}
+
+/// A sealed live session of five fragments: its prefix, the fragments, and the sealed frames.
+pub fn live_session(
+    camera: &CameraKey,
+    camera_id: CameraId,
+    viewing: &HpkeSecretKey,
+) -> (Vec<u8>, Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let mut prefix = Vec::new();
+    let params = SealParams {
+        kind: ObjectKind::Live,
+        suite: Suite::ChaCha20Poly1305,
+        chunk_log2: DEFAULT_CHUNK_LOG2,
+        camera_id,
+        object_id: ObjectId([4; 16]),
+        epoch: 1,
+        sequence: 0,
+        previous: ObjectDigest::default(),
+        captured_at: Timestamp(1_795_735_205_000),
+    };
+    let mut sealer =
+        LiveSealer::new(params, &viewing.public(), camera, &mut rng(5), &mut prefix).unwrap();
+    let fragments: Vec<Vec<u8>> = (0..5u8)
+        .map(|i| vec![i; 1000 + usize::from(i) * 3000])
+        .collect();
+    let frames = fragments
+        .iter()
+        .enumerate()
+        .map(|(i, f)| sealer.seal_fragment(f, i == 4).unwrap())
+        .collect();
+    (prefix, fragments, frames)
+}
+
+/// Reads a watched session's prefix.
+pub async fn read_prefix(
+    stream: &mut (impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
+) -> Vec<u8> {
+    use futures_util::StreamExt;
+    let mut got = Vec::new();
+    while got.len() < PREFIX_LEN {
+        got.extend_from_slice(&stream.next().await.unwrap().unwrap());
+    }
+    assert_eq!(
+        got.len(),
+        PREFIX_LEN,
+        "no frame arrives before the camera sends one"
+    );
+    got
+}
+
+/// Opens the frames that follow `prefix` until the stream ends; checks none was skipped and the
+/// last is marked last; returns their contents.
+pub async fn open_frames(
+    mut stream: impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin,
+    prefix: &[u8],
+    camera: &CameraKey,
+    viewing: &HpkeSecretKey,
+) -> Vec<Vec<u8>> {
+    use futures_util::StreamExt;
+    let mut viewer = LiveOpener::new(prefix, &camera.public(), viewing).unwrap();
+    let mut got = Vec::new();
+    let mut opened = Vec::new();
+    loop {
+        while got.len() >= FRAME_HEADER_LEN {
+            let len = u32::from_be_bytes(got[8..12].try_into().unwrap()) as usize;
+            if got.len() < FRAME_HEADER_LEN + len {
+                break;
+            }
+            let frame: Vec<u8> = got.drain(..FRAME_HEADER_LEN + len).collect();
+            opened.push(viewer.open_frame(&frame).unwrap());
+        }
+        match stream.next().await {
+            Some(chunk) => got.extend_from_slice(&chunk.unwrap()),
+            None => break,
+        }
+    }
+    assert!(opened.iter().all(|f| f.skipped == 0), "no frame skipped");
+    assert!(
+        opened.last().is_some_and(|f| f.last),
+        "the last frame is marked"
+    );
+    opened.into_iter().map(|f| f.data).collect()
 }

@@ -1,0 +1,167 @@
+//! Two `keyhole-server` processes on one PostgreSQL database and one S3 bucket: what goes in
+//! through one comes out of the other, live view is relayed from the camera's server to the
+//! viewer's, and a server killed in the middle of an upload loses nothing: the camera finishes
+//! the upload on the other server from where the first one stopped.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod common;
+
+use common::*;
+use keyhole_server::blobs::s3::PART_BYTES;
+use keyhole_testkit::postgres::Postgres;
+use keyhole_testkit::s3::S3Server;
+use reqwest::StatusCode;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port()
+}
+
+/// A server process on `pg` and `s3`, advertising its own URL to the other.
+fn spawn(dir: &std::path::Path, pg: &Postgres, s3: &S3Server) -> Server {
+    let port = free_port();
+    let c = s3.config();
+    let s3_table = format!(
+        "{{ bucket = {:?}, endpoint = {:?}, access_key_id = \"test\", \
+         secret_access_key = \"testsecret\", allow_http = true }}",
+        c.bucket,
+        c.endpoint.unwrap()
+    );
+    let env = [
+        ("KEYHOLE_DATABASE_URL", pg.url.clone()),
+        ("KEYHOLE_S3", s3_table),
+        ("KEYHOLE_ADVERTISE_URL", format!("http://127.0.0.1:{port}")),
+    ]
+    .map(|(k, v)| (k.to_owned(), v));
+    Server::spawn_with(dir, &format!("127.0.0.1:{port}"), &env)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_share_one_database_and_bucket() {
+    let Some((pg, s3)) = Postgres::start().zip(S3Server::start()) else {
+        eprintln!("PostgreSQL or s3s-fs is not installed: skipped (CI installs both)");
+        return;
+    };
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = spawn(dir_a.path(), &pg, &s3);
+    let b = spawn(dir_b.path(), &pg, &s3);
+
+    // An account made through A, a camera paired through B.
+    let ana = Owner::new(&a, "ana", 1).await;
+    let (camera, camera_id, camera_token, viewing) = ana.pair(&b, 2).await;
+
+    // Clips uploaded through A are listed and downloaded through B.
+    let mut clips = Vec::new();
+    for seq in 1..=3 {
+        let (id, body) = seal(&camera, camera_id, &viewing, seq, 200_000);
+        assert_eq!(
+            upload(&a, &camera_token, id, body.clone()).await.status(),
+            StatusCode::CREATED
+        );
+        clips.push((id.to_string(), body));
+    }
+    let ids: Vec<String> = clips.iter().map(|(id, _)| id.clone()).collect();
+    assert_eq!(
+        object_ids(&list_objects(&b, &ana.token, &camera_id.to_string()).await),
+        ids
+    );
+    for (id, body) in &clips {
+        let got = ana.get(&b, &format!("/v1/objects/{id}")).await;
+        assert_eq!(got.bytes().await.unwrap(), body[..]);
+    }
+
+    // Live view: the viewer waits on B, the camera asks A whether anyone wants it (A hears of
+    // B's viewer through PostgreSQL), streams to A, and B relays A's session.
+    let watch = {
+        let (http, url, token) = (
+            ana.http.clone(),
+            b.url(&format!("/v1/cameras/{camera_id}/live?wait_secs=30")),
+            ana.token.clone(),
+        );
+        tokio::spawn(async move { http.get(url).bearer_auth(token).send().await.unwrap() })
+    };
+    let wanted: serde_json::Value = reqwest::Client::new()
+        .get(a.url("/v1/live/wanted?wait_secs=30"))
+        .bearer_auth(&camera_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(wanted["wanted"], true, "A learns of the viewer on B");
+    let (prefix, fragments, frames) = live_session(&camera, camera_id, &viewing);
+    let (tx, publish) = open_put(a.url("/v1/live"), &camera_token);
+    tx.send(prefix.clone()).await.unwrap();
+    let resp = watch.await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut stream = resp.bytes_stream();
+    let got = read_prefix(&mut stream).await;
+    assert_eq!(got, prefix);
+    for f in &frames {
+        tx.send(f.clone()).await.unwrap();
+    }
+    drop(tx);
+    assert_eq!(
+        open_frames(stream, &got, &camera, &viewing).await,
+        fragments,
+        "every frame arrives through B, in order, and opens"
+    );
+    let published: serde_json::Value = publish.await.unwrap().unwrap().json().await.unwrap();
+    assert_eq!(published["frames"], 5);
+
+    // A is killed in the middle of a 14 MB upload, once it has written one part to the bucket
+    // (what it held in memory beyond that is lost with it).
+    let (id, big) = seal(&camera, camera_id, &viewing, 4, 14 << 20);
+    let id = id.to_string();
+    let (tx, pending) = open_put(a.url(&format!("/v1/objects/{id}")), &camera_token);
+    let sent = PART_BYTES + PART_BYTES / 2;
+    for piece in big[..sent].chunks(256 * 1024) {
+        tx.send(piece.to_vec()).await.unwrap();
+    }
+    let kept = wait_for_offset(&a, &camera_token, &id, PART_BYTES as u64).await;
+    assert_eq!(kept, PART_BYTES as u64, "one part is in the bucket");
+    a.kill();
+    let _ = pending.await;
+    drop(tx);
+
+    // The camera asks B where the upload stands and sends only the rest there.
+    let st = status(&b, &camera_token, &id).await;
+    assert_eq!(st["stored"], false);
+    let offset = usize::try_from(st["offset"].as_u64().unwrap()).unwrap();
+    assert_eq!(offset, PART_BYTES, "B sees the part A wrote");
+    assert_eq!(
+        put_from(&b, &camera_token, &id, offset, big[offset..].to_vec())
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+
+    // Nothing is lost: B lists and serves all four clips intact.
+    clips.push((id, big));
+    let ids: Vec<String> = clips.iter().map(|(id, _)| id.clone()).collect();
+    assert_eq!(
+        object_ids(&list_objects(&b, &ana.token, &camera_id.to_string()).await),
+        ids
+    );
+    for (id, body) in &clips {
+        let got = ana.get(&b, &format!("/v1/objects/{id}")).await;
+        assert!(got.bytes().await.unwrap() == body[..], "clip {id} intact");
+    }
+    b.stop().await;
+
+    // And the shared stores are consistent: every row has its blob, every blob its row.
+    let state = keyhole_server::AppState::open(keyhole_server::Config {
+        data_dir: dir_b.path().to_owned(),
+        database_url: Some(keyhole_server::config::Secret::new(pg.url.clone())),
+        s3: Some(s3.config()),
+        ..keyhole_server::Config::default()
+    })
+    .await
+    .unwrap();
+    let report = keyhole_server::check::run(&state).await.unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(report.objects, 4);
+}
