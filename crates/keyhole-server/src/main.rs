@@ -245,10 +245,11 @@ async fn sweep_retention(state: AppState) {
             Err(e) => tracing::error!(error = %e, "pruning partial uploads failed"),
         }
         match keyhole_server::retention::sweep(&state, keyhole_server::now_ms()).await {
-            Ok(s) if s.objects > 0 => {
+            Ok(Some(s)) if s.objects > 0 => {
                 tracing::info!(objects = s.objects, bytes = s.bytes, "retention sweep");
             }
-            Ok(_) => {}
+            Ok(Some(_)) => {}
+            Ok(None) => tracing::debug!("another server is sweeping"),
             Err(e) => tracing::error!(error = %e, "retention sweep failed"),
         }
     }

@@ -19,9 +19,16 @@ const BATCH: i64 = 500;
 /// oldest objects while the account stores more than `max_bytes`. Rows go before blobs, so a
 /// crash leaves at worst an orphan blob (reported by `check`).
 ///
+/// Servers sharing a database take turns: `None` if another one is sweeping. (Two sweeps at
+/// once would each count the account's bytes before the other's deletions and delete too
+/// much.)
+///
 /// # Errors
 /// If the stores fail.
-pub async fn sweep(state: &AppState, now: i64) -> Result<Swept, StoreError> {
+pub async fn sweep(state: &AppState, now: i64) -> Result<Option<Swept>, StoreError> {
+    let Some(_turn) = state.meta.try_lock("retention").await? else {
+        return Ok(None);
+    };
     let mut swept = Swept::default();
     for (account, limits) in state.meta.retention_all().await? {
         let mut total = state.meta.account_bytes(&account).await?;
@@ -59,5 +66,5 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<Swept, StoreError> {
             swept.bytes += deleted.bytes;
         }
     }
-    Ok(swept)
+    Ok(Some(swept))
 }

@@ -258,12 +258,14 @@ async fn retention_deletes_by_age_then_by_size() {
         keyhole_server::retention::sweep(&state, t + 10)
             .await
             .unwrap()
+            .unwrap()
             .objects,
         0
     );
     // 30 days after sequence 2 was captured, sequences 1 and 2 are past the limit.
     let swept = keyhole_server::retention::sweep(&state, t + 2 + 30 * 86_400_000 + 1)
         .await
+        .unwrap()
         .unwrap();
     assert_eq!(swept.objects, 2);
     assert_eq!(swept.bytes, sizes[0] + sizes[1]);
@@ -289,6 +291,7 @@ async fn retention_deletes_by_age_then_by_size() {
     assert_eq!(
         keyhole_server::retention::sweep(&state, t)
             .await
+            .unwrap()
             .unwrap()
             .objects,
         1

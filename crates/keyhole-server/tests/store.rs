@@ -683,3 +683,93 @@ async fn an_embedded_installation_moves_to_postgres_and_s3() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Retention runs on every server; they take turns, so a size limit deletes exactly what is
+/// over it however many sweep at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn servers_on_one_database_take_turns_at_retention() {
+    let Some((pg, s3)) = scaled_stores() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_with(scaled(dir.path(), &pg, &s3)).await;
+    let ana = Owner::new(&s, "ana", 1).await;
+    let (camera, camera_id, camera_token, viewing) = ana.pair(&s, 2).await;
+    let mut sizes = Vec::new();
+    for seq in 1..=8 {
+        let (id, body) = seal(&camera, camera_id, &viewing, seq, 20_000);
+        sizes.push(body.len() as i64);
+        assert_eq!(
+            upload(&s, &camera_token, id, body).await.status(),
+            StatusCode::CREATED
+        );
+    }
+    s.stop().await;
+
+    // Four servers' states on the shared stores.
+    let mut servers = Vec::new();
+    for _ in 0..4 {
+        servers.push(
+            keyhole_server::AppState::open(scaled(dir.path(), &pg, &s3))
+                .await
+                .unwrap(),
+        );
+    }
+    // While one holds the turn, the others are told to skip.
+    let turn = servers[0].meta.try_lock("retention").await.unwrap();
+    assert!(turn.is_some());
+    assert!(
+        keyhole_server::retention::sweep(&servers[1], 0)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    drop(turn);
+
+    // Keep the newest three: all four sweep at once, several times over.
+    let account = servers[0]
+        .meta
+        .camera(&camera_id.0)
+        .await
+        .unwrap()
+        .unwrap()
+        .account_id;
+    servers[0]
+        .meta
+        .set_retention(
+            &account,
+            Retention {
+                max_age_ms: None,
+                max_bytes: Some(sizes[5..].iter().sum()),
+            },
+        )
+        .await
+        .unwrap();
+    let mut deleted = 0;
+    for _ in 0..5 {
+        let sweeps: Vec<_> = servers
+            .iter()
+            .map(|state| {
+                let state = state.clone();
+                tokio::spawn(async move { keyhole_server::retention::sweep(&state, 0).await })
+            })
+            .collect();
+        for sweep in sweeps {
+            if let Some(swept) = sweep.await.unwrap().unwrap() {
+                deleted += swept.objects;
+            }
+        }
+    }
+    assert_eq!(deleted, 5, "exactly the five oldest went");
+    let left: Vec<i64> = servers[0]
+        .meta
+        .objects(&camera_id.0, 0, 0..i64::MAX, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|o| o.sequence)
+        .collect();
+    assert_eq!(left, [6, 7, 8]);
+    let report = keyhole_server::check::run(&servers[0]).await.unwrap();
+    assert!(report.is_clean(), "{report:?}");
+}

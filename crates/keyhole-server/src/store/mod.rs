@@ -3,7 +3,7 @@
 
 mod sql;
 
-pub use sql::SqlStore;
+pub use sql::{Held, SqlStore};
 
 use async_trait::async_trait;
 
@@ -327,6 +327,11 @@ pub trait MetaStore: Send + Sync {
         after: i64,
         limit: i64,
     ) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Takes the lock `name`, shared by every server on this store, unless another server
+    /// holds it (`None`). It is held until the guard is dropped or the server dies. For work
+    /// that one server at a time should do, such as the retention sweep.
+    async fn try_lock(&self, name: &str) -> Result<Option<Held>, StoreError>;
 
     /// Sets an account's retention limits.
     async fn set_retention(&self, account: &AccountId, r: Retention) -> Result<(), StoreError>;

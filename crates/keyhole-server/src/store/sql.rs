@@ -138,6 +138,13 @@ impl SqlStore {
     }
 }
 
+/// A lock from [`MetaStore::try_lock`]: on PostgreSQL, the connection holding a session-level
+/// advisory lock, closed (never returned to the pool still locked) when dropped.
+#[derive(Debug)]
+pub struct Held {
+    _connection: Option<sqlx::pool::PoolConnection<sqlx::Any>>,
+}
+
 /// Every table of the schema, parents before children (the order rows can be copied in).
 const TABLES: [&str; 12] = [
     "accounts",
@@ -330,6 +337,23 @@ const OBJECT_COLUMNS: &str = "object_id, account_id, camera_id, kind, sequence, 
 
 #[async_trait]
 impl MetaStore for SqlStore {
+    async fn try_lock(&self, name: &str) -> Result<Option<Held>, StoreError> {
+        if !self.postgres {
+            // One server per SQLite file: nobody else can hold it.
+            return Ok(Some(Held { _connection: None }));
+        }
+        let mut connection = self.pool.acquire().await?;
+        connection.close_on_drop();
+        let taken: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+                .bind(format!("lock:{name}"))
+                .fetch_one(&mut *connection)
+                .await?;
+        Ok(taken.then_some(Held {
+            _connection: Some(connection),
+        }))
+    }
+
     async fn create_account(
         &self,
         id: AccountId,
