@@ -1,7 +1,9 @@
-//! The server's non-JSON request decoding (`keyhole-wire`): batch upload bodies and `Range`
-//! headers. A body that splits re-encodes to itself; a range is inside the object and not empty.
+//! The server's non-JSON request decoding (`keyhole-wire`): batch upload bodies, `Range`
+//! headers and messages from other servers. A body that splits re-encodes to itself; a range is
+//! inside the object and not empty; a message that decodes re-encodes to itself.
 #![no_main]
 
+use keyhole_wire::peer::PeerMessage;
 use keyhole_wire::{batch, range};
 use libfuzzer_sys::fuzz_target;
 
@@ -12,6 +14,11 @@ fuzz_target!(|data: &[u8]| {
             Ok(data),
             "batch re-encodes"
         );
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Some(m) = PeerMessage::decode(text) {
+            assert_eq!(m.encode().as_deref(), Some(text), "message re-encodes");
+        }
     }
     // The first 8 bytes choose the object's length, the rest is the header value.
     let Some((len, value)) = data.split_first_chunk::<8>() else {

@@ -2,13 +2,9 @@
 //! different servers.
 //!
 //! Servers tell each other small facts over PostgreSQL's LISTEN/NOTIFY, on the channel
-//! `keyhole_live`, one message per line of text:
-//!
-//! - `wanted <camera> <url>`: a viewer on the server at `url` waits for the camera. A server
-//!   where the camera waits for viewers tells it; a server where it is live answers `live`.
-//!   Repeated every few seconds while the viewer waits.
-//! - `live <camera> <url>`: the camera is live on the server at `url`.
-//! - `ended <camera> <url>`: its session there ended.
+//! `keyhole_live` (`keyhole_wire::peer`): a viewer here waits for a camera (repeated every few
+//! seconds while it waits; a server where the camera waits for viewers tells it, and one where
+//! it is live answers), a camera is live here, its session here ended.
 //!
 //! Video never goes through the database (a NOTIFY payload is at most 8000 bytes): the viewer's
 //! server fetches the session from the camera's server over HTTP, presenting the viewer's own
@@ -20,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use keyhole_wire::peer::{PeerMessage, Verb};
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 
 use crate::relay::Relay;
@@ -40,43 +37,6 @@ pub struct Cluster {
     http: reqwest::Client,
 }
 
-/// One message between servers.
-#[derive(Debug, PartialEq, Eq)]
-enum Message {
-    Wanted([u8; 16], String),
-    Live([u8; 16], String),
-    Ended([u8; 16], String),
-}
-
-impl Message {
-    fn encode(&self) -> String {
-        let (verb, camera, url) = match self {
-            Self::Wanted(c, u) => ("wanted", c, u),
-            Self::Live(c, u) => ("live", c, u),
-            Self::Ended(c, u) => ("ended", c, u),
-        };
-        format!("{verb} {} {url}", hex::encode(camera))
-    }
-
-    /// Parses a payload; anything else (another version's message) is `None`.
-    fn decode(payload: &str) -> Option<Self> {
-        let mut words = payload.split(' ');
-        let verb = words.next()?;
-        let mut camera = [0u8; 16];
-        hex::decode_to_slice(words.next()?, &mut camera).ok()?;
-        let url = words.next()?.to_owned();
-        if words.next().is_some() || url.is_empty() {
-            return None;
-        }
-        Some(match verb {
-            "wanted" => Self::Wanted(camera, url),
-            "live" => Self::Live(camera, url),
-            "ended" => Self::Ended(camera, url),
-            _ => return None,
-        })
-    }
-}
-
 impl Cluster {
     /// Joins the servers on the database at `database_url` as the server reachable at `me`, and
     /// passes what the others say to `relay` until it closes.
@@ -89,9 +49,16 @@ impl Cluster {
         relay: Arc<Relay>,
     ) -> anyhow::Result<Arc<Self>> {
         let me = me.trim_end_matches('/').to_owned();
+        let encodes = PeerMessage {
+            verb: Verb::Live,
+            camera: [0; 16],
+            url: me.clone(),
+        }
+        .encode()
+        .is_some();
         anyhow::ensure!(
-            (me.starts_with("http://") || me.starts_with("https://")) && !me.contains(' '),
-            "advertise_url must be an http:// or https:// URL"
+            (me.starts_with("http://") || me.starts_with("https://")) && encodes,
+            "advertise_url must be an http:// or https:// URL without spaces"
         );
         let pool = PgPoolOptions::new()
             .max_connections(4)
@@ -116,7 +83,7 @@ impl Cluster {
                     () = relay.closed() => return,
                 };
                 match received {
-                    Ok(n) => match Message::decode(n.payload()) {
+                    Ok(n) => match PeerMessage::decode(n.payload()) {
                         Some(m) => this.heard(m, &relay).await,
                         None => tracing::debug!("unknown message from another server"),
                     },
@@ -131,24 +98,35 @@ impl Cluster {
         Ok(cluster)
     }
 
-    async fn heard(&self, message: Message, relay: &Relay) {
-        match message {
-            Message::Wanted(camera, from) if from != self.me => {
-                relay.wanted_by_another_server(camera);
-                if relay.is_live_here(camera) {
-                    self.live(camera).await;
+    async fn heard(&self, message: PeerMessage, relay: &Relay) {
+        if message.url == self.me {
+            return;
+        }
+        match message.verb {
+            Verb::Wanted => {
+                relay.wanted_by_another_server(message.camera);
+                if relay.is_live_here(message.camera) {
+                    self.live(message.camera).await;
                 }
             }
-            Message::Live(camera, at) if at != self.me => relay.live_elsewhere(camera, at),
-            Message::Ended(camera, at) if at != self.me => relay.ended_elsewhere(camera, &at),
-            _ => {}
+            Verb::Live => relay.live_elsewhere(message.camera, message.url),
+            Verb::Ended => relay.ended_elsewhere(message.camera, &message.url),
         }
     }
 
-    async fn say(&self, message: &Message) {
+    async fn say(&self, verb: Verb, camera: [u8; 16]) {
+        let message = PeerMessage {
+            verb,
+            camera,
+            url: self.me.clone(),
+        };
+        // `join` checked the URL, so it always encodes.
+        let Some(payload) = message.encode() else {
+            return;
+        };
         let sent = sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
-            .bind(message.encode())
+            .bind(payload)
             .execute(&self.pool)
             .await;
         if let Err(e) = sent {
@@ -158,17 +136,17 @@ impl Cluster {
 
     /// A viewer here waits for `camera`.
     pub async fn want(&self, camera: [u8; 16]) {
-        self.say(&Message::Wanted(camera, self.me.clone())).await;
+        self.say(Verb::Wanted, camera).await;
     }
 
     /// `camera` is live here.
     pub async fn live(&self, camera: [u8; 16]) {
-        self.say(&Message::Live(camera, self.me.clone())).await;
+        self.say(Verb::Live, camera).await;
     }
 
     /// `camera`'s session here ended.
     pub async fn ended(&self, camera: [u8; 16]) {
-        self.say(&Message::Ended(camera, self.me.clone())).await;
+        self.say(Verb::Ended, camera).await;
     }
 
     /// Opens `camera`'s session on the server at `url` with the viewer's `authorization`
@@ -199,34 +177,6 @@ impl Cluster {
                 tracing::warn!(error = %e, "could not reach another server for live view");
                 None
             }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Message;
-
-    #[test]
-    fn messages_round_trip_and_garbage_is_ignored() {
-        for m in [
-            Message::Wanted([1; 16], "http://10.0.0.1:8443".into()),
-            Message::Live([2; 16], "https://a.example".into()),
-            Message::Ended([3; 16], "http://b".into()),
-        ] {
-            assert_eq!(Message::decode(&m.encode()), Some(m));
-        }
-        for bad in [
-            "",
-            "live",
-            "live 0101",
-            "live 01010101010101010101010101010101",
-            "live 01010101010101010101010101010101 ",
-            "live 01010101010101010101010101010101 http://a extra",
-            "gone 01010101010101010101010101010101 http://a",
-            "live zz010101010101010101010101010101 http://a",
-        ] {
-            assert_eq!(Message::decode(bad), None, "{bad:?}");
         }
     }
 }
