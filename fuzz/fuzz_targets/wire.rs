@@ -1,6 +1,7 @@
 //! The server's non-JSON request decoding (`keyhole-wire`): batch upload bodies, `Range`
-//! headers and messages from other servers. A body that splits re-encodes to itself; a range is
-//! inside the object and not empty; a message that decodes re-encodes to itself.
+//! and `Content-Range` headers, and messages from other servers. A body that splits re-encodes
+//! to itself; a range is inside the object and not empty; a message that decodes re-encodes to
+//! itself.
 #![no_main]
 
 use keyhole_wire::peer::PeerMessage;
@@ -18,6 +19,9 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
         if let Some(m) = PeerMessage::decode(text) {
             assert_eq!(m.encode().as_deref(), Some(text), "message re-encodes");
+        }
+        if let Some((r, len)) = range::parse_content_range(text) {
+            assert!(r.start < r.end && r.end <= len, "{text:?}: {r:?} of {len}");
         }
     }
     // The first 8 bytes choose the object's length, the rest is the header value.

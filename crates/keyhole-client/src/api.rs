@@ -180,4 +180,45 @@ impl Api {
     pub async fn get_stream(&self, path: &str) -> Result<reqwest::Response, ClientError> {
         Self::check(self.request(reqwest::Method::GET, path).send().await?).await
     }
+
+    /// `GET` bytes `range` of a resource; returns them and the resource's whole length (from
+    /// `Content-Range`).
+    ///
+    /// # Errors
+    /// [`ClientError::Http`], [`ClientError::Server`], or [`ClientError::Untrusted`] if the
+    /// answer is not exactly that range.
+    pub async fn get_range(
+        &self,
+        path: &str,
+        range: std::ops::Range<u64>,
+    ) -> Result<(Vec<u8>, u64), ClientError> {
+        let untrusted = |why: &str| ClientError::Untrusted(format!("range answer: {why}"));
+        if range.is_empty() {
+            return Err(untrusted("an empty range was asked for"));
+        }
+        let resp = self
+            .request(reqwest::Method::GET, path)
+            .header(
+                reqwest::header::RANGE,
+                format!("bytes={}-{}", range.start, range.end - 1),
+            )
+            .send()
+            .await?;
+        let resp = Self::check(resp).await?;
+        if resp.status() != reqwest::StatusCode::PARTIAL_CONTENT {
+            return Err(untrusted("not partial content"));
+        }
+        let total = resp
+            .headers()
+            .get(reqwest::header::CONTENT_RANGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(keyhole_wire::range::parse_content_range)
+            .and_then(|(span, total)| (span == range).then_some(total))
+            .ok_or_else(|| untrusted("Content-Range is not the range asked for"))?;
+        let body = resp.bytes().await?;
+        if body.len() as u64 != range.end - range.start {
+            return Err(untrusted("the body is not the range's length"));
+        }
+        Ok((body.to_vec(), total))
+    }
 }

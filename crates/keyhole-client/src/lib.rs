@@ -10,10 +10,11 @@
 pub mod api;
 pub mod enroll;
 pub mod owner;
+pub mod ui;
 
 pub use enroll::{Approval, JoinRequest, PendingEnrollment};
 pub use keyhole_core as core;
-pub use owner::{CameraStatus, Latest, LiveOutcome, Owner};
+pub use owner::{CameraStatus, ClipReader, Latest, LiveOutcome, Owner};
 
 mod keystore;
 

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use futures_util::StreamExt;
-use keyhole_core::envelope::{Header, OpenError, OpenedObject, Opener, PREFIX_LEN, SignedHeader};
+use keyhole_core::envelope::{
+    Header, Layout, ObjectKind, OpenError, OpenedObject, Opener, PREFIX_LEN, SignedHeader,
+};
 use keyhole_core::key_package::{KeyPackage, Recipient, RecipientKey};
 use keyhole_core::pairing::{PairingCode, RegistrationProof};
 use keyhole_core::record::{CameraRecord, CameraRecordBody, CameraState, SignedCameraRecord};
@@ -48,6 +50,94 @@ pub struct LiveOutcome {
     pub bytes: u64,
     /// Whether the camera ended the session (its signed final frame arrived).
     pub ended: bool,
+}
+
+/// A clip opened for reading at any offset (a player seeking): its header verified once, then
+/// only the chunks a read needs are fetched by range and opened. Each chunk is authentic under
+/// the camera-signed clip key; the camera's signature over the whole clip is checked by
+/// [`Owner::verify`] and [`Owner::export`], which read all of it.
+#[derive(Debug)]
+pub struct ClipReader {
+    api: Api,
+    path: String,
+    opener: Opener,
+    layout: Layout,
+}
+
+/// Most plaintext one [`ClipReader::read`] returns.
+pub const MAX_CLIP_READ: u64 = 4 << 20;
+
+impl ClipReader {
+    /// The clip's plaintext length (the MP4's size).
+    #[must_use]
+    pub fn len(&self) -> u64 {
+        self.layout.plaintext_len()
+    }
+
+    /// Whether the clip is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The authenticated header.
+    #[must_use]
+    pub fn header(&self) -> &Header {
+        self.opener.header()
+    }
+
+    /// Plaintext bytes `range` (clamped to the clip and to [`MAX_CLIP_READ`]: fewer bytes
+    /// than asked for may come back, never other bytes).
+    ///
+    /// # Errors
+    /// Server or network failures, or [`ClientError::Untrusted`] if a chunk does not open.
+    pub async fn read(&self, range: std::ops::Range<u64>) -> Result<Vec<u8>, ClientError> {
+        let end = range
+            .end
+            .min(self.len())
+            .min(range.start.saturating_add(MAX_CLIP_READ));
+        if range.start >= end {
+            return Ok(Vec::new());
+        }
+        let (Some(first), Some(last)) = (
+            self.layout.chunk_at(range.start),
+            self.layout.chunk_at(end - 1),
+        ) else {
+            return Ok(Vec::new());
+        };
+        let (Some(from), Some(to)) = (
+            self.layout.chunk_range(first),
+            self.layout.chunk_range(last),
+        ) else {
+            return Ok(Vec::new());
+        };
+        let (sealed, _) = self.api.get_range(&self.path, from.start..to.end).await?;
+        let mut plain = Vec::with_capacity(usize::try_from(end - range.start).unwrap_or(0));
+        let mut at = 0usize;
+        for index in first..=last {
+            let span = self
+                .layout
+                .chunk_range(index)
+                .ok_or_else(|| untrusted("chunk"))?;
+            let len = usize::try_from(span.end - span.start).map_err(untrusted)?;
+            let mut chunk = sealed
+                .get(at..at + len)
+                .ok_or_else(|| untrusted("short range answer"))?
+                .to_vec();
+            at += len;
+            self.opener
+                .open_chunk(&self.layout, index, &mut chunk)
+                .map_err(|e| untrusted(format!("clip chunk {index}: {e}")))?;
+            plain.extend_from_slice(&chunk);
+        }
+        let chunk_size = self.header().chunk_size() as u64;
+        let skip = usize::try_from(range.start - first * chunk_size).map_err(untrusted)?;
+        let want = usize::try_from(end - range.start).map_err(untrusted)?;
+        Ok(plain
+            .get(skip..skip + want)
+            .ok_or_else(|| untrusted("chunks shorter than their layout"))?
+            .to_vec())
+    }
 }
 
 /// A camera as this device sees it: from its newest verified record, and the server's word on
@@ -929,6 +1019,42 @@ impl Owner {
             sink(&last)?;
         }
         Ok(Checked::from_open(&prefix, result))
+    }
+
+    /// Opens `object`, a clip of `camera`, for reading at any offset ([`ClipReader`]).
+    ///
+    /// # Errors
+    /// Server or network failures, or [`ClientError::Untrusted`] if its header does not verify
+    /// under the camera's key, names another object or is not a clip, or this device holds no
+    /// key for its epoch.
+    pub async fn open_clip(
+        &self,
+        camera: &CameraId,
+        object: &ObjectId,
+    ) -> Result<ClipReader, ClientError> {
+        let keys = self.camera(camera)?;
+        let camera_key = keys.records[0].body().camera_key;
+        let path = format!("/v1/objects/{object}");
+        let (prefix, sealed_len) = self.api.get_range(&path, 0..PREFIX_LEN as u64).await?;
+        let signed = SignedHeader::verify(&prefix, &camera_key).map_err(untrusted)?;
+        let header = signed.header().clone();
+        if header.object_id != *object || header.kind != ObjectKind::Clip {
+            return Err(untrusted(format!(
+                "object {object} is not that camera's clip"
+            )));
+        }
+        let viewing = keys
+            .viewing
+            .get(&header.epoch)
+            .ok_or_else(|| untrusted(format!("no viewing key for epoch {}", header.epoch)))?;
+        let layout = Layout::new(&header, sealed_len).map_err(untrusted)?;
+        let opener = Opener::from_signed(signed, viewing).map_err(untrusted)?;
+        Ok(ClipReader {
+            api: self.api.clone(),
+            path,
+            opener,
+            layout,
+        })
     }
 
     /// Lists everything the server holds for `camera`, downloads and verifies each object, and

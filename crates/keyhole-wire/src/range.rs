@@ -1,4 +1,5 @@
-//! The `Range` header of a download: one `bytes=` range, in any of its three forms.
+//! The `Range` header of a download: one `bytes=` range, in any of its three forms; and the
+//! `Content-Range` header of the answer.
 
 use std::ops::Range;
 
@@ -59,9 +60,47 @@ pub fn parse(value: &str, len: u64) -> Result<Range<u64>, RangeError> {
     Ok(range)
 }
 
+/// The bytes and whole length a `Content-Range: bytes a-b/len` answer names; `None` for anything
+/// else (an unknown length `*`, `b < a`, `b` past the end, not decimal).
+#[must_use]
+pub fn parse_content_range(value: &str) -> Option<(Range<u64>, u64)> {
+    let (span, len) = value.strip_prefix("bytes ")?.split_once('/')?;
+    let (first, last) = span.split_once('-')?;
+    let num = |s: &str| {
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse::<u64>().ok())
+            .flatten()
+    };
+    let (first, last, len) = (num(first)?, num(last)?, num(len)?);
+    (first <= last && last < len).then(|| (first..last + 1, len))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_ranges() {
+        assert_eq!(parse_content_range("bytes 0-99/1000"), Some((0..100, 1000)));
+        assert_eq!(
+            parse_content_range("bytes 999-999/1000"),
+            Some((999..1000, 1000))
+        );
+        for bad in [
+            "bytes 0-99/*",
+            "bytes 5-4/1000",
+            "bytes 0-1000/1000",
+            "bytes */1000",
+            "items 0-1/2",
+            "bytes 0-1/2/3",
+            "bytes +0-1/2",
+            "bytes 0-18446744073709551615/18446744073709551615",
+            "",
+        ] {
+            assert_eq!(parse_content_range(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn the_three_forms_and_refusals() {

@@ -745,3 +745,40 @@ pub(crate) async fn audit(store: &Path, json: bool) -> anyhow::Result<bool> {
     }
     Ok(true)
 }
+
+/// `keyhole ui`: brings every camera up to date, then serves the web viewer on 127.0.0.1 until
+/// Ctrl-C.
+pub(crate) async fn ui(store: &Path, port: u16, open_browser: bool) -> anyhow::Result<()> {
+    let mut device = Device::open(store)?;
+    let cameras: Vec<CameraId> = device.owner.cameras().into_iter().map(|c| c.0).collect();
+    for camera in &cameras {
+        device.owner.sync_camera(camera).await?;
+    }
+    device.save()?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("listening on 127.0.0.1:{port}"))?;
+    let token = keyhole_client::ui::new_token(&mut OsRng);
+    let link = Zeroizing::new(format!(
+        "http://{}/?token={}",
+        listener.local_addr()?,
+        token.as_str()
+    ));
+    println!("keyhole ui: {}", link.as_str());
+    println!(
+        "(only this machine can reach it; the link is the key, so do not share it; Ctrl-C stops)"
+    );
+    if open_browser {
+        // Best effort: the link above works as well.
+        let _ = std::process::Command::new("xdg-open")
+            .arg(link.as_str())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+    }
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    keyhole_client::ui::serve(device.owner, listener, token, stop).await?;
+    Ok(())
+}

@@ -143,6 +143,17 @@ enum Command {
         #[arg(long)]
         seconds: Option<u64>,
     },
+    /// Open the web viewer: a timeline of every camera's events with thumbnails, filters and a
+    /// player, everything verified and decrypted here. Served on 127.0.0.1 only, to the browser
+    /// that opens the printed link (it carries a one-time key for this run).
+    Ui {
+        /// Port to listen on [default: any free port].
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Only print the link; do not open a browser.
+        #[arg(long)]
+        no_open: bool,
+    },
     /// Run the whole system on this machine and show it working: the embedded server (SQLite
     /// and a folder, HTTPS with a self-signed certificate) in a temporary folder, an account,
     /// a paired simulated camera that records sealed clips and events, verification and export
@@ -216,6 +227,9 @@ fn main() -> ExitCode {
             } => commands::live(&store, &camera, &output, seconds)
                 .await
                 .map(|()| true),
+            Command::Ui { port, no_open } => {
+                commands::ui(&store, port, !no_open).await.map(|()| true)
+            }
             Command::Demo { dir } => demo::run(dir).await.map(|()| true),
         }
     });

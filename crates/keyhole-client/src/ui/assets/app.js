@@ -1,0 +1,151 @@
+// Keyhole's local viewer. Everything shown here was verified and decrypted by this device's
+// client; the page talks to it alone.
+'use strict';
+
+const main = document.getElementById('main');
+let timeline = null;
+const filters = { camera: '', kind: '', date: '' };
+
+// Builds an element; text is always set as text, never parsed as HTML.
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === 'text') node.textContent = v;
+    else node.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children) node.append(c);
+  return node;
+}
+
+function when(ms) {
+  return new Date(ms).toLocaleString();
+}
+
+function capitalized(word) {
+  return word.charAt(0).toUpperCase() + word.slice(1);
+}
+
+function localDate(ms) {
+  const d = new Date(ms);
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
+const STATE_TEXT = {
+  verified: 'Verified',
+  tampered: 'Tampered',
+  missing: 'Missing',
+  none: 'No clip',
+};
+
+function badge(state) {
+  return el('span', { class: `badge ${state}`, text: STATE_TEXT[state] || state });
+}
+
+function cameraName(id) {
+  const c = timeline.cameras.find((c) => c.id === id);
+  return c ? c.name : id;
+}
+
+async function load(refresh) {
+  main.setAttribute('aria-busy', 'true');
+  main.replaceChildren(el('p', { class: 'note', text: "Verifying every camera's footage…" }));
+  const answer = await fetch(`/api/timeline${refresh ? '?refresh=true' : ''}`);
+  const body = await answer.json();
+  if (!answer.ok) {
+    main.replaceChildren(el('p', { class: 'reason', role: 'alert', text: body.error || 'Failed.' }));
+    main.setAttribute('aria-busy', 'false');
+    return;
+  }
+  timeline = body;
+  route();
+}
+
+function showTimeline() {
+  const form = el('form', { class: 'filters', 'aria-label': 'Filter events' });
+  const cameraSelect = el('select', { id: 'filter-camera' }, el('option', { value: '', text: 'All cameras' }));
+  for (const c of timeline.cameras) {
+    cameraSelect.append(el('option', { value: c.id, text: c.removed ? `${c.name} (removed)` : c.name }));
+  }
+  const kinds = [...new Set(timeline.events.map((e) => e.kind))].sort();
+  const kindSelect = el('select', { id: 'filter-kind' }, el('option', { value: '', text: 'All kinds' }));
+  for (const k of kinds) kindSelect.append(el('option', { value: k, text: k }));
+  const dateInput = el('input', { id: 'filter-date', type: 'date' });
+  cameraSelect.value = filters.camera;
+  kindSelect.value = filters.kind;
+  dateInput.value = filters.date;
+  form.append(
+    el('label', {}, 'Camera', cameraSelect),
+    el('label', {}, 'Kind', kindSelect),
+    el('label', {}, 'Day', dateInput),
+  );
+  for (const [input, key] of [[cameraSelect, 'camera'], [kindSelect, 'kind'], [dateInput, 'date']]) {
+    input.addEventListener('change', () => { filters[key] = input.value; showTimeline(); });
+  }
+
+  const parts = [el('h2', { class: 'visually-hidden', text: 'Events' }), form];
+  const problems = timeline.problems.filter((p) => !filters.camera || p.camera === filters.camera);
+  if (problems.length) {
+    const list = el('ul');
+    for (const p of problems) {
+      list.append(el('li', {
+        class: 'problem',
+        text: `${cameraName(p.camera)}${p.object ? ` — object ${p.object}` : ''}: ${p.problem}`,
+      }));
+    }
+    parts.push(el('section', { class: 'problems', role: 'alert' },
+      el('h2', { text: 'The server showed footage that does not verify' }), list));
+  }
+
+  const shown = timeline.events.filter((e) =>
+    (!filters.camera || e.camera === filters.camera) &&
+    (!filters.kind || e.kind === filters.kind) &&
+    (!filters.date || localDate(e.started_at) === filters.date));
+  const list = el('ul', { class: 'events', 'aria-label': 'Events, newest first' });
+  for (const e of shown) {
+    const thumb = e.thumbnail
+      ? el('img', { src: `/api/thumbnails/${e.event}`, alt: `${e.kind} at ${cameraName(e.camera)}, ${when(e.started_at)}`, loading: 'lazy' })
+      : el('div', { class: 'nothumb', role: 'img', 'aria-label': 'No thumbnail' });
+    const info = el('div', { class: 'info' },
+      el('span', { class: 'what', text: e.kind }),
+      el('span', { class: 'where', text: cameraName(e.camera) }),
+      el('time', { class: 'when', datetime: new Date(e.started_at).toISOString(), text: when(e.started_at) }),
+      badge(e.clip_state));
+    if (e.clip_problem) info.append(el('span', { class: 'reason', text: e.clip_problem }));
+    if (e.note) info.append(el('span', { class: 'when', text: e.note }));
+    const body = e.clip && e.clip_state === 'verified'
+      ? el('a', { href: `#/clip/${e.camera}/${e.clip}/${e.event}`, 'aria-label': `Play the ${e.kind} clip from ${when(e.started_at)}` }, thumb, info)
+      : el('div', { class: 'body' }, thumb, info);
+    list.append(el('li', { class: 'event', 'data-state': e.clip_state, 'data-kind': e.kind, 'data-event': e.event }, body));
+  }
+  parts.push(shown.length ? list : el('p', { class: 'note', text: 'No events match.' }));
+  main.replaceChildren(...parts);
+  main.setAttribute('aria-busy', 'false');
+}
+
+function showClip(camera, clip, eventId) {
+  const e = timeline.events.find((x) => x.event === eventId) || {};
+  const video = el('video', {
+    id: 'player', controls: true, preload: 'metadata', playsinline: true,
+    src: `/api/clips/${camera}/${clip}`,
+    'aria-label': `Clip from ${cameraName(camera)}`,
+  });
+  main.replaceChildren(el('section', { class: 'player' },
+    el('p', {}, el('a', { href: '#/', text: '← All events' })),
+    el('h2', { text: `${capitalized(e.kind || 'clip')} — ${cameraName(camera)}` }),
+    el('p', {}, e.started_at ? el('time', { text: when(e.started_at) }) : '', ' ', badge(e.clip_state || 'verified')),
+    video));
+  main.setAttribute('aria-busy', 'false');
+}
+
+function route() {
+  if (!timeline) return;
+  const parts = location.hash.replace(/^#\/?/, '').split('/');
+  if (parts[0] === 'clip' && parts.length >= 3) showClip(parts[1], parts[2], parts[3]);
+  else showTimeline();
+}
+
+window.addEventListener('hashchange', route);
+document.getElementById('refresh').addEventListener('click', () => load(true));
+load(false);

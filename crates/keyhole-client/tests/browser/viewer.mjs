@@ -1,0 +1,120 @@
+// Drives Debian's Chromium through the web viewer (`keyhole ui`) of a seeded account and checks
+// what a user would: the timeline with thumbnails, filters, the tampered clip flagged, a clip
+// that plays and seeks, a phone-sized screen, and no request leaving the viewer's origin.
+// Screenshots go to the output folder.
+//
+//   node viewer.mjs <link printed by keyhole ui> <output folder>
+//
+// Environment: EXPECT_EVENTS (events on the timeline), TAMPERED_EVENT (the event whose clip was
+// altered on the server), CHROMIUM (the browser; default Debian's).
+import { chromium } from 'playwright-core';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const [link, out] = process.argv.slice(2);
+const expectEvents = Number(process.env.EXPECT_EVENTS);
+const tampered = process.env.TAMPERED_EVENT;
+const origin = new URL(link).origin;
+
+function check(ok, what) {
+  if (!ok) throw new Error(`check failed: ${what}`);
+  console.log(`ok: ${what}`);
+}
+
+const profile = mkdtempSync(join(tmpdir(), 'keyhole-chromium-'));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM || '/usr/lib/chromium/chromium',
+  headless: true,
+  viewport: { width: 1280, height: 800 },
+  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic',
+    '--no-first-run', '--disable-background-networking', '--disable-component-update',
+    '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
+});
+const foreign = [];
+const errors = [];
+context.on('request', (r) => { if (!r.url().startsWith(origin)) foreign.push(r.url()); });
+
+try {
+  const page = context.pages()[0] || await context.newPage();
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+
+  // The link trades its token for a cookie and lands on the timeline.
+  await page.goto(link);
+  check(!new URL(page.url()).search.includes('token'), 'the token leaves the address bar');
+  await page.waitForSelector('ul.events', { timeout: 120000 });
+  const cards = page.locator('li.event');
+  check(await cards.count() === expectEvents, `${expectEvents} events on the timeline`);
+  const thumbs = await page.$$eval('li.event img', (imgs) => Promise.all(imgs.map((img) =>
+    img.complete ? img.naturalWidth : new Promise((r) => { img.onload = () => r(img.naturalWidth); img.onerror = () => r(0); }))));
+  check(thumbs.length === expectEvents && thumbs.every((w) => w > 0), 'every thumbnail decrypted and shown');
+
+  // The altered clip is flagged, with the reason, on its event and in the alert.
+  const flagged = page.locator(`li.event[data-event="${tampered}"]`);
+  check(await flagged.getAttribute('data-state') === 'tampered', 'the altered clip is marked tampered');
+  const reason = await flagged.locator('.reason').textContent();
+  check(/tampered/.test(reason), `the reason is shown (${reason})`);
+  check(await flagged.locator('a').count() === 0, 'a tampered clip is not offered for playing');
+  check(await page.locator('section.problems[role="alert"]').count() === 1, 'an alert names the problem');
+  await page.screenshot({ path: join(out, 'timeline.png'), fullPage: true });
+
+  // Filters: by kind, then back.
+  await page.selectOption('#filter-kind', 'doorbell');
+  const kinds = await page.$$eval('li.event', (li) => li.map((x) => x.dataset.kind));
+  check(kinds.length === 1 && kinds[0] === 'doorbell', 'the kind filter shows only doorbell events');
+  await page.selectOption('#filter-kind', '');
+  check(await cards.count() === expectEvents, 'clearing the filter shows every event again');
+  await page.fill('#filter-date', '2001-01-01');
+  await page.locator('#filter-date').dispatchEvent('change');
+  check(await cards.count() === 0, 'a day without events shows none');
+  await page.fill('#filter-date', '');
+  await page.locator('#filter-date').dispatchEvent('change');
+
+  // Play a verified clip: the video advances; seek to the middle: it lands there and goes on.
+  await page.locator('li.event[data-state="verified"] a').first().click();
+  const video = page.locator('video#player');
+  await video.waitFor();
+  const duration = await video.evaluate((v) => new Promise((resolve, reject) => {
+    const done = () => resolve(v.duration);
+    if (v.readyState >= 1) done(); else v.addEventListener('loadedmetadata', done, { once: true });
+    v.addEventListener('error', () => reject(new Error(`video error ${v.error && v.error.message}`)), { once: true });
+  }));
+  check(duration > 1, `the clip's length is known (${duration.toFixed(2)} s)`);
+  const played = await video.evaluate((v) => new Promise((resolve, reject) => {
+    v.muted = true;
+    v.play().catch(reject);
+    const t = setInterval(() => { if (v.currentTime > 0.5) { clearInterval(t); resolve(v.currentTime); } }, 50);
+    setTimeout(() => { clearInterval(t); reject(new Error(`stuck at ${v.currentTime}`)); }, 20000);
+  }));
+  check(played > 0.5, `the video plays (${played.toFixed(2)} s)`);
+  const target = duration / 2;
+  const landed = await video.evaluate((v, to) => new Promise((resolve, reject) => {
+    v.addEventListener('seeked', () => resolve(v.currentTime), { once: true });
+    setTimeout(() => reject(new Error('no seek')), 20000);
+    v.currentTime = to;
+  }), target);
+  check(Math.abs(landed - target) < 0.5, `seeking lands in the middle (${landed.toFixed(2)} of ${target.toFixed(2)} s)`);
+  const after = await video.evaluate((v, from) => new Promise((resolve, reject) => {
+    const t = setInterval(() => { if (v.currentTime > from + 0.3) { clearInterval(t); resolve(v.currentTime); } }, 50);
+    setTimeout(() => { clearInterval(t); reject(new Error(`stuck at ${v.currentTime}`)); }, 20000);
+  }), landed);
+  check(after > landed, `it plays on after the seek (${after.toFixed(2)} s)`);
+  await page.screenshot({ path: join(out, 'player.png') });
+
+  // A phone-sized screen: one column, nothing wider than the screen.
+  const phone = await context.newPage();
+  phone.on('pageerror', (e) => errors.push(String(e)));
+  await phone.setViewportSize({ width: 390, height: 844 });
+  await phone.goto(`${origin}/`);
+  await phone.waitForSelector('ul.events', { timeout: 120000 });
+  const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(overflow <= 0, 'the timeline fits a phone-sized screen');
+  await phone.screenshot({ path: join(out, 'timeline-phone.png'), fullPage: true });
+
+  check(errors.length === 0, `no script errors (${errors.join('; ')})`);
+  check(foreign.length === 0, `no request leaves the viewer (${foreign.join(', ')})`);
+} finally {
+  await context.close();
+  rmSync(profile, { recursive: true, force: true });
+}

@@ -1,0 +1,311 @@
+//! The web viewer (`keyhole ui`) in a real browser: a seeded account (a camera with three events,
+//! one clip altered on the server), the `keyhole ui` command serving it, and Debian's Chromium
+//! driven by playwright-core (`tests/browser/viewer.mjs`) through the timeline, the filters, the
+//! player and a phone-sized screen. Screenshots are kept under the build folder
+//! (`<target>/ui-screenshots`). Before that, the viewer's door is checked from here: no cookie,
+//! a bad token or another `Host` gets nothing, and a range of a clip is exactly those bytes of
+//! the camera's MP4.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use keyhole_camera::video::decode::{FrameDecoder, thumbnail_jpeg};
+use keyhole_camera::video::synthetic::{SyntheticCamera, SyntheticSettings};
+use keyhole_camera::{Agent, AgentSettings};
+use keyhole_client::Owner;
+use keyhole_client::core::event::{EventDetails, EventKind};
+use keyhole_client::core::recovery::KdfParams;
+use keyhole_client::core::{ObjectId, Timestamp};
+use keyhole_http::Endpoint;
+use keyhole_testkit::process::ServerProcess;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+const PASSPHRASE: &str = "a long key store passphrase";
+
+/// The browser test's folder, with playwright-core installed (`npm ci` there, as `.ci/run`
+/// does), and Debian's Chromium; `None` (skipped) when either is missing outside CI.
+fn browser() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let ready = dir.join("node_modules/playwright-core").exists()
+        && Path::new("/usr/lib/chromium/chromium").exists()
+        && Command::new("node").arg("--version").output().is_ok();
+    if !ready {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the browser test needs node, Debian's chromium and `npm ci` in {}",
+            dir.display()
+        );
+        eprintln!("node, chromium or playwright-core missing: skipped (CI installs them)");
+        return None;
+    }
+    Some(dir)
+}
+
+/// A real H.264 clip from the synthetic camera, as MP4, and a JPEG of its first picture.
+fn synthetic_clip(seconds: usize) -> (Vec<u8>, Vec<u8>) {
+    let settings = SyntheticSettings::default();
+    let mut camera = SyntheticCamera::new(settings).unwrap();
+    camera.set_motion(true);
+    let pictures: Vec<_> = (0..seconds * settings.fps as usize)
+        .map(|_| camera.next_frame().unwrap())
+        .collect();
+    let mut decoder = FrameDecoder::new(1, 1).unwrap();
+    let picture = decoder.decode(&pictures[0], true).unwrap().unwrap();
+    (
+        keyhole_media::mp4::write(&pictures).unwrap(),
+        thumbnail_jpeg(&picture).unwrap(),
+    )
+}
+
+/// Where the server keeps a blob.
+fn blob_path(data: &Path, id: &ObjectId) -> PathBuf {
+    let hex = id.to_string();
+    data.join("blobs/objects").join(&hex[..2]).join(hex)
+}
+
+/// Seeds an account: one camera, three events (motion, doorbell, motion) with clips; the last
+/// clip is then altered on the server. Returns the key store, the clips, and the altered
+/// clip's event.
+async fn seed(
+    dir: &Path,
+    server: &ServerProcess,
+    data: &Path,
+) -> (PathBuf, Vec<(ObjectId, Vec<u8>)>, ObjectId) {
+    let rng = &mut ChaCha20Rng::seed_from_u64(7);
+    let endpoint = Endpoint {
+        url: server.url.clone(),
+        pin: None,
+        allow_plain_http: false,
+    };
+    let now = Timestamp(u64::try_from(keyhole_server::now_ms()).unwrap());
+    let (mut owner, _phrase) = Owner::create(
+        &endpoint,
+        "ana",
+        "correct horse battery",
+        "laptop",
+        KdfParams::MINIMUM,
+        now,
+        rng,
+    )
+    .await
+    .unwrap();
+    let code = owner.start_pairing(&server.url, None, rng).await.unwrap();
+    let mut camera = Agent::pair(
+        &code.to_text(),
+        &dir.join("camera"),
+        AgentSettings::default(),
+        rng,
+    )
+    .await
+    .unwrap();
+    let camera_id = owner
+        .finish_pairing(&code, "Front door", now, rng)
+        .await
+        .unwrap();
+    let mut clips = Vec::new();
+    let mut events = Vec::new();
+    for (n, kind) in [EventKind::Motion, EventKind::Doorbell, EventKind::Motion]
+        .into_iter()
+        .enumerate()
+    {
+        let (video, thumbnail) = synthetic_clip(3 + n);
+        let at = Timestamp(now.0 + n as u64 * 60_000);
+        let clip = camera.record_clip(&video, at, rng).await.unwrap();
+        let event = camera
+            .record_event(
+                &EventDetails {
+                    kind,
+                    started_at: at,
+                    duration_ms: u32::try_from((3 + n) * 1000).unwrap(),
+                    clip: Some(clip),
+                    note: format!("front path, event {}", n + 1),
+                    thumbnail_jpeg: thumbnail,
+                },
+                rng,
+            )
+            .await
+            .unwrap();
+        camera.upload_pending().await.unwrap();
+        clips.push((clip, video));
+        events.push(event);
+    }
+    // The server alters one byte in the middle of the last clip.
+    let path = blob_path(data, &clips[2].0);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(&path, bytes).unwrap();
+
+    owner.sync_camera(&camera_id).await.unwrap();
+    let store = dir.join("device.keys");
+    owner
+        .save_key_store(&store, PASSPHRASE, KdfParams::MINIMUM, rng)
+        .unwrap();
+    (store, clips, events[2])
+}
+
+/// A running `keyhole ui`, stopped when dropped (also when a check fails).
+struct Ui(std::process::Child);
+
+impl Drop for Ui {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `keyhole ui` on the seeded store; returns it and the link it printed.
+fn start_ui(store: &Path) -> (Ui, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keyhole"))
+        .arg("--store")
+        .arg(store)
+        .args(["ui", "--no-open"])
+        .env("KEYHOLE_PASSPHRASE", PASSPHRASE)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let link = first
+        .strip_prefix("keyhole ui: ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_owned();
+    std::thread::spawn(move || lines.for_each(drop));
+    (Ui(child), link)
+}
+
+/// The viewer's door, from outside the browser.
+async fn door(link: &str, camera: &str, clip: &ObjectId, mp4: &[u8]) {
+    let url = reqwest::Url::parse(link).unwrap();
+    let origin = format!("http://{}", url.host_str().unwrap());
+    let origin = format!("{origin}:{}", url.port().unwrap());
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // Nothing without the cookie, nothing for a wrong token.
+    let bare = http
+        .get(format!("{origin}/api/timeline"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bare.status(), 401);
+    let wrong = http
+        .get(format!("{origin}/?token={}", "0".repeat(64)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    // The link sets the cookie and sends the browser on without the token.
+    let entry = http.get(link).send().await.unwrap();
+    assert_eq!(entry.status(), 303);
+    assert_eq!(entry.headers()["location"], "/");
+    let cookie = entry.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let page = http
+        .get(format!("{origin}/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
+    // The cookie is no good for another host name (a rebinding page).
+    let rebound = http
+        .get(format!("{origin}/api/timeline"))
+        .header("cookie", &cookie)
+        .header("host", "attacker.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status(), 403);
+    // A range of a clip is exactly those bytes of the camera's MP4, and the whole is the MP4.
+    let clip_url = format!("{origin}/api/clips/{camera}/{clip}");
+    // From the middle: past the first chunk, across a chunk boundary when there is one.
+    let from = mp4.len() / 2;
+    let part = http
+        .get(&clip_url)
+        .header("cookie", &cookie)
+        .header("range", format!("bytes={from}-{}", from + 99))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(
+        part.headers()["content-range"],
+        format!("bytes {from}-{}/{}", from + 99, mp4.len()).as_str()
+    );
+    assert_eq!(part.bytes().await.unwrap(), mp4[from..from + 100]);
+    let whole = http
+        .get(&clip_url)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(whole.status(), 200);
+    assert!(
+        whole.bytes().await.unwrap() == mp4,
+        "the whole clip is the MP4"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_viewer_works_in_a_real_browser() {
+    let Some(browser) = browser() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    let server = ServerProcess::spawn(&data);
+    let (store, clips, tampered_event) = seed(dir.path(), &server, &data).await;
+    let (ui, link) = start_ui(&store);
+
+    // The camera's id, as the viewer's clip links name it.
+    let camera = {
+        let out = Command::new(env!("CARGO_BIN_EXE_keyhole"))
+            .arg("--store")
+            .arg(&store)
+            .args(["cameras", "--json"])
+            .env("KEYHOLE_PASSPHRASE", PASSPHRASE)
+            .output()
+            .unwrap();
+        let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        list[0]["camera_id"].as_str().unwrap().to_owned()
+    };
+    door(&link, &camera, &clips[0].0, &clips[0].1).await;
+
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../ui-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let run = Command::new("node")
+        .arg("viewer.mjs")
+        .arg(&link)
+        .arg(&shots)
+        .current_dir(&browser)
+        .env("EXPECT_EVENTS", "3")
+        .env("TAMPERED_EVENT", tampered_event.to_string())
+        .output()
+        .unwrap();
+    drop(ui);
+    println!("{}", String::from_utf8_lossy(&run.stdout));
+    assert!(
+        run.status.success(),
+        "the browser test failed:\n{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(shots.join("timeline.png").exists());
+    // The README's picture of the timeline comes from here.
+    if std::env::var_os("KEYHOLE_UPDATE_SCREENSHOTS").is_some() {
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/images");
+        std::fs::create_dir_all(&docs).unwrap();
+        std::fs::copy(shots.join("timeline.png"), docs.join("timeline.png")).unwrap();
+    }
+}
