@@ -584,8 +584,9 @@ impl Owner {
 
     /// The account's audit log as the server keeps it (oldest first), each entry with who did
     /// it as this device knows them: `this device`, another enrolled device by name, one of the
-    /// account's cameras, or, when the actor is neither (the server, a revoked or unknown
-    /// device), `None`: a change the user did not make.
+    /// account's cameras (or one this account's device removed with its footage), or, when the
+    /// actor is none of these (the server, a revoked or unknown device), `None`: a change the
+    /// user did not make.
     ///
     /// # Errors
     /// Server errors.
@@ -601,14 +602,37 @@ impl Owner {
                 break;
             };
             let full = page.len() == 1000;
-            for entry in page {
-                let who = self.actor_name(entry["actor"].as_str().unwrap_or_default());
-                entries.push((entry, who));
-            }
+            entries.extend(page.into_iter().map(|entry| (entry, None)));
             if !full || last <= after {
                 break;
             }
             after = last;
+        }
+        // Cameras this account removed with their footage are forgotten here, so their entries
+        // are told by the removal this account's own device made.
+        let deleted: Vec<String> = entries
+            .iter()
+            .filter(|(e, _)| {
+                e["action"] == "camera-removed"
+                    && e["actor"]
+                        .as_str()
+                        .and_then(|a| a.strip_prefix("device:"))
+                        .is_some_and(|d| self.actor_name(&format!("device:{d}")).is_some())
+            })
+            .filter_map(|(e, _)| {
+                let camera = e["detail"].as_str()?.strip_prefix("camera ")?;
+                Some(camera.split(' ').next()?.to_owned())
+            })
+            .collect();
+        for (entry, who) in &mut entries {
+            let actor = entry["actor"].as_str().unwrap_or_default();
+            *who = self.actor_name(actor).or_else(|| {
+                let camera = actor.strip_prefix("camera:")?;
+                deleted
+                    .iter()
+                    .any(|d| d == camera)
+                    .then(|| "a camera since removed with its footage".to_owned())
+            });
         }
         Ok(entries)
     }

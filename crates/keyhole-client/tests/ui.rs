@@ -1,7 +1,8 @@
 //! The web viewer (`keyhole ui`) in a real browser: a seeded account (a camera with three events,
 //! one clip altered on the server), the `keyhole ui` command serving it, and Debian's Chromium
 //! driven by playwright-core (`tests/browser/viewer.mjs`) through the timeline, the filters, the
-//! player and a phone-sized screen. Screenshots are kept under the build folder
+//! player, a phone-sized screen, the devices and audit pages, and removing one camera keeping its
+//! footage and another deleting it. Screenshots are kept under the build folder
 //! (`<target>/ui-screenshots`). Before that, the viewer's door is checked from here: no cookie,
 //! a bad token or another `Host` gets nothing, and a range of a clip is exactly those bytes of
 //! the camera's MP4.
@@ -66,9 +67,9 @@ fn blob_path(data: &Path, id: &ObjectId) -> PathBuf {
     data.join("blobs/objects").join(&hex[..2]).join(hex)
 }
 
-/// Seeds an account: one camera, three events (motion, doorbell, motion) with clips; the last
-/// clip is then altered on the server. Returns the key store, the clips, and the altered
-/// clip's event.
+/// Seeds an account: "Front door" with three events (motion, doorbell, motion) with clips, the
+/// last clip then altered on the server, and "Garage" with one motion event. Returns the key
+/// store, Front door's clips, and the altered clip's event.
 async fn seed(
     dir: &Path,
     server: &ServerProcess,
@@ -132,6 +133,39 @@ async fn seed(
         clips.push((clip, video));
         events.push(event);
     }
+    // A second camera, with one event.
+    let code = owner.start_pairing(&server.url, None, rng).await.unwrap();
+    let mut garage = Agent::pair(
+        &code.to_text(),
+        &dir.join("garage"),
+        AgentSettings::default(),
+        rng,
+    )
+    .await
+    .unwrap();
+    let garage_id = owner
+        .finish_pairing(&code, "Garage", now, rng)
+        .await
+        .unwrap();
+    let (video, thumbnail) = synthetic_clip(3);
+    let clip = garage.record_clip(&video, now, rng).await.unwrap();
+    garage
+        .record_event(
+            &EventDetails {
+                kind: EventKind::Motion,
+                started_at: now,
+                duration_ms: 3000,
+                clip: Some(clip),
+                note: "driveway".into(),
+                thumbnail_jpeg: thumbnail,
+            },
+            rng,
+        )
+        .await
+        .unwrap();
+    garage.upload_pending().await.unwrap();
+    owner.sync_camera(&garage_id).await.unwrap();
+
     // The server alters one byte in the middle of the last clip.
     let path = blob_path(data, &clips[2].0);
     let mut bytes = std::fs::read(&path).unwrap();
@@ -278,7 +312,14 @@ async fn the_viewer_works_in_a_real_browser() {
             .output()
             .unwrap();
         let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        list[0]["camera_id"].as_str().unwrap().to_owned()
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "Front door")
+            .unwrap()["camera_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     };
     door(&link, &camera, &clips[0].0, &clips[0].1).await;
 
@@ -289,7 +330,7 @@ async fn the_viewer_works_in_a_real_browser() {
         .arg(&link)
         .arg(&shots)
         .current_dir(&browser)
-        .env("EXPECT_EVENTS", "3")
+        .env("EXPECT_EVENTS", "4")
         .env("TAMPERED_EVENT", tampered_event.to_string())
         .output()
         .unwrap();
@@ -302,6 +343,22 @@ async fn the_viewer_works_in_a_real_browser() {
         String::from_utf8_lossy(&run.stderr)
     );
     assert!(shots.join("timeline.png").exists());
+    // What the viewer changed was saved: Front door removed with its footage kept, Garage gone.
+    let out = Command::new(env!("CARGO_BIN_EXE_keyhole"))
+        .arg("--store")
+        .arg(&store)
+        .args(["cameras", "--json"])
+        .env("KEYHOLE_PASSPHRASE", PASSPHRASE)
+        .output()
+        .unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<(&str, bool)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["removed"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(names, [("Front door", true)]);
     // The README's picture of the timeline comes from here.
     if std::env::var_os("KEYHOLE_UPDATE_SCREENSHOTS").is_some() {
         let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/images");

@@ -4,7 +4,9 @@
 //!
 //! Only the browser that opened the link `keyhole ui` printed gets in: the link carries a random
 //! per-run token, which is traded for an `HttpOnly`, `SameSite=Strict` cookie; every request
-//! must carry it and name this server's own address as its `Host` (against DNS rebinding).
+//! must carry it and name this server's own address as its `Host` (against DNS rebinding), and
+//! every change must also carry the `X-Keyhole-UI` header, which no other site's page can send
+//! here (against cross-site requests).
 //! The app's files are built into the binary and its pages load nothing from anywhere else
 //! (a strict Content-Security-Policy says so to the browser).
 
@@ -39,9 +41,13 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
                    media-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; \
                    frame-ancestors 'none'";
 
+/// Saves the device's state after the viewer changed it (a camera removed).
+pub type Persist = Box<dyn Fn(&Owner) -> Result<(), ClientError> + Send + Sync>;
+
 /// The viewer's state: the device's keys and what it has opened so far.
 struct Viewer {
-    owner: Owner,
+    owner: tokio::sync::RwLock<Owner>,
+    persist: Persist,
     token: Zeroizing<String>,
     /// The `Host` values requests must carry.
     hosts: [String; 2],
@@ -101,13 +107,15 @@ struct ProblemView {
 /// If serving fails.
 pub async fn serve(
     owner: Owner,
+    persist: Persist,
     listener: tokio::net::TcpListener,
     token: Zeroizing<String>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let port = listener.local_addr()?.port();
     let viewer = Arc::new(Viewer {
-        owner,
+        owner: tokio::sync::RwLock::new(owner),
+        persist,
         token,
         hosts: [format!("127.0.0.1:{port}"), format!("localhost:{port}")],
         timeline: tokio::sync::Mutex::new(None),
@@ -128,6 +136,13 @@ pub async fn serve(
         .route("/api/timeline", get(timeline))
         .route("/api/thumbnails/{event}", get(thumbnail))
         .route("/api/clips/{camera}/{clip}", get(clip))
+        .route("/api/cameras", get(cameras))
+        .route(
+            "/api/cameras/{camera}/remove",
+            axum::routing::post(remove_camera),
+        )
+        .route("/api/devices", get(devices))
+        .route("/api/audit", get(audit))
         .layer(middleware::from_fn_with_state(viewer.clone(), guard))
         .with_state(viewer);
     axum::serve(listener, app)
@@ -178,13 +193,20 @@ async fn guard(State(viewer): State<Arc<Viewer>>, request: Request, next: Next) 
                 "This link is not valid (any more). Open the link `keyhole ui` printed.",
             )
         }
-    } else if cookie_token(request.headers()).is_some_and(|t| viewer.token_matches(&t)) {
-        next.run(request).await
-    } else {
+    } else if !cookie_token(request.headers()).is_some_and(|t| viewer.token_matches(&t)) {
         refuse(
             StatusCode::UNAUTHORIZED,
             "Open the link `keyhole ui` printed to use this viewer.",
         )
+    } else if request.method() != axum::http::Method::GET
+        && request.headers().get("x-keyhole-ui").is_none()
+    {
+        refuse(
+            StatusCode::FORBIDDEN,
+            "Changes come from the viewer's own pages only.",
+        )
+    } else {
+        next.run(request).await
     };
     let headers = response.headers_mut();
     for (name, value) in [
@@ -204,8 +226,10 @@ impl Viewer {
             && bool::from(offered.as_bytes().ct_eq(self.token.as_bytes()))
     }
 
-    fn camera(&self, id: &str) -> Option<CameraId> {
+    async fn camera(&self, id: &str) -> Option<CameraId> {
         self.owner
+            .read()
+            .await
             .cameras()
             .into_iter()
             .map(|(c, ..)| c)
@@ -225,20 +249,21 @@ impl Viewer {
 
     /// Verifies every camera's listing and opens its events.
     async fn build(&self) -> Result<Built, ClientError> {
+        let owner = self.owner.read().await;
         let mut timeline = Timeline {
             cameras: Vec::new(),
             events: Vec::new(),
             problems: Vec::new(),
         };
         let mut thumbnails = HashMap::new();
-        for (camera, name, _, removed) in self.owner.cameras() {
+        for (camera, name, _, removed) in owner.cameras() {
             let id = camera.to_string();
             timeline.cameras.push(CameraView {
                 id: id.clone(),
                 name,
                 removed,
             });
-            let report = self.owner.verify(&camera, None).await?;
+            let report = owner.verify(&camera, None).await?;
             let states: HashMap<ObjectId, Option<String>> = report
                 .entries
                 .iter()
@@ -269,8 +294,7 @@ impl Viewer {
                     continue;
                 }
                 let mut plain = Zeroizing::new(Vec::new());
-                let checked = self
-                    .owner
+                let checked = owner
                     .export(&camera, &header.object_id, &mut *plain)
                     .await?;
                 let (Checked::Verified(_), Ok(event)) = (checked, EventDetails::decode(&plain))
@@ -345,7 +369,7 @@ impl Viewer {
         {
             return Ok(reader.clone());
         }
-        let reader = Arc::new(self.owner.open_clip(camera, clip).await?);
+        let reader = Arc::new(self.owner.read().await.open_clip(camera, clip).await?);
         self.clips
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -430,7 +454,7 @@ async fn clip(
     Path((camera, clip)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let (Some(camera), Ok(clip)) = (viewer.camera(&camera), clip.parse::<ObjectId>()) else {
+    let (Some(camera), Ok(clip)) = (viewer.camera(&camera).await, clip.parse::<ObjectId>()) else {
         return StatusCode::NOT_FOUND.into_response();
     };
     let reader = match viewer.clip_reader(&camera, &clip).await {
@@ -497,4 +521,119 @@ async fn clip(
         Body::from(bytes),
     )
         .into_response()
+}
+
+async fn cameras(State(viewer): State<Arc<Viewer>>) -> Response {
+    match viewer.owner.read().await.camera_statuses().await {
+        Ok(list) => axum::Json(
+            list.iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "id": c.id.to_string(),
+                        "name": c.name,
+                        "epoch": c.epoch,
+                        "removed": c.removed,
+                        "last_upload": c.latest.map(|l| l.uploaded_at.0),
+                        "stale_epoch": c.stale_epoch,
+                    })
+                })
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Err(e) => failed(&e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RemoveRequest {
+    /// `keep` or `delete`.
+    footage: String,
+}
+
+/// Removes a camera, keeping or deleting its footage, as `keyhole remove` does; the device's
+/// state is saved and the timeline rebuilt.
+async fn remove_camera(
+    State(viewer): State<Arc<Viewer>>,
+    Path(camera): Path<String>,
+    axum::Json(request): axum::Json<RemoveRequest>,
+) -> Response {
+    let keep = match request.footage.as_str() {
+        "keep" => true,
+        "delete" => false,
+        _ => return (StatusCode::BAD_REQUEST, "footage is keep or delete").into_response(),
+    };
+    let Some(camera) = viewer.camera(&camera).await else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let now = keyhole_core::Timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+    );
+    let summary = {
+        let mut owner = viewer.owner.write().await;
+        let summary = match owner.remove_camera(&camera, keep, now).await {
+            Ok(s) => s,
+            Err(e) => return failed(&e),
+        };
+        if let Err(e) = (viewer.persist)(&owner) {
+            return failed(&e);
+        }
+        summary
+    };
+    *viewer.timeline.lock().await = None;
+    viewer
+        .clips
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clear();
+    axum::Json(summary).into_response()
+}
+
+async fn devices(State(viewer): State<Arc<Viewer>>) -> Response {
+    let owner = viewer.owner.read().await;
+    let this = owner.device_id();
+    axum::Json(
+        owner
+            .devices()
+            .iter()
+            .map(|(id, name, added)| {
+                serde_json::json!({
+                    "id": id.to_string(),
+                    "name": name,
+                    "added_at": added.0,
+                    "this_device": *id == this,
+                })
+            })
+            .collect::<Vec<_>>(),
+    )
+    .into_response()
+}
+
+/// The account's audit log, newest first; entries no device or camera of the account made are
+/// marked.
+async fn audit(State(viewer): State<Arc<Viewer>>) -> Response {
+    match viewer.owner.read().await.audit_log().await {
+        Ok(entries) => axum::Json(
+            entries
+                .into_iter()
+                .rev()
+                .map(|(entry, by)| {
+                    serde_json::json!({
+                        "at": entry["at"],
+                        "action": entry["action"],
+                        "detail": entry["detail"],
+                        "yours": by.is_some(),
+                        "by": by.unwrap_or_else(|| format!(
+                            "not this account's: {}",
+                            entry["actor"].as_str().unwrap_or("unknown")
+                        )),
+                    })
+                })
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Err(e) => failed(&e),
+    }
 }

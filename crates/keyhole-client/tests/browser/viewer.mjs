@@ -1,6 +1,7 @@
 // Drives Debian's Chromium through the web viewer (`keyhole ui`) of a seeded account and checks
 // what a user would: the timeline with thumbnails, filters, the tampered clip flagged, a clip
-// that plays and seeks, a phone-sized screen, and no request leaving the viewer's origin.
+// that plays and seeks, a phone-sized screen, the devices and audit pages, removing a camera
+// with its footage deleted and another with it kept, and no request leaving the viewer's origin.
 // Screenshots go to the output folder.
 //
 //   node viewer.mjs <link printed by keyhole ui> <output folder>
@@ -111,6 +112,45 @@ try {
   const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   check(overflow <= 0, 'the timeline fits a phone-sized screen');
   await phone.screenshot({ path: join(out, 'timeline-phone.png'), fullPage: true });
+
+  // Devices and the audit log: everything so far was this account's doing.
+  await page.goto(`${origin}/#/devices`);
+  await page.waitForSelector('ul.rows');
+  check(await page.locator('li.row', { hasText: 'laptop (this device)' }).count() === 1, 'the devices page lists this device');
+  await page.goto(`${origin}/#/audit`);
+  await page.waitForSelector('ul.rows');
+  check(await page.locator('li.row').count() > 0, 'the audit log is shown');
+  check(await page.locator('li.row.foreign').count() === 0, 'no change is marked as not yours');
+
+  // Remove Garage, deleting its footage: its event leaves the timeline.
+  await page.goto(`${origin}/#/cameras`);
+  await page.waitForSelector('ul.rows');
+  check(await page.locator('li.row').count() === 2, 'both cameras are listed');
+  await page.getByRole('button', { name: 'Remove Garage' }).click();
+  await page.locator('#footage-delete').check();
+  await page.getByRole('button', { name: 'Remove Garage', exact: true }).last().click();
+  await page.getByRole('status').filter({ hasText: 'Garage was removed; its recordings were deleted.' }).waitFor();
+  check(true, 'Garage is removed with its footage deleted');
+  await page.goto(`${origin}/#/`);
+  await page.waitForSelector('ul.events', { timeout: 120000 });
+  check(await cards.count() === expectEvents - 1, "Garage's event is gone from the timeline");
+
+  // Remove Front door, keeping its footage: it stays on the timeline, marked removed.
+  await page.goto(`${origin}/#/cameras`);
+  await page.waitForSelector('ul.rows');
+  await page.getByRole('button', { name: 'Remove Front door' }).click();
+  await page.locator('#footage-keep').check();
+  await page.getByRole('button', { name: 'Remove Front door', exact: true }).last().click();
+  await page.getByRole('status').filter({ hasText: 'Front door was removed; its recordings were kept.' }).waitFor();
+  check(await page.locator('li.row[data-removed="true"]').count() === 1, 'Front door is listed as removed');
+  await page.screenshot({ path: join(out, 'cameras.png') });
+  await page.goto(`${origin}/#/`);
+  await page.waitForSelector('ul.events', { timeout: 120000 });
+  check(await cards.count() === expectEvents - 1, "Front door's events stay on the timeline");
+  check(await page.locator('#filter-camera option', { hasText: 'Front door (removed)' }).count() === 1, 'the camera is marked removed in the filter');
+  await page.goto(`${origin}/#/audit`);
+  await page.waitForSelector('ul.rows');
+  check(await page.locator('li.row.foreign').count() === 0, 'still no change marked as not yours');
 
   check(errors.length === 0, `no script errors (${errors.join('; ')})`);
   check(foreign.length === 0, `no request leaves the viewer (${foreign.join(', ')})`);

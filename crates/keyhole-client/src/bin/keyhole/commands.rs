@@ -779,6 +779,14 @@ pub(crate) async fn ui(store: &Path, port: u16, open_browser: bool) -> anyhow::R
     let stop = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    keyhole_client::ui::serve(device.owner, listener, token, stop).await?;
+    let Device {
+        owner,
+        store,
+        passphrase,
+    } = device;
+    let persist: keyhole_client::ui::Persist = Box::new(move |owner: &Owner| {
+        owner.save_key_store(&store, &passphrase, KdfParams::DEFAULT, &mut OsRng)
+    });
+    keyhole_client::ui::serve(owner, persist, listener, token, stop).await?;
     Ok(())
 }

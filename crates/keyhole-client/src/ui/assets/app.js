@@ -139,13 +139,130 @@ function showClip(camera, clip, eventId) {
   main.setAttribute('aria-busy', 'false');
 }
 
-function route() {
-  if (!timeline) return;
+async function getJson(path) {
+  const answer = await fetch(path);
+  const body = await answer.json();
+  if (!answer.ok) throw new Error(body.error || `${path}: ${answer.status}`);
+  return body;
+}
+
+async function showCameras(message) {
+  const cameras = await getJson('/api/cameras');
+  const list = el('ul', { class: 'rows', 'aria-label': 'Cameras' });
+  for (const c of cameras) {
+    const state = c.removed ? 'Removed, footage kept' : `Active, key epoch ${c.epoch}`;
+    const last = c.last_upload ? `last upload ${when(c.last_upload)}` : 'nothing uploaded yet';
+    const row = el('li', { class: 'row', 'data-camera': c.id, 'data-removed': String(c.removed) },
+      el('div', { class: 'grow' },
+        el('strong', { text: c.name }),
+        el('span', { class: 'muted', text: `${state} · ${last}` }),
+        c.stale_epoch ? el('span', { class: 'reason', text: 'Still sealing to an old key: its newest record may be withheld.' }) : ''));
+    if (!c.removed) {
+      const remove = el('button', { type: 'button', class: 'danger', text: 'Remove…', 'aria-label': `Remove ${c.name}` });
+      remove.addEventListener('click', () => confirmRemove(c));
+      row.append(remove);
+    }
+    list.append(row);
+  }
+  const parts = [el('h2', { text: 'Cameras' })];
+  if (message) parts.push(el('p', { class: 'status', role: 'status', text: message }));
+  parts.push(cameras.length ? list : el('p', { class: 'note', text: 'No cameras yet: pair one with `keyhole pair`.' }));
+  main.replaceChildren(...parts);
+}
+
+function confirmRemove(camera) {
+  const keep = el('input', { type: 'radio', name: 'footage', value: 'keep', id: 'footage-keep', checked: true });
+  const del = el('input', { type: 'radio', name: 'footage', value: 'delete', id: 'footage-delete' });
+  const confirm = el('button', { type: 'submit', class: 'danger', text: `Remove ${camera.name}` });
+  const cancel = el('button', { type: 'button', text: 'Cancel' });
+  const form = el('form', { method: 'dialog' },
+    el('h2', { text: `Remove ${camera.name}?` }),
+    el('p', { text: 'It stops recording for this account and its credential is revoked. This cannot be undone; to use it again, reset and pair it.' }),
+    el('fieldset', {},
+      el('legend', { text: 'Its recordings' }),
+      el('label', { for: 'footage-keep' }, keep, ' Keep them (they keep opening on your devices)'),
+      el('label', { for: 'footage-delete' }, del, ' Delete them, with its records and keys, for good')),
+    el('div', { class: 'actions' }, cancel, confirm));
+  const dialog = el('dialog', { id: 'remove-dialog', 'aria-label': `Remove ${camera.name}` }, form);
+  cancel.addEventListener('click', () => dialog.close());
+  dialog.addEventListener('close', () => dialog.remove());
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const footage = del.checked ? 'delete' : 'keep';
+    confirm.disabled = true;
+    const answer = await fetch(`/api/cameras/${camera.id}/remove`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-keyhole-ui': '1' },
+      body: JSON.stringify({ footage }),
+    });
+    dialog.close();
+    timeline = null;
+    const done = answer.ok
+      ? `${camera.name} was removed; its recordings were ${footage === 'keep' ? 'kept' : 'deleted'}.`
+      : `${camera.name} was not removed: ${(await answer.json().catch(() => ({}))).error || answer.status}`;
+    showCameras(done);
+  });
+  document.body.append(dialog);
+  dialog.showModal();
+}
+
+async function showDevices() {
+  const devices = await getJson('/api/devices');
+  const list = el('ul', { class: 'rows', 'aria-label': 'Devices' });
+  for (const d of devices) {
+    list.append(el('li', { class: 'row' },
+      el('div', { class: 'grow' },
+        el('strong', { text: d.this_device ? `${d.name} (this device)` : d.name }),
+        el('span', { class: 'muted', text: `added ${when(d.added_at)}` }))));
+  }
+  main.replaceChildren(el('h2', { text: 'Devices' }),
+    el('p', { class: 'muted', text: 'Add a device with `keyhole join` on it and `keyhole approve` here; revoke one with `keyhole revoke`.' }),
+    list);
+}
+
+async function showAudit() {
+  const entries = await getJson('/api/audit');
+  const foreign = entries.filter((e) => !e.yours).length;
+  const list = el('ul', { class: 'rows', 'aria-label': 'Audit log, newest first' });
+  for (const e of entries) {
+    const row = el('li', { class: e.yours ? 'row' : 'row foreign', 'data-action': e.action },
+      el('div', { class: 'grow' },
+        el('strong', { text: e.action }),
+        el('span', { text: e.detail }),
+        el('span', { class: 'muted', text: `${when(e.at)} · ${e.by}` })));
+    if (!e.yours) row.append(el('span', { class: 'badge tampered', text: 'Not yours' }));
+    list.append(row);
+  }
+  const parts = [el('h2', { text: 'Audit log' })];
+  if (foreign) {
+    parts.push(el('p', { class: 'problems', role: 'alert',
+      text: `${foreign} change(s) were not made by this account's devices or cameras.` }));
+  }
+  parts.push(list);
+  main.replaceChildren(...parts);
+}
+
+async function route() {
   const parts = location.hash.replace(/^#\/?/, '').split('/');
-  if (parts[0] === 'clip' && parts.length >= 3) showClip(parts[1], parts[2], parts[3]);
-  else showTimeline();
+  for (const a of document.querySelectorAll('nav a')) {
+    const section = a.getAttribute('href').replace(/^#\/?/, '');
+    if (section === (parts[0] === 'clip' ? '' : parts[0])) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  main.setAttribute('aria-busy', 'true');
+  try {
+    if (parts[0] === 'cameras') await showCameras();
+    else if (parts[0] === 'devices') await showDevices();
+    else if (parts[0] === 'audit') await showAudit();
+    else if (!timeline) await load(false);
+    else if (parts[0] === 'clip' && parts.length >= 3) showClip(parts[1], parts[2], parts[3]);
+    else showTimeline();
+  } catch (e) {
+    main.replaceChildren(el('p', { class: 'reason', role: 'alert', text: String(e.message || e) }));
+  }
+  main.setAttribute('aria-busy', 'false');
 }
 
 window.addEventListener('hashchange', route);
 document.getElementById('refresh').addEventListener('click', () => load(true));
-load(false);
+route();
