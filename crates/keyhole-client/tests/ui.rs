@@ -67,6 +67,48 @@ fn blob_path(data: &Path, id: &ObjectId) -> PathBuf {
     data.join("blobs/objects").join(&hex[..2]).join(hex)
 }
 
+/// Pairs a camera agent (its state in `state`) to `owner`'s account as `name`.
+async fn pair(
+    owner: &mut Owner,
+    server: &str,
+    state: &Path,
+    name: &str,
+    rng: &mut ChaCha20Rng,
+) -> (Agent, keyhole_client::core::CameraId) {
+    let now = Timestamp(u64::try_from(keyhole_server::now_ms()).unwrap());
+    let code = owner.start_pairing(server, None, rng).await.unwrap();
+    let agent = Agent::pair(&code.to_text(), state, AgentSettings::default(), rng)
+        .await
+        .unwrap();
+    let id = owner.finish_pairing(&code, name, now, rng).await.unwrap();
+    (agent, id)
+}
+
+/// Records a clip of `seconds` and its event at `at`, and uploads both; returns the event's
+/// id, the clip's id and the clip's MP4.
+async fn record(
+    camera: &mut Agent,
+    kind: EventKind,
+    seconds: usize,
+    at: Timestamp,
+    note: &str,
+    rng: &mut ChaCha20Rng,
+) -> (ObjectId, ObjectId, Vec<u8>) {
+    let (video, thumbnail) = synthetic_clip(seconds);
+    let clip = camera.record_clip(&video, at, rng).await.unwrap();
+    let details = EventDetails {
+        kind,
+        started_at: at,
+        duration_ms: u32::try_from(seconds * 1000).unwrap(),
+        clip: Some(clip),
+        note: note.to_owned(),
+        thumbnail_jpeg: thumbnail,
+    };
+    let event = camera.record_event(&details, rng).await.unwrap();
+    camera.upload_pending().await.unwrap();
+    (event, clip, video)
+}
+
 /// Seeds an account: "Front door" with three events (motion, doorbell, motion) with clips, the
 /// last clip then altered on the server, and "Garage" with one motion event. Returns the key
 /// store, Front door's clips, and the altered clip's event.
@@ -93,77 +135,31 @@ async fn seed(
     )
     .await
     .unwrap();
-    let code = owner.start_pairing(&server.url, None, rng).await.unwrap();
-    let mut camera = Agent::pair(
-        &code.to_text(),
-        &dir.join("camera"),
-        AgentSettings::default(),
+    let (mut front, front_id) = pair(
+        &mut owner,
+        &server.url,
+        &dir.join("front"),
+        "Front door",
         rng,
     )
-    .await
-    .unwrap();
-    let camera_id = owner
-        .finish_pairing(&code, "Front door", now, rng)
-        .await
-        .unwrap();
+    .await;
     let mut clips = Vec::new();
     let mut events = Vec::new();
     for (n, kind) in [EventKind::Motion, EventKind::Doorbell, EventKind::Motion]
         .into_iter()
         .enumerate()
     {
-        let (video, thumbnail) = synthetic_clip(3 + n);
         let at = Timestamp(now.0 + n as u64 * 60_000);
-        let clip = camera.record_clip(&video, at, rng).await.unwrap();
-        let event = camera
-            .record_event(
-                &EventDetails {
-                    kind,
-                    started_at: at,
-                    duration_ms: u32::try_from((3 + n) * 1000).unwrap(),
-                    clip: Some(clip),
-                    note: format!("front path, event {}", n + 1),
-                    thumbnail_jpeg: thumbnail,
-                },
-                rng,
-            )
-            .await
-            .unwrap();
-        camera.upload_pending().await.unwrap();
+        let note = format!("front path, event {}", n + 1);
+        let (event, clip, video) = record(&mut front, kind, 3 + n, at, &note, rng).await;
         clips.push((clip, video));
         events.push(event);
     }
     // A second camera, with one event.
-    let code = owner.start_pairing(&server.url, None, rng).await.unwrap();
-    let mut garage = Agent::pair(
-        &code.to_text(),
-        &dir.join("garage"),
-        AgentSettings::default(),
-        rng,
-    )
-    .await
-    .unwrap();
-    let garage_id = owner
-        .finish_pairing(&code, "Garage", now, rng)
-        .await
-        .unwrap();
-    let (video, thumbnail) = synthetic_clip(3);
-    let clip = garage.record_clip(&video, now, rng).await.unwrap();
-    garage
-        .record_event(
-            &EventDetails {
-                kind: EventKind::Motion,
-                started_at: now,
-                duration_ms: 3000,
-                clip: Some(clip),
-                note: "driveway".into(),
-                thumbnail_jpeg: thumbnail,
-            },
-            rng,
-        )
-        .await
-        .unwrap();
-    garage.upload_pending().await.unwrap();
+    let (mut garage, garage_id) =
+        pair(&mut owner, &server.url, &dir.join("garage"), "Garage", rng).await;
+    record(&mut garage, EventKind::Motion, 3, now, "driveway", rng).await;
+    owner.sync_camera(&front_id).await.unwrap();
     owner.sync_camera(&garage_id).await.unwrap();
 
     // The server alters one byte in the middle of the last clip.
@@ -173,7 +169,6 @@ async fn seed(
     bytes[middle] ^= 0x40;
     std::fs::write(&path, bytes).unwrap();
 
-    owner.sync_camera(&camera_id).await.unwrap();
     let store = dir.join("device.keys");
     owner
         .save_key_store(&store, PASSPHRASE, KdfParams::MINIMUM, rng)

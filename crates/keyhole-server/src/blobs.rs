@@ -134,6 +134,13 @@ impl FsBlobStore {
     }
 }
 
+/// A blob's key from its name (its hex).
+fn parse_key(name: &str) -> Option<[u8; 16]> {
+    let mut key = [0u8; 16];
+    hex::decode_to_slice(name, &mut key).ok()?;
+    Some(key)
+}
+
 /// Upload names are the caller's hex ids (and dashes), checked so that no name can leave the
 /// staging area.
 fn check_name(name: &str) -> io::Result<()> {
@@ -304,11 +311,9 @@ impl BlobStore for FsBlobStore {
         while let Some(shard) = shards.next_entry().await? {
             let mut files = fs::read_dir(shard.path()).await?;
             while let Some(f) = files.next_entry().await? {
-                let name = f.file_name();
-                let mut key = [0u8; 16];
-                match name.to_str().map(|n| hex::decode_to_slice(n, &mut key)) {
-                    Some(Ok(())) => out.push(key),
-                    _ => tracing::warn!(file = ?f.path(), "unexpected file in the blob folder"),
+                match f.file_name().to_str().and_then(parse_key) {
+                    Some(key) => out.push(key),
+                    None => tracing::warn!(file = ?f.path(), "unexpected file in the blob folder"),
                 }
             }
         }

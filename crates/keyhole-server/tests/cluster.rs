@@ -74,14 +74,7 @@ async fn two_servers_share_one_database_and_bucket() {
 
     // Live view: the viewer waits on B, the camera asks A whether anyone wants it (A hears of
     // B's viewer through PostgreSQL), streams to A, and B relays A's session.
-    let watch = {
-        let (http, url, token) = (
-            ana.http.clone(),
-            b.url(&format!("/v1/cameras/{camera_id}/live?wait_secs=30")),
-            ana.token.clone(),
-        );
-        tokio::spawn(async move { http.get(url).bearer_auth(token).send().await.unwrap() })
-    };
+    let watch = ana.watch(&b, camera_id, 30);
     let wanted: serde_json::Value = reqwest::Client::new()
         .get(a.url("/v1/live/wanted?wait_secs=30"))
         .bearer_auth(&camera_token)

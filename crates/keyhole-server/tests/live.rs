@@ -16,14 +16,7 @@ async fn a_device_watches_a_sealed_live_session() {
     let (camera, camera_id, camera_token, viewing) = ana.pair(&s, 3).await;
 
     // The viewer asks first and waits for the camera.
-    let watch = {
-        let (http, url, token) = (
-            ana.http.clone(),
-            s.url(&format!("/v1/cameras/{camera_id}/live?wait_secs=20")),
-            ana.token.clone(),
-        );
-        tokio::spawn(async move { http.get(url).bearer_auth(token).send().await.unwrap() })
-    };
+    let watch = ana.watch(&s, camera_id, 20);
 
     // The camera seals a session and streams it as one request body.
     let (prefix, fragments, frames) = live_session(&camera, camera_id, &viewing);

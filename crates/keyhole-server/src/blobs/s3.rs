@@ -25,7 +25,7 @@ use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt, WriteMultipart};
 
-use super::{BlobStore, StagedBlob, check_name};
+use super::{BlobStore, StagedBlob, check_name, parse_key};
 use crate::config::S3Config;
 
 /// Bytes buffered before a part object is written; also the chunk size of the multipart upload
@@ -352,14 +352,9 @@ impl BlobStore for S3BlobStore {
             .map_err(to_io)?;
         let mut keys = Vec::with_capacity(objects.len());
         for o in objects {
-            let mut key = [0u8; 16];
-            match o
-                .location
-                .filename()
-                .map(|n| hex::decode_to_slice(n, &mut key))
-            {
-                Some(Ok(())) => keys.push(key),
-                _ => tracing::warn!(object = %o.location, "unexpected object in the bucket"),
+            match o.location.filename().and_then(parse_key) {
+                Some(key) => keys.push(key),
+                None => tracing::warn!(object = %o.location, "unexpected object in the bucket"),
             }
         }
         Ok(keys)

@@ -214,6 +214,20 @@ impl Owner {
             .unwrap()
     }
 
+    /// Starts watching `camera` live on `s`, waiting up to `wait_secs` for it to start.
+    pub fn watch(
+        &self,
+        s: &Server,
+        camera: CameraId,
+        wait_secs: u64,
+    ) -> tokio::task::JoinHandle<reqwest::Response> {
+        let request = self
+            .http
+            .get(s.url(&format!("/v1/cameras/{camera}/live?wait_secs={wait_secs}")))
+            .bearer_auth(&self.token);
+        tokio::spawn(async move { request.send().await.unwrap() })
+    }
+
     /// Pairs a camera end to end and signs its record; returns the camera's credential.
     pub async fn pair(
         &self,
