@@ -1,8 +1,8 @@
 //! The web viewer (`keyhole ui`) in a real browser: a seeded account (a camera with three events,
 //! one clip altered on the server), the `keyhole ui` command serving it, and Debian's Chromium
 //! driven by playwright-core (`tests/browser/viewer.mjs`) through the timeline, the filters, the
-//! player, a phone-sized screen, the devices and audit pages, and removing one camera keeping its
-//! footage and another deleting it. Screenshots are kept under the build folder
+//! player, live view from a running camera, a phone-sized screen, the devices and audit pages,
+//! and removing one camera keeping its footage and another deleting it. Screenshots are kept under the build folder
 //! (`<target>/ui-screenshots`). Before that, the viewer's door is checked from here: no cookie,
 //! a bad token or another `Host` gets nothing, and a range of a clip is exactly those bytes of
 //! the camera's MP4.
@@ -12,6 +12,8 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use keyhole_camera::config::{Config, Profile, RecordMode};
+use keyhole_camera::source::SourceConfig;
 use keyhole_camera::video::decode::{FrameDecoder, thumbnail_jpeg};
 use keyhole_camera::video::synthetic::{SyntheticCamera, SyntheticSettings};
 use keyhole_camera::{Agent, AgentSettings};
@@ -111,12 +113,12 @@ async fn record(
 
 /// Seeds an account: "Front door" with three events (motion, doorbell, motion) with clips, the
 /// last clip then altered on the server, and "Garage" with one motion event. Returns the key
-/// store, Front door's clips, and the altered clip's event.
+/// store, Front door's clips, the altered clip's event, and Front door's agent.
 async fn seed(
     dir: &Path,
     server: &ServerProcess,
     data: &Path,
-) -> (PathBuf, Vec<(ObjectId, Vec<u8>)>, ObjectId) {
+) -> (PathBuf, Vec<(ObjectId, Vec<u8>)>, ObjectId, Agent) {
     let rng = &mut ChaCha20Rng::seed_from_u64(7);
     let endpoint = Endpoint {
         url: server.url.clone(),
@@ -173,7 +175,7 @@ async fn seed(
     owner
         .save_key_store(&store, PASSPHRASE, KdfParams::MINIMUM, rng)
         .unwrap();
-    (store, clips, events[2])
+    (store, clips, events[2], front)
 }
 
 /// A running `keyhole ui`, stopped when dropped (also when a check fails).
@@ -294,7 +296,32 @@ async fn the_viewer_works_in_a_real_browser() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("server");
     let server = ServerProcess::spawn(&data);
-    let (store, clips, tampered_event) = seed(dir.path(), &server, &data).await;
+    let (store, clips, tampered_event, front) = seed(dir.path(), &server, &data).await;
+    // Front door runs (its synthetic scene, recording nothing more) so it can stream live.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut config = Config {
+        state_dir: dir.path().join("front"),
+        profile: Profile::Wired,
+        control: format!("127.0.0.1:{port}").parse().unwrap(),
+        source: SourceConfig::Synthetic {
+            width: 320,
+            height: 240,
+            fps: 15,
+            visit_every_s: None,
+            marker: None,
+        },
+        ..Config::default()
+    };
+    config.record.mode = Some(RecordMode::Events);
+    config.motion.enabled = false;
+    let (stop_camera, camera_stopped) = tokio::sync::oneshot::channel::<()>();
+    let camera_task = tokio::spawn(keyhole_camera::run::run(config, front, async {
+        camera_stopped.await.ok();
+    }));
     let (ui, link) = start_ui(&store);
 
     // The camera's id, as the viewer's clip links name it.
@@ -330,6 +357,8 @@ async fn the_viewer_works_in_a_real_browser() {
         .output()
         .unwrap();
     drop(ui);
+    let _ = stop_camera.send(());
+    let _ = camera_task.await;
     println!("{}", String::from_utf8_lossy(&run.stdout));
     assert!(
         run.status.success(),

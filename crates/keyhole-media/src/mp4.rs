@@ -4,7 +4,9 @@
 //! [`write()`] makes a progressive file ("fast start": `moov` before `mdat`, so playback can begin
 //! before the whole file has arrived) with every sample in one chunk; [`head()`] and
 //! [`append_sample()`] make the same file a piece at a time, for clips kept on disk. [`read()`]
-//! takes the first H.264 video track of a file back into [`AccessUnit`]s.
+//! takes the first H.264 video track of a file back into [`AccessUnit`]s. For live view,
+//! [`fragmented_init()`] and [`fragment()`] make a fragmented file, one access unit per
+//! fragment, which a browser plays as it arrives (Media Source Extensions).
 //!
 //! The reader's input is untrusted. It never panics and never indexes outside its input; every
 //! count, size and offset is checked before use; what it allocates is bounded by the input's
@@ -446,6 +448,131 @@ impl Track<'_> {
             })
         })
     }
+}
+
+/// The initialization segment of a fragmented file (`ftyp` and a `moov` with no samples and an
+/// `mvex`), for the stream `sps` and `pps` describe.
+///
+/// # Errors
+/// [`Mp4Error::Sps`] if `sps` does not parse, [`Mp4Error::TooLarge`] if a parameter set or the
+/// picture size does not fit its field.
+pub fn fragmented_init(sps: &[u8], pps: &[u8]) -> Result<Vec<u8>, Mp4Error> {
+    let track = Track {
+        info: parse_sps(sps)?,
+        sps,
+        pps,
+        durations: Vec::new(),
+        pts_offsets: None,
+        keyframes: Vec::new(),
+        sizes: Vec::new(),
+    };
+    let mut out = ftyp()?;
+    boxed(&mut out, b"moov", |o| {
+        mvhd(o, 0)?;
+        boxed(o, b"trak", |o| {
+            tkhd(o, 0, &track.info)?;
+            boxed(o, b"mdia", |o| {
+                mdhd(o, 0)?;
+                hdlr(o)?;
+                boxed(o, b"minf", |o| {
+                    full_box(o, b"vmhd", 0, 1, |o| {
+                        o.zeros(8);
+                        Ok(())
+                    })?;
+                    boxed(o, b"dinf", |o| {
+                        full_box(o, b"dref", 0, 0, |o| {
+                            o.u32(1);
+                            full_box(o, b"url ", 0, 1, |_| Ok(()))
+                        })
+                    })?;
+                    // The sample tables are empty: every sample is in a fragment.
+                    boxed(o, b"stbl", |o| {
+                        full_box(o, b"stsd", 0, 0, |o| {
+                            o.u32(1);
+                            track.avc1(o)
+                        })?;
+                        for table in [b"stts", b"stsc", b"stco"] {
+                            full_box(o, table, 0, 0, |o| {
+                                o.u32(0);
+                                Ok(())
+                            })?;
+                        }
+                        full_box(o, b"stsz", 0, 0, |o| {
+                            o.u32(0);
+                            o.u32(0);
+                            Ok(())
+                        })
+                    })
+                })
+            })
+        })?;
+        boxed(o, b"mvex", |o| {
+            full_box(o, b"trex", 0, 0, |o| {
+                o.u32(1); // track_ID
+                o.u32(1); // default_sample_description_index
+                o.zeros(12); // default duration, size, flags: each fragment says
+                Ok(())
+            })
+        })
+    })?;
+    Ok(out)
+}
+
+/// One fragment (`moof` and `mdat`) holding `au`, the fragment numbered `sequence` (from 1),
+/// lasting `duration` [`TIMESCALE`] ticks from its `dts`.
+///
+/// # Errors
+/// [`Mp4Error::TooLarge`] if the sample does not fit its fields.
+pub fn fragment(sequence: u32, au: &AccessUnit, duration: u32) -> Result<Vec<u8>, Mp4Error> {
+    let mut sample = Vec::with_capacity(au.len() + 4 * au.nals.len());
+    let size = append_sample(au, &mut sample)?;
+    // Sample flags (14496-12 8.8.3.1): a key frame depends on nothing; any other picture
+    // depends on others and is not a sync sample.
+    let flags: u32 = if au.keyframe {
+        0x0200_0000
+    } else {
+        0x0101_0000
+    };
+    let moof = |data_offset: u32| -> Result<Vec<u8>, Mp4Error> {
+        let mut o = Vec::new();
+        boxed(&mut o, b"moof", |o| {
+            full_box(o, b"mfhd", 0, 0, |o| {
+                o.u32(sequence);
+                Ok(())
+            })?;
+            boxed(o, b"traf", |o| {
+                // Flag 0x020000: offsets count from this moof.
+                full_box(o, b"tfhd", 0, 0x02_0000, |o| {
+                    o.u32(1);
+                    Ok(())
+                })?;
+                full_box(o, b"tfdt", 1, 0, |o| {
+                    o.u64(au.dts);
+                    Ok(())
+                })?;
+                // Data offset, and per sample: duration, size, flags, composition offset.
+                full_box(o, b"trun", 0, 0x0000_0f01, |o| {
+                    o.u32(1);
+                    o.u32(data_offset);
+                    o.u32(duration);
+                    o.u32(size);
+                    o.u32(flags);
+                    o.u32(au.pts_offset);
+                    Ok(())
+                })
+            })
+        })?;
+        Ok(o)
+    };
+    // The sample starts after the moof and the mdat header; the moof's size does not depend on
+    // the offset written in it.
+    let len = moof(0)?.len();
+    let offset = u32::try_from(len + 8).map_err(|_| Mp4Error::TooLarge("moof box"))?;
+    let mut out = moof(offset)?;
+    out.u32(u32::try_from(sample.len() + 8).map_err(|_| Mp4Error::TooLarge("mdat box"))?);
+    out.extend_from_slice(b"mdat");
+    out.extend_from_slice(&sample);
+    Ok(out)
 }
 
 fn ftyp() -> Result<Vec<u8>, Mp4Error> {

@@ -170,3 +170,39 @@ fn reads_ffmpeg_files_with_b_frames() {
     assert_eq!(probe(&output), format!("h264,320,240,{FRAMES}"));
     decodes_cleanly(&output);
 }
+
+#[test]
+fn ffmpeg_plays_the_fragmented_file_live_view_makes() {
+    if !have_ffmpeg("ffmpeg_plays_the_fragmented_file_live_view_makes") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("out.h264");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        TEST_SOURCE,
+        "-c:v",
+        "libx264",
+        "-g",
+        "15",
+        "-bf",
+        "0",
+        "-f",
+        "h264",
+        raw.to_str().unwrap(),
+    ]);
+    let stream = std::fs::read(&raw).unwrap();
+    let aus = h264::group_access_units(h264::split_annex_b(&stream), 6000);
+    let sps = aus[0].find(h264::nal::SPS).unwrap();
+    let pps = aus[0].find(h264::nal::PPS).unwrap();
+    let mut file = mp4::fragmented_init(sps, pps).unwrap();
+    for (n, au) in aus.iter().enumerate() {
+        file.extend(mp4::fragment(u32::try_from(n + 1).unwrap(), au, 6000).unwrap());
+    }
+    let path = dir.path().join("live.mp4");
+    std::fs::write(&path, &file).unwrap();
+    assert_eq!(probe(&path), format!("h264,320,240,{FRAMES}"));
+    decodes_cleanly(&path);
+}

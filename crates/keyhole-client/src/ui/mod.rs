@@ -29,6 +29,8 @@ use zeroize::Zeroizing;
 
 use crate::{ClientError, ClipReader, Owner};
 
+mod live;
+
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
 const STYLE_CSS: &str = include_str!("assets/style.css");
@@ -37,9 +39,10 @@ const STYLE_CSS: &str = include_str!("assets/style.css");
 const COOKIE: &str = "keyhole_ui";
 
 /// What the browser may load: this origin only, nothing inline, no framing.
+/// (Live view plays from a `blob:` URL: Media Source Extensions.)
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
-                   media-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; \
-                   frame-ancestors 'none'";
+                   media-src 'self' blob:; connect-src 'self'; base-uri 'none'; \
+                   form-action 'self'; frame-ancestors 'none'";
 
 /// Saves the device's state after the viewer changed it (a camera removed).
 pub type Persist = Box<dyn Fn(&Owner) -> Result<(), ClientError> + Send + Sync>;
@@ -137,6 +140,7 @@ pub async fn serve(
         .route("/api/thumbnails/{event}", get(thumbnail))
         .route("/api/clips/{camera}/{clip}", get(clip))
         .route("/api/cameras", get(cameras))
+        .route("/api/live/{camera}", get(live))
         .route(
             "/api/cameras/{camera}/remove",
             axum::routing::post(remove_camera),
@@ -636,4 +640,36 @@ async fn audit(State(viewer): State<Arc<Viewer>>) -> Response {
         .into_response(),
         Err(e) => failed(&e),
     }
+}
+
+/// Longest a live view from the viewer lasts; the page asks again to go on.
+const LIVE_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Live view as a fragmented MP4 stream (an initialization segment, then one fragment per
+/// picture), which the page plays through Media Source Extensions. The session is verified and
+/// opened here frame by frame, exactly as `keyhole live` does.
+async fn live(State(viewer): State<Arc<Viewer>>, Path(camera): Path<String>) -> Response {
+    let Some(camera) = viewer.camera(&camera).await else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(256);
+    tokio::spawn(async move {
+        let mut sink = live::FragmentSink::new(tx.clone());
+        let owner = viewer.owner.read().await;
+        let watched = owner
+            .watch_live(&camera, 30, Some(LIVE_LIMIT), &mut sink)
+            .await;
+        if let Err(e) = watched {
+            // The page shows it; a viewer that left is not told anything.
+            let _ = tx.try_send(Err(std::io::Error::other(e.to_string())));
+        }
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    (
+        [(header::CONTENT_TYPE, "video/mp4")],
+        Body::from_stream(body),
+    )
+        .into_response()
 }

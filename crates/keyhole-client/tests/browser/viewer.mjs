@@ -1,6 +1,6 @@
 // Drives Debian's Chromium through the web viewer (`keyhole ui`) of a seeded account and checks
 // what a user would: the timeline with thumbnails, filters, the tampered clip flagged, a clip
-// that plays and seeks, a phone-sized screen, the devices and audit pages, removing a camera
+// that plays and seeks, live view, a phone-sized screen, the devices and audit pages, removing a camera
 // with its footage deleted and another with it kept, and no request leaving the viewer's origin.
 // Screenshots go to the output folder.
 //
@@ -121,6 +121,19 @@ try {
   await page.waitForSelector('ul.rows');
   check(await page.locator('li.row').count() > 0, 'the audit log is shown');
   check(await page.locator('li.row.foreign').count() === 0, 'no change is marked as not yours');
+
+  // Live view: the running camera streams when asked; the video plays in the page.
+  await page.goto(`${origin}/#/cameras`);
+  await page.getByRole('link', { name: 'Watch Front door live' }).click();
+  const live = page.locator('video#live');
+  await live.waitFor();
+  const liveTime = await live.evaluate((v) => new Promise((resolve, reject) => {
+    const t = setInterval(() => { if (v.currentTime > 1) { clearInterval(t); resolve(v.currentTime); } }, 100);
+    setTimeout(() => { clearInterval(t); reject(new Error(`live view stuck at ${v.currentTime}`)); }, 60000);
+  }));
+  check(liveTime > 1, `live view plays (${liveTime.toFixed(2)} s)`);
+  check(/Live: verified/.test(await page.getByRole('status').textContent()), 'the page says the live view is verified');
+  await page.screenshot({ path: join(out, 'live.png') });
 
   // Remove Garage, deleting its footage: its event leaves the timeline.
   await page.goto(`${origin}/#/cameras`);

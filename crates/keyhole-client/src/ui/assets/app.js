@@ -158,6 +158,7 @@ async function showCameras(message) {
         el('span', { class: 'muted', text: `${state} · ${last}` }),
         c.stale_epoch ? el('span', { class: 'reason', text: 'Still sealing to an old key: its newest record may be withheld.' }) : ''));
     if (!c.removed) {
+      row.append(el('a', { href: `#/live/${c.id}`, class: 'button', text: 'Watch live', 'aria-label': `Watch ${c.name} live` }));
       const remove = el('button', { type: 'button', class: 'danger', text: 'Remove…', 'aria-label': `Remove ${c.name}` });
       remove.addEventListener('click', () => confirmRemove(c));
       row.append(remove);
@@ -242,7 +243,73 @@ async function showAudit() {
   main.replaceChildren(...parts);
 }
 
+// The codec string of the stream's avcC box (profile, compatibility, level), for MSE.
+function codecOf(bytes) {
+  for (let i = 0; i + 8 < bytes.length; i++) {
+    if (bytes[i] === 0x61 && bytes[i + 1] === 0x76 && bytes[i + 2] === 0x63 && bytes[i + 3] === 0x43) {
+      const hex = (b) => b.toString(16).padStart(2, '0');
+      return `avc1.${hex(bytes[i + 5])}${hex(bytes[i + 6])}${hex(bytes[i + 7])}`;
+    }
+  }
+  return null;
+}
+
+let liveAbort = null;
+
+async function showLive(cameraId) {
+  const cameras = await getJson('/api/cameras');
+  const camera = cameras.find((c) => c.id === cameraId);
+  const status = el('p', { class: 'status', role: 'status', text: 'Asking the camera to stream…' });
+  const video = el('video', { id: 'live', muted: true, autoplay: true, playsinline: true,
+    'aria-label': `Live view of ${camera ? camera.name : 'the camera'}` });
+  main.replaceChildren(el('section', { class: 'player' },
+    el('p', {}, el('a', { href: '#/cameras', text: '← Cameras' })),
+    el('h2', { text: `${camera ? camera.name : 'Camera'} — live` }),
+    status, video));
+  liveAbort = new AbortController();
+  const source = new MediaSource();
+  video.src = URL.createObjectURL(source);
+  await new Promise((resolve) => source.addEventListener('sourceopen', resolve, { once: true }));
+  const answer = await fetch(`/api/live/${cameraId}`, { signal: liveAbort.signal });
+  const reader = answer.body.getReader();
+  let pending = new Uint8Array(0);
+  let buffer = null;
+  const append = (bytes) => new Promise((resolve, reject) => {
+    buffer.addEventListener('updateend', resolve, { once: true });
+    buffer.addEventListener('error', reject, { once: true });
+    buffer.appendBuffer(bytes);
+  });
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (!buffer) {
+        const joined = new Uint8Array(pending.length + value.length);
+        joined.set(pending);
+        joined.set(value, pending.length);
+        pending = joined;
+        const codec = codecOf(pending);
+        if (!codec) continue;
+        buffer = source.addSourceBuffer(`video/mp4; codecs="${codec}"`);
+        buffer.mode = 'sequence';
+        await append(pending);
+        status.textContent = 'Live: verified and decrypted on this device.';
+        continue;
+      }
+      await append(value);
+      // Stay near the live edge.
+      const end = buffer.buffered.length ? buffer.buffered.end(buffer.buffered.length - 1) : 0;
+      if (end - video.currentTime > 2) video.currentTime = end - 0.3;
+    }
+    status.textContent = 'The live view ended.';
+    if (source.readyState === 'open') source.endOfStream();
+  } catch (e) {
+    if (e.name !== 'AbortError') status.textContent = `The live view stopped: ${e.message || e}`;
+  }
+}
+
 async function route() {
+  if (liveAbort) { liveAbort.abort(); liveAbort = null; }
   const parts = location.hash.replace(/^#\/?/, '').split('/');
   for (const a of document.querySelectorAll('nav a')) {
     const section = a.getAttribute('href').replace(/^#\/?/, '');
@@ -252,6 +319,7 @@ async function route() {
   main.setAttribute('aria-busy', 'true');
   try {
     if (parts[0] === 'cameras') await showCameras();
+    else if (parts[0] === 'live' && parts[1]) { main.setAttribute('aria-busy', 'false'); await showLive(parts[1]); }
     else if (parts[0] === 'devices') await showDevices();
     else if (parts[0] === 'audit') await showAudit();
     else if (!timeline) await load(false);

@@ -1,0 +1,90 @@
+//! Turns the H.264 stream a live view delivers into fragmented MP4 for the browser.
+
+use std::time::Instant;
+
+use keyhole_media::h264::{AccessUnit, AnnexBReader, TIMESCALE, nal};
+use keyhole_media::mp4;
+use tokio::sync::mpsc::Sender;
+use tokio::sync::mpsc::error::TrySendError;
+
+/// Receives the opened H.264 stream (Annex B, in pieces of any size) and sends the page an
+/// initialization segment, then a fragment per picture, stamped with when it arrived. A page
+/// too slow to keep up misses pictures up to the next key frame (never the camera waiting on
+/// it); a page that left ends the view.
+pub(super) struct FragmentSink {
+    tx: Sender<Result<Vec<u8>, std::io::Error>>,
+    reader: AnnexBReader,
+    started: Option<Instant>,
+    last_dts: Option<u64>,
+    sequence: u32,
+    /// Dropping pictures until the next key frame (before the first, or after a miss).
+    skipping: bool,
+}
+
+impl FragmentSink {
+    pub(super) fn new(tx: Sender<Result<Vec<u8>, std::io::Error>>) -> Self {
+        Self {
+            tx,
+            // Times come from arrival, not from this.
+            reader: AnnexBReader::new(1),
+            started: None,
+            last_dts: None,
+            sequence: 0,
+            skipping: true,
+        }
+    }
+
+    fn picture(&mut self, mut au: AccessUnit) -> std::io::Result<()> {
+        let mut init = None;
+        if self.skipping {
+            if !au.keyframe {
+                return Ok(());
+            }
+            if self.sequence == 0 {
+                let (Some(sps), Some(pps)) = (au.find(nal::SPS), au.find(nal::PPS)) else {
+                    return Ok(());
+                };
+                init = Some(mp4::fragmented_init(sps, pps).map_err(std::io::Error::other)?);
+            }
+            self.skipping = false;
+        }
+        let started = *self.started.get_or_insert_with(Instant::now);
+        let now = u64::try_from(started.elapsed().as_micros())
+            .unwrap_or(u64::MAX)
+            .saturating_mul(u64::from(TIMESCALE))
+            / 1_000_000;
+        // Strictly increasing decode times, whatever the arrival times.
+        au.dts = self.last_dts.map_or(now, |last| now.max(last + 1));
+        let duration = self.last_dts.map_or(TIMESCALE / 15, |last| {
+            u32::try_from(au.dts - last).unwrap_or(u32::MAX)
+        });
+        self.last_dts = Some(au.dts);
+        self.sequence += 1;
+        let mut bytes = init.unwrap_or_default();
+        bytes.extend(mp4::fragment(self.sequence, &au, duration).map_err(std::io::Error::other)?);
+        match self.tx.try_send(Ok(bytes)) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => {
+                self.skipping = true;
+                Ok(())
+            }
+            Err(TrySendError::Closed(_)) => Err(std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the page stopped watching",
+            )),
+        }
+    }
+}
+
+impl std::io::Write for FragmentSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        for au in self.reader.push(buf) {
+            self.picture(au)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
