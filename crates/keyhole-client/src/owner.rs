@@ -584,9 +584,10 @@ impl Owner {
 
     /// The account's audit log as the server keeps it (oldest first), each entry with who did
     /// it as this device knows them: `this device`, another enrolled device by name, one of the
-    /// account's cameras (or one this account's device removed with its footage), or, when the
-    /// actor is none of these (the server, a revoked or unknown device), `None`: a change the
-    /// user did not make.
+    /// account's cameras (or one this account's device removed with its footage), a device this
+    /// account's device revoked (for what it did before), or, when the actor is none of these
+    /// (the server, an unknown device, a revoked one after its revocation), `None`: a change
+    /// the user did not make.
     ///
     /// # Errors
     /// Server errors.
@@ -608,30 +609,43 @@ impl Owner {
             }
             after = last;
         }
-        // Cameras this account removed with their footage are forgotten here, so their entries
-        // are told by the removal this account's own device made.
+        // Cameras removed with their footage, and revoked devices, are forgotten here: their
+        // entries are told by the removal or revocation this account's own device made, and a
+        // revoked device's entries count as the account's only before its revocation.
+        let by_us = |e: &serde_json::Value| {
+            e["actor"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("device:") && self.actor_name(a).is_some())
+        };
+        let named = |e: &serde_json::Value, prefix: &str| -> Option<String> {
+            let rest = e["detail"].as_str()?.strip_prefix(prefix)?;
+            Some(rest.split([' ', ':']).next()?.to_owned())
+        };
         let deleted: Vec<String> = entries
             .iter()
-            .filter(|(e, _)| {
-                e["action"] == "camera-removed"
-                    && e["actor"]
-                        .as_str()
-                        .and_then(|a| a.strip_prefix("device:"))
-                        .is_some_and(|d| self.actor_name(&format!("device:{d}")).is_some())
-            })
-            .filter_map(|(e, _)| {
-                let camera = e["detail"].as_str()?.strip_prefix("camera ")?;
-                Some(camera.split(' ').next()?.to_owned())
-            })
+            .filter(|(e, _)| e["action"] == "camera-removed" && by_us(e))
+            .filter_map(|(e, _)| named(e, "camera "))
+            .collect();
+        let revoked: Vec<(String, u64)> = entries
+            .iter()
+            .filter(|(e, _)| e["action"] == "device-revoked" && by_us(e))
+            .filter_map(|(e, _)| Some((named(e, "device ")?, e["at"].as_u64()?)))
             .collect();
         for (entry, who) in &mut entries {
             let actor = entry["actor"].as_str().unwrap_or_default();
+            let at = entry["at"].as_u64().unwrap_or(u64::MAX);
             *who = self.actor_name(actor).or_else(|| {
-                let camera = actor.strip_prefix("camera:")?;
-                deleted
+                if let Some(camera) = actor.strip_prefix("camera:") {
+                    return deleted
+                        .iter()
+                        .any(|d| d == camera)
+                        .then(|| "a camera since removed with its footage".to_owned());
+                }
+                let device = actor.strip_prefix("device:")?;
+                revoked
                     .iter()
-                    .any(|d| d == camera)
-                    .then(|| "a camera since removed with its footage".to_owned())
+                    .any(|(d, when)| d == device && at < *when)
+                    .then(|| "a device since revoked".to_owned())
             });
         }
         Ok(entries)

@@ -310,7 +310,8 @@ async fn set_up_pair_list_export_verify_from_the_command_line() {
     assert_eq!(verify_gone.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&verify_gone.stderr).contains("no camera"));
 
-    // The audit log names who did what; the laptop, revoked now, is no longer one of ours.
+    // The audit log names who did what: the revoked laptop's earlier changes stay ours, and
+    // the thief's sign-in (a device never enrolled) is marked as not ours.
     let audit: Value = serde_json::from_str(&ok(keyhole(&store)
         .args(["audit", "--json"])
         .output()
@@ -321,6 +322,10 @@ async fn set_up_pair_list_export_verify_from_the_command_line() {
         entries
             .iter()
             .any(|e| e["action"] == "device-revoked" && e["by"] == "this device"),
+        "{audit:#}"
+    );
+    assert!(
+        entries.iter().any(|e| e["by"] == "a device since revoked"),
         "{audit:#}"
     );
     assert!(

@@ -2,7 +2,8 @@
 //! one clip altered on the server), the `keyhole ui` command serving it, and Debian's Chromium
 //! driven by playwright-core (`tests/browser/viewer.mjs`) through the timeline, the filters, the
 //! player, live view from a running camera, a phone-sized screen, the devices and audit pages,
-//! and removing one camera keeping its footage and another deleting it. Screenshots are kept under the build folder
+//! removing one camera keeping its footage and another deleting it, revoking a device, and the
+//! alert when that device signs in again behind the owner's back. Screenshots are kept under the build folder
 //! (`<target>/ui-screenshots`). Before that, the viewer's door is checked from here: no cookie,
 //! a bad token or another `Host` gets nothing, and a range of a clip is exactly those bytes of
 //! the camera's MP4.
@@ -20,7 +21,8 @@ use keyhole_camera::{Agent, AgentSettings};
 use keyhole_client::Owner;
 use keyhole_client::core::event::{EventDetails, EventKind};
 use keyhole_client::core::recovery::KdfParams;
-use keyhole_client::core::{ObjectId, Timestamp};
+use keyhole_client::core::roster::DeviceEntry;
+use keyhole_client::core::{DeviceId, DeviceKeys, ObjectId, Timestamp};
 use keyhole_http::Endpoint;
 use keyhole_testkit::process::ServerProcess;
 use rand_chacha::ChaCha20Rng;
@@ -111,14 +113,22 @@ async fn record(
     (event, clip, video)
 }
 
+/// What [`seed`] made.
+struct Seeded {
+    store: PathBuf,
+    /// Front door's clips and their MP4.
+    clips: Vec<(ObjectId, Vec<u8>)>,
+    /// The event whose clip the server altered.
+    tampered_event: ObjectId,
+    /// Front door's agent, to run.
+    front: Agent,
+    tablet: DeviceId,
+}
+
 /// Seeds an account: "Front door" with three events (motion, doorbell, motion) with clips, the
-/// last clip then altered on the server, and "Garage" with one motion event. Returns the key
-/// store, Front door's clips, the altered clip's event, and Front door's agent.
-async fn seed(
-    dir: &Path,
-    server: &ServerProcess,
-    data: &Path,
-) -> (PathBuf, Vec<(ObjectId, Vec<u8>)>, ObjectId, Agent) {
+/// last clip then altered on the server, "Garage" with one motion event, and a second device,
+/// "tablet".
+async fn seed(dir: &Path, server: &ServerProcess, data: &Path) -> Seeded {
     let rng = &mut ChaCha20Rng::seed_from_u64(7);
     let endpoint = Endpoint {
         url: server.url.clone(),
@@ -164,6 +174,29 @@ async fn seed(
     owner.sync_camera(&front_id).await.unwrap();
     owner.sync_camera(&garage_id).await.unwrap();
 
+    // A second device, "tablet", signed in and enrolled.
+    let tablet = DeviceKeys::generate(rng);
+    let tablet_id = DeviceId::random(rng);
+    let signed_in = reqwest::Client::new()
+        .post(format!("{}/v1/login", server.url))
+        .json(&serde_json::json!({
+            "username": "ana",
+            "password": "correct horse battery",
+            "device_id": tablet_id.to_string(),
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(signed_in.status().is_success());
+    let entry = DeviceEntry {
+        id: tablet_id,
+        name: "tablet".into(),
+        added_at: now,
+        signing_key: tablet.signing.public(),
+        hpke_key: tablet.hpke.public(),
+    };
+    owner.add_device(entry, now, rng).await.unwrap();
+
     // The server alters one byte in the middle of the last clip.
     let path = blob_path(data, &clips[2].0);
     let mut bytes = std::fs::read(&path).unwrap();
@@ -175,7 +208,13 @@ async fn seed(
     owner
         .save_key_store(&store, PASSPHRASE, KdfParams::MINIMUM, rng)
         .unwrap();
-    (store, clips, events[2], front)
+    Seeded {
+        store,
+        clips,
+        tampered_event: events[2],
+        front,
+        tablet: tablet_id,
+    }
 }
 
 /// A running `keyhole ui`, stopped when dropped (also when a check fails).
@@ -296,7 +335,13 @@ async fn the_viewer_works_in_a_real_browser() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("server");
     let server = ServerProcess::spawn(&data);
-    let (store, clips, tampered_event, front) = seed(dir.path(), &server, &data).await;
+    let Seeded {
+        store,
+        clips,
+        tampered_event,
+        front,
+        tablet,
+    } = seed(dir.path(), &server, &data).await;
     // Front door runs (its synthetic scene, recording nothing more) so it can stream live.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -354,6 +399,8 @@ async fn the_viewer_works_in_a_real_browser() {
         .current_dir(&browser)
         .env("EXPECT_EVENTS", "4")
         .env("TAMPERED_EVENT", tampered_event.to_string())
+        .env("SERVER_URL", &server.url)
+        .env("TABLET_ID", tablet.to_string())
         .output()
         .unwrap();
     drop(ui);

@@ -44,7 +44,7 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
                    media-src 'self' blob:; connect-src 'self'; base-uri 'none'; \
                    form-action 'self'; frame-ancestors 'none'";
 
-/// Saves the device's state after the viewer changed it (a camera removed).
+/// Saves the device's state after the viewer changed it (a camera removed, a device revoked).
 pub type Persist = Box<dyn Fn(&Owner) -> Result<(), ClientError> + Send + Sync>;
 
 /// The viewer's state: the device's keys and what it has opened so far.
@@ -146,6 +146,10 @@ pub async fn serve(
             axum::routing::post(remove_camera),
         )
         .route("/api/devices", get(devices))
+        .route(
+            "/api/devices/{device}/revoke",
+            axum::routing::post(revoke_device),
+        )
         .route("/api/audit", get(audit))
         .layer(middleware::from_fn_with_state(viewer.clone(), guard))
         .with_state(viewer);
@@ -570,14 +574,9 @@ async fn remove_camera(
     let Some(camera) = viewer.camera(&camera).await else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let now = keyhole_core::Timestamp(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-    );
     let summary = {
         let mut owner = viewer.owner.write().await;
-        let summary = match owner.remove_camera(&camera, keep, now).await {
+        let summary = match owner.remove_camera(&camera, keep, now()).await {
             Ok(s) => s,
             Err(e) => return failed(&e),
         };
@@ -672,4 +671,37 @@ async fn live(State(viewer): State<Arc<Viewer>>, Path(camera): Path<String>) -> 
         Body::from_stream(body),
     )
         .into_response()
+}
+
+/// Revokes another device, as `keyhole revoke` does: a new roster without it, its credentials
+/// refused, and a new key for every camera; the device's state is saved.
+async fn revoke_device(State(viewer): State<Arc<Viewer>>, Path(device): Path<String>) -> Response {
+    let mut owner = viewer.owner.write().await;
+    let Some(device) = owner
+        .devices()
+        .into_iter()
+        .map(|(id, ..)| id)
+        .find(|id| id.to_string() == device)
+    else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let rotated = match owner
+        .revoke_device(device, now(), &mut rand_core::OsRng)
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return failed(&e),
+    };
+    if let Err(e) = (viewer.persist)(&owner) {
+        return failed(&e);
+    }
+    axum::Json(serde_json::json!({ "cameras_rekeyed": rotated.len() })).into_response()
+}
+
+fn now() -> keyhole_core::Timestamp {
+    keyhole_core::Timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+    )
 }

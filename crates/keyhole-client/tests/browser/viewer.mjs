@@ -7,7 +7,8 @@
 //   node viewer.mjs <link printed by keyhole ui> <output folder>
 //
 // Environment: EXPECT_EVENTS (events on the timeline), TAMPERED_EVENT (the event whose clip was
-// altered on the server), CHROMIUM (the browser; default Debian's).
+// altered on the server), SERVER_URL and TABLET_ID (the Keyhole server, and a second device of
+// the account that is revoked and then signs in again), CHROMIUM (the browser; default Debian's).
 import { chromium } from 'playwright-core';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -164,6 +165,35 @@ try {
   await page.goto(`${origin}/#/audit`);
   await page.waitForSelector('ul.rows');
   check(await page.locator('li.row.foreign').count() === 0, 'still no change marked as not yours');
+
+  // Revoke the tablet: it leaves the list; what it did while enrolled stays the account's.
+  await page.goto(`${origin}/#/devices`);
+  await page.waitForSelector('ul.rows');
+  check(await page.locator('li.row').count() === 2, 'both devices are listed');
+  await page.getByRole('button', { name: 'Revoke tablet' }).click();
+  await page.getByRole('button', { name: 'Revoke tablet', exact: true }).last().click();
+  await page.getByRole('status').filter({ hasText: 'tablet was revoked' }).waitFor();
+  check(await page.locator('li.row').count() === 1, 'the revoked tablet is gone from the list');
+  await page.goto(`${origin}/#/audit`);
+  await page.waitForSelector('ul.rows');
+  check(await page.locator('li.row.foreign').count() === 0, "the tablet's earlier changes stay the account's");
+
+  // The revoked tablet signs in again behind the owner's back (with the password): the
+  // timeline raises an alert and the audit log marks the change.
+  const signIn = await fetch(`${process.env.SERVER_URL}/v1/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'ana', password: 'correct horse battery', device_id: process.env.TABLET_ID }),
+  });
+  check(signIn.ok, 'the revoked device could still sign in with the password');
+  await page.goto(`${origin}/#/`);
+  await page.waitForSelector('ul.events', { timeout: 120000 });
+  await page.getByRole('button', { name: 'Check again' }).click();
+  await page.locator('#foreign-changes').waitFor({ timeout: 120000 });
+  check(/1 change/.test(await page.locator('#foreign-changes').textContent()), 'the timeline alerts to a change the owner did not make');
+  await page.goto(`${origin}/#/audit`);
+  await page.waitForSelector('ul.rows');
+  check(await page.locator('li.row.foreign').count() === 1, 'the audit log marks it as not yours');
 
   check(errors.length === 0, `no script errors (${errors.join('; ')})`);
   check(foreign.length === 0, `no request leaves the viewer (${foreign.join(', ')})`);

@@ -82,7 +82,7 @@ enum Command {
     /// List the account's enrolled devices.
     Devices,
     /// Read the account's audit log; changes not made by this account's devices or cameras
-    /// (the server, a revoked or unknown device) are marked.
+    /// (the server, an unknown device, a revoked one after its revocation) are marked.
     Audit,
     /// Revoke a device (lost or sold): a new device list without it, its credentials refused,
     /// and a new key for every camera, so nothing recorded afterwards opens on it.

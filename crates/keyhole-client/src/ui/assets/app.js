@@ -59,6 +59,8 @@ async function load(refresh) {
     return;
   }
   timeline = body;
+  // Changes to the account that its devices and cameras did not make.
+  timeline.foreign = (await getJson('/api/audit').catch(() => [])).filter((e) => !e.yours).length;
   route();
 }
 
@@ -85,6 +87,11 @@ function showTimeline() {
   }
 
   const parts = [el('h2', { class: 'visually-hidden', text: 'Events' }), form];
+  if (timeline.foreign) {
+    parts.push(el('p', { class: 'problems', role: 'alert', id: 'foreign-changes' },
+      `${timeline.foreign} change(s) to this account were not made by its devices or cameras. `,
+      el('a', { href: '#/audit', text: 'See the audit log' })));
+  }
   const problems = timeline.problems.filter((p) => !filters.camera || p.camera === filters.camera);
   if (problems.length) {
     const list = el('ul');
@@ -178,7 +185,7 @@ function confirmRemove(camera) {
   const cancel = el('button', { type: 'button', text: 'Cancel' });
   const form = el('form', { method: 'dialog' },
     el('h2', { text: `Remove ${camera.name}?` }),
-    el('p', { text: 'It stops recording for this account and its credential is revoked. This cannot be undone; to use it again, reset and pair it.' }),
+    el('p', { text: 'It stops recording for this account and its credential is revoked. This cannot be undone. To give the camera to someone else, remove it, reset it, and let them pair it.' }),
     el('fieldset', {},
       el('legend', { text: 'Its recordings' }),
       el('label', { for: 'footage-keep' }, keep, ' Keep them (they keep opening on your devices)'),
@@ -207,18 +214,62 @@ function confirmRemove(camera) {
   dialog.showModal();
 }
 
-async function showDevices() {
+// A confirmation dialog; `act` runs on confirm and returns the message to show.
+function confirmDialog(title, text, confirmText, extra, act) {
+  const confirm = el('button', { type: 'submit', class: 'danger', text: confirmText });
+  const cancel = el('button', { type: 'button', text: 'Cancel' });
+  const form = el('form', { method: 'dialog' }, el('h2', { text: title }), el('p', { text }),
+    ...extra, el('div', { class: 'actions' }, cancel, confirm));
+  const dialog = el('dialog', { 'aria-label': title }, form);
+  cancel.addEventListener('click', () => dialog.close());
+  dialog.addEventListener('close', () => dialog.remove());
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    confirm.disabled = true;
+    const message = await act();
+    dialog.close();
+    await message();
+  });
+  document.body.append(dialog);
+  dialog.showModal();
+}
+
+async function post(path, body) {
+  const answer = await fetch(path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-keyhole-ui': '1' },
+    body: JSON.stringify(body),
+  });
+  const reply = await answer.json().catch(() => ({}));
+  return { ok: answer.ok, reply };
+}
+
+async function showDevices(message) {
   const devices = await getJson('/api/devices');
   const list = el('ul', { class: 'rows', 'aria-label': 'Devices' });
   for (const d of devices) {
-    list.append(el('li', { class: 'row' },
+    const row = el('li', { class: 'row', 'data-device': d.id },
       el('div', { class: 'grow' },
         el('strong', { text: d.this_device ? `${d.name} (this device)` : d.name }),
-        el('span', { class: 'muted', text: `added ${when(d.added_at)}` }))));
+        el('span', { class: 'muted', text: `added ${when(d.added_at)}` })));
+    if (!d.this_device) {
+      const revoke = el('button', { type: 'button', class: 'danger', text: 'Revoke…', 'aria-label': `Revoke ${d.name}` });
+      revoke.addEventListener('click', () => confirmDialog(`Revoke ${d.name}?`,
+        'Its credentials stop working, and every camera gets a new key, so nothing recorded from now on opens on it. Use this for a lost, stolen or sold device.',
+        `Revoke ${d.name}`, [], async () => {
+          const { ok, reply } = await post(`/api/devices/${d.id}/revoke`, {});
+          return () => showDevices(ok
+            ? `${d.name} was revoked; ${reply.cameras_rekeyed} camera(s) got a new key.`
+            : `${d.name} was not revoked: ${reply.error || 'failed'}`);
+        }));
+      row.append(revoke);
+    }
+    list.append(row);
   }
-  main.replaceChildren(el('h2', { text: 'Devices' }),
-    el('p', { class: 'muted', text: 'Add a device with `keyhole join` on it and `keyhole approve` here; revoke one with `keyhole revoke`.' }),
-    list);
+  const parts = [el('h2', { text: 'Devices' })];
+  if (message) parts.push(el('p', { class: 'status', role: 'status', text: message }));
+  parts.push(el('p', { class: 'muted', text: 'Add a device with `keyhole join` on it and `keyhole approve` here.' }), list);
+  main.replaceChildren(...parts);
 }
 
 async function showAudit() {
