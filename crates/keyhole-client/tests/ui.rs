@@ -3,7 +3,7 @@
 //! driven by playwright-core (`tests/browser/viewer.mjs`) through the timeline, the filters, the
 //! player, live view from a running camera, a phone-sized screen, the devices and audit pages,
 //! removing one camera keeping its footage and another deleting it, revoking a device, and the
-//! alert when that device signs in again behind the owner's back. Screenshots are kept under the build folder
+//! alert when that device signs in again behind the owner's back, and pairing a camera. Screenshots are kept under the build folder
 //! (`<target>/ui-screenshots`). Before that, the viewer's door is checked from here: no cookie,
 //! a bad token or another `Host` gets nothing, and a range of a clip is exactly those bytes of
 //! the camera's MP4.
@@ -24,7 +24,7 @@ use keyhole_client::core::recovery::KdfParams;
 use keyhole_client::core::roster::DeviceEntry;
 use keyhole_client::core::{DeviceId, DeviceKeys, ObjectId, Timestamp};
 use keyhole_http::Endpoint;
-use keyhole_testkit::process::ServerProcess;
+use keyhole_testkit::process::{ServerProcess, binary};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -390,6 +390,13 @@ async fn the_viewer_works_in_a_real_browser() {
     };
     door(&link, &camera, &clips[0].0, &clips[0].1).await;
 
+    // A new camera for the page to pair.
+    let porch = dir.path().join("porch.toml");
+    std::fs::write(
+        &porch,
+        format!("state_dir = {:?}\n", dir.path().join("porch")),
+    )
+    .unwrap();
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../ui-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     let run = Command::new("node")
@@ -401,6 +408,8 @@ async fn the_viewer_works_in_a_real_browser() {
         .env("TAMPERED_EVENT", tampered_event.to_string())
         .env("SERVER_URL", &server.url)
         .env("TABLET_ID", tablet.to_string())
+        .env("CAMERA_BIN", binary("keyhole-camera"))
+        .env("CAMERA_CONFIG", &porch)
         .output()
         .unwrap();
     drop(ui);
@@ -414,7 +423,8 @@ async fn the_viewer_works_in_a_real_browser() {
         String::from_utf8_lossy(&run.stderr)
     );
     assert!(shots.join("timeline.png").exists());
-    // What the viewer changed was saved: Front door removed with its footage kept, Garage gone.
+    // What the viewer changed was saved: Front door removed with its footage kept, Garage gone,
+    // Porch paired.
     let out = Command::new(env!("CARGO_BIN_EXE_keyhole"))
         .arg("--store")
         .arg(&store)
@@ -423,13 +433,14 @@ async fn the_viewer_works_in_a_real_browser() {
         .output()
         .unwrap();
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let names: Vec<(&str, bool)> = list
+    let mut names: Vec<(&str, bool)> = list
         .as_array()
         .unwrap()
         .iter()
         .map(|c| (c["name"].as_str().unwrap(), c["removed"].as_bool().unwrap()))
         .collect();
-    assert_eq!(names, [("Front door", true)]);
+    names.sort_unstable();
+    assert_eq!(names, [("Front door", true), ("Porch", false)]);
     // The README's picture of the timeline comes from here.
     if std::env::var_os("KEYHOLE_UPDATE_SCREENSHOTS").is_some() {
         let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/images");

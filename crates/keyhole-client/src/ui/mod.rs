@@ -21,6 +21,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use keyhole_core::event::EventDetails;
+use keyhole_core::pairing::PairingCode;
 use keyhole_core::report::Checked;
 use keyhole_core::{CameraId, ObjectId};
 use serde::{Deserialize, Serialize};
@@ -56,6 +57,8 @@ struct Viewer {
     hosts: [String; 2],
     timeline: tokio::sync::Mutex<Option<Arc<Built>>>,
     clips: Mutex<HashMap<ObjectId, Arc<ClipReader>>>,
+    /// The pairing code shown, and the name the camera gets, until it registers.
+    pairing: Mutex<Option<(PairingCode, String)>>,
 }
 
 /// The timeline as last built, with the thumbnails it opened.
@@ -123,6 +126,7 @@ pub async fn serve(
         hosts: [format!("127.0.0.1:{port}"), format!("localhost:{port}")],
         timeline: tokio::sync::Mutex::new(None),
         clips: Mutex::default(),
+        pairing: Mutex::default(),
     });
     let app = Router::new()
         .route("/", get(index))
@@ -145,6 +149,9 @@ pub async fn serve(
             "/api/cameras/{camera}/remove",
             axum::routing::post(remove_camera),
         )
+        .route("/api/pairing", axum::routing::post(start_pairing))
+        .route("/api/pairing/qr.svg", get(pairing_qr))
+        .route("/api/pairing/finish", axum::routing::post(finish_pairing))
         .route("/api/devices", get(devices))
         .route(
             "/api/devices/{device}/revoke",
@@ -704,4 +711,121 @@ fn now() -> keyhole_core::Timestamp {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
     )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PairRequest {
+    name: String,
+}
+
+/// Starts pairing a camera named `name`: a pairing code for it to read (as text or QR code),
+/// valid until the camera registers or another pairing starts.
+async fn start_pairing(
+    State(viewer): State<Arc<Viewer>>,
+    axum::Json(request): axum::Json<PairRequest>,
+) -> Response {
+    let name = request.name.trim().to_owned();
+    if name.is_empty() || name.len() > 64 {
+        return (StatusCode::BAD_REQUEST, "a name of 1 to 64 bytes").into_response();
+    }
+    let code = {
+        let owner = viewer.owner.read().await;
+        let endpoint = owner.endpoint().clone();
+        match owner
+            .start_pairing(&endpoint.url, endpoint.pin, &mut rand_core::OsRng)
+            .await
+        {
+            Ok(code) => code,
+            Err(e) => return failed(&e),
+        }
+    };
+    let text = code.to_text();
+    *viewer
+        .pairing
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((code, name));
+    axum::Json(serde_json::json!({ "code": text.as_str() })).into_response()
+}
+
+/// The pending pairing code as a QR code (SVG), for a camera with a lens to read it.
+async fn pairing_qr(State(viewer): State<Arc<Viewer>>) -> Response {
+    let text = match viewer
+        .pairing
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .as_ref()
+    {
+        Some((code, _)) => code.to_text(),
+        None => return StatusCode::NOT_FOUND.into_response(),
+    };
+    let Ok(qr) = qrcode::QrCode::new(text.as_bytes()) else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let width = qr.width();
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"-4 -4 {w} {w}\" \
+         shape-rendering=\"crispEdges\"><rect x=\"-4\" y=\"-4\" width=\"{w}\" height=\"{w}\" \
+         fill=\"#fff\"/><path fill=\"#000\" d=\"",
+        w = width + 8
+    );
+    for (i, color) in qr.to_colors().iter().enumerate() {
+        if *color == qrcode::Color::Dark {
+            svg.push_str(&format!("M{} {}h1v1h-1z", i % width, i / width));
+        }
+    }
+    svg.push_str("\"/></svg>");
+    ([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response()
+}
+
+/// How long the page waits for the camera to register before it asks again.
+const PAIRING_WAIT: std::time::Duration = std::time::Duration::from_secs(25);
+
+/// Waits a while for the camera to register with the pending code; then checks its key with
+/// the code's secret, signs its record and saves the device's state, as `keyhole pair` does.
+/// `202 Accepted` while the camera has not registered yet.
+async fn finish_pairing(State(viewer): State<Arc<Viewer>>) -> Response {
+    let Some((code, name)) = viewer
+        .pairing
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+    else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let deadline = std::time::Instant::now() + PAIRING_WAIT;
+    let camera = loop {
+        // Locked per attempt, so the other pages stay usable while the camera is awaited.
+        let attempt = viewer
+            .owner
+            .write()
+            .await
+            .finish_pairing(&code, &name, now(), &mut rand_core::OsRng)
+            .await;
+        match attempt {
+            Ok(id) => break id,
+            Err(ClientError::Server { status: 404, .. })
+                if std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            Err(ClientError::Server { status: 404, .. }) => {
+                return StatusCode::ACCEPTED.into_response();
+            }
+            Err(e) => return failed(&e),
+        }
+    };
+    {
+        let mut owner = viewer.owner.write().await;
+        let synced = owner.sync_camera(&camera).await;
+        if let Err(e) = synced.and_then(|()| (viewer.persist)(&owner)) {
+            return failed(&e);
+        }
+    }
+    *viewer
+        .pairing
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    *viewer.timeline.lock().await = None;
+    axum::Json(serde_json::json!({ "camera": camera.to_string(), "name": name })).into_response()
 }

@@ -1,15 +1,18 @@
 // Drives Debian's Chromium through the web viewer (`keyhole ui`) of a seeded account and checks
 // what a user would: the timeline with thumbnails, filters, the tampered clip flagged, a clip
 // that plays and seeks, live view, a phone-sized screen, the devices and audit pages, removing a camera
-// with its footage deleted and another with it kept, and no request leaving the viewer's origin.
+// with its footage deleted and another with it kept, revoking a device, pairing a camera, and no
+// request leaving the viewer's origin.
 // Screenshots go to the output folder.
 //
 //   node viewer.mjs <link printed by keyhole ui> <output folder>
 //
 // Environment: EXPECT_EVENTS (events on the timeline), TAMPERED_EVENT (the event whose clip was
 // altered on the server), SERVER_URL and TABLET_ID (the Keyhole server, and a second device of
-// the account that is revoked and then signs in again), CHROMIUM (the browser; default Debian's).
+// the account that is revoked and then signs in again), CAMERA_BIN and CAMERA_CONFIG (a
+// keyhole-camera to pair from the page), CHROMIUM (the browser; default Debian's).
 import { chromium } from 'playwright-core';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -194,6 +197,21 @@ try {
   await page.goto(`${origin}/#/audit`);
   await page.waitForSelector('ul.rows');
   check(await page.locator('li.row.foreign').count() === 1, 'the audit log marks it as not yours');
+
+  // Pair a new camera from the cameras page: the code is shown as text and as a QR code, the
+  // camera (the keyhole-camera program) reads it and registers, and the page completes it.
+  await page.goto(`${origin}/#/cameras`);
+  await page.waitForSelector('ul.rows');
+  await page.fill('#pair-name', 'Porch');
+  await page.getByRole('button', { name: 'Pair a camera' }).click();
+  const code = (await page.locator('#pairing-code').textContent()).trim();
+  const qr = await page.$eval('section.pairing img', (img) =>
+    img.complete ? img.naturalWidth : new Promise((r) => { img.onload = () => r(img.naturalWidth); img.onerror = () => r(0); }));
+  check(code.length > 40 && qr > 0, 'the pairing code is shown as text and as a QR code');
+  const camera = spawnSync(process.env.CAMERA_BIN, ['--config', process.env.CAMERA_CONFIG, 'pair', '-'], { input: `${code}\n` });
+  check(camera.status === 0, `the camera pairs with the code (${camera.stderr})`);
+  await page.getByRole('status').filter({ hasText: 'Porch was paired.' }).waitFor({ timeout: 60000 });
+  check(await page.locator('li.row', { hasText: 'Porch' }).count() === 1, 'Porch is listed as a camera');
 
   check(errors.length === 0, `no script errors (${errors.join('; ')})`);
   check(foreign.length === 0, `no request leaves the viewer (${foreign.join(', ')})`);

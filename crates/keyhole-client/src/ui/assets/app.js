@@ -172,8 +172,14 @@ async function showCameras(message) {
     }
     list.append(row);
   }
+  const nameInput = el('input', { id: 'pair-name', required: true, maxlength: '64', placeholder: 'Porch' });
+  const pairForm = el('form', { class: 'filters', 'aria-label': 'Pair a camera' },
+    el('label', {}, 'New camera\'s name', nameInput),
+    el('button', { type: 'submit', text: 'Pair a camera' }));
+  pairForm.addEventListener('submit', (event) => { event.preventDefault(); pair(nameInput.value); });
   const parts = [el('h2', { text: 'Cameras' })];
   if (message) parts.push(el('p', { class: 'status', role: 'status', text: message }));
+  parts.push(pairForm);
   parts.push(cameras.length ? list : el('p', { class: 'note', text: 'No cameras yet: pair one with `keyhole pair`.' }));
   main.replaceChildren(...parts);
 }
@@ -242,6 +248,28 @@ async function post(path, body) {
   });
   const reply = await answer.json().catch(() => ({}));
   return { ok: answer.ok, reply };
+}
+
+// Shows a pairing code for a new camera (text and QR code) and waits for it to register.
+async function pair(name) {
+  const { ok, reply } = await post('/api/pairing', { name });
+  if (!ok) { showCameras(`Pairing did not start: ${reply.error || 'failed'}`); return; }
+  const status = el('p', { class: 'status', role: 'status', text: `Waiting for ${name} to register…` });
+  main.replaceChildren(el('section', { class: 'pairing' },
+    el('h2', { text: `Pair ${name}` }),
+    el('p', { text: 'Show this QR code to the camera, or give it the code (keyhole-camera pair -). It pins this account and the server; the camera proves it read it.' }),
+    el('img', { src: `/api/pairing/qr.svg?${Date.now()}`, alt: 'Pairing code as a QR code', width: '240', height: '240' }),
+    el('p', {}, el('code', { id: 'pairing-code', text: reply.code })),
+    status));
+  for (;;) {
+    if (!location.hash.startsWith('#/cameras')) return;
+    const answer = await fetch('/api/pairing/finish', { method: 'POST', headers: { 'x-keyhole-ui': '1' } });
+    if (answer.status === 202) continue;
+    const body = await answer.json().catch(() => ({}));
+    timeline = null;
+    showCameras(answer.ok ? `${body.name} was paired.` : `Pairing failed: ${body.error || answer.status}`);
+    return;
+  }
 }
 
 async function showDevices(message) {
