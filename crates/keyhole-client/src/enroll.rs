@@ -265,6 +265,12 @@ pub struct Approval {
 }
 
 impl Approval {
+    /// The server's id for the enrollment this answers.
+    #[must_use]
+    pub fn enrollment_id(&self) -> &str {
+        &self.enrollment_id
+    }
+
     /// The code to show; the user compares it with the joining device's.
     #[must_use]
     pub fn code(&self) -> ShortCode {

@@ -3,7 +3,8 @@
 //! driven by playwright-core (`tests/browser/viewer.mjs`) through the timeline, the filters, the
 //! player, live view from a running camera, a phone-sized screen, the devices and audit pages,
 //! removing one camera keeping its footage and another deleting it, revoking a device, and the
-//! alert when that device signs in again behind the owner's back, and pairing a camera. Screenshots are kept under the build folder
+//! alert when that device signs in again behind the owner's back, pairing a camera, and adding a
+//! device by comparing codes. Screenshots are kept under the build folder
 //! (`<target>/ui-screenshots`). Before that, the viewer's door is checked from here: no cookie,
 //! a bad token or another `Host` gets nothing, and a range of a clip is exactly those bytes of
 //! the camera's MP4.
@@ -410,6 +411,8 @@ async fn the_viewer_works_in_a_real_browser() {
         .env("TABLET_ID", tablet.to_string())
         .env("CAMERA_BIN", binary("keyhole-camera"))
         .env("CAMERA_CONFIG", &porch)
+        .env("KEYHOLE_BIN", env!("CARGO_BIN_EXE_keyhole"))
+        .env("JOIN_STORE", dir.path().join("phone.keys"))
         .output()
         .unwrap();
     drop(ui);

@@ -59,6 +59,8 @@ struct Viewer {
     clips: Mutex<HashMap<ObjectId, Arc<ClipReader>>>,
     /// The pairing code shown, and the name the camera gets, until it registers.
     pairing: Mutex<Option<(PairingCode, String)>>,
+    /// A joining device's request answered here, its code shown, until the owner decides.
+    approval: Mutex<Option<crate::Approval>>,
 }
 
 /// The timeline as last built, with the thumbnails it opened.
@@ -127,6 +129,7 @@ pub async fn serve(
         timeline: tokio::sync::Mutex::new(None),
         clips: Mutex::default(),
         pairing: Mutex::default(),
+        approval: Mutex::default(),
     });
     let app = Router::new()
         .route("/", get(index))
@@ -153,6 +156,15 @@ pub async fn serve(
         .route("/api/pairing/qr.svg", get(pairing_qr))
         .route("/api/pairing/finish", axum::routing::post(finish_pairing))
         .route("/api/devices", get(devices))
+        .route("/api/enrollments", get(enrollments))
+        .route(
+            "/api/enrollments/{enrollment}/answer",
+            axum::routing::post(answer_enrollment),
+        )
+        .route(
+            "/api/enrollments/{enrollment}/decide",
+            axum::routing::post(decide_enrollment),
+        )
         .route(
             "/api/devices/{device}/revoke",
             axum::routing::post(revoke_device),
@@ -828,4 +840,94 @@ async fn finish_pairing(State(viewer): State<Arc<Viewer>>) -> Response {
         .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     *viewer.timeline.lock().await = None;
     axum::Json(serde_json::json!({ "camera": camera.to_string(), "name": name })).into_response()
+}
+
+/// Devices waiting to join the account (`keyhole join` on them).
+async fn enrollments(State(viewer): State<Arc<Viewer>>) -> Response {
+    match viewer.owner.read().await.pending_enrollments().await {
+        Ok(pending) => axum::Json(
+            pending
+                .iter()
+                .map(|p| {
+                    serde_json::json!({
+                        "id": p.enrollment_id,
+                        "name": p.request.name,
+                        "device": p.request.device_id.to_string(),
+                    })
+                })
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Err(e) => failed(&e),
+    }
+}
+
+/// Answers a joining device's request: the six-digit code both screens must show.
+async fn answer_enrollment(
+    State(viewer): State<Arc<Viewer>>,
+    Path(enrollment): Path<String>,
+) -> Response {
+    let owner = viewer.owner.read().await;
+    let pending = match owner.pending_enrollments().await {
+        Ok(p) => p.into_iter().find(|p| p.enrollment_id == enrollment),
+        Err(e) => return failed(&e),
+    };
+    let Some(pending) = pending else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let approval = match owner
+        .answer_enrollment(&pending, &mut rand_core::OsRng)
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => return failed(&e),
+    };
+    let code = approval.code().to_string();
+    let name = approval.device().1.to_owned();
+    *viewer
+        .approval
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(approval);
+    axum::Json(serde_json::json!({ "code": code, "name": name })).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Decision {
+    /// Whether the owner saw the same code on both screens.
+    same_code: bool,
+}
+
+/// Enrolls the answered device if the owner saw the same code on both screens (as `keyhole
+/// approve` does), or refuses it; the device's state is saved.
+async fn decide_enrollment(
+    State(viewer): State<Arc<Viewer>>,
+    Path(enrollment): Path<String>,
+    axum::Json(decision): axum::Json<Decision>,
+) -> Response {
+    let taken = viewer
+        .approval
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    let Some(approval) = taken.filter(|a| a.enrollment_id() == enrollment) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let mut owner = viewer.owner.write().await;
+    if !decision.same_code {
+        return match owner.reject_enrollment(&enrollment).await {
+            Ok(()) => axum::Json(serde_json::json!({ "enrolled": false })).into_response(),
+            Err(e) => failed(&e),
+        };
+    }
+    if let Err(e) = owner
+        .approve_enrollment(approval, now(), &mut rand_core::OsRng)
+        .await
+    {
+        return failed(&e);
+    }
+    if let Err(e) = (viewer.persist)(&owner) {
+        return failed(&e);
+    }
+    axum::Json(serde_json::json!({ "enrolled": true })).into_response()
 }

@@ -1,8 +1,8 @@
 // Drives Debian's Chromium through the web viewer (`keyhole ui`) of a seeded account and checks
 // what a user would: the timeline with thumbnails, filters, the tampered clip flagged, a clip
 // that plays and seeks, live view, a phone-sized screen, the devices and audit pages, removing a camera
-// with its footage deleted and another with it kept, revoking a device, pairing a camera, and no
-// request leaving the viewer's origin.
+// with its footage deleted and another with it kept, revoking a device, pairing a camera, adding
+// a device by comparing codes, and no request leaving the viewer's origin.
 // Screenshots go to the output folder.
 //
 //   node viewer.mjs <link printed by keyhole ui> <output folder>
@@ -10,9 +10,10 @@
 // Environment: EXPECT_EVENTS (events on the timeline), TAMPERED_EVENT (the event whose clip was
 // altered on the server), SERVER_URL and TABLET_ID (the Keyhole server, and a second device of
 // the account that is revoked and then signs in again), CAMERA_BIN and CAMERA_CONFIG (a
-// keyhole-camera to pair from the page), CHROMIUM (the browser; default Debian's).
+// keyhole-camera to pair from the page), KEYHOLE_BIN and JOIN_STORE (the keyhole command, and
+// the key store of a new device that joins), CHROMIUM (the browser; default Debian's).
 import { chromium } from 'playwright-core';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -212,6 +213,35 @@ try {
   check(camera.status === 0, `the camera pairs with the code (${camera.stderr})`);
   await page.getByRole('status').filter({ hasText: 'Porch was paired.' }).waitFor({ timeout: 60000 });
   check(await page.locator('li.row', { hasText: 'Porch' }).count() === 1, 'Porch is listed as a camera');
+
+  // A new device joins: `keyhole join` runs on it, the owner compares the code in the page with
+  // the one it prints, and both confirm.
+  const joiner = spawn(process.env.KEYHOLE_BIN,
+    ['--store', process.env.JOIN_STORE, 'join', '--server', process.env.SERVER_URL, '--user', 'ana', '--device', 'phone'],
+    { env: { ...process.env, KEYHOLE_PASSWORD: 'correct horse battery', KEYHOLE_PASSPHRASE: 'a long key store passphrase' } });
+  let joinOut = '';
+  const joinCode = new Promise((resolve) => {
+    const seen = (d) => { joinOut += d; const m = joinOut.match(/Code: ([^\n]+)/); if (m) resolve(m[1].trim()); };
+    joiner.stdout.on('data', seen);
+    joiner.stderr.on('data', seen);
+  });
+  const joined = new Promise((resolve) => joiner.on('exit', resolve));
+  await page.goto(`${origin}/#/devices`);
+  await page.waitForSelector('ul.rows');
+  for (let i = 0; i < 60 && await page.locator('li[data-enrollment]').count() === 0; i++) {
+    await page.waitForTimeout(500);
+    await page.getByRole('button', { name: 'Check for waiting devices' }).click();
+    await page.waitForSelector('ul.rows');
+  }
+  await page.getByRole('button', { name: 'Compare codes with phone' }).click();
+  const shown = (await page.locator('#approval-code').textContent()).trim();
+  const theirs = await joinCode;
+  check(shown === theirs, `the page shows the code the joining device shows (${shown})`);
+  joiner.stdin.write('yes\n');
+  await page.getByRole('button', { name: 'Same code: add phone' }).click();
+  await page.getByRole('status').filter({ hasText: 'phone was added' }).waitFor({ timeout: 60000 });
+  check(await joined === 0, `the new device joined (${joinOut.trim().split('\n').pop()})`);
+  check(await page.locator('li.row', { hasText: 'phone' }).count() === 1, 'the new device is listed');
 
   check(errors.length === 0, `no script errors (${errors.join('; ')})`);
   check(foreign.length === 0, `no request leaves the viewer (${foreign.join(', ')})`);

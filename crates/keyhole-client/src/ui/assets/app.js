@@ -296,8 +296,48 @@ async function showDevices(message) {
   }
   const parts = [el('h2', { text: 'Devices' })];
   if (message) parts.push(el('p', { class: 'status', role: 'status', text: message }));
-  parts.push(el('p', { class: 'muted', text: 'Add a device with `keyhole join` on it and `keyhole approve` here.' }), list);
+  parts.push(list);
+
+  // Devices waiting to join: compare the code on both screens, then add or refuse.
+  const waiting = await getJson('/api/enrollments');
+  const check = el('button', { type: 'button', text: 'Check for waiting devices' });
+  check.addEventListener('click', () => showDevices());
+  const joining = el('ul', { class: 'rows', 'aria-label': 'Devices waiting to join' });
+  for (const w of waiting) {
+    const compare = el('button', { type: 'button', text: 'Compare codes…', 'aria-label': `Compare codes with ${w.name}` });
+    compare.addEventListener('click', () => approve(w));
+    joining.append(el('li', { class: 'row', 'data-enrollment': w.id },
+      el('div', { class: 'grow' }, el('strong', { text: w.name }), el('span', { class: 'muted', text: `device ${w.device}` })),
+      compare));
+  }
+  parts.push(el('h3', { text: 'Add a device' }),
+    el('p', { class: 'muted', text: 'Run `keyhole join` on the new device; it then appears here.' }),
+    waiting.length ? joining : el('p', { class: 'note', text: 'No device is waiting.' }), check);
   main.replaceChildren(...parts);
+}
+
+async function approve(waiting) {
+  const { ok, reply } = await post(`/api/enrollments/${waiting.id}/answer`, {});
+  if (!ok) { showDevices(`Could not answer ${waiting.name}: ${reply.error || 'failed'}`); return; }
+  const decide = async (same) => {
+    dialog.close();
+    const result = await post(`/api/enrollments/${waiting.id}/decide`, { same_code: same });
+    showDevices(!result.ok ? `${waiting.name} was not added: ${result.reply.error || 'failed'}`
+      : result.reply.enrolled ? `${waiting.name} was added; it now opens every camera's whole history.`
+        : 'Nothing was enrolled: the codes differ. Someone (possibly the server) is between the two devices.');
+  };
+  const same = el('button', { type: 'button', class: 'danger', text: `Same code: add ${reply.name}` });
+  const differ = el('button', { type: 'button', text: 'The codes differ' });
+  same.addEventListener('click', () => decide(true));
+  differ.addEventListener('click', () => decide(false));
+  const dialog = el('dialog', { 'aria-label': `Add ${reply.name}` },
+    el('h2', { text: `Add ${reply.name}?` }),
+    el('p', { text: `Does ${reply.name} show exactly this code?` }),
+    el('p', { class: 'code', id: 'approval-code', text: reply.code }),
+    el('div', { class: 'actions' }, differ, same));
+  dialog.addEventListener('close', () => dialog.remove());
+  document.body.append(dialog);
+  dialog.showModal();
 }
 
 async function showAudit() {
