@@ -1,11 +1,19 @@
-//! Turns the H.264 stream a live view delivers into fragmented MP4 for the browser.
+//! Live view in the page: the H.264 stream a live view delivers, turned into fragmented MP4.
 
+use std::sync::Arc;
 use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 
 use keyhole_media::h264::{AccessUnit, AnnexBReader, TIMESCALE, nal};
 use keyhole_media::mp4;
 use tokio::sync::mpsc::Sender;
 use tokio::sync::mpsc::error::TrySendError;
+
+use super::Viewer;
 
 /// Receives the opened H.264 stream (Annex B, in pieces of any size) and sends the page an
 /// initialization segment, then a fragment per picture, stamped with when it arrived. A page
@@ -87,4 +95,39 @@ impl std::io::Write for FragmentSink {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// Longest a live view from the viewer lasts; the page asks again to go on.
+const LIVE_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Live view as a fragmented MP4 stream (an initialization segment, then one fragment per
+/// picture), which the page plays through Media Source Extensions. The session is verified and
+/// opened here frame by frame, exactly as `keyhole live` does.
+pub(super) async fn live(
+    State(viewer): State<Arc<Viewer>>,
+    Path(camera): Path<String>,
+) -> Response {
+    let Some(camera) = viewer.camera(&camera).await else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(256);
+    tokio::spawn(async move {
+        let mut sink = FragmentSink::new(tx.clone());
+        let owner = viewer.owner.read().await;
+        let watched = owner
+            .watch_live(&camera, 30, Some(LIVE_LIMIT), &mut sink)
+            .await;
+        if let Err(e) = watched {
+            // The page shows it; a viewer that left is not told anything.
+            let _ = tx.try_send(Err(std::io::Error::other(e.to_string())));
+        }
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    (
+        [(header::CONTENT_TYPE, "video/mp4")],
+        Body::from_stream(body),
+    )
+        .into_response()
 }
