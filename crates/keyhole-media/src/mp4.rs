@@ -273,7 +273,7 @@ pub fn head(samples: &[Sample], sps: &[u8], pps: &[u8]) -> Result<Vec<u8>, Mp4Er
     let mut chunk_offset = 0u64;
     let mut settled = None;
     for _ in 0..4 {
-        let moov = track.moov(chunk_offset)?;
+        let moov = track.moov(Some(chunk_offset))?;
         let at = u64::try_from(ftyp.len() + moov.len())
             .ok()
             .and_then(|n| n.checked_add(mdat_header))
@@ -318,8 +318,9 @@ struct Track<'a> {
 }
 
 impl Track<'_> {
-    /// The `moov` box, with the single chunk at `chunk_offset` in the file.
-    fn moov(&self, chunk_offset: u64) -> Result<Vec<u8>, Mp4Error> {
+    /// The `moov` box. With `chunk_offset`, a progressive file's, its single chunk at that
+    /// offset; without, a fragmented file's: empty sample tables and an `mvex`.
+    fn moov(&self, chunk_offset: Option<u64>) -> Result<Vec<u8>, Mp4Error> {
         let media_duration: u64 = self.durations.iter().map(|d| u64::from(*d)).sum();
         let movie_duration = rescale(media_duration, TIMESCALE, MOVIE_TIMESCALE)?;
         let mut out = Vec::new();
@@ -343,12 +344,46 @@ impl Track<'_> {
                                 full_box(o, b"url ", 0, 1, |_| Ok(()))
                             })
                         })?;
-                        boxed(o, b"stbl", |o| self.stbl(o, chunk_offset))
+                        boxed(o, b"stbl", |o| match chunk_offset {
+                            Some(at) => self.stbl(o, at),
+                            None => self.empty_stbl(o),
+                        })
                     })
                 })
-            })
+            })?;
+            if chunk_offset.is_none() {
+                boxed(o, b"mvex", |o| {
+                    full_box(o, b"trex", 0, 0, |o| {
+                        o.u32(1); // track_ID
+                        o.u32(1); // default_sample_description_index
+                        o.zeros(12); // default duration, size, flags: each fragment says
+                        Ok(())
+                    })
+                })?;
+            }
+            Ok(())
         })?;
         Ok(out)
+    }
+
+    /// A fragmented file's sample tables: the sample entry alone, every sample being in a
+    /// fragment.
+    fn empty_stbl(&self, o: &mut Vec<u8>) -> Result<(), Mp4Error> {
+        full_box(o, b"stsd", 0, 0, |o| {
+            o.u32(1);
+            self.avc1(o)
+        })?;
+        for table in [b"stts", b"stsc", b"stco"] {
+            full_box(o, table, 0, 0, |o| {
+                o.u32(0);
+                Ok(())
+            })?;
+        }
+        full_box(o, b"stsz", 0, 0, |o| {
+            o.u32(0);
+            o.u32(0);
+            Ok(())
+        })
     }
 
     fn stbl(&self, o: &mut Vec<u8>, chunk_offset: u64) -> Result<(), Mp4Error> {
@@ -467,54 +502,7 @@ pub fn fragmented_init(sps: &[u8], pps: &[u8]) -> Result<Vec<u8>, Mp4Error> {
         sizes: Vec::new(),
     };
     let mut out = ftyp()?;
-    boxed(&mut out, b"moov", |o| {
-        mvhd(o, 0)?;
-        boxed(o, b"trak", |o| {
-            tkhd(o, 0, &track.info)?;
-            boxed(o, b"mdia", |o| {
-                mdhd(o, 0)?;
-                hdlr(o)?;
-                boxed(o, b"minf", |o| {
-                    full_box(o, b"vmhd", 0, 1, |o| {
-                        o.zeros(8);
-                        Ok(())
-                    })?;
-                    boxed(o, b"dinf", |o| {
-                        full_box(o, b"dref", 0, 0, |o| {
-                            o.u32(1);
-                            full_box(o, b"url ", 0, 1, |_| Ok(()))
-                        })
-                    })?;
-                    // The sample tables are empty: every sample is in a fragment.
-                    boxed(o, b"stbl", |o| {
-                        full_box(o, b"stsd", 0, 0, |o| {
-                            o.u32(1);
-                            track.avc1(o)
-                        })?;
-                        for table in [b"stts", b"stsc", b"stco"] {
-                            full_box(o, table, 0, 0, |o| {
-                                o.u32(0);
-                                Ok(())
-                            })?;
-                        }
-                        full_box(o, b"stsz", 0, 0, |o| {
-                            o.u32(0);
-                            o.u32(0);
-                            Ok(())
-                        })
-                    })
-                })
-            })
-        })?;
-        boxed(o, b"mvex", |o| {
-            full_box(o, b"trex", 0, 0, |o| {
-                o.u32(1); // track_ID
-                o.u32(1); // default_sample_description_index
-                o.zeros(12); // default duration, size, flags: each fragment says
-                Ok(())
-            })
-        })
-    })?;
+    out.extend(track.moov(None)?);
     Ok(out)
 }
 
@@ -1649,7 +1637,7 @@ mod tests {
             sizes: Vec::new(),
         };
         let mut file = ftyp().unwrap();
-        file.extend(empty.moov(0).unwrap());
+        file.extend(empty.moov(Some(0)).unwrap());
         assert_eq!(read(&file), Err(Mp4Error::Empty));
         boxed(&mut file, b"moof", |o| {
             full_box(o, b"mfhd", 0, 0, |o| {
