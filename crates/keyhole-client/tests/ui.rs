@@ -218,6 +218,23 @@ async fn seed(dir: &Path, server: &ServerProcess, data: &Path) -> Seeded {
     }
 }
 
+/// `keyhole cameras --json` on the store.
+fn cameras(store: &Path) -> Vec<serde_json::Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_keyhole"))
+        .arg("--store")
+        .arg(store)
+        .args(["cameras", "--json"])
+        .env("KEYHOLE_PASSPHRASE", PASSPHRASE)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// A running `keyhole ui`, stopped when dropped (also when a check fails).
 struct Ui(std::process::Child);
 
@@ -371,24 +388,13 @@ async fn the_viewer_works_in_a_real_browser() {
     let (ui, link) = start_ui(&store);
 
     // The camera's id, as the viewer's clip links name it.
-    let camera = {
-        let out = Command::new(env!("CARGO_BIN_EXE_keyhole"))
-            .arg("--store")
-            .arg(&store)
-            .args(["cameras", "--json"])
-            .env("KEYHOLE_PASSPHRASE", PASSPHRASE)
-            .output()
-            .unwrap();
-        let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        list.as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == "Front door")
-            .unwrap()["camera_id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let camera = cameras(&store)
+        .iter()
+        .find(|c| c["name"] == "Front door")
+        .unwrap()["camera_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     door(&link, &camera, &clips[0].0, &clips[0].1).await;
 
     // A new camera for the page to pair.
@@ -428,17 +434,8 @@ async fn the_viewer_works_in_a_real_browser() {
     assert!(shots.join("timeline.png").exists());
     // What the viewer changed was saved: Front door removed with its footage kept, Garage gone,
     // Porch paired.
-    let out = Command::new(env!("CARGO_BIN_EXE_keyhole"))
-        .arg("--store")
-        .arg(&store)
-        .args(["cameras", "--json"])
-        .env("KEYHOLE_PASSPHRASE", PASSPHRASE)
-        .output()
-        .unwrap();
-    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let list = cameras(&store);
     let mut names: Vec<(&str, bool)> = list
-        .as_array()
-        .unwrap()
         .iter()
         .map(|c| (c["name"].as_str().unwrap(), c["removed"].as_bool().unwrap()))
         .collect();

@@ -82,13 +82,10 @@ fn decodes_cleanly(file: &Path) {
     );
 }
 
-#[test]
-fn ffmpeg_plays_what_write_makes() {
-    if !have_ffmpeg("ffmpeg_plays_what_write_makes") {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let raw = dir.path().join("out.h264");
+/// [`TEST_SOURCE`] encoded by libx264 (a key frame every 15 pictures, no B-frames), as access
+/// units 6000 ticks apart.
+fn test_stream(dir: &Path) -> Vec<h264::AccessUnit> {
+    let raw = dir.join("out.h264");
     ffmpeg(&[
         "-f",
         "lavfi",
@@ -105,7 +102,16 @@ fn ffmpeg_plays_what_write_makes() {
         raw.to_str().unwrap(),
     ]);
     let stream = std::fs::read(&raw).unwrap();
-    let aus = h264::group_access_units(h264::split_annex_b(&stream), 6000);
+    h264::group_access_units(h264::split_annex_b(&stream), 6000)
+}
+
+#[test]
+fn ffmpeg_plays_what_write_makes() {
+    if !have_ffmpeg("ffmpeg_plays_what_write_makes") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let aus = test_stream(dir.path());
     assert_eq!(aus.len(), FRAMES);
     assert_eq!(aus.iter().filter(|au| au.keyframe).count(), 2, "-g 15");
 
@@ -177,24 +183,7 @@ fn ffmpeg_plays_the_fragmented_file_live_view_makes() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let raw = dir.path().join("out.h264");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        TEST_SOURCE,
-        "-c:v",
-        "libx264",
-        "-g",
-        "15",
-        "-bf",
-        "0",
-        "-f",
-        "h264",
-        raw.to_str().unwrap(),
-    ]);
-    let stream = std::fs::read(&raw).unwrap();
-    let aus = h264::group_access_units(h264::split_annex_b(&stream), 6000);
+    let aus = test_stream(dir.path());
     let sps = aus[0].find(h264::nal::SPS).unwrap();
     let pps = aus[0].find(h264::nal::PPS).unwrap();
     let mut file = mp4::fragmented_init(sps, pps).unwrap();

@@ -19,26 +19,7 @@ async fn a_device_watches_a_sealed_live_session() {
     let watch = ana.watch(&s, camera_id, 20);
 
     // The camera seals a session and streams it as one request body.
-    let (prefix, fragments, frames) = live_session(&camera, camera_id, &viewing);
-    let (tx, publish) = open_put(s.url("/v1/live"), &camera_token);
-    tx.send(prefix.clone()).await.unwrap();
-
-    let resp = watch.await.unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    let mut stream = resp.bytes_stream();
-    let got = read_prefix(&mut stream).await;
-    assert_eq!(got, prefix);
-    // Only now does the camera send frames, so the viewer is certainly subscribed.
-    for f in &frames {
-        tx.send(f.clone()).await.unwrap();
-    }
-    drop(tx);
-    assert_eq!(
-        open_frames(stream, &got, &camera, &viewing).await,
-        fragments
-    );
-    let published: serde_json::Value = publish.await.unwrap().unwrap().json().await.unwrap();
-    assert_eq!(published["frames"], 5);
+    let prefix = stream_to_viewer(&s, &camera_token, &camera, camera_id, &viewing, watch).await;
 
     // No session now: a short wait ends in 404. Bob and the camera itself may not watch.
     assert_eq!(

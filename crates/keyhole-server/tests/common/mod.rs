@@ -485,6 +485,36 @@ pub fn live_session(
     (prefix, fragments, frames)
 }
 
+/// The camera streams a sealed session of five frames to `on` (prefix first, frames only once
+/// the viewer has the prefix); checks that `watch`, a viewer waiting for it, gets the prefix and
+/// every frame in order, each opening with `viewing`, and that the server relayed all five.
+/// Returns the session's prefix.
+pub async fn stream_to_viewer(
+    on: &Server,
+    camera_token: &str,
+    camera: &CameraKey,
+    camera_id: CameraId,
+    viewing: &HpkeSecretKey,
+    watch: tokio::task::JoinHandle<reqwest::Response>,
+) -> Vec<u8> {
+    let (prefix, fragments, frames) = live_session(camera, camera_id, viewing);
+    let (tx, publish) = open_put(on.url("/v1/live"), camera_token);
+    tx.send(prefix.clone()).await.unwrap();
+    let resp = watch.await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut stream = resp.bytes_stream();
+    let got = read_prefix(&mut stream).await;
+    assert_eq!(got, prefix);
+    for f in &frames {
+        tx.send(f.clone()).await.unwrap();
+    }
+    drop(tx);
+    assert_eq!(open_frames(stream, &got, camera, viewing).await, fragments);
+    let published: serde_json::Value = publish.await.unwrap().unwrap().json().await.unwrap();
+    assert_eq!(published["frames"], 5);
+    prefix
+}
+
 /// Reads a watched session's prefix.
 pub async fn read_prefix(
     stream: &mut (impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
