@@ -120,10 +120,10 @@ try {
 
   // Devices and the audit log: everything so far was this account's doing.
   await page.goto(`${origin}/#/devices`);
-  await page.waitForSelector('ul.rows');
+  await page.waitForSelector('ul[aria-label="Devices"]');
   check(await page.locator('li.row', { hasText: 'laptop (this device)' }).count() === 1, 'the devices page lists this device');
   await page.goto(`${origin}/#/audit`);
-  await page.waitForSelector('ul.rows');
+  await page.waitForSelector('ul[aria-label="Audit log, newest first"]');
   check(await page.locator('li.row').count() > 0, 'the audit log is shown');
   check(await page.locator('li.row.foreign').count() === 0, 'no change is marked as not yours');
 
@@ -142,7 +142,7 @@ try {
 
   // Remove Garage, deleting its footage: its event leaves the timeline.
   await page.goto(`${origin}/#/cameras`);
-  await page.waitForSelector('ul.rows');
+  await page.waitForSelector('ul[aria-label="Cameras"]');
   check(await page.locator('li.row').count() === 2, 'both cameras are listed');
   await page.getByRole('button', { name: 'Remove Garage' }).click();
   await page.locator('#footage-delete').check();
@@ -155,7 +155,7 @@ try {
 
   // Remove Front door, keeping its footage: it stays on the timeline, marked removed.
   await page.goto(`${origin}/#/cameras`);
-  await page.waitForSelector('ul.rows');
+  await page.waitForSelector('ul[aria-label="Cameras"]');
   await page.getByRole('button', { name: 'Remove Front door' }).click();
   await page.locator('#footage-keep').check();
   await page.getByRole('button', { name: 'Remove Front door', exact: true }).last().click();
@@ -167,19 +167,19 @@ try {
   check(await cards.count() === expectEvents - 1, "Front door's events stay on the timeline");
   check(await page.locator('#filter-camera option', { hasText: 'Front door (removed)' }).count() === 1, 'the camera is marked removed in the filter');
   await page.goto(`${origin}/#/audit`);
-  await page.waitForSelector('ul.rows');
+  await page.waitForSelector('ul[aria-label="Audit log, newest first"]');
   check(await page.locator('li.row.foreign').count() === 0, 'still no change marked as not yours');
 
   // Revoke the tablet: it leaves the list; what it did while enrolled stays the account's.
   await page.goto(`${origin}/#/devices`);
-  await page.waitForSelector('ul.rows');
+  await page.waitForSelector('ul[aria-label="Devices"]');
   check(await page.locator('li.row').count() === 2, 'both devices are listed');
   await page.getByRole('button', { name: 'Revoke tablet' }).click();
   await page.getByRole('button', { name: 'Revoke tablet', exact: true }).last().click();
   await page.getByRole('status').filter({ hasText: 'tablet was revoked' }).waitFor();
   check(await page.locator('li.row').count() === 1, 'the revoked tablet is gone from the list');
   await page.goto(`${origin}/#/audit`);
-  await page.waitForSelector('ul.rows');
+  await page.waitForSelector('ul[aria-label="Audit log, newest first"]');
   check(await page.locator('li.row.foreign').count() === 0, "the tablet's earlier changes stay the account's");
 
   // The revoked tablet signs in again behind the owner's back (with the password): the
@@ -196,13 +196,13 @@ try {
   await page.locator('#foreign-changes').waitFor({ timeout: 120000 });
   check(/1 change/.test(await page.locator('#foreign-changes').textContent()), 'the timeline alerts to a change the owner did not make');
   await page.goto(`${origin}/#/audit`);
-  await page.waitForSelector('ul.rows');
+  await page.waitForSelector('ul[aria-label="Audit log, newest first"]');
   check(await page.locator('li.row.foreign').count() === 1, 'the audit log marks it as not yours');
 
   // Pair a new camera from the cameras page: the code is shown as text and as a QR code, the
   // camera (the keyhole-camera program) reads it and registers, and the page completes it.
   await page.goto(`${origin}/#/cameras`);
-  await page.waitForSelector('ul.rows');
+  await page.waitForSelector('ul[aria-label="Cameras"]');
   await page.fill('#pair-name', 'Porch');
   await page.getByRole('button', { name: 'Pair a camera' }).click();
   const code = (await page.locator('#pairing-code').textContent()).trim();
@@ -227,7 +227,7 @@ try {
   });
   const joined = new Promise((resolve) => joiner.on('exit', resolve));
   await page.goto(`${origin}/#/devices`);
-  await page.waitForSelector('ul.rows');
+  await page.waitForSelector('ul[aria-label="Devices"]');
   for (let i = 0; i < 60 && await page.locator('li[data-enrollment]').count() === 0; i++) {
     await page.waitForTimeout(500);
     await page.getByRole('button', { name: 'Check for waiting devices' }).click();
