@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// The path of the workspace binary `name`, built first (`cargo build --bin`, a no-op when it is
-/// current) with the profile of the running test, so a test in one package can run another
-/// package's binary.
+/// current) with the profile of the running test or program, so a test in one package can run
+/// another package's binary.
 ///
 /// # Panics
 /// If the build fails.
@@ -21,12 +21,15 @@ pub fn binary(name: &str) -> PathBuf {
     let _one_at_a_time = BUILDING
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    // Tests run from <target>/<profile>/deps/.
-    let exe = std::env::current_exe().expect("the test's own path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("a test binary under <target>/<profile>/deps");
+    // Tests run from <target>/<profile>/deps/, workspace binaries (the bench) from
+    // <target>/<profile>/.
+    let exe = std::env::current_exe().expect("the running program's own path");
+    let parent = exe.parent().expect("a program inside a folder");
+    let profile_dir = if parent.file_name().is_some_and(|n| n == "deps") {
+        parent.parent().expect("<target>/<profile>/deps")
+    } else {
+        parent
+    };
     let release = profile_dir.file_name().is_some_and(|n| n == "release");
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());

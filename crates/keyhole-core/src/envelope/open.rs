@@ -379,9 +379,9 @@ impl StreamOpener {
         self.opener.header().chunk_size() + TAG_LEN
     }
 
-    /// Hashes and opens the non-final chunk at `out[start..]` in place.
+    /// Opens the non-final chunk at `out[start..]` in place; the caller has hashed it (in
+    /// runs of chunks where it can, as the sealer does).
     fn open_tail(&mut self, out: &mut Vec<u8>, start: usize) -> Result<(), OpenError> {
-        self.hasher.update(&out[start..]);
         let index = self.next_index;
         match self.opener.cipher.open(index, false, &mut out[start..]) {
             Ok(n) => {
@@ -416,10 +416,13 @@ impl StreamOpener {
                 data = &data[take..];
             }
             let start = out.len();
+            self.hasher.update(&self.pending[..cts]);
             out.extend_from_slice(&self.pending[..cts]);
             self.pending.drain(..cts);
             self.open_tail(out, start)?;
         }
+        let whole = data.len().saturating_sub(hold).div_ceil(cts);
+        self.hasher.update(&data[..whole * cts]);
         while data.len() > hold {
             let start = out.len();
             out.extend_from_slice(&data[..cts]);

@@ -1,0 +1,110 @@
+//! Keyhole's performance report. `cargo run --release -p keyhole-bench` runs every section and
+//! prints the tables of `docs/PERFORMANCE.md`; each figure is a ratio to a baseline measured in
+//! the same run. Name sections to run only those; `--quick` shrinks every size to check that
+//! the bench works (its figures are not for the table).
+#![allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "figures computed for display"
+)]
+
+mod ingest;
+mod listing;
+mod seal;
+mod stats;
+mod world;
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Section {
+    /// Sealing and opening a clip against the raw AEAD.
+    Seal,
+    /// Many cameras uploading at once against plain file writes and an S3 server.
+    Ingest,
+    /// Listing one camera's clips among a million.
+    Listing,
+}
+
+impl Section {
+    fn title(self) -> &'static str {
+        match self {
+            Self::Seal => "Sealing and opening a clip",
+            Self::Ingest => "Server ingest",
+            Self::Listing => "Listing among 1,000,000 clips",
+        }
+    }
+}
+
+/// Measures Keyhole against baselines run in the same process and prints the tables.
+#[derive(Debug, Parser)]
+#[command(name = "keyhole-bench")]
+struct Args {
+    /// Sections to run, in this order; all when none is named.
+    #[arg(value_enum)]
+    sections: Vec<Section>,
+    /// Small sizes and few repetitions: checks that every section runs.
+    #[arg(long)]
+    quick: bool,
+    /// Also write the report to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+async fn section(s: Section, quick: bool) -> anyhow::Result<String> {
+    match s {
+        Section::Seal => tokio::task::spawn_blocking(move || seal::run(quick)).await?,
+        Section::Ingest => ingest::run(quick).await,
+        Section::Listing => listing::run(quick).await,
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let sections = if args.sections.is_empty() {
+        Section::value_variants().to_vec()
+    } else {
+        args.sections.clone()
+    };
+    let mut report = format!(
+        "Keyhole performance report{}: {}.\n",
+        if args.quick { " (--quick: sizes too small for the table)" } else { "" },
+        machine()
+    );
+    for s in sections {
+        eprintln!("keyhole-bench: {}…", s.title());
+        let started = std::time::Instant::now();
+        let body = section(s, args.quick).await?;
+        let text = format!("\n## {}\n\n{body}", s.title());
+        print!("{text}");
+        report.push_str(&text);
+        eprintln!(
+            "keyhole-bench: {} done in {:.0} s",
+            s.title(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    if let Some(out) = args.out {
+        std::fs::write(&out, report)?;
+        eprintln!("keyhole-bench: report written to {}", out.display());
+    }
+    Ok(())
+}
+
+/// The processor and core count, for the report's first line.
+fn machine() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "unknown processor".to_owned());
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    format!("{model}, {cores} cores")
+}

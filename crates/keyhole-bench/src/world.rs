@@ -1,0 +1,114 @@
+//! A running system to measure: the release `keyhole-server` as its own process on a temporary
+//! folder (SQLite and blob folder, plain HTTP on loopback), an owner's account, and cameras
+//! paired to it through the real flow.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use keyhole_camera::{Agent, AgentSettings};
+use keyhole_client::Owner;
+use keyhole_client::core::recovery::KdfParams;
+use keyhole_client::core::{CameraId, Timestamp};
+use keyhole_http::Endpoint;
+use keyhole_testkit::process::ServerProcess;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+const PASSWORD: &str = "bench password 1";
+
+pub struct World {
+    pub server: ServerProcess,
+    pub owner: Owner,
+    pub rng: ChaCha20Rng,
+    /// Holds the server's data and the cameras' state; removed on drop.
+    pub dir: tempfile::TempDir,
+    cameras: usize,
+}
+
+pub fn endpoint(url: &str) -> Endpoint {
+    Endpoint {
+        url: url.to_owned(),
+        pin: None,
+        allow_plain_http: false,
+    }
+}
+
+impl World {
+    /// Starts a server and creates the owner's account on it.
+    pub async fn start() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let data = dir.path().join("server");
+        std::fs::create_dir_all(&data)?;
+        let server = ServerProcess::spawn(&data);
+        let mut rng = ChaCha20Rng::seed_from_u64(7);
+        let (owner, _phrase) = Owner::create(
+            &endpoint(&server.url),
+            "owner",
+            PASSWORD,
+            "phone",
+            KdfParams::MINIMUM,
+            keyhole_camera::now(),
+            &mut rng,
+        )
+        .await
+        .context("creating the owner's account")?;
+        Ok(Self {
+            server,
+            owner,
+            rng,
+            dir,
+            cameras: 0,
+        })
+    }
+
+    /// The server's blob and database folder.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("server")
+    }
+
+    /// Pairs a new camera (state in its own folder under the world's) and gives it its record.
+    pub async fn camera(&mut self) -> anyhow::Result<(Agent, CameraId)> {
+        self.cameras += 1;
+        let state = self.dir.path().join(format!("camera-{}", self.cameras));
+        self.camera_in(&state, AgentSettings::default()).await
+    }
+
+    async fn camera_in(
+        &mut self,
+        state: &Path,
+        settings: AgentSettings,
+    ) -> anyhow::Result<(Agent, CameraId)> {
+        let code = self
+            .owner
+            .start_pairing(&self.server.url, None, &mut self.rng)
+            .await?;
+        let mut agent = Agent::pair(&code.to_text(), state, settings, &mut self.rng).await?;
+        let id = self
+            .owner
+            .finish_pairing(
+                &code,
+                &format!("camera {}", self.cameras),
+                Timestamp(keyhole_camera::now().0),
+                &mut self.rng,
+            )
+            .await?;
+        agent.refresh_record(&mut self.rng).await?;
+        Ok((agent, id))
+    }
+}
+
+/// Peak and current resident memory of a process, in bytes, from `/proc/<pid>/status`.
+pub fn memory(pid: u32) -> anyhow::Result<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| -> anyhow::Result<u64> {
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().strip_suffix("kB"))
+            .context("no such field in /proc status")?
+            .trim()
+            .parse()?;
+        Ok(kb * 1024)
+    };
+    Ok((field("VmHWM:")?, field("VmRSS:")?))
+}
