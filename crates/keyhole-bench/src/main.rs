@@ -9,10 +9,14 @@
     reason = "figures computed for display"
 )]
 
+mod battery;
 mod ingest;
 mod listing;
+mod live;
+mod playback;
 mod seal;
 mod stats;
+mod wire;
 mod world;
 
 use std::path::PathBuf;
@@ -23,8 +27,14 @@ use clap::{Parser, ValueEnum};
 enum Section {
     /// Sealing and opening a clip against the raw AEAD.
     Seal,
+    /// A battery camera's instructions and bytes per clip against an unencrypted upload.
+    Battery,
     /// Many cameras uploading at once against plain file writes and an S3 server.
     Ingest,
+    /// Time to the first bytes of a clip and to a seek against an unencrypted download.
+    Playback,
+    /// Latency through the live relay, sealed against plain.
+    Live,
     /// Listing one camera's clips among a million.
     Listing,
 }
@@ -33,7 +43,10 @@ impl Section {
     fn title(self) -> &'static str {
         match self {
             Self::Seal => "Sealing and opening a clip",
+            Self::Battery => "Battery camera: instructions and bytes per clip",
             Self::Ingest => "Server ingest",
+            Self::Playback => "Playback",
+            Self::Live => "Live view",
             Self::Listing => "Listing among 1,000,000 clips",
         }
     }
@@ -57,14 +70,23 @@ struct Args {
 async fn section(s: Section, quick: bool) -> anyhow::Result<String> {
     match s {
         Section::Seal => tokio::task::spawn_blocking(move || seal::run(quick)).await?,
+        Section::Battery => battery::run(quick).await,
         Section::Ingest => ingest::run(quick).await,
+        Section::Playback => playback::run(quick).await,
+        Section::Live => live::run(quick).await,
         Section::Listing => listing::run(quick).await,
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+fn main() -> anyhow::Result<()> {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("battery-worker") {
+        return battery::worker(&argv[2..]);
+    }
+    tokio::runtime::Runtime::new()?.block_on(bench(Args::parse()))
+}
+
+async fn bench(args: Args) -> anyhow::Result<()> {
     let sections = if args.sections.is_empty() {
         Section::value_variants().to_vec()
     } else {

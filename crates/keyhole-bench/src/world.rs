@@ -2,13 +2,13 @@
 //! folder (SQLite and blob folder, plain HTTP on loopback), an owner's account, and cameras
 //! paired to it through the real flow.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use keyhole_camera::{Agent, AgentSettings};
 use keyhole_client::Owner;
 use keyhole_client::core::recovery::KdfParams;
-use keyhole_client::core::{CameraId, Timestamp};
+use keyhole_client::core::CameraId;
 use keyhole_http::Endpoint;
 use keyhole_testkit::process::ServerProcess;
 use rand_chacha::ChaCha20Rng;
@@ -68,32 +68,40 @@ impl World {
 
     /// Pairs a new camera (state in its own folder under the world's) and gives it its record.
     pub async fn camera(&mut self) -> anyhow::Result<(Agent, CameraId)> {
-        self.cameras += 1;
-        let state = self.dir.path().join(format!("camera-{}", self.cameras));
-        self.camera_in(&state, AgentSettings::default()).await
+        let url = self.server.url.clone();
+        self.camera_via(&url).await
     }
 
-    async fn camera_in(
-        &mut self,
-        state: &Path,
-        settings: AgentSettings,
-    ) -> anyhow::Result<(Agent, CameraId)> {
-        let code = self
-            .owner
-            .start_pairing(&self.server.url, None, &mut self.rng)
-            .await?;
-        let mut agent = Agent::pair(&code.to_text(), state, settings, &mut self.rng).await?;
+    /// As [`World::camera`], with the camera told to reach the server at `url` (a proxy).
+    pub async fn camera_via(&mut self, url: &str) -> anyhow::Result<(Agent, CameraId)> {
+        self.cameras += 1;
+        let state = self.camera_dir(self.cameras);
+        let code = self.owner.start_pairing(url, None, &mut self.rng).await?;
+        let mut agent = Agent::pair(
+            &code.to_text(),
+            &state,
+            AgentSettings::default(),
+            &mut self.rng,
+        )
+        .await?;
         let id = self
             .owner
             .finish_pairing(
                 &code,
                 &format!("camera {}", self.cameras),
-                Timestamp(keyhole_camera::now().0),
+                keyhole_camera::now(),
                 &mut self.rng,
             )
             .await?;
         agent.refresh_record(&mut self.rng).await?;
+        // The device takes its viewing key from the key package it just sealed to itself.
+        self.owner.sync_camera(&id).await?;
         Ok((agent, id))
+    }
+
+    /// The state folder of the `n`th camera paired.
+    pub fn camera_dir(&self, n: usize) -> PathBuf {
+        self.dir.path().join(format!("camera-{n}"))
     }
 }
 

@@ -1162,6 +1162,12 @@ impl Owner {
         .await
     }
 
+    /// This device's authenticated connection to the server.
+    #[must_use]
+    pub fn api(&self) -> &Api {
+        &self.api
+    }
+
     /// Watches `camera` live: asks the camera (through the relay) to stream, waits up to
     /// `wait_secs` for it to start, then verifies and opens each frame and writes the video (an
     /// H.264 Annex B stream, playable with `ffplay -f h264 -`) to `out`, until the camera ends

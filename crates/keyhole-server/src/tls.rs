@@ -13,7 +13,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 use tokio_rustls::TlsAcceptor;
 
-use crate::{AppState, Config};
+use crate::{AppState, Config, no_delay};
 
 /// The server's TLS set-up.
 pub struct Tls {
@@ -140,6 +140,7 @@ pub async fn serve_https(
                 }
             },
         };
+        no_delay(&tcp);
         let acceptor = acceptor.clone();
         let service = hyper_util::service::TowerToHyperService::new(app.clone());
         tokio::spawn(async move {

@@ -1,0 +1,159 @@
+//! Live view: the latency a fragment sees from the camera to the viewer through the server's
+//! relay, sealed and opened, against the same fragments sent through the same relay unsealed.
+//! Camera and viewer run in this process, so both ends read the same clock.
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, ensure};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use keyhole_camera::Agent;
+use keyhole_client::Owner;
+use keyhole_client::core::CameraId;
+use keyhole_client::core::envelope::PREFIX_LEN;
+use keyhole_client::core::live::{FRAME_HEADER_LEN, LiveSealer, frame_header};
+use tokio::sync::mpsc;
+
+use crate::stats::{Spread, clip_bytes, ms};
+use crate::world::World;
+
+/// 30 pictures a second.
+const EVERY: Duration = Duration::from_millis(33);
+/// A key frame every two seconds (one 64 KiB fragment), else 16 KiB (4 Mbit/s in all).
+fn fragment_len(i: usize) -> usize {
+    if i % 60 == 0 { 64 << 10 } else { 16 << 10 }
+}
+
+/// Records when each fragment comes out of the viewer.
+struct Arrivals(Vec<Instant>);
+
+impl std::io::Write for Arrivals {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.push(Instant::now());
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One session of `frames` fragments; returns each fragment's latency.
+async fn session(
+    agent: &mut Agent,
+    owner: &Owner,
+    camera: &CameraId,
+    frames: usize,
+    sealed: bool,
+    rng: &mut rand_chacha::ChaCha20Rng,
+) -> anyhow::Result<Vec<Duration>> {
+    let fragments: Vec<Vec<u8>> = (0..frames)
+        .map(|i| clip_bytes(fragment_len(i), i as u64))
+        .collect();
+    let link = agent.link();
+    let start = agent.live_start(rng).await?;
+    let mut prefix = Vec::new();
+    let mut sealer = LiveSealer::new(
+        start.params,
+        &start.viewing_key,
+        &start.key,
+        rng,
+        &mut prefix,
+    )?;
+    let mut sent = Vec::with_capacity(frames);
+
+    let camera_side = async {
+        while !link.live_wanted(10).await? {}
+        let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);
+        let upload = tokio::spawn({
+            let link = link.clone();
+            async move { link.publish_live(rx).await }
+        });
+        tx.send(Ok(Bytes::from(prefix))).await?;
+        let mut ticker = tokio::time::interval(EVERY);
+        for (i, fragment) in fragments.iter().enumerate() {
+            ticker.tick().await;
+            sent.push(Instant::now());
+            let frame = if sealed {
+                sealer.seal_fragment(fragment, i + 1 == frames)?
+            } else {
+                let mut frame = frame_header(i as u64, u32::try_from(fragment.len())?).to_vec();
+                frame.extend_from_slice(fragment);
+                frame
+            };
+            tx.send(Ok(Bytes::from(frame))).await?;
+        }
+        drop(tx);
+        upload.await??;
+        anyhow::Ok(())
+    };
+    let viewer_side = async {
+        if sealed {
+            let mut arrivals = Arrivals(Vec::with_capacity(frames));
+            let outcome = owner
+                .watch_live(camera, 30, None, &mut arrivals)
+                .await?;
+            ensure!(outcome.ended && outcome.skipped == 0, "frames were lost");
+            Ok(arrivals.0)
+        } else {
+            let resp = owner
+                .api()
+                .get_stream(&format!("/v1/cameras/{camera}/live?wait_secs=30"))
+                .await?;
+            let mut body = resp.bytes_stream();
+            let mut buf = Vec::new();
+            let mut arrivals = Vec::with_capacity(frames);
+            let mut prefix_seen = false;
+            while arrivals.len() < frames {
+                let chunk = body.next().await.context("the relay ended early")??;
+                buf.extend_from_slice(&chunk);
+                if !prefix_seen && buf.len() >= PREFIX_LEN {
+                    buf.drain(..PREFIX_LEN);
+                    prefix_seen = true;
+                }
+                while prefix_seen && buf.len() >= FRAME_HEADER_LEN {
+                    let len = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]) as usize;
+                    if buf.len() < FRAME_HEADER_LEN + len {
+                        break;
+                    }
+                    buf.drain(..FRAME_HEADER_LEN + len);
+                    arrivals.push(Instant::now());
+                }
+            }
+            Ok(arrivals)
+        }
+    };
+    let ((), arrivals) = tokio::try_join!(camera_side, viewer_side)?;
+    ensure!(arrivals.len() == frames, "{} of {frames} fragments arrived", arrivals.len());
+    Ok(arrivals.iter().zip(&sent).map(|(a, s)| *a - *s).collect())
+}
+
+pub async fn run(quick: bool) -> anyhow::Result<String> {
+    let frames = if quick { 90 } else { 900 };
+    let mut world = World::start().await?;
+    let (mut agent, camera) = world.camera().await?;
+    let mut rng = world.rng.clone();
+    let plain = session(&mut agent, &world.owner, &camera, frames, false, &mut rng).await?;
+    let sealed = session(&mut agent, &world.owner, &camera, frames, true, &mut rng).await?;
+    let (p, s) = (Spread::of(&plain), Spread::of(&sealed));
+
+    let mut t = String::new();
+    writeln!(
+        t,
+        "{frames} fragments at 30 a second (a 64 KiB key frame every 60, else 16 KiB), camera to \
+         viewer through the server's relay on loopback; latency is from the camera having the \
+         fragment to the viewer having it (opened and authenticated, when sealed).\n"
+    )?;
+    writeln!(t, "| relay | p50 ms | p99 ms |")?;
+    writeln!(t, "|---|---:|---:|")?;
+    writeln!(t, "| plain fragments (baseline) | {:.2} | {:.2} |", ms(p.p50), ms(p.p99))?;
+    writeln!(t, "| sealed fragments | {:.2} | {:.2} |", ms(s.p50), ms(s.p99))?;
+    writeln!(
+        t,
+        "| added by sealing | {:+.2} | {:+.2} |",
+        ms(s.p50) - ms(p.p50),
+        ms(s.p99) - ms(p.p99)
+    )?;
+    world.server.stop();
+    Ok(t)
+}
