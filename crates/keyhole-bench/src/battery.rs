@@ -77,7 +77,10 @@ pub fn worker(args: &[String]) -> anyhow::Result<()> {
                 let mut file = std::fs::File::open(clip)?;
                 agent.seal_clip_from(id, &mut file, len, keyhole_camera::now(), &mut rng)?;
                 if mode == Mode::Sealed {
-                    ensure!(agent.upload_pending().await? == 1, "the clip was not uploaded");
+                    ensure!(
+                        agent.upload_pending().await? == 1,
+                        "the clip was not uploaded"
+                    );
                 }
             }
         }
@@ -132,13 +135,19 @@ fn run_worker(mode: Mode, state: &Path, clip: &Path, out: &Path) -> anyhow::Resu
     let text = std::fs::read_to_string(&counts)?;
     let total = text
         .lines()
-        .find_map(|l| l.strip_prefix("summary:").or_else(|| l.strip_prefix("totals:")))
+        .find_map(|l| {
+            l.strip_prefix("summary:")
+                .or_else(|| l.strip_prefix("totals:"))
+        })
         .context("no instruction total in callgrind's output")?;
     Ok(Some(total.trim().parse()?))
 }
 
 fn percent_more(more: u64, base: u64) -> String {
-    format!("+{:.1} %", (more as f64 - base as f64) / base as f64 * 100.0)
+    format!(
+        "+{:.1} %",
+        (more as f64 - base as f64) / base as f64 * 100.0
+    )
 }
 
 pub async fn run(quick: bool) -> anyhow::Result<String> {
@@ -203,9 +212,15 @@ pub async fn run(quick: bool) -> anyhow::Result<String> {
     )?;
     writeln!(t, "|---|---:|---:|---:|---:|")?;
     for (what, r) in [
-        ("upload unencrypted, the agent's upload request (baseline)", plain),
+        (
+            "upload unencrypted, the agent's upload request (baseline)",
+            plain,
+        ),
         ("seal into the spool only", seal),
-        ("seal into the spool and upload it (what the camera does)", sealed),
+        (
+            "seal into the spool and upload it (what the camera does)",
+            sealed,
+        ),
     ] {
         writeln!(
             t,

@@ -134,7 +134,10 @@ async fn measure(
     let random_camera = |rng: &mut ChaCha20Rng| camera_id(rng.next_u32() % cameras);
     let base = time(queries, async |rng| {
         let id = object_id(rng.next_u32() % cameras, rng.next_u32() % clips);
-        ensure!(store.object(&id).await?.is_some(), "a stored object not found");
+        ensure!(
+            store.object(&id).await?.is_some(),
+            "a stored object not found"
+        );
         Ok(())
     })
     .await?;
@@ -143,7 +146,11 @@ async fn measure(
         let page = store
             .objects(&random_camera(rng), after, 0..i64::MAX, 100)
             .await?;
-        ensure!(page.len() == 100, "a page of {} objects, not 100", page.len());
+        ensure!(
+            page.len() == 100,
+            "a page of {} objects, not 100",
+            page.len()
+        );
         Ok(())
     })
     .await?;
@@ -194,7 +201,10 @@ pub async fn run(quick: bool) -> anyhow::Result<String> {
         "{total} objects ({} cameras × {} clips), {} queries each, one at a time.\n",
         scale.cameras, scale.clips_per_camera, scale.queries
     )?;
-    writeln!(t, "| store | query | p50 ms | p99 ms | p99 ratio to baseline |")?;
+    writeln!(
+        t,
+        "| store | query | p50 ms | p99 ms | p99 ratio to baseline |"
+    )?;
     writeln!(t, "|---|---|---:|---:|---:|")?;
 
     let dir = tempfile::tempdir()?;

@@ -22,7 +22,7 @@ use crate::world::World;
 const EVERY: Duration = Duration::from_millis(33);
 /// A key frame every two seconds (one 64 KiB fragment), else 16 KiB (4 Mbit/s in all).
 fn fragment_len(i: usize) -> usize {
-    if i % 60 == 0 { 64 << 10 } else { 16 << 10 }
+    if i.is_multiple_of(60) { 64 << 10 } else { 16 << 10 }
 }
 
 /// Records when each fragment comes out of the viewer.
@@ -90,9 +90,7 @@ async fn session(
     let viewer_side = async {
         if sealed {
             let mut arrivals = Arrivals(Vec::with_capacity(frames));
-            let outcome = owner
-                .watch_live(camera, 30, None, &mut arrivals)
-                .await?;
+            let outcome = owner.watch_live(camera, 30, None, &mut arrivals).await?;
             ensure!(outcome.ended && outcome.skipped == 0, "frames were lost");
             Ok(arrivals.0)
         } else {
@@ -124,7 +122,11 @@ async fn session(
         }
     };
     let ((), arrivals) = tokio::try_join!(camera_side, viewer_side)?;
-    ensure!(arrivals.len() == frames, "{} of {frames} fragments arrived", arrivals.len());
+    ensure!(
+        arrivals.len() == frames,
+        "{} of {frames} fragments arrived",
+        arrivals.len()
+    );
     Ok(arrivals.iter().zip(&sent).map(|(a, s)| *a - *s).collect())
 }
 
@@ -146,8 +148,18 @@ pub async fn run(quick: bool) -> anyhow::Result<String> {
     )?;
     writeln!(t, "| relay | p50 ms | p99 ms |")?;
     writeln!(t, "|---|---:|---:|")?;
-    writeln!(t, "| plain fragments (baseline) | {:.2} | {:.2} |", ms(p.p50), ms(p.p99))?;
-    writeln!(t, "| sealed fragments | {:.2} | {:.2} |", ms(s.p50), ms(s.p99))?;
+    writeln!(
+        t,
+        "| plain fragments (baseline) | {:.2} | {:.2} |",
+        ms(p.p50),
+        ms(p.p99)
+    )?;
+    writeln!(
+        t,
+        "| sealed fragments | {:.2} | {:.2} |",
+        ms(s.p50),
+        ms(s.p99)
+    )?;
     writeln!(
         t,
         "| added by sealing | {:+.2} | {:+.2} |",

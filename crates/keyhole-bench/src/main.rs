@@ -94,7 +94,11 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     };
     let mut report = format!(
         "Keyhole performance report{}: {}.\n",
-        if args.quick { " (--quick: sizes too small for the table)" } else { "" },
+        if args.quick {
+            " (--quick: sizes too small for the table)"
+        } else {
+            ""
+        },
         machine()
     );
     for s in sections {

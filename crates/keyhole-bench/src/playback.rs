@@ -17,12 +17,19 @@ const CLIP_BYTES: usize = 30_000_000;
 const READ: u64 = 64 << 10;
 
 pub async fn run(quick: bool) -> anyhow::Result<String> {
-    let (clip_len, rounds) = if quick { (3_000_000, 10) } else { (CLIP_BYTES, 100) };
+    let (clip_len, rounds) = if quick {
+        (3_000_000, 10)
+    } else {
+        (CLIP_BYTES, 100)
+    };
     let mut world = World::start().await?;
     let (mut agent, camera) = world.camera().await?;
     let clip = clip_bytes(clip_len, 8);
     let object = agent.seal_clip(&clip, keyhole_camera::now(), &mut world.rng)?;
-    ensure!(agent.upload_pending().await? == 1, "the clip was not uploaded");
+    ensure!(
+        agent.upload_pending().await? == 1,
+        "the clip was not uploaded"
+    );
     let owner = &world.owner;
     let api = owner.api();
     let path = format!("/v1/objects/{object}");
@@ -47,7 +54,10 @@ pub async fn run(quick: bool) -> anyhow::Result<String> {
         let start = Instant::now();
         let seek = reader.read(middle..middle + READ).await?;
         took[2] = start.elapsed();
-        ensure!(seek == expect(middle), "the bytes after a seek differ from the clip's");
+        ensure!(
+            seek == expect(middle),
+            "the bytes after a seek differ from the clip's"
+        );
         let start = Instant::now();
         let (raw, _) = api.get_range(&path, middle..middle + READ).await?;
         took[3] = start.elapsed();
@@ -71,14 +81,26 @@ pub async fn run(quick: bool) -> anyhow::Result<String> {
     writeln!(t, "| what | p50 ms | p99 ms | p50 ratio to unencrypted |")?;
     writeln!(t, "|---|---:|---:|---:|")?;
     for (what, s, base) in [
-        ("first bytes, unencrypted range download (baseline)", first_raw, first_raw),
+        (
+            "first bytes, unencrypted range download (baseline)",
+            first_raw,
+            first_raw,
+        ),
         (
             "first bytes, opened: header fetched and verified, key unwrapped, chunk opened",
             first,
             first_raw,
         ),
-        ("seek to the middle, unencrypted range download (baseline)", seek_raw, seek_raw),
-        ("seek to the middle, opened (the clip already open)", seek, seek_raw),
+        (
+            "seek to the middle, unencrypted range download (baseline)",
+            seek_raw,
+            seek_raw,
+        ),
+        (
+            "seek to the middle, opened (the clip already open)",
+            seek,
+            seek_raw,
+        ),
     ] {
         writeln!(
             t,

@@ -128,16 +128,25 @@ pub fn run(quick: bool) -> anyhow::Result<String> {
         plain.clear();
         o.update(&out[PREFIX_LEN..], &mut plain)?;
         o.finish(&mut plain)?;
-        ensure!(plain == clip, "the timed sealer's output does not open to the clip");
+        ensure!(
+            plain == clip,
+            "the timed sealer's output does not open to the clip"
+        );
         let rate = |d| gb_per_s(len, d);
         let (raw_r, floor_r) = (rate(raw), rate(floor));
-        writeln!(t, "| raw AEAD in place (aws-lc-rs) | {suite} | {raw_r:.2} | 1.00 | |")?;
+        writeln!(
+            t,
+            "| raw AEAD in place (aws-lc-rs) | {suite} | {raw_r:.2} | 1.00 | |"
+        )?;
         writeln!(
             t,
             "| raw AEAD + BLAKE3 of each chunk (the least the format needs) | {suite} | {floor_r:.2} | {:.2} | 1.00 |",
             floor_r / raw_r
         )?;
-        for (what, d) in [("seal clip (streaming)", seal), ("open clip (streaming, verified)", open)] {
+        for (what, d) in [
+            ("seal clip (streaming)", seal),
+            ("open clip (streaming, verified)", open),
+        ] {
             writeln!(
                 t,
                 "| {what} | {suite} | {:.2} | {:.2} | {:.2} |",
@@ -157,8 +166,16 @@ pub fn run(quick: bool) -> anyhow::Result<String> {
         black_box(blake3::hash(black_box(&clip)));
         Ok(())
     })?;
-    writeln!(t, "| reference: memcpy | – | {:.2} | | |", gb_per_s(len, memcpy))?;
-    writeln!(t, "| reference: BLAKE3 | – | {:.2} | | |", gb_per_s(len, digest))?;
+    writeln!(
+        t,
+        "| reference: memcpy | – | {:.2} | | |",
+        gb_per_s(len, memcpy)
+    )?;
+    writeln!(
+        t,
+        "| reference: BLAKE3 | – | {:.2} | | |",
+        gb_per_s(len, digest)
+    )?;
 
     // Fixed cost per clip: an empty clip is the header (HPKE wrap, signature), one empty chunk
     // and the trailer signature.

@@ -46,7 +46,9 @@ impl Proxy {
             let (counters, target) = (counters.clone(), target.clone());
             async move {
                 while let Ok((client, _)) = listener.accept().await {
-                    let to = *target.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let to = *target
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
                     tokio::spawn(relay(client, to, counters.clone()));
                 }
             }
