@@ -120,3 +120,24 @@ pub fn memory(pid: u32) -> anyhow::Result<(u64, u64)> {
     };
     Ok((field("VmHWM:")?, field("VmRSS:")?))
 }
+
+/// CPU time a process has used (user and system), from `/proc/<pid>/stat`.
+pub fn cpu_time(pid: u32) -> anyhow::Result<std::time::Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .context("malformed /proc stat")?
+        .1
+        .split_whitespace()
+        .collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    let ticks: u64 = fields
+        .get(11..13)
+        .context("short /proc stat")?
+        .iter()
+        .map(|f| f.parse::<u64>())
+        .sum::<Result<u64, _>>()?;
+    // Linux reports in USER_HZ, 100 on every architecture it runs on.
+    Ok(std::time::Duration::from_millis(ticks * 10))
+}
