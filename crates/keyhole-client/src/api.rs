@@ -182,11 +182,11 @@ impl Api {
     }
 
     /// `GET` bytes `range` of a resource; returns them and the resource's whole length (from
-    /// `Content-Range`).
+    /// `Content-Range`). A range past the end comes back cut at the end, as HTTP answers it.
     ///
     /// # Errors
     /// [`ClientError::Http`], [`ClientError::Server`], or [`ClientError::Untrusted`] if the
-    /// answer is not exactly that range.
+    /// answer is not exactly that range (cut at the resource's end).
     pub async fn get_range(
         &self,
         path: &str,
@@ -208,15 +208,17 @@ impl Api {
         if resp.status() != reqwest::StatusCode::PARTIAL_CONTENT {
             return Err(untrusted("not partial content"));
         }
-        let total = resp
+        let (span, total) = resp
             .headers()
             .get(reqwest::header::CONTENT_RANGE)
             .and_then(|v| v.to_str().ok())
             .and_then(keyhole_wire::range::parse_content_range)
-            .and_then(|(span, total)| (span == range).then_some(total))
+            .and_then(|(span, total)| {
+                (span == (range.start..range.end.min(total))).then_some((span, total))
+            })
             .ok_or_else(|| untrusted("Content-Range is not the range asked for"))?;
         let body = resp.bytes().await?;
-        if body.len() as u64 != range.end - range.start {
+        if body.len() as u64 != span.end - span.start {
             return Err(untrusted("the body is not the range's length"));
         }
         Ok((body.to_vec(), total))

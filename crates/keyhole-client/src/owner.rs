@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use futures_util::StreamExt;
 use keyhole_core::envelope::{
-    Header, Layout, ObjectKind, OpenError, OpenedObject, Opener, PREFIX_LEN, SignedHeader,
+    DEFAULT_CHUNK_LOG2, Header, Layout, ObjectKind, OpenError, OpenedObject, Opener, PREFIX_LEN,
+    SignedHeader, TAG_LEN,
 };
 use keyhole_core::key_package::{KeyPackage, Recipient, RecipientKey};
 use keyhole_core::pairing::{PairingCode, RegistrationProof};
@@ -62,7 +63,14 @@ pub struct ClipReader {
     path: String,
     opener: Opener,
     layout: Layout,
+    /// The sealed bytes fetched with the header (from offset `PREFIX_LEN` on): the first chunk
+    /// at the usual chunk size, so a player's first read needs no second request.
+    head: Vec<u8>,
 }
+
+/// Sealed bytes fetched after the header when a clip is opened: one chunk and its tag at the
+/// default chunk size.
+const HEAD_FETCH: u64 = (1 << DEFAULT_CHUNK_LOG2) + TAG_LEN as u64;
 
 /// Most plaintext one [`ClipReader::read`] returns.
 pub const MAX_CLIP_READ: u64 = 4 << 20;
@@ -111,7 +119,17 @@ impl ClipReader {
         ) else {
             return Ok(Vec::new());
         };
-        let (sealed, _) = self.api.get_range(&self.path, from.start..to.end).await?;
+        let in_head = |at: u64| {
+            at.checked_sub(PREFIX_LEN as u64)
+                .and_then(|i| usize::try_from(i).ok())
+        };
+        let cached = in_head(from.start)
+            .zip(in_head(to.end))
+            .and_then(|(a, b)| self.head.get(a..b));
+        let sealed = match cached {
+            Some(bytes) => bytes.to_vec(),
+            None => self.api.get_range(&self.path, from.start..to.end).await?.0,
+        };
         let mut plain = Vec::with_capacity(usize::try_from(end - range.start).unwrap_or(0));
         let mut at = 0usize;
         for index in first..=last {
@@ -1073,8 +1091,18 @@ impl Owner {
         let keys = self.camera(camera)?;
         let camera_key = keys.records[0].body().camera_key;
         let path = format!("/v1/objects/{object}");
-        let (prefix, sealed_len) = self.api.get_range(&path, 0..PREFIX_LEN as u64).await?;
-        let signed = SignedHeader::verify(&prefix, &camera_key).map_err(untrusted)?;
+        // The header and, in the same request, the first chunk a player will ask for.
+        let (mut fetched, sealed_len) = self
+            .api
+            .get_range(&path, 0..PREFIX_LEN as u64 + HEAD_FETCH)
+            .await?;
+        if fetched.len() < PREFIX_LEN {
+            return Err(untrusted(format!(
+                "object {object} is shorter than a header"
+            )));
+        }
+        let head = fetched.split_off(PREFIX_LEN);
+        let signed = SignedHeader::verify(&fetched, &camera_key).map_err(untrusted)?;
         let header = signed.header().clone();
         if header.object_id != *object || header.kind != ObjectKind::Clip {
             return Err(untrusted(format!(
@@ -1092,6 +1120,7 @@ impl Owner {
             path,
             opener,
             layout,
+            head,
         })
     }
 

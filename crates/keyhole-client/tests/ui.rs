@@ -334,6 +334,16 @@ async fn door(link: &str, camera: &str, clip: &ObjectId, mp4: &[u8]) {
         format!("bytes {from}-{}/{}", from + 99, mp4.len()).as_str()
     );
     assert_eq!(part.bytes().await.unwrap(), mp4[from..from + 100]);
+    // From the first chunk, which comes with the header when the clip is opened.
+    let start = http
+        .get(&clip_url)
+        .header("cookie", &cookie)
+        .header("range", "bytes=10-109")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 206);
+    assert_eq!(start.bytes().await.unwrap(), mp4[10..110]);
     let whole = http
         .get(&clip_url)
         .header("cookie", &cookie)
