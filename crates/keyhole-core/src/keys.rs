@@ -70,7 +70,6 @@ macro_rules! signing_pair {
                 $public(self.0.verifying_key())
             }
 
-            #[allow(dead_code, reason = "device keys sign nothing in this crate yet")]
             pub(crate) fn sign(&self, context: &str, parts: &[&[u8]]) -> Signature {
                 Signature(self.0.sign(&signed_message(context, parts)).to_bytes())
             }
@@ -105,7 +104,6 @@ macro_rules! signing_pair {
             ///
             /// # Errors
             /// [`BadSignature`] if it does not verify (strict RFC 8032 verification).
-            #[allow(dead_code, reason = "device keys sign nothing in this crate yet")]
             pub(crate) fn verify(
                 &self,
                 context: &str,

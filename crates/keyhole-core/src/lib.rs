@@ -17,6 +17,7 @@ pub mod key_package;
 pub mod keys;
 pub mod keystore;
 pub mod live;
+pub mod log;
 pub mod pairing;
 pub mod record;
 pub mod recovery;

@@ -33,6 +33,7 @@ use keyhole_core::key_package::{KeyPackage, KeyPackageError, Recipient, Recipien
 use keyhole_core::keys::DeviceSigningKey;
 use keyhole_core::keystore::{HEADER_LEN, KeyStore, KeyStoreError};
 use keyhole_core::live::{LiveError, LiveOpener, LiveSealer};
+use keyhole_core::log::{EntryBody, EntryKind, HeadStatement, LogError, LogHash, SignedEntry};
 use keyhole_core::pairing::{PairingCode, PairingError, RegistrationProof};
 use keyhole_core::record::{CameraRecordBody, CameraState, RecordError, SignedCameraRecord};
 use keyhole_core::recovery::{
@@ -936,6 +937,164 @@ fn enrollment_vectors() -> Vec<Vector> {
     ]
 }
 
+fn log_error_name(e: &LogError) -> &'static str {
+    match e {
+        LogError::Malformed(_) => "malformed",
+        LogError::WrongAccount => "wrong account",
+        LogError::BadSignature => "bad signature",
+        LogError::Rollback { .. } => "rollback",
+        LogError::Fork { .. } => "fork",
+        LogError::Gap { .. } => "gap",
+        LogError::BrokenChain { .. } => "broken chain",
+        LogError::BadGenesis => "bad genesis",
+        _ => "other",
+    }
+}
+
+fn log_vectors() -> Vec<Vector> {
+    let acct = account();
+    let first = EntryBody {
+        account: acct.public(),
+        sequence: 1,
+        previous: LogHash::default(),
+        issued_at: Timestamp(T0),
+        kind: EntryKind::Roster,
+        subject: [0; 16],
+        version: 1,
+        statement: keyhole_core::log::statement_hash(roster_v1(&acct).encoded()),
+    }
+    .sign(&acct)
+    .unwrap();
+    let head1 = first.clone().verify_first(&acct.public()).unwrap();
+    let record = b"camera record version 1 (stands for its encoding)";
+    let second = head1
+        .successor(
+            EntryKind::CameraRecord,
+            [0xc1; 16],
+            1,
+            record,
+            Timestamp(T0 + 1000),
+        )
+        .sign(&acct)
+        .unwrap();
+    let head2 = head1.accept(second.clone()).unwrap();
+    let third = head2
+        .successor(
+            EntryKind::Share,
+            [0xc1; 16],
+            1,
+            b"share",
+            Timestamp(T0 + 2000),
+        )
+        .sign(&acct)
+        .unwrap();
+    let fork = head1
+        .successor(
+            EntryKind::Roster,
+            [0; 16],
+            2,
+            b"roster 2",
+            Timestamp(T0 + 1500),
+        )
+        .sign(&acct)
+        .unwrap();
+    let mut broken = second.unverified_body().clone();
+    broken.previous = LogHash([0xbb; 32]);
+    let server = other_account();
+    let mut by_server = second.unverified_body().clone();
+    by_server.account = server.public();
+    let e = |name, about, trusted: Option<&SignedEntry>, entry: &[u8], expect: &str| {
+        let mut v = Vector::new(name, about, "account-log")
+            .hex("account-public", &acct.public().to_bytes());
+        if let Some(t) = trusted {
+            v = v.hex("trusted", t.encoded());
+        }
+        v.hex("entry", entry).set("expect", expect)
+    };
+    let device = DeviceSigningKey::from_seed(&[0xd2; 32]);
+    let statement = HeadStatement {
+        account: acct.public(),
+        device: DeviceId([0xd1; 16]),
+        sequence: 2,
+        head: second.hash(),
+        seen_at: Timestamp(T0 + 3000),
+    };
+    let h = |name, about, signer: &DeviceSigningKey, expect: &str| {
+        Vector::new(name, about, "log-head")
+            .hex("account-public", &acct.public().to_bytes())
+            .hex("device-signing-public", &device.public().to_bytes())
+            .hex("statement", &statement.sign(signer))
+            .set("expect", expect)
+    };
+    vec![
+        e(
+            "50-log-first-entry",
+            "The first account-log entry: sequence 1, recording roster version 1.",
+            None,
+            first.encoded(),
+            "ok",
+        )
+        .set("sequence", "1"),
+        e(
+            "51-log-successor",
+            "Entry 2 records a camera record and chains to entry 1.",
+            Some(&first),
+            second.encoded(),
+            "ok",
+        )
+        .set("sequence", "2"),
+        e(
+            "52-log-fork",
+            "A different entry 2 offered to a device that holds entry 2.",
+            Some(&second),
+            fork.encoded(),
+            "fork",
+        ),
+        e(
+            "53-log-gap",
+            "Entry 3 offered to a device that holds entry 1.",
+            Some(&first),
+            third.encoded(),
+            "gap",
+        ),
+        e(
+            "54-log-rollback",
+            "Entry 1 offered to a device that holds entry 2.",
+            Some(&second),
+            first.encoded(),
+            "rollback",
+        ),
+        e(
+            "55-log-broken-chain",
+            "Entry 2 whose previous-hash is not entry 1's hash.",
+            Some(&first),
+            broken.sign(&acct).unwrap().encoded(),
+            "broken chain",
+        ),
+        e(
+            "56-log-signed-by-other-account",
+            "Entry 2 signed by a key other than the pinned account key.",
+            Some(&first),
+            by_server.sign(&server).unwrap().encoded(),
+            "wrong account",
+        ),
+        h(
+            "57-log-head-statement",
+            "A device's signed statement that it holds entry 2 of the log.",
+            &device,
+            "ok",
+        )
+        .set("sequence", "2")
+        .hex("head", &second.hash().0),
+        h(
+            "58-log-head-forged",
+            "A head statement naming the device but signed by another key.",
+            &DeviceSigningKey::from_seed(&[0xd3; 32]),
+            "bad signature",
+        ),
+    ]
+}
+
 fn all_vectors() -> Vec<Vector> {
     [
         envelope_vectors(),
@@ -947,6 +1106,7 @@ fn all_vectors() -> Vec<Vector> {
         recovery_vectors(),
         keystore_vectors(),
         enrollment_vectors(),
+        log_vectors(),
     ]
     .into_iter()
     .flatten()
@@ -1007,6 +1167,8 @@ fn run(name: &str) {
         "recovery" => run_recovery(&f),
         "key-store" => run_key_store(&f),
         "enrollment" => run_enrollment(&f),
+        "account-log" => run_log(&f),
+        "log-head" => run_log_head(&f),
         other => panic!("unknown vector format {other}"),
     }
 }
@@ -1284,6 +1446,43 @@ fn run_enrollment(f: &Fields) {
     }
 }
 
+fn run_log(f: &Fields) {
+    let account = AccountPublicKey::from_bytes(&f.arr("account-public")).unwrap();
+    let Ok(offered) = SignedEntry::decode(&f.bytes("entry")) else {
+        return assert_eq!(f.expect(), "malformed");
+    };
+    let result = match f.opt("trusted") {
+        Some(_) => SignedEntry::decode(&f.bytes("trusted"))
+            .unwrap()
+            .verify_first(&account)
+            .unwrap()
+            .accept(offered),
+        None => offered.verify_first(&account),
+    };
+    match result {
+        Ok(head) => {
+            assert_eq!(f.expect(), "ok");
+            assert_eq!(head.sequence(), f.num("sequence"));
+        }
+        Err(e) => assert_eq!(log_error_name(&e), f.expect()),
+    }
+}
+
+fn run_log_head(f: &Fields) {
+    let account = AccountPublicKey::from_bytes(&f.arr("account-public")).unwrap();
+    let signer =
+        keyhole_core::keys::DeviceSigningPublicKey::from_bytes(&f.arr("device-signing-public"))
+            .unwrap();
+    match HeadStatement::verify(&f.bytes("statement"), &account, &signer) {
+        Ok(statement) => {
+            assert_eq!(f.expect(), "ok");
+            assert_eq!(statement.sequence, f.num("sequence"));
+            assert_eq!(statement.head.0, f.arr::<32>("head"));
+        }
+        Err(e) => assert_eq!(log_error_name(&e), f.expect()),
+    }
+}
+
 /// One test per vector file; `committed_vectors_are_current` checks no file lacks one.
 macro_rules! vector_tests {
     ($($test:ident => $file:literal),* $(,)?) => {
@@ -1350,4 +1549,13 @@ vector_tests! {
     v47_enrollment_grant_altered => "47-enrollment-grant-altered",
     v48_enrollment_grant_forged_account => "48-enrollment-grant-forged-account",
     v49_enrollment_request_trailing_byte => "49-enrollment-request-trailing-byte",
+    v50_log_first_entry => "50-log-first-entry",
+    v51_log_successor => "51-log-successor",
+    v52_log_fork => "52-log-fork",
+    v53_log_gap => "53-log-gap",
+    v54_log_rollback => "54-log-rollback",
+    v55_log_broken_chain => "55-log-broken-chain",
+    v56_log_signed_by_other_account => "56-log-signed-by-other-account",
+    v57_log_head_statement => "57-log-head-statement",
+    v58_log_head_forged => "58-log-head-forged",
 }

@@ -1,0 +1,629 @@
+//! The account log: every change to what the account trusts — a roster version, a camera record
+//! version, a share — is one entry of a single list, hash-chained and signed by the account key.
+//!
+//! Rosters already chain, but camera records only carry versions, so a server could show two of
+//! the owner's devices different record histories without either noticing. With the log, each
+//! device keeps the newest entry it verified (its *head*) and publishes it signed with its own
+//! key ([`HeadStatement`]); a device that finds another device's head off its own chain knows the
+//! server showed them different histories ([`compare`] returns [`LogError::Fork`]).
+
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::codec::{DecodeError, Reader, Writer, expect_magic};
+use crate::ids::{DeviceId, Timestamp};
+use crate::keys::{
+    AccountKey, AccountPublicKey, BadSignature, DeviceSigningKey, DeviceSigningPublicKey, Signature,
+};
+
+const ENTRY_MAGIC: &[u8; 4] = b"KHLG";
+const HEAD_MAGIC: &[u8; 4] = b"KHLH";
+const FORMAT: u8 = 1;
+const ENTRY_CONTEXT: &str = "keyhole account log v1";
+const HEAD_CONTEXT: &str = "keyhole log head v1";
+/// Bytes of an encoded entry, signature included.
+pub const ENTRY_LEN: usize = 206;
+/// Bytes of an encoded head statement, signature included.
+pub const HEAD_LEN: usize = 165;
+
+/// SHA-256 of an entry's full encoding; each entry names its predecessor's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct LogHash(pub [u8; 32]);
+
+/// What an entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntryKind {
+    /// A roster version; the subject is all zero.
+    Roster,
+    /// A camera record version; the subject is the camera id.
+    CameraRecord,
+    /// A share of a camera with another account, or its withdrawal; the subject is the camera id.
+    Share,
+}
+
+impl EntryKind {
+    fn id(self) -> u8 {
+        match self {
+            Self::Roster => 1,
+            Self::CameraRecord => 2,
+            Self::Share => 3,
+        }
+    }
+
+    fn from_id(id: u8) -> Result<Self, DecodeError> {
+        match id {
+            1 => Ok(Self::Roster),
+            2 => Ok(Self::CameraRecord),
+            3 => Ok(Self::Share),
+            _ => Err(DecodeError::Invalid("log entry kind")),
+        }
+    }
+}
+
+/// An entry's content, before or after signing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryBody {
+    /// The account whose key signs the log.
+    pub account: AccountPublicKey,
+    /// Starts at 1 and increases by exactly 1 with each entry.
+    pub sequence: u64,
+    /// Hash of the entry before; all zero for sequence 1.
+    pub previous: LogHash,
+    /// When the signing device made the entry.
+    pub issued_at: Timestamp,
+    /// What the entry records.
+    pub kind: EntryKind,
+    /// The camera id for camera records and shares, all zero for rosters.
+    pub subject: [u8; 16],
+    /// The recorded statement's own version.
+    pub version: u64,
+    /// SHA-256 of the recorded statement's full encoding (signature included).
+    pub statement: [u8; 32],
+}
+
+/// An entry as received: parsed, signature not yet checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedEntry {
+    body: EntryBody,
+    signature: Signature,
+    encoded: Vec<u8>,
+}
+
+/// The newest entry a device has verified, with everything before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogHead {
+    entry: SignedEntry,
+}
+
+/// Why an entry or a head was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum LogError {
+    /// The bytes are not a well-formed entry or head statement.
+    #[error("malformed log entry: {0}")]
+    Malformed(DecodeError),
+    /// The entry or statement names another account.
+    #[error("log entry belongs to another account")]
+    WrongAccount,
+    /// The signature does not verify.
+    #[error("log signature does not verify")]
+    BadSignature,
+    /// An entry older than the head: a rollback.
+    #[error("log entry {offered} is older than the trusted head {trusted} (rollback)")]
+    Rollback {
+        /// Sequence offered.
+        offered: u64,
+        /// Sequence of the head.
+        trusted: u64,
+    },
+    /// Two different entries with one sequence number: two histories exist.
+    #[error("log entry {sequence} differs from the one already trusted (forked history)")]
+    Fork {
+        /// The sequence that exists twice.
+        sequence: u64,
+    },
+    /// The entry skips sequence numbers, so the chain cannot be checked.
+    #[error("log jumps from entry {trusted} to {offered}; the entries between are needed")]
+    Gap {
+        /// Sequence of the head.
+        trusted: u64,
+        /// Sequence offered.
+        offered: u64,
+    },
+    /// The previous-hash field does not name the head.
+    #[error("log entry {sequence} does not chain to the trusted head (broken chain)")]
+    BrokenChain {
+        /// The sequence whose link is wrong.
+        sequence: u64,
+    },
+    /// Entry 1 must have an all-zero previous hash.
+    #[error("the first log entry must not name a predecessor")]
+    BadGenesis,
+}
+
+crate::codec::malformed_from!(LogError);
+
+impl From<BadSignature> for LogError {
+    fn from(_: BadSignature) -> Self {
+        Self::BadSignature
+    }
+}
+
+/// SHA-256 of a statement's encoding, as an entry names it.
+#[must_use]
+pub fn statement_hash(encoded: &[u8]) -> [u8; 32] {
+    Sha256::digest(encoded).into()
+}
+
+impl EntryBody {
+    fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(ENTRY_LEN);
+        w.bytes(ENTRY_MAGIC).u8(FORMAT);
+        w.bytes(&self.account.to_bytes())
+            .u64(self.sequence)
+            .bytes(&self.previous.0);
+        w.u64(self.issued_at.0)
+            .u8(self.kind.id())
+            .bytes(&self.subject);
+        w.u64(self.version).bytes(&self.statement);
+        w.into_vec()
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        expect_magic(r, ENTRY_MAGIC, FORMAT, "log entry")?;
+        Ok(Self {
+            account: AccountPublicKey::from_bytes(&r.array("account key")?)?,
+            sequence: r.u64("sequence")?,
+            previous: LogHash(r.array("previous hash")?),
+            issued_at: Timestamp(r.u64("issued at")?),
+            kind: EntryKind::from_id(r.u8("kind")?)?,
+            subject: r.array("subject")?,
+            version: r.u64("statement version")?,
+            statement: r.array("statement hash")?,
+        })
+    }
+
+    fn check(&self) -> Result<(), DecodeError> {
+        // As for rosters: 0 is never a sequence, and u64::MAX has no successor.
+        if self.sequence == 0 || self.sequence == u64::MAX {
+            return Err(DecodeError::Invalid("log sequence"));
+        }
+        if self.kind == EntryKind::Roster && self.subject != [0; 16] {
+            return Err(DecodeError::Invalid("a roster entry names no camera"));
+        }
+        Ok(())
+    }
+
+    /// Whether this entry records the statement `encoded` of this kind, subject and version.
+    #[must_use]
+    pub fn records(
+        &self,
+        kind: EntryKind,
+        subject: [u8; 16],
+        version: u64,
+        encoded: &[u8],
+    ) -> bool {
+        self.kind == kind
+            && self.subject == subject
+            && self.version == version
+            && self.statement == statement_hash(encoded)
+    }
+
+    /// Signs this body with the account key.
+    ///
+    /// # Errors
+    /// [`LogError::WrongAccount`] if `key` is not `self.account`; [`LogError::Malformed`] for
+    /// sequence 0 or `u64::MAX`, or a roster entry with a subject.
+    pub fn sign(self, key: &AccountKey) -> Result<SignedEntry, LogError> {
+        if key.public() != self.account {
+            return Err(LogError::WrongAccount);
+        }
+        self.check()?;
+        let body = self.encode();
+        let signature = key.sign(ENTRY_CONTEXT, &[&body]);
+        let mut encoded = body;
+        encoded.extend_from_slice(&signature.0);
+        Ok(SignedEntry {
+            body: self,
+            signature,
+            encoded,
+        })
+    }
+}
+
+impl SignedEntry {
+    /// Parses an entry. Nothing is trusted until [`SignedEntry::verify_first`] or
+    /// [`LogHead::accept`].
+    ///
+    /// # Errors
+    /// [`DecodeError`] if the bytes are not exactly one well-formed entry.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let body = EntryBody::decode(&mut r)?;
+        let signature = Signature(r.array("log entry signature")?);
+        r.finish()?;
+        body.check()?;
+        Ok(Self {
+            body,
+            signature,
+            encoded: bytes.to_vec(),
+        })
+    }
+
+    /// The canonical encoding.
+    #[must_use]
+    pub fn encoded(&self) -> &[u8] {
+        &self.encoded
+    }
+
+    /// The content, unverified.
+    #[must_use]
+    pub fn unverified_body(&self) -> &EntryBody {
+        &self.body
+    }
+
+    /// This entry's hash.
+    #[must_use]
+    pub fn hash(&self) -> LogHash {
+        LogHash(Sha256::digest(&self.encoded).into())
+    }
+
+    fn check_signature(&self, account: &AccountPublicKey) -> Result<(), LogError> {
+        if self.body.account != *account {
+            return Err(LogError::WrongAccount);
+        }
+        let body_len = self.encoded.len() - 64;
+        account.verify(ENTRY_CONTEXT, &[&self.encoded[..body_len]], &self.signature)?;
+        Ok(())
+    }
+
+    /// Verifies an entry signed by `account` with no head to compare against (a device's first
+    /// look at the log); later entries must chain from it.
+    ///
+    /// # Errors
+    /// [`LogError::WrongAccount`], [`LogError::BadSignature`] or [`LogError::BadGenesis`].
+    pub fn verify_first(self, account: &AccountPublicKey) -> Result<LogHead, LogError> {
+        self.check_signature(account)?;
+        if self.body.sequence == 1 && self.body.previous != LogHash::default() {
+            return Err(LogError::BadGenesis);
+        }
+        Ok(LogHead { entry: self })
+    }
+}
+
+impl LogHead {
+    /// The verified newest entry.
+    #[must_use]
+    pub fn entry(&self) -> &EntryBody {
+        &self.entry.body
+    }
+
+    /// The signed form, for storing or sending.
+    #[must_use]
+    pub fn signed(&self) -> &SignedEntry {
+        &self.entry
+    }
+
+    /// The head's sequence number.
+    #[must_use]
+    pub fn sequence(&self) -> u64 {
+        self.entry.body.sequence
+    }
+
+    /// The head's hash.
+    #[must_use]
+    pub fn hash(&self) -> LogHash {
+        self.entry.hash()
+    }
+
+    /// Accepts `next` as the new head: the same entry again (no change), or the direct successor
+    /// (sequence + 1, chaining to this head's hash).
+    ///
+    /// # Errors
+    /// Each refusal names what was wrong: signature, rollback, fork, gap or broken chain.
+    pub fn accept(&self, next: SignedEntry) -> Result<LogHead, LogError> {
+        next.check_signature(&self.entry.body.account)?;
+        let (trusted, offered) = (self.sequence(), next.body.sequence);
+        if offered < trusted {
+            return Err(LogError::Rollback { offered, trusted });
+        }
+        if offered == trusted {
+            return if next.encoded == self.entry.encoded {
+                Ok(self.clone())
+            } else {
+                Err(LogError::Fork { sequence: offered })
+            };
+        }
+        if offered != trusted + 1 {
+            return Err(LogError::Gap { trusted, offered });
+        }
+        if next.body.previous != self.hash() {
+            return Err(LogError::BrokenChain { sequence: offered });
+        }
+        Ok(LogHead { entry: next })
+    }
+
+    /// The body of the next entry, recording `statement` (its full encoding). Sign it with
+    /// [`EntryBody::sign`].
+    #[must_use]
+    pub fn successor(
+        &self,
+        kind: EntryKind,
+        subject: [u8; 16],
+        version: u64,
+        statement: &[u8],
+        issued_at: Timestamp,
+    ) -> EntryBody {
+        EntryBody {
+            account: self.entry.body.account,
+            // A verified entry's sequence is below u64::MAX; `sign` refuses u64::MAX.
+            sequence: self.sequence().saturating_add(1),
+            previous: self.hash(),
+            issued_at,
+            kind,
+            subject,
+            version,
+            statement: statement_hash(statement),
+        }
+    }
+}
+
+/// A device's signed word on the log head it holds, for the account's other devices to compare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadStatement {
+    /// The account whose log it is.
+    pub account: AccountPublicKey,
+    /// The device that holds this head.
+    pub device: DeviceId,
+    /// The head's sequence number.
+    pub sequence: u64,
+    /// The head's hash.
+    pub head: LogHash,
+    /// When the device last verified the log.
+    pub seen_at: Timestamp,
+}
+
+impl HeadStatement {
+    fn encode_body(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(HEAD_LEN);
+        w.bytes(HEAD_MAGIC).u8(FORMAT);
+        w.bytes(&self.account.to_bytes()).bytes(&self.device.0);
+        w.u64(self.sequence).bytes(&self.head.0).u64(self.seen_at.0);
+        w.into_vec()
+    }
+
+    /// Signs the statement with the device's key; returns its encoding.
+    #[must_use]
+    pub fn sign(&self, key: &DeviceSigningKey) -> Vec<u8> {
+        let mut encoded = self.encode_body();
+        let signature = key.sign(HEAD_CONTEXT, &[&encoded]);
+        encoded.extend_from_slice(&signature.0);
+        encoded
+    }
+
+    /// Parses a statement and checks it is signed by `signer`, the key the account's verified
+    /// roster lists for the device it names (the caller looks it up), for `account`.
+    ///
+    /// # Errors
+    /// [`LogError::Malformed`], [`LogError::WrongAccount`] or [`LogError::BadSignature`].
+    pub fn verify(
+        bytes: &[u8],
+        account: &AccountPublicKey,
+        signer: &DeviceSigningPublicKey,
+    ) -> Result<Self, LogError> {
+        let statement = Self::decode_unverified(bytes)?;
+        if statement.account != *account {
+            return Err(LogError::WrongAccount);
+        }
+        let signature = Signature(
+            bytes[HEAD_LEN - 64..]
+                .try_into()
+                .map_err(|_| DecodeError::Truncated("head signature"))?,
+        );
+        signer.verify(HEAD_CONTEXT, &[&bytes[..HEAD_LEN - 64]], &signature)?;
+        Ok(statement)
+    }
+
+    /// Parses a statement without checking its signature (to find which device it names).
+    ///
+    /// # Errors
+    /// [`DecodeError`] if the bytes are not exactly one well-formed statement.
+    pub fn decode_unverified(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        expect_magic(&mut r, HEAD_MAGIC, FORMAT, "log head")?;
+        let statement = Self {
+            account: AccountPublicKey::from_bytes(&r.array("account key")?)?,
+            device: DeviceId(r.array("device id")?),
+            sequence: r.u64("sequence")?,
+            head: LogHash(r.array("head hash")?),
+            seen_at: Timestamp(r.u64("seen at")?),
+        };
+        let _signature: [u8; 64] = r.array("head signature")?;
+        r.finish()?;
+        Ok(statement)
+    }
+}
+
+/// How another device's head relates to this device's log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparison {
+    /// The same head.
+    Same,
+    /// The other device is behind: its head is an entry this device verified.
+    TheyAreBehind,
+    /// The other device is ahead: fetch and accept entries up to `sequence`, then compare again.
+    WeAreBehind {
+        /// The other device's head sequence.
+        sequence: u64,
+    },
+}
+
+/// Compares another device's head (`sequence`, `head`) with this device's log, given the hash
+/// of each entry this device verified (`hash_at`, by sequence).
+///
+/// # Errors
+/// [`LogError::Fork`] when the other head is not on this device's chain: the server has shown
+/// the two devices different histories. Also when this device no longer has the entry to
+/// compare with (`hash_at` answers `None` at or below its head), since then it cannot tell.
+pub fn compare(
+    own: &LogHead,
+    hash_at: impl Fn(u64) -> Option<LogHash>,
+    sequence: u64,
+    head: LogHash,
+) -> Result<Comparison, LogError> {
+    if sequence > own.sequence() {
+        return Ok(Comparison::WeAreBehind { sequence });
+    }
+    let mine = if sequence == own.sequence() {
+        Some(own.hash())
+    } else {
+        hash_at(sequence)
+    };
+    match mine {
+        Some(h) if h == head && sequence == own.sequence() => Ok(Comparison::Same),
+        Some(h) if h == head => Ok(Comparison::TheyAreBehind),
+        _ => Err(LogError::Fork { sequence }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(key: &AccountKey, n: u64) -> Vec<SignedEntry> {
+        let first = EntryBody {
+            account: key.public(),
+            sequence: 1,
+            previous: LogHash::default(),
+            issued_at: Timestamp(1_000),
+            kind: EntryKind::Roster,
+            subject: [0; 16],
+            version: 1,
+            statement: statement_hash(b"roster 1"),
+        }
+        .sign(key)
+        .unwrap();
+        let mut out = vec![first];
+        for i in 2..=n {
+            let head = out[0]
+                .clone()
+                .verify_first(&key.public())
+                .and_then(|h| h.accept_all(&out[1..]))
+                .unwrap();
+            let next = head
+                .successor(
+                    EntryKind::CameraRecord,
+                    [7; 16],
+                    i,
+                    b"record",
+                    Timestamp(1_000 + i),
+                )
+                .sign(key)
+                .unwrap();
+            out.push(next);
+        }
+        out
+    }
+
+    impl LogHead {
+        fn accept_all(self, entries: &[SignedEntry]) -> Result<LogHead, LogError> {
+            entries.iter().try_fold(self, |h, e| h.accept(e.clone()))
+        }
+    }
+
+    #[test]
+    fn a_chain_is_accepted_entry_by_entry_and_every_break_is_named() {
+        let key = AccountKey::from_seed(&[1; 32]);
+        let entries = chain(&key, 3);
+        let first = entries[0].clone().verify_first(&key.public()).unwrap();
+        let head = first.clone().accept_all(&entries[1..]).unwrap();
+        assert_eq!(head.sequence(), 3);
+        assert_eq!(entries[0].encoded().len(), ENTRY_LEN);
+        assert_eq!(
+            head.accept(entries[1].clone()),
+            Err(LogError::Rollback {
+                offered: 2,
+                trusted: 3
+            })
+        );
+        assert_eq!(
+            first.accept(entries[2].clone()),
+            Err(LogError::Gap {
+                trusted: 1,
+                offered: 3
+            })
+        );
+        let other = first
+            .successor(EntryKind::Share, [7; 16], 1, b"share", Timestamp(5))
+            .sign(&key)
+            .unwrap();
+        let two = first.accept(entries[1].clone()).unwrap();
+        assert_eq!(
+            two.accept(other.clone()),
+            Err(LogError::Fork { sequence: 2 })
+        );
+        assert_eq!(
+            SignedEntry::decode(other.encoded()),
+            Ok(other.clone()),
+            "an entry decodes to itself"
+        );
+        let stranger = AccountKey::from_seed(&[2; 32]);
+        let mut forged = other.unverified_body().clone();
+        forged.account = stranger.public();
+        assert_eq!(
+            first.accept(forged.sign(&stranger).unwrap()),
+            Err(LogError::WrongAccount)
+        );
+    }
+
+    #[test]
+    fn heads_compare_as_same_behind_ahead_or_forked() {
+        let key = AccountKey::from_seed(&[1; 32]);
+        let entries = chain(&key, 3);
+        let hashes: Vec<LogHash> = entries.iter().map(SignedEntry::hash).collect();
+        let at = |s: u64| {
+            hashes
+                .get(usize::try_from(s).ok()?.checked_sub(1)?)
+                .copied()
+        };
+        let head = entries[0]
+            .clone()
+            .verify_first(&key.public())
+            .unwrap()
+            .accept_all(&entries[1..])
+            .unwrap();
+        assert_eq!(compare(&head, at, 3, hashes[2]), Ok(Comparison::Same));
+        assert_eq!(
+            compare(&head, at, 2, hashes[1]),
+            Ok(Comparison::TheyAreBehind)
+        );
+        assert_eq!(
+            compare(&head, at, 4, LogHash([9; 32])),
+            Ok(Comparison::WeAreBehind { sequence: 4 })
+        );
+        assert_eq!(
+            compare(&head, at, 2, LogHash([9; 32])),
+            Err(LogError::Fork { sequence: 2 })
+        );
+
+        let device = DeviceSigningKey::from_seed(&[3; 32]);
+        let statement = HeadStatement {
+            account: key.public(),
+            device: DeviceId([4; 16]),
+            sequence: 3,
+            head: hashes[2],
+            seen_at: Timestamp(9),
+        };
+        let bytes = statement.sign(&device);
+        assert_eq!(bytes.len(), HEAD_LEN);
+        assert_eq!(
+            HeadStatement::verify(&bytes, &key.public(), &device.public()),
+            Ok(statement)
+        );
+        let other_device = DeviceSigningKey::from_seed(&[5; 32]);
+        assert_eq!(
+            HeadStatement::verify(&bytes, &key.public(), &other_device.public()),
+            Err(LogError::BadSignature)
+        );
+    }
+}
