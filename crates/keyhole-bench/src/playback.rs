@@ -87,7 +87,8 @@ pub async fn run(quick: bool) -> anyhow::Result<String> {
             first_raw,
         ),
         (
-            "first bytes, opened: header fetched and verified, key unwrapped, chunk opened",
+            "first bytes, opened: header and first chunk in one request, header verified, key \
+             unwrapped, chunk opened",
             first,
             first_raw,
         ),
