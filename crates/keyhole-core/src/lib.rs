@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod chain;
 pub mod codec;
 pub mod enrollment;
 pub mod envelope;

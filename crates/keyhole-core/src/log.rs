@@ -10,6 +10,7 @@
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use crate::chain::{self, Break, Step};
 use crate::codec::{DecodeError, Reader, Writer, expect_magic};
 use crate::ids::{DeviceId, Timestamp};
 use crate::keys::{
@@ -324,23 +325,20 @@ impl LogHead {
     pub fn accept(&self, next: SignedEntry) -> Result<LogHead, LogError> {
         next.check_signature(&self.entry.body.account)?;
         let (trusted, offered) = (self.sequence(), next.body.sequence);
-        if offered < trusted {
-            return Err(LogError::Rollback { offered, trusted });
+        let identical = next.encoded == self.entry.encoded;
+        match chain::step(
+            trusted,
+            offered,
+            identical,
+            next.body.previous == self.hash(),
+        ) {
+            Ok(Step::Same) => Ok(self.clone()),
+            Ok(Step::Next) => Ok(LogHead { entry: next }),
+            Err(Break::Rollback) => Err(LogError::Rollback { offered, trusted }),
+            Err(Break::Fork) => Err(LogError::Fork { sequence: offered }),
+            Err(Break::Gap) => Err(LogError::Gap { trusted, offered }),
+            Err(Break::BrokenChain) => Err(LogError::BrokenChain { sequence: offered }),
         }
-        if offered == trusted {
-            return if next.encoded == self.entry.encoded {
-                Ok(self.clone())
-            } else {
-                Err(LogError::Fork { sequence: offered })
-            };
-        }
-        if offered != trusted + 1 {
-            return Err(LogError::Gap { trusted, offered });
-        }
-        if next.body.previous != self.hash() {
-            return Err(LogError::BrokenChain { sequence: offered });
-        }
-        Ok(LogHead { entry: next })
     }
 
     /// The body of the next entry, recording `statement` (its full encoding). Sign it with

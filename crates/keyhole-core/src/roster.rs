@@ -10,6 +10,7 @@
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use crate::chain::{self, Break, Step};
 use crate::codec::{DecodeError, Reader, Writer, expect_magic};
 use crate::ids::{DeviceId, Timestamp};
 use crate::keys::{
@@ -331,23 +332,20 @@ impl Roster {
     pub fn accept(&self, next: SignedRoster) -> Result<Roster, RosterError> {
         next.check_signature(&self.body().account)?;
         let (trusted, offered) = (self.body().version, next.body.version);
-        if offered < trusted {
-            return Err(RosterError::Rollback { offered, trusted });
+        let identical = next.encoded == self.signed.encoded;
+        match chain::step(
+            trusted,
+            offered,
+            identical,
+            next.body.previous == self.hash(),
+        ) {
+            Ok(Step::Same) => Ok(self.clone()),
+            Ok(Step::Next) => Ok(Roster { signed: next }),
+            Err(Break::Rollback) => Err(RosterError::Rollback { offered, trusted }),
+            Err(Break::Fork) => Err(RosterError::Fork { version: offered }),
+            Err(Break::Gap) => Err(RosterError::Gap { trusted, offered }),
+            Err(Break::BrokenChain) => Err(RosterError::BrokenChain { version: offered }),
         }
-        if offered == trusted {
-            return if next.encoded == self.signed.encoded {
-                Ok(self.clone())
-            } else {
-                Err(RosterError::Fork { version: offered })
-            };
-        }
-        if offered != trusted + 1 {
-            return Err(RosterError::Gap { trusted, offered });
-        }
-        if next.body.previous != self.hash() {
-            return Err(RosterError::BrokenChain { version: offered });
-        }
-        Ok(Roster { signed: next })
     }
 
     /// Accepts each roster of `chain` in turn (oldest first) and returns the newest.
