@@ -21,6 +21,20 @@ pub struct Session {
     /// The session prefix (header and signature), sent to each viewer first.
     pub prefix: Bytes,
     frames: broadcast::Sender<Bytes>,
+    /// Receivers made when the session began, one per viewer already waiting: a viewer that
+    /// subscribed only once woken would miss the frames the camera sent meanwhile (the first
+    /// key frame among them).
+    early: Arc<Mutex<Vec<broadcast::Receiver<Bytes>>>>,
+}
+
+impl Session {
+    fn join(&self) -> broadcast::Receiver<Bytes> {
+        self.early
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop()
+            .unwrap_or_else(|| self.frames.subscribe())
+    }
 }
 
 enum Slot {
@@ -150,9 +164,18 @@ impl Relay {
     /// Starts (or replaces) the camera's session and wakes waiting viewers.
     pub fn publish(self: &Arc<Self>, camera: [u8; 16], prefix: Bytes) -> Publisher {
         let (frames, _) = broadcast::channel(VIEWER_QUEUE);
+        let waiting = self
+            .viewers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&camera)
+            .map_or(0, |(count, _)| *count);
         let session = Session {
             prefix,
             frames: frames.clone(),
+            early: Arc::new(Mutex::new(
+                (0..waiting).map(|_| frames.subscribe()).collect(),
+            )),
         };
         let mut slots = self
             .slots
@@ -262,7 +285,7 @@ impl Relay {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&camera)
         {
-            Some(Slot::Live(s)) => Some(Joined::Here(s.prefix.clone(), s.frames.subscribe())),
+            Some(Slot::Live(s)) => Some(Joined::Here(s.prefix.clone(), s.join())),
             _ => None,
         };
         loop {
@@ -276,7 +299,7 @@ impl Relay {
                     .or_insert_with(|| Slot::Waiting(Arc::new(Notify::new())))
                 {
                     Slot::Live(s) => {
-                        return Some(Joined::Here(s.prefix.clone(), s.frames.subscribe()));
+                        return Some(Joined::Here(s.prefix.clone(), s.join()));
                     }
                     Slot::Waiting(n) => n.clone(),
                 }
@@ -364,5 +387,53 @@ impl Relay {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&camera)
             .is_some_and(|until| *until > tokio::time::Instant::now())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The next frame, or `None` if none comes within a second.
+    async fn next(frames: &mut broadcast::Receiver<Bytes>) -> Option<Bytes> {
+        tokio::time::timeout(std::time::Duration::from_secs(1), frames.recv())
+            .await
+            .ok()?
+            .ok()
+    }
+
+    #[tokio::test]
+    async fn a_viewer_waiting_before_the_session_gets_the_frames_sent_before_it_joins() {
+        let relay = Arc::new(Relay::default());
+        let camera = [7; 16];
+        let _watching = relay.viewer(camera);
+        let publisher = relay.publish(camera, Bytes::from_static(b"prefix"));
+        // The camera is faster than the woken viewer: two frames go out before it joins.
+        publisher.send(Bytes::from_static(b"frame 0"));
+        publisher.send(Bytes::from_static(b"frame 1"));
+        let Some(Joined::Here(prefix, mut frames)) = relay
+            .subscribe(camera, std::time::Duration::from_secs(1), true)
+            .await
+        else {
+            panic!("the session is live here");
+        };
+        assert_eq!(prefix, Bytes::from_static(b"prefix"));
+        assert_eq!(
+            frames.recv().await.ok(),
+            Some(Bytes::from_static(b"frame 0"))
+        );
+        assert_eq!(
+            frames.recv().await.ok(),
+            Some(Bytes::from_static(b"frame 1"))
+        );
+        // A viewer arriving later joins at the frames still to come.
+        let Some(Joined::Here(_, mut late)) = relay
+            .subscribe(camera, std::time::Duration::from_secs(1), true)
+            .await
+        else {
+            panic!("the session is live here");
+        };
+        publisher.send(Bytes::from_static(b"frame 2"));
+        assert_eq!(next(&mut late).await, Some(Bytes::from_static(b"frame 2")));
     }
 }
