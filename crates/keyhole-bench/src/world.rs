@@ -95,7 +95,7 @@ impl World {
             .await?;
         agent.refresh_record(&mut self.rng).await?;
         // The device takes its viewing key from the key package it just sealed to itself.
-        self.owner.sync_camera(&id).await?;
+        self.owner.sync().await?;
         Ok((agent, id))
     }
 

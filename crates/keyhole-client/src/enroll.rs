@@ -20,6 +20,7 @@ use rand_core::CryptoRngCore;
 use serde::Deserialize;
 
 use crate::ClientError;
+use crate::account_log::AccountLog;
 use crate::api::Api;
 use crate::owner::{Owner, log_in, untrusted};
 
@@ -212,7 +213,9 @@ impl JoinRequest {
             device_id: self.device_id,
             roster,
             cameras: BTreeMap::new(),
+            log: AccountLog::default(),
         };
+        owner.refresh().await?;
         owner
             .adopt_key_packages("/v1/key-packages", None, rng)
             .await?;

@@ -1,7 +1,8 @@
 //! The device's key store file: the whole state of an enrolled device, sealed under the user's
 //! passphrase (PROTOCOL.md §13), written atomically with mode 0600. The contents are a JSON
-//! object; every key in it is hex, every signed roster or record base64 of its encoding, and
-//! all of it is verified again when the store is opened.
+//! object; every key in it is hex, every signed roster or record base64 of its encoding (the
+//! account log: its entries concatenated), and all of it is verified again when the store is
+//! opened.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::ClientError;
+use crate::account_log::AccountLog;
 use crate::api::Api;
 use crate::owner::{CameraKeys, Owner};
 
@@ -40,6 +42,9 @@ struct Contents {
     device_hpke_key: String,
     roster: String,
     cameras: Vec<CameraContents>,
+    /// Every account log entry this device verified, concatenated, base64.
+    #[serde(default)]
+    log: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -113,6 +118,7 @@ impl Owner {
                         .collect(),
                 })
                 .collect(),
+            log: B64.encode(self.log.encoded()),
         };
         let json = Zeroizing::new(
             serde_json::to_vec(&contents).map_err(|e| ClientError::Untrusted(e.to_string()))?,
@@ -176,6 +182,9 @@ impl Owner {
             }
             cameras.insert(id, CameraKeys { records, viewing });
         }
+        let log_bytes = B64.decode(&c.log).map_err(|_| bad("account log"))?;
+        let log =
+            AccountLog::decode(&account.public(), &log_bytes).map_err(|_| bad("account log"))?;
         let api = Api::new(&endpoint)?.with_token(c.token.clone());
         Ok(Self {
             endpoint,
@@ -185,6 +194,7 @@ impl Owner {
             device_id,
             roster,
             cameras,
+            log,
         })
     }
 

@@ -12,6 +12,9 @@ pub mod enroll;
 pub mod owner;
 pub mod ui;
 
+mod account_log;
+mod sync;
+
 pub use enroll::{Approval, JoinRequest, PendingEnrollment};
 pub use keyhole_core as core;
 pub use owner::{CameraStatus, ClipReader, Latest, LiveOutcome, Owner};
@@ -41,6 +44,14 @@ pub enum ClientError {
     /// Something the server sent does not verify; the message says what.
     #[error("refused what the server sent: {0}")]
     Untrusted(String),
+    /// The server showed this device a different account history than another of the
+    /// account's devices verified: changes made since cannot be trusted to be the owner's.
+    #[error(
+        "the server is showing this account's devices different histories (a forked account \
+         log): {0}. Changes since then may not be yours; compare the account code on your \
+         devices and check `keyhole devices` and `keyhole cameras`"
+    )]
+    Forked(String),
     /// Adding a device by approval did not complete; the message says why.
     #[error("{0}")]
     Enrollment(String),

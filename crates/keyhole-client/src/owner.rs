@@ -11,7 +11,7 @@ use keyhole_core::envelope::{
 };
 use keyhole_core::key_package::{KeyPackage, Recipient, RecipientKey};
 use keyhole_core::pairing::{PairingCode, RegistrationProof};
-use keyhole_core::record::{CameraRecord, CameraRecordBody, CameraState, SignedCameraRecord};
+use keyhole_core::record::{CameraRecord, CameraRecordBody, CameraState};
 use keyhole_core::recovery::{KdfParams, RecoveryBackup, RecoveryPhrase, RecoverySecrets};
 use keyhole_core::report::{
     Checked, DEFAULT_EPOCH_GRACE_MS, EpochStart, Expectations, Failure, Listed, Report,
@@ -26,7 +26,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::ClientError;
+use crate::account_log::AccountLog;
 use crate::api::Api;
+use crate::sync::ROSTER;
 
 /// What this device knows about one camera.
 #[derive(Debug)]
@@ -36,9 +38,6 @@ pub(crate) struct CameraKeys {
     /// Viewing keys by epoch.
     pub(crate) viewing: BTreeMap<u32, HpkeSecretKey>,
 }
-
-/// Most camera-record versions fetched when restoring a camera's history.
-const MAX_RECORD_VERSIONS: u64 = 10_000;
 
 /// What a live view delivered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -214,6 +213,8 @@ pub struct Owner {
     pub(crate) device_id: DeviceId,
     pub(crate) roster: Roster,
     pub(crate) cameras: BTreeMap<CameraId, CameraKeys>,
+    /// The account log as this device verified it.
+    pub(crate) log: AccountLog,
 }
 
 #[derive(Deserialize)]
@@ -301,29 +302,33 @@ impl Owner {
         }
         .sign(&account)
         .map_err(untrusted)?;
-        api.put_bytes("/v1/roster", roster.encoded().to_vec())
-            .await?;
         let phrase = RecoveryPhrase::generate(rng);
         let secrets = RecoverySecrets {
             account_key: AccountKey::from_seed(&account.seed()),
             recovery_key: recovery,
         };
         let backup = RecoveryBackup::seal(&phrase, &secrets, kdf, rng).map_err(untrusted)?;
-        api.put_bytes("/v1/recovery-backup", backup.encode())
+        let mut owner = Self {
+            endpoint: endpoint.clone(),
+            api,
+            roster: roster
+                .clone()
+                .verify_first(&account.public())
+                .map_err(untrusted)?,
+            account,
+            device,
+            device_id,
+            cameras: BTreeMap::new(),
+            log: AccountLog::default(),
+        };
+        // Log entry 1 records roster version 1: the account exists from here on.
+        owner.append(ROSTER, 1, roster.encoded(), now).await?;
+        owner
+            .api
+            .put_bytes("/v1/recovery-backup", backup.encode())
             .await?;
-        let roster = roster.verify_first(&account.public()).map_err(untrusted)?;
-        Ok((
-            Self {
-                endpoint: endpoint.clone(),
-                api,
-                account,
-                device,
-                device_id,
-                roster,
-                cameras: BTreeMap::new(),
-            },
-            phrase,
-        ))
+        owner.sync().await?;
+        Ok((owner, phrase))
     }
 
     /// Restores the account on a new device after every enrolled device is lost: logs in,
@@ -372,7 +377,9 @@ impl Owner {
             device_id,
             roster,
             cameras: BTreeMap::new(),
+            log: AccountLog::default(),
         };
+        owner.refresh().await?;
         let mut body = owner.roster.successor(now);
         body.devices.push(entry);
         owner.publish_roster(body).await?;
@@ -384,13 +391,14 @@ impl Owner {
                 rng,
             )
             .await?;
+        owner.sync().await?;
         Ok(owner)
     }
 
-    /// Opens the key packages the server lists at `query`, each checked against its camera's
-    /// record history (fetched and verified as a chain under the account key). They are sealed
-    /// to this device, or, given `other` (the recovery key), to that key, and then each opened
-    /// key is sealed to this device too, so it no longer needs `other`.
+    /// Opens the key packages the server lists at `query`, each checked against the record of
+    /// its camera and epoch (call [`Owner::refresh`] first, which learns the cameras). They are
+    /// sealed to this device, or, given `other` (the recovery key), to that key, and then each
+    /// opened key is sealed to this device too, so it no longer needs `other`.
     pub(crate) async fn adopt_key_packages(
         &mut self,
         query: &str,
@@ -403,16 +411,6 @@ impl Owner {
                 .decode(encoded)
                 .map_err(untrusted)?;
             let pkg = KeyPackage::decode(&raw).map_err(untrusted)?;
-            if !self.cameras.contains_key(&pkg.camera_id) {
-                let records = self.record_history(&pkg.camera_id).await?;
-                self.cameras.insert(
-                    pkg.camera_id,
-                    CameraKeys {
-                        records,
-                        viewing: BTreeMap::new(),
-                    },
-                );
-            }
             let Some(keys) = self.cameras.get_mut(&pkg.camera_id) else {
                 continue;
             };
@@ -446,39 +444,6 @@ impl Owner {
             keys.viewing.insert(pkg.epoch, opened.secret);
         }
         Ok(())
-    }
-
-    /// Every version of a camera's record, verified as a chain under the account key.
-    async fn record_history(&self, camera: &CameraId) -> Result<Vec<CameraRecord>, ClientError> {
-        let latest = SignedCameraRecord::decode(
-            &self
-                .api
-                .get_bytes(&format!("/v1/cameras/{camera}/record"))
-                .await?,
-        )
-        .map_err(untrusted)?;
-        let newest = latest.unverified_body().version;
-        // Each version costs a request: a server claiming an absurd history is refused.
-        if newest > MAX_RECORD_VERSIONS {
-            return Err(untrusted(format!(
-                "camera {camera} claims {newest} record versions"
-            )));
-        }
-        let mut records: Vec<CameraRecord> = Vec::new();
-        for version in 1..=newest {
-            let bytes = self
-                .api
-                .get_bytes(&format!("/v1/cameras/{camera}/record?version={version}"))
-                .await?;
-            let signed = SignedCameraRecord::decode(&bytes).map_err(untrusted)?;
-            let record = match records.last() {
-                Some(previous) => previous.accept(signed),
-                None => signed.verify_first(&self.account.public(), camera),
-            }
-            .map_err(untrusted)?;
-            records.push(record);
-        }
-        Ok(records)
     }
 
     /// The cameras this device holds keys for: id, name, current epoch, and whether it was
@@ -562,6 +527,7 @@ impl Owner {
         keep_footage: bool,
         now: Timestamp,
     ) -> Result<serde_json::Value, ClientError> {
+        self.refresh().await?;
         let latest = self
             .camera(camera)?
             .records
@@ -571,16 +537,7 @@ impl Owner {
             let mut body = latest.successor(now);
             body.state = CameraState::Removed;
             let signed = body.sign(&self.account).map_err(untrusted)?;
-            self.api
-                .put_bytes(
-                    &format!("/v1/cameras/{camera}/record"),
-                    signed.encoded().to_vec(),
-                )
-                .await?;
-            let accepted = latest.accept(signed).map_err(untrusted)?;
-            if let Some(keys) = self.cameras.get_mut(camera) {
-                keys.records.push(accepted);
-            }
+            self.publish_record(*camera, signed).await?;
         }
         let footage = if keep_footage { "keep" } else { "delete" };
         let summary = self
@@ -734,6 +691,7 @@ impl Owner {
         now: Timestamp,
         rng: &mut impl CryptoRngCore,
     ) -> Result<CameraId, ClientError> {
+        self.refresh().await?;
         let bytes = self
             .api
             .get_bytes(&format!("/v1/pairing-tokens/{}/registration", code.token))
@@ -754,27 +712,12 @@ impl Owner {
         }
         .sign(&self.account)
         .map_err(untrusted)?;
-        self.api
-            .put_bytes(
-                &format!("/v1/cameras/{}/record", proof.camera_id),
-                record.encoded().to_vec(),
-            )
-            .await?;
+        self.publish_record(proof.camera_id, record).await?;
         self.seal_key_packages(proof.camera_id, 1, &viewing, rng)
             .await?;
-        let record = record
-            .verify_first(&self.account.public(), &proof.camera_id)
-            .map_err(untrusted)?;
         // The viewing key is dropped here: this device, like every other, learns it from its
-        // key package (`sync_camera`).
+        // key package (`sync`).
         drop(viewing);
-        self.cameras.insert(
-            proof.camera_id,
-            CameraKeys {
-                records: vec![record],
-                viewing: BTreeMap::new(),
-            },
-        );
         Ok(proof.camera_id)
     }
 
@@ -824,6 +767,7 @@ impl Owner {
         now: Timestamp,
         rng: &mut impl CryptoRngCore,
     ) -> Result<(), ClientError> {
+        self.refresh().await?;
         let mut body = self.roster.successor(now);
         body.devices.push(entry.clone());
         self.publish_roster(body).await?;
@@ -866,6 +810,7 @@ impl Owner {
                 "a device cannot revoke itself; revoke it from another device",
             ));
         }
+        self.refresh().await?;
         let mut body = self.roster.successor(now);
         body.devices.retain(|d| d.id != device);
         self.publish_roster(body).await?;
@@ -888,15 +833,6 @@ impl Owner {
         Ok(epochs)
     }
 
-    async fn publish_roster(&mut self, body: RosterBody) -> Result<(), ClientError> {
-        let signed = body.sign(&self.account).map_err(untrusted)?;
-        self.api
-            .put_bytes("/v1/roster", signed.encoded().to_vec())
-            .await?;
-        self.roster = self.roster.accept(signed).map_err(untrusted)?;
-        Ok(())
-    }
-
     /// Starts a new epoch for `camera`: a fresh viewing key, a new signed record naming it, and
     /// key packages for every enrolled device and the recovery key. The camera seals to the new
     /// key from its next check; whoever held only older keys opens nothing recorded afterwards.
@@ -910,6 +846,7 @@ impl Owner {
         now: Timestamp,
         rng: &mut impl CryptoRngCore,
     ) -> Result<u32, ClientError> {
+        self.refresh().await?;
         let latest = self
             .camera(camera)?
             .records
@@ -924,63 +861,13 @@ impl Owner {
         body.viewing_key = viewing.public();
         let epoch = body.epoch;
         let signed = body.sign(&self.account).map_err(untrusted)?;
-        let accepted = latest.accept(signed.clone()).map_err(untrusted)?;
-        self.api
-            .put_bytes(
-                &format!("/v1/cameras/{camera}/record"),
-                signed.encoded().to_vec(),
-            )
-            .await?;
+        self.publish_record(*camera, signed).await?;
         self.seal_key_packages(*camera, epoch, &viewing, rng)
             .await?;
         if let Some(keys) = self.cameras.get_mut(camera) {
-            keys.records.push(accepted);
             keys.viewing.insert(epoch, viewing);
         }
         Ok(epoch)
-    }
-
-    /// Fetches the camera's latest record (accepted only as a successor of what this device
-    /// already trusts) and opens this device's key packages for it, checking each key against the
-    /// record of its epoch.
-    ///
-    /// # Errors
-    /// [`ClientError::Untrusted`] for a record that does not verify or goes back; server errors.
-    pub async fn sync_camera(&mut self, camera: &CameraId) -> Result<(), ClientError> {
-        let bytes = self
-            .api
-            .get_bytes(&format!("/v1/cameras/{camera}/record"))
-            .await?;
-        let offered = SignedCameraRecord::decode(&bytes).map_err(untrusted)?;
-        let keys = self
-            .cameras
-            .get_mut(camera)
-            .ok_or_else(|| untrusted(format!("camera {camera} is not paired to this device")))?;
-        let Some(latest) = keys.records.last() else {
-            return Err(untrusted("no trusted record for this camera"));
-        };
-        let accepted = latest.accept(offered).map_err(untrusted)?;
-        if accepted != *latest {
-            keys.records.push(accepted);
-        }
-        let packages: KeyPackages = self.api.get_json("/v1/key-packages").await?;
-        for encoded in packages.packages {
-            let raw = base64::engine::general_purpose::STANDARD
-                .decode(encoded)
-                .map_err(untrusted)?;
-            let pkg = KeyPackage::decode(&raw).map_err(untrusted)?;
-            if pkg.camera_id != *camera || keys.viewing.contains_key(&pkg.epoch) {
-                continue;
-            }
-            let Some(record) = keys.records.iter().find(|r| r.body().epoch == pkg.epoch) else {
-                continue;
-            };
-            let opened = pkg
-                .open(&self.device.hpke, &record.body().viewing_key)
-                .map_err(untrusted)?;
-            keys.viewing.insert(pkg.epoch, opened.secret);
-        }
-        Ok(())
     }
 
     /// This device's id.
@@ -989,7 +876,7 @@ impl Owner {
         self.device_id
     }
 
-    fn camera(&self, camera: &CameraId) -> Result<&CameraKeys, ClientError> {
+    pub(crate) fn camera(&self, camera: &CameraId) -> Result<&CameraKeys, ClientError> {
         self.cameras
             .get(camera)
             .ok_or_else(|| untrusted(format!("camera {camera} is not paired to this device")))

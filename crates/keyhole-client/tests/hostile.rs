@@ -459,24 +459,43 @@ async fn older_and_foreign_camera_records_are_refused_by_camera_and_client() {
         .await
         .unwrap_err();
     assert!(refused.to_string().contains("another account"), "{refused}");
+    // A device reads only the record versions the account log records, each checked against
+    // its entry: a device restoring the account (which reads the whole history) refuses version
+    // 2 replaced by the forgery, and version 2 replaced by version 1 (a rollback).
+    let version_2 = format!("{record}?version=2");
     w.owner_view
-        .rewrite(get(record.clone()), move |body| *body = forged.clone());
-    let refused = w.owner.sync_camera(&w.camera_id).await.unwrap_err();
+        .rewrite(get(version_2.clone()), move |body| *body = forged.clone());
+    let restore = async |w: &mut World| {
+        Owner::recover(
+            &endpoint(&w.owner_view.url),
+            "ana",
+            PASSWORD,
+            &w.phrase,
+            "new phone",
+            NOW,
+            &mut w.rng,
+        )
+        .await
+        .unwrap_err()
+    };
+    let refused = restore(&mut w).await;
     assert!(
-        matches!(&refused, ClientError::Untrusted(m) if m.contains("another account")),
+        matches!(&refused, ClientError::Untrusted(m)
+            if m.contains("record version 2 of camera") && m.contains("not the one the account log records")),
         "{refused}"
     );
-    // And version 1 offered to the client: a rollback.
     w.owner_view.clear();
-    let to_v1 = record.clone();
     w.owner_view.redirect(move |m, p| {
-        (*m == Method::GET && p == to_v1).then(|| format!("{to_v1}?version=1"))
+        (*m == Method::GET && p == version_2).then(|| format!("{record}?version=1"))
     });
-    let refused = w.owner.sync_camera(&w.camera_id).await.unwrap_err();
+    let refused = restore(&mut w).await;
     assert!(
-        matches!(&refused, ClientError::Untrusted(m) if m.contains("rollback")),
+        matches!(&refused, ClientError::Untrusted(m) if m.contains("not the one the account log records")),
         "{refused}"
     );
+    // Nothing was changed by the refused restores: the account still has its one device.
+    w.owner.sync().await.unwrap();
+    assert_eq!(w.owner.devices().len(), 1);
     assert!(w.camera_view.applied() >= 2 && w.owner_view.applied() >= 2);
 }
 

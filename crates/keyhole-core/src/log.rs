@@ -32,7 +32,7 @@ pub const HEAD_LEN: usize = 165;
 pub struct LogHash(pub [u8; 32]);
 
 /// What an entry records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum EntryKind {
     /// A roster version; the subject is all zero.
     Roster,

@@ -12,10 +12,11 @@ mod common;
 use common::*;
 use keyhole_core::envelope::open_object;
 use keyhole_core::key_package::{KeyPackage, Recipient, RecipientKey};
+use keyhole_core::log::{ENTRY_LEN, EntryBody, EntryKind, HeadStatement, LogHash};
 use keyhole_core::pairing::{PairingCode, RegistrationProof};
 use keyhole_core::recovery::{KdfParams, RecoveryBackup, RecoveryPhrase, RecoverySecrets};
 use keyhole_core::roster::RosterHash;
-use keyhole_core::{AccountKey, CameraId, CameraKey, DeviceId, HpkeSecretKey, ObjectId};
+use keyhole_core::{AccountKey, CameraId, CameraKey, DeviceId, HpkeSecretKey, ObjectId, Timestamp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -155,16 +156,12 @@ async fn rosters_records_key_packages_and_backup() {
     );
     // Version 1 again, or a rollback, is refused; a forged roster too.
     assert_eq!(
-        ana.put(&s, "/v1/roster", v1.encoded().to_vec())
-            .await
-            .status(),
+        ana.append(&s, ROSTER, 1, v1.encoded()).await.status(),
         StatusCode::CONFLICT
     );
     let v2 = ana.roster(2, v1.hash());
     assert_eq!(
-        ana.put(&s, "/v1/roster", v2.encoded().to_vec())
-            .await
-            .status(),
+        ana.append(&s, ROSTER, 2, v2.encoded()).await.status(),
         StatusCode::CREATED
     );
     assert_eq!(
@@ -183,19 +180,19 @@ async fn rosters_records_key_packages_and_backup() {
     let mut forged = v2.unverified_body().clone();
     forged.version = 3;
     forged.account = stranger.public();
-    let resp = ana
-        .put(
-            &s,
-            "/v1/roster",
-            forged.sign(&stranger).unwrap().encoded().to_vec(),
-        )
-        .await;
+    let forged = forged.sign(&stranger).unwrap();
+    let resp = ana.append(&s, ROSTER, 3, forged.encoded()).await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert_eq!(
-        ana.put(&s, "/v1/roster", b"garbage".to_vec())
+        ana.append(&s, ROSTER, 3, b"garbage").await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    // Rosters are written only with their log entry.
+    assert_eq!(
+        ana.put(&s, "/v1/roster", v2.encoded().to_vec())
             .await
             .status(),
-        StatusCode::BAD_REQUEST
+        StatusCode::METHOD_NOT_ALLOWED
     );
 
     let (_camera, camera_id, camera_token, viewing) = ana.pair(&s, 2).await;
@@ -272,6 +269,167 @@ async fn rosters_records_key_packages_and_backup() {
             .open(&phrase)
             .is_ok()
     );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_account_log_takes_only_its_next_entry_with_its_statement() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path()).await;
+    let ana = Owner::new(&s, "ana", 1).await;
+    let (_camera, _, camera_token, _) = ana.pair(&s, 2).await;
+    let head = ana.log_head(&s).await.unwrap();
+    assert_eq!(
+        head.sequence(),
+        2,
+        "roster version 1, then the camera record"
+    );
+    let v1 = ana.roster(1, RosterHash([0; 32]));
+    let v2 = ana.roster(2, v1.hash());
+    let next = |body: EntryBody| body.sign(&ana.account).unwrap();
+    let good = head.successor(EntryKind::Roster, [0; 16], 2, v2.encoded(), Timestamp(5));
+
+    let refused = [
+        // Not the next entry: the same sequence again, a gap, another predecessor.
+        (
+            next(EntryBody {
+                sequence: 2,
+                ..good.clone()
+            }),
+            v2.encoded().to_vec(),
+            StatusCode::CONFLICT,
+            "does not follow the stored head (entry 2)",
+        ),
+        (
+            next(EntryBody {
+                sequence: 4,
+                ..good.clone()
+            }),
+            v2.encoded().to_vec(),
+            StatusCode::CONFLICT,
+            "does not follow",
+        ),
+        (
+            next(EntryBody {
+                previous: LogHash([9; 32]),
+                ..good.clone()
+            }),
+            v2.encoded().to_vec(),
+            StatusCode::CONFLICT,
+            "does not follow",
+        ),
+        // Recording other bytes, or another version, than the statement sent.
+        (
+            next(good.clone()),
+            v1.encoded().to_vec(),
+            StatusCode::BAD_REQUEST,
+            "does not record the statement",
+        ),
+        (
+            next(EntryBody {
+                version: 3,
+                ..good.clone()
+            }),
+            v2.encoded().to_vec(),
+            StatusCode::BAD_REQUEST,
+            "records version 3",
+        ),
+        // Signed by another key.
+        (
+            EntryBody {
+                account: AccountKey::generate(&mut rng(5)).public(),
+                ..good.clone()
+            }
+            .sign(&AccountKey::generate(&mut rng(5)))
+            .unwrap(),
+            v2.encoded().to_vec(),
+            StatusCode::BAD_REQUEST,
+            "log entry refused",
+        ),
+    ];
+    for (entry, statement, status, why) in refused {
+        let resp = ana.post_log(&s, entry.encoded(), &statement).await;
+        assert_eq!(resp.status(), status, "{why}");
+        let message = resp.json::<Value>().await.unwrap()["message"].to_string();
+        assert!(message.contains(why), "{message}");
+    }
+    assert_eq!(ana.log_head(&s).await.unwrap(), head, "nothing was stored");
+    assert_eq!(
+        ana.get(&s, "/v1/roster").await.bytes().await.unwrap(),
+        v1.encoded()
+    );
+
+    let resp = ana.post_log(&s, next(good).encoded(), v2.encoded()).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    assert_eq!(ana.log_head(&s).await.unwrap().sequence(), 3);
+    assert_eq!(
+        ana.get(&s, "/v1/roster").await.bytes().await.unwrap(),
+        v2.encoded()
+    );
+    let page = ana.get(&s, "/v1/log?after=1&limit=1").await;
+    assert_eq!(page.bytes().await.unwrap().len(), ENTRY_LEN);
+    assert_eq!(
+        ana.get(&s, "/v1/log?limit=1001").await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    let audit: Value = ana.get(&s, "/v1/audit").await.json().await.unwrap();
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["detail"] == "log entry 3: roster version 2 (1 devices)"),
+        "{audit}"
+    );
+
+    // Head statements: the caller's own, signed by the key the roster lists for it.
+    let statement = |device: DeviceId, key: &keyhole_core::DeviceKeys| {
+        HeadStatement {
+            account: ana.account.public(),
+            device,
+            sequence: 3,
+            head: LogHash([3; 32]),
+            seen_at: Timestamp(6),
+        }
+        .sign(&key.signing)
+    };
+    let own = statement(ana.device_id, &ana.device);
+    let stranger = keyhole_core::DeviceKeys::generate(&mut rng(6));
+    for (body, why) in [
+        (statement(DeviceId([7; 16]), &ana.device), "its own"),
+        (statement(ana.device_id, &stranger), "log head refused"),
+        (own[..100].to_vec(), "not a log head"),
+    ] {
+        let resp = ana.put(&s, "/v1/log/heads", body).await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{why}");
+        let message = resp.json::<Value>().await.unwrap()["message"].to_string();
+        assert!(message.contains(why), "{message}");
+    }
+    assert!(
+        ana.get(&s, "/v1/log/heads")
+            .await
+            .bytes()
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let resp = ana.put(&s, "/v1/log/heads", own.clone()).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    assert_eq!(
+        ana.get(&s, "/v1/log/heads").await.bytes().await.unwrap(),
+        own
+    );
+
+    // Cameras neither read nor write the log.
+    for path in ["/v1/log", "/v1/log/heads"] {
+        let resp = reqwest::Client::new()
+            .get(s.url(path))
+            .bearer_auth(&camera_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{path}");
+    }
     s.stop().await;
 }
 

@@ -167,8 +167,8 @@ async fn every_boundary_refuses_bad_input_clearly_and_loses_nothing() {
     let (status, error, _) = refused(
         &ana,
         &s,
-        Method::PUT,
-        "/v1/roster",
+        Method::POST,
+        "/v1/log",
         Some(("", vec![0; 64 * 1024 + 1])),
     )
     .await;
@@ -188,13 +188,8 @@ async fn every_boundary_refuses_bad_input_clearly_and_loses_nothing() {
 
     // Garbage where signed or sealed objects belong.
     for (method, path, what) in [
-        (Method::PUT, "/v1/roster".to_owned(), "roster"),
+        (Method::POST, "/v1/log".to_owned(), "206-byte entry"),
         (Method::PUT, "/v1/key-packages".to_owned(), "key package"),
-        (
-            Method::PUT,
-            format!("/v1/cameras/{camera_id}/record"),
-            "camera record",
-        ),
         (
             Method::POST,
             "/v1/enrollments".to_owned(),
@@ -211,6 +206,22 @@ async fn every_boundary_refuses_bad_input_clearly_and_loses_nothing() {
         .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
         assert!(message.contains(what), "{path}: {message}");
+    }
+    // A log append: garbage for the entry, then a good entry for a garbage statement.
+    let garbage = b"KHxx\x01garbage";
+    for (subject, what) in [
+        (ROSTER, "not a roster"),
+        (camera_record(camera_id), "not a camera record"),
+    ] {
+        let resp = ana.post_log(&s, &[7; 206], garbage).await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        let message = resp.json::<Value>().await.unwrap()["message"].to_string();
+        assert!(message.contains("not a log entry"), "{message}");
+        let entry = ana.next_entry(&s, subject, 2, garbage).await;
+        let resp = ana.post_log(&s, entry.encoded(), garbage).await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        let message = resp.json::<Value>().await.unwrap()["message"].to_string();
+        assert!(message.contains(what), "{message}");
     }
     let garbage_object = reqwest::Client::new()
         .put(s.url(&format!("/v1/objects/{}", "ab".repeat(16))))
@@ -309,16 +320,11 @@ async fn every_boundary_refuses_bad_input_clearly_and_loses_nothing() {
     );
     let cameras: Value = ana.get(&s, "/v1/cameras").await.json().await.unwrap();
     assert_eq!(cameras.as_array().unwrap().len(), 2, "{cameras}");
+    let v2 = ana.roster(2, ana.roster(1, RosterHash([0; 32])).hash());
     assert_eq!(
-        ana.put(
-            &s,
-            "/v1/roster",
-            ana.roster(1, RosterHash([0; 32])).encoded().to_vec()
-        )
-        .await
-        .status(),
-        StatusCode::CONFLICT,
-        "the stored roster is still version 1"
+        ana.append(&s, ROSTER, 2, v2.encoded()).await.status(),
+        StatusCode::CREATED,
+        "the roster is still version 1, the log unchanged"
     );
     s.stop().await;
 }

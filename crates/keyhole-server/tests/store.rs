@@ -13,8 +13,8 @@ use keyhole_server::config::Secret;
 use reqwest::StatusCode;
 
 use keyhole_server::store::{
-    CameraRow, Credential, EnrollmentRow, EnrollmentStep, Inserted, MetaStore, ObjectRow,
-    Retention, SqlStore, StoreError, Subject,
+    CameraRow, Credential, EnrollmentRow, EnrollmentStep, Inserted, LogAppend, Logged, MetaStore,
+    ObjectRow, Retention, SqlStore, StoreError, Subject,
 };
 use keyhole_testkit::postgres::Postgres;
 use keyhole_testkit::s3::S3Server;
@@ -387,6 +387,73 @@ async fn enrollments(s: &dyn MetaStore) {
     );
 }
 
+fn append(sequence: i64, previous: u8, hash: u8, version: i64, body: &[u8]) -> LogAppend<'_> {
+    LogAppend {
+        sequence,
+        previous: [previous; 32],
+        hash: [hash; 32],
+        entry: body,
+        statement: Logged::Roster { version, body },
+    }
+}
+
+async fn account_log(s: &dyn MetaStore) {
+    assert!(s.log_entries(&ANA, 0, 10).await.unwrap().is_empty());
+    conflict(
+        s.append_log(&ANA, &append(2, 0, 2, 10, b"e2")).await,
+        "does not follow",
+    );
+    s.append_log(&ANA, &append(1, 0, 1, 10, b"e1"))
+        .await
+        .unwrap();
+    // Again, skipping one, or naming another predecessor: refused.
+    for (a, why) in [
+        (
+            append(1, 0, 9, 11, b"x"),
+            "does not follow the stored head (entry 1)",
+        ),
+        (append(3, 1, 3, 11, b"x"), "does not follow"),
+        (append(2, 7, 2, 11, b"x"), "does not follow"),
+    ] {
+        conflict(s.append_log(&ANA, &a).await, why);
+    }
+    // A statement that is not newer takes its entry down with it: both or neither.
+    conflict(
+        s.append_log(&ANA, &append(2, 1, 2, 10, b"e2")).await,
+        "not newer",
+    );
+    assert_eq!(
+        s.log_entries(&ANA, 0, 10).await.unwrap(),
+        vec![b"e1".to_vec()]
+    );
+    s.append_log(&ANA, &append(2, 1, 2, 11, b"e2"))
+        .await
+        .unwrap();
+    s.append_log(&ANA, &append(3, 2, 3, 12, b"e3"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.roster(&ANA, None).await.unwrap(),
+        Some(b"e3".to_vec()),
+        "the statement was stored with its entry"
+    );
+    assert_eq!(
+        s.log_entries(&ANA, 1, 1).await.unwrap(),
+        vec![b"e2".to_vec()]
+    );
+    assert_eq!(s.log_entries(&ANA, 1, 10).await.unwrap().len(), 2);
+    assert!(s.log_entries(&BOB, 0, 10).await.unwrap().is_empty());
+
+    s.put_log_head(&ANA, &DEVICE, b"head 1").await.unwrap();
+    s.put_log_head(&ANA, &[5; 16], b"other").await.unwrap();
+    s.put_log_head(&ANA, &DEVICE, b"head 2").await.unwrap();
+    assert_eq!(
+        s.log_heads(&ANA).await.unwrap(),
+        vec![b"head 2".to_vec(), b"other".to_vec()]
+    );
+    assert!(s.log_heads(&BOB).await.unwrap().is_empty());
+}
+
 /// Every part of the contract, in an order where each builds on the last.
 async fn conformance(s: &dyn MetaStore) {
     accounts_and_credentials(s).await;
@@ -397,6 +464,7 @@ async fn conformance(s: &dyn MetaStore) {
     audit_and_retention(s).await;
     removal(s).await;
     enrollments(s).await;
+    account_log(s).await;
 }
 
 /// Many writers racing for the same next versions: exactly one wins each. Many devices asking
@@ -425,6 +493,32 @@ async fn racing_writers(s: Arc<dyn MetaStore>) {
     assert_eq!(won.len(), before, "a version was stored twice");
     assert_eq!(won.last(), Some(&29));
     assert!(s.roster(&BOB, Some(29)).await.unwrap().is_some());
+
+    // Log appends racing for the same sequence numbers: exactly one wins each, and the roster
+    // version stored with it is the winner's.
+    let mut tasks = Vec::new();
+    for writer in 0..8u8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            for seq in 1..=20u8 {
+                let body = [writer];
+                let a = append(i64::from(seq), seq - 1, seq, 100 + i64::from(seq), &body);
+                let _ = s.append_log(&BOB, &a).await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let entries = s.log_entries(&BOB, 0, 100).await.unwrap();
+    assert_eq!(entries.len(), 20);
+    for (seq, entry) in (1..=20i64).zip(&entries) {
+        assert_eq!(
+            s.roster(&BOB, Some(100 + seq)).await.unwrap().as_ref(),
+            Some(entry),
+            "entry {seq}"
+        );
+    }
 
     for round in 0..20u8 {
         let now = 10_000_000 + i64::from(round) * 1_000_000;

@@ -1,9 +1,9 @@
 //! A hostile server: an HTTP proxy on loopback in front of the real server that the test can
 //! turn against its clients. Cameras and devices talk to the proxy's URL; the test adds rules
-//! that send a request to another path (serve another object, an older record) or rewrite a
-//! response body (flip a byte, drop a chunk, hide a listing entry, substitute a key). Every
-//! applied rule is counted, so a test can show the attack happened and was caught, not that it
-//! never took place.
+//! that send a request to another path (serve another object, an older record), rewrite a
+//! response body (flip a byte, drop a chunk, hide a listing entry, substitute a key), or answer a
+//! request itself (keep a second history for one client). Every applied rule is counted, so a
+//! test can show the attack happened and was caught, not that it never took place.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -17,11 +17,13 @@ use futures_util::TryStreamExt as _;
 type Redirect = Box<dyn Fn(&Method, &str) -> Option<String> + Send + Sync>;
 type Matches = Box<dyn Fn(&Method, &str) -> bool + Send + Sync>;
 type Rewrite = Box<dyn Fn(&mut Vec<u8>) + Send + Sync>;
+type Answer = Box<dyn Fn(&Method, &str, &[u8]) -> Option<(StatusCode, Vec<u8>)> + Send + Sync>;
 
 #[derive(Default)]
 struct Rules {
     redirects: Vec<Redirect>,
     rewrites: Vec<(Matches, Rewrite)>,
+    answers: Vec<Answer>,
 }
 
 struct Shared {
@@ -102,6 +104,16 @@ impl HostileProxy {
             .push((Box::new(matches), Box::new(body)));
     }
 
+    /// Answers requests itself, never reaching the server: `answer` gets the method, the path
+    /// with query and the request body, and returns the status and body to send back, or `None`
+    /// to let the request through. For a server that keeps a second history for one client.
+    pub fn answer(
+        &self,
+        answer: impl Fn(&Method, &str, &[u8]) -> Option<(StatusCode, Vec<u8>)> + Send + Sync + 'static,
+    ) {
+        self.rules().answers.push(Box::new(answer));
+    }
+
     /// Removes every rule: honest again.
     pub fn clear(&self) {
         *self.rules() = Rules::default();
@@ -135,6 +147,36 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_owned();
+    let has_answers = !shared
+        .rules
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .answers
+        .is_empty();
+    // With answer rules, the body is read whole first, to be answered or sent on.
+    let (request, buffered) = if has_answers {
+        let (parts, body) = request.into_parts();
+        let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+            Ok(b) => b,
+            Err(e) => return failure(e),
+        };
+        let answered = {
+            let rules = shared.rules.lock().unwrap_or_else(PoisonError::into_inner);
+            rules
+                .answers
+                .iter()
+                .find_map(|a| a(&method, &original, &bytes))
+        };
+        if let Some((status, body)) = answered {
+            shared.applied.fetch_add(1, Ordering::SeqCst);
+            let mut resp = Response::new(Body::from(body));
+            *resp.status_mut() = status;
+            return resp;
+        }
+        (Request::from_parts(parts, Body::empty()), Some(bytes))
+    } else {
+        (request, None)
+    };
     let (path, rewrite) = {
         let rules = shared.rules.lock().unwrap_or_else(PoisonError::into_inner);
         let redirected = rules.redirects.iter().find_map(|r| r(&method, &original));
@@ -156,8 +198,13 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
             upstream = upstream.header(name, value);
         }
     }
-    let body = request.into_body().into_data_stream();
-    let answer = match upstream.body(reqwest::Body::wrap_stream(body)).send().await {
+    let upstream = match buffered {
+        Some(bytes) => upstream.body(bytes),
+        None => upstream.body(reqwest::Body::wrap_stream(
+            request.into_body().into_data_stream(),
+        )),
+    };
+    let answer = match upstream.send().await {
         Ok(a) => a,
         Err(e) => return failure(e),
     };

@@ -254,8 +254,8 @@ pub(super) async fn finish_pairing(State(viewer): State<Arc<Viewer>>) -> Respons
     };
     {
         let mut owner = viewer.owner.write().await;
-        let synced = owner.sync_camera(&camera).await;
-        if let Err(e) = synced.and_then(|()| (viewer.persist)(&owner)) {
+        let synced = owner.sync().await;
+        if let Err(e) = synced.and_then(|_| (viewer.persist)(&owner)) {
             return failed(&e);
         }
     }

@@ -6,6 +6,7 @@ mod cameras;
 mod enrollments;
 mod extract;
 mod live;
+mod log;
 mod objects;
 mod pairing;
 mod records;
@@ -38,7 +39,9 @@ pub fn router(state: AppState) -> Router {
             "/v1/enrollments/{enrollment_id}/{step}",
             put(enrollments::put_step),
         )
-        .route("/v1/roster", put(records::put_roster).get(records::roster))
+        .route("/v1/log", post(log::append).get(log::entries))
+        .route("/v1/log/heads", put(log::put_head).get(log::heads))
+        .route("/v1/roster", get(records::roster))
         .route(
             "/v1/recovery-backup",
             put(records::put_backup).get(records::backup),
@@ -65,7 +68,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/retention", put(cameras::set_retention))
         .route(
             "/v1/cameras/{camera_id}/record",
-            put(records::put_camera_record).get(records::camera_record),
+            get(records::camera_record),
         )
         .route("/v1/cameras/{camera_id}/objects", get(objects::list))
         .route("/v1/objects", post(objects::upload_batch))

@@ -1,6 +1,7 @@
-//! Signed records: the roster, camera records, key packages and the recovery backup. The server
-//! checks each against the account key named by the account's first roster, to refuse garbage
-//! early; clients never rely on that and verify everything themselves.
+//! Signed records: the roster, camera records, key packages and the recovery backup. Rosters and
+//! camera records are written through the account log (`log.rs`). The server checks each against
+//! the account key named by the account's first roster, to refuse garbage early; clients never
+//! rely on that and verify everything themselves.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -24,7 +25,10 @@ use crate::store::{AccountId, Subject};
 use crate::{AppState, audit};
 
 /// The account key, from the account's first roster.
-async fn account_key(state: &AppState, account: &AccountId) -> Result<AccountPublicKey, ApiError> {
+pub(super) async fn account_key(
+    state: &AppState,
+    account: &AccountId,
+) -> Result<AccountPublicKey, ApiError> {
     let first = state.meta.roster(account, Some(1)).await?.ok_or_else(|| {
         ApiError::Conflict("the account has no roster yet; upload version 1 first".into())
     })?;
@@ -39,34 +43,29 @@ pub(super) struct VersionQuery {
     version: Option<u64>,
 }
 
-pub(super) async fn put_roster(
-    State(state): State<AppState>,
-    caller: Caller,
-    body: Bytes,
-) -> Result<StatusCode, ApiError> {
-    caller.device()?;
-    record_body(&state, &body)?;
-    let account = caller.0.account_id;
+/// Checks a roster offered for the log: signed by the account key (the roster's own for version
+/// 1, which starts an account). Returns its version and the audit line.
+pub(super) async fn check_roster(
+    state: &AppState,
+    account: &AccountId,
+    body: &[u8],
+) -> Result<(u64, String), ApiError> {
     let roster =
-        SignedRoster::decode(&body).map_err(|e| ApiError::bad(format!("not a roster: {e}")))?;
+        SignedRoster::decode(body).map_err(|e| ApiError::bad(format!("not a roster: {e}")))?;
     let version = roster.unverified_body().version;
-    let roster_devices = roster.unverified_body().devices.len();
+    let devices = roster.unverified_body().devices.len();
     let key = if version == 1 {
         roster.unverified_body().account
     } else {
-        account_key(&state, &account).await?
+        account_key(state, account).await?
     };
     roster
         .verify_first(&key)
         .map_err(|e| ApiError::bad(format!("roster refused: {e}")))?;
-    state
-        .meta
-        .put_roster(&account, as_i64(version, "version")?, &body)
-        .await?;
-    tracing::info!(account = hex::encode(account), version, "roster stored");
-    let detail = format!("roster version {version} ({} devices)", roster_devices);
-    audit::record(&state, &account, &audit::actor(&caller), "roster", &detail).await;
-    Ok(StatusCode::CREATED)
+    Ok((
+        version,
+        format!("roster version {version} ({devices} devices)"),
+    ))
 }
 
 pub(super) async fn roster(
@@ -105,17 +104,16 @@ async fn camera_for(
     Ok(camera)
 }
 
-pub(super) async fn put_camera_record(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(camera_id): Path<String>,
-    body: Bytes,
-) -> Result<StatusCode, ApiError> {
-    caller.device()?;
-    record_body(&state, &body)?;
-    let camera_id = id16(&camera_id, "camera id")?;
-    let camera = camera_for(&state, &caller, &camera_id).await?;
-    let record = SignedCameraRecord::decode(&body)
+/// Checks a camera record offered for the log: for a camera of the caller's account, naming the
+/// key the camera registered, signed by the account key. Returns its version and the audit line.
+pub(super) async fn check_camera_record(
+    state: &AppState,
+    caller: &Caller,
+    camera_id: [u8; 16],
+    body: &[u8],
+) -> Result<(u64, String), ApiError> {
+    let camera = camera_for(state, caller, &camera_id).await?;
+    let record = SignedCameraRecord::decode(body)
         .map_err(|e| ApiError::bad(format!("not a camera record: {e}")))?;
     if record.unverified_body().camera_key.to_bytes() != camera.camera_key {
         return Err(ApiError::bad(
@@ -124,32 +122,15 @@ pub(super) async fn put_camera_record(
     }
     let version = record.unverified_body().version;
     let epoch = record.unverified_body().epoch;
-    let key = account_key(&state, &caller.0.account_id).await?;
+    let key = account_key(state, &caller.0.account_id).await?;
     record
         .verify_first(&key, &keyhole_core::CameraId(camera_id))
         .map_err(|e| ApiError::bad(format!("camera record refused: {e}")))?;
-    state
-        .meta
-        .put_camera_record(&camera_id, as_i64(version, "version")?, &body)
-        .await?;
-    tracing::info!(
-        camera = hex::encode(camera_id),
-        version,
-        "camera record stored"
-    );
     let detail = format!(
         "camera {} record version {version}, epoch {epoch}",
         hex::encode(camera_id)
     );
-    audit::record(
-        &state,
-        &caller.0.account_id,
-        &audit::actor(&caller),
-        "camera-record",
-        &detail,
-    )
-    .await;
-    Ok(StatusCode::CREATED)
+    Ok((version, detail))
 }
 
 pub(super) async fn camera_record(

@@ -178,6 +178,42 @@ pub enum EnrollmentStep {
     Grant,
 }
 
+/// The statement a log entry records, stored with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Logged<'a> {
+    /// A roster version.
+    Roster {
+        /// Its version.
+        version: i64,
+        /// Its signed encoding.
+        body: &'a [u8],
+    },
+    /// A camera record version.
+    CameraRecord {
+        /// The camera.
+        camera_id: [u8; 16],
+        /// Its version.
+        version: i64,
+        /// Its signed encoding.
+        body: &'a [u8],
+    },
+}
+
+/// One entry appended to an account's log, with the statement it records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogAppend<'a> {
+    /// The entry's sequence number.
+    pub sequence: i64,
+    /// The hash it names as its predecessor's.
+    pub previous: [u8; 32],
+    /// Its own hash (SHA-256 of `entry`).
+    pub hash: [u8; 32],
+    /// The signed entry.
+    pub entry: &'a [u8],
+    /// What it records.
+    pub statement: Logged<'a>,
+}
+
 /// The server's metadata.
 #[async_trait]
 pub trait MetaStore: Send + Sync {
@@ -262,6 +298,28 @@ pub trait MetaStore: Send + Sync {
         camera_id: &[u8; 16],
         version: Option<i64>,
     ) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Appends an entry to an account's log and stores the statement it records, in one
+    /// transaction. Conflict (saying why) unless the entry follows the stored head (sequence one
+    /// more, `previous` its hash; sequence 1 on an empty log) and the statement is newer than
+    /// every stored version of it.
+    async fn append_log(&self, account: &AccountId, a: &LogAppend<'_>) -> Result<(), StoreError>;
+    /// Log entries with sequence > `after`, oldest first.
+    async fn log_entries(
+        &self,
+        account: &AccountId,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// Stores (or replaces) a device's head statement.
+    async fn put_log_head(
+        &self,
+        account: &AccountId,
+        device: &[u8; 16],
+        body: &[u8],
+    ) -> Result<(), StoreError>;
+    /// Every device's head statement.
+    async fn log_heads(&self, account: &AccountId) -> Result<Vec<Vec<u8>>, StoreError>;
 
     /// Stores (or replaces) a key package.
     async fn put_key_package(

@@ -12,7 +12,7 @@ use sqlx::{AnyPool, Executor, Row};
 
 use super::{
     AccountId, AuditEntry, CameraRow, Credential, Deleted, EnrollmentRow, EnrollmentStep, Inserted,
-    MetaStore, ObjectRow, Retention, StoreError, Subject,
+    LogAppend, Logged, MetaStore, ObjectRow, Retention, StoreError, Subject,
 };
 
 /// SQL implementation of [`MetaStore`].
@@ -146,7 +146,7 @@ pub struct Held {
 }
 
 /// Every table of the schema, parents before children (the order rows can be copied in).
-const TABLES: [&str; 12] = [
+const TABLES: [&str; 14] = [
     "accounts",
     "credentials",
     "rosters",
@@ -159,6 +159,8 @@ const TABLES: [&str; 12] = [
     "audit",
     "retention",
     "enrollments",
+    "log_entries",
+    "log_heads",
 ];
 
 impl SqlStore {
@@ -269,39 +271,51 @@ impl SqlStore {
         version: i64,
         body: &[u8],
     ) -> Result<(), StoreError> {
-        let (table, column, what) = kind.parts();
-        let mut tx = self.begin_write(Some((table, &key[..]))).await?;
-        let latest: Option<i64> = sqlx::query_scalar(&format!(
-            "SELECT MAX(version) FROM {table} WHERE {column} = $1"
-        ))
-        .bind(&key[..])
-        .fetch_one(&mut *tx)
-        .await?;
-        if latest.is_some_and(|l| version <= l) {
-            return Err(StoreError::Conflict(format!(
-                "{what} version {version} is not newer than the stored version"
-            )));
-        }
-        sqlx::query(&format!(
-            "INSERT INTO {table} ({column}, version, body) VALUES ($1, $2, $3)"
-        ))
-        .bind(&key[..])
-        .bind(version)
-        .bind(body)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| {
-            if unique_violation(&e) {
-                StoreError::Conflict(format!(
-                    "{what} version {version} was just stored by another request"
-                ))
-            } else {
-                e.into()
-            }
-        })?;
+        let mut tx = self.begin_write(Some((kind.parts().0, &key[..]))).await?;
+        insert_newer_version_in(&mut tx, kind, key, version, body).await?;
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// [`SqlStore::insert_newer_version`] within the caller's transaction.
+async fn insert_newer_version_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    kind: Versioned,
+    key: &[u8; 16],
+    version: i64,
+    body: &[u8],
+) -> Result<(), StoreError> {
+    let (table, column, what) = kind.parts();
+    let latest: Option<i64> = sqlx::query_scalar(&format!(
+        "SELECT MAX(version) FROM {table} WHERE {column} = $1"
+    ))
+    .bind(&key[..])
+    .fetch_one(&mut **tx)
+    .await?;
+    if latest.is_some_and(|l| version <= l) {
+        return Err(StoreError::Conflict(format!(
+            "{what} version {version} is not newer than the stored version"
+        )));
+    }
+    sqlx::query(&format!(
+        "INSERT INTO {table} ({column}, version, body) VALUES ($1, $2, $3)"
+    ))
+    .bind(&key[..])
+    .bind(version)
+    .bind(body)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| {
+        if unique_violation(&e) {
+            StoreError::Conflict(format!(
+                "{what} version {version} was just stored by another request"
+            ))
+        } else {
+            e.into()
+        }
+    })?;
+    Ok(())
 }
 
 fn camera_row(r: &AnyRow) -> Result<CameraRow, StoreError> {
@@ -642,6 +656,114 @@ impl MetaStore for SqlStore {
             .bind(&camera_id[..]),
         };
         Ok(q.fetch_optional(&self.pool).await?)
+    }
+
+    async fn append_log(&self, account: &AccountId, a: &LogAppend<'_>) -> Result<(), StoreError> {
+        // One log lock per account: the statement tables' own checks run inside it.
+        let mut tx = self.begin_write(Some(("log", &account[..]))).await?;
+        let head: Option<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT sequence, hash FROM log_entries WHERE account_id = $1 \
+             ORDER BY sequence DESC LIMIT 1",
+        )
+        .bind(&account[..])
+        .fetch_optional(&mut *tx)
+        .await?;
+        let follows = match &head {
+            None => a.sequence == 1,
+            Some((sequence, hash)) => a.sequence == sequence + 1 && hash[..] == a.previous[..],
+        };
+        if !follows {
+            let stored = head.map_or(0, |(s, _)| s);
+            return Err(StoreError::Conflict(format!(
+                "log entry {} does not follow the stored head (entry {stored}); \
+                 read the log and try again",
+                a.sequence
+            )));
+        }
+        match a.statement {
+            Logged::Roster { version, body } => {
+                insert_newer_version_in(&mut tx, Versioned::Roster, account, version, body).await?;
+            }
+            Logged::CameraRecord {
+                camera_id,
+                version,
+                body,
+            } => {
+                insert_newer_version_in(
+                    &mut tx,
+                    Versioned::CameraRecord,
+                    &camera_id,
+                    version,
+                    body,
+                )
+                .await?;
+            }
+        }
+        sqlx::query(
+            "INSERT INTO log_entries (account_id, sequence, hash, body) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&account[..])
+        .bind(a.sequence)
+        .bind(&a.hash[..])
+        .bind(a.entry)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| {
+            if unique_violation(&e) {
+                StoreError::Conflict(format!(
+                    "log entry {} was just written by another request",
+                    a.sequence
+                ))
+            } else {
+                e.into()
+            }
+        })?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn log_entries(
+        &self,
+        account: &AccountId,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT body FROM log_entries WHERE account_id = $1 AND sequence > $2 \
+             ORDER BY sequence LIMIT $3",
+        )
+        .bind(&account[..])
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn put_log_head(
+        &self,
+        account: &AccountId,
+        device: &[u8; 16],
+        body: &[u8],
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO log_heads (account_id, device_id, body) VALUES ($1, $2, $3)
+             ON CONFLICT (account_id, device_id) DO UPDATE SET body = excluded.body",
+        )
+        .bind(&account[..])
+        .bind(&device[..])
+        .bind(body)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn log_heads(&self, account: &AccountId) -> Result<Vec<Vec<u8>>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT body FROM log_heads WHERE account_id = $1 ORDER BY device_id",
+        )
+        .bind(&account[..])
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn put_key_package(

@@ -15,6 +15,9 @@ use keyhole_core::envelope::{
     DEFAULT_CHUNK_LOG2, ObjectDigest, ObjectKind, PREFIX_LEN, SealParams, Suite, seal_object,
 };
 use keyhole_core::live::{FRAME_HEADER_LEN, LiveOpener, LiveSealer};
+use keyhole_core::log::{
+    ENTRY_LEN, EntryBody, EntryKind, LogHash, LogHead, SignedEntry, statement_hash,
+};
 use keyhole_core::pairing::{PairingCode, RegistrationProof};
 use keyhole_core::record::{CameraRecordBody, CameraState};
 use keyhole_core::roster::{DeviceEntry, RosterBody, RosterHash, SignedRoster};
@@ -27,6 +30,14 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+
+/// The roster's place in the account log.
+pub const ROSTER: (EntryKind, [u8; 16]) = (EntryKind::Roster, [0; 16]);
+
+/// A camera's records' place in the account log.
+pub fn camera_record(camera: CameraId) -> (EntryKind, [u8; 16]) {
+    (EntryKind::CameraRecord, camera.0)
+}
 
 pub struct Server {
     pub base: String,
@@ -167,13 +178,72 @@ impl Owner {
         };
         let roster = owner.roster(1, RosterHash([0; 32]));
         assert_eq!(
-            owner
-                .put(s, "/v1/roster", roster.encoded().to_vec())
-                .await
-                .status(),
+            owner.append(s, ROSTER, 1, roster.encoded()).await.status(),
             StatusCode::CREATED
         );
         owner
+    }
+
+    /// The account log's newest entry, if any.
+    pub async fn log_head(&self, s: &Server) -> Option<LogHead> {
+        let all = self.get(s, "/v1/log").await.bytes().await.unwrap();
+        let mut head: Option<LogHead> = None;
+        for chunk in all.chunks(ENTRY_LEN) {
+            let entry = SignedEntry::decode(chunk).unwrap();
+            head = Some(match head {
+                None => entry.verify_first(&self.account.public()).unwrap(),
+                Some(h) => h.accept(entry).unwrap(),
+            });
+        }
+        head
+    }
+
+    /// The log entry after the current head recording `statement`, signed.
+    pub async fn next_entry(
+        &self,
+        s: &Server,
+        (kind, subject): (EntryKind, [u8; 16]),
+        version: u64,
+        statement: &[u8],
+    ) -> SignedEntry {
+        let now = Timestamp(1_795_735_205_000);
+        let body = match self.log_head(s).await {
+            Some(head) => head.successor(kind, subject, version, statement, now),
+            None => EntryBody {
+                account: self.account.public(),
+                sequence: 1,
+                previous: LogHash::default(),
+                issued_at: now,
+                kind,
+                subject,
+                version,
+                statement: statement_hash(statement),
+            },
+        };
+        body.sign(&self.account).unwrap()
+    }
+
+    /// Writes a roster or camera record with the log entry recording it (`POST /v1/log`).
+    pub async fn append(
+        &self,
+        s: &Server,
+        subject: (EntryKind, [u8; 16]),
+        version: u64,
+        statement: &[u8],
+    ) -> reqwest::Response {
+        let entry = self.next_entry(s, subject, version, statement).await;
+        self.post_log(s, entry.encoded(), statement).await
+    }
+
+    /// `POST /v1/log` with `entry` followed by `statement`, as given.
+    pub async fn post_log(&self, s: &Server, entry: &[u8], statement: &[u8]) -> reqwest::Response {
+        self.http
+            .post(s.url("/v1/log"))
+            .bearer_auth(&self.token)
+            .body([entry, statement].concat())
+            .send()
+            .await
+            .unwrap()
     }
 
     pub fn roster(&self, version: u64, previous: RosterHash) -> SignedRoster {
@@ -288,11 +358,7 @@ impl Owner {
         .sign(&self.account)
         .unwrap();
         let resp = self
-            .put(
-                s,
-                &format!("/v1/cameras/{camera_id}/record"),
-                record.encoded().to_vec(),
-            )
+            .append(s, camera_record(camera_id), 1, record.encoded())
             .await;
         assert_eq!(resp.status(), StatusCode::CREATED);
         (camera, camera_id, camera_token, viewing)

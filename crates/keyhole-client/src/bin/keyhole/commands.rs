@@ -83,17 +83,26 @@ impl Device {
             .with_context(|| format!("saving {}", self.store.display()))
     }
 
-    /// Opens the key store and brings the named camera's records and keys up to date (saving
-    /// what it learned).
+    /// Opens the key store and brings the device up to date with the account log (saving what
+    /// it learned), then finds the named camera.
     pub(crate) async fn open_synced(
         store: &Path,
         camera: &str,
     ) -> anyhow::Result<(Self, CameraId)> {
-        let mut device = Self::open(store)?;
+        let device = Self::open_all_synced(store).await?;
         let camera = device.camera(camera)?;
-        device.owner.sync_camera(&camera).await?;
-        device.save()?;
         Ok((device, camera))
+    }
+
+    /// Opens the key store and brings the whole device up to date: the account log, roster,
+    /// every camera's records and keys, and the comparison with the other devices' heads. The
+    /// key store is written again only if the device learned something.
+    pub(crate) async fn open_all_synced(store: &Path) -> anyhow::Result<Self> {
+        let mut device = Self::open(store)?;
+        if device.owner.sync().await? {
+            device.save()?;
+        }
+        Ok(device)
     }
 
     /// A camera named by id or by its name.
@@ -305,14 +314,14 @@ pub(crate) async fn pair(store: &Path, name: &str, wait: Duration, qr: bool) -> 
             Err(e) => return Err(e).context("pairing"),
         }
     };
-    device.owner.sync_camera(&camera).await?;
+    device.owner.sync().await?;
     device.save()?;
     println!("Paired {name:?}: camera {camera}.");
     Ok(())
 }
 
 pub(crate) async fn cameras(store: &Path, json: bool) -> anyhow::Result<bool> {
-    let device = Device::open(store)?;
+    let device = Device::open_all_synced(store).await?;
     let cameras = device.owner.camera_statuses().await?;
     if json {
         let list: Vec<_> = cameras
@@ -746,15 +755,10 @@ pub(crate) async fn audit(store: &Path, json: bool) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-/// `keyhole ui`: brings every camera up to date, then serves the web viewer on 127.0.0.1 until
+/// `keyhole ui`: brings the device up to date, then serves the web viewer on 127.0.0.1 until
 /// Ctrl-C.
 pub(crate) async fn ui(store: &Path, port: u16, open_browser: bool) -> anyhow::Result<()> {
-    let mut device = Device::open(store)?;
-    let cameras: Vec<CameraId> = device.owner.cameras().into_iter().map(|c| c.0).collect();
-    for camera in &cameras {
-        device.owner.sync_camera(camera).await?;
-    }
-    device.save()?;
+    let device = Device::open_all_synced(store).await?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("listening on 127.0.0.1:{port}"))?;

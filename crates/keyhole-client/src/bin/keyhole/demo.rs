@@ -172,7 +172,7 @@ pub(crate) async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
         5,
         "The owner's phone verifies everything the server lists and exports the clips",
     );
-    owner.sync_camera(&camera_id).await?;
+    owner.sync().await?;
     let report = owner.verify(&camera_id, None).await?;
     print!("{}", indent(&report.to_string()));
     ensure!(

@@ -1,0 +1,383 @@
+//! Keeping a device in step with its account through the account log (PROTOCOL.md §15.4):
+//! every roster and camera record is written together with the log entry that records it, and
+//! read only in a version the log records; each device posts the head it verified and compares
+//! the other devices' heads, which finds a server that showed them different histories.
+
+use base64::Engine as _;
+use keyhole_core::CameraId;
+use keyhole_core::Timestamp;
+use keyhole_core::key_package::KeyPackage;
+use keyhole_core::log::{
+    self, Comparison, ENTRY_LEN, EntryKind, HEAD_LEN, HeadStatement, LogError, SignedEntry,
+};
+use keyhole_core::record::{CameraRecord, SignedCameraRecord};
+use keyhole_core::roster::{RosterBody, SignedRoster};
+use serde::Deserialize;
+
+use crate::ClientError;
+use crate::owner::{CameraKeys, Owner, untrusted};
+
+/// The roster's place in the log.
+pub(crate) const ROSTER: (EntryKind, [u8; 16]) = (EntryKind::Roster, [0; 16]);
+
+/// A camera's records' place in the log.
+pub(crate) fn camera_subject(camera: &CameraId) -> (EntryKind, [u8; 16]) {
+    (EntryKind::CameraRecord, camera.0)
+}
+
+/// Entries the server returns per read at most.
+const LOG_PAGE: usize = 1000;
+
+#[derive(Deserialize)]
+struct KeyPackages {
+    packages: Vec<String>,
+}
+
+/// A refused log entry: a fork is named as one, the rest are untrusted input.
+fn log_refused(e: LogError) -> ClientError {
+    match e {
+        LogError::Fork { sequence } => ClientError::Forked(format!(
+            "the server now shows account log entry {sequence} with other content than this \
+             device verified before"
+        )),
+        other => untrusted(format!("account log: {other}")),
+    }
+}
+
+impl Owner {
+    /// Writes `statement` (a signed roster or camera record, as `version` of `subject`) with the
+    /// log entry recording it, in one request; the server takes both or neither.
+    pub(crate) async fn append(
+        &mut self,
+        subject: (EntryKind, [u8; 16]),
+        version: u64,
+        statement: &[u8],
+        now: Timestamp,
+    ) -> Result<(), ClientError> {
+        let entry = self
+            .log
+            .next(self.account.public(), subject, version, statement, now)
+            .sign(&self.account)
+            .map_err(untrusted)?;
+        let mut request = Vec::with_capacity(ENTRY_LEN + statement.len());
+        request.extend_from_slice(entry.encoded());
+        request.extend_from_slice(statement);
+        self.api
+            .post_bytes::<serde_json::Value>("/v1/log", request)
+            .await?;
+        self.log
+            .accept(&self.account.public(), entry)
+            .map_err(log_refused)
+    }
+
+    /// Reads and verifies the log entries after this device's head.
+    async fn pull_log(&mut self) -> Result<(), ClientError> {
+        loop {
+            let after = self.log.sequence();
+            let page = self
+                .api
+                .get_bytes(&format!("/v1/log?after={after}"))
+                .await?;
+            if page.len() % ENTRY_LEN != 0 {
+                return Err(untrusted("the account log's entries are cut off"));
+            }
+            for chunk in page.chunks(ENTRY_LEN) {
+                let entry = SignedEntry::decode(chunk).map_err(untrusted)?;
+                self.log
+                    .accept(&self.account.public(), entry)
+                    .map_err(log_refused)?;
+            }
+            if page.len() < LOG_PAGE * ENTRY_LEN {
+                return Ok(());
+            }
+            if self.log.sequence() == after {
+                return Err(untrusted("the server repeats account log entries"));
+            }
+        }
+    }
+
+    /// Brings the roster and every camera's records up to the versions the log records, each
+    /// fetched version checked against its entry, and learns cameras that other devices
+    /// paired. Every change to the account starts here, so it extends the newest state.
+    pub(crate) async fn refresh(&mut self) -> Result<(), ClientError> {
+        self.pull_log().await?;
+        let latest = self
+            .log
+            .latest(ROSTER)
+            .ok_or_else(|| untrusted("the account log records no roster"))?;
+        let held = self.roster.body().version;
+        if held > latest {
+            return Err(untrusted(format!(
+                "this device holds roster version {held}, which the account log does not record"
+            )));
+        }
+        for version in held + 1..=latest {
+            let bytes = self
+                .api
+                .get_bytes(&format!("/v1/roster?version={version}"))
+                .await?;
+            if !self.log.records(ROSTER, version, &bytes) {
+                return Err(untrusted(format!(
+                    "roster version {version} is not the one the account log records"
+                )));
+            }
+            let offered = SignedRoster::decode(&bytes).map_err(untrusted)?;
+            self.roster = self.roster.accept(offered).map_err(untrusted)?;
+        }
+        if !self
+            .log
+            .records(ROSTER, latest, self.roster.signed().encoded())
+        {
+            return Err(untrusted(
+                "this device's roster is not the one the account log records",
+            ));
+        }
+        let logged: Vec<CameraId> = self.log.cameras().map(CameraId).collect();
+        for camera in logged {
+            self.refresh_camera(camera).await?;
+        }
+        if let Some(camera) = self
+            .cameras
+            .keys()
+            .find(|id| self.log.latest(camera_subject(id)).is_none())
+        {
+            return Err(untrusted(format!(
+                "this device holds camera {camera}, which the account log does not record"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Fetches the record versions of `camera` the log records beyond those this device holds.
+    /// A camera whose records the server no longer has (removed with its footage) is left as
+    /// it is.
+    async fn refresh_camera(&mut self, camera: CameraId) -> Result<(), ClientError> {
+        let subject = camera_subject(&camera);
+        let Some(latest) = self.log.latest(subject) else {
+            return Ok(());
+        };
+        let mut records: Vec<CameraRecord> = self
+            .cameras
+            .get(&camera)
+            .map(|keys| keys.records.clone())
+            .unwrap_or_default();
+        let held = records.last().map_or(0, |r| r.body().version);
+        if held > latest {
+            return Err(untrusted(format!(
+                "this device holds record version {held} of camera {camera}, which the account \
+                 log does not record"
+            )));
+        }
+        for version in held + 1..=latest {
+            let bytes = match self
+                .api
+                .get_bytes(&format!("/v1/cameras/{camera}/record?version={version}"))
+                .await
+            {
+                Err(ClientError::Server { status: 404, .. }) => return Ok(()),
+                other => other?,
+            };
+            if !self.log.records(subject, version, &bytes) {
+                return Err(untrusted(format!(
+                    "record version {version} of camera {camera} is not the one the account \
+                     log records"
+                )));
+            }
+            let offered = SignedCameraRecord::decode(&bytes).map_err(untrusted)?;
+            let record = match records.last() {
+                Some(previous) => previous.accept(offered),
+                None => offered.verify_first(&self.account.public(), &camera),
+            }
+            .map_err(untrusted)?;
+            records.push(record);
+        }
+        if let Some(last) = records.last()
+            && !self
+                .log
+                .records(subject, last.body().version, last.signed().encoded())
+        {
+            return Err(untrusted(format!(
+                "this device's record of camera {camera} is not the one the account log records"
+            )));
+        }
+        self.cameras
+            .entry(camera)
+            .or_insert_with(|| CameraKeys {
+                records: Vec::new(),
+                viewing: std::collections::BTreeMap::new(),
+            })
+            .records = records;
+        Ok(())
+    }
+
+    /// Signs `body` as the next roster and writes it with its log entry.
+    pub(crate) async fn publish_roster(&mut self, body: RosterBody) -> Result<(), ClientError> {
+        let now = body.issued_at;
+        let signed = body.sign(&self.account).map_err(untrusted)?;
+        let accepted = self.roster.accept(signed.clone()).map_err(untrusted)?;
+        self.append(ROSTER, accepted.body().version, signed.encoded(), now)
+            .await?;
+        self.roster = accepted;
+        Ok(())
+    }
+
+    /// Writes `signed` as the next record of `camera` with its log entry; returns it verified.
+    pub(crate) async fn publish_record(
+        &mut self,
+        camera: CameraId,
+        signed: SignedCameraRecord,
+    ) -> Result<CameraRecord, ClientError> {
+        let accepted = match self.cameras.get(&camera).and_then(|k| k.records.last()) {
+            Some(latest) => latest.accept(signed.clone()),
+            None => signed.clone().verify_first(&self.account.public(), &camera),
+        }
+        .map_err(untrusted)?;
+        let body = accepted.body();
+        self.append(
+            camera_subject(&camera),
+            body.version,
+            signed.encoded(),
+            body.issued_at,
+        )
+        .await?;
+        self.cameras
+            .entry(camera)
+            .or_insert_with(|| CameraKeys {
+                records: Vec::new(),
+                viewing: std::collections::BTreeMap::new(),
+            })
+            .records
+            .push(accepted.clone());
+        Ok(accepted)
+    }
+
+    /// Opens this device's key packages for viewing keys it does not hold yet, each checked
+    /// against the record of its epoch.
+    async fn open_key_packages(&mut self) -> Result<(), ClientError> {
+        let packages: KeyPackages = self.api.get_json("/v1/key-packages").await?;
+        for encoded in packages.packages {
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .map_err(untrusted)?;
+            let pkg = KeyPackage::decode(&raw).map_err(untrusted)?;
+            let Some(keys) = self.cameras.get_mut(&pkg.camera_id) else {
+                continue;
+            };
+            if keys.viewing.contains_key(&pkg.epoch) {
+                continue;
+            }
+            let Some(record) = keys.records.iter().find(|r| r.body().epoch == pkg.epoch) else {
+                continue;
+            };
+            let opened = pkg
+                .open(&self.device.hpke, &record.body().viewing_key)
+                .map_err(untrusted)?;
+            keys.viewing.insert(pkg.epoch, opened.secret);
+        }
+        Ok(())
+    }
+
+    /// Brings this device up to date — the account log, the roster, every camera's records
+    /// (cameras other devices paired included) and viewing keys — then posts the head it
+    /// verified (stamped with this machine's clock) and compares the account's other devices'
+    /// heads with its own log. Returns whether the device learned anything (worth saving).
+    ///
+    /// # Errors
+    /// [`ClientError::Forked`] when another device verified a different history than the server
+    /// shows this one; [`ClientError::Untrusted`] for anything that does not verify, or a log
+    /// the server holds back from this device; server errors.
+    pub async fn sync(&mut self) -> Result<bool, ClientError> {
+        let before = self.progress();
+        let now = Timestamp(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        );
+        self.refresh().await?;
+        self.open_key_packages().await?;
+        if self.compare_heads(now).await? {
+            // Another device had seen entries this device had not: read them, compare again.
+            self.refresh().await?;
+            self.open_key_packages().await?;
+            if self.compare_heads(now).await? {
+                return Err(untrusted(
+                    "another device has verified account log entries the server does not show \
+                     this device",
+                ));
+            }
+        }
+        Ok(self.progress() != before)
+    }
+
+    /// How far this device's knowledge goes: log entries, roster version, records and keys.
+    fn progress(&self) -> (u64, u64, usize, usize) {
+        let (records, keys) = self.cameras.values().fold((0, 0), |(r, k), c| {
+            (r + c.records.len(), k + c.viewing.len())
+        });
+        (
+            self.log.sequence(),
+            self.roster.body().version,
+            records,
+            keys,
+        )
+    }
+
+    /// [`Owner::sync`], then checks that `camera` is one of this device's cameras.
+    ///
+    /// # Errors
+    /// As [`Owner::sync`], or [`ClientError::Untrusted`] for a camera this device does not know.
+    pub async fn sync_camera(&mut self, camera: &CameraId) -> Result<bool, ClientError> {
+        let learned = self.sync().await?;
+        self.camera(camera)?;
+        Ok(learned)
+    }
+
+    /// Posts this device's head and compares every enrolled device's posted head with this
+    /// device's log. Returns whether some device is ahead of this one.
+    async fn compare_heads(&self, now: Timestamp) -> Result<bool, ClientError> {
+        let head = self
+            .log
+            .head()
+            .ok_or_else(|| untrusted("the account log is empty"))?;
+        let account = self.account.public();
+        let own = HeadStatement {
+            account,
+            device: self.device_id,
+            sequence: head.sequence(),
+            head: head.hash(),
+            seen_at: now,
+        };
+        self.api
+            .put_bytes("/v1/log/heads", own.sign(&self.device.signing))
+            .await?;
+        let heads = self.api.get_bytes("/v1/log/heads").await?;
+        if heads.len() % HEAD_LEN != 0 {
+            return Err(untrusted("the devices' log heads are cut off"));
+        }
+        let mut behind = false;
+        for chunk in heads.chunks(HEAD_LEN) {
+            let named = HeadStatement::decode_unverified(chunk).map_err(untrusted)?;
+            // Revoked and unknown devices are not the account's to compare.
+            let Some(device) = self.roster.device(&named.device) else {
+                continue;
+            };
+            if device.id == self.device_id {
+                continue;
+            }
+            let theirs = HeadStatement::verify(chunk, &account, &device.signing_key)
+                .map_err(|e| untrusted(format!("device {:?}'s log head: {e}", device.name)))?;
+            match log::compare(head, |s| self.log.hash_at(s), theirs.sequence, theirs.head) {
+                Ok(Comparison::Same | Comparison::TheyAreBehind) => {}
+                Ok(Comparison::WeAreBehind { .. }) => behind = true,
+                Err(_) => {
+                    return Err(ClientError::Forked(format!(
+                        "device {:?} verified account log entry {} (on {}) with other content \
+                         than the server shows this device",
+                        device.name, theirs.sequence, theirs.seen_at
+                    )));
+                }
+            }
+        }
+        Ok(behind)
+    }
+}
