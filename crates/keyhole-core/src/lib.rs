@@ -25,6 +25,7 @@ pub mod recovery;
 pub mod report;
 pub mod roster;
 pub mod scratch;
+pub mod share;
 mod wrap;
 
 pub use codec::DecodeError;

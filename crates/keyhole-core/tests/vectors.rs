@@ -40,6 +40,7 @@ use keyhole_core::recovery::{
     KdfParams, RecoveryBackup, RecoveryError, RecoveryPhrase, RecoverySecrets,
 };
 use keyhole_core::roster::{DeviceEntry, RosterBody, RosterError, RosterHash, SignedRoster};
+use keyhole_core::share::{Member, ShareBody, ShareError, SignedShare};
 use keyhole_core::{
     AccountKey, AccountPublicKey, CameraId, CameraKey, DeviceId, DeviceKeys, HpkePublicKey,
     HpkeSecretKey, ObjectId, Timestamp,
@@ -1095,6 +1096,110 @@ fn log_vectors() -> Vec<Vector> {
     ]
 }
 
+fn share_error_name(e: &ShareError) -> &'static str {
+    match e {
+        ShareError::Malformed(_) => "malformed",
+        ShareError::WrongAccount => "wrong account",
+        ShareError::BadSignature => "bad signature",
+        ShareError::WrongCamera { .. } => "wrong camera",
+        ShareError::Rollback { .. } => "rollback",
+        ShareError::Fork { .. } => "fork",
+        _ => "other",
+    }
+}
+
+fn share_vectors() -> Vec<Vector> {
+    let owner = account();
+    let camera = CameraId([0xc1; 16]);
+    let bo = Member {
+        account: AccountKey::from_seed(&[0x13; 32]).public(),
+        name: "Bo".into(),
+        expires_at: None,
+    };
+    let cy = Member {
+        account: AccountKey::from_seed(&[0x14; 32]).public(),
+        name: "Cy".into(),
+        expires_at: Some(Timestamp(T0 + 86_400_000)),
+    };
+    let body = |version, members| ShareBody {
+        owner: owner.public(),
+        camera_id: camera,
+        version,
+        issued_at: Timestamp(T0 + version * 1000),
+        members,
+    };
+    let v1 = body(1, vec![bo.clone(), cy.clone()]).sign(&owner).unwrap();
+    let v2 = body(2, vec![cy.clone()]).sign(&owner).unwrap();
+    // The server appends a member of its own; the count byte (offset 69) follows, the owner's
+    // signature stays.
+    let mut injected = v2.encoded().to_vec();
+    let signature = injected.split_off(injected.len() - 64);
+    injected[69] += 1;
+    injected.extend_from_slice(&other_account().public().to_bytes());
+    injected.extend_from_slice(&0u64.to_be_bytes());
+    injected.push(6);
+    injected.extend_from_slice(b"server");
+    injected.extend_from_slice(&signature);
+    // Bo listed twice: the body is built by hand, as no signer makes it.
+    let mut twice = v1.encoded()[..69].to_vec();
+    twice.push(2);
+    for _ in 0..2 {
+        twice.extend_from_slice(&bo.account.to_bytes());
+        twice.extend_from_slice(&0u64.to_be_bytes());
+        twice.push(2);
+        twice.extend_from_slice(b"Bo");
+    }
+    twice.extend_from_slice(&[0; 64]);
+    let v = |name, about, trusted: Option<&SignedShare>, share: &[u8], expect: &str| {
+        let mut v = Vector::new(name, about, "share")
+            .hex("owner-public", &owner.public().to_bytes())
+            .hex("camera-id", &camera.0);
+        if let Some(t) = trusted {
+            v = v.hex("trusted", t.encoded());
+        }
+        v.hex("share", share).set("expect", expect)
+    };
+    vec![
+        v(
+            "59-share",
+            "Camera c1c1... shared with Bo until withdrawn and with Cy for a day.",
+            None,
+            v1.encoded(),
+            "ok",
+        )
+        .set("members", "2"),
+        v(
+            "60-share-withdrawal",
+            "Version 2, without Bo, accepted after version 1.",
+            Some(&v1),
+            v2.encoded(),
+            "ok",
+        )
+        .set("members", "1"),
+        v(
+            "61-share-rollback",
+            "Version 1 (Bo still listed) offered to a device that holds version 2.",
+            Some(&v2),
+            v1.encoded(),
+            "rollback",
+        ),
+        v(
+            "62-share-injected-member",
+            "Version 2 with a member the server appended; the owner's signature left as it was.",
+            Some(&v1),
+            &injected,
+            "bad signature",
+        ),
+        v(
+            "63-share-member-twice",
+            "A statement listing Bo twice: refused when decoding, before any signature check.",
+            None,
+            &twice,
+            "malformed",
+        ),
+    ]
+}
+
 fn all_vectors() -> Vec<Vector> {
     [
         envelope_vectors(),
@@ -1107,6 +1212,7 @@ fn all_vectors() -> Vec<Vector> {
         keystore_vectors(),
         enrollment_vectors(),
         log_vectors(),
+        share_vectors(),
     ]
     .into_iter()
     .flatten()
@@ -1169,6 +1275,7 @@ fn run(name: &str) {
         "enrollment" => run_enrollment(&f),
         "account-log" => run_log(&f),
         "log-head" => run_log_head(&f),
+        "share" => run_share(&f),
         other => panic!("unknown vector format {other}"),
     }
 }
@@ -1483,6 +1590,29 @@ fn run_log_head(f: &Fields) {
     }
 }
 
+fn run_share(f: &Fields) {
+    let owner = AccountPublicKey::from_bytes(&f.arr("owner-public")).unwrap();
+    let camera = CameraId(f.arr("camera-id"));
+    let Ok(offered) = SignedShare::decode(&f.bytes("share")) else {
+        return assert_eq!(f.expect(), "malformed");
+    };
+    let result = match f.opt("trusted") {
+        Some(_) => SignedShare::decode(&f.bytes("trusted"))
+            .unwrap()
+            .verify(&owner, &camera)
+            .unwrap()
+            .accept(offered),
+        None => offered.verify(&owner, &camera),
+    };
+    match result {
+        Ok(share) => {
+            assert_eq!(f.expect(), "ok");
+            assert_eq!(share.body().members.len() as u64, f.num("members"));
+        }
+        Err(e) => assert_eq!(share_error_name(&e), f.expect()),
+    }
+}
+
 /// One test per vector file; `committed_vectors_are_current` checks no file lacks one.
 macro_rules! vector_tests {
     ($($test:ident => $file:literal),* $(,)?) => {
@@ -1558,4 +1688,9 @@ vector_tests! {
     v56_log_signed_by_other_account => "56-log-signed-by-other-account",
     v57_log_head_statement => "57-log-head-statement",
     v58_log_head_forged => "58-log-head-forged",
+    v59_share => "59-share",
+    v60_share_withdrawal => "60-share-withdrawal",
+    v61_share_rollback => "61-share-rollback",
+    v62_share_injected_member => "62-share-injected-member",
+    v63_share_member_twice => "63-share-member-twice",
 }

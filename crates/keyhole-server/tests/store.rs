@@ -13,8 +13,8 @@ use keyhole_server::config::Secret;
 use reqwest::StatusCode;
 
 use keyhole_server::store::{
-    CameraRow, Credential, EnrollmentRow, EnrollmentStep, Inserted, LogAppend, Logged, MetaStore,
-    ObjectRow, Retention, SqlStore, StoreError, Subject,
+    AccountId, CameraRow, Credential, EnrollmentRow, EnrollmentStep, Inserted, LogAppend, Logged,
+    MetaStore, ObjectRow, Retention, SqlStore, StoreError, Subject,
 };
 use keyhole_testkit::postgres::Postgres;
 use keyhole_testkit::s3::S3Server;
@@ -23,6 +23,7 @@ const ANA: [u8; 16] = [1; 16];
 const BOB: [u8; 16] = [2; 16];
 const CAM: [u8; 16] = [3; 16];
 const DEVICE: [u8; 16] = [4; 16];
+const CYD: [u8; 16] = [7; 16];
 
 fn conflict<T: std::fmt::Debug>(r: Result<T, StoreError>, words: &str) {
     match r {
@@ -394,6 +395,7 @@ fn append(sequence: i64, previous: u8, hash: u8, version: i64, body: &[u8]) -> L
         hash: [hash; 32],
         entry: body,
         statement: Logged::Roster { version, body },
+        account_key: None,
     }
 }
 
@@ -454,6 +456,99 @@ async fn account_log(s: &dyn MetaStore) {
     assert!(s.log_heads(&BOB).await.unwrap().is_empty());
 }
 
+async fn sharing(s: &dyn MetaStore) {
+    s.create_account(CYD, "cyd", "hash-c", 1).await.unwrap();
+    // Account keys are indexed with log entry 1 (ANA's was written above).
+    let key = |a: &AccountId| {
+        let mut k = [0u8; 32];
+        k[..16].copy_from_slice(a);
+        k
+    };
+    s.append_log(
+        &CYD,
+        &LogAppend {
+            account_key: Some(key(&CYD)),
+            ..append(1, 0, 1, 50, b"cyd 1")
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.account_by_key(&key(&CYD)).await.unwrap(), Some(CYD));
+    assert_eq!(s.account_key(&CYD).await.unwrap(), Some(key(&CYD)));
+    assert_eq!(s.account_by_key(&[9; 32]).await.unwrap(), None);
+    assert_eq!(
+        s.account_key(&ANA).await.unwrap(),
+        None,
+        "not given with its entry 1"
+    );
+
+    assert!(!s.share_consent(&CYD, &ANA).await.unwrap());
+    s.put_share_consent(&CYD, &ANA).await.unwrap();
+    s.put_share_consent(&CYD, &ANA).await.unwrap();
+    assert!(s.share_consent(&CYD, &ANA).await.unwrap());
+    assert!(!s.share_consent(&ANA, &CYD).await.unwrap());
+
+    // A camera of ANA's, shared with CYD until 1000, then with nobody.
+    let camera = [40; 16];
+    s.create_pairing_token(&ANA, &[41; 16], 100).await.unwrap();
+    s.complete_pairing(
+        &CameraRow {
+            camera_id: camera,
+            account_id: ANA,
+            camera_key: [42; 32],
+            registration: b"proof".to_vec(),
+            token_id: [41; 16],
+            registered_at: 0,
+            removed_at: None,
+        },
+        &[43; 32],
+        50,
+    )
+    .await
+    .unwrap();
+    let shared = |sequence, previous, version, members| LogAppend {
+        sequence,
+        previous: [previous; 32],
+        hash: [u8::try_from(sequence).unwrap(); 32],
+        entry: b"entry",
+        statement: Logged::Share {
+            camera_id: camera,
+            version,
+            body: b"share",
+            members,
+        },
+        account_key: None,
+    };
+    assert!(!s.share_member(&camera, &CYD, 0).await.unwrap());
+    s.append_log(&ANA, &shared(4, 3, 1, &[(CYD, Some(1000))]))
+        .await
+        .unwrap();
+    assert!(s.share_member(&camera, &CYD, 999).await.unwrap());
+    assert!(
+        !s.share_member(&camera, &CYD, 1000).await.unwrap(),
+        "expired"
+    );
+    assert!(!s.share_member(&camera, &ANA, 0).await.unwrap());
+    assert_eq!(
+        s.share(&camera, None).await.unwrap(),
+        Some(b"share".to_vec())
+    );
+    conflict(s.append_log(&ANA, &shared(5, 4, 1, &[])).await, "not newer");
+    assert!(
+        s.share_member(&camera, &CYD, 0).await.unwrap(),
+        "unchanged by the refusal"
+    );
+    s.append_log(&ANA, &shared(5, 4, 2, &[])).await.unwrap();
+    assert!(
+        !s.share_member(&camera, &CYD, 0).await.unwrap(),
+        "withdrawn"
+    );
+    assert!(s.share(&camera, Some(1)).await.unwrap().is_some());
+    // Deleting the camera takes its shares with it.
+    s.delete_camera(&camera).await.unwrap();
+    assert_eq!(s.share(&camera, None).await.unwrap(), None);
+}
+
 /// Every part of the contract, in an order where each builds on the last.
 async fn conformance(s: &dyn MetaStore) {
     accounts_and_credentials(s).await;
@@ -465,6 +560,7 @@ async fn conformance(s: &dyn MetaStore) {
     removal(s).await;
     enrollments(s).await;
     account_log(s).await;
+    sharing(s).await;
 }
 
 /// Many writers racing for the same next versions: exactly one wins each. Many devices asking

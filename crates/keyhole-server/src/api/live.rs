@@ -110,9 +110,12 @@ pub(super) async fn watch(
 ) -> Result<Response, ApiError> {
     caller.device()?;
     let camera_id = id16(&camera_id, "camera id")?;
-    match state.meta.camera(&camera_id).await? {
-        Some(c) if c.account_id == caller.0.account_id && c.removed_at.is_none() => {}
-        _ => return Err(ApiError::NotFound),
+    if super::shares::viewable(&state, &caller, &camera_id)
+        .await?
+        .removed_at
+        .is_some()
+    {
+        return Err(ApiError::NotFound);
     }
     let deadline = Instant::now() + Duration::from_secs(q.wait_secs.unwrap_or(30).min(120));
     // Counted from now until the viewer leaves: the camera starts streaming for it.

@@ -1,5 +1,5 @@
-//! The account log (PROTOCOL.md §15). Rosters and camera records are written only as log
-//! appends: the signed entry and the statement it records in one request, stored in one
+//! The account log (PROTOCOL.md §15). Rosters, camera records and share statements are written
+//! only as log appends: the signed entry and the statement it records in one request, stored in one
 //! transaction, accepted only as the next entry after the stored head. Devices read the log,
 //! verify it, and post signed statements of the head they hold, which the account's other
 //! devices compare to find a server that showed them different histories.
@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use super::extract::QueryParams;
 use super::records::{account_key, check_camera_record, check_roster};
+use super::shares::check_share;
 use super::{as_i64, octets, record_body};
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -49,6 +50,7 @@ pub(super) async fn append(
         ));
     }
     let version = as_i64(e.version, "version")?;
+    let members;
     let (logged, action, (v, detail)) = match e.kind {
         EntryKind::Roster => (
             Logged::Roster {
@@ -68,7 +70,18 @@ pub(super) async fn append(
             check_camera_record(&state, &caller, e.subject, statement).await?,
         ),
         EntryKind::Share => {
-            return Err(ApiError::bad("this server does not accept shares yet"));
+            let (v, detail, listed) = check_share(&state, &caller, e.subject, statement).await?;
+            members = listed;
+            (
+                Logged::Share {
+                    camera_id: e.subject,
+                    version,
+                    body: statement,
+                    members: &members,
+                },
+                "share",
+                (v, detail),
+            )
         }
     };
     if v != e.version {
@@ -103,6 +116,7 @@ pub(super) async fn append(
                 hash: head.hash().0,
                 entry: entry.encoded(),
                 statement: logged,
+                account_key: (e.sequence == 1).then(|| key.to_bytes()),
             },
         )
         .await?;

@@ -10,6 +10,7 @@ mod log;
 mod objects;
 mod pairing;
 mod records;
+mod shares;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -39,6 +40,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/enrollments/{enrollment_id}/{step}",
             put(enrollments::put_step),
         )
+        .route("/v1/accounts/{username}/key", get(shares::key))
+        .route("/v1/accounts/{username}/roster", get(shares::member_roster))
+        .route("/v1/share-consents/{username}", put(shares::consent))
+        .route("/v1/cameras/{camera_id}/share", get(shares::share))
         .route("/v1/log", post(log::append).get(log::entries))
         .route("/v1/log/heads", put(log::put_head).get(log::heads))
         .route("/v1/roster", get(records::roster))

@@ -456,6 +456,19 @@ fn uploaded(row: &ObjectRow, created: bool) -> Uploaded {
     }
 }
 
+/// An object of a camera the calling device may view (its account's, or shared with it).
+async fn viewable_object(
+    state: &AppState,
+    caller: &Caller,
+    object_id: &str,
+) -> Result<ObjectRow, ApiError> {
+    caller.device()?;
+    let id = id16(object_id, "object id")?;
+    let row = state.meta.object(&id).await?.ok_or(ApiError::NotFound)?;
+    super::shares::viewable(state, caller, &row.camera_id).await?;
+    Ok(row)
+}
+
 /// An object the calling device's account owns.
 async fn owned(state: &AppState, caller: &Caller, object_id: &str) -> Result<ObjectRow, ApiError> {
     caller.device()?;
@@ -481,7 +494,7 @@ pub(super) async fn download(
     Path(object_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let row = owned(&state, &caller, &object_id).await?;
+    let row = viewable_object(&state, &caller, &object_id).await?;
     let len = u64::try_from(row.size).map_err(|e| ApiError::Internal(e.into()))?;
     let range = match headers.get(header::RANGE) {
         Some(v) => Some(byte_range(
@@ -583,10 +596,7 @@ pub(super) async fn list(
 ) -> Result<Json<Listing>, ApiError> {
     caller.device()?;
     let camera_id = id16(&camera_id, "camera id")?;
-    match state.meta.camera(&camera_id).await? {
-        Some(c) if c.account_id == caller.0.account_id => {}
-        _ => return Err(ApiError::NotFound),
-    }
+    super::shares::viewable(&state, &caller, &camera_id).await?;
     let limit = q.limit.unwrap_or(1000).clamp(1, 1000);
     let captured = as_i64(q.since.unwrap_or(0), "since")?
         ..as_i64(q.until.unwrap_or(i64::MAX as u64), "until")?;

@@ -40,7 +40,7 @@ pub(super) async fn account_key(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct VersionQuery {
-    version: Option<u64>,
+    pub(super) version: Option<u64>,
 }
 
 /// Checks a roster offered for the log: signed by the account key (the roster's own for version
@@ -140,7 +140,7 @@ pub(super) async fn camera_record(
     QueryParams(q): QueryParams<VersionQuery>,
 ) -> Result<Response, ApiError> {
     let camera_id = id16(&camera_id, "camera id")?;
-    camera_for(&state, &caller, &camera_id).await?;
+    super::shares::viewable(&state, &caller, &camera_id).await?;
     let version = q.version.map(|v| as_i64(v, "version")).transpose()?;
     let body = state
         .meta
@@ -161,10 +161,31 @@ pub(super) async fn put_key_package(
     let pkg =
         KeyPackage::decode(&body).map_err(|e| ApiError::bad(format!("not a key package: {e}")))?;
     let key = account_key(&state, &account).await?;
-    if pkg.owner != key || pkg.recipient.account != key {
-        return Err(ApiError::bad("key package is not for this account"));
+    if pkg.owner != key {
+        return Err(ApiError::bad("key package is not from this account"));
     }
     camera_for(&state, &caller, &pkg.camera_id.0).await?;
+    // Sealed to this account, or to a member the camera is shared with: stored as that
+    // account's, where its devices find it.
+    let holder = if pkg.recipient.account == key {
+        account
+    } else {
+        let member = state
+            .meta
+            .account_by_key(&pkg.recipient.account.to_bytes())
+            .await?
+            .ok_or_else(|| ApiError::bad("key package is for an unknown account"))?;
+        if !state
+            .meta
+            .share_member(&pkg.camera_id.0, &member, crate::now_ms())
+            .await?
+        {
+            return Err(ApiError::bad(
+                "key package is for an account this camera is not shared with",
+            ));
+        }
+        member
+    };
     let recipient: Vec<u8> = match pkg.recipient.key {
         RecipientKey::Device(id) => id.0.to_vec(),
         RecipientKey::Recovery => Vec::new(),
@@ -172,7 +193,7 @@ pub(super) async fn put_key_package(
     state
         .meta
         .put_key_package(
-            &account,
+            &holder,
             &pkg.camera_id.0,
             i64::from(pkg.epoch),
             &recipient,

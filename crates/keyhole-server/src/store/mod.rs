@@ -197,6 +197,17 @@ pub enum Logged<'a> {
         /// Its signed encoding.
         body: &'a [u8],
     },
+    /// A share statement version; its members replace the camera's.
+    Share {
+        /// The camera.
+        camera_id: [u8; 16],
+        /// Its version.
+        version: i64,
+        /// Its signed encoding.
+        body: &'a [u8],
+        /// Each member's account and expiry (ms), as the statement names them.
+        members: &'a [(AccountId, Option<i64>)],
+    },
 }
 
 /// One entry appended to an account's log, with the statement it records.
@@ -212,6 +223,8 @@ pub struct LogAppend<'a> {
     pub entry: &'a [u8],
     /// What it records.
     pub statement: Logged<'a>,
+    /// With entry 1: the account key its roster names, to index (see `account_by_key`).
+    pub account_key: Option<[u8; 32]>,
 }
 
 /// The server's metadata.
@@ -320,6 +333,36 @@ pub trait MetaStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Every device's head statement.
     async fn log_heads(&self, account: &AccountId) -> Result<Vec<Vec<u8>>, StoreError>;
+
+    /// The account whose first roster names this account key.
+    async fn account_by_key(&self, key: &[u8; 32]) -> Result<Option<AccountId>, StoreError>;
+    /// An account's key, from its first roster.
+    async fn account_key(&self, account: &AccountId) -> Result<Option<[u8; 32]>, StoreError>;
+    /// Records that `member` accepts shares from `owner` (idempotent).
+    async fn put_share_consent(
+        &self,
+        member: &AccountId,
+        owner: &AccountId,
+    ) -> Result<(), StoreError>;
+    /// Whether `member` accepts shares from `owner`.
+    async fn share_consent(
+        &self,
+        member: &AccountId,
+        owner: &AccountId,
+    ) -> Result<bool, StoreError>;
+    /// A camera's share statement by version, or the latest.
+    async fn share(
+        &self,
+        camera_id: &[u8; 16],
+        version: Option<i64>,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Whether the camera's newest share statement lets `member` view at `now` (ms).
+    async fn share_member(
+        &self,
+        camera_id: &[u8; 16],
+        member: &AccountId,
+        now: i64,
+    ) -> Result<bool, StoreError>;
 
     /// Stores (or replaces) a key package.
     async fn put_key_package(

@@ -146,8 +146,9 @@ pub struct Held {
 }
 
 /// Every table of the schema, parents before children (the order rows can be copied in).
-const TABLES: [&str; 14] = [
+const TABLES: [&str; 18] = [
     "accounts",
+    "account_keys",
     "credentials",
     "rosters",
     "cameras",
@@ -161,6 +162,9 @@ const TABLES: [&str; 14] = [
     "enrollments",
     "log_entries",
     "log_heads",
+    "share_consents",
+    "shares",
+    "share_members",
 ];
 
 impl SqlStore {
@@ -249,6 +253,7 @@ impl SqlStore {
 enum Versioned {
     Roster,
     CameraRecord,
+    Share,
 }
 
 impl Versioned {
@@ -257,6 +262,7 @@ impl Versioned {
         match self {
             Self::Roster => ("rosters", "account_id", "roster"),
             Self::CameraRecord => ("camera_records", "camera_id", "camera record"),
+            Self::Share => ("shares", "camera_id", "share statement"),
         }
     }
 }
@@ -698,6 +704,44 @@ impl MetaStore for SqlStore {
                 )
                 .await?;
             }
+            Logged::Share {
+                camera_id,
+                version,
+                body,
+                members,
+            } => {
+                insert_newer_version_in(&mut tx, Versioned::Share, &camera_id, version, body)
+                    .await?;
+                sqlx::query("DELETE FROM share_members WHERE camera_id = $1")
+                    .bind(&camera_id[..])
+                    .execute(&mut *tx)
+                    .await?;
+                for (member, expires_at) in members {
+                    sqlx::query(
+                        "INSERT INTO share_members (camera_id, member_id, expires_at) \
+                         VALUES ($1, $2, $3)",
+                    )
+                    .bind(&camera_id[..])
+                    .bind(&member[..])
+                    .bind(*expires_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        if let Some(key) = a.account_key {
+            sqlx::query("INSERT INTO account_keys (account_id, account_key) VALUES ($1, $2)")
+                .bind(&account[..])
+                .bind(&key[..])
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| {
+                    if unique_violation(&e) {
+                        StoreError::Conflict("another account has this account key".into())
+                    } else {
+                        e.into()
+                    }
+                })?;
         }
         sqlx::query(
             "INSERT INTO log_entries (account_id, sequence, hash, body) VALUES ($1, $2, $3, $4)",
@@ -764,6 +808,92 @@ impl MetaStore for SqlStore {
         .bind(&account[..])
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    async fn account_by_key(&self, key: &[u8; 32]) -> Result<Option<AccountId>, StoreError> {
+        let id: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT account_id FROM account_keys WHERE account_key = $1")
+                .bind(&key[..])
+                .fetch_optional(&self.pool)
+                .await?;
+        id.map(|id| arr(&id, "account id")).transpose()
+    }
+
+    async fn account_key(&self, account: &AccountId) -> Result<Option<[u8; 32]>, StoreError> {
+        let key: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT account_key FROM account_keys WHERE account_id = $1")
+                .bind(&account[..])
+                .fetch_optional(&self.pool)
+                .await?;
+        key.map(|k| arr(&k, "account key")).transpose()
+    }
+
+    async fn put_share_consent(
+        &self,
+        member: &AccountId,
+        owner: &AccountId,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO share_consents (member_id, owner_id) VALUES ($1, $2) \
+             ON CONFLICT (member_id, owner_id) DO NOTHING",
+        )
+        .bind(&member[..])
+        .bind(&owner[..])
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn share_consent(
+        &self,
+        member: &AccountId,
+        owner: &AccountId,
+    ) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT CAST(1 AS BIGINT) FROM share_consents WHERE member_id = $1 AND owner_id = $2",
+        )
+        .bind(&member[..])
+        .bind(&owner[..])
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    async fn share(
+        &self,
+        camera_id: &[u8; 16],
+        version: Option<i64>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let q = match version {
+            Some(v) => {
+                sqlx::query_scalar("SELECT body FROM shares WHERE camera_id = $1 AND version = $2")
+                    .bind(&camera_id[..])
+                    .bind(v)
+            }
+            None => sqlx::query_scalar(
+                "SELECT body FROM shares WHERE camera_id = $1 ORDER BY version DESC LIMIT 1",
+            )
+            .bind(&camera_id[..]),
+        };
+        Ok(q.fetch_optional(&self.pool).await?)
+    }
+
+    async fn share_member(
+        &self,
+        camera_id: &[u8; 16],
+        member: &AccountId,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT CAST(1 AS BIGINT) FROM share_members WHERE camera_id = $1 AND member_id = $2 \
+             AND (expires_at IS NULL OR expires_at > $3)",
+        )
+        .bind(&camera_id[..])
+        .bind(&member[..])
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
     }
 
     async fn put_key_package(
@@ -959,6 +1089,12 @@ impl MetaStore for SqlStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        for table in ["share_members", "shares"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE camera_id = $1"))
+                .bind(&camera_id[..])
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query("DELETE FROM cameras WHERE camera_id = $1")
             .bind(&camera_id[..])
             .execute(&mut *tx)

@@ -1,0 +1,428 @@
+//! Share statements: the owner's signed list of the other accounts that may view one camera.
+//!
+//! A member is named by its account key (AIK), which the owner pinned by comparing the member's
+//! account code out of band; the owner seals the camera's viewing keys to the devices the
+//! member's own signed roster lists, never to devices the server names. Each change is a new
+//! version, recorded in the owner's account log (kind 3); withdrawing a member is a version
+//! without it, followed by a new epoch for the camera.
+
+use thiserror::Error;
+
+use crate::codec::{DecodeError, Reader, Writer, expect_magic};
+use crate::ids::{CameraId, Timestamp};
+use crate::keys::{AccountKey, AccountPublicKey, BadSignature, Signature};
+
+const MAGIC: &[u8; 4] = b"KHSH";
+const FORMAT: u8 = 1;
+const SIGNING_CONTEXT: &str = "keyhole share v1";
+/// The most accounts one camera is shared with.
+pub const MAX_MEMBERS: usize = 16;
+/// The longest member name, in UTF-8 bytes.
+pub const MAX_NAME: usize = 64;
+
+/// One account a camera is shared with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The member's account key, pinned by comparing its account code.
+    pub account: AccountPublicKey,
+    /// What the owner calls the member ("Bo"), at most [`MAX_NAME`] bytes.
+    pub name: String,
+    /// After this the member may no longer view; `None`: until withdrawn.
+    pub expires_at: Option<Timestamp>,
+}
+
+/// A share statement's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareBody {
+    /// The camera's owner, whose key signs.
+    pub owner: AccountPublicKey,
+    /// The camera shared.
+    pub camera_id: CameraId,
+    /// Starts at 1 and increases with every change to this camera's members.
+    pub version: u64,
+    /// When the owner's device signed it.
+    pub issued_at: Timestamp,
+    /// Who may view, at most [`MAX_MEMBERS`], each account once, never the owner.
+    pub members: Vec<Member>,
+}
+
+/// A share statement as received: parsed, signature not yet checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedShare {
+    body: ShareBody,
+    signature: Signature,
+    encoded: Vec<u8>,
+}
+
+/// A share statement verified under the owner's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Share {
+    signed: SignedShare,
+}
+
+/// Why a share statement was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ShareError {
+    /// The bytes are not a well-formed share statement.
+    #[error("malformed share statement: {0}")]
+    Malformed(DecodeError),
+    /// The statement names another owner.
+    #[error("share statement belongs to another account")]
+    WrongAccount,
+    /// The signature does not verify under the owner's key.
+    #[error("share statement signature does not verify under the owner's key")]
+    BadSignature,
+    /// The statement is about another camera.
+    #[error("share statement is for camera {found}, expected {expected}")]
+    WrongCamera {
+        /// The camera asked about.
+        expected: CameraId,
+        /// The camera named.
+        found: CameraId,
+    },
+    /// Older than a version already seen.
+    #[error("share statement version {offered} is older than version {trusted} (rollback)")]
+    Rollback {
+        /// Version offered.
+        offered: u64,
+        /// Version already trusted.
+        trusted: u64,
+    },
+    /// Same version, other content.
+    #[error("share statement version {version} differs from the one already seen (fork)")]
+    Fork {
+        /// The version that exists twice.
+        version: u64,
+    },
+}
+
+crate::codec::malformed_from!(ShareError);
+
+impl From<BadSignature> for ShareError {
+    fn from(_: BadSignature) -> Self {
+        Self::BadSignature
+    }
+}
+
+impl ShareBody {
+    fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(128 + self.members.len() * 112);
+        w.bytes(MAGIC).u8(FORMAT);
+        w.bytes(&self.owner.to_bytes())
+            .bytes(&self.camera_id.0)
+            .u64(self.version)
+            .u64(self.issued_at.0);
+        // `check` keeps the count within u8.
+        w.u8(u8::try_from(self.members.len()).unwrap_or(u8::MAX));
+        for m in &self.members {
+            w.bytes(&m.account.to_bytes())
+                .u64(m.expires_at.map_or(0, |t| t.0))
+                .var8(m.name.as_bytes());
+        }
+        w.into_vec()
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        expect_magic(r, MAGIC, FORMAT, "share statement")?;
+        let owner = AccountPublicKey::from_bytes(&r.array("owner key")?)?;
+        let camera_id = CameraId(r.array("camera id")?);
+        let version = r.u64("version")?;
+        let issued_at = Timestamp(r.u64("issued at")?);
+        let count = usize::from(r.u8("member count")?);
+        if count > MAX_MEMBERS {
+            return Err(DecodeError::TooLong {
+                field: "members",
+                len: count,
+                max: MAX_MEMBERS,
+            });
+        }
+        let mut members = Vec::with_capacity(count);
+        for _ in 0..count {
+            members.push(Member {
+                account: AccountPublicKey::from_bytes(&r.array("member key")?)?,
+                expires_at: match r.u64("expires at")? {
+                    0 => None,
+                    t => Some(Timestamp(t)),
+                },
+                name: r.string8("member name", MAX_NAME)?,
+            });
+        }
+        Ok(Self {
+            owner,
+            camera_id,
+            version,
+            issued_at,
+            members,
+        })
+    }
+
+    fn check(&self) -> Result<(), DecodeError> {
+        // As for camera records: 0 is never a version, and u64::MAX has no successor.
+        if self.version == 0 || self.version == u64::MAX {
+            return Err(DecodeError::Invalid("share version"));
+        }
+        if self.members.len() > MAX_MEMBERS {
+            return Err(DecodeError::TooLong {
+                field: "members",
+                len: self.members.len(),
+                max: MAX_MEMBERS,
+            });
+        }
+        for (i, m) in self.members.iter().enumerate() {
+            if m.name.len() > MAX_NAME {
+                return Err(DecodeError::TooLong {
+                    field: "member name",
+                    len: m.name.len(),
+                    max: MAX_NAME,
+                });
+            }
+            if m.expires_at == Some(Timestamp(0)) {
+                return Err(DecodeError::Invalid("an expiry of 0 (0 means none)"));
+            }
+            if m.account == self.owner {
+                return Err(DecodeError::Invalid(
+                    "a camera is not shared with its owner",
+                ));
+            }
+            if self.members[..i].iter().any(|o| o.account == m.account) {
+                return Err(DecodeError::Invalid("a member is listed twice"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Signs this body with the owner's key.
+    ///
+    /// # Errors
+    /// [`ShareError::WrongAccount`] if `key` is not `self.owner`; [`ShareError::Malformed`] for
+    /// version 0 or `u64::MAX`, too many members, a name too long, the owner or a member twice.
+    pub fn sign(self, key: &AccountKey) -> Result<SignedShare, ShareError> {
+        if key.public() != self.owner {
+            return Err(ShareError::WrongAccount);
+        }
+        self.check()?;
+        let body = self.encode();
+        let signature = key.sign(SIGNING_CONTEXT, &[&body]);
+        let mut encoded = body;
+        encoded.extend_from_slice(&signature.0);
+        Ok(SignedShare {
+            body: self,
+            signature,
+            encoded,
+        })
+    }
+}
+
+impl SignedShare {
+    /// Parses a share statement; nothing is trusted until it is verified.
+    ///
+    /// # Errors
+    /// [`DecodeError`] if the bytes are not exactly one well-formed, canonical statement.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let body = ShareBody::decode(&mut r)?;
+        let signature = Signature(r.array("share signature")?);
+        r.finish()?;
+        body.check()?;
+        Ok(Self {
+            body,
+            signature,
+            encoded: bytes.to_vec(),
+        })
+    }
+
+    /// The canonical encoding.
+    #[must_use]
+    pub fn encoded(&self) -> &[u8] {
+        &self.encoded
+    }
+
+    /// The content, unverified.
+    #[must_use]
+    pub fn unverified_body(&self) -> &ShareBody {
+        &self.body
+    }
+
+    /// Verifies the statement as `owner`'s about `camera`.
+    ///
+    /// # Errors
+    /// [`ShareError::WrongAccount`], [`ShareError::WrongCamera`] or [`ShareError::BadSignature`].
+    pub fn verify(self, owner: &AccountPublicKey, camera: &CameraId) -> Result<Share, ShareError> {
+        if self.body.owner != *owner {
+            return Err(ShareError::WrongAccount);
+        }
+        if self.body.camera_id != *camera {
+            return Err(ShareError::WrongCamera {
+                expected: *camera,
+                found: self.body.camera_id,
+            });
+        }
+        let body_len = self.encoded.len() - 64;
+        owner.verify(
+            SIGNING_CONTEXT,
+            &[&self.encoded[..body_len]],
+            &self.signature,
+        )?;
+        Ok(Share { signed: self })
+    }
+}
+
+impl Share {
+    /// The verified content.
+    #[must_use]
+    pub fn body(&self) -> &ShareBody {
+        &self.signed.body
+    }
+
+    /// The signed form.
+    #[must_use]
+    pub fn signed(&self) -> &SignedShare {
+        &self.signed
+    }
+
+    /// The member with this account key, if it may view at `now` (listed and not expired).
+    #[must_use]
+    pub fn viewer(&self, account: &AccountPublicKey, now: Timestamp) -> Option<&Member> {
+        self.body()
+            .members
+            .iter()
+            .find(|m| m.account == *account && m.expires_at.is_none_or(|t| now < t))
+    }
+
+    /// Accepts `next` in place of this statement: identical, or a newer version.
+    ///
+    /// # Errors
+    /// Each refusal names what was wrong.
+    pub fn accept(&self, next: SignedShare) -> Result<Share, ShareError> {
+        let body = self.body();
+        let next = next.verify(&body.owner, &body.camera_id)?;
+        let (trusted, offered) = (body.version, next.body().version);
+        if offered < trusted {
+            return Err(ShareError::Rollback { offered, trusted });
+        }
+        if offered == trusted && next.signed.encoded != self.signed.encoded {
+            return Err(ShareError::Fork { version: offered });
+        }
+        Ok(next)
+    }
+
+    /// The body for the next version (version + 1); edit its members, then
+    /// [`ShareBody::sign`].
+    #[must_use]
+    pub fn successor(&self, issued_at: Timestamp) -> ShareBody {
+        ShareBody {
+            version: self.body().version.saturating_add(1),
+            issued_at,
+            ..self.body().clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand_core::OsRng;
+
+    use super::*;
+
+    fn member(name: &str, expires_at: Option<Timestamp>) -> Member {
+        Member {
+            account: AccountKey::generate(&mut OsRng).public(),
+            name: name.into(),
+            expires_at,
+        }
+    }
+
+    #[test]
+    fn signs_verifies_and_moves_on() {
+        let owner = AccountKey::generate(&mut OsRng);
+        let camera = CameraId([5; 16]);
+        let bo = member("Bo", None);
+        let cy = member("Cy", Some(Timestamp(2_000)));
+        let first = ShareBody {
+            owner: owner.public(),
+            camera_id: camera,
+            version: 1,
+            issued_at: Timestamp(1_000),
+            members: vec![bo.clone(), cy.clone()],
+        }
+        .sign(&owner)
+        .unwrap();
+        let decoded = SignedShare::decode(first.encoded()).unwrap();
+        assert_eq!(decoded, first);
+        let share = decoded.verify(&owner.public(), &camera).unwrap();
+        assert_eq!(share.viewer(&bo.account, Timestamp(5_000)), Some(&bo));
+        assert_eq!(share.viewer(&cy.account, Timestamp(1_999)), Some(&cy));
+        assert_eq!(share.viewer(&cy.account, Timestamp(2_000)), None, "expired");
+        assert_eq!(share.viewer(&owner.public(), Timestamp(0)), None);
+
+        let mut next = share.successor(Timestamp(3_000));
+        next.members.retain(|m| m.account != bo.account);
+        let next = share.accept(next.sign(&owner).unwrap()).unwrap();
+        assert_eq!(next.body().version, 2);
+        assert_eq!(
+            next.viewer(&bo.account, Timestamp(3_000)),
+            None,
+            "withdrawn"
+        );
+        assert!(matches!(
+            next.accept(first.clone()),
+            Err(ShareError::Rollback { .. })
+        ));
+        assert!(matches!(
+            first.clone().verify(&owner.public(), &CameraId([6; 16])),
+            Err(ShareError::WrongCamera { .. })
+        ));
+        let stranger = AccountKey::generate(&mut OsRng).public();
+        assert_eq!(
+            first.verify(&stranger, &camera).unwrap_err(),
+            ShareError::WrongAccount
+        );
+    }
+
+    #[test]
+    fn refuses_what_no_owner_may_sign() {
+        let owner = AccountKey::generate(&mut OsRng);
+        let bo = member("Bo", None);
+        let base = ShareBody {
+            owner: owner.public(),
+            camera_id: CameraId([5; 16]),
+            version: 1,
+            issued_at: Timestamp(1_000),
+            members: vec![bo.clone()],
+        };
+        for body in [
+            ShareBody {
+                version: 0,
+                ..base.clone()
+            },
+            ShareBody {
+                members: vec![bo.clone(), bo.clone()],
+                ..base.clone()
+            },
+            ShareBody {
+                members: vec![Member {
+                    account: owner.public(),
+                    ..bo.clone()
+                }],
+                ..base.clone()
+            },
+            ShareBody {
+                members: (0..=MAX_MEMBERS).map(|_| member("m", None)).collect(),
+                ..base.clone()
+            },
+        ] {
+            assert!(matches!(body.sign(&owner), Err(ShareError::Malformed(_))));
+        }
+        // A flipped byte breaks the signature.
+        let mut bytes = base.sign(&owner).unwrap().encoded().to_vec();
+        bytes[68] ^= 1; // issued at
+        let flipped = SignedShare::decode(&bytes).unwrap();
+        assert_eq!(
+            flipped
+                .verify(&owner.public(), &CameraId([5; 16]))
+                .unwrap_err(),
+            ShareError::BadSignature
+        );
+    }
+}

@@ -1,0 +1,207 @@
+//! Sharing cameras with other accounts (PROTOCOL.md §17). A member account first accepts shares
+//! from an owner account (after comparing its account code); the owner's devices may then read
+//! the member's roster and write share statements naming it, through the log. Members may list,
+//! download and watch a shared camera and read its records and share statement; they may not
+//! remove it, delete from it, pair, or share it on.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use keyhole_core::CameraId;
+use keyhole_core::share::SignedShare;
+use serde::Serialize;
+
+use super::extract::QueryParams;
+use super::records::{VersionQuery, account_key};
+use super::{as_i64, id16, octets};
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::store::{AccountId, CameraRow, Subject};
+use crate::{AppState, audit, now_ms};
+
+/// Whether the caller may view `camera`: a device of its account, the camera itself, or a
+/// device of an account its newest share statement lists, unexpired.
+pub(super) async fn may_view(
+    state: &AppState,
+    caller: &Caller,
+    camera: &CameraRow,
+) -> Result<bool, ApiError> {
+    let account = caller.0.account_id;
+    Ok(match caller.0.subject {
+        Subject::Camera(id) => id == camera.camera_id && account == camera.account_id,
+        Subject::Device(_) => {
+            account == camera.account_id
+                || state
+                    .meta
+                    .share_member(&camera.camera_id, &account, now_ms())
+                    .await?
+        }
+    })
+}
+
+/// The camera, if the caller may view it (else 404, as for a camera that does not exist).
+pub(super) async fn viewable(
+    state: &AppState,
+    caller: &Caller,
+    camera_id: &[u8; 16],
+) -> Result<CameraRow, ApiError> {
+    let camera = state
+        .meta
+        .camera(camera_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if !may_view(state, caller, &camera).await? {
+        return Err(ApiError::NotFound);
+    }
+    Ok(camera)
+}
+
+/// Checks a share statement offered for the log: for a camera of the caller's account, signed
+/// by the account key, naming only accounts that accept shares from this one. Returns its
+/// version, the audit line and the members' accounts with their expiry.
+pub(super) async fn check_share(
+    state: &AppState,
+    caller: &Caller,
+    camera_id: [u8; 16],
+    body: &[u8],
+) -> Result<(u64, String, Vec<(AccountId, Option<i64>)>), ApiError> {
+    let owner = caller.0.account_id;
+    match state.meta.camera(&camera_id).await? {
+        Some(c) if c.account_id == owner => {}
+        _ => return Err(ApiError::NotFound),
+    }
+    let share = SignedShare::decode(body)
+        .map_err(|e| ApiError::bad(format!("not a share statement: {e}")))?
+        .verify(&account_key(state, &owner).await?, &CameraId(camera_id))
+        .map_err(|e| ApiError::bad(format!("share statement refused: {e}")))?;
+    let mut members = Vec::with_capacity(share.body().members.len());
+    for m in &share.body().members {
+        let Some(member) = state.meta.account_by_key(&m.account.to_bytes()).await? else {
+            return Err(ApiError::bad(format!(
+                "no account here has the key of member {:?}",
+                m.name
+            )));
+        };
+        if !state.meta.share_consent(&member, &owner).await? {
+            return Err(ApiError::Conflict(format!(
+                "member {:?} has not accepted shares from this account",
+                m.name
+            )));
+        }
+        let expires = m.expires_at.map(|t| as_i64(t.0, "expiry")).transpose()?;
+        members.push((member, expires));
+    }
+    let version = share.body().version;
+    let detail = format!(
+        "camera {} shared with {} account(s) (share version {version})",
+        hex::encode(camera_id),
+        members.len()
+    );
+    Ok((version, detail, members))
+}
+
+#[derive(Serialize)]
+pub(super) struct AccountKey {
+    account_id: String,
+    /// The account key (AIK), hex: its account code is what people compare.
+    account_key: String,
+}
+
+/// `GET /v1/accounts/{username}/key`: an account's id and key, to compare its code with.
+pub(super) async fn key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(username): Path<String>,
+) -> Result<Json<AccountKey>, ApiError> {
+    caller.device()?;
+    let account = account_named(&state, &username).await?;
+    let key = state
+        .meta
+        .account_key(&account)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(AccountKey {
+        account_id: hex::encode(account),
+        account_key: hex::encode(key),
+    }))
+}
+
+/// An account by username.
+async fn account_named(state: &AppState, username: &str) -> Result<AccountId, ApiError> {
+    Ok(state
+        .meta
+        .account_by_username(username)
+        .await?
+        .ok_or(ApiError::NotFound)?
+        .0)
+}
+
+/// `PUT /v1/share-consents/{owner username}`: the caller's account accepts shares from the
+/// owner account (whose code the caller's user compared).
+pub(super) async fn consent(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(owner): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.device()?;
+    let owner = account_named(&state, &owner).await?;
+    let member = caller.0.account_id;
+    if owner == member || state.meta.account_key(&owner).await?.is_none() {
+        return Err(ApiError::NotFound);
+    }
+    state.meta.put_share_consent(&member, &owner).await?;
+    let detail = format!("accepts shares from account {}", hex::encode(owner));
+    audit::record(
+        &state,
+        &member,
+        &audit::actor(&caller),
+        "share-consent",
+        &detail,
+    )
+    .await;
+    Ok(StatusCode::CREATED)
+}
+
+/// `GET /v1/accounts/{username}/roster[?version=n]`: another account's roster, for an account
+/// it accepts shares from (to seal viewing keys to its devices).
+pub(super) async fn member_roster(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(member): Path<String>,
+    QueryParams(q): QueryParams<VersionQuery>,
+) -> Result<Response, ApiError> {
+    caller.device()?;
+    let member = account_named(&state, &member).await?;
+    let owner = caller.0.account_id;
+    if member != owner && !state.meta.share_consent(&member, &owner).await? {
+        return Err(ApiError::NotFound);
+    }
+    let version = q.version.map(|v| as_i64(v, "version")).transpose()?;
+    let body = state
+        .meta
+        .roster(&member, version)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(octets(body))
+}
+
+/// `GET /v1/cameras/{camera id}/share[?version=n]`: the camera's share statement, for its
+/// owner's devices and its members.
+pub(super) async fn share(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(camera_id): Path<String>,
+    QueryParams(q): QueryParams<VersionQuery>,
+) -> Result<Response, ApiError> {
+    caller.device()?;
+    let camera_id = id16(&camera_id, "camera id")?;
+    viewable(&state, &caller, &camera_id).await?;
+    let version = q.version.map(|v| as_i64(v, "version")).transpose()?;
+    let body = state
+        .meta
+        .share(&camera_id, version)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(octets(body))
+}

@@ -1,0 +1,47 @@
+//! `share::SignedShare::decode`, then `verify` under the fixture account key. A statement that
+//! decodes must be canonical (re-signing its body reproduces its bytes), keep the limits, and
+//! its successor must be accepted.
+#![no_main]
+
+use keyhole_core::share::{SignedShare, MAX_MEMBERS, MAX_NAME};
+use keyhole_core::Timestamp;
+use keyhole_core_fuzz::account;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(signed) = SignedShare::decode(data) else {
+        return;
+    };
+    assert_eq!(signed.encoded(), data);
+    let body = signed.unverified_body().clone();
+    assert!(body.members.len() <= MAX_MEMBERS);
+    assert!(body.members.iter().all(|m| m.name.len() <= MAX_NAME));
+    assert!(body.members.iter().all(|m| m.account != body.owner));
+
+    let key = account();
+    if body.owner != key.public() {
+        return;
+    }
+    let body_len = data.len() - 64;
+    let resigned = body
+        .clone()
+        .sign(&key)
+        .unwrap_or_else(|e| panic!("a decoded share statement does not re-sign: {e}"));
+    assert_eq!(
+        &resigned.encoded()[..body_len],
+        &data[..body_len],
+        "share encoding is not canonical"
+    );
+    let share = resigned
+        .verify(&key.public(), &body.camera_id)
+        .unwrap_or_else(|e| panic!("a statement signed by its owner failed to verify: {e}"));
+    for m in &body.members {
+        let viewing = share.viewer(&m.account, Timestamp(0)).is_some();
+        assert_eq!(viewing, m.expires_at.is_none_or(|t| t.0 > 0));
+    }
+    if let Ok(next) = share.successor(Timestamp(1)).sign(&key) {
+        assert!(share.accept(next).is_ok(), "a successor was refused");
+    } else {
+        assert_eq!(body.version, u64::MAX - 1, "only the last version has no successor");
+    }
+});
