@@ -131,11 +131,11 @@ impl AccountLog {
             .is_some_and(|hash| *hash == statement_hash(encoded))
     }
 
-    /// The cameras the log records camera records of.
-    pub(crate) fn cameras(&self) -> impl Iterator<Item = [u8; 16]> + '_ {
+    /// The subjects (camera ids) the log records statements of this kind about.
+    pub(crate) fn subjects(&self, kind: EntryKind) -> impl Iterator<Item = [u8; 16]> + '_ {
         self.recorded
             .keys()
-            .filter(|(kind, _)| *kind == EntryKind::CameraRecord)
+            .filter(move |(k, _)| *k == kind)
             .map(|(_, subject)| *subject)
     }
 }
@@ -169,7 +169,11 @@ mod tests {
         assert!(log.records(ROSTER, 1, b"roster 1"));
         assert!(!log.records(ROSTER, 1, b"roster 2"));
         assert!(!log.records(CAMERA, 2, b"record 1"));
-        assert_eq!(log.cameras().collect::<Vec<_>>(), vec![[7; 16]]);
+        assert_eq!(
+            log.subjects(EntryKind::CameraRecord).collect::<Vec<_>>(),
+            vec![[7; 16]]
+        );
+        assert_eq!(log.subjects(EntryKind::Share).count(), 0);
         assert_eq!(log.hash_at(3), log.head().map(LogHead::hash));
         assert_eq!(log.hash_at(4), None);
         assert_eq!(log.hash_at(0), None);

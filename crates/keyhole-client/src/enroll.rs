@@ -214,6 +214,7 @@ impl JoinRequest {
             roster,
             cameras: BTreeMap::new(),
             log: AccountLog::default(),
+            sharing: crate::share::Sharing::default(),
         };
         owner.refresh().await?;
         owner

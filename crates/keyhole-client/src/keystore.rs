@@ -14,7 +14,8 @@ use keyhole_core::keystore::KeyStore;
 use keyhole_core::record::{CameraRecord, SignedCameraRecord};
 use keyhole_core::recovery::KdfParams;
 use keyhole_core::roster::SignedRoster;
-use keyhole_core::{AccountKey, CameraId, DeviceKeys, HpkeSecretKey};
+use keyhole_core::share::SignedShare;
+use keyhole_core::{AccountKey, AccountPublicKey, CameraId, DeviceKeys, HpkeSecretKey};
 use keyhole_http::Endpoint;
 use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
@@ -24,6 +25,7 @@ use crate::ClientError;
 use crate::account_log::AccountLog;
 use crate::api::Api;
 use crate::owner::{CameraKeys, Owner};
+use crate::share::Sharing;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
@@ -45,6 +47,15 @@ struct Contents {
     /// Every account log entry this device verified, concatenated, base64.
     #[serde(default)]
     log: String,
+    /// Accounts whose shares this device accepts: username → account key (hex).
+    #[serde(default)]
+    share_owners: BTreeMap<String, String>,
+    /// Members' rosters as last verified: username → roster (base64).
+    #[serde(default)]
+    members: BTreeMap<String, String>,
+    /// Each shared camera's newest share statement: camera id → statement (base64).
+    #[serde(default)]
+    shares: BTreeMap<String, String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -53,6 +64,9 @@ struct CameraContents {
     camera_id: String,
     records: Vec<String>,
     viewing_keys: BTreeMap<u32, String>,
+    /// For a camera shared with this account: its owner's account key (hex).
+    #[serde(default)]
+    owner: Option<String>,
 }
 
 impl Drop for Contents {
@@ -77,6 +91,40 @@ fn hex32(text: &str, what: &str) -> Result<Zeroizing<[u8; 32]>, ClientError> {
     let mut out = Zeroizing::new([0u8; 32]);
     hex::decode_to_slice(text, out.as_mut()).map_err(|_| bad(what))?;
     Ok(out)
+}
+
+/// The sharing state in `c`, each roster and statement verified again.
+fn sharing(c: &Contents, account: &AccountPublicKey) -> Result<Sharing, ClientError> {
+    let mut sharing = Sharing::default();
+    for (name, key) in &c.share_owners {
+        let key = AccountPublicKey::from_bytes(&*hex32(key, "share owner")?)
+            .map_err(|_| bad("share owner"))?;
+        sharing.owners.insert(name.clone(), key);
+    }
+    for (name, roster) in &c.members {
+        let signed = B64
+            .decode(roster)
+            .ok()
+            .and_then(|b| SignedRoster::decode(&b).ok())
+            .ok_or_else(|| bad("member roster"))?;
+        let key = signed.unverified_body().account;
+        let roster = signed
+            .verify_first(&key)
+            .map_err(|_| bad("member roster"))?;
+        sharing.members.insert(name.clone(), roster);
+    }
+    for (camera, statement) in &c.shares {
+        let id: CameraId = camera.parse().map_err(|_| bad("share"))?;
+        let share = B64
+            .decode(statement)
+            .ok()
+            .and_then(|b| SignedShare::decode(&b).ok())
+            .ok_or_else(|| bad("share"))?
+            .verify(account, &id)
+            .map_err(|_| bad("share"))?;
+        sharing.shares.insert(id, share);
+    }
+    Ok(sharing)
 }
 
 impl Owner {
@@ -116,9 +164,28 @@ impl Owner {
                         .iter()
                         .map(|(epoch, key)| (*epoch, hex::encode(*key.to_bytes())))
                         .collect(),
+                    owner: keys.owner.map(|k| hex::encode(k.to_bytes())),
                 })
                 .collect(),
             log: B64.encode(self.log.encoded()),
+            share_owners: self
+                .sharing
+                .owners
+                .iter()
+                .map(|(name, key)| (name.clone(), hex::encode(key.to_bytes())))
+                .collect(),
+            members: self
+                .sharing
+                .members
+                .iter()
+                .map(|(name, r)| (name.clone(), B64.encode(r.signed().encoded())))
+                .collect(),
+            shares: self
+                .sharing
+                .shares
+                .iter()
+                .map(|(id, s)| (id.to_string(), B64.encode(s.signed().encoded())))
+                .collect(),
         };
         let json = Zeroizing::new(
             serde_json::to_vec(&contents).map_err(|e| ClientError::Untrusted(e.to_string()))?,
@@ -159,6 +226,14 @@ impl Owner {
         let mut cameras = BTreeMap::new();
         for camera in &c.cameras {
             let id: CameraId = camera.camera_id.parse().map_err(|_| bad("camera id"))?;
+            let owner = match &camera.owner {
+                Some(k) => Some(
+                    AccountPublicKey::from_bytes(&*hex32(k, "camera owner")?)
+                        .map_err(|_| bad("camera owner"))?,
+                ),
+                None => None,
+            };
+            let signer = owner.unwrap_or_else(|| account.public());
             let mut records: Vec<CameraRecord> = Vec::new();
             for encoded in &camera.records {
                 let signed = B64
@@ -168,7 +243,7 @@ impl Owner {
                     .ok_or_else(|| bad("camera record"))?;
                 let record = match records.last() {
                     Some(previous) => previous.accept(signed),
-                    None => signed.verify_first(&account.public(), &id),
+                    None => signed.verify_first(&signer, &id),
                 }
                 .map_err(|_| bad("camera record"))?;
                 records.push(record);
@@ -180,11 +255,19 @@ impl Owner {
                     HpkeSecretKey::from_bytes(&*hex32(key, "viewing key")?),
                 );
             }
-            cameras.insert(id, CameraKeys { records, viewing });
+            cameras.insert(
+                id,
+                CameraKeys {
+                    records,
+                    viewing,
+                    owner,
+                },
+            );
         }
         let log_bytes = B64.decode(&c.log).map_err(|_| bad("account log"))?;
         let log =
             AccountLog::decode(&account.public(), &log_bytes).map_err(|_| bad("account log"))?;
+        let sharing = sharing(&c, &account.public())?;
         let api = Api::new(&endpoint)?.with_token(c.token.clone());
         Ok(Self {
             endpoint,
@@ -195,6 +278,7 @@ impl Owner {
             roster,
             cameras,
             log,
+            sharing,
         })
     }
 

@@ -13,7 +13,10 @@ pub mod owner;
 pub mod ui;
 
 mod account_log;
+mod share;
 mod sync;
+
+pub use share::SharedWith;
 
 pub use enroll::{Approval, JoinRequest, PendingEnrollment};
 pub use keyhole_core as core;

@@ -28,15 +28,19 @@ use serde_json::json;
 use crate::ClientError;
 use crate::account_log::AccountLog;
 use crate::api::Api;
+use crate::share::Sharing;
 use crate::sync::ROSTER;
 
 /// What this device knows about one camera.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct CameraKeys {
     /// Verified records, oldest first.
     pub(crate) records: Vec<CameraRecord>,
     /// Viewing keys by epoch.
     pub(crate) viewing: BTreeMap<u32, HpkeSecretKey>,
+    /// For a camera another account shares with this one: that account's key, which signs
+    /// its records. `None` for the account's own cameras.
+    pub(crate) owner: Option<keyhole_core::AccountPublicKey>,
 }
 
 /// What a live view delivered.
@@ -215,6 +219,8 @@ pub struct Owner {
     pub(crate) cameras: BTreeMap<CameraId, CameraKeys>,
     /// The account log as this device verified it.
     pub(crate) log: AccountLog,
+    /// Cameras shared with other accounts, and accounts whose shares this device accepts.
+    pub(crate) sharing: Sharing,
 }
 
 #[derive(Deserialize)]
@@ -320,6 +326,7 @@ impl Owner {
             device_id,
             cameras: BTreeMap::new(),
             log: AccountLog::default(),
+            sharing: Sharing::default(),
         };
         // Log entry 1 records roster version 1: the account exists from here on.
         owner.append(ROSTER, 1, roster.encoded(), now).await?;
@@ -378,6 +385,7 @@ impl Owner {
             roster,
             cameras: BTreeMap::new(),
             log: AccountLog::default(),
+            sharing: Sharing::default(),
         };
         owner.refresh().await?;
         let mut body = owner.roster.successor(now);
@@ -528,6 +536,11 @@ impl Owner {
         now: Timestamp,
     ) -> Result<serde_json::Value, ClientError> {
         self.refresh().await?;
+        if self.camera(camera)?.owner.is_some() {
+            return Err(untrusted(format!(
+                "camera {camera} is shared with this account; only its owner can remove it"
+            )));
+        }
         let latest = self
             .camera(camera)?
             .records
@@ -713,7 +726,7 @@ impl Owner {
         .sign(&self.account)
         .map_err(untrusted)?;
         self.publish_record(proof.camera_id, record).await?;
-        self.seal_key_packages(proof.camera_id, 1, &viewing, rng)
+        self.seal_key_packages(proof.camera_id, 1, &viewing, now, rng)
             .await?;
         // The viewing key is dropped here: this device, like every other, learns it from its
         // key package (`sync`).
@@ -721,11 +734,14 @@ impl Owner {
         Ok(proof.camera_id)
     }
 
+    /// Seals a viewing key to every enrolled device, the recovery key, and every device of
+    /// every account the camera is shared with at `now`.
     async fn seal_key_packages(
-        &self,
+        &mut self,
         camera: CameraId,
         epoch: u32,
         viewing: &HpkeSecretKey,
+        now: Timestamp,
         rng: &mut impl CryptoRngCore,
     ) -> Result<(), ClientError> {
         let body = self.roster.body();
@@ -752,12 +768,14 @@ impl Owner {
             .map_err(untrusted)?;
             self.api.put_bytes("/v1/key-packages", pkg.encode()).await?;
         }
-        Ok(())
+        self.seal_to_members(&camera, epoch, viewing, now, rng)
+            .await
     }
 
     /// Enrols another device (whose public keys arrived over an authenticated channel, such as
     /// an approval with a short code compared on both screens): a new roster version that lists
-    /// it, and key packages for every viewing key this device holds, so it sees the full history.
+    /// it, and key packages for every viewing key of the account's cameras this device holds, so
+    /// it sees the full history (cameras shared with the account, their owners seal to it).
     ///
     /// # Errors
     /// Server errors, or a roster that cannot be signed (too many devices, duplicate id).
@@ -775,7 +793,8 @@ impl Owner {
             account: self.account.public(),
             key: RecipientKey::Device(entry.id),
         };
-        for (camera, keys) in &self.cameras {
+        // Cameras shared with this account are their owners' to seal (they follow this roster).
+        for (camera, keys) in self.cameras.iter().filter(|(_, k)| k.owner.is_none()) {
             for (epoch, viewing) in &keys.viewing {
                 let pkg = KeyPackage::seal(
                     self.account.public(),
@@ -820,9 +839,11 @@ impl Owner {
             .cameras
             .iter()
             .filter(|(_, keys)| {
-                keys.records
-                    .last()
-                    .is_some_and(|r| r.body().state == CameraState::Active)
+                keys.owner.is_none()
+                    && keys
+                        .records
+                        .last()
+                        .is_some_and(|r| r.body().state == CameraState::Active)
             })
             .map(|(id, _)| *id)
             .collect();
@@ -847,11 +868,7 @@ impl Owner {
         rng: &mut impl CryptoRngCore,
     ) -> Result<u32, ClientError> {
         self.refresh().await?;
-        let latest = self
-            .camera(camera)?
-            .records
-            .last()
-            .ok_or_else(|| untrusted("no trusted record for this camera"))?;
+        let latest = self.own_active_camera(camera)?;
         let mut body = latest.successor(now);
         body.epoch = body
             .epoch
@@ -862,7 +879,7 @@ impl Owner {
         let epoch = body.epoch;
         let signed = body.sign(&self.account).map_err(untrusted)?;
         self.publish_record(*camera, signed).await?;
-        self.seal_key_packages(*camera, epoch, &viewing, rng)
+        self.seal_key_packages(*camera, epoch, &viewing, now, rng)
             .await?;
         if let Some(keys) = self.cameras.get_mut(camera) {
             keys.viewing.insert(epoch, viewing);

@@ -15,7 +15,7 @@ use keyhole_core::roster::{RosterBody, SignedRoster};
 use serde::Deserialize;
 
 use crate::ClientError;
-use crate::owner::{CameraKeys, Owner, untrusted};
+use crate::owner::{Owner, untrusted};
 
 /// The roster's place in the log.
 pub(crate) const ROSTER: (EntryKind, [u8; 16]) = (EntryKind::Roster, [0; 16]);
@@ -132,20 +132,28 @@ impl Owner {
                 "this device's roster is not the one the account log records",
             ));
         }
-        let logged: Vec<CameraId> = self.log.cameras().map(CameraId).collect();
+        let logged: Vec<CameraId> = self
+            .log
+            .subjects(EntryKind::CameraRecord)
+            .map(CameraId)
+            .collect();
         for camera in logged {
             self.refresh_camera(camera).await?;
         }
         if let Some(camera) = self
             .cameras
-            .keys()
-            .find(|id| self.log.latest(camera_subject(id)).is_none())
+            .iter()
+            .find(|(id, keys)| {
+                keys.owner.is_none() && self.log.latest(camera_subject(id)).is_none()
+            })
+            .map(|(id, _)| id)
         {
             return Err(untrusted(format!(
                 "this device holds camera {camera}, which the account log does not record"
             )));
         }
-        Ok(())
+        self.refresh_shares().await?;
+        self.refresh_shared_cameras().await
     }
 
     /// Fetches the record versions of `camera` the log records beyond those this device holds.
@@ -200,13 +208,7 @@ impl Owner {
                 "this device's record of camera {camera} is not the one the account log records"
             )));
         }
-        self.cameras
-            .entry(camera)
-            .or_insert_with(|| CameraKeys {
-                records: Vec::new(),
-                viewing: std::collections::BTreeMap::new(),
-            })
-            .records = records;
+        self.cameras.entry(camera).or_default().records = records;
         Ok(())
     }
 
@@ -242,10 +244,7 @@ impl Owner {
         .await?;
         self.cameras
             .entry(camera)
-            .or_insert_with(|| CameraKeys {
-                records: Vec::new(),
-                viewing: std::collections::BTreeMap::new(),
-            })
+            .or_default()
             .records
             .push(accepted.clone());
         Ok(accepted)
@@ -260,6 +259,9 @@ impl Owner {
                 .decode(encoded)
                 .map_err(untrusted)?;
             let pkg = KeyPackage::decode(&raw).map_err(untrusted)?;
+            if pkg.owner != self.account.public() && !self.learn_shared_camera(&pkg).await? {
+                continue;
+            }
             let Some(keys) = self.cameras.get_mut(&pkg.camera_id) else {
                 continue;
             };
@@ -280,7 +282,9 @@ impl Owner {
     /// Brings this device up to date — the account log, the roster, every camera's records
     /// (cameras other devices paired included) and viewing keys — then posts the head it
     /// verified (stamped with this machine's clock) and compares the account's other devices'
-    /// heads with its own log. Returns whether the device learned anything (worth saving).
+    /// heads with its own log. Last, it follows the members of shared cameras: seals the
+    /// current key to their new devices, starts a new epoch when they lost one, and withdraws
+    /// expired shares. Returns whether the device learned anything (worth saving).
     ///
     /// # Errors
     /// [`ClientError::Forked`] when another device verified a different history than the server
@@ -306,11 +310,12 @@ impl Owner {
                 ));
             }
         }
+        self.follow_members(now, &mut rand_core::OsRng).await?;
         Ok(self.progress() != before)
     }
 
     /// How far this device's knowledge goes: log entries, roster version, records and keys.
-    fn progress(&self) -> (u64, u64, usize, usize) {
+    fn progress(&self) -> (u64, u64, usize, usize, u64) {
         let (records, keys) = self.cameras.values().fold((0, 0), |(r, k), c| {
             (r + c.records.len(), k + c.viewing.len())
         });
@@ -319,6 +324,7 @@ impl Owner {
             self.roster.body().version,
             records,
             keys,
+            self.sharing.progress(),
         )
     }
 

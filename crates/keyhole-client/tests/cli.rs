@@ -434,3 +434,96 @@ async fn live_view_from_the_command_line() {
     running.await.unwrap().unwrap();
     server.stop();
 }
+
+/// The account code `keyhole code` prints.
+fn account_code(store: &Path) -> String {
+    let out = ok(keyhole(store).arg("code").output().unwrap());
+    out.trim()
+        .strip_prefix("Account code: ")
+        .unwrap_or_else(|| panic!("{out}"))
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn share_and_withdraw_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::spawn(&dir.path().join("server"));
+    let ana = dir.path().join("ana.keys");
+    let bob = dir.path().join("bob.keys");
+    for (store, user) in [(&ana, "ana"), (&bob, "bob")] {
+        ok(keyhole(store)
+            .args(["init", "--server", &server.url, "--user", user])
+            .arg("--phrase-file")
+            .arg(dir.path().join(format!("{user}.phrase")))
+            .output()
+            .unwrap());
+    }
+    let rng = &mut ChaCha20Rng::seed_from_u64(14);
+    let (mut camera, _) = pair_camera(
+        &ana,
+        &["--name", "Porch", "--wait", "60"],
+        &dir.path().join("camera"),
+        rng,
+    )
+    .await;
+    camera
+        .record_clip(&synthetic_mp4(1), Timestamp(1_795_735_205_000), rng)
+        .await
+        .unwrap();
+    camera.upload_pending().await.unwrap();
+
+    // Each compares the other's code; a wrong one is refused.
+    let (ana_code, bob_code) = (account_code(&ana), account_code(&bob));
+    let wrong = keyhole(&bob)
+        .args(["accept-shares", "--from", "ana", "--code", &bob_code])
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("account code"));
+    ok(keyhole(&bob)
+        .args(["accept-shares", "--from", "ana", "--code", &ana_code])
+        .output()
+        .unwrap());
+    let out = ok(keyhole(&ana)
+        .args([
+            "share", "Porch", "--with", "bob", "--code", &bob_code, "--days", "7",
+        ])
+        .output()
+        .unwrap());
+    assert!(out.contains("Shared camera"), "{out}");
+    let out = ok(keyhole(&ana).arg("shares").output().unwrap());
+    assert!(out.contains("Porch  shared with bob until"), "{out}");
+
+    // Bo sees the camera as Ana's and verifies what it recorded.
+    let cameras: Value = serde_json::from_str(&ok(keyhole(&bob)
+        .args(["--json", "cameras"])
+        .output()
+        .unwrap()))
+    .unwrap();
+    assert_eq!(cameras[0]["name"], "Porch");
+    assert_eq!(cameras[0]["shared_by"], "ana");
+    // `verify` exits 0 only for a clean report.
+    ok(keyhole(&bob).args(["verify", "Porch"]).output().unwrap());
+    let refused = keyhole(&bob)
+        .args(["remove", "Porch", "--keep-footage", "--yes"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("only its owner"));
+
+    // Withdrawn: a new epoch; the server no longer serves Bo the camera.
+    let out = ok(keyhole(&ana)
+        .args(["unshare", "Porch", "--with", "bob"])
+        .output()
+        .unwrap());
+    assert!(out.contains("epoch 2"), "{out}");
+    let out = ok(keyhole(&ana).arg("shares").output().unwrap());
+    assert!(out.contains("Nothing is shared"), "{out}");
+    let refused = keyhole(&bob).args(["verify", "Porch"]).output().unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("404"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}

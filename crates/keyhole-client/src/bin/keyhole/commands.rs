@@ -336,6 +336,7 @@ pub(crate) async fn cameras(store: &Path, json: bool) -> anyhow::Result<bool> {
                     "last_captured": c.latest.map(|l| l.captured_at.to_string()),
                     "last_epoch": c.latest.map(|l| l.epoch),
                     "stale_epoch": c.stale_epoch,
+                    "shared_by": device.owner.shared_by(&c.id),
                 })
             })
             .collect();
@@ -353,7 +354,11 @@ pub(crate) async fn cameras(store: &Path, json: bool) -> anyhow::Result<bool> {
                 || "nothing uploaded yet".to_owned(),
                 |l| format!("last upload {}", l.uploaded_at),
             );
-            println!("{}  {}  ({state}; {last})", c.id, c.name);
+            let shared = match device.owner.shared_by(&c.id) {
+                Some(owner) => format!("; shared by {owner}"),
+                None => String::new(),
+            };
+            println!("{}  {}  ({state}; {last}{shared})", c.id, c.name);
             if c.stale_epoch {
                 println!(
                     "  WARNING: it still seals to an old epoch; the server may be withholding \
@@ -792,5 +797,126 @@ pub(crate) async fn ui(store: &Path, port: u16, open_browser: bool) -> anyhow::R
         owner.save_key_store(&store, &passphrase, KdfParams::DEFAULT, &mut OsRng)
     });
     keyhole_client::ui::serve(owner, persist, listener, token, stop).await?;
+    Ok(())
+}
+
+/// `keyhole code`: this account's code, for others to compare before sharing.
+pub(crate) fn code(store: &Path) -> anyhow::Result<()> {
+    let device = Device::open(store)?;
+    println!("Account code: {}", device.owner.account_code());
+    Ok(())
+}
+
+/// `keyhole accept-shares`: pins another account by its code and lets it share with this one.
+pub(crate) async fn accept_shares(store: &Path, from: &str, code: &str) -> anyhow::Result<()> {
+    let mut device = Device::open(store)?;
+    device.owner.accept_shares_from(from, code).await?;
+    device.save()?;
+    println!(
+        "Account code of {from} checked: this device opens the cameras {from} shares with this \
+         account. Run this on your other devices too."
+    );
+    Ok(())
+}
+
+/// `keyhole share`: shares a camera with another account, optionally for a number of days.
+pub(crate) async fn share(
+    store: &Path,
+    camera: &str,
+    with: &str,
+    code: &str,
+    days: Option<u64>,
+) -> anyhow::Result<()> {
+    let mut device = Device::open_all_synced(store).await?;
+    let camera = device.camera(camera)?;
+    let now = now();
+    let expires =
+        days.map(|d| Timestamp(now.0.saturating_add(d.saturating_mul(24 * 60 * 60 * 1000))));
+    device
+        .owner
+        .share_camera(&camera, with, code, expires, now, &mut OsRng)
+        .await?;
+    device.save()?;
+    let until = expires.map_or_else(
+        || "until you withdraw it".to_owned(),
+        |t| format!("until {t}"),
+    );
+    println!(
+        "Shared camera {camera} with {with} ({until}): its devices open what the camera records \
+         from its current key on; they cannot remove, pair or share it."
+    );
+    Ok(())
+}
+
+/// `keyhole unshare`: withdraws a share, with a new epoch for the camera.
+pub(crate) async fn unshare(store: &Path, camera: &str, with: &str) -> anyhow::Result<()> {
+    let mut device = Device::open_all_synced(store).await?;
+    let camera = device.camera(camera)?;
+    let epoch = device
+        .owner
+        .unshare_camera(&camera, with, now(), &mut OsRng)
+        .await?;
+    device.save()?;
+    println!(
+        "Withdrew camera {camera} from {with}: the server no longer serves it to {with}, and \
+         nothing recorded from now on (epoch {epoch}) opens for it."
+    );
+    Ok(())
+}
+
+/// `keyhole shares`: what this account shares, and what is shared with it.
+pub(crate) async fn shares(store: &Path, json: bool) -> anyhow::Result<()> {
+    let device = Device::open_all_synced(store).await?;
+    let owner = &device.owner;
+    let name = |id: &CameraId| {
+        owner
+            .cameras()
+            .into_iter()
+            .find(|c| c.0 == *id)
+            .map_or_else(String::new, |c| c.1)
+    };
+    let outgoing = owner.shares();
+    let incoming: Vec<(CameraId, String)> = owner
+        .cameras()
+        .into_iter()
+        .filter_map(|c| Some((c.0, owner.shared_by(&c.0)?)))
+        .collect();
+    if json {
+        let value = serde_json::json!({
+            "shared_with_others": outgoing.iter().map(|(id, members)| serde_json::json!({
+                "camera_id": id.to_string(),
+                "name": name(id),
+                "members": members.iter().map(|(m, until)| serde_json::json!({
+                    "username": m,
+                    "expires_at": until.map(|t| t.to_string()),
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "shared_with_this_account": incoming.iter().map(|(id, by)| serde_json::json!({
+                "camera_id": id.to_string(),
+                "name": name(id),
+                "owner": by,
+            })).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    if outgoing.is_empty() && incoming.is_empty() {
+        println!(
+            "Nothing is shared; `keyhole share CAMERA --with USER --code CODE` shares a camera."
+        );
+    }
+    for (id, members) in &outgoing {
+        let list: Vec<String> = members
+            .iter()
+            .map(|(m, until)| match until {
+                Some(t) => format!("{m} until {t}"),
+                None => m.clone(),
+            })
+            .collect();
+        println!("{id}  {}  shared with {}", name(id), list.join(", "));
+    }
+    for (id, by) in &incoming {
+        println!("{id}  {}  shared with this account by {by}", name(id));
+    }
     Ok(())
 }

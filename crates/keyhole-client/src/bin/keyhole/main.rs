@@ -81,6 +81,46 @@ enum Command {
     Cameras,
     /// List the account's enrolled devices.
     Devices,
+    /// Show this account's code, for people you share with to compare.
+    Code,
+    /// Accept cameras another account shares with yours, after comparing its account code
+    /// (`keyhole code` there) with its owner, out of band. Until then it can neither see your
+    /// devices nor share with you. Run it on each of your devices.
+    AcceptShares {
+        /// The other account's user name.
+        #[arg(long)]
+        from: String,
+        /// Its account code, as its owner read it to you.
+        #[arg(long)]
+        code: String,
+    },
+    /// Share a camera with another account (which ran `keyhole accept-shares` for yours): its
+    /// devices, as its own signed device list names them, get the camera's current key; they
+    /// can list, play and watch live, not remove, pair or share. Compare its account code first.
+    Share {
+        /// Camera id or name.
+        camera: String,
+        /// The other account's user name.
+        #[arg(long)]
+        with: String,
+        /// Its account code, as its owner read it to you.
+        #[arg(long)]
+        code: String,
+        /// End the share after this many days [default: until withdrawn].
+        #[arg(long)]
+        days: Option<u64>,
+    },
+    /// Withdraw a share: the server stops serving the camera to that account, and a new key
+    /// means nothing recorded afterwards opens for it.
+    Unshare {
+        /// Camera id or name.
+        camera: String,
+        /// The other account's user name.
+        #[arg(long)]
+        with: String,
+    },
+    /// List the cameras this account shares, and those shared with it.
+    Shares,
     /// Read the account's audit log; changes not made by this account's devices or cameras
     /// (the server, an unknown device, a revoked one after its revocation) are marked.
     Audit,
@@ -199,6 +239,22 @@ fn main() -> ExitCode {
             }
             Command::Cameras => commands::cameras(&store, json).await,
             Command::Devices => commands::devices(&store, json).map(|()| true),
+            Command::Code => commands::code(&store).map(|()| true),
+            Command::AcceptShares { from, code } => commands::accept_shares(&store, &from, &code)
+                .await
+                .map(|()| true),
+            Command::Share {
+                camera,
+                with,
+                code,
+                days,
+            } => commands::share(&store, &camera, &with, &code, days)
+                .await
+                .map(|()| true),
+            Command::Unshare { camera, with } => commands::unshare(&store, &camera, &with)
+                .await
+                .map(|()| true),
+            Command::Shares => commands::shares(&store, json).await.map(|()| true),
             Command::Audit => commands::audit(&store, json).await,
             Command::Revoke { device } => commands::revoke(&store, &device).await.map(|()| true),
             Command::Remove {

@@ -1,0 +1,574 @@
+//! Sharing cameras with other accounts (PROTOCOL.md §16), on both sides. The owner's device
+//! pins the member's account key by its account code, seals viewing keys only to the devices
+//! the member's own roster lists (verified under that key), follows that roster from then on,
+//! and withdraws with a new share statement and a new epoch. The member's device pins the
+//! owner's key the same way and opens the owner's cameras only under it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use keyhole_core::key_package::{KeyPackage, Recipient, RecipientKey};
+use keyhole_core::log::EntryKind;
+use keyhole_core::record::{CameraRecord, CameraState, SignedCameraRecord};
+use keyhole_core::roster::{Roster, SignedRoster};
+use keyhole_core::share::{Member, Share, ShareBody};
+use keyhole_core::{AccountPublicKey, CameraId, DeviceId, HpkeSecretKey, Timestamp};
+use rand_core::CryptoRngCore;
+use serde::Deserialize;
+
+use crate::ClientError;
+use crate::owner::{Owner, untrusted};
+
+/// A member a camera is shared with: its user name, and when the share ends (`None`: when
+/// withdrawn).
+pub type SharedWith = (String, Option<Timestamp>);
+
+/// What this device knows about sharing.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Sharing {
+    /// Accounts whose shares this device accepts, by username, with the key whose code the user
+    /// compared.
+    pub(crate) owners: BTreeMap<String, AccountPublicKey>,
+    /// Members' rosters as this device last verified them, by username.
+    pub(crate) members: BTreeMap<String, Roster>,
+    /// The newest share statement of each of this account's shared cameras.
+    pub(crate) shares: BTreeMap<CameraId, Share>,
+}
+
+impl Sharing {
+    /// Grows with everything learned, for [`Owner::sync`] to tell whether to save.
+    pub(crate) fn progress(&self) -> u64 {
+        let members: u64 = self.members.values().map(|r| r.body().version).sum();
+        let shares: u64 = self.shares.values().map(|s| s.body().version).sum();
+        members + shares + self.owners.len() as u64
+    }
+}
+
+#[derive(Deserialize)]
+struct AccountKeyAnswer {
+    account_key: String,
+}
+
+/// A camera's share statements' place in the log.
+fn share_subject(camera: &CameraId) -> (EntryKind, [u8; 16]) {
+    (EntryKind::Share, camera.0)
+}
+
+fn device_ids(roster: &Roster) -> BTreeSet<DeviceId> {
+    roster.body().devices.iter().map(|d| d.id).collect()
+}
+
+impl Owner {
+    /// The key of account `username`, checked against the account code its user read out.
+    async fn account_key_of(
+        &self,
+        username: &str,
+        code: &str,
+    ) -> Result<AccountPublicKey, ClientError> {
+        let answer: AccountKeyAnswer = self
+            .api
+            .get_json(&format!("/v1/accounts/{username}/key"))
+            .await?;
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(&answer.account_key, &mut bytes).map_err(untrusted)?;
+        let key = AccountPublicKey::from_bytes(&bytes).map_err(untrusted)?;
+        if key == self.account.public() {
+            return Err(untrusted(format!("{username} is this account")));
+        }
+        if !key.account_code().matches(code) {
+            return Err(untrusted(format!(
+                "{username}'s account code is not the one given: the server may have given \
+                 another account's key. Compare the code with {username} again"
+            )));
+        }
+        Ok(key)
+    }
+
+    /// The member's side: accepts shares from account `username`, whose account code its user
+    /// read out as `code`. The server then lets that account see this account's devices (to
+    /// seal keys to them), and this device opens what it shares.
+    ///
+    /// # Errors
+    /// A code that does not match (the server may have substituted the key), an unknown
+    /// account, server errors.
+    pub async fn accept_shares_from(
+        &mut self,
+        username: &str,
+        code: &str,
+    ) -> Result<(), ClientError> {
+        let key = self.account_key_of(username, code).await?;
+        self.api
+            .put_bytes(&format!("/v1/share-consents/{username}"), Vec::new())
+            .await?;
+        self.sharing.owners.insert(username.to_owned(), key);
+        Ok(())
+    }
+
+    /// Shares `camera` with account `username` (its account code read out as `code`), until
+    /// `expires_at` or until withdrawn: a new share statement in the log, and the camera's
+    /// current viewing key sealed to each device the member's own signed roster lists. The
+    /// member sees what the camera recorded in the current epoch and after.
+    ///
+    /// # Errors
+    /// A code that does not match, a member roster that does not verify under its key, a camera
+    /// that is not this account's or is removed, the member not accepting shares from this
+    /// account (the server says so), server errors.
+    pub async fn share_camera(
+        &mut self,
+        camera: &CameraId,
+        username: &str,
+        code: &str,
+        expires_at: Option<Timestamp>,
+        now: Timestamp,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<(), ClientError> {
+        self.refresh().await?;
+        self.own_active_camera(camera)?;
+        if expires_at.is_some_and(|t| t <= now) {
+            return Err(untrusted("the expiry is already past"));
+        }
+        let member = self.account_key_of(username, code).await?;
+        let roster = self.member_roster(username, &member).await?;
+        let mut body = match self.sharing.shares.get(camera) {
+            Some(share) => share.successor(now),
+            None => ShareBody {
+                owner: self.account.public(),
+                camera_id: *camera,
+                version: 1,
+                issued_at: now,
+                members: Vec::new(),
+            },
+        };
+        body.members.retain(|m| m.account != member);
+        body.members.push(Member {
+            account: member,
+            name: username.to_owned(),
+            expires_at,
+        });
+        self.publish_share(*camera, body).await?;
+        let all: Vec<DeviceId> = device_ids(&roster).into_iter().collect();
+        self.seal_current(camera, username, &all, rng).await
+    }
+
+    /// Withdraws the share of `camera` with `username`: a share statement without it (its
+    /// access to the server's objects ends at once), then a new epoch sealed to this account's
+    /// devices and the remaining members', so nothing recorded afterwards opens for it.
+    /// Returns the new epoch.
+    ///
+    /// # Errors
+    /// A camera not shared with `username`, server errors.
+    pub async fn unshare_camera(
+        &mut self,
+        camera: &CameraId,
+        username: &str,
+        now: Timestamp,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<u32, ClientError> {
+        self.refresh().await?;
+        let share = self
+            .sharing
+            .shares
+            .get(camera)
+            .filter(|s| s.body().members.iter().any(|m| m.name == username))
+            .ok_or_else(|| untrusted(format!("camera {camera} is not shared with {username}")))?;
+        let mut body = share.successor(now);
+        body.members.retain(|m| m.name != username);
+        self.publish_share(*camera, body).await?;
+        self.rotate_epoch(camera, now, rng).await
+    }
+
+    /// This account's shared cameras: each one's members (user name) with their expiry.
+    #[must_use]
+    pub fn shares(&self) -> Vec<(CameraId, Vec<SharedWith>)> {
+        self.sharing
+            .shares
+            .iter()
+            .filter(|(_, s)| !s.body().members.is_empty())
+            .map(|(id, s)| {
+                let members = s
+                    .body()
+                    .members
+                    .iter()
+                    .map(|m| (m.name.clone(), m.expires_at))
+                    .collect();
+                (*id, members)
+            })
+            .collect()
+    }
+
+    /// Who shares `camera` with this account (the username this device accepted shares from),
+    /// or `None` for the account's own cameras.
+    #[must_use]
+    pub fn shared_by(&self, camera: &CameraId) -> Option<String> {
+        let owner = self.cameras.get(camera)?.owner?;
+        self.sharing
+            .owners
+            .iter()
+            .find(|(_, key)| **key == owner)
+            .map(|(name, _)| name.clone())
+    }
+
+    /// The camera's current record, if it is this account's own and active.
+    pub(crate) fn own_active_camera(
+        &self,
+        camera: &CameraId,
+    ) -> Result<&CameraRecord, ClientError> {
+        let keys = self.camera(camera)?;
+        if keys.owner.is_some() {
+            return Err(untrusted(format!(
+                "camera {camera} is shared with this account; only its owner can change it"
+            )));
+        }
+        keys.records
+            .last()
+            .filter(|r| r.body().state == CameraState::Active)
+            .ok_or_else(|| untrusted(format!("camera {camera} is removed")))
+    }
+
+    async fn publish_share(
+        &mut self,
+        camera: CameraId,
+        body: ShareBody,
+    ) -> Result<(), ClientError> {
+        let now = body.issued_at;
+        let signed = body.sign(&self.account).map_err(untrusted)?;
+        let accepted = match self.sharing.shares.get(&camera) {
+            Some(share) => share.accept(signed.clone()),
+            None => signed.clone().verify(&self.account.public(), &camera),
+        }
+        .map_err(untrusted)?;
+        self.append(
+            share_subject(&camera),
+            accepted.body().version,
+            signed.encoded(),
+            now,
+        )
+        .await?;
+        self.sharing.shares.insert(camera, accepted);
+        Ok(())
+    }
+
+    /// The member's newest roster, verified under its pinned `key` as a successor of the one
+    /// this device holds (a first one verified alone), and kept.
+    async fn member_roster(
+        &mut self,
+        username: &str,
+        key: &AccountPublicKey,
+    ) -> Result<Roster, ClientError> {
+        let path = format!("/v1/accounts/{username}/roster");
+        let latest = SignedRoster::decode(&self.api.get_bytes(&path).await?).map_err(untrusted)?;
+        let held = self
+            .sharing
+            .members
+            .get(username)
+            .filter(|r| r.body().account == *key)
+            .cloned();
+        let roster = match held {
+            Some(mut roster) => {
+                let newest = latest.unverified_body().version;
+                for version in roster.body().version.saturating_add(1)..newest {
+                    let bytes = self
+                        .api
+                        .get_bytes(&format!("{path}?version={version}"))
+                        .await?;
+                    let next = SignedRoster::decode(&bytes).map_err(untrusted)?;
+                    roster = roster.accept(next).map_err(untrusted)?;
+                }
+                roster.accept(latest)
+            }
+            None => latest.verify_first(key),
+        }
+        .map_err(|e| untrusted(format!("{username}'s device list: {e}")))?;
+        self.sharing
+            .members
+            .insert(username.to_owned(), roster.clone());
+        Ok(roster)
+    }
+
+    /// Seals `camera`'s current viewing key to these devices of member `username`.
+    async fn seal_current(
+        &self,
+        camera: &CameraId,
+        username: &str,
+        devices: &[DeviceId],
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<(), ClientError> {
+        let keys = self.camera(camera)?;
+        let epoch = keys
+            .records
+            .last()
+            .map(|r| r.body().epoch)
+            .ok_or_else(|| untrusted("no trusted record for this camera"))?;
+        let viewing = keys.viewing.get(&epoch).ok_or_else(|| {
+            untrusted(format!(
+                "this device does not hold camera {camera}'s current key yet; sync and try again"
+            ))
+        })?;
+        self.seal_to_member(camera, epoch, viewing, username, devices, rng)
+            .await
+    }
+
+    /// Seals a viewing key to these devices of member `username`, from its verified roster.
+    pub(crate) async fn seal_to_member(
+        &self,
+        camera: &CameraId,
+        epoch: u32,
+        viewing: &HpkeSecretKey,
+        username: &str,
+        devices: &[DeviceId],
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<(), ClientError> {
+        let Some(roster) = self.sharing.members.get(username) else {
+            return Err(untrusted(format!(
+                "{username}'s device list is not known here"
+            )));
+        };
+        for id in devices {
+            let Some(device) = roster.device(id) else {
+                continue;
+            };
+            let pkg = KeyPackage::seal(
+                self.account.public(),
+                *camera,
+                epoch,
+                viewing,
+                Recipient {
+                    account: roster.body().account,
+                    key: RecipientKey::Device(device.id),
+                },
+                &device.hpke_key,
+                rng,
+            )
+            .map_err(untrusted)?;
+            self.api.put_bytes("/v1/key-packages", pkg.encode()).await?;
+        }
+        Ok(())
+    }
+
+    /// Seals a new epoch's key to every device of every member `camera` is shared with at
+    /// `now` (their rosters fetched and verified).
+    pub(crate) async fn seal_to_members(
+        &mut self,
+        camera: &CameraId,
+        epoch: u32,
+        viewing: &HpkeSecretKey,
+        now: Timestamp,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<(), ClientError> {
+        let Some(share) = self.sharing.shares.get(camera).cloned() else {
+            return Ok(());
+        };
+        for m in &share.body().members {
+            if share.viewer(&m.account, now).is_none() {
+                continue;
+            }
+            let roster = self.member_roster(&m.name, &m.account).await?;
+            let all: Vec<DeviceId> = device_ids(&roster).into_iter().collect();
+            self.seal_to_member(camera, epoch, viewing, &m.name, &all, rng)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Brings every shared camera's share statement up to the version the log records.
+    pub(crate) async fn refresh_shares(&mut self) -> Result<(), ClientError> {
+        let logged: Vec<CameraId> = self.log.subjects(EntryKind::Share).map(CameraId).collect();
+        for camera in logged {
+            let subject = share_subject(&camera);
+            let Some(latest) = self.log.latest(subject) else {
+                continue;
+            };
+            let mut held = self.sharing.shares.get(&camera).cloned();
+            for version in held.as_ref().map_or(0, |s| s.body().version) + 1..=latest {
+                let bytes = match self
+                    .api
+                    .get_bytes(&format!("/v1/cameras/{camera}/share?version={version}"))
+                    .await
+                {
+                    // The camera was removed with its footage, its shares with it.
+                    Err(ClientError::Server { status: 404, .. }) => break,
+                    other => other?,
+                };
+                if !self.log.records(subject, version, &bytes) {
+                    return Err(untrusted(format!(
+                        "share version {version} of camera {camera} is not the one the account \
+                         log records"
+                    )));
+                }
+                let offered =
+                    keyhole_core::share::SignedShare::decode(&bytes).map_err(untrusted)?;
+                held = Some(
+                    match &held {
+                        Some(share) => share.accept(offered),
+                        None => offered.verify(&self.account.public(), &camera),
+                    }
+                    .map_err(untrusted)?,
+                );
+            }
+            if let Some(share) = held {
+                self.sharing.shares.insert(camera, share);
+            }
+        }
+        Ok(())
+    }
+
+    /// Record versions `from..=to` of `camera`, verified under `owner` as successors of
+    /// `records`; `None` if the server no longer serves them to this account.
+    async fn fetch_records(
+        &self,
+        camera: &CameraId,
+        owner: &AccountPublicKey,
+        mut records: Vec<CameraRecord>,
+        to: u64,
+    ) -> Result<Option<Vec<CameraRecord>>, ClientError> {
+        let from = records.last().map_or(0, |r| r.body().version) + 1;
+        for version in from..=to {
+            let bytes = match self
+                .api
+                .get_bytes(&format!("/v1/cameras/{camera}/record?version={version}"))
+                .await
+            {
+                Err(ClientError::Server { status: 404, .. }) => return Ok(None),
+                other => other?,
+            };
+            let offered = SignedCameraRecord::decode(&bytes).map_err(untrusted)?;
+            let record = match records.last() {
+                Some(previous) => previous.accept(offered),
+                None => offered.verify_first(owner, camera),
+            }
+            .map_err(untrusted)?;
+            records.push(record);
+        }
+        Ok(Some(records))
+    }
+
+    /// Brings the records of cameras shared with this account up to date (under their owners'
+    /// keys). One whose share was withdrawn is no longer served and is left as it was.
+    pub(crate) async fn refresh_shared_cameras(&mut self) -> Result<(), ClientError> {
+        let shared: Vec<(CameraId, AccountPublicKey)> = self
+            .cameras
+            .iter()
+            .filter_map(|(id, keys)| Some((*id, keys.owner?)))
+            .collect();
+        for (camera, owner) in shared {
+            let latest = match self
+                .api
+                .get_bytes(&format!("/v1/cameras/{camera}/record"))
+                .await
+            {
+                Err(ClientError::Server { status: 404, .. }) => continue,
+                other => other?,
+            };
+            let to = SignedCameraRecord::decode(&latest)
+                .map_err(untrusted)?
+                .unverified_body()
+                .version;
+            let held = self.cameras.get(&camera).map(|k| k.records.clone());
+            if let Some(records) = self
+                .fetch_records(&camera, &owner, held.unwrap_or_default(), to)
+                .await?
+                && let Some(keys) = self.cameras.get_mut(&camera)
+            {
+                keys.records = records;
+            }
+        }
+        Ok(())
+    }
+
+    /// For a key package another account sealed to this device: whether its camera is one this
+    /// device opens, learning it (its whole record history, verified under the owner's key)
+    /// the first time. Only accounts the user accepted shares from count.
+    pub(crate) async fn learn_shared_camera(
+        &mut self,
+        pkg: &KeyPackage,
+    ) -> Result<bool, ClientError> {
+        if !self.sharing.owners.values().any(|k| *k == pkg.owner) {
+            return Ok(false);
+        }
+        if let Some(keys) = self.cameras.get(&pkg.camera_id) {
+            return Ok(keys.owner == Some(pkg.owner));
+        }
+        let latest = match self
+            .api
+            .get_bytes(&format!("/v1/cameras/{}/record", pkg.camera_id))
+            .await
+        {
+            Err(ClientError::Server { status: 404, .. }) => return Ok(false),
+            other => other?,
+        };
+        let to = SignedCameraRecord::decode(&latest)
+            .map_err(untrusted)?
+            .unverified_body()
+            .version;
+        let Some(records) = self
+            .fetch_records(&pkg.camera_id, &pkg.owner, Vec::new(), to)
+            .await?
+        else {
+            return Ok(false);
+        };
+        let keys = self.cameras.entry(pkg.camera_id).or_default();
+        keys.records = records;
+        keys.owner = Some(pkg.owner);
+        Ok(true)
+    }
+
+    /// Follows the members of this account's shared cameras: withdraws expired shares (with a
+    /// new epoch), seals the current key to devices a member added, and starts a new epoch for
+    /// a camera whose member lost a device.
+    pub(crate) async fn follow_members(
+        &mut self,
+        now: Timestamp,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<(), ClientError> {
+        let shared: Vec<(CameraId, Share)> = self
+            .sharing
+            .shares
+            .iter()
+            .map(|(id, s)| (*id, s.clone()))
+            .collect();
+        for (camera, share) in shared {
+            if self.own_active_camera(&camera).is_err() {
+                continue;
+            }
+            let expired: Vec<String> = share
+                .body()
+                .members
+                .iter()
+                .filter(|m| share.viewer(&m.account, now).is_none())
+                .map(|m| m.name.clone())
+                .collect();
+            if !expired.is_empty() {
+                let mut body = share.successor(now);
+                body.members.retain(|m| !expired.contains(&m.name));
+                self.publish_share(camera, body).await?;
+                self.rotate_epoch(&camera, now, rng).await?;
+                continue;
+            }
+            let mut lost = false;
+            for m in &share.body().members {
+                let before = self
+                    .sharing
+                    .members
+                    .get(&m.name)
+                    .filter(|r| r.body().account == m.account)
+                    .map(device_ids);
+                let roster = match self.member_roster(&m.name, &m.account).await {
+                    Err(ClientError::Server { status: 404, .. }) => continue,
+                    other => other?,
+                };
+                let after = device_ids(&roster);
+                let added: Vec<DeviceId> = match &before {
+                    Some(b) => after.difference(b).copied().collect(),
+                    None => after.iter().copied().collect(),
+                };
+                lost |= before.is_some_and(|b| b.difference(&after).next().is_some());
+                if !added.is_empty() {
+                    self.seal_current(&camera, &m.name, &added, rng).await?;
+                }
+            }
+            if lost {
+                self.rotate_epoch(&camera, now, rng).await?;
+            }
+        }
+        Ok(())
+    }
+}

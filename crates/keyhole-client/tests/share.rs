@@ -1,0 +1,292 @@
+//! Sharing a camera with another Keyhole account, end to end: each side compares the other's
+//! account code, the member lists, opens and verifies the owner's footage, follows along when
+//! its own devices change, and after withdrawal opens nothing recorded afterwards, even from a
+//! server that keeps serving it. A device the server adds to the member's roster gets nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use base64::Engine as _;
+use keyhole_camera::{Agent, AgentSettings};
+use keyhole_client::{ClientError, Owner};
+use keyhole_core::key_package::KeyPackage;
+use keyhole_core::recovery::KdfParams;
+use keyhole_core::report::Problem;
+use keyhole_core::roster::DeviceEntry;
+use keyhole_core::{CameraId, DeviceId, DeviceKeys, ObjectId, Timestamp};
+use keyhole_http::Endpoint;
+use keyhole_testkit::TestServer;
+use keyhole_testkit::hostile::HostileProxy;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+const NOW: Timestamp = Timestamp(1_795_735_205_000);
+const PASSWORD: &str = "correct horse battery";
+
+fn endpoint(url: &str) -> Endpoint {
+    Endpoint {
+        url: url.to_owned(),
+        pin: None,
+        allow_plain_http: false,
+    }
+}
+
+async fn account(url: &str, name: &str, rng: &mut ChaCha20Rng) -> Owner {
+    Owner::create(
+        &endpoint(url),
+        name,
+        PASSWORD,
+        "phone",
+        KdfParams::MINIMUM,
+        NOW,
+        rng,
+    )
+    .await
+    .unwrap()
+    .0
+}
+
+/// The member's key packages for `device` (its own by default), as the server holds them.
+async fn packages(owner: &Owner, device: Option<DeviceId>) -> Vec<KeyPackage> {
+    let query = device.map_or(String::new(), |d| format!("?recipient={d}"));
+    let answer: Value = owner
+        .api()
+        .get_json(&format!("/v1/key-packages{query}"))
+        .await
+        .unwrap();
+    answer["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(p.as_str().unwrap())
+                .unwrap();
+            KeyPackage::decode(&bytes).unwrap()
+        })
+        .collect()
+}
+
+/// Whether the object verifies on `device`, and the report's problems with it.
+async fn opens(device: &Owner, camera: &CameraId, object: &ObjectId) -> Vec<Problem> {
+    let report = device.verify(camera, None).await.unwrap();
+    report
+        .entries
+        .iter()
+        .find(|e| e.listed_id == *object)
+        .unwrap_or_else(|| panic!("{object} not listed: {report}"))
+        .problems
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_camera_is_viewed_by_the_member_until_withdrawn() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let bob_view = HostileProxy::start(&server.url).await;
+    let rng = &mut ChaCha20Rng::seed_from_u64(21);
+    let mut ana = account(&server.url, "ana", rng).await;
+    let mut bob = account(&bob_view.url, "bob", rng).await;
+    let code = ana.start_pairing(&server.url, None, rng).await.unwrap();
+    let mut camera = Agent::pair(
+        &code.to_text(),
+        &dir.path().join("camera"),
+        AgentSettings::default(),
+        rng,
+    )
+    .await
+    .unwrap();
+    let camera_id = ana.finish_pairing(&code, "Porch", NOW, rng).await.unwrap();
+    let before = camera.record_clip(&[1; 3000], NOW, rng).await.unwrap();
+    camera.upload_pending().await.unwrap();
+    ana.sync().await.unwrap();
+
+    // Bo has not accepted shares from Ana: she cannot share with him. A wrong code is refused
+    // on both sides.
+    let refused = ana
+        .share_camera(
+            &camera_id,
+            "bob",
+            &bob.account_code().to_string(),
+            None,
+            NOW,
+            rng,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, ClientError::Server { status: 404, .. }),
+        "{refused}"
+    );
+    let wrong = "00000 00000 00000 00000 00000 00000 00000 00000";
+    assert!(matches!(
+        bob.accept_shares_from("ana", wrong).await,
+        Err(ClientError::Untrusted(m)) if m.contains("account code")
+    ));
+    bob.accept_shares_from("ana", &ana.account_code().to_string())
+        .await
+        .unwrap();
+    assert!(matches!(
+        ana.share_camera(&camera_id, "bob", wrong, None, NOW, rng).await,
+        Err(ClientError::Untrusted(m)) if m.contains("account code")
+    ));
+
+    // Shared: Bo's device learns the camera and opens what it recorded in this epoch.
+    ana.share_camera(
+        &camera_id,
+        "bob",
+        &bob.account_code().to_string(),
+        None,
+        NOW,
+        rng,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        ana.shares(),
+        vec![(camera_id, vec![("bob".to_owned(), None)])]
+    );
+    let during = camera.record_clip(&[2; 3000], NOW, rng).await.unwrap();
+    camera.upload_pending().await.unwrap();
+    bob.sync().await.unwrap();
+    assert_eq!(bob.shared_by(&camera_id).as_deref(), Some("ana"));
+    assert_eq!(opens(&bob, &camera_id, &before).await, vec![]);
+    assert_eq!(opens(&bob, &camera_id, &during).await, vec![]);
+    let report = bob.verify(&camera_id, None).await.unwrap();
+    assert!(report.is_clean(), "{report}");
+    // Bo can look, not change.
+    assert!(matches!(
+        bob.remove_camera(&camera_id, false, NOW).await,
+        Err(ClientError::Untrusted(m)) if m.contains("only its owner")
+    ));
+
+    // Bo adds a tablet: Ana's device, syncing, seals the camera's key to it without being asked.
+    let tablet = DeviceKeys::generate(rng);
+    let tablet_id = DeviceId::random(rng);
+    bob.add_device(
+        DeviceEntry {
+            id: tablet_id,
+            name: "tablet".into(),
+            added_at: NOW,
+            signing_key: tablet.signing.public(),
+            hpke_key: tablet.hpke.public(),
+        },
+        NOW,
+        rng,
+    )
+    .await
+    .unwrap();
+    assert!(packages(&bob, Some(tablet_id)).await.is_empty());
+    ana.sync().await.unwrap();
+    let sealed = packages(&bob, Some(tablet_id)).await;
+    assert_eq!(sealed.len(), 1);
+    assert_eq!(sealed[0].camera_id, camera_id);
+    assert!(sealed[0].open(&tablet.hpke, &sealed[0].viewing_key).is_ok());
+
+    // Withdrawn: a new epoch, and the camera seals to it from its next record.
+    let epoch = ana
+        .unshare_camera(&camera_id, "bob", NOW, rng)
+        .await
+        .unwrap();
+    assert_eq!(epoch, 2);
+    assert!(ana.shares().is_empty());
+    camera.refresh_record(rng).await.unwrap();
+    let after = camera.record_clip(&[3; 3000], NOW, rng).await.unwrap();
+    camera.upload_pending().await.unwrap();
+    assert!(opens(&ana, &camera_id, &after).await.is_empty());
+    // The server no longer serves Bo the camera...
+    bob.sync().await.unwrap();
+    assert!(matches!(
+        bob.verify(&camera_id, None).await,
+        Err(ClientError::Server { status: 404, .. })
+    ));
+    // ...and a server that does anyway gives him nothing he can open: no key of epoch 2 was
+    // sealed to any of his devices.
+    let listing: Vec<u8> = ana
+        .api()
+        .get_bytes(&format!("/v1/cameras/{camera_id}/objects"))
+        .await
+        .unwrap();
+    let mut served = vec![(format!("/v1/cameras/{camera_id}/objects"), listing)];
+    for id in [before, during, after] {
+        let path = format!("/v1/objects/{id}");
+        served.push((path.clone(), ana.api().get_bytes(&path).await.unwrap()));
+    }
+    bob_view.answer(move |method, path, _| {
+        let path = path.split('?').next().unwrap();
+        (*method == Method::GET)
+            .then(|| served.iter().find(|(p, _)| p == path))
+            .flatten()
+            .map(|(_, body)| (StatusCode::OK, body.clone()))
+    });
+    assert_eq!(opens(&bob, &camera_id, &during).await, vec![]);
+    assert_eq!(
+        opens(&bob, &camera_id, &after).await,
+        vec![Problem::NoViewingKey { epoch: 2 }]
+    );
+    assert!(packages(&bob, None).await.iter().all(|p| p.epoch == 1));
+    assert!(bob_view.applied() >= 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_the_server_adds_to_the_members_roster_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let ana_view = HostileProxy::start(&server.url).await;
+    let rng = &mut ChaCha20Rng::seed_from_u64(22);
+    let mut ana = account(&ana_view.url, "ana", rng).await;
+    let mut bob = account(&server.url, "bob", rng).await;
+    let code = ana.start_pairing(&server.url, None, rng).await.unwrap();
+    let _camera = Agent::pair(
+        &code.to_text(),
+        &dir.path().join("camera"),
+        AgentSettings::default(),
+        rng,
+    )
+    .await
+    .unwrap();
+    let camera_id = ana.finish_pairing(&code, "Porch", NOW, rng).await.unwrap();
+    ana.sync().await.unwrap();
+    bob.accept_shares_from("ana", &ana.account_code().to_string())
+        .await
+        .unwrap();
+
+    // The server shows Ana Bo's roster with a device of its own appended (the count byte at
+    // offset 117), Bo's signature left as it was.
+    let server_device = DeviceKeys::generate(rng);
+    ana_view.rewrite(
+        |m, p| *m == Method::GET && p.starts_with("/v1/accounts/bob/roster"),
+        move |roster| {
+            let signature = roster.split_off(roster.len() - 64);
+            roster[117] += 1;
+            roster.extend_from_slice(&[0xee; 16]);
+            roster.push(6);
+            roster.extend_from_slice(b"server");
+            roster.extend_from_slice(&NOW.0.to_be_bytes());
+            roster.extend_from_slice(&server_device.signing.public().to_bytes());
+            roster.extend_from_slice(&server_device.hpke.public().0);
+            roster.extend_from_slice(&signature);
+        },
+    );
+    let refused = ana
+        .share_camera(
+            &camera_id,
+            "bob",
+            &bob.account_code().to_string(),
+            None,
+            NOW,
+            rng,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, ClientError::Untrusted(m)
+            if m.contains("bob's device list") && m.contains("signature")),
+        "{refused}"
+    );
+    assert!(ana_view.applied() >= 1);
+    // Nothing was shared or sealed.
+    assert!(ana.shares().is_empty());
+    assert!(packages(&bob, Some(DeviceId([0xee; 16]))).await.is_empty());
+    assert!(packages(&bob, None).await.is_empty());
+}
