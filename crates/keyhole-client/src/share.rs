@@ -195,6 +195,12 @@ impl Owner {
             .collect()
     }
 
+    /// The accounts whose shares this device accepts (user names).
+    #[must_use]
+    pub fn accepted_owners(&self) -> Vec<String> {
+        self.sharing.owners.keys().cloned().collect()
+    }
+
     /// Who shares `camera` with this account (the username this device accepted shares from),
     /// or `None` for the account's own cameras.
     #[must_use]

@@ -486,7 +486,7 @@ async fn share_and_withdraw_from_the_command_line() {
         .unwrap());
     let out = ok(keyhole(&ana)
         .args([
-            "share", "Porch", "--with", "bob", "--code", &bob_code, "--days", "7",
+            "share", "--all", "--with", "bob", "--code", &bob_code, "--days", "7",
         ])
         .output()
         .unwrap());

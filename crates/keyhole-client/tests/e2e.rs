@@ -100,10 +100,10 @@ impl Interactive {
             .unwrap();
     }
 
-    /// Exit code and the rest of what it printed.
+    /// Exit code and the rest of what it printed (all of it: the readers end with the pipes).
     fn finish(mut self) -> (Option<i32>, String) {
         let status = self.child.wait().unwrap();
-        let rest: Vec<String> = self.lines.try_iter().collect();
+        let rest: Vec<String> = self.lines.iter().collect();
         (status.code(), rest.join("\n"))
     }
 }

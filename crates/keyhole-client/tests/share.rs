@@ -1,7 +1,8 @@
 //! Sharing a camera with another Keyhole account, end to end: each side compares the other's
-//! account code, the member lists, opens and verifies the owner's footage, follows along when
-//! its own devices change, and after withdrawal opens nothing recorded afterwards, even from a
-//! server that keeps serving it. A device the server adds to the member's roster gets nothing.
+//! account code; the member lists, opens and verifies the owner's footage; the owner follows the
+//! member's devices (a new one gets the key, a revoked one means a new epoch); after withdrawal
+//! the member opens nothing recorded afterwards, even from a server that keeps serving it. A
+//! device the server adds to the member's roster gets nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use base64::Engine as _;
@@ -182,13 +183,29 @@ async fn a_shared_camera_is_viewed_by_the_member_until_withdrawn() {
     assert_eq!(sealed.len(), 1);
     assert_eq!(sealed[0].camera_id, camera_id);
     assert!(sealed[0].open(&tablet.hpke, &sealed[0].viewing_key).is_ok());
+    // Bo revokes the tablet: Ana's device, syncing, starts a new epoch, sealed to Bo's phone and
+    // not to the tablet.
+    bob.revoke_device(tablet_id, NOW, rng).await.unwrap();
+    ana.sync().await.unwrap();
+    assert_eq!(
+        ana.cameras()[0].2,
+        2,
+        "a new epoch once a member's device went"
+    );
+    assert!(
+        packages(&bob, Some(tablet_id))
+            .await
+            .iter()
+            .all(|p| p.epoch == 1)
+    );
+    assert!(packages(&bob, None).await.iter().any(|p| p.epoch == 2));
 
     // Withdrawn: a new epoch, and the camera seals to it from its next record.
     let epoch = ana
         .unshare_camera(&camera_id, "bob", NOW, rng)
         .await
         .unwrap();
-    assert_eq!(epoch, 2);
+    assert_eq!(epoch, 3);
     assert!(ana.shares().is_empty());
     camera.refresh_record(rng).await.unwrap();
     let after = camera.record_clip(&[3; 3000], NOW, rng).await.unwrap();
@@ -200,7 +217,7 @@ async fn a_shared_camera_is_viewed_by_the_member_until_withdrawn() {
         bob.verify(&camera_id, None).await,
         Err(ClientError::Server { status: 404, .. })
     ));
-    // ...and a server that does anyway gives him nothing he can open: no key of epoch 2 was
+    // ...and a server that does anyway gives him nothing he can open: no key of epoch 3 was
     // sealed to any of his devices.
     let listing: Vec<u8> = ana
         .api()
@@ -222,9 +239,9 @@ async fn a_shared_camera_is_viewed_by_the_member_until_withdrawn() {
     assert_eq!(opens(&bob, &camera_id, &during).await, vec![]);
     assert_eq!(
         opens(&bob, &camera_id, &after).await,
-        vec![Problem::NoViewingKey { epoch: 2 }]
+        vec![Problem::NoViewingKey { epoch: 3 }]
     );
-    assert!(packages(&bob, None).await.iter().all(|p| p.epoch == 1));
+    assert!(packages(&bob, None).await.iter().all(|p| p.epoch < 3));
     assert!(bob_view.applied() >= 4);
 }
 

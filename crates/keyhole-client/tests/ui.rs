@@ -3,8 +3,8 @@
 //! driven by playwright-core (`tests/browser/viewer.mjs`) through the timeline, the filters, the
 //! player, live view from a running camera, a phone-sized screen, the devices and audit pages,
 //! removing one camera keeping its footage and another deleting it, revoking a device, and the
-//! alert when that device signs in again behind the owner's back, pairing a camera, and adding a
-//! device by comparing codes. Screenshots are kept under the build folder
+//! alert when that device signs in again behind the owner's back, pairing a camera, adding a
+//! device by comparing codes, and sharing a camera with another account and withdrawing it. Screenshots are kept under the build folder
 //! (`<target>/ui-screenshots`). Before that, the viewer's door is checked from here: no cookie,
 //! a bad token or another `Host` gets nothing, and a range of a clip is exactly those bytes of
 //! the camera's MP4.
@@ -124,11 +124,14 @@ struct Seeded {
     /// Front door's agent, to run.
     front: Agent,
     tablet: DeviceId,
+    /// Another account, "bob", which accepts shares from "ana".
+    bob: Owner,
+    ana_code: String,
 }
 
 /// Seeds an account: "Front door" with three events (motion, doorbell, motion) with clips, the
 /// last clip then altered on the server, "Garage" with one motion event, and a second device,
-/// "tablet".
+/// "tablet"; and another account, "bob", that accepts shares from it.
 async fn seed(dir: &Path, server: &ServerProcess, data: &Path) -> Seeded {
     let rng = &mut ChaCha20Rng::seed_from_u64(7);
     let endpoint = Endpoint {
@@ -205,6 +208,20 @@ async fn seed(dir: &Path, server: &ServerProcess, data: &Path) -> Seeded {
     bytes[middle] ^= 0x40;
     std::fs::write(&path, bytes).unwrap();
 
+    let ana_code = owner.account_code().to_string();
+    let (mut bob, _) = Owner::create(
+        &endpoint,
+        "bob",
+        "correct horse battery",
+        "phone",
+        KdfParams::MINIMUM,
+        now,
+        rng,
+    )
+    .await
+    .unwrap();
+    bob.accept_shares_from("ana", &ana_code).await.unwrap();
+
     let store = dir.join("device.keys");
     owner
         .save_key_store(&store, PASSPHRASE, KdfParams::MINIMUM, rng)
@@ -215,6 +232,8 @@ async fn seed(dir: &Path, server: &ServerProcess, data: &Path) -> Seeded {
         tampered_event: events[2],
         front,
         tablet: tablet_id,
+        bob,
+        ana_code,
     }
 }
 
@@ -369,6 +388,8 @@ async fn the_viewer_works_in_a_real_browser() {
         tampered_event,
         front,
         tablet,
+        mut bob,
+        ana_code,
     } = seed(dir.path(), &server, &data).await;
     // Front door runs (its synthetic scene, recording nothing more) so it can stream live.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -429,6 +450,8 @@ async fn the_viewer_works_in_a_real_browser() {
         .env("CAMERA_CONFIG", &porch)
         .env("KEYHOLE_BIN", env!("CARGO_BIN_EXE_keyhole"))
         .env("JOIN_STORE", dir.path().join("phone.keys"))
+        .env("ANA_CODE", &ana_code)
+        .env("BOB_CODE", bob.account_code().to_string())
         .output()
         .unwrap();
     drop(ui);
@@ -451,6 +474,29 @@ async fn the_viewer_works_in_a_real_browser() {
         .collect();
     names.sort_unstable();
     assert_eq!(names, [("Front door", true), ("Porch", false)]);
+    // The page shared Porch with Bo and withdrew it: Porch's epoch-1 key was sealed to his
+    // device, nothing of epoch 2, and the server no longer serves him the camera.
+    let packages: serde_json::Value = bob.api().get_json("/v1/key-packages").await.unwrap();
+    let epochs: Vec<u32> = packages["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            use base64::Engine as _;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(p.as_str().unwrap())
+                .unwrap();
+            keyhole_client::core::key_package::KeyPackage::decode(&bytes)
+                .unwrap()
+                .epoch
+        })
+        .collect();
+    assert_eq!(epochs, [1]);
+    bob.sync().await.unwrap();
+    assert!(
+        bob.cameras().is_empty(),
+        "a withdrawn camera is not learned"
+    );
     // The README's picture of the timeline comes from here.
     if std::env::var_os("KEYHOLE_UPDATE_SCREENSHOTS").is_some() {
         let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/images");

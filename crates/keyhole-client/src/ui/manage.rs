@@ -13,7 +13,8 @@ use super::{Viewer, failed, now};
 use crate::ClientError;
 
 pub(super) async fn cameras(State(viewer): State<Arc<Viewer>>) -> Response {
-    match viewer.owner.read().await.camera_statuses().await {
+    let owner = viewer.owner.read().await;
+    match owner.camera_statuses().await {
         Ok(list) => axum::Json(
             list.iter()
                 .map(|c| {
@@ -24,6 +25,7 @@ pub(super) async fn cameras(State(viewer): State<Arc<Viewer>>) -> Response {
                         "removed": c.removed,
                         "last_upload": c.latest.map(|l| l.uploaded_at.0),
                         "stale_epoch": c.stale_epoch,
+                        "shared_by": owner.shared_by(&c.id),
                     })
                 })
                 .collect::<Vec<_>>(),

@@ -10,7 +10,8 @@
 //! The app's files are built into the binary and its pages load nothing from anywhere else
 //! (a strict Content-Security-Policy says so to the browser).
 //!
-//! Pages: [`timeline`] (events, the player), [`live`], [`manage`] (cameras, devices, audit).
+//! Pages: [`timeline`] (events, the player), [`live`], [`manage`] (cameras, devices, audit),
+//! [`sharing`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -31,6 +32,7 @@ use crate::{ClientError, ClipReader, Owner};
 
 mod live;
 mod manage;
+mod sharing;
 mod timeline;
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
@@ -120,6 +122,10 @@ pub async fn serve(
             post(manage::decide_enrollment),
         )
         .route("/api/audit", get(manage::audit))
+        .route("/api/sharing", get(sharing::sharing))
+        .route("/api/sharing/accept", post(sharing::accept))
+        .route("/api/sharing/share", post(sharing::share))
+        .route("/api/sharing/withdraw", post(sharing::withdraw))
         .layer(middleware::from_fn_with_state(viewer.clone(), guard))
         .with_state(viewer);
     axum::serve(listener, app)

@@ -63,11 +63,18 @@ struct ProblemView {
 }
 
 impl Viewer {
-    /// The timeline, built on first use and when asked to refresh.
+    /// The timeline, built on first use and when asked to refresh; a refresh first brings the
+    /// device up to date (which is also when it would find a forked account log).
     async fn built(&self, refresh: bool) -> Result<Arc<Built>, ClientError> {
         let mut cached = self.timeline.lock().await;
         if let (Some(built), false) = (cached.as_ref(), refresh) {
             return Ok(built.clone());
+        }
+        if refresh {
+            let mut owner = self.owner.write().await;
+            if owner.sync().await? {
+                (self.persist)(&owner)?;
+            }
         }
         let built = Arc::new(self.build().await?);
         *cached = Some(built.clone());
@@ -90,7 +97,15 @@ impl Viewer {
                 name,
                 removed,
             });
-            let report = owner.verify(&camera, None).await?;
+            let report = match owner.verify(&camera, None).await {
+                // A camera whose owner stopped sharing it: no longer served here.
+                Err(ClientError::Server { status: 404, .. })
+                    if owner.shared_by(&camera).is_some() =>
+                {
+                    continue;
+                }
+                other => other?,
+            };
             let states: HashMap<ObjectId, Option<String>> = report
                 .entries
                 .iter()

@@ -243,6 +243,36 @@ try {
   check(await joined === 0, `the new device joined (${joinOut.trim().split('\n').pop()})`);
   check(await page.locator('li.row', { hasText: 'phone' }).count() === 1, 'the new device is listed');
 
+  // Sharing Porch with Bo: the page shows this account's code; Bo's code is compared (a wrong
+  // one is refused); withdrawing gives the camera a new key.
+  await page.goto(`${origin}/#/sharing`);
+  await page.waitForSelector('#own-code');
+  check((await page.locator('#own-code').textContent()).trim() === process.env.ANA_CODE, "the sharing page shows this account's code");
+  const share = async (code, expect) => {
+    await page.locator('#share-camera').selectOption({ label: 'Porch' });
+    await page.locator('#share-user').fill('bob');
+    await page.locator('#share-code').fill(code);
+    await page.locator('#share-days').fill('7');
+    await page.getByRole('button', { name: 'Share', exact: true }).click();
+    const status = page.getByRole('status').filter({ hasText: expect });
+    await status.waitFor({ timeout: 60000 });
+    return status.textContent();
+  };
+  const before = errors.length;
+  check(/account code/.test(await share(process.env.ANA_CODE, 'Not shared')), "a code that is not Bo's is refused");
+  // The browser logs the refused request (502) as an error: expected here, and the only one.
+  const refusal = errors.splice(before);
+  check(refusal.length <= 1 && refusal.every((e) => /502/.test(e)), `only the refusal was logged (${refusal.join('; ')})`);
+  await share(process.env.BOB_CODE, 'Shared with bob');
+  const row = page.locator('li[data-share$="/bob"]');
+  check(await row.count() === 1 && /shared with bob, until/.test(await row.textContent()), 'Porch is listed as shared with bob, with its end');
+  await page.screenshot({ path: join(out, 'sharing.png'), fullPage: true });
+  await page.getByRole('button', { name: 'Withdraw Porch from bob' }).click();
+  await page.getByRole('button', { name: 'Withdraw from bob' }).click();
+  await page.getByRole('status').filter({ hasText: 'withdrawn from bob' }).waitFor({ timeout: 60000 });
+  check(/new key epoch 2/.test(await page.getByRole('status').textContent()), 'withdrawing gives Porch a new key');
+  check(await page.locator('li[data-share]').count() === 0, 'nothing is shared any more');
+
   check(errors.length === 0, `no script errors (${errors.join('; ')})`);
   check(foreign.length === 0, `no request leaves the viewer (${foreign.join(', ')})`);
 } finally {

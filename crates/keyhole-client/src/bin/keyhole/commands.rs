@@ -819,32 +819,49 @@ pub(crate) async fn accept_shares(store: &Path, from: &str, code: &str) -> anyho
     Ok(())
 }
 
-/// `keyhole share`: shares a camera with another account, optionally for a number of days.
+/// `keyhole share`: shares a camera (`None`: every active camera of the account) with another
+/// account, optionally for a number of days.
 pub(crate) async fn share(
     store: &Path,
-    camera: &str,
+    camera: Option<&str>,
     with: &str,
     code: &str,
     days: Option<u64>,
 ) -> anyhow::Result<()> {
     let mut device = Device::open_all_synced(store).await?;
-    let camera = device.camera(camera)?;
+    let cameras: Vec<CameraId> = match camera {
+        Some(named) => vec![device.camera(named)?],
+        None => device
+            .owner
+            .cameras()
+            .into_iter()
+            .filter(|c| !c.3 && device.owner.shared_by(&c.0).is_none())
+            .map(|c| c.0)
+            .collect(),
+    };
+    if cameras.is_empty() {
+        bail!("this account has no camera to share; pair one with `keyhole pair`");
+    }
     let now = now();
     let expires =
         days.map(|d| Timestamp(now.0.saturating_add(d.saturating_mul(24 * 60 * 60 * 1000))));
-    device
-        .owner
-        .share_camera(&camera, with, code, expires, now, &mut OsRng)
-        .await?;
-    device.save()?;
     let until = expires.map_or_else(
         || "until you withdraw it".to_owned(),
         |t| format!("until {t}"),
     );
-    println!(
-        "Shared camera {camera} with {with} ({until}): its devices open what the camera records \
-         from its current key on; they cannot remove, pair or share it."
-    );
+    for camera in cameras {
+        let shared = device
+            .owner
+            .share_camera(&camera, with, code, expires, now, &mut OsRng)
+            .await;
+        // What was shared so far is kept, even if a later camera fails.
+        device.save()?;
+        shared?;
+        println!(
+            "Shared camera {camera} with {with} ({until}): its devices open what the camera \
+             records from its current key on; they cannot remove, pair or share it."
+        );
+    }
     Ok(())
 }
 

@@ -94,12 +94,17 @@ enum Command {
         #[arg(long)]
         code: String,
     },
-    /// Share a camera with another account (which ran `keyhole accept-shares` for yours): its
-    /// devices, as its own signed device list names them, get the camera's current key; they
-    /// can list, play and watch live, not remove, pair or share. Compare its account code first.
+    /// Share a camera, or all of them, with another account (which ran `keyhole accept-shares`
+    /// for yours): its devices, as its own signed device list names them, get the camera's
+    /// current key; they can list, play and watch live, not remove, pair or share. Compare its
+    /// account code first.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["camera", "all"])))]
     Share {
         /// Camera id or name.
-        camera: String,
+        camera: Option<String>,
+        /// Every camera of this account (that is not removed).
+        #[arg(long)]
+        all: bool,
         /// The other account's user name.
         #[arg(long)]
         with: String,
@@ -245,10 +250,11 @@ fn main() -> ExitCode {
                 .map(|()| true),
             Command::Share {
                 camera,
+                all: _,
                 with,
                 code,
                 days,
-            } => commands::share(&store, &camera, &with, &code, days)
+            } => commands::share(&store, camera.as_deref(), &with, &code, days)
                 .await
                 .map(|()| true),
             Command::Unshare { camera, with } => commands::unshare(&store, &camera, &with)

@@ -157,7 +157,8 @@ async function showCameras(message) {
   const cameras = await getJson('/api/cameras');
   const list = el('ul', { class: 'rows', 'aria-label': 'Cameras' });
   for (const c of cameras) {
-    const state = c.removed ? 'Removed, footage kept' : `Active, key epoch ${c.epoch}`;
+    const state = (c.removed ? 'Removed, footage kept' : `Active, key epoch ${c.epoch}`)
+      + (c.shared_by ? ` · shared with you by ${c.shared_by}` : '');
     const last = c.last_upload ? `last upload ${when(c.last_upload)}` : 'nothing uploaded yet';
     const row = el('li', { class: 'row', 'data-camera': c.id, 'data-removed': String(c.removed) },
       el('div', { class: 'grow' },
@@ -166,9 +167,11 @@ async function showCameras(message) {
         c.stale_epoch ? el('span', { class: 'reason', text: 'Still sealing to an old key: its newest record may be withheld.' }) : ''));
     if (!c.removed) {
       row.append(el('a', { href: `#/live/${c.id}`, class: 'button', text: 'Watch live', 'aria-label': `Watch ${c.name} live` }));
-      const remove = el('button', { type: 'button', class: 'danger', text: 'Remove…', 'aria-label': `Remove ${c.name}` });
-      remove.addEventListener('click', () => confirmRemove(c));
-      row.append(remove);
+      if (!c.shared_by) {
+        const remove = el('button', { type: 'button', class: 'danger', text: 'Remove…', 'aria-label': `Remove ${c.name}` });
+        remove.addEventListener('click', () => confirmRemove(c));
+        row.append(remove);
+      }
     }
     list.append(row);
   }
@@ -340,6 +343,79 @@ async function approve(waiting) {
   dialog.showModal();
 }
 
+// Sharing: this account's code; accepting another account's shares and sharing a camera, each
+// after comparing that account's code with its owner; withdrawing.
+async function showSharing(message) {
+  const s = await getJson('/api/sharing');
+  const parts = [el('h2', { text: 'Sharing' })];
+  if (message) parts.push(el('p', { class: 'status', role: 'status', text: message }));
+  parts.push(el('p', {}, 'This account\'s code: ', el('code', { id: 'own-code', text: s.code })),
+    el('p', { class: 'muted', text: 'Read it to people you share with, and compare theirs with them, over a channel the server is not part of (in person, a call).' }));
+
+  const shared = el('ul', { class: 'rows', 'aria-label': 'Cameras you share' });
+  for (const c of s.shared_with_others) {
+    for (const m of c.members) {
+      const until = m.expires_at ? `until ${when(m.expires_at)}` : 'until withdrawn';
+      const withdraw = el('button', { type: 'button', class: 'danger', text: 'Withdraw…', 'aria-label': `Withdraw ${c.name} from ${m.username}` });
+      withdraw.addEventListener('click', () => confirmDialog(`Withdraw ${c.name} from ${m.username}?`,
+        `The server stops serving ${c.name} to ${m.username}, and the camera gets a new key, so nothing it records from now on opens for ${m.username}.`,
+        `Withdraw from ${m.username}`, [], async () => {
+          const { ok, reply } = await post('/api/sharing/withdraw', { camera: c.camera, username: m.username });
+          return () => showSharing(ok ? `${c.name} was withdrawn from ${m.username}; new key epoch ${reply.epoch}.`
+            : `Not withdrawn: ${reply.error || 'failed'}`);
+        }));
+      shared.append(el('li', { class: 'row', 'data-share': `${c.camera}/${m.username}` },
+        el('div', { class: 'grow' }, el('strong', { text: c.name }),
+          el('span', { class: 'muted', text: `shared with ${m.username}, ${until}` })),
+        withdraw));
+    }
+  }
+  parts.push(el('h3', { text: 'Cameras you share' }),
+    shared.children.length ? shared : el('p', { class: 'note', text: 'You share no camera.' }));
+
+  const camera = el('select', { id: 'share-camera', required: true },
+    ...s.cameras.map((c) => el('option', { value: c.camera, text: c.name })));
+  const user = el('input', { id: 'share-user', required: true, maxlength: '64', autocomplete: 'off' });
+  const code = el('input', { id: 'share-code', required: true, autocomplete: 'off', placeholder: '00000 00000 …' });
+  const days = el('input', { id: 'share-days', type: 'number', min: '1', placeholder: 'until withdrawn' });
+  const form = el('form', { class: 'filters', 'aria-label': 'Share a camera' },
+    el('label', {}, 'Camera', camera), el('label', {}, 'With (user name)', user),
+    el('label', {}, 'Their account code', code), el('label', {}, 'For days', days),
+    el('button', { type: 'submit', text: 'Share' }));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const body = { camera: camera.value, username: user.value, code: code.value };
+    if (days.value) body.days = Number(days.value);
+    const { ok, reply } = await post('/api/sharing/share', body);
+    showSharing(ok ? `Shared with ${user.value}: their own devices got the camera's key.`
+      : `Not shared: ${reply.error || 'failed'}`);
+  });
+  parts.push(el('h3', { text: 'Share a camera' }),
+    el('p', { class: 'muted', text: 'They must first accept shares from you (with your code), on their side. They can watch and play, not remove, pair or share.' }),
+    s.cameras.length ? form : el('p', { class: 'note', text: 'No camera to share.' }));
+
+  const incoming = el('ul', { class: 'rows', 'aria-label': 'Cameras shared with you' });
+  for (const c of s.shared_with_this_account) {
+    incoming.append(el('li', { class: 'row' }, el('div', { class: 'grow' },
+      el('strong', { text: c.name }), el('span', { class: 'muted', text: `shared by ${c.owner}` }))));
+  }
+  const from = el('input', { id: 'accept-user', required: true, maxlength: '64', autocomplete: 'off' });
+  const fromCode = el('input', { id: 'accept-code', required: true, autocomplete: 'off', placeholder: '00000 00000 …' });
+  const accept = el('form', { class: 'filters', 'aria-label': 'Accept shares' },
+    el('label', {}, 'From (user name)', from), el('label', {}, 'Their account code', fromCode),
+    el('button', { type: 'submit', text: 'Accept their shares' }));
+  accept.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const { ok, reply } = await post('/api/sharing/accept', { username: from.value, code: fromCode.value });
+    showSharing(ok ? `This device now opens what ${from.value} shares with you.` : `Not accepted: ${reply.error || 'failed'}`);
+  });
+  parts.push(el('h3', { text: 'Shared with you' }),
+    s.shared_with_this_account.length ? incoming : el('p', { class: 'note', text: 'Nothing is shared with you.' }),
+    el('p', { class: 'muted', text: s.accepted.length ? `You accept shares from: ${s.accepted.join(', ')}.` : 'You accept shares from nobody yet.' }),
+    accept);
+  main.replaceChildren(...parts);
+}
+
 async function showAudit() {
   const entries = await getJson('/api/audit');
   const foreign = entries.filter((e) => !e.yours).length;
@@ -441,6 +517,7 @@ async function route() {
     else if (parts[0] === 'live' && parts[1]) { main.setAttribute('aria-busy', 'false'); await showLive(parts[1]); }
     else if (parts[0] === 'devices') await showDevices();
     else if (parts[0] === 'audit') await showAudit();
+    else if (parts[0] === 'sharing') await showSharing();
     else if (!timeline) await load(false);
     else if (parts[0] === 'clip' && parts.length >= 3) showClip(parts[1], parts[2], parts[3]);
     else showTimeline();
