@@ -47,6 +47,40 @@ async fn account(url: &str, name: &str, rng: &mut ChaCha20Rng) -> Owner {
     .0
 }
 
+/// A camera paired to `owner` as "Porch" (its state under `dir`).
+async fn paired(
+    owner: &mut Owner,
+    url: &str,
+    dir: &std::path::Path,
+    rng: &mut ChaCha20Rng,
+) -> (Agent, CameraId) {
+    let code = owner.start_pairing(url, None, rng).await.unwrap();
+    let camera = Agent::pair(
+        &code.to_text(),
+        &dir.join("camera"),
+        AgentSettings::default(),
+        rng,
+    )
+    .await
+    .unwrap();
+    let id = owner
+        .finish_pairing(&code, "Porch", NOW, rng)
+        .await
+        .unwrap();
+    (camera, id)
+}
+
+/// Ana shares `camera` with Bo, giving Bo's account code, until withdrawn.
+async fn share_with_bob(
+    ana: &mut Owner,
+    bob: &Owner,
+    camera: &CameraId,
+    rng: &mut ChaCha20Rng,
+) -> Result<(), ClientError> {
+    let code = bob.account_code().to_string();
+    ana.share_camera(camera, "bob", &code, None, NOW, rng).await
+}
+
 /// The member's key packages for `device` (its own by default), as the server holds them.
 async fn packages(owner: &Owner, device: Option<DeviceId>) -> Vec<KeyPackage> {
     let query = device.map_or(String::new(), |d| format!("?recipient={d}"));
@@ -88,31 +122,14 @@ async fn a_shared_camera_is_viewed_by_the_member_until_withdrawn() {
     let rng = &mut ChaCha20Rng::seed_from_u64(21);
     let mut ana = account(&server.url, "ana", rng).await;
     let mut bob = account(&bob_view.url, "bob", rng).await;
-    let code = ana.start_pairing(&server.url, None, rng).await.unwrap();
-    let mut camera = Agent::pair(
-        &code.to_text(),
-        &dir.path().join("camera"),
-        AgentSettings::default(),
-        rng,
-    )
-    .await
-    .unwrap();
-    let camera_id = ana.finish_pairing(&code, "Porch", NOW, rng).await.unwrap();
+    let (mut camera, camera_id) = paired(&mut ana, &server.url, dir.path(), rng).await;
     let before = camera.record_clip(&[1; 3000], NOW, rng).await.unwrap();
     camera.upload_pending().await.unwrap();
     ana.sync().await.unwrap();
 
     // Bo has not accepted shares from Ana: she cannot share with him. A wrong code is refused
     // on both sides.
-    let refused = ana
-        .share_camera(
-            &camera_id,
-            "bob",
-            &bob.account_code().to_string(),
-            None,
-            NOW,
-            rng,
-        )
+    let refused = share_with_bob(&mut ana, &bob, &camera_id, rng)
         .await
         .unwrap_err();
     assert!(
@@ -133,16 +150,9 @@ async fn a_shared_camera_is_viewed_by_the_member_until_withdrawn() {
     ));
 
     // Shared: Bo's device learns the camera and opens what it recorded in this epoch.
-    ana.share_camera(
-        &camera_id,
-        "bob",
-        &bob.account_code().to_string(),
-        None,
-        NOW,
-        rng,
-    )
-    .await
-    .unwrap();
+    share_with_bob(&mut ana, &bob, &camera_id, rng)
+        .await
+        .unwrap();
     assert_eq!(
         ana.shares(),
         vec![(camera_id, vec![("bob".to_owned(), None)])]
@@ -253,16 +263,7 @@ async fn a_device_the_server_adds_to_the_members_roster_is_refused() {
     let rng = &mut ChaCha20Rng::seed_from_u64(22);
     let mut ana = account(&ana_view.url, "ana", rng).await;
     let mut bob = account(&server.url, "bob", rng).await;
-    let code = ana.start_pairing(&server.url, None, rng).await.unwrap();
-    let _camera = Agent::pair(
-        &code.to_text(),
-        &dir.path().join("camera"),
-        AgentSettings::default(),
-        rng,
-    )
-    .await
-    .unwrap();
-    let camera_id = ana.finish_pairing(&code, "Porch", NOW, rng).await.unwrap();
+    let (_camera, camera_id) = paired(&mut ana, &server.url, dir.path(), rng).await;
     ana.sync().await.unwrap();
     bob.accept_shares_from("ana", &ana.account_code().to_string())
         .await
@@ -285,15 +286,7 @@ async fn a_device_the_server_adds_to_the_members_roster_is_refused() {
             roster.extend_from_slice(&signature);
         },
     );
-    let refused = ana
-        .share_camera(
-            &camera_id,
-            "bob",
-            &bob.account_code().to_string(),
-            None,
-            NOW,
-            rng,
-        )
+    let refused = share_with_bob(&mut ana, &bob, &camera_id, rng)
         .await
         .unwrap_err();
     assert!(
