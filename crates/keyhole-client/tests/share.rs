@@ -300,3 +300,41 @@ async fn a_device_the_server_adds_to_the_members_roster_is_refused() {
     assert!(packages(&bob, Some(DeviceId([0xee; 16]))).await.is_empty());
     assert!(packages(&bob, None).await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_share_is_withdrawn_with_a_new_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let rng = &mut ChaCha20Rng::seed_from_u64(23);
+    let mut ana = account(&server.url, "ana", rng).await;
+    let mut bob = account(&server.url, "bob", rng).await;
+    let (_camera, camera_id) = paired(&mut ana, &server.url, dir.path(), rng).await;
+    ana.sync().await.unwrap();
+    bob.accept_shares_from("ana", &ana.account_code().to_string())
+        .await
+        .unwrap();
+    // Shared for two seconds by this machine's clock: the server serves Bo the camera until
+    // then; after it, the server no longer does, and Ana's next sync withdraws the share and
+    // re-keys the camera.
+    let code = bob.account_code().to_string();
+    let now = Timestamp(u64::try_from(keyhole_server::now_ms()).unwrap());
+    let until = Timestamp(now.0 + 2000);
+    ana.share_camera(&camera_id, "bob", &code, Some(until), now, rng)
+        .await
+        .unwrap();
+    assert_eq!(
+        ana.shares(),
+        vec![(camera_id, vec![("bob".to_owned(), Some(until))])]
+    );
+    let record = format!("/v1/cameras/{camera_id}/record");
+    assert!(bob.api().get_bytes(&record).await.is_ok());
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert!(matches!(
+        bob.api().get_bytes(&record).await,
+        Err(ClientError::Server { status: 404, .. })
+    ));
+    ana.sync().await.unwrap();
+    assert!(ana.shares().is_empty(), "the expired share was withdrawn");
+    assert_eq!(ana.cameras()[0].2, 2, "with a new epoch");
+    assert!(packages(&bob, None).await.iter().all(|p| p.epoch == 1));
+}
