@@ -215,6 +215,7 @@ impl JoinRequest {
             cameras: BTreeMap::new(),
             log: AccountLog::default(),
             sharing: crate::share::Sharing::default(),
+            heard: BTreeMap::new(),
         };
         owner.refresh().await?;
         owner

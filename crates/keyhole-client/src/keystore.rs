@@ -279,6 +279,7 @@ impl Owner {
             cameras,
             log,
             sharing,
+            heard: BTreeMap::new(),
         })
     }
 

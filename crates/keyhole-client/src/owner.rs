@@ -221,6 +221,8 @@ pub struct Owner {
     pub(crate) log: AccountLog,
     /// Cameras shared with other accounts, and accounts whose shares this device accepts.
     pub(crate) sharing: Sharing,
+    /// When each other device last reported its log head, as of the last sync.
+    pub(crate) heard: BTreeMap<DeviceId, Timestamp>,
 }
 
 #[derive(Deserialize)]
@@ -327,6 +329,7 @@ impl Owner {
             cameras: BTreeMap::new(),
             log: AccountLog::default(),
             sharing: Sharing::default(),
+            heard: BTreeMap::new(),
         };
         // Log entry 1 records roster version 1: the account exists from here on.
         owner.append(ROSTER, 1, roster.encoded(), now).await?;
@@ -386,6 +389,7 @@ impl Owner {
             cameras: BTreeMap::new(),
             log: AccountLog::default(),
             sharing: Sharing::default(),
+            heard: BTreeMap::new(),
         };
         owner.refresh().await?;
         let mut body = owner.roster.successor(now);

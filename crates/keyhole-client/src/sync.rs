@@ -340,7 +340,7 @@ impl Owner {
 
     /// Posts this device's head and compares every enrolled device's posted head with this
     /// device's log. Returns whether some device is ahead of this one.
-    async fn compare_heads(&self, now: Timestamp) -> Result<bool, ClientError> {
+    async fn compare_heads(&mut self, now: Timestamp) -> Result<bool, ClientError> {
         let head = self
             .log
             .head()
@@ -361,6 +361,7 @@ impl Owner {
             return Err(untrusted("the devices' log heads are cut off"));
         }
         let mut behind = false;
+        let mut heard = std::collections::BTreeMap::new();
         for chunk in heads.chunks(HEAD_LEN) {
             let named = HeadStatement::decode_unverified(chunk).map_err(untrusted)?;
             // Revoked and unknown devices are not the account's to compare.
@@ -372,6 +373,7 @@ impl Owner {
             }
             let theirs = HeadStatement::verify(chunk, &account, &device.signing_key)
                 .map_err(|e| untrusted(format!("device {:?}'s log head: {e}", device.name)))?;
+            heard.insert(theirs.device, theirs.seen_at);
             match log::compare(head, |s| self.log.hash_at(s), theirs.sequence, theirs.head) {
                 Ok(Comparison::Same | Comparison::TheyAreBehind) => {}
                 Ok(Comparison::WeAreBehind { .. }) => behind = true,
@@ -384,6 +386,22 @@ impl Owner {
                 }
             }
         }
+        self.heard = heard;
         Ok(behind)
+    }
+
+    /// The account's other devices, each with when it last reported the log head it verified
+    /// (by its own clock), as of this device's last [`Owner::sync`]; `None` for a device not
+    /// heard from. A device long silent while in use may have its reports withheld by the
+    /// server, which could then be showing it another history.
+    #[must_use]
+    pub fn devices_heard(&self) -> Vec<(keyhole_core::DeviceId, Option<Timestamp>)> {
+        self.roster
+            .body()
+            .devices
+            .iter()
+            .filter(|d| d.id != self.device_id)
+            .map(|d| (d.id, self.heard.get(&d.id).copied()))
+            .collect()
     }
 }

@@ -224,6 +224,14 @@ async fn every_owner_flow_with_the_real_binaries() {
     );
     let devices = json(&tablet, &["devices"]);
     assert_eq!(devices.as_array().unwrap().len(), 2);
+    // The laptop reported the account history it verified (its last sync); the tablet says when.
+    let laptop_entry = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["this_device"] == false)
+        .unwrap();
+    assert!(laptop_entry["log_verified_at"].is_string(), "{devices}");
 
     // A device whose codes differ is refused on the joining side: nothing enrolled.
     let mut refused = Interactive::spawn({

@@ -228,3 +228,26 @@ async fn a_log_entry_hidden_from_one_device_is_found() {
     tablet.sync().await.unwrap();
     assert_eq!(tablet.devices().len(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_whose_reports_are_withheld_shows_as_not_heard_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let tablet_view = HostileProxy::start(&server.url).await;
+    let (mut phone, mut tablet) = phone_and_tablet(&server, &tablet_view).await;
+    let phone_id = phone.device_id();
+    let tablet_id = tablet.device_id();
+    // Each knows when the other last reported the history it verified.
+    phone.sync().await.unwrap();
+    let heard = phone.devices_heard();
+    assert_eq!(heard.len(), 1);
+    assert_eq!(heard[0].0, tablet_id);
+    assert!(heard[0].1.is_some());
+
+    // A server that keeps the phone's reports from the tablet: the tablet cannot compare, and
+    // shows the phone as not heard from, for its user to notice.
+    tablet_view.rewrite(|m, p| *m == Method::GET && p == "/v1/log/heads", Vec::clear);
+    tablet.sync().await.unwrap();
+    assert_eq!(tablet.devices_heard(), vec![(phone_id, None)]);
+    assert!(tablet_view.applied() >= 1);
+}

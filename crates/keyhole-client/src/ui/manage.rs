@@ -80,16 +80,19 @@ pub(super) async fn remove_camera(
 pub(super) async fn devices(State(viewer): State<Arc<Viewer>>) -> Response {
     let owner = viewer.owner.read().await;
     let this = owner.device_id();
+    let heard = owner.devices_heard();
     axum::Json(
         owner
             .devices()
             .iter()
             .map(|(id, name, added)| {
+                let verified = heard.iter().find(|(d, _)| d == id).and_then(|(_, t)| *t);
                 serde_json::json!({
                     "id": id.to_string(),
                     "name": name,
                     "added_at": added.0,
                     "this_device": *id == this,
+                    "log_verified_at": verified.map(|t| t.0),
                 })
             })
             .collect::<Vec<_>>(),

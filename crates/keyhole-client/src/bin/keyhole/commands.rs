@@ -10,7 +10,7 @@ use keyhole_client::core::envelope::ObjectKind;
 use keyhole_client::core::event::EventDetails;
 use keyhole_client::core::recovery::{KdfParams, RecoveryPhrase};
 use keyhole_client::core::report::Checked;
-use keyhole_client::core::{CameraId, ObjectId, Timestamp};
+use keyhole_client::core::{CameraId, DeviceId, ObjectId, Timestamp};
 use keyhole_http::Endpoint;
 use rand_core::{OsRng, RngCore};
 use zeroize::Zeroizing;
@@ -521,10 +521,14 @@ pub(crate) async fn live(
     Ok(())
 }
 
-pub(crate) fn devices(store: &Path, json: bool) -> anyhow::Result<()> {
-    let device = Device::open(store)?;
+/// `keyhole devices`: the account's devices, and when each other one last reported the account
+/// log head it verified.
+pub(crate) async fn devices(store: &Path, json: bool) -> anyhow::Result<()> {
+    let device = Device::open_all_synced(store).await?;
     let this = device.owner.device_id();
     let devices = device.owner.devices();
+    let heard = device.owner.devices_heard();
+    let heard_from = |id: &DeviceId| heard.iter().find(|(d, _)| d == id).and_then(|(_, t)| *t);
     if json {
         let list: Vec<_> = devices
             .iter()
@@ -534,13 +538,21 @@ pub(crate) fn devices(store: &Path, json: bool) -> anyhow::Result<()> {
                     "name": name,
                     "added_at": added.to_string(),
                     "this_device": *id == this,
+                    "log_verified_at": heard_from(id).map(|t| t.to_string()),
                 })
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&list)?);
     } else {
         for (id, name, added) in devices {
-            let mark = if id == this { "  (this device)" } else { "" };
+            let mark = if id == this {
+                "  (this device)".to_owned()
+            } else {
+                match heard_from(&id) {
+                    Some(t) => format!("  (log last verified {t})"),
+                    None => "  (has not reported the log it verified yet)".to_owned(),
+                }
+            };
             println!("{id}  {name}  added {added}{mark}");
         }
     }

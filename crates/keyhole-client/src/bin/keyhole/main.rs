@@ -79,7 +79,8 @@ enum Command {
     /// List the cameras this device holds keys for, with each one's last upload. Exits 1 if a
     /// camera still seals to an old epoch (its newest record withheld from it).
     Cameras,
-    /// List the account's enrolled devices.
+    /// List the account's enrolled devices, and when each other one last reported the account
+    /// history it verified (a device long silent while in use may be shown another history).
     Devices,
     /// Show this account's code, for people you share with to compare.
     Code,
@@ -243,7 +244,7 @@ fn main() -> ExitCode {
                     .map(|()| true)
             }
             Command::Cameras => commands::cameras(&store, json).await,
-            Command::Devices => commands::devices(&store, json).map(|()| true),
+            Command::Devices => commands::devices(&store, json).await.map(|()| true),
             Command::Code => commands::code(&store).map(|()| true),
             Command::AcceptShares { from, code } => commands::accept_shares(&store, &from, &code)
                 .await

@@ -282,7 +282,9 @@ async function showDevices(message) {
     const row = el('li', { class: 'row', 'data-device': d.id },
       el('div', { class: 'grow' },
         el('strong', { text: d.this_device ? `${d.name} (this device)` : d.name }),
-        el('span', { class: 'muted', text: `added ${when(d.added_at)}` })));
+        el('span', { class: 'muted', text: `added ${when(d.added_at)}` + (d.this_device ? ''
+          : d.log_verified_at ? ` · account history last verified ${when(d.log_verified_at)}`
+            : ' · has not reported the account history it verified') })));
     if (!d.this_device) {
       const revoke = el('button', { type: 'button', class: 'danger', text: 'Revoke…', 'aria-label': `Revoke ${d.name}` });
       revoke.addEventListener('click', () => confirmDialog(`Revoke ${d.name}?`,
