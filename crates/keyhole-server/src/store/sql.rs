@@ -284,6 +284,38 @@ impl SqlStore {
     }
 }
 
+impl SqlStore {
+    /// The body of `version` of `key`'s statement of this kind, or of its newest version.
+    async fn version_body(
+        &self,
+        kind: Versioned,
+        key: &[u8; 16],
+        version: Option<i64>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let (table, column, _) = kind.parts();
+        let body = match version {
+            Some(v) => {
+                sqlx::query_scalar(&format!(
+                    "SELECT body FROM {table} WHERE {column} = $1 AND version = $2"
+                ))
+                .bind(&key[..])
+                .bind(v)
+                .fetch_optional(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query_scalar(&format!(
+                    "SELECT body FROM {table} WHERE {column} = $1 ORDER BY version DESC LIMIT 1"
+                ))
+                .bind(&key[..])
+                .fetch_optional(&self.pool)
+                .await?
+            }
+        };
+        Ok(body)
+    }
+}
+
 /// [`SqlStore::insert_newer_version`] within the caller's transaction.
 async fn insert_newer_version_in(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
@@ -497,18 +529,7 @@ impl MetaStore for SqlStore {
         account: &AccountId,
         version: Option<i64>,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        let q = match version {
-            Some(v) => sqlx::query_scalar(
-                "SELECT body FROM rosters WHERE account_id = $1 AND version = $2",
-            )
-            .bind(&account[..])
-            .bind(v),
-            None => sqlx::query_scalar(
-                "SELECT body FROM rosters WHERE account_id = $1 ORDER BY version DESC LIMIT 1",
-            )
-            .bind(&account[..]),
-        };
-        Ok(q.fetch_optional(&self.pool).await?)
+        self.version_body(Versioned::Roster, account, version).await
     }
 
     async fn create_pairing_token(
@@ -650,18 +671,8 @@ impl MetaStore for SqlStore {
         camera_id: &[u8; 16],
         version: Option<i64>,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        let q = match version {
-            Some(v) => sqlx::query_scalar(
-                "SELECT body FROM camera_records WHERE camera_id = $1 AND version = $2",
-            )
-            .bind(&camera_id[..])
-            .bind(v),
-            None => sqlx::query_scalar(
-                "SELECT body FROM camera_records WHERE camera_id = $1 ORDER BY version DESC LIMIT 1",
-            )
-            .bind(&camera_id[..]),
-        };
-        Ok(q.fetch_optional(&self.pool).await?)
+        self.version_body(Versioned::CameraRecord, camera_id, version)
+            .await
     }
 
     async fn append_log(&self, account: &AccountId, a: &LogAppend<'_>) -> Result<(), StoreError> {
@@ -864,18 +875,8 @@ impl MetaStore for SqlStore {
         camera_id: &[u8; 16],
         version: Option<i64>,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        let q = match version {
-            Some(v) => {
-                sqlx::query_scalar("SELECT body FROM shares WHERE camera_id = $1 AND version = $2")
-                    .bind(&camera_id[..])
-                    .bind(v)
-            }
-            None => sqlx::query_scalar(
-                "SELECT body FROM shares WHERE camera_id = $1 ORDER BY version DESC LIMIT 1",
-            )
-            .bind(&camera_id[..]),
-        };
-        Ok(q.fetch_optional(&self.pool).await?)
+        self.version_body(Versioned::Share, camera_id, version)
+            .await
     }
 
     async fn share_member(
