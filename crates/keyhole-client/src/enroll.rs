@@ -193,7 +193,7 @@ impl JoinRequest {
         let account = grant
             .open(&self.device.hpke, self.joining.request(), &transcript)
             .map_err(untrusted)?;
-        let roster = accept_roster_chain(&self.api, &self.roster).await?;
+        let roster = accept_roster_chain(&self.api, "/v1/roster", &self.roster).await?;
         let listed = roster.device(&self.device_id).is_some_and(|d| {
             d.signing_key == self.device.signing.public() && d.hpke_key == self.device.hpke.public()
         });
@@ -236,15 +236,18 @@ impl JoinRequest {
     }
 }
 
-/// The account's newest roster, accepted version by version from `trusted`.
-async fn accept_roster_chain(api: &Api, trusted: &Roster) -> Result<Roster, ClientError> {
-    let latest = SignedRoster::decode(&api.get_bytes("/v1/roster").await?).map_err(untrusted)?;
+/// The newest roster at `path` (this account's, `/v1/roster`, or a member's), accepted version
+/// by version from `trusted`.
+pub(crate) async fn accept_roster_chain(
+    api: &Api,
+    path: &str,
+    trusted: &Roster,
+) -> Result<Roster, ClientError> {
+    let latest = SignedRoster::decode(&api.get_bytes(path).await?).map_err(untrusted)?;
     let newest = latest.unverified_body().version;
     let mut roster = trusted.clone();
     for version in trusted.body().version.saturating_add(1)..newest {
-        let bytes = api
-            .get_bytes(&format!("/v1/roster?version={version}"))
-            .await?;
+        let bytes = api.get_bytes(&format!("{path}?version={version}")).await?;
         roster = roster
             .accept(SignedRoster::decode(&bytes).map_err(untrusted)?)
             .map_err(untrusted)?;

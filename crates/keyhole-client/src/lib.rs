@@ -18,6 +18,16 @@ mod sync;
 
 pub use share::SharedWith;
 
+/// This machine's clock as a [`core::Timestamp`] (0 before 1970).
+#[must_use]
+pub fn now() -> keyhole_core::Timestamp {
+    keyhole_core::Timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+    )
+}
+
 pub use enroll::{Approval, JoinRequest, PendingEnrollment};
 pub use keyhole_core as core;
 pub use owner::{CameraStatus, ClipReader, Latest, LiveOutcome, Owner};

@@ -423,10 +423,11 @@ impl Owner {
                 .decode(encoded)
                 .map_err(untrusted)?;
             let pkg = KeyPackage::decode(&raw).map_err(untrusted)?;
-            let Some(keys) = self.cameras.get_mut(&pkg.camera_id) else {
-                continue;
-            };
-            let Some(record) = keys.records.iter().find(|r| r.body().epoch == pkg.epoch) else {
+            let Some(record) = self
+                .cameras
+                .get(&pkg.camera_id)
+                .and_then(|keys| keys.records.iter().find(|r| r.body().epoch == pkg.epoch))
+            else {
                 continue;
             };
             let opened = pkg
@@ -436,24 +437,17 @@ impl Owner {
                 )
                 .map_err(untrusted)?;
             if other.is_some() {
-                let resealed = KeyPackage::seal(
-                    self.account.public(),
-                    pkg.camera_id,
-                    pkg.epoch,
-                    &opened.secret,
-                    Recipient {
-                        account: self.account.public(),
-                        key: RecipientKey::Device(self.device_id),
-                    },
-                    &self.device.hpke.public(),
-                    rng,
-                )
-                .map_err(untrusted)?;
-                self.api
-                    .put_bytes("/v1/key-packages", resealed.encode())
+                let to_self = Recipient {
+                    account: self.account.public(),
+                    key: RecipientKey::Device(self.device_id),
+                };
+                let key = self.device.hpke.public();
+                self.put_key_package(pkg.camera_id, pkg.epoch, &opened.secret, to_self, &key, rng)
                     .await?;
             }
-            keys.viewing.insert(pkg.epoch, opened.secret);
+            if let Some(keys) = self.cameras.get_mut(&pkg.camera_id) {
+                keys.viewing.insert(pkg.epoch, opened.secret);
+            }
         }
         Ok(())
     }
@@ -760,17 +754,8 @@ impl Owner {
                 account: self.account.public(),
                 key,
             };
-            let pkg = KeyPackage::seal(
-                self.account.public(),
-                camera,
-                epoch,
-                viewing,
-                recipient,
-                &public,
-                rng,
-            )
-            .map_err(untrusted)?;
-            self.api.put_bytes("/v1/key-packages", pkg.encode()).await?;
+            self.put_key_package(camera, epoch, viewing, recipient, &public, rng)
+                .await?;
         }
         self.seal_to_members(&camera, epoch, viewing, now, rng)
             .await
@@ -800,20 +785,35 @@ impl Owner {
         // Cameras shared with this account are their owners' to seal (they follow this roster).
         for (camera, keys) in self.cameras.iter().filter(|(_, k)| k.owner.is_none()) {
             for (epoch, viewing) in &keys.viewing {
-                let pkg = KeyPackage::seal(
-                    self.account.public(),
-                    *camera,
-                    *epoch,
-                    viewing,
-                    recipient,
-                    &entry.hpke_key,
-                    rng,
-                )
-                .map_err(untrusted)?;
-                self.api.put_bytes("/v1/key-packages", pkg.encode()).await?;
+                self.put_key_package(*camera, *epoch, viewing, recipient, &entry.hpke_key, rng)
+                    .await?;
             }
         }
         Ok(())
+    }
+
+    /// Seals `camera`'s viewing key of `epoch` to `recipient` (whose HPKE key is `to`) and
+    /// stores the package on the server.
+    pub(crate) async fn put_key_package(
+        &self,
+        camera: CameraId,
+        epoch: u32,
+        viewing: &HpkeSecretKey,
+        recipient: Recipient,
+        to: &keyhole_core::HpkePublicKey,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<(), ClientError> {
+        let pkg = KeyPackage::seal(
+            self.account.public(),
+            camera,
+            epoch,
+            viewing,
+            recipient,
+            to,
+            rng,
+        )
+        .map_err(untrusted)?;
+        self.api.put_bytes("/v1/key-packages", pkg.encode()).await
     }
 
     /// Revokes a device: a new roster without it, its credentials refused by the server, and a

@@ -16,6 +16,7 @@ use rand_core::CryptoRngCore;
 use serde::Deserialize;
 
 use crate::ClientError;
+use crate::enroll::accept_roster_chain;
 use crate::owner::{Owner, untrusted};
 
 /// A member a camera is shared with: its user name, and when the share ends (`None`: when
@@ -261,7 +262,6 @@ impl Owner {
         key: &AccountPublicKey,
     ) -> Result<Roster, ClientError> {
         let path = format!("/v1/accounts/{username}/roster");
-        let latest = SignedRoster::decode(&self.api.get_bytes(&path).await?).map_err(untrusted)?;
         let held = self
             .sharing
             .members
@@ -269,21 +269,16 @@ impl Owner {
             .filter(|r| r.body().account == *key)
             .cloned();
         let roster = match held {
-            Some(mut roster) => {
-                let newest = latest.unverified_body().version;
-                for version in roster.body().version.saturating_add(1)..newest {
-                    let bytes = self
-                        .api
-                        .get_bytes(&format!("{path}?version={version}"))
-                        .await?;
-                    let next = SignedRoster::decode(&bytes).map_err(untrusted)?;
-                    roster = roster.accept(next).map_err(untrusted)?;
-                }
-                roster.accept(latest)
-            }
-            None => latest.verify_first(key),
+            Some(held) => accept_roster_chain(&self.api, &path, &held).await,
+            None => SignedRoster::decode(&self.api.get_bytes(&path).await?)
+                .map_err(untrusted)?
+                .verify_first(key)
+                .map_err(untrusted),
         }
-        .map_err(|e| untrusted(format!("{username}'s device list: {e}")))?;
+        .map_err(|e| match e {
+            ClientError::Untrusted(m) => untrusted(format!("{username}'s device list: {m}")),
+            other => other,
+        })?;
         self.sharing
             .members
             .insert(username.to_owned(), roster.clone());
@@ -332,20 +327,12 @@ impl Owner {
             let Some(device) = roster.device(id) else {
                 continue;
             };
-            let pkg = KeyPackage::seal(
-                self.account.public(),
-                *camera,
-                epoch,
-                viewing,
-                Recipient {
-                    account: roster.body().account,
-                    key: RecipientKey::Device(device.id),
-                },
-                &device.hpke_key,
-                rng,
-            )
-            .map_err(untrusted)?;
-            self.api.put_bytes("/v1/key-packages", pkg.encode()).await?;
+            let recipient = Recipient {
+                account: roster.body().account,
+                key: RecipientKey::Device(device.id),
+            };
+            self.put_key_package(*camera, epoch, viewing, recipient, &device.hpke_key, rng)
+                .await?;
         }
         Ok(())
     }
@@ -417,36 +404,6 @@ impl Owner {
         Ok(())
     }
 
-    /// Record versions `from..=to` of `camera`, verified under `owner` as successors of
-    /// `records`; `None` if the server no longer serves them to this account.
-    async fn fetch_records(
-        &self,
-        camera: &CameraId,
-        owner: &AccountPublicKey,
-        mut records: Vec<CameraRecord>,
-        to: u64,
-    ) -> Result<Option<Vec<CameraRecord>>, ClientError> {
-        let from = records.last().map_or(0, |r| r.body().version) + 1;
-        for version in from..=to {
-            let bytes = match self
-                .api
-                .get_bytes(&format!("/v1/cameras/{camera}/record?version={version}"))
-                .await
-            {
-                Err(ClientError::Server { status: 404, .. }) => return Ok(None),
-                other => other?,
-            };
-            let offered = SignedCameraRecord::decode(&bytes).map_err(untrusted)?;
-            let record = match records.last() {
-                Some(previous) => previous.accept(offered),
-                None => offered.verify_first(owner, camera),
-            }
-            .map_err(untrusted)?;
-            records.push(record);
-        }
-        Ok(Some(records))
-    }
-
     /// Brings the records of cameras shared with this account up to date (under their owners'
     /// keys). One whose share was withdrawn is no longer served and is left as it was.
     pub(crate) async fn refresh_shared_cameras(&mut self) -> Result<(), ClientError> {
@@ -470,7 +427,7 @@ impl Owner {
                 .version;
             let held = self.cameras.get(&camera).map(|k| k.records.clone());
             if let Some(records) = self
-                .fetch_records(&camera, &owner, held.unwrap_or_default(), to)
+                .fetch_records(&camera, &owner, held.unwrap_or_default(), to, |_, _| Ok(()))
                 .await?
                 && let Some(keys) = self.cameras.get_mut(&camera)
             {
@@ -506,7 +463,7 @@ impl Owner {
             .unverified_body()
             .version;
         let Some(records) = self
-            .fetch_records(&pkg.camera_id, &pkg.owner, Vec::new(), to)
+            .fetch_records(&pkg.camera_id, &pkg.owner, Vec::new(), to, |_, _| Ok(()))
             .await?
         else {
             return Ok(false);

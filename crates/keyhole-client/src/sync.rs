@@ -164,7 +164,7 @@ impl Owner {
         let Some(latest) = self.log.latest(subject) else {
             return Ok(());
         };
-        let mut records: Vec<CameraRecord> = self
+        let records: Vec<CameraRecord> = self
             .cameras
             .get(&camera)
             .map(|keys| keys.records.clone())
@@ -176,29 +176,23 @@ impl Owner {
                  log does not record"
             )));
         }
-        for version in held + 1..=latest {
-            let bytes = match self
-                .api
-                .get_bytes(&format!("/v1/cameras/{camera}/record?version={version}"))
-                .await
-            {
-                Err(ClientError::Server { status: 404, .. }) => return Ok(()),
-                other => other?,
-            };
-            if !self.log.records(subject, version, &bytes) {
-                return Err(untrusted(format!(
+        let check = |version, bytes: &[u8]| {
+            if self.log.records(subject, version, bytes) {
+                Ok(())
+            } else {
+                Err(untrusted(format!(
                     "record version {version} of camera {camera} is not the one the account \
                      log records"
-                )));
+                )))
             }
-            let offered = SignedCameraRecord::decode(&bytes).map_err(untrusted)?;
-            let record = match records.last() {
-                Some(previous) => previous.accept(offered),
-                None => offered.verify_first(&self.account.public(), &camera),
-            }
-            .map_err(untrusted)?;
-            records.push(record);
-        }
+        };
+        let owner = self.account.public();
+        let Some(records) = self
+            .fetch_records(&camera, &owner, records, latest, check)
+            .await?
+        else {
+            return Ok(());
+        };
         if let Some(last) = records.last()
             && !self
                 .log
@@ -210,6 +204,40 @@ impl Owner {
         }
         self.cameras.entry(camera).or_default().records = records;
         Ok(())
+    }
+
+    /// Record versions after those in `records` up to `to` of `camera`, each passed to `check`
+    /// (version, bytes) and verified under `owner` as a successor of the one before; `None` if
+    /// the server no longer serves them (a camera removed with its footage, or a share
+    /// withdrawn).
+    pub(crate) async fn fetch_records(
+        &self,
+        camera: &CameraId,
+        owner: &keyhole_core::AccountPublicKey,
+        mut records: Vec<CameraRecord>,
+        to: u64,
+        check: impl Fn(u64, &[u8]) -> Result<(), ClientError>,
+    ) -> Result<Option<Vec<CameraRecord>>, ClientError> {
+        let from = records.last().map_or(0, |r| r.body().version) + 1;
+        for version in from..=to {
+            let bytes = match self
+                .api
+                .get_bytes(&format!("/v1/cameras/{camera}/record?version={version}"))
+                .await
+            {
+                Err(ClientError::Server { status: 404, .. }) => return Ok(None),
+                other => other?,
+            };
+            check(version, &bytes)?;
+            let offered = SignedCameraRecord::decode(&bytes).map_err(untrusted)?;
+            let record = match records.last() {
+                Some(previous) => previous.accept(offered),
+                None => offered.verify_first(owner, camera),
+            }
+            .map_err(untrusted)?;
+            records.push(record);
+        }
+        Ok(Some(records))
     }
 
     /// Signs `body` as the next roster and writes it with its log entry.
@@ -292,11 +320,7 @@ impl Owner {
     /// the server holds back from this device; server errors.
     pub async fn sync(&mut self) -> Result<bool, ClientError> {
         let before = self.progress();
-        let now = Timestamp(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-        );
+        let now = crate::now();
         self.refresh().await?;
         self.open_key_packages().await?;
         if self.compare_heads(now).await? {

@@ -28,7 +28,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::{ClientError, ClipReader, Owner};
+use crate::{ClientError, ClipReader, Owner, now};
 
 mod live;
 mod manage;
@@ -261,12 +261,4 @@ fn failed(e: &ClientError) -> Response {
         axum::Json(serde_json::json!({ "error": e.to_string() })),
     )
         .into_response()
-}
-
-fn now() -> keyhole_core::Timestamp {
-    keyhole_core::Timestamp(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-    )
 }

@@ -11,6 +11,7 @@ use keyhole_client::core::event::EventDetails;
 use keyhole_client::core::recovery::{KdfParams, RecoveryPhrase};
 use keyhole_client::core::report::Checked;
 use keyhole_client::core::{CameraId, DeviceId, ObjectId, Timestamp};
+use keyhole_client::now;
 use keyhole_http::Endpoint;
 use rand_core::{OsRng, RngCore};
 use zeroize::Zeroizing;
@@ -22,13 +23,6 @@ pub(crate) fn default_store() -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
         .unwrap_or_else(|| PathBuf::from("."));
     base.join("keyhole").join("device.keys")
-}
-
-fn now() -> Timestamp {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    Timestamp(ms)
 }
 
 /// A secret from the environment variable `var` (for scripts), else asked for on the terminal
