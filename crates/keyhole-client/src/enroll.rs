@@ -293,16 +293,19 @@ impl Approval {
 }
 
 impl Owner {
-    /// Devices waiting to join this account (requests from this device itself are left out).
+    /// Devices waiting to join this account. Left out: requests from this device itself, and
+    /// devices already granted or enrolled (their enrollment stays open until the joining device
+    /// collects the grant).
     ///
     /// # Errors
     /// Server errors, or a request that does not parse.
     pub async fn pending_enrollments(&self) -> Result<Vec<PendingEnrollment>, ClientError> {
         let relayed: Vec<Relayed> = self.api.get_json("/v1/enrollments").await?;
         let mut pending = Vec::with_capacity(relayed.len());
-        for r in relayed {
+        for r in relayed.into_iter().filter(|r| r.grant.is_none()) {
             let request = r.request()?;
-            if request.device_id != self.device_id {
+            let enrolled = self.roster.device(&request.device_id).is_some();
+            if request.device_id != self.device_id && !enrolled {
                 pending.push(PendingEnrollment {
                     enrollment_id: r.enrollment_id,
                     request,

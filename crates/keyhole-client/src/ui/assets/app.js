@@ -18,6 +18,14 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// A page is shown only if no later one began while it was fetching: clicks and navigation
+// overlap, and a slow, stale answer must not replace a newer page (or its status line).
+let renders = 0;
+function begin() {
+  const mine = ++renders;
+  return () => mine === renders;
+}
+
 function when(ms) {
   return new Date(ms).toLocaleString();
 }
@@ -65,6 +73,7 @@ async function load(refresh) {
 }
 
 function showTimeline() {
+  begin();
   const form = el('form', { class: 'filters', 'aria-label': 'Filter events' });
   const cameraSelect = el('select', { id: 'filter-camera' }, el('option', { value: '', text: 'All cameras' }));
   for (const c of timeline.cameras) {
@@ -132,6 +141,7 @@ function showTimeline() {
 }
 
 function showClip(camera, clip, eventId) {
+  begin();
   const e = timeline.events.find((x) => x.event === eventId) || {};
   const video = el('video', {
     id: 'player', controls: true, preload: 'metadata', playsinline: true,
@@ -154,6 +164,7 @@ async function getJson(path) {
 }
 
 async function showCameras(message) {
+  const current = begin();
   const cameras = await getJson('/api/cameras');
   const list = el('ul', { class: 'rows', 'aria-label': 'Cameras' });
   for (const c of cameras) {
@@ -184,6 +195,7 @@ async function showCameras(message) {
   if (message) parts.push(el('p', { class: 'status', role: 'status', text: message }));
   parts.push(pairForm);
   parts.push(cameras.length ? list : el('p', { class: 'note', text: 'No cameras yet: pair one with `keyhole pair`.' }));
+  if (!current()) return;
   main.replaceChildren(...parts);
 }
 
@@ -276,6 +288,7 @@ async function pair(name) {
 }
 
 async function showDevices(message) {
+  const current = begin();
   const devices = await getJson('/api/devices');
   const list = el('ul', { class: 'rows', 'aria-label': 'Devices' });
   for (const d of devices) {
@@ -318,6 +331,7 @@ async function showDevices(message) {
   parts.push(el('h3', { text: 'Add a device' }),
     el('p', { class: 'muted', text: 'Run `keyhole join` on the new device; it then appears here.' }),
     waiting.length ? joining : el('p', { class: 'note', text: 'No device is waiting.' }), check);
+  if (!current()) return;
   main.replaceChildren(...parts);
 }
 
@@ -348,6 +362,7 @@ async function approve(waiting) {
 // Sharing: this account's code; accepting another account's shares and sharing a camera, each
 // after comparing that account's code with its owner; withdrawing.
 async function showSharing(message) {
+  const current = begin();
   const s = await getJson('/api/sharing');
   const parts = [el('h2', { text: 'Sharing' })];
   if (message) parts.push(el('p', { class: 'status', role: 'status', text: message }));
@@ -415,10 +430,12 @@ async function showSharing(message) {
     s.shared_with_this_account.length ? incoming : el('p', { class: 'note', text: 'Nothing is shared with you.' }),
     el('p', { class: 'muted', text: s.accepted.length ? `You accept shares from: ${s.accepted.join(', ')}.` : 'You accept shares from nobody yet.' }),
     accept);
+  if (!current()) return;
   main.replaceChildren(...parts);
 }
 
 async function showAudit() {
+  const current = begin();
   const entries = await getJson('/api/audit');
   const foreign = entries.filter((e) => !e.yours).length;
   const list = el('ul', { class: 'rows', 'aria-label': 'Audit log, newest first' });
@@ -437,6 +454,7 @@ async function showAudit() {
       text: `${foreign} change(s) were not made by this account's devices or cameras.` }));
   }
   parts.push(list);
+  if (!current()) return;
   main.replaceChildren(...parts);
 }
 
@@ -454,7 +472,9 @@ function codecOf(bytes) {
 let liveAbort = null;
 
 async function showLive(cameraId) {
+  const current = begin();
   const cameras = await getJson('/api/cameras');
+  if (!current()) return;
   const camera = cameras.find((c) => c.id === cameraId);
   const status = el('p', { class: 'status', role: 'status', text: 'Asking the camera to stream…' });
   const video = el('video', { id: 'live', muted: true, autoplay: true, playsinline: true,
