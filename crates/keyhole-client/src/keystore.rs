@@ -15,7 +15,7 @@ use keyhole_core::record::{CameraRecord, SignedCameraRecord};
 use keyhole_core::recovery::KdfParams;
 use keyhole_core::roster::SignedRoster;
 use keyhole_core::share::SignedShare;
-use keyhole_core::{AccountKey, AccountPublicKey, CameraId, DeviceKeys, HpkeSecretKey};
+use keyhole_core::{AccountKey, AccountPublicKey, CameraId, DeviceId, DeviceKeys, HpkeSecretKey};
 use keyhole_http::Endpoint;
 use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
@@ -56,6 +56,10 @@ struct Contents {
     /// Each shared camera's newest share statement: camera id → statement (base64).
     #[serde(default)]
     shares: BTreeMap<String, String>,
+    /// Per shared camera and epoch, the member devices its key was sealed to, each as
+    /// "<account key hex>/<device id>".
+    #[serde(default)]
+    sealed: BTreeMap<String, BTreeMap<u32, Vec<String>>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -124,6 +128,18 @@ fn sharing(c: &Contents, account: &AccountPublicKey) -> Result<Sharing, ClientEr
             .map_err(|_| bad("share"))?;
         sharing.shares.insert(id, share);
     }
+    for (camera, epochs) in &c.sealed {
+        let id: CameraId = camera.parse().map_err(|_| bad("sealed list"))?;
+        for (epoch, devices) in epochs {
+            for device in devices {
+                let (account, device) = device.split_once('/').ok_or_else(|| bad("sealed list"))?;
+                let device: DeviceId = device.parse().map_err(|_| bad("sealed list"))?;
+                let account = *hex32(account, "sealed list")?;
+                let listed = sharing.sealed.entry(id).or_default().entry(*epoch);
+                listed.or_default().insert((account, device));
+            }
+        }
+    }
     Ok(sharing)
 }
 
@@ -185,6 +201,26 @@ impl Owner {
                 .shares
                 .iter()
                 .map(|(id, s)| (id.to_string(), B64.encode(s.signed().encoded())))
+                .collect(),
+            sealed: self
+                .sharing
+                .sealed
+                .iter()
+                .map(|(id, epochs)| {
+                    let epochs = epochs
+                        .iter()
+                        .map(|(epoch, devices)| {
+                            let devices = devices
+                                .iter()
+                                .map(|(account, device)| {
+                                    format!("{}/{device}", hex::encode(account))
+                                })
+                                .collect();
+                            (*epoch, devices)
+                        })
+                        .collect();
+                    (id.to_string(), epochs)
+                })
                 .collect(),
         };
         let json = Zeroizing::new(

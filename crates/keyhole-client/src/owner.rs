@@ -882,9 +882,13 @@ impl Owner {
         body.viewing_key = viewing.public();
         let epoch = body.epoch;
         let signed = body.sign(&self.account).map_err(untrusted)?;
-        self.publish_record(*camera, signed).await?;
+        self.sharing.sealing(*camera, epoch, latest.body().epoch);
+        // Sealed before the record names the key, so a failure on the way never leaves the
+        // camera sealing to a key no device holds (packages of an epoch no record names are
+        // ignored, and overwritten by the next attempt).
         self.seal_key_packages(*camera, epoch, &viewing, now, rng)
             .await?;
+        self.publish_record(*camera, signed).await?;
         if let Some(keys) = self.cameras.get_mut(camera) {
             keys.viewing.insert(epoch, viewing);
         }

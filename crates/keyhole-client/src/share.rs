@@ -33,14 +33,56 @@ pub(crate) struct Sharing {
     pub(crate) members: BTreeMap<String, Roster>,
     /// The newest share statement of each of this account's shared cameras.
     pub(crate) shares: BTreeMap<CameraId, Share>,
+    /// Per shared camera and epoch, the member devices its key was sealed to from this device.
+    /// Following members compares each camera with it (not with a roster seen before, which
+    /// one camera's following would already have moved on for the next), so a seal that
+    /// failed is made at the next sync, and a new epoch that failed is started again.
+    pub(crate) sealed: BTreeMap<CameraId, BTreeMap<u32, BTreeSet<MemberDevice>>>,
 }
+
+/// A member's device: its account key and device id.
+pub(crate) type MemberDevice = ([u8; 32], DeviceId);
 
 impl Sharing {
     /// Grows with everything learned, for [`Owner::sync`] to tell whether to save.
     pub(crate) fn progress(&self) -> u64 {
         let members: u64 = self.members.values().map(|r| r.body().version).sum();
         let shares: u64 = self.shares.values().map(|s| s.body().version).sum();
-        members + shares + self.owners.len() as u64
+        let sealed: u64 = self
+            .sealed
+            .values()
+            .flat_map(BTreeMap::iter)
+            .map(|(epoch, devices)| u64::from(*epoch) + devices.len() as u64)
+            .sum();
+        members + shares + sealed + self.owners.len() as u64
+    }
+
+    /// Notes that `camera`'s key of `epoch` was sealed to this member device.
+    fn note_sealed(&mut self, camera: CameraId, epoch: u32, device: MemberDevice) {
+        self.sealed
+            .entry(camera)
+            .or_default()
+            .entry(epoch)
+            .or_default()
+            .insert(device);
+    }
+
+    /// The member devices `camera`'s key of `epoch` was sealed to (none known: empty).
+    fn sealed_at(&self, camera: &CameraId, epoch: u32) -> BTreeSet<MemberDevice> {
+        self.sealed
+            .get(camera)
+            .and_then(|epochs| epochs.get(&epoch))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Starts `camera`'s list for `epoch` afresh (a new key for it is about to be sealed),
+    /// and forgets the lists of epochs before `current`.
+    pub(crate) fn sealing(&mut self, camera: CameraId, epoch: u32, current: u32) {
+        if let Some(epochs) = self.sealed.get_mut(&camera) {
+            epochs.remove(&epoch);
+            epochs.retain(|e, _| *e >= current);
+        }
     }
 }
 
@@ -287,7 +329,7 @@ impl Owner {
 
     /// Seals `camera`'s current viewing key to these devices of member `username`.
     async fn seal_current(
-        &self,
+        &mut self,
         camera: &CameraId,
         username: &str,
         devices: &[DeviceId],
@@ -299,18 +341,18 @@ impl Owner {
             .last()
             .map(|r| r.body().epoch)
             .ok_or_else(|| untrusted("no trusted record for this camera"))?;
-        let viewing = keys.viewing.get(&epoch).ok_or_else(|| {
+        let viewing = keys.viewing.get(&epoch).map(|k| HpkeSecretKey::from_bytes(&k.to_bytes())).ok_or_else(|| {
             untrusted(format!(
                 "this device does not hold camera {camera}'s current key yet; sync and try again"
             ))
         })?;
-        self.seal_to_member(camera, epoch, viewing, username, devices, rng)
+        self.seal_to_member(camera, epoch, &viewing, username, devices, rng)
             .await
     }
 
     /// Seals a viewing key to these devices of member `username`, from its verified roster.
     pub(crate) async fn seal_to_member(
-        &self,
+        &mut self,
         camera: &CameraId,
         epoch: u32,
         viewing: &HpkeSecretKey,
@@ -318,21 +360,24 @@ impl Owner {
         devices: &[DeviceId],
         rng: &mut impl CryptoRngCore,
     ) -> Result<(), ClientError> {
-        let Some(roster) = self.sharing.members.get(username) else {
+        let Some(roster) = self.sharing.members.get(username).cloned() else {
             return Err(untrusted(format!(
                 "{username}'s device list is not known here"
             )));
         };
+        let account = roster.body().account;
         for id in devices {
             let Some(device) = roster.device(id) else {
                 continue;
             };
             let recipient = Recipient {
-                account: roster.body().account,
+                account,
                 key: RecipientKey::Device(device.id),
             };
             self.put_key_package(*camera, epoch, viewing, recipient, &device.hpke_key, rng)
                 .await?;
+            self.sharing
+                .note_sealed(*camera, epoch, (account.to_bytes(), device.id));
         }
         Ok(())
     }
@@ -474,9 +519,11 @@ impl Owner {
         Ok(true)
     }
 
-    /// Follows the members of this account's shared cameras: withdraws expired shares (with a
-    /// new epoch), seals the current key to devices a member added, and starts a new epoch for
-    /// a camera whose member lost a device.
+    /// Follows the members of this account's shared cameras, each camera against the member
+    /// devices its current key was sealed to: withdraws expired shares (with a new epoch),
+    /// starts a new epoch when a device holding the key is no longer listed by its member's
+    /// roster or its account is no longer a member, and otherwise seals the key to the member
+    /// devices that lack it (added since, or a seal that failed).
     pub(crate) async fn follow_members(
         &mut self,
         now: Timestamp,
@@ -489,9 +536,10 @@ impl Owner {
             .map(|(id, s)| (*id, s.clone()))
             .collect();
         for (camera, share) in shared {
-            if self.own_active_camera(&camera).is_err() {
+            let Ok(record) = self.own_active_camera(&camera) else {
                 continue;
-            }
+            };
+            let epoch = record.body().epoch;
             let expired: Vec<String> = share
                 .body()
                 .members
@@ -506,30 +554,36 @@ impl Owner {
                 self.rotate_epoch(&camera, now, rng).await?;
                 continue;
             }
-            let mut lost = false;
+            let sealed = self.sharing.sealed_at(&camera, epoch);
+            let mut listed = BTreeSet::new();
+            let mut missing = Vec::new();
             for m in &share.body().members {
-                let before = self
-                    .sharing
-                    .members
-                    .get(&m.name)
-                    .filter(|r| r.body().account == m.account)
-                    .map(device_ids);
+                let key = m.account.to_bytes();
                 let roster = match self.member_roster(&m.name, &m.account).await {
-                    Err(ClientError::Server { status: 404, .. }) => continue,
+                    // Not served: nothing new to follow (as with a server withholding newer
+                    // versions, which only the member's devices could tell).
+                    Err(ClientError::Server { status: 404, .. }) => {
+                        listed.extend(sealed.iter().filter(|(a, _)| *a == key));
+                        continue;
+                    }
                     other => other?,
                 };
-                let after = device_ids(&roster);
-                let added: Vec<DeviceId> = match &before {
-                    Some(b) => after.difference(b).copied().collect(),
-                    None => after.iter().copied().collect(),
-                };
-                lost |= before.is_some_and(|b| b.difference(&after).next().is_some());
-                if !added.is_empty() {
-                    self.seal_current(&camera, &m.name, &added, rng).await?;
+                let devices = device_ids(&roster);
+                listed.extend(devices.iter().map(|d| (key, *d)));
+                let lacking: Vec<DeviceId> = devices
+                    .into_iter()
+                    .filter(|d| !sealed.contains(&(key, *d)))
+                    .collect();
+                if !lacking.is_empty() {
+                    missing.push((m.name.clone(), lacking));
                 }
             }
-            if lost {
+            if !sealed.is_subset(&listed) {
                 self.rotate_epoch(&camera, now, rng).await?;
+                continue;
+            }
+            for (name, devices) in missing {
+                self.seal_current(&camera, &name, &devices, rng).await?;
             }
         }
         Ok(())

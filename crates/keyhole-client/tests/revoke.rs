@@ -1,6 +1,6 @@
 //! A second device is enrolled and sees the full history; once revoked, its credentials stop
 //! working and nothing the camera records afterwards opens with any key it ever held, even if
-//! the server hands it the bytes.
+//! the server hands it the bytes. A new key that could not be sealed is never used.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use base64::Engine as _;
@@ -13,8 +13,10 @@ use keyhole_core::roster::DeviceEntry;
 use keyhole_core::{DeviceId, DeviceKeys, Timestamp};
 use keyhole_http::Endpoint;
 use keyhole_testkit::TestServer;
+use keyhole_testkit::hostile::HostileProxy;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 const NOW: Timestamp = Timestamp(1_795_735_205_000);
@@ -176,5 +178,70 @@ async fn a_revoked_device_opens_nothing_recorded_afterwards() {
             .await
             .is_err()
     );
+    server.stop().await;
+}
+
+/// A new epoch whose key cannot be sealed to every device is never named in the camera's
+/// record: the camera keeps sealing to the key the devices hold, and trying again works.
+#[tokio::test]
+async fn a_new_key_that_could_not_be_sealed_is_never_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let view = HostileProxy::start(&server.url).await;
+    let rng = &mut ChaCha20Rng::seed_from_u64(12);
+    let endpoint = Endpoint {
+        url: view.url.clone(),
+        pin: None,
+        allow_plain_http: false,
+    };
+    let (mut owner, _) = Owner::create(
+        &endpoint,
+        "ana",
+        "correct horse battery",
+        "phone",
+        KdfParams::MINIMUM,
+        NOW,
+        rng,
+    )
+    .await
+    .unwrap();
+    let code = owner.start_pairing(&server.url, None, rng).await.unwrap();
+    let mut camera = Agent::pair(
+        &code.to_text(),
+        &dir.path().join("camera"),
+        AgentSettings::default(),
+        rng,
+    )
+    .await
+    .unwrap();
+    let camera_id = owner
+        .finish_pairing(&code, "Porch", NOW, rng)
+        .await
+        .unwrap();
+
+    // The server takes no key packages for a moment: the new epoch fails, and the camera,
+    // fetching its record, still seals to epoch 1, which the phone opens.
+    view.answer(|method, path, _| {
+        (*method == Method::PUT && path.starts_with("/v1/key-packages"))
+            .then(|| (StatusCode::SERVICE_UNAVAILABLE, b"busy".to_vec()))
+    });
+    assert!(owner.rotate_epoch(&camera_id, NOW, rng).await.is_err());
+    view.clear();
+    camera.refresh_record(rng).await.unwrap();
+    let during = camera.record_clip(&[1; 3000], NOW, rng).await.unwrap();
+    camera.upload_pending().await.unwrap();
+    owner.sync().await.unwrap();
+    assert_eq!(owner.cameras()[0].2, 1);
+
+    // Tried again, it works: the camera moves to epoch 2 and both clips open.
+    assert_eq!(owner.rotate_epoch(&camera_id, NOW, rng).await.unwrap(), 2);
+    camera.refresh_record(rng).await.unwrap();
+    let after = camera.record_clip(&[2; 3000], NOW, rng).await.unwrap();
+    camera.upload_pending().await.unwrap();
+    owner.sync().await.unwrap();
+    let report = owner.verify(&camera_id, None).await.unwrap();
+    assert!(report.is_clean(), "{report}");
+    let listed: Vec<_> = report.entries.iter().map(|e| e.listed_id).collect();
+    assert!(listed.contains(&during) && listed.contains(&after));
     server.stop().await;
 }

@@ -2,7 +2,8 @@
 //! account code; the member lists, opens and verifies the owner's footage; the owner follows the
 //! member's devices (a new one gets the key, a revoked one means a new epoch); after withdrawal
 //! the member opens nothing recorded afterwards, even from a server that keeps serving it. A
-//! device the server adds to the member's roster gets nothing.
+//! device the server adds to the member's roster gets nothing. Every shared camera follows the
+//! member's devices, and a seal or new epoch that failed is made at the next sync.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use base64::Engine as _;
@@ -253,6 +254,112 @@ async fn a_shared_camera_is_viewed_by_the_member_until_withdrawn() {
     );
     assert!(packages(&bob, None).await.iter().all(|p| p.epoch < 3));
     assert!(bob_view.applied() >= 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_shared_camera_follows_the_members_devices_and_failed_steps_are_made_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let ana_view = HostileProxy::start(&server.url).await;
+    let rng = &mut ChaCha20Rng::seed_from_u64(24);
+    let mut ana = account(&ana_view.url, "ana", rng).await;
+    let mut bob = account(&server.url, "bob", rng).await;
+    let (_porch, porch) = paired(&mut ana, &server.url, &dir.path().join("porch"), rng).await;
+    let (_garage, garage) = paired(&mut ana, &server.url, &dir.path().join("garage"), rng).await;
+    ana.sync().await.unwrap();
+    bob.accept_shares_from("ana", &ana.account_code().to_string())
+        .await
+        .unwrap();
+    let cameras_sealed_to = |packages: Vec<KeyPackage>, epoch: u32| {
+        let mut cameras: Vec<CameraId> = packages
+            .iter()
+            .filter(|p| p.epoch == epoch)
+            .map(|p| p.camera_id)
+            .collect();
+        cameras.sort();
+        cameras
+    };
+    let mut both = vec![porch, garage];
+    both.sort();
+
+    // Sharing the garage fails after its share statement was written (the server takes no key
+    // packages for a moment): Bo is a member but holds no key for it...
+    share_with_bob(&mut ana, &bob, &porch, rng).await.unwrap();
+    ana_view.answer(|method, path, _| {
+        (*method == Method::PUT && path.starts_with("/v1/key-packages"))
+            .then(|| (StatusCode::SERVICE_UNAVAILABLE, b"busy".to_vec()))
+    });
+    assert!(share_with_bob(&mut ana, &bob, &garage, rng).await.is_err());
+    ana_view.clear();
+    assert_eq!(ana.shares().len(), 2);
+    assert_eq!(
+        cameras_sealed_to(packages(&bob, None).await, 1),
+        vec![porch]
+    );
+    // ...until Ana's next sync, on her device as reopened from its key store, seals it.
+    let store = ana
+        .to_key_store("a long passphrase", KdfParams::MINIMUM, rng)
+        .unwrap();
+    let mut ana = Owner::from_key_store(&store, "a long passphrase").unwrap();
+    ana.sync().await.unwrap();
+    assert_eq!(cameras_sealed_to(packages(&bob, None).await, 1), both);
+
+    // Bo adds a tablet: both cameras' keys are sealed to it, not only the first one followed.
+    let tablet = DeviceKeys::generate(rng);
+    let tablet_id = DeviceId::random(rng);
+    bob.add_device(
+        DeviceEntry {
+            id: tablet_id,
+            name: "tablet".into(),
+            added_at: NOW,
+            signing_key: tablet.signing.public(),
+            hpke_key: tablet.hpke.public(),
+        },
+        NOW,
+        rng,
+    )
+    .await
+    .unwrap();
+    ana.sync().await.unwrap();
+    assert_eq!(
+        cameras_sealed_to(packages(&bob, Some(tablet_id)).await, 1),
+        both
+    );
+    // Nothing more to do at the next sync: no camera gets a new key.
+    ana.sync().await.unwrap();
+    assert!(ana.cameras().iter().all(|c| c.2 == 1));
+
+    // Bo revokes the tablet: both cameras get a new epoch, sealed to his phone and not to it.
+    bob.revoke_device(tablet_id, NOW, rng).await.unwrap();
+    ana.sync().await.unwrap();
+    assert!(
+        ana.cameras().iter().all(|c| c.2 == 2),
+        "{:?}",
+        ana.cameras()
+    );
+    assert_eq!(cameras_sealed_to(packages(&bob, None).await, 2), both);
+    assert!(cameras_sealed_to(packages(&bob, Some(tablet_id)).await, 2).is_empty());
+
+    // Withdrawing the garage: the share statement is written, then the new epoch's record is
+    // not (the server takes the first log entry and no more)...
+    let appends = std::sync::atomic::AtomicUsize::new(0);
+    ana_view.answer(move |method, path, _| {
+        let append = *method == Method::POST && path.starts_with("/v1/log");
+        (append && appends.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 1)
+            .then(|| (StatusCode::SERVICE_UNAVAILABLE, b"busy".to_vec()))
+    });
+    assert!(ana.unshare_camera(&garage, "bob", NOW, rng).await.is_err());
+    ana_view.clear();
+    assert_eq!(ana.shares(), vec![(porch, vec![("bob".to_owned(), None)])]);
+    // ...so Bo's phone still holds the garage's current key, until Ana's next sync starts the
+    // new epoch, sealed to her devices only.
+    ana.sync().await.unwrap();
+    let epochs: Vec<(CameraId, u32)> = ana.cameras().iter().map(|c| (c.0, c.2)).collect();
+    assert!(
+        epochs.contains(&(garage, 3)) && epochs.contains(&(porch, 2)),
+        "{epochs:?}"
+    );
+    assert!(cameras_sealed_to(packages(&bob, None).await, 3).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
