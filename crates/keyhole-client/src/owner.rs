@@ -723,9 +723,10 @@ impl Owner {
         }
         .sign(&self.account)
         .map_err(untrusted)?;
-        self.publish_record(proof.camera_id, record).await?;
+        // Sealed before the record names the key, as for a new epoch.
         self.seal_key_packages(proof.camera_id, 1, &viewing, now, rng)
             .await?;
+        self.publish_record(proof.camera_id, record).await?;
         // The viewing key is dropped here: this device, like every other, learns it from its
         // key package (`sync`).
         drop(viewing);

@@ -181,8 +181,9 @@ async fn a_revoked_device_opens_nothing_recorded_afterwards() {
     server.stop().await;
 }
 
-/// A new epoch whose key cannot be sealed to every device is never named in the camera's
-/// record: the camera keeps sealing to the key the devices hold, and trying again works.
+/// A camera's first key, or a new epoch's, that cannot be sealed to every device is never named
+/// in the camera's record: the camera keeps sealing to the key the devices hold, and trying
+/// again works.
 #[tokio::test]
 async fn a_new_key_that_could_not_be_sealed_is_never_used() {
     let dir = tempfile::tempdir().unwrap();
@@ -214,17 +215,29 @@ async fn a_new_key_that_could_not_be_sealed_is_never_used() {
     )
     .await
     .unwrap();
+    // The server takes no key packages for a moment: pairing fails before any record names a
+    // key, and succeeds when tried again.
+    let busy = |method: &Method, path: &str, _: &[u8]| {
+        (*method == Method::PUT && path.starts_with("/v1/key-packages"))
+            .then(|| (StatusCode::SERVICE_UNAVAILABLE, b"busy".to_vec()))
+    };
+    view.answer(busy);
+    assert!(
+        owner
+            .finish_pairing(&code, "Porch", NOW, rng)
+            .await
+            .is_err()
+    );
+    view.clear();
+    assert!(owner.cameras().is_empty());
     let camera_id = owner
         .finish_pairing(&code, "Porch", NOW, rng)
         .await
         .unwrap();
 
-    // The server takes no key packages for a moment: the new epoch fails, and the camera,
+    // Again: the new epoch fails, and the camera,
     // fetching its record, still seals to epoch 1, which the phone opens.
-    view.answer(|method, path, _| {
-        (*method == Method::PUT && path.starts_with("/v1/key-packages"))
-            .then(|| (StatusCode::SERVICE_UNAVAILABLE, b"busy".to_vec()))
-    });
+    view.answer(busy);
     assert!(owner.rotate_epoch(&camera_id, NOW, rng).await.is_err());
     view.clear();
     camera.refresh_record(rng).await.unwrap();
