@@ -131,6 +131,19 @@ impl AccountLog {
             .is_some_and(|hash| *hash == statement_hash(encoded))
     }
 
+    /// The version of statement `of` in force when `version` of `subject` was recorded: the
+    /// newest one recorded before that entry.
+    pub(crate) fn version_when(&self, of: Subject, subject: Subject, version: u64) -> Option<u64> {
+        let position = self.entries.iter().position(|e| {
+            let body = e.unverified_body();
+            (body.kind, body.subject, body.version) == (subject.0, subject.1, version)
+        })?;
+        self.entries[..position].iter().rev().find_map(|e| {
+            let body = e.unverified_body();
+            ((body.kind, body.subject) == of).then_some(body.version)
+        })
+    }
+
     /// The subjects (camera ids) the log records statements of this kind about.
     pub(crate) fn subjects(&self, kind: EntryKind) -> impl Iterator<Item = [u8; 16]> + '_ {
         self.recorded

@@ -3,15 +3,17 @@
 //! read only in a version the log records; each device posts the head it verified and compares
 //! the other devices' heads, which finds a server that showed them different histories.
 
+use std::collections::BTreeMap;
+
 use base64::Engine as _;
-use keyhole_core::CameraId;
-use keyhole_core::Timestamp;
 use keyhole_core::key_package::KeyPackage;
 use keyhole_core::log::{
     self, Comparison, ENTRY_LEN, EntryKind, HEAD_LEN, HeadStatement, LogError, SignedEntry,
 };
+use keyhole_core::record::CameraState;
 use keyhole_core::record::{CameraRecord, SignedCameraRecord};
 use keyhole_core::roster::{RosterBody, SignedRoster};
+use keyhole_core::{CameraId, Timestamp};
 use serde::Deserialize;
 
 use crate::ClientError;
@@ -334,8 +336,84 @@ impl Owner {
                 ));
             }
         }
+        self.finish_revocations(now, &mut rand_core::OsRng).await?;
         self.follow_members(now, &mut rand_core::OsRng).await?;
         Ok(self.progress() != before)
+    }
+
+    /// Completes a revocation that failed part-way, on whichever device syncs next: a camera
+    /// whose current key was made, or sealed to a device added since, while the roster listed a
+    /// device it no longer lists gets a new epoch. (The rosters in force since are read in the
+    /// versions the log records.)
+    async fn finish_revocations(
+        &mut self,
+        now: Timestamp,
+        rng: &mut impl rand_core::CryptoRngCore,
+    ) -> Result<(), ClientError> {
+        let current = self.roster.body().version;
+        // Each camera of this account still recording, with the record version its key began in.
+        let cameras: Vec<(CameraId, u64)> = self
+            .cameras
+            .iter()
+            .filter(|(_, keys)| keys.owner.is_none())
+            .filter_map(|(id, keys)| {
+                let latest = keys.records.last()?.body();
+                let began = keys
+                    .records
+                    .iter()
+                    .find(|r| r.body().epoch == latest.epoch)?
+                    .body()
+                    .version;
+                (latest.state == CameraState::Active).then_some((*id, began))
+            })
+            .collect();
+        // Devices each earlier roster version lists that the current one does not.
+        let mut gone: BTreeMap<u64, bool> = BTreeMap::new();
+        for (camera, began) in cameras {
+            let Some(then) = self
+                .log
+                .version_when(ROSTER, camera_subject(&camera), began)
+            else {
+                continue;
+            };
+            let mut revoked = false;
+            for version in then..current {
+                revoked = match gone.get(&version) {
+                    Some(gone) => *gone,
+                    None => {
+                        let gone_here = self.lists_a_revoked_device(version).await?;
+                        gone.insert(version, gone_here);
+                        gone_here
+                    }
+                };
+                if revoked {
+                    break;
+                }
+            }
+            if revoked {
+                self.rotate_epoch(&camera, now, rng).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether roster `version` (as the log records it) lists a device the current one does not.
+    async fn lists_a_revoked_device(&self, version: u64) -> Result<bool, ClientError> {
+        let bytes = self
+            .api
+            .get_bytes(&format!("/v1/roster?version={version}"))
+            .await?;
+        if !self.log.records(ROSTER, version, &bytes) {
+            return Err(untrusted(format!(
+                "roster version {version} is not the one the account log records"
+            )));
+        }
+        let roster = SignedRoster::decode(&bytes).map_err(untrusted)?;
+        Ok(roster
+            .unverified_body()
+            .devices
+            .iter()
+            .any(|d| self.roster.device(&d.id).is_none()))
     }
 
     /// How far this device's knowledge goes: log entries, roster version, records and keys.

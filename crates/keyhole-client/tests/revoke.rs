@@ -1,6 +1,7 @@
 //! A second device is enrolled and sees the full history; once revoked, its credentials stop
 //! working and nothing the camera records afterwards opens with any key it ever held, even if
-//! the server hands it the bytes. A new key that could not be sealed is never used.
+//! the server hands it the bytes. A new key that could not be sealed is never used, and a
+//! revocation interrupted part-way is finished by the next sync.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use base64::Engine as _;
@@ -256,5 +257,102 @@ async fn a_new_key_that_could_not_be_sealed_is_never_used() {
     assert!(report.is_clean(), "{report}");
     let listed: Vec<_> = report.entries.iter().map(|e| e.listed_id).collect();
     assert!(listed.contains(&during) && listed.contains(&after));
+    server.stop().await;
+}
+
+/// A revocation interrupted after the new roster (the server took no key packages for a
+/// moment) is finished by the next sync: every camera gets a new epoch the revoked device lacks.
+#[tokio::test]
+async fn an_interrupted_revocation_is_finished_by_the_next_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let view = HostileProxy::start(&server.url).await;
+    let rng = &mut ChaCha20Rng::seed_from_u64(13);
+    let endpoint = Endpoint {
+        url: view.url.clone(),
+        pin: None,
+        allow_plain_http: false,
+    };
+    let (mut owner, _) = Owner::create(
+        &endpoint,
+        "ana",
+        "correct horse battery",
+        "phone",
+        KdfParams::MINIMUM,
+        NOW,
+        rng,
+    )
+    .await
+    .unwrap();
+    for name in ["porch", "garage"] {
+        let code = owner.start_pairing(&server.url, None, rng).await.unwrap();
+        Agent::pair(
+            &code.to_text(),
+            &dir.path().join(name),
+            AgentSettings::default(),
+            rng,
+        )
+        .await
+        .unwrap();
+        owner.finish_pairing(&code, name, NOW, rng).await.unwrap();
+    }
+    owner.sync().await.unwrap();
+    let tablet = DeviceKeys::generate(rng);
+    let tablet_id = DeviceId::random(rng);
+    owner
+        .add_device(
+            DeviceEntry {
+                id: tablet_id,
+                name: "tablet".into(),
+                added_at: NOW,
+                signing_key: tablet.signing.public(),
+                hpke_key: tablet.hpke.public(),
+            },
+            NOW,
+            rng,
+        )
+        .await
+        .unwrap();
+    owner.sync().await.unwrap();
+    // Nothing to finish: adding a device leaves every camera's key as it was.
+    owner.sync().await.unwrap();
+    assert!(owner.cameras().iter().all(|c| c.2 == 1));
+
+    view.answer(|method, path, _| {
+        (*method == Method::PUT && path.starts_with("/v1/key-packages"))
+            .then(|| (StatusCode::SERVICE_UNAVAILABLE, b"busy".to_vec()))
+    });
+    assert!(owner.revoke_device(tablet_id, NOW, rng).await.is_err());
+    view.clear();
+    assert_eq!(owner.devices().len(), 1, "the new roster was written");
+    assert!(owner.cameras().iter().all(|c| c.2 == 1));
+
+    owner.sync().await.unwrap();
+    assert!(
+        owner.cameras().iter().all(|c| c.2 == 2),
+        "{:?}",
+        owner.cameras()
+    );
+    // The server kept the tablet's packages: epoch 1 of each camera, nothing later.
+    let backdoor = server.backdoor().await;
+    let account = backdoor
+        .meta
+        .camera(&owner.cameras()[0].0.0)
+        .await
+        .unwrap()
+        .unwrap()
+        .account_id;
+    let stored = backdoor
+        .meta
+        .key_packages(&account, &tablet_id.0)
+        .await
+        .unwrap();
+    let epochs: Vec<u32> = stored
+        .iter()
+        .map(|b| KeyPackage::decode(b).unwrap().epoch)
+        .collect();
+    assert_eq!(epochs, vec![1, 1]);
+    // Done: the next sync changes nothing.
+    assert!(!owner.sync().await.unwrap());
     server.stop().await;
 }
