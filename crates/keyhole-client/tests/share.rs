@@ -3,10 +3,15 @@
 //! member's devices (a new one gets the key, a revoked one means a new epoch); after withdrawal
 //! the member opens nothing recorded afterwards, even from a server that keeps serving it. A
 //! device the server adds to the member's roster gets nothing. Every shared camera follows the
-//! member's devices, and a seal or new epoch that failed is made at the next sync.
+//! member's devices, and a seal or new epoch that failed is made at the next sync. The member
+//! watches live too, until withdrawn.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use base64::Engine as _;
+use std::time::Duration;
+
+use keyhole_camera::config::{Config, Profile, RecordMode};
+use keyhole_camera::source::SourceConfig;
 use keyhole_camera::{Agent, AgentSettings};
 use keyhole_client::{ClientError, Owner};
 use keyhole_core::key_package::KeyPackage;
@@ -360,6 +365,80 @@ async fn every_shared_camera_follows_the_members_devices_and_failed_steps_are_ma
         "{epochs:?}"
     );
     assert!(cameras_sealed_to(packages(&bob, None).await, 3).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_watches_live_until_withdrawn() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let rng = &mut ChaCha20Rng::seed_from_u64(25);
+    let mut ana = account(&server.url, "ana", rng).await;
+    let mut bob = account(&server.url, "bob", rng).await;
+    let (camera, camera_id) = paired(&mut ana, &server.url, dir.path(), rng).await;
+    ana.sync().await.unwrap();
+    bob.accept_shares_from("ana", &ana.account_code().to_string())
+        .await
+        .unwrap();
+    share_with_bob(&mut ana, &bob, &camera_id, rng)
+        .await
+        .unwrap();
+    bob.sync().await.unwrap();
+
+    // The camera runs (its synthetic scene, recording nothing) and streams when asked.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut config = Config {
+        state_dir: dir.path().join("camera"),
+        profile: Profile::Wired,
+        control: format!("127.0.0.1:{port}").parse().unwrap(),
+        source: SourceConfig::Synthetic {
+            width: 320,
+            height: 240,
+            fps: 15,
+            visit_every_s: None,
+            marker: None,
+        },
+        ..Config::default()
+    };
+    config.record.mode = Some(RecordMode::Events);
+    config.motion.enabled = false;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(keyhole_camera::run::run(config, camera, async {
+        stopped.await.ok();
+    }));
+    let status = format!("http://127.0.0.1:{port}/status");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while reqwest::get(&status).await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "camera did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Bo watches: every frame opens and verifies on his device.
+    let mut video = Vec::new();
+    let watched = bob
+        .watch_live(&camera_id, 30, Some(Duration::from_secs(2)), &mut video)
+        .await
+        .unwrap();
+    assert!(watched.frames > 5, "{watched:?}");
+    assert!(!video.is_empty());
+
+    // Withdrawn: the server no longer lets him ask.
+    ana.unshare_camera(&camera_id, "bob", NOW, rng)
+        .await
+        .unwrap();
+    let refused = bob
+        .watch_live(&camera_id, 5, Some(Duration::from_secs(1)), &mut Vec::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, ClientError::Server { status: 404, .. }),
+        "{refused}"
+    );
+    stop.send(()).unwrap();
+    running.await.unwrap().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
