@@ -61,8 +61,8 @@ pub enum ClientError {
     /// account's devices verified: changes made since cannot be trusted to be the owner's.
     #[error(
         "the server is showing this account's devices different histories (a forked account \
-         log): {0}. Changes since then may not be yours; compare the account code on your \
-         devices and check `keyhole devices` and `keyhole cameras`"
+         log): {0}. Changes since then may not be yours, and this device syncs no more until \
+         the server shows every device one history: treat the server as hostile"
     )]
     Forked(String),
     /// Adding a device by approval did not complete; the message says why.

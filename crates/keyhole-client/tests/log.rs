@@ -174,6 +174,28 @@ async fn a_server_that_forks_the_log_is_found_by_both_devices() {
         "{found}"
     );
     assert!(found.to_string().contains("different histories"), "{found}");
+    // The command line, on the phone's key store, says so and fails.
+    let store = dir.path().join("phone.keys");
+    phone
+        .save_key_store(&store, "a long passphrase", KdfParams::MINIMUM, &mut rng)
+        .unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_keyhole"))
+            .arg("--store")
+            .arg(&store)
+            .arg("devices")
+            .env("KEYHOLE_PASSPHRASE", "a long passphrase")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("different histories") && said.contains("\"tablet\""),
+        "{said}"
+    );
     // And the tablet, once the phone's head is posted, finds it too.
     let found = tablet.sync().await.unwrap_err();
     assert!(
