@@ -1,7 +1,7 @@
 //! The account log against a hostile server: two devices of one account, the second behind a
 //! proxy that keeps a second history for it. A server that lets both devices write the same log
 //! entry (a fork), or hides an entry from one device, is found by comparing the devices' signed
-//! heads, and each device says so.
+//! heads, and each device says so (through the library, the viewer and the command line).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -103,6 +103,74 @@ async fn phone_and_tablet(server: &TestServer, tablet_view: &HostileProxy) -> (O
     (phone, tablet)
 }
 
+const PASSPHRASE: &str = "a long passphrase";
+
+/// A running `keyhole ui`, stopped when dropped.
+struct Viewer(std::process::Child);
+
+impl Drop for Viewer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Requests to a viewer, with the cookie its link sets.
+struct ViewerApi {
+    origin: String,
+    cookie: String,
+    http: reqwest::Client,
+}
+
+impl ViewerApi {
+    fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .get(format!("{}{path}", self.origin))
+            .header("cookie", &self.cookie)
+    }
+}
+
+/// `keyhole ui` on `store`, signed in through the link it prints.
+async fn viewer(store: &std::path::Path) -> (Viewer, ViewerApi) {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_keyhole"))
+        .arg("--store")
+        .arg(store)
+        .args(["ui", "--no-open"])
+        .env("KEYHOLE_PASSPHRASE", PASSPHRASE)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let running = Viewer(child);
+    let first = tokio::task::spawn_blocking(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let first = lines.next().unwrap().unwrap();
+        std::thread::spawn(move || lines.for_each(drop));
+        first
+    })
+    .await
+    .unwrap();
+    let link = first.strip_prefix("keyhole ui: ").unwrap().to_owned();
+    let url = reqwest::Url::parse(&link).unwrap();
+    let origin = format!("http://{}:{}", url.host_str().unwrap(), url.port().unwrap());
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let entry = http.get(&link).send().await.unwrap();
+    let cookie = entry.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    (
+        running,
+        ViewerApi {
+            origin,
+            cookie,
+            http,
+        },
+    )
+}
+
 /// The whole log as the server holds it.
 async fn log(owner: &Owner) -> Vec<u8> {
     owner.api().get_bytes("/v1/log").await.unwrap()
@@ -115,6 +183,13 @@ async fn a_server_that_forks_the_log_is_found_by_both_devices() {
     let tablet_view = HostileProxy::start(&server.url).await;
     let (mut phone, mut tablet) = phone_and_tablet(&server, &tablet_view).await;
     let mut rng = ChaCha20Rng::seed_from_u64(3);
+
+    // The phone's viewer runs (it syncs as it starts, before any fork).
+    let store = dir.path().join("phone.keys");
+    phone
+        .save_key_store(&store, PASSPHRASE, KdfParams::MINIMUM, &mut rng)
+        .unwrap();
+    let (_viewer, viewer_api) = viewer(&store).await;
 
     // From here the server keeps a second history for the tablet: the entries both saw, then
     // whatever the tablet appends, which it takes without storing.
@@ -174,17 +249,26 @@ async fn a_server_that_forks_the_log_is_found_by_both_devices() {
         "{found}"
     );
     assert!(found.to_string().contains("different histories"), "{found}");
-    // The command line, on the phone's key store, says so and fails.
-    let store = dir.path().join("phone.keys");
-    phone
-        .save_key_store(&store, "a long passphrase", KdfParams::MINIMUM, &mut rng)
+    // So does the viewer, when asked to check again (the page shows the error as its alert)...
+    let checked = viewer_api
+        .get("/api/timeline?refresh=true")
+        .send()
+        .await
         .unwrap();
+    assert!(!checked.status().is_success());
+    let said: serde_json::Value = checked.json().await.unwrap();
+    let said = said["error"].as_str().unwrap();
+    assert!(
+        said.contains("different histories") && said.contains("\"tablet\""),
+        "{said}"
+    );
+    // ...and the command line, which fails.
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_keyhole"))
             .arg("--store")
             .arg(&store)
             .arg("devices")
-            .env("KEYHOLE_PASSPHRASE", "a long passphrase")
+            .env("KEYHOLE_PASSPHRASE", PASSPHRASE)
             .output()
             .unwrap()
     })
