@@ -9,6 +9,7 @@ use std::io::Write;
 use std::path::Path;
 
 use base64::Engine as _;
+use keyhole_core::acceptance::SignedAcceptance;
 use keyhole_core::keys::DeviceSigningKey;
 use keyhole_core::keystore::KeyStore;
 use keyhole_core::record::{CameraRecord, SignedCameraRecord};
@@ -47,9 +48,9 @@ struct Contents {
     /// Every account log entry this device verified, concatenated, base64.
     #[serde(default)]
     log: String,
-    /// Accounts whose shares this device accepts: username → account key (hex).
+    /// The account's newest acceptance statement (base64), if any.
     #[serde(default)]
-    share_owners: BTreeMap<String, String>,
+    acceptance: Option<String>,
     /// Members' rosters as last verified: username → roster (base64).
     #[serde(default)]
     members: BTreeMap<String, String>,
@@ -100,10 +101,15 @@ fn hex32(text: &str, what: &str) -> Result<Zeroizing<[u8; 32]>, ClientError> {
 /// The sharing state in `c`, each roster and statement verified again.
 fn sharing(c: &Contents, account: &AccountPublicKey) -> Result<Sharing, ClientError> {
     let mut sharing = Sharing::default();
-    for (name, key) in &c.share_owners {
-        let key = AccountPublicKey::from_bytes(&*hex32(key, "share owner")?)
-            .map_err(|_| bad("share owner"))?;
-        sharing.owners.insert(name.clone(), key);
+    if let Some(statement) = &c.acceptance {
+        let acceptance = B64
+            .decode(statement)
+            .ok()
+            .and_then(|b| SignedAcceptance::decode(&b).ok())
+            .ok_or_else(|| bad("acceptance"))?
+            .verify(account)
+            .map_err(|_| bad("acceptance"))?;
+        sharing.acceptance = Some(acceptance);
     }
     for (name, roster) in &c.members {
         let signed = B64
@@ -184,12 +190,11 @@ impl Owner {
                 })
                 .collect(),
             log: B64.encode(self.log.encoded()),
-            share_owners: self
+            acceptance: self
                 .sharing
-                .owners
-                .iter()
-                .map(|(name, key)| (name.clone(), hex::encode(key.to_bytes())))
-                .collect(),
+                .acceptance
+                .as_ref()
+                .map(|a| B64.encode(a.signed().encoded())),
             members: self
                 .sharing
                 .members

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use keyhole_core::acceptance::{Acceptance, AcceptanceBody, AcceptedOwner, SignedAcceptance};
 use keyhole_core::key_package::{KeyPackage, Recipient, RecipientKey};
 use keyhole_core::log::EntryKind;
 use keyhole_core::record::{CameraRecord, CameraState, SignedCameraRecord};
@@ -26,9 +27,9 @@ pub type SharedWith = (String, Option<Timestamp>);
 /// What this device knows about sharing.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Sharing {
-    /// Accounts whose shares this device accepts, by username, with the key whose code the user
-    /// compared.
-    pub(crate) owners: BTreeMap<String, AccountPublicKey>,
+    /// The account's newest acceptance statement: the accounts whose shares its devices open,
+    /// each with the key whose code the user compared on one of them.
+    pub(crate) acceptance: Option<Acceptance>,
     /// Members' rosters as this device last verified them, by username.
     pub(crate) members: BTreeMap<String, Roster>,
     /// The newest share statement of each of this account's shared cameras.
@@ -54,7 +55,15 @@ impl Sharing {
             .flat_map(BTreeMap::iter)
             .map(|(epoch, devices)| u64::from(*epoch) + devices.len() as u64)
             .sum();
-        members + shares + sealed + self.owners.len() as u64
+        let accepted = self.acceptance.as_ref().map_or(0, |a| a.body().version);
+        members + shares + sealed + accepted
+    }
+
+    /// The accounts whose shares this account accepts.
+    pub(crate) fn owners(&self) -> &[AcceptedOwner] {
+        self.acceptance
+            .as_ref()
+            .map_or(&[], |a| a.body().owners.as_slice())
     }
 
     /// Notes that `camera`'s key of `epoch` was sealed to this member device.
@@ -96,6 +105,9 @@ fn share_subject(camera: &CameraId) -> (EntryKind, [u8; 16]) {
     (EntryKind::Share, camera.0)
 }
 
+/// The acceptance statement's place in the log.
+const ACCEPTANCE: (EntryKind, [u8; 16]) = (EntryKind::Acceptance, [0; 16]);
+
 fn device_ids(roster: &Roster) -> BTreeSet<DeviceId> {
     roster.body().devices.iter().map(|d| d.id).collect()
 }
@@ -127,22 +139,82 @@ impl Owner {
     }
 
     /// The member's side: accepts shares from account `username`, whose account code its user
-    /// read out as `code`. The server then lets that account see this account's devices (to
-    /// seal keys to them), and this device opens what it shares.
+    /// read out as `code`, in a new version of the account's acceptance statement (in its log).
+    /// The server then lets that account see this account's devices (to seal keys to them),
+    /// and every device of this account opens what it shares.
     ///
     /// # Errors
     /// A code that does not match (the server may have substituted the key), an unknown
-    /// account, server errors.
+    /// account, too many accepted accounts, server errors.
     pub async fn accept_shares_from(
         &mut self,
         username: &str,
         code: &str,
     ) -> Result<(), ClientError> {
+        self.refresh().await?;
         let key = self.account_key_of(username, code).await?;
-        self.api
-            .put_bytes(&format!("/v1/share-consents/{username}"), Vec::new())
+        let accepted = AcceptedOwner {
+            account: key,
+            name: username.to_owned(),
+        };
+        if self.sharing.owners().contains(&accepted) {
+            return Ok(());
+        }
+        let now = crate::now();
+        let mut body = match &self.sharing.acceptance {
+            Some(acceptance) => acceptance.successor(now),
+            None => AcceptanceBody {
+                account: self.account.public(),
+                version: 1,
+                issued_at: now,
+                owners: Vec::new(),
+            },
+        };
+        // A user name now naming another key (the account was replaced) is accepted afresh.
+        body.owners
+            .retain(|o| o.name != username && o.account != key);
+        body.owners.push(accepted);
+        let signed = body.sign(&self.account).map_err(untrusted)?;
+        let acceptance = match &self.sharing.acceptance {
+            Some(held) => held.accept(signed.clone()),
+            None => signed.clone().verify(&self.account.public()),
+        }
+        .map_err(untrusted)?;
+        self.append(ACCEPTANCE, acceptance.body().version, signed.encoded(), now)
             .await?;
-        self.sharing.owners.insert(username.to_owned(), key);
+        self.sharing.acceptance = Some(acceptance);
+        Ok(())
+    }
+
+    /// Brings the acceptance statement up to the version the log records (another device of
+    /// this account may have accepted an owner).
+    pub(crate) async fn refresh_acceptance(&mut self) -> Result<(), ClientError> {
+        let Some(latest) = self.log.latest(ACCEPTANCE) else {
+            return Ok(());
+        };
+        let held = self
+            .sharing
+            .acceptance
+            .as_ref()
+            .map_or(0, |a| a.body().version);
+        for version in held + 1..=latest {
+            let bytes = self
+                .api
+                .get_bytes(&format!("/v1/acceptance?version={version}"))
+                .await?;
+            if !self.log.records(ACCEPTANCE, version, &bytes) {
+                return Err(untrusted(format!(
+                    "acceptance version {version} is not the one the account log records"
+                )));
+            }
+            let offered = SignedAcceptance::decode(&bytes).map_err(untrusted)?;
+            let acceptance = match &self.sharing.acceptance {
+                Some(held) => held.accept(offered),
+                None => offered.verify(&self.account.public()),
+            }
+            .map_err(untrusted)?;
+            self.sharing.acceptance = Some(acceptance);
+        }
         Ok(())
     }
 
@@ -241,7 +313,11 @@ impl Owner {
     /// The accounts whose shares this device accepts (user names).
     #[must_use]
     pub fn accepted_owners(&self) -> Vec<String> {
-        self.sharing.owners.keys().cloned().collect()
+        self.sharing
+            .owners()
+            .iter()
+            .map(|o| o.name.clone())
+            .collect()
     }
 
     /// Who shares `camera` with this account (the username this device accepted shares from),
@@ -250,10 +326,10 @@ impl Owner {
     pub fn shared_by(&self, camera: &CameraId) -> Option<String> {
         let owner = self.cameras.get(camera)?.owner?;
         self.sharing
-            .owners
+            .owners()
             .iter()
-            .find(|(_, key)| **key == owner)
-            .map(|(name, _)| name.clone())
+            .find(|o| o.account == owner)
+            .map(|o| o.name.clone())
     }
 
     /// The camera's current record, if it is this account's own and active.
@@ -489,7 +565,7 @@ impl Owner {
         &mut self,
         pkg: &KeyPackage,
     ) -> Result<bool, ClientError> {
-        if !self.sharing.owners.values().any(|k| *k == pkg.owner) {
+        if !self.sharing.owners().iter().any(|o| o.account == pkg.owner) {
             return Ok(false);
         }
         if let Some(keys) = self.cameras.get(&pkg.camera_id) {

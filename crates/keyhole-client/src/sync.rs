@@ -155,6 +155,7 @@ impl Owner {
             )));
         }
         self.refresh_shares().await?;
+        self.refresh_acceptance().await?;
         self.refresh_shared_cameras().await
     }
 

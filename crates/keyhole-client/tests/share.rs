@@ -4,7 +4,8 @@
 //! the member opens nothing recorded afterwards, even from a server that keeps serving it. A
 //! device the server adds to the member's roster gets nothing. Every shared camera follows the
 //! member's devices, and a seal or new epoch that failed is made at the next sync. The member
-//! watches live too, until withdrawn.
+//! watches live too, until withdrawn. Every device of the member opens what is shared once one
+//! of them accepted the owner.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use base64::Engine as _;
@@ -13,7 +14,7 @@ use std::time::Duration;
 use keyhole_camera::config::{Config, Profile, RecordMode};
 use keyhole_camera::source::SourceConfig;
 use keyhole_camera::{Agent, AgentSettings};
-use keyhole_client::{ClientError, Owner};
+use keyhole_client::{ClientError, JoinRequest, Owner};
 use keyhole_core::key_package::KeyPackage;
 use keyhole_core::recovery::KdfParams;
 use keyhole_core::report::Problem;
@@ -74,6 +75,26 @@ async fn paired(
         .await
         .unwrap();
     (camera, id)
+}
+
+/// A new device of `owner`'s account (`user`), joined by approval from it.
+async fn join(owner: &mut Owner, url: &str, user: &str, name: &str, seed: u64) -> Owner {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let mut joining = JoinRequest::start(&endpoint(url), user, PASSWORD, name, &mut rng)
+        .await
+        .unwrap();
+    let pending = owner.pending_enrollments().await.unwrap();
+    let (code, approval) = tokio::join!(
+        joining.exchange(),
+        owner.answer_enrollment(&pending[0], &mut rng)
+    );
+    let approval = approval.unwrap();
+    assert_eq!(code.unwrap(), approval.code());
+    owner
+        .approve_enrollment(approval, NOW, &mut rng)
+        .await
+        .unwrap();
+    joining.finish(&mut rng).await.unwrap()
 }
 
 /// Ana shares `camera` with Bo, giving Bo's account code, until withdrawn.
@@ -439,6 +460,49 @@ async fn a_member_watches_live_until_withdrawn() {
     );
     stop.send(()).unwrap();
     running.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_device_of_the_member_opens_what_is_shared_after_one_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let rng = &mut ChaCha20Rng::seed_from_u64(26);
+    let mut ana = account(&server.url, "ana", rng).await;
+    let mut bob = account(&server.url, "bob", rng).await;
+    let mut tablet = join(&mut bob, &server.url, "bob", "tablet", 27).await;
+    let (mut camera, camera_id) = paired(&mut ana, &server.url, dir.path(), rng).await;
+    ana.sync().await.unwrap();
+
+    // Bo compares Ana's code on his phone only; it goes in his account's log.
+    bob.accept_shares_from("ana", &ana.account_code().to_string())
+        .await
+        .unwrap();
+    share_with_bob(&mut ana, &bob, &camera_id, rng)
+        .await
+        .unwrap();
+    let clip = camera.record_clip(&[4; 3000], NOW, rng).await.unwrap();
+    camera.upload_pending().await.unwrap();
+
+    // His tablet, which never compared the code, learns the acceptance from the log and opens
+    // the shared camera's footage.
+    assert!(tablet.accepted_owners().is_empty());
+    tablet.sync().await.unwrap();
+    assert_eq!(tablet.accepted_owners(), vec!["ana".to_owned()]);
+    assert_eq!(tablet.shared_by(&camera_id).as_deref(), Some("ana"));
+    assert_eq!(opens(&tablet, &camera_id, &clip).await, vec![]);
+
+    // A laptop joining later does too, once Ana's device has followed Bo's roster.
+    let mut laptop = join(&mut tablet, &server.url, "bob", "laptop", 28).await;
+    ana.sync().await.unwrap();
+    laptop.sync().await.unwrap();
+    assert_eq!(laptop.shared_by(&camera_id).as_deref(), Some("ana"));
+    assert_eq!(opens(&laptop, &camera_id, &clip).await, vec![]);
+    // Accepting again changes nothing.
+    let version = bob.api().get_bytes("/v1/log").await.unwrap().len();
+    bob.accept_shares_from("ana", &ana.account_code().to_string())
+        .await
+        .unwrap();
+    assert_eq!(bob.api().get_bytes("/v1/log").await.unwrap().len(), version);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

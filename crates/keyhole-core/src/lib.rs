@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod acceptance;
 mod chain;
 pub mod codec;
 pub mod enrollment;

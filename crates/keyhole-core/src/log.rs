@@ -40,6 +40,8 @@ pub enum EntryKind {
     CameraRecord,
     /// A share of a camera with another account, or its withdrawal; the subject is the camera id.
     Share,
+    /// The accounts whose shares this account accepts; the subject is all zero.
+    Acceptance,
 }
 
 impl EntryKind {
@@ -48,6 +50,7 @@ impl EntryKind {
             Self::Roster => 1,
             Self::CameraRecord => 2,
             Self::Share => 3,
+            Self::Acceptance => 4,
         }
     }
 
@@ -56,6 +59,7 @@ impl EntryKind {
             1 => Ok(Self::Roster),
             2 => Ok(Self::CameraRecord),
             3 => Ok(Self::Share),
+            4 => Ok(Self::Acceptance),
             _ => Err(DecodeError::Invalid("log entry kind")),
         }
     }
@@ -189,8 +193,11 @@ impl EntryBody {
         if self.sequence == 0 || self.sequence == u64::MAX {
             return Err(DecodeError::Invalid("log sequence"));
         }
-        if self.kind == EntryKind::Roster && self.subject != [0; 16] {
-            return Err(DecodeError::Invalid("a roster entry names no camera"));
+        if matches!(self.kind, EntryKind::Roster | EntryKind::Acceptance) && self.subject != [0; 16]
+        {
+            return Err(DecodeError::Invalid(
+                "a roster or acceptance entry names no camera",
+            ));
         }
         Ok(())
     }

@@ -21,6 +21,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use common::*;
+use keyhole_core::acceptance::{AcceptanceBody, AcceptanceError, AcceptedOwner, SignedAcceptance};
 use keyhole_core::enrollment::{
     DeviceGrant, EnrollmentError, EnrollmentRequest, Joining, NONCE_LEN,
 };
@@ -1200,6 +1201,102 @@ fn share_vectors() -> Vec<Vector> {
     ]
 }
 
+fn acceptance_error_name(e: &AcceptanceError) -> &'static str {
+    match e {
+        AcceptanceError::Malformed(_) => "malformed",
+        AcceptanceError::WrongAccount => "wrong account",
+        AcceptanceError::BadSignature => "bad signature",
+        AcceptanceError::Rollback { .. } => "rollback",
+        AcceptanceError::Fork { .. } => "fork",
+        _ => "other",
+    }
+}
+
+fn acceptance_vectors() -> Vec<Vector> {
+    let key = account();
+    let ana = AcceptedOwner {
+        account: AccountKey::from_seed(&[0x13; 32]).public(),
+        name: "ana".into(),
+    };
+    let cy = AcceptedOwner {
+        account: AccountKey::from_seed(&[0x14; 32]).public(),
+        name: "cy".into(),
+    };
+    let body = |version, owners| AcceptanceBody {
+        account: key.public(),
+        version,
+        issued_at: Timestamp(T0 + version * 1000),
+        owners,
+    };
+    let v1 = body(1, vec![ana.clone()]).sign(&key).unwrap();
+    let v2 = body(2, vec![ana.clone(), cy.clone()]).sign(&key).unwrap();
+    // The server appends an owner of its own; the count byte (offset 53) follows, the account's
+    // signature stays.
+    let mut injected = v1.encoded().to_vec();
+    let signature = injected.split_off(injected.len() - 64);
+    injected[53] += 1;
+    injected.extend_from_slice(&other_account().public().to_bytes());
+    injected.push(6);
+    injected.extend_from_slice(b"server");
+    injected.extend_from_slice(&signature);
+    // Ana listed twice: the body is built by hand, as no signer makes it.
+    let mut twice = v1.encoded()[..53].to_vec();
+    twice.push(2);
+    for _ in 0..2 {
+        twice.extend_from_slice(&ana.account.to_bytes());
+        twice.push(3);
+        twice.extend_from_slice(b"ana");
+    }
+    twice.extend_from_slice(&[0; 64]);
+    let v = |name, about, trusted: Option<&SignedAcceptance>, statement: &[u8], expect: &str| {
+        let mut v =
+            Vector::new(name, about, "acceptance").hex("account-public", &key.public().to_bytes());
+        if let Some(t) = trusted {
+            v = v.hex("trusted", t.encoded());
+        }
+        v.hex("acceptance", statement).set("expect", expect)
+    };
+    vec![
+        v(
+            "64-acceptance",
+            "The account accepts shares from ana.",
+            None,
+            v1.encoded(),
+            "ok",
+        )
+        .set("owners", "1"),
+        v(
+            "65-acceptance-successor",
+            "Version 2, adding cy, accepted after version 1.",
+            Some(&v1),
+            v2.encoded(),
+            "ok",
+        )
+        .set("owners", "2"),
+        v(
+            "66-acceptance-rollback",
+            "Version 1 (without cy) offered to a device that holds version 2.",
+            Some(&v2),
+            v1.encoded(),
+            "rollback",
+        ),
+        v(
+            "67-acceptance-injected-owner",
+            "Version 1 with an owner the server appended; the account's signature left as it was.",
+            None,
+            &injected,
+            "bad signature",
+        ),
+        v(
+            "68-acceptance-owner-twice",
+            "A statement listing ana twice: refused when decoding, before any signature check.",
+            None,
+            &twice,
+            "malformed",
+        ),
+    ]
+}
+
 fn all_vectors() -> Vec<Vector> {
     [
         envelope_vectors(),
@@ -1213,6 +1310,7 @@ fn all_vectors() -> Vec<Vector> {
         enrollment_vectors(),
         log_vectors(),
         share_vectors(),
+        acceptance_vectors(),
     ]
     .into_iter()
     .flatten()
@@ -1276,6 +1374,7 @@ fn run(name: &str) {
         "account-log" => run_log(&f),
         "log-head" => run_log_head(&f),
         "share" => run_share(&f),
+        "acceptance" => run_acceptance(&f),
         other => panic!("unknown vector format {other}"),
     }
 }
@@ -1613,6 +1712,28 @@ fn run_share(f: &Fields) {
     }
 }
 
+fn run_acceptance(f: &Fields) {
+    let account = AccountPublicKey::from_bytes(&f.arr("account-public")).unwrap();
+    let Ok(offered) = SignedAcceptance::decode(&f.bytes("acceptance")) else {
+        return assert_eq!(f.expect(), "malformed");
+    };
+    let result = match f.opt("trusted") {
+        Some(_) => SignedAcceptance::decode(&f.bytes("trusted"))
+            .unwrap()
+            .verify(&account)
+            .unwrap()
+            .accept(offered),
+        None => offered.verify(&account),
+    };
+    match result {
+        Ok(accepted) => {
+            assert_eq!(f.expect(), "ok");
+            assert_eq!(accepted.body().owners.len() as u64, f.num("owners"));
+        }
+        Err(e) => assert_eq!(acceptance_error_name(&e), f.expect()),
+    }
+}
+
 /// One test per vector file; `committed_vectors_are_current` checks no file lacks one.
 macro_rules! vector_tests {
     ($($test:ident => $file:literal),* $(,)?) => {
@@ -1693,4 +1814,9 @@ vector_tests! {
     v61_share_rollback => "61-share-rollback",
     v62_share_injected_member => "62-share-injected-member",
     v63_share_member_twice => "63-share-member-twice",
+    v64_acceptance => "64-acceptance",
+    v65_acceptance_successor => "65-acceptance-successor",
+    v66_acceptance_rollback => "66-acceptance-rollback",
+    v67_acceptance_injected_owner => "67-acceptance-injected-owner",
+    v68_acceptance_owner_twice => "68-acceptance-owner-twice",
 }

@@ -6,6 +6,7 @@
 mod common;
 
 use common::*;
+use keyhole_core::acceptance::{AcceptanceBody, AcceptedOwner};
 use keyhole_core::key_package::{KeyPackage, Recipient, RecipientKey};
 use keyhole_core::log::EntryKind;
 use keyhole_core::share::{Member, ShareBody, SignedShare};
@@ -84,8 +85,48 @@ async fn members_view_until_withdrawn_and_never_change_anything() {
     assert!(message.contains("has not accepted shares"), "{message}");
     assert_eq!(status(&bo, &s, &objects).await, StatusCode::NOT_FOUND);
 
-    let resp = bo.put(&s, "/v1/share-consents/ana", Vec::new()).await;
+    // Bo accepts shares from Ana in an acceptance statement, through his log. One naming a key
+    // no account here has, or signed by another account, is refused.
+    let accepts = |version: u64, owners: Vec<AcceptedOwner>| {
+        AcceptanceBody {
+            account: bo.account.public(),
+            version,
+            issued_at: Timestamp(1_795_735_205_000),
+            owners,
+        }
+        .sign(&bo.account)
+        .unwrap()
+    };
+    let named = |o: &Owner, name: &str| AcceptedOwner {
+        account: o.account.public(),
+        name: name.into(),
+    };
+    let acceptance = (EntryKind::Acceptance, [0; 16]);
+    let stranger = AcceptedOwner {
+        account: keyhole_core::AccountKey::from_seed(&[9; 32]).public(),
+        name: "stranger".into(),
+    };
+    let resp = bo
+        .append(&s, acceptance, 1, accepts(1, vec![stranger]).encoded())
+        .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let forged = AcceptanceBody {
+        account: cy.account.public(),
+        version: 1,
+        issued_at: Timestamp(1_795_735_205_000),
+        owners: vec![named(&ana, "ana")],
+    }
+    .sign(&cy.account)
+    .unwrap();
+    let resp = bo.append(&s, acceptance, 1, forged.encoded()).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let accepted = accepts(1, vec![named(&ana, "ana")]);
+    let resp = bo.append(&s, acceptance, 1, accepted.encoded()).await;
     assert_eq!(resp.status(), StatusCode::CREATED);
+    assert_eq!(
+        bo.get(&s, "/v1/acceptance").await.bytes().await.unwrap(),
+        accepted.encoded()
+    );
     assert_eq!(
         ana.get(&s, "/v1/accounts/bob/roster")
             .await
@@ -219,5 +260,20 @@ async fn members_view_until_withdrawn_and_never_change_anything() {
         StatusCode::CREATED
     );
     assert_eq!(status(&bo, &s, &objects).await, StatusCode::OK);
+
+    // Bo no longer accepts shares from Ana: she can no longer read his roster or name him.
+    let resp = bo
+        .append(&s, acceptance, 2, accepts(2, vec![]).encoded())
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    assert_eq!(
+        status(&ana, &s, "/v1/accounts/bob/roster").await,
+        StatusCode::NOT_FOUND
+    );
+    let v5 = share(&ana, camera_id, 5, vec![member(&bo, None)]);
+    assert_eq!(
+        ana.append(&s, subject, 5, v5.encoded()).await.status(),
+        StatusCode::CONFLICT
+    );
     s.stop().await;
 }

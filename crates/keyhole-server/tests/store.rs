@@ -482,11 +482,42 @@ async fn sharing(s: &dyn MetaStore) {
         "not given with its entry 1"
     );
 
+    // CYD's acceptance statements: each version's owners replace its consents.
+    let accepts = |sequence: u8, version: i64, body: &'static [u8], owners| LogAppend {
+        statement: Logged::Acceptance {
+            version,
+            body,
+            owners,
+        },
+        ..append(i64::from(sequence), sequence - 1, sequence, 0, body)
+    };
     assert!(!s.share_consent(&CYD, &ANA).await.unwrap());
-    s.put_share_consent(&CYD, &ANA).await.unwrap();
-    s.put_share_consent(&CYD, &ANA).await.unwrap();
+    s.append_log(&CYD, &accepts(2, 1, b"accepts ana", &[ANA]))
+        .await
+        .unwrap();
     assert!(s.share_consent(&CYD, &ANA).await.unwrap());
     assert!(!s.share_consent(&ANA, &CYD).await.unwrap());
+    conflict(
+        s.append_log(&CYD, &accepts(3, 1, b"again", &[])).await,
+        "not newer",
+    );
+    s.append_log(&CYD, &accepts(3, 2, b"accepts nobody", &[]))
+        .await
+        .unwrap();
+    assert!(!s.share_consent(&CYD, &ANA).await.unwrap());
+    s.append_log(&CYD, &accepts(4, 3, b"accepts ana again", &[ANA]))
+        .await
+        .unwrap();
+    assert!(s.share_consent(&CYD, &ANA).await.unwrap());
+    assert_eq!(
+        s.acceptance(&CYD, Some(2)).await.unwrap(),
+        Some(b"accepts nobody".to_vec())
+    );
+    assert_eq!(
+        s.acceptance(&CYD, None).await.unwrap(),
+        Some(b"accepts ana again".to_vec())
+    );
+    assert_eq!(s.acceptance(&ANA, None).await.unwrap(), None);
 
     // A camera of ANA's, shared with CYD until 1000, then with nobody.
     let camera = [40; 16];

@@ -1,6 +1,6 @@
-//! The account log (PROTOCOL.md §15). Rosters, camera records and share statements are written
-//! only as log appends: the signed entry and the statement it records in one request, stored in one
-//! transaction, accepted only as the next entry after the stored head. Devices read the log,
+//! The account log (PROTOCOL.md §15). Rosters, camera records, share and acceptance statements
+//! are written only as log appends: the signed entry and the statement it records in one
+//! request, stored in one transaction, accepted only as the next entry after the stored head. Devices read the log,
 //! verify it, and post signed statements of the head they hold, which the account's other
 //! devices compare to find a server that showed them different histories.
 //!
@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::extract::QueryParams;
 use super::records::{account_key, check_camera_record, check_roster};
-use super::shares::check_share;
+use super::shares::{check_acceptance, check_share};
 use super::{as_i64, octets, record_body};
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -51,6 +51,7 @@ pub(super) async fn append(
     }
     let version = as_i64(e.version, "version")?;
     let members;
+    let owners;
     let (logged, action, (v, detail)) = match e.kind {
         EntryKind::Roster => (
             Logged::Roster {
@@ -80,6 +81,19 @@ pub(super) async fn append(
                     members: &members,
                 },
                 "share",
+                (v, detail),
+            )
+        }
+        EntryKind::Acceptance => {
+            let (v, detail, listed) = check_acceptance(&state, &caller, statement).await?;
+            owners = listed;
+            (
+                Logged::Acceptance {
+                    version,
+                    body: statement,
+                    owners: &owners,
+                },
+                "acceptance",
                 (v, detail),
             )
         }

@@ -42,7 +42,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/accounts/{username}/key", get(shares::key))
         .route("/v1/accounts/{username}/roster", get(shares::member_roster))
-        .route("/v1/share-consents/{username}", put(shares::consent))
+        .route("/v1/acceptance", get(shares::acceptance))
         .route("/v1/cameras/{camera_id}/share", get(shares::share))
         .route("/v1/log", post(log::append).get(log::entries))
         .route("/v1/log/heads", put(log::put_head).get(log::heads))

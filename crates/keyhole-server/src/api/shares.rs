@@ -1,14 +1,16 @@
-//! Sharing cameras with other accounts (PROTOCOL.md §17). A member account first accepts shares
-//! from an owner account (after comparing its account code); the owner's devices may then read
-//! the member's roster and write share statements naming it, through the log. Members may list,
+//! Sharing cameras with other accounts (PROTOCOL.md §16). A member account first accepts shares
+//! from an owner account (after comparing its account code), in an acceptance statement written
+//! through its log; the owner's devices may then read the member's roster and write share
+//! statements naming it, through theirs. Members may list,
 //! download and watch a shared camera and read its records and share statement; they may not
 //! remove it, delete from it, pair, or share it on.
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+
 use axum::response::Response;
 use keyhole_core::CameraId;
+use keyhole_core::acceptance::SignedAcceptance;
 use keyhole_core::share::SignedShare;
 use serde::Serialize;
 
@@ -18,7 +20,7 @@ use super::{as_i64, id16, octets};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::store::{AccountId, CameraRow, Subject};
-use crate::{AppState, audit, now_ms};
+use crate::{AppState, now_ms};
 
 /// Whether the caller may view `camera`: a device of its account, the camera itself, or a
 /// device of an account its newest share statement lists, unexpired.
@@ -137,30 +139,60 @@ async fn account_named(state: &AppState, username: &str) -> Result<AccountId, Ap
         .0)
 }
 
-/// `PUT /v1/share-consents/{owner username}`: the caller's account accepts shares from the
-/// owner account (whose code the caller's user compared).
-pub(super) async fn consent(
+/// Checks an acceptance statement offered for the log: signed by the caller's account key,
+/// naming only accounts of this server. Returns its version, the audit line and the accounts.
+pub(super) async fn check_acceptance(
+    state: &AppState,
+    caller: &Caller,
+    body: &[u8],
+) -> Result<(u64, String, Vec<AccountId>), ApiError> {
+    let account = caller.0.account_id;
+    let accepted = SignedAcceptance::decode(body)
+        .map_err(|e| ApiError::bad(format!("not an acceptance statement: {e}")))?
+        .verify(&account_key(state, &account).await?)
+        .map_err(|e| ApiError::bad(format!("acceptance statement refused: {e}")))?;
+    let mut owners = Vec::with_capacity(accepted.body().owners.len());
+    for o in &accepted.body().owners {
+        let Some(owner) = state.meta.account_by_key(&o.account.to_bytes()).await? else {
+            return Err(ApiError::bad(format!(
+                "no account here has the key of {:?}",
+                o.name
+            )));
+        };
+        owners.push(owner);
+    }
+    let version = accepted.body().version;
+    let names: Vec<&str> = accepted
+        .body()
+        .owners
+        .iter()
+        .map(|o| o.name.as_str())
+        .collect();
+    let detail = format!(
+        "accepts shares from {} (acceptance version {version})",
+        if names.is_empty() {
+            "nobody".to_owned()
+        } else {
+            names.join(", ")
+        }
+    );
+    Ok((version, detail, owners))
+}
+
+/// `GET /v1/acceptance[?version=n]`: the caller's account's acceptance statement.
+pub(super) async fn acceptance(
     State(state): State<AppState>,
     caller: Caller,
-    Path(owner): Path<String>,
-) -> Result<StatusCode, ApiError> {
+    QueryParams(q): QueryParams<VersionQuery>,
+) -> Result<Response, ApiError> {
     caller.device()?;
-    let owner = account_named(&state, &owner).await?;
-    let member = caller.0.account_id;
-    if owner == member || state.meta.account_key(&owner).await?.is_none() {
-        return Err(ApiError::NotFound);
-    }
-    state.meta.put_share_consent(&member, &owner).await?;
-    let detail = format!("accepts shares from account {}", hex::encode(owner));
-    audit::record(
-        &state,
-        &member,
-        &audit::actor(&caller),
-        "share-consent",
-        &detail,
-    )
-    .await;
-    Ok(StatusCode::CREATED)
+    let version = q.version.map(|v| as_i64(v, "version")).transpose()?;
+    let body = state
+        .meta
+        .acceptance(&caller.0.account_id, version)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(octets(body))
 }
 
 /// `GET /v1/accounts/{username}/roster[?version=n]`: another account's roster, for an account

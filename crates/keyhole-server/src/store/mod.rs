@@ -208,6 +208,15 @@ pub enum Logged<'a> {
         /// Each member's account and expiry (ms), as the statement names them.
         members: &'a [(AccountId, Option<i64>)],
     },
+    /// An acceptance statement version; its owners replace the account's share consents.
+    Acceptance {
+        /// Its version.
+        version: i64,
+        /// Its signed encoding.
+        body: &'a [u8],
+        /// The accounts it accepts shares from.
+        owners: &'a [AccountId],
+    },
 }
 
 /// One entry appended to an account's log, with the statement it records.
@@ -338,18 +347,18 @@ pub trait MetaStore: Send + Sync {
     async fn account_by_key(&self, key: &[u8; 32]) -> Result<Option<AccountId>, StoreError>;
     /// An account's key, from its first roster.
     async fn account_key(&self, account: &AccountId) -> Result<Option<[u8; 32]>, StoreError>;
-    /// Records that `member` accepts shares from `owner` (idempotent).
-    async fn put_share_consent(
-        &self,
-        member: &AccountId,
-        owner: &AccountId,
-    ) -> Result<(), StoreError>;
-    /// Whether `member` accepts shares from `owner`.
+    /// Whether `member` accepts shares from `owner` (its newest acceptance statement lists it).
     async fn share_consent(
         &self,
         member: &AccountId,
         owner: &AccountId,
     ) -> Result<bool, StoreError>;
+    /// An account's acceptance statement by version, or the latest.
+    async fn acceptance(
+        &self,
+        account: &AccountId,
+        version: Option<i64>,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
     /// A camera's share statement by version, or the latest.
     async fn share(
         &self,

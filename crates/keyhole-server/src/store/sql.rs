@@ -146,7 +146,7 @@ pub struct Held {
 }
 
 /// Every table of the schema, parents before children (the order rows can be copied in).
-const TABLES: [&str; 18] = [
+const TABLES: [&str; 19] = [
     "accounts",
     "account_keys",
     "credentials",
@@ -165,6 +165,7 @@ const TABLES: [&str; 18] = [
     "share_consents",
     "shares",
     "share_members",
+    "acceptances",
 ];
 
 impl SqlStore {
@@ -254,6 +255,7 @@ enum Versioned {
     Roster,
     CameraRecord,
     Share,
+    Acceptance,
 }
 
 impl Versioned {
@@ -263,6 +265,7 @@ impl Versioned {
             Self::Roster => ("rosters", "account_id", "roster"),
             Self::CameraRecord => ("camera_records", "camera_id", "camera record"),
             Self::Share => ("shares", "camera_id", "share statement"),
+            Self::Acceptance => ("acceptances", "account_id", "acceptance statement"),
         }
     }
 }
@@ -739,6 +742,25 @@ impl MetaStore for SqlStore {
                     .await?;
                 }
             }
+            Logged::Acceptance {
+                version,
+                body,
+                owners,
+            } => {
+                insert_newer_version_in(&mut tx, Versioned::Acceptance, account, version, body)
+                    .await?;
+                sqlx::query("DELETE FROM share_consents WHERE member_id = $1")
+                    .bind(&account[..])
+                    .execute(&mut *tx)
+                    .await?;
+                for owner in owners {
+                    sqlx::query("INSERT INTO share_consents (member_id, owner_id) VALUES ($1, $2)")
+                        .bind(&account[..])
+                        .bind(&owner[..])
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
         }
         if let Some(key) = a.account_key {
             sqlx::query("INSERT INTO account_keys (account_id, account_key) VALUES ($1, $2)")
@@ -839,22 +861,6 @@ impl MetaStore for SqlStore {
         key.map(|k| arr(&k, "account key")).transpose()
     }
 
-    async fn put_share_consent(
-        &self,
-        member: &AccountId,
-        owner: &AccountId,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO share_consents (member_id, owner_id) VALUES ($1, $2) \
-             ON CONFLICT (member_id, owner_id) DO NOTHING",
-        )
-        .bind(&member[..])
-        .bind(&owner[..])
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
     async fn share_consent(
         &self,
         member: &AccountId,
@@ -868,6 +874,15 @@ impl MetaStore for SqlStore {
         .fetch_optional(&self.pool)
         .await?;
         Ok(found.is_some())
+    }
+
+    async fn acceptance(
+        &self,
+        account: &AccountId,
+        version: Option<i64>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.version_body(Versioned::Acceptance, account, version)
+            .await
     }
 
     async fn share(

@@ -819,8 +819,8 @@ pub(crate) async fn accept_shares(store: &Path, from: &str, code: &str) -> anyho
     device.owner.accept_shares_from(from, code).await?;
     device.save()?;
     println!(
-        "Account code of {from} checked: this device opens the cameras {from} shares with this \
-         account. Run this on your other devices too."
+        "Account code of {from} checked: this account's devices open the cameras {from} shares \
+         with it (the others learn it when they next sync)."
     );
     Ok(())
 }

@@ -424,7 +424,7 @@ async function showSharing(message) {
   accept.addEventListener('submit', async (event) => {
     event.preventDefault();
     const { ok, reply } = await post('/api/sharing/accept', { username: from.value, code: fromCode.value });
-    showSharing(ok ? `This device now opens what ${from.value} shares with you.` : `Not accepted: ${reply.error || 'failed'}`);
+    showSharing(ok ? `Your devices now open what ${from.value} shares with you.` : `Not accepted: ${reply.error || 'failed'}`);
   });
   parts.push(el('h3', { text: 'Shared with you' }),
     s.shared_with_this_account.length ? incoming : el('p', { class: 'note', text: 'Nothing is shared with you.' }),

@@ -1,0 +1,379 @@
+//! Acceptance statements: an account's signed list of the other accounts whose shares its
+//! devices open.
+//!
+//! A user accepts an owner by comparing the owner's account code out of band, on one device; the
+//! device then records the owner's account key in a new version of this statement, in the
+//! account's log (kind 4). Every device of the account reads it from there, so each opens what the
+//! owner shares without comparing the code again, and the server learns from it which owners may
+//! name the account in a share. Removing an owner is a version without it.
+
+use thiserror::Error;
+
+use crate::codec::{DecodeError, Reader, Writer, expect_magic};
+use crate::ids::Timestamp;
+use crate::keys::{AccountKey, AccountPublicKey, BadSignature, Signature};
+
+const MAGIC: &[u8; 4] = b"KHAC";
+const FORMAT: u8 = 1;
+const SIGNING_CONTEXT: &str = "keyhole acceptance v1";
+/// The most accounts one account accepts shares from.
+pub const MAX_OWNERS: usize = 32;
+/// The longest user name, in UTF-8 bytes.
+pub const MAX_NAME: usize = 64;
+
+/// An account whose shares are accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedOwner {
+    /// Its account key, pinned by comparing its account code.
+    pub account: AccountPublicKey,
+    /// Its user name on the server, at most [`MAX_NAME`] bytes.
+    pub name: String,
+}
+
+/// An acceptance statement's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptanceBody {
+    /// The accepting account, whose key signs.
+    pub account: AccountPublicKey,
+    /// Starts at 1 and increases with every change.
+    pub version: u64,
+    /// When the device signed it.
+    pub issued_at: Timestamp,
+    /// At most [`MAX_OWNERS`], each account and each name once, never the account itself.
+    pub owners: Vec<AcceptedOwner>,
+}
+
+/// An acceptance statement as received: parsed, signature not yet checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedAcceptance {
+    body: AcceptanceBody,
+    signature: Signature,
+    encoded: Vec<u8>,
+}
+
+/// An acceptance statement verified under its account's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acceptance {
+    signed: SignedAcceptance,
+}
+
+/// Why an acceptance statement was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum AcceptanceError {
+    /// The bytes are not a well-formed acceptance statement.
+    #[error("malformed acceptance statement: {0}")]
+    Malformed(DecodeError),
+    /// The statement is another account's.
+    #[error("acceptance statement belongs to another account")]
+    WrongAccount,
+    /// The signature does not verify under the account key.
+    #[error("acceptance statement signature does not verify under the account key")]
+    BadSignature,
+    /// Older than a version already seen.
+    #[error("acceptance statement version {offered} is older than version {trusted} (rollback)")]
+    Rollback {
+        /// Version offered.
+        offered: u64,
+        /// Version already trusted.
+        trusted: u64,
+    },
+    /// Same version, other content.
+    #[error("acceptance statement version {version} differs from the one already seen (fork)")]
+    Fork {
+        /// The version that exists twice.
+        version: u64,
+    },
+}
+
+crate::codec::malformed_from!(AcceptanceError);
+
+impl From<BadSignature> for AcceptanceError {
+    fn from(_: BadSignature) -> Self {
+        Self::BadSignature
+    }
+}
+
+impl AcceptanceBody {
+    fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(64 + self.owners.len() * 100);
+        w.bytes(MAGIC).u8(FORMAT);
+        w.bytes(&self.account.to_bytes())
+            .u64(self.version)
+            .u64(self.issued_at.0);
+        // `check` keeps the count within u8.
+        w.u8(u8::try_from(self.owners.len()).unwrap_or(u8::MAX));
+        for o in &self.owners {
+            w.bytes(&o.account.to_bytes()).var8(o.name.as_bytes());
+        }
+        w.into_vec()
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        expect_magic(r, MAGIC, FORMAT, "acceptance statement")?;
+        let account = AccountPublicKey::from_bytes(&r.array("account key")?)?;
+        let version = r.u64("version")?;
+        let issued_at = Timestamp(r.u64("issued at")?);
+        let count = usize::from(r.u8("owner count")?);
+        if count > MAX_OWNERS {
+            return Err(DecodeError::TooLong {
+                field: "owners",
+                len: count,
+                max: MAX_OWNERS,
+            });
+        }
+        let mut owners = Vec::with_capacity(count);
+        for _ in 0..count {
+            owners.push(AcceptedOwner {
+                account: AccountPublicKey::from_bytes(&r.array("owner key")?)?,
+                name: r.string8("owner name", MAX_NAME)?,
+            });
+        }
+        Ok(Self {
+            account,
+            version,
+            issued_at,
+            owners,
+        })
+    }
+
+    fn check(&self) -> Result<(), DecodeError> {
+        // As for camera records: 0 is never a version, and u64::MAX has no successor.
+        if self.version == 0 || self.version == u64::MAX {
+            return Err(DecodeError::Invalid("acceptance version"));
+        }
+        if self.owners.len() > MAX_OWNERS {
+            return Err(DecodeError::TooLong {
+                field: "owners",
+                len: self.owners.len(),
+                max: MAX_OWNERS,
+            });
+        }
+        for (i, o) in self.owners.iter().enumerate() {
+            if o.name.is_empty() || o.name.len() > MAX_NAME {
+                return Err(DecodeError::Invalid("an owner name of 1 to 64 bytes"));
+            }
+            if o.account == self.account {
+                return Err(DecodeError::Invalid("an account does not accept itself"));
+            }
+            let earlier = &self.owners[..i];
+            if earlier
+                .iter()
+                .any(|e| e.account == o.account || e.name == o.name)
+            {
+                return Err(DecodeError::Invalid("an owner is listed twice"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Signs this body with the account's key.
+    ///
+    /// # Errors
+    /// [`AcceptanceError::WrongAccount`] if `key` is not `self.account`;
+    /// [`AcceptanceError::Malformed`] for version 0 or `u64::MAX`, too many owners, an empty or
+    /// too long name, the account itself, or an owner (key or name) twice.
+    pub fn sign(self, key: &AccountKey) -> Result<SignedAcceptance, AcceptanceError> {
+        if key.public() != self.account {
+            return Err(AcceptanceError::WrongAccount);
+        }
+        self.check()?;
+        let body = self.encode();
+        let signature = key.sign(SIGNING_CONTEXT, &[&body]);
+        let mut encoded = body;
+        encoded.extend_from_slice(&signature.0);
+        Ok(SignedAcceptance {
+            body: self,
+            signature,
+            encoded,
+        })
+    }
+}
+
+impl SignedAcceptance {
+    /// Parses an acceptance statement; nothing is trusted until it is verified.
+    ///
+    /// # Errors
+    /// [`DecodeError`] if the bytes are not exactly one well-formed, canonical statement.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let body = AcceptanceBody::decode(&mut r)?;
+        let signature = Signature(r.array("acceptance signature")?);
+        r.finish()?;
+        body.check()?;
+        Ok(Self {
+            body,
+            signature,
+            encoded: bytes.to_vec(),
+        })
+    }
+
+    /// The canonical encoding.
+    #[must_use]
+    pub fn encoded(&self) -> &[u8] {
+        &self.encoded
+    }
+
+    /// The content, unverified.
+    #[must_use]
+    pub fn unverified_body(&self) -> &AcceptanceBody {
+        &self.body
+    }
+
+    /// Verifies the statement as `account`'s.
+    ///
+    /// # Errors
+    /// [`AcceptanceError::WrongAccount`] or [`AcceptanceError::BadSignature`].
+    pub fn verify(self, account: &AccountPublicKey) -> Result<Acceptance, AcceptanceError> {
+        if self.body.account != *account {
+            return Err(AcceptanceError::WrongAccount);
+        }
+        let body_len = self.encoded.len() - 64;
+        account.verify(
+            SIGNING_CONTEXT,
+            &[&self.encoded[..body_len]],
+            &self.signature,
+        )?;
+        Ok(Acceptance { signed: self })
+    }
+}
+
+impl Acceptance {
+    /// The verified content.
+    #[must_use]
+    pub fn body(&self) -> &AcceptanceBody {
+        &self.signed.body
+    }
+
+    /// The signed form.
+    #[must_use]
+    pub fn signed(&self) -> &SignedAcceptance {
+        &self.signed
+    }
+
+    /// Accepts `next` in place of this statement: identical, or a newer version.
+    ///
+    /// # Errors
+    /// Each refusal names what was wrong.
+    pub fn accept(&self, next: SignedAcceptance) -> Result<Acceptance, AcceptanceError> {
+        let body = self.body();
+        let next = next.verify(&body.account)?;
+        let (trusted, offered) = (body.version, next.body().version);
+        if offered < trusted {
+            return Err(AcceptanceError::Rollback { offered, trusted });
+        }
+        if offered == trusted && next.signed.encoded != self.signed.encoded {
+            return Err(AcceptanceError::Fork { version: offered });
+        }
+        Ok(next)
+    }
+
+    /// The body for the next version (version + 1); edit its owners, then
+    /// [`AcceptanceBody::sign`].
+    #[must_use]
+    pub fn successor(&self, issued_at: Timestamp) -> AcceptanceBody {
+        AcceptanceBody {
+            version: self.body().version.saturating_add(1),
+            issued_at,
+            ..self.body().clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand_core::OsRng;
+
+    use super::*;
+
+    fn owner(name: &str) -> AcceptedOwner {
+        AcceptedOwner {
+            account: AccountKey::generate(&mut OsRng).public(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn signs_verifies_and_moves_on() {
+        let bo = AccountKey::generate(&mut OsRng);
+        let ana = owner("ana");
+        let first = AcceptanceBody {
+            account: bo.public(),
+            version: 1,
+            issued_at: Timestamp(1_000),
+            owners: vec![ana.clone()],
+        }
+        .sign(&bo)
+        .unwrap();
+        let decoded = SignedAcceptance::decode(first.encoded()).unwrap();
+        assert_eq!(decoded, first);
+        let accepted = decoded.verify(&bo.public()).unwrap();
+        assert_eq!(accepted.body().owners, vec![ana.clone()]);
+
+        let mut next = accepted.successor(Timestamp(2_000));
+        next.owners.push(owner("cy"));
+        let next = accepted.accept(next.sign(&bo).unwrap()).unwrap();
+        assert_eq!(next.body().version, 2);
+        assert_eq!(next.body().owners.len(), 2);
+        assert!(matches!(
+            next.accept(first.clone()),
+            Err(AcceptanceError::Rollback { .. })
+        ));
+        let stranger = AccountKey::generate(&mut OsRng).public();
+        assert_eq!(
+            first.verify(&stranger).unwrap_err(),
+            AcceptanceError::WrongAccount
+        );
+    }
+
+    #[test]
+    fn refuses_what_no_account_may_sign() {
+        let bo = AccountKey::generate(&mut OsRng);
+        let ana = owner("ana");
+        let base = AcceptanceBody {
+            account: bo.public(),
+            version: 1,
+            issued_at: Timestamp(1_000),
+            owners: vec![ana.clone()],
+        };
+        for body in [
+            AcceptanceBody {
+                version: 0,
+                ..base.clone()
+            },
+            AcceptanceBody {
+                owners: vec![ana.clone(), ana.clone()],
+                ..base.clone()
+            },
+            AcceptanceBody {
+                owners: vec![ana.clone(), owner("ana")],
+                ..base.clone()
+            },
+            AcceptanceBody {
+                owners: vec![AcceptedOwner {
+                    account: bo.public(),
+                    name: "bo".into(),
+                }],
+                ..base.clone()
+            },
+            AcceptanceBody {
+                owners: vec![owner("")],
+                ..base.clone()
+            },
+            AcceptanceBody {
+                owners: (0..=MAX_OWNERS).map(|i| owner(&format!("o{i}"))).collect(),
+                ..base.clone()
+            },
+        ] {
+            assert!(matches!(body.sign(&bo), Err(AcceptanceError::Malformed(_))));
+        }
+        // A flipped byte breaks the signature.
+        let mut bytes = base.sign(&bo).unwrap().encoded().to_vec();
+        bytes[45] ^= 1; // issued at
+        let flipped = SignedAcceptance::decode(&bytes).unwrap();
+        assert_eq!(
+            flipped.verify(&bo.public()).unwrap_err(),
+            AcceptanceError::BadSignature
+        );
+    }
+}

@@ -1,0 +1,43 @@
+//! `acceptance::SignedAcceptance::decode`, then `verify` under the fixture account key. A
+//! statement that decodes must be canonical (re-signing its body reproduces its bytes), keep the
+//! limits, and its successor must be accepted.
+#![no_main]
+
+use keyhole_core::acceptance::{SignedAcceptance, MAX_NAME, MAX_OWNERS};
+use keyhole_core::Timestamp;
+use keyhole_core_fuzz::account;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(signed) = SignedAcceptance::decode(data) else {
+        return;
+    };
+    assert_eq!(signed.encoded(), data);
+    let body = signed.unverified_body().clone();
+    assert!(body.owners.len() <= MAX_OWNERS);
+    assert!(body.owners.iter().all(|o| !o.name.is_empty() && o.name.len() <= MAX_NAME));
+    assert!(body.owners.iter().all(|o| o.account != body.account));
+
+    let key = account();
+    if body.account != key.public() {
+        return;
+    }
+    let body_len = data.len() - 64;
+    let resigned = body
+        .clone()
+        .sign(&key)
+        .unwrap_or_else(|e| panic!("a decoded acceptance statement does not re-sign: {e}"));
+    assert_eq!(
+        &resigned.encoded()[..body_len],
+        &data[..body_len],
+        "acceptance encoding is not canonical"
+    );
+    let accepted = resigned
+        .verify(&key.public())
+        .unwrap_or_else(|e| panic!("a statement signed by its account failed to verify: {e}"));
+    if let Ok(next) = accepted.successor(Timestamp(1)).sign(&key) {
+        assert!(accepted.accept(next).is_ok(), "a successor was refused");
+    } else {
+        assert_eq!(body.version, u64::MAX - 1, "only the last version has no successor");
+    }
+});
