@@ -417,11 +417,13 @@ impl Owner {
             .last()
             .map(|r| r.body().epoch)
             .ok_or_else(|| untrusted("no trusted record for this camera"))?;
-        let viewing = keys.viewing.get(&epoch).map(|k| HpkeSecretKey::from_bytes(&k.to_bytes())).ok_or_else(|| {
-            untrusted(format!(
+        let Some(held) = keys.viewing.get(&epoch) else {
+            return Err(untrusted(format!(
                 "this device does not hold camera {camera}'s current key yet; sync and try again"
-            ))
-        })?;
+            )));
+        };
+        // A copy: sealing notes what it sealed, which needs `self` mutably.
+        let viewing = HpkeSecretKey::from_bytes(&held.to_bytes());
         self.seal_to_member(camera, epoch, &viewing, username, devices, rng)
             .await
     }

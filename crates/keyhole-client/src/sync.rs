@@ -368,7 +368,9 @@ impl Owner {
                 (latest.state == CameraState::Active).then_some((*id, began))
             })
             .collect();
-        // Devices each earlier roster version lists that the current one does not.
+        // Whether each earlier roster version lists a device the current one does not (each read
+        // once per sync; only versions since a camera's key began are read, so none once every
+        // camera has a key newer than the roster).
         let mut gone: BTreeMap<u64, bool> = BTreeMap::new();
         for (camera, began) in cameras {
             let Some(then) = self

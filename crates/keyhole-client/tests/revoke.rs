@@ -182,21 +182,20 @@ async fn a_revoked_device_opens_nothing_recorded_afterwards() {
     server.stop().await;
 }
 
-/// A camera's first key, or a new epoch's, that cannot be sealed to every device is never named
-/// in the camera's record: the camera keeps sealing to the key the devices hold, and trying
-/// again works.
-#[tokio::test]
-async fn a_new_key_that_could_not_be_sealed_is_never_used() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
-    let view = HostileProxy::start(&server.url).await;
-    let rng = &mut ChaCha20Rng::seed_from_u64(12);
+/// A server that takes no key packages for a moment.
+fn busy(method: &Method, path: &str, _: &[u8]) -> Option<(StatusCode, Vec<u8>)> {
+    (*method == Method::PUT && path.starts_with("/v1/key-packages"))
+        .then(|| (StatusCode::SERVICE_UNAVAILABLE, b"busy".to_vec()))
+}
+
+/// Ana's account, its phone talking to the server through `view`.
+async fn ana_through(view: &HostileProxy, rng: &mut ChaCha20Rng) -> Owner {
     let endpoint = Endpoint {
         url: view.url.clone(),
         pin: None,
         allow_plain_http: false,
     };
-    let (mut owner, _) = Owner::create(
+    Owner::create(
         &endpoint,
         "ana",
         "correct horse battery",
@@ -206,7 +205,20 @@ async fn a_new_key_that_could_not_be_sealed_is_never_used() {
         rng,
     )
     .await
-    .unwrap();
+    .unwrap()
+    .0
+}
+
+/// A camera's first key, or a new epoch's, that cannot be sealed to every device is never named
+/// in the camera's record: the camera keeps sealing to the key the devices hold, and trying
+/// again works.
+#[tokio::test]
+async fn a_new_key_that_could_not_be_sealed_is_never_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let view = HostileProxy::start(&server.url).await;
+    let rng = &mut ChaCha20Rng::seed_from_u64(12);
+    let mut owner = ana_through(&view, rng).await;
     let code = owner.start_pairing(&server.url, None, rng).await.unwrap();
     let mut camera = Agent::pair(
         &code.to_text(),
@@ -218,10 +230,6 @@ async fn a_new_key_that_could_not_be_sealed_is_never_used() {
     .unwrap();
     // The server takes no key packages for a moment: pairing fails before any record names a
     // key, and succeeds when tried again.
-    let busy = |method: &Method, path: &str, _: &[u8]| {
-        (*method == Method::PUT && path.starts_with("/v1/key-packages"))
-            .then(|| (StatusCode::SERVICE_UNAVAILABLE, b"busy".to_vec()))
-    };
     view.answer(busy);
     assert!(
         owner
@@ -268,22 +276,7 @@ async fn an_interrupted_revocation_is_finished_by_the_next_sync() {
     let server = TestServer::start(dir.path()).await;
     let view = HostileProxy::start(&server.url).await;
     let rng = &mut ChaCha20Rng::seed_from_u64(13);
-    let endpoint = Endpoint {
-        url: view.url.clone(),
-        pin: None,
-        allow_plain_http: false,
-    };
-    let (mut owner, _) = Owner::create(
-        &endpoint,
-        "ana",
-        "correct horse battery",
-        "phone",
-        KdfParams::MINIMUM,
-        NOW,
-        rng,
-    )
-    .await
-    .unwrap();
+    let mut owner = ana_through(&view, rng).await;
     for name in ["porch", "garage"] {
         let code = owner.start_pairing(&server.url, None, rng).await.unwrap();
         Agent::pair(
@@ -318,10 +311,7 @@ async fn an_interrupted_revocation_is_finished_by_the_next_sync() {
     owner.sync().await.unwrap();
     assert!(owner.cameras().iter().all(|c| c.2 == 1));
 
-    view.answer(|method, path, _| {
-        (*method == Method::PUT && path.starts_with("/v1/key-packages"))
-            .then(|| (StatusCode::SERVICE_UNAVAILABLE, b"busy".to_vec()))
-    });
+    view.answer(busy);
     assert!(owner.revoke_device(tablet_id, NOW, rng).await.is_err());
     view.clear();
     assert_eq!(owner.devices().len(), 1, "the new roster was written");

@@ -97,6 +97,21 @@ async fn join(owner: &mut Owner, url: &str, user: &str, name: &str, seed: u64) -
     joining.finish(&mut rng).await.unwrap()
 }
 
+/// Adds a tablet to `owner`'s account (its keys made here, as if exchanged out of band).
+async fn add_tablet(owner: &mut Owner, rng: &mut ChaCha20Rng) -> (DeviceKeys, DeviceId) {
+    let tablet = DeviceKeys::generate(rng);
+    let id = DeviceId::random(rng);
+    let entry = DeviceEntry {
+        id,
+        name: "tablet".into(),
+        added_at: NOW,
+        signing_key: tablet.signing.public(),
+        hpke_key: tablet.hpke.public(),
+    };
+    owner.add_device(entry, NOW, rng).await.unwrap();
+    (tablet, id)
+}
+
 /// Ana shares `camera` with Bo, giving Bo's account code, until withdrawn.
 async fn share_with_bob(
     ana: &mut Owner,
@@ -199,21 +214,7 @@ async fn a_shared_camera_is_viewed_by_the_member_until_withdrawn() {
     ));
 
     // Bo adds a tablet: Ana's device, syncing, seals the camera's key to it without being asked.
-    let tablet = DeviceKeys::generate(rng);
-    let tablet_id = DeviceId::random(rng);
-    bob.add_device(
-        DeviceEntry {
-            id: tablet_id,
-            name: "tablet".into(),
-            added_at: NOW,
-            signing_key: tablet.signing.public(),
-            hpke_key: tablet.hpke.public(),
-        },
-        NOW,
-        rng,
-    )
-    .await
-    .unwrap();
+    let (tablet, tablet_id) = add_tablet(&mut bob, rng).await;
     assert!(packages(&bob, Some(tablet_id)).await.is_empty());
     ana.sync().await.unwrap();
     let sealed = packages(&bob, Some(tablet_id)).await;
@@ -331,21 +332,7 @@ async fn every_shared_camera_follows_the_members_devices_and_failed_steps_are_ma
     assert_eq!(cameras_sealed_to(packages(&bob, None).await, 1), both);
 
     // Bo adds a tablet: both cameras' keys are sealed to it, not only the first one followed.
-    let tablet = DeviceKeys::generate(rng);
-    let tablet_id = DeviceId::random(rng);
-    bob.add_device(
-        DeviceEntry {
-            id: tablet_id,
-            name: "tablet".into(),
-            added_at: NOW,
-            signing_key: tablet.signing.public(),
-            hpke_key: tablet.hpke.public(),
-        },
-        NOW,
-        rng,
-    )
-    .await
-    .unwrap();
+    let (_, tablet_id) = add_tablet(&mut bob, rng).await;
     ana.sync().await.unwrap();
     assert_eq!(
         cameras_sealed_to(packages(&bob, Some(tablet_id)).await, 1),

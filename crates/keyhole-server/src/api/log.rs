@@ -1,7 +1,7 @@
-//! The account log (PROTOCOL.md §15). Rosters, camera records, share and acceptance statements
-//! are written only as log appends: the signed entry and the statement it records in one
-//! request, stored in one transaction, accepted only as the next entry after the stored head. Devices read the log,
-//! verify it, and post signed statements of the head they hold, which the account's other
+//! The account log (PROTOCOL.md §15). Rosters, camera records, share and acceptance statements are
+//! written only as log appends: the signed entry and the statement it records in one request,
+//! stored in one transaction, accepted only as the next entry after the stored head. Devices read
+//! the log, verify it, and post signed statements of the head they hold, which the account's other
 //! devices compare to find a server that showed them different histories.
 //!
 //! The server checks signatures only to refuse garbage early; clients verify everything.

@@ -1,13 +1,12 @@
 //! Sharing cameras with other accounts (PROTOCOL.md §16). A member account first accepts shares
 //! from an owner account (after comparing its account code), in an acceptance statement written
 //! through its log; the owner's devices may then read the member's roster and write share
-//! statements naming it, through theirs. Members may list,
-//! download and watch a shared camera and read its records and share statement; they may not
-//! remove it, delete from it, pair, or share it on.
+//! statements naming it, through theirs. Members may list, download and watch a shared camera and
+//! read its records and share statement; they may not remove it, delete from it, pair, or share it
+//! on.
 
 use axum::Json;
 use axum::extract::{Path, State};
-
 use axum::response::Response;
 use keyhole_core::CameraId;
 use keyhole_core::acceptance::SignedAcceptance;
