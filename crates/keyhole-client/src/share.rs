@@ -174,6 +174,32 @@ impl Owner {
         body.owners
             .retain(|o| o.name != username && o.account != key);
         body.owners.push(accepted);
+        self.publish_acceptance(body).await
+    }
+
+    /// The member's side: stops accepting shares from account `username`, in a new version of
+    /// the account's acceptance statement. The server no longer lets that account read this
+    /// account's devices or name it in a share, and this account's devices forget the cameras
+    /// it shared, their keys included.
+    ///
+    /// # Errors
+    /// Shares from `username` are not accepted; server errors.
+    pub async fn refuse_shares_from(&mut self, username: &str) -> Result<(), ClientError> {
+        self.refresh().await?;
+        let held = self
+            .sharing
+            .acceptance
+            .as_ref()
+            .filter(|a| a.body().owners.iter().any(|o| o.name == username))
+            .ok_or_else(|| untrusted(format!("shares from {username} are not accepted")))?;
+        let mut body = held.successor(crate::now());
+        body.owners.retain(|o| o.name != username);
+        self.publish_acceptance(body).await
+    }
+
+    /// Signs `body`, appends it to the log, and forgets cameras of accounts it no longer lists.
+    async fn publish_acceptance(&mut self, body: AcceptanceBody) -> Result<(), ClientError> {
+        let now = body.issued_at;
         let signed = body.sign(&self.account).map_err(untrusted)?;
         let acceptance = match &self.sharing.acceptance {
             Some(held) => held.accept(signed.clone()),
@@ -183,7 +209,16 @@ impl Owner {
         self.append(ACCEPTANCE, acceptance.body().version, signed.encoded(), now)
             .await?;
         self.sharing.acceptance = Some(acceptance);
+        self.forget_unaccepted_cameras();
         Ok(())
+    }
+
+    /// Drops the cameras (records and keys) of accounts whose shares are no longer accepted.
+    fn forget_unaccepted_cameras(&mut self) {
+        let owners: Vec<AccountPublicKey> =
+            self.sharing.owners().iter().map(|o| o.account).collect();
+        self.cameras
+            .retain(|_, keys| keys.owner.is_none_or(|k| owners.contains(&k)));
     }
 
     /// Brings the acceptance statement up to the version the log records (another device of
@@ -215,6 +250,7 @@ impl Owner {
             .map_err(untrusted)?;
             self.sharing.acceptance = Some(acceptance);
         }
+        self.forget_unaccepted_cameras();
         Ok(())
     }
 

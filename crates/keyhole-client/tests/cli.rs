@@ -526,4 +526,16 @@ async fn share_and_withdraw_from_the_command_line() {
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );
+
+    // Bo stops accepting Ana's shares: she can no longer share with him.
+    let out = ok(keyhole(&bob)
+        .args(["refuse-shares", "--from", "ana"])
+        .output()
+        .unwrap());
+    assert!(out.contains("no longer accepted"), "{out}");
+    let refused = keyhole(&ana)
+        .args(["share", "Porch", "--with", "bob", "--code", &bob_code])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
 }

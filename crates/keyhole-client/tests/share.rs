@@ -5,7 +5,7 @@
 //! device the server adds to the member's roster gets nothing. Every shared camera follows the
 //! member's devices, and a seal or new epoch that failed is made at the next sync. The member
 //! watches live too, until withdrawn. Every device of the member opens what is shared once one
-//! of them accepted the owner.
+//! of them accepted the owner, and forgets it once one stops accepting.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use base64::Engine as _;
@@ -475,6 +475,12 @@ async fn every_device_of_the_member_opens_what_is_shared_after_one_accepts() {
     assert!(tablet.accepted_owners().is_empty());
     tablet.sync().await.unwrap();
     assert_eq!(tablet.accepted_owners(), vec!["ana".to_owned()]);
+    // Kept in its key store, verified again when opened.
+    let store = tablet
+        .to_key_store("a long passphrase", KdfParams::MINIMUM, rng)
+        .unwrap();
+    let mut tablet = Owner::from_key_store(&store, "a long passphrase").unwrap();
+    assert_eq!(tablet.accepted_owners(), vec!["ana".to_owned()]);
     assert_eq!(tablet.shared_by(&camera_id).as_deref(), Some("ana"));
     assert_eq!(opens(&tablet, &camera_id, &clip).await, vec![]);
 
@@ -490,6 +496,27 @@ async fn every_device_of_the_member_opens_what_is_shared_after_one_accepts() {
         .await
         .unwrap();
     assert_eq!(bob.api().get_bytes("/v1/log").await.unwrap().len(), version);
+
+    // Bo stops accepting Ana's shares, on his phone: each of his devices forgets her camera,
+    // keys included, and she can no longer share with him.
+    bob.sync().await.unwrap();
+    assert_eq!(bob.shared_by(&camera_id).as_deref(), Some("ana"));
+    bob.refuse_shares_from("ana").await.unwrap();
+    assert!(bob.cameras().iter().all(|c| c.0 != camera_id));
+    laptop.sync().await.unwrap();
+    assert!(laptop.accepted_owners().is_empty());
+    assert!(laptop.cameras().iter().all(|c| c.0 != camera_id));
+    let refused = share_with_bob(&mut ana, &bob, &camera_id, rng)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, ClientError::Server { status: 404, .. }),
+        "{refused}"
+    );
+    assert!(matches!(
+        bob.refuse_shares_from("ana").await,
+        Err(ClientError::Untrusted(m)) if m.contains("not accepted")
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -124,6 +124,7 @@ pub async fn serve(
         .route("/api/audit", get(manage::audit))
         .route("/api/sharing", get(sharing::sharing))
         .route("/api/sharing/accept", post(sharing::accept))
+        .route("/api/sharing/refuse", post(sharing::refuse))
         .route("/api/sharing/share", post(sharing::share))
         .route("/api/sharing/withdraw", post(sharing::withdraw))
         .layer(middleware::from_fn_with_state(viewer.clone(), guard))

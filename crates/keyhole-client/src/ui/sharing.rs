@@ -1,6 +1,6 @@
 //! Sharing (PROTOCOL.md §16): this account's code, accepting shares from another account by its
-//! code, sharing a camera with one by its code, withdrawing, and the cameras shared with this
-//! account. Each change is what the matching `keyhole` command does; the state is saved after.
+//! code (and no longer), sharing a camera with one by its code, withdrawing, and the cameras
+//! shared with this account. Each change is what the matching `keyhole` command does; the state is saved after.
 
 use std::sync::Arc;
 
@@ -78,6 +78,28 @@ pub(super) async fn accept(
         .and_then(|()| (viewer.persist)(&owner));
     match done {
         Ok(()) => axum::Json(serde_json::json!({ "accepted": request.username })).into_response(),
+        Err(e) => failed(&e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Refuse {
+    username: String,
+}
+
+/// Stops accepting shares from an account.
+pub(super) async fn refuse(
+    State(viewer): State<Arc<Viewer>>,
+    axum::Json(request): axum::Json<Refuse>,
+) -> Response {
+    let mut owner = viewer.owner.write().await;
+    let done = owner
+        .refuse_shares_from(&request.username)
+        .await
+        .and_then(|()| (viewer.persist)(&owner));
+    match done {
+        Ok(()) => axum::Json(serde_json::json!({ "refused": request.username })).into_response(),
         Err(e) => failed(&e),
     }
 }

@@ -273,6 +273,17 @@ try {
   check(/new key epoch 2/.test(await page.getByRole('status').textContent()), 'withdrawing gives Porch a new key');
   check(await page.locator('li[data-share]').count() === 0, 'nothing is shared any more');
 
+  // Ana accepts Bo's shares (his code compared), then stops accepting them.
+  await page.locator('#accept-user').fill('bob');
+  await page.locator('#accept-code').fill(process.env.BOB_CODE);
+  await page.getByRole('button', { name: 'Accept their shares' }).click();
+  await page.getByRole('status').filter({ hasText: 'now open what bob shares' }).waitFor({ timeout: 60000 });
+  check(await page.locator('li[data-accepted="bob"]').count() === 1, 'bob is listed as accepted');
+  await page.getByRole('button', { name: 'Stop accepting shares from bob' }).click();
+  await page.getByRole('button', { name: 'Stop accepting from bob' }).click();
+  await page.getByRole('status').filter({ hasText: 'no longer accepted' }).waitFor({ timeout: 60000 });
+  check(await page.locator('li[data-accepted]').count() === 0, 'bob is no longer accepted');
+
   check(errors.length === 0, `no script errors (${errors.join('; ')})`);
   check(foreign.length === 0, `no request leaves the viewer (${foreign.join(', ')})`);
 } finally {

@@ -813,6 +813,19 @@ pub(crate) fn code(store: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `keyhole refuse-shares`: stops accepting shares from another account.
+pub(crate) async fn refuse_shares(store: &Path, from: &str) -> anyhow::Result<()> {
+    let mut device = Device::open(store)?;
+    device.owner.refuse_shares_from(from).await?;
+    device.save()?;
+    println!(
+        "Shares from {from} are no longer accepted: {from} can no longer see this account's \
+         devices or share with it, and its cameras are forgotten here (your other devices \
+         forget them when they next sync)."
+    );
+    Ok(())
+}
+
 /// `keyhole accept-shares`: pins another account by its code and lets it share with this one.
 pub(crate) async fn accept_shares(store: &Path, from: &str, code: &str) -> anyhow::Result<()> {
     let mut device = Device::open(store)?;

@@ -86,7 +86,7 @@ enum Command {
     Code,
     /// Accept cameras another account shares with yours, after comparing its account code
     /// (`keyhole code` there) with its owner, out of band. Until then it can neither see your
-    /// devices nor share with you. Run it on each of your devices.
+    /// devices nor share with you. Your other devices learn it when they next sync.
     AcceptShares {
         /// The other account's user name.
         #[arg(long)]
@@ -94,6 +94,13 @@ enum Command {
         /// Its account code, as its owner read it to you.
         #[arg(long)]
         code: String,
+    },
+    /// Stop accepting shares from another account: it can no longer see your devices or share
+    /// with you, and your devices forget the cameras it shared (their keys included).
+    RefuseShares {
+        /// The other account's user name.
+        #[arg(long)]
+        from: String,
     },
     /// Share a camera, or all of them, with another account (which ran `keyhole accept-shares`
     /// for yours): its devices, as its own signed device list names them, get the camera's
@@ -249,6 +256,9 @@ fn main() -> ExitCode {
             Command::AcceptShares { from, code } => commands::accept_shares(&store, &from, &code)
                 .await
                 .map(|()| true),
+            Command::RefuseShares { from } => {
+                commands::refuse_shares(&store, &from).await.map(|()| true)
+            }
             Command::Share {
                 camera,
                 all: _,

@@ -426,9 +426,22 @@ async function showSharing(message) {
     const { ok, reply } = await post('/api/sharing/accept', { username: from.value, code: fromCode.value });
     showSharing(ok ? `Your devices now open what ${from.value} shares with you.` : `Not accepted: ${reply.error || 'failed'}`);
   });
+  const accepted = el('ul', { class: 'rows', 'aria-label': 'Accounts you accept shares from' });
+  for (const name of s.accepted) {
+    const refuse = el('button', { type: 'button', class: 'danger', text: 'Stop accepting…', 'aria-label': `Stop accepting shares from ${name}` });
+    refuse.addEventListener('click', () => confirmDialog(`Stop accepting shares from ${name}?`,
+      `${name} can no longer see your devices or share with you, and your devices forget the cameras ${name} shared.`,
+      `Stop accepting from ${name}`, [], async () => {
+        const { ok, reply } = await post('/api/sharing/refuse', { username: name });
+        return () => showSharing(ok ? `Shares from ${name} are no longer accepted.` : `Not changed: ${reply.error || 'failed'}`);
+      }));
+    accepted.append(el('li', { class: 'row', 'data-accepted': name },
+      el('div', { class: 'grow' }, el('strong', { text: name }), el('span', { class: 'muted', text: 'you accept its shares' })),
+      refuse));
+  }
   parts.push(el('h3', { text: 'Shared with you' }),
     s.shared_with_this_account.length ? incoming : el('p', { class: 'note', text: 'Nothing is shared with you.' }),
-    el('p', { class: 'muted', text: s.accepted.length ? `You accept shares from: ${s.accepted.join(', ')}.` : 'You accept shares from nobody yet.' }),
+    s.accepted.length ? accepted : el('p', { class: 'muted', text: 'You accept shares from nobody yet.' }),
     accept);
   if (!current()) return;
   main.replaceChildren(...parts);
