@@ -7,11 +7,10 @@
 //! owner shares without comparing the code again, and the server learns from it which owners may
 //! name the account in a share. Removing an owner is a version without it.
 
-use thiserror::Error;
-
 use crate::codec::{DecodeError, Reader, Writer, expect_magic};
 use crate::ids::Timestamp;
-use crate::keys::{AccountKey, AccountPublicKey, BadSignature, Signature};
+use crate::keys::{AccountKey, AccountPublicKey};
+use crate::statement::{self, Signed, Statement, StatementError, Verified};
 
 const MAGIC: &[u8; 4] = b"KHAC";
 const FORMAT: u8 = 1;
@@ -44,57 +43,37 @@ pub struct AcceptanceBody {
 }
 
 /// An acceptance statement as received: parsed, signature not yet checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedAcceptance {
-    body: AcceptanceBody,
-    signature: Signature,
-    encoded: Vec<u8>,
-}
+pub type SignedAcceptance = Signed<AcceptanceBody>;
 
 /// An acceptance statement verified under its account's key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Acceptance {
-    signed: SignedAcceptance,
-}
+pub type Acceptance = Verified<AcceptanceBody>;
 
 /// Why an acceptance statement was refused.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum AcceptanceError {
-    /// The bytes are not a well-formed acceptance statement.
-    #[error("malformed acceptance statement: {0}")]
-    Malformed(DecodeError),
-    /// The statement is another account's.
-    #[error("acceptance statement belongs to another account")]
-    WrongAccount,
-    /// The signature does not verify under the account key.
-    #[error("acceptance statement signature does not verify under the account key")]
-    BadSignature,
-    /// Older than a version already seen.
-    #[error("acceptance statement version {offered} is older than version {trusted} (rollback)")]
-    Rollback {
-        /// Version offered.
-        offered: u64,
-        /// Version already trusted.
-        trusted: u64,
-    },
-    /// Same version, other content.
-    #[error("acceptance statement version {version} differs from the one already seen (fork)")]
-    Fork {
-        /// The version that exists twice.
-        version: u64,
-    },
-}
+pub type AcceptanceError = StatementError;
 
-crate::codec::malformed_from!(AcceptanceError);
+impl Statement for AcceptanceBody {
+    type Subject = ();
+    const NAME: &'static str = "acceptance statement";
+    const CONTEXT: &'static str = SIGNING_CONTEXT;
 
-impl From<BadSignature> for AcceptanceError {
-    fn from(_: BadSignature) -> Self {
-        Self::BadSignature
+    fn signer(&self) -> &AccountPublicKey {
+        &self.account
     }
-}
 
-impl AcceptanceBody {
+    fn subject(&self) {}
+
+    fn version(&self) -> u64 {
+        self.version
+    }
+
+    fn successor(&self, issued_at: Timestamp) -> Self {
+        Self {
+            version: self.version.saturating_add(1),
+            issued_at,
+            ..self.clone()
+        }
+    }
+
     fn encode(&self) -> Vec<u8> {
         let mut w = Writer::with_capacity(64 + self.owners.len() * 100);
         w.bytes(MAGIC).u8(FORMAT);
@@ -166,117 +145,27 @@ impl AcceptanceBody {
         }
         Ok(())
     }
+}
 
+impl AcceptanceBody {
     /// Signs this body with the account's key.
     ///
     /// # Errors
-    /// [`AcceptanceError::WrongAccount`] if `key` is not `self.account`;
-    /// [`AcceptanceError::Malformed`] for version 0 or `u64::MAX`, too many owners, an empty or
+    /// [`StatementError::WrongAccount`] if `key` is not `self.account`;
+    /// [`StatementError::Malformed`] for version 0 or `u64::MAX`, too many owners, an empty or
     /// too long name, the account itself, or an owner (key or name) twice.
     pub fn sign(self, key: &AccountKey) -> Result<SignedAcceptance, AcceptanceError> {
-        if key.public() != self.account {
-            return Err(AcceptanceError::WrongAccount);
-        }
-        self.check()?;
-        let body = self.encode();
-        let signature = key.sign(SIGNING_CONTEXT, &[&body]);
-        let mut encoded = body;
-        encoded.extend_from_slice(&signature.0);
-        Ok(SignedAcceptance {
-            body: self,
-            signature,
-            encoded,
-        })
+        statement::sign(self, key)
     }
 }
 
 impl SignedAcceptance {
-    /// Parses an acceptance statement; nothing is trusted until it is verified.
-    ///
-    /// # Errors
-    /// [`DecodeError`] if the bytes are not exactly one well-formed, canonical statement.
-    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader::new(bytes);
-        let body = AcceptanceBody::decode(&mut r)?;
-        let signature = Signature(r.array("acceptance signature")?);
-        r.finish()?;
-        body.check()?;
-        Ok(Self {
-            body,
-            signature,
-            encoded: bytes.to_vec(),
-        })
-    }
-
-    /// The canonical encoding.
-    #[must_use]
-    pub fn encoded(&self) -> &[u8] {
-        &self.encoded
-    }
-
-    /// The content, unverified.
-    #[must_use]
-    pub fn unverified_body(&self) -> &AcceptanceBody {
-        &self.body
-    }
-
     /// Verifies the statement as `account`'s.
     ///
     /// # Errors
-    /// [`AcceptanceError::WrongAccount`] or [`AcceptanceError::BadSignature`].
+    /// [`StatementError::WrongAccount`] or [`StatementError::BadSignature`].
     pub fn verify(self, account: &AccountPublicKey) -> Result<Acceptance, AcceptanceError> {
-        if self.body.account != *account {
-            return Err(AcceptanceError::WrongAccount);
-        }
-        let body_len = self.encoded.len() - 64;
-        account.verify(
-            SIGNING_CONTEXT,
-            &[&self.encoded[..body_len]],
-            &self.signature,
-        )?;
-        Ok(Acceptance { signed: self })
-    }
-}
-
-impl Acceptance {
-    /// The verified content.
-    #[must_use]
-    pub fn body(&self) -> &AcceptanceBody {
-        &self.signed.body
-    }
-
-    /// The signed form.
-    #[must_use]
-    pub fn signed(&self) -> &SignedAcceptance {
-        &self.signed
-    }
-
-    /// Accepts `next` in place of this statement: identical, or a newer version.
-    ///
-    /// # Errors
-    /// Each refusal names what was wrong.
-    pub fn accept(&self, next: SignedAcceptance) -> Result<Acceptance, AcceptanceError> {
-        let body = self.body();
-        let next = next.verify(&body.account)?;
-        let (trusted, offered) = (body.version, next.body().version);
-        if offered < trusted {
-            return Err(AcceptanceError::Rollback { offered, trusted });
-        }
-        if offered == trusted && next.signed.encoded != self.signed.encoded {
-            return Err(AcceptanceError::Fork { version: offered });
-        }
-        Ok(next)
-    }
-
-    /// The body for the next version (version + 1); edit its owners, then
-    /// [`AcceptanceBody::sign`].
-    #[must_use]
-    pub fn successor(&self, issued_at: Timestamp) -> AcceptanceBody {
-        AcceptanceBody {
-            version: self.body().version.saturating_add(1),
-            issued_at,
-            ..self.body().clone()
-        }
+        self.verify_about(account, &())
     }
 }
 
@@ -322,7 +211,9 @@ mod tests {
         let stranger = AccountKey::generate(&mut OsRng).public();
         assert_eq!(
             first.verify(&stranger).unwrap_err(),
-            AcceptanceError::WrongAccount
+            AcceptanceError::WrongAccount {
+                what: "acceptance statement"
+            }
         );
     }
 
@@ -373,7 +264,9 @@ mod tests {
         let flipped = SignedAcceptance::decode(&bytes).unwrap();
         assert_eq!(
             flipped.verify(&bo.public()).unwrap_err(),
-            AcceptanceError::BadSignature
+            AcceptanceError::BadSignature {
+                what: "acceptance statement"
+            }
         );
     }
 }

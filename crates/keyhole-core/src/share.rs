@@ -6,11 +6,10 @@
 //! version, recorded in the owner's account log (kind 3); withdrawing a member is a version
 //! without it, followed by a new epoch for the camera.
 
-use thiserror::Error;
-
 use crate::codec::{DecodeError, Reader, Writer, expect_magic};
 use crate::ids::{CameraId, Timestamp};
-use crate::keys::{AccountKey, AccountPublicKey, BadSignature, Signature};
+use crate::keys::{AccountKey, AccountPublicKey};
+use crate::statement::{self, Signed, Statement, StatementError, Verified};
 
 const MAGIC: &[u8; 4] = b"KHSH";
 const FORMAT: u8 = 1;
@@ -47,65 +46,39 @@ pub struct ShareBody {
 }
 
 /// A share statement as received: parsed, signature not yet checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedShare {
-    body: ShareBody,
-    signature: Signature,
-    encoded: Vec<u8>,
-}
+pub type SignedShare = Signed<ShareBody>;
 
 /// A share statement verified under the owner's key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Share {
-    signed: SignedShare,
-}
+pub type Share = Verified<ShareBody>;
 
 /// Why a share statement was refused.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum ShareError {
-    /// The bytes are not a well-formed share statement.
-    #[error("malformed share statement: {0}")]
-    Malformed(DecodeError),
-    /// The statement names another owner.
-    #[error("share statement belongs to another account")]
-    WrongAccount,
-    /// The signature does not verify under the owner's key.
-    #[error("share statement signature does not verify under the owner's key")]
-    BadSignature,
-    /// The statement is about another camera.
-    #[error("share statement is for camera {found}, expected {expected}")]
-    WrongCamera {
-        /// The camera asked about.
-        expected: CameraId,
-        /// The camera named.
-        found: CameraId,
-    },
-    /// Older than a version already seen.
-    #[error("share statement version {offered} is older than version {trusted} (rollback)")]
-    Rollback {
-        /// Version offered.
-        offered: u64,
-        /// Version already trusted.
-        trusted: u64,
-    },
-    /// Same version, other content.
-    #[error("share statement version {version} differs from the one already seen (fork)")]
-    Fork {
-        /// The version that exists twice.
-        version: u64,
-    },
-}
+pub type ShareError = StatementError;
 
-crate::codec::malformed_from!(ShareError);
+impl Statement for ShareBody {
+    type Subject = CameraId;
+    const NAME: &'static str = "share statement";
+    const CONTEXT: &'static str = SIGNING_CONTEXT;
 
-impl From<BadSignature> for ShareError {
-    fn from(_: BadSignature) -> Self {
-        Self::BadSignature
+    fn signer(&self) -> &AccountPublicKey {
+        &self.owner
     }
-}
 
-impl ShareBody {
+    fn subject(&self) -> CameraId {
+        self.camera_id
+    }
+
+    fn version(&self) -> u64 {
+        self.version
+    }
+
+    fn successor(&self, issued_at: Timestamp) -> Self {
+        Self {
+            version: self.version.saturating_add(1),
+            issued_at,
+            ..self.clone()
+        }
+    }
+
     fn encode(&self) -> Vec<u8> {
         let mut w = Writer::with_capacity(128 + self.members.len() * 112);
         w.bytes(MAGIC).u8(FORMAT);
@@ -191,96 +164,32 @@ impl ShareBody {
         }
         Ok(())
     }
+}
 
+impl ShareBody {
     /// Signs this body with the owner's key.
     ///
     /// # Errors
-    /// [`ShareError::WrongAccount`] if `key` is not `self.owner`; [`ShareError::Malformed`] for
-    /// version 0 or `u64::MAX`, too many members, a name too long, the owner or a member twice.
+    /// [`StatementError::WrongAccount`] if `key` is not `self.owner`;
+    /// [`StatementError::Malformed`] for version 0 or `u64::MAX`, too many members, a name too
+    /// long, the owner or a member twice.
     pub fn sign(self, key: &AccountKey) -> Result<SignedShare, ShareError> {
-        if key.public() != self.owner {
-            return Err(ShareError::WrongAccount);
-        }
-        self.check()?;
-        let body = self.encode();
-        let signature = key.sign(SIGNING_CONTEXT, &[&body]);
-        let mut encoded = body;
-        encoded.extend_from_slice(&signature.0);
-        Ok(SignedShare {
-            body: self,
-            signature,
-            encoded,
-        })
+        statement::sign(self, key)
     }
 }
 
 impl SignedShare {
-    /// Parses a share statement; nothing is trusted until it is verified.
-    ///
-    /// # Errors
-    /// [`DecodeError`] if the bytes are not exactly one well-formed, canonical statement.
-    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader::new(bytes);
-        let body = ShareBody::decode(&mut r)?;
-        let signature = Signature(r.array("share signature")?);
-        r.finish()?;
-        body.check()?;
-        Ok(Self {
-            body,
-            signature,
-            encoded: bytes.to_vec(),
-        })
-    }
-
-    /// The canonical encoding.
-    #[must_use]
-    pub fn encoded(&self) -> &[u8] {
-        &self.encoded
-    }
-
-    /// The content, unverified.
-    #[must_use]
-    pub fn unverified_body(&self) -> &ShareBody {
-        &self.body
-    }
-
     /// Verifies the statement as `owner`'s about `camera`.
     ///
     /// # Errors
-    /// [`ShareError::WrongAccount`], [`ShareError::WrongCamera`] or [`ShareError::BadSignature`].
+    /// [`StatementError::WrongAccount`], [`StatementError::WrongSubject`] or
+    /// [`StatementError::BadSignature`].
     pub fn verify(self, owner: &AccountPublicKey, camera: &CameraId) -> Result<Share, ShareError> {
-        if self.body.owner != *owner {
-            return Err(ShareError::WrongAccount);
-        }
-        if self.body.camera_id != *camera {
-            return Err(ShareError::WrongCamera {
-                expected: *camera,
-                found: self.body.camera_id,
-            });
-        }
-        let body_len = self.encoded.len() - 64;
-        owner.verify(
-            SIGNING_CONTEXT,
-            &[&self.encoded[..body_len]],
-            &self.signature,
-        )?;
-        Ok(Share { signed: self })
+        self.verify_about(owner, camera)
     }
 }
 
 impl Share {
-    /// The verified content.
-    #[must_use]
-    pub fn body(&self) -> &ShareBody {
-        &self.signed.body
-    }
-
-    /// The signed form.
-    #[must_use]
-    pub fn signed(&self) -> &SignedShare {
-        &self.signed
-    }
-
     /// The member with this account key, if it may view at `now` (listed and not expired).
     #[must_use]
     pub fn viewer(&self, account: &AccountPublicKey, now: Timestamp) -> Option<&Member> {
@@ -288,34 +197,6 @@ impl Share {
             .members
             .iter()
             .find(|m| m.account == *account && m.expires_at.is_none_or(|t| now < t))
-    }
-
-    /// Accepts `next` in place of this statement: identical, or a newer version.
-    ///
-    /// # Errors
-    /// Each refusal names what was wrong.
-    pub fn accept(&self, next: SignedShare) -> Result<Share, ShareError> {
-        let body = self.body();
-        let next = next.verify(&body.owner, &body.camera_id)?;
-        let (trusted, offered) = (body.version, next.body().version);
-        if offered < trusted {
-            return Err(ShareError::Rollback { offered, trusted });
-        }
-        if offered == trusted && next.signed.encoded != self.signed.encoded {
-            return Err(ShareError::Fork { version: offered });
-        }
-        Ok(next)
-    }
-
-    /// The body for the next version (version + 1); edit its members, then
-    /// [`ShareBody::sign`].
-    #[must_use]
-    pub fn successor(&self, issued_at: Timestamp) -> ShareBody {
-        ShareBody {
-            version: self.body().version.saturating_add(1),
-            issued_at,
-            ..self.body().clone()
-        }
     }
 }
 
@@ -371,12 +252,14 @@ mod tests {
         ));
         assert!(matches!(
             first.clone().verify(&owner.public(), &CameraId([6; 16])),
-            Err(ShareError::WrongCamera { .. })
+            Err(ShareError::WrongSubject { .. })
         ));
         let stranger = AccountKey::generate(&mut OsRng).public();
         assert_eq!(
             first.verify(&stranger, &camera).unwrap_err(),
-            ShareError::WrongAccount
+            ShareError::WrongAccount {
+                what: "share statement"
+            }
         );
     }
 
@@ -422,7 +305,9 @@ mod tests {
             flipped
                 .verify(&owner.public(), &CameraId([5; 16]))
                 .unwrap_err(),
-            ShareError::BadSignature
+            ShareError::BadSignature {
+                what: "share statement"
+            }
         );
     }
 }

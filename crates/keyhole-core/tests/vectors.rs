@@ -21,7 +21,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use common::*;
-use keyhole_core::acceptance::{AcceptanceBody, AcceptanceError, AcceptedOwner, SignedAcceptance};
+use keyhole_core::acceptance::{AcceptanceBody, AcceptedOwner, SignedAcceptance};
 use keyhole_core::enrollment::{
     DeviceGrant, EnrollmentError, EnrollmentRequest, Joining, NONCE_LEN,
 };
@@ -41,7 +41,8 @@ use keyhole_core::recovery::{
     KdfParams, RecoveryBackup, RecoveryError, RecoveryPhrase, RecoverySecrets,
 };
 use keyhole_core::roster::{DeviceEntry, RosterBody, RosterError, RosterHash, SignedRoster};
-use keyhole_core::share::{Member, ShareBody, ShareError, SignedShare};
+use keyhole_core::share::{Member, ShareBody, SignedShare};
+use keyhole_core::statement::StatementError;
 use keyhole_core::{
     AccountKey, AccountPublicKey, CameraId, CameraKey, DeviceId, DeviceKeys, HpkePublicKey,
     HpkeSecretKey, ObjectId, Timestamp,
@@ -1097,14 +1098,14 @@ fn log_vectors() -> Vec<Vector> {
     ]
 }
 
-fn share_error_name(e: &ShareError) -> &'static str {
+fn statement_error_name(e: &StatementError) -> &'static str {
     match e {
-        ShareError::Malformed(_) => "malformed",
-        ShareError::WrongAccount => "wrong account",
-        ShareError::BadSignature => "bad signature",
-        ShareError::WrongCamera { .. } => "wrong camera",
-        ShareError::Rollback { .. } => "rollback",
-        ShareError::Fork { .. } => "fork",
+        StatementError::Malformed(_) => "malformed",
+        StatementError::WrongAccount { .. } => "wrong account",
+        StatementError::BadSignature { .. } => "bad signature",
+        StatementError::WrongSubject { .. } => "wrong camera",
+        StatementError::Rollback { .. } => "rollback",
+        StatementError::Fork { .. } => "fork",
         _ => "other",
     }
 }
@@ -1199,17 +1200,6 @@ fn share_vectors() -> Vec<Vector> {
             "malformed",
         ),
     ]
-}
-
-fn acceptance_error_name(e: &AcceptanceError) -> &'static str {
-    match e {
-        AcceptanceError::Malformed(_) => "malformed",
-        AcceptanceError::WrongAccount => "wrong account",
-        AcceptanceError::BadSignature => "bad signature",
-        AcceptanceError::Rollback { .. } => "rollback",
-        AcceptanceError::Fork { .. } => "fork",
-        _ => "other",
-    }
 }
 
 fn acceptance_vectors() -> Vec<Vector> {
@@ -1708,7 +1698,7 @@ fn run_share(f: &Fields) {
             assert_eq!(f.expect(), "ok");
             assert_eq!(share.body().members.len() as u64, f.num("members"));
         }
-        Err(e) => assert_eq!(share_error_name(&e), f.expect()),
+        Err(e) => assert_eq!(statement_error_name(&e), f.expect()),
     }
 }
 
@@ -1730,7 +1720,7 @@ fn run_acceptance(f: &Fields) {
             assert_eq!(f.expect(), "ok");
             assert_eq!(accepted.body().owners.len() as u64, f.num("owners"));
         }
-        Err(e) => assert_eq!(acceptance_error_name(&e), f.expect()),
+        Err(e) => assert_eq!(statement_error_name(&e), f.expect()),
     }
 }
 
