@@ -311,11 +311,13 @@ impl Owner {
     }
 
     /// Brings this device up to date — the account log, the roster, every camera's records
-    /// (cameras other devices paired included) and viewing keys — then posts the head it
-    /// verified (stamped with this machine's clock) and compares the account's other devices'
-    /// heads with its own log. Last, it follows the members of shared cameras: seals the
-    /// current key to their new devices, starts a new epoch when they lost one, and withdraws
-    /// expired shares. Returns whether the device learned anything (worth saving).
+    /// (cameras other devices paired included), the accounts whose shares it accepts, and
+    /// viewing keys — then posts the head it verified (stamped with this machine's clock) and
+    /// compares the account's other devices' heads with its own log. Last, it finishes a
+    /// revocation that failed part-way (a new epoch for each camera a revoked device still
+    /// holds the key of) and follows the members of shared cameras: seals the current key to
+    /// their new devices, starts a new epoch when they lost one, and withdraws expired shares.
+    /// Returns whether the device learned anything (worth saving).
     ///
     /// # Errors
     /// [`ClientError::Forked`] when another device verified a different history than the server
