@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 use keyhole_core::log::{
     ENTRY_LEN, EntryBody, EntryKind, LogError, LogHash, LogHead, SignedEntry, statement_hash,
 };
-use keyhole_core::{AccountPublicKey, Timestamp};
+use keyhole_core::{AccountPublicKey, CameraId, Timestamp};
+
+use crate::ClientError;
+use crate::owner::untrusted;
 
 /// Which statement an entry is about: its kind and subject (a camera id, or zero for rosters).
 type Subject = (EntryKind, [u8; 16]);
@@ -142,6 +145,28 @@ impl AccountLog {
             let body = e.unverified_body();
             ((body.kind, body.subject) == of).then_some(body.version)
         })
+    }
+
+    /// [`AccountLog::records`], as a refusal naming the statement when it does not.
+    pub(crate) fn require(
+        &self,
+        subject: Subject,
+        version: u64,
+        encoded: &[u8],
+    ) -> Result<(), ClientError> {
+        if self.records(subject, version, encoded) {
+            return Ok(());
+        }
+        let camera = CameraId(subject.1);
+        let what = match subject.0 {
+            EntryKind::Roster => format!("roster version {version}"),
+            EntryKind::CameraRecord => format!("record version {version} of camera {camera}"),
+            EntryKind::Share => format!("share version {version} of camera {camera}"),
+            EntryKind::Acceptance => format!("acceptance version {version}"),
+        };
+        Err(untrusted(format!(
+            "{what} is not the one the account log records"
+        )))
     }
 
     /// The subjects (camera ids) the log records statements of this kind about.

@@ -11,7 +11,7 @@ use keyhole_core::key_package::{KeyPackage, Recipient, RecipientKey};
 use keyhole_core::log::EntryKind;
 use keyhole_core::record::{CameraRecord, CameraState, SignedCameraRecord};
 use keyhole_core::roster::{Roster, SignedRoster};
-use keyhole_core::share::{Member, Share, ShareBody};
+use keyhole_core::share::{Member, Share, ShareBody, SignedShare};
 use keyhole_core::{AccountPublicKey, CameraId, DeviceId, HpkeSecretKey, Timestamp};
 use rand_core::CryptoRngCore;
 use serde::Deserialize;
@@ -201,11 +201,14 @@ impl Owner {
     async fn publish_acceptance(&mut self, body: AcceptanceBody) -> Result<(), ClientError> {
         let now = body.issued_at;
         let signed = body.sign(&self.account).map_err(untrusted)?;
-        let acceptance = match &self.sharing.acceptance {
-            Some(held) => held.accept(signed.clone()),
-            None => signed.clone().verify(&self.account.public()),
-        }
-        .map_err(untrusted)?;
+        let acceptance = signed
+            .clone()
+            .verify_after(
+                self.sharing.acceptance.as_ref(),
+                &self.account.public(),
+                &(),
+            )
+            .map_err(untrusted)?;
         self.append(ACCEPTANCE, acceptance.body().version, signed.encoded(), now)
             .await?;
         self.sharing.acceptance = Some(acceptance);
@@ -234,20 +237,16 @@ impl Owner {
             .map_or(0, |a| a.body().version);
         for version in held + 1..=latest {
             let bytes = self
-                .api
-                .get_bytes(&format!("/v1/acceptance?version={version}"))
+                .read_logged(ACCEPTANCE, "/v1/acceptance", version)
                 .await?;
-            if !self.log.records(ACCEPTANCE, version, &bytes) {
-                return Err(untrusted(format!(
-                    "acceptance version {version} is not the one the account log records"
-                )));
-            }
-            let offered = SignedAcceptance::decode(&bytes).map_err(untrusted)?;
-            let acceptance = match &self.sharing.acceptance {
-                Some(held) => held.accept(offered),
-                None => offered.verify(&self.account.public()),
-            }
-            .map_err(untrusted)?;
+            let acceptance = SignedAcceptance::decode(&bytes)
+                .map_err(untrusted)?
+                .verify_after(
+                    self.sharing.acceptance.as_ref(),
+                    &self.account.public(),
+                    &(),
+                )
+                .map_err(untrusted)?;
             self.sharing.acceptance = Some(acceptance);
         }
         self.forget_unaccepted_cameras();
@@ -392,11 +391,14 @@ impl Owner {
     ) -> Result<(), ClientError> {
         let now = body.issued_at;
         let signed = body.sign(&self.account).map_err(untrusted)?;
-        let accepted = match self.sharing.shares.get(&camera) {
-            Some(share) => share.accept(signed.clone()),
-            None => signed.clone().verify(&self.account.public(), &camera),
-        }
-        .map_err(untrusted)?;
+        let accepted = signed
+            .clone()
+            .verify_after(
+                self.sharing.shares.get(&camera),
+                &self.account.public(),
+                &camera,
+            )
+            .map_err(untrusted)?;
         self.append(
             share_subject(&camera),
             accepted.body().version,
@@ -531,30 +533,17 @@ impl Owner {
             };
             let mut held = self.sharing.shares.get(&camera).cloned();
             for version in held.as_ref().map_or(0, |s| s.body().version) + 1..=latest {
-                let bytes = match self
-                    .api
-                    .get_bytes(&format!("/v1/cameras/{camera}/share?version={version}"))
-                    .await
-                {
+                let path = format!("/v1/cameras/{camera}/share");
+                let bytes = match self.read_logged(subject, &path, version).await {
                     // The camera was removed with its footage, its shares with it.
                     Err(ClientError::Server { status: 404, .. }) => break,
                     other => other?,
                 };
-                if !self.log.records(subject, version, &bytes) {
-                    return Err(untrusted(format!(
-                        "share version {version} of camera {camera} is not the one the account \
-                         log records"
-                    )));
-                }
-                let offered =
-                    keyhole_core::share::SignedShare::decode(&bytes).map_err(untrusted)?;
-                held = Some(
-                    match &held {
-                        Some(share) => share.accept(offered),
-                        None => offered.verify(&self.account.public(), &camera),
-                    }
-                    .map_err(untrusted)?,
-                );
+                let share = SignedShare::decode(&bytes)
+                    .map_err(untrusted)?
+                    .verify_after(held.as_ref(), &self.account.public(), &camera)
+                    .map_err(untrusted)?;
+                held = Some(share);
             }
             if let Some(share) = held {
                 self.sharing.shares.insert(camera, share);

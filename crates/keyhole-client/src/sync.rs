@@ -114,15 +114,7 @@ impl Owner {
             )));
         }
         for version in held + 1..=latest {
-            let bytes = self
-                .api
-                .get_bytes(&format!("/v1/roster?version={version}"))
-                .await?;
-            if !self.log.records(ROSTER, version, &bytes) {
-                return Err(untrusted(format!(
-                    "roster version {version} is not the one the account log records"
-                )));
-            }
+            let bytes = self.read_logged(ROSTER, "/v1/roster", version).await?;
             let offered = SignedRoster::decode(&bytes).map_err(untrusted)?;
             self.roster = self.roster.accept(offered).map_err(untrusted)?;
         }
@@ -159,6 +151,22 @@ impl Owner {
         self.refresh_shared_cameras().await
     }
 
+    /// Version `version` of the statement at `path` (read with `?version=`), which must be the
+    /// exact bytes the log records for it.
+    pub(crate) async fn read_logged(
+        &self,
+        subject: (EntryKind, [u8; 16]),
+        path: &str,
+        version: u64,
+    ) -> Result<Vec<u8>, ClientError> {
+        let bytes = self
+            .api
+            .get_bytes(&format!("{path}?version={version}"))
+            .await?;
+        self.log.require(subject, version, &bytes)?;
+        Ok(bytes)
+    }
+
     /// Fetches the record versions of `camera` the log records beyond those this device holds.
     /// A camera whose records the server no longer has (removed with its footage) is left as
     /// it is.
@@ -179,16 +187,7 @@ impl Owner {
                  log does not record"
             )));
         }
-        let check = |version, bytes: &[u8]| {
-            if self.log.records(subject, version, bytes) {
-                Ok(())
-            } else {
-                Err(untrusted(format!(
-                    "record version {version} of camera {camera} is not the one the account \
-                     log records"
-                )))
-            }
-        };
+        let check = |version, bytes: &[u8]| self.log.require(subject, version, bytes);
         let owner = self.account.public();
         let Some(records) = self
             .fetch_records(&camera, &owner, records, latest, check)
@@ -404,15 +403,7 @@ impl Owner {
 
     /// Whether roster `version` (as the log records it) lists a device the current one does not.
     async fn lists_a_revoked_device(&self, version: u64) -> Result<bool, ClientError> {
-        let bytes = self
-            .api
-            .get_bytes(&format!("/v1/roster?version={version}"))
-            .await?;
-        if !self.log.records(ROSTER, version, &bytes) {
-            return Err(untrusted(format!(
-                "roster version {version} is not the one the account log records"
-            )));
-        }
+        let bytes = self.read_logged(ROSTER, "/v1/roster", version).await?;
         let roster = SignedRoster::decode(&bytes).map_err(untrusted)?;
         Ok(roster
             .unverified_body()

@@ -186,6 +186,25 @@ impl<S: Statement> Signed<S> {
     }
 }
 
+impl<S: Statement> Signed<S> {
+    /// Verifies the statement as the successor of `held` ([`Verified::accept`]), or, with none
+    /// held, as `signer`'s first one about `subject`.
+    ///
+    /// # Errors
+    /// As [`Verified::accept`] or [`Signed::verify_about`].
+    pub fn verify_after(
+        self,
+        held: Option<&Verified<S>>,
+        signer: &AccountPublicKey,
+        subject: &S::Subject,
+    ) -> Result<Verified<S>, StatementError> {
+        match held {
+            Some(held) => held.accept(self),
+            None => self.verify_about(signer, subject),
+        }
+    }
+}
+
 impl<S: Statement> Verified<S> {
     /// The verified content.
     #[must_use]
