@@ -9,11 +9,12 @@
 //! decrypted.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use keyhole_camera::config::{Config, Profile, RecordMode};
-use keyhole_camera::source::SourceConfig;
+use common::RunningCamera;
 use keyhole_camera::{Agent, AgentSettings};
 use keyhole_client::Owner;
 use keyhole_client::core::event::{EventDetails, EventKind};
@@ -165,37 +166,9 @@ async fn the_server_never_holds_or_sees_plaintext_or_private_keys() {
 
     // The camera runs: the synthetic scene with the canary in every key frame; a doorbell
     // event, then live view.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut config = Config {
-        state_dir: state.clone(),
-        profile: Profile::Wired,
-        control: format!("127.0.0.1:{port}").parse().unwrap(),
-        source: SourceConfig::Synthetic {
-            width: 320,
-            height: 240,
-            fps: 15,
-            visit_every_s: None,
-            marker: Some(CANARY.into()),
-        },
-        ..Config::default()
-    };
-    config.record.mode = Some(RecordMode::Events);
-    config.motion.enabled = false;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(keyhole_camera::run::run(config, camera, async {
-        stopped.await.ok();
-    }));
-    let control = format!("http://127.0.0.1:{port}");
+    let running = RunningCamera::start(camera, &state, Some(CANARY)).await;
+    let control = running.control.clone();
     let http = reqwest::Client::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while http.get(format!("{control}/status")).send().await.is_err() {
-        assert!(std::time::Instant::now() < deadline, "camera did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     http.post(format!("{control}/doorbell"))
         .send()
         .await
@@ -227,8 +200,7 @@ async fn the_server_never_holds_or_sees_plaintext_or_private_keys() {
         contains(&live, CANARY.as_bytes()),
         "the live video carries the canary"
     );
-    stop.send(()).unwrap();
-    running.await.unwrap().unwrap();
+    running.stop().await.unwrap();
 
     // The recorded clip opens with the canary in it.
     ana.sync_camera(&camera_id).await.unwrap();

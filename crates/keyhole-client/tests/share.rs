@@ -9,10 +9,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use base64::Engine as _;
+mod common;
+
 use std::time::Duration;
 
-use keyhole_camera::config::{Config, Profile, RecordMode};
-use keyhole_camera::source::SourceConfig;
+use common::RunningCamera;
 use keyhole_camera::{Agent, AgentSettings};
 use keyhole_client::{ClientError, JoinRequest, Owner};
 use keyhole_core::key_package::KeyPackage;
@@ -393,36 +394,7 @@ async fn a_member_watches_live_until_withdrawn() {
     bob.sync().await.unwrap();
 
     // The camera runs (its synthetic scene, recording nothing) and streams when asked.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut config = Config {
-        state_dir: dir.path().join("camera"),
-        profile: Profile::Wired,
-        control: format!("127.0.0.1:{port}").parse().unwrap(),
-        source: SourceConfig::Synthetic {
-            width: 320,
-            height: 240,
-            fps: 15,
-            visit_every_s: None,
-            marker: None,
-        },
-        ..Config::default()
-    };
-    config.record.mode = Some(RecordMode::Events);
-    config.motion.enabled = false;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(keyhole_camera::run::run(config, camera, async {
-        stopped.await.ok();
-    }));
-    let status = format!("http://127.0.0.1:{port}/status");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while reqwest::get(&status).await.is_err() {
-        assert!(std::time::Instant::now() < deadline, "camera did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let running = RunningCamera::start(camera, &dir.path().join("camera"), None).await;
 
     // Bo watches: every frame opens and verifies on his device.
     let mut video = Vec::new();
@@ -445,8 +417,7 @@ async fn a_member_watches_live_until_withdrawn() {
         matches!(&refused, ClientError::Server { status: 404, .. }),
         "{refused}"
     );
-    stop.send(()).unwrap();
-    running.await.unwrap().unwrap();
+    running.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,12 +10,13 @@
 //! the camera's MP4.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use keyhole_camera::config::{Config, Profile, RecordMode};
-use keyhole_camera::source::SourceConfig;
+use common::RunningCamera;
 use keyhole_camera::video::decode::{FrameDecoder, thumbnail_jpeg};
 use keyhole_camera::video::synthetic::{SyntheticCamera, SyntheticSettings};
 use keyhole_camera::{Agent, AgentSettings};
@@ -392,30 +393,7 @@ async fn the_viewer_works_in_a_real_browser() {
         ana_code,
     } = seed(dir.path(), &server, &data).await;
     // Front door runs (its synthetic scene, recording nothing more) so it can stream live.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut config = Config {
-        state_dir: dir.path().join("front"),
-        profile: Profile::Wired,
-        control: format!("127.0.0.1:{port}").parse().unwrap(),
-        source: SourceConfig::Synthetic {
-            width: 320,
-            height: 240,
-            fps: 15,
-            visit_every_s: None,
-            marker: None,
-        },
-        ..Config::default()
-    };
-    config.record.mode = Some(RecordMode::Events);
-    config.motion.enabled = false;
-    let (stop_camera, camera_stopped) = tokio::sync::oneshot::channel::<()>();
-    let camera_task = tokio::spawn(keyhole_camera::run::run(config, front, async {
-        camera_stopped.await.ok();
-    }));
+    let running = RunningCamera::start(front, &dir.path().join("front"), None).await;
     let (ui, link) = start_ui(&store);
 
     // The camera's id, as the viewer's clip links name it.
@@ -455,8 +433,7 @@ async fn the_viewer_works_in_a_real_browser() {
         .output()
         .unwrap();
     drop(ui);
-    let _ = stop_camera.send(());
-    let _ = camera_task.await;
+    let _ = running.stop().await;
     println!("{}", String::from_utf8_lossy(&run.stdout));
     assert!(
         run.status.success(),
