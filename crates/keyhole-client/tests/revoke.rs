@@ -11,7 +11,7 @@ use keyhole_core::envelope::{OpenError, Tamper, open_object};
 use keyhole_core::key_package::KeyPackage;
 use keyhole_core::recovery::KdfParams;
 use keyhole_core::roster::DeviceEntry;
-use keyhole_core::{DeviceId, DeviceKeys, Timestamp};
+use keyhole_core::{CameraId, DeviceId, DeviceKeys, Timestamp};
 use keyhole_http::Endpoint;
 use keyhole_testkit::TestServer;
 use keyhole_testkit::hostile::HostileProxy;
@@ -141,25 +141,8 @@ async fn a_revoked_device_opens_nothing_recorded_afterwards() {
 
     // Even with the server's help — the raw bytes and every key package stored for it — the
     // tablet opens nothing recorded after its revocation.
-    let backdoor = server.backdoor().await;
-    let account = backdoor
-        .meta
-        .camera(&camera_id.0)
-        .await
-        .unwrap()
-        .unwrap()
-        .account_id;
-    let stored = backdoor
-        .meta
-        .key_packages(&account, &tablet_id.0)
-        .await
-        .unwrap();
-    let epochs_for_tablet: Vec<u32> = stored
-        .iter()
-        .map(|b| KeyPackage::decode(b).unwrap().epoch)
-        .collect();
     assert_eq!(
-        epochs_for_tablet,
+        stored_epochs(&server, &camera_id, &tablet_id).await,
         vec![1],
         "no key package for the new epoch was ever made for the tablet"
     );
@@ -180,6 +163,21 @@ async fn a_revoked_device_opens_nothing_recorded_afterwards() {
             .is_err()
     );
     server.stop().await;
+}
+
+/// The epochs of every key package the server stores for `device` of `camera`'s account.
+async fn stored_epochs(server: &TestServer, camera: &CameraId, device: &DeviceId) -> Vec<u32> {
+    let backdoor = server.backdoor().await;
+    let row = backdoor.meta.camera(&camera.0).await.unwrap().unwrap();
+    let stored = backdoor
+        .meta
+        .key_packages(&row.account_id, &device.0)
+        .await
+        .unwrap();
+    stored
+        .iter()
+        .map(|b| KeyPackage::decode(b).unwrap().epoch)
+        .collect()
 }
 
 /// A server that takes no key packages for a moment.
@@ -324,24 +322,10 @@ async fn an_interrupted_revocation_is_finished_by_the_next_sync() {
         owner.cameras()
     );
     // The server kept the tablet's packages: epoch 1 of each camera, nothing later.
-    let backdoor = server.backdoor().await;
-    let account = backdoor
-        .meta
-        .camera(&owner.cameras()[0].0.0)
-        .await
-        .unwrap()
-        .unwrap()
-        .account_id;
-    let stored = backdoor
-        .meta
-        .key_packages(&account, &tablet_id.0)
-        .await
-        .unwrap();
-    let epochs: Vec<u32> = stored
-        .iter()
-        .map(|b| KeyPackage::decode(b).unwrap().epoch)
-        .collect();
-    assert_eq!(epochs, vec![1, 1]);
+    assert_eq!(
+        stored_epochs(&server, &owner.cameras()[0].0, &tablet_id).await,
+        vec![1, 1]
+    );
     // Done: the next sync changes nothing.
     assert!(!owner.sync().await.unwrap());
     server.stop().await;
