@@ -16,7 +16,8 @@ use keyhole_core::live::LiveOpener;
 use keyhole_core::pairing::{PairingCode, RegistrationProof};
 use keyhole_core::record::{CameraRecordBody, CameraState};
 use keyhole_core::recovery::{KdfParams, RecoveryBackup};
-use keyhole_core::roster::{DeviceEntry, RosterBody, RosterHash};
+use keyhole_core::roster::DeviceEntry;
+use keyhole_core::signer::SignerKey;
 use keyhole_core::{HpkeSecretKey, ObjectId, Timestamp};
 use keyhole_core_fuzz::*;
 use keyhole_media::h264::AccessUnit;
@@ -144,21 +145,18 @@ fn rosters(out: &mut Out) {
             hpke_key: HpkeSecretKey::from_bytes(&[0x41 + i; 32]).public(),
         })
         .collect();
-    let genesis = RosterBody {
-        account: key.public(),
-        version: 1,
-        previous: RosterHash([0; 32]),
-        issued_at: T0,
-        recovery_key: recovery_hpke().public(),
-        devices: devices[..1].to_vec(),
-    }
-    .sign(&key)
-    .expect("sign roster");
+    let genesis = keyhole_core_fuzz::roster_v1();
+    assert_eq!(genesis.unverified_body().devices[0].id, devices[0].id);
     out.put("roster", "v1", genesis.encoded());
     let trusted = genesis.verify_first(&key.public()).expect("verify roster");
     let mut next = trusted.successor(Timestamp(T0.0 + 10));
     next.devices = devices.clone();
-    let v2 = next.sign(&key).expect("sign roster v2");
+    let device = keyhole_core_fuzz::device_signing();
+    let by_device = SignerKey::Device {
+        id: DEVICE_ID,
+        key: &device,
+    };
+    let v2 = next.sign(by_device).expect("sign roster v2");
     trusted.accept(v2.clone()).expect("roster v2 is accepted");
     out.put("roster", "v2", v2.encoded());
     let mut empty = trusted.successor(Timestamp(T0.0 + 20));
@@ -166,7 +164,7 @@ fn rosters(out: &mut Out) {
     out.put(
         "roster",
         "v2-empty",
-        empty.sign(&key).expect("sign").encoded(),
+        empty.sign(SignerKey::Account(&key)).expect("sign").encoded(),
     );
 }
 
@@ -196,10 +194,16 @@ fn records(out: &mut Out) {
             viewing_key: viewing().public(),
         };
         let camera_id = body.camera_id;
-        let signed = body.sign(&key).expect("sign record");
+        let device = keyhole_core_fuzz::device_signing();
+        let signed = body
+            .sign(SignerKey::Device {
+                id: DEVICE_ID,
+                key: &device,
+            })
+            .expect("sign record");
         signed
             .clone()
-            .verify_first(&key.public(), &camera_id)
+            .verify_first(&keyhole_core_fuzz::roster(), &camera_id)
             .expect("record seed verifies");
         out.put("record", &format!("record-{i}"), signed.encoded());
     }
@@ -366,7 +370,7 @@ fn enrollments(out: &mut Out) {
     let (request, transcript) = enrollment();
     out.put("enrollment", "request", &request.encode());
     let grant =
-        DeviceGrant::seal(&account(), &request, &transcript, &mut rng(6)).expect("seal grant");
+        DeviceGrant::seal(2, &request, &transcript, &mut rng(6)).expect("seal grant");
     out.put("enrollment", "grant", &grant.encode());
 }
 

@@ -1,11 +1,12 @@
-//! `acceptance::SignedAcceptance::decode`, then `verify` under the fixture account key. A
-//! statement that decodes must be canonical (re-signing its body reproduces its bytes), keep the
-//! limits, and its successor must be accepted.
+//! `acceptance::SignedAcceptance::decode`, then `verify` under the fixture roster. A statement
+//! that decodes must be canonical (re-signing its body reproduces its bytes), keep the limits,
+//! and its successor, signed by the roster's device, must be accepted.
 #![no_main]
 
 use keyhole_core::acceptance::{SignedAcceptance, MAX_NAME, MAX_OWNERS};
+use keyhole_core::signer::{SignerKey, TAIL_LEN};
 use keyhole_core::Timestamp;
-use keyhole_core_fuzz::account;
+use keyhole_core_fuzz::{account, device_signing, roster, DEVICE_ID};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -18,14 +19,19 @@ fuzz_target!(|data: &[u8]| {
     assert!(body.owners.iter().all(|o| !o.name.is_empty() && o.name.len() <= MAX_NAME));
     assert!(body.owners.iter().all(|o| o.account != body.account));
 
-    let key = account();
-    if body.account != key.public() {
+    if body.account != account().public() {
         return;
     }
-    let body_len = data.len() - 64;
+    let device = device_signing();
+    let key = SignerKey::Device {
+        id: DEVICE_ID,
+        key: &device,
+    };
+    let roster = roster();
+    let body_len = data.len() - TAIL_LEN;
     let resigned = body
         .clone()
-        .sign(&key)
+        .sign(key)
         .unwrap_or_else(|e| panic!("a decoded acceptance statement does not re-sign: {e}"));
     assert_eq!(
         &resigned.encoded()[..body_len],
@@ -33,10 +39,10 @@ fuzz_target!(|data: &[u8]| {
         "acceptance encoding is not canonical"
     );
     let accepted = resigned
-        .verify(&key.public())
+        .verify(&roster)
         .unwrap_or_else(|e| panic!("a statement signed by its account failed to verify: {e}"));
-    if let Ok(next) = accepted.successor(Timestamp(1)).sign(&key) {
-        assert!(accepted.accept(next).is_ok(), "a successor was refused");
+    if let Ok(next) = accepted.successor(Timestamp(1)).sign(key) {
+        assert!(accepted.accept(next, &roster).is_ok(), "a successor was refused");
     } else {
         assert_eq!(body.version, u64::MAX - 1, "only the last version has no successor");
     }

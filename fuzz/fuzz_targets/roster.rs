@@ -1,10 +1,12 @@
-//! `roster::SignedRoster::decode`, then `verify_first` under the fixture account key. A roster
-//! that decodes must be canonical: re-signing its body reproduces its bytes.
+//! `roster::SignedRoster::decode`, then `verify_first` under the fixture account key and
+//! `accept` after the fixture roster. A roster that decodes must be canonical: re-signing its
+//! body reproduces its bytes.
 #![no_main]
 
 use keyhole_core::roster::{RosterError, SignedRoster, MAX_DEVICES, MAX_NAME};
+use keyhole_core::signer::{SignerKey, TAIL_LEN};
 use keyhole_core::Timestamp;
-use keyhole_core_fuzz::account;
+use keyhole_core_fuzz::{account, roster};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -19,13 +21,13 @@ fuzz_target!(|data: &[u8]| {
 
     let key = account();
     let account = key.public();
-    let body_len = data.len() - 64;
+    let body_len = data.len() - TAIL_LEN;
     if body.account == account {
         // Ed25519 is deterministic: the body re-encodes to the same bytes, and it is this
         // account's, so the whole roster is reproduced when the signature was genuine.
         let resigned = body
             .clone()
-            .sign(&key)
+            .sign(SignerKey::Account(&key))
             .unwrap_or_else(|e| panic!("a decoded roster does not re-sign: {e}"));
         assert_eq!(
             &resigned.encoded()[..body_len],
@@ -47,7 +49,7 @@ fuzz_target!(|data: &[u8]| {
                 // Every verified roster below the last version, u64::MAX - 1, has a successor
                 // (regressions/roster: the version once overflowed at u64::MAX, which is now
                 // refused, and the last version's successor must be refused too).
-                let successor = roster.successor(Timestamp(1)).sign(&key);
+                let successor = roster.successor(Timestamp(1)).sign(SignerKey::Account(&key));
                 if roster.body().version == u64::MAX - 1 {
                     assert!(successor.is_err(), "the last version has no successor");
                 } else {
@@ -75,5 +77,10 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(RosterError::WrongAccount) => assert_ne!(body.account, account),
         Err(_) => {}
+    }
+    // As the fixture account's next roster: whatever it is, it is refused or accepted without
+    // a panic, and accepted only as version 2 chained to version 1.
+    if let Ok(next) = roster().accept(signed.clone()) {
+        assert!(next.body().version <= 2);
     }
 });

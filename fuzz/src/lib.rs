@@ -14,6 +14,8 @@ use keyhole_core::keys::DeviceSigningKey;
 use keyhole_core::live::LiveSealer;
 use keyhole_core::pairing::PairingCode;
 use keyhole_core::recovery::{RecoveryPhrase, RecoverySecrets};
+use keyhole_core::roster::{DeviceEntry, Roster, RosterBody, RosterHash, SignedRoster};
+use keyhole_core::signer::SignerKey;
 use keyhole_core::{
     AccountKey, CameraId, CameraKey, DeviceId, DeviceKeys, HpkeSecretKey, ObjectId, Timestamp,
 };
@@ -48,6 +50,44 @@ pub const JOINING_HPKE_KEY: [u8; 32] = [0x72; 32];
 #[must_use]
 pub fn rng(seed: u64) -> ChaCha20Rng {
     ChaCha20Rng::seed_from_u64(seed)
+}
+
+/// The signing key of the enrolled device [`DEVICE_ID`], which signs the fixture records, log
+/// entries, shares and acceptances.
+#[must_use]
+pub fn device_signing() -> DeviceSigningKey {
+    DeviceSigningKey::from_seed(&[0x61; 32])
+}
+
+/// Roster version 1 of the fixture account, signed by the account key: it lists [`DEVICE_ID`]
+/// (with [`device_signing`]'s key), the roster in force for the fixture statements.
+#[must_use]
+pub fn roster_v1() -> SignedRoster {
+    let key = account();
+    RosterBody {
+        account: key.public(),
+        version: 1,
+        previous: RosterHash([0; 32]),
+        issued_at: T0,
+        recovery_key: recovery_hpke().public(),
+        devices: vec![DeviceEntry {
+            id: DEVICE_ID,
+            name: "Ana's phone".to_owned(),
+            added_at: T0,
+            signing_key: device_signing().public(),
+            hpke_key: HpkeSecretKey::from_bytes(&[0x41; 32]).public(),
+        }],
+    }
+    .sign(SignerKey::Account(&key))
+    .expect("the fixture roster signs")
+}
+
+/// [`roster_v1`], verified.
+#[must_use]
+pub fn roster() -> Roster {
+    roster_v1()
+        .verify_first(&account().public())
+        .expect("the fixture roster verifies")
 }
 
 /// The account identity key.

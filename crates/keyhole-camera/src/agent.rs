@@ -1,5 +1,8 @@
 //! The paired camera: verifies the owner's camera record before sealing, seals clips and events
-//! into its chain, keeps them in the durable spool and uploads them.
+//! into its chain, keeps them in the durable spool and uploads them. A record counts only if a
+//! device of the newest roster the camera holds signed it (or the account key): the camera
+//! follows the roster chain from the account key it pinned at pairing, so a device revoked in
+//! that chain can no longer tell it which key to seal to.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -12,6 +15,8 @@ use keyhole_core::envelope::{
 use keyhole_core::event::{EventDetails, EventKind, seal_event};
 use keyhole_core::pairing::{PairingCode, RegistrationProof};
 use keyhole_core::record::{CameraRecord, CameraState, SignedCameraRecord};
+use keyhole_core::roster::{Roster, SignedRoster};
+use keyhole_core::signer::Signer;
 use keyhole_core::{CameraId, CameraKey, ObjectId, Timestamp};
 use keyhole_http::Endpoint;
 use rand_core::CryptoRngCore;
@@ -19,7 +24,9 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::spool::{Entry, Spool};
-use crate::store::{Chain, Identity, RECORD_FILE, StoreError, write_atomic};
+use crate::store::{
+    Chain, Identity, RECORD_FILE, StoreError, load_rosters, save_rosters, write_atomic,
+};
 
 /// Why the agent could not do something.
 #[derive(Debug, thiserror::Error)]
@@ -226,6 +233,8 @@ pub struct Agent {
     dir: PathBuf,
     identity: Identity,
     http: reqwest::Client,
+    /// The account's roster chain as this camera followed it, from the first version.
+    rosters: Vec<Roster>,
     record: Option<CameraRecord>,
     chain: Chain,
     spool: Spool,
@@ -244,6 +253,14 @@ impl std::fmt::Debug for Agent {
     }
 }
 
+/// The newest roster of `chain` that lists `signer` (any roster, for the account key).
+fn listing(chain: &[Roster], signer: Signer) -> Option<&Roster> {
+    chain.iter().rev().find(|r| match signer {
+        Signer::Account => true,
+        Signer::Device(id) => r.device(&id).is_some(),
+    })
+}
+
 async fn ok(resp: reqwest::Response) -> Result<reqwest::Response, AgentError> {
     if resp.status().is_success() {
         return Ok(resp);
@@ -257,11 +274,14 @@ async fn ok(resp: reqwest::Response) -> Result<reqwest::Response, AgentError> {
 
 impl Agent {
     /// Pairs from the text of a pairing code: makes the camera's key and id, registers with the
-    /// proof, pins the account key (and the server's certificate when the code carries it), and
-    /// saves the identity in `dir`. Refuses a folder that already holds a paired camera.
+    /// proof, pins the account key (and the server's certificate when the code carries it),
+    /// saves the identity in `dir`, and follows the account's roster chain from the pinned key
+    /// while it is online (so a battery camera's first wake needs no roster request). Refuses a
+    /// folder that already holds a paired camera.
     ///
     /// # Errors
-    /// A bad code, an unreachable server, a refused registration, or a folder in use.
+    /// A bad code, an unreachable server, a refused registration, a roster chain that does not
+    /// verify from the pinned key, or a folder in use.
     pub async fn pair(
         code_text: &str,
         dir: &Path,
@@ -308,7 +328,9 @@ impl Agent {
             source,
         })?;
         identity.save(dir)?;
-        Self::open(dir, settings)
+        let mut agent = Self::open(dir, settings)?;
+        agent.follow_rosters().await?;
+        Ok(agent)
     }
 
     /// Opens a paired camera's state in `dir`: its identity, newest verified record and chain;
@@ -324,12 +346,16 @@ impl Agent {
             pin: identity.tls_pin,
             allow_plain_http: false,
         })?;
+        let rosters = load_rosters(dir, &identity.account)?;
         let record = match std::fs::read(dir.join(RECORD_FILE)) {
             Ok(bytes) => Some(
                 SignedCameraRecord::decode(&bytes)
                     .map_err(|e| e.to_string())
                     .and_then(|s| {
-                        s.verify_first(&identity.account, &identity.camera_id)
+                        // Accepted when it arrived; its signer may have left the roster since.
+                        let roster = listing(&rosters, s.signer())
+                            .ok_or("no roster held lists the record's signer")?;
+                        s.verify_first(roster, &identity.camera_id)
                             .map_err(|e| e.to_string())
                     })
                     .map_err(|why| StoreError::Damaged {
@@ -372,6 +398,7 @@ impl Agent {
             dir: dir.to_owned(),
             identity,
             http,
+            rosters,
             record,
             chain,
             spool,
@@ -488,11 +515,9 @@ impl Agent {
         Ok(())
     }
 
-    async fn fetch_record(&mut self) -> Result<(), AgentError> {
-        let url = format!(
-            "{}/v1/cameras/{}/record",
-            self.identity.server_url, self.identity.camera_id
-        );
+    /// A GET of `path` on the server with the camera's credential.
+    async fn get_bytes(&mut self, path: &str) -> Result<Vec<u8>, AgentError> {
+        let url = format!("{}{path}", self.identity.server_url);
         let resp = self
             .http
             .get(url)
@@ -500,12 +525,76 @@ impl Agent {
             .send()
             .await;
         self.status.online = resp.is_ok();
-        let bytes = ok(resp?).await?.bytes().await?;
+        Ok(ok(resp?).await?.bytes().await?.to_vec())
+    }
+
+    /// Follows the account's roster chain from the newest version this camera holds (from the
+    /// first, signed by the pinned account key, when it holds none) to the newest the server
+    /// shows, each version accepted as the successor of the one before; keeps it on disk.
+    async fn follow_rosters(&mut self) -> Result<(), AgentError> {
+        let path = format!("/v1/cameras/{}/roster", self.identity.camera_id);
+        let untrusted = |e: keyhole_core::roster::RosterError| {
+            AgentError::UntrustedRecord(format!("the account's device list: {e}"))
+        };
+        let latest =
+            SignedRoster::decode(&self.get_bytes(&path).await?).map_err(|e| untrusted(e.into()))?;
+        let newest = latest.unverified_body().version;
+        let held = self.rosters.last().map_or(0, |r| r.body().version);
+        let mut added = false;
+        for version in held.saturating_add(1)..=newest {
+            let offered = if version == newest {
+                latest.clone()
+            } else {
+                let bytes = self.get_bytes(&format!("{path}?version={version}")).await?;
+                SignedRoster::decode(&bytes).map_err(|e| untrusted(e.into()))?
+            };
+            let next = match self.rosters.last() {
+                Some(trusted) => trusted.accept(offered),
+                None => offered.verify_first(&self.identity.account),
+            }
+            .map_err(untrusted)?;
+            self.rosters.push(next);
+            added = true;
+        }
+        if let Some(trusted) = self.rosters.last() {
+            // The newest again, or a rollback or fork the server offers instead.
+            trusted.accept(latest).map_err(untrusted)?;
+        }
+        if added {
+            save_rosters(&self.dir, &self.rosters)?;
+        }
+        Ok(())
+    }
+
+    /// Fetches the camera record and accepts it only if a device of the account's newest roster
+    /// (or the account key) signed it and it is not older than any record seen before; the
+    /// newest is kept on disk. A changed record whose signer the newest roster held does not
+    /// list is checked after following the roster chain (a device enrolled since signed it; one
+    /// revoked is refused there). An honest server stores no record a revoked device signs, and
+    /// a hostile one could withhold newer rosters anyway, so a known signer costs no request.
+    async fn fetch_record(&mut self) -> Result<(), AgentError> {
+        let bytes = self
+            .get_bytes(&format!("/v1/cameras/{}/record", self.identity.camera_id))
+            .await?;
         let signed = SignedCameraRecord::decode(&bytes)
             .map_err(|e| AgentError::UntrustedRecord(e.to_string()))?;
+        let unchanged = self
+            .record
+            .as_ref()
+            .is_some_and(|r| r.signed().encoded() == signed.encoded());
+        let signer_known = self
+            .rosters
+            .last()
+            .is_some_and(|r| listing(std::slice::from_ref(r), signed.signer()).is_some());
+        if !unchanged && !signer_known {
+            self.follow_rosters().await?;
+        }
+        let roster = self.rosters.last().ok_or_else(|| {
+            AgentError::UntrustedRecord("the account's device list is not known yet".into())
+        })?;
         let accepted = match &self.record {
-            Some(trusted) => trusted.accept(signed),
-            None => signed.verify_first(&self.identity.account, &self.identity.camera_id),
+            Some(trusted) => trusted.accept(signed, roster),
+            None => signed.verify_first(roster, &self.identity.camera_id),
         }
         .map_err(|e| AgentError::UntrustedRecord(e.to_string()))?;
         if accepted.body().camera_key != self.identity.key.public() {
@@ -513,11 +602,7 @@ impl Agent {
                 "the record names another camera key".into(),
             ));
         }
-        let changed = self
-            .record
-            .as_ref()
-            .is_none_or(|r| r.hash() != accepted.hash());
-        if changed {
+        if !unchanged {
             write_atomic(&self.dir.join(RECORD_FILE), accepted.signed().encoded())?;
         }
         self.record = Some(accepted);

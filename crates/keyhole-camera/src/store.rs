@@ -14,6 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use keyhole_core::envelope::ObjectDigest;
+use keyhole_core::roster::{Roster, SignedRoster};
 use keyhole_core::{AccountPublicKey, CameraId, CameraKey};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -301,3 +302,50 @@ impl Chain {
 
 /// Name of the file holding the newest verified camera record.
 pub const RECORD_FILE: &str = "record";
+
+/// Name of the file holding the roster chain the camera followed: every version from the
+/// first (the pinned account key's), one hex line each.
+pub const ROSTERS_FILE: &str = "rosters";
+
+/// The roster chain saved in `dir`, verified again from the first version under `account`
+/// (empty before the camera first followed it).
+///
+/// # Errors
+/// An unreadable file, or a chain that does not verify.
+pub fn load_rosters(dir: &Path, account: &AccountPublicKey) -> Result<Vec<Roster>, StoreError> {
+    let path = dir.join(ROSTERS_FILE);
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(&path)(e)),
+    };
+    let damaged = |why: String| StoreError::Damaged {
+        path: path.clone(),
+        why,
+    };
+    let mut chain: Vec<Roster> = Vec::new();
+    for line in text.lines() {
+        let bytes = hex::decode(line).map_err(|e| damaged(e.to_string()))?;
+        let signed = SignedRoster::decode(&bytes).map_err(|e| damaged(e.to_string()))?;
+        let next = match chain.last() {
+            Some(held) => held.accept(signed),
+            None => signed.verify_first(account),
+        }
+        .map_err(|e| damaged(e.to_string()))?;
+        chain.push(next);
+    }
+    Ok(chain)
+}
+
+/// Saves the roster chain in `dir`, atomically.
+///
+/// # Errors
+/// Any I/O failure; the previous chain is then intact.
+pub fn save_rosters(dir: &Path, chain: &[Roster]) -> Result<(), StoreError> {
+    let mut text = String::new();
+    for roster in chain {
+        text.push_str(&hex::encode(roster.signed().encoded()));
+        text.push('\n');
+    }
+    write_atomic(&dir.join(ROSTERS_FILE), text.as_bytes())
+}

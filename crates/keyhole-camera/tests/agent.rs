@@ -125,7 +125,7 @@ async fn camera_follows_new_epochs_and_refuses_a_substituted_record() {
         epoch: 4,
         viewing_key: HpkeSecretKey::generate(rng).public(),
     }
-    .sign(&server_key)
+    .sign(keyhole_core::signer::SignerKey::Account(&server_key))
     .unwrap();
     backdoor
         .meta

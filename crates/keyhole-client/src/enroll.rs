@@ -14,15 +14,14 @@ use keyhole_core::enrollment::{
     DeviceGrant, EnrollmentRequest, Joining, NONCE_LEN, ShortCode, Transcript, answer,
 };
 use keyhole_core::roster::{Roster, SignedRoster};
-use keyhole_core::{DeviceId, DeviceKeys, Timestamp};
+use keyhole_core::{AccountPublicKey, DeviceId, DeviceKeys, Timestamp};
 use keyhole_http::Endpoint;
 use rand_core::CryptoRngCore;
 use serde::Deserialize;
 
 use crate::ClientError;
-use crate::account_log::AccountLog;
 use crate::api::Api;
-use crate::owner::{Owner, log_in, untrusted};
+use crate::owner::{Owner, log_in, start_log, untrusted};
 
 /// How often a waiting device asks the server for the other device's message.
 const POLL: Duration = Duration::from_millis(250);
@@ -109,7 +108,7 @@ pub struct JoinRequest {
     device_id: DeviceId,
     device: DeviceKeys,
     joining: Joining,
-    roster: Roster,
+    account: AccountPublicKey,
     enrollment_id: String,
     transcript: Option<Transcript>,
 }
@@ -131,10 +130,12 @@ impl JoinRequest {
         let api = log_in(endpoint, username, password, device_id).await?;
         // Which account key this is, the code comparison settles: a roster of another account
         // gives a different code on the two screens.
-        let offered =
-            SignedRoster::decode(&api.get_bytes("/v1/roster").await?).map_err(untrusted)?;
-        let account = offered.unverified_body().account;
-        let roster = offered.verify_first(&account).map_err(untrusted)?;
+        // The account key as the server shows it; the code compared on both screens covers it,
+        // so a key the server substitutes gives codes that differ.
+        let first = SignedRoster::decode(&api.get_bytes("/v1/roster?version=1").await?)
+            .map_err(untrusted)?;
+        let account = first.unverified_body().account;
+        first.verify_first(&account).map_err(untrusted)?;
         let device = DeviceKeys::generate(rng);
         let joining =
             Joining::new(account, device_id, device_name, &device, rng).map_err(untrusted)?;
@@ -147,7 +148,7 @@ impl JoinRequest {
             device_id,
             device,
             joining,
-            roster,
+            account,
             enrollment_id: created.enrollment_id,
             transcript: None,
         })
@@ -190,34 +191,37 @@ impl JoinRequest {
             .ok_or_else(|| ClientError::Enrollment("compare the code first".into()))?;
         let (_, grant) = wait_for(&self.api, &self.enrollment_id, Awaited::Grant).await?;
         let grant = DeviceGrant::decode(&decode64(&grant)?).map_err(untrusted)?;
-        let account = grant
-            .open(&self.device.hpke, self.joining.request(), &transcript)
+        let version = grant
+            .open(&self.device.hpke, &transcript)
             .map_err(untrusted)?;
-        let roster = accept_roster_chain(&self.api, "/v1/roster", &self.roster).await?;
-        let listed = roster.device(&self.device_id).is_some_and(|d| {
-            d.signing_key == self.device.signing.public() && d.hpke_key == self.device.hpke.public()
-        });
+        let log = start_log(&self.api, &self.account).await?;
+        let mut owner = Owner {
+            endpoint: self.endpoint,
+            api: self.api,
+            device: self.device,
+            device_id: self.device_id,
+            cameras: BTreeMap::new(),
+            log,
+            sharing: crate::share::Sharing::default(),
+            heard: BTreeMap::new(),
+        };
+        // The account log, followed from entry 1 under the compared account key, must list
+        // this device with its keys by the roster version the grant names.
+        owner.refresh().await?;
+        let listed = owner.roster().body().version >= version
+            && owner.roster().device(&owner.device_id).is_some_and(|d| {
+                d.signing_key == owner.device.signing.public()
+                    && d.hpke_key == owner.device.hpke.public()
+            });
         if !listed {
             return Err(untrusted(
                 "the account's roster does not list this device with its keys",
             ));
         }
-        self.api
+        owner
+            .api
             .delete(&format!("/v1/enrollments/{}", self.enrollment_id))
             .await?;
-        let mut owner = Owner {
-            endpoint: self.endpoint,
-            api: self.api,
-            account,
-            device: self.device,
-            device_id: self.device_id,
-            roster,
-            cameras: BTreeMap::new(),
-            log: AccountLog::default(),
-            sharing: crate::share::Sharing::default(),
-            heard: BTreeMap::new(),
-        };
-        owner.refresh().await?;
         owner
             .adopt_key_packages("/v1/key-packages", None, rng)
             .await?;
@@ -236,23 +240,38 @@ impl JoinRequest {
     }
 }
 
-/// The newest roster at `path` (this account's, `/v1/roster`, or a member's), accepted version
-/// by version from `trusted`.
-pub(crate) async fn accept_roster_chain(
+/// The roster versions at `path` (an account's: a member's, or a shared camera's owner's) after
+/// `held`, each accepted as the successor of the one before — from version 1, which `account`
+/// must have signed, when none is held. Oldest first; empty when nothing is newer.
+pub(crate) async fn follow_rosters(
     api: &Api,
     path: &str,
-    trusted: &Roster,
-) -> Result<Roster, ClientError> {
+    account: &AccountPublicKey,
+    held: Option<&Roster>,
+) -> Result<Vec<Roster>, ClientError> {
     let latest = SignedRoster::decode(&api.get_bytes(path).await?).map_err(untrusted)?;
     let newest = latest.unverified_body().version;
-    let mut roster = trusted.clone();
-    for version in trusted.body().version.saturating_add(1)..newest {
+    let mut accepted: Vec<Roster> = Vec::new();
+    let from = held.map_or(1, |r| r.body().version.saturating_add(1));
+    for version in from..newest {
         let bytes = api.get_bytes(&format!("{path}?version={version}")).await?;
-        roster = roster
-            .accept(SignedRoster::decode(&bytes).map_err(untrusted)?)
-            .map_err(untrusted)?;
+        let offered = SignedRoster::decode(&bytes).map_err(untrusted)?;
+        let next = match accepted.last().or(held) {
+            Some(trusted) => trusted.accept(offered),
+            None => offered.verify_first(account),
+        }
+        .map_err(untrusted)?;
+        accepted.push(next);
     }
-    roster.accept(latest).map_err(untrusted)
+    let next = match accepted.last().or(held) {
+        Some(trusted) => trusted.accept(latest),
+        None => latest.verify_first(account),
+    }
+    .map_err(untrusted)?;
+    if held.is_none_or(|h| h.body().version < next.body().version) {
+        accepted.push(next);
+    }
+    Ok(accepted)
 }
 
 /// A device waiting to be approved, as an enrolled device sees it.
@@ -304,7 +323,7 @@ impl Owner {
         let mut pending = Vec::with_capacity(relayed.len());
         for r in relayed.into_iter().filter(|r| r.grant.is_none()) {
             let request = r.request()?;
-            let enrolled = self.roster.device(&request.device_id).is_some();
+            let enrolled = self.roster().device(&request.device_id).is_some();
             if request.device_id != self.device_id && !enrolled {
                 pending.push(PendingEnrollment {
                     enrollment_id: r.enrollment_id,
@@ -328,12 +347,12 @@ impl Owner {
         rng: &mut impl CryptoRngCore,
     ) -> Result<Approval, ClientError> {
         let request = &pending.request;
-        if request.account != self.account.public() {
+        if request.account != *self.account() {
             return Err(untrusted(
                 "the joining device was shown another account's key (the server substituted it)",
             ));
         }
-        if self.roster.device(&request.device_id).is_some() {
+        if self.roster().device(&request.device_id).is_some() {
             return Err(untrusted("that device id is already enrolled"));
         }
         let id = &pending.enrollment_id;
@@ -356,8 +375,9 @@ impl Owner {
         })
     }
 
-    /// After the user confirmed the codes match: enrolls the device (a new roster listing it and
-    /// key packages for every viewing key this device holds) and sends it the account key.
+    /// After the user confirmed the codes match: enrolls the device (a new roster listing it,
+    /// signed by this device, and key packages for every viewing key this device holds) and
+    /// tells it which roster version lists it. No account key travels: no device holds one.
     ///
     /// # Errors
     /// The joining device cancelled first; server errors.
@@ -374,10 +394,15 @@ impl Owner {
                 "the joining device cancelled the enrollment".into(),
             ));
         }
-        let grant = DeviceGrant::seal(&self.account, &approval.request, &approval.transcript, rng)
-            .map_err(untrusted)?;
         self.add_device(approval.request.entry(now), now, rng)
             .await?;
+        let grant = DeviceGrant::seal(
+            self.roster().body().version,
+            &approval.request,
+            &approval.transcript,
+            rng,
+        )
+        .map_err(untrusted)?;
         self.api
             .put_bytes(&format!("/v1/enrollments/{id}/grant"), grant.encode())
             .await?;

@@ -2,7 +2,8 @@
 //! passphrase (PROTOCOL.md §13), written atomically with mode 0600. The contents are a JSON
 //! object; every key in it is hex, every signed roster or record base64 of its encoding (the
 //! account log: its entries concatenated), and all of it is verified again when the store is
-//! opened.
+//! opened. It holds the device's own keys and the viewing keys — never the account key, which
+//! lives only behind the recovery phrase (PROTOCOL.md §4.3).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -14,9 +15,9 @@ use keyhole_core::keys::DeviceSigningKey;
 use keyhole_core::keystore::KeyStore;
 use keyhole_core::record::{CameraRecord, SignedCameraRecord};
 use keyhole_core::recovery::KdfParams;
-use keyhole_core::roster::SignedRoster;
+use keyhole_core::roster::{Roster, SignedRoster};
 use keyhole_core::share::SignedShare;
-use keyhole_core::{AccountKey, AccountPublicKey, CameraId, DeviceId, DeviceKeys, HpkeSecretKey};
+use keyhole_core::{AccountPublicKey, CameraId, DeviceId, DeviceKeys, HpkeSecretKey};
 use keyhole_http::Endpoint;
 use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
@@ -27,10 +28,14 @@ use crate::account_log::AccountLog;
 use crate::api::Api;
 use crate::owner::{CameraKeys, Owner};
 use crate::share::Sharing;
+use crate::sync::camera_subject;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
-/// The key store's contents, version 1.
+/// The version of [`Contents`] this code writes and reads.
+const VERSION: u32 = 2;
+
+/// The key store's contents, version 2.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Contents {
@@ -40,23 +45,26 @@ struct Contents {
     allow_plain_http: bool,
     device_id: String,
     token: String,
-    account_key: String,
+    /// The account's public key (hex): the root the log and every roster are verified from.
+    account: String,
     device_signing_key: String,
     device_hpke_key: String,
-    roster: String,
     cameras: Vec<CameraContents>,
     /// Every account log entry this device verified, concatenated, base64.
-    #[serde(default)]
     log: String,
+    /// Every roster version the log records, oldest first (base64).
+    rosters: Vec<String>,
     /// The account's newest acceptance statement (base64), if any.
     #[serde(default)]
     acceptance: Option<String>,
-    /// Members' rosters as last verified: username → roster (base64).
-    #[serde(default)]
-    members: BTreeMap<String, String>,
+
     /// Each shared camera's newest share statement: camera id → statement (base64).
     #[serde(default)]
     shares: BTreeMap<String, String>,
+    /// The roster chains of the other accounts this device follows (members, owners): account
+    /// key (hex) → every version, oldest first (base64).
+    #[serde(default)]
+    rosters_of: BTreeMap<String, Vec<String>>,
     /// Per shared camera and epoch, the member devices its key was sealed to, each as
     /// "<account key hex>/<device id>".
     #[serde(default)]
@@ -77,7 +85,6 @@ struct CameraContents {
 impl Drop for Contents {
     fn drop(&mut self) {
         self.token.zeroize();
-        self.account_key.zeroize();
         self.device_signing_key.zeroize();
         self.device_hpke_key.zeroize();
         for camera in &mut self.cameras {
@@ -98,40 +105,69 @@ fn hex32(text: &str, what: &str) -> Result<Zeroizing<[u8; 32]>, ClientError> {
     Ok(out)
 }
 
-/// The sharing state in `c`, each roster and statement verified again.
-fn sharing(c: &Contents, account: &AccountPublicKey) -> Result<Sharing, ClientError> {
-    let mut sharing = Sharing::default();
-    if let Some(statement) = &c.acceptance {
-        let acceptance = B64
-            .decode(statement)
-            .ok()
-            .and_then(|b| SignedAcceptance::decode(&b).ok())
-            .ok_or_else(|| bad("acceptance"))?
-            .verify(account)
-            .map_err(|_| bad("acceptance"))?;
-        sharing.acceptance = Some(acceptance);
-    }
-    for (name, roster) in &c.members {
+/// A roster chain from the first version (signed by `account`), each version accepted as the
+/// successor of the one before.
+fn roster_chain(
+    account: &AccountPublicKey,
+    encoded: &[String],
+    what: &str,
+) -> Result<Vec<Roster>, ClientError> {
+    let mut chain: Vec<Roster> = Vec::with_capacity(encoded.len());
+    for roster in encoded {
         let signed = B64
             .decode(roster)
             .ok()
             .and_then(|b| SignedRoster::decode(&b).ok())
-            .ok_or_else(|| bad("member roster"))?;
-        let key = signed.unverified_body().account;
-        let roster = signed
-            .verify_first(&key)
-            .map_err(|_| bad("member roster"))?;
-        sharing.members.insert(name.clone(), roster);
+            .ok_or_else(|| bad(what))?;
+        let next = match chain.last() {
+            Some(held) => held.accept(signed),
+            None => signed.verify_first(account),
+        }
+        .map_err(|_| bad(what))?;
+        chain.push(next);
+    }
+    Ok(chain)
+}
+
+/// The sharing state in `c`, each roster and statement verified again (this account's own
+/// statements against the roster in force where `log` records them).
+fn sharing(c: &Contents, log: &AccountLog) -> Result<Sharing, ClientError> {
+    let mut sharing = Sharing::default();
+    if let Some(statement) = &c.acceptance {
+        let signed = B64
+            .decode(statement)
+            .ok()
+            .and_then(|b| SignedAcceptance::decode(&b).ok())
+            .ok_or_else(|| bad("acceptance"))?;
+        let roster = log
+            .roster_when(
+                (keyhole_core::log::EntryKind::Acceptance, [0; 16]),
+                signed.unverified_body().version,
+            )
+            .ok_or_else(|| bad("acceptance"))?;
+        let acceptance = signed.verify(roster).map_err(|_| bad("acceptance"))?;
+        sharing.acceptance = Some(acceptance);
+    }
+    for (account, chain) in &c.rosters_of {
+        let key = AccountPublicKey::from_bytes(&*hex32(account, "other account's roster")?)
+            .map_err(|_| bad("other account's roster"))?;
+        let chain = roster_chain(&key, chain, "other account's roster")?;
+        sharing.rosters.insert(key.to_bytes(), chain);
     }
     for (camera, statement) in &c.shares {
         let id: CameraId = camera.parse().map_err(|_| bad("share"))?;
-        let share = B64
+        let signed = B64
             .decode(statement)
             .ok()
             .and_then(|b| SignedShare::decode(&b).ok())
-            .ok_or_else(|| bad("share"))?
-            .verify(account, &id)
-            .map_err(|_| bad("share"))?;
+            .ok_or_else(|| bad("share"))?;
+        let roster = log
+            .roster_when(
+                (keyhole_core::log::EntryKind::Share, id.0),
+                signed.unverified_body().version,
+            )
+            .ok_or_else(|| bad("share"))?;
+        let share = signed.verify(roster, &id).map_err(|_| bad("share"))?;
         sharing.shares.insert(id, share);
     }
     for (camera, epochs) in &c.sealed {
@@ -161,16 +197,15 @@ impl Owner {
         rng: &mut impl CryptoRngCore,
     ) -> Result<Vec<u8>, ClientError> {
         let contents = Contents {
-            version: 1,
+            version: VERSION,
             server_url: self.endpoint.url.clone(),
             server_pin: self.endpoint.pin.map(hex::encode),
             allow_plain_http: self.endpoint.allow_plain_http,
             device_id: self.device_id.to_string(),
             token: self.api.token().unwrap_or_default().to_owned(),
-            account_key: hex::encode(*self.account.seed()),
+            account: hex::encode(self.account().to_bytes()),
             device_signing_key: hex::encode(*self.device.signing.seed()),
             device_hpke_key: hex::encode(*self.device.hpke.to_bytes()),
-            roster: B64.encode(self.roster.signed().encoded()),
             cameras: self
                 .cameras
                 .iter()
@@ -190,17 +225,25 @@ impl Owner {
                 })
                 .collect(),
             log: B64.encode(self.log.encoded()),
+            rosters: self
+                .log
+                .rosters()
+                .map(|r| B64.encode(r.signed().encoded()))
+                .collect(),
+            rosters_of: self
+                .sharing
+                .rosters
+                .iter()
+                .map(|(key, chain)| {
+                    let chain = chain.iter().map(|r| B64.encode(r.signed().encoded()));
+                    (hex::encode(key), chain.collect())
+                })
+                .collect(),
             acceptance: self
                 .sharing
                 .acceptance
                 .as_ref()
                 .map(|a| B64.encode(a.signed().encoded())),
-            members: self
-                .sharing
-                .members
-                .iter()
-                .map(|(name, r)| (name.clone(), B64.encode(r.signed().encoded())))
-                .collect(),
             shares: self
                 .sharing
                 .shares
@@ -234,16 +277,21 @@ impl Owner {
         Ok(KeyStore::seal(passphrase.as_bytes(), &json, params, rng)?.encode())
     }
 
-    /// Opens a key store sealed by [`Owner::to_key_store`], verifying the roster and every
-    /// camera record under the account key again.
+    /// Opens a key store sealed by [`Owner::to_key_store`], verifying the account log from its
+    /// first entry, every roster, and every camera record against the roster in force for it
+    /// again.
     ///
     /// # Errors
     /// A wrong passphrase, a damaged store, or contents that do not verify.
     pub fn from_key_store(bytes: &[u8], passphrase: &str) -> Result<Self, ClientError> {
         let json = KeyStore::decode(bytes)?.open(passphrase.as_bytes())?;
         let c: Contents = serde_json::from_slice(&json).map_err(|_| bad("contents"))?;
-        if c.version != 1 {
-            return Err(bad("version"));
+        if c.version != VERSION {
+            return Err(ClientError::Untrusted(format!(
+                "the key store is format version {}, this program reads version {VERSION}: set \
+                 this device up again (keyhole join, or keyhole recover)",
+                c.version
+            )));
         }
         let endpoint = Endpoint {
             url: c.server_url.clone(),
@@ -253,16 +301,22 @@ impl Owner {
             },
             allow_plain_http: c.allow_plain_http,
         };
-        let account = AccountKey::from_seed(&*hex32(&c.account_key, "account key")?);
+        let account = AccountPublicKey::from_bytes(&*hex32(&c.account, "account key")?)
+            .map_err(|_| bad("account key"))?;
         let device = DeviceKeys {
             signing: DeviceSigningKey::from_seed(&*hex32(&c.device_signing_key, "device key")?),
             hpke: HpkeSecretKey::from_bytes(&*hex32(&c.device_hpke_key, "device key")?),
         };
-        let roster_bytes = B64.decode(&c.roster).map_err(|_| bad("roster"))?;
-        let roster = SignedRoster::decode(&roster_bytes)
-            .map_err(|_| bad("roster"))?
-            .verify_first(&account.public())
+        let log_bytes = B64.decode(&c.log).map_err(|_| bad("account log"))?;
+        let rosters = c
+            .rosters
+            .iter()
+            .map(|r| B64.decode(r))
+            .collect::<Result<Vec<_>, _>>()
             .map_err(|_| bad("roster"))?;
+        let log =
+            AccountLog::decode(&account, &log_bytes, &rosters).map_err(|_| bad("account log"))?;
+        let sharing = sharing(&c, &log)?;
         let device_id = c.device_id.parse().map_err(|_| bad("device id"))?;
         let mut cameras = BTreeMap::new();
         for camera in &c.cameras {
@@ -274,17 +328,39 @@ impl Owner {
                 ),
                 None => None,
             };
-            let signer = owner.unwrap_or_else(|| account.public());
+            let owner_chain = match &owner {
+                Some(key) => sharing
+                    .rosters
+                    .get(&key.to_bytes())
+                    .map(Vec::as_slice)
+                    .ok_or_else(|| bad("owner roster"))?,
+                None => &[],
+            };
             let mut records: Vec<CameraRecord> = Vec::new();
-            for encoded in &camera.records {
+            for (i, encoded) in camera.records.iter().enumerate() {
                 let signed = B64
                     .decode(encoded)
                     .ok()
                     .and_then(|b| SignedCameraRecord::decode(&b).ok())
                     .ok_or_else(|| bad("camera record"))?;
+                let version = signed.unverified_body().version;
+                let roster = match owner {
+                    Some(_) => crate::share::owner_roster_for(
+                        owner_chain,
+                        if i + 1 == camera.records.len() {
+                            version
+                        } else {
+                            u64::MAX
+                        },
+                        version,
+                        signed.signer(),
+                    ),
+                    None => log.roster_when(camera_subject(&id), version).cloned(),
+                }
+                .ok_or_else(|| bad("camera record"))?;
                 let record = match records.last() {
-                    Some(previous) => previous.accept(signed),
-                    None => signed.verify_first(&signer, &id),
+                    Some(previous) => previous.accept(signed, &roster),
+                    None => signed.verify_first(&roster, &id),
                 }
                 .map_err(|_| bad("camera record"))?;
                 records.push(record);
@@ -305,18 +381,12 @@ impl Owner {
                 },
             );
         }
-        let log_bytes = B64.decode(&c.log).map_err(|_| bad("account log"))?;
-        let log =
-            AccountLog::decode(&account.public(), &log_bytes).map_err(|_| bad("account log"))?;
-        let sharing = sharing(&c, &account.public())?;
         let api = Api::new(&endpoint)?.with_token(c.token.clone());
         Ok(Self {
             endpoint,
             api,
-            account,
             device,
             device_id,
-            roster,
             cameras,
             log,
             sharing,

@@ -10,6 +10,7 @@ use keyhole_core::envelope::{
     SignedHeader, TAG_LEN,
 };
 use keyhole_core::key_package::{KeyPackage, Recipient, RecipientKey};
+use keyhole_core::log::{EntryBody, EntryKind, LogHash, SignedEntry, statement_hash};
 use keyhole_core::pairing::{PairingCode, RegistrationProof};
 use keyhole_core::record::{CameraRecord, CameraRecordBody, CameraState};
 use keyhole_core::recovery::{KdfParams, RecoveryBackup, RecoveryPhrase, RecoverySecrets};
@@ -17,8 +18,10 @@ use keyhole_core::report::{
     Checked, DEFAULT_EPOCH_GRACE_MS, EpochStart, Expectations, Failure, Listed, Report,
 };
 use keyhole_core::roster::{DeviceEntry, Roster, RosterBody, RosterHash, SignedRoster};
+use keyhole_core::signer::SignerKey;
 use keyhole_core::{
-    AccountCode, AccountKey, CameraId, DeviceId, DeviceKeys, HpkeSecretKey, ObjectId, Timestamp,
+    AccountCode, AccountKey, AccountPublicKey, CameraId, DeviceId, DeviceKeys, HpkeSecretKey,
+    ObjectId, Timestamp,
 };
 use keyhole_http::Endpoint;
 use rand_core::CryptoRngCore;
@@ -29,7 +32,6 @@ use crate::ClientError;
 use crate::account_log::AccountLog;
 use crate::api::Api;
 use crate::share::Sharing;
-use crate::sync::ROSTER;
 
 /// What this device knows about one camera.
 #[derive(Debug, Default)]
@@ -207,17 +209,17 @@ struct ServerLatest {
     epoch: u32,
 }
 
-/// An enrolled device acting for the account owner.
+/// An enrolled device acting for the account owner. It holds its own device keys and the
+/// viewing keys, never the account key (PROTOCOL.md §4.3): everything it signs, it signs as
+/// itself, and a revoked device's signature counts for nothing.
 #[derive(Debug)]
 pub struct Owner {
     pub(crate) endpoint: Endpoint,
     pub(crate) api: Api,
-    pub(crate) account: AccountKey,
     pub(crate) device: DeviceKeys,
     pub(crate) device_id: DeviceId,
-    pub(crate) roster: Roster,
     pub(crate) cameras: BTreeMap<CameraId, CameraKeys>,
-    /// The account log as this device verified it.
+    /// The account log as this device verified it, with every roster version it records.
     pub(crate) log: AccountLog,
     /// Cameras shared with other accounts, and accounts whose shares this device accepts.
     pub(crate) sharing: Sharing,
@@ -244,6 +246,19 @@ struct KeyPackages {
 #[derive(Deserialize)]
 struct ListedObject {
     object_id: String,
+}
+
+/// The log of `account` as the server shows its start: entry 1 and the roster version 1 it
+/// records, both checked under the account key; the rest follows with a refresh.
+pub(crate) async fn start_log(
+    api: &Api,
+    account: &AccountPublicKey,
+) -> Result<AccountLog, ClientError> {
+    let first = api.get_bytes("/v1/log?after=0&limit=1").await?;
+    let entry = SignedEntry::decode(&first).map_err(untrusted)?;
+    let roster =
+        SignedRoster::decode(&api.get_bytes("/v1/roster?version=1").await?).map_err(untrusted)?;
+    AccountLog::first(account, entry, roster)
 }
 
 /// Logs `device_id` in with the account password; the connection carries its new token.
@@ -291,6 +306,8 @@ impl Owner {
             .await?;
         let device_id = DeviceId::random(rng);
         let api = log_in(endpoint, username, password, device_id).await?;
+        // The account key signs roster version 1 and log entry 1, goes into the recovery
+        // backup, and is dropped (zeroized) at the end of this function: no device keeps it.
         let account = AccountKey::generate(rng);
         let device = DeviceKeys::generate(rng);
         let recovery = HpkeSecretKey::generate(rng);
@@ -308,31 +325,44 @@ impl Owner {
                 hpke_key: device.hpke.public(),
             }],
         }
-        .sign(&account)
+        .sign(SignerKey::Account(&account))
+        .map_err(untrusted)?;
+        let entry = EntryBody {
+            account: account.public(),
+            sequence: 1,
+            previous: LogHash::default(),
+            issued_at: now,
+            kind: EntryKind::Roster,
+            subject: [0; 16],
+            version: 1,
+            statement: statement_hash(roster.encoded()),
+        }
+        .sign(SignerKey::Account(&account))
         .map_err(untrusted)?;
         let phrase = RecoveryPhrase::generate(rng);
         let secrets = RecoverySecrets {
-            account_key: AccountKey::from_seed(&account.seed()),
+            account_key: account,
             recovery_key: recovery,
         };
         let backup = RecoveryBackup::seal(&phrase, &secrets, kdf, rng).map_err(untrusted)?;
+        let account = secrets.account_key.public();
+        drop(secrets);
+        let log = AccountLog::first(&account, entry.clone(), roster.clone())?;
+        // Log entry 1 records roster version 1: the account exists from here on.
+        let mut request = entry.encoded().to_vec();
+        request.extend_from_slice(roster.encoded());
+        api.post_bytes::<serde_json::Value>("/v1/log", request)
+            .await?;
         let mut owner = Self {
             endpoint: endpoint.clone(),
             api,
-            roster: roster
-                .clone()
-                .verify_first(&account.public())
-                .map_err(untrusted)?,
-            account,
             device,
             device_id,
             cameras: BTreeMap::new(),
-            log: AccountLog::default(),
+            log,
             sharing: Sharing::default(),
             heard: BTreeMap::new(),
         };
-        // Log entry 1 records roster version 1: the account exists from here on.
-        owner.append(ROSTER, 1, roster.encoded(), now).await?;
         owner
             .api
             .put_bytes("/v1/recovery-backup", backup.encode())
@@ -341,10 +371,15 @@ impl Owner {
         Ok((owner, phrase))
     }
 
-    /// Restores the account on a new device after every enrolled device is lost: logs in,
-    /// opens the recovery backup with `phrase`, enrolls this device in a new roster, and
-    /// recovers every camera's viewing keys for every epoch from the recovery key packages
-    /// (re-sealing them to this device), so the whole history opens here.
+    /// Restores the account on a new device after every enrolled device is lost — or takes
+    /// it back from a device that turned against it: logs in, opens the recovery backup with
+    /// `phrase`, and with the account key it holds signs a new roster that lists this device
+    /// alone (every other device is revoked; enrol the ones still trusted again), then recovers
+    /// every camera's viewing keys for every epoch from the recovery key packages (re-sealing
+    /// them to this device), so the whole history opens here. The next sync starts a new epoch
+    /// for every camera, so nothing recorded afterwards opens on a removed device. The account
+    /// key is dropped before this returns. Returns the device and the names of the devices it
+    /// removed.
     ///
     /// # Errors
     /// A wrong phrase or password, anything that does not verify under the recovered account
@@ -357,45 +392,50 @@ impl Owner {
         device_name: &str,
         now: Timestamp,
         rng: &mut impl CryptoRngCore,
-    ) -> Result<Self, ClientError> {
+    ) -> Result<(Self, Vec<String>), ClientError> {
         let device_id = DeviceId::random(rng);
         let api = log_in(endpoint, username, password, device_id).await?;
         let backup = RecoveryBackup::decode(&api.get_bytes("/v1/recovery-backup").await?)
             .map_err(untrusted)?;
         let secrets = backup.open(phrase).map_err(untrusted)?;
-        let account = secrets.account_key;
-        let roster = SignedRoster::decode(&api.get_bytes("/v1/roster").await?)
-            .map_err(untrusted)?
-            .verify_first(&account.public())
-            .map_err(untrusted)?;
-        if roster.body().recovery_key != secrets.recovery_key.public() {
-            return Err(untrusted("the roster names another recovery key"));
-        }
+        let account = secrets.account_key.public();
+        let log = start_log(&api, &account).await?;
         let device = DeviceKeys::generate(rng);
-        let entry = DeviceEntry {
-            id: device_id,
-            name: device_name.to_owned(),
-            added_at: now,
-            signing_key: device.signing.public(),
-            hpke_key: device.hpke.public(),
-        };
         let mut owner = Self {
             endpoint: endpoint.clone(),
             api,
-            account,
             device,
             device_id,
-            roster,
             cameras: BTreeMap::new(),
-            log: AccountLog::default(),
+            log,
             sharing: Sharing::default(),
             heard: BTreeMap::new(),
         };
         owner.refresh().await?;
-        let mut body = owner.roster.successor(now);
-        body.devices.push(entry);
-        owner.publish_roster(body).await?;
-
+        if owner.roster().body().recovery_key != secrets.recovery_key.public() {
+            return Err(untrusted("the roster names another recovery key"));
+        }
+        let removed: Vec<(DeviceId, String)> = owner
+            .roster()
+            .body()
+            .devices
+            .iter()
+            .map(|d| (d.id, d.name.clone()))
+            .collect();
+        let mut body = owner.roster().successor(now);
+        body.devices = vec![DeviceEntry {
+            id: device_id,
+            name: device_name.to_owned(),
+            added_at: now,
+            signing_key: owner.device.signing.public(),
+            hpke_key: owner.device.hpke.public(),
+        }];
+        owner
+            .publish_roster_as(body, Some(&secrets.account_key))
+            .await?;
+        for (device, _) in &removed {
+            owner.api.delete(&format!("/v1/devices/{device}")).await?;
+        }
         owner
             .adopt_key_packages(
                 "/v1/key-packages?recipient=recovery",
@@ -403,8 +443,27 @@ impl Owner {
                 rng,
             )
             .await?;
+        drop(secrets);
         owner.sync().await?;
-        Ok(owner)
+        Ok((owner, removed.into_iter().map(|(_, name)| name).collect()))
+    }
+
+    /// The account's public key, pinned from the account log's first entry.
+    pub(crate) fn account(&self) -> &AccountPublicKey {
+        self.log.account()
+    }
+
+    /// The roster in force: the newest the account log records.
+    pub(crate) fn roster(&self) -> &Roster {
+        self.log.roster()
+    }
+
+    /// This device's signing key, as it signs statements.
+    pub(crate) fn signer(&self) -> SignerKey<'_> {
+        SignerKey::Device {
+            id: self.device_id,
+            key: &self.device.signing,
+        }
     }
 
     /// Opens the key packages the server lists at `query`, each checked against the record of
@@ -438,7 +497,7 @@ impl Owner {
                 .map_err(untrusted)?;
             if other.is_some() {
                 let to_self = Recipient {
-                    account: self.account.public(),
+                    account: *self.account(),
                     key: RecipientKey::Device(self.device_id),
                 };
                 let key = self.device.hpke.public();
@@ -511,7 +570,7 @@ impl Owner {
     /// The account's enrolled devices, from the verified roster: id, name, when added.
     #[must_use]
     pub fn devices(&self) -> Vec<(DeviceId, String, Timestamp)> {
-        self.roster
+        self.roster()
             .body()
             .devices
             .iter()
@@ -547,7 +606,7 @@ impl Owner {
         if latest.body().state == CameraState::Active {
             let mut body = latest.successor(now);
             body.state = CameraState::Removed;
-            let signed = body.sign(&self.account).map_err(untrusted)?;
+            let signed = body.sign(self.signer()).map_err(untrusted)?;
             self.publish_record(*camera, signed).await?;
         }
         let footage = if keep_footage { "keep" } else { "delete" };
@@ -643,7 +702,7 @@ impl Owner {
                 return Some("this device".to_owned());
             }
             return self
-                .roster
+                .roster()
                 .body()
                 .devices
                 .iter()
@@ -664,7 +723,7 @@ impl Owner {
     /// The account code people compare out of band.
     #[must_use]
     pub fn account_code(&self) -> AccountCode {
-        self.account.public().account_code()
+        self.account().account_code()
     }
 
     /// Makes a pairing code for a new camera and announces its token to the server. The code
@@ -678,7 +737,7 @@ impl Owner {
         tls_fingerprint: Option<[u8; 32]>,
         rng: &mut impl CryptoRngCore,
     ) -> Result<PairingCode, ClientError> {
-        let code = PairingCode::new(server_url, tls_fingerprint, self.account.public(), rng)
+        let code = PairingCode::new(server_url, tls_fingerprint, *self.account(), rng)
             .map_err(untrusted)?;
         self.api
             .post_json::<serde_json::Value>(
@@ -711,7 +770,7 @@ impl Owner {
         proof.verify(code).map_err(untrusted)?;
         let viewing = HpkeSecretKey::generate(rng);
         let record = CameraRecordBody {
-            account: self.account.public(),
+            account: *self.account(),
             camera_id: proof.camera_id,
             version: 1,
             issued_at: now,
@@ -721,7 +780,7 @@ impl Owner {
             epoch: 1,
             viewing_key: viewing.public(),
         }
-        .sign(&self.account)
+        .sign(self.signer())
         .map_err(untrusted)?;
         // Sealed before the record names the key, as for a new epoch.
         self.seal_key_packages(proof.camera_id, 1, &viewing, now, rng)
@@ -743,7 +802,7 @@ impl Owner {
         now: Timestamp,
         rng: &mut impl CryptoRngCore,
     ) -> Result<(), ClientError> {
-        let body = self.roster.body();
+        let body = self.roster().body();
         let mut recipients: Vec<(RecipientKey, keyhole_core::HpkePublicKey)> = body
             .devices
             .iter()
@@ -752,7 +811,7 @@ impl Owner {
         recipients.push((RecipientKey::Recovery, body.recovery_key));
         for (key, public) in recipients {
             let recipient = Recipient {
-                account: self.account.public(),
+                account: *self.account(),
                 key,
             };
             self.put_key_package(camera, epoch, viewing, recipient, &public, rng)
@@ -776,11 +835,14 @@ impl Owner {
         rng: &mut impl CryptoRngCore,
     ) -> Result<(), ClientError> {
         self.refresh().await?;
-        let mut body = self.roster.successor(now);
+        // Every key this device can open, so the new device gets all of them (one paired here a
+        // moment ago is still only in its key package).
+        self.open_key_packages().await?;
+        let mut body = self.roster().successor(now);
         body.devices.push(entry.clone());
         self.publish_roster(body).await?;
         let recipient = Recipient {
-            account: self.account.public(),
+            account: *self.account(),
             key: RecipientKey::Device(entry.id),
         };
         // Cameras shared with this account are their owners' to seal (they follow this roster).
@@ -804,16 +866,8 @@ impl Owner {
         to: &keyhole_core::HpkePublicKey,
         rng: &mut impl CryptoRngCore,
     ) -> Result<(), ClientError> {
-        let pkg = KeyPackage::seal(
-            self.account.public(),
-            camera,
-            epoch,
-            viewing,
-            recipient,
-            to,
-            rng,
-        )
-        .map_err(untrusted)?;
+        let pkg = KeyPackage::seal(*self.account(), camera, epoch, viewing, recipient, to, rng)
+            .map_err(untrusted)?;
         self.api.put_bytes("/v1/key-packages", pkg.encode()).await
     }
 
@@ -835,7 +889,7 @@ impl Owner {
             ));
         }
         self.refresh().await?;
-        let mut body = self.roster.successor(now);
+        let mut body = self.roster().successor(now);
         body.devices.retain(|d| d.id != device);
         self.publish_roster(body).await?;
         self.api.delete(&format!("/v1/devices/{device}")).await?;
@@ -882,7 +936,7 @@ impl Owner {
         let viewing = HpkeSecretKey::generate(rng);
         body.viewing_key = viewing.public();
         let epoch = body.epoch;
-        let signed = body.sign(&self.account).map_err(untrusted)?;
+        let signed = body.sign(self.signer()).map_err(untrusted)?;
         self.sharing.sealing(*camera, epoch, latest.body().epoch);
         // Sealed before the record names the key, so a failure on the way never leaves the
         // camera sealing to a key no device holds (packages of an epoch no record names are

@@ -10,14 +10,15 @@ use keyhole_core::acceptance::{Acceptance, AcceptanceBody, AcceptedOwner, Signed
 use keyhole_core::key_package::{KeyPackage, Recipient, RecipientKey};
 use keyhole_core::log::EntryKind;
 use keyhole_core::record::{CameraRecord, CameraState, SignedCameraRecord};
-use keyhole_core::roster::{Roster, SignedRoster};
+use keyhole_core::roster::Roster;
 use keyhole_core::share::{Member, Share, ShareBody, SignedShare};
+use keyhole_core::signer::Signer;
 use keyhole_core::{AccountPublicKey, CameraId, DeviceId, HpkeSecretKey, Timestamp};
 use rand_core::CryptoRngCore;
 use serde::Deserialize;
 
 use crate::ClientError;
-use crate::enroll::accept_roster_chain;
+use crate::enroll::follow_rosters;
 use crate::owner::{Owner, untrusted};
 
 /// A member a camera is shared with: its user name, and when the share ends (`None`: when
@@ -30,8 +31,11 @@ pub(crate) struct Sharing {
     /// The account's newest acceptance statement: the accounts whose shares its devices open,
     /// each with the key whose code the user compared on one of them.
     pub(crate) acceptance: Option<Acceptance>,
-    /// Members' rosters as this device last verified them, by username.
-    pub(crate) members: BTreeMap<String, Roster>,
+    /// The roster chain of every other account this device follows — members it shares with,
+    /// owners whose cameras it opens — every version from the first (that account's key's), by
+    /// account key. Keys are sealed to a member's newest; an owner's camera records are
+    /// verified against its owner's.
+    pub(crate) rosters: BTreeMap<[u8; 32], Vec<Roster>>,
     /// The newest share statement of each of this account's shared cameras.
     pub(crate) shares: BTreeMap<CameraId, Share>,
     /// Per shared camera and epoch, the member devices its key was sealed to from this device.
@@ -47,7 +51,7 @@ pub(crate) type MemberDevice = ([u8; 32], DeviceId);
 impl Sharing {
     /// Grows with everything learned, for [`Owner::sync`] to tell whether to save.
     pub(crate) fn progress(&self) -> u64 {
-        let members: u64 = self.members.values().map(|r| r.body().version).sum();
+        let members: u64 = self.rosters.values().map(|c| c.len() as u64).sum();
         let shares: u64 = self.shares.values().map(|s| s.body().version).sum();
         let sealed: u64 = self
             .sealed
@@ -112,6 +116,31 @@ fn device_ids(roster: &Roster) -> BTreeSet<DeviceId> {
     roster.body().devices.iter().map(|d| d.id).collect()
 }
 
+/// The roster of an owner's `chain` against which a member checks record version `version`
+/// (`newest` is the newest record version): the newest record, which names the key the camera
+/// seals to now, only under the owner's current roster; an older one under the newest roster
+/// that lists its signer, since the member, who seals nothing to those keys, only needs them
+/// to tell which key opens which epoch (each key package is checked against them).
+pub(crate) fn owner_roster_for(
+    chain: &[Roster],
+    newest: u64,
+    version: u64,
+    signer: Signer,
+) -> Option<Roster> {
+    let current = chain.last()?;
+    if version == newest {
+        return Some(current.clone());
+    }
+    chain
+        .iter()
+        .rev()
+        .find(|r| match signer {
+            Signer::Account => true,
+            Signer::Device(id) => r.device(&id).is_some(),
+        })
+        .cloned()
+}
+
 impl Owner {
     /// The key of account `username`, checked against the account code its user read out.
     async fn account_key_of(
@@ -126,7 +155,7 @@ impl Owner {
         let mut bytes = [0u8; 32];
         hex::decode_to_slice(&answer.account_key, &mut bytes).map_err(untrusted)?;
         let key = AccountPublicKey::from_bytes(&bytes).map_err(untrusted)?;
-        if key == self.account.public() {
+        if key == *self.account() {
             return Err(untrusted(format!("{username} is this account")));
         }
         if !key.account_code().matches(code) {
@@ -164,7 +193,7 @@ impl Owner {
         let mut body = match &self.sharing.acceptance {
             Some(acceptance) => acceptance.successor(now),
             None => AcceptanceBody {
-                account: self.account.public(),
+                account: *self.account(),
                 version: 1,
                 issued_at: now,
                 owners: Vec::new(),
@@ -200,14 +229,10 @@ impl Owner {
     /// Signs `body`, appends it to the log, and forgets cameras of accounts it no longer lists.
     async fn publish_acceptance(&mut self, body: AcceptanceBody) -> Result<(), ClientError> {
         let now = body.issued_at;
-        let signed = body.sign(&self.account).map_err(untrusted)?;
+        let signed = body.sign(self.signer()).map_err(untrusted)?;
         let acceptance = signed
             .clone()
-            .verify_after(
-                self.sharing.acceptance.as_ref(),
-                &self.account.public(),
-                &(),
-            )
+            .verify_after(self.sharing.acceptance.as_ref(), self.roster(), &())
             .map_err(untrusted)?;
         self.append(ACCEPTANCE, acceptance.body().version, signed.encoded(), now)
             .await?;
@@ -239,13 +264,13 @@ impl Owner {
             let bytes = self
                 .read_logged(ACCEPTANCE, "/v1/acceptance", version)
                 .await?;
+            let roster = self
+                .log
+                .roster_when(ACCEPTANCE, version)
+                .ok_or_else(|| untrusted("no roster in force for the acceptance statement"))?;
             let acceptance = SignedAcceptance::decode(&bytes)
                 .map_err(untrusted)?
-                .verify_after(
-                    self.sharing.acceptance.as_ref(),
-                    &self.account.public(),
-                    &(),
-                )
+                .verify_after(self.sharing.acceptance.as_ref(), roster, &())
                 .map_err(untrusted)?;
             self.sharing.acceptance = Some(acceptance);
         }
@@ -281,7 +306,7 @@ impl Owner {
         let mut body = match self.sharing.shares.get(camera) {
             Some(share) => share.successor(now),
             None => ShareBody {
-                owner: self.account.public(),
+                owner: *self.account(),
                 camera_id: *camera,
                 version: 1,
                 issued_at: now,
@@ -296,7 +321,7 @@ impl Owner {
         });
         self.publish_share(*camera, body).await?;
         let all: Vec<DeviceId> = device_ids(&roster).into_iter().collect();
-        self.seal_current(camera, username, &all, rng).await
+        self.seal_current(camera, &roster, &all, rng).await
     }
 
     /// Withdraws the share of `camera` with `username`: a share statement without it (its
@@ -390,14 +415,10 @@ impl Owner {
         body: ShareBody,
     ) -> Result<(), ClientError> {
         let now = body.issued_at;
-        let signed = body.sign(&self.account).map_err(untrusted)?;
+        let signed = body.sign(self.signer()).map_err(untrusted)?;
         let accepted = signed
             .clone()
-            .verify_after(
-                self.sharing.shares.get(&camera),
-                &self.account.public(),
-                &camera,
-            )
+            .verify_after(self.sharing.shares.get(&camera), self.roster(), &camera)
             .map_err(untrusted)?;
         self.append(
             share_subject(&camera),
@@ -410,42 +431,47 @@ impl Owner {
         Ok(())
     }
 
-    /// The member's newest roster, verified under its pinned `key` as a successor of the one
-    /// this device holds (a first one verified alone), and kept.
+    /// The member's newest roster, followed from the chain this device holds (or from the
+    /// first, signed by its pinned `key`), and kept.
     async fn member_roster(
         &mut self,
         username: &str,
         key: &AccountPublicKey,
     ) -> Result<Roster, ClientError> {
         let path = format!("/v1/accounts/{username}/roster");
-        let held = self
-            .sharing
-            .members
-            .get(username)
-            .filter(|r| r.body().account == *key)
-            .cloned();
-        let roster = match held {
-            Some(held) => accept_roster_chain(&self.api, &path, &held).await,
-            None => SignedRoster::decode(&self.api.get_bytes(&path).await?)
-                .map_err(untrusted)?
-                .verify_first(key)
-                .map_err(untrusted),
-        }
-        .map_err(|e| match e {
+        self.follow_account(&path, key).await.map_err(|e| match e {
             ClientError::Untrusted(m) => untrusted(format!("{username}'s device list: {m}")),
             other => other,
-        })?;
-        self.sharing
-            .members
-            .insert(username.to_owned(), roster.clone());
-        Ok(roster)
+        })
     }
 
-    /// Seals `camera`'s current viewing key to these devices of member `username`.
+    /// Follows the roster chain of account `key` at `path` from what this device holds of it,
+    /// keeps it, and returns its newest version.
+    async fn follow_account(
+        &mut self,
+        path: &str,
+        key: &AccountPublicKey,
+    ) -> Result<Roster, ClientError> {
+        let mut chain = self
+            .sharing
+            .rosters
+            .get(&key.to_bytes())
+            .cloned()
+            .unwrap_or_default();
+        chain.extend(follow_rosters(&self.api, path, key, chain.last()).await?);
+        let newest = chain
+            .last()
+            .cloned()
+            .ok_or_else(|| untrusted("no roster is served"))?;
+        self.sharing.rosters.insert(key.to_bytes(), chain);
+        Ok(newest)
+    }
+
+    /// Seals `camera`'s current viewing key to these devices of a member's verified `roster`.
     async fn seal_current(
         &mut self,
         camera: &CameraId,
-        username: &str,
+        roster: &Roster,
         devices: &[DeviceId],
         rng: &mut impl CryptoRngCore,
     ) -> Result<(), ClientError> {
@@ -462,25 +488,20 @@ impl Owner {
         };
         // A copy: sealing notes what it sealed, which needs `self` mutably.
         let viewing = HpkeSecretKey::from_bytes(&held.to_bytes());
-        self.seal_to_member(camera, epoch, &viewing, username, devices, rng)
+        self.seal_to_member(camera, epoch, &viewing, roster, devices, rng)
             .await
     }
 
-    /// Seals a viewing key to these devices of member `username`, from its verified roster.
+    /// Seals a viewing key to these devices of a member's verified `roster`.
     pub(crate) async fn seal_to_member(
         &mut self,
         camera: &CameraId,
         epoch: u32,
         viewing: &HpkeSecretKey,
-        username: &str,
+        roster: &Roster,
         devices: &[DeviceId],
         rng: &mut impl CryptoRngCore,
     ) -> Result<(), ClientError> {
-        let Some(roster) = self.sharing.members.get(username).cloned() else {
-            return Err(untrusted(format!(
-                "{username}'s device list is not known here"
-            )));
-        };
         let account = roster.body().account;
         for id in devices {
             let Some(device) = roster.device(id) else {
@@ -517,7 +538,7 @@ impl Owner {
             }
             let roster = self.member_roster(&m.name, &m.account).await?;
             let all: Vec<DeviceId> = device_ids(&roster).into_iter().collect();
-            self.seal_to_member(camera, epoch, viewing, &m.name, &all, rng)
+            self.seal_to_member(camera, epoch, viewing, &roster, &all, rng)
                 .await?;
         }
         Ok(())
@@ -539,9 +560,13 @@ impl Owner {
                     Err(ClientError::Server { status: 404, .. }) => break,
                     other => other?,
                 };
+                let roster = self
+                    .log
+                    .roster_when(subject, version)
+                    .ok_or_else(|| untrusted("no roster in force for the share statement"))?;
                 let share = SignedShare::decode(&bytes)
                     .map_err(untrusted)?
-                    .verify_after(held.as_ref(), &self.account.public(), &camera)
+                    .verify_after(held.as_ref(), roster, &camera)
                     .map_err(untrusted)?;
                 held = Some(share);
             }
@@ -552,8 +577,31 @@ impl Owner {
         Ok(())
     }
 
+    /// The roster chain of `owner`, whose camera `camera` this account opens, followed up to
+    /// the newest the server shows (from the owner's first roster, signed by its pinned key,
+    /// when none is held), and kept.
+    async fn owner_rosters(
+        &mut self,
+        camera: &CameraId,
+        owner: &AccountPublicKey,
+    ) -> Result<Vec<Roster>, ClientError> {
+        let path = format!("/v1/cameras/{camera}/roster");
+        self.follow_account(&path, owner)
+            .await
+            .map_err(|e| match e {
+                ClientError::Untrusted(m) => untrusted(format!("the owner's device list: {m}")),
+                other => other,
+            })?;
+        Ok(self
+            .sharing
+            .rosters
+            .get(&owner.to_bytes())
+            .cloned()
+            .unwrap_or_default())
+    }
+
     /// Brings the records of cameras shared with this account up to date (under their owners'
-    /// keys). One whose share was withdrawn is no longer served and is left as it was.
+    /// rosters). One whose share was withdrawn is no longer served and is left as it was.
     pub(crate) async fn refresh_shared_cameras(&mut self) -> Result<(), ClientError> {
         let shared: Vec<(CameraId, AccountPublicKey)> = self
             .cameras
@@ -574,8 +622,12 @@ impl Owner {
                 .unverified_body()
                 .version;
             let held = self.cameras.get(&camera).map(|k| k.records.clone());
+            let chain = self.owner_rosters(&camera, &owner).await?;
+            let roster_for = |version, signer| owner_roster_for(&chain, to, version, signer);
             if let Some(records) = self
-                .fetch_records(&camera, &owner, held.unwrap_or_default(), to, |_, _| Ok(()))
+                .fetch_records(&camera, roster_for, held.unwrap_or_default(), to, |_, _| {
+                    Ok(())
+                })
                 .await?
                 && let Some(keys) = self.cameras.get_mut(&camera)
             {
@@ -610,8 +662,10 @@ impl Owner {
             .map_err(untrusted)?
             .unverified_body()
             .version;
+        let chain = self.owner_rosters(&pkg.camera_id, &pkg.owner).await?;
+        let roster_for = |version, signer| owner_roster_for(&chain, to, version, signer);
         let Some(records) = self
-            .fetch_records(&pkg.camera_id, &pkg.owner, Vec::new(), to, |_, _| Ok(()))
+            .fetch_records(&pkg.camera_id, roster_for, Vec::new(), to, |_, _| Ok(()))
             .await?
         else {
             return Ok(false);
@@ -678,15 +732,15 @@ impl Owner {
                     .filter(|d| !sealed.contains(&(key, *d)))
                     .collect();
                 if !lacking.is_empty() {
-                    missing.push((m.name.clone(), lacking));
+                    missing.push((roster, lacking));
                 }
             }
             if !sealed.is_subset(&listed) {
                 self.rotate_epoch(&camera, now, rng).await?;
                 continue;
             }
-            for (name, devices) in missing {
-                self.seal_current(&camera, &name, &devices, rng).await?;
+            for (roster, devices) in missing {
+                self.seal_current(&camera, &roster, &devices, rng).await?;
             }
         }
         Ok(())

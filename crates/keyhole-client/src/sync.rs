@@ -3,8 +3,6 @@
 //! read only in a version the log records; each device posts the head it verified and compares
 //! the other devices' heads, which finds a server that showed them different histories.
 
-use std::collections::BTreeMap;
-
 use base64::Engine as _;
 use keyhole_core::key_package::KeyPackage;
 use keyhole_core::log::{
@@ -12,15 +10,15 @@ use keyhole_core::log::{
 };
 use keyhole_core::record::CameraState;
 use keyhole_core::record::{CameraRecord, SignedCameraRecord};
-use keyhole_core::roster::{RosterBody, SignedRoster};
+use keyhole_core::roster::{Roster, RosterBody, SignedRoster};
+use keyhole_core::signer::{Signer, SignerKey};
 use keyhole_core::{CameraId, Timestamp};
 use serde::Deserialize;
 
 use crate::ClientError;
+use crate::account_log::Next;
+pub(crate) use crate::account_log::ROSTER;
 use crate::owner::{Owner, untrusted};
-
-/// The roster's place in the log.
-pub(crate) const ROSTER: (EntryKind, [u8; 16]) = (EntryKind::Roster, [0; 16]);
 
 /// A camera's records' place in the log.
 pub(crate) fn camera_subject(camera: &CameraId) -> (EntryKind, [u8; 16]) {
@@ -48,7 +46,8 @@ fn log_refused(e: LogError) -> ClientError {
 
 impl Owner {
     /// Writes `statement` (a signed roster or camera record, as `version` of `subject`) with the
-    /// log entry recording it, in one request; the server takes both or neither.
+    /// log entry recording it, both signed by this device, in one request; the server takes
+    /// both or neither.
     pub(crate) async fn append(
         &mut self,
         subject: (EntryKind, [u8; 16]),
@@ -58,22 +57,39 @@ impl Owner {
     ) -> Result<(), ClientError> {
         let entry = self
             .log
-            .next(self.account.public(), subject, version, statement, now)
-            .sign(&self.account)
+            .next(subject, version, statement, now)
+            .sign(self.signer())
             .map_err(untrusted)?;
+        self.append_entry(entry, statement).await
+    }
+
+    /// Writes a signed entry with the statement it records, then takes it into the log (a
+    /// roster it records becomes the roster in force).
+    async fn append_entry(
+        &mut self,
+        entry: SignedEntry,
+        statement: &[u8],
+    ) -> Result<(), ClientError> {
         let mut request = Vec::with_capacity(ENTRY_LEN + statement.len());
         request.extend_from_slice(entry.encoded());
         request.extend_from_slice(statement);
         self.api
             .post_bytes::<serde_json::Value>("/v1/log", request)
             .await?;
-        self.log
-            .accept(&self.account.public(), entry)
-            .map_err(log_refused)
+        if let Next::Roster(_) = self.log.accept(entry).map_err(log_refused)? {
+            self.log
+                .adopt_roster(SignedRoster::decode(statement).map_err(untrusted)?)?;
+        }
+        Ok(())
     }
 
-    /// Reads and verifies the log entries after this device's head.
+    /// Reads and verifies the log entries after this device's head, each against the roster
+    /// in force where it stands: every roster an entry records is fetched and verified before
+    /// the next entry.
     async fn pull_log(&mut self) -> Result<(), ClientError> {
+        if let Some(version) = self.log.waiting_for_roster() {
+            self.adopt_logged_roster(version).await?;
+        }
         loop {
             let after = self.log.sequence();
             let page = self
@@ -85,9 +101,9 @@ impl Owner {
             }
             for chunk in page.chunks(ENTRY_LEN) {
                 let entry = SignedEntry::decode(chunk).map_err(untrusted)?;
-                self.log
-                    .accept(&self.account.public(), entry)
-                    .map_err(log_refused)?;
+                if let Next::Roster(version) = self.log.accept(entry).map_err(log_refused)? {
+                    self.adopt_logged_roster(version).await?;
+                }
             }
             if page.len() < LOG_PAGE * ENTRY_LEN {
                 return Ok(());
@@ -98,34 +114,20 @@ impl Owner {
         }
     }
 
+    /// Fetches roster `version`, which the newest log entry records, and makes it the roster
+    /// in force.
+    async fn adopt_logged_roster(&mut self, version: u64) -> Result<(), ClientError> {
+        let bytes = self.read_logged(ROSTER, "/v1/roster", version).await?;
+        self.log
+            .adopt_roster(SignedRoster::decode(&bytes).map_err(untrusted)?)
+    }
+
     /// Brings the roster and every camera's records up to the versions the log records, each
-    /// fetched version checked against its entry, and learns cameras that other devices
-    /// paired. Every change to the account starts here, so it extends the newest state.
+    /// fetched version checked against its entry and against the roster in force there, and
+    /// learns cameras that other devices paired. Every change to the account starts here, so
+    /// it extends the newest state.
     pub(crate) async fn refresh(&mut self) -> Result<(), ClientError> {
         self.pull_log().await?;
-        let latest = self
-            .log
-            .latest(ROSTER)
-            .ok_or_else(|| untrusted("the account log records no roster"))?;
-        let held = self.roster.body().version;
-        if held > latest {
-            return Err(untrusted(format!(
-                "this device holds roster version {held}, which the account log does not record"
-            )));
-        }
-        for version in held + 1..=latest {
-            let bytes = self.read_logged(ROSTER, "/v1/roster", version).await?;
-            let offered = SignedRoster::decode(&bytes).map_err(untrusted)?;
-            self.roster = self.roster.accept(offered).map_err(untrusted)?;
-        }
-        if !self
-            .log
-            .records(ROSTER, latest, self.roster.signed().encoded())
-        {
-            return Err(untrusted(
-                "this device's roster is not the one the account log records",
-            ));
-        }
         let logged: Vec<CameraId> = self
             .log
             .subjects(EntryKind::CameraRecord)
@@ -188,9 +190,9 @@ impl Owner {
             )));
         }
         let check = |version, bytes: &[u8]| self.log.require(subject, version, bytes);
-        let owner = self.account.public();
+        let roster_for = |version, _: Signer| self.log.roster_when(subject, version).cloned();
         let Some(records) = self
-            .fetch_records(&camera, &owner, records, latest, check)
+            .fetch_records(&camera, roster_for, records, latest, check)
             .await?
         else {
             return Ok(());
@@ -209,13 +211,14 @@ impl Owner {
     }
 
     /// Record versions after those in `records` up to `to` of `camera`, each passed to `check`
-    /// (version, bytes) and verified under `owner` as a successor of the one before; `None` if
-    /// the server no longer serves them (a camera removed with its footage, or a share
-    /// withdrawn).
+    /// (version, bytes) and verified as a successor of the one before, signed by the account
+    /// key or a device of the roster `roster_for` (version, signer) names as in force for it;
+    /// `None` if the server no longer serves them (a camera removed with its footage, or a
+    /// share withdrawn).
     pub(crate) async fn fetch_records(
         &self,
         camera: &CameraId,
-        owner: &keyhole_core::AccountPublicKey,
+        roster_for: impl Fn(u64, Signer) -> Option<Roster>,
         mut records: Vec<CameraRecord>,
         to: u64,
         check: impl Fn(u64, &[u8]) -> Result<(), ClientError>,
@@ -232,9 +235,14 @@ impl Owner {
             };
             check(version, &bytes)?;
             let offered = SignedCameraRecord::decode(&bytes).map_err(untrusted)?;
+            let roster = roster_for(version, offered.signer()).ok_or_else(|| {
+                untrusted(format!(
+                    "no roster in force is known for record version {version} of camera {camera}"
+                ))
+            })?;
             let record = match records.last() {
-                Some(previous) => previous.accept(offered),
-                None => offered.verify_first(owner, camera),
+                Some(previous) => previous.accept(offered, &roster),
+                None => offered.verify_first(&roster, camera),
             }
             .map_err(untrusted)?;
             records.push(record);
@@ -242,15 +250,37 @@ impl Owner {
         Ok(Some(records))
     }
 
-    /// Signs `body` as the next roster and writes it with its log entry.
+    /// Signs `body` as the next roster with this device's key and writes it with its log
+    /// entry.
     pub(crate) async fn publish_roster(&mut self, body: RosterBody) -> Result<(), ClientError> {
-        let now = body.issued_at;
-        let signed = body.sign(&self.account).map_err(untrusted)?;
-        let accepted = self.roster.accept(signed.clone()).map_err(untrusted)?;
-        self.append(ROSTER, accepted.body().version, signed.encoded(), now)
-            .await?;
-        self.roster = accepted;
-        Ok(())
+        self.publish_roster_as(body, None).await
+    }
+
+    /// Signs `body` as the next roster — with `account`, the account key (at recovery), or
+    /// else this device's key — and writes it with its log entry signed by the same key.
+    pub(crate) async fn publish_roster_as(
+        &mut self,
+        body: RosterBody,
+        account: Option<&keyhole_core::AccountKey>,
+    ) -> Result<(), ClientError> {
+        let (entry, signed) = {
+            let key = account.map_or_else(|| self.signer(), SignerKey::Account);
+            let now = body.issued_at;
+            let signed = body.sign(key).map_err(untrusted)?;
+            let version = self
+                .roster()
+                .accept(signed.clone())
+                .map_err(untrusted)?
+                .body()
+                .version;
+            let entry = self
+                .log
+                .next(ROSTER, version, signed.encoded(), now)
+                .sign(key)
+                .map_err(untrusted)?;
+            (entry, signed)
+        };
+        self.append_entry(entry, signed.encoded()).await
     }
 
     /// Writes `signed` as the next record of `camera` with its log entry; returns it verified.
@@ -260,8 +290,8 @@ impl Owner {
         signed: SignedCameraRecord,
     ) -> Result<CameraRecord, ClientError> {
         let accepted = match self.cameras.get(&camera).and_then(|k| k.records.last()) {
-            Some(latest) => latest.accept(signed.clone()),
-            None => signed.clone().verify_first(&self.account.public(), &camera),
+            Some(latest) => latest.accept(signed.clone(), self.roster()),
+            None => signed.clone().verify_first(self.roster(), &camera),
         }
         .map_err(untrusted)?;
         let body = accepted.body();
@@ -282,14 +312,14 @@ impl Owner {
 
     /// Opens this device's key packages for viewing keys it does not hold yet, each checked
     /// against the record of its epoch.
-    async fn open_key_packages(&mut self) -> Result<(), ClientError> {
+    pub(crate) async fn open_key_packages(&mut self) -> Result<(), ClientError> {
         let packages: KeyPackages = self.api.get_json("/v1/key-packages").await?;
         for encoded in packages.packages {
             let raw = base64::engine::general_purpose::STANDARD
                 .decode(encoded)
                 .map_err(untrusted)?;
             let pkg = KeyPackage::decode(&raw).map_err(untrusted)?;
-            if pkg.owner != self.account.public() && !self.learn_shared_camera(&pkg).await? {
+            if pkg.owner != *self.account() && !self.learn_shared_camera(&pkg).await? {
                 continue;
             }
             let Some(keys) = self.cameras.get_mut(&pkg.camera_id) else {
@@ -345,14 +375,13 @@ impl Owner {
 
     /// Completes a revocation that failed part-way, on whichever device syncs next: a camera
     /// whose current key was made, or sealed to a device added since, while the roster listed a
-    /// device it no longer lists gets a new epoch. (The rosters in force since are read in the
+    /// device it no longer lists gets a new epoch. (The rosters in force since are the verified
     /// versions the log records.)
     async fn finish_revocations(
         &mut self,
         now: Timestamp,
         rng: &mut impl rand_core::CryptoRngCore,
     ) -> Result<(), ClientError> {
-        let current = self.roster.body().version;
         // Each camera of this account still recording, with the record version its key began in.
         let cameras: Vec<(CameraId, u64)> = self
             .cameras
@@ -369,47 +398,34 @@ impl Owner {
                 (latest.state == CameraState::Active).then_some((*id, began))
             })
             .collect();
-        // Whether each earlier roster version lists a device the current one does not (each read
-        // once per sync; only versions since a camera's key began are read, so none once every
-        // camera has a key newer than the roster).
-        let mut gone: BTreeMap<u64, bool> = BTreeMap::new();
-        for (camera, began) in cameras {
-            let Some(then) = self
-                .log
-                .version_when(ROSTER, camera_subject(&camera), began)
-            else {
-                continue;
-            };
-            let mut revoked = false;
-            for version in then..current {
-                revoked = match gone.get(&version) {
-                    Some(gone) => *gone,
-                    None => {
-                        let gone_here = self.lists_a_revoked_device(version).await?;
-                        gone.insert(version, gone_here);
-                        gone_here
-                    }
-                };
-                if revoked {
-                    break;
-                }
-            }
-            if revoked {
-                self.rotate_epoch(&camera, now, rng).await?;
-            }
+        // A camera needs a new epoch if a roster version in force since its key began lists a
+        // device the current one does not (the log holds every version, verified).
+        let current = self.roster();
+        let lists_a_revoked_device = |roster: &Roster| {
+            roster
+                .body()
+                .devices
+                .iter()
+                .any(|d| current.device(&d.id).is_none())
+        };
+        let stale: Vec<CameraId> = cameras
+            .into_iter()
+            .filter(|(camera, began)| {
+                self.log
+                    .version_when(ROSTER, camera_subject(camera), *began)
+                    .is_some_and(|then| {
+                        self.log
+                            .rosters()
+                            .filter(|r| (then..current.body().version).contains(&r.body().version))
+                            .any(lists_a_revoked_device)
+                    })
+            })
+            .map(|(camera, _)| camera)
+            .collect();
+        for camera in stale {
+            self.rotate_epoch(&camera, now, rng).await?;
         }
         Ok(())
-    }
-
-    /// Whether roster `version` (as the log records it) lists a device the current one does not.
-    async fn lists_a_revoked_device(&self, version: u64) -> Result<bool, ClientError> {
-        let bytes = self.read_logged(ROSTER, "/v1/roster", version).await?;
-        let roster = SignedRoster::decode(&bytes).map_err(untrusted)?;
-        Ok(roster
-            .unverified_body()
-            .devices
-            .iter()
-            .any(|d| self.roster.device(&d.id).is_none()))
     }
 
     /// How far this device's knowledge goes: log entries, roster version, records and keys.
@@ -419,7 +435,7 @@ impl Owner {
         });
         (
             self.log.sequence(),
-            self.roster.body().version,
+            self.roster().body().version,
             records,
             keys,
             self.sharing.progress(),
@@ -439,11 +455,9 @@ impl Owner {
     /// Posts this device's head and compares every enrolled device's posted head with this
     /// device's log. Returns whether some device is ahead of this one.
     async fn compare_heads(&mut self, now: Timestamp) -> Result<bool, ClientError> {
-        let head = self
-            .log
-            .head()
-            .ok_or_else(|| untrusted("the account log is empty"))?;
-        let account = self.account.public();
+        let head = self.log.head().clone();
+        let head = &head;
+        let account = *self.account();
         let own = HeadStatement {
             account,
             device: self.device_id,
@@ -463,7 +477,7 @@ impl Owner {
         for chunk in heads.chunks(HEAD_LEN) {
             let named = HeadStatement::decode_unverified(chunk).map_err(untrusted)?;
             // Revoked and unknown devices are not the account's to compare.
-            let Some(device) = self.roster.device(&named.device) else {
+            let Some(device) = self.roster().device(&named.device) else {
                 continue;
             };
             if device.id == self.device_id {
@@ -494,7 +508,7 @@ impl Owner {
     /// server, which could then be showing it another history.
     #[must_use]
     pub fn devices_heard(&self) -> Vec<(keyhole_core::DeviceId, Option<Timestamp>)> {
-        self.roster
+        self.roster()
             .body()
             .devices
             .iter()

@@ -51,8 +51,35 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Every private key a device holds, from its key store's contents: the account key, the
-/// device's two keys and every viewing key.
+/// `user`'s recovery backup, fetched with a fresh password login.
+async fn recovery_backup(
+    http: &reqwest::Client,
+    url: &str,
+    user: &str,
+    rng: &mut ChaCha20Rng,
+) -> Vec<u8> {
+    let login: Value = http
+        .post(format!("{url}/v1/login"))
+        .json(&serde_json::json!({"username": user, "password": PASSWORD, "device_id": DeviceId::random(rng).to_string()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    http.get(format!("{url}/v1/recovery-backup"))
+        .bearer_auth(login["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec()
+}
+
+/// Every private key a device holds, from its key store's contents: the device's two keys and
+/// every viewing key (no device holds the account key).
 fn device_secrets(owner: &Owner) -> Vec<Vec<u8>> {
     let sealed = owner
         .to_key_store(
@@ -66,7 +93,11 @@ fn device_secrets(owner: &Owner) -> Vec<Vec<u8>> {
         .open(b"passphrase")
         .unwrap();
     let json: Value = serde_json::from_slice(&contents).unwrap();
-    let mut secrets: Vec<Vec<u8>> = ["account_key", "device_signing_key", "device_hpke_key"]
+    assert!(
+        json.get("account_key").is_none(),
+        "no device keeps the account key"
+    );
+    let mut secrets: Vec<Vec<u8>> = ["device_signing_key", "device_hpke_key"]
         .iter()
         .map(|k| hex::decode(json[k].as_str().unwrap()).unwrap())
         .collect();
@@ -244,9 +275,10 @@ async fn the_server_never_holds_or_sees_plaintext_or_private_keys() {
     ));
 
     // Ana's keys (every epoch's viewing key among them), a recovered device's, and the
-    // recovery key from the backup.
+    // account and recovery keys from the backup. Recovery removes the phone (lost, as far as the
+    // phrase's holder is concerned) and moves the camera to a new epoch.
     secrets.extend(device_secrets(&ana));
-    let recovered = Owner::recover(
+    let (mut recovered, _) = Owner::recover(
         &endpoint(&wire.url),
         "ana",
         PASSWORD,
@@ -258,35 +290,22 @@ async fn the_server_never_holds_or_sees_plaintext_or_private_keys() {
     .await
     .unwrap();
     secrets.extend(device_secrets(&recovered));
-    let login: Value = http
-        .post(format!("{}/v1/login", server.url))
-        .json(&serde_json::json!({"username": "ana", "password": PASSWORD, "device_id": DeviceId::random(rng).to_string()}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let backup = http
-        .get(format!("{}/v1/recovery-backup", server.url))
-        .bearer_auth(login["token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let backup = recovery_backup(&http, &server.url, "ana", rng).await;
     let opened_backup = RecoveryBackup::decode(&backup)
         .unwrap()
         .open(&ana_phrase)
         .unwrap();
     secrets.push(opened_backup.recovery_key.to_bytes().to_vec());
+    secrets.push(opened_backup.account_key.seed().to_vec());
 
     // Removed, reset, and paired into Bob's account: his canary event opens for him.
-    ana.remove_camera(&camera_id, true, NOW).await.unwrap();
+    recovered
+        .remove_camera(&camera_id, true, NOW)
+        .await
+        .unwrap();
     drop(camera);
     std::fs::remove_dir_all(&state).unwrap();
-    let (mut bob, _) = Owner::create(
+    let (mut bob, bob_phrase) = Owner::create(
         &endpoint(&wire.url),
         "bob",
         PASSWORD,
@@ -305,6 +324,16 @@ async fn the_server_never_holds_or_sees_plaintext_or_private_keys() {
         CANARY.as_bytes()
     ));
     secrets.extend(device_secrets(&bob));
+    let bob_backup = recovery_backup(&http, &server.url, "bob", rng).await;
+    secrets.push(
+        RecoveryBackup::decode(&bob_backup)
+            .unwrap()
+            .open(&bob_phrase)
+            .unwrap()
+            .account_key
+            .seed()
+            .to_vec(),
+    );
     server.stop();
 
     // Now search: the database and blob folder, the log, and both directions of the wire.
@@ -334,9 +363,9 @@ async fn the_server_never_holds_or_sees_plaintext_or_private_keys() {
     ));
     secrets.sort();
     secrets.dedup();
-    // Two account keys, three devices' two keys each, Ana's recovery key, three viewing keys
-    // (two epochs of Ana's camera, one of Bob's), two camera keys.
-    assert_eq!(secrets.len(), 14, "{} distinct secrets", secrets.len());
+    // Two account keys, three devices' two keys each, Ana's recovery key, four viewing keys
+    // (three epochs of Ana's camera, one of Bob's), two camera keys.
+    assert_eq!(secrets.len(), 15, "{} distinct secrets", secrets.len());
     let mut needles: Vec<(String, Vec<u8>)> =
         vec![("the canary".into(), CANARY.as_bytes().to_vec())];
     for (i, secret) in secrets.iter().enumerate() {

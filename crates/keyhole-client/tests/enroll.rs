@@ -1,7 +1,7 @@
 //! Adding a device by approval, against the real server: the joining and the approving device
-//! show the same code, the new device gets the account key and the whole history; a request for
-//! another account, a grant sealed with another account's key, and a cancelled request enroll
-//! nothing.
+//! show the same code, the new device is listed by a roster the approving device signs and gets
+//! the whole history (no account key: no device holds one); a request for another account, a
+//! grant the password holder seals, and a cancelled request enroll nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use base64::Engine as _;
@@ -229,8 +229,9 @@ async fn forged_requests_and_grants_and_cancelled_requests_enroll_nothing() {
         )
         .await;
 
-    // The password holder plays the approving device and seals a grant with a key of its own:
-    // the joining device takes no account key but the one it compared.
+    // The password holder plays the approving device and seals a grant naming the current
+    // roster: the joining device, following the log from the account key it compared, is
+    // listed by no roster, so it is not enrolled.
     let mut tablet_rng = ChaCha20Rng::seed_from_u64(24);
     let mut joining = JoinRequest::start(
         &endpoint(&server),
@@ -262,7 +263,7 @@ async fn forged_requests_and_grants_and_cancelled_requests_enroll_nothing() {
     let reveal: [u8; 32] = b64(&relayed["reveal"]).try_into().unwrap();
     let transcript = request.check_reveal(&n_a, &reveal).unwrap();
     assert_eq!(transcript.code(), code, "the intruder sees every message");
-    let forged = DeviceGrant::seal(&fake_account, &request, &transcript, rng).unwrap();
+    let forged = DeviceGrant::seal(1, &request, &transcript, rng).unwrap();
     intruder
         .send(
             reqwest::Method::PUT,
@@ -272,7 +273,7 @@ async fn forged_requests_and_grants_and_cancelled_requests_enroll_nothing() {
         .await;
     let refused = joining.finish(&mut tablet_rng).await.unwrap_err();
     assert!(
-        matches!(&refused, ClientError::Untrusted(m) if m.contains("different account key")),
+        matches!(&refused, ClientError::Untrusted(m) if m.contains("does not list this device")),
         "{refused}"
     );
 

@@ -110,8 +110,22 @@ async fn set_up_pair_record_verify_export_and_catch_a_hostile_server() {
         "{refused}"
     );
 
-    // The camera fetches its record, verifies it under the pinned account key, seals and
-    // uploads three chained objects.
+    // The camera follows the roster from the pinned account key (one version so far), fetches
+    // its record, verifies it as signed by a device of that roster, seals and uploads three
+    // chained objects.
+    let roster = http
+        .get(format!("{url}/v1/cameras/{camera_id}/roster"))
+        .bearer_auth(&camera_token)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let roster = keyhole_core::roster::SignedRoster::decode(&roster)
+        .unwrap()
+        .verify_first(&code.account)
+        .unwrap();
     let record = http
         .get(format!("{url}/v1/cameras/{camera_id}/record"))
         .bearer_auth(&camera_token)
@@ -123,7 +137,7 @@ async fn set_up_pair_record_verify_export_and_catch_a_hostile_server() {
         .unwrap();
     let record = SignedCameraRecord::decode(&record)
         .unwrap()
-        .verify_first(&code.account, &camera_id)
+        .verify_first(&roster, &camera_id)
         .unwrap();
     let mut previous = ObjectDigest::default();
     let mut clips = Vec::new();

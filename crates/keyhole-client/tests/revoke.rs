@@ -330,3 +330,612 @@ async fn an_interrupted_revocation_is_finished_by_the_next_sync() {
     assert!(!owner.sync().await.unwrap());
     server.stop().await;
 }
+
+/// The attacker homeowners meet: a tablet that joined by approval as a person does, kept its
+/// key store and passphrase after it was revoked, knows the account password, and has the
+/// server's help (the server stores whatever it signs). Everything it signs after its
+/// revocation — a camera record naming a key it holds, a roster re-adding itself or replacing
+/// the recovery key, a record pairing a camera of its own, a share with an account it controls
+/// — is refused by the server; what the server stores for it anyway is refused by the camera and
+/// named, with the device, by the owner's phone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_device_with_its_key_store_and_the_password_signs_nothing_that_counts() {
+    use keyhole_core::keys::DeviceSigningKey;
+    use keyhole_core::log::{EntryBody, EntryKind, SignedEntry, statement_hash};
+    use keyhole_core::record::{CameraRecordBody, CameraState, SignedCameraRecord};
+    use keyhole_core::recovery::RecoveryBackup;
+    use keyhole_core::roster::SignedRoster;
+    use keyhole_core::share::{Member, ShareBody};
+    use keyhole_core::signer::SignerKey;
+    use keyhole_core::{AccountKey, HpkeSecretKey};
+    use keyhole_server::store::{LogAppend, Logged};
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server")).await;
+    let url = server.url.clone();
+    let rng = &mut ChaCha20Rng::seed_from_u64(31);
+    let endpoint = Endpoint {
+        url: url.clone(),
+        pin: None,
+        allow_plain_http: false,
+    };
+    let (mut phone, phrase) = Owner::create(
+        &endpoint,
+        "ana",
+        PASSWORD,
+        "phone",
+        KdfParams::MINIMUM,
+        NOW,
+        rng,
+    )
+    .await
+    .unwrap();
+    let code = phone.start_pairing(&url, None, rng).await.unwrap();
+    let mut camera = Agent::pair(
+        &code.to_text(),
+        &dir.path().join("camera"),
+        AgentSettings::default(),
+        rng,
+    )
+    .await
+    .unwrap();
+    let camera_id = phone
+        .finish_pairing(&code, "Porch", NOW, rng)
+        .await
+        .unwrap();
+
+    // The tablet joins by approval, comparing codes, and keeps its key store.
+    let tablet_rng = &mut ChaCha20Rng::seed_from_u64(32);
+    let tablet = join_by_approval(&mut phone, &endpoint, "tablet", rng, tablet_rng).await;
+    let tablet_id = tablet.device_id();
+    let contents = kept_key_store(&tablet, dir.path(), tablet_rng);
+
+    // Its key store holds its own keys and no account key: the account key, which only the
+    // recovery backup holds, appears in it neither raw nor in hex.
+    let backdoor = server.backdoor().await;
+    let account_id = backdoor
+        .meta
+        .camera(&camera_id.0)
+        .await
+        .unwrap()
+        .unwrap()
+        .account_id;
+    let backup = backdoor
+        .meta
+        .recovery_backup(&account_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let account_key = RecoveryBackup::decode(&backup)
+        .unwrap()
+        .open(&phrase)
+        .unwrap()
+        .account_key;
+    let seed = account_key.seed();
+    assert!(!contents.windows(32).any(|w| w == seed.as_slice()));
+    assert!(!String::from_utf8_lossy(&contents).contains(&hex::encode(*seed)));
+    let contents: Value = serde_json::from_slice(&contents).unwrap();
+    let tablet_key = DeviceSigningKey::from_seed(
+        &hex::decode(contents["device_signing_key"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap(),
+    );
+    let as_tablet = SignerKey::Device {
+        id: tablet_id,
+        key: &tablet_key,
+    };
+    drop(tablet);
+
+    // The phone revokes the tablet: a roster without it, a new epoch for the camera.
+    phone.revoke_device(tablet_id, NOW, rng).await.unwrap();
+    camera
+        .record_clip(&[1; 3000], Timestamp(NOW.0 + 1000), rng)
+        .await
+        .unwrap();
+    assert_eq!(camera.upload_pending().await.unwrap(), 1);
+
+    // What the tablet can build from what it holds and what the server shows: the log's head,
+    // the roster in force, the camera's record.
+    let entries = backdoor
+        .meta
+        .log_entries(&account_id, 0, 1000)
+        .await
+        .unwrap();
+    let head = SignedEntry::decode(entries.last().unwrap()).unwrap();
+    let roster = SignedRoster::decode(
+        &backdoor
+            .meta
+            .roster(&account_id, None)
+            .await
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    let record = SignedCameraRecord::decode(
+        &backdoor
+            .meta
+            .camera_record(&camera_id.0, None)
+            .await
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    let entry_for = |kind, subject, version, statement: &[u8]| {
+        EntryBody {
+            sequence: head.unverified_body().sequence + 1,
+            previous: head.hash(),
+            issued_at: Timestamp(NOW.0 + 2000),
+            kind,
+            subject,
+            version,
+            statement: statement_hash(statement),
+            ..head.unverified_body().clone()
+        }
+        .sign(as_tablet)
+        .unwrap()
+    };
+    // A new epoch whose viewing key the tablet holds.
+    let rogue_viewing = HpkeSecretKey::generate(tablet_rng);
+    let mut epoch = record.unverified_body().clone();
+    epoch.version += 1;
+    epoch.epoch += 1;
+    epoch.viewing_key = rogue_viewing.public();
+    let epoch = epoch.sign(as_tablet).unwrap();
+    // Itself back in the roster; the recovery key replaced by one it holds.
+    let mut rejoin = roster.unverified_body().clone();
+    rejoin.version += 1;
+    rejoin.previous = roster.hash();
+    rejoin.devices.push(DeviceEntry {
+        id: tablet_id,
+        name: "tablet".into(),
+        added_at: NOW,
+        signing_key: tablet_key.public(),
+        hpke_key: HpkeSecretKey::generate(tablet_rng).public(),
+    });
+    let mut recovery = roster.unverified_body().clone();
+    recovery.version += 1;
+    recovery.previous = roster.hash();
+    recovery.recovery_key = HpkeSecretKey::generate(tablet_rng).public();
+    // The server refuses every one, though the password gets the tablet a fresh credential.
+    let attacker = Intruder::log_in(&url, "ana", PASSWORD, DeviceId::random(tablet_rng)).await;
+    // A camera of its own paired into the account: the credential makes a pairing token, the
+    // camera registers, and the tablet signs its first record.
+    let rogue_code = keyhole_core::pairing::PairingCode::new(
+        &url,
+        None,
+        roster.unverified_body().account,
+        tablet_rng,
+    )
+    .unwrap();
+    let (status, _) = attacker
+        .post_json(
+            "/v1/pairing-tokens",
+            &json!({"token_id": rogue_code.token.to_string(), "ttl_secs": 600}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let rogue_camera = CameraId::random(tablet_rng);
+    let rogue_camera_key = keyhole_core::CameraKey::generate(tablet_rng);
+    let proof = keyhole_core::pairing::RegistrationProof::create(
+        &rogue_code,
+        rogue_camera,
+        &rogue_camera_key,
+    );
+    let (status, _) = attacker
+        .post(
+            &format!("/v1/pairing-tokens/{}/register", rogue_code.token),
+            proof.encode(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let pair = CameraRecordBody {
+        camera_id: rogue_camera,
+        version: 1,
+        epoch: 1,
+        state: CameraState::Active,
+        name: "Spy".into(),
+        camera_key: rogue_camera_key.public(),
+        ..record.unverified_body().clone()
+    }
+    .sign(as_tablet)
+    .unwrap();
+    // The camera shared with an account it controls (created with the password it knows is
+    // another; any account key will do for the statement).
+    let share = ShareBody {
+        owner: roster.unverified_body().account,
+        camera_id,
+        version: 1,
+        issued_at: NOW,
+        members: vec![Member {
+            account: AccountKey::generate(tablet_rng).public(),
+            name: "mallory".into(),
+            expires_at: None,
+        }],
+    }
+    .sign(as_tablet)
+    .unwrap();
+
+    let attempts = [
+        (
+            "a new epoch",
+            EntryKind::CameraRecord,
+            camera_id.0,
+            epoch.unverified_body().version,
+            epoch.encoded().to_vec(),
+        ),
+        (
+            "re-adding itself",
+            EntryKind::Roster,
+            [0; 16],
+            rejoin.version,
+            rejoin.clone().sign(as_tablet).unwrap().encoded().to_vec(),
+        ),
+        (
+            "a new recovery key",
+            EntryKind::Roster,
+            [0; 16],
+            recovery.version,
+            recovery.sign(as_tablet).unwrap().encoded().to_vec(),
+        ),
+        (
+            "a camera of its own",
+            EntryKind::CameraRecord,
+            rogue_camera.0,
+            1,
+            pair.encoded().to_vec(),
+        ),
+        (
+            "a share",
+            EntryKind::Share,
+            camera_id.0,
+            1,
+            share.encoded().to_vec(),
+        ),
+    ];
+    for (what, kind, subject, version, statement) in &attempts {
+        let entry = entry_for(*kind, *subject, *version, statement);
+        let (status, message) = attacker
+            .post("/v1/log", [entry.encoded(), statement].concat())
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {message}");
+        assert!(
+            message.contains(&format!("device {tablet_id}")) && message.contains("not list"),
+            "{what}: {message}"
+        );
+    }
+
+    // The server helps it anyway: the new epoch is stored, with its log entry.
+    let entry = entry_for(
+        EntryKind::CameraRecord,
+        camera_id.0,
+        epoch.unverified_body().version,
+        epoch.encoded(),
+    );
+    backdoor
+        .meta
+        .append_log(
+            &account_id,
+            &LogAppend {
+                sequence: i64::try_from(entry.unverified_body().sequence).unwrap(),
+                previous: head.hash().0,
+                hash: entry.hash().0,
+                entry: entry.encoded(),
+                statement: Logged::CameraRecord {
+                    camera_id: camera_id.0,
+                    version: i64::try_from(epoch.unverified_body().version).unwrap(),
+                    body: epoch.encoded(),
+                },
+                account_key: None,
+            },
+        )
+        .await
+        .unwrap();
+    // The camera refuses the record, says by whom, and seals nothing to the tablet's key.
+    let refused = camera
+        .record_clip(&[2; 3000], Timestamp(NOW.0 + 3000), rng)
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains(&format!("device {tablet_id}"))
+            && refused.to_string().contains("does not list"),
+        "{refused}"
+    );
+    assert_eq!(
+        camera.status().epoch,
+        2,
+        "still sealing to the phone's epoch"
+    );
+    // The phone shows what happened and which device did it.
+    let shown = phone.sync().await.unwrap_err().to_string();
+    assert!(
+        shown.contains(&format!("device {tablet_id}")) && shown.contains("does not list"),
+        "{shown}"
+    );
+
+    // The server also stores a roster re-adding the tablet: the camera, told of a record by the
+    // tablet it now knows nothing of, follows the roster chain and refuses that roster.
+    backdoor
+        .meta
+        .put_roster(
+            &account_id,
+            i64::try_from(rejoin.version).unwrap(),
+            rejoin.sign(as_tablet).unwrap().encoded(),
+        )
+        .await
+        .unwrap();
+    let refused = camera
+        .record_clip(&[3; 3000], Timestamp(NOW.0 + 4000), rng)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("device list") && refused.contains(&format!("device {tablet_id}")),
+        "{refused}"
+    );
+    // Every object the camera sealed since the revocation opens on the phone's side only: none
+    // under the tablet's key.
+    let uploaded = camera.upload_pending().await.unwrap();
+    assert!(uploaded >= 1, "the alerts the camera sealed are uploaded");
+    let sealed = backdoor
+        .meta
+        .objects(&camera_id.0, 0, i64::MIN..i64::MAX, 1000)
+        .await
+        .unwrap();
+    let epochs: Vec<i64> = sealed.iter().map(|o| o.epoch).collect();
+    assert!(epochs.iter().all(|e| *e <= 2), "{epochs:?}");
+    server.stop().await;
+}
+
+/// A tablet turns against the account and strikes first: it revokes the phone (a roster without
+/// it, signed by the tablet while it was still listed, and a new epoch only the tablet holds).
+/// The owner, with the recovery phrase on a new phone, takes the account back: the account key
+/// signs a roster listing the new phone alone, the camera follows that roster over the tablet's
+/// and moves to a new epoch, and nothing it records from then on opens with any key the tablet
+/// holds; the server takes nothing the tablet signs any more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_recovery_phrase_takes_the_account_back_from_a_device_that_struck_first() {
+    use keyhole_core::HpkeSecretKey;
+    use keyhole_core::signer::Signer;
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server")).await;
+    let url = server.url.clone();
+    let rng = &mut ChaCha20Rng::seed_from_u64(41);
+    let endpoint = Endpoint {
+        url: url.clone(),
+        pin: None,
+        allow_plain_http: false,
+    };
+    let (mut phone, phrase) = Owner::create(
+        &endpoint,
+        "ana",
+        PASSWORD,
+        "phone",
+        KdfParams::MINIMUM,
+        NOW,
+        rng,
+    )
+    .await
+    .unwrap();
+    let code = phone.start_pairing(&url, None, rng).await.unwrap();
+    let mut camera = Agent::pair(
+        &code.to_text(),
+        &dir.path().join("camera"),
+        AgentSettings::default(),
+        rng,
+    )
+    .await
+    .unwrap();
+    let camera_id = phone
+        .finish_pairing(&code, "Porch", NOW, rng)
+        .await
+        .unwrap();
+    let tablet_rng = &mut ChaCha20Rng::seed_from_u64(42);
+    let mut tablet = join_by_approval(&mut phone, &endpoint, "tablet", rng, tablet_rng).await;
+
+    // The tablet strikes first: the phone is out, and the camera follows the tablet's epoch.
+    tablet
+        .revoke_device(phone.device_id(), NOW, tablet_rng)
+        .await
+        .unwrap();
+    camera
+        .record_clip(&[1; 3000], Timestamp(NOW.0 + 1000), rng)
+        .await
+        .unwrap();
+    assert_eq!(camera.status().epoch, 2);
+    assert!(phone.sync().await.is_err(), "the phone is locked out");
+
+    // The owner takes the account back with the phrase.
+    let (mut new_phone, removed) = Owner::recover(
+        &endpoint,
+        "ana",
+        PASSWORD,
+        &phrase,
+        "new phone",
+        Timestamp(NOW.0 + 2000),
+        rng,
+    )
+    .await
+    .unwrap();
+    assert_eq!(removed, ["tablet"]);
+    assert_eq!(new_phone.devices().len(), 1);
+    let backdoor = server.backdoor().await;
+    let account = backdoor
+        .meta
+        .camera(&camera_id.0)
+        .await
+        .unwrap()
+        .unwrap()
+        .account_id;
+    let newest = keyhole_core::roster::SignedRoster::decode(
+        &backdoor.meta.roster(&account, None).await.unwrap().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        newest.signer(),
+        Signer::Account,
+        "the account key signed it"
+    );
+    assert!(
+        newest
+            .unverified_body()
+            .devices
+            .iter()
+            .all(|d| d.id == new_phone.device_id())
+    );
+
+    // The camera follows the account key's roster over the tablet's, and the new epoch.
+    let after = camera
+        .record_clip(&[2; 3000], Timestamp(NOW.0 + 3000), rng)
+        .await
+        .unwrap();
+    assert_eq!(camera.status().epoch, 3);
+    assert_eq!(camera.upload_pending().await.unwrap(), 2);
+    new_phone.sync_camera(&camera_id).await.unwrap();
+    let mut plain = Vec::new();
+    new_phone
+        .export(&camera_id, &after, &mut plain)
+        .await
+        .unwrap();
+    assert_eq!(plain, vec![2; 3000]);
+
+    // Nothing recorded since opens with any viewing key the tablet holds, and the server takes
+    // nothing more from it.
+    let kept: Value =
+        serde_json::from_slice(&kept_key_store(&tablet, dir.path(), tablet_rng)).unwrap();
+    let blob = std::fs::read(
+        dir.path()
+            .join("server/blobs/objects")
+            .join(hex::encode(&after.0[..1]))
+            .join(after.to_string()),
+    )
+    .unwrap();
+    let camera_key = keyhole_core::CameraPublicKey::from_bytes(
+        &backdoor
+            .meta
+            .camera(&camera_id.0)
+            .await
+            .unwrap()
+            .unwrap()
+            .camera_key,
+    )
+    .unwrap();
+    let held: Vec<HpkeSecretKey> = kept["cameras"][0]["viewing_keys"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|k| {
+            HpkeSecretKey::from_bytes(
+                &hex::decode(k.as_str().unwrap())
+                    .unwrap()
+                    .try_into()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(held.len(), 2, "the tablet holds epochs 1 and 2");
+    for key in &held {
+        assert!(open_object(&blob, &camera_key, key).is_err());
+    }
+    assert!(
+        tablet
+            .rotate_epoch(&camera_id, Timestamp(NOW.0 + 4000), tablet_rng)
+            .await
+            .is_err()
+    );
+    server.stop().await;
+}
+
+const PASSWORD: &str = "correct horse battery";
+
+/// A new device `name` joined to `phone`'s account by approval, as a person does it: the request,
+/// both screens showing the same code, the approval, the grant.
+async fn join_by_approval(
+    phone: &mut Owner,
+    endpoint: &Endpoint,
+    name: &str,
+    rng: &mut ChaCha20Rng,
+    joining_rng: &mut ChaCha20Rng,
+) -> Owner {
+    let mut joining =
+        keyhole_client::JoinRequest::start(endpoint, "ana", PASSWORD, name, joining_rng)
+            .await
+            .unwrap();
+    let pending = phone.pending_enrollments().await.unwrap();
+    let (code, approval) = tokio::join!(
+        joining.exchange(),
+        phone.answer_enrollment(&pending[0], rng)
+    );
+    assert_eq!(code.unwrap(), approval.as_ref().unwrap().code());
+    phone
+        .approve_enrollment(approval.unwrap(), NOW, rng)
+        .await
+        .unwrap();
+    joining.finish(joining_rng).await.unwrap()
+}
+
+/// `device`'s key store, saved under `dir` as the device keeps it, and opened again with its
+/// passphrase by whoever holds the device: its contents.
+fn kept_key_store(device: &Owner, dir: &std::path::Path, rng: &mut ChaCha20Rng) -> Vec<u8> {
+    let store = dir.join(format!("{}.keys", device.device_id()));
+    device
+        .save_key_store(&store, "device passphrase", KdfParams::MINIMUM, rng)
+        .unwrap();
+    keyhole_core::keystore::KeyStore::decode(&std::fs::read(&store).unwrap())
+        .unwrap()
+        .open(b"device passphrase")
+        .unwrap()
+        .to_vec()
+}
+
+/// A password holder's credential, making raw API calls.
+struct Intruder {
+    http: reqwest::Client,
+    url: String,
+    token: String,
+}
+
+impl Intruder {
+    async fn log_in(url: &str, user: &str, password: &str, device: DeviceId) -> Self {
+        let http = reqwest::Client::new();
+        let login: Value = http
+            .post(format!("{url}/v1/login"))
+            .json(&json!({"username": user, "password": password, "device_id": device.to_string()}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        Self {
+            http,
+            url: url.to_owned(),
+            token: login["token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    async fn post_json(&self, path: &str, body: &Value) -> (StatusCode, String) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        (resp.status(), resp.text().await.unwrap())
+    }
+
+    async fn post(&self, path: &str, body: Vec<u8>) -> (StatusCode, String) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        (resp.status(), resp.text().await.unwrap())
+    }
+}

@@ -505,12 +505,12 @@ async fn a_device_the_server_adds_to_the_members_roster_is_refused() {
         .unwrap();
 
     // The server shows Ana Bo's roster with a device of its own appended (the count byte at
-    // offset 117), Bo's signature left as it was.
+    // offset 117), the signed tail (Bo's device and signature) left as it was.
     let server_device = DeviceKeys::generate(rng);
     ana_view.rewrite(
         |m, p| *m == Method::GET && p.starts_with("/v1/accounts/bob/roster"),
         move |roster| {
-            let signature = roster.split_off(roster.len() - 64);
+            let signature = roster.split_off(roster.len() - keyhole_core::signer::TAIL_LEN);
             roster[117] += 1;
             roster.extend_from_slice(&[0xee; 16]);
             roster.push(6);

@@ -14,6 +14,7 @@ use keyhole_core::report::{
     Checked, DEFAULT_EPOCH_GRACE_MS, EpochStart, Expectations, Listed, Report,
 };
 use keyhole_core::roster::{DeviceEntry, RosterBody, RosterHash};
+use keyhole_core::signer::SignerKey;
 use keyhole_core::{
     AccountKey, CameraId, CameraKey, DeviceId, DeviceKeys, HpkeSecretKey, ObjectId, Timestamp,
 };
@@ -53,10 +54,11 @@ fn main() {
             hpke_key: phone.hpke.public(),
         }],
     }
-    .sign(&account)
+    .sign(SignerKey::Account(&account))
     .unwrap()
     .verify_first(&account.public())
     .unwrap();
+    // The account key is cold from here on: only the recovery backup holds it.
     println!(
         "account code (compare out of band): {}",
         account.public().account_code()
@@ -95,7 +97,8 @@ fn main() {
         substituted.verify(&code).unwrap_err()
     );
 
-    // 3. The phone makes the epoch-1 viewing key, signs the camera record, seals key packages.
+    // 3. The phone makes the epoch-1 viewing key, signs the camera record with its own device
+    // key, seals key packages.
     let viewing = HpkeSecretKey::generate(rng);
     let record = CameraRecordBody {
         account: account.public(),
@@ -108,7 +111,10 @@ fn main() {
         epoch: 1,
         viewing_key: viewing.public(),
     }
-    .sign(&account)
+    .sign(SignerKey::Device {
+        id: phone_id,
+        key: &phone.signing,
+    })
     .unwrap();
     let package = KeyPackage::seal(
         account.public(),
@@ -124,10 +130,16 @@ fn main() {
     )
     .unwrap();
 
-    // 4. The camera verifies the record under the pinned key and seals three clips.
+    // 4. The camera follows the roster chain from the pinned account key, verifies the record
+    // as signed by a device that roster lists, and seals three clips.
+    let camera_roster = roster
+        .signed()
+        .clone()
+        .verify_first(&on_camera.account)
+        .unwrap();
     let verified = record
         .clone()
-        .verify_first(&on_camera.account, &camera_id)
+        .verify_first(&camera_roster, &camera_id)
         .unwrap();
     let mut previous = ObjectDigest::default();
     let mut clips = Vec::new();

@@ -9,12 +9,14 @@
 
 use crate::codec::{DecodeError, Reader, Writer, expect_magic};
 use crate::ids::Timestamp;
-use crate::keys::{AccountKey, AccountPublicKey};
+use crate::keys::AccountPublicKey;
+use crate::roster::Roster;
+use crate::signer::SignerKey;
 use crate::statement::{self, Signed, Statement, StatementError, Verified};
 
 const MAGIC: &[u8; 4] = b"KHAC";
-const FORMAT: u8 = 1;
-const SIGNING_CONTEXT: &str = "keyhole acceptance v1";
+const FORMAT: u8 = 2;
+const SIGNING_CONTEXT: &str = "keyhole acceptance v2";
 /// The most accounts one account accepts shares from.
 pub const MAX_OWNERS: usize = 32;
 /// The longest user name, in UTF-8 bytes.
@@ -56,7 +58,7 @@ impl Statement for AcceptanceBody {
     const NAME: &'static str = "acceptance statement";
     const CONTEXT: &'static str = SIGNING_CONTEXT;
 
-    fn signer(&self) -> &AccountPublicKey {
+    fn account(&self) -> &AccountPublicKey {
         &self.account
     }
 
@@ -148,24 +150,25 @@ impl Statement for AcceptanceBody {
 }
 
 impl AcceptanceBody {
-    /// Signs this body with the account's key.
+    /// Signs this body with a device's key (or the account key).
     ///
     /// # Errors
-    /// [`StatementError::WrongAccount`] if `key` is not `self.account`;
+    /// [`StatementError::WrongAccount`] for another account's key;
     /// [`StatementError::Malformed`] for version 0 or `u64::MAX`, too many owners, an empty or
     /// too long name, the account itself, or an owner (key or name) twice.
-    pub fn sign(self, key: &AccountKey) -> Result<SignedAcceptance, AcceptanceError> {
+    pub fn sign(self, key: SignerKey<'_>) -> Result<SignedAcceptance, AcceptanceError> {
         statement::sign(self, key)
     }
 }
 
 impl SignedAcceptance {
-    /// Verifies the statement as `account`'s.
+    /// Verifies the statement as the account's of `roster`, the roster in force.
     ///
     /// # Errors
-    /// [`StatementError::WrongAccount`] or [`StatementError::BadSignature`].
-    pub fn verify(self, account: &AccountPublicKey) -> Result<Acceptance, AcceptanceError> {
-        self.verify_about(account, &())
+    /// [`StatementError::WrongAccount`], [`StatementError::UnlistedSigner`] or
+    /// [`StatementError::BadSignature`].
+    pub fn verify(self, roster: &Roster) -> Result<Acceptance, AcceptanceError> {
+        self.verify_about(roster, &())
     }
 }
 
@@ -174,6 +177,8 @@ mod tests {
     use rand_core::OsRng;
 
     use super::*;
+    use crate::keys::AccountKey;
+    use crate::roster::fixture::Account;
 
     fn owner(name: &str) -> AcceptedOwner {
         AcceptedOwner {
@@ -184,33 +189,42 @@ mod tests {
 
     #[test]
     fn signs_verifies_and_moves_on() {
-        let bo = AccountKey::generate(&mut OsRng);
+        let bo = Account::new();
         let ana = owner("ana");
         let first = AcceptanceBody {
-            account: bo.public(),
+            account: bo.key.public(),
             version: 1,
             issued_at: Timestamp(1_000),
             owners: vec![ana.clone()],
         }
-        .sign(&bo)
+        .sign(bo.signer())
         .unwrap();
         let decoded = SignedAcceptance::decode(first.encoded()).unwrap();
         assert_eq!(decoded, first);
-        let accepted = decoded.verify(&bo.public()).unwrap();
+        let accepted = decoded.verify(&bo.roster).unwrap();
         assert_eq!(accepted.body().owners, vec![ana.clone()]);
 
         let mut next = accepted.successor(Timestamp(2_000));
         next.owners.push(owner("cy"));
-        let next = accepted.accept(next.sign(&bo).unwrap()).unwrap();
+        let next = next.sign(bo.signer()).unwrap();
+        // Once the device is revoked, nothing it signs is accepted.
+        assert_eq!(
+            accepted.accept(next.clone(), &bo.revoked()).unwrap_err(),
+            AcceptanceError::UnlistedSigner {
+                what: "acceptance statement",
+                device: bo.device_id
+            }
+        );
+        let next = accepted.accept(next, &bo.roster).unwrap();
         assert_eq!(next.body().version, 2);
         assert_eq!(next.body().owners.len(), 2);
         assert!(matches!(
-            next.accept(first.clone()),
+            next.accept(first.clone(), &bo.roster),
             Err(AcceptanceError::Rollback { .. })
         ));
-        let stranger = AccountKey::generate(&mut OsRng).public();
+        let stranger = Account::new();
         assert_eq!(
-            first.verify(&stranger).unwrap_err(),
+            first.verify(&stranger.roster).unwrap_err(),
             AcceptanceError::WrongAccount {
                 what: "acceptance statement"
             }
@@ -219,10 +233,10 @@ mod tests {
 
     #[test]
     fn refuses_what_no_account_may_sign() {
-        let bo = AccountKey::generate(&mut OsRng);
+        let bo = Account::new();
         let ana = owner("ana");
         let base = AcceptanceBody {
-            account: bo.public(),
+            account: bo.key.public(),
             version: 1,
             issued_at: Timestamp(1_000),
             owners: vec![ana.clone()],
@@ -242,7 +256,7 @@ mod tests {
             },
             AcceptanceBody {
                 owners: vec![AcceptedOwner {
-                    account: bo.public(),
+                    account: bo.key.public(),
                     name: "bo".into(),
                 }],
                 ..base.clone()
@@ -256,14 +270,17 @@ mod tests {
                 ..base.clone()
             },
         ] {
-            assert!(matches!(body.sign(&bo), Err(AcceptanceError::Malformed(_))));
+            assert!(matches!(
+                body.sign(bo.signer()),
+                Err(AcceptanceError::Malformed(_))
+            ));
         }
         // A flipped byte breaks the signature.
-        let mut bytes = base.sign(&bo).unwrap().encoded().to_vec();
+        let mut bytes = base.sign(bo.signer()).unwrap().encoded().to_vec();
         bytes[45] ^= 1; // issued at
         let flipped = SignedAcceptance::decode(&bytes).unwrap();
         assert_eq!(
-            flipped.verify(&bo.public()).unwrap_err(),
+            flipped.verify(&bo.roster).unwrap_err(),
             AcceptanceError::BadSignature {
                 what: "acceptance statement"
             }

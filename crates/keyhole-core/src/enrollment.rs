@@ -6,14 +6,16 @@
 //!    name and public keys, and a commitment to a random nonce `n_j`;
 //! 2. **answer** (approving → joining): a random nonce `n_a`;
 //! 3. **reveal** (joining → approving): `n_j`, which must open the commitment;
-//! 4. **grant** (approving → joining): the account key, HPKE-sealed to the joining device and
-//!    bound to the transcript.
+//! 4. **grant** (approving → joining): the roster version that lists the joining device,
+//!    HPKE-sealed to it and bound to the transcript.
 //!
 //! Both devices derive a six-digit [`ShortCode`] from the transcript (request, `n_j`, `n_a`) and
 //! the user confirms on both that they match. Each side fixes its nonce before it sees the
 //! other's, so a server in the middle — showing each device keys of its own — gets matching codes
-//! with probability 10⁻⁶ per attempt, and every attempt needs the user to compare. The joining
-//! device then accepts only a grant whose account key is the one in the compared request.
+//! with probability 10⁻⁶ per attempt, and every attempt needs the user to compare. No secret
+//! travels: the joining device follows the roster chain from the account key in the compared
+//! request up to the version the grant names, and is enrolled once that chain lists it with its
+//! keys. It never receives the account key, which no device keeps (PROTOCOL.md §4.3).
 
 use std::fmt;
 
@@ -25,7 +27,7 @@ use zeroize::Zeroizing;
 use crate::codec::{DecodeError, Reader, Writer, expect_magic};
 use crate::ids::{DeviceId, Timestamp};
 use crate::keys::{
-    AccountKey, AccountPublicKey, DeviceKeys, DeviceSigningPublicKey, HpkePublicKey, HpkeSecretKey,
+    AccountPublicKey, DeviceKeys, DeviceSigningPublicKey, HpkePublicKey, HpkeSecretKey,
 };
 use crate::roster::{DeviceEntry, MAX_NAME};
 use crate::wrap;
@@ -33,16 +35,17 @@ use crate::wrap;
 const REQUEST_MAGIC: &[u8; 4] = b"KHER";
 const GRANT_MAGIC: &[u8; 4] = b"KHDG";
 const FORMAT: u8 = 1;
+const GRANT_FORMAT: u8 = 2;
 const COMMITMENT_LABEL: &[u8] = b"keyhole enrollment commitment v1";
 const TRANSCRIPT_LABEL: &[u8] = b"keyhole enrollment transcript v1";
 const CODE_LABEL: &[u8] = b"keyhole enrollment code v1";
-const GRANT_INFO: &[u8] = b"keyhole device grant v1";
+const GRANT_INFO: &[u8] = b"keyhole device grant v2";
 /// Bytes of each nonce (the answer and the reveal are exactly one nonce each).
 pub const NONCE_LEN: usize = 32;
 /// Encoded size of the largest request.
 pub const MAX_REQUEST_LEN: usize = 5 + 32 + 16 + 1 + MAX_NAME + 32 + 32 + 32;
 /// Encoded size of a grant.
-pub const GRANT_LEN: usize = 5 + wrap::ENC_LEN + 32 + wrap::TAG_LEN;
+pub const GRANT_LEN: usize = 5 + wrap::ENC_LEN + 8 + wrap::TAG_LEN;
 
 /// Why an enrollment step failed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -57,9 +60,6 @@ pub enum EnrollmentError {
     /// The grant does not open with this device's key for this transcript, or was altered.
     #[error("the grant does not open with this device's key (altered, or for another request)")]
     CannotOpen,
-    /// The grant holds a key other than the account key in the compared request.
-    #[error("the grant holds a different account key than the one compared (forged grant)")]
-    WrongAccount,
     /// HPKE refused the joining device's key.
     #[error("the joining device's key is not usable")]
     BadRecipientKey,
@@ -273,7 +273,9 @@ impl fmt::Display for ShortCode {
     }
 }
 
-/// The account key sealed to the joining device.
+/// The roster version that lists the joining device, sealed to it for the compared transcript.
+/// It proves nothing alone — the joining device checks the roster chain itself — but tells it
+/// which version to wait for, and only a device that saw the same code can make one it opens.
 #[derive(Clone, PartialEq, Eq)]
 pub struct DeviceGrant {
     enc: [u8; wrap::ENC_LEN],
@@ -287,40 +289,38 @@ impl fmt::Debug for DeviceGrant {
 }
 
 impl DeviceGrant {
-    /// Seals `account` to the device that made `request`. The approving device calls this only
-    /// after the user confirmed the code, and only for a request naming its own account key.
+    /// Seals `roster_version` (the roster that lists the device) to the device that made
+    /// `request`. The approving device calls this only after the user confirmed the code, and
+    /// only for a request naming its own account key.
     ///
     /// # Errors
     /// [`EnrollmentError::BadRecipientKey`].
     pub fn seal(
-        account: &AccountKey,
+        roster_version: u64,
         request: &EnrollmentRequest,
         transcript: &Transcript,
         rng: &mut impl CryptoRngCore,
     ) -> Result<Self, EnrollmentError> {
-        let seed = account.seed();
         let (enc, ciphertext) = wrap::seal(
             &request.hpke_key,
             GRANT_INFO,
             &transcript.0,
-            seed.as_slice(),
+            &roster_version.to_be_bytes(),
             rng,
         )
         .map_err(|_| EnrollmentError::BadRecipientKey)?;
         Ok(Self { enc, ciphertext })
     }
 
-    /// Opens the grant with the joining device's HPKE key and checks that it holds the account
-    /// key named in the compared request.
+    /// Opens the grant with the joining device's HPKE key: the roster version that lists it.
     ///
     /// # Errors
-    /// [`EnrollmentError::CannotOpen`] or [`EnrollmentError::WrongAccount`].
+    /// [`EnrollmentError::CannotOpen`].
     pub fn open(
         &self,
         device: &HpkeSecretKey,
-        request: &EnrollmentRequest,
         transcript: &Transcript,
-    ) -> Result<AccountKey, EnrollmentError> {
+    ) -> Result<u64, EnrollmentError> {
         let plain = wrap::open(
             device.bytes(),
             &self.enc,
@@ -329,17 +329,11 @@ impl DeviceGrant {
             &self.ciphertext,
         )
         .map_err(|_| EnrollmentError::CannotOpen)?;
-        let seed: Zeroizing<[u8; 32]> = Zeroizing::new(
-            plain
-                .as_slice()
-                .try_into()
-                .map_err(|_| EnrollmentError::CannotOpen)?,
-        );
-        let account = AccountKey::from_seed(&seed);
-        if account.public() != request.account {
-            return Err(EnrollmentError::WrongAccount);
-        }
-        Ok(account)
+        let version: [u8; 8] = plain
+            .as_slice()
+            .try_into()
+            .map_err(|_| EnrollmentError::CannotOpen)?;
+        Ok(u64::from_be_bytes(version))
     }
 
     /// The canonical encoding.
@@ -347,7 +341,7 @@ impl DeviceGrant {
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::with_capacity(GRANT_LEN);
         w.bytes(GRANT_MAGIC)
-            .u8(FORMAT)
+            .u8(GRANT_FORMAT)
             .bytes(&self.enc)
             .bytes(&self.ciphertext);
         w.into_vec()
@@ -359,9 +353,9 @@ impl DeviceGrant {
     /// [`DecodeError`] if the bytes are not exactly one well-formed grant.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
-        expect_magic(&mut r, GRANT_MAGIC, FORMAT, "device grant")?;
+        expect_magic(&mut r, GRANT_MAGIC, GRANT_FORMAT, "device grant")?;
         let enc = r.array("encapsulated key")?;
-        let ciphertext = r.take(32 + wrap::TAG_LEN, "sealed account key")?.to_vec();
+        let ciphertext = r.take(8 + wrap::TAG_LEN, "sealed roster version")?.to_vec();
         r.finish()?;
         Ok(Self { enc, ciphertext })
     }
@@ -373,18 +367,20 @@ mod tests {
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
 
-    fn setup(rng: &mut ChaCha20Rng) -> (AccountKey, DeviceKeys, Joining) {
+    use crate::keys::AccountKey;
+
+    fn setup(rng: &mut ChaCha20Rng) -> (DeviceKeys, Joining) {
         let account = AccountKey::generate(rng);
         let keys = DeviceKeys::generate(rng);
         let joining =
             Joining::new(account.public(), DeviceId([9; 16]), "laptop", &keys, rng).unwrap();
-        (account, keys, joining)
+        (keys, joining)
     }
 
     #[test]
     fn both_sides_agree_and_the_grant_opens() {
         let mut rng = ChaCha20Rng::seed_from_u64(5);
-        let (account, keys, joining) = setup(&mut rng);
+        let (keys, joining) = setup(&mut rng);
         let wire = EnrollmentRequest::decode(&joining.request().encode()).unwrap();
         assert_eq!(&wire, joining.request());
         let n_a = answer(&mut rng);
@@ -392,18 +388,16 @@ mod tests {
         let approver_view = wire.check_reveal(&n_a, &n_j).unwrap();
         assert_eq!(joiner_view, approver_view);
         assert_eq!(joiner_view.code().to_string().len(), 7);
-        let grant = DeviceGrant::seal(&account, &wire, &approver_view, &mut rng).unwrap();
+        let grant = DeviceGrant::seal(7, &wire, &approver_view, &mut rng).unwrap();
+        assert_eq!(grant.encode().len(), GRANT_LEN);
         let grant = DeviceGrant::decode(&grant.encode()).unwrap();
-        let opened = grant
-            .open(&keys.hpke, joining.request(), &joiner_view)
-            .unwrap();
-        assert_eq!(opened.public(), account.public());
+        assert_eq!(grant.open(&keys.hpke, &joiner_view).unwrap(), 7);
     }
 
     #[test]
     fn a_server_in_the_middle_is_caught() {
         let mut rng = ChaCha20Rng::seed_from_u64(6);
-        let (account, keys, joining) = setup(&mut rng);
+        let (keys, joining) = setup(&mut rng);
         // The server replaces the joining device's keys with its own.
         let server_keys = DeviceKeys::generate(&mut rng);
         let mut forged = joining.request().clone();
@@ -417,21 +411,10 @@ mod tests {
             joining.request().check_reveal(&n_a, &[0; 32]),
             Err(EnrollmentError::Commitment)
         );
-        // A grant the server makes with its own account key is refused.
-        let server_account = AccountKey::generate(&mut rng);
-        let fake =
-            DeviceGrant::seal(&server_account, joining.request(), &joiner_view, &mut rng).unwrap();
-        assert_eq!(
-            fake.open(&keys.hpke, joining.request(), &joiner_view)
-                .unwrap_err(),
-            EnrollmentError::WrongAccount
-        );
         // A real grant for another transcript does not open.
-        let grant = DeviceGrant::seal(&account, &forged, &approver_view, &mut rng).unwrap();
+        let grant = DeviceGrant::seal(3, &forged, &approver_view, &mut rng).unwrap();
         assert_eq!(
-            grant
-                .open(&keys.hpke, joining.request(), &joiner_view)
-                .unwrap_err(),
+            grant.open(&keys.hpke, &joiner_view).unwrap_err(),
             EnrollmentError::CannotOpen
         );
     }

@@ -124,7 +124,8 @@ macro_rules! signing_pair {
 }
 
 signing_pair!(
-    /// The account identity key: the owner's root of trust. It signs rosters and camera records.
+    /// The account identity key: the owner's cold root of trust. It signs the first roster and
+    /// the recovery roster; no device keeps it (only the recovery backup holds it).
     AccountKey,
     /// The public account identity key, pinned by cameras and devices.
     AccountPublicKey,

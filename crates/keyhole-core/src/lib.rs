@@ -27,6 +27,7 @@ pub mod report;
 pub mod roster;
 pub mod scratch;
 pub mod share;
+pub mod signer;
 pub mod statement;
 mod wrap;
 

@@ -1,5 +1,8 @@
 //! The account log: every change to what the account trusts — a roster version, a camera record
-//! version, a share — is one entry of a single list, hash-chained and signed by the account key.
+//! version, a share — is one entry of a single list, hash-chained, each entry naming its signer:
+//! entry 1 the account key, every later one the account key or a device the roster in force
+//! lists (the roster the newest roster entry before it records), so a revoked device can append
+//! nothing that devices accept.
 //!
 //! Rosters already chain, but camera records only carry versions, so a server could show two of
 //! the owner's devices different record histories without either noticing. With the log, each
@@ -14,16 +17,18 @@ use crate::chain::{self, Break, Step};
 use crate::codec::{DecodeError, Reader, Writer, expect_magic};
 use crate::ids::{DeviceId, Timestamp};
 use crate::keys::{
-    AccountKey, AccountPublicKey, BadSignature, DeviceSigningKey, DeviceSigningPublicKey, Signature,
+    AccountPublicKey, BadSignature, DeviceSigningKey, DeviceSigningPublicKey, Signature,
 };
+use crate::roster::Roster;
+use crate::signer::{self, Refusal, Signer, SignerKey};
 
 const ENTRY_MAGIC: &[u8; 4] = b"KHLG";
 const HEAD_MAGIC: &[u8; 4] = b"KHLH";
-const FORMAT: u8 = 1;
-const ENTRY_CONTEXT: &str = "keyhole account log v1";
+const FORMAT: u8 = 2;
+const ENTRY_CONTEXT: &str = "keyhole account log v2";
 const HEAD_CONTEXT: &str = "keyhole log head v1";
-/// Bytes of an encoded entry, signature included.
-pub const ENTRY_LEN: usize = 206;
+/// Bytes of an encoded entry, signer and signature included.
+pub const ENTRY_LEN: usize = 223;
 /// Bytes of an encoded head statement, signature included.
 pub const HEAD_LEN: usize = 165;
 
@@ -90,6 +95,7 @@ pub struct EntryBody {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedEntry {
     body: EntryBody,
+    signer: Signer,
     signature: Signature,
     encoded: Vec<u8>,
 }
@@ -113,6 +119,20 @@ pub enum LogError {
     /// The signature does not verify.
     #[error("log signature does not verify")]
     BadSignature,
+    /// Signed by a device the roster in force does not list: revoked, or never enrolled.
+    #[error(
+        "log entry {sequence} is signed by device {device}, which the roster in force does not \
+         list (revoked or never enrolled)"
+    )]
+    UnlistedSigner {
+        /// The entry's sequence number.
+        sequence: u64,
+        /// The device named as signer.
+        device: DeviceId,
+    },
+    /// The first entry is signed by a device: the account key alone starts a log.
+    #[error("the first log entry must be signed by the account key")]
+    FirstNotByAccount,
     /// An entry older than the head: a rollback.
     #[error("log entry {offered} is older than the trusted head {trusted} (rollback)")]
     Rollback {
@@ -217,22 +237,22 @@ impl EntryBody {
             && self.statement == statement_hash(encoded)
     }
 
-    /// Signs this body with the account key.
+    /// Signs this body with the account key (entry 1) or a listed device's key.
     ///
     /// # Errors
-    /// [`LogError::WrongAccount`] if `key` is not `self.account`; [`LogError::Malformed`] for
-    /// sequence 0 or `u64::MAX`, or a roster entry with a subject.
-    pub fn sign(self, key: &AccountKey) -> Result<SignedEntry, LogError> {
-        if key.public() != self.account {
+    /// [`LogError::WrongAccount`] if `key` is an account key other than `self.account`;
+    /// [`LogError::Malformed`] for sequence 0 or `u64::MAX`, or a roster entry with a subject.
+    pub fn sign(self, key: SignerKey<'_>) -> Result<SignedEntry, LogError> {
+        if let SignerKey::Account(key) = key
+            && key.public() != self.account
+        {
             return Err(LogError::WrongAccount);
         }
         self.check()?;
-        let body = self.encode();
-        let signature = key.sign(ENTRY_CONTEXT, &[&body]);
-        let mut encoded = body;
-        encoded.extend_from_slice(&signature.0);
+        let (signature, encoded) = key.seal(ENTRY_CONTEXT, self.encode());
         Ok(SignedEntry {
             body: self,
+            signer: key.signer(),
             signature,
             encoded,
         })
@@ -248,11 +268,12 @@ impl SignedEntry {
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         let body = EntryBody::decode(&mut r)?;
-        let signature = Signature(r.array("log entry signature")?);
+        let (signer, signature) = signer::read_tail(&mut r)?;
         r.finish()?;
         body.check()?;
         Ok(Self {
             body,
+            signer,
             signature,
             encoded: bytes.to_vec(),
         })
@@ -276,23 +297,55 @@ impl SignedEntry {
         LogHash(Sha256::digest(&self.encoded).into())
     }
 
-    fn check_signature(&self, account: &AccountPublicKey) -> Result<(), LogError> {
+    /// Who signed it, as it says (checked by verification).
+    #[must_use]
+    pub fn signer(&self) -> Signer {
+        self.signer
+    }
+
+    /// Checks the signature against `roster`, the roster in force where this entry stands: the
+    /// account key, or a device that roster lists.
+    ///
+    /// # Errors
+    /// [`LogError::WrongAccount`], [`LogError::UnlistedSigner`] or [`LogError::BadSignature`].
+    pub fn verify_signature(&self, roster: &Roster) -> Result<(), LogError> {
+        if self.body.account != *roster.account() {
+            return Err(LogError::WrongAccount);
+        }
+        let signed = &self.encoded[..self.encoded.len() - 64];
+        roster
+            .verify_signed(self.signer, ENTRY_CONTEXT, signed, &self.signature)
+            .map_err(|refusal| match refusal {
+                Refusal::Unlisted(device) => LogError::UnlistedSigner {
+                    sequence: self.body.sequence,
+                    device,
+                },
+                Refusal::BadSignature => LogError::BadSignature,
+            })
+    }
+
+    /// Verifies entry 1 of `account`'s log, which the account key signs (it records roster
+    /// version 1); later entries must chain from it.
+    ///
+    /// # Errors
+    /// [`LogError::WrongAccount`], [`LogError::Gap`] (not entry 1),
+    /// [`LogError::FirstNotByAccount`], [`LogError::BadSignature`] or [`LogError::BadGenesis`].
+    pub fn verify_first(self, account: &AccountPublicKey) -> Result<LogHead, LogError> {
         if self.body.account != *account {
             return Err(LogError::WrongAccount);
         }
-        let body_len = self.encoded.len() - 64;
-        account.verify(ENTRY_CONTEXT, &[&self.encoded[..body_len]], &self.signature)?;
-        Ok(())
-    }
-
-    /// Verifies an entry signed by `account` with no head to compare against (a device's first
-    /// look at the log); later entries must chain from it.
-    ///
-    /// # Errors
-    /// [`LogError::WrongAccount`], [`LogError::BadSignature`] or [`LogError::BadGenesis`].
-    pub fn verify_first(self, account: &AccountPublicKey) -> Result<LogHead, LogError> {
-        self.check_signature(account)?;
-        if self.body.sequence == 1 && self.body.previous != LogHash::default() {
+        if self.body.sequence != 1 {
+            return Err(LogError::Gap {
+                trusted: 0,
+                offered: self.body.sequence,
+            });
+        }
+        if self.signer != Signer::Account {
+            return Err(LogError::FirstNotByAccount);
+        }
+        let signed = &self.encoded[..self.encoded.len() - 64];
+        account.verify(ENTRY_CONTEXT, &[signed], &self.signature)?;
+        if self.body.previous != LogHash::default() {
             return Err(LogError::BadGenesis);
         }
         Ok(LogHead { entry: self })
@@ -325,26 +378,35 @@ impl LogHead {
     }
 
     /// Accepts `next` as the new head: the same entry again (no change), or the direct successor
-    /// (sequence + 1, chaining to this head's hash).
+    /// (sequence + 1, chaining to this head's hash) signed by the account key or a device that
+    /// `roster` — the roster in force after this head — lists.
     ///
     /// # Errors
-    /// Each refusal names what was wrong: signature, rollback, fork, gap or broken chain.
-    pub fn accept(&self, next: SignedEntry) -> Result<LogHead, LogError> {
-        next.check_signature(&self.entry.body.account)?;
+    /// Each refusal names what was wrong: signer, signature, rollback, fork, gap or broken chain.
+    pub fn accept(&self, next: SignedEntry, roster: &Roster) -> Result<LogHead, LogError> {
+        if next.body.account != self.entry.body.account {
+            return Err(LogError::WrongAccount);
+        }
         let (trusted, offered) = (self.sequence(), next.body.sequence);
-        let identical = next.encoded == self.entry.encoded;
-        match chain::step(
+        let step = chain::step(
             trusted,
             offered,
-            identical,
+            next.encoded == self.entry.encoded,
             next.body.previous == self.hash(),
-        ) {
-            Ok(Step::Same) => Ok(self.clone()),
-            Ok(Step::Next) => Ok(LogHead { entry: next }),
-            Err(Break::Rollback) => Err(LogError::Rollback { offered, trusted }),
+        );
+        match step {
+            // The head itself: its signer was checked against the roster before it.
+            Ok(Step::Same) => return Ok(self.clone()),
+            Err(Break::Rollback) => return Err(LogError::Rollback { offered, trusted }),
+            Err(Break::Gap) => return Err(LogError::Gap { trusted, offered }),
+            Ok(Step::Next) | Err(Break::Fork | Break::BrokenChain) => {}
+        }
+        // A fork or a broken link is reported only for an entry a listed signer made.
+        next.verify_signature(roster)?;
+        match step {
             Err(Break::Fork) => Err(LogError::Fork { sequence: offered }),
-            Err(Break::Gap) => Err(LogError::Gap { trusted, offered }),
-            Err(Break::BrokenChain) => Err(LogError::BrokenChain { sequence: offered }),
+            Err(_) => Err(LogError::BrokenChain { sequence: offered }),
+            Ok(_) => Ok(LogHead { entry: next }),
         }
     }
 
@@ -495,9 +557,13 @@ pub fn compare(
 mod tests {
     use super::*;
 
-    fn chain(key: &AccountKey, n: u64) -> Vec<SignedEntry> {
+    use crate::keys::AccountKey;
+    use crate::roster::fixture::Account;
+
+    /// Entry 1 by the account key, then entries 2..=n by the account's device.
+    fn chain(account: &Account, n: u64) -> Vec<SignedEntry> {
         let first = EntryBody {
-            account: key.public(),
+            account: account.key.public(),
             sequence: 1,
             previous: LogHash::default(),
             issued_at: Timestamp(1_000),
@@ -506,14 +572,14 @@ mod tests {
             version: 1,
             statement: statement_hash(b"roster 1"),
         }
-        .sign(key)
+        .sign(SignerKey::Account(&account.key))
         .unwrap();
         let mut out = vec![first];
         for i in 2..=n {
             let head = out[0]
                 .clone()
-                .verify_first(&key.public())
-                .and_then(|h| h.accept_all(&out[1..]))
+                .verify_first(&account.key.public())
+                .and_then(|h| h.accept_all(&out[1..], &account.roster))
                 .unwrap();
             let next = head
                 .successor(
@@ -523,7 +589,7 @@ mod tests {
                     b"record",
                     Timestamp(1_000 + i),
                 )
-                .sign(key)
+                .sign(account.signer())
                 .unwrap();
             out.push(next);
         }
@@ -531,40 +597,72 @@ mod tests {
     }
 
     impl LogHead {
-        fn accept_all(self, entries: &[SignedEntry]) -> Result<LogHead, LogError> {
-            entries.iter().try_fold(self, |h, e| h.accept(e.clone()))
+        fn accept_all(self, entries: &[SignedEntry], roster: &Roster) -> Result<LogHead, LogError> {
+            entries
+                .iter()
+                .try_fold(self, |h, e| h.accept(e.clone(), roster))
         }
     }
 
     #[test]
     fn a_chain_is_accepted_entry_by_entry_and_every_break_is_named() {
-        let key = AccountKey::from_seed(&[1; 32]);
-        let entries = chain(&key, 3);
-        let first = entries[0].clone().verify_first(&key.public()).unwrap();
-        let head = first.clone().accept_all(&entries[1..]).unwrap();
+        let account = Account::new();
+        let roster = &account.roster;
+        let entries = chain(&account, 3);
+        let first = entries[0]
+            .clone()
+            .verify_first(&account.key.public())
+            .unwrap();
+        let head = first.clone().accept_all(&entries[1..], roster).unwrap();
         assert_eq!(head.sequence(), 3);
         assert_eq!(entries[0].encoded().len(), ENTRY_LEN);
+        assert_eq!(entries[1].signer(), Signer::Device(account.device_id));
         assert_eq!(
-            head.accept(entries[1].clone()),
+            head.accept(entries[1].clone(), roster),
             Err(LogError::Rollback {
                 offered: 2,
                 trusted: 3
             })
         );
         assert_eq!(
-            first.accept(entries[2].clone()),
+            first.accept(entries[2].clone(), roster),
             Err(LogError::Gap {
                 trusted: 1,
                 offered: 3
             })
         );
+        // Entry 2, once its signer is revoked, is refused.
+        assert_eq!(
+            first.accept(entries[1].clone(), &account.revoked()),
+            Err(LogError::UnlistedSigner {
+                sequence: 2,
+                device: account.device_id
+            })
+        );
+        // Only the account key starts a log.
+        assert_eq!(
+            entries[1].clone().verify_first(&account.key.public()),
+            Err(LogError::Gap {
+                trusted: 0,
+                offered: 2
+            })
+        );
+        let mut by_device = entries[0].unverified_body().clone();
+        by_device.issued_at = Timestamp(5);
+        assert_eq!(
+            by_device
+                .sign(account.signer())
+                .unwrap()
+                .verify_first(&account.key.public()),
+            Err(LogError::FirstNotByAccount)
+        );
         let other = first
             .successor(EntryKind::Share, [7; 16], 1, b"share", Timestamp(5))
-            .sign(&key)
+            .sign(account.signer())
             .unwrap();
-        let two = first.accept(entries[1].clone()).unwrap();
+        let two = first.accept(entries[1].clone(), roster).unwrap();
         assert_eq!(
-            two.accept(other.clone()),
+            two.accept(other.clone(), roster),
             Err(LogError::Fork { sequence: 2 })
         );
         assert_eq!(
@@ -576,15 +674,16 @@ mod tests {
         let mut forged = other.unverified_body().clone();
         forged.account = stranger.public();
         assert_eq!(
-            first.accept(forged.sign(&stranger).unwrap()),
+            first.accept(forged.sign(SignerKey::Account(&stranger)).unwrap(), roster),
             Err(LogError::WrongAccount)
         );
     }
 
     #[test]
     fn heads_compare_as_same_behind_ahead_or_forked() {
-        let key = AccountKey::from_seed(&[1; 32]);
-        let entries = chain(&key, 3);
+        let account = Account::new();
+        let key = &account.key;
+        let entries = chain(&account, 3);
         let hashes: Vec<LogHash> = entries.iter().map(SignedEntry::hash).collect();
         let at = |s: u64| {
             hashes
@@ -595,7 +694,7 @@ mod tests {
             .clone()
             .verify_first(&key.public())
             .unwrap()
-            .accept_all(&entries[1..])
+            .accept_all(&entries[1..], &account.roster)
             .unwrap();
         assert_eq!(compare(&head, at, 3, hashes[2]), Ok(Comparison::Same));
         assert_eq!(

@@ -1,22 +1,25 @@
 //! Camera records: the account's signed statement of which signing key a camera has and which
 //! viewing key (and epoch) it must seal to.
 //!
-//! A camera seals only to the viewing key of a record that verifies under the account key it
-//! pinned at pairing, with a version at least as new as any it has seen. Devices check the
-//! same, so a key the server adds, substitutes or rolls back is refused on both sides.
+//! A record is signed by a device the roster in force lists (or the account key). A camera
+//! seals only to the viewing key of a record whose signer the newest roster it holds lists — a
+//! roster it followed from the account key it pinned at pairing — with a version at least as
+//! new as any it has seen. Devices check the same against the roster in force where the account
+//! log records the record, so a key the server adds, substitutes or rolls back, and a record a
+//! revoked device signs, are refused on both sides.
 
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::codec::{DecodeError, Reader, Writer, expect_magic};
-use crate::ids::{CameraId, Timestamp};
-use crate::keys::{
-    AccountKey, AccountPublicKey, BadSignature, CameraPublicKey, HpkePublicKey, Signature,
-};
+use crate::ids::{CameraId, DeviceId, Timestamp};
+use crate::keys::{AccountPublicKey, CameraPublicKey, HpkePublicKey, Signature};
+use crate::roster::Roster;
+use crate::signer::{self, Refusal, Signer, SignerKey};
 
 const MAGIC: &[u8; 4] = b"KHCR";
-const FORMAT: u8 = 1;
-const SIGNING_CONTEXT: &str = "keyhole camera record v1";
+const FORMAT: u8 = 2;
+const SIGNING_CONTEXT: &str = "keyhole camera record v2";
 /// The longest camera name, in UTF-8 bytes.
 pub const MAX_NAME: usize = 64;
 
@@ -57,11 +60,12 @@ pub struct CameraRecordBody {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedCameraRecord {
     body: CameraRecordBody,
+    signer: Signer,
     signature: Signature,
     encoded: Vec<u8>,
 }
 
-/// A camera record verified under the account key.
+/// A camera record verified under the roster in force.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CameraRecord {
     signed: SignedCameraRecord,
@@ -77,9 +81,20 @@ pub enum RecordError {
     /// The record names another account.
     #[error("camera record belongs to another account")]
     WrongAccount,
-    /// The signature does not verify under the pinned account key.
-    #[error("camera record signature does not verify under the account key")]
+    /// The signature does not verify under its signer's key.
+    #[error("camera record signature does not verify under its signer's key")]
     BadSignature,
+    /// Signed by a device the roster in force does not list: revoked, or never enrolled.
+    #[error(
+        "camera record version {version} is signed by device {device}, which the roster in force \
+         does not list (revoked or never enrolled)"
+    )]
+    UnlistedSigner {
+        /// The version offered.
+        version: u64,
+        /// The device named as signer.
+        device: DeviceId,
+    },
     /// The record is for another camera.
     #[error("camera record is for camera {found}, expected {expected}")]
     WrongCamera {
@@ -122,12 +137,6 @@ pub enum RecordError {
 
 crate::codec::malformed_from!(RecordError);
 
-impl From<BadSignature> for RecordError {
-    fn from(_: BadSignature) -> Self {
-        Self::BadSignature
-    }
-}
-
 impl CameraRecordBody {
     fn encode(&self) -> Vec<u8> {
         let mut w = Writer::with_capacity(256);
@@ -168,13 +177,16 @@ impl CameraRecordBody {
         })
     }
 
-    /// Signs this body with the account key.
+    /// Signs this body with a device's key (or the account key). Whether that signer may sign
+    /// it is for the holders to check against the roster in force.
     ///
     /// # Errors
-    /// [`RecordError::WrongAccount`] if `key` is not `self.account`;
+    /// [`RecordError::WrongAccount`] if `key` is an account key other than `self.account`;
     /// [`RecordError::Malformed`] if the name is too long.
-    pub fn sign(self, key: &AccountKey) -> Result<SignedCameraRecord, RecordError> {
-        if key.public() != self.account {
+    pub fn sign(self, key: SignerKey<'_>) -> Result<SignedCameraRecord, RecordError> {
+        if let SignerKey::Account(key) = key
+            && key.public() != self.account
+        {
             return Err(RecordError::WrongAccount);
         }
         if self.name.len() > MAX_NAME {
@@ -190,12 +202,10 @@ impl CameraRecordBody {
         if self.version == 0 || self.version == u64::MAX {
             return Err(DecodeError::Invalid("camera record version").into());
         }
-        let body = self.encode();
-        let signature = key.sign(SIGNING_CONTEXT, &[&body]);
-        let mut encoded = body;
-        encoded.extend_from_slice(&signature.0);
+        let (signature, encoded) = key.seal(SIGNING_CONTEXT, self.encode());
         Ok(SignedCameraRecord {
             body: self,
+            signer: key.signer(),
             signature,
             encoded,
         })
@@ -210,10 +220,11 @@ impl SignedCameraRecord {
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         let body = CameraRecordBody::decode(&mut r)?;
-        let signature = Signature(r.array("camera record signature")?);
+        let (signer, signature) = signer::read_tail(&mut r)?;
         r.finish()?;
         Ok(Self {
             body,
+            signer,
             signature,
             encoded: bytes.to_vec(),
         })
@@ -231,18 +242,25 @@ impl SignedCameraRecord {
         &self.body
     }
 
-    /// Verifies the record under `account` for camera `camera`, with nothing earlier to compare
-    /// (the first record a camera or device sees for this camera).
+    /// Who signed it, as it says (checked by verification).
+    #[must_use]
+    pub fn signer(&self) -> Signer {
+        self.signer
+    }
+
+    /// Verifies the record for camera `camera` under `roster`, the roster in force: the
+    /// roster's account, and a signer it lists. Nothing earlier is compared (the first record a
+    /// camera or device sees for this camera).
     ///
     /// # Errors
-    /// [`RecordError::WrongAccount`], [`RecordError::BadSignature`] or
-    /// [`RecordError::WrongCamera`].
+    /// [`RecordError::WrongAccount`], [`RecordError::WrongCamera`],
+    /// [`RecordError::UnlistedSigner`] or [`RecordError::BadSignature`].
     pub fn verify_first(
         self,
-        account: &AccountPublicKey,
+        roster: &Roster,
         camera: &CameraId,
     ) -> Result<CameraRecord, RecordError> {
-        if self.body.account != *account {
+        if self.body.account != *roster.account() {
             return Err(RecordError::WrongAccount);
         }
         if self.body.camera_id != *camera {
@@ -251,12 +269,16 @@ impl SignedCameraRecord {
                 found: self.body.camera_id,
             });
         }
-        let body_len = self.encoded.len() - 64;
-        account.verify(
-            SIGNING_CONTEXT,
-            &[&self.encoded[..body_len]],
-            &self.signature,
-        )?;
+        let signed = &self.encoded[..self.encoded.len() - 64];
+        roster
+            .verify_signed(self.signer, SIGNING_CONTEXT, signed, &self.signature)
+            .map_err(|refusal| match refusal {
+                Refusal::Unlisted(device) => RecordError::UnlistedSigner {
+                    version: self.body.version,
+                    device,
+                },
+                Refusal::BadSignature => RecordError::BadSignature,
+            })?;
         Ok(CameraRecord { signed: self })
     }
 }
@@ -280,24 +302,29 @@ impl CameraRecord {
         Sha256::digest(&self.signed.encoded).into()
     }
 
-    /// Accepts `next` in place of this record: identical, or newer with the same camera key and
-    /// an epoch that does not go back.
+    /// Accepts `next` in place of this record: identical, or newer — signed by a device
+    /// `roster` (the roster in force) lists — with the same camera key and an epoch that does
+    /// not go back.
     ///
     /// # Errors
     /// Each refusal names what was wrong.
-    pub fn accept(&self, next: SignedCameraRecord) -> Result<CameraRecord, RecordError> {
+    pub fn accept(
+        &self,
+        next: SignedCameraRecord,
+        roster: &Roster,
+    ) -> Result<CameraRecord, RecordError> {
         let body = self.body();
-        let next = next.verify_first(&body.account, &body.camera_id)?;
-        let (trusted, offered) = (body.version, next.body().version);
+        if next.encoded == self.signed.encoded {
+            // Its signer was checked when it was first accepted, and may have left since.
+            return Ok(self.clone());
+        }
+        let (trusted, offered) = (body.version, next.body.version);
         if offered < trusted {
             return Err(RecordError::Rollback { offered, trusted });
         }
+        let next = next.verify_first(roster, &body.camera_id)?;
         if offered == trusted {
-            return if next.signed.encoded == self.signed.encoded {
-                Ok(next)
-            } else {
-                Err(RecordError::Fork { version: offered })
-            };
+            return Err(RecordError::Fork { version: offered });
         }
         if next.body().camera_key != body.camera_key {
             return Err(RecordError::CameraKeyChanged);

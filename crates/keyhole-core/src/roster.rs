@@ -1,11 +1,15 @@
 //! The roster: the account's signed list of enrolled devices and its recovery key.
 //!
-//! Each roster names its version and the hash of the previous roster and is signed by the
-//! account identity key. A [`SignedRoster`] is only parsed; a [`Roster`] has been verified.
-//! Devices accept a new roster only as a successor of the one they already trust: signed by the
-//! pinned account key, a higher version, and a hash chain back to what they hold, so a server
-//! can neither insert a device, roll the roster back nor show two devices different histories
-//! without the signature or the chain failing.
+//! Each roster names its version and the hash of the previous roster. Version 1 is signed by
+//! the account identity key; each later version by the account key or by a device the roster
+//! before it lists ([`crate::signer`]). A [`SignedRoster`] is only parsed; a [`Roster`] has been
+//! verified. Devices and cameras accept a new roster only as a successor of the one they
+//! already trust: signed by the pinned account key or a device listed in the trusted roster,
+//! the next version, and a hash chain back to what they hold, so a server can neither insert a
+//! device, roll the roster back nor show two holders different histories without the signature
+//! or the chain failing — and a revoked device, listed in no roster after its revocation, can
+//! sign no roster that is accepted. Only the account key changes the recovery key: the key that
+//! opens everything after a loss is never a device's to replace.
 
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -13,13 +17,12 @@ use thiserror::Error;
 use crate::chain::{self, Break, Step};
 use crate::codec::{DecodeError, Reader, Writer, expect_magic};
 use crate::ids::{DeviceId, Timestamp};
-use crate::keys::{
-    AccountPublicKey, BadSignature, DeviceSigningPublicKey, HpkePublicKey, Signature,
-};
+use crate::keys::{AccountPublicKey, DeviceSigningPublicKey, HpkePublicKey, Signature};
+use crate::signer::{self, Refusal, Signer, SignerKey};
 
 const MAGIC: &[u8; 4] = b"KHRS";
-const FORMAT: u8 = 1;
-const SIGNING_CONTEXT: &str = "keyhole roster v1";
+const FORMAT: u8 = 2;
+const SIGNING_CONTEXT: &str = "keyhole roster v2";
 /// The most devices a roster may list.
 pub const MAX_DEVICES: usize = 64;
 /// The longest device name, in UTF-8 bytes.
@@ -65,6 +68,7 @@ pub struct RosterBody {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedRoster {
     body: RosterBody,
+    signer: Signer,
     signature: Signature,
     encoded: Vec<u8>,
 }
@@ -85,9 +89,29 @@ pub enum RosterError {
     /// The roster claims a different account than the one pinned.
     #[error("roster belongs to another account")]
     WrongAccount,
-    /// The signature does not verify under the pinned account key.
-    #[error("roster signature does not verify under the account key")]
+    /// The signature does not verify under the signer's key.
+    #[error("roster signature does not verify under its signer's key")]
     BadSignature,
+    /// Signed by a device the trusted roster does not list: revoked, or never enrolled.
+    #[error(
+        "roster version {version} is signed by device {device}, which the roster before it does \
+         not list (revoked or never enrolled)"
+    )]
+    UnlistedSigner {
+        /// The version offered.
+        version: u64,
+        /// The device named as signer.
+        device: DeviceId,
+    },
+    /// A roster that only the account key may sign (the first, or one that changes the recovery
+    /// key) is signed by a device.
+    #[error("roster version {version} must be signed by the account key: {why}")]
+    NeedsAccountKey {
+        /// The version offered.
+        version: u64,
+        /// What made the account key necessary.
+        why: &'static str,
+    },
     /// The version is not newer than the one already trusted: a rollback.
     #[error("roster version {offered} is older than the trusted version {trusted} (rollback)")]
     Rollback {
@@ -122,12 +146,6 @@ pub enum RosterError {
 }
 
 crate::codec::malformed_from!(RosterError);
-
-impl From<BadSignature> for RosterError {
-    fn from(_: BadSignature) -> Self {
-        Self::BadSignature
-    }
-}
 
 impl RosterBody {
     fn encode(&self) -> Vec<u8> {
@@ -212,22 +230,24 @@ impl RosterBody {
         Ok(())
     }
 
-    /// Signs this body with the account key.
+    /// Signs this body with the account key or a device's key. Whether that signer may sign it
+    /// is for the holders to check ([`SignedRoster::verify_first`], [`Roster::accept`]).
     ///
     /// # Errors
-    /// [`RosterError::WrongAccount`] if `key` is not `self.account`; [`RosterError::Malformed`]
-    /// if a limit is exceeded (too many devices, a name too long, a duplicate id, version 0).
-    pub fn sign(self, key: &crate::keys::AccountKey) -> Result<SignedRoster, RosterError> {
-        if key.public() != self.account {
+    /// [`RosterError::WrongAccount`] if `key` is an account key other than `self.account`;
+    /// [`RosterError::Malformed`] if a limit is exceeded (too many devices, a name too long, a
+    /// duplicate id, version 0).
+    pub fn sign(self, key: SignerKey<'_>) -> Result<SignedRoster, RosterError> {
+        if let SignerKey::Account(key) = key
+            && key.public() != self.account
+        {
             return Err(RosterError::WrongAccount);
         }
         self.check()?;
-        let body = self.encode();
-        let signature = key.sign(SIGNING_CONTEXT, &[&body]);
-        let mut encoded = body;
-        encoded.extend_from_slice(&signature.0);
+        let (signature, encoded) = key.seal(SIGNING_CONTEXT, self.encode());
         Ok(SignedRoster {
             body: self,
+            signer: key.signer(),
             signature,
             encoded,
         })
@@ -243,11 +263,12 @@ impl SignedRoster {
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         let body = RosterBody::decode(&mut r)?;
-        let signature = Signature(r.array("roster signature")?);
+        let (signer, signature) = signer::read_tail(&mut r)?;
         r.finish()?;
         body.check()?;
         Ok(Self {
             body,
+            signer,
             signature,
             encoded: bytes.to_vec(),
         })
@@ -271,31 +292,41 @@ impl SignedRoster {
         RosterHash(Sha256::digest(&self.encoded).into())
     }
 
-    fn check_signature(&self, account: &AccountPublicKey) -> Result<(), RosterError> {
+    /// Who signed it, as it says (checked by verification).
+    #[must_use]
+    pub fn signer(&self) -> Signer {
+        self.signer
+    }
+
+    /// Verifies a roster signed by the account key `account`, with no earlier roster to compare
+    /// against: the first roster a camera or device follows the chain from (version 1, or a
+    /// roster the account key signed at recovery). Later rosters must chain from it.
+    ///
+    /// # Errors
+    /// [`RosterError::WrongAccount`], [`RosterError::NeedsAccountKey`] (signed by a device),
+    /// [`RosterError::BadSignature`] or [`RosterError::BadGenesis`].
+    pub fn verify_first(self, account: &AccountPublicKey) -> Result<Roster, RosterError> {
         if self.body.account != *account {
             return Err(RosterError::WrongAccount);
         }
-        let body_len = self.encoded.len() - 64;
-        account.verify(
-            SIGNING_CONTEXT,
-            &[&self.encoded[..body_len]],
-            &self.signature,
-        )?;
-        Ok(())
-    }
-
-    /// Verifies a roster signed by `account` with no earlier roster to compare against, as
-    /// a device does when it first joins (after learning `account` out of band or from the
-    /// recovery backup). Any version is accepted; later rosters must chain from it.
-    ///
-    /// # Errors
-    /// [`RosterError::WrongAccount`] or [`RosterError::BadSignature`].
-    pub fn verify_first(self, account: &AccountPublicKey) -> Result<Roster, RosterError> {
-        self.check_signature(account)?;
+        if self.signer != Signer::Account {
+            return Err(RosterError::NeedsAccountKey {
+                version: self.body.version,
+                why: "a chain starts at a roster the account key signed",
+            });
+        }
+        account
+            .verify(SIGNING_CONTEXT, &[self.signed_part()], &self.signature)
+            .map_err(|_| RosterError::BadSignature)?;
         if self.body.version == 1 && self.body.previous != RosterHash([0; 32]) {
             return Err(RosterError::BadGenesis);
         }
         Ok(Roster { signed: self })
+    }
+
+    /// The bytes the signature covers.
+    fn signed_part(&self) -> &[u8] {
+        &self.encoded[..self.encoded.len() - 64]
     }
 }
 
@@ -324,27 +355,89 @@ impl Roster {
         self.body().devices.iter().find(|d| d.id == *id)
     }
 
-    /// Accepts `next` as the roster that replaces this one: the same identical roster (no
-    /// change), or the direct successor (version + 1, chaining to this roster's hash).
+    /// The account key this roster's chain starts from.
+    #[must_use]
+    pub fn account(&self) -> &AccountPublicKey {
+        &self.body().account
+    }
+
+    /// Verifies `signature` by `signer` over `signed` under `context`, as this roster — the one
+    /// in force — allows: the account key, or a device it lists under that device's key.
     ///
     /// # Errors
-    /// Each refusal names what was wrong: signature, rollback, fork, gap or broken chain.
+    /// [`Refusal::Unlisted`] for a device this roster does not list, [`Refusal::BadSignature`]
+    /// for a signature that does not verify.
+    pub fn verify_signed(
+        &self,
+        signer: Signer,
+        context: &str,
+        signed: &[u8],
+        signature: &Signature,
+    ) -> Result<(), Refusal> {
+        let verified = match signer {
+            Signer::Account => self.account().verify(context, &[signed], signature),
+            Signer::Device(id) => self
+                .device(&id)
+                .ok_or(Refusal::Unlisted(id))?
+                .signing_key
+                .verify(context, &[signed], signature),
+        };
+        verified.map_err(|_| Refusal::BadSignature)
+    }
+
+    /// Accepts `next` as the roster that replaces this one: the same identical roster (no
+    /// change), or the direct successor (version + 1, chaining to this roster's hash) signed by
+    /// the account key or a device this roster lists; a successor that changes the recovery key
+    /// must be the account key's.
+    ///
+    /// # Errors
+    /// Each refusal names what was wrong: signer, signature, rollback, fork, gap or broken chain.
     pub fn accept(&self, next: SignedRoster) -> Result<Roster, RosterError> {
-        next.check_signature(&self.body().account)?;
+        if next.body.account != *self.account() {
+            return Err(RosterError::WrongAccount);
+        }
         let (trusted, offered) = (self.body().version, next.body.version);
-        let identical = next.encoded == self.signed.encoded;
-        match chain::step(
+        let step = chain::step(
             trusted,
             offered,
-            identical,
+            next.encoded == self.signed.encoded,
             next.body.previous == self.hash(),
-        ) {
-            Ok(Step::Same) => Ok(self.clone()),
-            Ok(Step::Next) => Ok(Roster { signed: next }),
-            Err(Break::Rollback) => Err(RosterError::Rollback { offered, trusted }),
+        );
+        match step {
+            // The trusted roster itself: its signer was checked against the roster before it.
+            Ok(Step::Same) => return Ok(self.clone()),
+            Err(Break::Rollback) => return Err(RosterError::Rollback { offered, trusted }),
+            Err(Break::Gap) => return Err(RosterError::Gap { trusted, offered }),
+            Ok(Step::Next) | Err(Break::Fork | Break::BrokenChain) => {}
+        }
+        // A fork or a broken link is reported only for a roster that some listed signer made;
+        // anything else is a forgery.
+        self.verify_signed(
+            next.signer,
+            SIGNING_CONTEXT,
+            next.signed_part(),
+            &next.signature,
+        )
+        .map_err(|refusal| match refusal {
+            Refusal::Unlisted(device) => RosterError::UnlistedSigner {
+                version: offered,
+                device,
+            },
+            Refusal::BadSignature => RosterError::BadSignature,
+        })?;
+        match step {
             Err(Break::Fork) => Err(RosterError::Fork { version: offered }),
-            Err(Break::Gap) => Err(RosterError::Gap { trusted, offered }),
-            Err(Break::BrokenChain) => Err(RosterError::BrokenChain { version: offered }),
+            Err(_) => Err(RosterError::BrokenChain { version: offered }),
+            Ok(_)
+                if next.body.recovery_key != self.body().recovery_key
+                    && next.signer != Signer::Account =>
+            {
+                Err(RosterError::NeedsAccountKey {
+                    version: offered,
+                    why: "it changes the recovery key",
+                })
+            }
+            Ok(_) => Ok(Roster { signed: next }),
         }
     }
 
@@ -362,7 +455,7 @@ impl Roster {
     }
 
     /// The body for the next version: same devices, version + 1, chained to this roster.
-    /// Edit its devices, then [`RosterBody::sign`].
+    /// Edit its devices, then [`RosterBody::sign`] with the account key or a listed device's.
     #[must_use]
     pub fn successor(&self, issued_at: Timestamp) -> RosterBody {
         RosterBody {
@@ -372,6 +465,73 @@ impl Roster {
             previous: self.hash(),
             issued_at,
             ..self.body().clone()
+        }
+    }
+}
+
+/// An account with one enrolled device, for unit tests.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use rand_core::OsRng;
+
+    use super::{DeviceEntry, Roster, RosterBody, RosterHash};
+    use crate::ids::{DeviceId, Timestamp};
+    use crate::keys::{AccountKey, DeviceKeys, HpkeSecretKey};
+    use crate::signer::SignerKey;
+
+    /// The account key, its one device and roster version 1 listing it.
+    pub(crate) struct Account {
+        pub(crate) key: AccountKey,
+        pub(crate) device_id: DeviceId,
+        pub(crate) device: DeviceKeys,
+        pub(crate) roster: Roster,
+    }
+
+    impl Account {
+        pub(crate) fn new() -> Self {
+            let key = AccountKey::generate(&mut OsRng);
+            let device = DeviceKeys::generate(&mut OsRng);
+            let device_id = DeviceId::random(&mut OsRng);
+            let roster = RosterBody {
+                account: key.public(),
+                version: 1,
+                previous: RosterHash([0; 32]),
+                issued_at: Timestamp(1),
+                recovery_key: HpkeSecretKey::generate(&mut OsRng).public(),
+                devices: vec![DeviceEntry {
+                    id: device_id,
+                    name: "phone".into(),
+                    added_at: Timestamp(1),
+                    signing_key: device.signing.public(),
+                    hpke_key: device.hpke.public(),
+                }],
+            }
+            .sign(SignerKey::Account(&key))
+            .and_then(|r| r.verify_first(&key.public()))
+            .expect("a fresh roster verifies");
+            Self {
+                key,
+                device_id,
+                device,
+                roster,
+            }
+        }
+
+        /// The device's signing key.
+        pub(crate) fn signer(&self) -> SignerKey<'_> {
+            SignerKey::Device {
+                id: self.device_id,
+                key: &self.device.signing,
+            }
+        }
+
+        /// The roster after the device was removed (its revocation), signed by the account key.
+        pub(crate) fn revoked(&self) -> Roster {
+            let mut next = self.roster.successor(Timestamp(2));
+            next.devices.clear();
+            self.roster
+                .accept(next.sign(SignerKey::Account(&self.key)).expect("signs"))
+                .expect("the account key may sign any successor")
         }
     }
 }

@@ -8,12 +8,14 @@
 
 use crate::codec::{DecodeError, Reader, Writer, expect_magic};
 use crate::ids::{CameraId, Timestamp};
-use crate::keys::{AccountKey, AccountPublicKey};
+use crate::keys::AccountPublicKey;
+use crate::roster::Roster;
+use crate::signer::SignerKey;
 use crate::statement::{self, Signed, Statement, StatementError, Verified};
 
 const MAGIC: &[u8; 4] = b"KHSH";
-const FORMAT: u8 = 1;
-const SIGNING_CONTEXT: &str = "keyhole share v1";
+const FORMAT: u8 = 2;
+const SIGNING_CONTEXT: &str = "keyhole share v2";
 /// The most accounts one camera is shared with.
 pub const MAX_MEMBERS: usize = 16;
 /// The longest member name, in UTF-8 bytes.
@@ -59,7 +61,7 @@ impl Statement for ShareBody {
     const NAME: &'static str = "share statement";
     const CONTEXT: &'static str = SIGNING_CONTEXT;
 
-    fn signer(&self) -> &AccountPublicKey {
+    fn account(&self) -> &AccountPublicKey {
         &self.owner
     }
 
@@ -167,25 +169,26 @@ impl Statement for ShareBody {
 }
 
 impl ShareBody {
-    /// Signs this body with the owner's key.
+    /// Signs this body with a device of the owner's (or the owner's account key).
     ///
     /// # Errors
-    /// [`StatementError::WrongAccount`] if `key` is not `self.owner`;
+    /// [`StatementError::WrongAccount`] for another account's key;
     /// [`StatementError::Malformed`] for version 0 or `u64::MAX`, too many members, a name too
     /// long, the owner or a member twice.
-    pub fn sign(self, key: &AccountKey) -> Result<SignedShare, ShareError> {
+    pub fn sign(self, key: SignerKey<'_>) -> Result<SignedShare, ShareError> {
         statement::sign(self, key)
     }
 }
 
 impl SignedShare {
-    /// Verifies the statement as `owner`'s about `camera`.
+    /// Verifies the statement as one about `camera` by the owner of `roster`, the owner's
+    /// roster in force.
     ///
     /// # Errors
-    /// [`StatementError::WrongAccount`], [`StatementError::WrongSubject`] or
-    /// [`StatementError::BadSignature`].
-    pub fn verify(self, owner: &AccountPublicKey, camera: &CameraId) -> Result<Share, ShareError> {
-        self.verify_about(owner, camera)
+    /// [`StatementError::WrongAccount`], [`StatementError::WrongSubject`],
+    /// [`StatementError::UnlistedSigner`] or [`StatementError::BadSignature`].
+    pub fn verify(self, roster: &Roster, camera: &CameraId) -> Result<Share, ShareError> {
+        self.verify_about(roster, camera)
     }
 }
 
@@ -205,6 +208,8 @@ mod tests {
     use rand_core::OsRng;
 
     use super::*;
+    use crate::keys::AccountKey;
+    use crate::roster::fixture::Account;
 
     fn member(name: &str, expires_at: Option<Timestamp>) -> Member {
         Member {
@@ -216,30 +221,39 @@ mod tests {
 
     #[test]
     fn signs_verifies_and_moves_on() {
-        let owner = AccountKey::generate(&mut OsRng);
+        let owner = Account::new();
         let camera = CameraId([5; 16]);
         let bo = member("Bo", None);
         let cy = member("Cy", Some(Timestamp(2_000)));
         let first = ShareBody {
-            owner: owner.public(),
+            owner: owner.key.public(),
             camera_id: camera,
             version: 1,
             issued_at: Timestamp(1_000),
             members: vec![bo.clone(), cy.clone()],
         }
-        .sign(&owner)
+        .sign(owner.signer())
         .unwrap();
         let decoded = SignedShare::decode(first.encoded()).unwrap();
         assert_eq!(decoded, first);
-        let share = decoded.verify(&owner.public(), &camera).unwrap();
+        let share = decoded.verify(&owner.roster, &camera).unwrap();
         assert_eq!(share.viewer(&bo.account, Timestamp(5_000)), Some(&bo));
         assert_eq!(share.viewer(&cy.account, Timestamp(1_999)), Some(&cy));
         assert_eq!(share.viewer(&cy.account, Timestamp(2_000)), None, "expired");
-        assert_eq!(share.viewer(&owner.public(), Timestamp(0)), None);
+        assert_eq!(share.viewer(&owner.key.public(), Timestamp(0)), None);
 
         let mut next = share.successor(Timestamp(3_000));
         next.members.retain(|m| m.account != bo.account);
-        let next = share.accept(next.sign(&owner).unwrap()).unwrap();
+        let next = next.sign(owner.signer()).unwrap();
+        // A share the device signs after its revocation is refused.
+        assert_eq!(
+            share.accept(next.clone(), &owner.revoked()).unwrap_err(),
+            ShareError::UnlistedSigner {
+                what: "share statement",
+                device: owner.device_id
+            }
+        );
+        let next = share.accept(next, &owner.roster).unwrap();
         assert_eq!(next.body().version, 2);
         assert_eq!(
             next.viewer(&bo.account, Timestamp(3_000)),
@@ -247,16 +261,16 @@ mod tests {
             "withdrawn"
         );
         assert!(matches!(
-            next.accept(first.clone()),
+            next.accept(first.clone(), &owner.roster),
             Err(ShareError::Rollback { .. })
         ));
         assert!(matches!(
-            first.clone().verify(&owner.public(), &CameraId([6; 16])),
+            first.clone().verify(&owner.roster, &CameraId([6; 16])),
             Err(ShareError::WrongSubject { .. })
         ));
-        let stranger = AccountKey::generate(&mut OsRng).public();
+        let stranger = Account::new();
         assert_eq!(
-            first.verify(&stranger, &camera).unwrap_err(),
+            first.verify(&stranger.roster, &camera).unwrap_err(),
             ShareError::WrongAccount {
                 what: "share statement"
             }
@@ -265,10 +279,10 @@ mod tests {
 
     #[test]
     fn refuses_what_no_owner_may_sign() {
-        let owner = AccountKey::generate(&mut OsRng);
+        let owner = Account::new();
         let bo = member("Bo", None);
         let base = ShareBody {
-            owner: owner.public(),
+            owner: owner.key.public(),
             camera_id: CameraId([5; 16]),
             version: 1,
             issued_at: Timestamp(1_000),
@@ -285,7 +299,7 @@ mod tests {
             },
             ShareBody {
                 members: vec![Member {
-                    account: owner.public(),
+                    account: owner.key.public(),
                     ..bo.clone()
                 }],
                 ..base.clone()
@@ -295,15 +309,18 @@ mod tests {
                 ..base.clone()
             },
         ] {
-            assert!(matches!(body.sign(&owner), Err(ShareError::Malformed(_))));
+            assert!(matches!(
+                body.sign(owner.signer()),
+                Err(ShareError::Malformed(_))
+            ));
         }
         // A flipped byte breaks the signature.
-        let mut bytes = base.sign(&owner).unwrap().encoded().to_vec();
+        let mut bytes = base.sign(owner.signer()).unwrap().encoded().to_vec();
         bytes[68] ^= 1; // issued at
         let flipped = SignedShare::decode(&bytes).unwrap();
         assert_eq!(
             flipped
-                .verify(&owner.public(), &CameraId([5; 16]))
+                .verify(&owner.roster, &CameraId([5; 16]))
                 .unwrap_err(),
             ShareError::BadSignature {
                 what: "share statement"

@@ -1,15 +1,19 @@
-//! Account-signed statements that change by versions: share statements (§16.1) and acceptance
-//! statements (§16.3). Each is its body's canonical encoding followed by an Ed25519 signature over
-//! it, by the account key under a context of the statement's own; a newer version replaces an
-//! older one, and two different statements with one version are a fork.
+//! Account statements that change by versions: share statements (§16.1) and acceptance
+//! statements (§16.3). Each is its body's canonical encoding followed by the signed tail
+//! ([`crate::signer`]): the signer — a device of the account's roster, or the account key — and
+//! an Ed25519 signature over everything before it under a context of the statement's own. It is
+//! accepted only if the roster in force lists its signer; a newer version replaces an older one,
+//! and two different statements with one version are a fork.
 
 use std::fmt;
 
 use thiserror::Error;
 
 use crate::codec::{DecodeError, Reader};
-use crate::ids::Timestamp;
-use crate::keys::{AccountKey, AccountPublicKey, BadSignature, Signature};
+use crate::ids::{DeviceId, Timestamp};
+use crate::keys::{AccountPublicKey, Signature};
+use crate::roster::Roster;
+use crate::signer::{self, Refusal, Signer, SignerKey};
 
 /// What a kind of statement says, and how it is encoded.
 pub trait Statement: Clone + PartialEq + Eq + fmt::Debug {
@@ -19,8 +23,8 @@ pub trait Statement: Clone + PartialEq + Eq + fmt::Debug {
     const NAME: &'static str;
     /// Its signing context.
     const CONTEXT: &'static str;
-    /// The account whose key signs.
-    fn signer(&self) -> &AccountPublicKey;
+    /// The account whose roster's devices sign.
+    fn account(&self) -> &AccountPublicKey;
     /// What it is about.
     fn subject(&self) -> Self::Subject;
     /// Starts at 1 and increases with every change.
@@ -56,11 +60,22 @@ pub enum StatementError {
         /// The kind of statement.
         what: &'static str,
     },
-    /// The signature does not verify under the account key.
-    #[error("{what} signature does not verify under the account key")]
+    /// The signature does not verify under its signer's key.
+    #[error("{what} signature does not verify under its signer's key")]
     BadSignature {
         /// The kind of statement.
         what: &'static str,
+    },
+    /// Signed by a device the roster in force does not list: revoked, or never enrolled.
+    #[error(
+        "{what} is signed by device {device}, which the account's roster does not list (revoked \
+         or never enrolled)"
+    )]
+    UnlistedSigner {
+        /// The kind of statement.
+        what: &'static str,
+        /// The device named as signer.
+        device: DeviceId,
     },
     /// The statement is about something else (another camera).
     #[error("{what} is about {found}, expected {expected}")]
@@ -98,31 +113,33 @@ crate::codec::malformed_from!(StatementError);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signed<S> {
     body: S,
+    signer: Signer,
     signature: Signature,
     encoded: Vec<u8>,
 }
 
-/// A statement verified under its signer's key.
+/// A statement verified under the roster in force.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified<S> {
     signed: Signed<S>,
 }
 
-/// Signs `body` with `key`, which must be its signer's.
+/// Signs `body` with `key`: a device of the body's account (or its account key).
 ///
 /// # Errors
-/// [`StatementError::WrongAccount`] for another key; [`StatementError::Malformed`] for a body
-/// [`Statement::check`] refuses.
-pub fn sign<S: Statement>(body: S, key: &AccountKey) -> Result<Signed<S>, StatementError> {
-    if key.public() != *body.signer() {
+/// [`StatementError::WrongAccount`] for another account's key; [`StatementError::Malformed`] for
+/// a body [`Statement::check`] refuses.
+pub fn sign<S: Statement>(body: S, key: SignerKey<'_>) -> Result<Signed<S>, StatementError> {
+    if let SignerKey::Account(key) = key
+        && key.public() != *body.account()
+    {
         return Err(StatementError::WrongAccount { what: S::NAME });
     }
     body.check()?;
-    let mut encoded = body.encode();
-    let signature = key.sign(S::CONTEXT, &[&encoded]);
-    encoded.extend_from_slice(&signature.0);
+    let (signature, encoded) = key.seal(S::CONTEXT, body.encode());
     Ok(Signed {
         body,
+        signer: key.signer(),
         signature,
         encoded,
     })
@@ -136,11 +153,12 @@ impl<S: Statement> Signed<S> {
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         let body = S::decode(&mut r)?;
-        let signature = Signature(r.array("signature")?);
+        let (signer, signature) = signer::read_tail(&mut r)?;
         r.finish()?;
         body.check()?;
         Ok(Self {
             body,
+            signer,
             signature,
             encoded: bytes.to_vec(),
         })
@@ -158,17 +176,24 @@ impl<S: Statement> Signed<S> {
         &self.body
     }
 
-    /// Verifies the statement as `signer`'s about `subject`.
+    /// Who signed it, as it says (checked by verification).
+    #[must_use]
+    pub fn signer(&self) -> Signer {
+        self.signer
+    }
+
+    /// Verifies the statement as one about `subject` by the account of `roster`, the roster in
+    /// force: signed by the account key or a device it lists.
     ///
     /// # Errors
-    /// [`StatementError::WrongAccount`], [`StatementError::WrongSubject`] or
-    /// [`StatementError::BadSignature`].
+    /// [`StatementError::WrongAccount`], [`StatementError::WrongSubject`],
+    /// [`StatementError::UnlistedSigner`] or [`StatementError::BadSignature`].
     pub fn verify_about(
         self,
-        signer: &AccountPublicKey,
+        roster: &Roster,
         subject: &S::Subject,
     ) -> Result<Verified<S>, StatementError> {
-        if self.body.signer() != signer {
+        if self.body.account() != roster.account() {
             return Err(StatementError::WrongAccount { what: S::NAME });
         }
         if self.body.subject() != *subject {
@@ -178,29 +203,35 @@ impl<S: Statement> Signed<S> {
                 found: format!("{:?}", self.body.subject()),
             });
         }
-        let body_len = self.encoded.len() - 64;
-        signer
-            .verify(S::CONTEXT, &[&self.encoded[..body_len]], &self.signature)
-            .map_err(|_: BadSignature| StatementError::BadSignature { what: S::NAME })?;
+        let signed = &self.encoded[..self.encoded.len() - 64];
+        roster
+            .verify_signed(self.signer, S::CONTEXT, signed, &self.signature)
+            .map_err(|refusal| match refusal {
+                Refusal::Unlisted(device) => StatementError::UnlistedSigner {
+                    what: S::NAME,
+                    device,
+                },
+                Refusal::BadSignature => StatementError::BadSignature { what: S::NAME },
+            })?;
         Ok(Verified { signed: self })
     }
 }
 
 impl<S: Statement> Signed<S> {
     /// Verifies the statement as the successor of `held` ([`Verified::accept`]), or, with none
-    /// held, as `signer`'s first one about `subject`.
+    /// held, as the first one about `subject`, under `roster`, the roster in force.
     ///
     /// # Errors
     /// As [`Verified::accept`] or [`Signed::verify_about`].
     pub fn verify_after(
         self,
         held: Option<&Verified<S>>,
-        signer: &AccountPublicKey,
+        roster: &Roster,
         subject: &S::Subject,
     ) -> Result<Verified<S>, StatementError> {
         match held {
-            Some(held) => held.accept(self),
-            None => self.verify_about(signer, subject),
+            Some(held) => held.accept(self, roster),
+            None => self.verify_about(roster, subject),
         }
     }
 }
@@ -218,15 +249,21 @@ impl<S: Statement> Verified<S> {
         &self.signed
     }
 
-    /// Accepts `next` in place of this statement: the same signer and subject, and identical or
-    /// a newer version.
+    /// Accepts `next` in place of this statement: the same account and subject, and identical
+    /// or a newer version signed by a signer `roster` (the roster in force) lists.
     ///
     /// # Errors
     /// Each refusal names what was wrong.
-    pub fn accept(&self, next: Signed<S>) -> Result<Self, StatementError> {
+    pub fn accept(&self, next: Signed<S>, roster: &Roster) -> Result<Self, StatementError> {
+        if next.encoded == self.signed.encoded {
+            // Its signer was checked when it was first accepted, and may have left since.
+            return Ok(self.clone());
+        }
         let body = self.body();
-        let next = next.verify_about(body.signer(), &body.subject())?;
-        let (trusted, offered) = (body.version(), next.body().version());
+        if next.body.account() != body.account() {
+            return Err(StatementError::WrongAccount { what: S::NAME });
+        }
+        let (trusted, offered) = (body.version(), next.body.version());
         if offered < trusted {
             return Err(StatementError::Rollback {
                 what: S::NAME,
@@ -234,7 +271,8 @@ impl<S: Statement> Verified<S> {
                 trusted,
             });
         }
-        if offered == trusted && next.signed.encoded != self.signed.encoded {
+        let next = next.verify_about(roster, &body.subject())?;
+        if offered == trusted {
             return Err(StatementError::Fork {
                 what: S::NAME,
                 version: offered,

@@ -18,12 +18,15 @@ use keyhole_core::record::{CameraRecordBody, CameraState, RecordError, SignedCam
 use keyhole_core::recovery::{
     KdfParams, RecoveryBackup, RecoveryError, RecoveryPhrase, RecoverySecrets,
 };
-use keyhole_core::roster::{DeviceEntry, RosterBody, RosterError, RosterHash, SignedRoster};
+use keyhole_core::roster::{
+    DeviceEntry, Roster, RosterBody, RosterError, RosterHash, SignedRoster,
+};
+use keyhole_core::signer::{Signer, SignerKey};
 use keyhole_core::{AccountKey, DeviceId, DeviceKeys, HpkeSecretKey, Timestamp};
 use proptest::prelude::*;
 
 fn device(n: u8) -> DeviceEntry {
-    let keys = DeviceKeys::generate(&mut rng(u64::from(n)));
+    let keys = device_keys(n);
     DeviceEntry {
         id: DeviceId([n; 16]),
         name: format!("device {n}"),
@@ -42,8 +45,20 @@ fn genesis(key: &AccountKey) -> SignedRoster {
         recovery_key: HpkeSecretKey::from_bytes(&[0x40; 32]).public(),
         devices: vec![device(1)],
     }
-    .sign(key)
+    .sign(SignerKey::Account(key))
     .unwrap()
+}
+
+/// Device `n`'s keys (the same as [`device`] lists).
+fn device_keys(n: u8) -> DeviceKeys {
+    DeviceKeys::generate(&mut rng(u64::from(n)))
+}
+
+/// The roster in force for camera records: the genesis roster, listing device 1.
+fn roster_in_force() -> Roster {
+    genesis(&account())
+        .verify_first(&account().public())
+        .unwrap()
 }
 
 #[test]
@@ -52,8 +67,40 @@ fn roster_chain_accepts_successors_and_refuses_tricks() {
     let v1 = genesis(&acct).verify_first(&acct.public()).unwrap();
     let mut b2 = v1.successor(Timestamp(1_795_735_300_000));
     b2.devices.push(device(2));
-    let v2s = b2.clone().sign(&acct).unwrap();
+    let (one, two) = (device_keys(1), device_keys(2));
+    fn by(n: u8, keys: &DeviceKeys) -> SignerKey<'_> {
+        SignerKey::Device {
+            id: DeviceId([n; 16]),
+            key: &keys.signing,
+        }
+    }
+    let v2s = b2.clone().sign(by(1, &one)).unwrap();
+    assert_eq!(v2s.signer(), Signer::Device(DeviceId([1; 16])));
     let v2 = v1.accept(v2s.clone()).unwrap();
+    // Device 2 is not listed in version 1, so it cannot sign version 2.
+    assert_eq!(
+        v1.accept(b2.clone().sign(by(2, &two)).unwrap()),
+        Err(RosterError::UnlistedSigner {
+            version: 2,
+            device: DeviceId([2; 16])
+        })
+    );
+    // A listed device may not replace the recovery key; the account key may.
+    let mut new_recovery = b2.clone();
+    new_recovery.recovery_key = HpkeSecretKey::from_bytes(&[0x41; 32]).public();
+    assert!(matches!(
+        v1.accept(new_recovery.clone().sign(by(1, &one)).unwrap()),
+        Err(RosterError::NeedsAccountKey { version: 2, .. })
+    ));
+    assert!(
+        v1.accept(new_recovery.sign(SignerKey::Account(&acct)).unwrap())
+            .is_ok()
+    );
+    // A chain starts only at a roster the account key signed.
+    assert!(matches!(
+        v2s.clone().verify_first(&acct.public()),
+        Err(RosterError::NeedsAccountKey { .. })
+    ));
     assert_eq!(v2.body().devices.len(), 2);
     assert!(v2.device(&DeviceId([2; 16])).is_some());
     // Encoding round trip, and the identical roster is accepted again.
@@ -71,14 +118,14 @@ fn roster_chain_accepts_successors_and_refuses_tricks() {
     let mut fork = v1.successor(Timestamp(1_795_735_300_001));
     fork.devices.push(device(3));
     assert_eq!(
-        v2.accept(fork.sign(&acct).unwrap()),
+        v2.accept(fork.sign(SignerKey::Account(&acct)).unwrap()),
         Err(RosterError::Fork { version: 2 })
     );
     // Gap: version 4 straight after 2.
     let mut gap = v2.successor(Timestamp(1_795_735_400_000));
     gap.version = 4;
     assert_eq!(
-        v2.accept(gap.sign(&acct).unwrap()),
+        v2.accept(gap.sign(SignerKey::Account(&acct)).unwrap()),
         Err(RosterError::Gap {
             trusted: 2,
             offered: 4
@@ -88,7 +135,7 @@ fn roster_chain_accepts_successors_and_refuses_tricks() {
     let mut broken = v2.successor(Timestamp(1_795_735_400_000));
     broken.previous = RosterHash([9; 32]);
     assert_eq!(
-        v2.accept(broken.sign(&acct).unwrap()),
+        v2.accept(broken.sign(SignerKey::Account(&acct)).unwrap()),
         Err(RosterError::BrokenChain { version: 3 })
     );
     // The server adds a device and signs with its own key: wrong account, and a forged
@@ -99,22 +146,44 @@ fn roster_chain_accepts_successors_and_refuses_tricks() {
     let mut by_server = injected.clone();
     by_server.account = server.public();
     assert_eq!(
-        v2.accept(by_server.sign(&server).unwrap()),
+        v2.accept(by_server.sign(SignerKey::Account(&server)).unwrap()),
         Err(RosterError::WrongAccount)
     );
-    let mut bytes = injected.sign(&acct).unwrap().encoded().to_vec();
+    let mut bytes = injected
+        .sign(SignerKey::Account(&acct))
+        .unwrap()
+        .encoded()
+        .to_vec();
     let n = bytes.len();
     bytes[n - 64..].copy_from_slice(&[7; 64]);
     assert_eq!(
         v2.accept(SignedRoster::decode(&bytes).unwrap()),
         Err(RosterError::BadSignature)
     );
-    // A chain of successors is accepted in order.
+    // A chain of successors is accepted in order: device 2 revokes device 1.
     let mut b3 = v2.successor(Timestamp(1_795_735_500_000));
     b3.devices.retain(|d| d.id != DeviceId([1; 16]));
-    let v3 = v1.accept_chain([v2s, b3.sign(&acct).unwrap()]).unwrap();
+    let v3s = b3.sign(by(2, &two)).unwrap();
+    let v3 = v1.accept_chain([v2s, v3s.clone()]).unwrap();
     assert_eq!(v3.body().version, 3);
     assert!(v3.device(&DeviceId([1; 16])).is_none());
+    // The version that revoked device 1 is still accepted again as it is.
+    assert_eq!(v3.accept(v3s).unwrap(), v3);
+    // Device 1, revoked, keeps its key: nothing it signs is accepted, not even re-adding
+    // itself; the account key overrides.
+    let mut rejoin = v3.successor(Timestamp(1_795_735_600_000));
+    rejoin.devices.push(device(1));
+    assert_eq!(
+        v3.accept(rejoin.clone().sign(by(1, &one)).unwrap()),
+        Err(RosterError::UnlistedSigner {
+            version: 4,
+            device: DeviceId([1; 16])
+        })
+    );
+    assert!(
+        v3.accept(rejoin.sign(SignerKey::Account(&acct)).unwrap())
+            .is_ok()
+    );
 }
 
 #[test]
@@ -123,25 +192,28 @@ fn roster_limits_are_enforced_on_both_sides() {
     let mut body = genesis(&acct).unverified_body().clone();
     body.devices.push(device(1));
     assert!(
-        matches!(body.clone().sign(&acct), Err(RosterError::Malformed(_))),
+        matches!(
+            body.clone().sign(SignerKey::Account(&acct)),
+            Err(RosterError::Malformed(_))
+        ),
         "duplicate device id"
     );
     body.devices.pop();
     body.devices[0].name = "n".repeat(65);
     assert!(matches!(
-        body.clone().sign(&acct),
+        body.clone().sign(SignerKey::Account(&acct)),
         Err(RosterError::Malformed(_))
     ));
     body.devices[0].name = "ok".into();
     assert_eq!(
-        body.clone().sign(&other_account()),
+        body.clone().sign(SignerKey::Account(&other_account())),
         Err(RosterError::WrongAccount)
     );
     body.version = 0;
-    assert!(body.clone().sign(&acct).is_err());
+    assert!(body.clone().sign(SignerKey::Account(&acct)).is_err());
     // The last version has no successor, so it is never issued (found by fuzzing).
     body.version = u64::MAX;
-    assert!(body.sign(&acct).is_err());
+    assert!(body.sign(SignerKey::Account(&acct)).is_err());
     let good = genesis(&acct);
     let mut trailing = good.encoded().to_vec();
     trailing.push(0);
@@ -152,7 +224,7 @@ fn roster_limits_are_enforced_on_both_sides() {
     bad_genesis.previous = RosterHash([1; 32]);
     assert_eq!(
         bad_genesis
-            .sign(&acct)
+            .sign(SignerKey::Account(&acct))
             .unwrap()
             .verify_first(&acct.public()),
         Err(RosterError::BadGenesis)
@@ -176,33 +248,31 @@ fn record(version: u64, epoch: u32) -> CameraRecordBody {
 #[test]
 fn camera_records_refuse_substitution_and_rollback() {
     let acct = account();
-    let r1s = record(1, 1).sign(&acct).unwrap();
-    let r1 = r1s
-        .clone()
-        .verify_first(&acct.public(), &CAMERA_ID)
-        .unwrap();
+    let r1s = record(1, 1).sign(SignerKey::Account(&acct)).unwrap();
+    let roster = roster_in_force();
+    let r1 = r1s.clone().verify_first(&roster, &CAMERA_ID).unwrap();
     assert_eq!(SignedCameraRecord::decode(r1s.encoded()).unwrap(), r1s);
-    let r2s = record(2, 2).sign(&acct).unwrap();
-    let r2 = r1.accept(r2s.clone()).unwrap();
+    let r2s = record(2, 2).sign(SignerKey::Account(&acct)).unwrap();
+    let r2 = r1.accept(r2s.clone(), &roster).unwrap();
     assert_eq!(r2.body().epoch, 2);
     assert_eq!(
-        r2.accept(r1s.clone()),
+        r2.accept(r1s.clone(), &roster),
         Err(RecordError::Rollback {
             offered: 1,
             trusted: 2
         })
     );
-    assert_eq!(r2.accept(r2s).unwrap(), r2);
+    assert_eq!(r2.accept(r2s, &roster).unwrap(), r2);
     let mut fork = record(2, 2);
     fork.name = "Back door".into();
     assert_eq!(
-        r2.accept(fork.sign(&acct).unwrap()),
+        r2.accept(fork.sign(SignerKey::Account(&acct)).unwrap(), &roster),
         Err(RecordError::Fork { version: 2 })
     );
     let mut epoch_back = record(3, 1);
     epoch_back.viewing_key = viewing(1).public();
     assert_eq!(
-        r2.accept(epoch_back.sign(&acct).unwrap()),
+        r2.accept(epoch_back.sign(SignerKey::Account(&acct)).unwrap(), &roster),
         Err(RecordError::EpochRollback {
             offered: 1,
             trusted: 2
@@ -211,7 +281,7 @@ fn camera_records_refuse_substitution_and_rollback() {
     let mut new_key = record(3, 3);
     new_key.camera_key = other_camera().public();
     assert_eq!(
-        r2.accept(new_key.sign(&acct).unwrap()),
+        r2.accept(new_key.sign(SignerKey::Account(&acct)).unwrap(), &roster),
         Err(RecordError::CameraKeyChanged)
     );
     // A viewing key substituted by the server, signed by another account's key.
@@ -219,44 +289,80 @@ fn camera_records_refuse_substitution_and_rollback() {
     substituted.account = other_account().public();
     substituted.viewing_key = HpkeSecretKey::from_bytes(&[0x99; 32]).public();
     assert_eq!(
-        r2.accept(substituted.sign(&other_account()).unwrap()),
+        r2.accept(
+            substituted
+                .sign(SignerKey::Account(&other_account()))
+                .unwrap(),
+            &roster
+        ),
         Err(RecordError::WrongAccount)
     );
     let mut other_cam = record(3, 3);
     other_cam.camera_id = OTHER_CAMERA_ID;
     assert!(matches!(
-        r2.accept(other_cam.sign(&acct).unwrap()),
+        r2.accept(other_cam.sign(SignerKey::Account(&acct)).unwrap(), &roster),
         Err(RecordError::WrongCamera { .. })
     ));
     let mut removed = record(4, 2);
     removed.state = CameraState::Removed;
-    let r4 = r2.accept(removed.sign(&acct).unwrap()).unwrap();
+    let r4 = r2
+        .accept(removed.sign(SignerKey::Account(&acct)).unwrap(), &roster)
+        .unwrap();
     assert_eq!(r4.body().state, CameraState::Removed);
     // A removed camera is not brought back by a newer record; it pairs anew.
     assert_eq!(
-        r4.accept(record(5, 2).sign(&acct).unwrap()),
+        r4.accept(
+            record(5, 2).sign(SignerKey::Account(&acct)).unwrap(),
+            &roster
+        ),
         Err(RecordError::Reactivated)
     );
     assert!(matches!(
-        record(0, 1).sign(&acct),
+        record(0, 1).sign(SignerKey::Account(&acct)),
         Err(RecordError::Malformed(_))
     ));
     // u64::MAX is never issued, so `successor` cannot overflow; the version before it is the
     // last, and its successor is refused (both found by fuzzing).
     assert!(matches!(
-        record(u64::MAX, 1).sign(&acct),
+        record(u64::MAX, 1).sign(SignerKey::Account(&acct)),
         Err(RecordError::Malformed(_))
     ));
     let last = record(u64::MAX - 1, 1)
-        .sign(&acct)
+        .sign(SignerKey::Account(&acct))
         .unwrap()
-        .verify_first(&acct.public(), &record(1, 1).camera_id)
+        .verify_first(&roster, &record(1, 1).camera_id)
         .unwrap();
     assert!(matches!(
-        last.successor(Timestamp(0)).sign(&acct),
+        last.successor(Timestamp(0)).sign(SignerKey::Account(&acct)),
         Err(RecordError::Malformed(_))
     ));
     assert_eq!(r4.successor(Timestamp(0)).version, 5);
+    // A record by a device the roster in force does not list (revoked, or never enrolled) is
+    // refused; one by a listed device is accepted.
+    let outsider = device_keys(9);
+    let unlisted = SignerKey::Device {
+        id: DeviceId([9; 16]),
+        key: &outsider.signing,
+    };
+    assert_eq!(
+        r2.accept(record(3, 3).sign(unlisted).unwrap(), &roster),
+        Err(RecordError::UnlistedSigner {
+            version: 3,
+            device: DeviceId([9; 16])
+        })
+    );
+    let listed = device_keys(1);
+    let listed = SignerKey::Device {
+        id: DeviceId([1; 16]),
+        key: &listed.signing,
+    };
+    assert_eq!(
+        r2.accept(record(3, 3).sign(listed).unwrap(), &roster)
+            .unwrap()
+            .body()
+            .epoch,
+        3
+    );
 }
 
 #[test]
@@ -508,7 +614,7 @@ proptest! {
             recovery_key: HpkeSecretKey::from_bytes(&[0x40; 32]).public(),
             devices: (0..n).map(device).collect(),
         };
-        let signed = body.clone().sign(&acct).unwrap();
+        let signed = body.clone().sign(SignerKey::Account(&acct)).unwrap();
         let decoded = SignedRoster::decode(signed.encoded()).unwrap();
         prop_assert_eq!(decoded.unverified_body(), &body);
         prop_assert!(decoded.verify_first(&acct.public()).is_ok());
@@ -519,7 +625,7 @@ proptest! {
         let mut body = record(version, 1);
         body.epoch = epoch;
         body.name = name;
-        let signed = body.clone().sign(&account()).unwrap();
+        let signed = body.clone().sign(SignerKey::Account(&account())).unwrap();
         let decoded = SignedCameraRecord::decode(signed.encoded()).unwrap();
         prop_assert_eq!(decoded.unverified_body(), &body);
     }

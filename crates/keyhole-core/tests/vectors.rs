@@ -40,8 +40,11 @@ use keyhole_core::record::{CameraRecordBody, CameraState, RecordError, SignedCam
 use keyhole_core::recovery::{
     KdfParams, RecoveryBackup, RecoveryError, RecoveryPhrase, RecoverySecrets,
 };
-use keyhole_core::roster::{DeviceEntry, RosterBody, RosterError, RosterHash, SignedRoster};
+use keyhole_core::roster::{
+    DeviceEntry, Roster, RosterBody, RosterError, RosterHash, SignedRoster,
+};
 use keyhole_core::share::{Member, ShareBody, SignedShare};
+use keyhole_core::signer::{SignerKey, TAIL_LEN};
 use keyhole_core::statement::StatementError;
 use keyhole_core::{
     AccountKey, AccountPublicKey, CameraId, CameraKey, DeviceId, DeviceKeys, HpkePublicKey,
@@ -157,6 +160,8 @@ fn roster_error_name(e: &RosterError) -> &'static str {
         RosterError::Gap { .. } => "gap",
         RosterError::BrokenChain { .. } => "broken chain",
         RosterError::BadGenesis => "bad genesis",
+        RosterError::UnlistedSigner { .. } => "unlisted signer",
+        RosterError::NeedsAccountKey { .. } => "needs account key",
         _ => "other",
     }
 }
@@ -171,6 +176,7 @@ fn record_error_name(e: &RecordError) -> &'static str {
         RecordError::Fork { .. } => "fork",
         RecordError::EpochRollback { .. } => "epoch rollback",
         RecordError::CameraKeyChanged => "camera key changed",
+        RecordError::UnlistedSigner { .. } => "unlisted signer",
         _ => "other",
     }
 }
@@ -464,9 +470,21 @@ fn live_vectors() -> Vec<Vector> {
     ]
 }
 
+fn device_signing(n: u8) -> DeviceSigningKey {
+    DeviceSigningKey::from_seed(&[0x50 + n; 32])
+}
+
+/// Device `n`'s signing key, as it signs statements.
+fn as_device(n: u8, key: &DeviceSigningKey) -> SignerKey<'_> {
+    SignerKey::Device {
+        id: DeviceId([n; 16]),
+        key,
+    }
+}
+
 fn device(n: u8) -> DeviceEntry {
     let keys = DeviceKeys {
-        signing: keyhole_core::keys::DeviceSigningKey::from_seed(&[0x50 + n; 32]),
+        signing: device_signing(n),
         hpke: HpkeSecretKey::from_bytes(&[0x60 + n; 32]),
     };
     DeviceEntry {
@@ -487,7 +505,7 @@ fn roster_v1(key: &AccountKey) -> SignedRoster {
         recovery_key: HpkeSecretKey::from_bytes(&[0x40; 32]).public(),
         devices: vec![device(1)],
     }
-    .sign(key)
+    .sign(SignerKey::Account(key))
     .unwrap()
 }
 
@@ -497,18 +515,26 @@ fn roster_vectors() -> Vec<Vector> {
     let t1 = v1.clone().verify_first(&acct.public()).unwrap();
     let mut b2 = t1.successor(Timestamp(T0 + 1000));
     b2.devices.push(device(2));
-    let v2 = b2.clone().sign(&acct).unwrap();
+    let d1 = device_signing(1);
+    let v2 = b2.clone().sign(as_device(1, &d1)).unwrap();
+    // A holder of version 2 followed the chain from version 1 (the account key's).
     let r = |name, about, trusted: Option<&SignedRoster>, roster: &[u8], expect: &str| {
         let mut v =
             Vector::new(name, about, "roster").hex("account-public", &acct.public().to_bytes());
-        if let Some(t) = trusted {
-            v = v.hex("trusted", t.encoded());
+        match trusted {
+            Some(t) if t.unverified_body().version == 2 => {
+                v = v
+                    .hex("trusted", v1.encoded())
+                    .hex("trusted-next", t.encoded());
+            }
+            Some(t) => v = v.hex("trusted", t.encoded()),
+            None => {}
         }
         v.hex("roster", roster).set("expect", expect)
     };
     let mut injected = b2.clone();
     injected.devices.push(device(66));
-    let mut injected_bytes = injected.sign(&acct).unwrap().encoded().to_vec();
+    let mut injected_bytes = injected.sign(as_device(1, &d1)).unwrap().encoded().to_vec();
     let n = injected_bytes.len();
     injected_bytes[n - 64..].copy_from_slice(&v2.encoded()[v2.encoded().len() - 64..]);
     let server = other_account();
@@ -518,6 +544,11 @@ fn roster_vectors() -> Vec<Vector> {
     broken.previous = RosterHash([0xbb; 32]);
     let mut fork = t1.successor(Timestamp(T0 + 2000));
     fork.devices.push(device(3));
+    let mut new_recovery = b2.clone();
+    new_recovery.recovery_key = HpkeSecretKey::from_bytes(&[0x41; 32]).public();
+    let d66 = device_signing(66);
+    let mut first_by_device = v1.unverified_body().clone();
+    first_by_device.issued_at = Timestamp(T0 + 1);
     vec![
         r(
             "20-roster-v1",
@@ -530,7 +561,8 @@ fn roster_vectors() -> Vec<Vector> {
         .set("devices", "1"),
         r(
             "21-roster-v2-successor",
-            "Version 2 adds a device and chains to version 1.",
+            "Version 2, signed by device 0101... (listed in version 1), adds a device and chains to \
+             version 1.",
             Some(&v1),
             v2.encoded(),
             "ok",
@@ -555,22 +587,45 @@ fn roster_vectors() -> Vec<Vector> {
             "24-roster-signed-by-other-account",
             "A roster signed by a key other than the pinned account key.",
             Some(&v1),
-            by_server.sign(&server).unwrap().encoded(),
+            by_server.sign(SignerKey::Account(&server)).unwrap().encoded(),
             "wrong account",
         ),
         r(
             "25-roster-broken-chain",
             "Version 2 whose previous-hash is not version 1's hash.",
             Some(&v1),
-            broken.sign(&acct).unwrap().encoded(),
+            broken.sign(as_device(1, &d1)).unwrap().encoded(),
             "broken chain",
         ),
         r(
             "26-roster-fork",
             "A different version 2 offered to a device that trusts version 2.",
             Some(&v2),
-            fork.sign(&acct).unwrap().encoded(),
+            fork.sign(SignerKey::Account(&acct)).unwrap().encoded(),
             "fork",
+        ),
+        r(
+            "69-roster-signed-by-unlisted-device",
+            "Version 2 signed by device 4242... (a revoked device, or one never enrolled), which \
+             version 1 does not list.",
+            Some(&v1),
+            b2.clone().sign(as_device(66, &d66)).unwrap().encoded(),
+            "unlisted signer",
+        ),
+        r(
+            "70-roster-recovery-key-changed-by-device",
+            "Version 2 signed by listed device 0101... but replacing the recovery key: only the \
+             account key may.",
+            Some(&v1),
+            new_recovery.sign(as_device(1, &d1)).unwrap().encoded(),
+            "needs account key",
+        ),
+        r(
+            "71-roster-chain-start-signed-by-device",
+            "A version-1 roster signed by a device: a chain starts only at the account key's.",
+            None,
+            first_by_device.sign(as_device(1, &d1)).unwrap().encoded(),
+            "needs account key",
         ),
     ]
 }
@@ -591,11 +646,14 @@ fn record_body(version: u64, epoch: u32) -> CameraRecordBody {
 
 fn record_vectors() -> Vec<Vector> {
     let acct = account();
-    let r1 = record_body(1, 1).sign(&acct).unwrap();
-    let r2 = record_body(2, 2).sign(&acct).unwrap();
+    let d1 = device_signing(1);
+    let r1 = record_body(1, 1).sign(as_device(1, &d1)).unwrap();
+    let r2 = record_body(2, 2).sign(as_device(1, &d1)).unwrap();
+    let roster = roster_v1(&acct);
     let r = |name, about, trusted: Option<&SignedCameraRecord>, record: &[u8], expect: &str| {
         let mut v = Vector::new(name, about, "camera-record")
             .hex("account-public", &acct.public().to_bytes())
+            .hex("roster", roster.encoded())
             .hex("camera-id", &CAMERA_ID.0);
         if let Some(t) = trusted {
             v = v.hex("trusted", t.encoded());
@@ -628,15 +686,29 @@ fn record_vectors() -> Vec<Vector> {
             "29-camera-record-substituted-viewing-key",
             "A record with the server's own viewing key, signed by another account's key.",
             Some(&r2),
-            substituted.sign(&other_account()).unwrap().encoded(),
+            substituted
+                .sign(SignerKey::Account(&other_account()))
+                .unwrap()
+                .encoded(),
             "wrong account",
         ),
         r(
             "30-camera-record-camera-key-changed",
             "A newer record that swaps the camera's signing key.",
             Some(&r2),
-            new_key.sign(&acct).unwrap().encoded(),
+            new_key.sign(as_device(1, &d1)).unwrap().encoded(),
             "camera key changed",
+        ),
+        r(
+            "72-camera-record-signed-by-unlisted-device",
+            "Version 3 with a new epoch, signed by device 0202..., which the roster in force \
+             (version 1) does not list: what a revoked device's record is to a camera.",
+            Some(&r2),
+            record_body(3, 3)
+                .sign(as_device(2, &device_signing(2)))
+                .unwrap()
+                .encoded(),
+            "unlisted signer",
         ),
     ]
 }
@@ -867,17 +939,18 @@ fn enrollment_vectors() -> Vec<Vector> {
     let request = joining.request().encode();
     let answer = [0xa2; NONCE_LEN];
     let (reveal, transcript) = joining.reveal(&answer);
-    let grant_from = |key: &AccountKey| {
+    let grant_for = |transcript: &keyhole_core::enrollment::Transcript| {
         DeviceGrant::seal(
-            key,
+            2,
             joining.request(),
-            &transcript,
+            transcript,
             &mut FixedRng::new(&[&IKM_E]),
         )
         .unwrap()
         .encode()
     };
-    let grant = grant_from(&acct);
+    let grant = grant_for(&transcript);
+    let (_, other_transcript) = joining.reveal(&[0xa3; NONCE_LEN]);
     let mut altered = grant.clone();
     *altered.last_mut().unwrap() ^= 0x01;
     let mut wrong_reveal = reveal;
@@ -896,7 +969,8 @@ fn enrollment_vectors() -> Vec<Vector> {
         base(
             "45-enrollment",
             "A joining device's request, both nonces, the transcript and code both devices show, \
-             and the grant the approving device sealed (HPKE IKM fixed).",
+             and the grant the approving device sealed: roster version 2 lists the device (HPKE \
+             IKM fixed).",
             &request,
             &reveal,
             &grant,
@@ -904,6 +978,7 @@ fn enrollment_vectors() -> Vec<Vector> {
         .hex("transcript", &transcript.0)
         .set("code", transcript.code().to_string())
         .hex("account-public", &acct.public().to_bytes())
+        .set("roster-version", "2")
         .set("expect", "ok"),
         base(
             "46-enrollment-wrong-reveal",
@@ -922,13 +997,13 @@ fn enrollment_vectors() -> Vec<Vector> {
         )
         .set("expect", "cannot open"),
         base(
-            "48-enrollment-grant-forged-account",
-            "A grant the server sealed for the right transcript, holding an account key of its own.",
+            "48-enrollment-grant-other-transcript",
+            "A grant sealed for another exchange (another answer nonce): it does not open.",
             &request,
             &reveal,
-            &grant_from(&other_account()),
+            &grant_for(&other_transcript),
         )
-        .set("expect", "wrong account"),
+        .set("expect", "cannot open"),
         base(
             "49-enrollment-request-trailing-byte",
             "The request of vector 45 with one byte appended.",
@@ -950,6 +1025,8 @@ fn log_error_name(e: &LogError) -> &'static str {
         LogError::Gap { .. } => "gap",
         LogError::BrokenChain { .. } => "broken chain",
         LogError::BadGenesis => "bad genesis",
+        LogError::UnlistedSigner { .. } => "unlisted signer",
+        LogError::FirstNotByAccount => "first not by account",
         _ => "other",
     }
 }
@@ -966,8 +1043,10 @@ fn log_vectors() -> Vec<Vector> {
         version: 1,
         statement: keyhole_core::log::statement_hash(roster_v1(&acct).encoded()),
     }
-    .sign(&acct)
+    .sign(SignerKey::Account(&acct))
     .unwrap();
+    let roster = roster_v1(&acct).verify_first(&acct.public()).unwrap();
+    let d1 = device_signing(1);
     let head1 = first.clone().verify_first(&acct.public()).unwrap();
     let record = b"camera record version 1 (stands for its encoding)";
     let second = head1
@@ -978,9 +1057,9 @@ fn log_vectors() -> Vec<Vector> {
             record,
             Timestamp(T0 + 1000),
         )
-        .sign(&acct)
+        .sign(as_device(1, &d1))
         .unwrap();
-    let head2 = head1.accept(second.clone()).unwrap();
+    let head2 = head1.accept(second.clone(), &roster).unwrap();
     let third = head2
         .successor(
             EntryKind::Share,
@@ -989,7 +1068,7 @@ fn log_vectors() -> Vec<Vector> {
             b"share",
             Timestamp(T0 + 2000),
         )
-        .sign(&acct)
+        .sign(as_device(1, &d1))
         .unwrap();
     let fork = head1
         .successor(
@@ -999,18 +1078,28 @@ fn log_vectors() -> Vec<Vector> {
             b"roster 2",
             Timestamp(T0 + 1500),
         )
-        .sign(&acct)
+        .sign(SignerKey::Account(&acct))
         .unwrap();
     let mut broken = second.unverified_body().clone();
     broken.previous = LogHash([0xbb; 32]);
     let server = other_account();
     let mut by_server = second.unverified_body().clone();
     by_server.account = server.public();
+    let mut first_by_device = first.unverified_body().clone();
+    first_by_device.issued_at = Timestamp(T0 + 1);
+    // A holder of entry 2 followed the log from entry 1 (the account key's).
     let e = |name, about, trusted: Option<&SignedEntry>, entry: &[u8], expect: &str| {
         let mut v = Vector::new(name, about, "account-log")
-            .hex("account-public", &acct.public().to_bytes());
-        if let Some(t) = trusted {
-            v = v.hex("trusted", t.encoded());
+            .hex("account-public", &acct.public().to_bytes())
+            .hex("roster", roster.signed().encoded());
+        match trusted {
+            Some(t) if t.unverified_body().sequence == 2 => {
+                v = v
+                    .hex("trusted", first.encoded())
+                    .hex("trusted-next", t.encoded());
+            }
+            Some(t) => v = v.hex("trusted", t.encoded()),
+            None => {}
         }
         v.hex("entry", entry).set("expect", expect)
     };
@@ -1032,7 +1121,8 @@ fn log_vectors() -> Vec<Vector> {
     vec![
         e(
             "50-log-first-entry",
-            "The first account-log entry: sequence 1, recording roster version 1.",
+            "The first account-log entry: sequence 1, recording roster version 1, signed by the \
+             account key.",
             None,
             first.encoded(),
             "ok",
@@ -1040,7 +1130,8 @@ fn log_vectors() -> Vec<Vector> {
         .set("sequence", "1"),
         e(
             "51-log-successor",
-            "Entry 2 records a camera record and chains to entry 1.",
+            "Entry 2 records a camera record and chains to entry 1, signed by device 0101..., \
+             which the roster in force lists.",
             Some(&first),
             second.encoded(),
             "ok",
@@ -1071,15 +1162,38 @@ fn log_vectors() -> Vec<Vector> {
             "55-log-broken-chain",
             "Entry 2 whose previous-hash is not entry 1's hash.",
             Some(&first),
-            broken.sign(&acct).unwrap().encoded(),
+            broken.sign(as_device(1, &d1)).unwrap().encoded(),
             "broken chain",
         ),
         e(
             "56-log-signed-by-other-account",
             "Entry 2 signed by a key other than the pinned account key.",
             Some(&first),
-            by_server.sign(&server).unwrap().encoded(),
+            by_server
+                .sign(SignerKey::Account(&server))
+                .unwrap()
+                .encoded(),
             "wrong account",
+        ),
+        e(
+            "73-log-entry-signed-by-unlisted-device",
+            "Entry 2 signed by device 0202..., which the roster in force does not list (what a \
+             revoked device's entry is).",
+            Some(&first),
+            second
+                .unverified_body()
+                .clone()
+                .sign(as_device(2, &device_signing(2)))
+                .unwrap()
+                .encoded(),
+            "unlisted signer",
+        ),
+        e(
+            "74-log-first-entry-signed-by-device",
+            "Entry 1 signed by listed device 0101...: only the account key starts a log.",
+            None,
+            first_by_device.sign(as_device(1, &d1)).unwrap().encoded(),
+            "first not by account",
         ),
         h(
             "57-log-head-statement",
@@ -1106,6 +1220,7 @@ fn statement_error_name(e: &StatementError) -> &'static str {
         StatementError::WrongSubject { .. } => "wrong camera",
         StatementError::Rollback { .. } => "rollback",
         StatementError::Fork { .. } => "fork",
+        StatementError::UnlistedSigner { .. } => "unlisted signer",
         _ => "other",
     }
 }
@@ -1130,12 +1245,16 @@ fn share_vectors() -> Vec<Vector> {
         issued_at: Timestamp(T0 + version * 1000),
         members,
     };
-    let v1 = body(1, vec![bo.clone(), cy.clone()]).sign(&owner).unwrap();
-    let v2 = body(2, vec![cy.clone()]).sign(&owner).unwrap();
+    let d1 = device_signing(1);
+    let roster = roster_v1(&owner);
+    let v1 = body(1, vec![bo.clone(), cy.clone()])
+        .sign(as_device(1, &d1))
+        .unwrap();
+    let v2 = body(2, vec![cy.clone()]).sign(as_device(1, &d1)).unwrap();
     // The server appends a member of its own; the count byte (offset 69) follows, the owner's
-    // signature stays.
+    // signed tail stays.
     let mut injected = v2.encoded().to_vec();
-    let signature = injected.split_off(injected.len() - 64);
+    let signature = injected.split_off(injected.len() - TAIL_LEN);
     injected[69] += 1;
     injected.extend_from_slice(&other_account().public().to_bytes());
     injected.extend_from_slice(&0u64.to_be_bytes());
@@ -1151,10 +1270,11 @@ fn share_vectors() -> Vec<Vector> {
         twice.push(2);
         twice.extend_from_slice(b"Bo");
     }
-    twice.extend_from_slice(&[0; 64]);
+    twice.extend_from_slice(&v1.encoded()[v1.encoded().len() - TAIL_LEN..]);
     let v = |name, about, trusted: Option<&SignedShare>, share: &[u8], expect: &str| {
         let mut v = Vector::new(name, about, "share")
             .hex("owner-public", &owner.public().to_bytes())
+            .hex("roster", roster.encoded())
             .hex("camera-id", &camera.0);
         if let Some(t) = trusted {
             v = v.hex("trusted", t.encoded());
@@ -1164,7 +1284,8 @@ fn share_vectors() -> Vec<Vector> {
     vec![
         v(
             "59-share",
-            "Camera c1c1... shared with Bo until withdrawn and with Cy for a day.",
+            "Camera c1c1... shared with Bo until withdrawn and with Cy for a day, signed by the \
+             owner's device 0101....",
             None,
             v1.encoded(),
             "ok",
@@ -1199,6 +1320,17 @@ fn share_vectors() -> Vec<Vector> {
             &twice,
             "malformed",
         ),
+        v(
+            "75-share-signed-by-unlisted-device",
+            "Version 2 signed by device 0202..., which the owner's roster does not list: a \
+             revoked device sharing the camera with an account it controls.",
+            Some(&v1),
+            body(2, vec![cy.clone()])
+                .sign(as_device(2, &device_signing(2)))
+                .unwrap()
+                .encoded(),
+            "unlisted signer",
+        ),
     ]
 }
 
@@ -1218,12 +1350,16 @@ fn acceptance_vectors() -> Vec<Vector> {
         issued_at: Timestamp(T0 + version * 1000),
         owners,
     };
-    let v1 = body(1, vec![ana.clone()]).sign(&key).unwrap();
-    let v2 = body(2, vec![ana.clone(), cy.clone()]).sign(&key).unwrap();
+    let d1 = device_signing(1);
+    let roster = roster_v1(&key);
+    let v1 = body(1, vec![ana.clone()]).sign(as_device(1, &d1)).unwrap();
+    let v2 = body(2, vec![ana.clone(), cy.clone()])
+        .sign(as_device(1, &d1))
+        .unwrap();
     // The server appends an owner of its own; the count byte (offset 53) follows, the account's
-    // signature stays.
+    // signed tail stays.
     let mut injected = v1.encoded().to_vec();
-    let signature = injected.split_off(injected.len() - 64);
+    let signature = injected.split_off(injected.len() - TAIL_LEN);
     injected[53] += 1;
     injected.extend_from_slice(&other_account().public().to_bytes());
     injected.push(6);
@@ -1237,10 +1373,11 @@ fn acceptance_vectors() -> Vec<Vector> {
         twice.push(3);
         twice.extend_from_slice(b"ana");
     }
-    twice.extend_from_slice(&[0; 64]);
+    twice.extend_from_slice(&v1.encoded()[v1.encoded().len() - TAIL_LEN..]);
     let v = |name, about, trusted: Option<&SignedAcceptance>, statement: &[u8], expect: &str| {
-        let mut v =
-            Vector::new(name, about, "acceptance").hex("account-public", &key.public().to_bytes());
+        let mut v = Vector::new(name, about, "acceptance")
+            .hex("account-public", &key.public().to_bytes())
+            .hex("roster", roster.encoded());
         if let Some(t) = trusted {
             v = v.hex("trusted", t.encoded());
         }
@@ -1249,7 +1386,7 @@ fn acceptance_vectors() -> Vec<Vector> {
     vec![
         v(
             "64-acceptance",
-            "The account accepts shares from ana.",
+            "The account accepts shares from ana; signed by its device 0101....",
             None,
             v1.encoded(),
             "ok",
@@ -1283,6 +1420,17 @@ fn acceptance_vectors() -> Vec<Vector> {
             None,
             &twice,
             "malformed",
+        ),
+        v(
+            "76-acceptance-signed-by-unlisted-device",
+            "Version 2 signed by device 0202..., which the account's roster does not list: a \
+             revoked device accepting shares from an account it controls.",
+            Some(&v1),
+            body(2, vec![ana.clone(), cy.clone()])
+                .sign(as_device(2, &device_signing(2)))
+                .unwrap()
+                .encoded(),
+            "unlisted signer",
         ),
     ]
 }
@@ -1458,11 +1606,17 @@ fn run_roster(f: &Fields) {
         return assert_eq!(f.expect(), "malformed");
     };
     let result = match f.opt("trusted") {
-        Some(_) => SignedRoster::decode(&f.bytes("trusted"))
-            .unwrap()
-            .verify_first(&account)
-            .unwrap()
-            .accept(offered),
+        Some(_) => {
+            let mut trusted = SignedRoster::decode(&f.bytes("trusted"))
+                .unwrap()
+                .verify_first(&account)
+                .unwrap();
+            if f.opt("trusted-next").is_some() {
+                let next = SignedRoster::decode(&f.bytes("trusted-next")).unwrap();
+                trusted = trusted.accept(next).unwrap();
+            }
+            trusted.accept(offered)
+        }
         None => offered.verify_first(&account),
     };
     match result {
@@ -1475,17 +1629,26 @@ fn run_roster(f: &Fields) {
     }
 }
 
-fn run_record(f: &Fields) {
+/// The roster in force a vector names, verified from the account key it names.
+fn roster_in_force(f: &Fields) -> Roster {
     let account = AccountPublicKey::from_bytes(&f.arr("account-public")).unwrap();
+    SignedRoster::decode(&f.bytes("roster"))
+        .unwrap()
+        .verify_first(&account)
+        .unwrap()
+}
+
+fn run_record(f: &Fields) {
+    let roster = roster_in_force(f);
     let camera_id = CameraId(f.arr("camera-id"));
     let offered = SignedCameraRecord::decode(&f.bytes("record")).unwrap();
     let result = match f.opt("trusted") {
         Some(_) => SignedCameraRecord::decode(&f.bytes("trusted"))
             .unwrap()
-            .verify_first(&account, &camera_id)
+            .verify_first(&roster, &camera_id)
             .unwrap()
-            .accept(offered),
-        None => offered.verify_first(&account, &camera_id),
+            .accept(offered, &roster),
+        None => offered.verify_first(&roster, &camera_id),
     };
     match result {
         Ok(r) => {
@@ -1617,24 +1780,24 @@ fn run_enrollment(f: &Fields) {
             let grant = DeviceGrant::decode(&f.bytes("grant"))?;
             assert_eq!(grant.encode(), f.bytes("grant"));
             let secret = HpkeSecretKey::from_bytes(&f.arr("device-hpke-secret"));
-            let account = grant.open(&secret, &request, &transcript)?;
-            Ok((transcript, account))
+            let version = grant.open(&secret, &transcript)?;
+            Ok((request, transcript, version))
         });
     match outcome {
-        Ok((transcript, account)) => {
+        Ok((request, transcript, version)) => {
             assert_eq!(f.expect(), "ok");
             assert_eq!(transcript.0.to_vec(), f.bytes("transcript"));
             assert_eq!(transcript.code().to_string(), f.str("code"));
             assert_eq!(
-                account.public().to_bytes().to_vec(),
+                request.account.to_bytes().to_vec(),
                 f.bytes("account-public")
             );
+            assert_eq!(version, f.num("roster-version"));
         }
         Err(e) => assert_eq!(
             match e {
                 EnrollmentError::Commitment => "commitment",
                 EnrollmentError::CannotOpen => "cannot open",
-                EnrollmentError::WrongAccount => "wrong account",
                 _ => "malformed",
             },
             f.expect()
@@ -1643,17 +1806,23 @@ fn run_enrollment(f: &Fields) {
 }
 
 fn run_log(f: &Fields) {
-    let account = AccountPublicKey::from_bytes(&f.arr("account-public")).unwrap();
+    let roster = roster_in_force(f);
     let Ok(offered) = SignedEntry::decode(&f.bytes("entry")) else {
         return assert_eq!(f.expect(), "malformed");
     };
     let result = match f.opt("trusted") {
-        Some(_) => SignedEntry::decode(&f.bytes("trusted"))
-            .unwrap()
-            .verify_first(&account)
-            .unwrap()
-            .accept(offered),
-        None => offered.verify_first(&account),
+        Some(_) => {
+            let mut trusted = SignedEntry::decode(&f.bytes("trusted"))
+                .unwrap()
+                .verify_first(roster.account())
+                .unwrap();
+            if f.opt("trusted-next").is_some() {
+                let next = SignedEntry::decode(&f.bytes("trusted-next")).unwrap();
+                trusted = trusted.accept(next, &roster).unwrap();
+            }
+            trusted.accept(offered, &roster)
+        }
+        None => offered.verify_first(roster.account()),
     };
     match result {
         Ok(head) => {
@@ -1681,6 +1850,10 @@ fn run_log_head(f: &Fields) {
 
 fn run_share(f: &Fields) {
     let owner = AccountPublicKey::from_bytes(&f.arr("owner-public")).unwrap();
+    let roster = SignedRoster::decode(&f.bytes("roster"))
+        .unwrap()
+        .verify_first(&owner)
+        .unwrap();
     let camera = CameraId(f.arr("camera-id"));
     let Ok(offered) = SignedShare::decode(&f.bytes("share")) else {
         return assert_eq!(f.expect(), "malformed");
@@ -1688,10 +1861,10 @@ fn run_share(f: &Fields) {
     let result = match f.opt("trusted") {
         Some(_) => SignedShare::decode(&f.bytes("trusted"))
             .unwrap()
-            .verify(&owner, &camera)
+            .verify(&roster, &camera)
             .unwrap()
-            .accept(offered),
-        None => offered.verify(&owner, &camera),
+            .accept(offered, &roster),
+        None => offered.verify(&roster, &camera),
     };
     match result {
         Ok(share) => {
@@ -1703,17 +1876,17 @@ fn run_share(f: &Fields) {
 }
 
 fn run_acceptance(f: &Fields) {
-    let account = AccountPublicKey::from_bytes(&f.arr("account-public")).unwrap();
+    let roster = roster_in_force(f);
     let Ok(offered) = SignedAcceptance::decode(&f.bytes("acceptance")) else {
         return assert_eq!(f.expect(), "malformed");
     };
     let result = match f.opt("trusted") {
         Some(_) => SignedAcceptance::decode(&f.bytes("trusted"))
             .unwrap()
-            .verify(&account)
+            .verify(&roster)
             .unwrap()
-            .accept(offered),
-        None => offered.verify(&account),
+            .accept(offered, &roster),
+        None => offered.verify(&roster),
     };
     match result {
         Ok(accepted) => {
@@ -1788,7 +1961,7 @@ vector_tests! {
     v45_enrollment => "45-enrollment",
     v46_enrollment_wrong_reveal => "46-enrollment-wrong-reveal",
     v47_enrollment_grant_altered => "47-enrollment-grant-altered",
-    v48_enrollment_grant_forged_account => "48-enrollment-grant-forged-account",
+    v48_enrollment_grant_other_transcript => "48-enrollment-grant-other-transcript",
     v49_enrollment_request_trailing_byte => "49-enrollment-request-trailing-byte",
     v50_log_first_entry => "50-log-first-entry",
     v51_log_successor => "51-log-successor",
@@ -1809,4 +1982,12 @@ vector_tests! {
     v66_acceptance_rollback => "66-acceptance-rollback",
     v67_acceptance_injected_owner => "67-acceptance-injected-owner",
     v68_acceptance_owner_twice => "68-acceptance-owner-twice",
+    v69_roster_signed_by_unlisted_device => "69-roster-signed-by-unlisted-device",
+    v70_roster_recovery_key_changed_by_device => "70-roster-recovery-key-changed-by-device",
+    v71_roster_chain_start_signed_by_device => "71-roster-chain-start-signed-by-device",
+    v72_camera_record_signed_by_unlisted_device => "72-camera-record-signed-by-unlisted-device",
+    v73_log_entry_signed_by_unlisted_device => "73-log-entry-signed-by-unlisted-device",
+    v74_log_first_entry_signed_by_device => "74-log-first-entry-signed-by-device",
+    v75_share_signed_by_unlisted_device => "75-share-signed-by-unlisted-device",
+    v76_acceptance_signed_by_unlisted_device => "76-acceptance-signed-by-unlisted-device",
 }

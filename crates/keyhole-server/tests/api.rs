@@ -16,7 +16,10 @@ use keyhole_core::log::{ENTRY_LEN, EntryBody, EntryKind, HeadStatement, LogHash}
 use keyhole_core::pairing::{PairingCode, RegistrationProof};
 use keyhole_core::recovery::{KdfParams, RecoveryBackup, RecoveryPhrase, RecoverySecrets};
 use keyhole_core::roster::RosterHash;
-use keyhole_core::{AccountKey, CameraId, CameraKey, DeviceId, HpkeSecretKey, ObjectId, Timestamp};
+use keyhole_core::signer::SignerKey;
+use keyhole_core::{
+    AccountKey, CameraId, CameraKey, DeviceId, DeviceKeys, HpkeSecretKey, ObjectId, Timestamp,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -180,7 +183,7 @@ async fn rosters_records_key_packages_and_backup() {
     let mut forged = v2.unverified_body().clone();
     forged.version = 3;
     forged.account = stranger.public();
-    let forged = forged.sign(&stranger).unwrap();
+    let forged = forged.sign(SignerKey::Account(&stranger)).unwrap();
     let resp = ana.append(&s, ROSTER, 3, forged.encoded()).await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert_eq!(
@@ -286,7 +289,8 @@ async fn the_account_log_takes_only_its_next_entry_with_its_statement() {
     );
     let v1 = ana.roster(1, RosterHash([0; 32]));
     let v2 = ana.roster(2, v1.hash());
-    let next = |body: EntryBody| body.sign(&ana.account).unwrap();
+    let next = |body: EntryBody| body.sign(ana.signer()).unwrap();
+    let outsider = DeviceKeys::generate(&mut rng(6));
     let good = head.successor(EntryKind::Roster, [0; 16], 2, v2.encoded(), Timestamp(5));
 
     let refused = [
@@ -340,11 +344,23 @@ async fn the_account_log_takes_only_its_next_entry_with_its_statement() {
                 account: AccountKey::generate(&mut rng(5)).public(),
                 ..good.clone()
             }
-            .sign(&AccountKey::generate(&mut rng(5)))
+            .sign(SignerKey::Account(&AccountKey::generate(&mut rng(5))))
             .unwrap(),
             v2.encoded().to_vec(),
             StatusCode::BAD_REQUEST,
             "log entry refused",
+        ),
+        // Signed by a device the roster in force does not list (revoked, or never enrolled).
+        (
+            good.clone()
+                .sign(SignerKey::Device {
+                    id: DeviceId([0x42; 16]),
+                    key: &outsider.signing,
+                })
+                .unwrap(),
+            v2.encoded().to_vec(),
+            StatusCode::BAD_REQUEST,
+            "which the roster in force does not list",
         ),
     ];
     for (entry, statement, status, why) in refused {
@@ -374,11 +390,11 @@ async fn the_account_log_takes_only_its_next_entry_with_its_statement() {
     );
     let audit: Value = ana.get(&s, "/v1/audit").await.json().await.unwrap();
     assert!(
-        audit
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["detail"] == "log entry 3: roster version 2 (1 devices)"),
+        audit.as_array().unwrap().iter().any(|e| e["detail"]
+            == format!(
+                "log entry 3 by device {}: roster version 2 (1 devices)",
+                ana.device_id
+            )),
         "{audit}"
     );
 

@@ -188,7 +188,7 @@ async fn every_boundary_refuses_bad_input_clearly_and_loses_nothing() {
 
     // Garbage where signed or sealed objects belong.
     for (method, path, what) in [
-        (Method::POST, "/v1/log".to_owned(), "206-byte entry"),
+        (Method::POST, "/v1/log".to_owned(), "223-byte entry"),
         (Method::PUT, "/v1/key-packages".to_owned(), "key package"),
         (
             Method::POST,
@@ -213,7 +213,9 @@ async fn every_boundary_refuses_bad_input_clearly_and_loses_nothing() {
         (ROSTER, "not a roster"),
         (camera_record(camera_id), "not a camera record"),
     ] {
-        let resp = ana.post_log(&s, &[7; 206], garbage).await;
+        let resp = ana
+            .post_log(&s, &[7; keyhole_core::log::ENTRY_LEN], garbage)
+            .await;
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
         let message = resp.json::<Value>().await.unwrap()["message"].to_string();
         assert!(message.contains("not a log entry"), "{message}");

@@ -167,7 +167,7 @@ async fn messages_in_order_once_each_from_the_right_device() {
             .status(),
         StatusCode::BAD_REQUEST
     );
-    let grant = DeviceGrant::seal(&owner.account, joining.request(), &transcript, &mut r).unwrap();
+    let grant = DeviceGrant::seal(2, joining.request(), &transcript, &mut r).unwrap();
     assert_eq!(
         approver
             .send(Method::PUT, step("grant"), grant.encode())

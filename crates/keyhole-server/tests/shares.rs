@@ -22,7 +22,7 @@ fn share(ana: &Owner, camera: CameraId, version: u64, members: Vec<Member>) -> S
         issued_at: Timestamp(1_795_735_205_000),
         members,
     }
-    .sign(&ana.account)
+    .sign(ana.signer())
     .unwrap()
 }
 
@@ -94,7 +94,7 @@ async fn members_view_until_withdrawn_and_never_change_anything() {
             issued_at: Timestamp(1_795_735_205_000),
             owners,
         }
-        .sign(&bo.account)
+        .sign(bo.signer())
         .unwrap()
     };
     let named = |o: &Owner, name: &str| AcceptedOwner {
@@ -116,7 +116,7 @@ async fn members_view_until_withdrawn_and_never_change_anything() {
         issued_at: Timestamp(1_795_735_205_000),
         owners: vec![named(&ana, "ana")],
     }
-    .sign(&cy.account)
+    .sign(cy.signer())
     .unwrap();
     let resp = bo.append(&s, acceptance, 1, forged.encoded()).await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
@@ -216,7 +216,7 @@ async fn members_view_until_withdrawn_and_never_change_anything() {
         owner: bo.account.public(),
         ..share(&ana, camera_id, 2, vec![]).unverified_body().clone()
     }
-    .sign(&bo.account)
+    .sign(bo.signer())
     .unwrap();
     assert_eq!(
         bo.append(&s, subject, 2, bo_share.encoded()).await.status(),

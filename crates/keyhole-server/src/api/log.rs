@@ -15,7 +15,7 @@ use keyhole_core::roster::SignedRoster;
 use serde::Deserialize;
 
 use super::extract::QueryParams;
-use super::records::{account_key, check_camera_record, check_roster};
+use super::records::{account_key, check_camera_record, check_roster, current_roster};
 use super::shares::{check_acceptance, check_share};
 use super::{as_i64, octets, record_body};
 use crate::auth::Caller;
@@ -26,7 +26,7 @@ use crate::{AppState, audit};
 /// Most entries one read returns.
 const MAX_PAGE: u64 = 1000;
 
-/// `POST /v1/log`: an entry (206 bytes) followed by the statement it records.
+/// `POST /v1/log`: an entry (223 bytes) followed by the statement it records.
 pub(super) async fn append(
     State(state): State<AppState>,
     caller: Caller,
@@ -104,22 +104,28 @@ pub(super) async fn append(
             e.version
         )));
     }
-    // The account key: the first roster's, which entry 1 carries itself.
+    // Entry 1 is the account key's (the first roster's, which it carries itself); every later
+    // one is signed by the account key or a device of the roster in force before it.
     let key = if e.sequence == 1 {
         if e.kind != EntryKind::Roster || e.version != 1 {
             return Err(ApiError::bad("log entry 1 must record roster version 1"));
         }
-        SignedRoster::decode(statement)
+        let key = SignedRoster::decode(statement)
             .map_err(|e| ApiError::bad(format!("not a roster: {e}")))?
             .unverified_body()
-            .account
+            .account;
+        entry
+            .clone()
+            .verify_first(&key)
+            .map_err(|e| ApiError::bad(format!("log entry refused: {e}")))?;
+        key
     } else {
+        entry
+            .verify_signature(&current_roster(&state, &account).await?)
+            .map_err(|e| ApiError::bad(format!("log entry refused: {e}")))?;
         account_key(&state, &account).await?
     };
-    let head = entry
-        .clone()
-        .verify_first(&key)
-        .map_err(|e| ApiError::bad(format!("log entry refused: {e}")))?;
+    let hash = entry.hash();
     state
         .meta
         .append_log(
@@ -127,7 +133,7 @@ pub(super) async fn append(
             &LogAppend {
                 sequence: as_i64(e.sequence, "sequence")?,
                 previous: e.previous.0,
-                hash: head.hash().0,
+                hash: hash.0,
                 entry: entry.encoded(),
                 statement: logged,
                 account_key: (e.sequence == 1).then(|| key.to_bytes()),
@@ -139,7 +145,7 @@ pub(super) async fn append(
         sequence = e.sequence,
         "log entry stored"
     );
-    let detail = format!("log entry {}: {detail}", e.sequence);
+    let detail = format!("log entry {} by {}: {detail}", e.sequence, entry.signer());
     audit::record(&state, &account, &audit::actor(&caller), action, &detail).await;
     Ok(StatusCode::CREATED)
 }
@@ -153,7 +159,7 @@ pub(super) struct EntriesQuery {
     limit: Option<u64>,
 }
 
-/// `GET /v1/log`: entries after `after`, oldest first, concatenated (each 206 bytes).
+/// `GET /v1/log`: entries after `after`, oldest first, concatenated (each 223 bytes).
 pub(super) async fn entries(
     State(state): State<AppState>,
     caller: Caller,

@@ -75,6 +75,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/cameras/{camera_id}/record",
             get(records::camera_record),
         )
+        .route(
+            "/v1/cameras/{camera_id}/roster",
+            get(records::camera_roster),
+        )
         .route("/v1/cameras/{camera_id}/objects", get(objects::list))
         .route("/v1/objects", post(objects::upload_batch))
         .route(

@@ -1,7 +1,8 @@
 //! Signed records: the roster, camera records, key packages and the recovery backup. Rosters and
 //! camera records are written through the account log (`log.rs`). The server checks each against
-//! the account key named by the account's first roster, to refuse garbage early; clients never
-//! rely on that and verify everything themselves.
+//! the roster in force — the account's stored roster chain, followed from version 1 under the
+//! account key — so a statement signed by a revoked or unknown device is refused early; clients
+//! never rely on that and verify everything themselves.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -14,7 +15,7 @@ use keyhole_core::AccountPublicKey;
 use keyhole_core::key_package::{KeyPackage, RecipientKey};
 use keyhole_core::record::SignedCameraRecord;
 use keyhole_core::recovery::RecoveryBackup;
-use keyhole_core::roster::SignedRoster;
+use keyhole_core::roster::{Roster, SignedRoster};
 use serde::{Deserialize, Serialize};
 
 use super::extract::QueryParams;
@@ -37,14 +38,65 @@ pub(super) async fn account_key(
     Ok(roster.unverified_body().account)
 }
 
+/// The account's roster in force: its newest stored roster, reached by following the stored
+/// chain from version 1 under the account key (`None` before the account has a roster).
+pub(super) async fn roster_in_force(
+    state: &AppState,
+    account: &AccountId,
+) -> Result<Option<Roster>, ApiError> {
+    let stored = |e: keyhole_core::roster::RosterError| {
+        ApiError::Internal(anyhow::anyhow!("stored roster chain: {e}"))
+    };
+    let Some(latest) = state.meta.roster(account, None).await? else {
+        return Ok(None);
+    };
+    let latest = SignedRoster::decode(&latest).map_err(|e| stored(e.into()))?;
+    let newest = latest.unverified_body().version;
+    let mut roster: Option<Roster> = None;
+    for version in 1..newest {
+        let bytes = state
+            .meta
+            .roster(account, Some(as_i64(version, "version")?))
+            .await?
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("roster {version} is missing")))?;
+        let signed = SignedRoster::decode(&bytes).map_err(|e| stored(e.into()))?;
+        roster = Some(
+            match roster {
+                None => signed.verify_first(&latest.unverified_body().account),
+                Some(held) => held.accept(signed),
+            }
+            .map_err(stored)?,
+        );
+    }
+    let account_key = latest.unverified_body().account;
+    Ok(Some(
+        match roster {
+            None => latest.verify_first(&account_key),
+            Some(held) => held.accept(latest),
+        }
+        .map_err(stored)?,
+    ))
+}
+
+/// [`roster_in_force`], for an account that must have one.
+pub(super) async fn current_roster(
+    state: &AppState,
+    account: &AccountId,
+) -> Result<Roster, ApiError> {
+    roster_in_force(state, account)
+        .await?
+        .ok_or_else(|| ApiError::Conflict("the account has no roster yet".into()))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct VersionQuery {
     pub(super) version: Option<u64>,
 }
 
-/// Checks a roster offered for the log: signed by the account key (the roster's own for version
-/// 1, which starts an account). Returns its version and the audit line.
+/// Checks a roster offered for the log: version 1 signed by its own account key (it starts an
+/// account), any later one the successor of the roster in force, signed by the account key or a
+/// device that roster lists. Returns its version and the audit line.
 pub(super) async fn check_roster(
     state: &AppState,
     account: &AccountId,
@@ -54,25 +106,27 @@ pub(super) async fn check_roster(
         SignedRoster::decode(body).map_err(|e| ApiError::bad(format!("not a roster: {e}")))?;
     let version = roster.unverified_body().version;
     let devices = roster.unverified_body().devices.len();
-    let key = if version == 1 {
-        roster.unverified_body().account
-    } else {
-        account_key(state, account).await?
-    };
-    roster
-        .verify_first(&key)
-        .map_err(|e| ApiError::bad(format!("roster refused: {e}")))?;
+    match roster_in_force(state, account).await? {
+        None => {
+            let key = roster.unverified_body().account;
+            roster.verify_first(&key)
+        }
+        Some(held) => held.accept(roster),
+    }
+    .map_err(|e| ApiError::bad(format!("roster refused: {e}")))?;
     Ok((
         version,
         format!("roster version {version} ({devices} devices)"),
     ))
 }
 
+/// `GET /v1/roster[?version=n]`: the caller's account's roster, for its devices.
 pub(super) async fn roster(
     State(state): State<AppState>,
     caller: Caller,
     QueryParams(q): QueryParams<VersionQuery>,
 ) -> Result<Response, ApiError> {
+    caller.device()?;
     let version = q.version.map(|v| as_i64(v, "version")).transpose()?;
     let body = state
         .meta
@@ -105,7 +159,7 @@ async fn camera_for(
 }
 
 /// Checks a camera record offered for the log: for a camera of the caller's account, naming the
-/// key the camera registered, signed by the account key. Returns its version and the audit line.
+/// key the camera registered, signed by a device of the roster in force (or the account key). Returns its version and the audit line.
 pub(super) async fn check_camera_record(
     state: &AppState,
     caller: &Caller,
@@ -122,15 +176,36 @@ pub(super) async fn check_camera_record(
     }
     let version = record.unverified_body().version;
     let epoch = record.unverified_body().epoch;
-    let key = account_key(state, &caller.0.account_id).await?;
+    let roster = current_roster(state, &caller.0.account_id).await?;
     record
-        .verify_first(&key, &keyhole_core::CameraId(camera_id))
+        .verify_first(&roster, &keyhole_core::CameraId(camera_id))
         .map_err(|e| ApiError::bad(format!("camera record refused: {e}")))?;
     let detail = format!(
         "camera {} record version {version}, epoch {epoch}",
         hex::encode(camera_id)
     );
     Ok((version, detail))
+}
+
+/// `GET /v1/cameras/{camera id}/roster[?version=n]`: the roster of the camera's owner, for
+/// whoever may view the camera: the camera itself (it follows the chain to know which devices'
+/// records count), the owner's devices and the devices of accounts it is shared with (their
+/// records are checked against it).
+pub(super) async fn camera_roster(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(camera_id): Path<String>,
+    QueryParams(q): QueryParams<VersionQuery>,
+) -> Result<Response, ApiError> {
+    let camera_id = id16(&camera_id, "camera id")?;
+    let camera = super::shares::viewable(&state, &caller, &camera_id).await?;
+    let version = q.version.map(|v| as_i64(v, "version")).transpose()?;
+    let body = state
+        .meta
+        .roster(&camera.account_id, version)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(octets(body))
 }
 
 pub(super) async fn camera_record(

@@ -14,7 +14,7 @@ use keyhole_core::share::SignedShare;
 use serde::Serialize;
 
 use super::extract::QueryParams;
-use super::records::{VersionQuery, account_key};
+use super::records::{VersionQuery, current_roster};
 use super::{as_i64, id16, octets};
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -59,7 +59,7 @@ pub(super) async fn viewable(
 }
 
 /// Checks a share statement offered for the log: for a camera of the caller's account, signed
-/// by the account key, naming only accounts that accept shares from this one. Returns its
+/// by a device of its roster in force, naming only accounts that accept shares from this one. Returns its
 /// version, the audit line and the members' accounts with their expiry.
 pub(super) async fn check_share(
     state: &AppState,
@@ -74,7 +74,7 @@ pub(super) async fn check_share(
     }
     let share = SignedShare::decode(body)
         .map_err(|e| ApiError::bad(format!("not a share statement: {e}")))?
-        .verify(&account_key(state, &owner).await?, &CameraId(camera_id))
+        .verify(&current_roster(state, &owner).await?, &CameraId(camera_id))
         .map_err(|e| ApiError::bad(format!("share statement refused: {e}")))?;
     let mut members = Vec::with_capacity(share.body().members.len());
     for m in &share.body().members {
@@ -138,7 +138,8 @@ async fn account_named(state: &AppState, username: &str) -> Result<AccountId, Ap
         .0)
 }
 
-/// Checks an acceptance statement offered for the log: signed by the caller's account key,
+/// Checks an acceptance statement offered for the log: signed by a device of the caller's
+/// roster in force,
 /// naming only accounts of this server. Returns its version, the audit line and the accounts.
 pub(super) async fn check_acceptance(
     state: &AppState,
@@ -148,7 +149,7 @@ pub(super) async fn check_acceptance(
     let account = caller.0.account_id;
     let accepted = SignedAcceptance::decode(body)
         .map_err(|e| ApiError::bad(format!("not an acceptance statement: {e}")))?
-        .verify(&account_key(state, &account).await?)
+        .verify(&current_roster(state, &account).await?)
         .map_err(|e| ApiError::bad(format!("acceptance statement refused: {e}")))?;
     let mut owners = Vec::with_capacity(accepted.body().owners.len());
     for o in &accepted.body().owners {

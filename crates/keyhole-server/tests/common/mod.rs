@@ -20,7 +20,8 @@ use keyhole_core::log::{
 };
 use keyhole_core::pairing::{PairingCode, RegistrationProof};
 use keyhole_core::record::{CameraRecordBody, CameraState};
-use keyhole_core::roster::{DeviceEntry, RosterBody, RosterHash, SignedRoster};
+use keyhole_core::roster::{DeviceEntry, Roster, RosterBody, RosterHash, SignedRoster};
+use keyhole_core::signer::SignerKey;
 use keyhole_core::{
     AccountKey, CameraId, CameraKey, DeviceId, DeviceKeys, HpkeSecretKey, ObjectId, Timestamp,
 };
@@ -192,7 +193,7 @@ impl Owner {
             let entry = SignedEntry::decode(chunk).unwrap();
             head = Some(match head {
                 None => entry.verify_first(&self.account.public()).unwrap(),
-                Some(h) => h.accept(entry).unwrap(),
+                Some(h) => h.accept(entry, &self.first_roster()).unwrap(),
             });
         }
         head
@@ -220,7 +221,28 @@ impl Owner {
                 statement: statement_hash(statement),
             },
         };
-        body.sign(&self.account).unwrap()
+        let key = if body.sequence == 1 {
+            SignerKey::Account(&self.account)
+        } else {
+            self.signer()
+        };
+        body.sign(key).unwrap()
+    }
+
+    /// This device's signing key, as it signs statements (the account key signs only roster
+    /// version 1 and log entry 1, as on a real device).
+    pub fn signer(&self) -> SignerKey<'_> {
+        SignerKey::Device {
+            id: self.device_id,
+            key: &self.device.signing,
+        }
+    }
+
+    /// Roster version 1, verified: it lists this device, which signs everything after it.
+    pub fn first_roster(&self) -> Roster {
+        self.roster(1, RosterHash([0; 32]))
+            .verify_first(&self.account.public())
+            .unwrap()
     }
 
     /// Writes a roster or camera record with the log entry recording it (`POST /v1/log`).
@@ -261,7 +283,11 @@ impl Owner {
                 hpke_key: self.device.hpke.public(),
             }],
         }
-        .sign(&self.account)
+        .sign(if version == 1 {
+            SignerKey::Account(&self.account)
+        } else {
+            self.signer()
+        })
         .unwrap()
     }
 
@@ -355,7 +381,7 @@ impl Owner {
             epoch: 1,
             viewing_key: viewing.public(),
         }
-        .sign(&self.account)
+        .sign(self.signer())
         .unwrap();
         let resp = self
             .append(s, camera_record(camera_id), 1, record.encoded())

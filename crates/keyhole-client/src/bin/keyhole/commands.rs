@@ -172,7 +172,7 @@ pub(crate) async fn recover(store: &Path, args: InitArgs) -> anyhow::Result<()> 
     let words = secret("KEYHOLE_RECOVERY_PHRASE", "Recovery phrase (12 words): ")?;
     let phrase = RecoveryPhrase::parse(&words).context("reading the recovery phrase")?;
     let passphrase = new_passphrase()?;
-    let owner = Owner::recover(
+    let (owner, removed) = Owner::recover(
         &endpoint,
         &args.user,
         &password,
@@ -194,6 +194,13 @@ pub(crate) async fn recover(store: &Path, args: InitArgs) -> anyhow::Result<()> 
         args.device,
         cameras.len()
     );
+    if !removed.is_empty() {
+        println!(
+            "Removed from the account: {}. Every camera moves to a new key, so nothing recorded \
+             from now on opens on them; add a device you still trust again with `keyhole join`.",
+            removed.join(", ")
+        );
+    }
     println!("Account code: {}", owner.account_code());
     println!("Key store: {}", store.display());
     Ok(())

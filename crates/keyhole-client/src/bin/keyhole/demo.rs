@@ -72,6 +72,8 @@ pub(crate) async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
     std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
     let certificate = tls::load_or_create(&config)?;
     let state = AppState::open(config).await?;
+    // The same storage, for playing a hostile server in step 8.
+    let hostile = state.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("https://{}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -97,10 +99,11 @@ pub(crate) async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
     };
     let mut password = [0u8; 12];
     rng.fill_bytes(&mut password);
+    let password = hex::encode(password);
     let (mut owner, phrase) = Owner::create(
         &endpoint,
         "demo-owner",
-        &hex::encode(password),
+        &password,
         "Demo phone",
         KdfParams::DEFAULT,
         now(),
@@ -238,9 +241,162 @@ pub(crate) async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
     print!("{}", indent(&report.to_string()));
     ensure!(!report.is_clean(), "the tampered clip was not caught");
 
+    step(
+        8,
+        "A tablet is enrolled, then revoked; with its key and the password it signs a new epoch",
+    );
+    revoked_device(
+        &mut owner,
+        &mut camera,
+        (&endpoint, &password),
+        &hostile,
+        &camera_id,
+    )
+    .await?;
+
     let _ = stop.send(());
     server.await?;
-    println!("\nDemo complete: everything verified, no plaintext on the server, tampering caught.");
+    println!(
+        "\nDemo complete: everything verified, no plaintext on the server, tampering caught, a \
+         revoked device refused."
+    );
+    Ok(())
+}
+
+/// A tablet enrolled and revoked, which keeps its signing key and knows the password, signs a
+/// camera record naming a viewing key of its own: the server refuses it, and when a hostile
+/// server stores it anyway, the camera and the owner's phone refuse it, naming the tablet.
+async fn revoked_device(
+    owner: &mut Owner,
+    camera: &mut Agent,
+    (endpoint, password): (&Endpoint, &str),
+    hostile: &AppState,
+    camera_id: &keyhole_client::core::CameraId,
+) -> anyhow::Result<()> {
+    use keyhole_client::api::Api;
+    use keyhole_client::core::log::{ENTRY_LEN, EntryBody, EntryKind, SignedEntry, statement_hash};
+    use keyhole_client::core::record::SignedCameraRecord;
+    use keyhole_client::core::roster::DeviceEntry;
+    use keyhole_client::core::signer::SignerKey;
+    use keyhole_client::core::{DeviceId, DeviceKeys, HpkeSecretKey};
+    use keyhole_server::store::{LogAppend, Logged};
+
+    let rng = &mut OsRng;
+    let tablet = DeviceKeys::generate(rng);
+    let tablet_id = DeviceId::random(rng);
+    owner
+        .add_device(
+            DeviceEntry {
+                id: tablet_id,
+                name: "Demo tablet".into(),
+                added_at: now(),
+                signing_key: tablet.signing.public(),
+                hpke_key: tablet.hpke.public(),
+            },
+            now(),
+            rng,
+        )
+        .await?;
+    let epochs = owner.revoke_device(tablet_id, now(), rng).await?;
+    println!(
+        "    tablet {tablet_id} enrolled, then revoked: a roster without it, the camera at epoch {}",
+        epochs.first().map_or(0, |(_, e)| *e)
+    );
+
+    // What the tablet builds from its key and what a password login shows it.
+    let login: serde_json::Value = Api::new(endpoint)?
+        .post_json(
+            "/v1/login",
+            &serde_json::json!({
+                "username": "demo-owner",
+                "password": password,
+                "device_id": tablet_id.to_string(),
+            }),
+        )
+        .await?;
+    let api = Api::new(endpoint)?.with_token(
+        login["token"]
+            .as_str()
+            .context("the login gave no credential")?
+            .to_owned(),
+    );
+    let entries = api.get_bytes("/v1/log").await?;
+    let head = SignedEntry::decode(
+        entries
+            .chunks(ENTRY_LEN)
+            .last()
+            .context("the account log is empty")?,
+    )?;
+    let record = SignedCameraRecord::decode(
+        &api.get_bytes(&format!("/v1/cameras/{camera_id}/record"))
+            .await?,
+    )?;
+    let mut epoch = record.unverified_body().clone();
+    epoch.version += 1;
+    epoch.epoch += 1;
+    epoch.viewing_key = HpkeSecretKey::generate(rng).public();
+    let as_tablet = SignerKey::Device {
+        id: tablet_id,
+        key: &tablet.signing,
+    };
+    let rogue = epoch.sign(as_tablet)?;
+    let entry = EntryBody {
+        sequence: head.unverified_body().sequence + 1,
+        previous: head.hash(),
+        issued_at: now(),
+        kind: EntryKind::CameraRecord,
+        subject: camera_id.0,
+        version: rogue.unverified_body().version,
+        statement: statement_hash(rogue.encoded()),
+        ..head.unverified_body().clone()
+    }
+    .sign(as_tablet)?;
+    match api
+        .post_bytes::<serde_json::Value>("/v1/log", [entry.encoded(), rogue.encoded()].concat())
+        .await
+    {
+        Err(keyhole_client::ClientError::Server { message, .. }) => {
+            println!("    the server refuses it: {message}");
+        }
+        other => bail!("the server took a revoked device's record: {other:?}"),
+    }
+
+    // A hostile server stores it anyway.
+    let account = hostile
+        .meta
+        .camera(&camera_id.0)
+        .await?
+        .context("the camera is not stored")?
+        .account_id;
+    hostile
+        .meta
+        .append_log(
+            &account,
+            &LogAppend {
+                sequence: i64::try_from(entry.unverified_body().sequence)?,
+                previous: head.hash().0,
+                hash: entry.hash().0,
+                entry: entry.encoded(),
+                statement: Logged::CameraRecord {
+                    camera_id: camera_id.0,
+                    version: i64::try_from(rogue.unverified_body().version)?,
+                    body: rogue.encoded(),
+                },
+                account_key: None,
+            },
+        )
+        .await?;
+    match camera
+        .record_clip(b"after the revocation", now(), rng)
+        .await
+    {
+        Err(e) => println!("    a server that stores it anyway: the camera refuses it: {e}"),
+        Ok(_) => bail!("the camera sealed to a revoked device's key"),
+    }
+    match owner.sync().await {
+        Err(e) => println!("    and the owner's phone refuses it: {e}"),
+        Ok(_) => bail!("the phone took a revoked device's record"),
+    }
     Ok(())
 }
 
