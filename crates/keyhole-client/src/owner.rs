@@ -411,6 +411,7 @@ impl Owner {
             sharing: Sharing::default(),
             heard: BTreeMap::new(),
         };
+        // Everything is checked before the account is taken over.
         owner.refresh().await?;
         if owner.roster().body().recovery_key != secrets.recovery_key.public() {
             return Err(untrusted("the roster names another recovery key"));

@@ -21,6 +21,11 @@ fn demo_runs_and_shows_it_working() {
         "not found in",
         "5 of 6 objects verified",
         "tampered: chunk",
+        "with the password it deletes nothing",
+        "the server refuses it",
+        "the camera refuses it: ALERT",
+        "and the owner's phone refuses it",
+        "a revoked device refused",
         "Demo complete",
     ] {
         assert!(

@@ -4,14 +4,14 @@
 //! grant the password holder seals, and a cancelled request enroll nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use base64::Engine as _;
 use keyhole_camera::{Agent, AgentSettings};
-use keyhole_client::core::enrollment::{DeviceGrant, EnrollmentRequest, Joining, answer};
+use keyhole_client::core::enrollment::{DeviceGrant, Joining, answer};
 use keyhole_client::core::recovery::KdfParams;
 use keyhole_client::core::report::Checked;
 use keyhole_client::core::{AccountKey, DeviceId, DeviceKeys, Timestamp};
 use keyhole_client::{ClientError, JoinRequest, Owner};
 use keyhole_http::Endpoint;
+use keyhole_server::store::EnrollmentStep;
 use keyhole_testkit::TestServer;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -72,6 +72,23 @@ impl Intruder {
         }
     }
 
+    async fn try_send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Vec<u8>,
+    ) -> (reqwest::StatusCode, String) {
+        let resp = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        (resp.status(), resp.text().await.unwrap())
+    }
+
     async fn send(&self, method: reqwest::Method, path: &str, body: Vec<u8>) -> reqwest::Response {
         let resp = self
             .http
@@ -84,24 +101,6 @@ impl Intruder {
         assert!(resp.status().is_success(), "{path}: {}", resp.status());
         resp
     }
-
-    async fn enrollment(&self, id: &str) -> Value {
-        self.send(
-            reqwest::Method::GET,
-            &format!("/v1/enrollments/{id}"),
-            vec![],
-        )
-        .await
-        .json()
-        .await
-        .unwrap()
-    }
-}
-
-fn b64(v: &Value) -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD
-        .decode(v.as_str().unwrap())
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -229,9 +228,8 @@ async fn forged_requests_and_grants_and_cancelled_requests_enroll_nothing() {
         )
         .await;
 
-    // The password holder plays the approving device and seals a grant naming the current
-    // roster: the joining device, following the log from the account key it compared, is
-    // listed by no roster, so it is not enrolled.
+    // The password holder cannot play the approving device: its credential, for a device no
+    // roster lists, may neither list the waiting requests nor answer one.
     let mut tablet_rng = ChaCha20Rng::seed_from_u64(24);
     let mut joining = JoinRequest::start(
         &endpoint(&server),
@@ -242,35 +240,68 @@ async fn forged_requests_and_grants_and_cancelled_requests_enroll_nothing() {
     )
     .await
     .unwrap();
-    let waiting: Value = intruder
-        .send(reqwest::Method::GET, "/v1/enrollments", vec![])
-        .await
-        .json()
-        .await
-        .unwrap();
-    let id = waiting[0]["enrollment_id"].as_str().unwrap().to_owned();
-    let request = EnrollmentRequest::decode(&b64(&waiting[0]["request"])).unwrap();
+    let (status, message) = intruder
+        .try_send(reqwest::Method::GET, "/v1/enrollments", vec![])
+        .await;
+    assert_eq!(status, reqwest::StatusCode::FORBIDDEN, "{message}");
+    assert!(message.contains("not_enrolled"), "{message}");
+    let waiting = phone.pending_enrollments().await.unwrap();
+    let tablet_request = waiting
+        .iter()
+        .find(|p| p.request.name == "tablet")
+        .unwrap()
+        .clone();
+    let id = tablet_request.enrollment_id.clone();
+    let request = tablet_request.request;
     let n_a = answer(rng);
-    intruder
-        .send(
+    let (status, message) = intruder
+        .try_send(
             reqwest::Method::PUT,
             &format!("/v1/enrollments/{id}/answer"),
             n_a.to_vec(),
         )
         .await;
+    assert_eq!(status, reqwest::StatusCode::FORBIDDEN, "{message}");
+
+    // The server itself answers and seals a grant naming the current roster: the joining
+    // device, following the log from the account key it compared, is listed by no roster, so
+    // it is not enrolled.
+    let backdoor = server.backdoor().await;
+    let account = backdoor
+        .meta
+        .account_by_username("ana")
+        .await
+        .unwrap()
+        .unwrap()
+        .0;
+    let enrollment = hex::decode(&id).unwrap().try_into().unwrap();
+    backdoor
+        .meta
+        .set_enrollment_step(&account, &enrollment, EnrollmentStep::Answer, &n_a, 0)
+        .await
+        .unwrap();
     let code = joining.exchange().await.unwrap();
-    let relayed = intruder.enrollment(&id).await;
-    let reveal: [u8; 32] = b64(&relayed["reveal"]).try_into().unwrap();
+    let relayed = backdoor
+        .meta
+        .enrollment(&account, &enrollment)
+        .await
+        .unwrap()
+        .unwrap();
+    let reveal: [u8; 32] = relayed.reveal.unwrap().try_into().unwrap();
     let transcript = request.check_reveal(&n_a, &reveal).unwrap();
-    assert_eq!(transcript.code(), code, "the intruder sees every message");
+    assert_eq!(transcript.code(), code, "the server sees every message");
     let forged = DeviceGrant::seal(1, &request, &transcript, rng).unwrap();
-    intruder
-        .send(
-            reqwest::Method::PUT,
-            &format!("/v1/enrollments/{id}/grant"),
-            forged.encode(),
+    backdoor
+        .meta
+        .set_enrollment_step(
+            &account,
+            &enrollment,
+            EnrollmentStep::Grant,
+            &forged.encode(),
+            0,
         )
-        .await;
+        .await
+        .unwrap();
     let refused = joining.finish(&mut tablet_rng).await.unwrap_err();
     assert!(
         matches!(&refused, ClientError::Untrusted(m) if m.contains("does not list this device")),

@@ -497,8 +497,16 @@ async fn a_revoked_device_with_its_key_store_and_the_password_signs_nothing_that
     recovery.version += 1;
     recovery.previous = roster.hash();
     recovery.recovery_key = HpkeSecretKey::generate(tablet_rng).public();
-    // The server refuses every one, though the password gets the tablet a fresh credential.
+    // The password gets the tablet a fresh credential, for a device no roster lists; and the
+    // phone's own credential, from its key store, stands in for a server that helps.
     let attacker = Intruder::log_in(&url, "ana", PASSWORD, DeviceId::random(tablet_rng)).await;
+    let phone_store: Value =
+        serde_json::from_slice(&kept_key_store(&phone, dir.path(), rng)).unwrap();
+    let helped = Intruder {
+        http: reqwest::Client::new(),
+        url: url.clone(),
+        token: phone_store["token"].as_str().unwrap().to_owned(),
+    };
     // A camera of its own paired into the account: the credential makes a pairing token, the
     // camera registers, and the tablet signs its first record.
     let rogue_code = keyhole_core::pairing::PairingCode::new(
@@ -508,7 +516,7 @@ async fn a_revoked_device_with_its_key_store_and_the_password_signs_nothing_that
         tablet_rng,
     )
     .unwrap();
-    let (status, _) = attacker
+    let (status, _) = helped
         .post_json(
             "/v1/pairing-tokens",
             &json!({"token_id": rogue_code.token.to_string(), "ttl_secs": 600}),
@@ -595,15 +603,79 @@ async fn a_revoked_device_with_its_key_store_and_the_password_signs_nothing_that
     ];
     for (what, kind, subject, version, statement) in &attempts {
         let entry = entry_for(*kind, *subject, *version, statement);
-        let (status, message) = attacker
-            .post("/v1/log", [entry.encoded(), statement].concat())
-            .await;
+        let append = [entry.encoded(), statement].concat();
+        // With the password's credential: not an enrolled device.
+        let (status, message) = attacker.post("/v1/log", append.clone()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{what}: {message}");
+        assert!(message.contains("not_enrolled"), "{what}: {message}");
+        // With an enrolled device's credential: the signature is the revoked tablet's.
+        let (status, message) = helped.post("/v1/log", append).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {message}");
         assert!(
             message.contains(&format!("device {tablet_id}")) && message.contains("not list"),
             "{what}: {message}"
         );
     }
+    // The password's credential deletes, locks and replaces nothing: footage, the camera, the
+    // retention, the owner's devices, the recovery backup, key packages.
+    let stored = backdoor
+        .meta
+        .objects(&camera_id.0, 0, i64::MIN..i64::MAX, 10)
+        .await
+        .unwrap();
+    let object = keyhole_core::ObjectId(stored[0].object_id);
+    for (method, path, body) in [
+        (Method::DELETE, format!("/v1/objects/{object}"), Vec::new()),
+        (
+            Method::DELETE,
+            format!("/v1/cameras/{camera_id}?footage=delete"),
+            Vec::new(),
+        ),
+        (
+            Method::PUT,
+            "/v1/retention".to_owned(),
+            br#"{"max_bytes": 0}"#.to_vec(),
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/devices/{}", phone.device_id()),
+            Vec::new(),
+        ),
+        (
+            Method::PUT,
+            "/v1/recovery-backup".to_owned(),
+            b"KHRB".to_vec(),
+        ),
+        (Method::PUT, "/v1/key-packages".to_owned(), b"KHKP".to_vec()),
+        (Method::GET, format!("/v1/objects/{object}"), Vec::new()),
+    ] {
+        let (status, message) = attacker.send(method.clone(), &path, body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {message}");
+        assert!(
+            message.contains("not_enrolled"),
+            "{method} {path}: {message}"
+        );
+    }
+    assert_eq!(
+        backdoor
+            .meta
+            .objects(&camera_id.0, 0, i64::MIN..i64::MAX, 10)
+            .await
+            .unwrap()
+            .len(),
+        stored.len(),
+        "nothing was deleted"
+    );
+
+    // Nor does the password make it the tablet again, or any device the roster lists.
+    let (status, _) = Intruder::try_log_in(&url, "ana", PASSWORD, tablet_id).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a device no roster lists may only join or recover"
+    );
+    let (status, message) = Intruder::try_log_in(&url, "ana", PASSWORD, phone.device_id()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{message}");
 
     // The server helps it anyway: the new epoch is stored, with its log entry.
     let entry = entry_for(
@@ -897,6 +969,22 @@ struct Intruder {
 }
 
 impl Intruder {
+    /// A password login for `device`: its status and body.
+    async fn try_log_in(
+        url: &str,
+        user: &str,
+        password: &str,
+        device: DeviceId,
+    ) -> (StatusCode, String) {
+        let resp = reqwest::Client::new()
+            .post(format!("{url}/v1/login"))
+            .json(&json!({"username": user, "password": password, "device_id": device.to_string()}))
+            .send()
+            .await
+            .unwrap();
+        (resp.status(), resp.text().await.unwrap())
+    }
+
     async fn log_in(url: &str, user: &str, password: &str, device: DeviceId) -> Self {
         let http = reqwest::Client::new();
         let login: Value = http
@@ -913,6 +1001,19 @@ impl Intruder {
             url: url.to_owned(),
             token: login["token"].as_str().unwrap().to_owned(),
         }
+    }
+
+    async fn send(&self, method: Method, path: &str, body: Vec<u8>) -> (StatusCode, String) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .body(body.clone());
+        if body.starts_with(b"{") {
+            request = request.header("content-type", "application/json");
+        }
+        let resp = request.send().await.unwrap();
+        (resp.status(), resp.text().await.unwrap())
     }
 
     async fn post_json(&self, path: &str, body: &Value) -> (StatusCode, String) {

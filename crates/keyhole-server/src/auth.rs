@@ -1,5 +1,12 @@
 //! Credentials: bearer tokens (only their SHA-256 is stored), Argon2id password hashes, the
-//! request extractor that turns a token into a [`Credential`], and login rate limiting.
+//! request extractor that turns a token into a [`Credential`] and its standing, and login rate
+//! limiting.
+//!
+//! A device credential's standing comes from the account's roster, read on every request: a
+//! device the newest roster lists is *enrolled* and may do what devices do; any other device
+//! credential — a password login for a device not approved yet, or one revoked since — may only
+//! join or recover (`Caller::joining`). Rosters are written only by devices the roster before
+//! lists (or the account key), so the password alone never makes an enrolled credential.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -16,7 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::store::{Credential, Subject};
+use crate::store::{AccountId, Credential, Subject};
 
 /// A new bearer token and the hash the server keeps.
 #[must_use]
@@ -128,20 +135,43 @@ impl LoginLimiter {
     }
 }
 
-/// The authenticated caller of a request.
+/// The authenticated caller of a request, and whether the account's newest roster lists it
+/// (always false for a camera).
 #[derive(Debug, Clone)]
-pub struct Caller(pub Credential);
+pub struct Caller(pub Credential, pub bool);
 
 impl Caller {
-    /// The device id, or `Forbidden` for a camera.
+    /// The device id of an enrolled device: `Forbidden` for a camera, `NotEnrolled` for a
+    /// device the account's roster does not list.
     ///
     /// # Errors
-    /// [`ApiError::Forbidden`] if the caller is a camera.
+    /// [`ApiError::Forbidden`] or [`ApiError::NotEnrolled`].
     pub fn device(&self) -> Result<[u8; 16], ApiError> {
+        let id = self.joining()?;
+        if self.1 {
+            Ok(id)
+        } else {
+            Err(ApiError::NotEnrolled)
+        }
+    }
+
+    /// The device id of any device credential, enrolled or not: for what joining and recovery
+    /// need (enrolling, reading the roster chain, the log and the recovery backup, writing the
+    /// roster the account key signs).
+    ///
+    /// # Errors
+    /// [`ApiError::Forbidden`] for a camera.
+    pub fn joining(&self) -> Result<[u8; 16], ApiError> {
         match self.0.subject {
             Subject::Device(id) => Ok(id),
             Subject::Camera(_) => Err(ApiError::Forbidden),
         }
+    }
+
+    /// Whether the caller is an enrolled device.
+    #[must_use]
+    pub fn enrolled(&self) -> bool {
+        self.1
     }
 
     /// The camera id, or `Forbidden` for a device.
@@ -174,6 +204,32 @@ impl FromRequestParts<AppState> for Caller {
             .credential(&token_hash(token))
             .await?
             .ok_or(ApiError::Unauthorized)?;
-        Ok(Self(credential))
+        let enrolled = match credential.subject {
+            Subject::Device(id) => listed(state, &credential.account_id, &id).await?,
+            Subject::Camera(_) => false,
+        };
+        Ok(Self(credential, enrolled))
     }
+}
+
+/// Whether the account's newest stored roster lists device `id`. The server checked the roster
+/// chain when it stored each version, so the newest stored is the one in force.
+///
+/// # Errors
+/// Storage failures.
+pub async fn listed(
+    state: &AppState,
+    account: &AccountId,
+    id: &[u8; 16],
+) -> Result<bool, ApiError> {
+    let Some(roster) = state.meta.roster(account, None).await? else {
+        return Ok(false);
+    };
+    let roster = keyhole_core::roster::SignedRoster::decode(&roster)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored roster: {e}")))?;
+    Ok(roster
+        .unverified_body()
+        .devices
+        .iter()
+        .any(|d| d.id.0 == *id))
 }

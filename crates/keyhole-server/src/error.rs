@@ -20,6 +20,13 @@ pub enum ApiError {
     /// The credential is valid but may not do this.
     #[error("this credential may not do that")]
     Forbidden,
+    /// A device credential whose device the account's roster does not list (not approved yet,
+    /// revoked, or a password login for a new device): it may only join or recover.
+    #[error(
+        "this device is not in the account's device list (not approved yet, or revoked): approve \
+         it from an enrolled device, or recover the account with the recovery phrase"
+    )]
+    NotEnrolled,
     /// Nothing by that name (or nothing this account may see).
     #[error("not found")]
     NotFound,
@@ -58,6 +65,7 @@ impl ApiError {
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::NotEnrolled => (StatusCode::FORBIDDEN, "not_enrolled"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::UnsupportedMediaType => {

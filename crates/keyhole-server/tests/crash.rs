@@ -10,9 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use common::*;
 use futures_util::StreamExt;
 use keyhole_core::envelope::{ObjectVerifier, PREFIX_LEN};
-use keyhole_core::{CameraPublicKey, DeviceId, ObjectId};
+use keyhole_core::{CameraPublicKey, ObjectId};
 use reqwest::StatusCode;
-use serde_json::Value;
 
 const UPLOADS: u64 = 48;
 /// Sizes grow with the sequence number, so completions are spread out and the kill lands
@@ -88,18 +87,8 @@ async fn sigkill_during_uploads_loses_no_acknowledged_object() {
     // After a restart: every acknowledged object is listed and intact; everything listed is a
     // complete object exactly as the camera sealed it.
     let s = Server::spawn(dir.path());
-    let relogin = login(
-        &s,
-        &ana.http,
-        "ana",
-        "correct horse battery",
-        &DeviceId([9; 16]),
-    )
-    .await;
-    let token = relogin.json::<Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    // The owner's device credential survives the restart.
+    let token = ana.token.clone();
     let listed = list_objects(&s, &token, &camera_id.to_string()).await;
     let listed_ids: Vec<String> = listed
         .iter()

@@ -99,6 +99,16 @@ pub(super) async fn login(
         return Err(ApiError::Unauthorized);
     };
     state.logins.succeeded(&req.username);
+    // The password never stands in for an enrolled device: a device the roster lists keeps the
+    // credential it has (in its key store). A password login is for a device not enrolled yet
+    // — one joining or recovering — and gets only what that needs (`Caller::joining`).
+    if crate::auth::listed(&state, &account_id, &device).await? {
+        return Err(ApiError::Conflict(format!(
+            "device {} is enrolled in this account; the password does not log in an enrolled \
+             device (it keeps its own credential). Log in as a new device to join or recover",
+            hex::encode(device)
+        )));
+    }
     let (token, token_hash) = new_token();
     state
         .meta
@@ -115,7 +125,7 @@ pub(super) async fn login(
         &account_id,
         &actor,
         "login",
-        "password login issued a device credential",
+        "password login issued a credential for joining or recovering",
     )
     .await;
     Ok(Json(LoggedIn {
@@ -128,7 +138,7 @@ pub(super) async fn logout(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<StatusCode, ApiError> {
-    caller.device()?;
+    caller.joining()?;
     state
         .meta
         .revoke_credential(&caller.0.token_hash, now_ms())

@@ -37,7 +37,7 @@ pub(super) async fn create(
     caller: Caller,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
-    let device = caller.device()?;
+    let device = caller.joining()?;
     if body.len() > MAX_REQUEST_LEN {
         return Err(ApiError::TooLarge(MAX_REQUEST_LEN as u64));
     }
@@ -144,13 +144,17 @@ pub(super) async fn get(
     caller: Caller,
     Path(enrollment_id): Path<String>,
 ) -> Result<Json<Enrollment>, ApiError> {
-    caller.device()?;
+    let device = caller.joining()?;
     let id = id16(&enrollment_id, "enrollment id")?;
     let row = state
         .meta
         .enrollment(&caller.0.account_id, &id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    // A device not enrolled sees only its own request.
+    if !caller.enrolled() && row.device_id != device {
+        return Err(ApiError::NotFound);
+    }
     Ok(Json(Enrollment::new(row, now_ms())))
 }
 
@@ -162,7 +166,7 @@ pub(super) async fn put_step(
     Path((enrollment_id, step)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let device = caller.device()?;
+    let device = caller.joining()?;
     let id = id16(&enrollment_id, "enrollment id")?;
     let step = match step.as_str() {
         "answer" => EnrollmentStep::Answer,
@@ -192,6 +196,10 @@ pub(super) async fn put_step(
     if joining != (step == EnrollmentStep::Reveal) {
         return Err(ApiError::Forbidden);
     }
+    // Only an enrolled device answers and grants.
+    if !joining && !caller.enrolled() {
+        return Err(ApiError::NotEnrolled);
+    }
     state
         .meta
         .set_enrollment_step(&account, &id, step, &body, now_ms())
@@ -220,8 +228,19 @@ pub(super) async fn close(
     caller: Caller,
     Path(enrollment_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.device()?;
+    let device = caller.joining()?;
     let id = id16(&enrollment_id, "enrollment id")?;
+    // A device not enrolled closes only its own request.
+    if !caller.enrolled() {
+        let own = state
+            .meta
+            .enrollment(&caller.0.account_id, &id)
+            .await?
+            .is_some_and(|row| row.device_id == device);
+        if !own {
+            return Err(ApiError::NotFound);
+        }
+    }
     if state
         .meta
         .close_enrollment(&caller.0.account_id, &id, now_ms())

@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use keyhole_core::log::{ENTRY_LEN, EntryKind, HeadStatement, SignedEntry, statement_hash};
 use keyhole_core::roster::SignedRoster;
+use keyhole_core::signer::Signer;
 use serde::Deserialize;
 
 use super::extract::QueryParams;
@@ -32,7 +33,7 @@ pub(super) async fn append(
     caller: Caller,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    caller.device()?;
+    caller.joining()?;
     record_body(&state, &body)?;
     let account = caller.0.account_id;
     if body.len() < ENTRY_LEN {
@@ -44,6 +45,14 @@ pub(super) async fn append(
     let entry = SignedEntry::decode(entry_bytes)
         .map_err(|e| ApiError::bad(format!("not a log entry: {e}")))?;
     let e = entry.unverified_body().clone();
+    // A device not enrolled writes only what set-up and recovery need: entry 1 (the account's
+    // first roster) or a roster the account key signs.
+    if !caller.enrolled()
+        && e.sequence != 1
+        && !(e.kind == EntryKind::Roster && entry.signer() == Signer::Account)
+    {
+        return Err(ApiError::NotEnrolled);
+    }
     if statement_hash(statement) != e.statement {
         return Err(ApiError::bad(
             "the entry does not record the statement sent with it (hash)",
@@ -165,7 +174,8 @@ pub(super) async fn entries(
     caller: Caller,
     QueryParams(q): QueryParams<EntriesQuery>,
 ) -> Result<Response, ApiError> {
-    caller.device()?;
+    // Joining and recovering devices follow the log from entry 1.
+    caller.joining()?;
     let after = as_i64(q.after.unwrap_or(0), "after")?;
     let limit = q.limit.unwrap_or(MAX_PAGE);
     if limit == 0 || limit > MAX_PAGE {

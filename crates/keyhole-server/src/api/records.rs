@@ -120,13 +120,14 @@ pub(super) async fn check_roster(
     ))
 }
 
-/// `GET /v1/roster[?version=n]`: the caller's account's roster, for its devices.
+/// `GET /v1/roster[?version=n]`: the caller's account's roster, for its devices (also those
+/// joining or recovering, which follow the chain from version 1).
 pub(super) async fn roster(
     State(state): State<AppState>,
     caller: Caller,
     QueryParams(q): QueryParams<VersionQuery>,
 ) -> Result<Response, ApiError> {
-    caller.device()?;
+    caller.joining()?;
     let version = q.version.map(|v| as_i64(v, "version")).transpose()?;
     let body = state
         .meta
@@ -359,7 +360,8 @@ pub(super) async fn backup(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Response, ApiError> {
-    caller.device()?;
+    // Recovery reads it before its device is enrolled.
+    caller.joining()?;
     let body = state
         .meta
         .recovery_backup(&caller.0.account_id)

@@ -31,6 +31,9 @@ pub(super) async fn may_view(
     let account = caller.0.account_id;
     Ok(match caller.0.subject {
         Subject::Camera(id) => id == camera.camera_id && account == camera.account_id,
+        // A device joining or recovering checks its own account's records before it acts;
+        // footage and live view still need an enrolled device (`Caller::device`).
+        Subject::Device(_) if !caller.enrolled() => account == camera.account_id,
         Subject::Device(_) => {
             account == camera.account_id
                 || state
@@ -185,7 +188,7 @@ pub(super) async fn acceptance(
     caller: Caller,
     QueryParams(q): QueryParams<VersionQuery>,
 ) -> Result<Response, ApiError> {
-    caller.device()?;
+    caller.joining()?;
     let version = q.version.map(|v| as_i64(v, "version")).transpose()?;
     let body = state
         .meta
@@ -226,7 +229,7 @@ pub(super) async fn share(
     Path(camera_id): Path<String>,
     QueryParams(q): QueryParams<VersionQuery>,
 ) -> Result<Response, ApiError> {
-    caller.device()?;
+    caller.joining()?;
     let camera_id = id16(&camera_id, "camera id")?;
     viewable(&state, &caller, &camera_id).await?;
     let version = q.version.map(|v| as_i64(v, "version")).transpose()?;

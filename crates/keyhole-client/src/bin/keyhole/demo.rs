@@ -303,7 +303,7 @@ async fn revoked_device(
         epochs.first().map_or(0, |(_, e)| *e)
     );
 
-    // What the tablet builds from its key and what a password login shows it.
+    // The password gets the tablet only a credential for joining or recovering.
     let login: serde_json::Value = Api::new(endpoint)?
         .post_json(
             "/v1/login",
@@ -320,6 +320,31 @@ async fn revoked_device(
             .context("the login gave no credential")?
             .to_owned(),
     );
+    let account = hostile
+        .meta
+        .camera(&camera_id.0)
+        .await?
+        .context("the camera is not stored")?
+        .account_id;
+    let stored = hostile
+        .meta
+        .objects(&camera_id.0, 0, i64::MIN..i64::MAX, 1)
+        .await?;
+    let object = stored.first().context("the camera stored nothing")?;
+    match api
+        .delete(&format!(
+            "/v1/objects/{}",
+            keyhole_client::core::ObjectId(object.object_id)
+        ))
+        .await
+    {
+        Err(keyhole_client::ClientError::Server { message, .. }) => {
+            println!("    with the password it deletes nothing: {message}");
+        }
+        other => bail!("a password credential deleted footage: {other:?}"),
+    }
+
+    // A new epoch signed with its key, from the head of the log and the camera's record.
     let entries = api.get_bytes("/v1/log").await?;
     let head = SignedEntry::decode(
         entries
@@ -328,8 +353,11 @@ async fn revoked_device(
             .context("the account log is empty")?,
     )?;
     let record = SignedCameraRecord::decode(
-        &api.get_bytes(&format!("/v1/cameras/{camera_id}/record"))
-            .await?,
+        &hostile
+            .meta
+            .camera_record(&camera_id.0, None)
+            .await?
+            .context("the camera has no record")?,
     )?;
     let mut epoch = record.unverified_body().clone();
     epoch.version += 1;
@@ -356,18 +384,14 @@ async fn revoked_device(
         .await
     {
         Err(keyhole_client::ClientError::Server { message, .. }) => {
-            println!("    the server refuses it: {message}");
+            println!(
+                "    it signs a new epoch naming a key of its own; the server refuses it: {message}"
+            );
         }
         other => bail!("the server took a revoked device's record: {other:?}"),
     }
 
     // A hostile server stores it anyway.
-    let account = hostile
-        .meta
-        .camera(&camera_id.0)
-        .await?
-        .context("the camera is not stored")?
-        .account_id;
     hostile
         .meta
         .append_log(
