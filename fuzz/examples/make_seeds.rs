@@ -151,12 +151,8 @@ fn rosters(out: &mut Out) {
     let trusted = genesis.verify_first(&key.public()).expect("verify roster");
     let mut next = trusted.successor(Timestamp(T0.0 + 10));
     next.devices = devices.clone();
-    let device = keyhole_core_fuzz::device_signing();
-    let by_device = SignerKey::Device {
-        id: DEVICE_ID,
-        key: &device,
-    };
-    let v2 = next.sign(by_device).expect("sign roster v2");
+    let device = device_signing();
+    let v2 = next.sign(as_device(&device)).expect("sign roster v2");
     trusted.accept(v2.clone()).expect("roster v2 is accepted");
     out.put("roster", "v2", v2.encoded());
     let mut empty = trusted.successor(Timestamp(T0.0 + 20));
@@ -164,7 +160,10 @@ fn rosters(out: &mut Out) {
     out.put(
         "roster",
         "v2-empty",
-        empty.sign(SignerKey::Account(&key)).expect("sign").encoded(),
+        empty
+            .sign(SignerKey::Account(&key))
+            .expect("sign")
+            .encoded(),
     );
 }
 
@@ -194,16 +193,11 @@ fn records(out: &mut Out) {
             viewing_key: viewing().public(),
         };
         let camera_id = body.camera_id;
-        let device = keyhole_core_fuzz::device_signing();
-        let signed = body
-            .sign(SignerKey::Device {
-                id: DEVICE_ID,
-                key: &device,
-            })
-            .expect("sign record");
+        let device = device_signing();
+        let signed = body.sign(as_device(&device)).expect("sign record");
         signed
             .clone()
-            .verify_first(&keyhole_core_fuzz::roster(), &camera_id)
+            .verify_first(&roster(), &camera_id)
             .expect("record seed verifies");
         out.put("record", &format!("record-{i}"), signed.encoded());
     }
@@ -369,8 +363,7 @@ fn key_stores(out: &mut Out) {
 fn enrollments(out: &mut Out) {
     let (request, transcript) = enrollment();
     out.put("enrollment", "request", &request.encode());
-    let grant =
-        DeviceGrant::seal(2, &request, &transcript, &mut rng(6)).expect("seal grant");
+    let grant = DeviceGrant::seal(2, &request, &transcript, &mut rng(6)).expect("seal grant");
     out.put("enrollment", "grant", &grant.encode());
 }
 

@@ -10,7 +10,7 @@ use keyhole_core::log::{
 };
 use keyhole_core::signer::{SignerKey, TAIL_LEN};
 use keyhole_core::Timestamp;
-use keyhole_core_fuzz::{account, device_signing, roster, DEVICE_ID};
+use keyhole_core_fuzz::{account, as_device, device_signing, roster};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -20,7 +20,11 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(data.len(), HEAD_LEN);
         let device = DeviceSigningKey::from_seed(&[0xd2; 32]);
         let resigned = statement.sign(&device);
-        assert_eq!(&resigned[..HEAD_LEN - 64], &data[..HEAD_LEN - 64], "not canonical");
+        assert_eq!(
+            &resigned[..HEAD_LEN - 64],
+            &data[..HEAD_LEN - 64],
+            "not canonical"
+        );
         if statement.account == account {
             assert_eq!(
                 HeadStatement::verify(&resigned, &account, &device.public()).as_ref(),
@@ -36,10 +40,7 @@ fuzz_target!(|data: &[u8]| {
     let body = signed.unverified_body().clone();
     assert!(body.sequence != 0 && body.sequence != u64::MAX);
     let device_key = device_signing();
-    let device = SignerKey::Device {
-        id: DEVICE_ID,
-        key: &device_key,
-    };
+    let device = as_device(&device_key);
     let roster = roster();
     if body.account == account {
         let resigned = body

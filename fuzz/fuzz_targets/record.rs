@@ -3,9 +3,9 @@
 #![no_main]
 
 use keyhole_core::record::{RecordError, SignedCameraRecord, MAX_NAME};
-use keyhole_core::signer::{SignerKey, TAIL_LEN};
+use keyhole_core::signer::TAIL_LEN;
 use keyhole_core::Timestamp;
-use keyhole_core_fuzz::{account, device_signing, roster, CAMERA_ID, DEVICE_ID};
+use keyhole_core_fuzz::{account, as_device, device_signing, roster, CAMERA_ID};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -18,10 +18,7 @@ fuzz_target!(|data: &[u8]| {
 
     let account = account().public();
     let device = device_signing();
-    let key = SignerKey::Device {
-        id: DEVICE_ID,
-        key: &device,
-    };
+    let key = as_device(&device);
     let roster = roster();
     let body_len = data.len() - TAIL_LEN;
     if body.account == account {

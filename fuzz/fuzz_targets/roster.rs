@@ -49,7 +49,9 @@ fuzz_target!(|data: &[u8]| {
                 // Every verified roster below the last version, u64::MAX - 1, has a successor
                 // (regressions/roster: the version once overflowed at u64::MAX, which is now
                 // refused, and the last version's successor must be refused too).
-                let successor = roster.successor(Timestamp(1)).sign(SignerKey::Account(&key));
+                let successor = roster
+                    .successor(Timestamp(1))
+                    .sign(SignerKey::Account(&key));
                 if roster.body().version == u64::MAX - 1 {
                     assert!(successor.is_err(), "the last version has no successor");
                 } else {

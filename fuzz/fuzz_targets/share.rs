@@ -4,9 +4,9 @@
 #![no_main]
 
 use keyhole_core::share::{SignedShare, MAX_MEMBERS, MAX_NAME};
-use keyhole_core::signer::{SignerKey, TAIL_LEN};
+use keyhole_core::signer::TAIL_LEN;
 use keyhole_core::Timestamp;
-use keyhole_core_fuzz::{account, device_signing, roster, DEVICE_ID};
+use keyhole_core_fuzz::{account, as_device, device_signing, roster};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -23,10 +23,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let device = device_signing();
-    let key = SignerKey::Device {
-        id: DEVICE_ID,
-        key: &device,
-    };
+    let key = as_device(&device);
     let roster = roster();
     let body_len = data.len() - TAIL_LEN;
     let resigned = body
@@ -46,8 +43,15 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(viewing, m.expires_at.is_none_or(|t| t.0 > 0));
     }
     if let Ok(next) = share.successor(Timestamp(1)).sign(key) {
-        assert!(share.accept(next, &roster).is_ok(), "a successor was refused");
+        assert!(
+            share.accept(next, &roster).is_ok(),
+            "a successor was refused"
+        );
     } else {
-        assert_eq!(body.version, u64::MAX - 1, "only the last version has no successor");
+        assert_eq!(
+            body.version,
+            u64::MAX - 1,
+            "only the last version has no successor"
+        );
     }
 });

@@ -59,6 +59,12 @@ pub fn device_signing() -> DeviceSigningKey {
     DeviceSigningKey::from_seed(&[0x61; 32])
 }
 
+/// `key` (the fixture's [`device_signing`]) signing as [`DEVICE_ID`].
+#[must_use]
+pub fn as_device(key: &DeviceSigningKey) -> SignerKey<'_> {
+    SignerKey::Device { id: DEVICE_ID, key }
+}
+
 /// Roster version 1 of the fixture account, signed by the account key: it lists [`DEVICE_ID`]
 /// (with [`device_signing`]'s key), the roster in force for the fixture statements.
 #[must_use]

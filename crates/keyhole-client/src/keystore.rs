@@ -347,12 +347,7 @@ impl Owner {
                 let roster = match owner {
                     Some(_) => crate::share::owner_roster_for(
                         owner_chain,
-                        if i + 1 == camera.records.len() {
-                            version
-                        } else {
-                            u64::MAX
-                        },
-                        version,
+                        i + 1 == camera.records.len(),
                         signed.signer(),
                     ),
                     None => log.roster_when(camera_subject(&id), version).cloned(),

@@ -116,19 +116,14 @@ fn device_ids(roster: &Roster) -> BTreeSet<DeviceId> {
     roster.body().devices.iter().map(|d| d.id).collect()
 }
 
-/// The roster of an owner's `chain` against which a member checks record version `version`
-/// (`newest` is the newest record version): the newest record, which names the key the camera
-/// seals to now, only under the owner's current roster; an older one under the newest roster
-/// that lists its signer, since the member, who seals nothing to those keys, only needs them
-/// to tell which key opens which epoch (each key package is checked against them).
-pub(crate) fn owner_roster_for(
-    chain: &[Roster],
-    newest: u64,
-    version: u64,
-    signer: Signer,
-) -> Option<Roster> {
+/// The roster of an owner's `chain` against which a member checks a record signed by `signer`:
+/// the newest record (`newest`), which names the key the camera seals to now, only under the
+/// owner's current roster; an older one under the newest roster that lists its signer, since
+/// the member, who seals nothing to those keys, only needs them to tell which key opens which
+/// epoch (each key package is checked against them).
+pub(crate) fn owner_roster_for(chain: &[Roster], newest: bool, signer: Signer) -> Option<Roster> {
     let current = chain.last()?;
-    if version == newest {
+    if newest {
         return Some(current.clone());
     }
     chain
@@ -623,7 +618,7 @@ impl Owner {
                 .version;
             let held = self.cameras.get(&camera).map(|k| k.records.clone());
             let chain = self.owner_rosters(&camera, &owner).await?;
-            let roster_for = |version, signer| owner_roster_for(&chain, to, version, signer);
+            let roster_for = |version, signer| owner_roster_for(&chain, version == to, signer);
             if let Some(records) = self
                 .fetch_records(&camera, roster_for, held.unwrap_or_default(), to, |_, _| {
                     Ok(())
@@ -663,7 +658,7 @@ impl Owner {
             .unverified_body()
             .version;
         let chain = self.owner_rosters(&pkg.camera_id, &pkg.owner).await?;
-        let roster_for = |version, signer| owner_roster_for(&chain, to, version, signer);
+        let roster_for = |version, signer| owner_roster_for(&chain, version == to, signer);
         let Some(records) = self
             .fetch_records(&pkg.camera_id, roster_for, Vec::new(), to, |_, _| Ok(()))
             .await?

@@ -333,11 +333,12 @@ async fn an_interrupted_revocation_is_finished_by_the_next_sync() {
 
 /// The attacker homeowners meet: a tablet that joined by approval as a person does, kept its
 /// key store and passphrase after it was revoked, knows the account password, and has the
-/// server's help (the server stores whatever it signs). Everything it signs after its
-/// revocation — a camera record naming a key it holds, a roster re-adding itself or replacing
-/// the recovery key, a record pairing a camera of its own, a share with an account it controls
-/// — is refused by the server; what the server stores for it anyway is refused by the camera and
-/// named, with the device, by the owner's phone.
+/// server's help. The password gets it a credential that deletes, locks, replaces and reads
+/// nothing. Everything it signs after its revocation — a camera record naming a key it holds, a
+/// roster re-adding itself or replacing the recovery key, a record pairing a camera of its own,
+/// a share with an account it controls — is refused by the server even when an enrolled
+/// device's credential carries it; what the server stores for it anyway is refused by the camera
+/// and named, with the device, by the owner's phone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_device_with_its_key_store_and_the_password_signs_nothing_that_counts() {
     use keyhole_core::keys::DeviceSigningKey;
@@ -354,35 +355,8 @@ async fn a_revoked_device_with_its_key_store_and_the_password_signs_nothing_that
     let server = TestServer::start(&dir.path().join("server")).await;
     let url = server.url.clone();
     let rng = &mut ChaCha20Rng::seed_from_u64(31);
-    let endpoint = Endpoint {
-        url: url.clone(),
-        pin: None,
-        allow_plain_http: false,
-    };
-    let (mut phone, phrase) = Owner::create(
-        &endpoint,
-        "ana",
-        PASSWORD,
-        "phone",
-        KdfParams::MINIMUM,
-        NOW,
-        rng,
-    )
-    .await
-    .unwrap();
-    let code = phone.start_pairing(&url, None, rng).await.unwrap();
-    let mut camera = Agent::pair(
-        &code.to_text(),
-        &dir.path().join("camera"),
-        AgentSettings::default(),
-        rng,
-    )
-    .await
-    .unwrap();
-    let camera_id = phone
-        .finish_pairing(&code, "Porch", NOW, rng)
-        .await
-        .unwrap();
+    let (endpoint, mut phone, phrase, mut camera, camera_id) =
+        ana_with_camera(&server, dir.path(), rng).await;
 
     // The tablet joins by approval, comparing codes, and keeps its key store.
     let tablet_rng = &mut ChaCha20Rng::seed_from_u64(32);
@@ -772,37 +746,9 @@ async fn the_recovery_phrase_takes_the_account_back_from_a_device_that_struck_fi
 
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir.path().join("server")).await;
-    let url = server.url.clone();
     let rng = &mut ChaCha20Rng::seed_from_u64(41);
-    let endpoint = Endpoint {
-        url: url.clone(),
-        pin: None,
-        allow_plain_http: false,
-    };
-    let (mut phone, phrase) = Owner::create(
-        &endpoint,
-        "ana",
-        PASSWORD,
-        "phone",
-        KdfParams::MINIMUM,
-        NOW,
-        rng,
-    )
-    .await
-    .unwrap();
-    let code = phone.start_pairing(&url, None, rng).await.unwrap();
-    let mut camera = Agent::pair(
-        &code.to_text(),
-        &dir.path().join("camera"),
-        AgentSettings::default(),
-        rng,
-    )
-    .await
-    .unwrap();
-    let camera_id = phone
-        .finish_pairing(&code, "Porch", NOW, rng)
-        .await
-        .unwrap();
+    let (endpoint, mut phone, phrase, mut camera, camera_id) =
+        ana_with_camera(&server, dir.path(), rng).await;
     let tablet_rng = &mut ChaCha20Rng::seed_from_u64(42);
     let mut tablet = join_by_approval(&mut phone, &endpoint, "tablet", rng, tablet_rng).await;
 
@@ -920,6 +866,51 @@ async fn the_recovery_phrase_takes_the_account_back_from_a_device_that_struck_fi
 }
 
 const PASSWORD: &str = "correct horse battery";
+
+/// Ana's account, made on her phone, with a camera (its state under `dir`) paired into it: the
+/// server's endpoint, the phone, the recovery phrase, the camera and its id.
+async fn ana_with_camera(
+    server: &TestServer,
+    dir: &std::path::Path,
+    rng: &mut ChaCha20Rng,
+) -> (
+    Endpoint,
+    Owner,
+    keyhole_core::recovery::RecoveryPhrase,
+    Agent,
+    CameraId,
+) {
+    let endpoint = Endpoint {
+        url: server.url.clone(),
+        pin: None,
+        allow_plain_http: false,
+    };
+    let (mut phone, phrase) = Owner::create(
+        &endpoint,
+        "ana",
+        PASSWORD,
+        "phone",
+        KdfParams::MINIMUM,
+        NOW,
+        rng,
+    )
+    .await
+    .unwrap();
+    let code = phone.start_pairing(&server.url, None, rng).await.unwrap();
+    let camera = Agent::pair(
+        &code.to_text(),
+        &dir.join("camera"),
+        AgentSettings::default(),
+        rng,
+    )
+    .await
+    .unwrap();
+    let camera_id = phone
+        .finish_pairing(&code, "Porch", NOW, rng)
+        .await
+        .unwrap();
+    (endpoint, phone, phrase, camera, camera_id)
+}
 
 /// A new device `name` joined to `phone`'s account by approval, as a person does it: the request,
 /// both screens showing the same code, the approval, the grant.

@@ -16,7 +16,7 @@ use keyhole_core::signer::Signer;
 use serde::Deserialize;
 
 use super::extract::QueryParams;
-use super::records::{account_key, check_camera_record, check_roster, current_roster};
+use super::records::{account_key, check_camera_record, check_roster, required, roster_in_force};
 use super::shares::{check_acceptance, check_share};
 use super::{as_i64, octets, record_body};
 use crate::auth::Caller;
@@ -59,6 +59,8 @@ pub(super) async fn append(
         ));
     }
     let version = as_i64(e.version, "version")?;
+    // Read once: the statement and the entry are both checked against it.
+    let in_force = roster_in_force(&state, &account).await?;
     let members;
     let owners;
     let (logged, action, (v, detail)) = match e.kind {
@@ -68,7 +70,7 @@ pub(super) async fn append(
                 body: statement,
             },
             "roster",
-            check_roster(&state, &account, statement).await?,
+            check_roster(in_force.as_ref(), statement)?,
         ),
         EntryKind::CameraRecord => (
             Logged::CameraRecord {
@@ -77,10 +79,11 @@ pub(super) async fn append(
                 body: statement,
             },
             "camera-record",
-            check_camera_record(&state, &caller, e.subject, statement).await?,
+            check_camera_record(&state, &caller, in_force.as_ref(), e.subject, statement).await?,
         ),
         EntryKind::Share => {
-            let (v, detail, listed) = check_share(&state, &caller, e.subject, statement).await?;
+            let (v, detail, listed) =
+                check_share(&state, &caller, in_force.as_ref(), e.subject, statement).await?;
             members = listed;
             (
                 Logged::Share {
@@ -94,7 +97,8 @@ pub(super) async fn append(
             )
         }
         EntryKind::Acceptance => {
-            let (v, detail, listed) = check_acceptance(&state, &caller, statement).await?;
+            let (v, detail, listed) =
+                check_acceptance(&state, in_force.as_ref(), statement).await?;
             owners = listed;
             (
                 Logged::Acceptance {
@@ -130,7 +134,7 @@ pub(super) async fn append(
         key
     } else {
         entry
-            .verify_signature(&current_roster(&state, &account).await?)
+            .verify_signature(required(in_force.as_ref())?)
             .map_err(|e| ApiError::bad(format!("log entry refused: {e}")))?;
         account_key(&state, &account).await?
     };

@@ -78,14 +78,9 @@ pub(super) async fn roster_in_force(
     ))
 }
 
-/// [`roster_in_force`], for an account that must have one.
-pub(super) async fn current_roster(
-    state: &AppState,
-    account: &AccountId,
-) -> Result<Roster, ApiError> {
-    roster_in_force(state, account)
-        .await?
-        .ok_or_else(|| ApiError::Conflict("the account has no roster yet".into()))
+/// The roster in force, for a statement that needs one (anything after the first roster).
+pub(super) fn required(in_force: Option<&Roster>) -> Result<&Roster, ApiError> {
+    in_force.ok_or_else(|| ApiError::Conflict("the account has no roster yet".into()))
 }
 
 #[derive(Deserialize)]
@@ -97,16 +92,15 @@ pub(super) struct VersionQuery {
 /// Checks a roster offered for the log: version 1 signed by its own account key (it starts an
 /// account), any later one the successor of the roster in force, signed by the account key or a
 /// device that roster lists. Returns its version and the audit line.
-pub(super) async fn check_roster(
-    state: &AppState,
-    account: &AccountId,
+pub(super) fn check_roster(
+    in_force: Option<&Roster>,
     body: &[u8],
 ) -> Result<(u64, String), ApiError> {
     let roster =
         SignedRoster::decode(body).map_err(|e| ApiError::bad(format!("not a roster: {e}")))?;
     let version = roster.unverified_body().version;
     let devices = roster.unverified_body().devices.len();
-    match roster_in_force(state, account).await? {
+    match in_force {
         None => {
             let key = roster.unverified_body().account;
             roster.verify_first(&key)
@@ -160,10 +154,12 @@ async fn camera_for(
 }
 
 /// Checks a camera record offered for the log: for a camera of the caller's account, naming the
-/// key the camera registered, signed by a device of the roster in force (or the account key). Returns its version and the audit line.
+/// key the camera registered, signed by a device of `in_force`, the roster in force (or the
+/// account key). Returns its version and the audit line.
 pub(super) async fn check_camera_record(
     state: &AppState,
     caller: &Caller,
+    in_force: Option<&Roster>,
     camera_id: [u8; 16],
     body: &[u8],
 ) -> Result<(u64, String), ApiError> {
@@ -177,9 +173,8 @@ pub(super) async fn check_camera_record(
     }
     let version = record.unverified_body().version;
     let epoch = record.unverified_body().epoch;
-    let roster = current_roster(state, &caller.0.account_id).await?;
     record
-        .verify_first(&roster, &keyhole_core::CameraId(camera_id))
+        .verify_first(required(in_force)?, &keyhole_core::CameraId(camera_id))
         .map_err(|e| ApiError::bad(format!("camera record refused: {e}")))?;
     let detail = format!(
         "camera {} record version {version}, epoch {epoch}",

@@ -10,11 +10,12 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use keyhole_core::CameraId;
 use keyhole_core::acceptance::SignedAcceptance;
+use keyhole_core::roster::Roster;
 use keyhole_core::share::SignedShare;
 use serde::Serialize;
 
 use super::extract::QueryParams;
-use super::records::{VersionQuery, current_roster};
+use super::records::{VersionQuery, required};
 use super::{as_i64, id16, octets};
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -62,11 +63,12 @@ pub(super) async fn viewable(
 }
 
 /// Checks a share statement offered for the log: for a camera of the caller's account, signed
-/// by a device of its roster in force, naming only accounts that accept shares from this one. Returns its
-/// version, the audit line and the members' accounts with their expiry.
+/// by a device of `in_force`, its roster in force, naming only accounts that accept shares from
+/// this one. Returns its version, the audit line and the members' accounts with their expiry.
 pub(super) async fn check_share(
     state: &AppState,
     caller: &Caller,
+    in_force: Option<&Roster>,
     camera_id: [u8; 16],
     body: &[u8],
 ) -> Result<(u64, String, Vec<(AccountId, Option<i64>)>), ApiError> {
@@ -77,7 +79,7 @@ pub(super) async fn check_share(
     }
     let share = SignedShare::decode(body)
         .map_err(|e| ApiError::bad(format!("not a share statement: {e}")))?
-        .verify(&current_roster(state, &owner).await?, &CameraId(camera_id))
+        .verify(required(in_force)?, &CameraId(camera_id))
         .map_err(|e| ApiError::bad(format!("share statement refused: {e}")))?;
     let mut members = Vec::with_capacity(share.body().members.len());
     for m in &share.body().members {
@@ -141,18 +143,17 @@ async fn account_named(state: &AppState, username: &str) -> Result<AccountId, Ap
         .0)
 }
 
-/// Checks an acceptance statement offered for the log: signed by a device of the caller's
-/// roster in force,
-/// naming only accounts of this server. Returns its version, the audit line and the accounts.
+/// Checks an acceptance statement offered for the log: signed by a device of `in_force`, the
+/// caller's roster in force, naming only accounts of this server. Returns its version, the audit
+/// line and the accounts.
 pub(super) async fn check_acceptance(
     state: &AppState,
-    caller: &Caller,
+    in_force: Option<&Roster>,
     body: &[u8],
 ) -> Result<(u64, String, Vec<AccountId>), ApiError> {
-    let account = caller.0.account_id;
     let accepted = SignedAcceptance::decode(body)
         .map_err(|e| ApiError::bad(format!("not an acceptance statement: {e}")))?
-        .verify(&current_roster(state, &account).await?)
+        .verify(required(in_force)?)
         .map_err(|e| ApiError::bad(format!("acceptance statement refused: {e}")))?;
     let mut owners = Vec::with_capacity(accepted.body().owners.len());
     for o in &accepted.body().owners {
