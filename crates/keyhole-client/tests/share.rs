@@ -573,3 +573,134 @@ async fn an_expired_share_is_withdrawn_with_a_new_epoch() {
     assert_eq!(ana.cameras()[0].2, 2, "with a new epoch");
     assert!(packages(&bob, None).await.iter().all(|p| p.epoch == 1));
 }
+
+/// A member account's device that the member revoked, keeping its key store and knowing the
+/// member's password, gets nothing more of the shared camera: the owner's next sync starts a new
+/// epoch sealed only to the member's remaining devices, its old credential is refused, the
+/// password's credential reads no footage, and what the camera records afterwards opens with no
+/// key the device holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_members_revoked_device_gets_nothing_more_of_a_shared_camera() {
+    use keyhole_core::envelope::open_object;
+    use keyhole_core::keystore::KeyStore;
+    use keyhole_core::{CameraPublicKey, HpkeSecretKey};
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server")).await;
+    let rng = &mut ChaCha20Rng::seed_from_u64(61);
+    let mut ana = account(&server.url, "ana", rng).await;
+    let mut bob = account(&server.url, "bob", rng).await;
+    let (mut camera, camera_id) = paired(&mut ana, &server.url, dir.path(), rng).await;
+    ana.sync().await.unwrap();
+    bob.accept_shares_from("ana", &ana.account_code().to_string())
+        .await
+        .unwrap();
+    let mut tablet = join(&mut bob, &server.url, "bob", "tablet", 62).await;
+    share_with_bob(&mut ana, &bob, &camera_id, rng)
+        .await
+        .unwrap();
+    let before = camera.record_clip(b"before", NOW, rng).await.unwrap();
+    camera.upload_pending().await.unwrap();
+    tablet.sync().await.unwrap();
+    assert!(opens(&tablet, &camera_id, &before).await.is_empty());
+    let store = dir.path().join("tablet.keys");
+    tablet
+        .save_key_store(&store, "tablet passphrase", KdfParams::MINIMUM, rng)
+        .unwrap();
+    let kept: Value = serde_json::from_slice(
+        &KeyStore::decode(&std::fs::read(&store).unwrap())
+            .unwrap()
+            .open(b"tablet passphrase")
+            .unwrap(),
+    )
+    .unwrap();
+
+    // Bob revokes the tablet; Ana's next sync moves the camera to a new epoch.
+    bob.revoke_device(tablet.device_id(), NOW, rng)
+        .await
+        .unwrap();
+    ana.sync().await.unwrap();
+    let after = camera
+        .record_clip(b"after", Timestamp(NOW.0 + 1000), rng)
+        .await
+        .unwrap();
+    camera.upload_pending().await.unwrap();
+    assert_eq!(camera.status().epoch, 2);
+    bob.sync().await.unwrap();
+    assert!(
+        opens(&bob, &camera_id, &after).await.is_empty(),
+        "Bob's phone still views"
+    );
+
+    // The tablet's credential is refused; the password's reads no footage.
+    assert!(tablet.sync().await.is_err());
+    let login: Value = reqwest::Client::new()
+        .post(server.url("/v1/login"))
+        .json(&serde_json::json!({
+            "username": "bob",
+            "password": PASSWORD,
+            "device_id": DeviceId::random(rng).to_string(),
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        format!("/v1/objects/{after}"),
+        format!("/v1/cameras/{camera_id}/objects"),
+        format!("/v1/cameras/{camera_id}/live"),
+    ] {
+        let resp = reqwest::Client::new()
+            .get(server.url(&path))
+            .bearer_auth(login["token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            resp.status() == StatusCode::FORBIDDEN || resp.status() == StatusCode::NOT_FOUND,
+            "{path}: {}",
+            resp.status()
+        );
+    }
+
+    // And no key the tablet kept opens what the camera recorded since.
+    let backdoor = server.backdoor().await;
+    let camera_key = CameraPublicKey::from_bytes(
+        &backdoor
+            .meta
+            .camera(&camera_id.0)
+            .await
+            .unwrap()
+            .unwrap()
+            .camera_key,
+    )
+    .unwrap();
+    let sealed = std::fs::read(
+        dir.path()
+            .join("server/blobs/objects")
+            .join(hex::encode(&after.0[..1]))
+            .join(after.to_string()),
+    )
+    .unwrap();
+    let held: Vec<HpkeSecretKey> = kept["cameras"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["viewing_keys"].as_object().unwrap().values())
+        .map(|k| {
+            HpkeSecretKey::from_bytes(
+                &hex::decode(k.as_str().unwrap())
+                    .unwrap()
+                    .try_into()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    assert!(!held.is_empty(), "the tablet held the shared camera's key");
+    for key in &held {
+        assert!(open_object(&sealed, &camera_key, key).is_err());
+    }
+    server.stop().await;
+}
