@@ -31,8 +31,9 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Set up a new account with this device as its first: makes the account key, this device's
-    /// keys, the signed device list and the recovery phrase (shown once, then confirmed), and
-    /// seals everything into the key store under a passphrase.
+    /// keys, the signed device list and the recovery phrase (shown once, then confirmed); the
+    /// account key goes only into the phrase-sealed backup, and this device's keys into the key
+    /// store under a passphrase.
     Init {
         #[command(flatten)]
         account: commands::InitArgs,
@@ -40,16 +41,18 @@ enum Command {
         #[arg(long)]
         phrase_file: Option<PathBuf>,
     },
-    /// Restore the account on this device after losing every other one: log in, open the
-    /// recovery backup with the recovery phrase (asked for, or KEYHOLE_RECOVERY_PHRASE), enroll
-    /// this device, and recover every camera's keys for its whole history.
+    /// Restore the account on this device after losing every other one, or take it back from one
+    /// turned against you: log in, open the recovery backup with the recovery phrase (asked for,
+    /// or KEYHOLE_RECOVERY_PHRASE), enroll this device alone (every other device is removed), and
+    /// recover every camera's keys for its whole history.
     Recover {
         #[command(flatten)]
         account: commands::InitArgs,
     },
     /// Join an existing account from this new device, approved by one of its enrolled devices
     /// (`keyhole approve` there): both show a six-digit code, and you confirm on each that they
-    /// match. This device then holds the account key and every camera's whole history.
+    /// match. This device is then in the account's device list and holds every camera's whole
+    /// history.
     Join {
         #[command(flatten)]
         account: commands::InitArgs,
