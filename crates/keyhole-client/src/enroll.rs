@@ -204,6 +204,7 @@ impl JoinRequest {
             log,
             sharing: crate::share::Sharing::default(),
             heard: BTreeMap::new(),
+            damaged_packages: Vec::new(),
         };
         // The account log, followed from entry 1 under the compared account key, must list
         // this device with its keys by the roster version the grant names.

@@ -386,6 +386,7 @@ impl Owner {
             log,
             sharing,
             heard: BTreeMap::new(),
+            damaged_packages: Vec::new(),
         })
     }
 

@@ -225,6 +225,9 @@ pub struct Owner {
     pub(crate) sharing: Sharing,
     /// When each other device last reported its log head, as of the last sync.
     pub(crate) heard: BTreeMap<DeviceId, Timestamp>,
+    /// Key packages the server holds for this device that did not open, as of the last sync or
+    /// recovery: each skipped (the others still open), and said here.
+    pub(crate) damaged_packages: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -362,6 +365,7 @@ impl Owner {
             log,
             sharing: Sharing::default(),
             heard: BTreeMap::new(),
+            damaged_packages: Vec::new(),
         };
         owner
             .api
@@ -410,6 +414,7 @@ impl Owner {
             log,
             sharing: Sharing::default(),
             heard: BTreeMap::new(),
+            damaged_packages: Vec::new(),
         };
         // Everything is checked before the account is taken over.
         owner.refresh().await?;
@@ -437,6 +442,9 @@ impl Owner {
         for (device, _) in &removed {
             owner.api.delete(&format!("/v1/devices/{device}")).await?;
         }
+        // The sync starts every camera's new epoch; the recovery packages then give back every
+        // older one (and what did not open is said, not cleared by a sync after it).
+        owner.sync().await?;
         owner
             .adopt_key_packages(
                 "/v1/key-packages?recipient=recovery",
@@ -445,7 +453,6 @@ impl Owner {
             )
             .await?;
         drop(secrets);
-        owner.sync().await?;
         Ok((owner, removed.into_iter().map(|(_, name)| name).collect()))
     }
 
@@ -479,10 +486,9 @@ impl Owner {
     ) -> Result<(), ClientError> {
         let packages: KeyPackages = self.api.get_json(query).await?;
         for encoded in packages.packages {
-            let raw = base64::engine::general_purpose::STANDARD
-                .decode(encoded)
-                .map_err(untrusted)?;
-            let pkg = KeyPackage::decode(&raw).map_err(untrusted)?;
+            let Some(pkg) = self.package(&encoded) else {
+                continue;
+            };
             let Some(record) = self
                 .cameras
                 .get(&pkg.camera_id)
@@ -490,12 +496,16 @@ impl Owner {
             else {
                 continue;
             };
-            let opened = pkg
-                .open(
-                    other.unwrap_or(&self.device.hpke),
-                    &record.body().viewing_key,
-                )
-                .map_err(untrusted)?;
+            let opened = match pkg.open(
+                other.unwrap_or(&self.device.hpke),
+                &record.body().viewing_key,
+            ) {
+                Ok(opened) => opened,
+                Err(e) => {
+                    self.damaged(&pkg, &e);
+                    continue;
+                }
+            };
             if other.is_some() {
                 let to_self = Recipient {
                     account: *self.account(),
@@ -510,6 +520,45 @@ impl Owner {
             }
         }
         Ok(())
+    }
+
+    /// A key package as the server lists it (base64), or `None` — noted as damaged — if it
+    /// does not decode.
+    pub(crate) fn package(&mut self, encoded: &str) -> Option<KeyPackage> {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map_err(|e| e.to_string())
+            .and_then(|raw| KeyPackage::decode(&raw).map_err(|e| e.to_string()));
+        match decoded {
+            Ok(pkg) => Some(pkg),
+            Err(why) => {
+                self.note_damaged(format!("a key package that does not decode ({why})"));
+                None
+            }
+        }
+    }
+
+    /// Notes that `pkg` did not open.
+    pub(crate) fn damaged(&mut self, pkg: &KeyPackage, why: &impl std::fmt::Display) {
+        self.note_damaged(format!(
+            "the key package of camera {} epoch {} ({why})",
+            pkg.camera_id, pkg.epoch
+        ));
+    }
+
+    fn note_damaged(&mut self, what: String) {
+        if !self.damaged_packages.contains(&what) {
+            self.damaged_packages.push(what);
+        }
+    }
+
+    /// Key packages the server holds for this device that did not open at the last sync or
+    /// recovery (damaged, or not for this device), each in words. They were skipped: every
+    /// other package opened, and a camera's footage of such an epoch opens here only if another
+    /// package for it does.
+    #[must_use]
+    pub fn damaged_key_packages(&self) -> &[String] {
+        &self.damaged_packages
     }
 
     /// The cameras this device holds keys for: id, name, current epoch, and whether it was

@@ -3,8 +3,6 @@
 //! read only in a version the log records; each device posts the head it verified and compares
 //! the other devices' heads, which finds a server that showed them different histories.
 
-use base64::Engine as _;
-use keyhole_core::key_package::KeyPackage;
 use keyhole_core::log::{
     self, Comparison, ENTRY_LEN, EntryKind, HEAD_LEN, HeadStatement, LogError, SignedEntry,
 };
@@ -315,10 +313,9 @@ impl Owner {
     pub(crate) async fn open_key_packages(&mut self) -> Result<(), ClientError> {
         let packages: KeyPackages = self.api.get_json("/v1/key-packages").await?;
         for encoded in packages.packages {
-            let raw = base64::engine::general_purpose::STANDARD
-                .decode(encoded)
-                .map_err(untrusted)?;
-            let pkg = KeyPackage::decode(&raw).map_err(untrusted)?;
+            let Some(pkg) = self.package(&encoded) else {
+                continue;
+            };
             if pkg.owner != *self.account() && !self.learn_shared_camera(&pkg).await? {
                 continue;
             }
@@ -331,10 +328,12 @@ impl Owner {
             let Some(record) = keys.records.iter().find(|r| r.body().epoch == pkg.epoch) else {
                 continue;
             };
-            let opened = pkg
-                .open(&self.device.hpke, &record.body().viewing_key)
-                .map_err(untrusted)?;
-            keys.viewing.insert(pkg.epoch, opened.secret);
+            match pkg.open(&self.device.hpke, &record.body().viewing_key) {
+                Ok(opened) => {
+                    keys.viewing.insert(pkg.epoch, opened.secret);
+                }
+                Err(e) => self.damaged(&pkg, &e),
+            }
         }
         Ok(())
     }
@@ -353,6 +352,7 @@ impl Owner {
     /// shows this one; [`ClientError::Untrusted`] for anything that does not verify, or a log
     /// the server holds back from this device; server errors.
     pub async fn sync(&mut self) -> Result<bool, ClientError> {
+        self.damaged_packages.clear();
         let before = self.progress();
         let now = crate::now();
         self.refresh().await?;

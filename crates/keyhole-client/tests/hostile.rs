@@ -801,3 +801,64 @@ async fn swapped_replayed_and_hidden_objects_are_caught() {
     ));
     assert!(w.owner_view.applied() >= 6);
 }
+
+/// A key package the server damages, and one it makes up, are skipped and said: the recovery
+/// goes on, every other package opens, and the whole history opens on the recovered device.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_key_packages_are_skipped_and_reported_never_the_end_of_a_recovery() {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut w = World::new(12).await;
+    let before = w.clips(1, NOW).await;
+    w.owner
+        .rotate_epoch(&w.camera_id, NOW, &mut w.rng)
+        .await
+        .unwrap();
+    let after = w.clips(1, Timestamp(NOW.0 + 1000)).await;
+    // The recovery key's packages come with a copy of the first with its last byte (in the
+    // HPKE tag) flipped, and a package that does not decode.
+    w.owner_view.rewrite(
+        get("/v1/key-packages?recipient=recovery".into()),
+        move |body| {
+            let mut listing: Value = serde_json::from_slice(body).unwrap();
+            let packages = listing["packages"].as_array_mut().unwrap();
+            let mut damaged = b64.decode(packages[0].as_str().unwrap()).unwrap();
+            *damaged.last_mut().unwrap() ^= 1;
+            packages.insert(0, Value::String(b64.encode(damaged)));
+            packages.insert(0, Value::String(b64.encode(b"not a key package")));
+            *body = serde_json::to_vec(&listing).unwrap();
+        },
+    );
+    let (mut recovered, _) = Owner::recover(
+        &endpoint(&w.owner_view.url),
+        "ana",
+        PASSWORD,
+        &w.phrase,
+        "new phone",
+        NOW,
+        &mut w.rng,
+    )
+    .await
+    .unwrap();
+    assert_eq!(w.owner_view.applied(), 1);
+    let damaged = recovered.damaged_key_packages().to_vec();
+    assert_eq!(damaged.len(), 2, "{damaged:?}");
+    assert!(damaged.iter().any(|d| d.contains("does not decode")));
+    assert!(
+        damaged
+            .iter()
+            .any(|d| d.contains(&format!("camera {}", w.camera_id)))
+    );
+    for (id, video) in before.iter().chain(&after) {
+        let mut plain = Vec::new();
+        recovered
+            .export(&w.camera_id, id, &mut plain)
+            .await
+            .unwrap();
+        assert_eq!(plain, *video);
+    }
+    // A listing without them: nothing to say.
+    w.owner_view.clear();
+    recovered.sync().await.unwrap();
+    assert!(recovered.damaged_key_packages().is_empty());
+}

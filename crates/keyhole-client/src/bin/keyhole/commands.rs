@@ -96,6 +96,7 @@ impl Device {
         if device.owner.sync().await? {
             device.save()?;
         }
+        warn_damaged(&device.owner);
         Ok(device)
     }
 
@@ -166,6 +167,17 @@ fn new_passphrase() -> anyhow::Result<Zeroizing<String>> {
     Ok(passphrase)
 }
 
+/// Says which key packages did not open at the last sync or recovery (they were skipped).
+fn warn_damaged(owner: &Owner) {
+    for damaged in owner.damaged_key_packages() {
+        eprintln!(
+            "warning: skipped {damaged}: it does not open on this device (altered on the server, \
+             or not sealed to it). Everything else was opened; footage of that epoch opens here \
+             only if another key package for it does."
+        );
+    }
+}
+
 pub(crate) async fn recover(store: &Path, args: InitArgs) -> anyhow::Result<()> {
     let endpoint = new_device(store, &args)?;
     let password = secret("KEYHOLE_PASSWORD", "Account password: ")?;
@@ -187,6 +199,7 @@ pub(crate) async fn recover(store: &Path, args: InitArgs) -> anyhow::Result<()> 
         std::fs::create_dir_all(parent)?;
     }
     owner.save_key_store(store, &passphrase, KdfParams::DEFAULT, &mut OsRng)?;
+    warn_damaged(&owner);
     let cameras = owner.cameras();
     println!(
         "Account {} restored on {:?}: {} camera(s) with their whole history.",
