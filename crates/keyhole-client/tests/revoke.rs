@@ -4,7 +4,10 @@
 //! revocation interrupted part-way is finished by the next sync.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod common;
+
 use base64::Engine as _;
+use common::join_by_approval;
 use keyhole_camera::{Agent, AgentSettings};
 use keyhole_client::Owner;
 use keyhole_core::envelope::{OpenError, Tamper, open_object};
@@ -28,35 +31,8 @@ async fn a_revoked_device_opens_nothing_recorded_afterwards() {
     let server = TestServer::start(dir.path()).await;
     let url = server.url.clone();
     let rng = &mut ChaCha20Rng::seed_from_u64(11);
-    let endpoint = Endpoint {
-        url: url.clone(),
-        pin: None,
-        allow_plain_http: false,
-    };
-    let (mut owner, _) = Owner::create(
-        &endpoint,
-        "ana",
-        "correct horse battery",
-        "phone",
-        KdfParams::MINIMUM,
-        NOW,
-        rng,
-    )
-    .await
-    .unwrap();
-    let code = owner.start_pairing(&url, None, rng).await.unwrap();
-    let mut camera = Agent::pair(
-        &code.to_text(),
-        &dir.path().join("camera"),
-        AgentSettings::default(),
-        rng,
-    )
-    .await
-    .unwrap();
-    let camera_id = owner
-        .finish_pairing(&code, "Porch", NOW, rng)
-        .await
-        .unwrap();
+    let (endpoint, mut owner, _, mut camera, camera_id) =
+        ana_with_camera(&server, dir.path(), rng).await;
     let before = camera.record_clip(&[1; 3000], NOW, rng).await.unwrap();
     assert_eq!(camera.upload_pending().await.unwrap(), 1);
     owner.sync_camera(&camera_id).await.unwrap();
@@ -360,7 +336,7 @@ async fn a_revoked_device_with_its_key_store_and_the_password_signs_nothing_that
 
     // The tablet joins by approval, comparing codes, and keeps its key store.
     let tablet_rng = &mut ChaCha20Rng::seed_from_u64(32);
-    let tablet = join_by_approval(&mut phone, &endpoint, "tablet", rng, tablet_rng).await;
+    let tablet = join_by_approval(&mut phone, &endpoint, ("ana", "tablet"), NOW, tablet_rng).await;
     let tablet_id = tablet.device_id();
     let contents = kept_key_store(&tablet, dir.path(), tablet_rng);
 
@@ -750,7 +726,8 @@ async fn the_recovery_phrase_takes_the_account_back_from_a_device_that_struck_fi
     let (endpoint, mut phone, phrase, mut camera, camera_id) =
         ana_with_camera(&server, dir.path(), rng).await;
     let tablet_rng = &mut ChaCha20Rng::seed_from_u64(42);
-    let mut tablet = join_by_approval(&mut phone, &endpoint, "tablet", rng, tablet_rng).await;
+    let mut tablet =
+        join_by_approval(&mut phone, &endpoint, ("ana", "tablet"), NOW, tablet_rng).await;
 
     // The tablet strikes first: the phone is out, and the camera follows the tablet's epoch.
     tablet
@@ -910,32 +887,6 @@ async fn ana_with_camera(
         .await
         .unwrap();
     (endpoint, phone, phrase, camera, camera_id)
-}
-
-/// A new device `name` joined to `phone`'s account by approval, as a person does it: the request,
-/// both screens showing the same code, the approval, the grant.
-async fn join_by_approval(
-    phone: &mut Owner,
-    endpoint: &Endpoint,
-    name: &str,
-    rng: &mut ChaCha20Rng,
-    joining_rng: &mut ChaCha20Rng,
-) -> Owner {
-    let mut joining =
-        keyhole_client::JoinRequest::start(endpoint, "ana", PASSWORD, name, joining_rng)
-            .await
-            .unwrap();
-    let pending = phone.pending_enrollments().await.unwrap();
-    let (code, approval) = tokio::join!(
-        joining.exchange(),
-        phone.answer_enrollment(&pending[0], rng)
-    );
-    assert_eq!(code.unwrap(), approval.as_ref().unwrap().code());
-    phone
-        .approve_enrollment(approval.unwrap(), NOW, rng)
-        .await
-        .unwrap();
-    joining.finish(joining_rng).await.unwrap()
 }
 
 /// `device`'s key store, saved under `dir` as the device keeps it, and opened again with its

@@ -13,9 +13,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::RunningCamera;
+use common::{RunningCamera, join_by_approval};
 use keyhole_camera::{Agent, AgentSettings};
-use keyhole_client::{ClientError, JoinRequest, Owner};
+use keyhole_client::{ClientError, Owner};
 use keyhole_core::key_package::KeyPackage;
 use keyhole_core::recovery::KdfParams;
 use keyhole_core::report::Problem;
@@ -79,25 +79,6 @@ async fn paired(
 }
 
 /// A new device of `owner`'s account (`user`), joined by approval from it.
-async fn join(owner: &mut Owner, url: &str, user: &str, name: &str, seed: u64) -> Owner {
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let mut joining = JoinRequest::start(&endpoint(url), user, PASSWORD, name, &mut rng)
-        .await
-        .unwrap();
-    let pending = owner.pending_enrollments().await.unwrap();
-    let (code, approval) = tokio::join!(
-        joining.exchange(),
-        owner.answer_enrollment(&pending[0], &mut rng)
-    );
-    let approval = approval.unwrap();
-    assert_eq!(code.unwrap(), approval.code());
-    owner
-        .approve_enrollment(approval, NOW, &mut rng)
-        .await
-        .unwrap();
-    joining.finish(&mut rng).await.unwrap()
-}
-
 /// Adds a tablet to `owner`'s account (its keys made here, as if exchanged out of band).
 async fn add_tablet(owner: &mut Owner, rng: &mut ChaCha20Rng) -> (DeviceKeys, DeviceId) {
     let tablet = DeviceKeys::generate(rng);
@@ -427,7 +408,14 @@ async fn every_device_of_the_member_opens_what_is_shared_after_one_accepts() {
     let rng = &mut ChaCha20Rng::seed_from_u64(26);
     let mut ana = account(&server.url, "ana", rng).await;
     let mut bob = account(&server.url, "bob", rng).await;
-    let mut tablet = join(&mut bob, &server.url, "bob", "tablet", 27).await;
+    let mut tablet = join_by_approval(
+        &mut bob,
+        &endpoint(&server.url),
+        ("bob", "tablet"),
+        NOW,
+        &mut ChaCha20Rng::seed_from_u64(27),
+    )
+    .await;
     let (mut camera, camera_id) = paired(&mut ana, &server.url, dir.path(), rng).await;
     ana.sync().await.unwrap();
 
@@ -456,7 +444,14 @@ async fn every_device_of_the_member_opens_what_is_shared_after_one_accepts() {
     assert_eq!(opens(&tablet, &camera_id, &clip).await, vec![]);
 
     // A laptop joining later does too, once Ana's device has followed Bo's roster.
-    let mut laptop = join(&mut tablet, &server.url, "bob", "laptop", 28).await;
+    let mut laptop = join_by_approval(
+        &mut tablet,
+        &endpoint(&server.url),
+        ("bob", "laptop"),
+        NOW,
+        &mut ChaCha20Rng::seed_from_u64(28),
+    )
+    .await;
     ana.sync().await.unwrap();
     laptop.sync().await.unwrap();
     assert_eq!(laptop.shared_by(&camera_id).as_deref(), Some("ana"));
@@ -595,7 +590,14 @@ async fn a_members_revoked_device_gets_nothing_more_of_a_shared_camera() {
     bob.accept_shares_from("ana", &ana.account_code().to_string())
         .await
         .unwrap();
-    let mut tablet = join(&mut bob, &server.url, "bob", "tablet", 62).await;
+    let mut tablet = join_by_approval(
+        &mut bob,
+        &endpoint(&server.url),
+        ("bob", "tablet"),
+        NOW,
+        &mut ChaCha20Rng::seed_from_u64(62),
+    )
+    .await;
     share_with_bob(&mut ana, &bob, &camera_id, rng)
         .await
         .unwrap();

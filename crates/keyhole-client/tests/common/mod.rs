@@ -1,4 +1,5 @@
-//! Shared by the client's tests: a camera agent running in this process.
+//! Shared by the client's tests: a camera agent running in this process, and a device joined
+//! by approval.
 #![allow(dead_code, clippy::unwrap_used, clippy::panic, missing_docs)]
 
 use std::path::Path;
@@ -64,4 +65,36 @@ impl RunningCamera {
             Err(e) => Err(e.to_string()),
         }
     }
+}
+
+/// A new device `name` joined to `user`'s account by approval from `approver` at `now`, as a
+/// person does it: the request, both screens showing the same code, the approval, the grant.
+pub async fn join_by_approval(
+    approver: &mut keyhole_client::Owner,
+    endpoint: &keyhole_http::Endpoint,
+    (user, name): (&str, &str),
+    now: keyhole_client::core::Timestamp,
+    rng: &mut rand_chacha::ChaCha20Rng,
+) -> keyhole_client::Owner {
+    let mut joining =
+        keyhole_client::JoinRequest::start(endpoint, user, "correct horse battery", name, rng)
+            .await
+            .unwrap();
+    let pending = approver.pending_enrollments().await.unwrap();
+    let waiting = pending
+        .iter()
+        .find(|p| p.request.device_id == joining.device_id())
+        .unwrap()
+        .clone();
+    let (code, approval) = tokio::join!(
+        joining.exchange(),
+        approver.answer_enrollment(&waiting, rng)
+    );
+    let approval = approval.unwrap();
+    assert_eq!(code.unwrap(), approval.code());
+    approver
+        .approve_enrollment(approval, now, rng)
+        .await
+        .unwrap();
+    joining.finish(rng).await.unwrap()
 }
