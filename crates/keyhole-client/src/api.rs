@@ -1,11 +1,34 @@
 //! A thin typed wrapper over the server's HTTP API (`docs/API.md`): requests and error mapping,
 //! nothing trusted.
 
+use keyhole_core::DeviceId;
+use keyhole_core::device_proof::{self, Challenge, DeviceProof, Request};
+use keyhole_core::keys::DeviceSigningKey;
 use keyhole_http::Endpoint;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::ClientError;
+
+/// An enrolled device's key, as it proves requests.
+#[derive(Clone, Copy)]
+pub struct Prover<'a> {
+    /// The device, as the roster lists it.
+    pub device: DeviceId,
+    /// Its signing key.
+    pub key: &'a DeviceSigningKey,
+}
+
+/// A proven request's body.
+#[derive(Debug)]
+pub enum Body {
+    /// None.
+    Empty,
+    /// Raw bytes (`application/octet-stream`).
+    Bytes(Vec<u8>),
+    /// JSON.
+    Json(Value),
+}
 
 /// A connection to one server, optionally with a bearer token.
 #[derive(Clone)]
@@ -118,6 +141,68 @@ impl Api {
         };
         serde_json::from_value(value)
             .map_err(|e| ClientError::Untrusted(format!("unexpected answer: {e}")))
+    }
+
+    /// Sends a request that must carry a device proof (PROTOCOL.md §17): asks the server for a
+    /// challenge, signs the request under it with `prover`, and sends it once. The answer as
+    /// JSON (`Null` for an empty body).
+    ///
+    /// # Errors
+    /// [`ClientError::Http`], [`ClientError::Server`] (a refused proof is `device_proof`, an
+    /// unlisted device `not_enrolled`) or [`ClientError::Untrusted`].
+    pub async fn proven(
+        &self,
+        prover: Prover<'_>,
+        method: reqwest::Method,
+        path: &str,
+        body: Body,
+    ) -> Result<Value, ClientError> {
+        #[derive(serde::Deserialize)]
+        struct Issued {
+            challenge: String,
+        }
+        let issued: Issued = self.post_json("/v1/challenges", &Value::Null).await?;
+        self.send_proven(&issued.challenge, prover, method, path, body)
+            .await
+    }
+
+    /// Sends a request proven under `challenge` (from `/v1/challenges` or
+    /// `/v1/login/challenge`); the answer as JSON.
+    ///
+    /// # Errors
+    /// As [`Api::proven`].
+    pub(crate) async fn send_proven(
+        &self,
+        challenge: &str,
+        prover: Prover<'_>,
+        method: reqwest::Method,
+        path: &str,
+        body: Body,
+    ) -> Result<Value, ClientError> {
+        let challenge = Challenge::from_hex(challenge)
+            .map_err(|e| ClientError::Untrusted(format!("the server's challenge: {e}")))?;
+        let (bytes, json) = match body {
+            Body::Empty => (Vec::new(), false),
+            Body::Bytes(b) => (b, false),
+            Body::Json(v) => (
+                serde_json::to_vec(&v).map_err(|e| ClientError::Untrusted(e.to_string()))?,
+                true,
+            ),
+        };
+        let request = Request {
+            method: method.as_str(),
+            target: path,
+            body: &bytes,
+        };
+        let proof = DeviceProof::sign(challenge, prover.device, prover.key, &request)
+            .map_err(|e| ClientError::Untrusted(e.to_string()))?;
+        let mut req = self
+            .request(method, path)
+            .header(device_proof::HEADER, proof.encode());
+        if json {
+            req = req.header(reqwest::header::CONTENT_TYPE, "application/json");
+        }
+        Self::json_answer(req.body(bytes).send().await?).await
     }
 
     /// `PUT` raw bytes.

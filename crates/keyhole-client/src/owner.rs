@@ -25,12 +25,13 @@ use keyhole_core::{
 };
 use keyhole_http::Endpoint;
 use rand_core::CryptoRngCore;
+use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::ClientError;
 use crate::account_log::AccountLog;
-use crate::api::Api;
+use crate::api::{Api, Body, Prover};
 use crate::share::Sharing;
 
 /// What this device knows about one camera.
@@ -368,8 +369,11 @@ impl Owner {
             damaged_packages: Vec::new(),
         };
         owner
-            .api
-            .put_bytes("/v1/recovery-backup", backup.encode())
+            .proven(
+                Method::PUT,
+                "/v1/recovery-backup",
+                Body::Bytes(backup.encode()),
+            )
             .await?;
         owner.sync().await?;
         Ok((owner, phrase))
@@ -440,7 +444,13 @@ impl Owner {
             .publish_roster_as(body, Some(&secrets.account_key))
             .await?;
         for (device, _) in &removed {
-            owner.api.delete(&format!("/v1/devices/{device}")).await?;
+            owner
+                .proven(
+                    Method::DELETE,
+                    &format!("/v1/devices/{device}"),
+                    Body::Empty,
+                )
+                .await?;
         }
         // The sync starts every camera's new epoch; the recovery packages then give back every
         // older one (and what did not open is said, not cleared by a sync after it).
@@ -464,6 +474,71 @@ impl Owner {
     /// The roster in force: the newest the account log records.
     pub(crate) fn roster(&self) -> &Roster {
         self.log.roster()
+    }
+
+    /// This device's signing key, as it proves requests.
+    pub(crate) fn prover(&self) -> Prover<'_> {
+        Prover {
+            device: self.device_id,
+            key: &self.device.signing,
+        }
+    }
+
+    /// Sends a request the server accepts only with this device's proof (PROTOCOL.md §17).
+    pub(crate) async fn proven(
+        &self,
+        method: Method,
+        path: &str,
+        body: Body,
+    ) -> Result<serde_json::Value, ClientError> {
+        self.api.proven(self.prover(), method, path, body).await
+    }
+
+    /// Gets this device a new credential with its own key, against a fresh challenge (PROTOCOL.md
+    /// §17): for when the server no longer takes the one it had (revoked by another device, or
+    /// lost). Only a device the account's roster lists gets one; save the key store afterwards.
+    ///
+    /// # Errors
+    /// [`ClientError::Server`] with `not_found` if the roster does not list this device, or
+    /// server and network errors.
+    pub async fn log_in_with_device_key(&mut self) -> Result<(), ClientError> {
+        #[derive(Deserialize)]
+        struct Issued {
+            challenge: String,
+        }
+        let anonymous = Api::new(&self.endpoint)?;
+        let who = json!({
+            "account": hex::encode(self.account().to_bytes()),
+            "device_id": self.device_id.to_string(),
+        });
+        let issued: Issued = anonymous.post_json("/v1/login/challenge", &who).await?;
+        let answer = anonymous
+            .send_proven(
+                &issued.challenge,
+                self.prover(),
+                Method::POST,
+                "/v1/login/device",
+                Body::Json(who),
+            )
+            .await?;
+        let login: LoggedIn = serde_json::from_value(answer).map_err(untrusted)?;
+        self.api = anonymous.with_token(login.token);
+        Ok(())
+    }
+
+    /// Replaces the account password (proven by this device). Do it after revoking a device
+    /// whose holder may know the old one: the password lets a new device ask to join.
+    ///
+    /// # Errors
+    /// A password the server refuses (under 10 or over 1024 characters), or server errors.
+    pub async fn change_password(&self, password: &str) -> Result<(), ClientError> {
+        self.proven(
+            Method::PUT,
+            "/v1/password",
+            Body::Json(json!({ "password": password })),
+        )
+        .await
+        .map(drop)
     }
 
     /// This device's signing key, as it signs statements.
@@ -661,8 +736,11 @@ impl Owner {
         }
         let footage = if keep_footage { "keep" } else { "delete" };
         let summary = self
-            .api
-            .delete(&format!("/v1/cameras/{camera}?footage={footage}"))
+            .proven(
+                Method::DELETE,
+                &format!("/v1/cameras/{camera}?footage={footage}"),
+                Body::Empty,
+            )
             .await?;
         if !keep_footage {
             // Dropping the keys zeroizes them.
@@ -918,7 +996,9 @@ impl Owner {
     ) -> Result<(), ClientError> {
         let pkg = KeyPackage::seal(*self.account(), camera, epoch, viewing, recipient, to, rng)
             .map_err(untrusted)?;
-        self.api.put_bytes("/v1/key-packages", pkg.encode()).await
+        self.proven(Method::PUT, "/v1/key-packages", Body::Bytes(pkg.encode()))
+            .await
+            .map(drop)
     }
 
     /// Revokes a device: a new roster without it, its credentials refused by the server, and a
@@ -942,7 +1022,12 @@ impl Owner {
         let mut body = self.roster().successor(now);
         body.devices.retain(|d| d.id != device);
         self.publish_roster(body).await?;
-        self.api.delete(&format!("/v1/devices/{device}")).await?;
+        self.proven(
+            Method::DELETE,
+            &format!("/v1/devices/{device}"),
+            Body::Empty,
+        )
+        .await?;
         // A removed camera records nothing more: it needs no new epoch.
         let cameras: Vec<CameraId> = self
             .cameras

@@ -11,6 +11,7 @@
 pub mod acceptance;
 mod chain;
 pub mod codec;
+pub mod device_proof;
 pub mod enrollment;
 pub mod envelope;
 pub mod event;

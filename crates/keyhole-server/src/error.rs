@@ -27,6 +27,10 @@ pub enum ApiError {
          it from an enrolled device, or recover the account with the recovery phrase"
     )]
     NotEnrolled,
+    /// A request that must carry an enrolled device's proof (PROTOCOL.md §17) carries none, or
+    /// one that does not hold; the message says which.
+    #[error("{0}")]
+    Proof(String),
     /// Nothing by that name (or nothing this account may see).
     #[error("not found")]
     NotFound,
@@ -66,6 +70,7 @@ impl ApiError {
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotEnrolled => (StatusCode::FORBIDDEN, "not_enrolled"),
+            Self::Proof(_) => (StatusCode::FORBIDDEN, "device_proof"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::UnsupportedMediaType => {

@@ -20,7 +20,7 @@ use keyhole_core::signer::SignerKey;
 use keyhole_core::{
     AccountKey, CameraId, CameraKey, DeviceId, DeviceKeys, HpkeSecretKey, ObjectId, Timestamp,
 };
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -240,7 +240,9 @@ async fn rosters_records_key_packages_and_backup() {
     )
     .unwrap();
     assert_eq!(
-        ana.put(&s, "/v1/key-packages", pkg.encode()).await.status(),
+        ana.proven(&s, reqwest::Method::PUT, "/v1/key-packages", pkg.encode())
+            .await
+            .status(),
         StatusCode::CREATED
     );
     let got: Value = ana.get(&s, "/v1/key-packages").await.json().await.unwrap();
@@ -264,9 +266,14 @@ async fn rosters_records_key_packages_and_backup() {
     };
     let backup = RecoveryBackup::seal(&phrase, &secrets, KdfParams::MINIMUM, &mut rng(5)).unwrap();
     assert_eq!(
-        ana.put(&s, "/v1/recovery-backup", backup.encode())
-            .await
-            .status(),
+        ana.proven(
+            &s,
+            reqwest::Method::PUT,
+            "/v1/recovery-backup",
+            backup.encode()
+        )
+        .await
+        .status(),
         StatusCode::CREATED
     );
     let fetched = ana
@@ -675,12 +682,8 @@ async fn objects_upload_list_download_and_authorization() {
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        bob.http
-            .delete(s.url(&format!("/v1/objects/{id1}")))
-            .bearer_auth(&bob.token)
-            .send()
+        bob.proven(&s, Method::DELETE, &format!("/v1/objects/{id1}"), vec![])
             .await
-            .unwrap()
             .status(),
         StatusCode::NOT_FOUND
     );
@@ -692,14 +695,37 @@ async fn objects_upload_list_download_and_authorization() {
         .unwrap();
     assert_eq!(cam_list.status(), StatusCode::FORBIDDEN);
 
-    // Deletion.
-    assert_eq!(
+    // Deletion: the token alone is not enough, nor a proof for another request or one used
+    // already; the device's proof of this request is.
+    let delete = format!("/v1/objects/{id2}");
+    let unproven = ana
+        .http
+        .delete(s.url(&delete))
+        .bearer_auth(&ana.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unproven.status(), StatusCode::FORBIDDEN);
+    assert_eq!(error_code(unproven).await, "device_proof");
+    let challenge = ana.challenge(&s).await;
+    let for_other = ana.proof(challenge, "DELETE", &format!("/v1/objects/{id1}"), b"");
+    let send = |proof: String| {
         ana.http
-            .delete(s.url(&format!("/v1/objects/{id2}")))
+            .delete(s.url(&delete))
             .bearer_auth(&ana.token)
+            .header(keyhole_core::device_proof::HEADER, proof)
             .send()
+    };
+    let refused = send(for_other).await.unwrap();
+    assert_eq!(error_code(refused).await, "device_proof");
+    // The refused attempt used the challenge up.
+    let reused = send(ana.proof(challenge, "DELETE", &delete, b""))
+        .await
+        .unwrap();
+    assert_eq!(error_code(reused).await, "device_proof");
+    assert_eq!(
+        ana.proven(&s, Method::DELETE, &delete, vec![])
             .await
-            .unwrap()
             .status(),
         StatusCode::NO_CONTENT
     );
@@ -708,22 +734,41 @@ async fn objects_upload_list_download_and_authorization() {
         StatusCode::NOT_FOUND
     );
 
-    // Revoking a device stops its credential.
-    let resp = ana
+    // A listed device's credentials are not revoked (the roster goes first); a credential
+    // logged out is refused, and the device logs in again with its own key.
+    let revoke = format!("/v1/devices/{}", ana.device_id);
+    assert_eq!(
+        ana.proven(&s, Method::DELETE, &revoke, vec![])
+            .await
+            .status(),
+        StatusCode::CONFLICT
+    );
+    let logout = ana
         .http
-        .delete(s.url(&format!("/v1/devices/{}", ana.device_id)))
+        .post(s.url("/v1/logout"))
         .bearer_auth(&ana.token)
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        resp.json::<Value>().await.unwrap()["revoked_credentials"],
-        1
-    );
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         ana.get(&s, "/v1/cameras").await.status(),
         StatusCode::UNAUTHORIZED
     );
+    let again = ana.device_login(&s).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    let token = again.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cameras = ana
+        .http
+        .get(s.url("/v1/cameras"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cameras.status(), StatusCode::OK);
 
     // Everything survives a restart, and storage checks clean.
     s.stop().await;

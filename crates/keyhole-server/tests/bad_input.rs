@@ -23,8 +23,14 @@ async fn refused(
 ) -> (StatusCode, String, String) {
     let mut req = owner
         .http
-        .request(method, s.url(path))
+        .request(method.clone(), s.url(path))
         .bearer_auth(&owner.token);
+    // Proven, so requests that need a device's proof are refused for their input alone.
+    if method != Method::GET {
+        let signed = body.as_ref().map_or(&[][..], |(_, b)| b.as_slice());
+        let proof = owner.proof(owner.challenge(s).await, method.as_str(), path, signed);
+        req = req.header(keyhole_core::device_proof::HEADER, proof);
+    }
     if let Some((content_type, bytes)) = body {
         if !content_type.is_empty() {
             req = req.header("content-type", content_type);

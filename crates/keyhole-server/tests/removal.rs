@@ -11,10 +11,23 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 async fn remove(owner: &Owner, s: &Server, camera: &str, footage: &str) -> reqwest::Response {
+    let path = format!("/v1/cameras/{camera}?footage={footage}");
+    owner
+        .proven(s, reqwest::Method::DELETE, &path, Vec::new())
+        .await
+}
+
+async fn set_retention(owner: &Owner, s: &Server, settings: &Value) -> reqwest::Response {
+    let path = "/v1/retention";
+    let body = serde_json::to_vec(settings).unwrap();
+    let proof = owner.proof(owner.challenge(s).await, "PUT", path, &body);
     owner
         .http
-        .delete(s.url(&format!("/v1/cameras/{camera}?footage={footage}")))
+        .put(s.url(path))
         .bearer_auth(&owner.token)
+        .header(keyhole_core::device_proof::HEADER, proof)
+        .header("content-type", "application/json")
+        .body(body)
         .send()
         .await
         .unwrap()
@@ -54,7 +67,9 @@ async fn keep_and_delete_removal_then_transfer() {
     )
     .unwrap();
     assert_eq!(
-        ana.put(&s, "/v1/key-packages", pkg.encode()).await.status(),
+        ana.proven(&s, reqwest::Method::PUT, "/v1/key-packages", pkg.encode())
+            .await
+            .status(),
         StatusCode::CREATED
     );
 
@@ -231,23 +246,9 @@ async fn retention_deletes_by_age_then_by_size() {
             StatusCode::CREATED
         );
     }
-    let resp = ana
-        .http
-        .put(s.url("/v1/retention"))
-        .bearer_auth(&ana.token)
-        .json(&json!({"max_age_days": 0}))
-        .send()
-        .await
-        .unwrap();
+    let resp = set_retention(&ana, &s, &json!({"max_age_days": 0})).await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    let resp = ana
-        .http
-        .put(s.url("/v1/retention"))
-        .bearer_auth(&ana.token)
-        .json(&json!({"max_age_days": 30}))
-        .send()
-        .await
-        .unwrap();
+    let resp = set_retention(&ana, &s, &json!({"max_age_days": 30})).await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     s.stop().await;
 

@@ -185,18 +185,21 @@ async fn members_view_until_withdrawn_and_never_change_anything() {
         .encode()
     };
     assert_eq!(
-        ana.put(&s, "/v1/key-packages", to(&bo)).await.status(),
+        ana.proven(&s, reqwest::Method::PUT, "/v1/key-packages", to(&bo))
+            .await
+            .status(),
         StatusCode::CREATED
     );
     let packages: Value = bo.get(&s, "/v1/key-packages").await.json().await.unwrap();
     assert_eq!(packages["packages"].as_array().unwrap().len(), 1);
     assert_eq!(
-        ana.put(&s, "/v1/key-packages", to(&cy)).await.status(),
+        ana.proven(&s, reqwest::Method::PUT, "/v1/key-packages", to(&cy))
+            .await
+            .status(),
         StatusCode::BAD_REQUEST
     );
 
     // Bo changes nothing of Ana's: no deleting, removing, writing records or shares, sealing.
-    let http = reqwest::Client::new();
     for (method, path) in [
         (reqwest::Method::DELETE, object.clone()),
         (
@@ -204,12 +207,7 @@ async fn members_view_until_withdrawn_and_never_change_anything() {
             format!("/v1/cameras/{camera_id}?footage=delete"),
         ),
     ] {
-        let resp = http
-            .request(method, s.url(&path))
-            .bearer_auth(&bo.token)
-            .send()
-            .await
-            .unwrap();
+        let resp = bo.proven(&s, method, &path, Vec::new()).await;
         assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
     }
     let bo_share = ShareBody {
@@ -223,7 +221,9 @@ async fn members_view_until_withdrawn_and_never_change_anything() {
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        bo.put(&s, "/v1/key-packages", to(&bo)).await.status(),
+        bo.proven(&s, reqwest::Method::PUT, "/v1/key-packages", to(&bo))
+            .await
+            .status(),
         StatusCode::BAD_REQUEST
     );
     assert_eq!(

@@ -101,6 +101,47 @@ async fn accounts_and_credentials(s: &dyn MetaStore) {
     assert_eq!(s.credential(&[6; 32]).await.unwrap(), None);
 }
 
+/// Challenges are taken once, only by the device they were issued to, only before they expire,
+/// and a device holds at most `MAX_OPEN_CHALLENGES`.
+async fn challenges(s: &dyn MetaStore) {
+    let other = [5; 16];
+    s.create_challenge(&[1; 32], &ANA, &DEVICE, 100, 0)
+        .await
+        .unwrap();
+    assert!(!s.take_challenge(&[1; 32], &ANA, &other, 1).await.unwrap());
+    assert!(!s.take_challenge(&[1; 32], &BOB, &DEVICE, 1).await.unwrap());
+    assert!(s.take_challenge(&[1; 32], &ANA, &DEVICE, 1).await.unwrap());
+    assert!(!s.take_challenge(&[1; 32], &ANA, &DEVICE, 1).await.unwrap());
+    s.create_challenge(&[2; 32], &ANA, &DEVICE, 100, 0)
+        .await
+        .unwrap();
+    assert!(
+        !s.take_challenge(&[2; 32], &ANA, &DEVICE, 100)
+            .await
+            .unwrap()
+    );
+    let max = u8::try_from(keyhole_server::store::MAX_OPEN_CHALLENGES).unwrap();
+    for n in 0..=max {
+        s.create_challenge(&[10 + n; 32], &ANA, &DEVICE, 1000 + i64::from(n), 0)
+            .await
+            .unwrap();
+    }
+    // The oldest went when one more than the limit came.
+    assert!(!s.take_challenge(&[10; 32], &ANA, &DEVICE, 1).await.unwrap());
+    for n in 1..=max {
+        assert!(
+            s.take_challenge(&[10 + n; 32], &ANA, &DEVICE, 1)
+                .await
+                .unwrap()
+        );
+    }
+    s.set_password(&ANA, "hash-a2").await.unwrap();
+    assert_eq!(
+        s.account_by_username("ana").await.unwrap(),
+        Some((ANA, "hash-a2".into()))
+    );
+}
+
 async fn versions_only_get_newer(s: &dyn MetaStore) {
     assert_eq!(s.roster(&ANA, None).await.unwrap(), None);
     s.put_roster(&ANA, 1, b"roster 1").await.unwrap();
@@ -201,18 +242,28 @@ async fn pairing_and_cameras(s: &dyn MetaStore) {
 }
 
 async fn keys_and_backups(s: &dyn MetaStore) {
-    s.put_key_package(&ANA, &CAM, 2, &DEVICE, b"epoch 2")
+    const SEALER: [u8; 16] = [5; 16];
+    assert_eq!(
+        s.key_package_sealer(&ANA, &CAM, 1, &DEVICE).await.unwrap(),
+        None
+    );
+    s.put_key_package(&ANA, &CAM, 2, &DEVICE, b"epoch 2", &SEALER)
         .await
         .unwrap();
-    s.put_key_package(&ANA, &CAM, 1, &DEVICE, b"epoch 1, first")
+    s.put_key_package(&ANA, &CAM, 1, &DEVICE, b"epoch 1, first", &DEVICE)
         .await
         .unwrap();
-    s.put_key_package(&ANA, &CAM, 1, &DEVICE, b"epoch 1")
+    s.put_key_package(&ANA, &CAM, 1, &DEVICE, b"epoch 1", &SEALER)
         .await
         .unwrap();
-    s.put_key_package(&ANA, &CAM, 1, &[], b"recovery")
+    s.put_key_package(&ANA, &CAM, 1, &[], b"recovery", &SEALER)
         .await
         .unwrap();
+    // The sealer is replaced with the package.
+    assert_eq!(
+        s.key_package_sealer(&ANA, &CAM, 1, &DEVICE).await.unwrap(),
+        Some(Some(SEALER.to_vec()))
+    );
     assert_eq!(
         s.key_packages(&ANA, &DEVICE).await.unwrap(),
         [b"epoch 1".to_vec(), b"epoch 2".to_vec()]
@@ -583,6 +634,7 @@ async fn sharing(s: &dyn MetaStore) {
 /// Every part of the contract, in an order where each builds on the last.
 async fn conformance(s: &dyn MetaStore) {
     accounts_and_credentials(s).await;
+    challenges(s).await;
     versions_only_get_newer(s).await;
     pairing_and_cameras(s).await;
     keys_and_backups(s).await;

@@ -42,7 +42,13 @@ pub struct HostileProxy {
 }
 
 /// Request headers passed upstream (the rest are hop-by-hop or set by the client).
-const REQUEST_HEADERS: [&str; 4] = ["authorization", "content-type", "range", "upload-offset"];
+const REQUEST_HEADERS: [&str; 5] = [
+    "authorization",
+    "content-type",
+    "range",
+    "upload-offset",
+    "keyhole-proof",
+];
 /// Response headers passed back when the body is not rewritten.
 const RESPONSE_HEADERS: [&str; 3] = ["content-type", "content-range", "content-length"];
 

@@ -98,3 +98,216 @@ pub async fn join_by_approval(
         .unwrap();
     joining.finish(rng).await.unwrap()
 }
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// The time the accounts of these tests are set up at.
+pub const NOW: keyhole_core::Timestamp = keyhole_core::Timestamp(1_795_735_205_000);
+
+/// Ana's account, made on her phone, with a camera (its state under `dir`) paired into it: the
+/// server's endpoint, the phone, the recovery phrase, the camera and its id.
+pub async fn ana_with_camera(
+    server: &keyhole_testkit::TestServer,
+    dir: &std::path::Path,
+    rng: &mut rand_chacha::ChaCha20Rng,
+) -> (
+    keyhole_http::Endpoint,
+    keyhole_client::Owner,
+    keyhole_core::recovery::RecoveryPhrase,
+    Agent,
+    keyhole_core::CameraId,
+) {
+    let endpoint = keyhole_http::Endpoint {
+        url: server.url.clone(),
+        pin: None,
+        allow_plain_http: false,
+    };
+    let (mut phone, phrase) = keyhole_client::Owner::create(
+        &endpoint,
+        "ana",
+        PASSWORD,
+        "phone",
+        keyhole_core::recovery::KdfParams::MINIMUM,
+        NOW,
+        rng,
+    )
+    .await
+    .unwrap();
+    let code = phone.start_pairing(&server.url, None, rng).await.unwrap();
+    let camera = Agent::pair(
+        &code.to_text(),
+        &dir.join("camera"),
+        keyhole_camera::AgentSettings::default(),
+        rng,
+    )
+    .await
+    .unwrap();
+    let camera_id = phone
+        .finish_pairing(&code, "Porch", NOW, rng)
+        .await
+        .unwrap();
+    (endpoint, phone, phrase, camera, camera_id)
+}
+
+/// `device`'s key store, saved under `dir` as the device keeps it, and opened again with its
+/// passphrase by whoever holds the device: its contents.
+pub fn kept_key_store(
+    device: &keyhole_client::Owner,
+    dir: &std::path::Path,
+    rng: &mut rand_chacha::ChaCha20Rng,
+) -> Vec<u8> {
+    let store = dir.join(format!("{}.keys", device.device_id()));
+    device
+        .save_key_store(
+            &store,
+            "device passphrase",
+            keyhole_core::recovery::KdfParams::MINIMUM,
+            rng,
+        )
+        .unwrap();
+    keyhole_core::keystore::KeyStore::decode(&std::fs::read(&store).unwrap())
+        .unwrap()
+        .open(b"device passphrase")
+        .unwrap()
+        .to_vec()
+}
+
+/// A password holder's credential, making raw API calls.
+pub struct Intruder {
+    pub http: reqwest::Client,
+    pub url: String,
+    pub token: String,
+}
+
+impl Intruder {
+    /// A password login for `device`: its status and body.
+    pub async fn try_log_in(
+        url: &str,
+        user: &str,
+        password: &str,
+        device: keyhole_core::DeviceId,
+    ) -> (reqwest::StatusCode, String) {
+        let resp = reqwest::Client::new()
+            .post(format!("{url}/v1/login"))
+            .json(&serde_json::json!({"username": user, "password": password, "device_id": device.to_string()}))
+            .send()
+            .await
+            .unwrap();
+        (resp.status(), resp.text().await.unwrap())
+    }
+
+    pub async fn log_in(
+        url: &str,
+        user: &str,
+        password: &str,
+        device: keyhole_core::DeviceId,
+    ) -> Self {
+        let http = reqwest::Client::new();
+        let login: serde_json::Value = http
+            .post(format!("{url}/v1/login"))
+            .json(&serde_json::json!({"username": user, "password": password, "device_id": device.to_string()}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        Self {
+            http,
+            url: url.to_owned(),
+            token: login["token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Vec<u8>,
+    ) -> (reqwest::StatusCode, String) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .body(body.clone());
+        if body.starts_with(b"{") {
+            request = request.header("content-type", "application/json");
+        }
+        let resp = request.send().await.unwrap();
+        (resp.status(), resp.text().await.unwrap())
+    }
+
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (reqwest::StatusCode, String) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        (resp.status(), resp.text().await.unwrap())
+    }
+
+    pub async fn post(&self, path: &str, body: Vec<u8>) -> (reqwest::StatusCode, String) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        (resp.status(), resp.text().await.unwrap())
+    }
+    /// A challenge for this credential's device (an enrolled device's credential only).
+    pub async fn challenge(&self) -> keyhole_core::device_proof::Challenge {
+        let (status, body) = self
+            .post_json("/v1/challenges", &serde_json::Value::Null)
+            .await;
+        assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        keyhole_core::device_proof::Challenge::from_hex(v["challenge"].as_str().unwrap()).unwrap()
+    }
+
+    /// Sends `method path body` with this credential and a proof signed by `prover` (a device
+    /// id and signing key) under a fresh challenge.
+    pub async fn send_proven(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Vec<u8>,
+        prover: (
+            keyhole_core::DeviceId,
+            &keyhole_core::keys::DeviceSigningKey,
+        ),
+    ) -> (reqwest::StatusCode, String) {
+        let request = keyhole_core::device_proof::Request {
+            method: method.as_str(),
+            target: path,
+            body: &body,
+        };
+        let proof = keyhole_core::device_proof::DeviceProof::sign(
+            self.challenge().await,
+            prover.0,
+            prover.1,
+            &request,
+        )
+        .unwrap();
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .header(keyhole_core::device_proof::HEADER, proof.encode())
+            .body(body.clone());
+        if body.starts_with(b"{") {
+            request = request.header("content-type", "application/json");
+        }
+        let resp = request.send().await.unwrap();
+        (resp.status(), resp.text().await.unwrap())
+    }
+}

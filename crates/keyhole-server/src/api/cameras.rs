@@ -5,7 +5,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::extract::{JsonBody, QueryParams};
+use super::extract::QueryParams;
+use super::proof::Proven;
 use super::{as_i64, id16};
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -34,11 +35,11 @@ pub(super) struct Removed {
 /// way the camera can be reset and paired again, into this or another account, under a new id.
 pub(super) async fn remove(
     State(state): State<AppState>,
-    caller: Caller,
     Path(camera_id): Path<String>,
     QueryParams(q): QueryParams<RemoveQuery>,
+    proven: Proven,
 ) -> Result<Json<Removed>, ApiError> {
-    caller.device()?;
+    let caller = &proven.caller;
     let camera_id = id16(&camera_id, "camera id")?;
     match state.meta.camera(&camera_id).await? {
         Some(c) if c.account_id == caller.0.account_id => {}
@@ -78,7 +79,7 @@ pub(super) async fn remove(
     audit::record(
         &state,
         &caller.0.account_id,
-        &audit::actor(&caller),
+        &audit::actor(caller),
         "camera-removed",
         &detail,
     )
@@ -142,10 +143,10 @@ pub(super) struct RetentionSettings {
 
 pub(super) async fn set_retention(
     State(state): State<AppState>,
-    caller: Caller,
-    JsonBody(req): JsonBody<RetentionSettings>,
+    proven: Proven,
 ) -> Result<StatusCode, ApiError> {
-    caller.device()?;
+    let req: RetentionSettings = proven.json()?;
+    let caller = &proven.caller;
     if req.max_age_days == Some(0) {
         return Err(ApiError::bad("max_age_days must be at least 1"));
     }
@@ -161,7 +162,7 @@ pub(super) async fn set_retention(
     audit::record(
         &state,
         &caller.0.account_id,
-        &audit::actor(&caller),
+        &audit::actor(caller),
         "retention-set",
         &detail,
     )

@@ -9,6 +9,7 @@ mod live;
 mod log;
 mod objects;
 mod pairing;
+mod proof;
 mod records;
 mod shares;
 
@@ -26,6 +27,10 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/accounts", post(accounts::create))
         .route("/v1/login", post(accounts::login))
+        .route("/v1/login/challenge", post(accounts::login_challenge))
+        .route("/v1/login/device", post(accounts::login_device))
+        .route("/v1/challenges", post(proof::challenge))
+        .route("/v1/password", put(accounts::set_password))
         .route("/v1/logout", post(accounts::logout))
         .route("/v1/devices/{device_id}", delete(accounts::revoke_device))
         .route(

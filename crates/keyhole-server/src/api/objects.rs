@@ -533,10 +533,11 @@ pub(super) async fn download(
 
 pub(super) async fn remove(
     State(state): State<AppState>,
-    caller: Caller,
     Path(object_id): Path<String>,
+    proven: super::proof::Proven,
 ) -> Result<StatusCode, ApiError> {
-    let row = owned(&state, &caller, &object_id).await?;
+    let caller = &proven.caller;
+    let row = owned(&state, caller, &object_id).await?;
     // Row first: a crash between the two leaves an orphan blob (reported by `check`), never a
     // listed object without its bytes.
     state.meta.delete_object(&row.object_id).await?;
@@ -550,7 +551,7 @@ pub(super) async fn remove(
     audit::record(
         &state,
         &caller.0.account_id,
-        &audit::actor(&caller),
+        &audit::actor(caller),
         "object-deleted",
         &detail,
     )

@@ -5,7 +5,6 @@
 //! never rely on that and verify everything themselves.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -19,7 +18,8 @@ use keyhole_core::roster::{Roster, SignedRoster};
 use serde::{Deserialize, Serialize};
 
 use super::extract::QueryParams;
-use super::{as_i64, id16, octets, record_body};
+use super::proof::Proven;
+use super::{as_i64, id16, octets};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::store::{AccountId, Subject};
@@ -223,19 +223,17 @@ pub(super) async fn camera_record(
 
 pub(super) async fn put_key_package(
     State(state): State<AppState>,
-    caller: Caller,
-    body: Bytes,
+    proven: Proven,
 ) -> Result<StatusCode, ApiError> {
-    caller.device()?;
-    record_body(&state, &body)?;
+    let (caller, body) = (&proven.caller, &proven.body);
     let account = caller.0.account_id;
     let pkg =
-        KeyPackage::decode(&body).map_err(|e| ApiError::bad(format!("not a key package: {e}")))?;
+        KeyPackage::decode(body).map_err(|e| ApiError::bad(format!("not a key package: {e}")))?;
     let key = account_key(&state, &account).await?;
     if pkg.owner != key {
         return Err(ApiError::bad("key package is not from this account"));
     }
-    camera_for(&state, &caller, &pkg.camera_id.0).await?;
+    camera_for(&state, caller, &pkg.camera_id.0).await?;
     // Sealed to this account, or to a member the camera is shared with: stored as that
     // account's, where its devices find it.
     let holder = if pkg.recipient.account == key {
@@ -261,14 +259,35 @@ pub(super) async fn put_key_package(
         RecipientKey::Device(id) => id.0.to_vec(),
         RecipientKey::Recovery => Vec::new(),
     };
+    let epoch = i64::from(pkg.epoch);
+    // A package is its sealer's to replace while the roster lists it: another device (one
+    // turned against the account, or a stolen token's holder with a device key) cannot swap a
+    // good package for one nobody can open.
+    if let Some(Some(sealer)) = state
+        .meta
+        .key_package_sealer(&holder, &pkg.camera_id.0, epoch, &recipient)
+        .await?
+        && let Ok(sealer) = <[u8; 16]>::try_from(sealer.as_slice())
+        && sealer != proven.device
+        && proven
+            .roster
+            .device(&keyhole_core::DeviceId(sealer))
+            .is_some()
+    {
+        return Err(ApiError::Conflict(format!(
+            "this key package was sealed by device {}, which alone may replace it",
+            hex::encode(sealer)
+        )));
+    }
     state
         .meta
         .put_key_package(
             &holder,
             &pkg.camera_id.0,
-            i64::from(pkg.epoch),
+            epoch,
             &recipient,
-            &body,
+            body,
+            &proven.device,
         )
         .await?;
     let to = if recipient.is_empty() {
@@ -283,7 +302,7 @@ pub(super) async fn put_key_package(
     audit::record(
         &state,
         &account,
-        &audit::actor(&caller),
+        &audit::actor(caller),
         "key-package",
         &detail,
     )
@@ -326,24 +345,22 @@ pub(super) async fn key_packages(
 
 pub(super) async fn put_backup(
     State(state): State<AppState>,
-    caller: Caller,
-    body: Bytes,
+    proven: Proven,
 ) -> Result<StatusCode, ApiError> {
-    caller.device()?;
-    record_body(&state, &body)?;
-    let backup = RecoveryBackup::decode(&body)
+    let (caller, body) = (&proven.caller, &proven.body);
+    let backup = RecoveryBackup::decode(body)
         .map_err(|e| ApiError::bad(format!("not a recovery backup: {e}")))?;
     if backup.account != account_key(&state, &caller.0.account_id).await? {
         return Err(ApiError::bad("recovery backup is for another account key"));
     }
     state
         .meta
-        .put_recovery_backup(&caller.0.account_id, &body)
+        .put_recovery_backup(&caller.0.account_id, body)
         .await?;
     audit::record(
         &state,
         &caller.0.account_id,
-        &audit::actor(&caller),
+        &audit::actor(caller),
         "recovery-backup",
         "recovery backup replaced",
     )

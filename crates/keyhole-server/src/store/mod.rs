@@ -236,6 +236,9 @@ pub struct LogAppend<'a> {
     pub account_key: Option<[u8; 32]>,
 }
 
+/// Most unexpired challenges one device may hold; older ones are dropped as new ones come.
+pub const MAX_OPEN_CHALLENGES: i64 = 16;
+
 /// The server's metadata.
 #[async_trait]
 pub trait MetaStore: Send + Sync {
@@ -252,6 +255,33 @@ pub trait MetaStore: Send + Sync {
         &self,
         username: &str,
     ) -> Result<Option<(AccountId, String)>, StoreError>;
+
+    /// Replaces an account's password hash.
+    async fn set_password(
+        &self,
+        account: &AccountId,
+        password_hash: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Stores a challenge issued to `device` of `account`, good until `expires_at`; drops that
+    /// device's expired challenges, and its oldest beyond [`MAX_OPEN_CHALLENGES`].
+    async fn create_challenge(
+        &self,
+        challenge: &[u8; 32],
+        account: &AccountId,
+        device: &[u8; 16],
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// Takes (deletes) a challenge issued to `device` of `account` that has not expired:
+    /// whether there was one. Each challenge is taken once.
+    async fn take_challenge(
+        &self,
+        challenge: &[u8; 32],
+        account: &AccountId,
+        device: &[u8; 16],
+        now: i64,
+    ) -> Result<bool, StoreError>;
 
     /// Stores a new credential.
     async fn insert_credential(&self, c: &Credential) -> Result<(), StoreError>;
@@ -373,7 +403,7 @@ pub trait MetaStore: Send + Sync {
         now: i64,
     ) -> Result<bool, StoreError>;
 
-    /// Stores (or replaces) a key package.
+    /// Stores (or replaces) a key package, sealed by device `sealer`.
     async fn put_key_package(
         &self,
         account: &AccountId,
@@ -381,7 +411,17 @@ pub trait MetaStore: Send + Sync {
         epoch: i64,
         recipient: &[u8],
         body: &[u8],
+        sealer: &[u8; 16],
     ) -> Result<(), StoreError>;
+    /// The device that sealed the stored key package for this slot: `None` if there is none,
+    /// `Some(None)` for one stored before sealers were recorded.
+    async fn key_package_sealer(
+        &self,
+        account: &AccountId,
+        camera_id: &[u8; 16],
+        epoch: i64,
+        recipient: &[u8],
+    ) -> Result<Option<Option<Vec<u8>>>, StoreError>;
     /// Key packages for a recipient (device id, or empty for the recovery key).
     async fn key_packages(
         &self,

@@ -146,8 +146,9 @@ pub struct Held {
 }
 
 /// Every table of the schema, parents before children (the order rows can be copied in).
-const TABLES: [&str; 19] = [
+const TABLES: [&str; 20] = [
     "accounts",
+    "challenges",
     "account_keys",
     "credentials",
     "rosters",
@@ -450,6 +451,74 @@ impl MetaStore for SqlStore {
             ))
         })
         .transpose()
+    }
+
+    async fn set_password(
+        &self,
+        account: &AccountId,
+        password_hash: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(&account[..])
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn create_challenge(
+        &self,
+        challenge: &[u8; 32],
+        account: &AccountId,
+        device: &[u8; 16],
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM challenges WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "DELETE FROM challenges WHERE challenge IN (SELECT challenge FROM challenges \
+             WHERE account_id = $1 AND device_id = $2 ORDER BY expires_at DESC LIMIT 1000000 OFFSET $3)",
+        )
+        .bind(&account[..])
+        .bind(&device[..])
+        .bind(super::MAX_OPEN_CHALLENGES - 1)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO challenges (challenge, account_id, device_id, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&challenge[..])
+        .bind(&account[..])
+        .bind(&device[..])
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn take_challenge(
+        &self,
+        challenge: &[u8; 32],
+        account: &AccountId,
+        device: &[u8; 16],
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let taken = sqlx::query(
+            "DELETE FROM challenges WHERE challenge = $1 AND account_id = $2 AND device_id = $3 \
+             AND expires_at > $4",
+        )
+        .bind(&challenge[..])
+        .bind(&account[..])
+        .bind(&device[..])
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(taken.rows_affected() == 1)
     }
 
     async fn insert_credential(&self, c: &Credential) -> Result<(), StoreError> {
@@ -919,19 +988,39 @@ impl MetaStore for SqlStore {
         epoch: i64,
         recipient: &[u8],
         body: &[u8],
+        sealer: &[u8; 16],
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO key_packages (account_id, camera_id, epoch, recipient, body) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (account_id, camera_id, epoch, recipient) DO UPDATE SET body = excluded.body",
+            "INSERT INTO key_packages (account_id, camera_id, epoch, recipient, body, sealer) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (account_id, camera_id, epoch, recipient) DO UPDATE SET body = excluded.body, sealer = excluded.sealer",
         )
         .bind(&account[..])
         .bind(&camera_id[..])
         .bind(epoch)
         .bind(recipient)
         .bind(body)
+        .bind(&sealer[..])
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn key_package_sealer(
+        &self,
+        account: &AccountId,
+        camera_id: &[u8; 16],
+        epoch: i64,
+        recipient: &[u8],
+    ) -> Result<Option<Option<Vec<u8>>>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT sealer FROM key_packages WHERE account_id = $1 AND camera_id = $2 AND epoch = $3 AND recipient = $4",
+        )
+        .bind(&account[..])
+        .bind(&camera_id[..])
+        .bind(epoch)
+        .bind(recipient)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     async fn key_packages(

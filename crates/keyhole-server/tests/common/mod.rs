@@ -11,6 +11,7 @@
 
 use std::path::Path;
 
+use keyhole_core::device_proof::{Challenge, DeviceProof};
 use keyhole_core::envelope::{
     DEFAULT_CHUNK_LOG2, ObjectDigest, ObjectKind, PREFIX_LEN, SealParams, Suite, seal_object,
 };
@@ -296,6 +297,81 @@ impl Owner {
             .put(s.url(path))
             .bearer_auth(&self.token)
             .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A challenge for this device's next proven request.
+    pub async fn challenge(&self, s: &Server) -> Challenge {
+        let resp = self
+            .http
+            .post(s.url("/v1/challenges"))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let v: Value = resp.json().await.unwrap();
+        Challenge::from_hex(v["challenge"].as_str().unwrap()).unwrap()
+    }
+
+    /// The proof header of `method path body` under `challenge`.
+    pub fn proof(&self, challenge: Challenge, method: &str, path: &str, body: &[u8]) -> String {
+        let request = keyhole_core::device_proof::Request {
+            method,
+            target: path,
+            body,
+        };
+        DeviceProof::sign(challenge, self.device_id, &self.device.signing, &request)
+            .unwrap()
+            .encode()
+    }
+
+    /// Sends `method path` with `body`, proven by this device under a fresh challenge.
+    pub async fn proven(
+        &self,
+        s: &Server,
+        method: reqwest::Method,
+        path: &str,
+        body: Vec<u8>,
+    ) -> reqwest::Response {
+        let proof = self.proof(self.challenge(s).await, method.as_str(), path, &body);
+        self.http
+            .request(method, s.url(path))
+            .bearer_auth(&self.token)
+            .header(keyhole_core::device_proof::HEADER, proof)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Logs this device in with its own key; the answer as the server gave it.
+    pub async fn device_login(&self, s: &Server) -> reqwest::Response {
+        let who = serde_json::to_vec(&json!({
+            "account": hex::encode(self.account.public().to_bytes()),
+            "device_id": self.device_id.to_string(),
+        }))
+        .unwrap();
+        let resp = self
+            .http
+            .post(s.url("/v1/login/challenge"))
+            .header("content-type", "application/json")
+            .body(who.clone())
+            .send()
+            .await
+            .unwrap();
+        if resp.status() != StatusCode::OK {
+            return resp;
+        }
+        let v: Value = resp.json().await.unwrap();
+        let challenge = Challenge::from_hex(v["challenge"].as_str().unwrap()).unwrap();
+        let proof = self.proof(challenge, "POST", "/v1/login/device", &who);
+        self.http
+            .post(s.url("/v1/login/device"))
+            .header(keyhole_core::device_proof::HEADER, proof)
+            .body(who)
             .send()
             .await
             .unwrap()

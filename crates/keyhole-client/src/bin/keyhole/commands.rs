@@ -573,7 +573,22 @@ pub(crate) async fn devices(store: &Path, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(crate) async fn revoke(store: &Path, named: &str) -> anyhow::Result<()> {
+/// What `keyhole revoke` does about the account password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PasswordChoice {
+    /// Change it.
+    Change,
+    /// Leave it.
+    Keep,
+    /// Ask on the terminal (and leave it where there is none to ask on).
+    Ask,
+}
+
+pub(crate) async fn revoke(
+    store: &Path,
+    named: &str,
+    password: PasswordChoice,
+) -> anyhow::Result<()> {
     let mut device = Device::open(store)?;
     let Some((id, name, _)) = device
         .owner
@@ -589,7 +604,92 @@ pub(crate) async fn revoke(store: &Path, named: &str) -> anyhow::Result<()> {
     for (camera, epoch) in epochs {
         println!("  camera {camera}: new epoch {epoch}; nothing recorded from now on opens on it");
     }
+    let change = match password {
+        PasswordChoice::Change => true,
+        PasswordChoice::Keep => false,
+        PasswordChoice::Ask if std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
+            eprint!(
+                "Whoever holds {name:?} may know the account password, which lets a new device \
+                 ask to join. Change it now? [y/N] "
+            );
+            std::io::stderr().flush()?;
+            let mut answer = String::new();
+            std::io::stdin().read_line(&mut answer)?;
+            matches!(answer.trim(), "y" | "Y" | "yes")
+        }
+        PasswordChoice::Ask => false,
+    };
+    if change {
+        change_password(&device).await?;
+    } else {
+        println!(
+            "The account password is unchanged; `keyhole password` changes it if {name:?}'s \
+             holder may know it."
+        );
+    }
     Ok(())
+}
+
+/// Asks for a new password (twice, or KEYHOLE_NEW_PASSWORD) and sets it, proven by this device.
+async fn change_password(device: &Device) -> anyhow::Result<()> {
+    let new = match std::env::var("KEYHOLE_NEW_PASSWORD") {
+        Ok(value) => Zeroizing::new(value),
+        Err(_) => {
+            let first = secret("KEYHOLE_NEW_PASSWORD", "New account password: ")?;
+            let again = secret("KEYHOLE_NEW_PASSWORD", "The same again: ")?;
+            if first != again {
+                bail!("the two passwords differ; the password is unchanged");
+            }
+            first
+        }
+    };
+    device
+        .owner
+        .change_password(&new)
+        .await
+        .context("changing the account password")?;
+    println!("The account password is changed.");
+    Ok(())
+}
+
+pub(crate) async fn password(store: &Path) -> anyhow::Result<()> {
+    change_password(&Device::open(store)?).await
+}
+
+pub(crate) async fn login(store: &Path) -> anyhow::Result<()> {
+    let mut device = Device::open(store)?;
+    device
+        .owner
+        .log_in_with_device_key()
+        .await
+        .context("logging in with this device's key")?;
+    device.save()?;
+    println!(
+        "This device ({}) has a new credential, issued against its own key.",
+        device.owner.device_id()
+    );
+    Ok(())
+}
+
+/// What to do next, for errors a person can act on.
+pub(crate) fn hint(e: &anyhow::Error) -> Option<&'static str> {
+    let server = e.chain().find_map(|c| match c.downcast_ref() {
+        Some(keyhole_client::ClientError::Server { status, code, .. }) => {
+            Some((*status, code.as_str()))
+        }
+        _ => None,
+    })?;
+    match server {
+        (401, _) => Some(
+            "the server no longer takes this device's credential; `keyhole login` gets a new one \
+             with this device's key, if the account still lists it",
+        ),
+        (_, "not_enrolled") => Some(
+            "the account's device list does not list this device: it was removed (`keyhole \
+             devices` on another device shows the list), or is not approved yet",
+        ),
+        _ => None,
+    }
 }
 
 /// Asks the user to type `expected` to go on, unless `yes`.

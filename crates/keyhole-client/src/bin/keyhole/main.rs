@@ -142,10 +142,28 @@ enum Command {
     Audit,
     /// Revoke a device (lost or sold): a new device list without it, its credentials refused,
     /// and a new key for every camera, so nothing recorded afterwards opens on it.
+    ///
+    /// The removed device's holder may know the account password, which lets a new device ask to
+    /// join: you are offered to change it (or pass --change-password or --keep-password).
     Revoke {
         /// Device id or name.
         device: String,
+        /// Change the account password afterwards without asking (the new one is asked for, or
+        /// taken from KEYHOLE_NEW_PASSWORD).
+        #[arg(long, conflicts_with = "keep_password")]
+        change_password: bool,
+        /// Leave the account password as it is, without asking.
+        #[arg(long)]
+        keep_password: bool,
     },
+    /// Change the account password (asked for twice, or taken from KEYHOLE_NEW_PASSWORD). The
+    /// password only lets a new device ask to join or recover; this device proves the change
+    /// with its own key, so the old password is not needed.
+    Password,
+    /// Get this device a new credential with its own key, when the server no longer takes the
+    /// one it had (revoked from another device, or lost). Only a device in the account's
+    /// device list gets one; the password is not used.
+    Login,
     /// Remove a camera from the account, keeping or deleting its footage; also the first step
     /// of transferring a camera to someone else (reset it, then they pair it).
     #[command(group(clap::ArgGroup::new("footage").required(true).args(["keep_footage", "delete_footage"])))]
@@ -276,7 +294,22 @@ fn main() -> ExitCode {
                 .map(|()| true),
             Command::Shares => commands::shares(&store, json).await.map(|()| true),
             Command::Audit => commands::audit(&store, json).await,
-            Command::Revoke { device } => commands::revoke(&store, &device).await.map(|()| true),
+            Command::Revoke {
+                device,
+                change_password,
+                keep_password,
+            } => {
+                let password = match (change_password, keep_password) {
+                    (true, _) => commands::PasswordChoice::Change,
+                    (_, true) => commands::PasswordChoice::Keep,
+                    _ => commands::PasswordChoice::Ask,
+                };
+                commands::revoke(&store, &device, password)
+                    .await
+                    .map(|()| true)
+            }
+            Command::Password => commands::password(&store).await.map(|()| true),
+            Command::Login => commands::login(&store).await.map(|()| true),
             Command::Remove {
                 camera,
                 keep_footage,
@@ -314,6 +347,9 @@ fn main() -> ExitCode {
         Ok(false) => ExitCode::from(1),
         Err(e) => {
             eprintln!("keyhole: {e:#}");
+            if let Some(hint) = commands::hint(&e) {
+                eprintln!("keyhole: {hint}");
+            }
             ExitCode::from(2)
         }
     }
