@@ -64,7 +64,7 @@ if [ -d "$vectors" ]; then
     python3 - "$vectors" "$here/corpus" "${targets[@]}" <<'PY'
 import hashlib, os, re, sys
 vectors, corpus, targets = sys.argv[1], sys.argv[2], sys.argv[3:]
-text_targets = [t for t in targets if t in ("pairing_code", "recovery_phrase")]
+text_targets = [t for t in targets if t in ("pairing_code", "recovery_phrase", "device_proof")]
 is_hex = re.compile(r"^(?:[0-9a-fA-F]{2})+$")
 count = 0
 for dirpath, _, files in sorted(os.walk(vectors)):

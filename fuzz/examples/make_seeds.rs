@@ -282,6 +282,22 @@ fn events(out: &mut Out) {
     }
 }
 
+fn device_proofs(out: &mut Out) {
+    let request = keyhole_core::device_proof::Request {
+        method: "DELETE",
+        target: "/v1/objects/c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1",
+        body: b"",
+    };
+    let proof = keyhole_core::device_proof::DeviceProof::sign(
+        keyhole_core::device_proof::Challenge([0x77; 32]),
+        DEVICE_ID,
+        &device_signing(),
+        &request,
+    )
+    .expect("device proof");
+    out.put("device_proof", "fixture", proof.encode().as_bytes());
+}
+
 fn pairing(out: &mut Out) {
     let code = pairing_code();
     out.put("pairing_code", "fixture", code.to_text().as_bytes());
@@ -447,6 +463,7 @@ fn main() {
     key_packages(&mut out);
     events(&mut out);
     pairing(&mut out);
+    device_proofs(&mut out);
     recovery(&mut out);
     key_stores(&mut out);
     enrollments(&mut out);

@@ -22,6 +22,7 @@ use std::path::PathBuf;
 
 use common::*;
 use keyhole_core::acceptance::{AcceptanceBody, AcceptedOwner, SignedAcceptance};
+use keyhole_core::device_proof::{Challenge, DeviceProof, ProofError, Request as ProofRequest};
 use keyhole_core::enrollment::{
     DeviceGrant, EnrollmentError, EnrollmentRequest, Joining, NONCE_LEN,
 };
@@ -1435,6 +1436,99 @@ fn acceptance_vectors() -> Vec<Vector> {
     ]
 }
 
+fn device_proof_error_name(e: &ProofError) -> &'static str {
+    match e {
+        ProofError::Malformed(_) => "malformed",
+        ProofError::Unlisted(_) => "unlisted device",
+        ProofError::BadSignature => "bad signature",
+        ProofError::TooLong => "too long",
+        _ => "other",
+    }
+}
+
+fn device_proof_vectors() -> Vec<Vector> {
+    let key = account();
+    let roster = roster_v1(&key);
+    let challenge = Challenge([0x77; 32]);
+    let request = ProofRequest {
+        method: "DELETE",
+        target: "/v1/cameras/03030303030303030303030303030303?footage=delete",
+        body: b"",
+    };
+    let retention = ProofRequest {
+        method: "PUT",
+        target: "/v1/retention",
+        body: br#"{"max_age_days":30}"#,
+    };
+    let sign = |n: u8, request: &ProofRequest<'_>| {
+        DeviceProof::sign(challenge, DeviceId([n; 16]), &device_signing(n), request)
+            .unwrap()
+            .encode()
+    };
+    let v = |name, about, device: u8, request: &ProofRequest<'_>, proof: String, expect: &str| {
+        Vector::new(name, about, "device-proof")
+            .hex("account-public", &key.public().to_bytes())
+            .hex("roster", roster.encoded())
+            .hex("device", &[device; 16])
+            .set("method", request.method)
+            .set("target", request.target)
+            .hex("body", request.body)
+            .set("proof", proof)
+            .set("expect", expect)
+    };
+    let keep_nothing = ProofRequest {
+        body: br#"{"max_bytes":0}"#,
+        ..retention
+    };
+    vec![
+        v(
+            "77-device-proof",
+            "Device 0101... proves a request to delete a camera and its footage, under challenge \
+             7777....",
+            1,
+            &request,
+            sign(1, &request),
+            "ok",
+        ),
+        v(
+            "78-device-proof-other-body",
+            "The proof of setting retention to 30 days, presented with a body that keeps nothing.",
+            1,
+            &keep_nothing,
+            sign(1, &retention),
+            "bad signature",
+        ),
+        v(
+            "79-device-proof-other-target",
+            "The proof of setting retention, presented for deleting the camera.",
+            1,
+            &ProofRequest {
+                method: "PUT",
+                ..request
+            },
+            sign(1, &retention),
+            "bad signature",
+        ),
+        v(
+            "80-device-proof-unlisted-device",
+            "A proof by device 0202..., which the roster in force does not list: a revoked device \
+             with the key it kept.",
+            2,
+            &request,
+            sign(2, &request),
+            "unlisted device",
+        ),
+        v(
+            "81-device-proof-malformed",
+            "A proof header that is not a challenge and a signature in hex.",
+            1,
+            &request,
+            "7777.not-a-signature".to_owned(),
+            "malformed",
+        ),
+    ]
+}
+
 fn all_vectors() -> Vec<Vector> {
     [
         envelope_vectors(),
@@ -1449,6 +1543,7 @@ fn all_vectors() -> Vec<Vector> {
         log_vectors(),
         share_vectors(),
         acceptance_vectors(),
+        device_proof_vectors(),
     ]
     .into_iter()
     .flatten()
@@ -1513,6 +1608,7 @@ fn run(name: &str) {
         "log-head" => run_log_head(&f),
         "share" => run_share(&f),
         "acceptance" => run_acceptance(&f),
+        "device-proof" => run_device_proof(&f),
         other => panic!("unknown vector format {other}"),
     }
 }
@@ -1897,6 +1993,25 @@ fn run_acceptance(f: &Fields) {
     }
 }
 
+fn run_device_proof(f: &Fields) {
+    let roster = roster_in_force(f);
+    let result = DeviceProof::decode(f.str("proof"))
+        .map_err(ProofError::from)
+        .and_then(|proof| {
+            let body = f.bytes("body");
+            let request = ProofRequest {
+                method: f.str("method"),
+                target: f.str("target"),
+                body: &body,
+            };
+            proof.verify(&roster, DeviceId(f.arr("device")), &request)
+        });
+    match result {
+        Ok(()) => assert_eq!(f.expect(), "ok"),
+        Err(e) => assert_eq!(device_proof_error_name(&e), f.expect()),
+    }
+}
+
 /// One test per vector file; `committed_vectors_are_current` checks no file lacks one.
 macro_rules! vector_tests {
     ($($test:ident => $file:literal),* $(,)?) => {
@@ -1990,4 +2105,9 @@ vector_tests! {
     v74_log_first_entry_signed_by_device => "74-log-first-entry-signed-by-device",
     v75_share_signed_by_unlisted_device => "75-share-signed-by-unlisted-device",
     v76_acceptance_signed_by_unlisted_device => "76-acceptance-signed-by-unlisted-device",
+    v77_device_proof => "77-device-proof",
+    v78_device_proof_other_body => "78-device-proof-other-body",
+    v79_device_proof_other_target => "79-device-proof-other-target",
+    v80_device_proof_unlisted_device => "80-device-proof-unlisted-device",
+    v81_device_proof_malformed => "81-device-proof-malformed",
 }
