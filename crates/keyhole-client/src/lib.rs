@@ -65,6 +65,21 @@ pub enum ClientError {
          the server shows every device one history: treat the server as hostile"
     )]
     Forked(String),
+    /// The account's roster no longer lists this device: another device (or a recovery with
+    /// the account key) removed it.
+    #[error(
+        "this device is no longer in the account's device list: roster version {version}, \
+         signed by {by} at {at} (ms since 1970), removed it. If that was not you or a device \
+         you trust, take the account back with the recovery phrase (keyhole recover)"
+    )]
+    Removed {
+        /// The first roster version without this device.
+        version: u64,
+        /// Who signed it: a device by name and id, or the account key.
+        by: String,
+        /// When it says it was issued.
+        at: u64,
+    },
     /// Adding a device by approval did not complete; the message says why.
     #[error("{0}")]
     Enrollment(String),

@@ -526,6 +526,23 @@ impl Owner {
         Ok(())
     }
 
+    /// Logs this device in with the account password, for when the roster no longer lists it
+    /// and its own credentials were revoked: the password gives only a joining credential, which
+    /// still reads the account log, so the next [`Owner::sync`] says who removed this device
+    /// ([`ClientError::Removed`]) instead of only that the server refuses it.
+    ///
+    /// # Errors
+    /// A wrong password, a device the roster still lists (409: use
+    /// [`Owner::log_in_with_device_key`]), or server errors.
+    pub async fn log_in_with_password(
+        &mut self,
+        username: &str,
+        password: &str,
+    ) -> Result<(), ClientError> {
+        self.api = log_in(&self.endpoint, username, password, self.device_id).await?;
+        Ok(())
+    }
+
     /// Replaces the account password (proven by this device). Do it after revoking a device
     /// whose holder may know the old one: the password lets a new device ask to join.
     ///

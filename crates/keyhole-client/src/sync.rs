@@ -355,6 +355,8 @@ impl Owner {
         self.damaged_packages.clear();
         let before = self.progress();
         let now = crate::now();
+        self.pull_log().await?;
+        self.still_listed()?;
         self.refresh().await?;
         self.open_key_packages().await?;
         if self.compare_heads(now).await? {
@@ -371,6 +373,36 @@ impl Owner {
         self.finish_revocations(now, &mut rand_core::OsRng).await?;
         self.follow_members(now, &mut rand_core::OsRng).await?;
         Ok(self.progress() != before)
+    }
+
+    /// [`ClientError::Removed`] if the roster in force no longer lists this device, naming the
+    /// first roster without it and who signed that.
+    fn still_listed(&self) -> Result<(), ClientError> {
+        if self.roster().device(&self.device_id).is_some() {
+            return Ok(());
+        }
+        let mut listed_in: Option<&Roster> = None;
+        for roster in self.log.rosters() {
+            if roster.device(&self.device_id).is_some() {
+                listed_in = Some(roster);
+            } else if let Some(before) = listed_in {
+                let by = match roster.signed().signer() {
+                    Signer::Account => {
+                        "the account key (a recovery with the recovery phrase)".to_owned()
+                    }
+                    Signer::Device(id) => match before.device(&id) {
+                        Some(d) => format!("device {:?} ({id})", d.name),
+                        None => format!("device {id}"),
+                    },
+                };
+                return Err(ClientError::Removed {
+                    version: roster.body().version,
+                    by,
+                    at: roster.body().issued_at.0,
+                });
+            }
+        }
+        Err(untrusted("the account's roster does not list this device"))
     }
 
     /// Completes a revocation that failed part-way, on whichever device syncs next: a camera

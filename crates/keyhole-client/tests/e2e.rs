@@ -277,12 +277,15 @@ async fn every_owner_flow_with_the_real_binaries() {
     );
     assert!(keyhole_media::h264::group_access_units(units, 6000).len() >= 10);
 
-    // The tablet is revoked: its credential stops working, and the camera moves to epoch 2.
+    // The tablet is revoked: its credential stops working, the camera moves to epoch 2, and the
+    // account password the tablet's holder knows is changed.
     let revoked = ok(keyhole(&laptop)
-        .args(["revoke", "tablet"])
+        .args(["revoke", "tablet", "--change-password"])
+        .env("KEYHOLE_NEW_PASSWORD", "a new and longer password")
         .output()
         .unwrap());
     assert!(revoked.contains("new epoch 2"), "{revoked}");
+    assert!(revoked.contains("password is changed"), "{revoked}");
     ring(&camera, 4).await;
     assert_eq!(camera.status().await.unwrap()["epoch"], 2);
     let listed = json(&laptop, &["cameras"]);

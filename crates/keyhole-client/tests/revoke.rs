@@ -335,7 +335,28 @@ async fn the_recovery_phrase_takes_the_account_back_from_a_device_that_struck_fi
         .await
         .unwrap();
     assert_eq!(camera.status().epoch, 2);
-    assert!(phone.sync().await.is_err(), "the phone is locked out");
+    // The phone is locked out: its credential is revoked and its key gets it no new one. With
+    // the password it reads the log again, and says by whom.
+    let refused = phone.sync().await.unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            keyhole_client::ClientError::Server { status: 401, .. }
+        ),
+        "{refused}"
+    );
+    let refused = phone.log_in_with_device_key().await.unwrap_err();
+    assert!(
+        matches!(&refused, keyhole_client::ClientError::Server { code, .. } if code == "not_found"),
+        "{refused}"
+    );
+    phone.log_in_with_password("ana", PASSWORD).await.unwrap();
+    let shown = phone.sync().await.unwrap_err();
+    assert!(
+        matches!(&shown, keyhole_client::ClientError::Removed { version: 3, by, .. }
+            if by.contains("\"tablet\"") && by.contains(&tablet.device_id().to_string())),
+        "{shown}"
+    );
 
     // The owner takes the account back with the phrase.
     let (mut new_phone, removed) = Owner::recover(

@@ -686,3 +686,29 @@ async fn a_revoked_device_cannot_log_in_again() {
     assert!(refused.text().await.unwrap().contains("not_enrolled"));
     t.server.stop().await;
 }
+
+/// After the revocation the phone changes the password the tablet's holder knows: the old one
+/// logs nothing in any more, the new one does (for joining); neither the password's credential
+/// nor a lent one without the phone's proof could have changed it.
+#[tokio::test]
+async fn the_owner_changes_the_password_and_the_old_one_stops_working() {
+    let t = Revoked::new(41).await;
+    let change = br#"{"password": "the tablet's new password"}"#;
+    t.destroys_nothing(Method::PUT, "/v1/password", change)
+        .await;
+    let url = &t.server.url;
+    let (status, _) = Intruder::try_log_in(url, "ana", PASSWORD, DeviceId([7; 16])).await;
+    assert_eq!(status, StatusCode::OK, "unchanged so far");
+    t.phone
+        .change_password("a new and longer password")
+        .await
+        .unwrap();
+    let (status, _) = Intruder::try_log_in(url, "ana", PASSWORD, DeviceId([7; 16])).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) =
+        Intruder::try_log_in(url, "ana", "a new and longer password", DeviceId([7; 16])).await;
+    assert_eq!(status, StatusCode::OK);
+    let short = t.phone.change_password("short").await.unwrap_err();
+    assert!(short.to_string().contains("10 to 1024"), "{short}");
+    t.server.stop().await;
+}

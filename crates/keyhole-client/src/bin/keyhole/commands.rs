@@ -656,13 +656,32 @@ pub(crate) async fn password(store: &Path) -> anyhow::Result<()> {
     change_password(&Device::open(store)?).await
 }
 
-pub(crate) async fn login(store: &Path) -> anyhow::Result<()> {
+pub(crate) async fn login(store: &Path, user: Option<&str>) -> anyhow::Result<()> {
     let mut device = Device::open(store)?;
-    device
-        .owner
-        .log_in_with_device_key()
-        .await
-        .context("logging in with this device's key")?;
+    match device.owner.log_in_with_device_key().await {
+        Ok(()) => {}
+        Err(keyhole_client::ClientError::Server { code, .. }) if code == "not_found" => {
+            let Some(user) = user else {
+                bail!(
+                    "the server says the account's device list does not list this device: it \
+                     was removed. `keyhole login --user <account>` reads the account log with \
+                     the password to show which device removed it"
+                );
+            };
+            let password = secret("KEYHOLE_PASSWORD", "Account password: ")?;
+            device
+                .owner
+                .log_in_with_password(user, &password)
+                .await
+                .context("logging in with the password to read the account log")?;
+            device.owner.sync().await?;
+            bail!(
+                "the account log still lists this device, yet the server refused to log it in \
+                 with its key: the server is not answering truthfully"
+            );
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context("logging in with this device's key")),
+    }
     device.save()?;
     println!(
         "This device ({}) has a new credential, issued against its own key.",

@@ -163,7 +163,13 @@ enum Command {
     /// Get this device a new credential with its own key, when the server no longer takes the
     /// one it had (revoked from another device, or lost). Only a device in the account's
     /// device list gets one; the password is not used.
-    Login,
+    Login {
+        /// If the device list no longer lists this device: log in with this account's password
+        /// instead (asked for, or KEYHOLE_PASSWORD), only to read the account log and show which
+        /// device removed this one.
+        #[arg(long)]
+        user: Option<String>,
+    },
     /// Remove a camera from the account, keeping or deleting its footage; also the first step
     /// of transferring a camera to someone else (reset it, then they pair it).
     #[command(group(clap::ArgGroup::new("footage").required(true).args(["keep_footage", "delete_footage"])))]
@@ -309,7 +315,9 @@ fn main() -> ExitCode {
                     .map(|()| true)
             }
             Command::Password => commands::password(&store).await.map(|()| true),
-            Command::Login => commands::login(&store).await.map(|()| true),
+            Command::Login { user } => commands::login(&store, user.as_deref())
+                .await
+                .map(|()| true),
             Command::Remove {
                 camera,
                 keep_footage,
