@@ -11,8 +11,8 @@ use crate::codec::{DecodeError, Reader, Writer, expect_magic};
 use crate::ids::Timestamp;
 use crate::keys::AccountPublicKey;
 use crate::roster::Roster;
-use crate::signer::SignerKey;
-use crate::statement::{self, Signed, Statement, StatementError, Verified};
+use crate::signer::{Refusal, SignerKey};
+use crate::statement::{self, Signable, Signed, Statement, StatementError, Verified};
 
 const MAGIC: &[u8; 4] = b"KHAC";
 const FORMAT: u8 = 2;
@@ -53,27 +53,13 @@ pub type Acceptance = Verified<AcceptanceBody>;
 /// Why an acceptance statement was refused.
 pub type AcceptanceError = StatementError;
 
-impl Statement for AcceptanceBody {
-    type Subject = ();
+impl Signable for AcceptanceBody {
+    type Error = StatementError;
     const NAME: &'static str = "acceptance statement";
     const CONTEXT: &'static str = SIGNING_CONTEXT;
 
     fn account(&self) -> &AccountPublicKey {
         &self.account
-    }
-
-    fn subject(&self) {}
-
-    fn version(&self) -> u64 {
-        self.version
-    }
-
-    fn successor(&self, issued_at: Timestamp) -> Self {
-        Self {
-            version: self.version.saturating_add(1),
-            issued_at,
-            ..self.clone()
-        }
     }
 
     fn encode(&self) -> Vec<u8> {
@@ -146,6 +132,32 @@ impl Statement for AcceptanceBody {
             }
         }
         Ok(())
+    }
+
+    fn wrong_account() -> StatementError {
+        StatementError::WrongAccount { what: Self::NAME }
+    }
+
+    fn refused(&self, refusal: Refusal) -> StatementError {
+        StatementError::refused(Self::NAME, refusal)
+    }
+}
+
+impl Statement for AcceptanceBody {
+    type Subject = ();
+
+    fn subject(&self) {}
+
+    fn version(&self) -> u64 {
+        self.version
+    }
+
+    fn successor(&self, issued_at: Timestamp) -> Self {
+        Self {
+            version: self.version.saturating_add(1),
+            issued_at,
+            ..self.clone()
+        }
     }
 }
 

@@ -20,7 +20,8 @@ use crate::keys::{
     AccountPublicKey, BadSignature, DeviceSigningKey, DeviceSigningPublicKey, Signature,
 };
 use crate::roster::Roster;
-use crate::signer::{self, Refusal, Signer, SignerKey};
+use crate::signer::{Refusal, Signer, SignerKey};
+use crate::statement::{self, Signable, Signed};
 
 const ENTRY_MAGIC: &[u8; 4] = b"KHLG";
 const HEAD_MAGIC: &[u8; 4] = b"KHLH";
@@ -92,13 +93,7 @@ pub struct EntryBody {
 }
 
 /// An entry as received: parsed, signature not yet checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedEntry {
-    body: EntryBody,
-    signer: Signer,
-    signature: Signature,
-    encoded: Vec<u8>,
-}
+pub type SignedEntry = Signed<EntryBody>;
 
 /// The newest entry a device has verified, with everything before it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,7 +175,15 @@ pub fn statement_hash(encoded: &[u8]) -> [u8; 32] {
     Sha256::digest(encoded).into()
 }
 
-impl EntryBody {
+impl Signable for EntryBody {
+    type Error = LogError;
+    const NAME: &'static str = "log entry";
+    const CONTEXT: &'static str = ENTRY_CONTEXT;
+
+    fn account(&self) -> &AccountPublicKey {
+        &self.account
+    }
+
     fn encode(&self) -> Vec<u8> {
         let mut w = Writer::with_capacity(ENTRY_LEN);
         w.bytes(ENTRY_MAGIC).u8(FORMAT);
@@ -222,6 +225,22 @@ impl EntryBody {
         Ok(())
     }
 
+    fn wrong_account() -> LogError {
+        LogError::WrongAccount
+    }
+
+    fn refused(&self, refusal: Refusal) -> LogError {
+        match refusal {
+            Refusal::Unlisted(device) => LogError::UnlistedSigner {
+                sequence: self.sequence,
+                device,
+            },
+            Refusal::BadSignature => LogError::BadSignature,
+        }
+    }
+}
+
+impl EntryBody {
     /// Whether this entry records the statement `encoded` of this kind, subject and version.
     #[must_use]
     pub fn records(
@@ -243,64 +262,15 @@ impl EntryBody {
     /// [`LogError::WrongAccount`] if `key` is an account key other than `self.account`;
     /// [`LogError::Malformed`] for sequence 0 or `u64::MAX`, or a roster entry with a subject.
     pub fn sign(self, key: SignerKey<'_>) -> Result<SignedEntry, LogError> {
-        if let SignerKey::Account(key) = key
-            && key.public() != self.account
-        {
-            return Err(LogError::WrongAccount);
-        }
-        self.check()?;
-        let (signature, encoded) = key.seal(ENTRY_CONTEXT, self.encode());
-        Ok(SignedEntry {
-            body: self,
-            signer: key.signer(),
-            signature,
-            encoded,
-        })
+        statement::sign(self, key)
     }
 }
 
 impl SignedEntry {
-    /// Parses an entry. Nothing is trusted until [`SignedEntry::verify_first`] or
-    /// [`LogHead::accept`].
-    ///
-    /// # Errors
-    /// [`DecodeError`] if the bytes are not exactly one well-formed entry.
-    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader::new(bytes);
-        let body = EntryBody::decode(&mut r)?;
-        let (signer, signature) = signer::read_tail(&mut r)?;
-        r.finish()?;
-        body.check()?;
-        Ok(Self {
-            body,
-            signer,
-            signature,
-            encoded: bytes.to_vec(),
-        })
-    }
-
-    /// The canonical encoding.
-    #[must_use]
-    pub fn encoded(&self) -> &[u8] {
-        &self.encoded
-    }
-
-    /// The content, unverified.
-    #[must_use]
-    pub fn unverified_body(&self) -> &EntryBody {
-        &self.body
-    }
-
     /// This entry's hash.
     #[must_use]
     pub fn hash(&self) -> LogHash {
-        LogHash(Sha256::digest(&self.encoded).into())
-    }
-
-    /// Who signed it, as it says (checked by verification).
-    #[must_use]
-    pub fn signer(&self) -> Signer {
-        self.signer
+        LogHash(Sha256::digest(self.encoded()).into())
     }
 
     /// Checks the signature against `roster`, the roster in force where this entry stands: the
@@ -309,19 +279,8 @@ impl SignedEntry {
     /// # Errors
     /// [`LogError::WrongAccount`], [`LogError::UnlistedSigner`] or [`LogError::BadSignature`].
     pub fn verify_signature(&self, roster: &Roster) -> Result<(), LogError> {
-        if self.body.account != *roster.account() {
-            return Err(LogError::WrongAccount);
-        }
-        let signed = &self.encoded[..self.encoded.len() - 64];
-        roster
-            .verify_signed(self.signer, ENTRY_CONTEXT, signed, &self.signature)
-            .map_err(|refusal| match refusal {
-                Refusal::Unlisted(device) => LogError::UnlistedSigner {
-                    sequence: self.body.sequence,
-                    device,
-                },
-                Refusal::BadSignature => LogError::BadSignature,
-            })
+        self.check_account(roster.account())?;
+        self.verify_tail(roster)
     }
 
     /// Verifies entry 1 of `account`'s log, which the account key signs (it records roster
@@ -331,21 +290,19 @@ impl SignedEntry {
     /// [`LogError::WrongAccount`], [`LogError::Gap`] (not entry 1),
     /// [`LogError::FirstNotByAccount`], [`LogError::BadSignature`] or [`LogError::BadGenesis`].
     pub fn verify_first(self, account: &AccountPublicKey) -> Result<LogHead, LogError> {
-        if self.body.account != *account {
-            return Err(LogError::WrongAccount);
-        }
-        if self.body.sequence != 1 {
+        self.check_account(account)?;
+        let body = self.unverified_body();
+        if body.sequence != 1 {
             return Err(LogError::Gap {
                 trusted: 0,
-                offered: self.body.sequence,
+                offered: body.sequence,
             });
         }
-        if self.signer != Signer::Account {
+        if self.signer() != Signer::Account {
             return Err(LogError::FirstNotByAccount);
         }
-        let signed = &self.encoded[..self.encoded.len() - 64];
-        account.verify(ENTRY_CONTEXT, &[signed], &self.signature)?;
-        if self.body.previous != LogHash::default() {
+        self.verify_account_tail(account)?;
+        if body.previous != LogHash::default() {
             return Err(LogError::BadGenesis);
         }
         Ok(LogHead { entry: self })
@@ -356,7 +313,7 @@ impl LogHead {
     /// The verified newest entry.
     #[must_use]
     pub fn entry(&self) -> &EntryBody {
-        &self.entry.body
+        self.entry.unverified_body()
     }
 
     /// The signed form, for storing or sending.
@@ -368,7 +325,7 @@ impl LogHead {
     /// The head's sequence number.
     #[must_use]
     pub fn sequence(&self) -> u64 {
-        self.entry.body.sequence
+        self.entry().sequence
     }
 
     /// The head's hash.
@@ -384,15 +341,13 @@ impl LogHead {
     /// # Errors
     /// Each refusal names what was wrong: signer, signature, rollback, fork, gap or broken chain.
     pub fn accept(&self, next: SignedEntry, roster: &Roster) -> Result<LogHead, LogError> {
-        if next.body.account != self.entry.body.account {
-            return Err(LogError::WrongAccount);
-        }
-        let (trusted, offered) = (self.sequence(), next.body.sequence);
+        next.check_account(&self.entry().account)?;
+        let (trusted, offered) = (self.sequence(), next.unverified_body().sequence);
         let step = chain::step(
             trusted,
             offered,
-            next.encoded == self.entry.encoded,
-            next.body.previous == self.hash(),
+            next.encoded() == self.entry.encoded(),
+            next.unverified_body().previous == self.hash(),
         );
         match step {
             // The head itself: its signer was checked against the roster before it.
@@ -422,7 +377,7 @@ impl LogHead {
         issued_at: Timestamp,
     ) -> EntryBody {
         EntryBody {
-            account: self.entry.body.account,
+            account: self.entry().account,
             // A verified entry's sequence is below u64::MAX; `sign` refuses u64::MAX.
             sequence: self.sequence().saturating_add(1),
             previous: self.hash(),

@@ -13,9 +13,10 @@ use thiserror::Error;
 
 use crate::codec::{DecodeError, Reader, Writer, expect_magic};
 use crate::ids::{CameraId, DeviceId, Timestamp};
-use crate::keys::{AccountPublicKey, CameraPublicKey, HpkePublicKey, Signature};
+use crate::keys::{AccountPublicKey, CameraPublicKey, HpkePublicKey};
 use crate::roster::Roster;
-use crate::signer::{self, Refusal, Signer, SignerKey};
+use crate::signer::{Refusal, SignerKey};
+use crate::statement::{self, Signable, Signed};
 
 const MAGIC: &[u8; 4] = b"KHCR";
 const FORMAT: u8 = 2;
@@ -57,13 +58,7 @@ pub struct CameraRecordBody {
 }
 
 /// A camera record as received: parsed, signature not yet checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedCameraRecord {
-    body: CameraRecordBody,
-    signer: Signer,
-    signature: Signature,
-    encoded: Vec<u8>,
-}
+pub type SignedCameraRecord = Signed<CameraRecordBody>;
 
 /// A camera record verified under the roster in force.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,7 +132,15 @@ pub enum RecordError {
 
 crate::codec::malformed_from!(RecordError);
 
-impl CameraRecordBody {
+impl Signable for CameraRecordBody {
+    type Error = RecordError;
+    const NAME: &'static str = "camera record";
+    const CONTEXT: &'static str = SIGNING_CONTEXT;
+
+    fn account(&self) -> &AccountPublicKey {
+        &self.account
+    }
+
     fn encode(&self) -> Vec<u8> {
         let mut w = Writer::with_capacity(256);
         w.bytes(MAGIC).u8(FORMAT);
@@ -177,77 +180,51 @@ impl CameraRecordBody {
         })
     }
 
-    /// Signs this body with a device's key (or the account key). Whether that signer may sign
-    /// it is for the holders to check against the roster in force.
-    ///
-    /// # Errors
-    /// [`RecordError::WrongAccount`] if `key` is an account key other than `self.account`;
-    /// [`RecordError::Malformed`] if the name is too long.
-    pub fn sign(self, key: SignerKey<'_>) -> Result<SignedCameraRecord, RecordError> {
-        if let SignerKey::Account(key) = key
-            && key.public() != self.account
-        {
-            return Err(RecordError::WrongAccount);
-        }
+    fn check(&self) -> Result<(), DecodeError> {
+        // `decode` reads no name longer than this, and refuses these versions as it reads them.
         if self.name.len() > MAX_NAME {
             return Err(DecodeError::TooLong {
                 field: "camera name",
                 len: self.name.len(),
                 max: MAX_NAME,
-            }
-            .into());
+            });
         }
         // 0 is never a version, and u64::MAX is refused so that `successor` cannot overflow;
         // the last version, u64::MAX - 1, therefore has no successor (it cannot be reached).
         if self.version == 0 || self.version == u64::MAX {
-            return Err(DecodeError::Invalid("camera record version").into());
+            return Err(DecodeError::Invalid("camera record version"));
         }
-        let (signature, encoded) = key.seal(SIGNING_CONTEXT, self.encode());
-        Ok(SignedCameraRecord {
-            body: self,
-            signer: key.signer(),
-            signature,
-            encoded,
-        })
+        Ok(())
+    }
+
+    fn wrong_account() -> RecordError {
+        RecordError::WrongAccount
+    }
+
+    fn refused(&self, refusal: Refusal) -> RecordError {
+        match refusal {
+            Refusal::Unlisted(device) => RecordError::UnlistedSigner {
+                version: self.version,
+                device,
+            },
+            Refusal::BadSignature => RecordError::BadSignature,
+        }
+    }
+}
+
+impl CameraRecordBody {
+    /// Signs this body with a device's key (or the account key). Whether that signer may sign
+    /// it is for the holders to check against the roster in force.
+    ///
+    /// # Errors
+    /// [`RecordError::WrongAccount`] if `key` is an account key other than `self.account`;
+    /// [`RecordError::Malformed`] if the name is too long, or for version 0 or `u64::MAX`.
+    pub fn sign(self, key: SignerKey<'_>) -> Result<SignedCameraRecord, RecordError> {
+        statement::sign(self, key)
     }
 }
 
 impl SignedCameraRecord {
-    /// Parses a camera record; nothing is trusted until it is verified.
-    ///
-    /// # Errors
-    /// [`DecodeError`] if the bytes are not exactly one well-formed record.
-    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader::new(bytes);
-        let body = CameraRecordBody::decode(&mut r)?;
-        let (signer, signature) = signer::read_tail(&mut r)?;
-        r.finish()?;
-        Ok(Self {
-            body,
-            signer,
-            signature,
-            encoded: bytes.to_vec(),
-        })
-    }
-
-    /// The canonical encoding.
-    #[must_use]
-    pub fn encoded(&self) -> &[u8] {
-        &self.encoded
-    }
-
-    /// The content, unverified.
-    #[must_use]
-    pub fn unverified_body(&self) -> &CameraRecordBody {
-        &self.body
-    }
-
-    /// Who signed it, as it says (checked by verification).
-    #[must_use]
-    pub fn signer(&self) -> Signer {
-        self.signer
-    }
-
     /// Verifies the record for camera `camera` under `roster`, the roster in force: the
     /// roster's account, and a signer it lists. Nothing earlier is compared (the first record a
     /// camera or device sees for this camera).
@@ -260,25 +237,15 @@ impl SignedCameraRecord {
         roster: &Roster,
         camera: &CameraId,
     ) -> Result<CameraRecord, RecordError> {
-        if self.body.account != *roster.account() {
-            return Err(RecordError::WrongAccount);
-        }
-        if self.body.camera_id != *camera {
+        self.check_account(roster.account())?;
+        let found = self.unverified_body().camera_id;
+        if found != *camera {
             return Err(RecordError::WrongCamera {
                 expected: *camera,
-                found: self.body.camera_id,
+                found,
             });
         }
-        let signed = &self.encoded[..self.encoded.len() - 64];
-        roster
-            .verify_signed(self.signer, SIGNING_CONTEXT, signed, &self.signature)
-            .map_err(|refusal| match refusal {
-                Refusal::Unlisted(device) => RecordError::UnlistedSigner {
-                    version: self.body.version,
-                    device,
-                },
-                Refusal::BadSignature => RecordError::BadSignature,
-            })?;
+        self.verify_tail(roster)?;
         Ok(CameraRecord { signed: self })
     }
 }
@@ -287,7 +254,7 @@ impl CameraRecord {
     /// The verified content.
     #[must_use]
     pub fn body(&self) -> &CameraRecordBody {
-        &self.signed.body
+        self.signed.unverified_body()
     }
 
     /// The signed form.
@@ -299,7 +266,7 @@ impl CameraRecord {
     /// SHA-256 of the record's encoding.
     #[must_use]
     pub fn hash(&self) -> [u8; 32] {
-        Sha256::digest(&self.signed.encoded).into()
+        Sha256::digest(self.signed.encoded()).into()
     }
 
     /// Accepts `next` in place of this record: identical, or newer — signed by a device
@@ -314,11 +281,11 @@ impl CameraRecord {
         roster: &Roster,
     ) -> Result<CameraRecord, RecordError> {
         let body = self.body();
-        if next.encoded == self.signed.encoded {
+        if next.encoded() == self.signed.encoded() {
             // Its signer was checked when it was first accepted, and may have left since.
             return Ok(self.clone());
         }
-        let (trusted, offered) = (body.version, next.body.version);
+        let (trusted, offered) = (body.version, next.unverified_body().version);
         if offered < trusted {
             return Err(RecordError::Rollback { offered, trusted });
         }

@@ -18,7 +18,8 @@ use crate::chain::{self, Break, Step};
 use crate::codec::{DecodeError, Reader, Writer, expect_magic};
 use crate::ids::{DeviceId, Timestamp};
 use crate::keys::{AccountPublicKey, DeviceSigningPublicKey, HpkePublicKey, Signature};
-use crate::signer::{self, Refusal, Signer, SignerKey};
+use crate::signer::{Refusal, Signer, SignerKey};
+use crate::statement::{self, Signable, Signed};
 
 const MAGIC: &[u8; 4] = b"KHRS";
 const FORMAT: u8 = 2;
@@ -65,13 +66,7 @@ pub struct RosterBody {
 }
 
 /// A roster as received: parsed, signature not yet checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedRoster {
-    body: RosterBody,
-    signer: Signer,
-    signature: Signature,
-    encoded: Vec<u8>,
-}
+pub type SignedRoster = Signed<RosterBody>;
 
 /// A roster whose signature and place in the chain have been verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,7 +142,15 @@ pub enum RosterError {
 
 crate::codec::malformed_from!(RosterError);
 
-impl RosterBody {
+impl Signable for RosterBody {
+    type Error = RosterError;
+    const NAME: &'static str = "roster";
+    const CONTEXT: &'static str = SIGNING_CONTEXT;
+
+    fn account(&self) -> &AccountPublicKey {
+        &self.account
+    }
+
     fn encode(&self) -> Vec<u8> {
         let mut w = Writer::with_capacity(128 + self.devices.len() * 128);
         w.bytes(MAGIC).u8(FORMAT);
@@ -230,6 +233,22 @@ impl RosterBody {
         Ok(())
     }
 
+    fn wrong_account() -> RosterError {
+        RosterError::WrongAccount
+    }
+
+    fn refused(&self, refusal: Refusal) -> RosterError {
+        match refusal {
+            Refusal::Unlisted(device) => RosterError::UnlistedSigner {
+                version: self.version,
+                device,
+            },
+            Refusal::BadSignature => RosterError::BadSignature,
+        }
+    }
+}
+
+impl RosterBody {
     /// Signs this body with the account key or a device's key. Whether that signer may sign it
     /// is for the holders to check ([`SignedRoster::verify_first`], [`Roster::accept`]).
     ///
@@ -238,64 +257,15 @@ impl RosterBody {
     /// [`RosterError::Malformed`] if a limit is exceeded (too many devices, a name too long, a
     /// duplicate id, version 0).
     pub fn sign(self, key: SignerKey<'_>) -> Result<SignedRoster, RosterError> {
-        if let SignerKey::Account(key) = key
-            && key.public() != self.account
-        {
-            return Err(RosterError::WrongAccount);
-        }
-        self.check()?;
-        let (signature, encoded) = key.seal(SIGNING_CONTEXT, self.encode());
-        Ok(SignedRoster {
-            body: self,
-            signer: key.signer(),
-            signature,
-            encoded,
-        })
+        statement::sign(self, key)
     }
 }
 
 impl SignedRoster {
-    /// Parses a roster. Nothing is trusted until [`SignedRoster::verify_first`] or
-    /// [`Roster::accept`].
-    ///
-    /// # Errors
-    /// [`DecodeError`] if the bytes are not exactly one well-formed roster.
-    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader::new(bytes);
-        let body = RosterBody::decode(&mut r)?;
-        let (signer, signature) = signer::read_tail(&mut r)?;
-        r.finish()?;
-        body.check()?;
-        Ok(Self {
-            body,
-            signer,
-            signature,
-            encoded: bytes.to_vec(),
-        })
-    }
-
-    /// The canonical encoding.
-    #[must_use]
-    pub fn encoded(&self) -> &[u8] {
-        &self.encoded
-    }
-
-    /// The content, unverified.
-    #[must_use]
-    pub fn unverified_body(&self) -> &RosterBody {
-        &self.body
-    }
-
     /// This roster's hash.
     #[must_use]
     pub fn hash(&self) -> RosterHash {
-        RosterHash(Sha256::digest(&self.encoded).into())
-    }
-
-    /// Who signed it, as it says (checked by verification).
-    #[must_use]
-    pub fn signer(&self) -> Signer {
-        self.signer
+        RosterHash(Sha256::digest(self.encoded()).into())
     }
 
     /// Verifies a roster signed by the account key `account`, with no earlier roster to compare
@@ -306,27 +276,19 @@ impl SignedRoster {
     /// [`RosterError::WrongAccount`], [`RosterError::NeedsAccountKey`] (signed by a device),
     /// [`RosterError::BadSignature`] or [`RosterError::BadGenesis`].
     pub fn verify_first(self, account: &AccountPublicKey) -> Result<Roster, RosterError> {
-        if self.body.account != *account {
-            return Err(RosterError::WrongAccount);
-        }
-        if self.signer != Signer::Account {
+        self.check_account(account)?;
+        let body = self.unverified_body();
+        if self.signer() != Signer::Account {
             return Err(RosterError::NeedsAccountKey {
-                version: self.body.version,
+                version: body.version,
                 why: "a chain starts at a roster the account key signed",
             });
         }
-        account
-            .verify(SIGNING_CONTEXT, &[self.signed_part()], &self.signature)
-            .map_err(|_| RosterError::BadSignature)?;
-        if self.body.version == 1 && self.body.previous != RosterHash([0; 32]) {
+        self.verify_account_tail(account)?;
+        if body.version == 1 && body.previous != RosterHash([0; 32]) {
             return Err(RosterError::BadGenesis);
         }
         Ok(Roster { signed: self })
-    }
-
-    /// The bytes the signature covers.
-    fn signed_part(&self) -> &[u8] {
-        &self.encoded[..self.encoded.len() - 64]
     }
 }
 
@@ -334,7 +296,7 @@ impl Roster {
     /// The verified content.
     #[must_use]
     pub fn body(&self) -> &RosterBody {
-        &self.signed.body
+        self.signed.unverified_body()
     }
 
     /// The signed form, for storing or sending.
@@ -393,15 +355,13 @@ impl Roster {
     /// # Errors
     /// Each refusal names what was wrong: signer, signature, rollback, fork, gap or broken chain.
     pub fn accept(&self, next: SignedRoster) -> Result<Roster, RosterError> {
-        if next.body.account != *self.account() {
-            return Err(RosterError::WrongAccount);
-        }
-        let (trusted, offered) = (self.body().version, next.body.version);
+        next.check_account(self.account())?;
+        let (trusted, offered) = (self.body().version, next.unverified_body().version);
         let step = chain::step(
             trusted,
             offered,
-            next.encoded == self.signed.encoded,
-            next.body.previous == self.hash(),
+            next.encoded() == self.signed.encoded(),
+            next.unverified_body().previous == self.hash(),
         );
         match step {
             // The trusted roster itself: its signer was checked against the roster before it.
@@ -412,25 +372,13 @@ impl Roster {
         }
         // A fork or a broken link is reported only for a roster that some listed signer made;
         // anything else is a forgery.
-        self.verify_signed(
-            next.signer,
-            SIGNING_CONTEXT,
-            next.signed_part(),
-            &next.signature,
-        )
-        .map_err(|refusal| match refusal {
-            Refusal::Unlisted(device) => RosterError::UnlistedSigner {
-                version: offered,
-                device,
-            },
-            Refusal::BadSignature => RosterError::BadSignature,
-        })?;
+        next.verify_tail(self)?;
         match step {
             Err(Break::Fork) => Err(RosterError::Fork { version: offered }),
             Err(_) => Err(RosterError::BrokenChain { version: offered }),
             Ok(_)
-                if next.body.recovery_key != self.body().recovery_key
-                    && next.signer != Signer::Account =>
+                if next.unverified_body().recovery_key != self.body().recovery_key
+                    && next.signer() != Signer::Account =>
             {
                 Err(RosterError::NeedsAccountKey {
                     version: offered,

@@ -10,8 +10,8 @@ use crate::codec::{DecodeError, Reader, Writer, expect_magic};
 use crate::ids::{CameraId, Timestamp};
 use crate::keys::AccountPublicKey;
 use crate::roster::Roster;
-use crate::signer::SignerKey;
-use crate::statement::{self, Signed, Statement, StatementError, Verified};
+use crate::signer::{Refusal, SignerKey};
+use crate::statement::{self, Signable, Signed, Statement, StatementError, Verified};
 
 const MAGIC: &[u8; 4] = b"KHSH";
 const FORMAT: u8 = 2;
@@ -56,29 +56,13 @@ pub type Share = Verified<ShareBody>;
 /// Why a share statement was refused.
 pub type ShareError = StatementError;
 
-impl Statement for ShareBody {
-    type Subject = CameraId;
+impl Signable for ShareBody {
+    type Error = StatementError;
     const NAME: &'static str = "share statement";
     const CONTEXT: &'static str = SIGNING_CONTEXT;
 
     fn account(&self) -> &AccountPublicKey {
         &self.owner
-    }
-
-    fn subject(&self) -> CameraId {
-        self.camera_id
-    }
-
-    fn version(&self) -> u64 {
-        self.version
-    }
-
-    fn successor(&self, issued_at: Timestamp) -> Self {
-        Self {
-            version: self.version.saturating_add(1),
-            issued_at,
-            ..self.clone()
-        }
     }
 
     fn encode(&self) -> Vec<u8> {
@@ -165,6 +149,34 @@ impl Statement for ShareBody {
             }
         }
         Ok(())
+    }
+
+    fn wrong_account() -> StatementError {
+        StatementError::WrongAccount { what: Self::NAME }
+    }
+
+    fn refused(&self, refusal: Refusal) -> StatementError {
+        StatementError::refused(Self::NAME, refusal)
+    }
+}
+
+impl Statement for ShareBody {
+    type Subject = CameraId;
+
+    fn subject(&self) -> CameraId {
+        self.camera_id
+    }
+
+    fn version(&self) -> u64 {
+        self.version
+    }
+
+    fn successor(&self, issued_at: Timestamp) -> Self {
+        Self {
+            version: self.version.saturating_add(1),
+            issued_at,
+            ..self.clone()
+        }
     }
 }
 

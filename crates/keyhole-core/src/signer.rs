@@ -1,10 +1,11 @@
-//! Who signed a statement (PROTOCOL.md §4.3): the account key — the cold root, kept only behind
+//! Who signed a statement (PROTOCOL.md §2.4): the account key — the cold root, kept only behind
 //! the recovery phrase and used at set-up and recovery — or one enrolled device, named by id.
 //!
 //! Every roster, camera record, log entry, share and acceptance ends with the same tail: the
-//! signer (17 bytes), then an Ed25519 signature over everything before it. A device's signature
-//! counts only if the roster in force lists that device ([`crate::roster::Roster::verify_signed`]),
-//! so nothing a revoked device signs after its revocation is accepted, whatever it still holds.
+//! signer (17 bytes), then an Ed25519 signature over everything before it; all of them are read,
+//! signed and checked by [`crate::statement::Signed`]. A device's signature counts only if the
+//! roster in force lists that device ([`crate::roster::Roster::verify_signed`]), so nothing a
+//! revoked device signs after its revocation is accepted, whatever it still holds.
 
 use std::fmt;
 

@@ -1,9 +1,18 @@
-//! Account statements that change by versions: share statements (§16.1) and acceptance
-//! statements (§16.3). Each is its body's canonical encoding followed by the signed tail
-//! ([`crate::signer`]): the signer — a device of the account's roster, or the account key — and
-//! an Ed25519 signature over everything before it under a context of the statement's own. It is
-//! accepted only if the roster in force lists its signer; a newer version replaces an older one,
-//! and two different statements with one version are a fork.
+//! Signed statements (PROTOCOL.md §2.4). Every roster, camera record, account log entry, share
+//! and acceptance is its body's canonical encoding followed by the signed tail
+//! ([`crate::signer`]): the signer — the account key, or a device of the account's roster — and
+//! an Ed25519 signature over everything before it under a context of the kind's own.
+//!
+//! The mechanics are the same for every kind, so they live here once: a kind says how its body
+//! is encoded, decoded and checked ([`Signable`]), and [`Signed`] does the rest — signing,
+//! decoding body and tail, keeping the exact bytes, and checking the tail against the roster in
+//! force or the account key. What a kind adds stays with it: the roster's and the log's chains
+//! and the account key's part in them ([`crate::roster`], [`crate::log`]), a camera record's
+//! camera key and epoch ([`crate::record`]).
+//!
+//! Shares (§16.1) and acceptances (§16.3) are also [`Statement`]s, which change by versions: one
+//! is accepted only if the roster in force lists its signer, a newer version replaces an older
+//! one, and two different statements with one version are a fork.
 
 use std::fmt;
 
@@ -15,16 +24,42 @@ use crate::keys::{AccountPublicKey, Signature};
 use crate::roster::Roster;
 use crate::signer::{self, Refusal, Signer, SignerKey};
 
-/// What a kind of statement says, and how it is encoded.
-pub trait Statement: Clone + PartialEq + Eq + fmt::Debug {
-    /// What it is about besides its signer (a camera), or `()`.
-    type Subject: Copy + PartialEq + fmt::Debug;
+/// A body that is signed with the signed tail: one kind of signed statement, and its errors.
+pub trait Signable: Clone + PartialEq + Eq + fmt::Debug {
+    /// Why a statement of this kind is refused; a [`DecodeError`] becomes its `Malformed`.
+    type Error: From<DecodeError>;
     /// Its name in errors.
     const NAME: &'static str;
-    /// Its signing context.
+    /// Its signing context, so that no signature of one kind passes as another's.
     const CONTEXT: &'static str;
-    /// The account whose roster's devices sign.
+    /// The account whose key, or whose roster's devices, sign it.
     fn account(&self) -> &AccountPublicKey;
+    /// The canonical encoding, signed tail not included.
+    fn encode(&self) -> Vec<u8>;
+    /// Reads a body written by [`Signable::encode`].
+    ///
+    /// # Errors
+    /// Anything not well formed.
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError>;
+    /// The rules no encoding shows: limits, nothing listed twice, and version (or sequence) 0
+    /// and `u64::MAX` refused (the last has no successor). Checked before signing and after
+    /// decoding, so nothing that breaks them is ever signed or accepted.
+    ///
+    /// # Errors
+    /// The rule broken.
+    fn check(&self) -> Result<(), DecodeError>;
+    /// This kind's error for a statement of another account than the key that signs it or the
+    /// roster it is checked under.
+    fn wrong_account() -> Self::Error;
+    /// This kind's error for a tail that was refused: the one place each kind says how it names
+    /// an unlisted signer or a bad signature.
+    fn refused(&self, refusal: Refusal) -> Self::Error;
+}
+
+/// What a kind of statement that changes by versions says: shares and acceptances.
+pub trait Statement: Signable<Error = StatementError> {
+    /// What it is about besides its signer (a camera), or `()`.
+    type Subject: Copy + PartialEq + fmt::Debug;
     /// What it is about.
     fn subject(&self) -> Self::Subject;
     /// Starts at 1 and increases with every change.
@@ -32,19 +67,6 @@ pub trait Statement: Clone + PartialEq + Eq + fmt::Debug {
     /// The same content one version on, issued at `issued_at`.
     #[must_use]
     fn successor(&self, issued_at: Timestamp) -> Self;
-    /// The canonical encoding, signature not included.
-    fn encode(&self) -> Vec<u8>;
-    /// Reads a body written by [`Statement::encode`].
-    ///
-    /// # Errors
-    /// Anything not well formed.
-    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError>;
-    /// The rules no encoding shows: limits, nothing listed twice, and version 0 and `u64::MAX`
-    /// refused (the last has no successor).
-    ///
-    /// # Errors
-    /// The rule broken.
-    fn check(&self) -> Result<(), DecodeError>;
 }
 
 /// Why a statement was refused.
@@ -109,12 +131,28 @@ pub enum StatementError {
 
 crate::codec::malformed_from!(StatementError);
 
-/// A statement as received: parsed, signature not yet checked.
+impl StatementError {
+    /// A refused tail of a statement of kind `what`, as [`Signable::refused`] names it for shares
+    /// and acceptances.
+    pub(crate) fn refused(what: &'static str, refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Unlisted(device) => Self::UnlistedSigner { what, device },
+            Refusal::BadSignature => Self::BadSignature { what },
+        }
+    }
+}
+
+/// A signed statement as received or made: its body, its tail and its exact bytes. Nothing is
+/// trusted until its kind verifies it under its own rules ([`Roster::accept`],
+/// [`crate::record::CameraRecord::accept`], [`crate::log::LogHead::accept`],
+/// [`Verified::accept`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signed<S> {
     body: S,
     signer: Signer,
     signature: Signature,
+    /// The bytes as signed or received: holders compare, hash and store these, never a
+    /// re-encoding.
     encoded: Vec<u8>,
 }
 
@@ -124,16 +162,17 @@ pub struct Verified<S> {
     signed: Signed<S>,
 }
 
-/// Signs `body` with `key`: a device of the body's account (or its account key).
+/// Signs `body` with `key`: the account key of the body's account, or a device's key. Whether
+/// that signer may sign it is for the holders to check against the roster in force.
 ///
 /// # Errors
-/// [`StatementError::WrongAccount`] for another account's key; [`StatementError::Malformed`] for
-/// a body [`Statement::check`] refuses.
-pub fn sign<S: Statement>(body: S, key: SignerKey<'_>) -> Result<Signed<S>, StatementError> {
+/// The kind's `WrongAccount` for another account's key; its `Malformed` for a body
+/// [`Signable::check`] refuses.
+pub fn sign<S: Signable>(body: S, key: SignerKey<'_>) -> Result<Signed<S>, S::Error> {
     if let SignerKey::Account(key) = key
         && key.public() != *body.account()
     {
-        return Err(StatementError::WrongAccount { what: S::NAME });
+        return Err(S::wrong_account());
     }
     body.check()?;
     let (signature, encoded) = key.seal(S::CONTEXT, body.encode());
@@ -145,7 +184,7 @@ pub fn sign<S: Statement>(body: S, key: SignerKey<'_>) -> Result<Signed<S>, Stat
     })
 }
 
-impl<S: Statement> Signed<S> {
+impl<S: Signable> Signed<S> {
     /// Parses a statement; nothing is trusted until it is verified.
     ///
     /// # Errors
@@ -182,6 +221,43 @@ impl<S: Statement> Signed<S> {
         self.signer
     }
 
+    /// Refuses a statement of another account than `account`. Each kind checks this first, so
+    /// another account's statement is named as such whatever else is wrong with it.
+    pub(crate) fn check_account(&self, account: &AccountPublicKey) -> Result<(), S::Error> {
+        if self.body.account() == account {
+            Ok(())
+        } else {
+            Err(S::wrong_account())
+        }
+    }
+
+    /// Checks the tail against `roster`, the roster in force: the account key, or a device it
+    /// lists under the key it lists for that device ([`Roster::verify_signed`]).
+    pub(crate) fn verify_tail(&self, roster: &Roster) -> Result<(), S::Error> {
+        roster
+            .verify_signed(self.signer, S::CONTEXT, self.signed_part(), &self.signature)
+            .map_err(|refusal| self.body.refused(refusal))
+    }
+
+    /// Checks the tail as the account key's, for what only `account` may sign (where a chain
+    /// starts): with no roster in force, every device is unlisted.
+    pub(crate) fn verify_account_tail(&self, account: &AccountPublicKey) -> Result<(), S::Error> {
+        let verified = match self.signer {
+            Signer::Device(id) => Err(Refusal::Unlisted(id)),
+            Signer::Account => account
+                .verify(S::CONTEXT, &[self.signed_part()], &self.signature)
+                .map_err(|_| Refusal::BadSignature),
+        };
+        verified.map_err(|refusal| self.body.refused(refusal))
+    }
+
+    /// The bytes the signature covers: everything before its 64 bytes.
+    fn signed_part(&self) -> &[u8] {
+        &self.encoded[..self.encoded.len() - self.signature.0.len()]
+    }
+}
+
+impl<S: Statement> Signed<S> {
     /// Verifies the statement as one about `subject` by the account of `roster`, the roster in
     /// force: signed by the account key or a device it lists.
     ///
@@ -193,9 +269,7 @@ impl<S: Statement> Signed<S> {
         roster: &Roster,
         subject: &S::Subject,
     ) -> Result<Verified<S>, StatementError> {
-        if self.body.account() != roster.account() {
-            return Err(StatementError::WrongAccount { what: S::NAME });
-        }
+        self.check_account(roster.account())?;
         if self.body.subject() != *subject {
             return Err(StatementError::WrongSubject {
                 what: S::NAME,
@@ -203,21 +277,10 @@ impl<S: Statement> Signed<S> {
                 found: format!("{:?}", self.body.subject()),
             });
         }
-        let signed = &self.encoded[..self.encoded.len() - 64];
-        roster
-            .verify_signed(self.signer, S::CONTEXT, signed, &self.signature)
-            .map_err(|refusal| match refusal {
-                Refusal::Unlisted(device) => StatementError::UnlistedSigner {
-                    what: S::NAME,
-                    device,
-                },
-                Refusal::BadSignature => StatementError::BadSignature { what: S::NAME },
-            })?;
+        self.verify_tail(roster)?;
         Ok(Verified { signed: self })
     }
-}
 
-impl<S: Statement> Signed<S> {
     /// Verifies the statement as the successor of `held` ([`Verified::accept`]), or, with none
     /// held, as the first one about `subject`, under `roster`, the roster in force.
     ///
@@ -260,9 +323,7 @@ impl<S: Statement> Verified<S> {
             return Ok(self.clone());
         }
         let body = self.body();
-        if next.body.account() != body.account() {
-            return Err(StatementError::WrongAccount { what: S::NAME });
-        }
+        next.check_account(body.account())?;
         let (trusted, offered) = (body.version(), next.body.version());
         if offered < trusted {
             return Err(StatementError::Rollback {
