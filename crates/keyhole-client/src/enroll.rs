@@ -223,6 +223,8 @@ impl JoinRequest {
             .api
             .delete(&format!("/v1/enrollments/{}", self.enrollment_id))
             .await?;
+        // Listed: the password's credential gives way to one issued against its own key.
+        owner.log_in_with_device_key().await?;
         owner
             .adopt_key_packages("/v1/key-packages", None, rng)
             .await?;

@@ -368,6 +368,8 @@ impl Owner {
             heard: BTreeMap::new(),
             damaged_packages: Vec::new(),
         };
+        // Listed now: the password's credential gives way to one issued against its own key.
+        owner.log_in_with_device_key().await?;
         owner
             .proven(
                 Method::PUT,
@@ -443,6 +445,7 @@ impl Owner {
         owner
             .publish_roster_as(body, Some(&secrets.account_key))
             .await?;
+        owner.log_in_with_device_key().await?;
         for (device, _) in &removed {
             owner
                 .proven(
@@ -467,7 +470,8 @@ impl Owner {
     }
 
     /// The account's public key, pinned from the account log's first entry.
-    pub(crate) fn account(&self) -> &AccountPublicKey {
+    #[must_use]
+    pub fn account(&self) -> &AccountPublicKey {
         self.log.account()
     }
 

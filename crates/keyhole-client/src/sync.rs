@@ -381,26 +381,31 @@ impl Owner {
         if self.roster().device(&self.device_id).is_some() {
             return Ok(());
         }
-        let mut listed_in: Option<&Roster> = None;
+        // The last roster that dropped it, and the one before, which lists its signer.
+        let (mut listed_in, mut removal): (Option<&Roster>, Option<(&Roster, &Roster)>) =
+            (None, None);
         for roster in self.log.rosters() {
             if roster.device(&self.device_id).is_some() {
                 listed_in = Some(roster);
-            } else if let Some(before) = listed_in {
-                let by = match roster.signed().signer() {
-                    Signer::Account => {
-                        "the account key (a recovery with the recovery phrase)".to_owned()
-                    }
-                    Signer::Device(id) => match before.device(&id) {
-                        Some(d) => format!("device {:?} ({id})", d.name),
-                        None => format!("device {id}"),
-                    },
-                };
-                return Err(ClientError::Removed {
-                    version: roster.body().version,
-                    by,
-                    at: roster.body().issued_at.0,
-                });
+            } else if let Some(before) = listed_in.take() {
+                removal = Some((before, roster));
             }
+        }
+        if let Some((before, roster)) = removal {
+            let by = match roster.signed().signer() {
+                Signer::Account => {
+                    "the account key (a recovery with the recovery phrase)".to_owned()
+                }
+                Signer::Device(id) => match before.device(&id) {
+                    Some(d) => format!("device {:?} ({id})", d.name),
+                    None => format!("device {id}"),
+                },
+            };
+            return Err(ClientError::Removed {
+                version: roster.body().version,
+                by,
+                at: roster.body().issued_at.0,
+            });
         }
         Err(untrusted("the account's roster does not list this device"))
     }

@@ -7,7 +7,7 @@
 mod common;
 
 use base64::Engine as _;
-use common::{NOW, PASSWORD, ana_with_camera, join_by_approval, kept_key_store};
+use common::{NOW, PASSWORD, ana_with_camera, device_login, join_by_approval, kept_key_store};
 use keyhole_camera::{Agent, AgentSettings};
 use keyhole_client::Owner;
 use keyhole_core::envelope::{OpenError, Tamper, open_object};
@@ -21,7 +21,7 @@ use keyhole_testkit::hostile::HostileProxy;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 #[tokio::test]
 async fn a_revoked_device_opens_nothing_recorded_afterwards() {
@@ -35,20 +35,10 @@ async fn a_revoked_device_opens_nothing_recorded_afterwards() {
     assert_eq!(camera.upload_pending().await.unwrap(), 1);
     owner.sync_camera(&camera_id).await.unwrap();
 
-    // A tablet is enrolled: it logs in with its own device id and gets the full history.
+    // A tablet is enrolled: listed, it logs in with its own key and gets the full history.
     let tablet = DeviceKeys::generate(rng);
     let tablet_id = DeviceId::random(rng);
     let http = keyhole_http::client(&endpoint).unwrap();
-    let login: Value = http
-        .post(format!("{url}/v1/login"))
-        .json(&json!({"username": "ana", "password": "correct horse battery", "device_id": tablet_id.to_string()}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let tablet_token = login["token"].as_str().unwrap().to_owned();
     let entry = DeviceEntry {
         id: tablet_id,
         name: "tablet".into(),
@@ -56,7 +46,9 @@ async fn a_revoked_device_opens_nothing_recorded_afterwards() {
         signing_key: tablet.signing.public(),
         hpke_key: tablet.hpke.public(),
     };
+    let by_password = common::Intruder::log_in(&url, "ana", PASSWORD, tablet_id).await;
     owner.add_device(entry, NOW, rng).await.unwrap();
+    let tablet_token = device_login(&url, owner.account(), tablet_id, &tablet.signing).await;
     let packages = |token: String| {
         let (http, url) = (http.clone(), format!("{url}/v1/key-packages"));
         async move {
@@ -67,6 +59,13 @@ async fn a_revoked_device_opens_nothing_recorded_afterwards() {
             )
         }
     };
+    // The password's credential stays a joining one once the roster lists the tablet: only
+    // the credential its key got acts as the tablet.
+    let (status, refused) = packages(by_password.token.clone()).await;
+    assert_eq!(
+        (status.as_u16(), refused["error"].as_str()),
+        (403, Some("not_enrolled"))
+    );
     let (status, pkgs) = packages(tablet_token.clone()).await;
     assert_eq!(status, 200);
     let pkgs: Vec<KeyPackage> = pkgs["packages"]

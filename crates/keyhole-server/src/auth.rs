@@ -2,11 +2,13 @@
 //! request extractor that turns a token into a [`Credential`] and its standing, and login rate
 //! limiting.
 //!
-//! A device credential's standing comes from the account's roster, read on every request: a
-//! device the newest roster lists is *enrolled* and may do what devices do; any other device
-//! credential — a password login for a device not approved yet, or one revoked since — may only
-//! join or recover (`Caller::joining`). Rosters are written only by devices the roster before
-//! lists (or the account key), so the password alone never makes an enrolled credential.
+//! A device credential's standing comes from how it was issued and from the account's roster,
+//! read on every request: a credential issued against the device's own key (a device-key login)
+//! for a device the newest roster lists is *enrolled* and may do what devices do; any other
+//! device credential — a password login (for a device not approved yet, or recovering), or one
+//! whose device was revoked since — may only join or recover (`Caller::joining`). Rosters are
+//! written only by devices the roster before lists (or the account key), and a device-key login
+//! needs the key that roster lists, so the password alone never makes an enrolled credential.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -135,8 +137,8 @@ impl LoginLimiter {
     }
 }
 
-/// The authenticated caller of a request, and whether the account's newest roster lists it
-/// (always false for a camera).
+/// The authenticated caller of a request, and whether it is an enrolled device: a device-key
+/// credential of a device the account's newest roster lists (always false for a camera).
 #[derive(Debug, Clone)]
 pub struct Caller(pub Credential, pub bool);
 
@@ -204,8 +206,12 @@ impl FromRequestParts<AppState> for Caller {
             .credential(&token_hash(token))
             .await?
             .ok_or(ApiError::Unauthorized)?;
+        // Enrolled only by the device's own key: a password login's credential stays joining
+        // even once a roster lists its device (the device then logs in with its key).
         let enrolled = match credential.subject {
-            Subject::Device(id) => listed(state, &credential.account_id, &id).await?,
+            Subject::Device(id) => {
+                credential.by_device_key && listed(state, &credential.account_id, &id).await?
+            }
             Subject::Camera(_) => false,
         };
         Ok(Self(credential, enrolled))

@@ -23,8 +23,10 @@ pub enum ApiError {
     /// A device credential whose device the account's roster does not list (not approved yet,
     /// revoked, or a password login for a new device): it may only join or recover.
     #[error(
-        "this device is not in the account's device list (not approved yet, or revoked): approve \
-         it from an enrolled device, or recover the account with the recovery phrase"
+        "this credential is not an enrolled device's: the device is not in the account's device \
+         list (not approved yet, or revoked: approve it from an enrolled device, or recover the \
+         account with the recovery phrase), or the credential came from the password (a listed \
+         device logs in with its own key, POST /v1/login/device)"
     )]
     NotEnrolled,
     /// A request that must carry an enrolled device's proof (PROTOCOL.md §17) carries none, or

@@ -77,14 +77,17 @@ async fn accounts_and_credentials(s: &dyn MetaStore) {
         account_id: ANA,
         subject: Subject::Device(DEVICE),
         created_at: 5,
+        by_device_key: true,
     };
     s.insert_credential(&phone).await.unwrap();
     assert_eq!(s.credential(&[7; 32]).await.unwrap(), Some(phone.clone()));
     let laptop = Credential {
         token_hash: [8; 32],
+        by_device_key: false,
         ..phone.clone()
     };
     s.insert_credential(&laptop).await.unwrap();
+    assert_eq!(s.credential(&[8; 32]).await.unwrap(), Some(laptop.clone()));
     assert_eq!(
         s.revoke_subject(&ANA, Subject::Device(DEVICE), 9)
             .await

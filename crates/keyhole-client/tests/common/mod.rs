@@ -311,3 +311,50 @@ impl Intruder {
         (resp.status(), resp.text().await.unwrap())
     }
 }
+
+/// A credential for device `id` (listed by the account's roster with signing key `key`),
+/// issued against its own key: what an enrolled device acts with.
+pub async fn device_login(
+    url: &str,
+    account: &keyhole_core::AccountPublicKey,
+    id: keyhole_core::DeviceId,
+    key: &keyhole_core::keys::DeviceSigningKey,
+) -> String {
+    let http = reqwest::Client::new();
+    let who = serde_json::to_vec(&serde_json::json!({
+        "account": hex::encode(account.to_bytes()),
+        "device_id": id.to_string(),
+    }))
+    .unwrap();
+    let issued: serde_json::Value = http
+        .post(format!("{url}/v1/login/challenge"))
+        .header("content-type", "application/json")
+        .body(who.clone())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let challenge =
+        keyhole_core::device_proof::Challenge::from_hex(issued["challenge"].as_str().unwrap())
+            .unwrap();
+    let request = keyhole_core::device_proof::Request {
+        method: "POST",
+        target: "/v1/login/device",
+        body: &who,
+    };
+    let proof =
+        keyhole_core::device_proof::DeviceProof::sign(challenge, id, key, &request).unwrap();
+    let login: serde_json::Value = http
+        .post(format!("{url}/v1/login/device"))
+        .header(keyhole_core::device_proof::HEADER, proof.encode())
+        .body(who)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    login["token"].as_str().unwrap().to_owned()
+}

@@ -9,3 +9,7 @@ CREATE TABLE challenges (
 );
 CREATE INDEX challenges_by_device ON challenges (account_id, device_id, expires_at);
 ALTER TABLE key_packages ADD COLUMN sealer BYTEA;
+-- Whether a device credential was issued against the device's own key (POST /v1/login/device):
+-- only such a credential, for a device the roster in force lists, acts as an enrolled device.
+-- A password login's credential (0) serves joining and recovery only.
+ALTER TABLE credentials ADD COLUMN by_device_key BIGINT NOT NULL DEFAULT 0;

@@ -125,6 +125,7 @@ pub(super) async fn login(
             account_id,
             subject: Subject::Device(device),
             created_at: now_ms(),
+            by_device_key: false,
         })
         .await?;
     let actor = format!("device:{}", hex::encode(device));
@@ -264,6 +265,7 @@ pub(super) async fn login_device(
             account_id,
             subject: Subject::Device(device),
             created_at: now_ms(),
+            by_device_key: true,
         })
         .await?;
     let actor = format!("device:{}", hex::encode(device));

@@ -50,6 +50,9 @@ pub struct Credential {
     pub subject: Subject,
     /// When it was issued.
     pub created_at: i64,
+    /// Issued against the device's own key (a device-key login), not the password: only such
+    /// a credential acts as an enrolled device.
+    pub by_device_key: bool,
 }
 
 /// A paired camera.

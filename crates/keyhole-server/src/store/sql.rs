@@ -523,12 +523,13 @@ impl MetaStore for SqlStore {
 
     async fn insert_credential(&self, c: &Credential) -> Result<(), StoreError> {
         let (kind, subject) = subject_parts(c.subject);
-        sqlx::query("INSERT INTO credentials (token_hash, account_id, kind, subject, created_at) VALUES ($1, $2, $3, $4, $5)")
+        sqlx::query("INSERT INTO credentials (token_hash, account_id, kind, subject, created_at, by_device_key) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(&c.token_hash[..])
             .bind(&c.account_id[..])
             .bind(kind)
             .bind(&subject[..])
             .bind(c.created_at)
+            .bind(i64::from(c.by_device_key))
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -536,7 +537,7 @@ impl MetaStore for SqlStore {
 
     async fn credential(&self, token_hash: &[u8; 32]) -> Result<Option<Credential>, StoreError> {
         let row = sqlx::query(
-            "SELECT account_id, kind, subject, created_at FROM credentials WHERE token_hash = $1 AND revoked_at IS NULL",
+            "SELECT account_id, kind, subject, created_at, by_device_key FROM credentials WHERE token_hash = $1 AND revoked_at IS NULL",
         )
         .bind(&token_hash[..])
         .fetch_optional(&self.pool)
@@ -551,6 +552,7 @@ impl MetaStore for SqlStore {
                     _ => Subject::Device(subject),
                 },
                 created_at: r.get("created_at"),
+                by_device_key: r.get::<i64, _>("by_device_key") != 0,
             })
         })
         .transpose()

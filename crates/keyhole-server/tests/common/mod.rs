@@ -171,7 +171,7 @@ impl Owner {
             .as_str()
             .unwrap()
             .to_owned();
-        let owner = Self {
+        let mut owner = Self {
             account: AccountKey::generate(&mut r),
             device: DeviceKeys::generate(&mut r),
             device_id,
@@ -183,6 +183,13 @@ impl Owner {
             owner.append(s, ROSTER, 1, roster.encoded()).await.status(),
             StatusCode::CREATED
         );
+        // Listed now: an enrolled device's credential is issued against its own key.
+        let login = owner.device_login(s).await;
+        assert_eq!(login.status(), StatusCode::OK);
+        owner.token = login.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         owner
     }
 
