@@ -79,7 +79,7 @@ async fn camera_follows_new_epochs_and_refuses_a_substituted_record() {
     assert_eq!(camera.upload_pending().await.unwrap(), 1);
     assert_eq!(camera.status().epoch, 2);
     owner.sync().await.unwrap();
-    let report = owner.verify(&camera_id, None).await.unwrap();
+    let report = owner.verify(&camera_id).await.unwrap();
     assert!(report.is_clean(), "{report}");
     let epochs: Vec<u32> = report
         .entries
@@ -150,7 +150,7 @@ async fn camera_follows_new_epochs_and_refuses_a_substituted_record() {
     // Nothing was sealed to the server's key: besides the two honest clips, the server holds
     // only the two alert events, sealed to the last verified epoch, which the owner opens.
     assert_eq!(camera.upload_pending().await.unwrap(), 2);
-    let report = owner.verify(&camera_id, None).await.unwrap();
+    let report = owner.verify(&camera_id).await.unwrap();
     assert!(report.is_clean(), "{report}");
     assert_eq!(report.entries.len(), 4);
     for entry in &report.entries[2..] {

@@ -85,7 +85,7 @@ async fn owner_with_camera_via(
 /// Everything the server holds for the camera, verified: the report and each object's plaintext.
 async fn fetch_all(owner: &mut Owner, camera: &CameraId) -> (Report, Vec<(ObjectKind, Vec<u8>)>) {
     owner.sync_camera(camera).await.unwrap();
-    let report = owner.verify(camera, None).await.unwrap();
+    let report = owner.verify(camera).await.unwrap();
     assert!(report.is_clean(), "{report}");
     let mut objects = Vec::new();
     for entry in &report.entries {
@@ -554,14 +554,7 @@ async fn live_view_on_request_from_a_sleeping_camera_plays_and_is_not_stored() {
     let status = camera.status().await.unwrap();
     assert_eq!(status["sealed"], 0, "{status}");
     camera.stop();
-    assert!(
-        owner
-            .verify(&camera_id, None)
-            .await
-            .unwrap()
-            .entries
-            .is_empty()
-    );
+    assert!(owner.verify(&camera_id).await.unwrap().entries.is_empty());
     server.stop().await;
 }
 

@@ -11,10 +11,12 @@ use std::path::Path;
 
 use base64::Engine as _;
 use keyhole_core::acceptance::SignedAcceptance;
+use keyhole_core::envelope::ObjectDigest;
 use keyhole_core::keys::DeviceSigningKey;
 use keyhole_core::keystore::KeyStore;
 use keyhole_core::record::{CameraRecord, SignedCameraRecord};
 use keyhole_core::recovery::KdfParams;
+use keyhole_core::report::HighWater;
 use keyhole_core::roster::{Roster, SignedRoster};
 use keyhole_core::share::SignedShare;
 use keyhole_core::{AccountPublicKey, CameraId, DeviceId, DeviceKeys, HpkeSecretKey};
@@ -80,6 +82,9 @@ struct CameraContents {
     /// For a camera shared with this account: its owner's account key (hex).
     #[serde(default)]
     owner: Option<String>,
+    /// The newest object this device verified: its sequence and digest (hex).
+    #[serde(default)]
+    verified: Option<(u64, String)>,
 }
 
 impl Drop for Contents {
@@ -222,6 +227,7 @@ impl Owner {
                         .map(|(epoch, key)| (*epoch, hex::encode(*key.to_bytes())))
                         .collect(),
                     owner: keys.owner.map(|k| hex::encode(k.to_bytes())),
+                    verified: keys.verified.map(|v| (v.sequence, hex::encode(v.digest.0))),
                 })
                 .collect(),
             log: B64.encode(self.log.encoded()),
@@ -373,6 +379,13 @@ impl Owner {
                     records,
                     viewing,
                     owner,
+                    verified: match &camera.verified {
+                        Some((sequence, digest)) => Some(HighWater {
+                            sequence: *sequence,
+                            digest: ObjectDigest(*hex32(digest, "verified object")?),
+                        }),
+                        None => None,
+                    },
                 },
             );
         }

@@ -15,7 +15,7 @@ use keyhole_core::pairing::{PairingCode, RegistrationProof};
 use keyhole_core::record::{CameraRecord, CameraRecordBody, CameraState};
 use keyhole_core::recovery::{KdfParams, RecoveryBackup, RecoveryPhrase, RecoverySecrets};
 use keyhole_core::report::{
-    Checked, DEFAULT_EPOCH_GRACE_MS, EpochStart, Expectations, Failure, Listed, Report,
+    Checked, DEFAULT_EPOCH_GRACE_MS, EpochStart, Expectations, Failure, HighWater, Listed, Report,
 };
 use keyhole_core::roster::{DeviceEntry, Roster, RosterBody, RosterHash, SignedRoster};
 use keyhole_core::signer::SignerKey;
@@ -44,6 +44,9 @@ pub(crate) struct CameraKeys {
     /// For a camera another account shares with this one: that account's key, which signs
     /// its records. `None` for the account's own cameras.
     pub(crate) owner: Option<keyhole_core::AccountPublicKey>,
+    /// The newest object this device has verified, so a later listing that ends before it
+    /// (the server hiding what was once shown) is reported.
+    pub(crate) verified: Option<HighWater>,
 }
 
 /// What a live view delivered.
@@ -1247,16 +1250,21 @@ impl Owner {
         })
     }
 
+    /// The newest object of `camera` this device has verified (kept in the key store), against
+    /// which every later listing is checked.
+    #[must_use]
+    pub fn verified_up_to(&self, camera: &CameraId) -> Option<HighWater> {
+        self.cameras.get(camera).and_then(|keys| keys.verified)
+    }
+
     /// Lists everything the server holds for `camera`, downloads and verifies each object, and
-    /// reports what is verified, tampered, swapped, replayed, reordered or missing.
+    /// reports what is verified, tampered, swapped, replayed, reordered or missing — including
+    /// objects this device verified before that the listing no longer shows. The newest object
+    /// verified is remembered for the next listing (save the key store to keep it).
     ///
     /// # Errors
     /// Server or network failures; verification failures are in the report, not errors.
-    pub async fn verify(
-        &self,
-        camera: &CameraId,
-        known_latest: Option<u64>,
-    ) -> Result<Report, ClientError> {
+    pub async fn verify(&mut self, camera: &CameraId) -> Result<Report, ClientError> {
         let keys = self.camera(camera)?;
         let mut listed = Vec::new();
         let mut after = 0u64;
@@ -1291,10 +1299,15 @@ impl Owner {
                 })
                 .collect(),
             first_sequence: 1,
-            known_latest,
+            verified_before: keys.verified,
             epoch_grace_ms: DEFAULT_EPOCH_GRACE_MS,
         };
-        Ok(Report::build(&expect, &listed))
+        let report = Report::build(&expect, &listed);
+        let mark = report.high_water(keys.verified);
+        if let Some(keys) = self.cameras.get_mut(camera) {
+            keys.verified = mark;
+        }
+        Ok(report)
     }
 
     /// Downloads one object and writes its plaintext to `out`, streaming. Returns whether it

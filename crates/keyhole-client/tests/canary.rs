@@ -235,7 +235,7 @@ async fn the_server_never_holds_or_sees_plaintext_or_private_keys() {
 
     // The recorded clip opens with the canary in it.
     ana.sync_camera(&camera_id).await.unwrap();
-    let report = ana.verify(&camera_id, None).await.unwrap();
+    let report = ana.verify(&camera_id).await.unwrap();
     assert!(report.is_clean(), "{report}");
     let clip = report.entries[0].listed_id;
     assert!(contains(

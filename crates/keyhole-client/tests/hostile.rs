@@ -135,12 +135,12 @@ impl World {
         out
     }
 
-    async fn report(&self) -> Report {
-        self.owner.verify(&self.camera_id, None).await.unwrap()
+    async fn report(&mut self) -> Report {
+        self.owner.verify(&self.camera_id).await.unwrap()
     }
 
     /// The problems the report finds with `object`, as text.
-    async fn problems(&self, object: &ObjectId) -> Vec<String> {
+    async fn problems(&mut self, object: &ObjectId) -> Vec<String> {
         let report = self.report().await;
         let entry = report
             .entries
@@ -800,6 +800,59 @@ async fn swapped_replayed_and_hidden_objects_are_caught() {
         Checked::Failed { .. }
     ));
     assert!(w.owner_view.applied() >= 6);
+}
+
+/// What a device once verified, the server cannot take back: with the newest clip hidden from
+/// the listing, or every clip, the report names them missing — also after the device's key
+/// store was saved and opened again — where a device without that memory would see a clean,
+/// shorter history.
+#[tokio::test]
+async fn objects_hidden_after_a_device_verified_them_are_caught() {
+    let mut w = World::new(9).await;
+    let clips = w.clips(3, NOW).await;
+    assert!(w.report().await.is_clean());
+    let listing = format!("/v1/cameras/{}/objects", w.camera_id);
+    let hide = |keep: usize| {
+        move |b: &mut Vec<u8>| {
+            let mut page: Value = serde_json::from_slice(b).unwrap();
+            page["objects"].as_array_mut().unwrap().truncate(keep);
+            *b = serde_json::to_vec(&page).unwrap();
+        }
+    };
+
+    // The newest clip hidden.
+    w.owner_view.rewrite(get_prefix(listing.clone()), hide(2));
+    let report = w.report().await;
+    assert_eq!(report.missing, vec![3..=3], "{report}");
+    assert!(
+        report
+            .to_string()
+            .contains("MISSING sequence 3: no verified object"),
+        "{report}"
+    );
+    // Every clip hidden.
+    w.owner_view.clear();
+    w.owner_view.rewrite(get_prefix(listing.clone()), hide(0));
+    let report = w.report().await;
+    assert_eq!(report.missing, vec![1..=3], "{report}");
+    assert!(!report.is_clean());
+    // The device remembers across a restart: its key store keeps the mark.
+    let store = w
+        .owner
+        .to_key_store("passphrase", KdfParams::MINIMUM, &mut w.rng)
+        .unwrap();
+    w.owner = Owner::from_key_store(&store, "passphrase").unwrap();
+    let report = w.report().await;
+    assert_eq!(report.missing, vec![1..=3], "{report}");
+    // Shown again, the history is whole; a new clip moves the mark on.
+    w.owner_view.clear();
+    assert!(w.report().await.is_clean());
+    let newer = w.clips(1, NOW).await;
+    assert!(w.report().await.is_clean());
+    w.owner_view.rewrite(get_prefix(listing), hide(3));
+    let report = w.report().await;
+    assert_eq!(report.missing, vec![4..=4], "{report}");
+    assert_ne!(newer[0].0, clips[2].0);
 }
 
 /// A key package the server damages, and one it makes up, are skipped and said: the recovery

@@ -82,11 +82,11 @@ async fn a_device_reopened_from_its_key_store_keeps_everything() {
     assert!(Owner::from_key_store(&altered, "a long passphrase").is_err());
     assert!(Owner::from_key_store(&sealed[..40], "a long passphrase").is_err());
 
-    let reopened = Owner::load_key_store(&path, "a long passphrase").unwrap();
+    let mut reopened = Owner::load_key_store(&path, "a long passphrase").unwrap();
     assert_eq!(reopened.account_code(), account_code);
     // Its credential still works, and, without fetching anything but the objects, it opens
     // both epochs' clips.
-    let report = reopened.verify(&camera_id, None).await.unwrap();
+    let report = reopened.verify(&camera_id).await.unwrap();
     assert!(report.is_clean(), "{report}");
     for (id, expected) in [(clip, vec![7; 70_000]), (second, vec![8; 1000])] {
         let mut out = Vec::new();

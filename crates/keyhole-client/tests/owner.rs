@@ -182,7 +182,7 @@ async fn set_up_pair_record_verify_export_and_catch_a_hostile_server() {
 
     // The owner's device learns the viewing key from its key package, verifies and exports.
     ana.sync_camera(&camera_id).await.unwrap();
-    let report = ana.verify(&camera_id, None).await.unwrap();
+    let report = ana.verify(&camera_id).await.unwrap();
     assert!(report.is_clean(), "{report}");
     assert_eq!(report.entries.len(), 3);
     let mut exported = Vec::new();
@@ -205,7 +205,7 @@ async fn set_up_pair_record_verify_export_and_catch_a_hostile_server() {
     std::fs::write(blob(&clips[0].0), bytes).unwrap();
     let backdoor = server.backdoor().await;
     assert!(backdoor.meta.delete_object(&clips[1].0.0).await.unwrap());
-    let report = ana.verify(&camera_id, Some(3)).await.unwrap();
+    let report = ana.verify(&camera_id).await.unwrap();
     assert!(!report.is_clean());
     let text = report.to_string();
     assert!(

@@ -125,7 +125,7 @@ async fn a_revoked_device_opens_nothing_recorded_afterwards() {
     );
     // The owner's phone still opens both.
     owner.sync_camera(&camera_id).await.unwrap();
-    let report = owner.verify(&camera_id, None).await.unwrap();
+    let report = owner.verify(&camera_id).await.unwrap();
     assert!(report.is_clean(), "{report}");
     assert_eq!(report.entries.len(), 2);
     // A device cannot revoke itself.
@@ -232,7 +232,7 @@ async fn a_new_key_that_could_not_be_sealed_is_never_used() {
     let after = camera.record_clip(&[2; 3000], NOW, rng).await.unwrap();
     camera.upload_pending().await.unwrap();
     owner.sync().await.unwrap();
-    let report = owner.verify(&camera_id, None).await.unwrap();
+    let report = owner.verify(&camera_id).await.unwrap();
     assert!(report.is_clean(), "{report}");
     let listed: Vec<_> = report.entries.iter().map(|e| e.listed_id).collect();
     assert!(listed.contains(&during) && listed.contains(&after));

@@ -127,8 +127,8 @@ async fn packages(owner: &Owner, device: Option<DeviceId>) -> Vec<KeyPackage> {
 }
 
 /// Whether the object verifies on `device`, and the report's problems with it.
-async fn opens(device: &Owner, camera: &CameraId, object: &ObjectId) -> Vec<Problem> {
-    let report = device.verify(camera, None).await.unwrap();
+async fn opens(device: &mut Owner, camera: &CameraId, object: &ObjectId) -> Vec<Problem> {
+    let report = device.verify(camera).await.unwrap();
     report
         .entries
         .iter()
@@ -185,9 +185,9 @@ async fn a_shared_camera_is_viewed_by_the_member_until_withdrawn() {
     camera.upload_pending().await.unwrap();
     bob.sync().await.unwrap();
     assert_eq!(bob.shared_by(&camera_id).as_deref(), Some("ana"));
-    assert_eq!(opens(&bob, &camera_id, &before).await, vec![]);
-    assert_eq!(opens(&bob, &camera_id, &during).await, vec![]);
-    let report = bob.verify(&camera_id, None).await.unwrap();
+    assert_eq!(opens(&mut bob, &camera_id, &before).await, vec![]);
+    assert_eq!(opens(&mut bob, &camera_id, &during).await, vec![]);
+    let report = bob.verify(&camera_id).await.unwrap();
     assert!(report.is_clean(), "{report}");
     // Bo can look, not change.
     assert!(matches!(
@@ -230,11 +230,11 @@ async fn a_shared_camera_is_viewed_by_the_member_until_withdrawn() {
     camera.refresh_record(rng).await.unwrap();
     let after = camera.record_clip(&[3; 3000], NOW, rng).await.unwrap();
     camera.upload_pending().await.unwrap();
-    assert!(opens(&ana, &camera_id, &after).await.is_empty());
+    assert!(opens(&mut ana, &camera_id, &after).await.is_empty());
     // The server no longer serves Bo the camera...
     bob.sync().await.unwrap();
     assert!(matches!(
-        bob.verify(&camera_id, None).await,
+        bob.verify(&camera_id).await,
         Err(ClientError::Server { status: 404, .. })
     ));
     // ...and a server that does anyway gives him nothing he can open: no key of epoch 3 was
@@ -256,9 +256,9 @@ async fn a_shared_camera_is_viewed_by_the_member_until_withdrawn() {
             .flatten()
             .map(|(_, body)| (StatusCode::OK, body.clone()))
     });
-    assert_eq!(opens(&bob, &camera_id, &during).await, vec![]);
+    assert_eq!(opens(&mut bob, &camera_id, &during).await, vec![]);
     assert_eq!(
-        opens(&bob, &camera_id, &after).await,
+        opens(&mut bob, &camera_id, &after).await,
         vec![Problem::NoViewingKey { epoch: 3 }]
     );
     assert!(packages(&bob, None).await.iter().all(|p| p.epoch < 3));
@@ -441,7 +441,7 @@ async fn every_device_of_the_member_opens_what_is_shared_after_one_accepts() {
     let mut tablet = Owner::from_key_store(&store, "a long passphrase").unwrap();
     assert_eq!(tablet.accepted_owners(), vec!["ana".to_owned()]);
     assert_eq!(tablet.shared_by(&camera_id).as_deref(), Some("ana"));
-    assert_eq!(opens(&tablet, &camera_id, &clip).await, vec![]);
+    assert_eq!(opens(&mut tablet, &camera_id, &clip).await, vec![]);
 
     // A laptop joining later does too, once Ana's device has followed Bo's roster.
     let mut laptop = join_by_approval(
@@ -455,7 +455,7 @@ async fn every_device_of_the_member_opens_what_is_shared_after_one_accepts() {
     ana.sync().await.unwrap();
     laptop.sync().await.unwrap();
     assert_eq!(laptop.shared_by(&camera_id).as_deref(), Some("ana"));
-    assert_eq!(opens(&laptop, &camera_id, &clip).await, vec![]);
+    assert_eq!(opens(&mut laptop, &camera_id, &clip).await, vec![]);
     // Accepting again changes nothing.
     let version = bob.api().get_bytes("/v1/log").await.unwrap().len();
     bob.accept_shares_from("ana", &ana.account_code().to_string())
@@ -604,7 +604,7 @@ async fn a_members_revoked_device_gets_nothing_more_of_a_shared_camera() {
     let before = camera.record_clip(b"before", NOW, rng).await.unwrap();
     camera.upload_pending().await.unwrap();
     tablet.sync().await.unwrap();
-    assert!(opens(&tablet, &camera_id, &before).await.is_empty());
+    assert!(opens(&mut tablet, &camera_id, &before).await.is_empty());
     let store = dir.path().join("tablet.keys");
     tablet
         .save_key_store(&store, "tablet passphrase", KdfParams::MINIMUM, rng)
@@ -630,7 +630,7 @@ async fn a_members_revoked_device_gets_nothing_more_of_a_shared_camera() {
     assert_eq!(camera.status().epoch, 2);
     bob.sync().await.unwrap();
     assert!(
-        opens(&bob, &camera_id, &after).await.is_empty(),
+        opens(&mut bob, &camera_id, &after).await.is_empty(),
         "Bob's phone still views"
     );
 

@@ -100,7 +100,7 @@ async fn a_transferred_camera_keeps_old_and_new_owners_apart() {
                 opens(&ana, &ana_camera, &old).await.as_deref(),
                 Some(&b"ana's footage"[..])
             );
-            let report = ana.verify(&ana_camera, None).await.unwrap();
+            let report = ana.verify(&ana_camera).await.unwrap();
             assert_eq!(report.entries.len(), 1);
         } else {
             assert!(opens(&ana, &ana_camera, &old).await.is_none());
@@ -108,7 +108,7 @@ async fn a_transferred_camera_keeps_old_and_new_owners_apart() {
         }
         assert!(opens(&ana, &ana_camera, &new).await.is_none());
         assert!(matches!(
-            ana.verify(&bob_camera, None).await,
+            ana.verify(&bob_camera).await,
             Err(ClientError::Untrusted(_))
         ));
 
@@ -117,7 +117,7 @@ async fn a_transferred_camera_keeps_old_and_new_owners_apart() {
             opens(&bob, &bob_camera, &new).await.as_deref(),
             Some(&b"bob's footage"[..])
         );
-        let report = bob.verify(&bob_camera, None).await.unwrap();
+        let report = bob.verify(&bob_camera).await.unwrap();
         assert!(report.is_clean(), "{report}");
         assert_eq!(report.entries.len(), 1);
         assert!(opens(&bob, &bob_camera, &old).await.is_none());

@@ -177,7 +177,7 @@ fn main() {
             began: now,
         }],
         first_sequence: 1,
-        known_latest: None,
+        verified_before: None,
         epoch_grace_ms: DEFAULT_EPOCH_GRACE_MS,
     };
     let check = |id: ObjectId, sealed: &[u8]| Listed {

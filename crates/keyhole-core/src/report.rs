@@ -116,11 +116,22 @@ pub struct Expectations {
     pub epochs: Vec<EpochStart>,
     /// The first sequence number the listing should contain (1 for the whole history).
     pub first_sequence: u64,
-    /// The highest sequence number known to exist (for example from an earlier listing this
-    /// device verified), to catch objects deleted from the end.
-    pub known_latest: Option<u64>,
+    /// The newest object this device verified before (from an earlier listing): a listing that
+    /// ends before it hides objects from the end, and one whose object at its sequence is
+    /// another object shows a history other than the one verified.
+    pub verified_before: Option<HighWater>,
     /// See [`DEFAULT_EPOCH_GRACE_MS`].
     pub epoch_grace_ms: u64,
+}
+
+/// The newest object a device has verified for a camera: its sequence and digest. Kept by the
+/// device across listings, so the server cannot take back what the device once saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HighWater {
+    /// Its sequence number.
+    pub sequence: u64,
+    /// Its object digest (PROTOCOL.md §7.8).
+    pub digest: ObjectDigest,
 }
 
 /// A problem with one listed object.
@@ -172,6 +183,11 @@ pub enum Problem {
         /// The epoch in force at capture time.
         current: u32,
     },
+    /// Authentic, but not the object this device verified at this sequence before.
+    NotAsVerified {
+        /// Its sequence number.
+        sequence: u64,
+    },
     /// A live session appeared in the recorded sequence.
     NotRecorded,
 }
@@ -218,6 +234,10 @@ impl fmt::Display for Problem {
                 "sealed to retired epoch {epoch} although epoch {current} was in force: the \
                  server may have withheld the camera's new record"
             ),
+            Self::NotAsVerified { sequence } => write!(
+                f,
+                "swapped: sequence {sequence} is not the object this device verified there before"
+            ),
             Self::NotRecorded => f.write_str("a live session listed among recordings"),
         }
     }
@@ -230,6 +250,8 @@ pub struct Entry {
     pub listed_id: ObjectId,
     /// Its authenticated header, if it verified.
     pub header: Option<Header>,
+    /// Its object digest, if it verified.
+    pub digest: Option<ObjectDigest>,
     /// Everything wrong with it; empty means verified.
     pub problems: Vec<Problem>,
 }
@@ -268,6 +290,7 @@ impl Report {
             let mut entry = Entry {
                 listed_id: item.listed_id,
                 header: None,
+                digest: None,
                 problems: Vec::new(),
             };
             match &item.checked {
@@ -323,8 +346,17 @@ impl Report {
                         if let Some(p) = retired_epoch(expect, h) {
                             entry.problems.push(p);
                         }
+                        if expect
+                            .verified_before
+                            .is_some_and(|v| v.sequence == h.sequence && v.digest != obj.digest)
+                        {
+                            entry.problems.push(Problem::NotAsVerified {
+                                sequence: h.sequence,
+                            });
+                        }
                     }
                     entry.header = Some(h.clone());
+                    entry.digest = Some(obj.digest);
                 }
             }
             entries.push(entry);
@@ -367,13 +399,39 @@ impl Report {
             }
             next = next.max(seq.saturating_add(1));
         }
-        if let Some(latest) = expect.known_latest.filter(|l| *l >= next) {
+        if let Some(latest) = expect
+            .verified_before
+            .map(|v| v.sequence)
+            .filter(|l| *l >= next)
+        {
             missing.push(next..=latest);
         }
         Self {
             camera_id: expect.camera_id,
             entries,
             missing,
+        }
+    }
+
+    /// The newest object that verified with no problem, to keep as the next listing's
+    /// [`Expectations::verified_before`] (never lower than `before`).
+    #[must_use]
+    pub fn high_water(&self, before: Option<HighWater>) -> Option<HighWater> {
+        let newest = self
+            .entries
+            .iter()
+            .filter(|e| e.is_verified())
+            .filter_map(|e| {
+                Some(HighWater {
+                    sequence: e.header.as_ref()?.sequence,
+                    digest: e.digest?,
+                })
+            })
+            .max_by_key(|h| h.sequence);
+        match (before, newest) {
+            (Some(b), Some(n)) if n.sequence > b.sequence => Some(n),
+            (Some(b), _) => Some(b),
+            (None, n) => n,
         }
     }
 

@@ -84,7 +84,7 @@ fn expect() -> Expectations {
             began: Timestamp(T0),
         }],
         first_sequence: 1,
-        known_latest: None,
+        verified_before: None,
         epoch_grace_ms: DEFAULT_EPOCH_GRACE_MS,
     }
 }
@@ -114,8 +114,12 @@ fn hidden_and_deleted_objects_are_gaps() {
     let c = chain(CAMERA_ID, &camera(), 6, |_| 1);
     let r = Report::build(&expect(), &list(&[&c[0], &c[1], &c[3], &c[4]]));
     assert_eq!(r.missing, vec![3..=3]);
+    // What a device verified before: the whole chain, its mark at sequence 6.
+    let all = Report::build(&expect(), &list(&c.iter().collect::<Vec<_>>()));
+    let mark = all.high_water(None).unwrap();
+    assert_eq!(mark.sequence, 6);
     let mut e = expect();
-    e.known_latest = Some(6);
+    e.verified_before = Some(mark);
     let r = Report::build(&e, &list(&[&c[1], &c[2]]));
     assert_eq!(r.missing, vec![1..=1, 4..=6]);
     assert!(
@@ -124,6 +128,32 @@ fn hidden_and_deleted_objects_are_gaps() {
         "{r}"
     );
     assert!(!r.is_clean());
+    // A shorter listing never lowers the mark.
+    assert_eq!(r.high_water(Some(mark)), Some(mark));
+}
+
+/// Another authentic object at the sequence this device verified before (one the camera sealed
+/// on a chain it did not keep, or a replay of another epoch's) is named, not taken as the
+/// newest.
+#[test]
+fn an_object_other_than_the_one_verified_before_is_named() {
+    let c = chain(CAMERA_ID, &camera(), 3, |_| 1);
+    let mark = Report::build(&expect(), &list(&c.iter().collect::<Vec<_>>()))
+        .high_water(None)
+        .unwrap();
+    // The same chain but for its third object, sealed to another epoch: another digest.
+    let other = chain(CAMERA_ID, &camera(), 3, |s| if s == 3 { 2 } else { 1 });
+    let mut e = expect();
+    e.verified_before = Some(mark);
+    let r = Report::build(&e, &list(&other.iter().collect::<Vec<_>>()));
+    assert!(
+        r.entries[2]
+            .problems
+            .contains(&Problem::NotAsVerified { sequence: 3 }),
+        "{r}"
+    );
+    assert!(!r.is_clean());
+    assert_eq!(r.high_water(Some(mark)), Some(mark), "the mark stays");
 }
 
 #[test]

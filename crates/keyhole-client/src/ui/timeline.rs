@@ -83,13 +83,15 @@ impl Viewer {
 
     /// Verifies every camera's listing and opens its events.
     async fn build(&self) -> Result<Built, ClientError> {
-        let owner = self.owner.read().await;
+        // Written: verifying moves each camera's mark of what this device has seen.
+        let mut owner = self.owner.write().await;
         let mut timeline = Timeline {
             cameras: Vec::new(),
             events: Vec::new(),
             problems: Vec::new(),
         };
         let mut thumbnails = HashMap::new();
+        let mut moved = false;
         for (camera, name, _, removed) in owner.cameras() {
             let id = camera.to_string();
             timeline.cameras.push(CameraView {
@@ -97,7 +99,8 @@ impl Viewer {
                 name,
                 removed,
             });
-            let report = match owner.verify(&camera, None).await {
+            let seen = owner.verified_up_to(&camera);
+            let report = match owner.verify(&camera).await {
                 // A camera whose owner stopped sharing it: no longer served here.
                 Err(ClientError::Server { status: 404, .. })
                     if owner.shared_by(&camera).is_some() =>
@@ -106,6 +109,7 @@ impl Viewer {
                 }
                 other => other?,
             };
+            moved |= owner.verified_up_to(&camera) != seen;
             let states: HashMap<ObjectId, Option<String>> = report
                 .entries
                 .iter()
@@ -188,6 +192,10 @@ impl Viewer {
                     },
                 });
             }
+        }
+        if moved {
+            // What this device verified is kept, so the server cannot take it back unseen.
+            (self.persist)(&owner)?;
         }
         timeline
             .events

@@ -100,6 +100,20 @@ impl Device {
         Ok(device)
     }
 
+    /// Verifies `camera`'s listing and saves the mark of the newest object verified, so the
+    /// next listing is checked against it.
+    pub(crate) async fn verified(
+        &mut self,
+        camera: &CameraId,
+    ) -> anyhow::Result<keyhole_client::core::report::Report> {
+        let before = self.owner.verified_up_to(camera);
+        let report = self.owner.verify(camera).await?;
+        if self.owner.verified_up_to(camera) != before {
+            self.save()?;
+        }
+        Ok(report)
+    }
+
     /// A camera named by id or by its name.
     pub(crate) fn camera(&self, named: &str) -> anyhow::Result<CameraId> {
         let cameras = self.owner.cameras();
@@ -390,8 +404,8 @@ pub(crate) async fn events(
     thumbnails: Option<&Path>,
     json: bool,
 ) -> anyhow::Result<bool> {
-    let (device, camera) = Device::open_synced(store, camera).await?;
-    let report = device.owner.verify(&camera, None).await?;
+    let (mut device, camera) = Device::open_synced(store, camera).await?;
+    let report = device.verified(&camera).await?;
     let mut listed = Vec::new();
     for entry in &report.entries {
         let Some(header) = &entry.header else {
@@ -451,8 +465,8 @@ pub(crate) async fn events(
 }
 
 pub(crate) async fn verify(store: &Path, camera: &str) -> anyhow::Result<bool> {
-    let (device, camera) = Device::open_synced(store, camera).await?;
-    let report = device.owner.verify(&camera, None).await?;
+    let (mut device, camera) = Device::open_synced(store, camera).await?;
+    let report = device.verified(&camera).await?;
     print!("{report}");
     Ok(report.is_clean())
 }

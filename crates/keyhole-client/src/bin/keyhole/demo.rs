@@ -176,7 +176,7 @@ pub(crate) async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
         "The owner's phone verifies everything the server lists and exports the clips",
     );
     owner.sync().await?;
-    let report = owner.verify(&camera_id, None).await?;
+    let report = owner.verify(&camera_id).await?;
     print!("{}", indent(&report.to_string()));
     ensure!(
         report.is_clean() && report.entries.len() == 6,
@@ -237,7 +237,7 @@ pub(crate) async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
     let middle = sealed.len() / 2;
     sealed[middle] ^= 1;
     std::fs::write(&blob, sealed)?;
-    let report = owner.verify(&camera_id, None).await?;
+    let report = owner.verify(&camera_id).await?;
     print!("{}", indent(&report.to_string()));
     ensure!(!report.is_clean(), "the tampered clip was not caught");
 
