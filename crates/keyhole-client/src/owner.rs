@@ -167,8 +167,9 @@ impl ClipReader {
     }
 }
 
-/// A camera as this device sees it: from its newest verified record, and the server's word on
-/// its latest upload.
+/// A camera as this device sees it: from its newest verified record, the newest object the
+/// server names (its header checked under the camera's key), and what this device verified
+/// before.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CameraStatus {
     /// The camera.
@@ -179,21 +180,25 @@ pub struct CameraStatus {
     pub epoch: u32,
     /// Removed from the account (footage kept).
     pub removed: bool,
-    /// The newest object the server holds from it: when it was uploaded, when the camera
-    /// captured it, and the epoch it was sealed to (as the server lists them; opening the
-    /// object checks its header).
+    /// The newest object the server names for it, from its header as the camera signed it;
+    /// `None` if the server names none (or one whose header does not verify: see `problem`).
     pub latest: Option<Latest>,
     /// The newest object was sealed to an older epoch although it was captured more than the
     /// grace period after the newer record was signed: the camera is not getting its newest
     /// record (a server withholding it), so devices revoked since may open what it records.
     pub stale_epoch: bool,
+    /// This device verified a newer object (this sequence) than the newest the server names:
+    /// the server is withholding the camera's newest objects.
+    pub withheld_after: Option<u64>,
+    /// What was wrong with the object the server named as newest, if anything.
+    pub problem: Option<String>,
 }
 
-/// The newest object a camera uploaded, as the server lists it.
+/// The newest object of a camera, from its signed header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Latest {
-    /// When the server stored it.
-    pub uploaded_at: Timestamp,
+    /// Its sequence number.
+    pub sequence: u64,
     /// When the camera captured it, by the camera's clock.
     pub captured_at: Timestamp,
     /// The epoch it was sealed to.
@@ -208,9 +213,7 @@ struct ServerCamera {
 
 #[derive(Deserialize)]
 struct ServerLatest {
-    uploaded_at: u64,
-    captured_at: u64,
-    epoch: u32,
+    object_id: String,
 }
 
 /// An enrolled device acting for the account owner. It holds its own device keys and the
@@ -690,20 +693,33 @@ impl Owner {
                 continue;
             };
             let body = record.body();
-            let latest = listed
+            let named = listed
                 .iter()
                 .find(|c| c.camera_id == id.to_string())
-                .and_then(|c| c.latest.as_ref())
-                .map(|l| Latest {
-                    uploaded_at: Timestamp(l.uploaded_at),
-                    captured_at: Timestamp(l.captured_at),
-                    epoch: l.epoch,
-                });
+                .and_then(|c| c.latest.as_ref());
+            let (latest, problem) = match named {
+                None => (None, None),
+                Some(named) => match self.newest_header(id, &body.camera_key, named).await? {
+                    Ok(header) => (
+                        Some(Latest {
+                            sequence: header.sequence,
+                            captured_at: header.captured_at,
+                            epoch: header.epoch,
+                        }),
+                        None,
+                    ),
+                    Err(problem) => (None, Some(problem)),
+                },
+            };
             let stale_epoch = body.state == CameraState::Active
                 && latest.is_some_and(|l| {
                     l.epoch < body.epoch
                         && l.captured_at.0 > body.issued_at.0.saturating_add(DEFAULT_EPOCH_GRACE_MS)
                 });
+            let withheld_after = keys
+                .verified
+                .map(|v| v.sequence)
+                .filter(|seen| latest.is_none_or(|l| l.sequence < *seen));
             statuses.push(CameraStatus {
                 id: *id,
                 name: body.name.clone(),
@@ -711,9 +727,43 @@ impl Owner {
                 removed: body.state == CameraState::Removed,
                 latest,
                 stale_epoch,
+                withheld_after,
+                problem,
             });
         }
         Ok(statuses)
+    }
+
+    /// The signed header of the object the server names as `camera`'s newest, checked under
+    /// the camera's key: only its first bytes are fetched. `Err` says what was wrong with it.
+    async fn newest_header(
+        &self,
+        camera: &CameraId,
+        camera_key: &keyhole_core::CameraPublicKey,
+        named: &ServerLatest,
+    ) -> Result<Result<Header, String>, ClientError> {
+        let Ok(object) = named.object_id.parse::<ObjectId>() else {
+            return Ok(Err(
+                "the server names its newest object by no valid id".into()
+            ));
+        };
+        let (prefix, _) = self
+            .api
+            .get_range(&format!("/v1/objects/{object}"), 0..PREFIX_LEN as u64)
+            .await?;
+        Ok(match SignedHeader::verify(&prefix, camera_key) {
+            Ok(signed) => {
+                let header = signed.header().clone();
+                if header.camera_id != *camera || header.object_id != object {
+                    Err("the object the server names as newest is another one".into())
+                } else {
+                    Ok(header)
+                }
+            }
+            Err(e) => Err(format!(
+                "the object the server names as newest does not verify: {e}"
+            )),
+        })
     }
 
     /// The account's enrolled devices, from the verified roster: id, name, when added.

@@ -292,7 +292,8 @@ async fn every_owner_flow_with_the_real_binaries() {
     assert_eq!(listed[0]["epoch"], 2);
     assert_eq!(listed[0]["last_epoch"], 2, "{listed:#}");
     assert_eq!(listed[0]["stale_epoch"], false);
-    assert!(listed[0]["last_upload"].is_string());
+    assert!(listed[0]["last_captured"].is_string());
+    assert_eq!(listed[0]["withheld_after"], Value::Null, "{listed:#}");
     let after = doorbell_clips(&laptop, "Porch");
     assert_eq!(after.len(), 2);
     export(&laptop, "Porch", &after[1], &at("after.mp4"));

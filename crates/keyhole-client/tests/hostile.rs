@@ -805,7 +805,8 @@ async fn swapped_replayed_and_hidden_objects_are_caught() {
 /// What a device once verified, the server cannot take back: with the newest clip hidden from
 /// the listing, or every clip, the report names them missing — also after the device's key
 /// store was saved and opened again — where a device without that memory would see a clean,
-/// shorter history.
+/// shorter history; and the camera list, which reads the newest object's signed header rather
+/// than the server's word, says the server is withholding what this device saw.
 #[tokio::test]
 async fn objects_hidden_after_a_device_verified_them_are_caught() {
     let mut w = World::new(9).await;
@@ -819,6 +820,35 @@ async fn objects_hidden_after_a_device_verified_them_are_caught() {
             *b = serde_json::to_vec(&page).unwrap();
         }
     };
+
+    // The camera list reads the newest object's signed header, not the server's fields.
+    let status = &w.owner.camera_statuses().await.unwrap()[0];
+    assert_eq!(status.latest.map(|l| l.sequence), Some(3));
+    assert_eq!((status.withheld_after, &status.problem), (None, &None));
+    // The server names an older clip as the newest, then none.
+    let first = clips[0].0.to_string();
+    w.owner_view.rewrite(get("/v1/cameras".into()), move |b| {
+        let mut cameras: Value = serde_json::from_slice(b).unwrap();
+        cameras[0]["latest"]["object_id"] = Value::String(first.clone());
+        cameras[0]["latest"]["sequence"] = 9.into();
+        *b = serde_json::to_vec(&cameras).unwrap();
+    });
+    let status = &w.owner.camera_statuses().await.unwrap()[0];
+    assert_eq!(
+        status.latest.map(|l| l.sequence),
+        Some(1),
+        "from the header"
+    );
+    assert_eq!(status.withheld_after, Some(3));
+    w.owner_view.clear();
+    w.owner_view.rewrite(get("/v1/cameras".into()), |b| {
+        let mut cameras: Value = serde_json::from_slice(b).unwrap();
+        cameras[0]["latest"] = Value::Null;
+        *b = serde_json::to_vec(&cameras).unwrap();
+    });
+    let status = &w.owner.camera_statuses().await.unwrap()[0];
+    assert_eq!((status.latest, status.withheld_after), (None, Some(3)));
+    w.owner_view.clear();
 
     // The newest clip hidden.
     w.owner_view.rewrite(get_prefix(listing.clone()), hide(2));

@@ -23,8 +23,11 @@ pub(super) async fn cameras(State(viewer): State<Arc<Viewer>>) -> Response {
                         "name": c.name,
                         "epoch": c.epoch,
                         "removed": c.removed,
-                        "last_upload": c.latest.map(|l| l.uploaded_at.0),
+                        "last_captured": c.latest.map(|l| l.captured_at.0),
+                        "last_sequence": c.latest.map(|l| l.sequence),
                         "stale_epoch": c.stale_epoch,
+                        "withheld_after": c.withheld_after,
+                        "problem": c.problem,
                         "shared_by": owner.shared_by(&c.id),
                     })
                 })

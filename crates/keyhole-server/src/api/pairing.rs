@@ -130,6 +130,8 @@ pub(super) struct CameraInfo {
 
 #[derive(Serialize)]
 pub(super) struct Latest {
+    /// Its id, so a device can fetch and check its signed header.
+    object_id: String,
     sequence: i64,
     epoch: i64,
     captured_at: i64,
@@ -152,6 +154,7 @@ pub(super) async fn cameras(
             registered_at: c.registered_at,
             removed_at: c.removed_at,
             latest: latest.map(|o| Latest {
+                object_id: hex::encode(o.object_id),
                 sequence: o.sequence,
                 epoch: o.epoch,
                 captured_at: o.captured_at,

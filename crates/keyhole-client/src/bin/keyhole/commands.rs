@@ -360,10 +360,12 @@ pub(crate) async fn cameras(store: &Path, json: bool) -> anyhow::Result<bool> {
                     "name": c.name,
                     "epoch": c.epoch,
                     "removed": c.removed,
-                    "last_upload": c.latest.map(|l| l.uploaded_at.to_string()),
+                    "last_sequence": c.latest.map(|l| l.sequence),
                     "last_captured": c.latest.map(|l| l.captured_at.to_string()),
                     "last_epoch": c.latest.map(|l| l.epoch),
                     "stale_epoch": c.stale_epoch,
+                    "withheld_after": c.withheld_after,
+                    "problem": c.problem,
                     "shared_by": device.owner.shared_by(&c.id),
                 })
             })
@@ -380,7 +382,7 @@ pub(crate) async fn cameras(store: &Path, json: bool) -> anyhow::Result<bool> {
             };
             let last = c.latest.map_or_else(
                 || "nothing uploaded yet".to_owned(),
-                |l| format!("last upload {}", l.uploaded_at),
+                |l| format!("newest #{} captured {}", l.sequence, l.captured_at),
             );
             let shared = match device.owner.shared_by(&c.id) {
                 Some(owner) => format!("; shared by {owner}"),
@@ -393,9 +395,20 @@ pub(crate) async fn cameras(store: &Path, json: bool) -> anyhow::Result<bool> {
                      its newest record from it, so a revoked device could open its new clips"
                 );
             }
+            if let Some(seen) = c.withheld_after {
+                println!(
+                    "  WARNING: this device verified #{seen}, newer than anything the server \
+                     shows now: the server is withholding the camera's newest recordings"
+                );
+            }
+            if let Some(problem) = &c.problem {
+                println!("  WARNING: {problem}");
+            }
         }
     }
-    Ok(!cameras.iter().any(|c| c.stale_epoch))
+    Ok(!cameras
+        .iter()
+        .any(|c| c.stale_epoch || c.withheld_after.is_some() || c.problem.is_some()))
 }
 
 pub(crate) async fn events(
