@@ -7,6 +7,7 @@
 use keyhole_core::keys::DeviceSigningKey;
 use keyhole_core::log::{
     compare, Comparison, EntryKind, HeadStatement, LogError, SignedEntry, ENTRY_LEN, HEAD_LEN,
+    MAX_MARKS,
 };
 use keyhole_core::signer::{SignerKey, TAIL_LEN};
 use keyhole_core::Timestamp;
@@ -17,14 +18,13 @@ fuzz_target!(|data: &[u8]| {
     let key = account();
     let account = key.public();
     if let Ok(statement) = HeadStatement::decode_unverified(data) {
-        assert_eq!(data.len(), HEAD_LEN);
+        assert_eq!(HeadStatement::len_at(data).ok(), Some(data.len()));
+        assert!(data.len() >= HEAD_LEN && statement.marks.len() <= MAX_MARKS);
+        assert_eq!(HeadStatement::split(data).map(|s| s.len()).ok(), Some(1));
         let device = DeviceSigningKey::from_seed(&[0xd2; 32]);
         let resigned = statement.sign(&device);
-        assert_eq!(
-            &resigned[..HEAD_LEN - 64],
-            &data[..HEAD_LEN - 64],
-            "not canonical"
-        );
+        let body = data.len() - 64;
+        assert_eq!(&resigned[..body], &data[..body], "not canonical");
         if statement.account == account {
             assert_eq!(
                 HeadStatement::verify(&resigned, &account, &device.public()).as_ref(),

@@ -4,7 +4,7 @@
 //! the other devices' heads, which finds a server that showed them different histories.
 
 use keyhole_core::log::{
-    self, Comparison, ENTRY_LEN, EntryKind, HEAD_LEN, HeadStatement, LogError, SignedEntry,
+    self, CameraMark, Comparison, ENTRY_LEN, EntryKind, HeadStatement, LogError, SignedEntry,
 };
 use keyhole_core::record::CameraState;
 use keyhole_core::record::{CameraRecord, SignedCameraRecord};
@@ -501,17 +501,27 @@ impl Owner {
             sequence: head.sequence(),
             head: head.hash(),
             seen_at: now,
+            marks: self
+                .cameras
+                .iter()
+                .filter_map(|(camera, keys)| {
+                    Some(CameraMark {
+                        camera: *camera,
+                        verified: keys.verified?,
+                    })
+                })
+                .collect(),
         };
         self.api
             .put_bytes("/v1/log/heads", own.sign(&self.device.signing))
             .await?;
         let heads = self.api.get_bytes("/v1/log/heads").await?;
-        if heads.len() % HEAD_LEN != 0 {
-            return Err(untrusted("the devices' log heads are cut off"));
-        }
+        let heads = HeadStatement::split(&heads)
+            .map_err(|e| untrusted(format!("the devices' log heads: {e}")))?;
         let mut behind = false;
         let mut heard = std::collections::BTreeMap::new();
-        for chunk in heads.chunks(HEAD_LEN) {
+        let mut theirs_marks = Vec::new();
+        for chunk in heads {
             let named = HeadStatement::decode_unverified(chunk).map_err(untrusted)?;
             // Revoked and unknown devices are not the account's to compare.
             let Some(device) = self.roster().device(&named.device) else {
@@ -523,6 +533,7 @@ impl Owner {
             let theirs = HeadStatement::verify(chunk, &account, &device.signing_key)
                 .map_err(|e| untrusted(format!("device {:?}'s log head: {e}", device.name)))?;
             heard.insert(theirs.device, theirs.seen_at);
+            theirs_marks.extend(theirs.marks.iter().copied());
             match log::compare(head, |s| self.log.hash_at(s), theirs.sequence, theirs.head) {
                 Ok(Comparison::Same | Comparison::TheyAreBehind) => {}
                 Ok(Comparison::WeAreBehind { .. }) => behind = true,
@@ -536,7 +547,22 @@ impl Owner {
             }
         }
         self.heard = heard;
+        self.expect_what_they_verified(&theirs_marks);
         Ok(behind)
+    }
+
+    /// Takes another listed device's marks as this device's own where they are newer: what one
+    /// of the account's devices verified, the server cannot hide from the others.
+    fn expect_what_they_verified(&mut self, marks: &[CameraMark]) {
+        for mark in marks {
+            if let Some(keys) = self.cameras.get_mut(&mark.camera)
+                && keys
+                    .verified
+                    .is_none_or(|own| own.sequence < mark.verified.sequence)
+            {
+                keys.verified = Some(mark.verified);
+            }
+        }
     }
 
     /// The account's other devices, each with when it last reported the log head it verified

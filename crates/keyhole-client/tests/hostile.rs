@@ -11,6 +11,8 @@
     missing_docs
 )]
 
+mod common;
+
 use keyhole_camera::{Agent, AgentSettings};
 use keyhole_client::{ClientError, JoinRequest, Owner};
 use keyhole_core::envelope::{Header, Layout, PREFIX_LEN};
@@ -883,6 +885,44 @@ async fn objects_hidden_after_a_device_verified_them_are_caught() {
     let report = w.report().await;
     assert_eq!(report.missing, vec![4..=4], "{report}");
     assert_ne!(newer[0].0, clips[2].0);
+}
+
+/// What one device verified, the account's other devices expect: the phone's signed head
+/// carries its mark, and the laptop — which never listed the newest clip — reports it missing
+/// when the server hides it from the laptop alone.
+#[tokio::test]
+async fn what_one_device_verified_the_others_expect() {
+    let mut w = World::new(10).await;
+    let laptop_view = HostileProxy::start(&w.server.url).await;
+    let mut laptop = common::join_by_approval(
+        &mut w.owner,
+        &endpoint(&laptop_view.url),
+        ("ana", "laptop"),
+        NOW,
+        &mut w.rng,
+    )
+    .await;
+    w.clips(3, NOW).await;
+    assert!(w.report().await.is_clean());
+    // The server hides the newest clip from the laptop, which has verified nothing yet.
+    let listing = format!("/v1/cameras/{}/objects", w.camera_id);
+    laptop_view.rewrite(get_prefix(listing), |b| {
+        let mut page: Value = serde_json::from_slice(b).unwrap();
+        page["objects"].as_array_mut().unwrap().truncate(2);
+        *b = serde_json::to_vec(&page).unwrap();
+    });
+    laptop.sync().await.unwrap();
+    let alone = laptop.verify(&w.camera_id).await.unwrap();
+    assert!(alone.is_clean(), "nothing to expect yet: {alone}");
+    // The phone syncs: its head now carries its mark. The laptop's next sync reads it.
+    w.owner.sync().await.unwrap();
+    laptop.sync().await.unwrap();
+    let report = laptop.verify(&w.camera_id).await.unwrap();
+    assert_eq!(report.missing, vec![3..=3], "{report}");
+    assert_eq!(
+        laptop.verified_up_to(&w.camera_id).map(|m| m.sequence),
+        Some(3)
+    );
 }
 
 /// A key package the server damages, and one it makes up, are skipped and said: the recovery

@@ -15,10 +15,12 @@ use thiserror::Error;
 
 use crate::chain::{self, Break, Step};
 use crate::codec::{DecodeError, Reader, Writer, expect_magic};
-use crate::ids::{DeviceId, Timestamp};
+use crate::envelope::ObjectDigest;
+use crate::ids::{CameraId, DeviceId, Timestamp};
 use crate::keys::{
     AccountPublicKey, BadSignature, DeviceSigningKey, DeviceSigningPublicKey, Signature,
 };
+use crate::report::HighWater;
 use crate::roster::Roster;
 use crate::signer::{Refusal, Signer, SignerKey};
 use crate::statement::{self, Signable, Signed};
@@ -27,11 +29,18 @@ const ENTRY_MAGIC: &[u8; 4] = b"KHLG";
 const HEAD_MAGIC: &[u8; 4] = b"KHLH";
 const FORMAT: u8 = 2;
 const ENTRY_CONTEXT: &str = "keyhole account log v2";
-const HEAD_CONTEXT: &str = "keyhole log head v1";
+const HEAD_FORMAT: u8 = 3;
+const HEAD_CONTEXT: &str = "keyhole log head v2";
 /// Bytes of an encoded entry, signer and signature included.
 pub const ENTRY_LEN: usize = 223;
-/// Bytes of an encoded head statement, signature included.
-pub const HEAD_LEN: usize = 165;
+/// Bytes of an encoded head statement with no camera marks, signature included.
+pub const HEAD_LEN: usize = 167;
+/// Bytes of each camera mark a head statement carries.
+pub const MARK_LEN: usize = 56;
+/// Most camera marks one head statement carries.
+pub const MAX_MARKS: usize = 1024;
+/// Where a head statement's mark count sits.
+const MARK_COUNT_AT: usize = 101;
 
 /// SHA-256 of an entry's full encoding; each entry names its predecessor's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -403,21 +412,81 @@ pub struct HeadStatement {
     pub head: LogHash,
     /// When the device last verified the log.
     pub seen_at: Timestamp,
+    /// Per camera, the newest object the device verified (PROTOCOL.md §11.4), in increasing
+    /// camera order: what one device saw, the account's other devices expect.
+    pub marks: Vec<CameraMark>,
+}
+
+/// The newest object a device verified for one camera.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CameraMark {
+    /// The camera.
+    pub camera: CameraId,
+    /// Its newest verified object.
+    pub verified: HighWater,
 }
 
 impl HeadStatement {
     fn encode_body(&self) -> Vec<u8> {
-        let mut w = Writer::with_capacity(HEAD_LEN);
-        w.bytes(HEAD_MAGIC).u8(FORMAT);
+        let mut w = Writer::with_capacity(HEAD_LEN + MARK_LEN * self.marks.len());
+        w.bytes(HEAD_MAGIC).u8(HEAD_FORMAT);
         w.bytes(&self.account.to_bytes()).bytes(&self.device.0);
         w.u64(self.sequence).bytes(&self.head.0).u64(self.seen_at.0);
+        // `sign` refuses more than MAX_MARKS, so the count fits.
+        w.u16(u16::try_from(self.marks.len()).unwrap_or(u16::MAX));
+        for mark in &self.marks {
+            w.bytes(&mark.camera.0)
+                .u64(mark.verified.sequence)
+                .bytes(&mark.verified.digest.0);
+        }
         w.into_vec()
     }
 
-    /// Signs the statement with the device's key; returns its encoding.
+    /// The length of the head statement `bytes` starts with, from its mark count, to split a
+    /// concatenation of them (`GET /v1/log/heads`).
+    ///
+    /// # Errors
+    /// [`DecodeError`] if `bytes` is too short to name one.
+    pub fn len_at(bytes: &[u8]) -> Result<usize, DecodeError> {
+        let count = bytes
+            .get(MARK_COUNT_AT..MARK_COUNT_AT + 2)
+            .ok_or(DecodeError::Truncated("log head"))?;
+        let count = usize::from(u16::from_be_bytes([count[0], count[1]]));
+        Ok(HEAD_LEN + MARK_LEN * count)
+    }
+
+    /// Splits a concatenation of head statements into each one's bytes (not yet decoded).
+    ///
+    /// # Errors
+    /// [`DecodeError`] if the last one is cut off.
+    pub fn split(mut bytes: &[u8]) -> Result<Vec<&[u8]>, DecodeError> {
+        let mut out = Vec::new();
+        while !bytes.is_empty() {
+            let len = Self::len_at(bytes)?;
+            if bytes.len() < len {
+                return Err(DecodeError::Truncated("log head"));
+            }
+            let (one, rest) = bytes.split_at(len);
+            out.push(one);
+            bytes = rest;
+        }
+        Ok(out)
+    }
+
+    /// Signs the statement with the device's key; returns its encoding. Marks beyond
+    /// [`MAX_MARKS`] are left out (the newest cameras' first is not promised), and marks are put
+    /// in camera order.
     #[must_use]
     pub fn sign(&self, key: &DeviceSigningKey) -> Vec<u8> {
-        let mut encoded = self.encode_body();
+        let mut marks = self.marks.clone();
+        marks.sort_by_key(|m| m.camera.0);
+        marks.dedup_by_key(|m| m.camera);
+        marks.truncate(MAX_MARKS);
+        let canonical = Self {
+            marks,
+            ..self.clone()
+        };
+        let mut encoded = canonical.encode_body();
         let signature = key.sign(HEAD_CONTEXT, &[&encoded]);
         encoded.extend_from_slice(&signature.0);
         encoded
@@ -437,12 +506,13 @@ impl HeadStatement {
         if statement.account != *account {
             return Err(LogError::WrongAccount);
         }
+        let body = bytes.len() - 64;
         let signature = Signature(
-            bytes[HEAD_LEN - 64..]
+            bytes[body..]
                 .try_into()
                 .map_err(|_| DecodeError::Truncated("head signature"))?,
         );
-        signer.verify(HEAD_CONTEXT, &[&bytes[..HEAD_LEN - 64]], &signature)?;
+        signer.verify(HEAD_CONTEXT, &[&bytes[..body]], &signature)?;
         Ok(statement)
     }
 
@@ -452,13 +522,42 @@ impl HeadStatement {
     /// [`DecodeError`] if the bytes are not exactly one well-formed statement.
     pub fn decode_unverified(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
-        expect_magic(&mut r, HEAD_MAGIC, FORMAT, "log head")?;
+        expect_magic(&mut r, HEAD_MAGIC, HEAD_FORMAT, "log head")?;
+        let account = AccountPublicKey::from_bytes(&r.array("account key")?)?;
+        let device = DeviceId(r.array("device id")?);
+        let sequence = r.u64("sequence")?;
+        let head = LogHash(r.array("head hash")?);
+        let seen_at = Timestamp(r.u64("seen at")?);
+        let count = usize::from(r.u16("mark count")?);
+        if count > MAX_MARKS {
+            return Err(DecodeError::Invalid("too many camera marks"));
+        }
+        let mut marks: Vec<CameraMark> = Vec::with_capacity(count);
+        for _ in 0..count {
+            let mark = CameraMark {
+                camera: CameraId(r.array("mark camera")?),
+                verified: HighWater {
+                    sequence: r.u64("mark sequence")?,
+                    digest: ObjectDigest(r.array("mark digest")?),
+                },
+            };
+            if marks
+                .last()
+                .is_some_and(|last| last.camera.0 >= mark.camera.0)
+            {
+                return Err(DecodeError::Invalid(
+                    "camera marks out of order or repeated",
+                ));
+            }
+            marks.push(mark);
+        }
         let statement = Self {
-            account: AccountPublicKey::from_bytes(&r.array("account key")?)?,
-            device: DeviceId(r.array("device id")?),
-            sequence: r.u64("sequence")?,
-            head: LogHash(r.array("head hash")?),
-            seen_at: Timestamp(r.u64("seen at")?),
+            account,
+            device,
+            sequence,
+            head,
+            seen_at,
+            marks,
         };
         let _signature: [u8; 64] = r.array("head signature")?;
         r.finish()?;
@@ -672,9 +771,23 @@ mod tests {
             sequence: 3,
             head: hashes[2],
             seen_at: Timestamp(9),
+            marks: vec![CameraMark {
+                camera: CameraId([6; 16]),
+                verified: HighWater {
+                    sequence: 7,
+                    digest: ObjectDigest([8; 32]),
+                },
+            }],
         };
         let bytes = statement.sign(&device);
-        assert_eq!(bytes.len(), HEAD_LEN);
+        assert_eq!(bytes.len(), HEAD_LEN + MARK_LEN);
+        assert_eq!(
+            HeadStatement::split(&[&bytes[..], &bytes].concat())
+                .unwrap()
+                .len(),
+            2
+        );
+        assert!(HeadStatement::split(&bytes[..bytes.len() - 1]).is_err());
         assert_eq!(
             HeadStatement::verify(&bytes, &key.public(), &device.public()),
             Ok(statement)

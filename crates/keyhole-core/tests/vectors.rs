@@ -35,12 +35,16 @@ use keyhole_core::key_package::{KeyPackage, KeyPackageError, Recipient, Recipien
 use keyhole_core::keys::DeviceSigningKey;
 use keyhole_core::keystore::{HEADER_LEN, KeyStore, KeyStoreError};
 use keyhole_core::live::{LiveError, LiveOpener, LiveSealer};
-use keyhole_core::log::{EntryBody, EntryKind, HeadStatement, LogError, LogHash, SignedEntry};
+use keyhole_core::log::{
+    CameraMark, EntryBody, EntryKind, HEAD_LEN, HeadStatement, LogError, LogHash, MARK_LEN,
+    SignedEntry,
+};
 use keyhole_core::pairing::{PairingCode, PairingError, RegistrationProof};
 use keyhole_core::record::{CameraRecordBody, CameraState, RecordError, SignedCameraRecord};
 use keyhole_core::recovery::{
     KdfParams, RecoveryBackup, RecoveryError, RecoveryPhrase, RecoverySecrets,
 };
+use keyhole_core::report::HighWater;
 use keyhole_core::roster::{
     DeviceEntry, Roster, RosterBody, RosterError, RosterHash, SignedRoster,
 };
@@ -1111,6 +1115,13 @@ fn log_vectors() -> Vec<Vector> {
         sequence: 2,
         head: second.hash(),
         seen_at: Timestamp(T0 + 3000),
+        marks: vec![CameraMark {
+            camera: CAMERA_ID,
+            verified: HighWater {
+                sequence: 12,
+                digest: ObjectDigest([0x5d; 32]),
+            },
+        }],
     };
     let h = |name, about, signer: &DeviceSigningKey, expect: &str| {
         Vector::new(name, about, "log-head")
@@ -1198,18 +1209,48 @@ fn log_vectors() -> Vec<Vector> {
         ),
         h(
             "57-log-head-statement",
-            "A device's signed statement that it holds entry 2 of the log.",
+            "A device's signed statement that it holds entry 2 of the log, and has verified the \
+             camera's objects up to sequence 12.",
             &device,
             "ok",
         )
         .set("sequence", "2")
-        .hex("head", &second.hash().0),
+        .hex("head", &second.hash().0)
+        .set("marks", "1"),
         h(
             "58-log-head-forged",
             "A head statement naming the device but signed by another key.",
             &DeviceSigningKey::from_seed(&[0xd3; 32]),
             "bad signature",
         ),
+        {
+            // Two marks, the second camera first: refused when decoding, before the signature.
+            let two = HeadStatement {
+                marks: vec![
+                    statement.marks[0],
+                    CameraMark {
+                        camera: OTHER_CAMERA_ID,
+                        ..statement.marks[0]
+                    },
+                ],
+                ..statement.clone()
+            }
+            .sign(&device);
+            let marks = HEAD_LEN - 64..two.len() - 64;
+            let (first, second) = two[marks.clone()].split_at(MARK_LEN);
+            let mut swapped = two.clone();
+            swapped[marks].copy_from_slice(&[second, first].concat());
+            Vector::new(
+                "82-log-head-marks-out-of-order",
+                "A head statement whose camera marks are not in increasing camera order (here \
+                 swapped after signing): not canonical, refused as malformed.",
+                "log-head",
+            )
+            .hex("account-public", &acct.public().to_bytes())
+            .hex("device-signing-public", &device.public().to_bytes())
+            .hex("statement", &swapped)
+            .set("expect", "malformed")
+        },
     ]
 }
 
@@ -1939,6 +1980,7 @@ fn run_log_head(f: &Fields) {
             assert_eq!(f.expect(), "ok");
             assert_eq!(statement.sequence, f.num("sequence"));
             assert_eq!(statement.head.0, f.arr::<32>("head"));
+            assert_eq!(statement.marks.len() as u64, f.num("marks"));
         }
         Err(e) => assert_eq!(log_error_name(&e), f.expect()),
     }
@@ -2110,4 +2152,5 @@ vector_tests! {
     v79_device_proof_other_target => "79-device-proof-other-target",
     v80_device_proof_unlisted_device => "80-device-proof-unlisted-device",
     v81_device_proof_malformed => "81-device-proof-malformed",
+    v82_log_head_marks_out_of_order => "82-log-head-marks-out-of-order",
 }

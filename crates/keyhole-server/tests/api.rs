@@ -422,6 +422,7 @@ async fn the_account_log_takes_only_its_next_entry_with_its_statement() {
             sequence: 3,
             head: LogHash([3; 32]),
             seen_at: Timestamp(6),
+            marks: Vec::new(),
         }
         .sign(&key.signing)
     };

@@ -225,7 +225,8 @@ pub(super) async fn put_head(
     Ok(StatusCode::CREATED)
 }
 
-/// `GET /v1/log/heads`: every device's latest head statement, concatenated (each 165 bytes).
+/// `GET /v1/log/heads`: every device's latest head statement, concatenated (each names its
+/// own length by its mark count, PROTOCOL.md 15.3).
 pub(super) async fn heads(
     State(state): State<AppState>,
     caller: Caller,
