@@ -30,6 +30,13 @@ pub enum Body {
     Json(Value),
 }
 
+/// A challenge the server issued (`/v1/challenges`, `/v1/login/challenge`).
+#[derive(serde::Deserialize)]
+pub(crate) struct Issued {
+    /// 64 hex digits.
+    pub(crate) challenge: String,
+}
+
 /// A connection to one server, optionally with a bearer token.
 #[derive(Clone)]
 pub struct Api {
@@ -157,10 +164,6 @@ impl Api {
         path: &str,
         body: Body,
     ) -> Result<Value, ClientError> {
-        #[derive(serde::Deserialize)]
-        struct Issued {
-            challenge: String,
-        }
         let issued: Issued = self.post_json("/v1/challenges", &Value::Null).await?;
         self.send_proven(&issued.challenge, prover, method, path, body)
             .await

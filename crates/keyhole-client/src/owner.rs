@@ -31,7 +31,7 @@ use serde_json::json;
 
 use crate::ClientError;
 use crate::account_log::AccountLog;
-use crate::api::{Api, Body, Prover};
+use crate::api::{Api, Body, Issued, Prover};
 use crate::share::Sharing;
 
 /// What this device knows about one camera.
@@ -512,10 +512,6 @@ impl Owner {
     /// [`ClientError::Server`] with `not_found` if the roster does not list this device, or
     /// server and network errors.
     pub async fn log_in_with_device_key(&mut self) -> Result<(), ClientError> {
-        #[derive(Deserialize)]
-        struct Issued {
-            challenge: String,
-        }
         let anonymous = Api::new(&self.endpoint)?;
         let who = json!({
             "account": hex::encode(self.account().to_bytes()),

@@ -126,6 +126,12 @@ impl Owner {
     /// it extends the newest state.
     pub(crate) async fn refresh(&mut self) -> Result<(), ClientError> {
         self.pull_log().await?;
+        self.refresh_from_log().await
+    }
+
+    /// The part of [`Owner::refresh`] after the log is read: each camera the log records, shares,
+    /// acceptance and shared cameras.
+    async fn refresh_from_log(&mut self) -> Result<(), ClientError> {
         let logged: Vec<CameraId> = self
             .log
             .subjects(EntryKind::CameraRecord)
@@ -357,7 +363,7 @@ impl Owner {
         let now = crate::now();
         self.pull_log().await?;
         self.still_listed()?;
-        self.refresh().await?;
+        self.refresh_from_log().await?;
         self.open_key_packages().await?;
         if self.compare_heads(now).await? {
             // Another device had seen entries this device had not: read them, compare again.

@@ -459,13 +459,12 @@ async fn the_recovery_phrase_takes_the_account_back_from_a_device_that_struck_fi
 }
 
 /// Two listed devices: the laptop, with its own credential and key, cannot replace a key package
-/// the phone sealed (it would swap a good package for one nobody can open); it may replace its
-/// own. And a device whose credential the server stopped taking gets a new one with its own key
+/// the phone sealed (it would swap a good package for one nobody can open), not even the one
+/// sealed to itself, which the phone sealed when it approved it. And a device whose credential the server stopped taking gets a new one with its own key
 /// (never the password), while the roster lists it.
 #[tokio::test]
 async fn key_packages_are_their_sealers_and_a_listed_device_logs_in_with_its_key() {
     use keyhole_core::key_package::{Recipient, RecipientKey};
-    use keyhole_core::keys::DeviceSigningKey;
 
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir.path().join("server")).await;
@@ -473,13 +472,9 @@ async fn key_packages_are_their_sealers_and_a_listed_device_logs_in_with_its_key
     let (endpoint, mut phone, _, _camera, camera_id) =
         ana_with_camera(&server, dir.path(), rng).await;
     let mut laptop = join_by_approval(&mut phone, &endpoint, ("ana", "laptop"), NOW, rng).await;
-    let store: Value = serde_json::from_slice(&kept_key_store(&laptop, dir.path(), rng)).unwrap();
-    let laptop_key = DeviceSigningKey::from_seed(
-        &hex::decode(store["device_signing_key"].as_str().unwrap())
-            .unwrap()
-            .try_into()
-            .unwrap(),
-    );
+    let kept = kept_key_store(&laptop, dir.path(), rng);
+    let laptop_key = common::kept_signing_key(&kept);
+    let store: Value = serde_json::from_slice(&kept).unwrap();
     let as_laptop = common::Intruder {
         http: reqwest::Client::new(),
         url: server.url.clone(),

@@ -89,13 +89,7 @@ impl Revoked {
         let seed = account_key.seed();
         assert!(!contents.windows(32).any(|w| w == seed.as_slice()));
         assert!(!String::from_utf8_lossy(&contents).contains(&hex::encode(*seed)));
-        let contents: Value = serde_json::from_slice(&contents).unwrap();
-        let tablet_key = DeviceSigningKey::from_seed(
-            &hex::decode(contents["device_signing_key"].as_str().unwrap())
-                .unwrap()
-                .try_into()
-                .unwrap(),
-        );
+        let tablet_key = common::kept_signing_key(&contents);
 
         // The phone revokes the tablet: a roster without it, a new epoch for the camera.
         phone.revoke_device(tablet_id, NOW, &mut rng).await.unwrap();

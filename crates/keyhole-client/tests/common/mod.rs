@@ -202,18 +202,11 @@ impl Intruder {
         password: &str,
         device: keyhole_core::DeviceId,
     ) -> Self {
-        let http = reqwest::Client::new();
-        let login: serde_json::Value = http
-            .post(format!("{url}/v1/login"))
-            .json(&serde_json::json!({"username": user, "password": password, "device_id": device.to_string()}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (status, body) = Self::try_log_in(url, user, password, device).await;
+        assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+        let login: serde_json::Value = serde_json::from_str(&body).unwrap();
         Self {
-            http,
+            http: reqwest::Client::new(),
             url: url.to_owned(),
             token: login["token"].as_str().unwrap().to_owned(),
         }
@@ -225,15 +218,28 @@ impl Intruder {
         path: &str,
         body: Vec<u8>,
     ) -> (reqwest::StatusCode, String) {
+        self.send_with(method, path, body, None).await
+    }
+
+    /// Sends `method path body` with this credential and, given one, a device proof header.
+    async fn send_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Vec<u8>,
+        proof: Option<String>,
+    ) -> (reqwest::StatusCode, String) {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.url))
-            .bearer_auth(&self.token)
-            .body(body.clone());
+            .bearer_auth(&self.token);
         if body.starts_with(b"{") {
             request = request.header("content-type", "application/json");
         }
-        let resp = request.send().await.unwrap();
+        if let Some(proof) = proof {
+            request = request.header(keyhole_core::device_proof::HEADER, proof);
+        }
+        let resp = request.body(body).send().await.unwrap();
         (resp.status(), resp.text().await.unwrap())
     }
 
@@ -298,18 +304,20 @@ impl Intruder {
             &request,
         )
         .unwrap();
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.url))
-            .bearer_auth(&self.token)
-            .header(keyhole_core::device_proof::HEADER, proof.encode())
-            .body(body.clone());
-        if body.starts_with(b"{") {
-            request = request.header("content-type", "application/json");
-        }
-        let resp = request.send().await.unwrap();
-        (resp.status(), resp.text().await.unwrap())
+        self.send_with(method, path, body, Some(proof.encode()))
+            .await
     }
+}
+
+/// The device signing key in `contents`, a key store as a device keeps it (`kept_key_store`).
+pub fn kept_signing_key(contents: &[u8]) -> keyhole_core::keys::DeviceSigningKey {
+    let contents: serde_json::Value = serde_json::from_slice(contents).unwrap();
+    keyhole_core::keys::DeviceSigningKey::from_seed(
+        &hex::decode(contents["device_signing_key"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap(),
+    )
 }
 
 /// A credential for device `id` (listed by the account's roster with signing key `key`),

@@ -106,9 +106,9 @@ pub(super) async fn login(
         return Err(ApiError::Unauthorized);
     };
     state.logins.succeeded(&req.username);
-    // The password never stands in for an enrolled device: a device the roster lists keeps the
-    // credential it has (in its key store). A password login is for a device not enrolled yet
-    // — one joining or recovering — and gets only what that needs (`Caller::joining`).
+    // The password never stands in for an enrolled device: a device the roster lists logs in
+    // with its own key (`login_device`). A password login is for a device not enrolled yet —
+    // one joining or recovering — and gets only what that needs (`Caller::joining`).
     if crate::auth::listed(&state, &account_id, &device).await? {
         return Err(ApiError::Conflict(format!(
             "device {} is enrolled in this account; the password does not log in an enrolled \
@@ -117,6 +117,17 @@ pub(super) async fn login(
             hex::encode(device)
         )));
     }
+    issue_credential(&state, account_id, device, false).await
+}
+
+/// Stores a new credential for `device` of `account`, issued against the device's own key or
+/// (for joining and recovery) the password, and says so in the audit log.
+async fn issue_credential(
+    state: &AppState,
+    account_id: AccountId,
+    device: [u8; 16],
+    by_device_key: bool,
+) -> Result<Json<LoggedIn>, ApiError> {
     let (token, token_hash) = new_token();
     state
         .meta
@@ -125,18 +136,16 @@ pub(super) async fn login(
             account_id,
             subject: Subject::Device(device),
             created_at: now_ms(),
-            by_device_key: false,
+            by_device_key,
         })
         .await?;
+    let detail = if by_device_key {
+        "device-key login issued a credential"
+    } else {
+        "password login issued a credential for joining or recovering"
+    };
     let actor = format!("device:{}", hex::encode(device));
-    audit::record(
-        &state,
-        &account_id,
-        &actor,
-        "login",
-        "password login issued a credential for joining or recovering",
-    )
-    .await;
+    audit::record(state, &account_id, &actor, "login", detail).await;
     Ok(Json(LoggedIn {
         account_id: hex::encode(account_id),
         token,
@@ -257,30 +266,7 @@ pub(super) async fn login_device(
         body: &body,
     };
     super::proof::check(&state, &account_id, device, &proof, &request).await?;
-    let (token, token_hash) = new_token();
-    state
-        .meta
-        .insert_credential(&Credential {
-            token_hash,
-            account_id,
-            subject: Subject::Device(device),
-            created_at: now_ms(),
-            by_device_key: true,
-        })
-        .await?;
-    let actor = format!("device:{}", hex::encode(device));
-    audit::record(
-        &state,
-        &account_id,
-        &actor,
-        "login",
-        "device-key login issued a credential",
-    )
-    .await;
-    Ok(Json(LoggedIn {
-        account_id: hex::encode(account_id),
-        token,
-    }))
+    issue_credential(&state, account_id, device, true).await
 }
 
 #[derive(Deserialize)]
