@@ -298,6 +298,21 @@ fn device_proofs(out: &mut Out) {
     out.put("device_proof", "fixture", proof.encode().as_bytes());
 }
 
+fn camera_heads(out: &mut Out) {
+    let head = keyhole_core::camera_head::CameraHead {
+        camera_id: CAMERA_ID,
+        sequence: 3,
+        digest: keyhole_core::envelope::ObjectDigest([3; 32]),
+        delivered: 2,
+        clock: keyhole_core::Timestamp(1_795_735_205_000),
+        silent_after_s: 900,
+        record_version: 1,
+        roster_version: 1,
+    };
+    let signed = head.sign(&camera()).expect("a fixture head is well formed");
+    out.put("camera_head", "fixture", &signed);
+}
+
 fn pairing(out: &mut Out) {
     let code = pairing_code();
     out.put("pairing_code", "fixture", code.to_text().as_bytes());
@@ -464,6 +479,7 @@ fn main() {
     events(&mut out);
     pairing(&mut out);
     device_proofs(&mut out);
+    camera_heads(&mut out);
     recovery(&mut out);
     key_stores(&mut out);
     enrollments(&mut out);

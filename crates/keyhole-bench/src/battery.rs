@@ -69,7 +69,7 @@ pub fn worker(args: &[String]) -> anyhow::Result<()> {
             Mode::Setup => {}
             Mode::Plain => {
                 let file = tokio::fs::File::open(clip).await?;
-                let resp = agent.link().put_object(&id, file, len, 0).await?;
+                let resp = agent.link().put_object(&id, file, len, 0, None).await?;
                 ensure!(resp.status().is_success(), "the upload was refused");
                 resp.bytes().await?;
             }

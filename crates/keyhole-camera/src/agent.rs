@@ -8,6 +8,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use keyhole_core::camera_head::CameraHead;
 use keyhole_core::envelope::{
     DEFAULT_CHUNK_LOG2, ObjectKind, ObjectVerifier, PREFIX_LEN, SealParams, Sealer, Suite,
     sealed_len,
@@ -79,6 +80,9 @@ pub struct AgentSettings {
     pub suite: Suite,
     /// Largest size of the spool in bytes.
     pub spool_bytes: u64,
+    /// How long devices should wait for this camera's next head before calling it silent
+    /// (PROTOCOL.md §8.3), in seconds: its head interval with room for a late upload.
+    pub silent_after_s: u32,
 }
 
 impl Default for AgentSettings {
@@ -86,6 +90,7 @@ impl Default for AgentSettings {
         Self {
             suite: best_suite(),
             spool_bytes: 512 << 20,
+            silent_after_s: 900,
         }
     }
 }
@@ -190,6 +195,7 @@ impl Link {
         file: tokio::fs::File,
         len: u64,
         offset: u64,
+        head: Option<&[u8]>,
     ) -> Result<reqwest::Response, reqwest::Error> {
         let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
             file,
@@ -203,6 +209,9 @@ impl Link {
             .body(body);
         if offset > 0 {
             request = request.header("Upload-Offset", offset);
+        }
+        if let Some(head) = head {
+            request = request.header(HEAD_HEADER, hex::encode(head));
         }
         request.send().await
     }
@@ -582,11 +591,10 @@ impl Agent {
             .record
             .as_ref()
             .is_some_and(|r| r.signed().encoded() == signed.encoded());
-        let signer_known = self
-            .rosters
-            .last()
-            .is_some_and(|r| listing(std::slice::from_ref(r), signed.signer()).is_some());
-        if !unchanged && !signer_known {
+        // A new record is checked against the newest roster, not the one held: its signer may
+        // have been revoked since. It also keeps the roster version in the camera's heads
+        // current, which is how devices shown an old history learn of it.
+        if !unchanged {
             self.follow_rosters().await?;
         }
         let roster = self.rosters.last().ok_or_else(|| {
@@ -879,6 +887,55 @@ impl Agent {
         Ok(uploaded)
     }
 
+    /// Signs this camera's head (PROTOCOL.md §8.3): its newest sealed object, and that every
+    /// object up to `delivered` has reached the server (acknowledged, or in the request the head
+    /// rides on).
+    fn head(&self, delivered: u64) -> Result<Vec<u8>, AgentError> {
+        let sequence = self.chain.sequence;
+        CameraHead {
+            camera_id: self.identity.camera_id,
+            sequence,
+            digest: if sequence == 0 {
+                keyhole_core::envelope::ObjectDigest::default()
+            } else {
+                self.chain.previous_digest()
+            },
+            delivered: delivered.min(sequence),
+            clock: crate::now(),
+            silent_after_s: self.settings.silent_after_s.max(1),
+            record_version: self.record.as_ref().map_or(0, |r| r.body().version),
+            roster_version: self.rosters.last().map_or(0, |r| r.body().version),
+        }
+        .sign(&self.identity.key)
+        .map_err(|e| AgentError::Seal(format!("the camera's head: {e}")))
+    }
+
+    /// Sends the camera's head on its own (between uploads): what the server has of its chain
+    /// is everything before the oldest object still in the spool.
+    ///
+    /// # Errors
+    /// An unreachable or refusing server.
+    pub async fn send_head(&mut self) -> Result<(), AgentError> {
+        let delivered = match self.spool.entries()?.first() {
+            Some(oldest) => oldest.sequence.saturating_sub(1),
+            None => self.chain.sequence,
+        };
+        let head = self.head(delivered)?;
+        let resp = self
+            .http
+            .put(format!(
+                "{}/v1/cameras/{}/head",
+                self.identity.server_url, self.identity.camera_id
+            ))
+            .bearer_auth(self.identity.token.as_str())
+            .body(head)
+            .send()
+            .await;
+        self.status.online = resp.is_ok();
+        ok(resp?).await?;
+        Ok(())
+    }
+
     fn uploaded(&mut self, entry: &Entry) -> Result<(), AgentError> {
         self.spool.remove(entry)?;
         self.interrupted.remove(&entry.object_id);
@@ -918,11 +975,16 @@ impl Agent {
             );
             total += 4 + entry.len;
         }
+        let head = match entries.last() {
+            Some(last) => hex::encode(self.head(last.sequence)?),
+            None => return Ok(()),
+        };
         let resp = self
             .http
             .post(format!("{}/v1/objects", self.identity.server_url))
             .bearer_auth(self.identity.token.as_str())
             .header(reqwest::header::CONTENT_LENGTH, total)
+            .header(HEAD_HEADER, head)
             .body(reqwest::Body::wrap_stream(
                 tokio_util::io::ReaderStream::with_capacity(body, UPLOAD_READ),
             ))
@@ -961,15 +1023,19 @@ impl Agent {
                 path: entry.path.clone(),
                 source,
             })?;
+        let head = self.head(entry.sequence)?;
         let resp = self
             .link()
-            .put_object(&entry.object_id, file, entry.len, offset)
+            .put_object(&entry.object_id, file, entry.len, offset, Some(&head))
             .await;
         self.status.online = resp.is_ok();
         ok(resp?).await?;
         Ok(())
     }
 }
+
+/// The request header that carries the camera's head on an upload (hexadecimal).
+const HEAD_HEADER: &str = "keyhole-head";
 
 /// Largest batch request body (the server's limit).
 const MAX_BATCH_BYTES: u64 = keyhole_wire::batch::MAX_BYTES as u64;

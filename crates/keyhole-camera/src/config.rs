@@ -155,6 +155,19 @@ impl Default for UploadConfig {
     }
 }
 
+/// How often the camera signs its head (PROTOCOL.md §8.3) while online, and how long devices
+/// wait for the next before they show the camera as silent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeadsConfig {
+    /// Seconds between heads sent on their own (every upload carries one too); by default
+    /// 300 when wired, 86 400 (daily) on battery.
+    pub interval_s: Option<u32>,
+    /// Seconds after a head until devices call the camera silent; by default three intervals
+    /// when wired (15 minutes), the interval and 4 hours on battery (28 hours).
+    pub silent_after_s: Option<u32>,
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -179,6 +192,8 @@ pub struct Config {
     pub motion: MotionConfig,
     /// Upload retries.
     pub upload: UploadConfig,
+    /// The camera's signed heads.
+    pub heads: HeadsConfig,
 }
 
 impl Default for Config {
@@ -194,6 +209,7 @@ impl Default for Config {
             clip: ClipConfig::default(),
             motion: MotionConfig::default(),
             upload: UploadConfig::default(),
+            heads: HeadsConfig::default(),
         }
     }
 }
@@ -251,7 +267,30 @@ impl Config {
         if self.upload.retry_min_s <= 0.0 || self.upload.retry_max_s < self.upload.retry_min_s {
             return Err("upload.retry_min_s must be > 0 and <= upload.retry_max_s".into());
         }
+        if self.head_interval_s() == 0 || self.silent_after_s() <= self.head_interval_s() {
+            return Err(
+                "heads.interval_s must be at least 1 and below heads.silent_after_s".into(),
+            );
+        }
         Ok(())
+    }
+
+    /// Seconds between heads sent on their own.
+    #[must_use]
+    pub fn head_interval_s(&self) -> u32 {
+        self.heads.interval_s.unwrap_or(match self.profile {
+            Profile::Wired => 300,
+            Profile::Battery => 86_400,
+        })
+    }
+
+    /// Seconds after a head until devices call the camera silent.
+    #[must_use]
+    pub fn silent_after_s(&self) -> u32 {
+        self.heads.silent_after_s.unwrap_or(match self.profile {
+            Profile::Wired => self.head_interval_s().saturating_mul(3),
+            Profile::Battery => self.head_interval_s().saturating_add(4 * 3600),
+        })
     }
 
     /// What this camera records.

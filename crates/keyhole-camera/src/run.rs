@@ -257,6 +257,10 @@ pub async fn run(
         config.upload.retry_max_s,
     ));
     upload_wanted.notify_one();
+    let heads = tokio::spawn(heads_forever(
+        agent.clone(),
+        Duration::from_secs(u64::from(config.head_interval_s())),
+    ));
     let live_feed = crate::live::LiveFeed::default();
     let live = tokio::spawn(crate::live::serve(agent.clone(), live_feed.clone()));
 
@@ -359,6 +363,7 @@ pub async fn run(
     drop(source.pictures);
     let sealed = sealer.await.unwrap_or(Ok(()));
     uploader.abort();
+    heads.abort();
     live.abort();
     control.abort();
     // One last attempt for whatever is still spooled; it stays spooled if this fails.
@@ -557,6 +562,20 @@ fn thumbnail_at(pictures: impl IntoIterator<Item = AccessUnit>, at: u64) -> Vec<
     }
     last.and_then(|p| thumbnail_jpeg(&p).ok())
         .unwrap_or_default()
+}
+
+/// Signs and sends the camera's head every `interval` (the first at once), so devices can tell
+/// a camera with nothing new from one whose uploads the server withholds. A failed send waits
+/// for the next turn; uploads carry heads of their own meanwhile.
+async fn heads_forever(agent: Arc<Mutex<Agent>>, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(e) = agent.lock().await.send_head().await {
+            eprintln!("keyhole-camera: could not send the camera's head ({e})");
+        }
+    }
 }
 
 async fn upload_forever(

@@ -28,6 +28,7 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::ClientError;
 use crate::account_log::AccountLog;
 use crate::api::Api;
+use crate::heads::HeldHead;
 use crate::owner::{CameraKeys, Owner};
 use crate::share::Sharing;
 use crate::sync::camera_subject;
@@ -85,6 +86,9 @@ struct CameraContents {
     /// The newest object this device verified: its sequence and digest (hex).
     #[serde(default)]
     verified: Option<(u64, String)>,
+    /// The newest head the camera signed that this device verified (hex).
+    #[serde(default)]
+    head: Option<String>,
 }
 
 impl Drop for Contents {
@@ -228,6 +232,7 @@ impl Owner {
                         .collect(),
                     owner: keys.owner.map(|k| hex::encode(k.to_bytes())),
                     verified: keys.verified.map(|v| (v.sequence, hex::encode(v.digest.0))),
+                    head: keys.head.as_ref().map(|h| hex::encode(&h.bytes)),
                 })
                 .collect(),
             log: B64.encode(self.log.encoded()),
@@ -373,6 +378,17 @@ impl Owner {
                     HpkeSecretKey::from_bytes(&*hex32(key, "viewing key")?),
                 );
             }
+            let head = match (&camera.head, records.first()) {
+                (Some(head), Some(first)) => Some(
+                    HeldHead::verify(
+                        hex::decode(head).map_err(|_| bad("camera head"))?,
+                        &id,
+                        &first.body().camera_key,
+                    )
+                    .map_err(|_| bad("camera head"))?,
+                ),
+                _ => None,
+            };
             cameras.insert(
                 id,
                 CameraKeys {
@@ -386,6 +402,7 @@ impl Owner {
                         }),
                         None => None,
                     },
+                    head,
                 },
             );
         }

@@ -13,6 +13,7 @@ pub mod owner;
 pub mod ui;
 
 mod account_log;
+mod heads;
 mod share;
 mod sync;
 
@@ -65,6 +66,14 @@ pub enum ClientError {
          the server shows every device one history: treat the server as hostile"
     )]
     Forked(String),
+    /// A camera's signed head names a newer camera record or device list than the server shows
+    /// this device: the server is holding this device's view of the account back.
+    #[error(
+        "the server is showing this device an old account history: {0}. Changes made on the \
+         account's other devices since (a device removed, a new key) are hidden from this one: \
+         treat the server as hostile"
+    )]
+    Stale(String),
     /// The account's roster no longer lists this device: another device (or a recovery with
     /// the account key) removed it.
     #[error(

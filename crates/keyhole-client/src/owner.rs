@@ -16,6 +16,7 @@ use keyhole_core::record::{CameraRecord, CameraRecordBody, CameraState};
 use keyhole_core::recovery::{KdfParams, RecoveryBackup, RecoveryPhrase, RecoverySecrets};
 use keyhole_core::report::{
     Checked, DEFAULT_EPOCH_GRACE_MS, EpochStart, Expectations, Failure, HighWater, Listed, Report,
+    Silence,
 };
 use keyhole_core::roster::{DeviceEntry, Roster, RosterBody, RosterHash, SignedRoster};
 use keyhole_core::signer::SignerKey;
@@ -32,6 +33,7 @@ use serde_json::json;
 use crate::ClientError;
 use crate::account_log::AccountLog;
 use crate::api::{Api, Body, Issued, Prover};
+use crate::heads::HeldHead;
 use crate::share::Sharing;
 
 /// What this device knows about one camera.
@@ -47,6 +49,8 @@ pub(crate) struct CameraKeys {
     /// The newest object this device has verified, so a later listing that ends before it
     /// (the server hiding what was once shown) is reported.
     pub(crate) verified: Option<HighWater>,
+    /// The newest head the camera signed that this device verified (PROTOCOL.md §8.3).
+    pub(crate) head: Option<HeldHead>,
 }
 
 /// What a live view delivered.
@@ -187,9 +191,17 @@ pub struct CameraStatus {
     /// grace period after the newer record was signed: the camera is not getting its newest
     /// record (a server withholding it), so devices revoked since may open what it records.
     pub stale_epoch: bool,
-    /// This device verified a newer object (this sequence) than the newest the server names:
-    /// the server is withholding the camera's newest objects.
+    /// This device verified, or the camera signed that it delivered, a newer object (this
+    /// sequence) than the newest the server names: the server is withholding the camera's
+    /// newest objects.
     pub withheld_after: Option<u64>,
+    /// When the camera was last heard from: the clock of its newest signed head this device
+    /// holds (`None`: never).
+    pub heard: Option<Timestamp>,
+    /// The camera has said nothing signed since this time for longer than it promised (or
+    /// since pairing, if never heard from): it may be offline, or the server may be
+    /// withholding what it sends.
+    pub silent_since: Option<Timestamp>,
     /// What was wrong with the object the server named as newest, if anything.
     pub problem: Option<String>,
 }
@@ -211,7 +223,7 @@ struct ServerCamera {
     latest: Option<ServerLatest>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 struct ServerLatest {
     object_id: String,
 }
@@ -677,11 +689,13 @@ impl Owner {
             .collect()
     }
 
-    /// Every camera this device holds keys for, with the server's latest upload from each.
+    /// Every camera this device holds keys for, with the newest upload the server names (its
+    /// signed header checked) and, from the newest head this device holds (refreshed by
+    /// [`Owner::sync`]), when each was last heard from and whether it is silent as of `now`.
     ///
     /// # Errors
     /// Server errors.
-    pub async fn camera_statuses(&self) -> Result<Vec<CameraStatus>, ClientError> {
+    pub async fn camera_statuses(&self, now: Timestamp) -> Result<Vec<CameraStatus>, ClientError> {
         let listed: Vec<ServerCamera> = self.api.get_json("/v1/cameras").await?;
         let mut statuses = Vec::new();
         for (id, keys) in &self.cameras {
@@ -689,11 +703,20 @@ impl Owner {
                 continue;
             };
             let body = record.body();
-            let named = listed
-                .iter()
-                .find(|c| c.camera_id == id.to_string())
-                .and_then(|c| c.latest.as_ref());
-            let (latest, problem) = match named {
+            let head = keys.head.as_ref().map(|h| h.head);
+            // What this device verified, or the camera signed that it delivered.
+            let owed = keys
+                .verified
+                .map(|v| v.sequence)
+                .max(head.map(|h| h.delivered))
+                .filter(|s| *s > 0);
+            let named = match listed.iter().find(|c| c.camera_id == id.to_string()) {
+                Some(own) => own.latest.clone(),
+                // Another account's camera shared with this one: the server's camera list
+                // names only the account's own, so ask its listing from what is owed on.
+                None => self.newest_listed(id, owed.unwrap_or(1) - 1).await?,
+            };
+            let (latest, problem) = match &named {
                 None => (None, None),
                 Some(named) => match self.newest_header(id, &body.camera_key, named).await? {
                     Ok(header) => (
@@ -712,18 +735,29 @@ impl Owner {
                     l.epoch < body.epoch
                         && l.captured_at.0 > body.issued_at.0.saturating_add(DEFAULT_EPOCH_GRACE_MS)
                 });
-            let withheld_after = keys
-                .verified
-                .map(|v| v.sequence)
-                .filter(|seen| latest.is_none_or(|l| l.sequence < *seen));
+            let withheld_after = owed.filter(|seen| latest.is_none_or(|l| l.sequence < *seen));
+            let removed = body.state == CameraState::Removed;
+            let silent_since = (!removed)
+                .then(|| {
+                    keyhole_core::report::silent_since(
+                        head.as_ref(),
+                        Silence {
+                            now,
+                            paired_at: keys.records[0].body().issued_at,
+                        },
+                    )
+                })
+                .flatten();
             statuses.push(CameraStatus {
                 id: *id,
                 name: body.name.clone(),
                 epoch: body.epoch,
-                removed: body.state == CameraState::Removed,
+                removed,
                 latest,
                 stale_epoch,
                 withheld_after,
+                heard: head.map(|h| h.clock),
+                silent_since,
                 problem,
             });
         }
@@ -732,6 +766,37 @@ impl Owner {
 
     /// The signed header of the object the server names as `camera`'s newest, checked under
     /// the camera's key: only its first bytes are fetched. `Err` says what was wrong with it.
+    /// The newest object the server lists for `camera` after sequence `after`, paging to the
+    /// end of the listing.
+    async fn newest_listed(
+        &self,
+        camera: &CameraId,
+        mut after: u64,
+    ) -> Result<Option<ServerLatest>, ClientError> {
+        let mut newest = None;
+        loop {
+            let page: Listing = match self
+                .api
+                .get_json(&format!("/v1/cameras/{camera}/objects?after={after}"))
+                .await
+            {
+                Ok(page) => page,
+                // A share withdrawn since: no longer served.
+                Err(ClientError::Server { status: 404, .. }) => return Ok(newest),
+                Err(e) => return Err(e),
+            };
+            if let Some(last) = page.objects.last() {
+                newest = Some(ServerLatest {
+                    object_id: last.object_id.clone(),
+                });
+            }
+            match page.next_after {
+                Some(n) if n > after => after = n,
+                _ => return Ok(newest),
+            }
+        }
+    }
+
     async fn newest_header(
         &self,
         camera: &CameraId,
@@ -1311,6 +1376,20 @@ impl Owner {
     /// # Errors
     /// Server or network failures; verification failures are in the report, not errors.
     pub async fn verify(&mut self, camera: &CameraId) -> Result<Report, ClientError> {
+        self.verify_at(camera, crate::now()).await
+    }
+
+    /// [`Owner::verify`] judging, as of `now`, whether the camera has been silent longer than
+    /// its newest head promised.
+    ///
+    /// # Errors
+    /// As [`Owner::verify`].
+    pub async fn verify_at(
+        &mut self,
+        camera: &CameraId,
+        now: Timestamp,
+    ) -> Result<Report, ClientError> {
+        self.refresh_head(camera).await?;
         let keys = self.camera(camera)?;
         let mut listed = Vec::new();
         let mut after = 0u64;
@@ -1347,6 +1426,16 @@ impl Owner {
             first_sequence: 1,
             verified_before: keys.verified,
             epoch_grace_ms: DEFAULT_EPOCH_GRACE_MS,
+            camera_head: keys.head.as_ref().map(|h| h.head),
+            silence: match (keys.records.first(), keys.records.last()) {
+                (Some(first), Some(last)) if last.body().state != CameraState::Removed => {
+                    Some(Silence {
+                        now,
+                        paired_at: first.body().issued_at,
+                    })
+                }
+                _ => None,
+            },
         };
         let report = Report::build(&expect, &listed);
         let mark = report.high_water(keys.verified);

@@ -355,8 +355,10 @@ impl Owner {
     ///
     /// # Errors
     /// [`ClientError::Forked`] when another device verified a different history than the server
-    /// shows this one; [`ClientError::Untrusted`] for anything that does not verify, or a log
-    /// the server holds back from this device; server errors.
+    /// shows this one; [`ClientError::Stale`] when a camera's signed head names a newer record
+    /// or device list than the server showed this device; [`ClientError::Untrusted`] for
+    /// anything that does not verify, or a log the server holds back from this device; server
+    /// errors.
     pub async fn sync(&mut self) -> Result<bool, ClientError> {
         self.damaged_packages.clear();
         let before = self.progress();
@@ -376,6 +378,7 @@ impl Owner {
                 ));
             }
         }
+        self.check_heads().await?;
         self.finish_revocations(now, &mut rand_core::OsRng).await?;
         self.follow_members(now, &mut rand_core::OsRng).await?;
         Ok(self.progress() != before)
@@ -472,16 +475,23 @@ impl Owner {
     }
 
     /// How far this device's knowledge goes: log entries, roster version, records and keys.
-    fn progress(&self) -> (u64, u64, usize, usize, u64) {
+    fn progress(&self) -> (u64, u64, usize, usize, u64, u64) {
         let (records, keys) = self.cameras.values().fold((0, 0), |(r, k), c| {
             (r + c.records.len(), k + c.viewing.len())
         });
+        // Heads only move forward, so a newer one changes the sum of their clocks.
+        let heads = self
+            .cameras
+            .values()
+            .filter_map(|c| c.head.as_ref())
+            .fold(0u64, |sum, h| sum.wrapping_add(h.head.clock.0));
         (
             self.log.sequence(),
             self.roster().body().version,
             records,
             keys,
             self.sharing.progress(),
+            heads,
         )
     }
 

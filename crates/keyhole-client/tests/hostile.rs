@@ -177,6 +177,16 @@ fn get(path: String) -> impl Fn(&Method, &str) -> bool + Send + Sync + 'static {
     move |m: &Method, p: &str| *m == Method::GET && p == path
 }
 
+/// Answers `GET path` with 204 No Content: a server withholding what is there.
+fn withhold(
+    path: String,
+) -> impl Fn(&Method, &str, &[u8]) -> Option<(reqwest::StatusCode, Vec<u8>)> + Send + Sync + 'static
+{
+    move |m: &Method, p: &str, _: &[u8]| {
+        (*m == Method::GET && p == path).then(|| (reqwest::StatusCode::NO_CONTENT, Vec::new()))
+    }
+}
+
 fn get_prefix(prefix: String) -> impl Fn(&Method, &str) -> bool + Send + Sync + 'static {
     move |m: &Method, p: &str| *m == Method::GET && p.starts_with(&prefix)
 }
@@ -380,7 +390,11 @@ async fn a_withheld_camera_record_is_flagged() {
             .any(|p| p.contains("retired epoch 1") && p.contains("withheld")),
         "{problems:?}"
     );
-    let status = w.owner.camera_statuses().await.unwrap();
+    let status = w
+        .owner
+        .camera_statuses(keyhole_client::now())
+        .await
+        .unwrap();
     assert!(status[0].stale_epoch);
 }
 
@@ -824,7 +838,11 @@ async fn objects_hidden_after_a_device_verified_them_are_caught() {
     };
 
     // The camera list reads the newest object's signed header, not the server's fields.
-    let status = &w.owner.camera_statuses().await.unwrap()[0];
+    let status = &w
+        .owner
+        .camera_statuses(keyhole_client::now())
+        .await
+        .unwrap()[0];
     assert_eq!(status.latest.map(|l| l.sequence), Some(3));
     assert_eq!((status.withheld_after, &status.problem), (None, &None));
     // The server names an older clip as the newest, then none.
@@ -835,7 +853,11 @@ async fn objects_hidden_after_a_device_verified_them_are_caught() {
         cameras[0]["latest"]["sequence"] = 9.into();
         *b = serde_json::to_vec(&cameras).unwrap();
     });
-    let status = &w.owner.camera_statuses().await.unwrap()[0];
+    let status = &w
+        .owner
+        .camera_statuses(keyhole_client::now())
+        .await
+        .unwrap()[0];
     assert_eq!(
         status.latest.map(|l| l.sequence),
         Some(1),
@@ -848,7 +870,11 @@ async fn objects_hidden_after_a_device_verified_them_are_caught() {
         cameras[0]["latest"] = Value::Null;
         *b = serde_json::to_vec(&cameras).unwrap();
     });
-    let status = &w.owner.camera_statuses().await.unwrap()[0];
+    let status = &w
+        .owner
+        .camera_statuses(keyhole_client::now())
+        .await
+        .unwrap()[0];
     assert_eq!((status.latest, status.withheld_after), (None, Some(3)));
     w.owner_view.clear();
 
@@ -911,8 +937,11 @@ async fn what_one_device_verified_the_others_expect() {
         page["objects"].as_array_mut().unwrap().truncate(2);
         *b = serde_json::to_vec(&page).unwrap();
     });
+    // And withholds the camera's heads from it, which would name the clip too.
+    laptop_view.answer(withhold(format!("/v1/cameras/{}/head", w.camera_id)));
     laptop.sync().await.unwrap();
-    let alone = laptop.verify(&w.camera_id).await.unwrap();
+    // (As of pairing time, so that the withheld heads do not yet make the camera silent.)
+    let alone = laptop.verify_at(&w.camera_id, NOW).await.unwrap();
     assert!(alone.is_clean(), "nothing to expect yet: {alone}");
     // The phone syncs: its head now carries its mark. The laptop's next sync reads it.
     w.owner.sync().await.unwrap();
@@ -923,6 +952,155 @@ async fn what_one_device_verified_the_others_expect() {
         laptop.verified_up_to(&w.camera_id).map(|m| m.sequence),
         Some(3)
     );
+}
+
+/// The camera is a witness: every upload carries its signed head, so a device that has verified
+/// nothing yet still finds the newest clip hidden, or every clip, and the camera list says the
+/// server withholds them — where, without heads, both listings verify clean.
+#[tokio::test]
+async fn the_newest_objects_are_caught_by_the_cameras_head_on_a_device_that_saw_none() {
+    let mut w = World::new(13).await;
+    let listing = format!("/v1/cameras/{}/objects", w.camera_id);
+    let hide = |keep: usize| {
+        move |b: &mut Vec<u8>| {
+            let mut page: Value = serde_json::from_slice(b).unwrap();
+            page["objects"].as_array_mut().unwrap().truncate(keep);
+            *b = serde_json::to_vec(&page).unwrap();
+        }
+    };
+    // The server hides from the start, before the device has verified anything.
+    w.owner_view.rewrite(get_prefix(listing.clone()), hide(2));
+    w.owner_view.rewrite(get("/v1/cameras".into()), |b| {
+        let mut cameras: Value = serde_json::from_slice(b).unwrap();
+        cameras[0]["latest"] = Value::Null;
+        *b = serde_json::to_vec(&cameras).unwrap();
+    });
+    w.clips(3, NOW).await;
+    assert_eq!(w.owner.verified_up_to(&w.camera_id), None);
+    let report = w.report().await;
+    assert_eq!(report.missing, vec![3..=3], "{report}");
+    assert!(!report.is_clean());
+    let head = w.owner.camera_head(&w.camera_id).unwrap();
+    assert_eq!((head.sequence, head.delivered), (3, 3));
+    let status = &w
+        .owner
+        .camera_statuses(keyhole_client::now())
+        .await
+        .unwrap()[0];
+    assert_eq!((status.latest, status.withheld_after), (None, Some(3)));
+    assert_eq!(status.heard, Some(head.clock));
+    // Every object hidden.
+    w.owner_view.clear();
+    w.owner_view.rewrite(get_prefix(listing), hide(0));
+    let report = w.report().await;
+    assert_eq!(report.missing, vec![1..=3], "{report}");
+    assert!(
+        report.to_string().contains("MISSING sequences 1–3"),
+        "{report}"
+    );
+    assert!(w.owner_view.applied() >= 3);
+}
+
+/// A camera whose heads the server withholds — or answers with an old one — is shown silent
+/// once the time it promised has passed, in the report and the camera list; one never heard
+/// from is silent a day after pairing.
+#[tokio::test]
+async fn a_camera_whose_heads_are_withheld_is_shown_silent() {
+    let mut w = World::new(14).await;
+    w.clips(1, NOW).await;
+    let report = w.report().await;
+    assert!(report.is_clean(), "{report}");
+    let held = w.owner.camera_head(&w.camera_id).unwrap();
+    let soon = Timestamp(held.clock.0 + 60_000);
+    let late = held.silent_from();
+    async fn status(owner: &Owner, at: Timestamp) -> keyhole_client::CameraStatus {
+        owner.camera_statuses(at).await.unwrap()[0].clone()
+    }
+    assert_eq!(status(&w.owner, soon).await.silent_since, None);
+    // From now on the server keeps the camera's heads to itself, and its uploads' too.
+    w.owner_view
+        .answer(withhold(format!("/v1/cameras/{}/head", w.camera_id)));
+    w.camera.send_head().await.unwrap();
+    let report = w.owner.verify_at(&w.camera_id, soon).await.unwrap();
+    assert!(report.is_clean(), "not yet: {report}");
+    let report = w.owner.verify_at(&w.camera_id, late).await.unwrap();
+    assert_eq!(report.silent_since, Some(held.clock), "{report}");
+    assert!(!report.is_clean());
+    assert!(report.to_string().contains("SILENT"), "{report}");
+    assert_eq!(status(&w.owner, late).await.silent_since, Some(held.clock));
+    assert!(w.owner_view.applied() >= 2);
+    // Honest again: the camera's newest head clears it.
+    w.owner_view.clear();
+    let report = w.owner.verify_at(&w.camera_id, late).await.unwrap();
+    assert_eq!(report.silent_since, None, "{report}");
+
+    // A camera paired but never heard from.
+    let quiet = World::new(15).await;
+    let paired = quiet.owner.camera_statuses(NOW).await.unwrap()[0].clone();
+    assert_eq!((paired.heard, paired.silent_since), (None, None));
+    let day_later = Timestamp(NOW.0 + keyhole_core::report::DEFAULT_SILENT_AFTER_MS);
+    let status = quiet.owner.camera_statuses(day_later).await.unwrap()[0].clone();
+    assert_eq!(status.silent_since, Some(NOW));
+}
+
+/// A server that freezes one device's view of the account (its log and the devices' heads as
+/// they were) while another device revokes a third is caught by the camera's fresh head, which
+/// names the newer record and device list: the frozen device's sync says so instead of
+/// carrying on. Without the check, that sync succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_account_history_is_caught_by_the_cameras_head() {
+    let mut w = World::new(16).await;
+    let laptop_view = HostileProxy::start(&w.server.url).await;
+    let mut laptop = common::join_by_approval(
+        &mut w.owner,
+        &endpoint(&laptop_view.url),
+        ("ana", "laptop"),
+        NOW,
+        &mut w.rng,
+    )
+    .await;
+    let tablet = common::join_by_approval(
+        &mut w.owner,
+        &endpoint(&w.owner_view.url),
+        ("ana", "tablet"),
+        NOW,
+        &mut w.rng,
+    )
+    .await;
+    w.clips(1, NOW).await;
+    // The server remembers the heads as the laptop saw them, and from here shows the laptop
+    // nothing newer of the log.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = seen.clone();
+    laptop_view.rewrite(get("/v1/log/heads".into()), move |b| {
+        keep.lock().unwrap().clone_from(b);
+    });
+    laptop.sync().await.unwrap();
+    laptop_view.clear();
+    let heads = seen.lock().unwrap().clone();
+    assert!(!heads.is_empty());
+    laptop_view.answer(move |m, p, _| {
+        (*m == Method::GET && p.starts_with("/v1/log?"))
+            .then(|| (reqwest::StatusCode::OK, Vec::new()))
+    });
+    laptop_view.answer(move |m, p, _| {
+        (*m == Method::GET && p == "/v1/log/heads")
+            .then(|| (reqwest::StatusCode::OK, heads.clone()))
+    });
+    // The phone revokes the tablet: a new device list and a new epoch for the camera, which
+    // the camera picks up and names in its next head.
+    w.owner
+        .revoke_device(tablet.device_id(), NOW, &mut w.rng)
+        .await
+        .unwrap();
+    w.camera.refresh_record(&mut w.rng).await.unwrap();
+    w.camera.send_head().await.unwrap();
+    let err = laptop.sync().await.unwrap_err();
+    assert!(matches!(err, ClientError::Stale(_)), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("old account history"), "{text}");
+    assert!(text.contains("\"Porch\""), "{text}");
+    assert!(laptop_view.applied() >= 2);
 }
 
 /// A key package the server damages, and one it makes up, are skipped and said: the recovery

@@ -182,7 +182,7 @@ async fn set_up_pair_record_verify_export_and_catch_a_hostile_server() {
 
     // The owner's device learns the viewing key from its key package, verifies and exports.
     ana.sync_camera(&camera_id).await.unwrap();
-    let report = ana.verify(&camera_id).await.unwrap();
+    let report = ana.verify_at(&camera_id, NOW).await.unwrap();
     assert!(report.is_clean(), "{report}");
     assert_eq!(report.entries.len(), 3);
     let mut exported = Vec::new();
@@ -205,7 +205,7 @@ async fn set_up_pair_record_verify_export_and_catch_a_hostile_server() {
     std::fs::write(blob(&clips[0].0), bytes).unwrap();
     let backdoor = server.backdoor().await;
     assert!(backdoor.meta.delete_object(&clips[1].0.0).await.unwrap());
-    let report = ana.verify(&camera_id).await.unwrap();
+    let report = ana.verify_at(&camera_id, NOW).await.unwrap();
     assert!(!report.is_clean());
     let text = report.to_string();
     assert!(
@@ -231,7 +231,7 @@ async fn set_up_pair_record_verify_export_and_catch_a_hostile_server() {
 
     // The camera list shows the last upload. A camera still sealing to the old epoch well after
     // a new one was signed (its newest record withheld from it) is flagged.
-    let status = ana.camera_statuses().await.unwrap();
+    let status = ana.camera_statuses(keyhole_client::now()).await.unwrap();
     let latest = status[0].latest.unwrap();
     assert_eq!(
         (latest.epoch, latest.captured_at),
@@ -267,7 +267,7 @@ async fn set_up_pair_record_verify_export_and_catch_a_hostile_server() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 201);
-    let status = ana.camera_statuses().await.unwrap();
+    let status = ana.camera_statuses(keyhole_client::now()).await.unwrap();
     assert_eq!(status[0].epoch, 2);
     assert_eq!(status[0].latest.unwrap().epoch, 1);
     assert!(status[0].stale_epoch);

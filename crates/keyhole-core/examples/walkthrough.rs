@@ -179,6 +179,8 @@ fn main() {
         first_sequence: 1,
         verified_before: None,
         epoch_grace_ms: DEFAULT_EPOCH_GRACE_MS,
+        camera_head: None,
+        silence: None,
     };
     let check = |id: ObjectId, sealed: &[u8]| Listed {
         listed_id: id,

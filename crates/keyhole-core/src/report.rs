@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::ops::RangeInclusive;
 
+use crate::camera_head::CameraHead;
 use crate::codec::DecodeError;
 use crate::envelope::{Header, ObjectDigest, ObjectKind, OpenError, OpenedObject, Tamper};
 use crate::ids::{CameraId, ObjectId, Timestamp};
@@ -122,7 +123,27 @@ pub struct Expectations {
     pub verified_before: Option<HighWater>,
     /// See [`DEFAULT_EPOCH_GRACE_MS`].
     pub epoch_grace_ms: u64,
+    /// The newest head the camera signed that this device holds (PROTOCOL.md §8.3), verified
+    /// under the camera's key: objects up to its `delivered` sequence reached the server, so a
+    /// listing without them hides them, and the object at its `sequence` must have its digest.
+    pub camera_head: Option<CameraHead>,
+    /// Whether to judge the camera silent, and as of when: `None` for a camera that is not
+    /// expected to speak (removed). See [`Silence`].
+    pub silence: Option<Silence>,
 }
+
+/// What a device needs to tell that a camera has fallen silent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Silence {
+    /// The device's clock now.
+    pub now: Timestamp,
+    /// Since when the camera owes heads: when it was paired (its first record).
+    pub paired_at: Timestamp,
+}
+
+/// How long a camera that has never been heard from may stay silent after pairing before it is
+/// reported (a battery camera's longest promise, with room): 25 hours.
+pub const DEFAULT_SILENT_AFTER_MS: u64 = 25 * 60 * 60 * 1000;
 
 /// The newest object a device has verified for a camera: its sequence and digest. Kept by the
 /// device across listings, so the server cannot take back what the device once saw.
@@ -188,6 +209,11 @@ pub enum Problem {
         /// Its sequence number.
         sequence: u64,
     },
+    /// Authentic, but not the object the camera's head names at this sequence.
+    NotAsSigned {
+        /// Its sequence number.
+        sequence: u64,
+    },
     /// A live session appeared in the recorded sequence.
     NotRecorded,
 }
@@ -238,6 +264,10 @@ impl fmt::Display for Problem {
                 f,
                 "swapped: sequence {sequence} is not the object this device verified there before"
             ),
+            Self::NotAsSigned { sequence } => write!(
+                f,
+                "swapped: sequence {sequence} is not the object the camera's signed head names"
+            ),
             Self::NotRecorded => f.write_str("a live session listed among recordings"),
         }
     }
@@ -273,6 +303,14 @@ pub struct Report {
     pub entries: Vec<Entry>,
     /// Sequence numbers for which no verified object was listed.
     pub missing: Vec<RangeInclusive<u64>>,
+    /// Objects the camera's head says it sealed but had not yet delivered (still on the
+    /// camera, not a problem), beyond everything listed.
+    pub waiting: Option<RangeInclusive<u64>>,
+    /// The camera's newest head held, if any: when it was last heard from.
+    pub camera_head: Option<CameraHead>,
+    /// The camera has been silent since this time (its newest head, or its pairing, if never
+    /// heard from) for longer than it promised: the server may be withholding its heads.
+    pub silent_since: Option<Timestamp>,
 }
 
 impl Report {
@@ -354,6 +392,14 @@ impl Report {
                                 sequence: h.sequence,
                             });
                         }
+                        if expect
+                            .camera_head
+                            .is_some_and(|c| c.sequence == h.sequence && c.digest != obj.digest)
+                        {
+                            entry.problems.push(Problem::NotAsSigned {
+                                sequence: h.sequence,
+                            });
+                        }
                     }
                     entry.header = Some(h.clone());
                     entry.digest = Some(obj.digest);
@@ -399,17 +445,30 @@ impl Report {
             }
             next = next.max(seq.saturating_add(1));
         }
-        if let Some(latest) = expect
+        // What this device verified before and what the camera says reached the server
+        // must be there: a listing that ends before either hides the rest.
+        let owed = expect
             .verified_before
             .map(|v| v.sequence)
-            .filter(|l| *l >= next)
-        {
-            missing.push(next..=latest);
+            .max(expect.camera_head.map(|c| c.delivered));
+        if let Some(owed) = owed.filter(|o| *o >= next) {
+            missing.push(next..=owed);
+            next = owed + 1;
         }
+        let waiting = expect
+            .camera_head
+            .map(|c| c.sequence)
+            .filter(|s| *s >= next)
+            .map(|s| next..=s);
         Self {
             camera_id: expect.camera_id,
             entries,
             missing,
+            waiting,
+            camera_head: expect.camera_head,
+            silent_since: expect
+                .silence
+                .and_then(|s| silent_since(expect.camera_head.as_ref(), s)),
         }
     }
 
@@ -435,10 +494,24 @@ impl Report {
         }
     }
 
-    /// Whether every listed object verified and nothing is missing.
+    /// Whether every listed object verified, nothing is missing and the camera is not silent.
     #[must_use]
     pub fn is_clean(&self) -> bool {
-        self.missing.is_empty() && self.entries.iter().all(Entry::is_verified)
+        self.missing.is_empty()
+            && self.silent_since.is_none()
+            && self.entries.iter().all(Entry::is_verified)
+    }
+}
+
+/// When a camera whose newest head held is `head` fell silent, if it has been silent longer
+/// than it promised as of `silence.now` (or, never heard from, longer than
+/// [`DEFAULT_SILENT_AFTER_MS`] since pairing).
+#[must_use]
+pub fn silent_since(head: Option<&CameraHead>, silence: Silence) -> Option<Timestamp> {
+    match head {
+        Some(head) => (silence.now >= head.silent_from()).then_some(head.clock),
+        None => (silence.now.0 >= silence.paired_at.0.saturating_add(DEFAULT_SILENT_AFTER_MS))
+            .then_some(silence.paired_at),
     }
 }
 
@@ -496,6 +569,31 @@ impl fmt::Display for Report {
                 f,
                 "  MISSING {which}: no verified object (hidden, deleted, or tampered above)"
             )?;
+        }
+        if let Some(w) = &self.waiting {
+            writeln!(
+                f,
+                "  WAITING {}: sealed by the camera, not yet uploaded",
+                if w.start() == w.end() {
+                    format!("sequence {}", w.start())
+                } else {
+                    format!("sequences {}–{}", w.start(), w.end())
+                }
+            )?;
+        }
+        match (self.silent_since, &self.camera_head) {
+            (Some(since), Some(_)) => writeln!(
+                f,
+                "  SILENT  no signed word from the camera since {since}, longer than it promised: \
+                 it may be offline, or the server may be withholding what it sends"
+            )?,
+            (Some(since), None) => writeln!(
+                f,
+                "  SILENT  no signed word from the camera since it was paired ({since}): it may \
+                 be offline, or the server may be withholding what it sends"
+            )?,
+            (None, Some(head)) => writeln!(f, "  camera last heard {}", head.clock)?,
+            (None, None) => {}
         }
         if self.is_clean() {
             writeln!(f, "  every object verified; none missing")?;

@@ -12,11 +12,13 @@
 mod common;
 
 use common::*;
+use keyhole_core::camera_head::CameraHead;
 use keyhole_core::envelope::{
     ObjectDigest, ObjectKind, SealParams, Suite, open_object, seal_object,
 };
 use keyhole_core::report::{
-    Checked, DEFAULT_EPOCH_GRACE_MS, EpochStart, Expectations, Failure, Listed, Problem, Report,
+    Checked, DEFAULT_EPOCH_GRACE_MS, DEFAULT_SILENT_AFTER_MS, EpochStart, Expectations, Failure,
+    Listed, Problem, Report, Silence,
 };
 use keyhole_core::{CameraId, CameraKey, ObjectId, Timestamp};
 
@@ -86,7 +88,31 @@ fn expect() -> Expectations {
         first_sequence: 1,
         verified_before: None,
         epoch_grace_ms: DEFAULT_EPOCH_GRACE_MS,
+        camera_head: None,
+        silence: None,
     }
+}
+
+/// The camera's signed word that `sequence` is its newest object and everything up to
+/// `delivered` reached the server, at `clock`, verified as a device would.
+fn head(c: &[Clip], sequence: u64, delivered: u64, clock: u64) -> CameraHead {
+    let all = Report::build(&expect(), &list(&c.iter().collect::<Vec<_>>()));
+    let digest = all.entries[usize::try_from(sequence - 1).unwrap()]
+        .digest
+        .unwrap();
+    let bytes = CameraHead {
+        camera_id: CAMERA_ID,
+        sequence,
+        digest,
+        delivered,
+        clock: Timestamp(clock),
+        silent_after_s: 900,
+        record_version: 1,
+        roster_version: 1,
+    }
+    .sign(&camera())
+    .unwrap();
+    CameraHead::verify(&bytes, &CAMERA_ID, &camera().public()).unwrap()
 }
 
 fn list(clips: &[&Clip]) -> Vec<Listed> {
@@ -130,6 +156,79 @@ fn hidden_and_deleted_objects_are_gaps() {
     assert!(!r.is_clean());
     // A shorter listing never lowers the mark.
     assert_eq!(r.high_water(Some(mark)), Some(mark));
+}
+
+/// The camera's head names objects no device has seen yet: a listing that ends before what the
+/// camera delivered hides them (even every object), another object at the head's sequence is a
+/// swap, and what is still on the camera is waiting, not missing.
+#[test]
+fn what_the_camera_signed_it_delivered_must_be_listed() {
+    let c = chain(CAMERA_ID, &camera(), 6, |_| 1);
+    let mut e = expect();
+    e.camera_head = Some(head(&c, 6, 6, T0));
+    let newest_hidden = Report::build(&e, &list(&[&c[0], &c[1], &c[2], &c[3]]));
+    assert_eq!(newest_hidden.missing, vec![5..=6], "{newest_hidden}");
+    assert!(!newest_hidden.is_clean());
+    let all_hidden = Report::build(&e, &[]);
+    assert_eq!(all_hidden.missing, vec![1..=6]);
+    assert!(all_hidden.to_string().contains("MISSING sequences 1–6"));
+    assert!(!all_hidden.is_clean());
+    // Sealed but still on the camera: waiting, not a problem.
+    e.camera_head = Some(head(&c, 6, 4, T0));
+    let spooled = Report::build(&e, &list(&[&c[0], &c[1], &c[2], &c[3]]));
+    assert!(spooled.is_clean(), "{spooled}");
+    assert_eq!(spooled.waiting, Some(5..=6));
+    assert!(spooled.to_string().contains("WAITING sequences 5–6"));
+    // The head names sequence 3's digest; another authentic object there is named.
+    let other = chain(CAMERA_ID, &camera(), 4, |_| 2);
+    e.camera_head = Some(head(&c, 3, 3, T0));
+    e.epochs.push(EpochStart {
+        epoch: 2,
+        began: Timestamp(T0),
+    });
+    let swapped = Report::build(&e, &list(&[&c[0], &c[1], &other[2]]));
+    assert!(
+        problems(&swapped).contains(&(2, Problem::NotAsSigned { sequence: 3 })),
+        "{swapped}"
+    );
+}
+
+/// A camera that promised its next head within 900 s and has not been heard from since is
+/// silent; one never heard from is silent a day after pairing.
+#[test]
+fn a_camera_not_heard_from_for_longer_than_it_promised_is_silent() {
+    let c = chain(CAMERA_ID, &camera(), 2, |_| 1);
+    let mut e = expect();
+    e.camera_head = Some(head(&c, 2, 2, T0));
+    e.silence = Some(Silence {
+        now: Timestamp(T0 + 899_000),
+        paired_at: Timestamp(T0),
+    });
+    let heard = Report::build(&e, &list(&[&c[0], &c[1]]));
+    assert_eq!(heard.silent_since, None);
+    assert!(heard.is_clean(), "{heard}");
+    e.silence = Some(Silence {
+        now: Timestamp(T0 + 900_000),
+        paired_at: Timestamp(T0),
+    });
+    let silent = Report::build(&e, &list(&[&c[0], &c[1]]));
+    assert_eq!(silent.silent_since, Some(Timestamp(T0)));
+    assert!(!silent.is_clean());
+    assert!(silent.to_string().contains("SILENT"), "{silent}");
+    // Never heard from.
+    e.camera_head = None;
+    e.silence = Some(Silence {
+        now: Timestamp(T0 + DEFAULT_SILENT_AFTER_MS),
+        paired_at: Timestamp(T0),
+    });
+    assert_eq!(
+        Report::build(&e, &[]).silent_since,
+        Some(Timestamp(T0)),
+        "never heard from"
+    );
+    // A removed camera owes nothing.
+    e.silence = None;
+    assert!(Report::build(&e, &[]).is_clean());
 }
 
 /// Another authentic object at the sequence this device verified before (one the camera sealed

@@ -22,6 +22,7 @@ use std::path::PathBuf;
 
 use common::*;
 use keyhole_core::acceptance::{AcceptanceBody, AcceptedOwner, SignedAcceptance};
+use keyhole_core::camera_head::{CAMERA_HEAD_LEN, CameraHead, CameraHeadError};
 use keyhole_core::device_proof::{Challenge, DeviceProof, ProofError, Request as ProofRequest};
 use keyhole_core::enrollment::{
     DeviceGrant, EnrollmentError, EnrollmentRequest, Joining, NONCE_LEN,
@@ -52,8 +53,8 @@ use keyhole_core::share::{Member, ShareBody, SignedShare};
 use keyhole_core::signer::{SignerKey, TAIL_LEN};
 use keyhole_core::statement::StatementError;
 use keyhole_core::{
-    AccountKey, AccountPublicKey, CameraId, CameraKey, DeviceId, DeviceKeys, HpkePublicKey,
-    HpkeSecretKey, ObjectId, Timestamp,
+    AccountKey, AccountPublicKey, CameraId, CameraKey, CameraPublicKey, DeviceId, DeviceKeys,
+    HpkePublicKey, HpkeSecretKey, ObjectId, Timestamp,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1570,6 +1571,79 @@ fn device_proof_vectors() -> Vec<Vector> {
     ]
 }
 
+fn camera_head_error_name(e: &CameraHeadError) -> &'static str {
+    match e {
+        CameraHeadError::Malformed(_) => "malformed",
+        CameraHeadError::WrongCamera { .. } => "wrong camera",
+        CameraHeadError::BadSignature => "bad signature",
+        _ => "other",
+    }
+}
+
+fn camera_head_vectors() -> Vec<Vector> {
+    let cam = camera();
+    let head = CameraHead {
+        camera_id: CAMERA_ID,
+        sequence: 42,
+        digest: ObjectDigest([0x42; 32]),
+        delivered: 40,
+        clock: Timestamp(T0),
+        silent_after_s: 900,
+        record_version: 3,
+        roster_version: 2,
+    };
+    let signed = head.sign(&cam).unwrap();
+    let v = |name, about, camera: &CameraId, bytes: &[u8], expect: &str| {
+        Vector::new(name, about, "camera-head")
+            .hex("camera-public", &cam.public().to_bytes())
+            .hex("camera-id", &camera.0)
+            .hex("head", bytes)
+            .set("expect", expect)
+    };
+    let mut flipped = signed.clone();
+    flipped[21] ^= 1; // the sequence's first byte
+    // A body that says it delivered more than it sealed, signed anyway (by hand).
+    let mut beyond = signed[..CAMERA_HEAD_LEN - 64].to_vec();
+    beyond[61..69].copy_from_slice(&43u64.to_be_bytes());
+    vec![
+        v(
+            "83-camera-head",
+            "The camera's head: newest object 42 (digest 4242...), 40 delivered, clock T0, silent \
+             after 900 s, record 3, roster 2.",
+            &CAMERA_ID,
+            &signed,
+            "ok",
+        )
+        .set("sequence", "42")
+        .set("delivered", "40")
+        .set("clock", T0.to_string())
+        .set("silent-after-s", "900")
+        .set("record-version", "3")
+        .set("roster-version", "2"),
+        v(
+            "84-camera-head-altered",
+            "The same head with its sequence changed after signing.",
+            &CAMERA_ID,
+            &flipped,
+            "bad signature",
+        ),
+        v(
+            "85-camera-head-other-camera",
+            "The head presented as another camera's.",
+            &OTHER_CAMERA_ID,
+            &signed,
+            "wrong camera",
+        ),
+        v(
+            "86-camera-head-delivered-beyond-sealed",
+            "A head whose delivered sequence (43) is beyond its newest sealed one (42).",
+            &CAMERA_ID,
+            &[beyond, vec![0; 64]].concat(),
+            "malformed",
+        ),
+    ]
+}
+
 fn all_vectors() -> Vec<Vector> {
     [
         envelope_vectors(),
@@ -1585,6 +1659,7 @@ fn all_vectors() -> Vec<Vector> {
         share_vectors(),
         acceptance_vectors(),
         device_proof_vectors(),
+        camera_head_vectors(),
     ]
     .into_iter()
     .flatten()
@@ -1650,6 +1725,7 @@ fn run(name: &str) {
         "share" => run_share(&f),
         "acceptance" => run_acceptance(&f),
         "device-proof" => run_device_proof(&f),
+        "camera-head" => run_camera_head(&f),
         other => panic!("unknown vector format {other}"),
     }
 }
@@ -2054,6 +2130,22 @@ fn run_device_proof(f: &Fields) {
     }
 }
 
+fn run_camera_head(f: &Fields) {
+    let key = CameraPublicKey::from_bytes(&f.arr("camera-public")).unwrap();
+    match CameraHead::verify(&f.bytes("head"), &CameraId(f.arr("camera-id")), &key) {
+        Ok(head) => {
+            assert_eq!(f.expect(), "ok");
+            assert_eq!(head.sequence, f.num("sequence"));
+            assert_eq!(head.delivered, f.num("delivered"));
+            assert_eq!(head.clock, Timestamp(f.num("clock")));
+            assert_eq!(u64::from(head.silent_after_s), f.num("silent-after-s"));
+            assert_eq!(head.record_version, f.num("record-version"));
+            assert_eq!(head.roster_version, f.num("roster-version"));
+        }
+        Err(e) => assert_eq!(camera_head_error_name(&e), f.expect()),
+    }
+}
+
 /// One test per vector file; `committed_vectors_are_current` checks no file lacks one.
 macro_rules! vector_tests {
     ($($test:ident => $file:literal),* $(,)?) => {
@@ -2153,4 +2245,8 @@ vector_tests! {
     v80_device_proof_unlisted_device => "80-device-proof-unlisted-device",
     v81_device_proof_malformed => "81-device-proof-malformed",
     v82_log_head_marks_out_of_order => "82-log-head-marks-out-of-order",
+    v83_camera_head => "83-camera-head",
+    v84_camera_head_altered => "84-camera-head-altered",
+    v85_camera_head_other_camera => "85-camera-head-other-camera",
+    v86_camera_head_delivered_beyond_sealed => "86-camera-head-delivered-beyond-sealed",
 }

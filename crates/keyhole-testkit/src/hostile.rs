@@ -42,12 +42,13 @@ pub struct HostileProxy {
 }
 
 /// Request headers passed upstream (the rest are hop-by-hop or set by the client).
-const REQUEST_HEADERS: [&str; 5] = [
+const REQUEST_HEADERS: [&str; 6] = [
     "authorization",
     "content-type",
     "range",
     "upload-offset",
     "keyhole-proof",
+    "keyhole-head",
 ];
 /// Response headers passed back when the body is not rewritten.
 const RESPONSE_HEADERS: [&str; 3] = ["content-type", "content-range", "content-length"];

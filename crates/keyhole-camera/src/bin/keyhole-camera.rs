@@ -83,6 +83,7 @@ fn settings(config: &Config) -> AgentSettings {
     AgentSettings {
         suite: config.suite(),
         spool_bytes: config.spool_mb.saturating_mul(1 << 20),
+        silent_after_s: config.silent_after_s(),
     }
 }
 

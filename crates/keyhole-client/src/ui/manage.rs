@@ -14,7 +14,7 @@ use crate::ClientError;
 
 pub(super) async fn cameras(State(viewer): State<Arc<Viewer>>) -> Response {
     let owner = viewer.owner.read().await;
-    match owner.camera_statuses().await {
+    match owner.camera_statuses(crate::now()).await {
         Ok(list) => axum::Json(
             list.iter()
                 .map(|c| {
@@ -27,6 +27,8 @@ pub(super) async fn cameras(State(viewer): State<Arc<Viewer>>) -> Response {
                         "last_sequence": c.latest.map(|l| l.sequence),
                         "stale_epoch": c.stale_epoch,
                         "withheld_after": c.withheld_after,
+                        "heard": c.heard.map(|t| t.0),
+                        "silent_since": c.silent_since.map(|t| t.0),
                         "problem": c.problem,
                         "shared_by": owner.shared_by(&c.id),
                     })

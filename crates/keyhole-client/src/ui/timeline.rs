@@ -99,7 +99,7 @@ impl Viewer {
                 name,
                 removed,
             });
-            let seen = owner.verified_up_to(&camera);
+            let seen = (owner.verified_up_to(&camera), owner.camera_head(&camera));
             let report = match owner.verify(&camera).await {
                 // A camera whose owner stopped sharing it: no longer served here.
                 Err(ClientError::Server { status: 404, .. })
@@ -109,7 +109,17 @@ impl Viewer {
                 }
                 other => other?,
             };
-            moved |= owner.verified_up_to(&camera) != seen;
+            moved |= (owner.verified_up_to(&camera), owner.camera_head(&camera)) != seen;
+            if let Some(since) = report.silent_since {
+                timeline.problems.push(ProblemView {
+                    camera: id.clone(),
+                    object: None,
+                    problem: format!(
+                        "silent since {since}: no signed word from the camera for longer than it \
+                         promised (offline, or the server is withholding what it sends)"
+                    ),
+                });
+            }
             let states: HashMap<ObjectId, Option<String>> = report
                 .entries
                 .iter()

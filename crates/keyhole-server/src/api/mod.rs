@@ -5,6 +5,7 @@ mod accounts;
 mod cameras;
 mod enrollments;
 mod extract;
+mod heads;
 mod live;
 mod log;
 mod objects;
@@ -85,6 +86,10 @@ pub fn router(state: AppState) -> Router {
             get(records::camera_roster),
         )
         .route("/v1/cameras/{camera_id}/objects", get(objects::list))
+        .route(
+            "/v1/cameras/{camera_id}/head",
+            put(heads::put).get(heads::get),
+        )
         .route("/v1/objects", post(objects::upload_batch))
         .route(
             "/v1/objects/{object_id}",

@@ -218,6 +218,7 @@ pub(super) async fn upload(
     let (camera, camera_key) = uploading_camera(&state, &camera_id).await?;
     let _slot = UploadSlot::take(object_id)?;
     if let Some(stored) = already_stored(&state, &camera_id, &object_id).await? {
+        super::heads::keep_carried(&state, &camera_id, &camera_key, &headers).await?;
         return Ok((StatusCode::OK, Json(stored)));
     }
     let name = upload_name(&camera_id, &object_id);
@@ -283,6 +284,7 @@ pub(super) async fn upload(
     };
     staged.commit(&object_id).await?;
     let (created, row) = record_object(&state, &camera, object_id, &received, offset).await?;
+    super::heads::keep_carried(&state, &camera_id, &camera_key, &headers).await?;
     Ok((
         if created {
             StatusCode::CREATED
@@ -401,6 +403,7 @@ pub(super) async fn upload_batch(
         any_created |= created;
         objects.push(uploaded(&row, created));
     }
+    super::heads::keep_carried(&state, &camera_id, &camera_key, &headers).await?;
     Ok((
         if any_created {
             StatusCode::CREATED

@@ -333,6 +333,16 @@ pub trait MetaStore: Send + Sync {
     async fn camera(&self, camera_id: &[u8; 16]) -> Result<Option<CameraRow>, StoreError>;
     /// The account's cameras.
     async fn cameras(&self, account: &AccountId) -> Result<Vec<CameraRow>, StoreError>;
+    /// Keeps `body`, a camera head signed at `clock` by the camera's clock (PROTOCOL.md §8.3),
+    /// unless the camera already has a head at least as late.
+    async fn put_camera_head(
+        &self,
+        camera_id: &[u8; 16],
+        clock: i64,
+        body: &[u8],
+    ) -> Result<(), StoreError>;
+    /// The camera's newest head, if it sent one.
+    async fn camera_head(&self, camera_id: &[u8; 16]) -> Result<Option<Vec<u8>>, StoreError>;
     /// The camera that answered a pairing token of this account.
     async fn camera_by_token(
         &self,

@@ -705,6 +705,33 @@ impl MetaStore for SqlStore {
         row.as_ref().map(camera_row).transpose()
     }
 
+    async fn put_camera_head(
+        &self,
+        camera_id: &[u8; 16],
+        clock: i64,
+        body: &[u8],
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE cameras SET head = $1, head_clock = $2
+             WHERE camera_id = $3 AND (head_clock IS NULL OR head_clock < $2)",
+        )
+        .bind(body)
+        .bind(clock)
+        .bind(&camera_id[..])
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn camera_head(&self, camera_id: &[u8; 16]) -> Result<Option<Vec<u8>>, StoreError> {
+        let head: Option<Option<Vec<u8>>> =
+            sqlx::query_scalar("SELECT head FROM cameras WHERE camera_id = $1")
+                .bind(&camera_id[..])
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(head.flatten())
+    }
+
     async fn cameras(&self, account: &AccountId) -> Result<Vec<CameraRow>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {CAMERA_COLUMNS} FROM cameras WHERE account_id = $1 ORDER BY registered_at"

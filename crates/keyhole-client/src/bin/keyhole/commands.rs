@@ -100,15 +100,22 @@ impl Device {
         Ok(device)
     }
 
-    /// Verifies `camera`'s listing and saves the mark of the newest object verified, so the
-    /// next listing is checked against it.
+    /// Verifies `camera`'s listing and saves the mark of the newest object verified and the
+    /// camera's newest head, so the next listing is checked against them.
     pub(crate) async fn verified(
         &mut self,
         camera: &CameraId,
     ) -> anyhow::Result<keyhole_client::core::report::Report> {
-        let before = self.owner.verified_up_to(camera);
+        let before = (
+            self.owner.verified_up_to(camera),
+            self.owner.camera_head(camera),
+        );
         let report = self.owner.verify(camera).await?;
-        if self.owner.verified_up_to(camera) != before {
+        if (
+            self.owner.verified_up_to(camera),
+            self.owner.camera_head(camera),
+        ) != before
+        {
             self.save()?;
         }
         Ok(report)
@@ -350,7 +357,7 @@ pub(crate) async fn pair(store: &Path, name: &str, wait: Duration, qr: bool) -> 
 
 pub(crate) async fn cameras(store: &Path, json: bool) -> anyhow::Result<bool> {
     let device = Device::open_all_synced(store).await?;
-    let cameras = device.owner.camera_statuses().await?;
+    let cameras = device.owner.camera_statuses(keyhole_client::now()).await?;
     if json {
         let list: Vec<_> = cameras
             .iter()
@@ -365,6 +372,8 @@ pub(crate) async fn cameras(store: &Path, json: bool) -> anyhow::Result<bool> {
                     "last_epoch": c.latest.map(|l| l.epoch),
                     "stale_epoch": c.stale_epoch,
                     "withheld_after": c.withheld_after,
+                    "heard": c.heard.map(|t| t.to_string()),
+                    "silent_since": c.silent_since.map(|t| t.to_string()),
                     "problem": c.problem,
                     "shared_by": device.owner.shared_by(&c.id),
                 })
@@ -388,7 +397,17 @@ pub(crate) async fn cameras(store: &Path, json: bool) -> anyhow::Result<bool> {
                 Some(owner) => format!("; shared by {owner}"),
                 None => String::new(),
             };
-            println!("{}  {}  ({state}; {last}{shared})", c.id, c.name);
+            let heard = c.heard.map_or_else(
+                || "; never heard from".to_owned(),
+                |t| format!("; last heard {t}"),
+            );
+            println!("{}  {}  ({state}; {last}{heard}{shared})", c.id, c.name);
+            if let Some(since) = c.silent_since {
+                println!(
+                    "  WARNING: silent since {since}, longer than the camera promised: it may be \
+                     offline, or the server may be withholding what it sends"
+                );
+            }
             if c.stale_epoch {
                 println!(
                     "  WARNING: it still seals to an old epoch; the server may be withholding \
@@ -406,9 +425,12 @@ pub(crate) async fn cameras(store: &Path, json: bool) -> anyhow::Result<bool> {
             }
         }
     }
-    Ok(!cameras
-        .iter()
-        .any(|c| c.stale_epoch || c.withheld_after.is_some() || c.problem.is_some()))
+    Ok(!cameras.iter().any(|c| {
+        c.stale_epoch
+            || c.withheld_after.is_some()
+            || c.silent_since.is_some()
+            || c.problem.is_some()
+    }))
 }
 
 pub(crate) async fn events(

@@ -170,13 +170,15 @@ async function showCameras(message) {
   for (const c of cameras) {
     const state = (c.removed ? 'Removed, footage kept' : `Active, key epoch ${c.epoch}`)
       + (c.shared_by ? ` · shared with you by ${c.shared_by}` : '');
-    const last = c.last_captured ? `newest #${c.last_sequence}, captured ${when(c.last_captured)}` : 'nothing uploaded yet';
+    const last = (c.last_captured ? `newest #${c.last_sequence}, captured ${when(c.last_captured)}` : 'nothing uploaded yet')
+      + (c.heard ? ` · last heard ${when(c.heard)}` : ' · never heard from');
     const row = el('li', { class: 'row', 'data-camera': c.id, 'data-removed': String(c.removed) },
       el('div', { class: 'grow' },
         el('strong', { text: c.name }),
         el('span', { class: 'muted', text: `${state} · ${last}` }),
         c.stale_epoch ? el('span', { class: 'reason', text: 'Still sealing to an old key: its newest record may be withheld.' }) : '',
-        c.withheld_after ? el('span', { class: 'reason', text: `The server no longer shows #${c.withheld_after}, which this device verified: it is withholding the newest recordings.` }) : '',
+        c.withheld_after ? el('span', { class: 'reason', text: `The server does not show #${c.withheld_after}, which this device verified or the camera signed that it delivered: it is withholding the newest recordings.` }) : '',
+        c.silent_since ? el('span', { class: 'reason', text: `Silent since ${when(c.silent_since)}, longer than the camera promised: it may be offline, or the server may be withholding what it sends.` }) : '',
         c.problem ? el('span', { class: 'reason', text: c.problem }) : ''));
     if (!c.removed) {
       row.append(el('a', { href: `#/live/${c.id}`, class: 'button', text: 'Watch live', 'aria-label': `Watch ${c.name} live` }));
