@@ -313,6 +313,21 @@ fn camera_heads(out: &mut Out) {
     out.put("camera_head", "fixture", &signed);
 }
 
+fn retention_floors(out: &mut Out) {
+    let device = device_signing();
+    let floor = keyhole_core::retention::RetentionFloorBody {
+        owner: account().public(),
+        camera_id: CAMERA_ID,
+        version: 2,
+        issued_at: keyhole_core::Timestamp(1_795_735_205_000),
+        keep_from: 120,
+        max_age_days: 30,
+    }
+    .sign(as_device(&device))
+    .expect("a fixture floor is well formed");
+    out.put("retention_floor", "fixture", floor.encoded());
+}
+
 fn pairing(out: &mut Out) {
     let code = pairing_code();
     out.put("pairing_code", "fixture", code.to_text().as_bytes());
@@ -480,6 +495,7 @@ fn main() {
     pairing(&mut out);
     device_proofs(&mut out);
     camera_heads(&mut out);
+    retention_floors(&mut out);
     recovery(&mut out);
     key_stores(&mut out);
     enrollments(&mut out);

@@ -20,6 +20,9 @@ use crate::world::World;
 
 /// 10 seconds of 1080p at 4 Mbit/s.
 const CLIP_BYTES: usize = 5_000_000;
+/// What a head adds to an upload request: `keyhole-head: ` and 161 bytes in hexadecimal, CRLF.
+const HEAD_HEADER_BYTES: u64 =
+    14 + 2 * keyhole_client::core::camera_head::CAMERA_HEAD_LEN as u64 + 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -31,6 +34,9 @@ enum Mode {
     Seal,
     /// Seal the clip into the spool and upload the spool, as the camera does.
     Sealed,
+    /// Sign and send the camera's head on its own (PROTOCOL.md §8.3), as a battery camera does
+    /// daily besides the head each upload carries.
+    Head,
 }
 
 impl Mode {
@@ -40,14 +46,21 @@ impl Mode {
             Self::Plain => "plain",
             Self::Seal => "seal",
             Self::Sealed => "sealed",
+            Self::Head => "head",
         }
     }
 
     fn parse(s: &str) -> anyhow::Result<Self> {
-        [Self::Setup, Self::Plain, Self::Seal, Self::Sealed]
-            .into_iter()
-            .find(|m| m.name() == s)
-            .with_context(|| format!("unknown worker mode {s}"))
+        [
+            Self::Setup,
+            Self::Plain,
+            Self::Seal,
+            Self::Sealed,
+            Self::Head,
+        ]
+        .into_iter()
+        .find(|m| m.name() == s)
+        .with_context(|| format!("unknown worker mode {s}"))
     }
 }
 
@@ -73,6 +86,7 @@ pub fn worker(args: &[String]) -> anyhow::Result<()> {
                 ensure!(resp.status().is_success(), "the upload was refused");
                 resp.bytes().await?;
             }
+            Mode::Head => agent.send_head().await?,
             Mode::Seal | Mode::Sealed => {
                 let mut file = std::fs::File::open(clip)?;
                 agent.seal_clip_from(id, &mut file, len, keyhole_camera::now(), &mut rng)?;
@@ -169,8 +183,18 @@ pub async fn run(quick: bool) -> anyhow::Result<String> {
 
     let mut runs = Vec::new();
     // The seal-only run goes last: it leaves its clip in the spool.
-    for mode in [Mode::Setup, Mode::Plain, Mode::Sealed, Mode::Seal] {
-        proxy.retarget(if mode == Mode::Sealed { server } else { sink });
+    for mode in [
+        Mode::Setup,
+        Mode::Plain,
+        Mode::Sealed,
+        Mode::Head,
+        Mode::Seal,
+    ] {
+        proxy.retarget(if matches!(mode, Mode::Sealed | Mode::Head) {
+            server
+        } else {
+            sink
+        });
         proxy.counters.take();
         // `KEYHOLE_BENCH_CALLGRIND=<folder>` keeps the profiles for `callgrind_annotate`.
         let out = std::env::var_os("KEYHOLE_BENCH_CALLGRIND")
@@ -186,8 +210,8 @@ pub async fn run(quick: bool) -> anyhow::Result<String> {
             requests,
         });
     }
-    let [setup, plain, sealed, seal] = &runs[..] else {
-        bail!("four runs expected");
+    let [setup, plain, sealed, head, seal] = &runs[..] else {
+        bail!("five runs expected");
     };
     let per_clip = |r: &Run| match (r.instructions, setup.instructions) {
         (Some(n), Some(base)) => Some(n.saturating_sub(base)),
@@ -245,9 +269,38 @@ pub async fn run(quick: bool) -> anyhow::Result<String> {
         )?;
     }
     ensure!(
-        plain.requests == 1 && sealed.requests == 1,
-        "one request per clip expected"
+        plain.requests == 1 && sealed.requests == 1 && head.requests == 1,
+        "one request per clip, and per head, expected"
     );
+    // A battery camera's heads for a day: one on its own, and one in each upload's header.
+    let carried = HEAD_HEADER_BYTES;
+    writeln!(
+        t,
+        "\nThe camera's heads (PROTOCOL.md §8.3): every upload above carries one in a request \
+         header ({carried} bytes, included in the sealed row), and a battery camera sends one on \
+         its own once a day.\n"
+    )?;
+    writeln!(
+        t,
+        "| heads | instructions | bytes sent | bytes received | requests |"
+    )?;
+    writeln!(t, "|---|---:|---:|---:|---:|")?;
+    writeln!(
+        t,
+        "| one head on its own | {} | {} | {} | {} |",
+        show(per_clip(head)),
+        head.up,
+        head.down,
+        head.requests
+    )?;
+    writeln!(
+        t,
+        "| a battery day with 10 events: one on its own, 10 carried (each carried head is one \
+         signature, in the sealed row) | | {} | {} | {} |",
+        head.up + 10 * carried,
+        head.down,
+        head.requests
+    )?;
     world.server.stop();
     Ok(t)
 }

@@ -269,6 +269,7 @@ impl AccountLog {
             EntryKind::CameraRecord => format!("record version {version} of camera {camera}"),
             EntryKind::Share => format!("share version {version} of camera {camera}"),
             EntryKind::Acceptance => format!("acceptance version {version}"),
+            EntryKind::Retention => format!("retention floor version {version} of camera {camera}"),
         };
         Err(untrusted(format!(
             "{what} is not the one the account log records"

@@ -17,6 +17,7 @@ use keyhole_core::keystore::KeyStore;
 use keyhole_core::record::{CameraRecord, SignedCameraRecord};
 use keyhole_core::recovery::KdfParams;
 use keyhole_core::report::HighWater;
+use keyhole_core::retention::SignedRetentionFloor;
 use keyhole_core::roster::{Roster, SignedRoster};
 use keyhole_core::share::SignedShare;
 use keyhole_core::{AccountPublicKey, CameraId, DeviceId, DeviceKeys, HpkeSecretKey};
@@ -30,6 +31,7 @@ use crate::account_log::AccountLog;
 use crate::api::Api;
 use crate::heads::HeldHead;
 use crate::owner::{CameraKeys, Owner};
+use crate::retention::retention_subject;
 use crate::share::Sharing;
 use crate::sync::camera_subject;
 
@@ -89,6 +91,9 @@ struct CameraContents {
     /// The newest head the camera signed that this device verified (hex).
     #[serde(default)]
     head: Option<String>,
+    /// The newest retention floor the log records for it (base64).
+    #[serde(default)]
+    floor: Option<String>,
 }
 
 impl Drop for Contents {
@@ -233,6 +238,10 @@ impl Owner {
                     owner: keys.owner.map(|k| hex::encode(k.to_bytes())),
                     verified: keys.verified.map(|v| (v.sequence, hex::encode(v.digest.0))),
                     head: keys.head.as_ref().map(|h| hex::encode(&h.bytes)),
+                    floor: keys
+                        .floor
+                        .as_ref()
+                        .map(|f| B64.encode(f.signed().encoded())),
                 })
                 .collect(),
             log: B64.encode(self.log.encoded()),
@@ -389,6 +398,24 @@ impl Owner {
                 ),
                 _ => None,
             };
+            let floor = match &camera.floor {
+                Some(floor) => {
+                    let signed = B64
+                        .decode(floor)
+                        .ok()
+                        .and_then(|b| SignedRetentionFloor::decode(&b).ok())
+                        .ok_or_else(|| bad("retention floor"))?;
+                    let roster = log
+                        .roster_when(retention_subject(&id), signed.unverified_body().version)
+                        .ok_or_else(|| bad("retention floor"))?;
+                    Some(
+                        signed
+                            .verify_about(roster, &id)
+                            .map_err(|_| bad("retention floor"))?,
+                    )
+                }
+                None => None,
+            };
             cameras.insert(
                 id,
                 CameraKeys {
@@ -403,6 +430,7 @@ impl Owner {
                         None => None,
                     },
                     head,
+                    floor,
                 },
             );
         }

@@ -14,6 +14,7 @@ pub mod ui;
 
 mod account_log;
 mod heads;
+mod retention;
 mod share;
 mod sync;
 

@@ -18,6 +18,7 @@ use keyhole_core::report::{
     Checked, DEFAULT_EPOCH_GRACE_MS, EpochStart, Expectations, Failure, HighWater, Listed, Report,
     Silence,
 };
+use keyhole_core::retention::RetentionFloor;
 use keyhole_core::roster::{DeviceEntry, Roster, RosterBody, RosterHash, SignedRoster};
 use keyhole_core::signer::SignerKey;
 use keyhole_core::{
@@ -51,6 +52,8 @@ pub(crate) struct CameraKeys {
     pub(crate) verified: Option<HighWater>,
     /// The newest head the camera signed that this device verified (PROTOCOL.md §8.3).
     pub(crate) head: Option<HeldHead>,
+    /// The newest retention floor the account log records for the camera (PROTOCOL.md §11.5).
+    pub(crate) floor: Option<RetentionFloor>,
 }
 
 /// What a live view delivered.
@@ -1423,7 +1426,8 @@ impl Owner {
                     began: r.body().issued_at,
                 })
                 .collect(),
-            first_sequence: 1,
+            // What the owner's retention let go is not missing (PROTOCOL.md §11.5).
+            first_sequence: keys.floor.as_ref().map_or(1, |f| f.body().keep_from),
             verified_before: keys.verified,
             epoch_grace_ms: DEFAULT_EPOCH_GRACE_MS,
             camera_head: keys.head.as_ref().map(|h| h.head),
@@ -1442,6 +1446,7 @@ impl Owner {
         if let Some(keys) = self.cameras.get_mut(camera) {
             keys.verified = mark;
         }
+        self.advance_floor(camera, &report, now).await?;
         Ok(report)
     }
 

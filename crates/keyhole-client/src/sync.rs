@@ -153,6 +153,7 @@ impl Owner {
             )));
         }
         self.refresh_shares().await?;
+        self.refresh_floors().await?;
         self.refresh_acceptance().await?;
         self.refresh_shared_cameras().await
     }
@@ -475,16 +476,22 @@ impl Owner {
     }
 
     /// How far this device's knowledge goes: log entries, roster version, records and keys.
-    fn progress(&self) -> (u64, u64, usize, usize, u64, u64) {
+    fn progress(&self) -> (u64, u64, usize, usize, u64, u64, u64) {
         let (records, keys) = self.cameras.values().fold((0, 0), |(r, k), c| {
             (r + c.records.len(), k + c.viewing.len())
         });
-        // Heads only move forward, so a newer one changes the sum of their clocks.
+        // Heads and floors only move forward, so a newer one changes the sum of their clocks
+        // or versions.
         let heads = self
             .cameras
             .values()
             .filter_map(|c| c.head.as_ref())
             .fold(0u64, |sum, h| sum.wrapping_add(h.head.clock.0));
+        let floors = self
+            .cameras
+            .values()
+            .filter_map(|c| c.floor.as_ref())
+            .fold(0u64, |sum, f| sum.wrapping_add(f.body().version));
         (
             self.log.sequence(),
             self.roster().body().version,
@@ -492,6 +499,7 @@ impl Owner {
             keys,
             self.sharing.progress(),
             heads,
+            floors,
         )
     }
 

@@ -294,6 +294,9 @@ async fn every_owner_flow_with_the_real_binaries() {
     assert_eq!(listed[0]["stale_epoch"], false);
     assert!(listed[0]["last_captured"].is_string());
     assert_eq!(listed[0]["withheld_after"], Value::Null, "{listed:#}");
+    // The camera's signed heads say when it was last heard from.
+    assert!(listed[0]["heard"].is_string(), "{listed:#}");
+    assert_eq!(listed[0]["silent_since"], Value::Null, "{listed:#}");
     let after = doorbell_clips(&laptop, "Porch");
     assert_eq!(after.len(), 2);
     export(&laptop, "Porch", &after[1], &at("after.mp4"));
@@ -315,6 +318,21 @@ async fn every_owner_flow_with_the_real_binaries() {
             .any(|e| e["action"] == "enrollment-approved" && e["by"] == "this device"),
         "{audit:#}"
     );
+
+    // Retention: 30 days kept; nothing is that old yet, so the floor stays at the start.
+    let kept = ok(keyhole(&laptop)
+        .args(["retention", "Porch", "--days", "30"])
+        .output()
+        .unwrap());
+    assert!(
+        kept.contains("Porch keeps 30 days of footage. Objects before sequence 1 may be deleted"),
+        "{kept}"
+    );
+    let shown = ok(keyhole(&laptop)
+        .args(["retention", "Porch"])
+        .output()
+        .unwrap());
+    assert!(shown.contains("Porch keeps 30 days"), "{shown}");
 
     // Transfer: removed with the footage kept, reset, paired into Bob's account.
     ok(keyhole(&laptop)

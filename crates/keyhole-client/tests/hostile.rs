@@ -1103,6 +1103,64 @@ async fn a_frozen_account_history_is_caught_by_the_cameras_head() {
     assert!(laptop_view.applied() >= 2);
 }
 
+/// Retention the owner set lets old footage go without a false alarm, on every device of the
+/// account, while anything else the server deletes is still reported missing; a clip stamped
+/// long ago by a camera whose clock jumped back does not take newer footage with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_lets_old_footage_go_and_nothing_else_unnoticed() {
+    const DAY: u64 = 86_400_000;
+    let mut w = World::new(17).await;
+    // Capture times around this machine's clock, so the camera's heads are fresh.
+    let now = keyhole_client::now();
+    w.clips(3, Timestamp(now.0 - 40 * DAY)).await;
+    let kept = w.clips(2, Timestamp(now.0 - 60_000)).await;
+    // Then the camera's clock jumps back to 1970 (a board without a clock, booted before it
+    // learned the time): that clip looks old, but what came before it is not.
+    w.clips(1, Timestamp(1_000)).await;
+    w.owner.set_retention(&w.camera_id, 30, now).await.unwrap();
+    assert_eq!(w.owner.retention(&w.camera_id).unwrap().keep_from, 1);
+    // Verifying moves the floor past the three clips older than 30 days, and no further: the
+    // server deletes below it.
+    let report = w.owner.verify_at(&w.camera_id, now).await.unwrap();
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(w.owner.retention(&w.camera_id).unwrap().keep_from, 4);
+    let state = w.server.backdoor().await;
+    let swept = keyhole_server::retention::sweep(&state).await.unwrap();
+    assert_eq!(swept.unwrap().objects, 3);
+
+    // No false alarm: the report starts at the floor, here and on a laptop that never saw the
+    // old clips (the camera's head names all five, so without the floor it would call 1-3
+    // missing).
+    let report = w.owner.verify_at(&w.camera_id, now).await.unwrap();
+    assert!(report.is_clean(), "{report}");
+    assert_eq!((report.first_sequence, report.entries.len()), (4, 3));
+    assert!(
+        report
+            .to_string()
+            .contains("from sequence 4: the owner's retention"),
+        "{report}"
+    );
+    let mut laptop = common::join_by_approval(
+        &mut w.owner,
+        &endpoint(&w.owner_view.url),
+        ("ana", "laptop"),
+        NOW,
+        &mut w.rng,
+    )
+    .await;
+    laptop.sync().await.unwrap();
+    assert_eq!(laptop.retention(&w.camera_id).unwrap().keep_from, 4);
+    let report = laptop.verify_at(&w.camera_id, now).await.unwrap();
+    assert!(report.is_clean(), "{report}");
+
+    // A deletion the floor does not cover is reported, on both devices.
+    assert!(state.meta.delete_object(&kept[0].0.0).await.unwrap());
+    for device in [&mut w.owner, &mut laptop] {
+        let report = device.verify_at(&w.camera_id, now).await.unwrap();
+        assert_eq!(report.missing, vec![4..=4], "{report}");
+    }
+}
+
 /// A key package the server damages, and one it makes up, are skipped and said: the recovery
 /// goes on, every other package opens, and the whole history opens on the recovered device.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

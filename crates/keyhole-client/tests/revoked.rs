@@ -18,6 +18,7 @@ use keyhole_core::keys::DeviceSigningKey;
 use keyhole_core::log::{EntryBody, EntryKind, SignedEntry, statement_hash};
 use keyhole_core::record::{CameraRecordBody, CameraState, SignedCameraRecord};
 use keyhole_core::recovery::RecoveryBackup;
+use keyhole_core::retention::RetentionFloorBody;
 use keyhole_core::roster::{DeviceEntry, RosterBody, SignedRoster};
 use keyhole_core::share::{Member, ShareBody};
 use keyhole_core::signer::SignerKey;
@@ -545,13 +546,39 @@ async fn a_revoked_device_deletes_no_footage() {
     t.server.stop().await;
 }
 
-/// Retention set to keep nothing (everything would go at the next sweep): not set.
+/// A retention floor that lets every object go: refused by the server; stored anyway, refused
+/// by the phone naming the tablet.
 #[tokio::test]
-async fn a_revoked_device_cannot_set_retention_to_zero() {
-    let t = Revoked::new(37).await;
-    t.destroys_nothing(Method::PUT, "/v1/retention", br#"{"max_bytes": 0}"#)
+async fn a_revoked_device_cannot_move_the_retention_floor() {
+    let mut t = Revoked::new(37).await;
+    let floor = RetentionFloorBody {
+        owner: t.roster().await.unverified_body().account,
+        camera_id: t.camera_id,
+        version: 1,
+        issued_at: NOW,
+        keep_from: u64::MAX - 1,
+        max_age_days: 1,
+    }
+    .sign(t.as_tablet())
+    .unwrap();
+    let entry = t
+        .server_refuses(
+            "a retention floor",
+            (EntryKind::Retention, t.camera_id.0),
+            1,
+            floor.encoded(),
+        )
         .await;
-    assert!(t.backdoor.meta.retention_all().await.unwrap().is_empty());
+    t.server_helps(
+        &entry,
+        Logged::Retention {
+            camera_id: t.camera_id.0,
+            version: 1,
+            body: floor.encoded(),
+        },
+    )
+    .await;
+    t.phone_names_the_tablet().await;
     t.server.stop().await;
 }
 

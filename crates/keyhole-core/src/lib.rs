@@ -26,6 +26,7 @@ pub mod pairing;
 pub mod record;
 pub mod recovery;
 pub mod report;
+pub mod retention;
 pub mod roster;
 pub mod scratch;
 pub mod share;

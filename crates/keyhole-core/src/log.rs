@@ -57,6 +57,8 @@ pub enum EntryKind {
     Share,
     /// The accounts whose shares this account accepts; the subject is all zero.
     Acceptance,
+    /// A camera's retention floor (PROTOCOL.md §11.5); the subject is the camera id.
+    Retention,
 }
 
 impl EntryKind {
@@ -66,6 +68,7 @@ impl EntryKind {
             Self::CameraRecord => 2,
             Self::Share => 3,
             Self::Acceptance => 4,
+            Self::Retention => 5,
         }
     }
 
@@ -75,6 +78,7 @@ impl EntryKind {
             2 => Ok(Self::CameraRecord),
             3 => Ok(Self::Share),
             4 => Ok(Self::Acceptance),
+            5 => Ok(Self::Retention),
             _ => Err(DecodeError::Invalid("log entry kind")),
         }
     }

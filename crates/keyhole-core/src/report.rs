@@ -299,6 +299,9 @@ impl Entry {
 pub struct Report {
     /// The camera.
     pub camera_id: CameraId,
+    /// The first sequence the report expects ([`Expectations::first_sequence`]): above 1 when
+    /// the owner's retention let the objects before it go.
+    pub first_sequence: u64,
     /// One entry per listed object, in listing order.
     pub entries: Vec<Entry>,
     /// Sequence numbers for which no verified object was listed.
@@ -462,6 +465,7 @@ impl Report {
             .map(|s| next..=s);
         Self {
             camera_id: expect.camera_id,
+            first_sequence: expect.first_sequence,
             entries,
             missing,
             waiting,
@@ -547,6 +551,13 @@ impl fmt::Display for Report {
             self.camera_id,
             self.entries.len()
         )?;
+        if self.first_sequence > 1 {
+            writeln!(
+                f,
+                "  from sequence {}: the owner's retention let the objects before it go",
+                self.first_sequence
+            )?;
+        }
         for e in &self.entries {
             let what = match &e.header {
                 Some(h) => format!("#{} {:?} captured {}", h.sequence, h.kind, h.captured_at),

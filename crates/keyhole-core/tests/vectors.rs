@@ -46,6 +46,7 @@ use keyhole_core::recovery::{
     KdfParams, RecoveryBackup, RecoveryError, RecoveryPhrase, RecoverySecrets,
 };
 use keyhole_core::report::HighWater;
+use keyhole_core::retention::{self, RetentionError, RetentionFloorBody, SignedRetentionFloor};
 use keyhole_core::roster::{
     DeviceEntry, Roster, RosterBody, RosterError, RosterHash, SignedRoster,
 };
@@ -1644,6 +1645,90 @@ fn camera_head_vectors() -> Vec<Vector> {
     ]
 }
 
+fn retention_error_name(e: &RetentionError) -> &'static str {
+    match e {
+        RetentionError::Statement(e) => statement_error_name(e),
+        RetentionError::Lowered { .. } => "lowered",
+        _ => "other",
+    }
+}
+
+fn retention_vectors() -> Vec<Vector> {
+    let owner = account();
+    let camera = CameraId([0xc1; 16]);
+    let body = |version, keep_from, max_age_days| RetentionFloorBody {
+        owner: owner.public(),
+        camera_id: camera,
+        version,
+        issued_at: Timestamp(T0 + version * 1000),
+        keep_from,
+        max_age_days,
+    };
+    let d1 = device_signing(1);
+    let roster = roster_v1(&owner);
+    let v1 = body(1, 1, 30).sign(as_device(1, &d1)).unwrap();
+    let v2 = body(2, 120, 30).sign(as_device(1, &d1)).unwrap();
+    let lowered = body(3, 100, 30).sign(as_device(1, &d1)).unwrap();
+    // Device 2 is not in the roster in force.
+    let d2 = device_signing(2);
+    let unlisted = body(3, 500, 1).sign(as_device(2, &d2)).unwrap();
+    // A floor of 0, built by hand as no signer makes it: keep_from sits at offset 69.
+    let mut zero = v1.encoded().to_vec();
+    zero[69..77].copy_from_slice(&0u64.to_be_bytes());
+    let v = |name, about, trusted: Option<&SignedRetentionFloor>, floor: &[u8], expect: &str| {
+        let mut v = Vector::new(name, about, "retention-floor")
+            .hex("account-public", &owner.public().to_bytes())
+            .hex("roster", roster.encoded())
+            .hex("camera-id", &camera.0);
+        if let Some(t) = trusted {
+            v = v.hex("trusted", t.encoded());
+        }
+        v.hex("floor", floor).set("expect", expect)
+    };
+    vec![
+        v(
+            "87-retention-floor",
+            "Camera c1c1...'s first retention floor: keep 30 days, nothing deleted yet (keep from \
+             sequence 1), signed by the owner's device 0101....",
+            None,
+            v1.encoded(),
+            "ok",
+        )
+        .set("keep-from", "1")
+        .set("max-age-days", "30"),
+        v(
+            "88-retention-floor-raised",
+            "Version 2 moves the floor to sequence 120: the objects before it may be deleted.",
+            Some(&v1),
+            v2.encoded(),
+            "ok",
+        )
+        .set("keep-from", "120")
+        .set("max-age-days", "30"),
+        v(
+            "89-retention-floor-lowered",
+            "Version 3 lowers the floor from 120 to 100: deleted objects cannot come back.",
+            Some(&v2),
+            lowered.encoded(),
+            "lowered",
+        ),
+        v(
+            "90-retention-floor-unlisted-signer",
+            "A floor signed by device 0202..., which the roster in force does not list.",
+            Some(&v2),
+            unlisted.encoded(),
+            "unlisted signer",
+        ),
+        v(
+            "91-retention-floor-zero",
+            "A floor of sequence 0 (the lowest is 1).",
+            None,
+            &zero,
+            "malformed",
+        ),
+    ]
+}
+
 fn all_vectors() -> Vec<Vector> {
     [
         envelope_vectors(),
@@ -1660,6 +1745,7 @@ fn all_vectors() -> Vec<Vector> {
         acceptance_vectors(),
         device_proof_vectors(),
         camera_head_vectors(),
+        retention_vectors(),
     ]
     .into_iter()
     .flatten()
@@ -1726,6 +1812,7 @@ fn run(name: &str) {
         "acceptance" => run_acceptance(&f),
         "device-proof" => run_device_proof(&f),
         "camera-head" => run_camera_head(&f),
+        "retention-floor" => run_retention_floor(&f),
         other => panic!("unknown vector format {other}"),
     }
 }
@@ -2146,6 +2233,28 @@ fn run_camera_head(f: &Fields) {
     }
 }
 
+fn run_retention_floor(f: &Fields) {
+    let roster = roster_in_force(f);
+    let camera = CameraId(f.arr("camera-id"));
+    let Ok(offered) = SignedRetentionFloor::decode(&f.bytes("floor")) else {
+        return assert_eq!(f.expect(), "malformed");
+    };
+    let held = f.opt("trusted").map(|_| {
+        SignedRetentionFloor::decode(&f.bytes("trusted"))
+            .unwrap()
+            .verify_about(&roster, &camera)
+            .unwrap()
+    });
+    match retention::accept(held.as_ref(), offered, &roster, &camera) {
+        Ok(floor) => {
+            assert_eq!(f.expect(), "ok");
+            assert_eq!(floor.body().keep_from, f.num("keep-from"));
+            assert_eq!(u64::from(floor.body().max_age_days), f.num("max-age-days"));
+        }
+        Err(e) => assert_eq!(retention_error_name(&e), f.expect()),
+    }
+}
+
 /// One test per vector file; `committed_vectors_are_current` checks no file lacks one.
 macro_rules! vector_tests {
     ($($test:ident => $file:literal),* $(,)?) => {
@@ -2249,4 +2358,9 @@ vector_tests! {
     v84_camera_head_altered => "84-camera-head-altered",
     v85_camera_head_other_camera => "85-camera-head-other-camera",
     v86_camera_head_delivered_beyond_sealed => "86-camera-head-delivered-beyond-sealed",
+    v87_retention_floor => "87-retention-floor",
+    v88_retention_floor_raised => "88-retention-floor-raised",
+    v89_retention_floor_lowered => "89-retention-floor-lowered",
+    v90_retention_floor_unlisted_signer => "90-retention-floor-unlisted-signer",
+    v91_retention_floor_zero => "91-retention-floor-zero",
 }

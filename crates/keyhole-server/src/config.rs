@@ -30,7 +30,7 @@ pub struct Config {
     pub max_record_bytes: usize,
     /// Longest a pairing token may live, in seconds.
     pub max_pairing_ttl_secs: u64,
-    /// How often retention limits are enforced, in seconds.
+    /// How often objects below the owners' retention floors are deleted, in seconds.
     pub retention_sweep_secs: u64,
     /// `postgres://user:password@host:port/database` to keep metadata in PostgreSQL (which
     /// several servers may share) instead of the SQLite file in `data_dir`.

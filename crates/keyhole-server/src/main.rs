@@ -228,8 +228,8 @@ async fn stop_signal() {
     tokio::signal::ctrl_c().await.ok();
 }
 
-/// Enforces retention limits and prunes abandoned partial uploads now and then, for as long as
-/// the server runs.
+/// Deletes what the owners' retention floors let go and prunes abandoned partial uploads now
+/// and then, for as long as the server runs.
 async fn sweep_retention(state: AppState) {
     let every = std::time::Duration::from_secs(state.config.retention_sweep_secs.max(1));
     let mut tick = tokio::time::interval(every);
@@ -245,7 +245,7 @@ async fn sweep_retention(state: AppState) {
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "pruning partial uploads failed"),
         }
-        match keyhole_server::retention::sweep(&state, keyhole_server::now_ms()).await {
+        match keyhole_server::retention::sweep(&state).await {
             Ok(Some(s)) if s.objects > 0 => {
                 tracing::info!(objects = s.objects, bytes = s.bytes, "retention sweep");
             }

@@ -1,5 +1,9 @@
-//! Retention: each account may set a maximum age and a maximum total size for its stored
-//! objects; a periodic sweep deletes what is past either, oldest first.
+//! Retention: the server deletes a camera's objects below the newest retention floor its
+//! owner's devices logged (PROTOCOL.md §11.5), and nothing by its own decision. The floor is
+//! signed by a device of the owner's roster and checked when it is logged, so what goes is what
+//! the owner asked to go, and devices start their reports at the same floor.
+
+use keyhole_core::retention::SignedRetentionFloor;
 
 use crate::store::StoreError;
 use crate::{AppState, audit};
@@ -15,52 +19,62 @@ pub struct Swept {
 
 const BATCH: i64 = 500;
 
-/// Deletes, for every account with limits, objects captured before `now - max_age` and then the
-/// oldest objects while the account stores more than `max_bytes`. Rows go before blobs, so a
-/// crash leaves at worst an orphan blob (reported by `check`).
+/// Deletes, for every camera with a retention floor, the objects whose sequence is below it.
+/// Rows go before blobs, so a crash leaves at worst an orphan blob (reported by `check`).
 ///
-/// Servers sharing a database take turns: `None` if another one is sweeping. (Two sweeps at
-/// once would each count the account's bytes before the other's deletions and delete too
-/// much.)
+/// Servers sharing a database take turns: `None` if another one is sweeping.
 ///
 /// # Errors
 /// If the stores fail.
-pub async fn sweep(state: &AppState, now: i64) -> Result<Option<Swept>, StoreError> {
+pub async fn sweep(state: &AppState) -> Result<Option<Swept>, StoreError> {
     let Some(_turn) = state.meta.try_lock("retention").await? else {
         return Ok(None);
     };
     let mut swept = Swept::default();
-    for (account, limits) in state.meta.retention_all().await? {
-        let mut total = state.meta.account_bytes(&account).await?;
-        let cutoff = limits.max_age_ms.map(|age| now.saturating_sub(age));
+    for (camera_id, body) in state.meta.retention_floors().await? {
+        // Checked when it was logged; read again only for its floor.
+        let Ok(floor) = SignedRetentionFloor::decode(&body) else {
+            tracing::error!(
+                camera = hex::encode(camera_id),
+                "a stored retention floor does not decode"
+            );
+            continue;
+        };
+        let keep_from = i64::try_from(floor.unverified_body().keep_from).unwrap_or(i64::MAX);
         let mut deleted = Swept::default();
-        'account: loop {
-            let oldest = state.meta.objects_by_age(&account, BATCH).await?;
-            if oldest.is_empty() {
+        loop {
+            let below: Vec<_> = state
+                .meta
+                .objects(&camera_id, 0, i64::MIN..i64::MAX, BATCH)
+                .await?
+                .into_iter()
+                .take_while(|row| row.sequence < keep_from)
+                .collect();
+            if below.is_empty() {
                 break;
             }
-            for row in &oldest {
-                let too_old = cutoff.is_some_and(|c| row.captured_at < c);
-                let too_big = limits.max_bytes.is_some_and(|m| total > m);
-                if !too_old && !too_big {
-                    break 'account;
-                }
+            for row in &below {
                 if state.meta.delete_object(&row.object_id).await? {
                     if let Err(e) = state.blobs.delete(&row.object_id).await {
                         tracing::warn!(error = %e, object = hex::encode(row.object_id), "could not delete a blob");
                     }
-                    total -= row.size;
                     deleted.objects += 1;
                     deleted.bytes += row.size;
                 }
             }
         }
         if deleted.objects > 0 {
-            let detail = format!(
-                "{} objects ({} bytes) past the retention limits",
-                deleted.objects, deleted.bytes
-            );
-            audit::record(state, &account, "server", "retention", &detail).await;
+            if let Some(camera) = state.meta.camera(&camera_id).await? {
+                let detail = format!(
+                    "camera {}: {} objects ({} bytes) before sequence {keep_from}, as its retention \
+                     floor version {} says",
+                    hex::encode(camera_id),
+                    deleted.objects,
+                    deleted.bytes,
+                    floor.unverified_body().version
+                );
+                audit::record(state, &camera.account_id, "server", "retention", &detail).await;
+            }
             crate::metrics::Metrics::add(&state.metrics.retention_deleted, deleted.objects);
             swept.objects += deleted.objects;
             swept.bytes += deleted.bytes;

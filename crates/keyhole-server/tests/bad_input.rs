@@ -76,7 +76,6 @@ async fn every_boundary_refuses_bad_input_clearly_and_loses_nothing() {
         ("/v1/accounts", Method::POST),
         ("/v1/login", Method::POST),
         ("/v1/pairing-tokens", Method::POST),
-        ("/v1/retention", Method::PUT),
     ] {
         let cases: [(&str, &[u8], StatusCode, &str); 4] = [
             (JSON, b"{", StatusCode::BAD_REQUEST, "bad_request"),

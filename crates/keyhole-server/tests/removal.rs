@@ -1,14 +1,17 @@
 //! Camera removal with keep and delete, transfer to another account, the audit log and
-//! retention.
+//! retention by the owner's signed floors.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod common;
 
 use common::*;
 use keyhole_core::key_package::{KeyPackage, Recipient, RecipientKey};
-use keyhole_server::store::Retention;
+use keyhole_core::log::EntryKind;
+use keyhole_core::retention::{RetentionFloorBody, SignedRetentionFloor};
+use keyhole_core::signer::SignerKey;
+use keyhole_core::{CameraId, DeviceId, DeviceKeys, Timestamp};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 async fn remove(owner: &Owner, s: &Server, camera: &str, footage: &str) -> reqwest::Response {
     let path = format!("/v1/cameras/{camera}?footage={footage}");
@@ -17,20 +20,32 @@ async fn remove(owner: &Owner, s: &Server, camera: &str, footage: &str) -> reqwe
         .await
 }
 
-async fn set_retention(owner: &Owner, s: &Server, settings: &Value) -> reqwest::Response {
-    let path = "/v1/retention";
-    let body = serde_json::to_vec(settings).unwrap();
-    let proof = owner.proof(owner.challenge(s).await, "PUT", path, &body);
+/// Logs `camera`'s retention floor version `version`: objects before `keep_from` may go.
+async fn log_floor(
+    owner: &Owner,
+    s: &Server,
+    camera: CameraId,
+    version: u64,
+    keep_from: u64,
+) -> reqwest::Response {
+    let floor = RetentionFloorBody {
+        owner: owner.account.public(),
+        camera_id: camera,
+        version,
+        issued_at: Timestamp(1_795_735_205_000),
+        keep_from,
+        max_age_days: 30,
+    }
+    .sign(owner.signer())
+    .unwrap();
     owner
-        .http
-        .put(s.url(path))
-        .bearer_auth(&owner.token)
-        .header(keyhole_core::device_proof::HEADER, proof)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
+        .append(
+            s,
+            (EntryKind::Retention, camera.0),
+            version,
+            floor.encoded(),
+        )
         .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -230,13 +245,15 @@ async fn keep_and_delete_removal_then_transfer() {
     assert!(keyhole_server::check::run(&state).await.unwrap().is_clean());
 }
 
+/// The server deletes a camera's objects below the floor its owner's device logged, and
+/// nothing else; a floor that goes down, or one signed by a device the roster does not list, is
+/// refused.
 #[tokio::test]
-async fn retention_deletes_by_age_then_by_size() {
+async fn retention_deletes_below_the_logged_floor_only() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(dir.path()).await;
     let ana = Owner::new(&s, "ana", 1).await;
     let (cam, cam_id, cam_token, view) = ana.pair(&s, 2).await;
-    // seal() stamps sequence n at 1_795_735_205_000 + n ms.
     let mut sizes = Vec::new();
     for seq in 1..=6 {
         let (id, bytes) = seal(&cam, cam_id, &view, seq, 10_000);
@@ -246,57 +263,54 @@ async fn retention_deletes_by_age_then_by_size() {
             StatusCode::CREATED
         );
     }
-    let resp = set_retention(&ana, &s, &json!({"max_age_days": 0})).await;
-    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    let resp = set_retention(&ana, &s, &json!({"max_age_days": 30})).await;
-    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    s.stop().await;
-
     let state = open_storage(dir.path()).await;
-    let t = 1_795_735_205_000i64;
-    // Nothing is older than 30 days yet.
+    // No floor: nothing goes.
+    let swept = keyhole_server::retention::sweep(&state).await.unwrap();
+    assert_eq!(swept.unwrap().objects, 0);
+
     assert_eq!(
-        keyhole_server::retention::sweep(&state, t + 10)
-            .await
-            .unwrap()
-            .unwrap()
-            .objects,
-        0
+        log_floor(&ana, &s, cam_id, 1, 3).await.status(),
+        StatusCode::CREATED
     );
-    // 30 days after sequence 2 was captured, sequences 1 and 2 are past the limit.
-    let swept = keyhole_server::retention::sweep(&state, t + 2 + 30 * 86_400_000 + 1)
+    // Down again, or signed by a device the roster does not list: refused.
+    let resp = log_floor(&ana, &s, cam_id, 2, 2).await;
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    let stranger = DeviceKeys::generate(&mut rng(9));
+    let forged = RetentionFloorBody {
+        owner: ana.account.public(),
+        camera_id: cam_id,
+        version: 2,
+        issued_at: Timestamp(1_795_735_205_000),
+        keep_from: 6,
+        max_age_days: 1,
+    }
+    .sign(SignerKey::Device {
+        id: DeviceId([9; 16]),
+        key: &stranger.signing,
+    })
+    .unwrap();
+    let subject = (EntryKind::Retention, cam_id.0);
+    let entry = ana.next_entry(&s, subject, 2, forged.encoded()).await;
+    let resp = ana.post_log(&s, entry.encoded(), forged.encoded()).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        resp.text().await.unwrap().contains("does not list"),
+        "the refusal names the unlisted signer"
+    );
+    // Devices read the floor the log records.
+    let served = ana
+        .get(&s, &format!("/v1/cameras/{cam_id}/retention?version=1"))
+        .await;
+    assert_eq!(served.status(), StatusCode::OK);
+    let served = SignedRetentionFloor::decode(&served.bytes().await.unwrap()).unwrap();
+    assert_eq!(served.unverified_body().keep_from, 3);
+
+    let swept = keyhole_server::retention::sweep(&state)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(swept.objects, 2);
     assert_eq!(swept.bytes, sizes[0] + sizes[1]);
-    // A size limit of three objects keeps the newest three.
-    let account = state
-        .meta
-        .camera(&cam_id.0)
-        .await
-        .unwrap()
-        .unwrap()
-        .account_id;
-    state
-        .meta
-        .set_retention(
-            &account,
-            Retention {
-                max_age_ms: None,
-                max_bytes: Some(sizes[3] + sizes[4] + sizes[5]),
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        keyhole_server::retention::sweep(&state, t)
-            .await
-            .unwrap()
-            .unwrap()
-            .objects,
-        1
-    );
     let left: Vec<i64> = state
         .meta
         .objects(&cam_id.0, 0, 0..i64::MAX, 100)
@@ -305,6 +319,9 @@ async fn retention_deletes_by_age_then_by_size() {
         .iter()
         .map(|o| o.sequence)
         .collect();
-    assert_eq!(left, vec![4, 5, 6]);
+    assert_eq!(left, vec![3, 4, 5, 6]);
     assert!(keyhole_server::check::run(&state).await.unwrap().is_clean());
+    let audit = ana.get(&s, "/v1/audit").await.text().await.unwrap();
+    assert!(audit.contains("before sequence 3"), "{audit}");
+    s.stop().await;
 }

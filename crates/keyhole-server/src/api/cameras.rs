@@ -1,16 +1,20 @@
-//! Camera removal (keep or delete footage), the audit log and retention settings.
+//! Camera removal (keep or delete footage), the audit log and retention floors.
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::response::Response;
+use keyhole_core::CameraId;
+use keyhole_core::retention::SignedRetentionFloor;
+use keyhole_core::roster::Roster;
 use serde::{Deserialize, Serialize};
 
 use super::extract::QueryParams;
 use super::proof::Proven;
-use super::{as_i64, id16};
+use super::records::{VersionQuery, required};
+use super::shares::viewable;
+use super::{as_i64, id16, octets};
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::store::Retention;
 use crate::{AppState, audit, now_ms};
 
 #[derive(Deserialize)]
@@ -132,40 +136,67 @@ pub(super) async fn audit_log(
     ))
 }
 
-#[derive(Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RetentionSettings {
-    /// Delete objects captured more than this many days ago; absent: no age limit.
-    max_age_days: Option<u32>,
-    /// Delete the oldest objects beyond this many stored bytes; absent: no size limit.
-    max_bytes: Option<u64>,
+/// Checks a retention floor offered for the log (PROTOCOL.md §11.5): for a camera of the
+/// caller's account, signed by a device of `in_force`, its roster in force, and not lowering the
+/// floor the camera has. Returns its version and the audit line.
+pub(super) async fn check_retention(
+    state: &AppState,
+    caller: &Caller,
+    in_force: Option<&Roster>,
+    camera_id: [u8; 16],
+    body: &[u8],
+) -> Result<(u64, String), ApiError> {
+    match state.meta.camera(&camera_id).await? {
+        Some(c) if c.account_id == caller.0.account_id => {}
+        _ => return Err(ApiError::NotFound),
+    }
+    let floor = SignedRetentionFloor::decode(body)
+        .map_err(|e| ApiError::bad(format!("not a retention floor: {e}")))?
+        .verify_about(required(in_force)?, &CameraId(camera_id))
+        .map_err(|e| ApiError::bad(format!("retention floor refused: {e}")))?;
+    let f = floor.body();
+    if let Some(held) = state.meta.retention_floor(&camera_id, None).await? {
+        let held = SignedRetentionFloor::decode(&held)
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored retention floor: {e}")))?;
+        if f.keep_from < held.unverified_body().keep_from {
+            return Err(ApiError::Conflict(format!(
+                "the retention floor would go down from sequence {} to {}",
+                held.unverified_body().keep_from,
+                f.keep_from
+            )));
+        }
+    }
+    let keep = match f.max_age_days {
+        0 => "keep everything".to_owned(),
+        days => format!("keep {days} days"),
+    };
+    Ok((
+        f.version,
+        format!(
+            "camera {}: retention floor version {}, objects before sequence {} may go ({keep})",
+            hex::encode(camera_id),
+            f.version,
+            f.keep_from
+        ),
+    ))
 }
 
-pub(super) async fn set_retention(
+/// `GET /v1/cameras/{camera_id}/retention[?version=n]`: the camera's retention floor (its newest,
+/// or version `n`), as its owner's device signed it.
+pub(super) async fn retention_floor(
     State(state): State<AppState>,
-    proven: Proven,
-) -> Result<StatusCode, ApiError> {
-    let req: RetentionSettings = proven.json()?;
-    let caller = &proven.caller;
-    if req.max_age_days == Some(0) {
-        return Err(ApiError::bad("max_age_days must be at least 1"));
-    }
-    let r = Retention {
-        max_age_ms: req.max_age_days.map(|d| i64::from(d) * 86_400_000),
-        max_bytes: req.max_bytes.map(|b| as_i64(b, "max_bytes")).transpose()?,
-    };
-    state.meta.set_retention(&caller.0.account_id, r).await?;
-    let detail = format!(
-        "max_age_days {:?}, max_bytes {:?}",
-        req.max_age_days, req.max_bytes
-    );
-    audit::record(
-        &state,
-        &caller.0.account_id,
-        &audit::actor(caller),
-        "retention-set",
-        &detail,
-    )
-    .await;
-    Ok(StatusCode::NO_CONTENT)
+    caller: Caller,
+    Path(camera_id): Path<String>,
+    QueryParams(q): QueryParams<VersionQuery>,
+) -> Result<Response, ApiError> {
+    caller.joining()?;
+    let camera_id = id16(&camera_id, "camera id")?;
+    viewable(&state, &caller, &camera_id).await?;
+    let version = q.version.map(|v| as_i64(v, "version")).transpose()?;
+    let body = state
+        .meta
+        .retention_floor(&camera_id, version)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(octets(body))
 }

@@ -15,6 +15,7 @@ use keyhole_core::roster::SignedRoster;
 use keyhole_core::signer::Signer;
 use serde::Deserialize;
 
+use super::cameras::check_retention;
 use super::extract::QueryParams;
 use super::records::{account_key, check_camera_record, check_roster, required, roster_in_force};
 use super::shares::{check_acceptance, check_share};
@@ -96,6 +97,15 @@ pub(super) async fn append(
                 (v, detail),
             )
         }
+        EntryKind::Retention => (
+            Logged::Retention {
+                camera_id: e.subject,
+                version,
+                body: statement,
+            },
+            "retention-floor",
+            check_retention(&state, &caller, in_force.as_ref(), e.subject, statement).await?,
+        ),
         EntryKind::Acceptance => {
             let (v, detail, listed) =
                 check_acceptance(&state, in_force.as_ref(), statement).await?;

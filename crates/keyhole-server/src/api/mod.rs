@@ -76,7 +76,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/live", put(live::publish))
         .route("/v1/live/wanted", get(live::wanted))
         .route("/v1/cameras/{camera_id}/live", get(live::watch))
-        .route("/v1/retention", put(cameras::set_retention))
+        .route(
+            "/v1/cameras/{camera_id}/retention",
+            get(cameras::retention_floor),
+        )
         .route(
             "/v1/cameras/{camera_id}/record",
             get(records::camera_record),

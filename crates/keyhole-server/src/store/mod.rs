@@ -89,15 +89,6 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
-/// An account's retention limits; `None` means unlimited.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Retention {
-    /// Objects captured longer ago than this (ms) are deleted.
-    pub max_age_ms: Option<i64>,
-    /// Beyond this many stored bytes, the oldest objects are deleted.
-    pub max_bytes: Option<i64>,
-}
-
 /// What deleting a camera's data removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Deleted {
@@ -210,6 +201,15 @@ pub enum Logged<'a> {
         body: &'a [u8],
         /// Each member's account and expiry (ms), as the statement names them.
         members: &'a [(AccountId, Option<i64>)],
+    },
+    /// A camera's retention floor version: the server may delete its objects below the floor.
+    Retention {
+        /// The camera.
+        camera_id: [u8; 16],
+        /// Its version.
+        version: i64,
+        /// Its signed encoding.
+        body: &'a [u8],
     },
     /// An acceptance statement version; its owners replace the account's share consents.
     Acceptance {
@@ -496,18 +496,14 @@ pub trait MetaStore: Send + Sync {
     /// that one server at a time should do, such as the retention sweep.
     async fn try_lock(&self, name: &str) -> Result<Option<Held>, StoreError>;
 
-    /// Sets an account's retention limits.
-    async fn set_retention(&self, account: &AccountId, r: Retention) -> Result<(), StoreError>;
-    /// Every account with a retention limit.
-    async fn retention_all(&self) -> Result<Vec<(AccountId, Retention)>, StoreError>;
-    /// An account's objects, oldest capture first.
-    async fn objects_by_age(
+    /// A camera's retention floor (PROTOCOL.md §11.5) by version, or its newest.
+    async fn retention_floor(
         &self,
-        account: &AccountId,
-        limit: i64,
-    ) -> Result<Vec<ObjectRow>, StoreError>;
-    /// Total bytes an account stores.
-    async fn account_bytes(&self, account: &AccountId) -> Result<i64, StoreError>;
+        camera_id: &[u8; 16],
+        version: Option<i64>,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Every camera's newest retention floor, as stored: what the retention sweep deletes below.
+    async fn retention_floors(&self) -> Result<Vec<([u8; 16], Vec<u8>)>, StoreError>;
 
     /// Stores a new enrollment request. Conflict if the account already has `max_open` open,
     /// unexpired enrollments.

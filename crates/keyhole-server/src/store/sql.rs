@@ -12,7 +12,7 @@ use sqlx::{AnyPool, Executor, Row};
 
 use super::{
     AccountId, AuditEntry, CameraRow, Credential, Deleted, EnrollmentRow, EnrollmentStep, Inserted,
-    LogAppend, Logged, MetaStore, ObjectRow, Retention, StoreError, Subject,
+    LogAppend, Logged, MetaStore, ObjectRow, StoreError, Subject,
 };
 
 /// SQL implementation of [`MetaStore`].
@@ -159,7 +159,7 @@ const TABLES: [&str; 20] = [
     "pairing_tokens",
     "objects",
     "audit",
-    "retention",
+    "retention_floors",
     "enrollments",
     "log_entries",
     "log_heads",
@@ -257,6 +257,7 @@ enum Versioned {
     CameraRecord,
     Share,
     Acceptance,
+    Retention,
 }
 
 impl Versioned {
@@ -267,6 +268,7 @@ impl Versioned {
             Self::CameraRecord => ("camera_records", "camera_id", "camera record"),
             Self::Share => ("shares", "camera_id", "share statement"),
             Self::Acceptance => ("acceptances", "account_id", "acceptance statement"),
+            Self::Retention => ("retention_floors", "camera_id", "retention floor"),
         }
     }
 }
@@ -840,6 +842,14 @@ impl MetaStore for SqlStore {
                     .await?;
                 }
             }
+            Logged::Retention {
+                camera_id,
+                version,
+                body,
+            } => {
+                insert_newer_version_in(&mut tx, Versioned::Retention, &camera_id, version, body)
+                    .await?;
+            }
             Logged::Acceptance {
                 version,
                 body,
@@ -1223,7 +1233,7 @@ impl MetaStore for SqlStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        for table in ["share_members", "shares"] {
+        for table in ["share_members", "shares", "retention_floors"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE camera_id = $1"))
                 .bind(&camera_id[..])
                 .execute(&mut *tx)
@@ -1282,57 +1292,31 @@ impl MetaStore for SqlStore {
             .collect())
     }
 
-    async fn set_retention(&self, account: &AccountId, r: Retention) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO retention (account_id, max_age_ms, max_bytes) VALUES ($1, $2, $3)
-             ON CONFLICT (account_id) DO UPDATE SET max_age_ms = excluded.max_age_ms, max_bytes = excluded.max_bytes",
-        )
-        .bind(&account[..])
-        .bind(r.max_age_ms)
-        .bind(r.max_bytes)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+    async fn retention_floor(
+        &self,
+        camera_id: &[u8; 16],
+        version: Option<i64>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.version_body(Versioned::Retention, camera_id, version)
+            .await
     }
 
-    async fn retention_all(&self) -> Result<Vec<(AccountId, Retention)>, StoreError> {
-        let rows = sqlx::query("SELECT account_id, max_age_ms, max_bytes FROM retention WHERE max_age_ms IS NOT NULL OR max_bytes IS NOT NULL")
-            .fetch_all(&self.pool)
-            .await?;
+    async fn retention_floors(&self) -> Result<Vec<([u8; 16], Vec<u8>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT f.camera_id, f.body FROM retention_floors f WHERE f.version = \
+             (SELECT MAX(g.version) FROM retention_floors g WHERE g.camera_id = f.camera_id) \
+             ORDER BY f.camera_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|r| {
                 Ok((
-                    arr(r.get::<&[u8], _>("account_id"), "account id")?,
-                    Retention {
-                        max_age_ms: r.get("max_age_ms"),
-                        max_bytes: r.get("max_bytes"),
-                    },
+                    arr(r.get::<&[u8], _>("camera_id"), "camera id")?,
+                    r.get::<Vec<u8>, _>("body"),
                 ))
             })
             .collect()
-    }
-
-    async fn objects_by_age(
-        &self,
-        account: &AccountId,
-        limit: i64,
-    ) -> Result<Vec<ObjectRow>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {OBJECT_COLUMNS} FROM objects WHERE account_id = $1 ORDER BY captured_at, object_id LIMIT $2"))
-            .bind(&account[..])
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(object_row).collect()
-    }
-
-    async fn account_bytes(&self, account: &AccountId) -> Result<i64, StoreError> {
-        let total: Option<i64> = sqlx::query_scalar(
-            "SELECT CAST(SUM(size) AS BIGINT) FROM objects WHERE account_id = $1",
-        )
-        .bind(&account[..])
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(total.unwrap_or(0))
     }
 
     async fn create_enrollment(&self, e: &EnrollmentRow, max_open: i64) -> Result<(), StoreError> {

@@ -100,22 +100,23 @@ impl Device {
         Ok(device)
     }
 
-    /// Verifies `camera`'s listing and saves the mark of the newest object verified and the
-    /// camera's newest head, so the next listing is checked against them.
+    /// Verifies `camera`'s listing and saves the mark of the newest object verified, the
+    /// camera's newest head and its retention floor (which verifying may move), so the next
+    /// listing is checked against them.
     pub(crate) async fn verified(
         &mut self,
         camera: &CameraId,
     ) -> anyhow::Result<keyhole_client::core::report::Report> {
-        let before = (
-            self.owner.verified_up_to(camera),
-            self.owner.camera_head(camera),
-        );
+        let held = |owner: &keyhole_client::owner::Owner| {
+            (
+                owner.verified_up_to(camera),
+                owner.camera_head(camera),
+                owner.retention(camera).map(|f| f.version),
+            )
+        };
+        let before = held(&self.owner);
         let report = self.owner.verify(camera).await?;
-        if (
-            self.owner.verified_up_to(camera),
-            self.owner.camera_head(camera),
-        ) != before
-        {
+        if held(&self.owner) != before {
             self.save()?;
         }
         Ok(report)
@@ -1085,6 +1086,36 @@ pub(crate) async fn unshare(store: &Path, camera: &str, with: &str) -> anyhow::R
         "Withdrew camera {camera} from {with}: the server no longer serves it to {with}, and \
          nothing recorded from now on (epoch {epoch}) opens for it."
     );
+    Ok(())
+}
+
+/// `keyhole retention`: how much of a camera's footage is kept, and setting it.
+pub(crate) async fn retention(store: &Path, camera: &str, days: Option<u32>) -> anyhow::Result<()> {
+    let (mut device, camera) = Device::open_synced(store, camera).await?;
+    if let Some(days) = days {
+        device.owner.set_retention(&camera, days, now()).await?;
+        device.save()?;
+        // Verifying moves the floor past what has aged out under the new policy.
+        device.verified(&camera).await?;
+    }
+    let name = device
+        .owner
+        .cameras()
+        .into_iter()
+        .find_map(|(id, name, ..)| (id == camera).then_some(name))
+        .unwrap_or_else(|| camera.to_string());
+    match device.owner.retention(&camera) {
+        Some(f) if f.max_age_days > 0 => println!(
+            "{name} keeps {} days of footage. Objects before sequence {} may be deleted: the \
+             server deletes them at its next sweep, and reports start there.",
+            f.max_age_days, f.keep_from
+        ),
+        Some(f) if f.keep_from > 1 => println!(
+            "{name} keeps everything from now on; objects before sequence {} were let go.",
+            f.keep_from
+        ),
+        _ => println!("{name} keeps everything (no retention set)."),
+    }
     Ok(())
 }
 

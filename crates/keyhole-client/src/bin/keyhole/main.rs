@@ -137,6 +137,16 @@ enum Command {
     },
     /// List the cameras this account shares, and those shared with it.
     Shares,
+    /// Show or set how many days of a camera's footage to keep. Older footage is deleted only
+    /// below a floor this account's devices sign; reports start there, so it never shows as
+    /// missing, and anything else the server deletes always does.
+    Retention {
+        /// Camera id or name.
+        camera: String,
+        /// Keep this many days (0: keep everything). Without it, show the current setting.
+        #[arg(long)]
+        days: Option<u32>,
+    },
     /// Read the account's audit log; changes not made by this account's devices or cameras
     /// (the server, an unknown device, a revoked one after its revocation) are marked.
     Audit,
@@ -299,6 +309,9 @@ fn main() -> ExitCode {
                 .await
                 .map(|()| true),
             Command::Shares => commands::shares(&store, json).await.map(|()| true),
+            Command::Retention { camera, days } => commands::retention(&store, &camera, days)
+                .await
+                .map(|()| true),
             Command::Audit => commands::audit(&store, json).await,
             Command::Revoke {
                 device,
