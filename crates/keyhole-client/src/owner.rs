@@ -67,6 +67,10 @@ pub struct LiveOutcome {
     pub bytes: u64,
     /// Whether the camera ended the session (its signed final frame arrived).
     pub ended: bool,
+    /// The stream stopped before the camera's final frame and before this viewer stopped
+    /// watching: the server or the network cut the session off. (A relay can end a stream; it
+    /// cannot make the final frame, which is sealed with the session's last-chunk flag.)
+    pub cut: bool,
 }
 
 /// A clip opened for reading at any offset (a player seeking): its header verified once, then
@@ -1476,7 +1480,8 @@ impl Owner {
     /// Watches `camera` live: asks the camera (through the relay) to stream, waits up to
     /// `wait_secs` for it to start, then verifies and opens each frame and writes the video (an
     /// H.264 Annex B stream, playable with `ffplay -f h264 -`) to `out`, until the camera ends
-    /// the session or `for_at_most` has passed since the first frame.
+    /// the session or `for_at_most` has passed since the first frame. A stream that stops
+    /// before either is reported as [`LiveOutcome::cut`].
     ///
     /// # Errors
     /// Server or network failures, a session that does not verify (a frame altered, injected,
@@ -1539,6 +1544,7 @@ impl Owner {
                 }
             }
         }
+        outcome.cut = true;
         Ok(outcome)
     }
 }

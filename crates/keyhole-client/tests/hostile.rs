@@ -1161,6 +1161,36 @@ async fn retention_lets_old_footage_go_and_nothing_else_unnoticed() {
     }
 }
 
+/// A live view the server cuts off is reported as cut off, not as ended; one the viewer stops
+/// is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_view_cut_off_by_the_server_is_reported() {
+    let mut w = World::new(18).await;
+    w.owner.sync_camera(&w.camera_id).await.unwrap();
+    let live = format!("/v1/cameras/{}/live", w.camera_id);
+    let running = common::RunningCamera::start(w.camera, &w.dir.path().join("camera"), None).await;
+    let limit = Some(std::time::Duration::from_secs(1));
+    let watched = w
+        .owner
+        .watch_live(&w.camera_id, 30, limit, &mut Vec::new())
+        .await
+        .unwrap();
+    assert!(watched.frames > 0 && !watched.cut, "{watched:?}");
+    // The server passes on the session's prefix and a few frames, then ends the stream.
+    w.owner_view.cut(
+        move |m, p| *m == Method::GET && p.starts_with(&live),
+        PREFIX_LEN + 4096,
+    );
+    let cut = w
+        .owner
+        .watch_live(&w.camera_id, 30, None, &mut Vec::new())
+        .await
+        .unwrap();
+    assert!(cut.cut && !cut.ended, "{cut:?}");
+    assert!(w.owner_view.applied() >= 1);
+    running.stop().await.unwrap();
+}
+
 /// A key package the server damages, and one it makes up, are skipped and said: the recovery
 /// goes on, every other package opens, and the whole history opens on the recovered device.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -24,6 +24,7 @@ struct Rules {
     redirects: Vec<Redirect>,
     rewrites: Vec<(Matches, Rewrite)>,
     answers: Vec<Answer>,
+    cuts: Vec<(Matches, usize)>,
 }
 
 struct Shared {
@@ -121,6 +122,16 @@ impl HostileProxy {
         self.rules().answers.push(Box::new(answer));
     }
 
+    /// Ends the response to requests that `matches` after `bytes` of its body, cleanly, as a
+    /// relay that stops passing a stream on would (the rest streams through until then).
+    pub fn cut(
+        &self,
+        matches: impl Fn(&Method, &str) -> bool + Send + Sync + 'static,
+        bytes: usize,
+    ) {
+        self.rules().cuts.push((Box::new(matches), bytes));
+    }
+
     /// Removes every rule: honest again.
     pub fn clear(&self) {
         *self.rules() = Rules::default();
@@ -145,6 +156,35 @@ fn failure(e: impl std::fmt::Display) -> Response {
     let mut resp = Response::new(Body::from(format!("proxy: {e}")));
     *resp.status_mut() = StatusCode::BAD_GATEWAY;
     resp
+}
+
+/// `stream` up to `left` bytes, then a clean end (counted as an applied rule).
+fn cut_after(
+    stream: impl futures_util::Stream<Item = std::io::Result<axum::body::Bytes>>
+    + Send
+    + Unpin
+    + 'static,
+    left: usize,
+    shared: Arc<Shared>,
+) -> impl futures_util::Stream<Item = std::io::Result<axum::body::Bytes>> + Send + 'static {
+    futures_util::stream::unfold((stream, left), move |(mut stream, left)| {
+        let shared = shared.clone();
+        async move {
+            use futures_util::StreamExt as _;
+            if left == 0 {
+                shared.applied.fetch_add(1, Ordering::SeqCst);
+                return None;
+            }
+            match stream.next().await? {
+                Ok(mut chunk) => {
+                    chunk.truncate(left);
+                    let left = left - chunk.len();
+                    Some((Ok(chunk), (stream, left)))
+                }
+                Err(e) => Some((Err(e), (stream, 0))),
+            }
+        }
+    })
 }
 
 async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Response {
@@ -184,7 +224,7 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     } else {
         (request, None)
     };
-    let (path, rewrite) = {
+    let (path, rewrite, cut) = {
         let rules = shared.rules.lock().unwrap_or_else(PoisonError::into_inner);
         let redirected = rules.redirects.iter().find_map(|r| r(&method, &original));
         let path = redirected.unwrap_or_else(|| original.clone());
@@ -192,7 +232,12 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
             .rewrites
             .iter()
             .position(|(matches, _)| matches(&method, &original));
-        (path, rewrite)
+        let cut = rules
+            .cuts
+            .iter()
+            .find(|(matches, _)| matches(&method, &original))
+            .map(|(_, bytes)| *bytes);
+        (path, rewrite, cut)
     };
     if path != original {
         shared.applied.fetch_add(1, Ordering::SeqCst);
@@ -241,7 +286,14 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
             }
             Body::from(bytes)
         }
-        None => Body::from_stream(answer.bytes_stream().map_err(std::io::Error::other)),
+        None => match cut {
+            Some(bytes) => Body::from_stream(cut_after(
+                Box::pin(answer.bytes_stream().map_err(std::io::Error::other)),
+                bytes,
+                shared.clone(),
+            )),
+            None => Body::from_stream(answer.bytes_stream().map_err(std::io::Error::other)),
+        },
     };
     let mut resp = Response::new(body);
     *resp.status_mut() = status;

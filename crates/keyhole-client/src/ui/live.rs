@@ -117,9 +117,18 @@ pub(super) async fn live(
         let watched = owner
             .watch_live(&camera, 30, Some(LIVE_LIMIT), &mut sink)
             .await;
-        if let Err(e) = watched {
-            // The page shows it; a viewer that left is not told anything.
-            let _ = tx.try_send(Err(std::io::Error::other(e.to_string())));
+        // The page shows a failed stream as stopped, not ended; a viewer that left is not
+        // told anything.
+        match watched {
+            Err(e) => {
+                let _ = tx.try_send(Err(std::io::Error::other(e.to_string())));
+            }
+            Ok(outcome) if outcome.cut => {
+                let _ = tx.try_send(Err(std::io::Error::other(
+                    "the live view was cut off before the camera ended it",
+                )));
+            }
+            Ok(_) => {}
         }
     });
     let body = futures_util::stream::unfold(rx, |mut rx| async move {

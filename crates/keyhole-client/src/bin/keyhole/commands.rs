@@ -553,12 +553,13 @@ pub(crate) async fn export(
     }
 }
 
+/// `keyhole live`: false (exit 1) when the session was cut off rather than ended.
 pub(crate) async fn live(
     store: &Path,
     camera: &str,
     out: &Path,
     seconds: Option<u64>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     let (device, camera) = Device::open_synced(store, camera).await?;
     let mut sink: Box<dyn Write + Send> = if out == Path::new("-") {
         Box::new(std::io::stdout())
@@ -582,7 +583,14 @@ pub(crate) async fn live(
             ""
         }
     );
-    Ok(())
+    if outcome.cut {
+        eprintln!(
+            "WARNING: the live view was cut off before the camera ended it: the server or the \
+             network stopped passing it on. What was shown is authentic; what came after is \
+             missing."
+        );
+    }
+    Ok(!outcome.cut)
 }
 
 /// `keyhole devices`: the account's devices, and when each other one last reported the account

@@ -222,7 +222,8 @@ enum Command {
         output: PathBuf,
     },
     /// Watch a camera live: the H.264 stream goes to a file, or to `-` for a player
-    /// (`keyhole live Porch -o - | ffplay -f h264 -`).
+    /// (`keyhole live Porch -o - | ffplay -f h264 -`). Exits 1 if the live view was cut off
+    /// before the camera ended it.
     Live {
         /// Camera id or name.
         camera: String,
@@ -354,9 +355,7 @@ fn main() -> ExitCode {
                 camera,
                 output,
                 seconds,
-            } => commands::live(&store, &camera, &output, seconds)
-                .await
-                .map(|()| true),
+            } => commands::live(&store, &camera, &output, seconds).await,
             Command::Ui { port, no_open } => {
                 commands::ui(&store, port, !no_open).await.map(|()| true)
             }
