@@ -346,6 +346,11 @@ async fn the_server_never_holds_or_sees_plaintext_or_private_keys() {
         contains(&log_bytes, b"DEBUG") || contains(&log_bytes, b"INFO"),
         "the server logged"
     );
+    // A log written to a file carries no terminal colour codes.
+    assert!(
+        !log_bytes.contains(&0x1b),
+        "escape sequences in the server log"
+    );
     places.push(("server log".into(), log_bytes));
     places.push(("bytes the server received".into(), wire.received()));
     places.push(("bytes the server sent".into(), wire.sent()));

@@ -124,6 +124,13 @@ async fn set_up_pair_list_export_verify_from_the_command_line() {
         rest.iter().any(|l| l.starts_with("Paired \"Porch\"")),
         "{rest:?}"
     );
+    // The account code the camera shows, to compare.
+    let code = account_code(&store);
+    assert!(
+        rest.iter()
+            .any(|l| l.starts_with(&format!("Account code: {code} (the camera shows it"))),
+        "{rest:?}"
+    );
 
     let video = synthetic_mp4(2);
     let started_at = Timestamp(1_795_735_205_000);
@@ -375,6 +382,51 @@ async fn set_up_pair_list_export_verify_from_the_command_line() {
     assert!(!refused.exists());
     assert!(!dir.path().join("refused.mp4.partial").exists());
     server.stop();
+}
+
+/// What the server says is shown, not obeyed: an error message carrying an escape sequence that
+/// would write the terminal's clipboard reaches the terminal as text. And a reader that goes away
+/// (`keyhole devices | head -1`) ends the printing quietly, not the command.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outside_text_is_shown_not_obeyed_and_a_closed_pipe_is_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::spawn(&dir.path().join("server"));
+    let proxy = keyhole_testkit::hostile::HostileProxy::start(&server.url).await;
+    let store = dir.path().join("laptop.keys");
+    ok(keyhole(&store)
+        .args(["init", "--server", &proxy.url, "--user", "ana"])
+        .args(["--device", "laptop", "--phrase-file"])
+        .arg(dir.path().join("phrase.txt"))
+        .output()
+        .unwrap());
+
+    let mut devices = keyhole(&store)
+        .arg("devices")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(devices.stdout.take());
+    let closed = devices.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&closed.stderr);
+    assert!(closed.status.success(), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+
+    proxy.answer(|method, path, _| {
+        (*method == reqwest::Method::GET && path == "/v1/cameras").then(|| {
+            let body = r#"{"error": "busy", "message": "\u001b]52;c;ZXZpbA==\u0007 try later"}"#;
+            (reqwest::StatusCode::SERVICE_UNAVAILABLE, body.into())
+        })
+    });
+    let refused = keyhole(&store).arg("cameras").output().unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("\u{fffd}]52;c;ZXZpbA==\u{fffd} try later"),
+        "{stderr}"
+    );
+    assert!(!refused.stderr.contains(&0x1b), "{stderr}");
+    assert!(proxy.applied() >= 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -122,8 +122,10 @@ fn main() -> anyhow::Result<()> {
     // They never contain tokens, passwords or object contents.
     let filter = tracing_subscriber::EnvFilter::try_from_env("KEYHOLE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour only on a terminal: a log file or journal gets plain text.
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if std::env::var("KEYHOLE_LOG_FORMAT").is_ok_and(|f| f == "json") {
         logs.json().init();

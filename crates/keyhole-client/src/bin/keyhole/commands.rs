@@ -192,7 +192,7 @@ fn new_passphrase() -> anyhow::Result<Zeroizing<String>> {
 /// Says which key packages did not open at the last sync or recovery (they were skipped).
 fn warn_damaged(owner: &Owner) {
     for damaged in owner.damaged_key_packages() {
-        eprintln!(
+        errln!(
             "warning: skipped {damaged}: it does not open on this device (altered on the server, \
              or not sealed to it). Everything else was opened; footage of that epoch opens here \
              only if another key package for it does."
@@ -223,21 +223,21 @@ pub(crate) async fn recover(store: &Path, args: InitArgs) -> anyhow::Result<()> 
     owner.save_key_store(store, &passphrase, KdfParams::DEFAULT, &mut OsRng)?;
     warn_damaged(&owner);
     let cameras = owner.cameras();
-    println!(
+    outln!(
         "Account {} restored on {:?}: {} camera(s) with their whole history.",
         args.user,
         args.device,
         cameras.len()
     );
     if !removed.is_empty() {
-        println!(
+        outln!(
             "Removed from the account: {}. Every camera moves to a new key, so nothing recorded \
              from now on opens on them; add a device you still trust again with `keyhole join`.",
             removed.join(", ")
         );
     }
-    println!("Account code: {}", owner.account_code());
-    println!("Key store: {}", store.display());
+    outln!("Account code: {}", owner.account_code());
+    outln!("Key store: {}", store.display());
     Ok(())
 }
 
@@ -277,11 +277,11 @@ pub(crate) async fn init(
                 .with_context(|| format!("writing the recovery phrase to {}", path.display()))?;
             writeln!(file, "{}", &*words)?;
             file.sync_all()?;
-            println!("Recovery phrase written to {} (mode 0600).", path.display());
+            outln!("Recovery phrase written to {} (mode 0600).", path.display());
         }
         None => {
-            println!("Your recovery phrase (shown once; write it down and keep it offline):\n");
-            println!("    {}\n", &*words);
+            outln!("Your recovery phrase (shown once; write it down and keep it offline):\n");
+            outln!("    {}\n", &*words);
             let list: Vec<&str> = words.split(' ').collect();
             let n = usize::try_from(rng.next_u32()).unwrap_or(0) % list.len();
             loop {
@@ -292,19 +292,20 @@ pub(crate) async fn init(
                 if typed.trim().eq_ignore_ascii_case(list[n]) {
                     break;
                 }
-                eprintln!("That is not word {}; look again.", n + 1);
+                errln!("That is not word {}; look again.", n + 1);
                 if std::env::var_os("KEYHOLE_PHRASE_WORD").is_some() {
                     bail!("the recovery phrase was not confirmed");
                 }
             }
         }
     }
-    println!(
+    outln!(
         "Account {} set up; this device is {:?}.",
-        args.user, args.device
+        args.user,
+        args.device
     );
-    println!("Account code: {}", owner.account_code());
-    println!("Key store: {}", store.display());
+    outln!("Account code: {}", owner.account_code());
+    outln!("Key store: {}", store.display());
     Ok(())
 }
 
@@ -317,8 +318,8 @@ pub(crate) async fn pair(store: &Path, name: &str, wait: Duration, qr: bool) -> 
         .start_pairing(&endpoint.url, endpoint.pin, rng)
         .await?;
     let text = code.to_text();
-    println!("Pairing code (give it to the camera: `keyhole-camera pair -`):");
-    println!("{}", &*text);
+    outln!("Pairing code (give it to the camera: `keyhole-camera pair -`):");
+    outln!("{}", &*text);
     if qr {
         match qrcode::QrCode::new(text.as_bytes()) {
             Ok(qr) => {
@@ -328,16 +329,20 @@ pub(crate) async fn pair(store: &Path, name: &str, wait: Duration, qr: bool) -> 
                     .dark_color(Dense1x2::Light)
                     .light_color(Dense1x2::Dark)
                     .build();
-                println!("{picture}");
+                outln!("{picture}");
             }
-            Err(e) => eprintln!("(no QR code: {e})"),
+            Err(e) => errln!("(no QR code: {e})"),
         }
     }
-    println!(
+    outln!(
+        "Account code: {} (the camera shows it once paired: compare the two; if they differ, \
+         reset the camera and pair again)",
+        device.owner.account_code()
+    );
+    outln!(
         "Waiting up to {} s for the camera to register…",
         wait.as_secs()
     );
-    std::io::stdout().flush()?;
     let deadline = std::time::Instant::now() + wait;
     let camera = loop {
         match device.owner.finish_pairing(&code, name, now(), rng).await {
@@ -352,7 +357,7 @@ pub(crate) async fn pair(store: &Path, name: &str, wait: Duration, qr: bool) -> 
     };
     device.owner.sync().await?;
     device.save()?;
-    println!("Paired {name:?}: camera {camera}.");
+    outln!("Paired {name:?}: camera {camera}.");
     Ok(())
 }
 
@@ -380,9 +385,9 @@ pub(crate) async fn cameras(store: &Path, json: bool) -> anyhow::Result<bool> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        outln!("{}", serde_json::to_string_pretty(&list)?);
     } else if cameras.is_empty() {
-        println!("No cameras yet; pair one with `keyhole pair --name NAME`.");
+        outln!("No cameras yet; pair one with `keyhole pair --name NAME`.");
     } else {
         for c in &cameras {
             let state = if c.removed {
@@ -402,27 +407,27 @@ pub(crate) async fn cameras(store: &Path, json: bool) -> anyhow::Result<bool> {
                 || "; never heard from".to_owned(),
                 |t| format!("; last heard {t}"),
             );
-            println!("{}  {}  ({state}; {last}{heard}{shared})", c.id, c.name);
+            outln!("{}  {}  ({state}; {last}{heard}{shared})", c.id, c.name);
             if let Some(since) = c.silent_since {
-                println!(
+                outln!(
                     "  WARNING: silent since {since}, longer than the camera promised: it may be \
                      offline, or the server may be withholding what it sends"
                 );
             }
             if c.stale_epoch {
-                println!(
+                outln!(
                     "  WARNING: it still seals to an old epoch; the server may be withholding \
                      its newest record from it, so a revoked device could open its new clips"
                 );
             }
             if let Some(seen) = c.withheld_after {
-                println!(
+                outln!(
                     "  WARNING: this device verified #{seen}, newer than anything the server \
                      shows now: the server is withholding the camera's newest recordings"
                 );
             }
             if let Some(problem) = &c.problem {
-                println!("  WARNING: {problem}");
+                outln!("  WARNING: {problem}");
             }
         }
     }
@@ -482,10 +487,10 @@ pub(crate) async fn events(
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        outln!("{}", serde_json::to_string_pretty(&list)?);
     } else {
         for (id, e) in &listed {
-            println!(
+            outln!(
                 "{}  {:<8}  {:>6.1} s  clip {}  (event {id})",
                 e.started_at,
                 format!("{:?}", e.kind).to_lowercase(),
@@ -494,7 +499,7 @@ pub(crate) async fn events(
             );
         }
         if !report.is_clean() {
-            eprint!("{report}");
+            err!("{report}");
         }
     }
     Ok(report.is_clean())
@@ -503,7 +508,7 @@ pub(crate) async fn events(
 pub(crate) async fn verify(store: &Path, camera: &str) -> anyhow::Result<bool> {
     let (mut device, camera) = Device::open_synced(store, camera).await?;
     let report = device.verified(&camera).await?;
-    print!("{report}");
+    out!("{report}");
     Ok(report.is_clean())
 }
 
@@ -533,7 +538,7 @@ pub(crate) async fn export(
         Ok(Checked::Verified(opened)) => {
             flushed?;
             std::fs::rename(&partial, out)?;
-            println!(
+            outln!(
                 "{}: {} bytes, verified (camera {camera}, sequence {}, captured {}).",
                 out.display(),
                 opened.plaintext_len,
@@ -566,13 +571,20 @@ pub(crate) async fn live(
     } else {
         Box::new(std::io::BufWriter::new(std::fs::File::create(out)?))
     };
-    eprintln!("Asking the camera for live view…");
-    let outcome = device
+    errln!("Asking the camera for live view…");
+    let outcome = match device
         .owner
         .watch_live(&camera, 60, seconds.map(Duration::from_secs), &mut sink)
-        .await?;
+        .await
+    {
+        // The player reading the stream was closed: the viewer stopped watching.
+        Err(keyhole_client::ClientError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            return Ok(true);
+        }
+        other => other?,
+    };
     sink.flush()?;
-    eprintln!(
+    errln!(
         "{} frames, {} bytes of H.264 ({} skipped){}",
         outcome.frames,
         outcome.bytes,
@@ -584,7 +596,7 @@ pub(crate) async fn live(
         }
     );
     if outcome.cut {
-        eprintln!(
+        errln!(
             "WARNING: the live view was cut off before the camera ended it: the server or the \
              network stopped passing it on. What was shown is authentic; what came after is \
              missing."
@@ -614,7 +626,7 @@ pub(crate) async fn devices(store: &Path, json: bool) -> anyhow::Result<()> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        outln!("{}", serde_json::to_string_pretty(&list)?);
     } else {
         for (id, name, added) in devices {
             let mark = if id == this {
@@ -625,7 +637,7 @@ pub(crate) async fn devices(store: &Path, json: bool) -> anyhow::Result<()> {
                     None => "  (has not reported the log it verified yet)".to_owned(),
                 }
             };
-            println!("{id}  {name}  added {added}{mark}");
+            outln!("{id}  {name}  added {added}{mark}");
         }
     }
     Ok(())
@@ -658,15 +670,15 @@ pub(crate) async fn revoke(
     };
     let epochs = device.owner.revoke_device(id, now(), &mut OsRng).await?;
     device.save()?;
-    println!("Revoked {name:?} ({id}): its credentials no longer work.");
+    outln!("Revoked {name:?} ({id}): its credentials no longer work.");
     for (camera, epoch) in epochs {
-        println!("  camera {camera}: new epoch {epoch}; nothing recorded from now on opens on it");
+        outln!("  camera {camera}: new epoch {epoch}; nothing recorded from now on opens on it");
     }
     let change = match password {
         PasswordChoice::Change => true,
         PasswordChoice::Keep => false,
         PasswordChoice::Ask if std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
-            eprint!(
+            err!(
                 "Whoever holds {name:?} may know the account password, which lets a new device \
                  ask to join. Change it now? [y/N] "
             );
@@ -680,7 +692,7 @@ pub(crate) async fn revoke(
     if change {
         change_password(&device).await?;
     } else {
-        println!(
+        outln!(
             "The account password is unchanged; `keyhole password` changes it if {name:?}'s \
              holder may know it."
         );
@@ -706,7 +718,7 @@ async fn change_password(device: &Device) -> anyhow::Result<()> {
         .change_password(&new)
         .await
         .context("changing the account password")?;
-    println!("The account password is changed.");
+    outln!("The account password is changed.");
     Ok(())
 }
 
@@ -741,7 +753,7 @@ pub(crate) async fn login(store: &Path, user: Option<&str>) -> anyhow::Result<()
         Err(e) => return Err(anyhow::Error::new(e).context("logging in with this device's key")),
     }
     device.save()?;
-    println!(
+    outln!(
         "This device ({}) has a new credential, issued against its own key.",
         device.owner.device_id()
     );
@@ -779,7 +791,7 @@ fn confirm(question: &str, expected: &str, yes: bool) -> anyhow::Result<()> {
 
 /// Whether the user typed `expected` in answer to `question`.
 fn typed(question: &str, expected: &str) -> anyhow::Result<bool> {
-    eprint!("{question} Type {expected:?} to confirm: ");
+    err!("{question} Type {expected:?} to confirm: ");
     std::io::stderr().flush()?;
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
@@ -798,36 +810,34 @@ pub(crate) async fn join(store: &Path, args: InitArgs) -> anyhow::Result<()> {
         keyhole_client::JoinRequest::start(&endpoint, &args.user, &password, &args.device, rng)
             .await
             .context("asking to join the account")?;
-    println!(
+    outln!(
         "Asked to join account {} as {:?} (device {}).",
         args.user,
         args.device,
         request.device_id()
     );
-    println!("On one of the account's enrolled devices, run `keyhole approve`.");
-    println!("Waiting for it (up to 10 minutes)…");
-    std::io::stdout().flush()?;
+    outln!("On one of the account's enrolled devices, run `keyhole approve`.");
+    outln!("Waiting for it (up to 10 minutes)…");
     let code = request.exchange().await?;
-    println!("Code: {code}");
+    outln!("Code: {code}");
     if !typed("Does the approving device show exactly this code?", "yes")? {
         request.cancel().await?;
         bail!(CODES_DIFFER);
     }
-    println!("Waiting for the other device to confirm too…");
-    std::io::stdout().flush()?;
+    outln!("Waiting for the other device to confirm too…");
     let owner = request.finish(rng).await.context("joining the account")?;
     if let Some(parent) = store.parent() {
         std::fs::create_dir_all(parent)?;
     }
     owner.save_key_store(store, &passphrase, KdfParams::DEFAULT, rng)?;
-    println!(
+    outln!(
         "This device is enrolled in account {} as {:?}: {} camera(s) with their whole history.",
         args.user,
         args.device,
         owner.cameras().len()
     );
-    println!("Account code: {}", owner.account_code());
-    println!("Key store: {}", store.display());
+    outln!("Account code: {}", owner.account_code());
+    outln!("Key store: {}", store.display());
     Ok(())
 }
 
@@ -855,9 +865,11 @@ pub(crate) async fn approve(
             0 => bail!("no device is waiting to join; run `keyhole join` on it first"),
             _ => {
                 for p in &pending {
-                    eprintln!(
+                    errln!(
                         "  {}  {:?} (device {})",
-                        p.enrollment_id, p.request.name, p.request.device_id
+                        p.enrollment_id,
+                        p.request.name,
+                        p.request.device_id
                     );
                 }
                 bail!(
@@ -870,8 +882,8 @@ pub(crate) async fn approve(
     let rng = &mut OsRng;
     let approval = device.owner.answer_enrollment(&pending, rng).await?;
     let (id, name) = approval.device();
-    println!("Device {name:?} ({id}) asks to join this account.");
-    println!("Code: {}", approval.code());
+    outln!("Device {name:?} ({id}) asks to join this account.");
+    outln!("Code: {}", approval.code());
     if !typed("Does the joining device show exactly this code?", "yes")? {
         device
             .owner
@@ -885,7 +897,7 @@ pub(crate) async fn approve(
         .approve_enrollment(approval, now(), rng)
         .await?;
     device.save()?;
-    println!("Enrolled {name:?} ({id}); it now opens every camera's whole history.");
+    outln!("Enrolled {name:?} ({id}); it now opens every camera's whole history.");
     Ok(())
 }
 
@@ -912,13 +924,13 @@ pub(crate) async fn remove(
     confirm(&format!("Remove camera {name:?}? {what}"), &name, yes)?;
     let summary = device.owner.remove_camera(&id, keep_footage, now()).await?;
     device.save()?;
-    println!(
+    outln!(
         "Removed {name:?} ({id}); footage {}: {} object(s), {} bytes deleted.",
         if keep_footage { "kept" } else { "deleted" },
         summary["objects_deleted"],
         summary["bytes_deleted"]
     );
-    println!(
+    outln!(
         "Reset the camera (`keyhole-camera reset`) before it is paired again, here or by its next owner."
     );
     Ok(())
@@ -938,7 +950,7 @@ pub(crate) async fn audit(store: &Path, json: bool) -> anyhow::Result<bool> {
                 entry
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        outln!("{}", serde_json::to_string_pretty(&list)?);
     } else {
         for (entry, who) in &entries {
             let at = entry["at"]
@@ -948,14 +960,14 @@ pub(crate) async fn audit(store: &Path, json: bool) -> anyhow::Result<bool> {
                 format!("NOT YOURS: {}", entry["actor"].as_str().unwrap_or("?"))
             });
             let mark = if who.is_none() { "!" } else { " " };
-            println!(
+            outln!(
                 "{mark} {at}  {:<20}  {}  ({by})",
                 entry["action"].as_str().unwrap_or("?"),
                 entry["detail"].as_str().unwrap_or("")
             );
         }
         if foreign > 0 {
-            println!(
+            outln!(
                 "\n{foreign} change(s) were not made by this account's devices or cameras (marked !)."
             );
         }
@@ -976,8 +988,8 @@ pub(crate) async fn ui(store: &Path, port: u16, open_browser: bool) -> anyhow::R
         listener.local_addr()?,
         token.as_str()
     ));
-    println!("keyhole ui: {}", link.as_str());
-    println!(
+    outln!("keyhole ui: {}", link.as_str());
+    outln!(
         "(only this machine can reach it; the link is the key, so do not share it; Ctrl-C stops)"
     );
     if open_browser {
@@ -1006,7 +1018,7 @@ pub(crate) async fn ui(store: &Path, port: u16, open_browser: bool) -> anyhow::R
 /// `keyhole code`: this account's code, for others to compare before sharing.
 pub(crate) fn code(store: &Path) -> anyhow::Result<()> {
     let device = Device::open(store)?;
-    println!("Account code: {}", device.owner.account_code());
+    outln!("Account code: {}", device.owner.account_code());
     Ok(())
 }
 
@@ -1015,7 +1027,7 @@ pub(crate) async fn refuse_shares(store: &Path, from: &str) -> anyhow::Result<()
     let mut device = Device::open(store)?;
     device.owner.refuse_shares_from(from).await?;
     device.save()?;
-    println!(
+    outln!(
         "Shares from {from} are no longer accepted: {from} can no longer see this account's \
          devices or share with it, and its cameras are forgotten here (your other devices \
          forget them when they next sync)."
@@ -1028,7 +1040,7 @@ pub(crate) async fn accept_shares(store: &Path, from: &str, code: &str) -> anyho
     let mut device = Device::open(store)?;
     device.owner.accept_shares_from(from, code).await?;
     device.save()?;
-    println!(
+    outln!(
         "Account code of {from} checked: this account's devices open the cameras {from} shares \
          with it (the others learn it when they next sync)."
     );
@@ -1073,7 +1085,7 @@ pub(crate) async fn share(
         // What was shared so far is kept, even if a later camera fails.
         device.save()?;
         shared?;
-        println!(
+        outln!(
             "Shared camera {camera} with {with} ({until}): its devices open what the camera \
              records from its current key on; they cannot remove, pair or share it."
         );
@@ -1090,7 +1102,7 @@ pub(crate) async fn unshare(store: &Path, camera: &str, with: &str) -> anyhow::R
         .unshare_camera(&camera, with, now(), &mut OsRng)
         .await?;
     device.save()?;
-    println!(
+    outln!(
         "Withdrew camera {camera} from {with}: the server no longer serves it to {with}, and \
          nothing recorded from now on (epoch {epoch}) opens for it."
     );
@@ -1113,16 +1125,17 @@ pub(crate) async fn retention(store: &Path, camera: &str, days: Option<u32>) -> 
         .find_map(|(id, name, ..)| (id == camera).then_some(name))
         .unwrap_or_else(|| camera.to_string());
     match device.owner.retention(&camera) {
-        Some(f) if f.max_age_days > 0 => println!(
+        Some(f) if f.max_age_days > 0 => outln!(
             "{name} keeps {} days of footage. Objects before sequence {} may be deleted: the \
              server deletes them at its next sweep, and reports start there.",
-            f.max_age_days, f.keep_from
+            f.max_age_days,
+            f.keep_from
         ),
-        Some(f) if f.keep_from > 1 => println!(
+        Some(f) if f.keep_from > 1 => outln!(
             "{name} keeps everything from now on; objects before sequence {} were let go.",
             f.keep_from
         ),
-        _ => println!("{name} keeps everything (no retention set)."),
+        _ => outln!("{name} keeps everything (no retention set)."),
     }
     Ok(())
 }
@@ -1160,11 +1173,11 @@ pub(crate) async fn shares(store: &Path, json: bool) -> anyhow::Result<()> {
                 "owner": by,
             })).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
     if outgoing.is_empty() && incoming.is_empty() {
-        println!(
+        outln!(
             "Nothing is shared; `keyhole share CAMERA --with USER --code CODE` shares a camera."
         );
     }
@@ -1176,10 +1189,10 @@ pub(crate) async fn shares(store: &Path, json: bool) -> anyhow::Result<()> {
                 None => m.clone(),
             })
             .collect();
-        println!("{id}  {}  shared with {}", name(id), list.join(", "));
+        outln!("{id}  {}  shared with {}", name(id), list.join(", "));
     }
     for (id, by) in &incoming {
-        println!("{id}  {}  shared with this account by {by}", name(id));
+        outln!("{id}  {}  shared with this account by {by}", name(id));
     }
     Ok(())
 }

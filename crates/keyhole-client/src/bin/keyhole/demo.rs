@@ -18,7 +18,7 @@ fn now() -> Timestamp {
 }
 
 fn step(n: u32, what: &str) {
-    println!("\n[{n}] {what}");
+    outln!("\n[{n}] {what}");
 }
 
 /// A real H.264 clip from the synthetic camera, as MP4, with `canary` written into every key
@@ -85,8 +85,8 @@ pub(crate) async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
             let _ = stopped.await;
         },
     ));
-    println!("    {url}, data in {}", data.display());
-    println!(
+    outln!("    {url}, data in {}", data.display());
+    outln!(
         "    certificate fingerprint {}",
         hex::encode(certificate.fingerprint)
     );
@@ -110,8 +110,8 @@ pub(crate) async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
         rng,
     )
     .await?;
-    println!("    account code:    {}", owner.account_code());
-    println!(
+    outln!("    account code:    {}", owner.account_code());
+    outln!(
         "    recovery phrase: {} (shown once; it restores everything)",
         &*phrase.words()
     );
@@ -124,7 +124,7 @@ pub(crate) async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
         .start_pairing(&url, Some(certificate.fingerprint), rng)
         .await?;
     let text = code.to_text();
-    println!("    pairing code: {}…", &text[..48.min(text.len())]);
+    outln!("    pairing code: {}…", &text[..48.min(text.len())]);
     let mut camera =
         Agent::pair(&text, &data.join("camera"), AgentSettings::default(), rng).await?;
     let camera_id = owner
@@ -134,7 +134,7 @@ pub(crate) async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
         camera_id == camera.camera_id(),
         "paired a different camera than the one that registered"
     );
-    println!("    camera {camera_id} paired; its key was proven with the pairing secret");
+    outln!("    camera {camera_id} paired; its key was proven with the pairing secret");
 
     step(
         4,
@@ -163,7 +163,7 @@ pub(crate) async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
         };
         camera.record_event(&details, rng).await?;
         camera.upload_pending().await?;
-        println!(
+        outln!(
             "    event {n}: a {}-second H.264 clip ({} bytes of MP4) and its event with a thumbnail, sealed and uploaded",
             2 + n,
             video.len()
@@ -177,7 +177,7 @@ pub(crate) async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
     );
     owner.sync().await?;
     let report = owner.verify(&camera_id).await?;
-    print!("{}", indent(&report.to_string()));
+    out!("{}", indent(&report.to_string()));
     ensure!(
         report.is_clean() && report.entries.len() == 6,
         "the honest server's listing did not verify"
@@ -192,7 +192,7 @@ pub(crate) async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
             "export of {id} did not verify"
         );
         let mp4 = keyhole_media::mp4::read(&out)?;
-        println!(
+        outln!(
             "    {id}.mp4: {} pictures, {}x{}, starting at a key frame",
             mp4.access_units.len(),
             mp4.width,
@@ -200,7 +200,7 @@ pub(crate) async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
         );
         std::fs::write(exports.join(format!("{id}.mp4")), &out)?;
     }
-    println!(
+    outln!(
         "    3 clips exported to {}, identical to what the camera recorded (play them with any player)",
         exports.display()
     );
@@ -221,7 +221,7 @@ pub(crate) async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
             bail!("plaintext found in {}", path.display());
         }
     }
-    println!(
+    outln!(
         "    canary {} not found in {} files ({bytes} bytes)",
         String::from_utf8_lossy(&canary),
         stored.len()
@@ -238,7 +238,7 @@ pub(crate) async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
     sealed[middle] ^= 1;
     std::fs::write(&blob, sealed)?;
     let report = owner.verify(&camera_id).await?;
-    print!("{}", indent(&report.to_string()));
+    out!("{}", indent(&report.to_string()));
     ensure!(!report.is_clean(), "the tampered clip was not caught");
 
     step(
@@ -256,7 +256,7 @@ pub(crate) async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
 
     let _ = stop.send(());
     server.await?;
-    println!(
+    outln!(
         "\nDemo complete: everything verified, no plaintext on the server, tampering caught, a \
          revoked device refused."
     );
@@ -298,7 +298,7 @@ async fn revoked_device(
         )
         .await?;
     let epochs = owner.revoke_device(tablet_id, now(), rng).await?;
-    println!(
+    outln!(
         "    tablet {tablet_id} enrolled, then revoked: a roster without it, the camera at epoch {}",
         epochs.first().map_or(0, |(_, e)| *e)
     );
@@ -339,7 +339,7 @@ async fn revoked_device(
         .await
     {
         Err(keyhole_client::ClientError::Server { message, .. }) => {
-            println!("    with the password it deletes nothing: {message}");
+            outln!("    with the password it deletes nothing: {message}");
         }
         other => bail!("a password credential deleted footage: {other:?}"),
     }
@@ -384,7 +384,7 @@ async fn revoked_device(
         .await
     {
         Err(keyhole_client::ClientError::Server { message, .. }) => {
-            println!(
+            outln!(
                 "    it signs a new epoch naming a key of its own; the server refuses it: {message}"
             );
         }
@@ -414,11 +414,11 @@ async fn revoked_device(
         .record_clip(b"after the revocation", now(), rng)
         .await
     {
-        Err(e) => println!("    a server that stores it anyway: the camera refuses it: {e}"),
+        Err(e) => outln!("    a server that stores it anyway: the camera refuses it: {e}"),
         Ok(_) => bail!("the camera sealed to a revoked device's key"),
     }
     match owner.sync().await {
-        Err(e) => println!("    and the owner's phone refuses it: {e}"),
+        Err(e) => outln!("    and the owner's phone refuses it: {e}"),
         Ok(_) => bail!("the phone took a revoked device's record"),
     }
     Ok(())

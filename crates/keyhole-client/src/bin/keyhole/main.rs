@@ -2,6 +2,9 @@
 // Doc comments below are the command-line help text, where backticks would show.
 #![allow(clippy::doc_markdown)]
 
+#[macro_use]
+mod out;
+
 mod commands;
 mod demo;
 
@@ -262,7 +265,7 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("keyhole: cannot start the async runtime: {e}");
+            errln!("keyhole: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -366,9 +369,9 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("keyhole: {e:#}");
+            errln!("keyhole: {e:#}");
             if let Some(hint) = commands::hint(&e) {
-                eprintln!("keyhole: {hint}");
+                errln!("keyhole: {hint}");
             }
             ExitCode::from(2)
         }
