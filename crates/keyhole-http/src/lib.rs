@@ -8,7 +8,6 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use rustls::DigitallySignedStruct;
@@ -22,8 +21,11 @@ use subtle::ConstantTimeEq;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TransportError {
-    /// The server address is not an http(s) URL.
-    #[error("server address {0:?} is not an http:// or https:// URL")]
+    /// The server address is not an http(s) URL, or carries a user name or password.
+    #[error(
+        "server address {0:?} is not an http:// or https:// URL with a host and no user name or \
+         password"
+    )]
     BadUrl(String),
     /// Plain HTTP to a host that is not loopback, without permission.
     #[error("refusing plain HTTP to {0}: only loopback addresses may be reached without TLS")]
@@ -44,19 +46,25 @@ pub struct Endpoint {
     pub allow_plain_http: bool,
 }
 
-fn host_of(url: &str) -> Option<(&str, &str)> {
-    let (scheme, rest) = url.split_once("://")?;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next()?,
-        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
-    };
-    (!host.is_empty()).then_some((scheme, host))
+/// The scheme and host of a server address, parsed as a URL (RFC 3986, as browsers and
+/// `reqwest` read it), so what is checked is what will be connected to. An address with a user
+/// name or password in it is refused: there is no place for credentials there, and
+/// `http://127.0.0.1:80@example.org/` is the host after the `@`.
+fn host_of(url: &str) -> Option<(String, url::Host)> {
+    let parsed = url::Url::parse(url).ok()?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return None;
+    }
+    let host = parsed.host()?.to_owned();
+    Some((parsed.scheme().to_owned(), host))
 }
 
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+fn is_loopback(host: &url::Host) -> bool {
+    match host {
+        url::Host::Domain(name) => name.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    }
 }
 
 /// Builds the HTTP client for `endpoint`.
@@ -67,9 +75,9 @@ pub fn client(endpoint: &Endpoint) -> Result<reqwest::Client, TransportError> {
     let (scheme, host) =
         host_of(&endpoint.url).ok_or_else(|| TransportError::BadUrl(endpoint.url.clone()))?;
     let builder = reqwest::Client::builder().https_only(scheme == "https");
-    let builder = match (scheme, endpoint.pin) {
-        ("http", _) if !is_loopback(host) && !endpoint.allow_plain_http => {
-            return Err(TransportError::PlainHttp(host.to_owned()));
+    let builder = match (scheme.as_str(), endpoint.pin) {
+        ("http", _) if !is_loopback(&host) && !endpoint.allow_plain_http => {
+            return Err(TransportError::PlainHttp(host.to_string()));
         }
         ("http", _) => builder,
         ("https", Some(pin)) => builder.use_preconfigured_tls(pinned_tls(pin)?),
@@ -152,16 +160,33 @@ impl ServerCertVerifier for Pinned {
 mod tests {
     use super::*;
 
+    fn host(url: &str) -> Option<(String, String)> {
+        host_of(url).map(|(scheme, host)| (scheme, host.to_string()))
+    }
+
+    fn loopback(url: &str) -> bool {
+        host_of(url).is_some_and(|(_, host)| is_loopback(&host))
+    }
+
     #[test]
     fn hosts_and_loopback() {
+        let pair = |s: &str, h: &str| Some((s.to_owned(), h.to_owned()));
         assert_eq!(
-            host_of("https://example.org:8443/x"),
-            Some(("https", "example.org"))
+            host("https://example.org:8443/x"),
+            pair("https", "example.org")
         );
-        assert_eq!(host_of("http://[::1]:80"), Some(("http", "::1")));
-        assert_eq!(host_of("http://127.0.0.1"), Some(("http", "127.0.0.1")));
-        assert_eq!(host_of("https://"), None);
-        assert!(is_loopback("localhost") && is_loopback("127.0.0.2") && is_loopback("::1"));
-        assert!(!is_loopback("192.0.2.1") && !is_loopback("example.org"));
+        assert_eq!(host("http://[::1]:80"), pair("http", "[::1]"));
+        assert_eq!(host("http://127.0.0.1"), pair("http", "127.0.0.1"));
+        assert_eq!(host("https://"), None);
+        assert!(loopback("http://localhost:8080") && loopback("http://LocalHost/"));
+        assert!(loopback("http://127.0.0.2") && loopback("http://[::1]:80/"));
+        assert!(!loopback("http://192.0.2.1") && !loopback("http://example.org"));
+        // What comes before an `@` is a user name, not the host: refused outright.
+        assert_eq!(host("http://[::1]:80@example.org/"), None);
+        assert_eq!(host("http://127.0.0.1:80@example.org/"), None);
+        assert_eq!(host("http://user:secret@127.0.0.1/"), None);
+        // A host that only looks like loopback.
+        assert!(!loopback("http://127.0.0.1.example.org/"));
+        assert!(!loopback("http://localhost.example.org/"));
     }
 }

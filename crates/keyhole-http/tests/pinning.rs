@@ -91,6 +91,20 @@ async fn pinning_and_plain_http_rules() {
         plain("example.org", false),
         Err(TransportError::BadUrl(_))
     ));
+    // A loopback address before an `@` is a user name; the host is the one after it.
+    for sneaky in [
+        "http://[::1]:80@example.org/",
+        "http://127.0.0.1@example.org/",
+    ] {
+        assert!(
+            matches!(plain(sneaky, false), Err(TransportError::BadUrl(_))),
+            "{sneaky}"
+        );
+    }
+    assert!(matches!(
+        plain("http://127.0.0.1.example.org/", false),
+        Err(TransportError::PlainHttp(_))
+    ));
 
     let _ = tx.send(());
     server.await.unwrap();
