@@ -6,7 +6,6 @@
 //! lives only behind the recovery phrase (PROTOCOL.md §4.3).
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 
 use base64::Engine as _;
@@ -460,20 +459,7 @@ impl Owner {
         rng: &mut impl CryptoRngCore,
     ) -> Result<(), ClientError> {
         let sealed = self.to_key_store(passphrase, params, rng)?;
-        let dir = path.parent().unwrap_or(Path::new("."));
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        let tmp = std::path::PathBuf::from(tmp);
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&tmp)?;
-        file.write_all(&sealed)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()?;
+        crate::private_file::replace(path, &sealed)?;
         Ok(())
     }
 

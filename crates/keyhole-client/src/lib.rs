@@ -10,6 +10,7 @@
 pub mod api;
 pub mod enroll;
 pub mod owner;
+pub mod private_file;
 pub mod ui;
 
 mod account_log;

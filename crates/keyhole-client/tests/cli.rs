@@ -181,6 +181,29 @@ async fn set_up_pair_list_export_verify_from_the_command_line() {
         .output()
         .unwrap());
     assert_eq!(std::fs::read(&exported).unwrap(), video);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&exported).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "decrypted footage is this user's only");
+    }
+    // An existing file is not replaced without --force.
+    let again = keyhole(&store)
+        .args(["export", "Porch", &clip.to_string(), "-o"])
+        .arg(&exported)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("pass --force to replace it"),
+        "{again:?}"
+    );
+    ok(keyhole(&store)
+        .args(["export", "Porch", &clip.to_string(), "--force", "-o"])
+        .arg(&exported)
+        .output()
+        .unwrap());
+    assert_eq!(std::fs::read(&exported).unwrap(), video);
     let report = ok(keyhole(&store).args(["verify", "Porch"]).output().unwrap());
     assert!(report.contains("2 of 2 objects verified"), "{report}");
 
@@ -297,12 +320,13 @@ async fn set_up_pair_list_export_verify_from_the_command_line() {
             .is_err(),
         "a removed camera seals nothing"
     );
+    let kept = dir.path().join("kept.mp4");
     ok(keyhole(&store)
         .args(["export", "Porch", &clip.to_string(), "-o"])
-        .arg(&again)
+        .arg(&kept)
         .output()
         .unwrap());
-    assert_eq!(std::fs::read(&again).unwrap(), video);
+    assert_eq!(std::fs::read(&kept).unwrap(), video);
 
     // A second camera removed with its footage deleted: gone, keys and all.
     let (mut garage, _) = pair_camera(

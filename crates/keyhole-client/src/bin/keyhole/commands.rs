@@ -268,12 +268,7 @@ pub(crate) async fn init(
     let words = phrase.words();
     match &phrase_file {
         Some(path) => {
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut file = options
-                .open(path)
+            let mut file = keyhole_client::private_file::create(path)
                 .with_context(|| format!("writing the recovery phrase to {}", path.display()))?;
             writeln!(file, "{}", &*words)?;
             file.sync_all()?;
@@ -517,12 +512,18 @@ pub(crate) async fn export(
     camera: &str,
     object: &str,
     out: &Path,
+    force: bool,
 ) -> anyhow::Result<()> {
+    if out.exists() && !force {
+        bail!(
+            "{} exists; pass --force to replace it, or choose another file",
+            out.display()
+        );
+    }
     let (device, camera) = Device::open_synced(store, camera).await?;
     let object: ObjectId = object.parse().context("an object id is 32 hex digits")?;
-    let mut partial = out.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = PathBuf::from(partial);
+    // Decrypted footage: readable by this user only, created where nothing else was.
+    let partial = keyhole_client::private_file::beside(out, ".partial");
     let progress = indicatif::ProgressBar::new_spinner().with_message(format!("{object}"));
     progress.set_style(
         indicatif::ProgressStyle::with_template(
@@ -530,7 +531,9 @@ pub(crate) async fn export(
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
-    let mut file = progress.wrap_write(std::io::BufWriter::new(std::fs::File::create(&partial)?));
+    let created = keyhole_client::private_file::create_afresh(&partial)
+        .with_context(|| format!("creating {}", partial.display()))?;
+    let mut file = progress.wrap_write(std::io::BufWriter::new(created));
     let checked = device.owner.export(&camera, &object, &mut file).await;
     let flushed = file.flush();
     progress.finish_and_clear();

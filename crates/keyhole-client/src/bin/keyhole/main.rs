@@ -220,9 +220,12 @@ enum Command {
         camera: String,
         /// The object id (from `keyhole events`: an event's clip).
         object: String,
-        /// Output file.
+        /// Output file, created readable by this user only.
         #[arg(long, short)]
         output: PathBuf,
+        /// Replace the output file if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// Watch a camera live: the H.264 stream goes to a file, or to `-` for a player
     /// (`keyhole live Porch -o - | ffplay -f h264 -`). Exits 1 if the live view was cut off
@@ -351,7 +354,8 @@ fn main() -> ExitCode {
                 camera,
                 object,
                 output,
-            } => commands::export(&store, &camera, &object, &output)
+                force,
+            } => commands::export(&store, &camera, &object, &output, force)
                 .await
                 .map(|()| true),
             Command::Live {
