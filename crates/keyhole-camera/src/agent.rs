@@ -475,6 +475,37 @@ impl Agent {
         }
     }
 
+    /// Raises `message` as an alert and, once the camera has a record to seal to, seals it as
+    /// an alert event (from `started_at`, lasting `duration_ms`) that the owner opens.
+    ///
+    /// # Errors
+    /// Sealing or spooling failed.
+    pub fn alert_event(
+        &mut self,
+        message: String,
+        started_at: keyhole_core::Timestamp,
+        duration_ms: u32,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<(), AgentError> {
+        self.alert(message.clone());
+        if self.record.is_none() {
+            return Ok(());
+        }
+        let details = EventDetails {
+            kind: EventKind::Alert,
+            started_at,
+            duration_ms,
+            clip: None,
+            note: message
+                .chars()
+                .take(keyhole_core::event::MAX_NOTE)
+                .collect(),
+            thumbnail_jpeg: Vec::new(),
+        };
+        self.seal_event(&details, rng)?;
+        Ok(())
+    }
+
     fn update_status(&mut self) {
         let entries = self.spool.entries().unwrap_or_default();
         self.status.spool_objects = entries.len();
@@ -498,21 +529,7 @@ impl Agent {
             Ok(()) => {}
             Err(AgentError::UntrustedRecord(why)) => {
                 let message = format!("refused a camera record the server offered: {why}");
-                self.alert(message.clone());
-                if self.record.is_some() {
-                    let details = EventDetails {
-                        kind: EventKind::Alert,
-                        started_at: crate::now(),
-                        duration_ms: 0,
-                        clip: None,
-                        note: message
-                            .chars()
-                            .take(keyhole_core::event::MAX_NOTE)
-                            .collect(),
-                        thumbnail_jpeg: Vec::new(),
-                    };
-                    self.seal_event(&details, rng)?;
-                }
+                self.alert_event(message, crate::now(), 0, rng)?;
                 return Err(AgentError::UntrustedRecord(why));
             }
             Err(e) => return Err(e),

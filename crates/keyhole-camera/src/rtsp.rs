@@ -9,8 +9,21 @@ use tokio::sync::mpsc;
 
 use crate::source::SourceError;
 
-fn rtsp(e: impl std::fmt::Display) -> SourceError {
-    SourceError::Rtsp(e.to_string())
+/// `e` as one line for the log and the owner's alert: its first line, at most 300 characters,
+/// with the camera's password (if the URL has one) masked.
+fn one_line(e: impl std::fmt::Display, password: Option<&str>) -> SourceError {
+    let text = e.to_string();
+    let mut line: String = text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(300)
+        .collect();
+    if let Some(password) = password.filter(|p| !p.is_empty()) {
+        line = line.replace(password, "***");
+    }
+    SourceError::Rtsp(line)
 }
 
 /// Streams `url`'s first H.264 video stream into `tx` until the camera ends the session or the
@@ -19,7 +32,9 @@ fn rtsp(e: impl std::fmt::Display) -> SourceError {
 /// # Errors
 /// A bad URL, a camera without H.264 video, or a failed session.
 pub async fn stream(url: String, tx: mpsc::Sender<AccessUnit>) -> Result<(), SourceError> {
-    let parsed = url::Url::parse(&url).map_err(|e| rtsp(format!("bad URL: {e}")))?;
+    let parsed = url::Url::parse(&url).map_err(|e| one_line(format!("bad URL: {e}"), None))?;
+    let password = parsed.password().map(str::to_owned);
+    let rtsp = |e: retina::Error| one_line(e, password.as_deref());
     let mut session = Session::describe(parsed, SessionOptions::default())
         .await
         .map_err(rtsp)?;
@@ -27,7 +42,7 @@ pub async fn stream(url: String, tx: mpsc::Sender<AccessUnit>) -> Result<(), Sou
         .streams()
         .iter()
         .position(|s| s.media() == "video" && s.encoding_name().eq_ignore_ascii_case("h264"))
-        .ok_or_else(|| rtsp("the camera offers no H.264 video stream"))?;
+        .ok_or_else(|| one_line("the camera offers no H.264 video stream", None))?;
     let clock = session.streams()[video].clock_rate_hz().max(1);
     session
         .setup(

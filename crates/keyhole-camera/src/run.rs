@@ -22,7 +22,7 @@ use crate::config::{Config, Profile, RecordMode};
 use crate::footage::{ClipFile, FinishedClip};
 use crate::recorder::{Clip, Recorder};
 use crate::segmenter::{Mark, Output, Segment, Segmenter};
-use crate::source::{self, SourceError};
+use crate::source::{self, Health, SourceError};
 use crate::video::decode::{FrameDecoder, thumbnail_jpeg};
 use crate::video::motion::MotionDetector;
 
@@ -53,6 +53,10 @@ pub struct LiveStatus {
     pub recording: bool,
     /// Events sealed by this process.
     pub events: u64,
+    /// The video source has delivered nothing since this time (it is being connected again).
+    pub source_lost_since: Option<String>,
+    /// Why the video source was lost, in one line.
+    pub source_problem: Option<String>,
 }
 
 #[derive(Clone)]
@@ -177,6 +181,16 @@ impl Capture {
         }
     }
 
+    /// Ends what was being recorded when the source was lost, and forgets the pre-roll: what
+    /// comes after the gap starts afresh.
+    fn lost(&mut self, wall: impl Fn(u64) -> Timestamp) -> Vec<Work> {
+        let works = self.finish(wall);
+        if let Self::Events(r) = self {
+            r.forget();
+        }
+        works
+    }
+
     fn finish(&mut self, wall: impl Fn(u64) -> Timestamp) -> Vec<Work> {
         match self {
             Self::Events(r) => r
@@ -296,10 +310,64 @@ pub async fn run(
         }
     };
     let mut awake = profile == Profile::Wired;
+    // Only sources that connect (RTSP, a command) report their health.
+    let mut health_open = true;
+    let mut lost_since: Option<Timestamp> = None;
     tokio::pin!(shutdown);
     'capture: loop {
         tokio::select! {
             () = &mut shutdown => break,
+            changed = source.health.changed(), if health_open => {
+                if changed.is_err() {
+                    health_open = false;
+                    continue;
+                }
+                let health = source.health.borrow_and_update().clone();
+                let message = match (health, lost_since) {
+                    (Health::Lost { since, why }, _) => {
+                        for work in capture.lost(wall(anchor)) {
+                            if cut_tx.send(work).await.is_err() {
+                                break 'capture;
+                            }
+                        }
+                        lost_since = Some(since);
+                        status_tx.send_modify(|s| {
+                            s.source_lost_since = Some(since.to_string());
+                            s.source_problem = Some(why.clone());
+                        });
+                        Some((
+                            format!("video source lost: {why}; reconnecting"),
+                            since,
+                            0,
+                        ))
+                    }
+                    (Health::Delivering, Some(since)) => {
+                        lost_since = None;
+                        status_tx.send_modify(|s| {
+                            s.source_lost_since = None;
+                            s.source_problem = None;
+                        });
+                        let gap = crate::now().0.saturating_sub(since.0);
+                        Some((
+                            format!("video source back after {} s without pictures", gap / 1000),
+                            since,
+                            u32::try_from(gap).unwrap_or(u32::MAX),
+                        ))
+                    }
+                    (Health::Delivering, None) => None,
+                };
+                // The owner sees the gap as an event, not as silence.
+                if let Some((message, since, duration_ms)) = message {
+                    let sealed = agent
+                        .lock()
+                        .await
+                        .alert_event(message, since, duration_ms, &mut OsRng);
+                    match sealed {
+                        Ok(()) => upload_wanted.notify_one(),
+                        Err(e) => eprintln!("keyhole-camera: could not seal the alert ({e})"),
+                    }
+                }
+            }
             kind = triggers.recv() => {
                 if let Some(kind) = kind {
                     awake = true;

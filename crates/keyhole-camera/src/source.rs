@@ -1,15 +1,22 @@
 //! Where video comes from: the built-in synthetic camera, a file (MP4 or Annex B H.264), or an
 //! RTSP camera. Each source runs on its own and sends access units, paced in real time, into a
 //! channel; a full channel drops pictures rather than stall the source.
+//!
+//! A camera on the network reboots, a Wi-Fi link drops, an encoder program crashes: an RTSP or
+//! command source that fails or ends is connected again, with a growing wait between tries
+//! (1 s doubling to 60 s), for as long as the camera runs. Its [`Health`] says since when it is
+//! lost and why, and the pictures after it comes back carry on the same clock, so recording
+//! resumes without a backwards jump.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use keyhole_core::Timestamp;
 use keyhole_media::{AccessUnit, TIMESCALE, h264, mp4};
 use serde::Deserialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::video::VideoError;
 use crate::video::synthetic::{SyntheticCamera, SyntheticSettings};
@@ -50,8 +57,8 @@ pub enum SourceConfig {
         repeat: bool,
     },
     /// A program writing H.264 (Annex B) to its standard output, read as it arrives: a
-    /// Raspberry Pi camera through `rpicam-vid`, or any encoder. When it exits, the camera
-    /// stops with an error (a service manager restarts it).
+    /// Raspberry Pi camera through `rpicam-vid`, or any encoder. When it exits or cannot be
+    /// started, it is started again.
     Command {
         /// The program and its arguments, e.g.
         /// `["rpicam-vid", "-t", "0", "-n", "--codec", "h264", "--inline", "-o", "-"]`.
@@ -60,7 +67,7 @@ pub enum SourceConfig {
         #[serde(default = "default_fps")]
         fps: u32,
     },
-    /// An RTSP camera (H.264), over TCP.
+    /// An RTSP camera (H.264), over TCP. A session that fails or ends is started again.
     Rtsp {
         /// `rtsp://host:port/path`; credentials may be in the URL.
         url: String,
@@ -114,9 +121,31 @@ pub struct RunningSource {
     pub pictures: mpsc::Receiver<AccessUnit>,
     /// Sets the synthetic camera's visitor walking (ignored by other sources).
     pub visitor: Arc<AtomicBool>,
+    /// Whether the source is delivering, or lost since when and why.
+    pub health: watch::Receiver<Health>,
     /// Resolves with the source's end: `Ok` at the end of a file, `Err` on failure.
     pub done: tokio::task::JoinHandle<Result<(), SourceError>>,
 }
+
+/// Whether a source delivers pictures.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Health {
+    /// Delivering (or starting).
+    #[default]
+    Delivering,
+    /// Lost: no pictures since `since`, for the reason given; being connected again.
+    Lost {
+        /// When it was lost.
+        since: Timestamp,
+        /// Why, in one line.
+        why: String,
+    },
+}
+
+/// The first wait before connecting a lost source again; it doubles up to [`RETRY_MAX`].
+const RETRY_MIN: Duration = Duration::from_secs(1);
+/// The longest wait between tries.
+const RETRY_MAX: Duration = Duration::from_secs(60);
 
 /// Starts `config`'s source.
 ///
@@ -125,6 +154,7 @@ pub struct RunningSource {
 pub fn start(config: &SourceConfig) -> Result<RunningSource, SourceError> {
     let (tx, pictures) = mpsc::channel(256);
     let visitor = Arc::new(AtomicBool::new(false));
+    let (health_tx, health) = watch::channel(Health::Delivering);
     let done = match config.clone() {
         SourceConfig::Synthetic {
             width,
@@ -150,16 +180,97 @@ pub fn start(config: &SourceConfig) -> Result<RunningSource, SourceError> {
             tokio::task::spawn_blocking(move || play(&pictures, repeat, &tx))
         }
         SourceConfig::Command { command, fps } => {
-            let child = spawn_command(&command)?;
-            tokio::task::spawn_blocking(move || read_command(child, fps, &tx))
+            tokio::spawn(supervise(tx, health_tx, move |tx| {
+                let command = command.clone();
+                async move {
+                    let child = spawn_command(&command)?;
+                    tokio::task::spawn_blocking(move || read_command(child, fps, &tx))
+                        .await
+                        .map_err(|e| SourceError::Command(e.to_string()))?
+                }
+            }))
         }
-        SourceConfig::Rtsp { url } => tokio::spawn(crate::rtsp::stream(url, tx)),
+        SourceConfig::Rtsp { url } => tokio::spawn(supervise(tx, health_tx, move |tx| {
+            crate::rtsp::stream(url.clone(), tx)
+        })),
     };
     Ok(RunningSource {
         pictures,
         visitor,
+        health,
         done,
     })
+}
+
+/// Runs `connect` (one session of a source, sending into the sender it is given) again and
+/// again for as long as `tx` has a receiver: when a session fails or ends, `health` says the
+/// source is lost, and the next try comes after a wait that doubles from [`RETRY_MIN`] to
+/// [`RETRY_MAX`] (back to the least once pictures flow again). Pictures of every session go on
+/// from the clock of the one before, plus the time it was lost.
+async fn supervise<F, S>(
+    tx: mpsc::Sender<AccessUnit>,
+    health: watch::Sender<Health>,
+    mut connect: F,
+) -> Result<(), SourceError>
+where
+    F: FnMut(mpsc::Sender<AccessUnit>) -> S,
+    S: std::future::Future<Output = Result<(), SourceError>> + Send + 'static,
+{
+    let mut retry = RETRY_MIN;
+    // The last picture's time, and when the source was lost.
+    let mut last: Option<u64> = None;
+    let mut lost_at: Option<Instant> = None;
+    loop {
+        let (session_tx, mut session) = mpsc::channel::<AccessUnit>(256);
+        let running = tokio::spawn(connect(session_tx));
+        let mut base: Option<(u64, u64)> = None;
+        while let Some(mut au) = session.recv().await {
+            let (first, start) = *base.get_or_insert_with(|| {
+                let gap = lost_at.map_or(0, |t| {
+                    u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)
+                        * u64::from(TIMESCALE)
+                        / 1000
+                });
+                // One picture's worth after the last at least, so times never repeat.
+                let start = last.map_or(0, |l| l + gap.max(u64::from(TIMESCALE / 15)));
+                (au.dts, start)
+            });
+            au.dts = start + au.dts.saturating_sub(first);
+            last = Some(au.dts);
+            if lost_at.take().is_some() {
+                retry = RETRY_MIN;
+                health.send_replace(Health::Delivering);
+            }
+            if !send(&tx, au) {
+                running.abort();
+                return Ok(());
+            }
+        }
+        let why = match running.await {
+            Ok(Ok(())) => "the stream ended".to_owned(),
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        if tx.is_closed() {
+            return Ok(());
+        }
+        if lost_at.is_none() {
+            lost_at = Some(Instant::now());
+            health.send_replace(Health::Lost {
+                since: crate::now(),
+                why: why.clone(),
+            });
+        }
+        eprintln!(
+            "keyhole-camera: video source lost ({why}); trying again in {} s",
+            retry.as_secs()
+        );
+        tokio::select! {
+            () = tokio::time::sleep(retry) => {}
+            () = tx.closed() => return Ok(()),
+        }
+        retry = (retry * 2).min(RETRY_MAX);
+    }
 }
 
 /// Sends `au` unless the receiver is gone (then the source stops); drops it when the receiver

@@ -396,6 +396,11 @@ struct RtspServer(Child, u16);
 
 impl RtspServer {
     fn start() -> Option<Self> {
+        Self::start_on(free_port())
+    }
+
+    /// Starts it on `port` (to bring a stopped server back at the same address).
+    fn start_on(port: u16) -> Option<Self> {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/rtsp_server.py");
         // Debian's interpreter: it has the GObject bindings.
         let python = "/usr/bin/python3";
@@ -415,7 +420,6 @@ impl RtspServer {
             eprintln!("GStreamer RTSP server not installed: RTSP test skipped");
             return None;
         }
-        let port = free_port();
         let mut child = Command::new(python)
             .arg(script)
             .arg(port.to_string())
@@ -514,6 +518,89 @@ async fn rtsp_camera_events_decrypt_to_playable_mp4() {
     let frames = check_clip(dir.path(), &clips(&objects)[0], (640, 360));
     // Pre-roll (1 s back to a key frame) and 1.5 s after the press, at 15 frames a second.
     assert!((35..=80).contains(&frames.len()), "{} frames", frames.len());
+    server.stop().await;
+}
+
+/// The RTSP camera goes away mid-recording and comes back: the agent keeps running, says the
+/// source is lost (status and an alert event), connects again by itself, records again, and the
+/// owner sees the gap as events, not as silence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_rtsp_camera_that_drops_is_followed_and_the_gap_is_shown() {
+    let Some(rtsp) = RtspServer::start() else {
+        return;
+    };
+    let port = rtsp.1;
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server")).await;
+    let rng = &mut ChaCha20Rng::seed_from_u64(11);
+    let mut camera = camera_process(
+        dir.path(),
+        &format!(
+            "[source]\nkind = \"rtsp\"\nurl = \"rtsp://127.0.0.1:{port}/door\"\n\
+             [record]\nmode = \"events\"\n[clip]\npre_roll_s = 0.0\npost_roll_s = 1.0\n[motion]\nenabled = false\n"
+        ),
+    );
+    let (mut owner, camera_id) = owner_with_camera(&server.url, "ana", &camera, rng).await;
+    camera.start().await;
+    camera.post("/doorbell").await;
+    camera
+        .wait_for("the first event to upload", 30, |s| s["uploaded"] == 2)
+        .await;
+
+    // The RTSP camera goes away: the agent says so and keeps running.
+    drop(rtsp);
+    let lost = camera
+        .wait_for("the source to be lost", 30, |s| {
+            s["source_lost_since"].is_string()
+        })
+        .await;
+    assert!(lost["source_problem"].is_string(), "{lost}");
+    // It comes back at the same address: the agent connects again by itself.
+    let _rtsp = RtspServer::start_on(port).unwrap();
+    camera
+        .wait_for("the source to be back", 60, |s| {
+            s["source_lost_since"].is_null()
+        })
+        .await;
+    camera.post("/doorbell").await;
+    // Two doorbell clips with their events, and the two alerts: lost, then back.
+    camera
+        .wait_for("the second event and the alerts to upload", 30, |s| {
+            s["uploaded"] == 6
+        })
+        .await;
+    camera.stop();
+
+    let (report, objects) = fetch_all(&mut owner, &camera_id).await;
+    assert!(report.is_clean(), "{report}");
+    let events = events(&objects);
+    let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            EventKind::Doorbell,
+            EventKind::Alert,
+            EventKind::Alert,
+            EventKind::Doorbell
+        ]
+    );
+    assert!(
+        events[1].note.starts_with("video source lost: "),
+        "{:?}",
+        events[1].note
+    );
+    assert!(
+        events[2].note.starts_with("video source back after "),
+        "{:?}",
+        events[2].note
+    );
+    assert_eq!(
+        events[2].started_at, events[1].started_at,
+        "the gap starts at the loss"
+    );
+    assert!(events[2].duration_ms > 0);
+    // Recording resumed: the clip after the gap plays.
+    check_clip(dir.path(), &clips(&objects)[1], (640, 360));
     server.stop().await;
 }
 
