@@ -49,8 +49,12 @@ pub enum AgentError {
     /// refuses to seal to it.
     #[error("ALERT: refusing an unverified camera record: {0}")]
     UntrustedRecord(String),
-    /// The owner removed this camera.
-    #[error("this camera was removed by its owner")]
+    /// The owner removed this camera (its record says so, or the server no longer accepts its
+    /// credential).
+    #[error(
+        "this camera was removed by its owner (or the server no longer accepts it): reset it \
+         with `keyhole-camera reset` and pair it again to use it"
+    )]
     Removed,
     /// The camera has no verified record yet (never reached the server since pairing).
     #[error(
@@ -145,6 +149,9 @@ pub struct Status {
     pub rejected: u64,
     /// Alerts: refused records and other things the owner must know.
     pub alerts: Vec<String>,
+    /// The server refuses this camera's credential: the owner removed the camera (or the server
+    /// lost it). Nothing more is uploaded; what is spooled stays.
+    pub credential_refused: bool,
 }
 
 /// The camera's authenticated connection to its server, cheap to clone, for long requests that
@@ -475,6 +482,19 @@ impl Agent {
         }
     }
 
+    /// Notes that the server refuses this camera's credential (401), and says what to do.
+    pub fn credential_refused(&mut self) {
+        if !self.status.credential_refused {
+            self.status.credential_refused = true;
+            self.alert(
+                "the server no longer accepts this camera: its owner removed it (or the server \
+                 lost its credential). Nothing more is uploaded; recordings stay in the spool. \
+                 To use the camera again, reset it (`keyhole-camera reset`) and pair it again."
+                    .into(),
+            );
+        }
+    }
+
     /// Raises `message` as an alert and, once the camera has a record to seal to, seals it as
     /// an alert event (from `started_at`, lasting `duration_ms`) that the owner opens.
     ///
@@ -482,12 +502,12 @@ impl Agent {
     /// Sealing or spooling failed.
     pub fn alert_event(
         &mut self,
-        message: String,
+        message: &str,
         started_at: keyhole_core::Timestamp,
         duration_ms: u32,
         rng: &mut impl CryptoRngCore,
     ) -> Result<(), AgentError> {
-        self.alert(message.clone());
+        self.alert(message.to_owned());
         if self.record.is_none() {
             return Ok(());
         }
@@ -529,7 +549,7 @@ impl Agent {
             Ok(()) => {}
             Err(AgentError::UntrustedRecord(why)) => {
                 let message = format!("refused a camera record the server offered: {why}");
-                self.alert_event(message, crate::now(), 0, rng)?;
+                self.alert_event(&message, crate::now(), 0, rng)?;
                 return Err(AgentError::UntrustedRecord(why));
             }
             Err(e) => return Err(e),
@@ -836,6 +856,10 @@ impl Agent {
         match self.refresh_record(rng).await {
             Ok(()) => Ok(()),
             Err(e) if e.is_offline() && self.record.is_some() => Ok(()),
+            Err(AgentError::Refused(401, _)) => {
+                self.credential_refused();
+                Err(AgentError::Removed)
+            }
             Err(e) => Err(e),
         }
     }

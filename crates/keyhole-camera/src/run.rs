@@ -256,7 +256,7 @@ pub async fn run(
 
     let upload_wanted = Arc::new(Notify::new());
     let (cut_tx, cut_rx) = mpsc::channel::<Work>(8);
-    let sealer = tokio::spawn(seal_clips(
+    let mut sealer = tokio::spawn(seal_clips(
         cut_rx,
         config.clip.thumbnail,
         agent.clone(),
@@ -313,10 +313,16 @@ pub async fn run(
     // Only sources that connect (RTSP, a command) report their health.
     let mut health_open = true;
     let mut lost_since: Option<Timestamp> = None;
+    // The sealer ends early only when the camera must stop (removed by its owner).
+    let mut sealer_ended = None;
     tokio::pin!(shutdown);
     'capture: loop {
         tokio::select! {
             () = &mut shutdown => break,
+            ended = &mut sealer, if sealer_ended.is_none() => {
+                sealer_ended = Some(ended.unwrap_or(Ok(())));
+                break;
+            }
             changed = source.health.changed(), if health_open => {
                 if changed.is_err() {
                     health_open = false;
@@ -361,7 +367,7 @@ pub async fn run(
                     let sealed = agent
                         .lock()
                         .await
-                        .alert_event(message, since, duration_ms, &mut OsRng);
+                        .alert_event(&message, since, duration_ms, &mut OsRng);
                     match sealed {
                         Ok(()) => upload_wanted.notify_one(),
                         Err(e) => eprintln!("keyhole-camera: could not seal the alert ({e})"),
@@ -429,7 +435,10 @@ pub async fn run(
     drop(cut_tx);
     // Closing the channel stops a source thread at its next picture.
     drop(source.pictures);
-    let sealed = sealer.await.unwrap_or(Ok(()));
+    let sealed = match sealer_ended {
+        Some(ended) => ended,
+        None => sealer.await.unwrap_or(Ok(())),
+    };
     uploader.abort();
     heads.abort();
     live.abort();
@@ -670,6 +679,13 @@ async fn upload_forever(
         }
         let mut agent = agent.lock().await;
         let result = agent.upload_pending().await;
+        if let Err(AgentError::Refused(401, _)) = result {
+            // Retrying cannot cure a credential the server revoked: say what to do, and stop.
+            agent.credential_refused();
+            let snapshot = agent.status().clone();
+            status.send_modify(|s| s.agent = snapshot);
+            return;
+        }
         let snapshot = agent.status().clone();
         drop(agent);
         status.send_modify(|s| s.agent = snapshot);

@@ -69,7 +69,17 @@ async fn bad_configs_codes_and_state_get_clear_errors() {
         std::fs::write(&config, text).unwrap();
         refused(&camera(&config, &["status"], ""), 2, needle);
     }
-    std::fs::write(&config, format!("state_dir = {state:?}\n")).unwrap();
+    // A control address of this test's own, so `status` never asks a camera that happens to
+    // run on the default one.
+    let control = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    std::fs::write(
+        &config,
+        format!("state_dir = {state:?}\ncontrol = \"{control}\"\n"),
+    )
+    .unwrap();
 
     // Pairing codes: garbage, a typo, empty.
     let server = TestServer::start(&dir.path().join("server")).await;
@@ -125,6 +135,28 @@ async fn bad_configs_codes_and_state_get_clear_errors() {
     // Pairing again over a paired camera is refused; its identity is unchanged.
     refused(&camera(&config, &["pair", "-"], &code), 1, "reset");
     assert_eq!(std::fs::read(state.join("identity")).unwrap(), identity);
+
+    // Another camera answering on this one's control address is not taken for it: the status
+    // is this folder's camera's, and says so.
+    let listener = tokio::net::TcpListener::bind(control).await.unwrap();
+    let other = axum::Router::new().route(
+        "/status",
+        axum::routing::get(|| async {
+            axum::Json(serde_json::json!({"camera_id": "ffffffffffffffffffffffffffffffff"}))
+        }),
+    );
+    let impostor = tokio::spawn(async move { axum::serve(listener, other).await });
+    let out = camera(&config, &["status", "--json"], "");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("another camera (ffffffffffffffffffffffffffffffff) answers"),
+        "{stderr}"
+    );
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_ne!(shown["camera_id"], "ffffffffffffffffffffffffffffffff");
+    assert_eq!(shown["camera_id"].as_str().unwrap().len(), 32);
+    impostor.abort();
 
     // A damaged identity file: a clear error, and the file left for inspection.
     std::fs::write(state.join("identity"), &identity[..identity.len() / 2]).unwrap();

@@ -521,6 +521,60 @@ async fn rtsp_camera_events_decrypt_to_playable_mp4() {
     server.stop().await;
 }
 
+/// The owner removes the camera while it runs: it stops by itself, saying what to do, instead of
+/// retrying refused uploads for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_camera_stops_and_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server")).await;
+    let rng = &mut ChaCha20Rng::seed_from_u64(13);
+    let camera = camera_process(
+        dir.path(),
+        "[source]\nkind = \"synthetic\"\n[record]\nmode = \"events\"\n\
+         [clip]\npre_roll_s = 0.0\npost_roll_s = 1.0\n[motion]\nenabled = false\n",
+    );
+    let (mut owner, camera_id) = owner_with_camera(&server.url, "ana", &camera, rng).await;
+    let mut run = camera
+        .command()
+        .arg("run")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    camera
+        .wait_for("the camera to start", 20, |s| s["uploaded"] == 0)
+        .await;
+    camera.post("/doorbell").await;
+    camera
+        .wait_for("the event to upload", 30, |s| s["uploaded"] == 2)
+        .await;
+
+    owner
+        .remove_camera(&camera_id, true, keyhole_client::now())
+        .await
+        .unwrap();
+    camera.post("/doorbell").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let exited = loop {
+        if let Some(status) = run.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the camera kept running"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(!exited.success());
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut run.stderr.take().unwrap(), &mut said).unwrap();
+    assert!(
+        said.contains("removed by its owner")
+            && said.contains("reset it with `keyhole-camera reset` and pair it again"),
+        "{said}"
+    );
+    server.stop().await;
+}
+
 /// The RTSP camera goes away mid-recording and comes back: the agent keeps running, says the
 /// source is lost (status and an alert event), connects again by itself, records again, and the
 /// owner sees the gap as events, not as silence.

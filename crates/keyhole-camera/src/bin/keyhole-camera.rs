@@ -120,14 +120,26 @@ async fn command(command: Command, config: Config) -> Result<(), Box<dyn std::er
             Ok(())
         }
         Command::Status { json } => {
+            // This folder's camera first: whatever answers on the control address counts only
+            // if it is the same camera (another one may run there).
+            let here = serde_json::to_value(Agent::open(&dir, settings(&config))?.status())?;
             let url = format!("http://{}/status", config.control);
             let live: Option<serde_json::Value> = match reqwest::get(&url).await {
                 Ok(resp) if resp.status().is_success() => resp.json().await.ok(),
                 _ => None,
             };
             let value = match live {
-                Some(v) => v,
-                None => serde_json::to_value(Agent::open(&dir, settings(&config))?.status())?,
+                Some(v) if v["camera_id"] == here["camera_id"] => v,
+                Some(other) => {
+                    eprintln!(
+                        "keyhole-camera: another camera ({}) answers on {}; this folder's camera \
+                         is not running there. Its state as stored:",
+                        other["camera_id"].as_str().unwrap_or("unknown"),
+                        config.control
+                    );
+                    here
+                }
+                None => here,
             };
             if json {
                 println!("{}", serde_json::to_string_pretty(&value)?);
@@ -188,6 +200,18 @@ fn print_status(v: &serde_json::Value) {
         s("dropped"),
         s("rejected")
     );
+    if let Some(since) = v["source_lost_since"].as_str() {
+        println!(
+            "VIDEO SOURCE  lost since {since}: {}; reconnecting",
+            v["source_problem"].as_str().unwrap_or("no reason given")
+        );
+    }
+    if v["credential_refused"] == true {
+        println!(
+            "REMOVED       the server no longer accepts this camera: reset it \
+             (`keyhole-camera reset`) and pair it again"
+        );
+    }
     if let Some(alerts) = v["alerts"].as_array()
         && !alerts.is_empty()
     {
