@@ -409,8 +409,9 @@ async fn set_up_pair_list_export_verify_from_the_command_line() {
 }
 
 /// What the server says is shown, not obeyed: an error message carrying an escape sequence that
-/// would write the terminal's clipboard reaches the terminal as text. And a reader that goes away
-/// (`keyhole devices | head -1`) ends the printing quietly, not the command.
+/// would write the terminal's clipboard reaches the terminal as text. A reader that goes away
+/// (`keyhole devices | head -1`) ends the printing quietly, not the command. And a server that
+/// cannot be reached gets the device's own answer, marked offline, or an error in words.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outside_text_is_shown_not_obeyed_and_a_closed_pipe_is_quiet() {
     let dir = tempfile::tempdir().unwrap();
@@ -451,6 +452,32 @@ async fn outside_text_is_shown_not_obeyed_and_a_closed_pipe_is_quiet() {
     );
     assert!(!refused.stderr.contains(&0x1b), "{stderr}");
     assert!(proxy.applied() >= 1);
+
+    // The server cannot be reached: what the device holds is shown, and said to be offline;
+    // what needs the server says so in words.
+    let url = proxy.url.clone();
+    drop(proxy);
+    let devices = keyhole(&store).arg("devices").output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&devices.stdout),
+        String::from_utf8_lossy(&devices.stderr),
+    );
+    assert!(devices.status.success(), "{stderr}");
+    assert!(stdout.contains("laptop  added"), "{stdout}");
+    assert!(
+        stderr.contains(&format!("OFFLINE: the server at {url} cannot be reached")),
+        "{stderr}"
+    );
+    let cameras = keyhole(&store).arg("cameras").output().unwrap();
+    assert_eq!(cameras.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&cameras.stderr).contains("OFFLINE"));
+    let audit = keyhole(&store).arg("audit").output().unwrap();
+    let stderr = String::from_utf8_lossy(&audit.stderr);
+    assert_eq!(audit.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("the server cannot be reached: check that it is running"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

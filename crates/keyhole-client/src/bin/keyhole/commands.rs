@@ -100,6 +100,35 @@ impl Device {
         Ok(device)
     }
 
+    /// [`Device::open_all_synced`], or, when the server cannot be reached, the device as it
+    /// last verified the account, with a notice saying so (already printed to stderr): for the
+    /// commands that can answer from what the device holds.
+    pub(crate) async fn open_synced_or_held(
+        store: &Path,
+    ) -> anyhow::Result<(Self, Option<String>)> {
+        let mut device = Self::open(store)?;
+        match device.owner.sync().await {
+            Ok(learned) => {
+                if learned {
+                    device.save()?;
+                }
+                warn_damaged(&device.owner);
+                Ok((device, None))
+            }
+            Err(keyhole_client::ClientError::Http(e)) if unreachable(&e) => {
+                let notice = format!(
+                    "OFFLINE: the server at {} cannot be reached ({}); shown as this device last \
+                     verified it, which may be out of date",
+                    device.owner.endpoint().url,
+                    reason(&e)
+                );
+                errln!("{notice}");
+                Ok((device, Some(notice)))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Verifies `camera`'s listing and saves the mark of the newest object verified, the
     /// camera's newest head and its retention floor (which verifying may move), so the next
     /// listing is checked against them.
@@ -357,7 +386,11 @@ pub(crate) async fn pair(store: &Path, name: &str, wait: Duration, qr: bool) -> 
 }
 
 pub(crate) async fn cameras(store: &Path, json: bool) -> anyhow::Result<bool> {
-    let device = Device::open_all_synced(store).await?;
+    let (device, offline) = Device::open_synced_or_held(store).await?;
+    if offline.is_some() {
+        held_cameras(&device.owner, json)?;
+        return Ok(false);
+    }
     let cameras = device.owner.camera_statuses(keyhole_client::now()).await?;
     if json {
         let list: Vec<_> = cameras
@@ -610,8 +643,45 @@ pub(crate) async fn live(
 
 /// `keyhole devices`: the account's devices, and when each other one last reported the account
 /// log head it verified.
+/// The cameras as this device holds them, for when the server cannot be reached: names, keys'
+/// epochs and when each last signed its head (the newest this device verified).
+fn held_cameras(owner: &keyhole_client::owner::Owner, json: bool) -> anyhow::Result<()> {
+    let cameras = owner.cameras();
+    if json {
+        let list: Vec<_> = cameras
+            .iter()
+            .map(|(id, name, epoch, removed)| {
+                serde_json::json!({
+                    "camera_id": id.to_string(),
+                    "name": name,
+                    "epoch": epoch,
+                    "removed": removed,
+                    "heard": owner.camera_head(id).map(|h| h.clock.to_string()),
+                    "shared_by": owner.shared_by(id),
+                    "offline": true,
+                })
+            })
+            .collect();
+        outln!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
+    for (id, name, epoch, removed) in &cameras {
+        let state = if *removed {
+            "removed".to_owned()
+        } else {
+            format!("epoch {epoch}")
+        };
+        let heard = owner.camera_head(id).map_or_else(
+            || "never heard from".to_owned(),
+            |h| format!("last heard {}", h.clock),
+        );
+        outln!("{id}  {name}  ({state}; {heard}; offline)");
+    }
+    Ok(())
+}
+
 pub(crate) async fn devices(store: &Path, json: bool) -> anyhow::Result<()> {
-    let device = Device::open_all_synced(store).await?;
+    let (device, _) = Device::open_synced_or_held(store).await?;
     let this = device.owner.device_id();
     let devices = device.owner.devices();
     let heard = device.owner.devices_heard();
@@ -764,7 +834,29 @@ pub(crate) async fn login(store: &Path, user: Option<&str>) -> anyhow::Result<()
 }
 
 /// What to do next, for errors a person can act on.
+/// Whether `e` means the server could not be reached at all (rather than answering badly).
+fn unreachable(e: &reqwest::Error) -> bool {
+    e.is_connect() || e.is_timeout()
+}
+
+/// Why the server could not be reached, in a few words.
+fn reason(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        "no answer in time"
+    } else {
+        "the connection failed"
+    }
+}
+
 pub(crate) fn hint(e: &anyhow::Error) -> Option<&'static str> {
+    if e.chain().any(|c| {
+        matches!(c.downcast_ref(), Some(keyhole_client::ClientError::Http(e)) if unreachable(e))
+    }) {
+        return Some(
+            "the server cannot be reached: check that it is running and that this device is \
+             online, then try again; nothing was changed",
+        );
+    }
     let server = e.chain().find_map(|c| match c.downcast_ref() {
         Some(keyhole_client::ClientError::Server { status, code, .. }) => {
             Some((*status, code.as_str()))
