@@ -289,10 +289,15 @@ fn start_ui(store: &Path) -> (Ui, String) {
 /// The viewer's door, from outside the browser.
 async fn door(link: &str, camera: &str, clip: &ObjectId, mp4: &[u8]) {
     let url = reqwest::Url::parse(link).unwrap();
-    let origin = format!("http://{}", url.host_str().unwrap());
-    let origin = format!("{origin}:{}", url.port().unwrap());
+    let name = url.host_str().unwrap().to_owned();
+    let port = url.port().unwrap();
+    // A name of the viewer's own under .localhost, so its cookie goes to no other service.
+    assert!(name.ends_with(".localhost"), "{link}");
+    let origin = format!("http://{name}:{port}");
+    // Browsers resolve *.localhost to this machine; the test's client is told to.
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .resolve(&name, std::net::SocketAddr::from(([127, 0, 0, 1], port)))
         .build()
         .unwrap();
     // Nothing without the cookie, nothing for a wrong token.
@@ -314,7 +319,24 @@ async fn door(link: &str, camera: &str, clip: &ObjectId, mp4: &[u8]) {
     assert_eq!(entry.headers()["location"], "/");
     let cookie = entry.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    assert!(!cookie.contains("Domain"), "host-only: {cookie}");
     let cookie = cookie.split(';').next().unwrap().to_owned();
+    // The cookie is a session secret of its own, and the link is dead once traded.
+    let token = url.query().unwrap().strip_prefix("token=").unwrap();
+    assert!(
+        !cookie.contains(token),
+        "the cookie is not the link's token"
+    );
+    let again = http.get(link).send().await.unwrap();
+    assert_eq!(again.status(), 401, "a link opens the viewer once");
+    // The viewer answers only at its own name, not at 127.0.0.1.
+    let bare_ip = http
+        .get(format!("http://127.0.0.1:{port}/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bare_ip.status(), 403);
     let page = http
         .get(format!("{origin}/"))
         .header("cookie", &cookie)
@@ -394,8 +416,6 @@ async fn the_viewer_works_in_a_real_browser() {
     } = seed(dir.path(), &server, &data).await;
     // Front door runs (its synthetic scene, recording nothing more) so it can stream live.
     let running = RunningCamera::start(front, &dir.path().join("front"), None).await;
-    let (ui, link) = start_ui(&store);
-
     // The camera's id, as the viewer's clip links name it.
     let camera = cameras(&store)
         .iter()
@@ -404,7 +424,12 @@ async fn the_viewer_works_in_a_real_browser() {
         .as_str()
         .unwrap()
         .to_owned();
-    door(&link, &camera, &clips[0].0, &clips[0].1).await;
+    // A link opens the viewer once: the door is checked on a run of its own.
+    {
+        let (_door_ui, door_link) = start_ui(&store);
+        door(&door_link, &camera, &clips[0].0, &clips[0].1).await;
+    }
+    let (ui, link) = start_ui(&store);
 
     // A new camera for the page to pair.
     let porch = dir.path().join("porch.toml");

@@ -3,10 +3,14 @@
 //! footage without the server ever holding a key.
 //!
 //! Only the browser that opened the link `keyhole ui` printed gets in: the link carries a random
-//! per-run token, which is traded for an `HttpOnly`, `SameSite=Strict` cookie; every request
-//! must carry it and name this server's own address as its `Host` (against DNS rebinding), and
-//! every change must also carry the `X-Keyhole-UI` header, which no other site's page can send
-//! here (against cross-site requests).
+//! per-run token, which is traded, once, for a separate session secret in an `HttpOnly`,
+//! `SameSite=Strict` cookie; the token is dead from then on (a copy in the browser's history or
+//! a process list opens nothing). The viewer lives at a name of its own, `<random>.localhost`
+//! (which browsers resolve to this machine), so its cookie — host-only — goes to no other
+//! service on 127.0.0.1, whatever its port. Every request must carry the cookie and name that
+//! address as its `Host` (against DNS rebinding), and every change must also carry the
+//! `X-Keyhole-UI` header, which no other site's page can send here (against cross-site
+//! requests).
 //! The app's files are built into the binary and its pages load nothing from anywhere else
 //! (a strict Content-Security-Policy says so to the browser).
 //!
@@ -55,9 +59,12 @@ pub type Persist = Box<dyn Fn(&Owner) -> Result<(), ClientError> + Send + Sync>;
 struct Viewer {
     owner: tokio::sync::RwLock<Owner>,
     persist: Persist,
-    token: Zeroizing<String>,
-    /// The `Host` values requests must carry.
-    hosts: [String; 2],
+    /// The link's token, until a browser trades it.
+    token: Mutex<Option<Zeroizing<String>>>,
+    /// What the cookie carries once the token is traded.
+    session: Zeroizing<String>,
+    /// The `Host` requests must carry: `<name>.localhost:<port>`.
+    host: String,
     timeline: tokio::sync::Mutex<Option<Arc<timeline::Built>>>,
     clips: Mutex<HashMap<ObjectId, Arc<ClipReader>>>,
     /// The pairing code shown, and the name the camera gets, until it registers.
@@ -66,8 +73,39 @@ struct Viewer {
     approval: Mutex<Option<crate::Approval>>,
 }
 
+/// Where a viewer run is reached, and the one-time token of its link.
+pub struct Entry {
+    /// `<name>.localhost:<port>`: the viewer's own address.
+    pub host: String,
+    /// The link's token.
+    pub token: Zeroizing<String>,
+}
+
+impl Entry {
+    /// A fresh name and token for a viewer listening on `port`.
+    #[must_use]
+    pub fn new(port: u16, rng: &mut impl rand_core::CryptoRngCore) -> Self {
+        let mut name = [0u8; 8];
+        rng.fill_bytes(&mut name);
+        Self {
+            host: format!("keyhole-{}.localhost:{port}", hex::encode(name)),
+            token: new_token(rng),
+        }
+    }
+
+    /// The link to open: `http://<name>.localhost:<port>/?token=<token>`.
+    #[must_use]
+    pub fn link(&self) -> Zeroizing<String> {
+        Zeroizing::new(format!(
+            "http://{}/?token={}",
+            self.host,
+            self.token.as_str()
+        ))
+    }
+}
+
 /// Serves the viewer on `listener` until `shutdown` resolves. Browsers get in through
-/// `http://127.0.0.1:<port>/?token=<token>`.
+/// [`Entry::link`], once.
 ///
 /// # Errors
 /// If serving fails.
@@ -75,15 +113,15 @@ pub async fn serve(
     owner: Owner,
     persist: Persist,
     listener: tokio::net::TcpListener,
-    token: Zeroizing<String>,
+    entry: Entry,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let port = listener.local_addr()?.port();
     let viewer = Arc::new(Viewer {
         owner: tokio::sync::RwLock::new(owner),
         persist,
-        token,
-        hosts: [format!("127.0.0.1:{port}"), format!("localhost:{port}")],
+        token: Mutex::new(Some(entry.token)),
+        session: new_token(&mut rand_core::OsRng),
+        host: entry.host,
         timeline: tokio::sync::Mutex::new(None),
         clips: Mutex::default(),
         pairing: Mutex::default(),
@@ -154,17 +192,17 @@ async fn guard(State(viewer): State<Arc<Viewer>>, request: Request, next: Next) 
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .is_some_and(|h| viewer.hosts.iter().any(|ours| ours == h));
+        .is_some_and(|h| h.eq_ignore_ascii_case(&viewer.host));
     let mut response = if !host_ok {
         refuse(
             StatusCode::FORBIDDEN,
-            "This viewer answers only on its own address.",
+            "This viewer answers only on its own address: open the link `keyhole ui` printed.",
         )
     } else if let Some(token) = query_token(&request) {
-        if request.uri().path() == "/" && viewer.token_matches(&token) {
+        if request.uri().path() == "/" && viewer.take_token(&token) {
             let cookie = format!(
                 "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
-                token.as_str()
+                viewer.session.as_str()
             );
             let mut r = Redirect::to("/").into_response();
             if let Ok(v) = HeaderValue::from_str(&cookie) {
@@ -174,10 +212,11 @@ async fn guard(State(viewer): State<Arc<Viewer>>, request: Request, next: Next) 
         } else {
             refuse(
                 StatusCode::UNAUTHORIZED,
-                "This link is not valid (any more). Open the link `keyhole ui` printed.",
+                "This link was used already (a link opens the viewer once), or is not valid: \
+                 run `keyhole ui` again for a new one.",
             )
         }
-    } else if !cookie_token(request.headers()).is_some_and(|t| viewer.token_matches(&t)) {
+    } else if !cookie_token(request.headers()).is_some_and(|t| viewer.session_matches(&t)) {
         refuse(
             StatusCode::UNAUTHORIZED,
             "Open the link `keyhole ui` printed to use this viewer.",
@@ -204,10 +243,28 @@ async fn guard(State(viewer): State<Arc<Viewer>>, request: Request, next: Next) 
     response
 }
 
+/// Whether `offered` is `secret`, compared in constant time.
+fn same_secret(offered: &str, secret: &str) -> bool {
+    offered.len() == secret.len() && bool::from(offered.as_bytes().ct_eq(secret.as_bytes()))
+}
+
 impl Viewer {
-    fn token_matches(&self, offered: &str) -> bool {
-        offered.len() == self.token.len()
-            && bool::from(offered.as_bytes().ct_eq(self.token.as_bytes()))
+    /// Whether `offered` is the link's token, which it then no longer is: a link opens once.
+    fn take_token(&self, offered: &str) -> bool {
+        let mut token = self
+            .token
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if token.as_ref().is_some_and(|t| same_secret(offered, t)) {
+            *token = None;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn session_matches(&self, offered: &str) -> bool {
+        same_secret(offered, &self.session)
     }
 
     async fn camera(&self, id: &str) -> Option<CameraId> {

@@ -1077,24 +1077,21 @@ pub(crate) async fn ui(store: &Path, port: u16, open_browser: bool) -> anyhow::R
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("listening on 127.0.0.1:{port}"))?;
-    let token = keyhole_client::ui::new_token(&mut OsRng);
-    let link = Zeroizing::new(format!(
-        "http://{}/?token={}",
-        listener.local_addr()?,
-        token.as_str()
-    ));
+    let entry = keyhole_client::ui::Entry::new(listener.local_addr()?.port(), &mut OsRng);
+    let link = entry.link();
     outln!("keyhole ui: {}", link.as_str());
     outln!(
-        "(only this machine can reach it; the link is the key, so do not share it; Ctrl-C stops)"
+        "(only this machine can reach it; the link opens the viewer once, in one browser; \
+         Ctrl-C stops)"
     );
-    if open_browser {
-        // Best effort: the link above works as well.
-        let _ = std::process::Command::new("xdg-open")
-            .arg(link.as_str())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn();
-    }
+    // Kept until the viewer stops: the page that sends the browser on.
+    let _opener = if open_browser {
+        open_in_browser(&link)
+            .inspect_err(|e| errln!("(could not open a browser: {e}; open the link above)"))
+            .ok()
+    } else {
+        None
+    };
     let stop = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -1106,8 +1103,28 @@ pub(crate) async fn ui(store: &Path, port: u16, open_browser: bool) -> anyhow::R
     let persist: keyhole_client::ui::Persist = Box::new(move |owner: &Owner| {
         owner.save_key_store(&store, &passphrase, KdfParams::DEFAULT, &mut OsRng)
     });
-    keyhole_client::ui::serve(owner, persist, listener, token, stop).await?;
+    keyhole_client::ui::serve(owner, persist, listener, entry, stop).await?;
     Ok(())
+}
+
+/// Opens `link` in the desktop's browser without putting its token in any process's arguments:
+/// `xdg-open` gets a page, readable by this user only, that sends the browser on to the link.
+fn open_in_browser(link: &str) -> anyhow::Result<tempfile::TempDir> {
+    let dir = tempfile::Builder::new().prefix("keyhole-ui-").tempdir()?;
+    let page = dir.path().join("open.html");
+    let mut file = keyhole_client::private_file::create(&page)?;
+    write!(
+        file,
+        "<!doctype html><meta http-equiv=\"refresh\" content=\"0;url={link}\">\
+         <title>Keyhole</title><a href=\"{link}\">Open the Keyhole viewer</a>"
+    )?;
+    file.sync_all()?;
+    std::process::Command::new("xdg-open")
+        .arg(&page)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    Ok(dir)
 }
 
 /// `keyhole code`: this account's code, for others to compare before sharing.
