@@ -153,9 +153,12 @@ async fn viewer(store: &std::path::Path) -> (Viewer, ViewerApi) {
     .unwrap();
     let link = first.strip_prefix("keyhole ui: ").unwrap().to_owned();
     let url = reqwest::Url::parse(&link).unwrap();
-    let origin = format!("http://{}:{}", url.host_str().unwrap(), url.port().unwrap());
+    let (name, port) = (url.host_str().unwrap(), url.port().unwrap());
+    let origin = format!("http://{name}:{port}");
+    // The viewer's own name under .localhost, as browsers resolve it.
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .resolve(name, std::net::SocketAddr::from(([127, 0, 0, 1], port)))
         .build()
         .unwrap();
     let entry = http.get(&link).send().await.unwrap();
