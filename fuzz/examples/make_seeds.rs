@@ -116,6 +116,27 @@ fn live(out: &mut Out) {
             .unwrap_or_else(|e| panic!("live seed frame does not open: {e}"));
     }
     out.put("live", "first-frame", &frames[0]);
+    // A checkpoint vouching for the frames, naming a viewer.
+    let header = opener.header();
+    let checkpoint = keyhole_core::live_check::Checkpoint {
+        camera_id: header.camera_id,
+        session: header.object_id,
+        clock: Timestamp(1_795_735_205_000),
+        nonces: vec![([7; 16], Timestamp(1_795_735_204_500))],
+        frames: frames
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                (
+                    i as u64,
+                    keyhole_core::live_check::frame_digest(&f[keyhole_core::live::FRAME_HEADER_LEN..]),
+                )
+            })
+            .collect(),
+    }
+    .sign(&cam)
+    .expect("a fixture checkpoint is well formed");
+    out.put("live_checkpoint", "fixture", &checkpoint);
     out.put("live", "all-frames", &frames.concat());
     out.put(
         "live",

@@ -1,6 +1,9 @@
 //! Live view: the latency a fragment sees from the camera to the viewer through the server's
 //! relay, sealed and opened, against the same fragments sent through the same relay unsealed.
-//! Camera and viewer run in this process, so both ends read the same clock.
+//! Camera and viewer run in this process, so both ends read the same clock. Sealed, each
+//! fragment is followed by the camera's signed checkpoint vouching for it (PROTOCOL.md §8.2.1),
+//! since a viewer shows a frame only once one does: the figure includes signing and checking it
+//! (a real camera signs one a second, so a frame waits up to a second more).
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -13,6 +16,7 @@ use keyhole_client::Owner;
 use keyhole_client::core::CameraId;
 use keyhole_client::core::envelope::PREFIX_LEN;
 use keyhole_client::core::live::{FRAME_HEADER_LEN, LiveSealer, frame_header};
+use keyhole_client::core::live_check::{CHECKPOINT_INDEX, Checkpoint, frame_digest};
 use tokio::sync::mpsc;
 
 use crate::stats::{Spread, clip_bytes, ms};
@@ -68,8 +72,28 @@ async fn session(
     )?;
     let mut sent = Vec::with_capacity(frames);
 
+    let header = sealer.header().clone();
     let camera_side = async {
-        while !link.live_wanted(10).await? {}
+        let viewers = loop {
+            let wanted = link.live_wanted(10).await?;
+            if wanted.wanted {
+                break wanted.nonces;
+            }
+        };
+        let asked_at = keyhole_camera::now();
+        let checkpoint = |index: u64, frame: &[u8]| -> anyhow::Result<Vec<u8>> {
+            let signed = Checkpoint {
+                camera_id: header.camera_id,
+                session: header.object_id,
+                clock: keyhole_camera::now(),
+                nonces: viewers.iter().map(|n| (*n, asked_at)).collect(),
+                frames: vec![(index, frame_digest(&frame[FRAME_HEADER_LEN..]))],
+            }
+            .sign(&start.key)?;
+            let mut record = frame_header(CHECKPOINT_INDEX, u32::try_from(signed.len())?).to_vec();
+            record.extend_from_slice(&signed);
+            Ok(record)
+        };
         let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);
         let upload = tokio::spawn({
             let link = link.clone();
@@ -80,14 +104,16 @@ async fn session(
         for (i, fragment) in fragments.iter().enumerate() {
             ticker.tick().await;
             sent.push(Instant::now());
-            let frame = if sealed {
-                sealer.seal_fragment(fragment, i + 1 == frames)?
+            if sealed {
+                let frame = sealer.seal_fragment(fragment, i + 1 == frames)?;
+                let vouched = checkpoint(i as u64, &frame)?;
+                tx.send(Ok(Bytes::from(frame))).await?;
+                tx.send(Ok(Bytes::from(vouched))).await?;
             } else {
                 let mut frame = frame_header(i as u64, u32::try_from(fragment.len())?).to_vec();
                 frame.extend_from_slice(fragment);
-                frame
-            };
-            tx.send(Ok(Bytes::from(frame))).await?;
+                tx.send(Ok(Bytes::from(frame))).await?;
+            }
         }
         drop(tx);
         upload.await??;
@@ -166,7 +192,10 @@ pub async fn run(quick: bool) -> anyhow::Result<String> {
         "Four sessions of {frames} fragments at 30 a second (a 64 KiB key frame every 60, else \
          16 KiB), plain and sealed in turns, camera to viewer through the server's relay on \
          loopback, the first {WARM_UP} of each session left out; latency is from the camera \
-         having the fragment to the viewer having it (opened and authenticated, when sealed).\n"
+         having the fragment to the viewer having it (opened and authenticated, when sealed; \
+         sealed fragments are each followed by the camera's signed checkpoint vouching for \
+         them, which the viewer checks before it shows the fragment: a real camera signs one a \
+         second, so there a fragment waits up to a second more).\n"
     )?;
     writeln!(t, "| relay | p50 ms | p99 ms |")?;
     writeln!(t, "|---|---:|---:|")?;

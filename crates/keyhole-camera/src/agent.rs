@@ -154,6 +154,16 @@ pub struct Status {
     pub credential_refused: bool,
 }
 
+/// Whether a device wants the camera's live view, and the nonces its viewers asked with
+/// (PROTOCOL.md §8.2.1), which the camera's checkpoints name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Wanted {
+    /// Someone wants the live view.
+    pub wanted: bool,
+    /// The viewers' nonces.
+    pub nonces: Vec<keyhole_core::live_check::Nonce>,
+}
+
 /// The camera's authenticated connection to its server, cheap to clone, for long requests that
 /// must not hold the agent (live view).
 #[derive(Clone)]
@@ -176,7 +186,7 @@ impl Link {
     ///
     /// # Errors
     /// An unreachable or refusing server.
-    pub async fn live_wanted(&self, wait_secs: u64) -> Result<bool, AgentError> {
+    pub async fn live_wanted(&self, wait_secs: u64) -> Result<Wanted, AgentError> {
         let resp = self
             .http
             .get(format!(
@@ -187,7 +197,20 @@ impl Link {
             .send()
             .await?;
         let body: serde_json::Value = ok(resp).await?.json().await?;
-        Ok(body["wanted"].as_bool() == Some(true))
+        // Nonces that are not 16 bytes of hex are no viewer's: left out.
+        let nonces = body["nonces"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .filter_map(|n| n.as_str())
+                    .filter_map(|n| hex::decode(n).ok()?.try_into().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Wanted {
+            wanted: body["wanted"].as_bool() == Some(true),
+            nonces,
+        })
     }
 
     /// Uploads object `id` of `len` bytes from `file`, whose read position is at `offset`:

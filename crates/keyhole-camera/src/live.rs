@@ -2,13 +2,21 @@
 //! session (the same envelope as a clip, frame by frame) through the relay. Fragments are the
 //! H.264 Annex B byte stream, cut into frames no larger than the session's chunk size, starting
 //! at a key frame, so a viewer can pipe what it opens straight into a player.
+//!
+//! Every second the camera asks again who is watching, takes the nonces its viewers asked with,
+//! and signs a checkpoint (PROTOCOL.md §8.2.1) naming them, with the time each reached it, and
+//! every frame it sent since the last: what lets a viewer tell this live view from a recording,
+//! a delayed one, or frames someone else sealed.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use keyhole_core::envelope::{DEFAULT_CHUNK_LOG2, ObjectKind, SealParams};
-use keyhole_core::live::LiveSealer;
+use keyhole_core::live::{FRAME_HEADER_LEN, LiveSealer, frame_header};
+use keyhole_core::live_check::{
+    CHECKPOINT_INDEX, Checkpoint, MAX_FRAMES, MAX_NONCES, Nonce, frame_digest,
+};
 use keyhole_core::{CameraKey, HpkePublicKey, ObjectId};
 use keyhole_media::AccessUnit;
 use rand_core::OsRng;
@@ -21,8 +29,9 @@ pub type LiveFeed = Arc<std::sync::Mutex<Option<mpsc::Sender<AccessUnit>>>>;
 
 /// Longest session before the camera ends it (a viewer still there starts a new one).
 const MAX_SESSION: Duration = Duration::from_secs(600);
-/// How often a running session checks that someone is still watching.
-const STILL_WATCHED: Duration = Duration::from_secs(5);
+/// How often a running session signs a checkpoint and asks who is watching (and whether anyone
+/// still is).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 /// What a session needs, taken from the agent so the session never holds the agent's lock.
 pub struct LiveStart {
@@ -40,8 +49,8 @@ pub async fn serve(agent: Arc<Mutex<Agent>>, feed: LiveFeed) {
     let mut backoff = Duration::from_secs(1);
     loop {
         let asked = Instant::now();
-        match link.live_wanted(60).await {
-            Ok(false) => {
+        let viewers = match link.live_wanted(60).await {
+            Ok(w) if !w.wanted => {
                 // A server that answers at once (stopping, or misbehaving) is not polled in a
                 // tight loop.
                 if asked.elapsed() < Duration::from_secs(1) {
@@ -49,19 +58,19 @@ pub async fn serve(agent: Arc<Mutex<Agent>>, feed: LiveFeed) {
                 }
                 continue;
             }
-            Ok(true) => {}
+            Ok(w) => w.nonces,
             Err(e) => {
                 eprintln!("keyhole-camera: live view: {e}");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(60));
                 continue;
             }
-        }
+        };
         backoff = Duration::from_secs(1);
         let start = agent.lock().await.live_start(&mut OsRng).await;
         match start {
             Ok(start) => {
-                if let Err(e) = session(&link, start, &feed).await {
+                if let Err(e) = session(&link, start, &feed, viewers).await {
                     eprintln!("keyhole-camera: live session ended: {e}");
                 }
             }
@@ -76,11 +85,56 @@ pub async fn serve(agent: Arc<Mutex<Agent>>, feed: LiveFeed) {
     }
 }
 
+/// The viewers' nonces a session's checkpoints name: each with the camera's clock when it
+/// arrived, the newest [`MAX_NONCES`].
+#[derive(Debug, Default)]
+struct Viewers(Vec<(Nonce, keyhole_core::Timestamp)>);
+
+impl Viewers {
+    fn add(&mut self, nonces: Vec<Nonce>) {
+        let now = crate::now();
+        for nonce in nonces {
+            if !self.0.iter().any(|(n, _)| *n == nonce) {
+                self.0.push((nonce, now));
+            }
+        }
+        let extra = self.0.len().saturating_sub(MAX_NONCES);
+        self.0.drain(..extra);
+    }
+}
+
+/// The checkpoint record for the frames sent since the last one.
+fn checkpoint_record(
+    key: &keyhole_core::CameraKey,
+    header: &keyhole_core::envelope::Header,
+    viewers: &Viewers,
+    frames: &mut Vec<(u64, [u8; keyhole_core::live_check::DIGEST_LEN])>,
+) -> Result<Vec<u8>, AgentError> {
+    let signed = Checkpoint {
+        camera_id: header.camera_id,
+        session: header.object_id,
+        clock: crate::now(),
+        nonces: viewers.0.clone(),
+        frames: std::mem::take(frames),
+    }
+    .sign(key)
+    .map_err(|e| AgentError::Seal(format!("a live checkpoint: {e}")))?;
+    let len = u32::try_from(signed.len())
+        .map_err(|_| AgentError::Seal("a live checkpoint is too long".into()))?;
+    let mut record = Vec::with_capacity(12 + signed.len());
+    record.extend_from_slice(&frame_header(CHECKPOINT_INDEX, len));
+    record.extend_from_slice(&signed);
+    Ok(record)
+}
+
 async fn session(
     link: &crate::agent::Link,
     start: LiveStart,
     feed: &LiveFeed,
+    nonces: Vec<Nonce>,
 ) -> Result<(), AgentError> {
+    let mut viewers = Viewers::default();
+    viewers.add(nonces);
     let mut prefix = Vec::new();
     let mut sealer = LiveSealer::new(
         start.params,
@@ -91,6 +145,9 @@ async fn session(
     )
     .map_err(|e| AgentError::Seal(e.to_string()))?;
     let max = sealer.header().chunk_size();
+    let header = sealer.header().clone();
+    // Frames sent since the last checkpoint, with their digests.
+    let mut sent: Vec<(u64, [u8; keyhole_core::live_check::DIGEST_LEN])> = Vec::new();
     let (pictures_tx, mut pictures) = mpsc::channel::<AccessUnit>(64);
     *feed
         .lock()
@@ -106,9 +163,9 @@ async fn session(
         .await
         .map_err(|_| AgentError::Seal("the live upload stopped".into()))?;
     let began = Instant::now();
-    let mut checked = Instant::now();
     let mut started = false;
-    let mut ticker = tokio::time::interval(STILL_WATCHED);
+    let mut ticker = tokio::time::interval(CHECKPOINT_EVERY);
+    ticker.tick().await;
     loop {
         tokio::select! {
             au = pictures.recv() => {
@@ -121,6 +178,14 @@ async fn session(
                     let frame = sealer
                         .seal_fragment(piece, false)
                         .map_err(|e| AgentError::Seal(e.to_string()))?;
+                    let index = sealer.next_index() - 1;
+                    sent.push((index, frame_digest(&frame[FRAME_HEADER_LEN..])));
+                    if sent.len() >= MAX_FRAMES {
+                        let record = checkpoint_record(&start.key, &header, &viewers, &mut sent)?;
+                        if body_tx.send(Ok(Bytes::from(record))).await.is_err() {
+                            return upload.await.unwrap_or(Ok(()));
+                        }
+                    }
                     // A full pipe means the upload is behind: drop rather than stall capture.
                     if matches!(send(frame), Err(mpsc::error::TrySendError::Closed(_))) {
                         return upload.await.unwrap_or(Ok(()));
@@ -128,11 +193,16 @@ async fn session(
                 }
             }
             _ = ticker.tick() => {
-                if checked.elapsed() >= STILL_WATCHED {
-                    checked = Instant::now();
-                    if began.elapsed() > MAX_SESSION || !link.live_wanted(0).await.unwrap_or(false) {
-                        break;
-                    }
+                // Who watches now (new viewers' nonces), then the signed word on the last
+                // second; a checkpoint is never dropped, frames may be.
+                let watching = link.live_wanted(0).await.unwrap_or_default();
+                viewers.add(watching.nonces);
+                let record = checkpoint_record(&start.key, &header, &viewers, &mut sent)?;
+                if body_tx.send(Ok(Bytes::from(record))).await.is_err() {
+                    return upload.await.unwrap_or(Ok(()));
+                }
+                if began.elapsed() > MAX_SESSION || !watching.wanted {
+                    break;
                 }
             }
         }
@@ -141,7 +211,15 @@ async fn session(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     if let Ok(last) = sealer.seal_fragment(&[], true) {
+        sent.push((
+            sealer.next_index() - 1,
+            frame_digest(&last[FRAME_HEADER_LEN..]),
+        ));
         let _ = body_tx.send(Ok(Bytes::from(last))).await;
+        // The final checkpoint vouches for the final frame.
+        if let Ok(record) = checkpoint_record(&start.key, &header, &viewers, &mut sent) {
+            let _ = body_tx.send(Ok(Bytes::from(record))).await;
+        }
     }
     drop(body_tx);
     upload.await.unwrap_or(Ok(()))

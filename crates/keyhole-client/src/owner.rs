@@ -67,10 +67,27 @@ pub struct LiveOutcome {
     pub bytes: u64,
     /// Whether the camera ended the session (its signed final frame arrived).
     pub ended: bool,
+    /// How far behind the camera the view was at most, in milliseconds: this device's time
+    /// since it asked, less the camera's between getting the request and signing a checkpoint.
+    pub lag_ms: Option<u64>,
+    /// Frames dropped because no checkpoint vouched for them (one was lost on the way).
+    pub unverified: u64,
     /// The stream stopped before the camera's final frame and before this viewer stopped
     /// watching: the server or the network cut the session off. (A relay can end a stream; it
     /// cannot make the final frame, which is sealed with the session's last-chunk flag.)
     pub cut: bool,
+}
+
+/// How far behind the camera a live view may fall before it is reported as delayed.
+pub const LIVE_LAG_LIMIT_MS: u64 = 5_000;
+
+impl LiveOutcome {
+    /// Whether the view fell more than [`LIVE_LAG_LIMIT_MS`] behind the camera: a relay holding
+    /// it back, or a network too slow for it.
+    #[must_use]
+    pub fn delayed(&self) -> bool {
+        self.lag_ms.is_some_and(|lag| lag > LIVE_LAG_LIMIT_MS)
+    }
 }
 
 /// A clip opened for reading at any offset (a player seeking): its header verified once, then
@@ -1493,19 +1510,31 @@ impl Owner {
         for_at_most: Option<std::time::Duration>,
         out: &mut (dyn std::io::Write + Send),
     ) -> Result<LiveOutcome, ClientError> {
-        let mut first_frame: Option<std::time::Instant> = None;
         use keyhole_core::live::{FRAME_HEADER_LEN, LiveOpener};
+        use keyhole_core::live_check::{CHECKPOINT_INDEX, LiveCheck};
+        let mut first_frame: Option<std::time::Instant> = None;
         let keys = self.camera(camera)?;
         let camera_key = keys.records[0].body().camera_key;
+        // A fresh nonce: the camera's checkpoints must name it, so a recording is not live.
+        let mut nonce = [0u8; keyhole_core::live_check::NONCE_LEN];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
+        let asked = std::time::Instant::now();
         let resp = self
             .api
-            .get_stream(&format!("/v1/cameras/{camera}/live?wait_secs={wait_secs}"))
+            .get_stream(&format!(
+                "/v1/cameras/{camera}/live?wait_secs={wait_secs}&nonce={}",
+                hex::encode(nonce)
+            ))
             .await?;
         let mut body = resp.bytes_stream();
         let mut buf: Vec<u8> = Vec::new();
-        let mut opener: Option<LiveOpener> = None;
+        let mut opener: Option<(LiveOpener, LiveCheck)> = None;
         let mut outcome = LiveOutcome::default();
-        while let Some(chunk) = body.next().await {
+        loop {
+            let Some(chunk) = body.next().await else {
+                outcome.cut = true;
+                break;
+            };
             buf.extend_from_slice(&chunk?);
             if opener.is_none() {
                 if buf.len() < PREFIX_LEN {
@@ -1515,36 +1544,57 @@ impl Owner {
                 let viewing = keys.viewing.get(&header.epoch).ok_or_else(|| {
                     untrusted(format!("no viewing key for epoch {}", header.epoch))
                 })?;
-                opener = Some(
-                    LiveOpener::new(&buf[..PREFIX_LEN], &camera_key, viewing).map_err(untrusted)?,
-                );
+                let session =
+                    LiveOpener::new(&buf[..PREFIX_LEN], &camera_key, viewing).map_err(untrusted)?;
+                let check = LiveCheck::new(session.header(), camera_key, nonce);
+                opener = Some((session, check));
                 buf.drain(..PREFIX_LEN);
             }
-            let Some(session) = opener.as_mut() else {
+            let Some((session, check)) = opener.as_mut() else {
                 continue;
             };
-            while buf.len() >= FRAME_HEADER_LEN {
+            let mut stop = false;
+            while buf.len() >= FRAME_HEADER_LEN && !stop {
                 let len = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]) as usize;
                 if buf.len() < FRAME_HEADER_LEN + len {
                     break;
                 }
-                let frame: Vec<u8> = buf.drain(..FRAME_HEADER_LEN + len).collect();
-                let fragment = session.open_frame(&frame).map_err(untrusted)?;
-                out.write_all(&fragment.data)?;
-                outcome.frames += 1;
-                outcome.skipped += fragment.skipped;
-                outcome.bytes += fragment.data.len() as u64;
-                if fragment.last {
-                    outcome.ended = true;
-                    return Ok(outcome);
+                let record: Vec<u8> = buf.drain(..FRAME_HEADER_LEN + len).collect();
+                if record[..8] != CHECKPOINT_INDEX.to_be_bytes() {
+                    let fragment = session.open_frame(&record).map_err(untrusted)?;
+                    check.frame(&record[FRAME_HEADER_LEN..], fragment);
+                    continue;
                 }
-                let since = first_frame.get_or_insert_with(std::time::Instant::now);
-                if for_at_most.is_some_and(|limit| since.elapsed() >= limit) {
-                    return Ok(outcome);
+                // Frames are shown only once the camera's checkpoint vouches for them.
+                let since = u64::try_from(asked.elapsed().as_millis()).unwrap_or(u64::MAX);
+                let shown = check
+                    .checkpoint(&record[FRAME_HEADER_LEN..], since)
+                    .map_err(|e| untrusted(format!("live view: {e}")))?;
+                for fragment in shown {
+                    out.write_all(&fragment.data)?;
+                    outcome.frames += 1;
+                    outcome.skipped += fragment.skipped;
+                    outcome.bytes += fragment.data.len() as u64;
+                    if fragment.last {
+                        outcome.ended = true;
+                        stop = true;
+                        break;
+                    }
+                    let since = first_frame.get_or_insert_with(std::time::Instant::now);
+                    if for_at_most.is_some_and(|limit| since.elapsed() >= limit) {
+                        stop = true;
+                        break;
+                    }
                 }
             }
+            if stop {
+                break;
+            }
         }
-        outcome.cut = true;
+        if let Some((_, check)) = &opener {
+            outcome.lag_ms = check.max_lag_ms();
+            outcome.unverified = check.unverified();
+        }
         Ok(outcome)
     }
 }

@@ -1191,6 +1191,171 @@ async fn a_live_view_cut_off_by_the_server_is_reported() {
     running.stop().await.unwrap();
 }
 
+/// Starts world `w`'s camera (its synthetic scene streams live when asked) with the owner
+/// holding its key; the camera leaves `w`. Yields the running camera and its live view's path.
+macro_rules! run_camera {
+    ($w:ident) => {{
+        $w.owner.sync_camera(&$w.camera_id).await.unwrap();
+        let live = format!("/v1/cameras/{}/live", $w.camera_id);
+        let running =
+            common::RunningCamera::start($w.camera, &$w.dir.path().join("camera"), None).await;
+        (running, live)
+    }};
+}
+
+/// Reads a live session as the server streams it (prefix and records) until `checkpoints` of
+/// the camera's checkpoints are in: a recording someone could play back.
+async fn record_live(owner: &Owner, live: &str, checkpoints: usize) -> Vec<u8> {
+    use futures_util::StreamExt as _;
+    use keyhole_core::live::FRAME_HEADER_LEN;
+    let asked = format!("{live}?wait_secs=30&nonce={}", "01".repeat(16));
+    let mut body = owner.api().get_stream(&asked).await.unwrap().bytes_stream();
+    let mut recorded = Vec::new();
+    let (mut at, mut seen) = (PREFIX_LEN, 0);
+    while seen < checkpoints {
+        recorded.extend_from_slice(&body.next().await.unwrap().unwrap());
+        while recorded.len() >= at + FRAME_HEADER_LEN {
+            let len = u32::from_be_bytes(recorded[at + 8..at + 12].try_into().unwrap()) as usize;
+            if recorded.len() < at + FRAME_HEADER_LEN + len {
+                break;
+            }
+            if recorded[at..at + 8] == [0xff; 8] {
+                seen += 1;
+            }
+            at += FRAME_HEADER_LEN + len;
+        }
+    }
+    recorded.truncate(at);
+    recorded
+}
+
+/// A live session recorded earlier and played back by the server is refused as not live: the
+/// camera's checkpoints name another request than this device's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_live_session_played_back_is_not_live() {
+    let mut w = World::new(19).await;
+    let (running, live) = run_camera!(w);
+    let recorded = record_live(&w.owner, &live, 12).await;
+    let path = live.clone();
+    w.owner_view.answer(move |m, p, _| {
+        (*m == Method::GET && p.starts_with(&path))
+            .then(|| (reqwest::StatusCode::OK, recorded.clone()))
+    });
+    let refused = w
+        .owner
+        .watch_live(&w.camera_id, 30, None, &mut Vec::new())
+        .await
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("a recording played back, not the camera now"),
+        "{refused}"
+    );
+    assert!(w.owner_view.applied() >= 1);
+    running.stop().await.unwrap();
+}
+
+/// A live view the server holds back 10 s is shown with how far behind it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_view_held_back_says_how_far_behind_it_is() {
+    let mut w = World::new(20).await;
+    let (running, live) = run_camera!(w);
+    let honest = w
+        .owner
+        .watch_live(
+            &w.camera_id,
+            30,
+            Some(std::time::Duration::from_secs(1)),
+            &mut Vec::new(),
+        )
+        .await
+        .unwrap();
+    assert!(honest.lag_ms.unwrap() < 5_000, "{honest:?}");
+    w.owner_view.delay(
+        move |m, p| *m == Method::GET && p.starts_with(&live),
+        std::time::Duration::from_secs(10),
+    );
+    let held = w
+        .owner
+        .watch_live(
+            &w.camera_id,
+            30,
+            Some(std::time::Duration::from_secs(1)),
+            &mut Vec::new(),
+        )
+        .await
+        .unwrap();
+    assert!(held.frames > 0, "{held:?}");
+    assert!(held.lag_ms.unwrap() >= 9_000, "{held:?}");
+    assert!(held.delayed() && !honest.delayed());
+    assert!(w.owner_view.applied() >= 1);
+    running.stop().await.unwrap();
+}
+
+/// A frame a holder of the viewing key seals into the session opens under the session key, and
+/// is caught: the camera's checkpoint lists another frame at its index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_frame_injected_by_a_holder_of_the_key_is_caught() {
+    let mut w = World::new(21).await;
+    let (running, live) = run_camera!(w);
+    // The holder: this account's own device, its viewing key read from its key store.
+    let kept: Value = serde_json::from_slice(&common::kept_key_store(
+        &w.owner,
+        w.dir.path(),
+        &mut w.rng.clone(),
+    ))
+    .unwrap();
+    let viewing = HpkeSecretKey::from_bytes(
+        &hex::decode(kept["cameras"][0]["viewing_keys"]["1"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap(),
+    );
+    let camera_key = keyhole_core::CameraPublicKey::from_bytes(
+        &w.server
+            .backdoor()
+            .await
+            .meta
+            .camera(&w.camera_id.0)
+            .await
+            .unwrap()
+            .unwrap()
+            .camera_key,
+    )
+    .unwrap();
+    w.owner_view.live_records(
+        move |m, p| *m == Method::GET && p.starts_with(&live),
+        move |prefix, record| {
+            let index = u64::from_be_bytes(record[..8].try_into().unwrap());
+            if index != 3 {
+                return vec![record.to_vec()];
+            }
+            let holder =
+                keyhole_core::live::LiveOpener::new(prefix, &camera_key, &viewing).unwrap();
+            vec![holder.seal_frame(3, false, b"a picture the camera never took")]
+        },
+    );
+    let refused = w
+        .owner
+        .watch_live(
+            &w.camera_id,
+            30,
+            Some(std::time::Duration::from_secs(3)),
+            &mut Vec::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("live frame 3 is not one the camera sent"),
+        "{refused}"
+    );
+    assert!(w.owner_view.applied() >= 1);
+    running.stop().await.unwrap();
+}
+
 /// A key package the server damages, and one it makes up, are skipped and said: the recovery
 /// goes on, every other package opens, and the whole history opens on the recovered device.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

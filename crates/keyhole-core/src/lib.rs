@@ -21,6 +21,7 @@ pub mod key_package;
 pub mod keys;
 pub mod keystore;
 pub mod live;
+pub mod live_check;
 pub mod log;
 pub mod pairing;
 pub mod record;

@@ -94,6 +94,12 @@ impl<'k> LiveSealer<'k> {
         self.sealer.header()
     }
 
+    /// The index the next frame gets (the number sealed so far).
+    #[must_use]
+    pub fn next_index(&self) -> u64 {
+        self.next_index
+    }
+
     /// Seals one fragment as the next frame; `last` ends the session.
     ///
     /// # Errors
@@ -190,6 +196,21 @@ impl LiveOpener {
             next_index: 0,
             ended: false,
         })
+    }
+
+    /// Seals `fragment` as frame `index` under the session key, as any holder of the session's
+    /// viewing key can once it opened the prefix — every device of the account, and members'.
+    /// Such a frame opens here like the camera's own: what tells them apart is the camera's
+    /// signed checkpoints ([`crate::live_check`]). The hostile-relay tests forge frames with it.
+    #[must_use]
+    pub fn seal_frame(&self, index: u64, last: bool, fragment: &[u8]) -> Vec<u8> {
+        let mut body = fragment.to_vec();
+        self.opener.seal_indexed(index, last, &mut body);
+        let mut frame = Vec::with_capacity(FRAME_HEADER_LEN + body.len());
+        frame.extend_from_slice(&index.to_be_bytes());
+        frame.extend_from_slice(&u32::try_from(body.len()).unwrap_or(u32::MAX).to_be_bytes());
+        frame.extend_from_slice(&body);
+        frame
     }
 
     /// The session header.

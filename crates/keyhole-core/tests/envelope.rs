@@ -16,7 +16,10 @@ use keyhole_core::envelope::{
     Tamper, open_object, seal_object, sealed_len,
 };
 use keyhole_core::event::{EventDetails, EventKind, open_event, seal_event};
-use keyhole_core::live::{LiveError, LiveOpener, LiveSealer};
+use keyhole_core::live::{FRAME_HEADER_LEN, LiveError, LiveOpener, LiveSealer};
+use keyhole_core::live_check::{
+    CONFIRM_WITHIN, Checkpoint, LiveCheck, LiveCheckError, frame_digest,
+};
 use keyhole_core::{ObjectId, Timestamp};
 use proptest::prelude::*;
 
@@ -464,4 +467,144 @@ proptest! {
         prop_assert!(run(&flipped, cut.index(body_len)).is_err());
         prop_assert!(ObjectVerifier::new(&sealed, &other_camera().public()).is_err());
     }
+}
+
+/// A live session as the camera makes it and a viewer opens it: the prefix, the viewer's check
+/// (asking with nonce `[9; 16]`) and the frames `0..n`, each as sealed, with its opened fragment.
+fn live_viewed(
+    n: usize,
+) -> (
+    LiveOpener,
+    LiveCheck,
+    Vec<(Vec<u8>, keyhole_core::live::LiveFragment)>,
+) {
+    let cam = camera();
+    let mut prefix = Vec::new();
+    let mut p = default_params();
+    p.chunk_log2 = 12;
+    let mut sealer =
+        LiveSealer::new(p, &viewing(1).public(), &cam, &mut rng(5), &mut prefix).unwrap();
+    let mut opener = LiveOpener::new(&prefix, &cam.public(), &viewing(1)).unwrap();
+    let check = LiveCheck::new(opener.header(), cam.public(), [9; 16]);
+    let frames = (0..n)
+        .map(|i| {
+            let frame = sealer
+                .seal_fragment(&plaintext(300, i as u64), false)
+                .unwrap();
+            let fragment = opener.open_frame(&frame).unwrap();
+            (frame, fragment)
+        })
+        .collect();
+    (opener, check, frames)
+}
+
+/// The camera's checkpoint for `frames` (indexes with their sealed frames), naming `nonces`.
+fn checkpoint(
+    session: ObjectId,
+    clock: u64,
+    nonces: &[([u8; 16], u64)],
+    frames: &[(u64, &[u8])],
+) -> Vec<u8> {
+    Checkpoint {
+        camera_id: CAMERA_ID,
+        session,
+        clock: Timestamp(clock),
+        nonces: nonces.iter().map(|(n, t)| (*n, Timestamp(*t))).collect(),
+        frames: frames
+            .iter()
+            .map(|(i, frame)| (*i, frame_digest(&frame[FRAME_HEADER_LEN..])))
+            .collect(),
+    }
+    .sign(&camera())
+    .unwrap()
+}
+
+/// Frames are shown only once a checkpoint lists them and one names this viewer's request; the
+/// lag is the viewer's time since asking less the camera's since it got the request.
+#[test]
+fn live_frames_are_shown_once_vouched_for_and_asked_for() {
+    let (opener, mut check, frames) = live_viewed(3);
+    let session = opener.header().object_id;
+    for (frame, fragment) in &frames {
+        check.frame(&frame[FRAME_HEADER_LEN..], fragment.clone());
+    }
+    let listed: Vec<(u64, &[u8])> = frames
+        .iter()
+        .enumerate()
+        .map(|(i, (f, _))| (i as u64, f.as_slice()))
+        .collect();
+    // Vouched for, but the camera has not named this viewer yet: nothing shown.
+    let before = checkpoint(session, 1_000, &[([1; 16], 900)], &listed);
+    assert!(check.checkpoint(&before, 500).unwrap().is_empty());
+    assert_eq!(check.max_lag_ms(), None);
+    // Named: the three frames come out, in order; the camera got the request at 1 200 and
+    // signed at 2 000 (800 ms), the viewer asked 900 ms ago: 100 ms behind.
+    let named = checkpoint(session, 2_000, &[([1; 16], 900), ([9; 16], 1_200)], &[]);
+    let shown = check.checkpoint(&named, 900).unwrap();
+    assert_eq!(shown.iter().map(|f| f.index).collect::<Vec<_>>(), [0, 1, 2]);
+    assert_eq!(check.max_lag_ms(), Some(100));
+    // Held back 10 s more: the lag says so.
+    let late = checkpoint(session, 3_000, &[([9; 16], 1_200)], &[]);
+    check.checkpoint(&late, 11_800).unwrap();
+    assert_eq!(check.max_lag_ms(), Some(10_000));
+    assert_eq!(check.unverified(), 0);
+}
+
+/// A frame sealed under the session key by a holder of the viewing key opens like the camera's,
+/// and the camera's checkpoint shows it is not the camera's.
+#[test]
+fn a_live_frame_injected_by_a_key_holder_is_caught() {
+    let (holder, mut check, frames) = live_viewed(3);
+    let session = holder.header().object_id;
+    // The relay passes frame 0, then a frame the key holder sealed as frame 1.
+    let forged = holder.seal_frame(1, false, b"someone else's picture");
+    // A second viewer's opener of the same session (the same seeded sealer makes it).
+    let mut opener = {
+        let cam = camera();
+        let mut prefix = Vec::new();
+        let mut p = default_params();
+        p.chunk_log2 = 12;
+        let _ = LiveSealer::new(p, &viewing(1).public(), &cam, &mut rng(5), &mut prefix).unwrap();
+        LiveOpener::new(&prefix, &cam.public(), &viewing(1)).unwrap()
+    };
+    let first = opener.open_frame(&frames[0].0).unwrap();
+    let injected = opener.open_frame(&forged).unwrap();
+    assert_eq!(injected.data, b"someone else's picture", "it opens");
+    check.frame(&frames[0].0[FRAME_HEADER_LEN..], first);
+    check.frame(&forged[FRAME_HEADER_LEN..], injected);
+    let listed: Vec<(u64, &[u8])> = frames
+        .iter()
+        .enumerate()
+        .map(|(i, (f, _))| (i as u64, f.as_slice()))
+        .collect();
+    let cp = checkpoint(session, 1_000, &[([9; 16], 900)], &listed);
+    assert_eq!(
+        check.checkpoint(&cp, 200),
+        Err(LiveCheckError::Injected { index: 1 })
+    );
+}
+
+/// A session whose checkpoints never name this viewer's request is a recording played back.
+#[test]
+fn a_live_session_that_never_names_the_request_is_not_live() {
+    let (opener, mut check, _) = live_viewed(0);
+    let session = opener.header().object_id;
+    for n in 1..CONFIRM_WITHIN {
+        let cp = checkpoint(session, u64::from(n) * 1000, &[([1; 16], 10)], &[]);
+        assert_eq!(check.checkpoint(&cp, 0), Ok(Vec::new()));
+    }
+    let cp = checkpoint(session, 99_000, &[([1; 16], 10)], &[]);
+    assert_eq!(check.checkpoint(&cp, 0), Err(LiveCheckError::NotLive));
+    // Another session's checkpoint, or an altered one, is refused outright.
+    let other = checkpoint(ObjectId([3; 16]), 1, &[], &[]);
+    assert_eq!(
+        check.checkpoint(&other, 0),
+        Err(LiveCheckError::OtherSession)
+    );
+    let mut altered = checkpoint(session, 1, &[([9; 16], 1)], &[]);
+    altered[40] ^= 1;
+    assert_eq!(
+        check.checkpoint(&altered, 0),
+        Err(LiveCheckError::BadSignature)
+    );
 }

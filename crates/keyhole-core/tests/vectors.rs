@@ -36,6 +36,7 @@ use keyhole_core::key_package::{KeyPackage, KeyPackageError, Recipient, Recipien
 use keyhole_core::keys::DeviceSigningKey;
 use keyhole_core::keystore::{HEADER_LEN, KeyStore, KeyStoreError};
 use keyhole_core::live::{LiveError, LiveOpener, LiveSealer};
+use keyhole_core::live_check::{Checkpoint, LiveCheckError};
 use keyhole_core::log::{
     CameraMark, EntryBody, EntryKind, HEAD_LEN, HeadStatement, LogError, LogHash, MARK_LEN,
     SignedEntry,
@@ -1729,6 +1730,77 @@ fn retention_vectors() -> Vec<Vector> {
     ]
 }
 
+fn live_check_error_name(e: &LiveCheckError) -> &'static str {
+    match e {
+        LiveCheckError::Malformed(_) => "malformed",
+        LiveCheckError::BadSignature => "bad signature",
+        LiveCheckError::OtherSession => "other session",
+        _ => "other",
+    }
+}
+
+fn live_checkpoint_vectors() -> Vec<Vector> {
+    let cam = camera();
+    let session = ObjectId([0x5e; 16]);
+    let checkpoint = Checkpoint {
+        camera_id: CAMERA_ID,
+        session,
+        clock: Timestamp(T0 + 2_000),
+        nonces: vec![([0x77; 16], Timestamp(T0 + 1_200))],
+        frames: vec![(40, [0x40; 16]), (41, [0x41; 16])],
+    };
+    let signed = checkpoint.sign(&cam).unwrap();
+    let v = |name, about, session: &ObjectId, bytes: &[u8], expect: &str| {
+        Vector::new(name, about, "live-checkpoint")
+            .hex("camera-public", &cam.public().to_bytes())
+            .hex("camera-id", &CAMERA_ID.0)
+            .hex("session", &session.0)
+            .hex("checkpoint", bytes)
+            .set("expect", expect)
+    };
+    let mut altered = signed.clone();
+    altered[38] ^= 1; // the clock
+    // Frames out of order (41 before 40), refused before any signature is checked.
+    let mut unordered = signed.clone();
+    let frames_at = unordered.len() - 64 - 2 * 24;
+    unordered[frames_at + 7] = 41;
+    unordered[frames_at + 24 + 7] = 40;
+    vec![
+        v(
+            "92-live-checkpoint",
+            "The camera's checkpoint for session 5e5e...: clock T0+2 s, viewer nonce 7777... \
+             received at T0+1.2 s, frames 40 and 41.",
+            &session,
+            &signed,
+            "ok",
+        )
+        .set("nonces", "1")
+        .set("frames", "2"),
+        v(
+            "93-live-checkpoint-altered",
+            "The same checkpoint with its clock changed after signing.",
+            &session,
+            &altered,
+            "bad signature",
+        ),
+        v(
+            "94-live-checkpoint-other-session",
+            "The checkpoint served in another session of the camera.",
+            &ObjectId([0x5f; 16]),
+            &signed,
+            "other session",
+        ),
+        v(
+            "95-live-checkpoint-frames-out-of-order",
+            "A checkpoint listing frame 41 before frame 40 (refused as malformed before its \
+             signature is checked).",
+            &session,
+            &unordered,
+            "malformed",
+        ),
+    ]
+}
+
 fn all_vectors() -> Vec<Vector> {
     [
         envelope_vectors(),
@@ -1746,6 +1818,7 @@ fn all_vectors() -> Vec<Vector> {
         device_proof_vectors(),
         camera_head_vectors(),
         retention_vectors(),
+        live_checkpoint_vectors(),
     ]
     .into_iter()
     .flatten()
@@ -1813,6 +1886,7 @@ fn run(name: &str) {
         "device-proof" => run_device_proof(&f),
         "camera-head" => run_camera_head(&f),
         "retention-floor" => run_retention_floor(&f),
+        "live-checkpoint" => run_live_checkpoint(&f),
         other => panic!("unknown vector format {other}"),
     }
 }
@@ -2255,6 +2329,23 @@ fn run_retention_floor(f: &Fields) {
     }
 }
 
+fn run_live_checkpoint(f: &Fields) {
+    let key = CameraPublicKey::from_bytes(&f.arr("camera-public")).unwrap();
+    match Checkpoint::verify(
+        &f.bytes("checkpoint"),
+        &CameraId(f.arr("camera-id")),
+        &ObjectId(f.arr("session")),
+        &key,
+    ) {
+        Ok(checkpoint) => {
+            assert_eq!(f.expect(), "ok");
+            assert_eq!(checkpoint.nonces.len() as u64, f.num("nonces"));
+            assert_eq!(checkpoint.frames.len() as u64, f.num("frames"));
+        }
+        Err(e) => assert_eq!(live_check_error_name(&e), f.expect()),
+    }
+}
+
 /// One test per vector file; `committed_vectors_are_current` checks no file lacks one.
 macro_rules! vector_tests {
     ($($test:ident => $file:literal),* $(,)?) => {
@@ -2363,4 +2454,8 @@ vector_tests! {
     v89_retention_floor_lowered => "89-retention-floor-lowered",
     v90_retention_floor_unlisted_signer => "90-retention-floor-unlisted-signer",
     v91_retention_floor_zero => "91-retention-floor-zero",
+    v92_live_checkpoint => "92-live-checkpoint",
+    v93_live_checkpoint_altered => "93-live-checkpoint-altered",
+    v94_live_checkpoint_other_session => "94-live-checkpoint-other-session",
+    v95_live_checkpoint_frames_out_of_order => "95-live-checkpoint-frames-out-of-order",
 }

@@ -150,17 +150,20 @@ impl Cluster {
     }
 
     /// Opens `camera`'s session on the server at `url` with the viewer's `authorization`
-    /// header; `None` if that server does not have it (any more) or cannot be reached.
+    /// header and `nonce` (which that server passes on to the camera); `None` if that server
+    /// does not have it (any more) or cannot be reached.
     pub async fn fetch(
         &self,
         url: &str,
         camera: [u8; 16],
         authorization: &axum::http::HeaderValue,
+        nonce: Option<[u8; 16]>,
     ) -> Option<reqwest::Response> {
+        let nonce = nonce.map_or_else(String::new, |n| format!("&nonce={}", hex::encode(n)));
         let response = self
             .http
             .get(format!(
-                "{url}/v1/cameras/{}/live?wait_secs=0",
+                "{url}/v1/cameras/{}/live?wait_secs=0{nonce}",
                 hex::encode(camera)
             ))
             .header(reqwest::header::AUTHORIZATION, authorization.as_bytes())

@@ -72,13 +72,18 @@ pub struct Relay {
     closing: tokio::sync::watch::Sender<bool>,
 }
 
-/// How many viewers a camera has, and the bell rung when one arrives.
-type Watchers = (usize, Arc<Notify>);
+/// How many viewers a camera has, the bell rung when one arrives, and the nonces they asked
+/// with (PROTOCOL.md §8.2.1).
+type Watchers = (usize, Arc<Notify>, Vec<Nonce>);
+
+/// A viewer's nonce: 16 random bytes the camera's checkpoints name.
+pub type Nonce = [u8; 16];
 
 /// A viewer's presence; dropping it (the viewer left) takes it back.
 pub struct Viewer {
     relay: Arc<Relay>,
     camera: [u8; 16],
+    nonce: Option<Nonce>,
 }
 
 impl Drop for Viewer {
@@ -88,8 +93,14 @@ impl Drop for Viewer {
             .viewers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((count, _)) = viewers.get_mut(&self.camera) {
+        if let Some((count, _, nonces)) = viewers.get_mut(&self.camera) {
             *count = count.saturating_sub(1);
+            if let Some(at) = self
+                .nonce
+                .and_then(|mine| nonces.iter().position(|n| *n == mine))
+            {
+                nonces.swap_remove(at);
+            }
             if *count == 0 {
                 viewers.remove(&self.camera);
             }
@@ -169,7 +180,7 @@ impl Relay {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&camera)
-            .map_or(0, |(count, _)| *count);
+            .map_or(0, |(count, ..)| *count);
         let session = Session {
             prefix,
             frames: frames.clone(),
@@ -191,22 +202,34 @@ impl Relay {
         }
     }
 
-    /// Counts a viewer of `camera` until the returned guard is dropped, and tells a camera
-    /// waiting in [`Relay::wanted`].
-    pub fn viewer(self: &Arc<Self>, camera: [u8; 16]) -> Viewer {
+    /// Counts a viewer of `camera` (that asked with `nonce`) until the returned guard is
+    /// dropped, and tells a camera waiting in [`Relay::wanted`].
+    pub fn viewer(self: &Arc<Self>, camera: [u8; 16], nonce: Option<Nonce>) -> Viewer {
         let mut viewers = self
             .viewers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (count, bell) = viewers
+        let (count, bell, nonces) = viewers
             .entry(camera)
-            .or_insert_with(|| (0, Arc::new(Notify::new())));
+            .or_insert_with(|| (0, Arc::new(Notify::new()), Vec::new()));
         *count += 1;
+        nonces.extend(nonce);
         bell.notify_waiters();
         Viewer {
             relay: self.clone(),
             camera,
+            nonce,
         }
+    }
+
+    /// The nonces `camera`'s viewers on this server asked with.
+    pub fn nonces(&self, camera: [u8; 16]) -> Vec<Nonce> {
+        self.viewers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&camera)
+            .map(|(_, _, nonces)| nonces.clone())
+            .unwrap_or_default()
     }
 
     /// Whether anyone wants `camera`'s live view, waiting up to `wait` for someone to.
@@ -216,9 +239,9 @@ impl Relay {
                 .viewers
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let (count, bell) = viewers
+            let (count, bell, _) = viewers
                 .entry(camera)
-                .or_insert_with(|| (0, Arc::new(Notify::new())));
+                .or_insert_with(|| (0, Arc::new(Notify::new()), Vec::new()));
             if *count > 0 {
                 return true;
             }
@@ -236,7 +259,7 @@ impl Relay {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .get(&camera)
-                .is_some_and(|(count, _)| *count > 0)
+                .is_some_and(|(count, ..)| *count > 0)
                 || relay.wanted_elsewhere(camera)
         };
         // Re-check: a viewer may have arrived between unlocking and enabling.
@@ -253,7 +276,7 @@ impl Relay {
                 .viewers
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if viewers.get(&camera).is_some_and(|(count, _)| *count == 0) {
+            if viewers.get(&camera).is_some_and(|(count, ..)| *count == 0) {
                 viewers.remove(&camera);
             }
         }
@@ -371,7 +394,7 @@ impl Relay {
         interest.retain(|_, until| *until > now);
         interest.insert(camera, now + REMOTE_INTEREST);
         drop(interest);
-        if let Some((_, bell)) = self
+        if let Some((_, bell, _)) = self
             .viewers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -406,7 +429,7 @@ mod tests {
     async fn a_viewer_waiting_before_the_session_gets_the_frames_sent_before_it_joins() {
         let relay = Arc::new(Relay::default());
         let camera = [7; 16];
-        let _watching = relay.viewer(camera);
+        let _watching = relay.viewer(camera, None);
         let publisher = relay.publish(camera, Bytes::from_static(b"prefix"));
         // The camera is faster than the woken viewer: two frames go out before it joins.
         publisher.send(Bytes::from_static(b"frame 0"));

@@ -18,6 +18,9 @@ type Redirect = Box<dyn Fn(&Method, &str) -> Option<String> + Send + Sync>;
 type Matches = Box<dyn Fn(&Method, &str) -> bool + Send + Sync>;
 type Rewrite = Box<dyn Fn(&mut Vec<u8>) + Send + Sync>;
 type Answer = Box<dyn Fn(&Method, &str, &[u8]) -> Option<(StatusCode, Vec<u8>)> + Send + Sync>;
+/// Given a live session's prefix and one record (a frame or a checkpoint), what to pass on
+/// instead: the record itself, others, or nothing.
+type LiveRecords = Arc<dyn Fn(&[u8], &[u8]) -> Vec<Vec<u8>> + Send + Sync>;
 
 #[derive(Default)]
 struct Rules {
@@ -25,6 +28,8 @@ struct Rules {
     rewrites: Vec<(Matches, Rewrite)>,
     answers: Vec<Answer>,
     cuts: Vec<(Matches, usize)>,
+    delays: Vec<(Matches, std::time::Duration)>,
+    live: Vec<(Matches, LiveRecords)>,
 }
 
 struct Shared {
@@ -132,6 +137,29 @@ impl HostileProxy {
         self.rules().cuts.push((Box::new(matches), bytes));
     }
 
+    /// Holds back the response to requests that `matches` by `by`: each piece of its body
+    /// reaches the client that long after it left the server (a relay that delays a live view).
+    pub fn delay(
+        &self,
+        matches: impl Fn(&Method, &str) -> bool + Send + Sync + 'static,
+        by: std::time::Duration,
+    ) {
+        self.rules().delays.push((Box::new(matches), by));
+    }
+
+    /// Passes the live stream of requests that `matches` (the session prefix, then records
+    /// `index ‖ length ‖ body`) record by record through `records`, which gets the prefix and
+    /// each record and returns what to send in its place.
+    pub fn live_records(
+        &self,
+        matches: impl Fn(&Method, &str) -> bool + Send + Sync + 'static,
+        records: impl Fn(&[u8], &[u8]) -> Vec<Vec<u8>> + Send + Sync + 'static,
+    ) {
+        self.rules()
+            .live
+            .push((Box::new(matches), Arc::new(records)));
+    }
+
     /// Removes every rule: honest again.
     pub fn clear(&self) {
         *self.rules() = Rules::default();
@@ -187,6 +215,79 @@ fn cut_after(
     })
 }
 
+type ByteStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = std::io::Result<axum::body::Bytes>> + Send>>;
+
+/// `stream` with each piece held back `by` after it arrived (counted once as applied).
+fn delayed(
+    mut stream: ByteStream,
+    by: std::time::Duration,
+    shared: Arc<Shared>,
+) -> impl futures_util::Stream<Item = std::io::Result<axum::body::Bytes>> + Send + 'static {
+    use futures_util::StreamExt as _;
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    tokio::spawn(async move {
+        shared.applied.fetch_add(1, Ordering::SeqCst);
+        while let Some(piece) = stream.next().await {
+            if tx
+                .send((tokio::time::Instant::now() + by, piece))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        let (due, piece) = rx.recv().await?;
+        tokio::time::sleep_until(due).await;
+        Some((piece, rx))
+    })
+}
+
+/// `stream`, a live session, passed on record by record through `records`.
+fn live_through(
+    stream: ByteStream,
+    records: LiveRecords,
+    shared: Arc<Shared>,
+) -> impl futures_util::Stream<Item = std::io::Result<axum::body::Bytes>> + Send + 'static {
+    use futures_util::StreamExt as _;
+    const HEADER: usize = keyhole_core::live::FRAME_HEADER_LEN;
+    let prefix_len = keyhole_core::envelope::PREFIX_LEN;
+    let state = (stream, Vec::new(), None::<Vec<u8>>);
+    futures_util::stream::unfold(state, move |(mut stream, mut buf, mut prefix)| {
+        let (records, shared) = (records.clone(), shared.clone());
+        async move {
+            loop {
+                if prefix.is_none() && buf.len() >= prefix_len {
+                    let rest = buf.split_off(prefix_len);
+                    let head = std::mem::replace(&mut buf, rest);
+                    prefix = Some(head.clone());
+                    return Some((Ok(head.into()), (stream, buf, prefix)));
+                }
+                if let Some(p) = &prefix
+                    && buf.len() >= HEADER
+                {
+                    let len = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]) as usize;
+                    if buf.len() >= HEADER + len {
+                        let rest = buf.split_off(HEADER + len);
+                        let record = std::mem::replace(&mut buf, rest);
+                        let out = records(p, &record);
+                        if out != [record] {
+                            shared.applied.fetch_add(1, Ordering::SeqCst);
+                        }
+                        return Some((Ok(out.concat().into()), (stream, buf, prefix)));
+                    }
+                }
+                match stream.next().await? {
+                    Ok(piece) => buf.extend_from_slice(&piece),
+                    Err(e) => return Some((Err(e), (stream, buf, prefix))),
+                }
+            }
+        }
+    })
+}
+
 async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let method = request.method().clone();
     let original = request
@@ -224,7 +325,7 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     } else {
         (request, None)
     };
-    let (path, rewrite, cut) = {
+    let (path, rewrite, cut, delay, live) = {
         let rules = shared.rules.lock().unwrap_or_else(PoisonError::into_inner);
         let redirected = rules.redirects.iter().find_map(|r| r(&method, &original));
         let path = redirected.unwrap_or_else(|| original.clone());
@@ -237,7 +338,17 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
             .iter()
             .find(|(matches, _)| matches(&method, &original))
             .map(|(_, bytes)| *bytes);
-        (path, rewrite, cut)
+        let delay = rules
+            .delays
+            .iter()
+            .find(|(matches, _)| matches(&method, &original))
+            .map(|(_, by)| *by);
+        let live = rules
+            .live
+            .iter()
+            .find(|(matches, _)| matches(&method, &original))
+            .map(|(_, records)| records.clone());
+        (path, rewrite, cut, delay, live)
     };
     if path != original {
         shared.applied.fetch_add(1, Ordering::SeqCst);
@@ -286,14 +397,17 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
             }
             Body::from(bytes)
         }
-        None => match cut {
-            Some(bytes) => Body::from_stream(cut_after(
-                Box::pin(answer.bytes_stream().map_err(std::io::Error::other)),
-                bytes,
-                shared.clone(),
-            )),
-            None => Body::from_stream(answer.bytes_stream().map_err(std::io::Error::other)),
-        },
+        None => {
+            let stream = Box::pin(answer.bytes_stream().map_err(std::io::Error::other));
+            match (cut, delay, live) {
+                (Some(bytes), _, _) => Body::from_stream(cut_after(stream, bytes, shared.clone())),
+                (_, Some(by), _) => Body::from_stream(delayed(stream, by, shared.clone())),
+                (_, _, Some(records)) => {
+                    Body::from_stream(live_through(stream, records, shared.clone()))
+                }
+                _ => Body::from_stream(stream),
+            }
+        }
     };
     let mut resp = Response::new(body);
     *resp.status_mut() = status;

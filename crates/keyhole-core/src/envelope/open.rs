@@ -320,6 +320,14 @@ impl Opener {
         }
     }
 
+    /// Seals `buf` in place as frame `index` under the session key this opener holds, and
+    /// appends its tag (what any holder of the viewing key can do; see
+    /// [`crate::live::LiveOpener::seal_frame`]).
+    pub(crate) fn seal_indexed(&self, index: u64, last: bool, buf: &mut Vec<u8>) {
+        let tag = self.cipher.seal(index, last, buf);
+        buf.extend_from_slice(&tag);
+    }
+
     /// Opens `buf` (ciphertext ‖ tag) in place as frame `index` (live sessions).
     pub(crate) fn open_indexed(&self, index: u64, last: bool, buf: &mut Vec<u8>) -> bool {
         match self.cipher.open(index, last, buf) {

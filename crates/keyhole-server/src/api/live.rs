@@ -96,6 +96,8 @@ pub(super) async fn publish(
 pub(super) struct WatchQuery {
     /// How long to wait for the camera to start, in seconds (default 30, at most 120).
     wait_secs: Option<u64>,
+    /// The viewer's nonce (16 bytes, hex), passed to the camera for its checkpoints to name.
+    nonce: Option<String>,
 }
 
 /// A device's side: the session prefix, then frames as they arrive; frames this viewer was too
@@ -118,8 +120,9 @@ pub(super) async fn watch(
         return Err(ApiError::NotFound);
     }
     let deadline = Instant::now() + Duration::from_secs(q.wait_secs.unwrap_or(30).min(120));
+    let nonce = q.nonce.as_deref().map(|n| id16(n, "nonce")).transpose()?;
     // Counted from now until the viewer leaves: the camera starts streaming for it.
-    let viewer = state.relay.viewer(camera_id);
+    let viewer = state.relay.viewer(camera_id, nonce);
     // A request from another server is answered from this server's sessions alone.
     let cluster = state
         .cluster
@@ -145,7 +148,7 @@ pub(super) async fn watch(
                 let authorization = headers
                     .get(header::AUTHORIZATION)
                     .ok_or(ApiError::Unauthorized)?;
-                if let Some(remote) = cluster.fetch(&url, camera_id, authorization).await {
+                if let Some(remote) = cluster.fetch(&url, camera_id, authorization, nonce).await {
                     let relay = state.relay.clone();
                     let frames = remote
                         .bytes_stream()
@@ -210,6 +213,8 @@ fn local_stream(
 #[derive(Serialize)]
 pub(super) struct Wanted {
     wanted: bool,
+    /// The nonces this server's viewers of the camera asked with (hex).
+    nonces: Vec<String>,
 }
 
 /// The camera's side: whether a device wants its live view, waiting up to `wait_secs` (default
@@ -221,7 +226,14 @@ pub(super) async fn wanted(
 ) -> Result<Json<Wanted>, ApiError> {
     let camera_id = caller.camera()?;
     let wait = Duration::from_secs(q.wait_secs.unwrap_or(30).min(120));
+    let wanted = state.relay.wanted(camera_id, wait).await;
     Ok(Json(Wanted {
-        wanted: state.relay.wanted(camera_id, wait).await,
+        wanted,
+        nonces: state
+            .relay
+            .nonces(camera_id)
+            .iter()
+            .map(hex::encode)
+            .collect(),
     }))
 }

@@ -621,16 +621,26 @@ pub(crate) async fn live(
     };
     sink.flush()?;
     errln!(
-        "{} frames, {} bytes of H.264 ({} skipped){}",
+        "{} frames, {} bytes of H.264 ({} skipped){}{}",
         outcome.frames,
         outcome.bytes,
         outcome.skipped,
+        outcome.lag_ms.map_or_else(String::new, |lag| format!(
+            "; at most {lag} ms behind the camera"
+        )),
         if outcome.ended {
             "; the camera ended the session"
         } else {
             ""
         }
     );
+    if outcome.delayed() {
+        errln!(
+            "WARNING: the live view fell more than {} s behind the camera: the server or the \
+             network held it back. It was the camera's, but not live.",
+            keyhole_client::owner::LIVE_LAG_LIMIT_MS / 1000
+        );
+    }
     if outcome.cut {
         errln!(
             "WARNING: the live view was cut off before the camera ended it: the server or the \
@@ -638,7 +648,7 @@ pub(crate) async fn live(
              missing."
         );
     }
-    Ok(!outcome.cut)
+    Ok(!outcome.cut && !outcome.delayed())
 }
 
 /// `keyhole devices`: the account's devices, and when each other one last reported the account

@@ -228,8 +228,9 @@ enum Command {
         force: bool,
     },
     /// Watch a camera live: the H.264 stream goes to a file, or to `-` for a player
-    /// (`keyhole live Porch -o - | ffplay -f h264 -`). Exits 1 if the live view was cut off
-    /// before the camera ended it.
+    /// (`keyhole live Porch -o - | ffplay -f h264 -`). Only frames the camera's signed
+    /// checkpoints vouch for are written, once one names this request. Exits 1 if the live view
+    /// was cut off before the camera ended it, or fell more than 5 s behind.
     Live {
         /// Camera id or name.
         camera: String,
