@@ -137,6 +137,16 @@ fn live(out: &mut Out) {
     .sign(&cam)
     .expect("a fixture checkpoint is well formed");
     out.put("live_checkpoint", "fixture", &checkpoint);
+    let challenge = keyhole_core::live_request::LiveChallenge::from_secret(&[0x3c; 32]);
+    let request = keyhole_core::live_request::LiveRequest::make(
+        &CAMERA_ID,
+        1,
+        &challenge.public(),
+        &viewing(),
+        [7; 16],
+    )
+    .expect("the fixture challenge is usable");
+    out.put("live_request", "fixture", &request.encode());
     out.put("live", "all-frames", &frames.concat());
     out.put(
         "live",
@@ -329,6 +339,7 @@ fn camera_heads(out: &mut Out) {
         silent_after_s: 900,
         record_version: 1,
         roster_version: 1,
+        live_challenge: [0x1c; 32],
     };
     let signed = head.sign(&camera()).expect("a fixture head is well formed");
     out.put("camera_head", "fixture", &signed);

@@ -61,6 +61,8 @@ async fn session(
         .map(|i| clip_bytes(fragment_len(i), i as u64))
         .collect();
     let link = agent.link();
+    // The camera's signed head names the challenge the viewer's request answers.
+    agent.send_head().await?;
     let start = agent.live_start(rng).await?;
     let mut prefix = Vec::new();
     let mut sealer = LiveSealer::new(
@@ -77,7 +79,7 @@ async fn session(
         let viewers = loop {
             let wanted = link.live_wanted(10).await?;
             if wanted.wanted {
-                break wanted.nonces;
+                break wanted.requests.iter().map(|r| r.nonce).collect::<Vec<_>>();
             }
         };
         let asked_at = keyhole_camera::now();

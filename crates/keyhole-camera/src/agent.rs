@@ -152,16 +152,19 @@ pub struct Status {
     /// The server refuses this camera's credential: the owner removed the camera (or the server
     /// lost it). Nothing more is uploaded; what is spooled stays.
     pub credential_refused: bool,
+    /// Times the server asked for live view with no request the camera could verify (no proof
+    /// of the viewing key, or a nonce used before): the camera did not wake.
+    pub live_refused: u64,
 }
 
-/// Whether a device wants the camera's live view, and the nonces its viewers asked with
-/// (PROTOCOL.md §8.2.1), which the camera's checkpoints name.
+/// Whether the server says a device wants the camera's live view, and the requests its viewers
+/// sent (PROTOCOL.md §8.2.2), which the camera checks itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Wanted {
-    /// Someone wants the live view.
+    /// The server says someone wants the live view.
     pub wanted: bool,
-    /// The viewers' nonces.
-    pub nonces: Vec<keyhole_core::live_check::Nonce>,
+    /// The viewers' requests.
+    pub requests: Vec<keyhole_core::live_request::LiveRequest>,
 }
 
 /// The camera's authenticated connection to its server, cheap to clone, for long requests that
@@ -197,19 +200,21 @@ impl Link {
             .send()
             .await?;
         let body: serde_json::Value = ok(resp).await?.json().await?;
-        // Nonces that are not 16 bytes of hex are no viewer's: left out.
-        let nonces = body["nonces"]
+        // What does not decode is no viewer's request: left out.
+        let requests = body["requests"]
             .as_array()
             .map(|list| {
                 list.iter()
-                    .filter_map(|n| n.as_str())
-                    .filter_map(|n| hex::decode(n).ok()?.try_into().ok())
+                    .filter_map(|r| r.as_str())
+                    .filter_map(|r| {
+                        keyhole_core::live_request::LiveRequest::decode(&hex::decode(r).ok()?).ok()
+                    })
                     .collect()
             })
             .unwrap_or_default();
         Ok(Wanted {
             wanted: body["wanted"].as_bool() == Some(true),
-            nonces,
+            requests,
         })
     }
 
@@ -281,6 +286,10 @@ pub struct Agent {
     status: Status,
     /// Objects whose upload failed midway in this process: resume them at the server's offset.
     interrupted: std::collections::HashSet<ObjectId>,
+    /// Who may wake the camera for live view (PROTOCOL.md §8.2.2).
+    live_gate: crate::live_gate::LiveGate,
+    /// Whether the alert about a refused live request was raised already.
+    live_refusal_said: bool,
 }
 
 impl std::fmt::Debug for Agent {
@@ -433,6 +442,7 @@ impl Agent {
             epoch: record.as_ref().map_or(0, |r| r.body().epoch),
             ..Status::default()
         };
+        let live_gate = crate::live_gate::LiveGate::open(dir, crate::now(), &mut rand_core::OsRng)?;
         let mut agent = Self {
             dir: dir.to_owned(),
             identity,
@@ -444,6 +454,8 @@ impl Agent {
             settings,
             status,
             interrupted: std::collections::HashSet::new(),
+            live_gate,
+            live_refusal_said: false,
         };
         agent.update_status();
         Ok(agent)
@@ -476,6 +488,48 @@ impl Agent {
             viewing_key,
             key: CameraKey::from_seed(&self.identity.key.seed()),
         })
+    }
+
+    /// The nonces of `requests` that may start or go on watching live (PROTOCOL.md §8.2.2):
+    /// proven by a holder of the viewing key of the epoch the camera holds, and in the session
+    /// already (`joined`) or new. A camera that holds no record yet (a battery camera asleep
+    /// since pairing) fetches it first; none is fetched on a request alone otherwise, so a
+    /// server's "wanted" costs the camera no request.
+    pub async fn admit_live(
+        &mut self,
+        requests: &[keyhole_core::live_request::LiveRequest],
+        joined: &std::collections::HashSet<keyhole_core::live_check::Nonce>,
+        rng: &mut impl CryptoRngCore,
+    ) -> Vec<keyhole_core::live_check::Nonce> {
+        if self.record.is_none() && !requests.is_empty() {
+            let _ = self.refresh_online(rng).await;
+        }
+        let Some(record) = self.record.as_ref() else {
+            return Vec::new();
+        };
+        let body = record.body();
+        self.live_gate.admit(
+            &self.identity.camera_id,
+            body.epoch,
+            &body.viewing_key,
+            requests,
+            joined,
+        )
+    }
+
+    /// Counts a request to wake for live view that came with no request the camera could
+    /// verify (a server's "wanted" with no viewer that holds the key), and raises one alert
+    /// per run about it.
+    pub fn live_wake_refused(&mut self) {
+        self.status.live_refused += 1;
+        if !self.live_refusal_said {
+            self.live_refusal_said = true;
+            self.alert(
+                "live view was asked for without a request from a device holding this camera's \
+                 key; the camera did not stream (the server may be trying to wake it)"
+                    .into(),
+            );
+        }
     }
 
     /// The suite objects are sealed with.
@@ -969,6 +1023,7 @@ impl Agent {
             silent_after_s: self.settings.silent_after_s.max(1),
             record_version: self.record.as_ref().map_or(0, |r| r.body().version),
             roster_version: self.rosters.last().map_or(0, |r| r.body().version),
+            live_challenge: self.live_gate.challenge(),
         }
         .sign(&self.identity.key)
         .map_err(|e| AgentError::Seal(format!("the camera's head: {e}")))

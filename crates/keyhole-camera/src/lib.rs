@@ -8,6 +8,7 @@ pub mod agent;
 pub mod config;
 pub mod footage;
 pub mod live;
+pub mod live_gate;
 pub mod recorder;
 pub mod rtsp;
 pub mod run;

@@ -8,6 +8,7 @@
 //! every frame it sent since the last: what lets a viewer tell this live view from a recording,
 //! a delayed one, or frames someone else sealed.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -43,22 +44,30 @@ pub struct LiveStart {
     pub key: CameraKey,
 }
 
+/// Tells the control endpoint of a change in the agent's status.
+pub type StatusChanged = Box<dyn Fn(crate::agent::Status) + Send + Sync>;
+
 /// Serves live view for as long as the camera runs.
-pub async fn serve(agent: Arc<Mutex<Agent>>, feed: LiveFeed) {
+pub async fn serve(agent: Arc<Mutex<Agent>>, feed: LiveFeed, status_changed: StatusChanged) {
     let link = agent.lock().await.link();
     let mut backoff = Duration::from_secs(1);
     loop {
         let asked = Instant::now();
-        let viewers = match link.live_wanted(60).await {
-            Ok(w) if !w.wanted => {
-                // A server that answers at once (stopping, or misbehaving) is not polled in a
-                // tight loop.
-                if asked.elapsed() < Duration::from_secs(1) {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+        // Only a viewer that proves it holds the viewing key wakes the camera, never the
+        // server's word alone.
+        let admitted = match link.live_wanted(60).await {
+            Ok(w) if w.wanted => {
+                let mut agent = agent.lock().await;
+                let admitted = agent
+                    .admit_live(&w.requests, &HashSet::new(), &mut OsRng)
+                    .await;
+                if admitted.is_empty() {
+                    agent.live_wake_refused();
+                    status_changed(agent.status().clone());
                 }
-                continue;
+                admitted
             }
-            Ok(w) => w.nonces,
+            Ok(_) => Vec::new(),
             Err(e) => {
                 eprintln!("keyhole-camera: live view: {e}");
                 tokio::time::sleep(backoff).await;
@@ -67,10 +76,18 @@ pub async fn serve(agent: Arc<Mutex<Agent>>, feed: LiveFeed) {
             }
         };
         backoff = Duration::from_secs(1);
+        if admitted.is_empty() {
+            // A server that answers at once (stopping, or misbehaving) is not polled in a
+            // tight loop.
+            if asked.elapsed() < Duration::from_secs(1) {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            continue;
+        }
         let start = agent.lock().await.live_start(&mut OsRng).await;
         match start {
             Ok(start) => {
-                if let Err(e) = session(&link, start, &feed, viewers).await {
+                if let Err(e) = session(&agent, &link, start, &feed, admitted).await {
                     eprintln!("keyhole-camera: live session ended: {e}");
                 }
             }
@@ -128,13 +145,15 @@ fn checkpoint_record(
 }
 
 async fn session(
+    agent: &Mutex<Agent>,
     link: &crate::agent::Link,
     start: LiveStart,
     feed: &LiveFeed,
-    nonces: Vec<Nonce>,
+    admitted: Vec<Nonce>,
 ) -> Result<(), AgentError> {
+    let mut joined: HashSet<Nonce> = admitted.iter().copied().collect();
     let mut viewers = Viewers::default();
-    viewers.add(nonces);
+    viewers.add(admitted);
     let mut prefix = Vec::new();
     let mut sealer = LiveSealer::new(
         start.params,
@@ -196,12 +215,19 @@ async fn session(
                 // Who watches now (new viewers' nonces), then the signed word on the last
                 // second; a checkpoint is never dropped, frames may be.
                 let watching = link.live_wanted(0).await.unwrap_or_default();
-                viewers.add(watching.nonces);
+                let admitted = agent
+                    .lock()
+                    .await
+                    .admit_live(&watching.requests, &joined, &mut OsRng)
+                    .await;
+                joined.extend(admitted.iter().copied());
+                let watched = !admitted.is_empty();
+                viewers.add(admitted);
                 let record = checkpoint_record(&start.key, &header, &viewers, &mut sent)?;
                 if body_tx.send(Ok(Bytes::from(record))).await.is_err() {
                     return upload.await.unwrap_or(Ok(()));
                 }
-                if began.elapsed() > MAX_SESSION || !watching.wanted {
+                if began.elapsed() > MAX_SESSION || !watched {
                     break;
                 }
             }

@@ -276,7 +276,10 @@ pub async fn run(
         Duration::from_secs(u64::from(config.head_interval_s())),
     ));
     let live_feed = crate::live::LiveFeed::default();
-    let live = tokio::spawn(crate::live::serve(agent.clone(), live_feed.clone()));
+    let live = tokio::spawn(crate::live::serve(agent.clone(), live_feed.clone(), {
+        let status = status_tx.clone();
+        Box::new(move |agent: crate::agent::Status| status.send_modify(|s| s.agent = agent))
+    }));
 
     let mut timing = config.clip.timing();
     if profile == Profile::Battery {

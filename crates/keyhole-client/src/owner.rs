@@ -790,6 +790,64 @@ impl Owner {
 
     /// The signed header of the object the server names as `camera`'s newest, checked under
     /// the camera's key: only its first bytes are fetched. `Err` says what was wrong with it.
+    /// A request for `camera`'s live view with `nonce` (PROTOCOL.md §8.2.2): proof under the
+    /// viewing key of its current epoch and the challenge its newest signed head names, waiting
+    /// up to `wait` for a camera that has not sent a head yet.
+    ///
+    /// # Errors
+    /// No key for the current epoch, a head that does not verify, none within `wait`, server
+    /// errors.
+    async fn live_request(
+        &self,
+        camera: &CameraId,
+        nonce: keyhole_core::live_check::Nonce,
+        wait: std::time::Duration,
+    ) -> Result<keyhole_core::live_request::LiveRequest, ClientError> {
+        let keys = self.camera(camera)?;
+        let (Some(first), Some(record)) = (keys.records.first(), keys.records.last()) else {
+            return Err(untrusted(format!("no verified record of camera {camera}")));
+        };
+        let epoch = record.body().epoch;
+        let viewing = keys.viewing.get(&epoch).ok_or_else(|| {
+            untrusted(format!(
+                "this device holds no key for camera {camera}'s current epoch {epoch}, so it \
+                 cannot ask it for live view"
+            ))
+        })?;
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            // Empty (204): no head yet. 404: the camera is not served to this account.
+            let head = self
+                .api
+                .get_bytes(&format!("/v1/cameras/{camera}/head"))
+                .await?;
+            if !head.is_empty() {
+                let head = keyhole_core::camera_head::CameraHead::verify(
+                    &head,
+                    camera,
+                    &first.body().camera_key,
+                )
+                .map_err(|e| untrusted(format!("camera {camera}'s head: {e}")))?;
+                return keyhole_core::live_request::LiveRequest::make(
+                    camera,
+                    epoch,
+                    &head.live_challenge,
+                    viewing,
+                    nonce,
+                )
+                .ok_or_else(|| untrusted("the camera's head names no usable live challenge"));
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(untrusted(format!(
+                    "camera {camera} has sent no signed head since it was paired, so it cannot be \
+                     asked for live view yet (is it online?)"
+                )));
+            }
+            // Waiting for the camera to come online and say so.
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    }
+
     /// The newest object the server lists for `camera` after sequence `after`, paging to the
     /// end of the listing.
     async fn newest_listed(
@@ -1518,12 +1576,16 @@ impl Owner {
         // A fresh nonce: the camera's checkpoints must name it, so a recording is not live.
         let mut nonce = [0u8; keyhole_core::live_check::NONCE_LEN];
         rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
+        let request = self
+            .live_request(camera, nonce, std::time::Duration::from_secs(wait_secs))
+            .await?;
         let asked = std::time::Instant::now();
         let resp = self
             .api
             .get_stream(&format!(
-                "/v1/cameras/{camera}/live?wait_secs={wait_secs}&nonce={}",
-                hex::encode(nonce)
+                "/v1/cameras/{camera}/live?wait_secs={wait_secs}&nonce={}&proof={}",
+                hex::encode(request.nonce),
+                hex::encode(request.proof)
             ))
             .await?;
         let mut body = resp.bytes_stream();

@@ -1203,12 +1203,76 @@ macro_rules! run_camera {
     }};
 }
 
+/// The viewing key of `owner`'s first camera, as its key store keeps it.
+fn held_viewing_key(owner: &Owner, dir: &std::path::Path, rng: &mut ChaCha20Rng) -> HpkeSecretKey {
+    let kept: Value = serde_json::from_slice(&common::kept_key_store(owner, dir, rng)).unwrap();
+    HpkeSecretKey::from_bytes(
+        &hex::decode(kept["cameras"][0]["viewing_keys"]["1"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap(),
+    )
+}
+
+/// A request for `camera`'s live view with `nonce`, as a device holding `viewing` (epoch 1)
+/// makes it against the challenge in the camera's head.
+async fn live_request(
+    owner: &Owner,
+    camera: &CameraId,
+    camera_key: &keyhole_core::CameraPublicKey,
+    viewing: &HpkeSecretKey,
+    nonce: [u8; 16],
+) -> keyhole_core::live_request::LiveRequest {
+    let head = loop {
+        let head = owner
+            .api()
+            .get_bytes(&format!("/v1/cameras/{camera}/head"))
+            .await
+            .unwrap();
+        if !head.is_empty() {
+            break head;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let head = keyhole_core::camera_head::CameraHead::verify(&head, camera, camera_key).unwrap();
+    keyhole_core::live_request::LiveRequest::make(camera, 1, &head.live_challenge, viewing, nonce)
+        .unwrap()
+}
+
+/// The camera's key as the server registered it.
+async fn server_camera_key(
+    server: &TestServer,
+    camera: &CameraId,
+) -> keyhole_core::CameraPublicKey {
+    keyhole_core::CameraPublicKey::from_bytes(
+        &server
+            .backdoor()
+            .await
+            .meta
+            .camera(&camera.0)
+            .await
+            .unwrap()
+            .unwrap()
+            .camera_key,
+    )
+    .unwrap()
+}
+
 /// Reads a live session as the server streams it (prefix and records) until `checkpoints` of
 /// the camera's checkpoints are in: a recording someone could play back.
-async fn record_live(owner: &Owner, live: &str, checkpoints: usize) -> Vec<u8> {
+async fn record_live(
+    owner: &Owner,
+    live: &str,
+    request: &keyhole_core::live_request::LiveRequest,
+    checkpoints: usize,
+) -> Vec<u8> {
     use futures_util::StreamExt as _;
     use keyhole_core::live::FRAME_HEADER_LEN;
-    let asked = format!("{live}?wait_secs=30&nonce={}", "01".repeat(16));
+    let asked = format!(
+        "{live}?wait_secs=30&nonce={}&proof={}",
+        hex::encode(request.nonce),
+        hex::encode(request.proof)
+    );
     let mut body = owner.api().get_stream(&asked).await.unwrap().bytes_stream();
     let mut recorded = Vec::new();
     let (mut at, mut seen) = (PREFIX_LEN, 0);
@@ -1235,7 +1299,10 @@ async fn record_live(owner: &Owner, live: &str, checkpoints: usize) -> Vec<u8> {
 async fn a_recorded_live_session_played_back_is_not_live() {
     let mut w = World::new(19).await;
     let (running, live) = run_camera!(w);
-    let recorded = record_live(&w.owner, &live, 12).await;
+    let viewing = held_viewing_key(&w.owner, w.dir.path(), &mut w.rng);
+    let camera_key = server_camera_key(&w.server, &w.camera_id).await;
+    let request = live_request(&w.owner, &w.camera_id, &camera_key, &viewing, [1; 16]).await;
+    let recorded = record_live(&w.owner, &live, &request, 12).await;
     let path = live.clone();
     w.owner_view.answer(move |m, p, _| {
         (*m == Method::GET && p.starts_with(&path))
@@ -1300,30 +1367,8 @@ async fn a_live_frame_injected_by_a_holder_of_the_key_is_caught() {
     let mut w = World::new(21).await;
     let (running, live) = run_camera!(w);
     // The holder: this account's own device, its viewing key read from its key store.
-    let kept: Value = serde_json::from_slice(&common::kept_key_store(
-        &w.owner,
-        w.dir.path(),
-        &mut w.rng.clone(),
-    ))
-    .unwrap();
-    let viewing = HpkeSecretKey::from_bytes(
-        &hex::decode(kept["cameras"][0]["viewing_keys"]["1"].as_str().unwrap())
-            .unwrap()
-            .try_into()
-            .unwrap(),
-    );
-    let camera_key = keyhole_core::CameraPublicKey::from_bytes(
-        &w.server
-            .backdoor()
-            .await
-            .meta
-            .camera(&w.camera_id.0)
-            .await
-            .unwrap()
-            .unwrap()
-            .camera_key,
-    )
-    .unwrap();
+    let viewing = held_viewing_key(&w.owner, w.dir.path(), &mut w.rng.clone());
+    let camera_key = server_camera_key(&w.server, &w.camera_id).await;
     w.owner_view.live_records(
         move |m, p| *m == Method::GET && p.starts_with(&live),
         move |prefix, record| {
@@ -1353,6 +1398,62 @@ async fn a_live_frame_injected_by_a_holder_of_the_key_is_caught() {
         "{refused}"
     );
     assert!(w.owner_view.applied() >= 1);
+    running.stop().await.unwrap();
+}
+
+/// The server says a device wants live view, with a request no holder of the viewing key made:
+/// the camera does not wake (it counts and says so); an honest request still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_live_request_wakes_no_camera() {
+    let mut w = World::new(22).await;
+    let forged = keyhole_core::live_request::LiveRequest {
+        nonce: [1; 16],
+        proof: [2; 32],
+    };
+    let answer = serde_json::json!({"wanted": true, "requests": [hex::encode(forged.encode())]});
+    w.camera_view.answer(move |m, p, _| {
+        (*m == Method::GET && p.starts_with("/v1/live/wanted"))
+            .then(|| (reqwest::StatusCode::OK, answer.to_string().into_bytes()))
+    });
+    let (running, _) = run_camera!(w);
+    let http = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        let status: Value = http
+            .get(format!("{}/status", running.control))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status["live_refused"].as_u64().unwrap_or(0) >= 2 {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(
+        status["alerts"].as_array().unwrap().iter().any(|a| a
+            .as_str()
+            .unwrap()
+            .contains("without a request from a device holding")),
+        "{status}"
+    );
+    assert!(w.camera_view.applied() >= 2);
+    // The server stops forging: a device holding the key is answered.
+    w.camera_view.clear();
+    let watched = w
+        .owner
+        .watch_live(
+            &w.camera_id,
+            30,
+            Some(std::time::Duration::from_secs(1)),
+            &mut Vec::new(),
+        )
+        .await
+        .unwrap();
+    assert!(watched.frames > 0, "{watched:?}");
     running.stop().await.unwrap();
 }
 

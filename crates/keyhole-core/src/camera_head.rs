@@ -24,7 +24,7 @@ const FORMAT: u8 = 1;
 /// Signing context.
 const CONTEXT: &str = "keyhole camera head v1";
 /// Length of an encoded head, signature included.
-pub const CAMERA_HEAD_LEN: usize = 4 + 1 + 16 + 8 + 32 + 8 + 8 + 4 + 8 + 8 + 64;
+pub const CAMERA_HEAD_LEN: usize = 4 + 1 + 16 + 8 + 32 + 8 + 8 + 4 + 8 + 8 + 32 + 64;
 
 /// Why a camera head was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -76,6 +76,9 @@ pub struct CameraHead {
     pub record_version: u64,
     /// The newest account roster version the camera holds.
     pub roster_version: u64,
+    /// The camera's current live challenge (PROTOCOL.md §8.2.2): devices prove with it that
+    /// they hold the viewing key when they ask for live view.
+    pub live_challenge: [u8; 32],
 }
 
 impl fmt::Debug for CameraHead {
@@ -89,6 +92,7 @@ impl fmt::Debug for CameraHead {
             .field("silent_after_s", &self.silent_after_s)
             .field("record_version", &self.record_version)
             .field("roster_version", &self.roster_version)
+            .field("live_challenge", &hex::encode(self.live_challenge))
             .finish()
     }
 }
@@ -102,6 +106,7 @@ impl CameraHead {
             .u64(self.delivered);
         w.u64(self.clock.0).u32(self.silent_after_s);
         w.u64(self.record_version).u64(self.roster_version);
+        w.bytes(&self.live_challenge);
         w.into_vec()
     }
 
@@ -158,6 +163,7 @@ impl CameraHead {
             silent_after_s: r.u32("silent after")?,
             record_version: r.u64("record version")?,
             roster_version: r.u64("roster version")?,
+            live_challenge: r.array("live challenge")?,
         };
         let signature = Signature(r.array("signature")?);
         r.finish()?;
@@ -204,6 +210,7 @@ mod tests {
             silent_after_s: 900,
             record_version: 3,
             roster_version: 2,
+            live_challenge: [5; 32],
         }
     }
 

@@ -22,6 +22,7 @@ pub mod keys;
 pub mod keystore;
 pub mod live;
 pub mod live_check;
+pub mod live_request;
 pub mod log;
 pub mod pairing;
 pub mod record;

@@ -109,6 +109,7 @@ fn head(c: &[Clip], sequence: u64, delivered: u64, clock: u64) -> CameraHead {
         silent_after_s: 900,
         record_version: 1,
         roster_version: 1,
+        live_challenge: [0x1c; 32],
     }
     .sign(&camera())
     .unwrap();

@@ -37,6 +37,7 @@ use keyhole_core::keys::DeviceSigningKey;
 use keyhole_core::keystore::{HEADER_LEN, KeyStore, KeyStoreError};
 use keyhole_core::live::{LiveError, LiveOpener, LiveSealer};
 use keyhole_core::live_check::{Checkpoint, LiveCheckError};
+use keyhole_core::live_request::{LiveChallenge, LiveRequest};
 use keyhole_core::log::{
     CameraMark, EntryBody, EntryKind, HEAD_LEN, HeadStatement, LogError, LogHash, MARK_LEN,
     SignedEntry,
@@ -1593,6 +1594,7 @@ fn camera_head_vectors() -> Vec<Vector> {
         silent_after_s: 900,
         record_version: 3,
         roster_version: 2,
+        live_challenge: [0x1c; 32],
     };
     let signed = head.sign(&cam).unwrap();
     let v = |name, about, camera: &CameraId, bytes: &[u8], expect: &str| {
@@ -1801,6 +1803,47 @@ fn live_checkpoint_vectors() -> Vec<Vector> {
     ]
 }
 
+fn live_request_vectors() -> Vec<Vector> {
+    let challenge = LiveChallenge::from_secret(&[0x3c; 32]);
+    let holder = viewing(1);
+    let request =
+        LiveRequest::make(&CAMERA_ID, 1, &challenge.public(), &holder, [0x77; 16]).unwrap();
+    let stale =
+        LiveRequest::make(&CAMERA_ID, 1, &challenge.public(), &viewing(2), [0x77; 16]).unwrap();
+    let v = |name, about, bytes: &[u8], expect: &str| {
+        Vector::new(name, about, "live-request")
+            .hex("challenge-secret", challenge.secret().as_ref())
+            .hex("challenge", &challenge.public())
+            .hex("camera-id", &CAMERA_ID.0)
+            .set("epoch", "1")
+            .hex("viewing-public", &holder.public().0)
+            .hex("request", bytes)
+            .set("expect", expect)
+    };
+    vec![
+        v(
+            "96-live-request",
+            "A request for live view with nonce 7777...: the proof under the epoch 1 viewing key \
+             and the camera's challenge.",
+            &request.encode(),
+            "ok",
+        ),
+        v(
+            "97-live-request-other-key",
+            "A request whose proof was made with another key than the epoch's (a device revoked \
+             before the epoch began): refused.",
+            &stale.encode(),
+            "refused",
+        ),
+        v(
+            "98-live-request-truncated",
+            "A request one byte short.",
+            &request.encode()[..47],
+            "malformed",
+        ),
+    ]
+}
+
 fn all_vectors() -> Vec<Vector> {
     [
         envelope_vectors(),
@@ -1819,6 +1862,7 @@ fn all_vectors() -> Vec<Vector> {
         camera_head_vectors(),
         retention_vectors(),
         live_checkpoint_vectors(),
+        live_request_vectors(),
     ]
     .into_iter()
     .flatten()
@@ -1887,6 +1931,7 @@ fn run(name: &str) {
         "camera-head" => run_camera_head(&f),
         "retention-floor" => run_retention_floor(&f),
         "live-checkpoint" => run_live_checkpoint(&f),
+        "live-request" => run_live_request(&f),
         other => panic!("unknown vector format {other}"),
     }
 }
@@ -2346,6 +2391,21 @@ fn run_live_checkpoint(f: &Fields) {
     }
 }
 
+fn run_live_request(f: &Fields) {
+    let challenge = LiveChallenge::from_secret(&f.arr("challenge-secret"));
+    assert_eq!(challenge.public(), f.arr::<32>("challenge"));
+    let Ok(request) = LiveRequest::decode(&f.bytes("request")) else {
+        return assert_eq!(f.expect(), "malformed");
+    };
+    let taken = challenge.verify(
+        &CameraId(f.arr("camera-id")),
+        u32::try_from(f.num("epoch")).unwrap(),
+        &HpkePublicKey(f.arr("viewing-public")),
+        &request,
+    );
+    assert_eq!(if taken { "ok" } else { "refused" }, f.expect());
+}
+
 /// One test per vector file; `committed_vectors_are_current` checks no file lacks one.
 macro_rules! vector_tests {
     ($($test:ident => $file:literal),* $(,)?) => {
@@ -2458,4 +2518,7 @@ vector_tests! {
     v93_live_checkpoint_altered => "93-live-checkpoint-altered",
     v94_live_checkpoint_other_session => "94-live-checkpoint-other-session",
     v95_live_checkpoint_frames_out_of_order => "95-live-checkpoint-frames-out-of-order",
+    v96_live_request => "96-live-request",
+    v97_live_request_other_key => "97-live-request-other-key",
+    v98_live_request_truncated => "98-live-request-truncated",
 }

@@ -150,16 +150,18 @@ impl Cluster {
     }
 
     /// Opens `camera`'s session on the server at `url` with the viewer's `authorization`
-    /// header and `nonce` (which that server passes on to the camera); `None` if that server
-    /// does not have it (any more) or cannot be reached.
+    /// header and live request (nonce and proof, which that server passes on to the camera);
+    /// `None` if that server does not have it (any more) or cannot be reached.
     pub async fn fetch(
         &self,
         url: &str,
         camera: [u8; 16],
         authorization: &axum::http::HeaderValue,
-        nonce: Option<[u8; 16]>,
+        request: Option<([u8; 16], Vec<u8>)>,
     ) -> Option<reqwest::Response> {
-        let nonce = nonce.map_or_else(String::new, |n| format!("&nonce={}", hex::encode(n)));
+        let nonce = request.map_or_else(String::new, |(n, p)| {
+            format!("&nonce={}&proof={}", hex::encode(n), hex::encode(p))
+        });
         let response = self
             .http
             .get(format!(

@@ -72,18 +72,18 @@ pub struct Relay {
     closing: tokio::sync::watch::Sender<bool>,
 }
 
-/// How many viewers a camera has, the bell rung when one arrives, and the nonces they asked
-/// with (PROTOCOL.md §8.2.1).
-type Watchers = (usize, Arc<Notify>, Vec<Nonce>);
+/// How many viewers a camera has, the bell rung when one arrives, and the requests they sent
+/// (PROTOCOL.md §8.2.2: a nonce and a proof, passed to the camera unopened).
+type Watchers = (usize, Arc<Notify>, Vec<Request>);
 
-/// A viewer's nonce: 16 random bytes the camera's checkpoints name.
-pub type Nonce = [u8; 16];
+/// A viewer's live request as it sent it: its nonce and its proof of the viewing key.
+pub type Request = Vec<u8>;
 
 /// A viewer's presence; dropping it (the viewer left) takes it back.
 pub struct Viewer {
     relay: Arc<Relay>,
     camera: [u8; 16],
-    nonce: Option<Nonce>,
+    request: Option<Request>,
 }
 
 impl Drop for Viewer {
@@ -96,8 +96,9 @@ impl Drop for Viewer {
         if let Some((count, _, nonces)) = viewers.get_mut(&self.camera) {
             *count = count.saturating_sub(1);
             if let Some(at) = self
-                .nonce
-                .and_then(|mine| nonces.iter().position(|n| *n == mine))
+                .request
+                .as_ref()
+                .and_then(|mine| nonces.iter().position(|n| n == mine))
             {
                 nonces.swap_remove(at);
             }
@@ -202,9 +203,9 @@ impl Relay {
         }
     }
 
-    /// Counts a viewer of `camera` (that asked with `nonce`) until the returned guard is
-    /// dropped, and tells a camera waiting in [`Relay::wanted`].
-    pub fn viewer(self: &Arc<Self>, camera: [u8; 16], nonce: Option<Nonce>) -> Viewer {
+    /// Counts a viewer of `camera` (that sent `request`) until the returned guard is dropped,
+    /// and tells a camera waiting in [`Relay::wanted`].
+    pub fn viewer(self: &Arc<Self>, camera: [u8; 16], request: Option<Request>) -> Viewer {
         let mut viewers = self
             .viewers
             .lock()
@@ -213,17 +214,17 @@ impl Relay {
             .entry(camera)
             .or_insert_with(|| (0, Arc::new(Notify::new()), Vec::new()));
         *count += 1;
-        nonces.extend(nonce);
+        nonces.extend(request.clone());
         bell.notify_waiters();
         Viewer {
             relay: self.clone(),
             camera,
-            nonce,
+            request,
         }
     }
 
-    /// The nonces `camera`'s viewers on this server asked with.
-    pub fn nonces(&self, camera: [u8; 16]) -> Vec<Nonce> {
+    /// The requests `camera`'s viewers on this server sent.
+    pub fn requests(&self, camera: [u8; 16]) -> Vec<Request> {
         self.viewers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

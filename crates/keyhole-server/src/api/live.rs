@@ -98,6 +98,9 @@ pub(super) struct WatchQuery {
     wait_secs: Option<u64>,
     /// The viewer's nonce (16 bytes, hex), passed to the camera for its checkpoints to name.
     nonce: Option<String>,
+    /// The viewer's proof that it holds the viewing key (32 bytes, hex; PROTOCOL.md §8.2.2),
+    /// passed to the camera, which checks it.
+    proof: Option<String>,
 }
 
 /// A device's side: the session prefix, then frames as they arrive; frames this viewer was too
@@ -121,8 +124,22 @@ pub(super) async fn watch(
     }
     let deadline = Instant::now() + Duration::from_secs(q.wait_secs.unwrap_or(30).min(120));
     let nonce = q.nonce.as_deref().map(|n| id16(n, "nonce")).transpose()?;
-    // Counted from now until the viewer leaves: the camera starts streaming for it.
-    let viewer = state.relay.viewer(camera_id, nonce);
+    let proof = q
+        .proof
+        .as_deref()
+        .map(|p| {
+            hex::decode(p)
+                .ok()
+                .filter(|p| p.len() == 32)
+                .ok_or_else(|| ApiError::bad("proof must be 64 hex digits"))
+        })
+        .transpose()?;
+    let request = nonce
+        .zip(proof.clone())
+        .map(|(n, p)| [&n[..], &p[..]].concat());
+    // Counted from now until the viewer leaves: the camera starts streaming for it (if its
+    // request proves it holds the key).
+    let viewer = state.relay.viewer(camera_id, request);
     // A request from another server is answered from this server's sessions alone.
     let cluster = state
         .cluster
@@ -148,7 +165,10 @@ pub(super) async fn watch(
                 let authorization = headers
                     .get(header::AUTHORIZATION)
                     .ok_or(ApiError::Unauthorized)?;
-                if let Some(remote) = cluster.fetch(&url, camera_id, authorization, nonce).await {
+                if let Some(remote) = cluster
+                    .fetch(&url, camera_id, authorization, nonce.zip(proof.clone()))
+                    .await
+                {
                     let relay = state.relay.clone();
                     let frames = remote
                         .bytes_stream()
@@ -213,8 +233,8 @@ fn local_stream(
 #[derive(Serialize)]
 pub(super) struct Wanted {
     wanted: bool,
-    /// The nonces this server's viewers of the camera asked with (hex).
-    nonces: Vec<String>,
+    /// The requests this server's viewers of the camera sent (hex, nonce ‖ proof).
+    requests: Vec<String>,
 }
 
 /// The camera's side: whether a device wants its live view, waiting up to `wait_secs` (default
@@ -229,9 +249,9 @@ pub(super) async fn wanted(
     let wanted = state.relay.wanted(camera_id, wait).await;
     Ok(Json(Wanted {
         wanted,
-        nonces: state
+        requests: state
             .relay
-            .nonces(camera_id)
+            .requests(camera_id)
             .iter()
             .map(hex::encode)
             .collect(),
