@@ -1568,6 +1568,23 @@ impl Owner {
         for_at_most: Option<std::time::Duration>,
         out: &mut (dyn std::io::Write + Send),
     ) -> Result<LiveOutcome, ClientError> {
+        self.watch_live_with(camera, wait_secs, for_at_most, out, &mut |_| {})
+            .await
+    }
+
+    /// [`Owner::watch_live`], telling `progress` the outcome so far at every checkpoint (how far
+    /// behind the view is, as it goes).
+    ///
+    /// # Errors
+    /// As [`Owner::watch_live`].
+    pub async fn watch_live_with(
+        &self,
+        camera: &CameraId,
+        wait_secs: u64,
+        for_at_most: Option<std::time::Duration>,
+        out: &mut (dyn std::io::Write + Send),
+        progress: &mut (dyn FnMut(&LiveOutcome) + Send),
+    ) -> Result<LiveOutcome, ClientError> {
         use keyhole_core::live::{FRAME_HEADER_LEN, LiveOpener};
         use keyhole_core::live_check::{CHECKPOINT_INDEX, LiveCheck};
         let mut first_frame: Option<std::time::Instant> = None;
@@ -1632,6 +1649,8 @@ impl Owner {
                 let shown = check
                     .checkpoint(&record[FRAME_HEADER_LEN..], since)
                     .map_err(|e| untrusted(format!("live view: {e}")))?;
+                outcome.lag_ms = check.max_lag_ms();
+                progress(&outcome);
                 for fragment in shown {
                     out.write_all(&fragment.data)?;
                     outcome.frames += 1;

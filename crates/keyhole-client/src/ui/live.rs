@@ -97,6 +97,26 @@ impl std::io::Write for FragmentSink {
     }
 }
 
+/// How far behind the camera the page's live view is (as of the camera's last checkpoint), for
+/// the page to show.
+pub(super) async fn status(
+    State(viewer): State<Arc<Viewer>>,
+    Path(camera): Path<String>,
+) -> Response {
+    let lag = viewer
+        .live
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&camera)
+        .copied()
+        .flatten();
+    axum::Json(serde_json::json!({
+        "lag_ms": lag,
+        "delayed": lag.is_some_and(|l| l > crate::owner::LIVE_LAG_LIMIT_MS),
+    }))
+    .into_response()
+}
+
 /// Longest a live view from the viewer lasts; the page asks again to go on.
 const LIVE_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
 
@@ -114,8 +134,16 @@ pub(super) async fn live(
     tokio::spawn(async move {
         let mut sink = FragmentSink::new(tx.clone());
         let owner = viewer.owner.read().await;
+        let key = camera.to_string();
+        let mut progress = |outcome: &crate::LiveOutcome| {
+            viewer
+                .live
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(key.clone(), outcome.lag_ms);
+        };
         let watched = owner
-            .watch_live(&camera, 30, Some(LIVE_LIMIT), &mut sink)
+            .watch_live_with(&camera, 30, Some(LIVE_LIMIT), &mut sink, &mut progress)
             .await;
         // The page shows a failed stream as stopped, not ended; a viewer that left is not
         // told anything.

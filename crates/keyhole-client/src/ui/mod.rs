@@ -71,6 +71,8 @@ struct Viewer {
     pairing: Mutex<Option<(PairingCode, String)>>,
     /// A joining device's request answered here, its code shown, until the owner decides.
     approval: Mutex<Option<crate::Approval>>,
+    /// Per camera, how far behind the camera its live view here is, as of the last checkpoint.
+    live: Mutex<HashMap<String, Option<u64>>>,
 }
 
 /// Where a viewer run is reached, and the one-time token of its link.
@@ -126,6 +128,7 @@ pub async fn serve(
         clips: Mutex::default(),
         pairing: Mutex::default(),
         approval: Mutex::default(),
+        live: Mutex::default(),
     });
     let app = Router::new()
         .route("/", get(index))
@@ -143,6 +146,7 @@ pub async fn serve(
         .route("/api/thumbnails/{event}", get(timeline::thumbnail))
         .route("/api/clips/{camera}/{clip}", get(timeline::clip))
         .route("/api/live/{camera}", get(live::live))
+        .route("/api/live/{camera}/status", get(live::status))
         .route("/api/cameras", get(manage::cameras))
         .route("/api/cameras/{camera}/remove", post(manage::remove_camera))
         .route("/api/pairing", post(manage::start_pairing))

@@ -138,6 +138,10 @@ try {
   }));
   check(liveTime > 1, `live view plays (${liveTime.toFixed(2)} s)`);
   check(/Live: verified/.test(await page.getByRole('status').textContent()), 'the page says the live view is verified');
+  const lagText = await page.getByRole('status').filter({ hasText: /behind the camera/ })
+    .textContent({ timeout: 20000 });
+  check(/verified and decrypted on this device, \d+ ms behind the camera/.test(lagText),
+    `the page says how far behind the camera the live view is (${lagText})`);
   await page.screenshot({ path: join(out, 'live.png') });
 
   // Remove Garage, deleting its footage: its event leaves the timeline.

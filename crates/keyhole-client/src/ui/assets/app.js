@@ -528,6 +528,7 @@ async function showLive(cameraId) {
         buffer.mode = 'sequence';
         await append(pending);
         status.textContent = 'Live: verified and decrypted on this device.';
+        followLag(cameraId, status, liveAbort.signal);
         continue;
       }
       await append(value);
@@ -539,6 +540,22 @@ async function showLive(cameraId) {
     if (source.readyState === 'open') source.endOfStream();
   } catch (e) {
     if (e.name !== 'AbortError') status.textContent = `The live view stopped: ${e.message || e}`;
+  }
+}
+
+// How far behind the camera the view is, from the camera's signed checkpoints (the client
+// measures it), shown under the video and flagged past 5 seconds.
+async function followLag(cameraId, status, signal) {
+  while (!signal.aborted) {
+    await new Promise((r) => setTimeout(r, 1000));
+    if (signal.aborted) return;
+    let lag;
+    try { lag = await getJson(`/api/live/${cameraId}/status`); } catch { continue; }
+    if (lag.lag_ms == null || !status.textContent.startsWith('Live')) continue;
+    status.textContent = lag.delayed
+      ? `Live, but ${(lag.lag_ms / 1000).toFixed(1)} s behind the camera: the server or the network is holding it back.`
+      : `Live: verified and decrypted on this device, ${lag.lag_ms} ms behind the camera.`;
+    status.classList.toggle('reason', lag.delayed);
   }
 }
 
