@@ -199,15 +199,16 @@ async fn session(
                         .map_err(|e| AgentError::Seal(e.to_string()))?;
                     let index = sealer.next_index() - 1;
                     sent.push((index, frame_digest(&frame[FRAME_HEADER_LEN..])));
+                    // A full pipe means the upload is behind: drop rather than stall capture.
+                    if matches!(send(frame), Err(mpsc::error::TrySendError::Closed(_))) {
+                        return upload.await.unwrap_or(Ok(()));
+                    }
+                    // A checkpoint holds so many frames at most: the next one goes after them.
                     if sent.len() >= MAX_FRAMES {
                         let record = checkpoint_record(&start.key, &header, &viewers, &mut sent)?;
                         if body_tx.send(Ok(Bytes::from(record))).await.is_err() {
                             return upload.await.unwrap_or(Ok(()));
                         }
-                    }
-                    // A full pipe means the upload is behind: drop rather than stall capture.
-                    if matches!(send(frame), Err(mpsc::error::TrySendError::Closed(_))) {
-                        return upload.await.unwrap_or(Ok(()));
                     }
                 }
             }
