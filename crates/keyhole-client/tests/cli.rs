@@ -425,6 +425,75 @@ async fn outside_text_is_shown_not_obeyed_and_a_closed_pipe_is_quiet() {
         .output()
         .unwrap());
 
+    // On a terminal (`script` makes one), a mistyped passphrase is asked again.
+    if std::path::Path::new("/usr/bin/script").exists() {
+        let command = format!(
+            "'{}' --store '{}' code",
+            env!("CARGO_BIN_EXE_keyhole"),
+            store.display()
+        );
+        let mut typed = Command::new("/usr/bin/script")
+            .args(["-qec", &command, "/dev/null"])
+            .env_remove("KEYHOLE_PASSPHRASE")
+            .env_remove("KEYHOLE_PASSWORD")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write as _;
+            let mut stdin = typed.stdin.take().unwrap();
+            write!(stdin, "not the passphrase\n{PASSPHRASE}\n").unwrap();
+        }
+        let out = typed.wait_with_output().unwrap();
+        let shown = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{shown}");
+        assert!(
+            shown.contains("does not open") && shown.contains("try again"),
+            "{shown}"
+        );
+        assert!(shown.contains("Account code: "), "{shown}");
+
+        // A new passphrase is typed twice; two that differ are asked for again.
+        let zed = dir.path().join("zed.keys");
+        let command = format!(
+            "'{}' --store '{}' init --server '{}' --user zed --device desk --phrase-file '{}'",
+            env!("CARGO_BIN_EXE_keyhole"),
+            zed.display(),
+            proxy.url,
+            dir.path().join("zed-phrase.txt").display()
+        );
+        let mut typed = Command::new("/usr/bin/script")
+            .args(["-qec", &command, "/dev/null"])
+            .env_remove("KEYHOLE_PASSPHRASE")
+            .env_remove("KEYHOLE_PASSWORD")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write as _;
+            let mut stdin = typed.stdin.take().unwrap();
+            write!(
+                stdin,
+                "a good password\na good password\n\
+                 first passphrase\nsecond passphrase\n\
+                 first passphrase\nfirst passphrase\n"
+            )
+            .unwrap();
+        }
+        let out = typed.wait_with_output().unwrap();
+        let shown = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{shown}");
+        assert!(shown.contains("The two differ; once more."), "{shown}");
+        let reopened = keyhole(&zed)
+            .env("KEYHOLE_PASSPHRASE", "first passphrase")
+            .arg("code")
+            .output()
+            .unwrap();
+        assert!(reopened.status.success());
+    }
+
     let mut devices = keyhole(&store)
         .arg("devices")
         .stdout(Stdio::piped())

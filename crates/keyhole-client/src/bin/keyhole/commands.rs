@@ -40,6 +40,26 @@ fn passphrase() -> anyhow::Result<Zeroizing<String>> {
     secret("KEYHOLE_PASSPHRASE", "Key store passphrase: ")
 }
 
+/// Tries on the terminal before giving up: a mistyped secret is asked again.
+const TRIES: usize = 3;
+
+/// A new secret from `var`, else typed twice on the terminal (asked again, up to [`TRIES`]
+/// times, when the two differ): a typo here would lock the user out of what it protects.
+fn new_secret(var: &str, prompt: &str) -> anyhow::Result<Zeroizing<String>> {
+    if let Ok(value) = std::env::var(var) {
+        return Ok(Zeroizing::new(value));
+    }
+    for _ in 0..TRIES {
+        let first = secret(var, prompt)?;
+        let again = secret(var, "The same again: ")?;
+        if first == again {
+            return Ok(first);
+        }
+        errln!("The two differ; once more.");
+    }
+    bail!("the two entries differed {TRIES} times; nothing was set")
+}
+
 /// The device, opened from its key store.
 pub(crate) struct Device {
     pub(crate) owner: Owner,
@@ -55,14 +75,34 @@ impl Device {
                 store.display()
             );
         }
-        let passphrase = passphrase()?;
-        let owner = Owner::load_key_store(store, &passphrase)
-            .with_context(|| format!("opening {}", store.display()))?;
-        Ok(Self {
-            owner,
-            store: store.to_owned(),
-            passphrase,
-        })
+        // A passphrase mistyped on the terminal is asked again; one from the environment is
+        // tried once.
+        let asking = std::env::var_os("KEYHOLE_PASSPHRASE").is_none();
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let passphrase = passphrase()?;
+            match Owner::load_key_store(store, &passphrase) {
+                Ok(owner) => {
+                    return Ok(Self {
+                        owner,
+                        store: store.to_owned(),
+                        passphrase,
+                    });
+                }
+                Err(keyhole_client::ClientError::KeyStore(
+                    keyhole_client::core::keystore::KeyStoreError::WrongPassphrase,
+                )) if asking && tries < TRIES => {
+                    errln!(
+                        "That passphrase does not open {}; try again.",
+                        store.display()
+                    );
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("opening {}", store.display()));
+                }
+            }
+        }
     }
 
     /// Writes the device's state back (after it learned keys or records).
@@ -211,7 +251,7 @@ fn new_device(store: &Path, args: &InitArgs) -> anyhow::Result<Endpoint> {
 }
 
 fn new_passphrase() -> anyhow::Result<Zeroizing<String>> {
-    let passphrase = passphrase()?;
+    let passphrase = new_secret("KEYHOLE_PASSPHRASE", "New key store passphrase: ")?;
     if passphrase.chars().count() < 8 {
         bail!("the key store passphrase must have at least 8 characters");
     }
@@ -276,7 +316,7 @@ pub(crate) async fn init(
     phrase_file: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     let endpoint = new_device(store, &args)?;
-    let password = secret("KEYHOLE_PASSWORD", "Account password: ")?;
+    let password = new_secret("KEYHOLE_PASSWORD", "New account password: ")?;
     let passphrase = new_passphrase()?;
     let rng = &mut OsRng;
     let (owner, phrase) = Owner::create(
@@ -785,17 +825,7 @@ pub(crate) async fn revoke(
 
 /// Asks for a new password (twice, or KEYHOLE_NEW_PASSWORD) and sets it, proven by this device.
 async fn change_password(device: &Device) -> anyhow::Result<()> {
-    let new = match std::env::var("KEYHOLE_NEW_PASSWORD") {
-        Ok(value) => Zeroizing::new(value),
-        Err(_) => {
-            let first = secret("KEYHOLE_NEW_PASSWORD", "New account password: ")?;
-            let again = secret("KEYHOLE_NEW_PASSWORD", "The same again: ")?;
-            if first != again {
-                bail!("the two passwords differ; the password is unchanged");
-            }
-            first
-        }
-    };
+    let new = new_secret("KEYHOLE_NEW_PASSWORD", "New account password: ")?;
     device
         .owner
         .change_password(&new)
