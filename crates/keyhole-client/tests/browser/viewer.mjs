@@ -55,6 +55,9 @@ try {
   const thumbs = await page.$$eval('li.event img', (imgs) => Promise.all(imgs.map((img) =>
     img.complete ? img.naturalWidth : new Promise((r) => { img.onload = () => r(img.naturalWidth); img.onerror = () => r(0); }))));
   check(thumbs.length === expectEvents && thumbs.every((w) => w > 0), 'every thumbnail decrypted and shown');
+  const lengths = await page.$$eval('li.event .duration', (spans) => spans.map((s) => s.textContent));
+  check(lengths.length === expectEvents && lengths.every((l) => /^\d+\.\d s$|^\d+ min \d+ s$/.test(l)),
+    `every event card shows how long the event lasted (${lengths.join(', ')})`);
 
   // The altered clip is flagged, with the reason, on its event and in the alert.
   const flagged = page.locator(`li.event[data-event="${tampered}"]`);
@@ -170,6 +173,9 @@ try {
   await page.waitForSelector('ul.events', { timeout: 120000 });
   check(await cards.count() === expectEvents - 1, "Front door's events stay on the timeline");
   check(await page.locator('#filter-camera option', { hasText: 'Front door (removed)' }).count() === 1, 'the camera is marked removed in the filter');
+  const frontCards = await page.locator('li.event .where', { hasText: 'Front door' }).allTextContents();
+  check(frontCards.length > 0 && frontCards.every((w) => w === 'Front door (removed)'),
+    `its events' cards say the camera was removed (${frontCards.length})`);
   await page.goto(`${origin}/#/audit`);
   await page.waitForSelector('ul[aria-label="Audit log, newest first"]');
   check(await page.locator('li.row.foreign').count() === 0, 'still no change marked as not yours');

@@ -56,6 +56,20 @@ function cameraName(id) {
   return c ? c.name : id;
 }
 
+// A camera's name as an event card shows it: marked when the camera was removed.
+function cameraLabel(id) {
+  const c = timeline.cameras.find((c) => c.id === id);
+  return c && c.removed ? `${c.name} (removed)` : cameraName(id);
+}
+
+// An event's length in words: "4.0 s", "1 min 30 s".
+function duration(ms) {
+  const s = Math.round(ms / 100) / 10;
+  if (s < 60) return `${s.toFixed(1)} s`;
+  const whole = Math.round(s);
+  return `${Math.floor(whole / 60)} min ${whole % 60} s`;
+}
+
 async function load(refresh) {
   main.setAttribute('aria-busy', 'true');
   main.replaceChildren(el('p', { class: 'note', text: "Verifying every camera's footage…" }));
@@ -125,8 +139,9 @@ function showTimeline() {
       : el('div', { class: 'nothumb', role: 'img', 'aria-label': 'No thumbnail' });
     const info = el('div', { class: 'info' },
       el('span', { class: 'what', text: e.kind }),
-      el('span', { class: 'where', text: cameraName(e.camera) }),
+      el('span', { class: 'where', text: cameraLabel(e.camera) }),
       el('time', { class: 'when', datetime: new Date(e.started_at).toISOString(), text: when(e.started_at) }),
+      el('span', { class: 'duration', text: duration(e.duration_ms) }),
       badge(e.clip_state));
     if (e.clip_problem) info.append(el('span', { class: 'reason', text: e.clip_problem }));
     if (e.note) info.append(el('span', { class: 'when', text: e.note }));
