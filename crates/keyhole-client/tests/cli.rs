@@ -408,6 +408,31 @@ async fn set_up_pair_list_export_verify_from_the_command_line() {
     server.stop();
 }
 
+/// Runs the shell `command` on a terminal of its own (`script` makes one), typing `input` into
+/// it, without the secrets' environment variables: whether it succeeded, and what it showed.
+fn on_terminal(command: &str, input: &str) -> (bool, String) {
+    use std::io::Write as _;
+    let mut typed = Command::new("/usr/bin/script")
+        .args(["-qec", command, "/dev/null"])
+        .env_remove("KEYHOLE_PASSPHRASE")
+        .env_remove("KEYHOLE_PASSWORD")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    typed
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = typed.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
 /// What the server says is shown, not obeyed: an error message carrying an escape sequence that
 /// would write the terminal's clipboard reaches the terminal as text. A reader that goes away
 /// (`keyhole devices | head -1`) ends the printing quietly, not the command. And a server that
@@ -432,22 +457,8 @@ async fn outside_text_is_shown_not_obeyed_and_a_closed_pipe_is_quiet() {
             env!("CARGO_BIN_EXE_keyhole"),
             store.display()
         );
-        let mut typed = Command::new("/usr/bin/script")
-            .args(["-qec", &command, "/dev/null"])
-            .env_remove("KEYHOLE_PASSPHRASE")
-            .env_remove("KEYHOLE_PASSWORD")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        {
-            use std::io::Write as _;
-            let mut stdin = typed.stdin.take().unwrap();
-            write!(stdin, "not the passphrase\n{PASSPHRASE}\n").unwrap();
-        }
-        let out = typed.wait_with_output().unwrap();
-        let shown = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{shown}");
+        let (ok, shown) = on_terminal(&command, &format!("not the passphrase\n{PASSPHRASE}\n"));
+        assert!(ok, "{shown}");
         assert!(
             shown.contains("does not open") && shown.contains("try again"),
             "{shown}"
@@ -463,28 +474,13 @@ async fn outside_text_is_shown_not_obeyed_and_a_closed_pipe_is_quiet() {
             proxy.url,
             dir.path().join("zed-phrase.txt").display()
         );
-        let mut typed = Command::new("/usr/bin/script")
-            .args(["-qec", &command, "/dev/null"])
-            .env_remove("KEYHOLE_PASSPHRASE")
-            .env_remove("KEYHOLE_PASSWORD")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        {
-            use std::io::Write as _;
-            let mut stdin = typed.stdin.take().unwrap();
-            write!(
-                stdin,
-                "a good password\na good password\n\
-                 first passphrase\nsecond passphrase\n\
-                 first passphrase\nfirst passphrase\n"
-            )
-            .unwrap();
-        }
-        let out = typed.wait_with_output().unwrap();
-        let shown = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{shown}");
+        let (ok, shown) = on_terminal(
+            &command,
+            "a good password\na good password\n\
+             first passphrase\nsecond passphrase\n\
+             first passphrase\nfirst passphrase\n",
+        );
+        assert!(ok, "{shown}");
         assert!(shown.contains("The two differ; once more."), "{shown}");
         let reopened = keyhole(&zed)
             .env("KEYHOLE_PASSPHRASE", "first passphrase")

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::extract::QueryParams;
 use super::proof::Proven;
 use super::records::{VersionQuery, required};
-use super::shares::viewable;
+use super::shares::viewable_version;
 use super::{as_i64, id16, octets};
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -189,10 +189,7 @@ pub(super) async fn retention_floor(
     Path(camera_id): Path<String>,
     QueryParams(q): QueryParams<VersionQuery>,
 ) -> Result<Response, ApiError> {
-    caller.joining()?;
-    let camera_id = id16(&camera_id, "camera id")?;
-    viewable(&state, &caller, &camera_id).await?;
-    let version = q.version.map(|v| as_i64(v, "version")).transpose()?;
+    let (camera_id, version) = viewable_version(&state, &caller, &camera_id, &q).await?;
     let body = state
         .meta
         .retention_floor(&camera_id, version)

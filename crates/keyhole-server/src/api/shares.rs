@@ -230,14 +230,26 @@ pub(super) async fn share(
     Path(camera_id): Path<String>,
     QueryParams(q): QueryParams<VersionQuery>,
 ) -> Result<Response, ApiError> {
-    caller.joining()?;
-    let camera_id = id16(&camera_id, "camera id")?;
-    viewable(&state, &caller, &camera_id).await?;
-    let version = q.version.map(|v| as_i64(v, "version")).transpose()?;
+    let (camera_id, version) = viewable_version(&state, &caller, &camera_id, &q).await?;
     let body = state
         .meta
         .share(&camera_id, version)
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(octets(body))
+}
+
+/// For a GET of a camera's versioned statement: the camera, if the caller (a device, also one
+/// joining) may view it, and the version asked for (`None`: the newest).
+pub(super) async fn viewable_version(
+    state: &AppState,
+    caller: &Caller,
+    camera_id: &str,
+    q: &VersionQuery,
+) -> Result<([u8; 16], Option<i64>), ApiError> {
+    caller.joining()?;
+    let camera_id = id16(camera_id, "camera id")?;
+    viewable(state, caller, &camera_id).await?;
+    let version = q.version.map(|v| as_i64(v, "version")).transpose()?;
+    Ok((camera_id, version))
 }
