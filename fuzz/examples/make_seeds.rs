@@ -7,7 +7,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use keyhole_core::enrollment::DeviceGrant;
-use keyhole_core::envelope::{open_object, seal_object, ObjectDigest, ObjectKind, Suite};
+use keyhole_core::envelope::{
+    open_object, seal_object, ObjectDigest, ObjectKind, ObjectVerifier, Suite, PREFIX_LEN,
+};
 use keyhole_core::event::{seal_event, EventDetails, EventKind};
 use keyhole_core::key_package::{KeyPackage, Recipient, RecipientKey};
 use keyhole_core::keys::DeviceSigningKey;
@@ -58,6 +60,12 @@ fn envelopes(out: &mut Out) {
             let plain: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
             let params = seal_params(ObjectKind::Clip, suite, log2, n);
             let (sealed, _) = seal_object(params, &plain, &view, &cam, &mut rng(n)).expect("seal");
+            let mut verifier = ObjectVerifier::new(&sealed, &cam.public()).expect("verifier");
+            verifier.update(&sealed[PREFIX_LEN..]);
+            let (_, summary) = verifier.finish_summary().expect("summary");
+            let mut seed = (sealed.len() as u64).to_be_bytes().to_vec();
+            seed.extend_from_slice(summary.as_bytes());
+            out.put("object_summary", &format!("{n}"), &seed);
             check_opens(&sealed);
             let name = format!("clip-{}-{log2}-{len}", suite.id());
             for t in [

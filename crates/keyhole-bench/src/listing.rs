@@ -83,7 +83,7 @@ async fn populate(pool: &AnyPool, scale: Scale) -> anyhow::Result<()> {
         .collect();
     let insert = format!(
         "INSERT INTO objects (object_id, account_id, camera_id, kind, sequence, epoch, \
-         captured_at, size, sha256, created_at) VALUES {}",
+         captured_at, size, summary, created_at) VALUES {}",
         values.join(", ")
     );
     for c in 0..scale.cameras {
@@ -97,7 +97,8 @@ async fn populate(pool: &AnyPool, scale: Scale) -> anyhow::Result<()> {
                     .bind(i64::from(seq) + 1)
                     .bind(START_MS + i64::from(seq) * EVERY_MS)
                     .bind(2_000_000i64)
-                    .bind([0u8; 32].to_vec());
+                    // The object summary listings carry (PROTOCOL.md §7.12), at its real size.
+                    .bind(vec![0u8; keyhole_core::envelope::SUMMARY_LEN]);
             }
             q.execute(&mut *tx).await?;
         }

@@ -10,6 +10,7 @@
 pub mod api;
 pub mod enroll;
 pub mod owner;
+mod playback;
 pub mod private_file;
 pub mod ui;
 
@@ -33,7 +34,8 @@ pub fn now() -> keyhole_core::Timestamp {
 
 pub use enroll::{Approval, JoinRequest, PendingEnrollment};
 pub use keyhole_core as core;
-pub use owner::{CameraStatus, ClipReader, Latest, LiveOutcome, Owner};
+pub use owner::{CameraStatus, Latest, LiveOutcome, Owner};
+pub use playback::{ClipReader, MAX_CLIP_READ, Playback};
 
 mod keystore;
 

@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use futures_util::StreamExt;
 use keyhole_core::envelope::{
-    DEFAULT_CHUNK_LOG2, Header, Layout, ObjectKind, OpenError, OpenedObject, Opener, PREFIX_LEN,
-    SignedHeader, TAG_LEN,
+    Header, ObjectSummary, OpenError, OpenedObject, Opener, PREFIX_LEN, SignedHeader,
 };
 use keyhole_core::key_package::{KeyPackage, Recipient, RecipientKey};
 use keyhole_core::log::{EntryBody, EntryKind, LogHash, SignedEntry, statement_hash};
@@ -35,6 +35,7 @@ use crate::ClientError;
 use crate::account_log::AccountLog;
 use crate::api::{Api, Body, Issued, Prover};
 use crate::heads::HeldHead;
+use crate::playback::ClipReader;
 use crate::share::Sharing;
 
 /// What this device knows about one camera.
@@ -87,111 +88,6 @@ impl LiveOutcome {
     #[must_use]
     pub fn delayed(&self) -> bool {
         self.lag_ms.is_some_and(|lag| lag > LIVE_LAG_LIMIT_MS)
-    }
-}
-
-/// A clip opened for reading at any offset (a player seeking): its header verified once, then
-/// only the chunks a read needs are fetched by range and opened. Each chunk is authentic under
-/// the camera-signed clip key; the camera's signature over the whole clip is checked by
-/// [`Owner::verify`] and [`Owner::export`], which read all of it.
-#[derive(Debug)]
-pub struct ClipReader {
-    api: Api,
-    path: String,
-    opener: Opener,
-    layout: Layout,
-    /// The sealed bytes fetched with the header (from offset `PREFIX_LEN` on): the first chunk
-    /// at the usual chunk size, so a player's first read needs no second request.
-    head: Vec<u8>,
-}
-
-/// Sealed bytes fetched after the header when a clip is opened: one chunk and its tag at the
-/// default chunk size.
-const HEAD_FETCH: u64 = (1 << DEFAULT_CHUNK_LOG2) + TAG_LEN as u64;
-
-/// Most plaintext one [`ClipReader::read`] returns.
-pub const MAX_CLIP_READ: u64 = 4 << 20;
-
-impl ClipReader {
-    /// The clip's plaintext length (the MP4's size).
-    #[must_use]
-    pub fn len(&self) -> u64 {
-        self.layout.plaintext_len()
-    }
-
-    /// Whether the clip is empty.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The authenticated header.
-    #[must_use]
-    pub fn header(&self) -> &Header {
-        self.opener.header()
-    }
-
-    /// Plaintext bytes `range` (clamped to the clip and to [`MAX_CLIP_READ`]: fewer bytes
-    /// than asked for may come back, never other bytes).
-    ///
-    /// # Errors
-    /// Server or network failures, or [`ClientError::Untrusted`] if a chunk does not open.
-    pub async fn read(&self, range: std::ops::Range<u64>) -> Result<Vec<u8>, ClientError> {
-        let end = range
-            .end
-            .min(self.len())
-            .min(range.start.saturating_add(MAX_CLIP_READ));
-        if range.start >= end {
-            return Ok(Vec::new());
-        }
-        let (Some(first), Some(last)) = (
-            self.layout.chunk_at(range.start),
-            self.layout.chunk_at(end - 1),
-        ) else {
-            return Ok(Vec::new());
-        };
-        let (Some(from), Some(to)) = (
-            self.layout.chunk_range(first),
-            self.layout.chunk_range(last),
-        ) else {
-            return Ok(Vec::new());
-        };
-        let in_head = |at: u64| {
-            at.checked_sub(PREFIX_LEN as u64)
-                .and_then(|i| usize::try_from(i).ok())
-        };
-        let cached = in_head(from.start)
-            .zip(in_head(to.end))
-            .and_then(|(a, b)| self.head.get(a..b));
-        let sealed = match cached {
-            Some(bytes) => bytes.to_vec(),
-            None => self.api.get_range(&self.path, from.start..to.end).await?.0,
-        };
-        let mut plain = Vec::with_capacity(usize::try_from(end - range.start).unwrap_or(0));
-        let mut at = 0usize;
-        for index in first..=last {
-            let span = self
-                .layout
-                .chunk_range(index)
-                .ok_or_else(|| untrusted("chunk"))?;
-            let len = usize::try_from(span.end - span.start).map_err(untrusted)?;
-            let mut chunk = sealed
-                .get(at..at + len)
-                .ok_or_else(|| untrusted("short range answer"))?
-                .to_vec();
-            at += len;
-            self.opener
-                .open_chunk(&self.layout, index, &mut chunk)
-                .map_err(|e| untrusted(format!("clip chunk {index}: {e}")))?;
-            plain.extend_from_slice(&chunk);
-        }
-        let chunk_size = self.header().chunk_size() as u64;
-        let skip = usize::try_from(range.start - first * chunk_size).map_err(untrusted)?;
-        let want = usize::try_from(end - range.start).map_err(untrusted)?;
-        Ok(plain
-            .get(skip..skip + want)
-            .ok_or_else(|| untrusted("chunks shorter than their layout"))?
-            .to_vec())
     }
 }
 
@@ -292,6 +188,9 @@ struct KeyPackages {
 #[derive(Deserialize)]
 struct ListedObject {
     object_id: String,
+    size: u64,
+    /// PROTOCOL.md §7.12, base64; absent for an object the server stored without one.
+    summary: Option<String>,
 }
 
 /// The log of `account` as the server shows its start: entry 1 and the roster version 1 it
@@ -1396,7 +1295,48 @@ impl Owner {
         Ok(Checked::from_open(&prefix, result))
     }
 
-    /// Opens `object`, a clip of `camera`, for reading at any offset ([`ClipReader`]).
+    /// What an object's summary shows without its payload: the camera's signatures over its
+    /// header and over the payload digest and chunk count its listed size implies, that it is
+    /// the object listed, and that this device's key for its epoch opens its clip key. Whether
+    /// the stored chunks still match is left to opening it.
+    fn check_summary(
+        &self,
+        camera: &CameraId,
+        listed_id: &ObjectId,
+        summary: &ObjectSummary,
+        size: u64,
+    ) -> Result<Checked, ClientError> {
+        let keys = self.camera(camera)?;
+        let camera_key = keys.records[0].body().camera_key;
+        let prefix = summary.prefix();
+        let verified = match summary.verify(size, &camera_key) {
+            Ok(v) => v,
+            Err(e) => return Ok(Checked::from_open(prefix, Err(e))),
+        };
+        let header = verified.object.header.clone();
+        let failed = |reason| Checked::Failed {
+            header: Some(header.clone()),
+            reason,
+        };
+        if header.object_id != *listed_id {
+            return Ok(failed(Failure::Mislabeled {
+                sealed_id: header.object_id,
+            }));
+        }
+        let Some(viewing) = keys.viewing.get(&header.epoch) else {
+            return Ok(failed(Failure::NoViewingKey {
+                epoch: header.epoch,
+            }));
+        };
+        Ok(match Opener::from_signed(verified.signed, viewing) {
+            Ok(_) => Checked::Verified(verified.object),
+            Err(e) => Checked::from_open(prefix, Err(e)),
+        })
+    }
+
+    /// Opens `object`, a clip of `camera`, for reading at any offset ([`ClipReader`]); the
+    /// whole clip is checked against the camera's signature in the background meanwhile, and
+    /// every chunk read is bound to it ([`ClipReader::playback`]).
     ///
     /// # Errors
     /// Server or network failures, or [`ClientError::Untrusted`] if its header does not verify
@@ -1408,39 +1348,13 @@ impl Owner {
         object: &ObjectId,
     ) -> Result<ClipReader, ClientError> {
         let keys = self.camera(camera)?;
-        let camera_key = keys.records[0].body().camera_key;
-        let path = format!("/v1/objects/{object}");
-        // The header and, in the same request, the first chunk a player will ask for.
-        let (mut fetched, sealed_len) = self
-            .api
-            .get_range(&path, 0..PREFIX_LEN as u64 + HEAD_FETCH)
-            .await?;
-        if fetched.len() < PREFIX_LEN {
-            return Err(untrusted(format!(
-                "object {object} is shorter than a header"
-            )));
-        }
-        let head = fetched.split_off(PREFIX_LEN);
-        let signed = SignedHeader::verify(&fetched, &camera_key).map_err(untrusted)?;
-        let header = signed.header().clone();
-        if header.object_id != *object || header.kind != ObjectKind::Clip {
-            return Err(untrusted(format!(
-                "object {object} is not that camera's clip"
-            )));
-        }
-        let viewing = keys
-            .viewing
-            .get(&header.epoch)
-            .ok_or_else(|| untrusted(format!("no viewing key for epoch {}", header.epoch)))?;
-        let layout = Layout::new(&header, sealed_len).map_err(untrusted)?;
-        let opener = Opener::from_signed(signed, viewing).map_err(untrusted)?;
-        Ok(ClipReader {
-            api: self.api.clone(),
-            path,
-            opener,
-            layout,
-            head,
-        })
+        ClipReader::open(
+            &self.api,
+            object,
+            &keys.records[0].body().camera_key,
+            &keys.viewing,
+        )
+        .await
     }
 
     /// The newest object of `camera` this device has verified (kept in the key store), against
@@ -1450,10 +1364,12 @@ impl Owner {
         self.cameras.get(camera).and_then(|keys| keys.verified)
     }
 
-    /// Lists everything the server holds for `camera`, downloads and verifies each object, and
-    /// reports what is verified, tampered, swapped, replayed, reordered or missing — including
-    /// objects this device verified before that the listing no longer shows. The newest object
-    /// verified is remembered for the next listing (save the key store to keep it).
+    /// Lists everything the server holds for `camera`, verifies each object's place in the
+    /// camera's chain from its summary (PROTOCOL.md §7.12) without downloading it, and reports
+    /// what is verified, swapped, replayed, reordered or missing — including objects this
+    /// device verified before that the listing no longer shows. Altered video is found when it
+    /// is played or exported, or by [`Owner::verify_full_at`]. The newest object verified is
+    /// remembered for the next listing (save the key store to keep it).
     ///
     /// # Errors
     /// Server or network failures; verification failures are in the report, not errors.
@@ -1471,30 +1387,70 @@ impl Owner {
         camera: &CameraId,
         now: Timestamp,
     ) -> Result<Report, ClientError> {
+        self.verify_with(camera, now, None).await
+    }
+
+    /// [`Owner::verify_at`], downloading and opening every object in full as well: the check
+    /// that also finds altered video. `progress` is told `(objects done, objects listed)` after
+    /// each object.
+    ///
+    /// # Errors
+    /// As [`Owner::verify`].
+    pub async fn verify_full_at(
+        &mut self,
+        camera: &CameraId,
+        now: Timestamp,
+        progress: &mut (dyn FnMut(usize, usize) + Send),
+    ) -> Result<Report, ClientError> {
+        self.verify_with(camera, now, Some(progress)).await
+    }
+
+    async fn verify_with(
+        &mut self,
+        camera: &CameraId,
+        now: Timestamp,
+        mut full: Option<&mut (dyn FnMut(usize, usize) + Send)>,
+    ) -> Result<Report, ClientError> {
         self.refresh_head(camera).await?;
-        let keys = self.camera(camera)?;
-        let mut listed = Vec::new();
+        let mut objects = Vec::new();
         let mut after = 0u64;
         loop {
             let page: Listing = self
                 .api
                 .get_json(&format!("/v1/cameras/{camera}/objects?after={after}"))
                 .await?;
-            for o in &page.objects {
-                let id: ObjectId = o.object_id.parse().map_err(untrusted)?;
-                let checked = self
-                    .open_object(camera, &o.object_id, &mut |_| Ok(()))
-                    .await?;
-                listed.push(Listed {
-                    listed_id: id,
-                    checked,
-                });
-            }
+            objects.extend(page.objects);
             match page.next_after {
                 Some(n) if n > after => after = n,
                 _ => break,
             }
         }
+        let mut listed = Vec::with_capacity(objects.len());
+        for (done, o) in objects.iter().enumerate() {
+            let listed_id: ObjectId = o.object_id.parse().map_err(untrusted)?;
+            let summary = o
+                .summary
+                .as_deref()
+                .and_then(|s| STANDARD.decode(s).ok())
+                .and_then(|b| ObjectSummary::decode(&b).ok());
+            let checked = match (&mut full, summary) {
+                (None, Some(summary)) => {
+                    self.check_summary(camera, &listed_id, &summary, o.size)?
+                }
+                (full, _) => {
+                    // Asked for the full check, or nothing else to go on.
+                    let checked = self
+                        .open_object(camera, &o.object_id, &mut |_| Ok(()))
+                        .await?;
+                    if let Some(progress) = full {
+                        progress(done + 1, objects.len());
+                    }
+                    checked
+                }
+            };
+            listed.push(Listed { listed_id, checked });
+        }
+        let keys = self.camera(camera)?;
         let expect = Expectations {
             camera_id: *camera,
             epochs: keys

@@ -14,8 +14,8 @@
 mod common;
 
 use keyhole_camera::{Agent, AgentSettings};
-use keyhole_client::{ClientError, JoinRequest, Owner};
-use keyhole_core::envelope::{Header, Layout, PREFIX_LEN};
+use keyhole_client::{ClientError, JoinRequest, Owner, Playback};
+use keyhole_core::envelope::{Header, Layout, PREFIX_LEN, SealParams, Sealer};
 use keyhole_core::event::{EventDetails, EventKind};
 use keyhole_core::pairing::{PairingCode, PairingSecret, RegistrationProof};
 use keyhole_core::record::{CameraRecordBody, CameraState};
@@ -137,8 +137,25 @@ impl World {
         out
     }
 
+    /// The full check: every object downloaded and opened, so attacks on the stored bytes
+    /// show. (The listing-only check is attacked in
+    /// `a_listing_is_verified_from_its_summaries_and_its_lies_are_caught`.)
     async fn report(&mut self) -> Report {
-        self.owner.verify(&self.camera_id).await.unwrap()
+        self.owner
+            .verify_full_at(&self.camera_id, keyhole_client::now(), &mut |_, _| {})
+            .await
+            .unwrap()
+    }
+
+    /// The listing-only check: the chain from the objects' summaries.
+    async fn chain_problems(&mut self, object: &ObjectId) -> Vec<String> {
+        let report = self.owner.verify(&self.camera_id).await.unwrap();
+        let entry = report
+            .entries
+            .iter()
+            .find(|e| e.listed_id == *object)
+            .unwrap_or_else(|| panic!("{object} not listed:\n{report}"));
+        entry.problems.iter().map(ToString::to_string).collect()
     }
 
     /// The problems the report finds with `object`, as text.
@@ -649,6 +666,226 @@ async fn altered_and_cut_objects_are_reported_and_never_exported() {
         "{problems:?}"
     );
     assert!(matches!(w.export(&event).await, Checked::Failed { .. }));
+}
+
+/// Rewrites the listed entry of `object` in a listing's JSON with `change`.
+fn listed_entry(
+    object: ObjectId,
+    change: impl Fn(&mut serde_json::Map<String, Value>) + Send + Sync + 'static,
+) -> impl Fn(&mut Vec<u8>) + Send + Sync + 'static {
+    move |body: &mut Vec<u8>| {
+        let mut listing: Value = serde_json::from_slice(body).unwrap();
+        for entry in listing["objects"].as_array_mut().unwrap() {
+            if entry["object_id"] == object.to_string() {
+                change(entry.as_object_mut().unwrap());
+            }
+        }
+        *body = serde_json::to_vec(&listing).unwrap();
+    }
+}
+
+/// A summary field changed by `change` on its decoded bytes.
+fn summary_bytes(entry: &mut serde_json::Map<String, Value>, change: impl Fn(&mut Vec<u8>)) {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut bytes = b64.decode(entry["summary"].as_str().unwrap()).unwrap();
+    change(&mut bytes);
+    entry.insert("summary".into(), Value::String(b64.encode(bytes)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_is_verified_from_its_summaries_and_its_lies_are_caught() {
+    let mut w = World::new(17).await;
+    let clips = w.clips(3, NOW).await;
+    let (first, second, third) = (clips[0].0, clips[1].0, clips[2].0);
+    let listing = format!("/v1/cameras/{}/objects?after=0", w.camera_id);
+
+    // Honest: the chain verifies without downloading a single object (the rule below counts
+    // every object download).
+    let before = w.owner_view.applied();
+    w.owner_view.rewrite(
+        |m: &Method, p: &str| *m == Method::GET && p.starts_with("/v1/objects/"),
+        |_| {},
+    );
+    assert!(w.owner.verify(&w.camera_id).await.unwrap().is_clean());
+    assert_eq!(w.owner_view.applied(), before);
+
+    let third_summary = {
+        let listed: Value = w.owner.api().get_json(&listing).await.unwrap();
+        listed["objects"][2]["summary"].clone()
+    };
+    type Lie = Box<dyn Fn(&mut serde_json::Map<String, Value>) + Send + Sync>;
+    let lies: Vec<(&str, Lie, &str)> = vec![
+        (
+            "a header byte of the summary flipped",
+            Box::new(|e| summary_bytes(e, |b| b[40] ^= 1)),
+            "header is not signed",
+        ),
+        (
+            "the payload digest in the summary changed",
+            Box::new(|e| summary_bytes(e, |b| b[PREFIX_LEN + 3] ^= 1)),
+            "signature over the content does not verify",
+        ),
+        (
+            "the size claims one more chunk",
+            Box::new(|e| {
+                let size = e["size"].as_u64().unwrap() + 65_552;
+                e.insert("size".into(), size.into());
+            }),
+            "signature over the content does not verify",
+        ),
+        (
+            "the size is impossible",
+            Box::new(|e| {
+                e.insert("size".into(), 100.into());
+            }),
+            "does not fit the chunk layout",
+        ),
+        (
+            "the third clip's summary listed as the second",
+            Box::new(move |e| {
+                e.insert("summary".into(), third_summary.clone());
+            }),
+            "lists it under another id",
+        ),
+    ];
+    for (what, lie, message) in lies {
+        w.owner_view.clear();
+        let before = w.owner_view.applied();
+        w.owner_view
+            .rewrite(get(listing.clone()), listed_entry(second, lie));
+        let problems = w.chain_problems(&second).await;
+        assert!(w.owner_view.applied() > before, "{what} was not applied");
+        assert!(
+            problems.iter().any(|p| p.contains(message)),
+            "{what}: {problems:?}"
+        );
+        assert!(w.chain_problems(&first).await.is_empty(), "{what}");
+    }
+
+    // Without a summary the device falls back to opening the object, which verifies.
+    w.owner_view.clear();
+    w.owner_view.rewrite(
+        get(listing.clone()),
+        listed_entry(third, |e| {
+            e.remove("summary");
+        }),
+    );
+    assert!(w.chain_problems(&third).await.is_empty());
+
+    // Stored bytes altered while the listing stays honest: the listing-only check cannot see
+    // it, but nothing altered is ever exported, and the full check names it.
+    w.owner_view.clear();
+    w.owner_view
+        .rewrite(get(format!("/v1/objects/{second}")), |b| {
+            b[PREFIX_LEN + 70_000] ^= 1;
+        });
+    assert!(w.chain_problems(&second).await.is_empty());
+    assert!(matches!(w.export(&second).await, Checked::Failed { .. }));
+    let problems = w.problems(&second).await;
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("chunk 1 failed authentication")),
+        "{problems:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunk_made_by_a_holder_of_the_clip_key_is_caught_during_playback() {
+    let mut w = World::new(18).await;
+    let video: Vec<u8> = (0..CLIP_LEN).map(|j| (j % 251) as u8).collect();
+    // The holder of the clip key: it repeats the camera's random draws (object ids, then the
+    // clip key and the HPKE wrap), so it seals other video under the very same header,
+    // with its own signing key — its chunks open under that header and clip key.
+    w.camera.refresh_record(&mut w.rng).await.unwrap();
+    let mut holder = w.rng.clone();
+    let clip = w.camera.seal_clip(&video, NOW, &mut w.rng).unwrap();
+    w.camera.upload_pending().await.unwrap();
+    w.owner.sync_camera(&w.camera_id).await.unwrap();
+    let sealed = w.stored(&clip);
+    let header = Header::decode(&sealed).unwrap();
+    let record = keyhole_core::record::SignedCameraRecord::decode(
+        &w.owner
+            .api()
+            .get_bytes(&format!("/v1/cameras/{}/record", w.camera_id))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    // The agent draws an object id, and another for the parameters it then replaces.
+    let _ = (ObjectId::random(&mut holder), ObjectId::random(&mut holder));
+    let params = SealParams {
+        kind: header.kind,
+        suite: header.suite,
+        chunk_log2: header.chunk_log2,
+        camera_id: header.camera_id,
+        object_id: header.object_id,
+        epoch: header.epoch,
+        sequence: header.sequence,
+        previous: header.previous,
+        captured_at: header.captured_at,
+    };
+    let other: Vec<u8> = vec![0x5a; CLIP_LEN];
+    let holders_key = CameraKey::generate(&mut ChaCha20Rng::seed_from_u64(99));
+    let mut forged = Vec::new();
+    let mut sealer = Sealer::new(
+        params,
+        &record.unverified_body().viewing_key,
+        &holders_key,
+        &mut holder,
+        &mut forged,
+    )
+    .unwrap();
+    sealer.update(&other, &mut forged);
+    let _ = sealer.finish(&mut forged);
+    assert_eq!(
+        forged[..172],
+        sealed[..172],
+        "the holder's header is the camera's"
+    );
+    let c = chunks(&sealed);
+    let swapped = c[2].clone();
+    let forged_chunk = forged[swapped.clone()].to_vec();
+
+    // The server serves the holder's chunk 2 in every ranged read of it, and the honest
+    // clip when the whole is fetched: the chunk opens, and the whole clip verifies.
+    let at = swapped.clone();
+    w.owner_view.rewrite(
+        |m: &Method, p: &str| *m == Method::GET && p.starts_with("/v1/objects/"),
+        move |b| {
+            if b.len() == (at.end - at.start) {
+                b.copy_from_slice(&forged_chunk);
+            }
+        },
+    );
+    let reader = w.owner.open_clip(&w.camera_id, &clip).await.unwrap();
+    let chunk_size = header.chunk_size() as u64;
+    let read = reader.read(2 * chunk_size..3 * chunk_size).await;
+    assert!(w.owner_view.applied() > 0, "the chunk was not swapped");
+    assert_eq!(
+        read.unwrap(),
+        other[2 * chunk_size as usize..3 * chunk_size as usize],
+        "the holder's chunk opens under the clip key"
+    );
+    // Bound to what the camera sealed: once the whole clip is checked, the swap is named, and
+    // the clip is not verified.
+    let outcome = reader.checked().await;
+    assert!(
+        matches!(&outcome, Playback::Tampered(why) if why.contains("chunk 2 served for playback")),
+        "{outcome:?}"
+    );
+    assert!(reader.read(0..1000).await.is_err());
+    // Read again after the check: refused before it is opened.
+    let reader = w.owner.open_clip(&w.camera_id, &clip).await.unwrap();
+    assert_eq!(reader.checked().await, Playback::Verified);
+    assert_eq!(reader.read(0..1000).await.unwrap(), video[..1000]);
+    let refused = reader.read(2 * chunk_size..3 * chunk_size).await;
+    assert!(
+        matches!(&refused, Err(ClientError::Untrusted(why)) if why.contains("not the chunk the camera sealed")),
+        "{refused:?}"
+    );
+    assert!(matches!(reader.playback(), Playback::Tampered(_)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,7 +18,7 @@ use keyhole_camera::{Agent, AgentSettings};
 use keyhole_client::{ClientError, Owner};
 use keyhole_core::key_package::KeyPackage;
 use keyhole_core::recovery::KdfParams;
-use keyhole_core::report::Problem;
+use keyhole_core::report::{Checked, Failure, Problem};
 use keyhole_core::roster::DeviceEntry;
 use keyhole_core::{CameraId, DeviceId, DeviceKeys, ObjectId, Timestamp};
 use keyhole_http::Endpoint;
@@ -261,8 +261,18 @@ async fn a_shared_camera_is_viewed_by_the_member_until_withdrawn() {
         opens(&mut bob, &camera_id, &after).await,
         vec![Problem::NoViewingKey { epoch: 3 }]
     );
+    let mut opened = Vec::new();
+    assert!(matches!(
+        bob.export(&camera_id, &after, &mut opened).await.unwrap(),
+        Checked::Failed {
+            reason: Failure::NoViewingKey { epoch: 3 },
+            ..
+        }
+    ));
+    assert!(opened.is_empty());
     assert!(packages(&bob, None).await.iter().all(|p| p.epoch < 3));
-    assert!(bob_view.applied() >= 4);
+    // Two listings and the object were answered by the server that should not have.
+    assert!(bob_view.applied() >= 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

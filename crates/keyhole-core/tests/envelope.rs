@@ -469,6 +469,39 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    /// The chunk digester, however the bytes are split, digests exactly the chunks the layout
+    /// names, and the summary the keyless verifier returns verifies to the same digest.
+    #[test]
+    fn chunk_digests_follow_the_layout(len in 0usize..6000, cut in any::<prop::sample::Index>()) {
+        use keyhole_core::envelope::{ChunkDigester, Layout, ObjectVerifier, digest_chunk};
+        let (sealed, summary) = seal_object(params(Suite::ChaCha20Poly1305, 10, 1), &plaintext(len, 4), &viewing(1).public(), &camera(), &mut rng(5)).unwrap();
+        let header = Header::decode(&sealed).unwrap();
+        let layout = Layout::new(&header, sealed.len() as u64).unwrap();
+        let body = &sealed[PREFIX_LEN..];
+        let split = cut.index(body.len() + 1);
+        let mut digester = ChunkDigester::new(&header);
+        digester.update(&body[..split]);
+        digester.update(&body[split..]);
+        let digests = digester.finish();
+        prop_assert_eq!(digests.len() as u64, layout.chunks());
+        for i in 0..layout.chunks() {
+            let r = layout.chunk_range(i).unwrap();
+            let chunk = &sealed[r.start as usize..r.end as usize];
+            prop_assert!(digests.matches(i, chunk));
+            prop_assert_eq!(digests.get(i), Some(&digest_chunk(chunk)));
+        }
+        prop_assert!(!digests.matches(layout.chunks(), b""));
+        let mut v = ObjectVerifier::new(&sealed, &camera().public()).unwrap();
+        v.update(body);
+        let (digest, listed) = v.finish_summary().unwrap();
+        prop_assert_eq!(digest, summary.digest);
+        prop_assert_eq!(listed.digest(), summary.digest);
+        prop_assert_eq!(listed.verify(sealed.len() as u64, &camera().public()).unwrap().object.digest, summary.digest);
+    }
+}
+
 /// A live session as the camera makes it and a viewer opens it: the prefix, the viewer's check
 /// (asking with nonce `[9; 16]`) and the frames `0..n`, each as sealed, with its opened fragment.
 fn live_viewed(

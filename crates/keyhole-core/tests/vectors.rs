@@ -28,8 +28,8 @@ use keyhole_core::enrollment::{
     DeviceGrant, EnrollmentError, EnrollmentRequest, Joining, NONCE_LEN,
 };
 use keyhole_core::envelope::{
-    Header, ObjectDigest, ObjectKind, OpenError, PREFIX_LEN, SealParams, Sealer, Suite, TAG_LEN,
-    TRAILER_LEN, Tamper, open_object,
+    Header, ObjectDigest, ObjectKind, ObjectSummary, ObjectVerifier, OpenError, PREFIX_LEN,
+    SealParams, Sealer, Suite, TAG_LEN, TRAILER_LEN, Tamper, open_object,
 };
 use keyhole_core::event::{EventDetails, EventKind};
 use keyhole_core::key_package::{KeyPackage, KeyPackageError, Recipient, RecipientKey};
@@ -1844,6 +1844,80 @@ fn live_request_vectors() -> Vec<Vector> {
     ]
 }
 
+fn object_summary_vectors() -> Vec<Vector> {
+    let p = envelope_params(Suite::Aes256Gcm, ObjectKind::Clip, 1);
+    let (sealed, digest) = seal_fixed(p, &plaintext(2500, 1), &camera(), &viewing(1).public());
+    let mut verifier = ObjectVerifier::new(&sealed, &camera().public()).unwrap();
+    verifier.update(&sealed[PREFIX_LEN..]);
+    let (_, summary) = verifier.finish_summary().unwrap();
+    let summary = summary.as_bytes().to_vec();
+    let v = |name, about, camera_seed: &[u8], bytes: &[u8], len: u64, expect: &str| {
+        Vector::new(name, about, "object-summary")
+            .hex("camera-seed", camera_seed)
+            .set("sealed-len", len.to_string())
+            .hex("summary", bytes)
+            .set("expect", expect)
+    };
+    let len = sealed.len() as u64;
+    let mut digest_changed = summary.clone();
+    digest_changed[PREFIX_LEN] ^= 1;
+    vec![
+        v(
+            "99-object-summary",
+            "The summary of vector 01 (prefix, payload digest, trailer) with its sealed length: \
+             three 1 KiB chunks, 2500 plaintext bytes, and vector 01's object digest.",
+            camera().seed().as_ref(),
+            &summary,
+            len,
+            "ok",
+        )
+        .set("chunks", "3")
+        .set("plaintext-len", "2500")
+        .hex("digest", &digest.0),
+        v(
+            "100-object-summary-payload-digest-altered",
+            "The same summary with the first byte of the payload digest flipped.",
+            camera().seed().as_ref(),
+            &digest_changed,
+            len,
+            "trailer signature",
+        ),
+        v(
+            "101-object-summary-one-chunk-more",
+            "The same summary listed with a sealed length one full chunk (1040 bytes) longer: the \
+             chunk count the trailer signs no longer matches.",
+            camera().seed().as_ref(),
+            &summary,
+            len + 1040,
+            "trailer signature",
+        ),
+        v(
+            "102-object-summary-impossible-length",
+            "The same summary listed with a sealed length of 300 bytes, shorter than any object.",
+            camera().seed().as_ref(),
+            &summary,
+            300,
+            "length",
+        ),
+        v(
+            "103-object-summary-other-camera",
+            "The same summary checked under another camera's key.",
+            other_camera().seed().as_ref(),
+            &summary,
+            len,
+            "header signature",
+        ),
+        v(
+            "104-object-summary-truncated",
+            "The summary without its last byte.",
+            camera().seed().as_ref(),
+            &summary[..summary.len() - 1],
+            len,
+            "malformed",
+        ),
+    ]
+}
+
 fn all_vectors() -> Vec<Vector> {
     [
         envelope_vectors(),
@@ -1863,6 +1937,7 @@ fn all_vectors() -> Vec<Vector> {
         retention_vectors(),
         live_checkpoint_vectors(),
         live_request_vectors(),
+        object_summary_vectors(),
     ]
     .into_iter()
     .flatten()
@@ -1932,6 +2007,7 @@ fn run(name: &str) {
         "retention-floor" => run_retention_floor(&f),
         "live-checkpoint" => run_live_checkpoint(&f),
         "live-request" => run_live_request(&f),
+        "object-summary" => run_object_summary(&f),
         other => panic!("unknown vector format {other}"),
     }
 }
@@ -2336,6 +2412,22 @@ fn run_device_proof(f: &Fields) {
     }
 }
 
+fn run_object_summary(f: &Fields) {
+    let key = CameraKey::from_seed(&f.arr("camera-seed")).public();
+    let result = ObjectSummary::decode(&f.bytes("summary"))
+        .map_err(OpenError::Malformed)
+        .and_then(|s| s.verify(f.num("sealed-len"), &key));
+    match result {
+        Ok(verified) => {
+            assert_eq!(f.expect(), "ok");
+            assert_eq!(verified.object.chunks, f.num("chunks"));
+            assert_eq!(verified.object.plaintext_len, f.num("plaintext-len"));
+            assert_eq!(verified.object.digest.0.to_vec(), f.bytes("digest"));
+        }
+        Err(e) => assert_eq!(open_error_name(&e), f.expect()),
+    }
+}
+
 fn run_camera_head(f: &Fields) {
     let key = CameraPublicKey::from_bytes(&f.arr("camera-public")).unwrap();
     match CameraHead::verify(&f.bytes("head"), &CameraId(f.arr("camera-id")), &key) {
@@ -2521,4 +2613,10 @@ vector_tests! {
     v96_live_request => "96-live-request",
     v97_live_request_other_key => "97-live-request-other-key",
     v98_live_request_truncated => "98-live-request-truncated",
+    v99_object_summary => "99-object-summary",
+    v100_object_summary_payload_digest_altered => "100-object-summary-payload-digest-altered",
+    v101_object_summary_one_chunk_more => "101-object-summary-one-chunk-more",
+    v102_object_summary_impossible_length => "102-object-summary-impossible-length",
+    v103_object_summary_other_camera => "103-object-summary-other-camera",
+    v104_object_summary_truncated => "104-object-summary-truncated",
 }

@@ -1,8 +1,10 @@
 //! `keyhole-server check`: verifies that metadata and blobs agree. Every row has its blob with
-//! the recorded size and SHA-256; every blob has a row.
+//! the recorded size, verifying under its camera's key to the recorded summary; every blob has
+//! a row.
 
 use futures_util::TryStreamExt;
-use sha2::{Digest, Sha256};
+use keyhole_core::CameraPublicKey;
+use keyhole_core::envelope::{ObjectSummary, ObjectVerifier, PREFIX_LEN};
 
 use crate::AppState;
 
@@ -45,13 +47,11 @@ pub async fn run(state: &AppState) -> anyhow::Result<CheckReport> {
             report.missing_blobs.push(id);
             continue;
         };
-        let mut hasher = Sha256::new();
-        let mut stream = state.blobs.read(&row.object_id, 0..size).await?;
-        while let Some(chunk) = stream.try_next().await? {
-            hasher.update(&chunk);
-        }
-        let digest: [u8; 32] = hasher.finalize().into();
-        if i64::try_from(size).ok() != Some(row.size) || digest != row.sha256 {
+        let intact = size_matches(size, row.size)
+            && blob_verifies(state, row).await?.is_some_and(|summary| {
+                row.summary.is_empty() || summary.as_bytes()[..] == row.summary[..]
+            });
+        if !intact {
             report.corrupt_blobs.push(id);
         }
     }
@@ -63,4 +63,44 @@ pub async fn run(state: &AppState) -> anyhow::Result<CheckReport> {
     }
     report.orphan_blobs.sort();
     Ok(report)
+}
+
+fn size_matches(blob: u64, row: i64) -> bool {
+    i64::try_from(blob).ok() == Some(row)
+}
+
+/// Streams a blob through the keyless verifier under its camera's key: its summary if the
+/// bytes are exactly what the camera sealed, `None` if not.
+async fn blob_verifies(
+    state: &AppState,
+    row: &crate::store::ObjectRow,
+) -> anyhow::Result<Option<ObjectSummary>> {
+    let Some(camera) = state.meta.camera(&row.camera_id).await? else {
+        return Ok(None);
+    };
+    let key = CameraPublicKey::from_bytes(&camera.camera_key)?;
+    let size = u64::try_from(row.size)?;
+    let mut stream = state.blobs.read(&row.object_id, 0..size).await?;
+    let mut prefix = Vec::with_capacity(PREFIX_LEN);
+    let mut verifier: Option<ObjectVerifier> = None;
+    while let Some(chunk) = stream.try_next().await? {
+        let mut rest = &chunk[..];
+        if verifier.is_none() {
+            let take = (PREFIX_LEN - prefix.len()).min(rest.len());
+            prefix.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if prefix.len() == PREFIX_LEN {
+                match ObjectVerifier::new(&prefix, &key) {
+                    Ok(v) => verifier = Some(v),
+                    Err(_) => return Ok(None),
+                }
+            }
+        }
+        if let Some(v) = verifier.as_mut() {
+            v.update(rest);
+        }
+    }
+    Ok(verifier
+        .and_then(|v| v.finish_summary().ok())
+        .map(|(_, s)| s))
 }

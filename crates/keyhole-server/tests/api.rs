@@ -9,8 +9,9 @@
 
 mod common;
 
+use base64::Engine as _;
 use common::*;
-use keyhole_core::envelope::open_object;
+use keyhole_core::envelope::{ObjectSummary, open_object};
 use keyhole_core::key_package::{KeyPackage, Recipient, RecipientKey};
 use keyhole_core::log::{ENTRY_LEN, EntryBody, EntryKind, HeadStatement, LogHash};
 use keyhole_core::pairing::{PairingCode, RegistrationProof};
@@ -556,7 +557,8 @@ async fn objects_upload_list_download_and_authorization() {
     assert_eq!(again.status(), StatusCode::OK);
     let again: Value = again.json().await.unwrap();
     assert_eq!(again["created"], false);
-    assert_eq!(again["sha256"], first["sha256"]);
+    assert_eq!(again["digest"].as_str().unwrap().len(), 64);
+    assert_eq!(again["digest"], first["digest"]);
     let (id2, clip2) = seal(&camera, camera_id, &viewing, 2, 10);
     assert_eq!(
         upload(&s, &camera_token, id2, clip2.clone()).await.status(),
@@ -610,6 +612,32 @@ async fn objects_upload_list_download_and_authorization() {
     assert_eq!(seqs, vec![1, 2]);
     assert_eq!(list["objects"][0]["object_id"], id1.to_string());
     assert!(list["next_after"].is_null());
+    // Each listed object carries its summary, which verifies under the camera's key to the
+    // digest the upload answered with.
+    let listed = &list["objects"][0];
+    let summary = ObjectSummary::decode(
+        &base64::engine::general_purpose::STANDARD
+            .decode(listed["summary"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let verified = summary
+        .verify(listed["size"].as_u64().unwrap(), &camera.public())
+        .unwrap();
+    assert_eq!(
+        verified.object.digest.to_string(),
+        first["digest"].as_str().unwrap()
+    );
+    // A listed size that implies one more chunk than the camera signed does not verify.
+    let one_more_chunk = verified.object.header.chunk_size() as u64 + 16;
+    assert!(
+        summary
+            .verify(
+                listed["size"].as_u64().unwrap() + one_more_chunk,
+                &camera.public()
+            )
+            .is_err()
+    );
     let page: Value = ana
         .get(&s, &format!("/v1/cameras/{camera_id}/objects?limit=1"))
         .await
@@ -815,8 +843,19 @@ async fn objects_upload_list_download_and_authorization() {
         b"x",
     )
     .unwrap();
+    // A blob altered in place is reported: it no longer verifies to its summary.
+    let blob2 = dir
+        .path()
+        .join("blobs/objects")
+        .join(hex::encode(&bid.0[..1]))
+        .join(bid.to_string());
+    let mut bytes = std::fs::read(&blob2).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    std::fs::write(&blob2, bytes).unwrap();
     let report = keyhole_server::check::run(&state).await.unwrap();
     assert_eq!(report.missing_blobs, vec![id1.to_string()]);
+    assert_eq!(report.corrupt_blobs, vec![bid.to_string()]);
     assert_eq!(report.orphan_blobs, vec![hex::encode([0xee; 16])]);
 }
 

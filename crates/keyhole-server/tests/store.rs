@@ -42,7 +42,7 @@ fn object(id: u8, sequence: i64, captured_at: i64, size: i64) -> ObjectRow {
         epoch: 1,
         captured_at,
         size,
-        sha256: [id; 32],
+        summary: vec![id; 332],
         created_at: 1000,
     }
 }
@@ -297,7 +297,7 @@ async fn objects(s: &dyn MetaStore) {
     );
     conflict(
         s.insert_object(&ObjectRow {
-            sha256: [0; 32],
+            summary: vec![0; 332],
             ..object(21, 1, 100, 1000)
         })
         .await,

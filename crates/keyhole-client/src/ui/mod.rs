@@ -145,6 +145,10 @@ pub async fn serve(
         .route("/api/timeline", get(timeline::timeline))
         .route("/api/thumbnails/{event}", get(timeline::thumbnail))
         .route("/api/clips/{camera}/{clip}", get(timeline::clip))
+        .route(
+            "/api/clips/{camera}/{clip}/check",
+            get(timeline::clip_check),
+        )
         .route("/api/live/{camera}", get(live::live))
         .route("/api/live/{camera}/status", get(live::status))
         .route("/api/cameras", get(manage::cameras))

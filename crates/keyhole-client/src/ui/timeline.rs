@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::{Viewer, failed};
-use crate::{ClientError, ClipReader};
+use crate::{ClientError, ClipReader, Playback};
 
 /// The timeline as last built, with the thumbnails it opened.
 pub(super) struct Built {
@@ -216,6 +216,33 @@ impl Viewer {
         })
     }
 
+    /// Marks the clips that playing found tampered, on their events and among the problems.
+    fn mark_played(&self, timeline: &mut Timeline) {
+        let clips = self
+            .clips
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for event in &mut timeline.events {
+            let Some(reader) = event
+                .clip
+                .as_deref()
+                .and_then(|c| c.parse::<ObjectId>().ok())
+                .and_then(|c| clips.get(&c))
+            else {
+                continue;
+            };
+            if let Playback::Tampered(why) = reader.playback() {
+                event.clip_state = "tampered";
+                event.clip_problem = Some(why.clone());
+                timeline.problems.push(ProblemView {
+                    camera: event.camera.clone(),
+                    object: event.clip.clone(),
+                    problem: why,
+                });
+            }
+        }
+    }
+
     async fn clip_reader(
         &self,
         camera: &CameraId,
@@ -248,9 +275,47 @@ pub(super) async fn timeline(
     Query(q): Query<RefreshQuery>,
 ) -> Response {
     match viewer.built(q.refresh.unwrap_or(false)).await {
-        Ok(built) => axum::Json(built.timeline.clone()).into_response(),
+        Ok(built) => {
+            let mut timeline = built.timeline.clone();
+            viewer.mark_played(&mut timeline);
+            axum::Json(timeline).into_response()
+        }
         Err(e) => failed(&e),
     }
+}
+
+#[derive(Serialize)]
+struct ClipCheck {
+    /// `verified`, `tampered`, `unchecked` or `checking`.
+    state: &'static str,
+    reason: Option<String>,
+}
+
+/// How long one check request waits for the whole clip to be checked.
+const CHECK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Waits for the check of the whole clip being played (and of every piece played so far).
+pub(super) async fn clip_check(
+    State(viewer): State<Arc<Viewer>>,
+    Path((camera, clip)): Path<(String, String)>,
+) -> Response {
+    let (Some(camera), Ok(clip)) = (viewer.camera(&camera).await, clip.parse::<ObjectId>()) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let reader = match viewer.clip_reader(&camera, &clip).await {
+        Ok(r) => r,
+        Err(e) => return failed(&e),
+    };
+    let playback = tokio::time::timeout(CHECK_WAIT, reader.checked())
+        .await
+        .unwrap_or(Playback::Checking);
+    let (state, reason) = match playback {
+        Playback::Verified => ("verified", None),
+        Playback::Tampered(why) => ("tampered", Some(why)),
+        Playback::Unchecked(why) => ("unchecked", Some(why)),
+        Playback::Checking => ("checking", None),
+    };
+    axum::Json(ClipCheck { state, reason }).into_response()
 }
 
 pub(super) async fn thumbnail(

@@ -59,8 +59,25 @@ try {
   check(lengths.length === expectEvents && lengths.every((l) => /^\d+\.\d s$|^\d+ min \d+ s$/.test(l)),
     `every event card shows how long the event lasted (${lengths.join(', ')})`);
 
-  // The altered clip is flagged, with the reason, on its event and in the alert.
-  const flagged = page.locator(`li.event[data-event="${tampered}"]`);
+  // The altered clip's chain verifies (its signed summary is intact); playing it checks the
+  // whole clip, finds it altered and stops. From then on it is flagged, with the reason, on its
+  // event and in the alert, and not offered for playing.
+  let flagged = page.locator(`li.event[data-event="${tampered}"]`);
+  check(await flagged.getAttribute('data-state') === 'verified', 'the altered clip is listed as signed by the camera');
+  const beforeTampered = errors.length;
+  await flagged.locator('a').click();
+  const found = await (await page.waitForSelector('#clip-state .badge:not(.checking)', { timeout: 60000 })).getAttribute('class');
+  check(/\btampered\b/.test(found), `playing the altered clip finds it tampered (${found})`);
+  const stopped = await page.locator('#clip-state .reason').textContent();
+  check(/tampered/.test(stopped), `playing it finds it tampered and says why (${stopped})`);
+  check(await page.locator('video#player').getAttribute('src') === null, 'the tampered clip stops playing');
+  await page.screenshot({ path: join(out, 'tampered.png') });
+  // The pieces of it the player asked for are refused (502), which the browser logs: expected.
+  const refused = errors.splice(beforeTampered);
+  check(refused.every((e) => /502/.test(e)), `only refused pieces of the tampered clip were logged (${refused.join('; ')})`);
+  await page.goto(`${origin}/#/`);
+  await page.waitForSelector('ul.events', { timeout: 120000 });
+  flagged = page.locator(`li.event[data-event="${tampered}"]`);
   check(await flagged.getAttribute('data-state') === 'tampered', 'the altered clip is marked tampered');
   const reason = await flagged.locator('.reason').textContent();
   check(/tampered/.test(reason), `the reason is shown (${reason})`);
@@ -109,6 +126,8 @@ try {
     setTimeout(() => { clearInterval(t); reject(new Error(`stuck at ${v.currentTime}`)); }, 20000);
   }), landed);
   check(after > landed, `it plays on after the seek (${after.toFixed(2)} s)`);
+  const settled = await (await page.waitForSelector('#clip-state .badge:not(.checking)', { timeout: 60000 })).getAttribute('class');
+  check(/\bverified\b/.test(settled), `the whole clip, and every piece played, checked against the camera's signature (${settled})`);
   await page.screenshot({ path: join(out, 'player.png') });
 
   // A phone-sized screen: one column, nothing wider than the screen.

@@ -24,6 +24,7 @@
 mod chunk;
 mod open;
 mod seal;
+mod summary;
 
 use std::fmt;
 
@@ -37,6 +38,9 @@ pub use open::{
     open_object, verify_prefix,
 };
 pub use seal::{SealParams, SealSummary, Sealer, seal_object, sealed_len};
+pub use summary::{
+    ChunkDigester, ChunkDigests, ObjectSummary, SUMMARY_LEN, VerifiedSummary, digest_chunk,
+};
 
 const MAGIC: &[u8; 4] = b"KHSO";
 const FORMAT: u8 = 1;

@@ -7,6 +7,7 @@ use thiserror::Error;
 use zeroize::Zeroizing;
 
 use super::chunk::ChunkCipher;
+use super::summary::ObjectSummary;
 use super::{
     HEADER_LEN, Header, ObjectDigest, PREFIX_LEN, SIGNATURE_LEN, TAG_LEN, TRAILER_LEN,
     WRAP_AAD_LEN, label, object_digest, trailer_message,
@@ -208,7 +209,7 @@ impl SignedHeader {
 
     /// Checks the camera's trailer signature over this header, the payload's digest and its
     /// chunk count; returns the object's digest.
-    fn check_trailer(
+    pub(super) fn check_trailer(
         &self,
         payload_digest: &[u8; 32],
         chunks: u64,
@@ -559,6 +560,15 @@ impl ObjectVerifier {
     /// # Errors
     /// [`Tamper::Length`] or [`Tamper::TrailerSignature`] (also for a truncated object).
     pub fn finish(self) -> Result<ObjectDigest, OpenError> {
+        self.finish_summary().map(|(digest, _)| digest)
+    }
+
+    /// [`ObjectVerifier::finish`], also returning the object's summary (PROTOCOL.md §7.12),
+    /// which is what a server lists so devices can verify the chain without the payload.
+    ///
+    /// # Errors
+    /// As [`ObjectVerifier::finish`].
+    pub fn finish_summary(self) -> Result<(ObjectDigest, ObjectSummary), OpenError> {
         let sealed_len = PREFIX_LEN as u64 + self.payload_len + self.tail.len() as u64;
         let trailer: [u8; TRAILER_LEN] = self
             .tail
@@ -567,8 +577,16 @@ impl ObjectVerifier {
             .map_err(|_| Tamper::Length { len: sealed_len })?;
         let layout = Layout::new(&self.signed.header, sealed_len)?;
         let payload_digest: [u8; 32] = *self.hasher.finalize().as_bytes();
-        self.signed
-            .check_trailer(&payload_digest, layout.chunks(), trailer)
+        let digest = self
+            .signed
+            .check_trailer(&payload_digest, layout.chunks(), trailer)?;
+        let mut prefix = [0u8; PREFIX_LEN];
+        prefix[..HEADER_LEN].copy_from_slice(&self.signed.bytes);
+        prefix[HEADER_LEN..].copy_from_slice(&self.signed.signature);
+        Ok((
+            digest,
+            ObjectSummary::new(&prefix, &payload_digest, &trailer),
+        ))
     }
 }
 

@@ -9,11 +9,12 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use futures_util::StreamExt;
 use keyhole_core::CameraPublicKey;
-use keyhole_core::envelope::{Header, ObjectKind, ObjectVerifier, PREFIX_LEN};
+use keyhole_core::envelope::{Header, ObjectKind, ObjectSummary, ObjectVerifier, PREFIX_LEN};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::extract::QueryParams;
 use super::{as_i64, id16};
@@ -27,7 +28,9 @@ use crate::{AppState, audit, now_ms};
 pub(super) struct Uploaded {
     object_id: String,
     size: u64,
-    sha256: String,
+    /// The object digest (PROTOCOL.md §7.8) of what is stored, for the camera to compare with
+    /// its own.
+    digest: Option<String>,
     /// False when the object was already stored (a retried upload).
     created: bool,
 }
@@ -75,13 +78,12 @@ struct Receiver<'a> {
     prefix: Vec<u8>,
     verifier: Option<ObjectVerifier>,
     size: u64,
-    sha256: Sha256,
 }
 
 struct Received {
     header: Header,
     size: u64,
-    sha256: [u8; 32],
+    summary: ObjectSummary,
 }
 
 impl<'a> Receiver<'a> {
@@ -99,7 +101,6 @@ impl<'a> Receiver<'a> {
             prefix: Vec::with_capacity(PREFIX_LEN),
             verifier: None,
             size: 0,
-            sha256: Sha256::new(),
         }
     }
 
@@ -108,7 +109,6 @@ impl<'a> Receiver<'a> {
         if self.size > self.max {
             return Err(ApiError::TooLarge(self.max));
         }
-        self.sha256.update(chunk);
         if let Some(v) = self.verifier.as_mut() {
             v.update(chunk);
             return Ok(());
@@ -141,13 +141,13 @@ impl<'a> Receiver<'a> {
             .verifier
             .ok_or_else(|| ApiError::bad("upload ends inside the object's header"))?;
         let header = verifier.header().clone();
-        verifier
-            .finish()
+        let (_, summary) = verifier
+            .finish_summary()
             .map_err(|e| ApiError::bad(format!("incomplete or altered object: {e}")))?;
         Ok(Received {
             header,
             size: self.size,
-            sha256: self.sha256.finalize().into(),
+            summary,
         })
     }
 }
@@ -318,7 +318,7 @@ async fn record_object(
         epoch: i64::from(h.epoch),
         captured_at: as_i64(h.captured_at.0, "capture time")?,
         size: as_i64(received.size, "size")?,
-        sha256: received.sha256,
+        summary: received.summary.as_bytes().to_vec(),
         created_at: now_ms(),
     };
     let created = state.meta.insert_object(&row).await? == Inserted::New;
@@ -454,7 +454,9 @@ fn uploaded(row: &ObjectRow, created: bool) -> Uploaded {
     Uploaded {
         object_id: hex::encode(row.object_id),
         size: u64::try_from(row.size).unwrap_or(0),
-        sha256: hex::encode(row.sha256),
+        digest: ObjectSummary::decode(&row.summary)
+            .ok()
+            .map(|s| s.digest().to_string()),
         created,
     }
 }
@@ -583,6 +585,10 @@ pub(super) struct Listed {
     epoch: i64,
     captured_at: i64,
     size: i64,
+    /// The object's summary (PROTOCOL.md §7.12) in base64, from which a device verifies its
+    /// place in the chain without downloading it; absent for an object stored without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -625,6 +631,7 @@ pub(super) async fn list(
             epoch: r.epoch,
             captured_at: r.captured_at,
             size: r.size,
+            summary: (!r.summary.is_empty()).then(|| STANDARD.encode(&r.summary)),
         })
         .collect();
     Ok(Json(Listing {

@@ -121,8 +121,9 @@ pub struct ObjectRow {
     pub captured_at: i64,
     /// Stored bytes.
     pub size: i64,
-    /// SHA-256 of the stored bytes.
-    pub sha256: [u8; 32],
+    /// The object's summary (PROTOCOL.md §7.12), recorded when its upload verified; empty for
+    /// an object stored before summaries were kept.
+    pub summary: Vec<u8>,
     /// When the server committed it.
     pub created_at: i64,
 }

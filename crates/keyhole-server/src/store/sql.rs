@@ -384,14 +384,14 @@ fn object_row(r: &AnyRow) -> Result<ObjectRow, StoreError> {
         epoch: r.get("epoch"),
         captured_at: r.get("captured_at"),
         size: r.get("size"),
-        sha256: arr(r.get::<&[u8], _>("sha256"), "sha256")?,
+        summary: r.get::<Vec<u8>, _>("summary"),
         created_at: r.get("created_at"),
     })
 }
 
 const CAMERA_COLUMNS: &str =
     "camera_id, account_id, camera_key, registration, token_id, registered_at, removed_at";
-const OBJECT_COLUMNS: &str = "object_id, account_id, camera_id, kind, sequence, epoch, captured_at, size, sha256, created_at";
+const OBJECT_COLUMNS: &str = "object_id, account_id, camera_id, kind, sequence, epoch, captured_at, size, summary, created_at";
 
 #[async_trait]
 impl MetaStore for SqlStore {
@@ -1111,7 +1111,7 @@ impl MetaStore for SqlStore {
         .bind(o.epoch)
         .bind(o.captured_at)
         .bind(o.size)
-        .bind(&o.sha256[..])
+        .bind(&o.summary[..])
         .bind(o.created_at)
         .execute(&self.pool)
         .await;
@@ -1119,7 +1119,7 @@ impl MetaStore for SqlStore {
             Ok(_) => Ok(Inserted::New),
             Err(e) if unique_violation(&e) => match self.object(&o.object_id).await? {
                 Some(existing)
-                    if existing.sha256 == o.sha256 && existing.camera_id == o.camera_id =>
+                    if existing.summary == o.summary && existing.camera_id == o.camera_id =>
                 {
                     Ok(Inserted::AlreadyPresent)
                 }

@@ -176,6 +176,16 @@ impl Device {
         &mut self,
         camera: &CameraId,
     ) -> anyhow::Result<keyhole_client::core::report::Report> {
+        self.verified_with(camera, false).await
+    }
+
+    /// [`Device::verified`]; with `full`, every object is downloaded and opened too, with a
+    /// progress bar.
+    pub(crate) async fn verified_with(
+        &mut self,
+        camera: &CameraId,
+        full: bool,
+    ) -> anyhow::Result<keyhole_client::core::report::Report> {
         let held = |owner: &keyhole_client::owner::Owner| {
             (
                 owner.verified_up_to(camera),
@@ -184,7 +194,26 @@ impl Device {
             )
         };
         let before = held(&self.owner);
-        let report = self.owner.verify(camera).await?;
+        let report = if full {
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:30} {pos}/{len} objects downloaded and opened ({eta} left)",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let report = self
+                .owner
+                .verify_full_at(camera, keyhole_client::now(), &mut |done, listed| {
+                    bar.set_length(listed as u64);
+                    bar.set_position(done as u64);
+                })
+                .await;
+            bar.finish_and_clear();
+            report?
+        } else {
+            self.owner.verify(camera).await?
+        };
         if held(&self.owner) != before {
             self.save()?;
         }
@@ -573,9 +602,9 @@ pub(crate) async fn events(
     Ok(report.is_clean())
 }
 
-pub(crate) async fn verify(store: &Path, camera: &str) -> anyhow::Result<bool> {
+pub(crate) async fn verify(store: &Path, camera: &str, full: bool) -> anyhow::Result<bool> {
     let (mut device, camera) = Device::open_synced(store, camera).await?;
-    let report = device.verified(&camera).await?;
+    let report = device.verified_with(&camera, full).await?;
     out!("{report}");
     Ok(report.is_clean())
 }

@@ -208,11 +208,15 @@ enum Command {
         thumbnails: Option<PathBuf>,
     },
     /// Verify everything the server holds for a camera and print the report: every object
-    /// verified, or exactly what was tampered, swapped, replayed or missing. Exits 1 if not
-    /// clean.
+    /// verified, or exactly what was tampered, swapped, replayed or missing. The chain is
+    /// checked from each object's signed summary, without downloading video; `--full` also
+    /// downloads and opens every object, which finds altered video. Exits 1 if not clean.
     Verify {
         /// Camera id or name.
         camera: String,
+        /// Download and open every object too (as much data as the camera has stored).
+        #[arg(long)]
+        full: bool,
     },
     /// Decrypt one clip (MP4) or event to a file; nothing is written unless it verifies.
     Export {
@@ -350,7 +354,7 @@ fn main() -> ExitCode {
             Command::Events { camera, thumbnails } => {
                 commands::events(&store, &camera, thumbnails.as_deref(), json).await
             }
-            Command::Verify { camera } => commands::verify(&store, &camera).await,
+            Command::Verify { camera, full } => commands::verify(&store, &camera, full).await,
             Command::Export {
                 camera,
                 object,

@@ -42,6 +42,8 @@ function localDate(ms) {
 
 const STATE_TEXT = {
   verified: 'Verified',
+  checking: 'Checking the whole clip…',
+  unchecked: 'Not checked in full',
   tampered: 'Tampered',
   missing: 'Missing',
   none: 'No clip',
@@ -166,9 +168,33 @@ function showClip(camera, clip, eventId) {
   main.replaceChildren(el('section', { class: 'player' },
     el('p', {}, el('a', { href: '#/', text: '← All events' })),
     el('h2', { text: `${capitalized(e.kind || 'clip')} — ${cameraName(camera)}` }),
-    el('p', {}, e.started_at ? el('time', { text: when(e.started_at) }) : '', ' ', badge(e.clip_state || 'verified')),
+    el('p', { id: 'clip-state' }, e.started_at ? el('time', { text: when(e.started_at) }) : '', ' ', badge('checking')),
     video));
   main.setAttribute('aria-busy', 'false');
+  checkClip(camera, clip, e, video);
+}
+
+// The whole clip is checked against the camera's signature while it plays, and every piece
+// played is bound to it: the badge says so only once that check is done.
+async function checkClip(camera, clip, e, video) {
+  const answer = await fetch(`/api/clips/${camera}/${clip}/check`);
+  const body = await answer.json().catch(() => ({}));
+  const state = answer.ok ? body.state : 'unchecked';
+  const line = document.getElementById('clip-state');
+  if (!line || video.getAttribute('src') === null) return;
+  line.querySelector('.badge').replaceWith(badge(state));
+  if (state === 'tampered' || state === 'unchecked') {
+    const reason = body.reason || body.error || 'the clip could not be checked';
+    line.append(el('span', { class: 'reason', role: 'alert', text: reason }));
+    if (state === 'tampered') {
+      video.pause();
+      video.removeAttribute('src');
+      video.load();
+      e.clip_state = 'tampered';
+      e.clip_problem = reason;
+      timeline.problems.push({ camera, object: clip, problem: reason });
+    }
+  }
 }
 
 async function getJson(path) {
