@@ -518,6 +518,21 @@ fn media(out: &mut Out) {
     }
 }
 
+/// Rows of the device index sealed with the `index_row` target's key (device 1 of the vectors).
+fn index_rows(out: &mut Out) {
+    let key = keyhole_core::at_rest::IndexKey::derive(&keyhole_core::DeviceKeys {
+        signing: DeviceSigningKey::from_seed(&[0x61; 32]),
+        hpke: HpkeSecretKey::from_bytes(&[0x61; 32]),
+    });
+    for (n, plain) in [&b""[..], b"event details", &[0xab; 3000]].iter().enumerate() {
+        let row = format!("event{n}").into_bytes();
+        let mut seed = vec![row.len() as u8];
+        seed.extend_from_slice(&row);
+        seed.extend_from_slice(&key.seal_with_nonce(&row, plain, [n as u8; 12]));
+        out.put("index_row", &format!("{n}"), &seed);
+    }
+}
+
 fn main() {
     let root = std::env::args()
         .nth(1)
@@ -535,6 +550,7 @@ fn main() {
     pairing(&mut out);
     device_proofs(&mut out);
     camera_heads(&mut out);
+    index_rows(&mut out);
     retention_floors(&mut out);
     recovery(&mut out);
     key_stores(&mut out);

@@ -9,12 +9,14 @@
 
 pub mod api;
 pub mod enroll;
+pub mod index;
 pub mod owner;
 mod playback;
 pub mod private_file;
 pub mod ui;
 
 mod account_log;
+mod browse;
 mod heads;
 mod retention;
 mod share;
@@ -102,4 +104,7 @@ pub enum ClientError {
     /// The key store could not be opened.
     #[error(transparent)]
     KeyStore(#[from] keyhole_core::keystore::KeyStoreError),
+    /// The device's index could not be used.
+    #[error(transparent)]
+    Index(#[from] index::IndexError),
 }

@@ -4,20 +4,14 @@
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use futures_util::StreamExt;
-use keyhole_core::envelope::{
-    Header, ObjectSummary, OpenError, OpenedObject, Opener, PREFIX_LEN, SignedHeader,
-};
+use keyhole_core::envelope::{Header, OpenError, OpenedObject, Opener, PREFIX_LEN, SignedHeader};
 use keyhole_core::key_package::{KeyPackage, Recipient, RecipientKey};
 use keyhole_core::log::{EntryBody, EntryKind, LogHash, SignedEntry, statement_hash};
 use keyhole_core::pairing::{PairingCode, RegistrationProof};
 use keyhole_core::record::{CameraRecord, CameraRecordBody, CameraState};
 use keyhole_core::recovery::{KdfParams, RecoveryBackup, RecoveryPhrase, RecoverySecrets};
-use keyhole_core::report::{
-    Checked, DEFAULT_EPOCH_GRACE_MS, EpochStart, Expectations, Failure, HighWater, Listed, Report,
-    Silence,
-};
+use keyhole_core::report::{Checked, DEFAULT_EPOCH_GRACE_MS, Failure, HighWater, Silence};
 use keyhole_core::retention::RetentionFloor;
 use keyhole_core::roster::{DeviceEntry, Roster, RosterBody, RosterHash, SignedRoster};
 use keyhole_core::signer::SignerKey;
@@ -175,9 +169,9 @@ struct LoggedIn {
 }
 
 #[derive(Deserialize)]
-struct Listing {
-    objects: Vec<ListedObject>,
-    next_after: Option<u64>,
+pub(crate) struct Listing {
+    pub(crate) objects: Vec<ListedObject>,
+    pub(crate) next_after: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -186,11 +180,11 @@ struct KeyPackages {
 }
 
 #[derive(Deserialize)]
-struct ListedObject {
-    object_id: String,
-    size: u64,
+pub(crate) struct ListedObject {
+    pub(crate) object_id: String,
+    pub(crate) size: u64,
     /// PROTOCOL.md §7.12, base64; absent for an object the server stored without one.
-    summary: Option<String>,
+    pub(crate) summary: Option<String>,
 }
 
 /// The log of `account` as the server shows its start: entry 1 and the roster version 1 it
@@ -1201,6 +1195,15 @@ impl Owner {
         Ok(epoch)
     }
 
+    /// Opens (or makes) this device's index at `path` ([`crate::index`]), its rows sealed under
+    /// this device's keys.
+    ///
+    /// # Errors
+    /// [`ClientError::Index`] if it cannot be opened or made.
+    pub fn open_index(&self, path: &std::path::Path) -> Result<crate::index::Index, ClientError> {
+        Ok(crate::index::Index::open(path, &self.device)?)
+    }
+
     /// This device's id.
     #[must_use]
     pub fn device_id(&self) -> DeviceId {
@@ -1216,7 +1219,7 @@ impl Owner {
     /// Downloads and opens one object, streaming the plaintext to `sink`. The outcome says
     /// whether the whole object verified; plaintext already handed to `sink` is authentic chunk
     /// by chunk but must be discarded unless the outcome is [`Checked::Verified`].
-    async fn open_object(
+    pub(crate) async fn open_object(
         &self,
         camera: &CameraId,
         object_id: &str,
@@ -1295,45 +1298,6 @@ impl Owner {
         Ok(Checked::from_open(&prefix, result))
     }
 
-    /// What an object's summary shows without its payload: the camera's signatures over its
-    /// header and over the payload digest and chunk count its listed size implies, that it is
-    /// the object listed, and that this device's key for its epoch opens its clip key. Whether
-    /// the stored chunks still match is left to opening it.
-    fn check_summary(
-        &self,
-        camera: &CameraId,
-        listed_id: &ObjectId,
-        summary: &ObjectSummary,
-        size: u64,
-    ) -> Result<Checked, ClientError> {
-        let keys = self.camera(camera)?;
-        let camera_key = keys.records[0].body().camera_key;
-        let prefix = summary.prefix();
-        let verified = match summary.verify(size, &camera_key) {
-            Ok(v) => v,
-            Err(e) => return Ok(Checked::from_open(prefix, Err(e))),
-        };
-        let header = verified.object.header.clone();
-        let failed = |reason| Checked::Failed {
-            header: Some(header.clone()),
-            reason,
-        };
-        if header.object_id != *listed_id {
-            return Ok(failed(Failure::Mislabeled {
-                sealed_id: header.object_id,
-            }));
-        }
-        let Some(viewing) = keys.viewing.get(&header.epoch) else {
-            return Ok(failed(Failure::NoViewingKey {
-                epoch: header.epoch,
-            }));
-        };
-        Ok(match Opener::from_signed(verified.signed, viewing) {
-            Ok(_) => Checked::Verified(verified.object),
-            Err(e) => Checked::from_open(prefix, Err(e)),
-        })
-    }
-
     /// Opens `object`, a clip of `camera`, for reading at any offset ([`ClipReader`]); the
     /// whole clip is checked against the camera's signature in the background meanwhile, and
     /// every chunk read is bound to it ([`ClipReader::playback`]).
@@ -1362,127 +1326,6 @@ impl Owner {
     #[must_use]
     pub fn verified_up_to(&self, camera: &CameraId) -> Option<HighWater> {
         self.cameras.get(camera).and_then(|keys| keys.verified)
-    }
-
-    /// Lists everything the server holds for `camera`, verifies each object's place in the
-    /// camera's chain from its summary (PROTOCOL.md §7.12) without downloading it, and reports
-    /// what is verified, swapped, replayed, reordered or missing — including objects this
-    /// device verified before that the listing no longer shows. Altered video is found when it
-    /// is played or exported, or by [`Owner::verify_full_at`]. The newest object verified is
-    /// remembered for the next listing (save the key store to keep it).
-    ///
-    /// # Errors
-    /// Server or network failures; verification failures are in the report, not errors.
-    pub async fn verify(&mut self, camera: &CameraId) -> Result<Report, ClientError> {
-        self.verify_at(camera, crate::now()).await
-    }
-
-    /// [`Owner::verify`] judging, as of `now`, whether the camera has been silent longer than
-    /// its newest head promised.
-    ///
-    /// # Errors
-    /// As [`Owner::verify`].
-    pub async fn verify_at(
-        &mut self,
-        camera: &CameraId,
-        now: Timestamp,
-    ) -> Result<Report, ClientError> {
-        self.verify_with(camera, now, None).await
-    }
-
-    /// [`Owner::verify_at`], downloading and opening every object in full as well: the check
-    /// that also finds altered video. `progress` is told `(objects done, objects listed)` after
-    /// each object.
-    ///
-    /// # Errors
-    /// As [`Owner::verify`].
-    pub async fn verify_full_at(
-        &mut self,
-        camera: &CameraId,
-        now: Timestamp,
-        progress: &mut (dyn FnMut(usize, usize) + Send),
-    ) -> Result<Report, ClientError> {
-        self.verify_with(camera, now, Some(progress)).await
-    }
-
-    async fn verify_with(
-        &mut self,
-        camera: &CameraId,
-        now: Timestamp,
-        mut full: Option<&mut (dyn FnMut(usize, usize) + Send)>,
-    ) -> Result<Report, ClientError> {
-        self.refresh_head(camera).await?;
-        let mut objects = Vec::new();
-        let mut after = 0u64;
-        loop {
-            let page: Listing = self
-                .api
-                .get_json(&format!("/v1/cameras/{camera}/objects?after={after}"))
-                .await?;
-            objects.extend(page.objects);
-            match page.next_after {
-                Some(n) if n > after => after = n,
-                _ => break,
-            }
-        }
-        let mut listed = Vec::with_capacity(objects.len());
-        for (done, o) in objects.iter().enumerate() {
-            let listed_id: ObjectId = o.object_id.parse().map_err(untrusted)?;
-            let summary = o
-                .summary
-                .as_deref()
-                .and_then(|s| STANDARD.decode(s).ok())
-                .and_then(|b| ObjectSummary::decode(&b).ok());
-            let checked = match (&mut full, summary) {
-                (None, Some(summary)) => {
-                    self.check_summary(camera, &listed_id, &summary, o.size)?
-                }
-                (full, _) => {
-                    // Asked for the full check, or nothing else to go on.
-                    let checked = self
-                        .open_object(camera, &o.object_id, &mut |_| Ok(()))
-                        .await?;
-                    if let Some(progress) = full {
-                        progress(done + 1, objects.len());
-                    }
-                    checked
-                }
-            };
-            listed.push(Listed { listed_id, checked });
-        }
-        let keys = self.camera(camera)?;
-        let expect = Expectations {
-            camera_id: *camera,
-            epochs: keys
-                .records
-                .iter()
-                .map(|r| EpochStart {
-                    epoch: r.body().epoch,
-                    began: r.body().issued_at,
-                })
-                .collect(),
-            // What the owner's retention let go is not missing (PROTOCOL.md §11.5).
-            first_sequence: keys.floor.as_ref().map_or(1, |f| f.body().keep_from),
-            verified_before: keys.verified,
-            epoch_grace_ms: DEFAULT_EPOCH_GRACE_MS,
-            camera_head: keys.head.as_ref().map(|h| h.head),
-            silence: match (keys.records.first(), keys.records.last()) {
-                (Some(first), Some(last)) if last.body().state != CameraState::Removed => {
-                    Some(Silence {
-                        now,
-                        paired_at: first.body().issued_at,
-                    })
-                }
-                _ => None,
-            },
-        };
-        let report = Report::build(&expect, &listed);
-        let mark = report.high_water(keys.verified);
-        if let Some(keys) = self.cameras.get_mut(camera) {
-            keys.verified = mark;
-        }
-        self.advance_floor(camera, &report, now).await?;
-        Ok(report)
     }
 
     /// Downloads one object and writes its plaintext to `out`, streaming. Returns whether it

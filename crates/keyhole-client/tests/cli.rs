@@ -723,3 +723,175 @@ async fn share_and_withdraw_from_the_command_line() {
         .unwrap();
     assert!(!refused.status.success());
 }
+
+/// The server's count of object downloads, from its metrics.
+async fn downloads(server: &ServerProcess) -> u64 {
+    let text = reqwest::get(format!("{}/metrics", server.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("keyhole_downloads_total "))
+        .unwrap_or_else(|| panic!("no download count in\n{text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn events_json(store: &Path, args: &[&str]) -> Vec<Value> {
+    let out = ok(keyhole(store)
+        .args(["events", "--json"])
+        .args(args)
+        .output()
+        .unwrap());
+    serde_json::from_str::<Value>(&out)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_come_from_the_index_by_page_each_downloaded_once_and_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_dir = dir.path().join("server");
+    let server = ServerProcess::spawn(&server_dir);
+    let store = dir.path().join("laptop.keys");
+    ok(keyhole(&store)
+        .args([
+            "init",
+            "--server",
+            &server.url,
+            "--user",
+            "ana",
+            "--device",
+            "laptop",
+        ])
+        .args(["--phrase-file"])
+        .arg(dir.path().join("phrase.txt"))
+        .output()
+        .unwrap());
+    let rng = &mut ChaCha20Rng::seed_from_u64(31);
+    let (mut camera, _) = pair_camera(
+        &store,
+        &["--name", "Porch", "--wait", "60", "--no-qr"],
+        &dir.path().join("camera"),
+        rng,
+    )
+    .await;
+    // Six events an hour apart, each with a clip.
+    let first = Timestamp(1_795_735_205_000);
+    let hour = 3_600_000;
+    let record = async |n: u8, camera: &mut Agent, rng: &mut ChaCha20Rng| {
+        let at = Timestamp(first.0 + u64::from(n) * hour);
+        let clip = camera.record_clip(&[n; 5000], at, rng).await.unwrap();
+        camera
+            .record_event(
+                &EventDetails {
+                    kind: EventKind::Motion,
+                    started_at: at,
+                    duration_ms: 1000,
+                    clip: Some(clip),
+                    note: format!("event {n}"),
+                    thumbnail_jpeg: vec![0xff, 0xd8, n, 0xff, 0xd9],
+                },
+                rng,
+            )
+            .await
+            .unwrap();
+        camera.upload_pending().await.unwrap();
+    };
+    for n in 0..6 {
+        record(n, &mut camera, rng).await;
+    }
+
+    // The first listing opens the six events (and no clip); the second downloads nothing.
+    let before = downloads(&server).await;
+    let all = events_json(&store, &[]);
+    assert_eq!(all.len(), 6);
+    assert_eq!(all[0]["note"], "event 5", "newest first");
+    assert_eq!(downloads(&server).await - before, 6);
+    let again = events_json(&store, &["Porch"]);
+    assert_eq!(again, all);
+    assert_eq!(
+        downloads(&server).await - before,
+        6,
+        "nothing new, nothing downloaded"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let index = dir.path().join("laptop.keys.index");
+        let mode = std::fs::metadata(&index).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // Sealed at rest: the notes and thumbnails are not in the file as written.
+        let bytes = std::fs::read(&index).unwrap();
+        assert!(!bytes.windows(7).any(|w| w == b"event 3"));
+    }
+
+    // Pages: a limit, a window in time, a camera named with --camera.
+    let page = events_json(&store, &["--limit", "2"]);
+    let notes: Vec<_> = page.iter().map(|e| e["note"].clone()).collect();
+    assert_eq!(notes, ["event 5", "event 4"]);
+    let since = Timestamp(first.0 + 2 * hour).to_string();
+    let until = Timestamp(first.0 + 4 * hour).to_string();
+    let window = events_json(
+        &store,
+        &["--camera", "Porch", "--since", &since, "--until", &until],
+    );
+    let notes: Vec<_> = window.iter().map(|e| e["note"].clone()).collect();
+    assert_eq!(notes, ["event 3", "event 2"]);
+    let bad = keyhole(&store)
+        .args(["events", "--since", "yesterday"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("how long ago"));
+
+    // One new event: one download.
+    record(6, &mut camera, rng).await;
+    let before = downloads(&server).await;
+    assert_eq!(events_json(&store, &[]).len(), 7);
+    assert_eq!(downloads(&server).await - before, 1);
+
+    // A clip found tampered when exported is shown as such by every later listing.
+    let clip: keyhole_client::core::ObjectId = all[0]["clip"].as_str().unwrap().parse().unwrap();
+    let blob = server_dir
+        .join("blobs/objects")
+        .join(hex::encode(&clip.0[..1]))
+        .join(clip.to_string());
+    let mut sealed = std::fs::read(&blob).unwrap();
+    let middle = sealed.len() / 2;
+    sealed[middle] ^= 1;
+    std::fs::write(&blob, sealed).unwrap();
+    let refused = keyhole(&store)
+        .args(["export", "Porch", &clip.to_string(), "-o"])
+        .arg(dir.path().join("x.mp4"))
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let listed = keyhole(&store).args(["events"]).output().unwrap();
+    assert_eq!(listed.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&listed.stderr);
+    assert!(said.contains(&format!("object {clip}: tampered")), "{said}");
+
+    // Offline: the index answers, saying as of when.
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    server.stop();
+    let offline = keyhole(&store).args(["events", "--json"]).output().unwrap();
+    let said = String::from_utf8_lossy(&offline.stderr);
+    assert!(said.contains("OFFLINE"), "{said}");
+    assert!(said.contains("Porch: offline — as of "), "{said}");
+    let held: Value = serde_json::from_slice(&offline.stdout).unwrap();
+    assert_eq!(held.as_array().unwrap().len(), 7);
+
+    // Deleted, the index is rebuilt from the server and the key store.
+    let server = ServerProcess::spawn_on(&server_dir, &addr);
+    std::fs::remove_file(dir.path().join("laptop.keys.index")).unwrap();
+    let rebuilt = events_json(&store, &[]);
+    assert_eq!(rebuilt.len(), 7);
+    assert_eq!(rebuilt[1..], all[..]);
+    server.stop();
+}

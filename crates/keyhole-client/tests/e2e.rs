@@ -136,12 +136,14 @@ fn export(store: &Path, camera: &str, clip: &str, to: &Path) -> Vec<u8> {
     std::fs::read(to).unwrap()
 }
 
-/// The doorbell events `store` lists for `camera`, each with its clip id.
+/// The doorbell events `store` lists for `camera` (newest first), each with its clip id, oldest
+/// first.
 fn doorbell_clips(store: &Path, camera: &str) -> Vec<String> {
     json(store, &["events", camera])
         .as_array()
         .unwrap()
         .iter()
+        .rev()
         .filter(|e| e["kind"] == "doorbell")
         .map(|e| e["clip"].as_str().unwrap().to_owned())
         .collect()

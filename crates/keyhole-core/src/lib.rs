@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 pub mod acceptance;
+pub mod at_rest;
 pub mod camera_head;
 mod chain;
 pub mod codec;

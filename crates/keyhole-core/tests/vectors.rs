@@ -22,6 +22,7 @@ use std::path::PathBuf;
 
 use common::*;
 use keyhole_core::acceptance::{AcceptanceBody, AcceptedOwner, SignedAcceptance};
+use keyhole_core::at_rest::IndexKey;
 use keyhole_core::camera_head::{CAMERA_HEAD_LEN, CameraHead, CameraHeadError};
 use keyhole_core::device_proof::{Challenge, DeviceProof, ProofError, Request as ProofRequest};
 use keyhole_core::enrollment::{
@@ -1918,6 +1919,65 @@ fn object_summary_vectors() -> Vec<Vector> {
     ]
 }
 
+fn index_row_vectors() -> Vec<Vector> {
+    let keys = |n: u8| DeviceKeys {
+        signing: device_signing(n),
+        hpke: HpkeSecretKey::from_bytes(&[0x60 + n; 32]),
+    };
+    let mut row = b"event".to_vec();
+    row.extend_from_slice(&CAMERA_ID.0);
+    row.extend_from_slice(&[0x0e; 16]);
+    let plaintext = b"event details and thumbnail, as the device opened them".to_vec();
+    let sealed = IndexKey::derive(&keys(1)).seal_with_nonce(&row, &plaintext, [0x4e; 12]);
+    let mut other_row = row.clone();
+    other_row[5] ^= 1;
+    let mut flipped = sealed.clone();
+    flipped[20] ^= 1;
+    let v = |name, about, device: u8, row: &[u8], sealed: &[u8], expect: &str| {
+        Vector::new(name, about, "index-row")
+            .hex("device-hpke-secret", keys(device).hpke.to_bytes().as_ref())
+            .hex("row", row)
+            .hex("sealed", sealed)
+            .set("expect", expect)
+    };
+    vec![
+        v(
+            "105-index-row",
+            "An event row of a device's index (row = \"event\" || camera id || object id), \
+             sealed under the key derived from device 1's HPKE secret with nonce 4e4e...",
+            1,
+            &row,
+            &sealed,
+            "ok",
+        )
+        .hex("plaintext", &plaintext),
+        v(
+            "106-index-row-altered",
+            "The same row with one ciphertext byte flipped.",
+            1,
+            &row,
+            &flipped,
+            "rejected",
+        ),
+        v(
+            "107-index-row-moved",
+            "The same sealed bytes presented as another camera's row.",
+            1,
+            &other_row,
+            &sealed,
+            "rejected",
+        ),
+        v(
+            "108-index-row-other-device",
+            "The same row opened with device 2's key.",
+            2,
+            &row,
+            &sealed,
+            "rejected",
+        ),
+    ]
+}
+
 fn all_vectors() -> Vec<Vector> {
     [
         envelope_vectors(),
@@ -1938,6 +1998,7 @@ fn all_vectors() -> Vec<Vector> {
         live_checkpoint_vectors(),
         live_request_vectors(),
         object_summary_vectors(),
+        index_row_vectors(),
     ]
     .into_iter()
     .flatten()
@@ -2008,6 +2069,7 @@ fn run(name: &str) {
         "live-checkpoint" => run_live_checkpoint(&f),
         "live-request" => run_live_request(&f),
         "object-summary" => run_object_summary(&f),
+        "index-row" => run_index_row(&f),
         other => panic!("unknown vector format {other}"),
     }
 }
@@ -2412,6 +2474,20 @@ fn run_device_proof(f: &Fields) {
     }
 }
 
+fn run_index_row(f: &Fields) {
+    let keys = DeviceKeys {
+        signing: device_signing(1),
+        hpke: HpkeSecretKey::from_bytes(&f.arr("device-hpke-secret")),
+    };
+    match IndexKey::derive(&keys).open(&f.bytes("row"), &f.bytes("sealed")) {
+        Ok(plain) => {
+            assert_eq!(f.expect(), "ok");
+            assert_eq!(plain.to_vec(), f.bytes("plaintext"));
+        }
+        Err(_) => assert_eq!(f.expect(), "rejected"),
+    }
+}
+
 fn run_object_summary(f: &Fields) {
     let key = CameraKey::from_seed(&f.arr("camera-seed")).public();
     let result = ObjectSummary::decode(&f.bytes("summary"))
@@ -2619,4 +2695,8 @@ vector_tests! {
     v102_object_summary_impossible_length => "102-object-summary-impossible-length",
     v103_object_summary_other_camera => "103-object-summary-other-camera",
     v104_object_summary_truncated => "104-object-summary-truncated",
+    v105_index_row => "105-index-row",
+    v106_index_row_altered => "106-index-row-altered",
+    v107_index_row_moved => "107-index-row-moved",
+    v108_index_row_other_device => "108-index-row-other-device",
 }

@@ -113,7 +113,9 @@ pub enum ObjectKind {
 }
 
 impl ObjectKind {
-    fn id(self) -> u8 {
+    /// Its kind id in the header (PROTOCOL.md §7.1).
+    #[must_use]
+    pub fn id(self) -> u8 {
         match self {
             Self::Clip => 1,
             Self::Event => 2,

@@ -6,8 +6,6 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use keyhole_client::Owner;
-use keyhole_client::core::envelope::ObjectKind;
-use keyhole_client::core::event::EventDetails;
 use keyhole_client::core::recovery::{KdfParams, RecoveryPhrase};
 use keyhole_client::core::report::Checked;
 use keyhole_client::core::{CameraId, DeviceId, ObjectId, Timestamp};
@@ -105,6 +103,13 @@ impl Device {
         }
     }
 
+    /// The device's index of what it verified, beside its key store (made if missing).
+    pub(crate) fn index(&self) -> anyhow::Result<keyhole_client::index::Index> {
+        Ok(self
+            .owner
+            .open_index(&keyhole_client::index::beside(&self.store))?)
+    }
+
     /// Writes the device's state back (after it learned keys or records).
     pub(crate) fn save(&self) -> anyhow::Result<()> {
         self.owner
@@ -186,14 +191,7 @@ impl Device {
         camera: &CameraId,
         full: bool,
     ) -> anyhow::Result<keyhole_client::core::report::Report> {
-        let held = |owner: &keyhole_client::owner::Owner| {
-            (
-                owner.verified_up_to(camera),
-                owner.camera_head(camera),
-                owner.retention(camera).map(|f| f.version),
-            )
-        };
-        let before = held(&self.owner);
+        let before = self.held(camera);
         let report = if full {
             let bar = indicatif::ProgressBar::new(0);
             bar.set_style(
@@ -214,10 +212,20 @@ impl Device {
         } else {
             self.owner.verify(camera).await?
         };
-        if held(&self.owner) != before {
+        if self.held(camera) != before {
             self.save()?;
         }
         Ok(report)
+    }
+
+    /// What the key store keeps of `camera` that checking a listing may move: the mark of the
+    /// newest object verified, the camera's newest head, its retention floor.
+    pub(crate) fn held(&self, camera: &CameraId) -> impl PartialEq + use<> {
+        (
+            self.owner.verified_up_to(camera),
+            self.owner.camera_head(camera),
+            self.owner.retention(camera).map(|f| f.version),
+        )
     }
 
     /// A camera named by id or by its name.
@@ -536,75 +544,17 @@ pub(crate) async fn cameras(store: &Path, json: bool) -> anyhow::Result<bool> {
     }))
 }
 
-pub(crate) async fn events(
-    store: &Path,
-    camera: &str,
-    thumbnails: Option<&Path>,
-    json: bool,
-) -> anyhow::Result<bool> {
-    let (mut device, camera) = Device::open_synced(store, camera).await?;
-    let report = device.verified(&camera).await?;
-    let mut listed = Vec::new();
-    for entry in &report.entries {
-        let Some(header) = &entry.header else {
-            continue;
-        };
-        if header.kind != ObjectKind::Event {
-            continue;
-        }
-        let mut plain = Vec::new();
-        let checked = device
-            .owner
-            .export(&camera, &header.object_id, &mut plain)
-            .await?;
-        if !matches!(checked, Checked::Verified(_)) {
-            continue;
-        }
-        let event = EventDetails::decode(&plain).context("an event that verified")?;
-        if let (Some(dir), false) = (thumbnails, event.thumbnail_jpeg.is_empty()) {
-            std::fs::create_dir_all(dir)?;
-            std::fs::write(
-                dir.join(format!("{}.jpg", header.object_id)),
-                &event.thumbnail_jpeg,
-            )?;
-        }
-        listed.push((header.object_id, event));
-    }
-    if json {
-        let list: Vec<_> = listed
-            .iter()
-            .map(|(id, e)| {
-                serde_json::json!({
-                    "event_id": id.to_string(),
-                    "kind": format!("{:?}", e.kind).to_lowercase(),
-                    "started_at": e.started_at.to_string(),
-                    "duration_ms": e.duration_ms,
-                    "clip": e.clip.map(|c| c.to_string()),
-                    "note": e.note,
-                })
-            })
-            .collect();
-        outln!("{}", serde_json::to_string_pretty(&list)?);
-    } else {
-        for (id, e) in &listed {
-            outln!(
-                "{}  {:<8}  {:>6.1} s  clip {}  (event {id})",
-                e.started_at,
-                format!("{:?}", e.kind).to_lowercase(),
-                f64::from(e.duration_ms) / 1000.0,
-                e.clip.map_or_else(|| "none".to_owned(), |c| c.to_string()),
-            );
-        }
-        if !report.is_clean() {
-            err!("{report}");
-        }
-    }
-    Ok(report.is_clean())
-}
-
 pub(crate) async fn verify(store: &Path, camera: &str, full: bool) -> anyhow::Result<bool> {
     let (mut device, camera) = Device::open_synced(store, camera).await?;
     let report = device.verified_with(&camera, full).await?;
+    // The index learns the verdicts too; what opening found stays until it is rebuilt.
+    device.index()?.record(
+        &camera,
+        report.first_sequence,
+        &report,
+        keyhole_client::now(),
+        full,
+    )?;
     out!("{report}");
     Ok(report.is_clean())
 }
@@ -654,6 +604,10 @@ pub(crate) async fn export(
         }
         Ok(Checked::Failed { reason, .. }) => {
             std::fs::remove_file(&partial).ok();
+            // Every listing on this device shows it from now on.
+            device
+                .index()?
+                .mark_played(&camera, &object, &reason.to_string())?;
             bail!("{object} did not verify, nothing was written: {reason}")
         }
         Err(e) => {
@@ -904,12 +858,12 @@ pub(crate) async fn login(store: &Path, user: Option<&str>) -> anyhow::Result<()
 
 /// What to do next, for errors a person can act on.
 /// Whether `e` means the server could not be reached at all (rather than answering badly).
-fn unreachable(e: &reqwest::Error) -> bool {
+pub(crate) fn unreachable(e: &reqwest::Error) -> bool {
     e.is_connect() || e.is_timeout()
 }
 
 /// Why the server could not be reached, in a few words.
-fn reason(e: &reqwest::Error) -> &'static str {
+pub(crate) fn reason(e: &reqwest::Error) -> &'static str {
     if e.is_timeout() {
         "no answer in time"
     } else {

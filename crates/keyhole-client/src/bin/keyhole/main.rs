@@ -7,6 +7,8 @@ mod out;
 
 mod commands;
 mod demo;
+mod events;
+mod when;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -199,10 +201,26 @@ enum Command {
         #[arg(long)]
         yes: bool,
     },
-    /// List a camera's events (verified and opened here), optionally saving their thumbnails.
+    /// List events, newest first, verified and opened on this device, optionally saving their
+    /// thumbnails. Each event is downloaded once and kept sealed in this device's index (beside
+    /// the key store), so a listing costs only what is new; with the server out of reach the
+    /// index answers, saying as of when. Exits 1 if anything did not verify.
     Events {
-        /// Camera id or name.
-        camera: String,
+        /// Camera id or name (every camera if none is named).
+        camera: Option<String>,
+        /// Another camera to list (may be repeated).
+        #[arg(long = "camera", value_name = "CAMERA")]
+        cameras: Vec<String>,
+        /// Only events from this time on: a day (2026-12-07), a moment in UTC
+        /// (2026-12-07T18:30:00Z), or how long ago (90s, 30m, 2h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only events before this time (same forms as --since).
+        #[arg(long)]
+        until: Option<String>,
+        /// At most this many events.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
         /// Save each event's thumbnail as <event id>.jpg in this folder.
         #[arg(long)]
         thumbnails: Option<PathBuf>,
@@ -351,8 +369,22 @@ fn main() -> ExitCode {
             } => commands::remove(&store, &camera, keep_footage, yes)
                 .await
                 .map(|()| true),
-            Command::Events { camera, thumbnails } => {
-                commands::events(&store, &camera, thumbnails.as_deref(), json).await
+            Command::Events {
+                camera,
+                cameras,
+                since,
+                until,
+                limit,
+                thumbnails,
+            } => {
+                let named = camera.into_iter().chain(cameras).collect();
+                let wanted = events::Wanted {
+                    cameras: named,
+                    since,
+                    until,
+                    limit,
+                };
+                events::events(&store, &wanted, thumbnails.as_deref(), json).await
             }
             Command::Verify { camera, full } => commands::verify(&store, &camera, full).await,
             Command::Export {
