@@ -104,6 +104,17 @@ pub struct IndexedProblem {
     pub problem: String,
 }
 
+/// What the index knows of one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectState {
+    /// Listed, and it verified (from its summary, or opened); nothing found since.
+    Verified,
+    /// It did not verify, or opening it found it tampered.
+    Problem(String),
+    /// Never listed to this device (not yet synced, withheld or deleted).
+    Unknown,
+}
+
 /// The device's index.
 pub struct Index {
     conn: Connection,
@@ -527,6 +538,120 @@ impl Index {
             .optional()
             .map(Option::flatten)
             .map_err(|e| self.db(e))
+    }
+
+    /// What the index knows of `object` of `camera`.
+    ///
+    /// # Errors
+    /// [`IndexError`] if the index cannot be read.
+    pub fn object_state(
+        &self,
+        camera: &CameraId,
+        object: &ObjectId,
+    ) -> Result<ObjectState, IndexError> {
+        // (verified, problem, played)
+        let row: Option<(bool, Option<String>, Option<String>)> = self
+            .conn
+            .query_row(
+                "SELECT digest IS NOT NULL, problem, played FROM objects
+                 WHERE camera = ?1 AND object_id = ?2",
+                params![&camera.0[..], &object.0[..]],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(|e| self.db(e))?;
+        Ok(match row {
+            None | Some((false, None, None)) => ObjectState::Unknown,
+            Some((_, _, Some(played))) => ObjectState::Problem(played),
+            Some((_, Some(problem), None)) => ObjectState::Problem(problem),
+            Some((true, None, None)) => ObjectState::Verified,
+        })
+    }
+
+    /// `camera`'s objects of `kind` captured in `[from, to)` by their signed capture times,
+    /// oldest first, with what the index knows of each.
+    ///
+    /// # Errors
+    /// [`IndexError`] if the index cannot be read.
+    pub fn objects_between(
+        &self,
+        camera: &CameraId,
+        kind: ObjectKind,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<(ObjectId, Timestamp, ObjectState)>, IndexError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT object_id, captured_at, digest IS NOT NULL, problem, played FROM objects
+                 WHERE camera = ?1 AND kind = ?2 AND captured_at >= ?3 AND captured_at < ?4
+                 ORDER BY captured_at, sequence",
+            )
+            .map_err(|e| self.db(e))?;
+        let rows = stmt
+            .query_map(
+                params![&camera.0[..], i64::from(kind.id()), ms(from), ms(to)],
+                |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, bool>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                    ))
+                },
+            )
+            .map_err(|e| self.db(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, at, verified, problem, played) = row.map_err(|e| self.db(e))?;
+            let Some(id) = id16(&id) else { continue };
+            let state = match (played.or(problem), verified) {
+                (Some(why), _) => ObjectState::Problem(why),
+                (None, true) => ObjectState::Verified,
+                (None, false) => ObjectState::Unknown,
+            };
+            out.push((
+                ObjectId(id),
+                Timestamp(u64::try_from(at).unwrap_or(0)),
+                state,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// One event the index holds, opened; `None` if it holds none by that id (or its row does
+    /// not open).
+    ///
+    /// # Errors
+    /// [`IndexError`] if the index cannot be read.
+    pub fn event(&self, event: &ObjectId) -> Result<Option<IndexedEvent>, IndexError> {
+        let row: Option<(Vec<u8>, i64, Vec<u8>)> = self
+            .conn
+            .query_row(
+                "SELECT camera, captured_at, sealed FROM events WHERE object_id = ?1",
+                params![&event.0[..]],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(|e| self.db(e))?;
+        let Some((camera, captured_at, sealed)) = row else {
+            return Ok(None);
+        };
+        let Some(camera) = id16(&camera).map(CameraId) else {
+            return Ok(None);
+        };
+        let details = self
+            .key
+            .open(&event_row(&camera, event), &sealed)
+            .ok()
+            .and_then(|plain| EventDetails::decode(&plain).ok());
+        Ok(details.map(|details| IndexedEvent {
+            camera,
+            event: *event,
+            captured_at: Timestamp(u64::try_from(captured_at).unwrap_or(0)),
+            details,
+        }))
     }
 
     /// Everything wrong the index holds for `camera`: objects that did not verify or were

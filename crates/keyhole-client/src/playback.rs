@@ -353,3 +353,87 @@ async fn fetch_and_check(
     verifier.finish().map_err(|e| tampered(e.to_string()))?;
     Ok(digester.finish())
 }
+
+#[cfg(test)]
+mod tests {
+    use keyhole_core::envelope::{ChunkDigester, Header, PREFIX_LEN, SealParams, seal_object};
+    use keyhole_core::{CameraId, CameraKey, HpkeSecretKey, ObjectId, Timestamp};
+    use rand_core::SeedableRng;
+
+    use super::*;
+
+    /// A sealed clip of three full 1 KiB chunks, its header and its chunk digests.
+    fn clip(byte: u8) -> (Vec<u8>, Header, ChunkDigests) {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+        let params = SealParams {
+            kind: keyhole_core::envelope::ObjectKind::Clip,
+            suite: keyhole_core::envelope::Suite::ChaCha20Poly1305,
+            chunk_log2: 10,
+            camera_id: CameraId([1; 16]),
+            object_id: ObjectId([2; 16]),
+            epoch: 1,
+            sequence: 1,
+            previous: keyhole_core::envelope::ObjectDigest::default(),
+            captured_at: Timestamp(0),
+        };
+        let viewing = HpkeSecretKey::from_bytes(&[3; 32]).public();
+        let camera = CameraKey::from_seed(&[4; 32]);
+        let (sealed, _) =
+            seal_object(params, &[byte; 3072], &viewing, &camera, &mut rng).expect("sealed");
+        let header = Header::decode(&sealed).expect("header");
+        let mut digester = ChunkDigester::new(&header);
+        digester.update(&sealed[PREFIX_LEN..]);
+        (sealed, header, digester.finish())
+    }
+
+    fn chunk(sealed: &[u8], index: usize) -> &[u8] {
+        let at = PREFIX_LEN + index * 1040;
+        &sealed[at..at + 1040]
+    }
+
+    fn binding() -> Binding {
+        Binding {
+            playback: Playback::Checking,
+            digests: None,
+            read: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_chunk_read_before_the_check_ends_is_named_when_it_ends() {
+        let (sealed, _, digests) = clip(1);
+        let (other, ..) = clip(2);
+        let mut b = binding();
+        b.take(0, chunk(&sealed, 0)).expect("taken while checking");
+        b.take(1, chunk(&other, 1)).expect("taken while checking");
+        assert_eq!(b.playback, Playback::Checking);
+        b.settle(Ok(digests));
+        assert_eq!(b.playback, Playback::Tampered(not_sealed(1)));
+        assert!(
+            b.take(0, chunk(&sealed, 0)).is_err(),
+            "a tampered clip reads no more"
+        );
+    }
+
+    #[test]
+    fn a_chunk_read_after_the_check_is_refused_before_it_is_opened() {
+        let (sealed, _, digests) = clip(1);
+        let (other, ..) = clip(2);
+        let mut b = binding();
+        b.take(0, chunk(&sealed, 0)).expect("taken while checking");
+        b.settle(Ok(digests));
+        assert_eq!(b.playback, Playback::Verified);
+        b.take(2, chunk(&sealed, 2)).expect("the camera's chunk");
+        assert!(b.take(1, chunk(&other, 1)).is_err());
+        assert_eq!(b.playback, Playback::Tampered(not_sealed(1)));
+    }
+
+    #[test]
+    fn a_check_that_could_not_run_leaves_the_clip_unchecked_not_verified() {
+        let (sealed, ..) = clip(1);
+        let mut b = binding();
+        b.take(0, chunk(&sealed, 0)).expect("taken while checking");
+        b.settle(Err(Playback::Unchecked("no answer".into())));
+        assert_eq!(b.playback, Playback::Unchecked("no answer".into()));
+    }
+}

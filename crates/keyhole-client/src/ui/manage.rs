@@ -73,7 +73,7 @@ pub(super) async fn remove_camera(
         }
         summary
     };
-    *viewer.timeline.lock().await = None;
+    *viewer.synced.lock().await = None;
     viewer
         .clips
         .lock()
@@ -273,7 +273,7 @@ pub(super) async fn finish_pairing(State(viewer): State<Arc<Viewer>>) -> Respons
         .pairing
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
-    *viewer.timeline.lock().await = None;
+    *viewer.synced.lock().await = None;
     axum::Json(serde_json::json!({ "camera": camera.to_string(), "name": name })).into_response()
 }
 

@@ -32,6 +32,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use crate::index::Index;
 use crate::{ClientError, ClipReader, Owner, now};
 
 mod live;
@@ -65,7 +66,11 @@ struct Viewer {
     session: Zeroizing<String>,
     /// The `Host` requests must carry: `<name>.localhost:<port>`.
     host: String,
-    timeline: tokio::sync::Mutex<Option<Arc<timeline::Built>>>,
+    /// What the last sync of the index found; `None` until the first (or after a change that
+    /// calls for another).
+    synced: tokio::sync::Mutex<Option<timeline::Synced>>,
+    /// The device's index: what it verified and the events it opened.
+    index: tokio::sync::Mutex<Index>,
     clips: Mutex<HashMap<ObjectId, Arc<ClipReader>>>,
     /// The pairing code shown, and the name the camera gets, until it registers.
     pairing: Mutex<Option<(PairingCode, String)>>,
@@ -113,6 +118,7 @@ impl Entry {
 /// If serving fails.
 pub async fn serve(
     owner: Owner,
+    index: Index,
     persist: Persist,
     listener: tokio::net::TcpListener,
     entry: Entry,
@@ -124,14 +130,15 @@ pub async fn serve(
         token: Mutex::new(Some(entry.token)),
         session: new_token(&mut rand_core::OsRng),
         host: entry.host,
-        timeline: tokio::sync::Mutex::new(None),
+        synced: tokio::sync::Mutex::new(None),
+        index: tokio::sync::Mutex::new(index),
         clips: Mutex::default(),
         pairing: Mutex::default(),
         approval: Mutex::default(),
         live: Mutex::default(),
     });
     let app = Router::new()
-        .route("/", get(index))
+        .route("/", get(index_page))
         .route(
             "/app.js",
             get(|| asset(APP_JS, "text/javascript; charset=utf-8")),
@@ -144,6 +151,7 @@ pub async fn serve(
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/api/timeline", get(timeline::timeline))
         .route("/api/thumbnails/{event}", get(timeline::thumbnail))
+        .route("/api/recordings/{camera}", get(timeline::recordings))
         .route("/api/clips/{camera}/{clip}", get(timeline::clip))
         .route(
             "/api/clips/{camera}/{clip}/check",
@@ -312,7 +320,7 @@ fn refuse(status: StatusCode, why: &'static str) -> Response {
         .into_response()
 }
 
-async fn index() -> Response {
+async fn index_page() -> Response {
     asset(INDEX_HTML, "text/html; charset=utf-8").await
 }
 

@@ -1,34 +1,41 @@
-//! The timeline and the player: every camera's listing verified, its events opened, and clips
-//! read by range.
+//! The timeline and the player: events from the device's index, a page at a time, newest
+//! first, after bringing the index up to date with what is new on each camera; clips read by
+//! range and checked whole while they play.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use keyhole_core::event::EventDetails;
-use keyhole_core::report::Checked;
-use keyhole_core::{CameraId, ObjectId};
+use keyhole_core::envelope::ObjectKind;
+use keyhole_core::{CameraId, ObjectId, Timestamp};
+use rand_core::OsRng;
 use serde::{Deserialize, Serialize};
-use zeroize::Zeroizing;
 
 use super::{Viewer, failed};
+use crate::index::{EventQuery, ObjectState};
 use crate::{ClientError, ClipReader, Playback};
 
-/// The timeline as last built, with the thumbnails it opened.
-pub(super) struct Built {
-    timeline: Timeline,
-    thumbnails: HashMap<ObjectId, Vec<u8>>,
+/// What the last sync found that the index does not keep: cameras silent, the server out of
+/// reach.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Synced {
+    silent: Vec<ProblemView>,
+    /// Why the server could not be reached, if it could not.
+    offline: Option<String>,
 }
 
-/// Everything the timeline page shows.
+/// One page of the timeline.
 #[derive(Debug, Clone, Serialize)]
-struct Timeline {
+struct Page {
     cameras: Vec<CameraView>,
     events: Vec<EventView>,
     problems: Vec<ProblemView>,
+    /// Pass as `before` for the next (older) page; absent on the last.
+    next_before: Option<u64>,
+    /// "offline — as of T" when the server could not be reached.
+    offline: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -62,185 +69,189 @@ struct ProblemView {
     problem: String,
 }
 
-impl Viewer {
-    /// The timeline, built on first use and when asked to refresh; a refresh first brings the
-    /// device up to date (which is also when it would find a forked account log).
-    async fn built(&self, refresh: bool) -> Result<Arc<Built>, ClientError> {
-        let mut cached = self.timeline.lock().await;
-        if let (Some(built), false) = (cached.as_ref(), refresh) {
-            return Ok(built.clone());
-        }
-        if refresh {
-            let mut owner = self.owner.write().await;
-            if owner.sync().await? {
-                (self.persist)(&owner)?;
-            }
-        }
-        let built = Arc::new(self.build().await?);
-        *cached = Some(built.clone());
-        Ok(built)
-    }
+/// Events on one page unless asked otherwise, and at most.
+const PAGE: usize = 50;
+const MAX_PAGE: usize = 500;
 
-    /// Verifies every camera's listing and opens its events.
-    async fn build(&self) -> Result<Built, ClientError> {
-        // Written: verifying moves each camera's mark of what this device has seen.
+impl Viewer {
+    /// Brings the index up to date with every camera, once, and again when asked to refresh
+    /// (which is also when it would find a forked account log). With the server out of reach
+    /// the index answers as it is.
+    async fn synced(&self, refresh: bool) -> Result<Synced, ClientError> {
+        let mut synced = self.synced.lock().await;
+        if let (Some(done), false) = (synced.as_ref(), refresh) {
+            return Ok(done.clone());
+        }
         let mut owner = self.owner.write().await;
-        let mut timeline = Timeline {
-            cameras: Vec::new(),
-            events: Vec::new(),
-            problems: Vec::new(),
-        };
-        let mut thumbnails = HashMap::new();
+        let mut index = self.index.lock().await;
+        let mut outcome = Synced::default();
+        match owner.sync().await {
+            Ok(true) => (self.persist)(&owner)?,
+            Ok(false) => {}
+            Err(ClientError::Http(e)) if e.is_connect() || e.is_timeout() => {
+                outcome.offline = Some(e.to_string());
+            }
+            Err(e) => return Err(e),
+        }
         let mut moved = false;
-        for (camera, name, _, removed) in owner.cameras() {
-            let id = camera.to_string();
-            timeline.cameras.push(CameraView {
-                id: id.clone(),
-                name,
-                removed,
-            });
+        for (camera, ..) in owner.cameras() {
+            if outcome.offline.is_some() {
+                break;
+            }
             let seen = (owner.verified_up_to(&camera), owner.camera_head(&camera));
-            let report = match owner.verify(&camera).await {
+            match owner
+                .sync_index(&camera, &mut index, crate::now(), &mut OsRng)
+                .await
+            {
+                Ok(report) => {
+                    if let Some(since) = report.silent_since {
+                        outcome.silent.push(ProblemView {
+                            camera: camera.to_string(),
+                            object: None,
+                            problem: format!(
+                                "silent since {since}: no signed word from the camera for longer \
+                                 than it promised (offline, or the server is withholding what it \
+                                 sends)"
+                            ),
+                        });
+                    }
+                }
+                Err(ClientError::Http(e)) if e.is_connect() || e.is_timeout() => {
+                    outcome.offline = Some(e.to_string());
+                }
                 // A camera whose owner stopped sharing it: no longer served here.
                 Err(ClientError::Server { status: 404, .. })
-                    if owner.shared_by(&camera).is_some() =>
-                {
-                    continue;
-                }
-                other => other?,
-            };
+                    if owner.shared_by(&camera).is_some() => {}
+                Err(e) => return Err(e),
+            }
             moved |= (owner.verified_up_to(&camera), owner.camera_head(&camera)) != seen;
-            if let Some(since) = report.silent_since {
-                timeline.problems.push(ProblemView {
-                    camera: id.clone(),
-                    object: None,
-                    problem: format!(
-                        "silent since {since}: no signed word from the camera for longer than it \
-                         promised (offline, or the server is withholding what it sends)"
-                    ),
-                });
-            }
-            let states: HashMap<ObjectId, Option<String>> = report
-                .entries
-                .iter()
-                .map(|e| {
-                    let problem = (!e.problems.is_empty()).then(|| {
-                        e.problems
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    });
-                    (e.listed_id, problem)
-                })
-                .collect();
-            for entry in &report.entries {
-                if let Some(problem) = &states.get(&entry.listed_id).cloned().flatten() {
-                    timeline.problems.push(ProblemView {
-                        camera: id.clone(),
-                        object: Some(entry.listed_id.to_string()),
-                        problem: problem.clone(),
-                    });
-                    continue;
-                }
-                let Some(header) = &entry.header else {
-                    continue;
-                };
-                if header.kind != keyhole_core::envelope::ObjectKind::Event {
-                    continue;
-                }
-                let mut plain = Zeroizing::new(Vec::new());
-                let checked = owner
-                    .export(&camera, &header.object_id, &mut *plain)
-                    .await?;
-                let (Checked::Verified(_), Ok(event)) = (checked, EventDetails::decode(&plain))
-                else {
-                    continue;
-                };
-                let (clip_state, clip_problem) = match event.clip.map(|c| states.get(&c)) {
-                    None => ("none", None),
-                    Some(None) => (
-                        "missing",
-                        Some("the server does not list this clip".to_owned()),
-                    ),
-                    Some(Some(None)) => ("verified", None),
-                    Some(Some(Some(problem))) => ("tampered", Some(problem.clone())),
-                };
-                timeline.events.push(EventView {
-                    camera: id.clone(),
-                    event: header.object_id.to_string(),
-                    kind: format!("{:?}", event.kind).to_lowercase(),
-                    started_at: event.started_at.0,
-                    duration_ms: event.duration_ms,
-                    note: event.note.clone(),
-                    thumbnail: !event.thumbnail_jpeg.is_empty(),
-                    clip: event.clip.map(|c| c.to_string()),
-                    clip_state,
-                    clip_problem,
-                });
-                if !event.thumbnail_jpeg.is_empty() {
-                    thumbnails.insert(header.object_id, event.thumbnail_jpeg);
-                }
-            }
-            for gap in &report.missing {
-                timeline.problems.push(ProblemView {
-                    camera: id.clone(),
-                    object: None,
-                    problem: if gap.start() == gap.end() {
-                        format!(
-                            "missing: nothing verified for sequence {} (deleted, withheld or \
-                             altered)",
-                            gap.start()
-                        )
-                    } else {
-                        format!(
-                            "missing: nothing verified for sequences {}–{} (deleted, withheld \
-                             or altered)",
-                            gap.start(),
-                            gap.end()
-                        )
-                    },
-                });
-            }
         }
         if moved {
             // What this device verified is kept, so the server cannot take it back unseen.
             (self.persist)(&owner)?;
         }
-        timeline
-            .events
-            .sort_by_key(|e| std::cmp::Reverse(e.started_at));
-        Ok(Built {
-            timeline,
-            thumbnails,
+        *synced = Some(outcome.clone());
+        Ok(outcome)
+    }
+
+    /// One page of events, newest first, before `before` (ms), of `only` or every camera.
+    async fn page(
+        &self,
+        synced: &Synced,
+        only: Option<CameraId>,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Page, ClientError> {
+        let owner = self.owner.read().await;
+        let index = self.index.lock().await;
+        let cameras: Vec<_> = owner.cameras();
+        let wanted: Vec<CameraId> = cameras
+            .iter()
+            .map(|(c, ..)| *c)
+            .filter(|c| only.is_none_or(|o| o == *c))
+            .collect();
+        let mut found = index.events(&EventQuery {
+            cameras: wanted.clone(),
+            since: None,
+            until: before.map(Timestamp),
+            limit: Some(limit + 1),
+        })?;
+        let more = found.len() > limit;
+        found.truncate(limit);
+        let mut events = Vec::with_capacity(found.len());
+        for e in &found {
+            let (clip_state, clip_problem) = match e.details.clip {
+                None => ("none", None),
+                Some(clip) => match index.object_state(&e.camera, &clip)? {
+                    ObjectState::Verified => ("verified", None),
+                    ObjectState::Problem(why) => ("tampered", Some(why)),
+                    ObjectState::Unknown => (
+                        "missing",
+                        Some("the server does not list this clip".to_owned()),
+                    ),
+                },
+            };
+            events.push(EventView {
+                camera: e.camera.to_string(),
+                event: e.event.to_string(),
+                kind: format!("{:?}", e.details.kind).to_lowercase(),
+                started_at: e.details.started_at.0,
+                duration_ms: e.details.duration_ms,
+                note: e.details.note.clone(),
+                thumbnail: !e.details.thumbnail_jpeg.is_empty(),
+                clip: e.details.clip.map(|c| c.to_string()),
+                clip_state,
+                clip_problem,
+            });
+        }
+        let mut problems: Vec<ProblemView> = synced
+            .silent
+            .iter()
+            .filter(|p| only.is_none_or(|o| p.camera == o.to_string()))
+            .cloned()
+            .collect();
+        let mut oldest_sync: Option<Timestamp> = None;
+        for camera in &wanted {
+            for p in index.problems(camera)? {
+                problems.push(ProblemView {
+                    camera: camera.to_string(),
+                    object: p.object.map(|o| o.to_string()),
+                    problem: p.problem,
+                });
+            }
+            if let Some(at) = index.synced_at(camera)? {
+                oldest_sync = Some(oldest_sync.map_or(at, |o: Timestamp| o.min(at)));
+            }
+        }
+        Ok(Page {
+            cameras: cameras
+                .into_iter()
+                .map(|(id, name, _, removed)| CameraView {
+                    id: id.to_string(),
+                    name,
+                    removed,
+                })
+                .collect(),
+            next_before: more
+                .then(|| found.last().map(|e| e.captured_at.0))
+                .flatten(),
+            events,
+            problems,
+            offline: synced.offline.as_ref().map(|_| {
+                oldest_sync.map_or_else(
+                    || "offline — never synced".to_owned(),
+                    |t| format!("offline — as of {t}"),
+                )
+            }),
         })
     }
 
-    /// Marks the clips that playing found tampered, on their events and among the problems.
-    fn mark_played(&self, timeline: &mut Timeline) {
-        let clips = self
-            .clips
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for event in &mut timeline.events {
-            let Some(reader) = event
-                .clip
-                .as_deref()
-                .and_then(|c| c.parse::<ObjectId>().ok())
-                .and_then(|c| clips.get(&c))
-            else {
-                continue;
-            };
-            if let Playback::Tampered(why) = reader.playback() {
-                event.clip_state = "tampered";
-                event.clip_problem = Some(why.clone());
-                timeline.problems.push(ProblemView {
-                    camera: event.camera.clone(),
-                    object: event.clip.clone(),
-                    problem: why,
-                });
-            }
+    /// The clips `camera` recorded in `[from, to)` (ms), oldest first, from the index: each with
+    /// its start and the next one's start as its end.
+    async fn recordings(
+        &self,
+        camera: &CameraId,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<Recording>, ClientError> {
+        let index = self.index.lock().await;
+        let clips =
+            index.objects_between(camera, ObjectKind::Clip, Timestamp(from), Timestamp(to))?;
+        let mut out: Vec<Recording> = Vec::with_capacity(clips.len());
+        for (i, (clip, at, state)) in clips.iter().enumerate() {
+            let end = clips.get(i + 1).map(|(_, next, _)| next.0);
+            out.push(Recording {
+                clip: clip.to_string(),
+                start: at.0,
+                end,
+                state: match state {
+                    ObjectState::Verified => "verified",
+                    ObjectState::Problem(_) => "tampered",
+                    ObjectState::Unknown => "missing",
+                },
+            });
         }
+        Ok(out)
     }
 
     async fn clip_reader(
@@ -265,21 +276,63 @@ impl Viewer {
     }
 }
 
+#[derive(Debug, Serialize)]
+struct Recording {
+    clip: String,
+    /// Ms since the Unix epoch, from the camera's signed header.
+    start: u64,
+    /// The next clip's start; absent for the last.
+    end: Option<u64>,
+    state: &'static str,
+}
+
 #[derive(Deserialize)]
-pub(super) struct RefreshQuery {
+pub(super) struct PageQuery {
     refresh: Option<bool>,
+    camera: Option<String>,
+    before: Option<u64>,
+    limit: Option<usize>,
 }
 
 pub(super) async fn timeline(
     State(viewer): State<Arc<Viewer>>,
-    Query(q): Query<RefreshQuery>,
+    Query(q): Query<PageQuery>,
 ) -> Response {
-    match viewer.built(q.refresh.unwrap_or(false)).await {
-        Ok(built) => {
-            let mut timeline = built.timeline.clone();
-            viewer.mark_played(&mut timeline);
-            axum::Json(timeline).into_response()
-        }
+    let only = match q.camera.as_deref().filter(|c| !c.is_empty()) {
+        None => None,
+        Some(id) => match viewer.camera(id).await {
+            Some(c) => Some(c),
+            None => return StatusCode::NOT_FOUND.into_response(),
+        },
+    };
+    let synced = match viewer.synced(q.refresh.unwrap_or(false)).await {
+        Ok(s) => s,
+        Err(e) => return failed(&e),
+    };
+    let limit = q.limit.unwrap_or(PAGE).clamp(1, MAX_PAGE);
+    match viewer.page(&synced, only, q.before, limit).await {
+        Ok(page) => axum::Json(page).into_response(),
+        Err(e) => failed(&e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct RangeQuery {
+    from: u64,
+    to: u64,
+}
+
+/// A camera's recordings in a span of time, for the time axis.
+pub(super) async fn recordings(
+    State(viewer): State<Arc<Viewer>>,
+    Path(camera): Path<String>,
+    Query(q): Query<RangeQuery>,
+) -> Response {
+    let Some(camera) = viewer.camera(&camera).await else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match viewer.recordings(&camera, q.from, q.to).await {
+        Ok(list) => axum::Json(list).into_response(),
         Err(e) => failed(&e),
     }
 }
@@ -309,6 +362,12 @@ pub(super) async fn clip_check(
     let playback = tokio::time::timeout(CHECK_WAIT, reader.checked())
         .await
         .unwrap_or(Playback::Checking);
+    if let Playback::Tampered(why) = &playback {
+        // Every later listing on this device shows it.
+        if let Err(e) = viewer.index.lock().await.mark_played(&camera, &clip, why) {
+            return failed(&e.into());
+        }
+    }
     let (state, reason) = match playback {
         Playback::Verified => ("verified", None),
         Playback::Tampered(why) => ("tampered", Some(why)),
@@ -325,13 +384,15 @@ pub(super) async fn thumbnail(
     let Ok(event) = event.parse::<ObjectId>() else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let built = match viewer.built(false).await {
-        Ok(b) => b,
-        Err(e) => return failed(&e),
-    };
-    match built.thumbnails.get(&event) {
-        Some(jpeg) => ([(header::CONTENT_TYPE, "image/jpeg")], jpeg.clone()).into_response(),
-        None => StatusCode::NOT_FOUND.into_response(),
+    let found = viewer.index.lock().await.event(&event);
+    match found {
+        Ok(Some(e)) if !e.details.thumbnail_jpeg.is_empty() => (
+            [(header::CONTENT_TYPE, "image/jpeg")],
+            e.details.thumbnail_jpeg.clone(),
+        )
+            .into_response(),
+        Ok(_) => StatusCode::NOT_FOUND.into_response(),
+        Err(e) => failed(&e.into()),
     }
 }
 

@@ -1093,10 +1093,12 @@ pub(crate) async fn audit(store: &Path, json: bool) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-/// `keyhole ui`: brings the device up to date, then serves the web viewer on 127.0.0.1 until
-/// Ctrl-C.
+/// `keyhole ui`: brings the device up to date (if the server can be reached), then serves the
+/// web viewer on 127.0.0.1 until Ctrl-C.
 pub(crate) async fn ui(store: &Path, port: u16, open_browser: bool) -> anyhow::Result<()> {
-    let device = Device::open_all_synced(store).await?;
+    // Out of reach, the viewer still shows what the device's index holds, saying as of when.
+    let (device, _) = Device::open_synced_or_held(store).await?;
+    let index = device.index()?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("listening on 127.0.0.1:{port}"))?;
@@ -1126,7 +1128,7 @@ pub(crate) async fn ui(store: &Path, port: u16, open_browser: bool) -> anyhow::R
     let persist: keyhole_client::ui::Persist = Box::new(move |owner: &Owner| {
         owner.save_key_store(&store, &passphrase, KdfParams::DEFAULT, &mut OsRng)
     });
-    keyhole_client::ui::serve(owner, persist, listener, entry, stop).await?;
+    keyhole_client::ui::serve(owner, index, persist, listener, entry, stop).await?;
     Ok(())
 }
 

@@ -72,10 +72,26 @@ function duration(ms) {
   return `${Math.floor(whole / 60)} min ${whole % 60} s`;
 }
 
+// The end of a local day (yyyy-mm-dd), in ms: where a jump to that day starts.
+function endOfDay(day) {
+  const [y, m, d] = day.split('-').map(Number);
+  return new Date(y, m - 1, d + 1).getTime();
+}
+
+function pageUrl(refresh, before) {
+  const q = new URLSearchParams();
+  if (refresh) q.set('refresh', 'true');
+  if (filters.camera) q.set('camera', filters.camera);
+  if (before) q.set('before', String(before));
+  return `/api/timeline?${q}`;
+}
+
+// The newest page (or, with a day picked, the page that ends with that day), after the device
+// has caught up with what is new on each camera.
 async function load(refresh) {
   main.setAttribute('aria-busy', 'true');
-  main.replaceChildren(el('p', { class: 'note', text: "Verifying every camera's footage…" }));
-  const answer = await fetch(`/api/timeline${refresh ? '?refresh=true' : ''}`);
+  main.replaceChildren(el('p', { class: 'note', text: 'Checking what is new on every camera…' }));
+  const answer = await fetch(pageUrl(refresh, filters.date ? endOfDay(filters.date) : null));
   const body = await answer.json();
   if (!answer.ok) {
     main.replaceChildren(el('p', { class: 'reason', role: 'alert', text: body.error || 'Failed.' }));
@@ -86,6 +102,14 @@ async function load(refresh) {
   // Changes to the account that its devices and cameras did not make.
   timeline.foreign = (await getJson('/api/audit').catch(() => [])).filter((e) => !e.yours).length;
   route();
+}
+
+// The next, older page, added below what is shown.
+async function loadOlder() {
+  const body = await getJson(pageUrl(false, timeline.next_before));
+  timeline.events.push(...body.events);
+  timeline.next_before = body.next_before;
+  showTimeline();
 }
 
 function showTimeline() {
@@ -107,11 +131,15 @@ function showTimeline() {
     el('label', {}, 'Kind', kindSelect),
     el('label', {}, 'Day', dateInput),
   );
-  for (const [input, key] of [[cameraSelect, 'camera'], [kindSelect, 'kind'], [dateInput, 'date']]) {
-    input.addEventListener('change', () => { filters[key] = input.value; showTimeline(); });
-  }
+  // The kind is picked among what is shown; a camera or a day loads its own page.
+  kindSelect.addEventListener('change', () => { filters.kind = kindSelect.value; showTimeline(); });
+  cameraSelect.addEventListener('change', () => { filters.camera = cameraSelect.value; load(false); });
+  dateInput.addEventListener('change', () => { filters.date = dateInput.value; load(false); });
 
   const parts = [el('h2', { class: 'visually-hidden', text: 'Events' }), form];
+  if (timeline.offline) {
+    parts.push(el('p', { class: 'note offline', role: 'status', text: `${capitalized(timeline.offline)}: the server cannot be reached; shown as this device last verified it.` }));
+  }
   if (timeline.foreign) {
     parts.push(el('p', { class: 'problems', role: 'alert', id: 'foreign-changes' },
       `${timeline.foreign} change(s) to this account were not made by its devices or cameras. `,
@@ -129,6 +157,7 @@ function showTimeline() {
     parts.push(el('section', { class: 'problems', role: 'alert' },
       el('h2', { text: 'The server showed footage that does not verify' }), list));
   }
+  if (filters.camera && filters.date) parts.push(recordingAxis(filters.camera, filters.date));
 
   const shown = timeline.events.filter((e) =>
     (!filters.camera || e.camera === filters.camera) &&
@@ -153,11 +182,56 @@ function showTimeline() {
     list.append(el('li', { class: 'event', 'data-state': e.clip_state, 'data-kind': e.kind, 'data-event': e.event }, body));
   }
   parts.push(shown.length ? list : el('p', { class: 'note', text: 'No events match.' }));
+  // Older events stay on the device until asked for; a day past the loaded ones needs more.
+  const lastShown = timeline.events.length ? timeline.events[timeline.events.length - 1].started_at : null;
+  const dayDone = filters.date && lastShown && localDate(lastShown) < filters.date;
+  if (timeline.next_before && !dayDone) {
+    const older = el('button', { type: 'button', id: 'older', text: 'Older events' });
+    older.addEventListener('click', () => loadOlder().catch((err) => alertIn(main, err)));
+    parts.push(older);
+  }
   main.replaceChildren(...parts);
   main.setAttribute('aria-busy', 'false');
 }
 
-function showClip(camera, clip, eventId) {
+function alertIn(where, err) {
+  where.append(el('p', { class: 'reason', role: 'alert', text: String(err.message || err) }));
+}
+
+// A camera's recordings over one day on a time axis: a click anywhere on it plays the recording
+// of that moment from there; each recording is also a link (for the keyboard), from its start.
+function recordingAxis(camera, day) {
+  const from = endOfDay(day) - 24 * 3600 * 1000;
+  const to = endOfDay(day);
+  const axis = el('div', { class: 'axis', role: 'group', 'aria-label': `Recordings of ${cameraName(camera)} on ${day}` });
+  const section = el('section', { class: 'recordings' }, el('h2', { text: 'Recordings' }), axis);
+  getJson(`/api/recordings/${camera}?from=${from}&to=${to}`).then((clips) => {
+    if (!clips.length) { axis.append(el('p', { class: 'note', text: 'No recordings this day.' })); return; }
+    const endOf = (c) => Math.min(c.end || c.start + 60000, to);
+    for (const c of clips) {
+      const segment = el('a', {
+        class: `segment ${c.state}`,
+        href: `#/clip/${camera}/${c.clip}/`,
+        'data-clip': c.clip,
+        'aria-label': `Recording from ${when(c.start)} (${STATE_TEXT[c.state] || c.state})`,
+      });
+      segment.style.left = `${((c.start - from) / (to - from)) * 100}%`;
+      segment.style.width = `${Math.max(((endOf(c) - c.start) / (to - from)) * 100, 0.1)}%`;
+      axis.append(segment);
+    }
+    axis.addEventListener('click', (event) => {
+      event.preventDefault();
+      const box = axis.getBoundingClientRect();
+      const at = from + ((event.clientX - box.left) / box.width) * (to - from);
+      const c = [...clips].reverse().find((x) => x.start <= at) || clips[0];
+      const offset = Math.max(0, Math.min(at, endOf(c)) - c.start) / 1000;
+      location.hash = `#/clip/${camera}/${c.clip}/-/${offset.toFixed(1)}`;
+    });
+  }).catch((err) => alertIn(axis, err));
+  return section;
+}
+
+function showClip(camera, clip, eventId, startAt) {
   begin();
   const e = timeline.events.find((x) => x.event === eventId) || {};
   const video = el('video', {
@@ -171,6 +245,8 @@ function showClip(camera, clip, eventId) {
     el('p', { id: 'clip-state' }, e.started_at ? el('time', { text: when(e.started_at) }) : '', ' ', badge('checking')),
     video));
   main.setAttribute('aria-busy', 'false');
+  const start = Number(startAt);
+  if (start > 0) video.addEventListener('loadedmetadata', () => { video.currentTime = start; }, { once: true });
   checkClip(camera, clip, e, video);
 }
 
@@ -616,7 +692,7 @@ async function route() {
     else if (parts[0] === 'audit') await showAudit();
     else if (parts[0] === 'sharing') await showSharing();
     else if (!timeline) await load(false);
-    else if (parts[0] === 'clip' && parts.length >= 3) showClip(parts[1], parts[2], parts[3]);
+    else if (parts[0] === 'clip' && parts.length >= 3) showClip(parts[1], parts[2], parts[3], parts[4]);
     else showTimeline();
   } catch (e) {
     main.replaceChildren(el('p', { class: 'reason', role: 'alert', text: String(e.message || e) }));
