@@ -10,6 +10,7 @@
 )]
 
 mod battery;
+mod history;
 mod ingest;
 mod listing;
 mod live;
@@ -37,6 +38,8 @@ enum Section {
     Live,
     /// Listing one camera's clips among a million.
     Listing,
+    /// A device syncing its index of a camera's history, against downloading everything.
+    History,
 }
 
 impl Section {
@@ -48,6 +51,7 @@ impl Section {
             Self::Playback => "Playback",
             Self::Live => "Live view",
             Self::Listing => "Listing among 1,000,000 clips",
+            Self::History => "Browsing a camera's history",
         }
     }
 }
@@ -75,6 +79,7 @@ async fn section(s: Section, quick: bool) -> anyhow::Result<String> {
         Section::Playback => playback::run(quick).await,
         Section::Live => live::run(quick).await,
         Section::Listing => listing::run(quick).await,
+        Section::History => history::run(quick).await,
     }
 }
 

@@ -33,16 +33,60 @@ pub fn endpoint(url: &str) -> Endpoint {
     }
 }
 
+/// Counts the bytes of every answer passing through an honest proxy: what a device downloads.
+pub struct Counted {
+    pub proxy: keyhole_testkit::hostile::HostileProxy,
+    bytes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Counted {
+    async fn start(upstream: &str) -> Self {
+        let proxy = keyhole_testkit::hostile::HostileProxy::start(upstream).await;
+        let bytes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = bytes.clone();
+        proxy.rewrite(
+            |_, _| true,
+            move |body| {
+                counter.fetch_add(body.len() as u64, std::sync::atomic::Ordering::SeqCst);
+            },
+        );
+        Self { proxy, bytes }
+    }
+
+    /// Response-body bytes so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 impl World {
     /// Starts a server and creates the owner's account on it.
     pub async fn start() -> anyhow::Result<Self> {
+        Ok(Self::start_via(None).await?.0)
+    }
+
+    /// [`World::start`], with the owner's device reaching the server through a proxy that
+    /// counts what it downloads (the cameras reach the server directly).
+    pub async fn start_counted() -> anyhow::Result<(Self, Counted)> {
+        let (world, counted) = Self::start_via(Some(())).await?;
+        Ok((world, counted.context("a counting proxy")?))
+    }
+
+    async fn start_via(counted: Option<()>) -> anyhow::Result<(Self, Option<Counted>)> {
         let dir = tempfile::tempdir()?;
         let data = dir.path().join("server");
         std::fs::create_dir_all(&data)?;
         let server = ServerProcess::spawn(&data);
+        let counted = match counted {
+            Some(()) => Some(Counted::start(&server.url).await),
+            None => None,
+        };
+        let owner_url = counted
+            .as_ref()
+            .map_or_else(|| server.url.clone(), |c| c.proxy.url.clone());
         let mut rng = ChaCha20Rng::seed_from_u64(7);
         let (owner, _phrase) = Owner::create(
-            &endpoint(&server.url),
+            &endpoint(&owner_url),
             "owner",
             PASSWORD,
             "phone",
@@ -52,13 +96,14 @@ impl World {
         )
         .await
         .context("creating the owner's account")?;
-        Ok(Self {
+        let world = Self {
             server,
             owner,
             rng,
             dir,
             cameras: 0,
-        })
+        };
+        Ok((world, counted))
     }
 
     /// The server's blob and database folder.

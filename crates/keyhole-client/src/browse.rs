@@ -4,7 +4,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use keyhole_core::envelope::{ObjectSummary, Opener};
+use keyhole_core::envelope::{ObjectKind, ObjectSummary, Opener};
 use keyhole_core::event::EventDetails;
 use keyhole_core::record::CameraState;
 use keyhole_core::report::{
@@ -17,6 +17,19 @@ use zeroize::Zeroizing;
 use crate::ClientError;
 use crate::index::Index;
 use crate::owner::{Listing, Owner, untrusted};
+
+/// An event's span cut from its segment ([`Owner::event_span`]).
+#[derive(Debug)]
+pub struct EventSpan {
+    /// The segment it was cut from (exported whole under its own id).
+    pub clip: ObjectId,
+    /// The span as an MP4 of its own, starting at a key frame.
+    pub mp4: Vec<u8>,
+    /// Where in the segment the span starts, in ms (at or before the event).
+    pub starts_at_ms: u64,
+    /// Where in the segment the event starts, in ms.
+    pub event_at_ms: u64,
+}
 
 impl Owner {
     /// Lists everything the server holds for `camera`, verifies each object's place in the
@@ -103,11 +116,24 @@ impl Owner {
         if let Some(held) = resume.filter(|r| *r == first) {
             index.check_resumed(camera, held, &mut report)?;
         }
-        self.keep_mark(camera, &report);
-        index.record(camera, first, &report, now, false)?;
-        for event in index.events_to_open(camera)? {
+        // Each new event is opened before the listing is recorded: a sync cut short lists the
+        // same objects again, and opens only what it has not kept.
+        let events = report
+            .entries
+            .iter()
+            .filter(|e| e.is_verified())
+            .filter_map(|e| {
+                e.header
+                    .as_ref()
+                    .filter(|h| h.kind == ObjectKind::Event)
+                    .map(|h| h.object_id)
+            });
+        for event in events.collect::<Vec<_>>() {
+            if index.has_event(&event)? {
+                continue;
+            }
             let mut plain = Zeroizing::new(Vec::new());
-            match self.export(camera, &event, &mut *plain).await? {
+            let found = match self.export(camera, &event, &mut *plain).await? {
                 Checked::Verified(opened) => match EventDetails::decode(&plain) {
                     Ok(details) => {
                         index.put_event(
@@ -117,17 +143,63 @@ impl Owner {
                             &details,
                             rng,
                         )?;
+                        None
                     }
-                    Err(e) => {
-                        index.mark_played(camera, &event, &format!("unreadable event: {e}"))?;
-                    }
+                    Err(e) => Some(format!("unreadable event: {e}")),
                 },
-                Checked::Failed { reason, .. } => {
-                    index.mark_played(camera, &event, &reason.to_string())?;
-                }
+                Checked::Failed { reason, .. } => Some(reason.to_string()),
+            };
+            if let Some(problem) = found {
+                index.mark_played(camera, &event, &problem)?;
             }
         }
+        self.keep_mark(camera, &report);
+        index.record(camera, first, &report, now, false)?;
         Ok(report)
+    }
+
+    /// The span of `event` (details opened and verified) as an MP4 of its own: its clip (a
+    /// whole segment) downloaded and verified, then cut from the key frame before the event's
+    /// start to its end, by the camera's signed capture time of the segment.
+    ///
+    /// # Errors
+    /// Server or network failures; [`ClientError::Untrusted`] if the event names no clip, the
+    /// clip does not verify, or it is not an MP4 that can be cut.
+    pub async fn event_span(
+        &self,
+        camera: &CameraId,
+        event: &EventDetails,
+    ) -> Result<EventSpan, ClientError> {
+        let clip = event
+            .clip
+            .ok_or_else(|| untrusted("this event has no clip"))?;
+        let mut whole = Zeroizing::new(Vec::new());
+        let opened = match self.export(camera, &clip, &mut *whole).await? {
+            Checked::Verified(opened) => opened,
+            Checked::Failed { reason, .. } => {
+                return Err(untrusted(format!(
+                    "its clip {clip} did not verify: {reason}"
+                )));
+            }
+        };
+        let ticks_per_ms = u64::from(keyhole_media::h264::TIMESCALE) / 1000;
+        let from_ms = event
+            .started_at
+            .0
+            .saturating_sub(opened.header.captured_at.0);
+        let to_ms = from_ms.saturating_add(u64::from(event.duration_ms));
+        let (mp4, at) = keyhole_media::mp4::cut(
+            &whole,
+            from_ms.saturating_mul(ticks_per_ms),
+            to_ms.saturating_mul(ticks_per_ms),
+        )
+        .map_err(|e| untrusted(format!("its clip {clip} cannot be cut: {e}")))?;
+        Ok(EventSpan {
+            clip,
+            mp4,
+            starts_at_ms: at / ticks_per_ms,
+            event_at_ms: from_ms,
+        })
     }
 
     /// Lists `camera`'s objects after sequence `after` and checks each: from its summary, or,

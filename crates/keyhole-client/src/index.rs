@@ -374,33 +374,20 @@ impl Index {
         Ok(at.and_then(|a| u64::try_from(a).ok()).map(Timestamp))
     }
 
-    /// The verified events of `camera` that the index holds no details for.
+    /// Whether the index holds `event`'s details.
     ///
     /// # Errors
     /// [`IndexError`] if the index cannot be read.
-    pub fn events_to_open(&self, camera: &CameraId) -> Result<Vec<ObjectId>, IndexError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT o.object_id FROM objects o LEFT JOIN events e ON e.object_id = o.object_id
-                 WHERE o.camera = ?1 AND o.kind = ?2 AND o.digest IS NOT NULL
-                 AND o.problem IS NULL AND o.played IS NULL AND e.object_id IS NULL
-                 ORDER BY o.sequence",
+    pub fn has_event(&self, event: &ObjectId) -> Result<bool, IndexError> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM events WHERE object_id = ?1",
+                params![&event.0[..]],
+                |_| Ok(()),
             )
-            .map_err(|e| self.db(e))?;
-        let rows = stmt
-            .query_map(
-                params![&camera.0[..], i64::from(ObjectKind::Event.id())],
-                |r| r.get::<_, Vec<u8>>(0),
-            )
-            .map_err(|e| self.db(e))?;
-        let mut out = Vec::new();
-        for row in rows {
-            if let Some(id) = id16(&row.map_err(|e| self.db(e))?) {
-                out.push(ObjectId(id));
-            }
-        }
-        Ok(out)
+            .optional()
+            .map(|found| found.is_some())
+            .map_err(|e| self.db(e))
     }
 
     /// Keeps an event the device opened, sealed.
@@ -566,6 +553,30 @@ impl Index {
             Some((_, Some(problem), None)) => ObjectState::Problem(problem),
             Some((true, None, None)) => ObjectState::Verified,
         })
+    }
+
+    /// The capture time `camera`'s camera signed for `object`, if the index holds it.
+    ///
+    /// # Errors
+    /// [`IndexError`] if the index cannot be read.
+    pub fn captured_at(
+        &self,
+        camera: &CameraId,
+        object: &ObjectId,
+    ) -> Result<Option<Timestamp>, IndexError> {
+        let at: Option<Option<i64>> = self
+            .conn
+            .query_row(
+                "SELECT captured_at FROM objects WHERE camera = ?1 AND object_id = ?2",
+                params![&camera.0[..], &object.0[..]],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.db(e))?;
+        Ok(at
+            .flatten()
+            .and_then(|a| u64::try_from(a).ok())
+            .map(Timestamp))
     }
 
     /// `camera`'s objects of `kind` captured in `[from, to)` by their signed capture times,

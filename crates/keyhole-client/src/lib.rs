@@ -34,6 +34,7 @@ pub fn now() -> keyhole_core::Timestamp {
     )
 }
 
+pub use browse::EventSpan;
 pub use enroll::{Approval, JoinRequest, PendingEnrollment};
 pub use keyhole_core as core;
 pub use owner::{CameraStatus, Latest, LiveOutcome, Owner};

@@ -132,14 +132,15 @@ async fn set_up_pair_list_export_verify_from_the_command_line() {
         "{rest:?}"
     );
 
-    let video = synthetic_mp4(2);
+    // A ten-second segment with a doorbell press four seconds in, lasting two.
+    let video = synthetic_mp4(10);
     let started_at = Timestamp(1_795_735_205_000);
     let clip = camera.record_clip(&video, started_at, rng).await.unwrap();
     camera
         .record_event(
             &EventDetails {
                 kind: EventKind::Doorbell,
-                started_at,
+                started_at: Timestamp(started_at.0 + 4000),
                 duration_ms: 2000,
                 clip: Some(clip),
                 note: String::new(),
@@ -204,6 +205,31 @@ async fn set_up_pair_list_export_verify_from_the_command_line() {
         .output()
         .unwrap());
     assert_eq!(std::fs::read(&exported).unwrap(), video);
+    // The event's id gives the event's span, from the key frame before it, as MP4.
+    let span = dir.path().join("press.mp4");
+    let said = ok(keyhole(&store)
+        .args(["export", "Porch", event_id, "-o"])
+        .arg(&span)
+        .output()
+        .unwrap());
+    assert!(said.contains("into its segment"), "{said}");
+    assert!(
+        said.contains(&format!("keyhole export {} {clip}", camera.camera_id())),
+        "{said}"
+    );
+    let cut = keyhole_media::mp4::read(&std::fs::read(&span).unwrap()).unwrap();
+    let whole = keyhole_media::mp4::read(&video).unwrap();
+    assert!(cut.access_units[0].keyframe);
+    assert!(
+        cut.access_units.len() >= 30 && cut.access_units.len() < whole.access_units.len(),
+        "{} of {} pictures",
+        cut.access_units.len(),
+        whole.access_units.len()
+    );
+    if let Some((frames, w, h)) = keyhole_testkit::ffprobe(&span) {
+        assert_eq!((w, h), (whole.width, whole.height));
+        assert_eq!(frames, cut.access_units.len() as u64);
+    }
     let report = ok(keyhole(&store).args(["verify", "Porch"]).output().unwrap());
     assert!(report.contains("2 of 2 objects verified"), "{report}");
 

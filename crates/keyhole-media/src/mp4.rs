@@ -167,6 +167,39 @@ pub fn write(aus: &[AccessUnit]) -> Result<Vec<u8>, Mp4Error> {
     Ok(out)
 }
 
+/// The part of an MP4 from the last key frame at or before `from` up to `to` (both in
+/// [`TIMESCALE`] ticks from the file's first sample) as an MP4 of its own, starting at 0, so a
+/// player decodes it from its first picture: an event's span cut from the segment that holds it.
+/// Also returns where, in ticks, the part's first picture was in the whole. A `from` before the
+/// first key frame starts at it; a `to` past the end ends at the end; at least one picture is
+/// kept.
+///
+/// # Errors
+/// What [`read()`] and [`write()`] refuse.
+pub fn cut(bytes: &[u8], from: u64, to: u64) -> Result<(Vec<u8>, u64), Mp4Error> {
+    let video = read(bytes)?;
+    let aus = &video.access_units;
+    let start = aus
+        .iter()
+        .rposition(|au| au.keyframe && au.dts <= from)
+        .or_else(|| aus.iter().position(|au| au.keyframe))
+        .ok_or(Mp4Error::FirstNotKeyframe)?;
+    let base = aus[start].dts;
+    let end = aus
+        .iter()
+        .skip(start + 1)
+        .position(|au| au.dts >= to)
+        .map_or(aus.len(), |i| start + 1 + i);
+    let part: Vec<AccessUnit> = aus[start..end]
+        .iter()
+        .map(|au| AccessUnit {
+            dts: au.dts - base,
+            ..au.clone()
+        })
+        .collect();
+    Ok((write(&part)?, base))
+}
+
 /// The size of `au` as an MP4 sample.
 ///
 /// # Errors
@@ -1409,6 +1442,30 @@ mod tests {
                 AccessUnit { nals, ..au.clone() }
             })
             .collect()
+    }
+
+    #[test]
+    fn a_cut_starts_at_the_key_frame_before_and_reads_back_from_zero() {
+        let whole = write(&clip(false)).unwrap();
+        // 21006 ticks falls in access unit 6; the key frame before it is 5, at 15006; 27009 is
+        // where 9 starts.
+        let (part, at) = cut(&whole, 21_006, 27_009).unwrap();
+        assert_eq!(at, 15_006);
+        let read_back = read(&part).unwrap();
+        let want: Vec<AccessUnit> = expected(&clip(false))[5..9]
+            .iter()
+            .map(|au| AccessUnit {
+                dts: au.dts - 15_006,
+                ..au.clone()
+            })
+            .collect();
+        assert_eq!(read_back.access_units, want);
+        // Before the first key frame, and past the end: the whole clip from its first picture.
+        let (all, at) = cut(&whole, 0, u64::MAX).unwrap();
+        assert_eq!((at, read(&all).unwrap().access_units.len()), (0, 12));
+        // An empty span at a key frame keeps that picture.
+        let (one, _) = cut(&whole, 30_012, 30_012).unwrap();
+        assert_eq!(read(&one).unwrap().access_units.len(), 1);
     }
 
     #[test]

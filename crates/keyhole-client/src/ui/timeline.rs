@@ -56,6 +56,9 @@ struct EventView {
     note: String,
     thumbnail: bool,
     clip: Option<String>,
+    /// Where in its clip (a segment) the event starts, in ms, by the capture times the camera
+    /// signed: the player starts there.
+    clip_offset_ms: Option<u64>,
     /// `verified`, `tampered` (see `clip_problem`), `missing` or `none`.
     clip_state: &'static str,
     clip_problem: Option<String>,
@@ -171,6 +174,12 @@ impl Viewer {
                     ),
                 },
             };
+            let clip_offset_ms = match e.details.clip {
+                Some(clip) => index
+                    .captured_at(&e.camera, &clip)?
+                    .map(|at| e.details.started_at.0.saturating_sub(at.0)),
+                None => None,
+            };
             events.push(EventView {
                 camera: e.camera.to_string(),
                 event: e.event.to_string(),
@@ -180,6 +189,7 @@ impl Viewer {
                 note: e.details.note.clone(),
                 thumbnail: !e.details.thumbnail_jpeg.is_empty(),
                 clip: e.details.clip.map(|c| c.to_string()),
+                clip_offset_ms,
                 clip_state,
                 clip_problem,
             });

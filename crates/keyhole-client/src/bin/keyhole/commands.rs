@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use keyhole_client::Owner;
+use keyhole_client::core::envelope::ObjectKind;
+use keyhole_client::core::event::EventDetails;
 use keyhole_client::core::recovery::{KdfParams, RecoveryPhrase};
 use keyhole_client::core::report::Checked;
 use keyhole_client::core::{CameraId, DeviceId, ObjectId, Timestamp};
@@ -574,6 +576,10 @@ pub(crate) async fn export(
     }
     let (device, camera) = Device::open_synced(store, camera).await?;
     let object: ObjectId = object.parse().context("an object id is 32 hex digits")?;
+    // An event the index holds: its span, cut from its segment.
+    if let Some(held) = device.index()?.event(&object)? {
+        return export_event(&device, &camera, &held.details, out).await;
+    }
     // Decrypted footage: readable by this user only, created where nothing else was.
     let partial = keyhole_client::private_file::beside(out, ".partial");
     let progress = indicatif::ProgressBar::new_spinner().with_message(format!("{object}"));
@@ -590,6 +596,13 @@ pub(crate) async fn export(
     let flushed = file.flush();
     progress.finish_and_clear();
     match checked {
+        Ok(Checked::Verified(opened)) if opened.header.kind == ObjectKind::Event => {
+            flushed?;
+            let details = std::fs::read(&partial).map(Zeroizing::new);
+            std::fs::remove_file(&partial).ok();
+            let details = EventDetails::decode(&details?).context("an event that verified")?;
+            export_event(&device, &camera, &details, out).await
+        }
         Ok(Checked::Verified(opened)) => {
             flushed?;
             std::fs::rename(&partial, out)?;
@@ -615,6 +628,39 @@ pub(crate) async fn export(
             Err(e.into())
         }
     }
+}
+
+/// `keyhole export` of an event: its span, from the key frame before it, as an MP4 of its own.
+async fn export_event(
+    device: &Device,
+    camera: &CameraId,
+    event: &EventDetails,
+    out: &Path,
+) -> anyhow::Result<()> {
+    let span = device.owner.event_span(camera, event).await?;
+    let partial = keyhole_client::private_file::beside(out, ".partial");
+    let mut file = keyhole_client::private_file::create_afresh(&partial)
+        .with_context(|| format!("creating {}", partial.display()))?;
+    let written = file.write_all(&span.mp4).and_then(|()| file.sync_all());
+    if let Err(e) = written {
+        std::fs::remove_file(&partial).ok();
+        return Err(e.into());
+    }
+    std::fs::rename(&partial, out)?;
+    let seconds = |ms: u64| ms as f64 / 1000.0;
+    outln!(
+        "{}: the {} event of {}, verified: {} bytes from {:.1} s into its segment (the key frame \
+         {:.1} s before the event) for {:.1} s. The whole segment: keyhole export {camera} {}",
+        out.display(),
+        format!("{:?}", event.kind).to_lowercase(),
+        event.started_at,
+        span.mp4.len(),
+        seconds(span.starts_at_ms),
+        seconds(span.event_at_ms.saturating_sub(span.starts_at_ms)),
+        seconds(u64::from(event.duration_ms)),
+        span.clip
+    );
+    Ok(())
 }
 
 /// `keyhole live`: false (exit 1) when the session was cut off rather than ended.

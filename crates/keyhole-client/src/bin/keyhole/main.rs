@@ -236,11 +236,12 @@ enum Command {
         #[arg(long)]
         full: bool,
     },
-    /// Decrypt one clip (MP4) or event to a file; nothing is written unless it verifies.
+    /// Decrypt one clip or event's span (MP4) to a file; nothing is written unless it verifies.
     Export {
         /// Camera id or name.
         camera: String,
-        /// The object id (from `keyhole events`: an event's clip).
+        /// The object id, from `keyhole events`: an event (its span, cut from its segment
+        /// from the key frame before it) or a clip (the whole segment).
         object: String,
         /// Output file, created readable by this user only.
         #[arg(long, short)]

@@ -177,7 +177,7 @@ function showTimeline() {
     if (e.clip_problem) info.append(el('span', { class: 'reason', text: e.clip_problem }));
     if (e.note) info.append(el('span', { class: 'when', text: e.note }));
     const body = e.clip && e.clip_state === 'verified'
-      ? el('a', { href: `#/clip/${e.camera}/${e.clip}/${e.event}`, 'aria-label': `Play the ${e.kind} clip from ${when(e.started_at)}` }, thumb, info)
+      ? el('a', { href: `#/clip/${e.camera}/${e.clip}/${e.event}/${((e.clip_offset_ms || 0) / 1000).toFixed(1)}`, 'aria-label': `Play the ${e.kind} clip from ${when(e.started_at)}` }, thumb, info)
       : el('div', { class: 'body' }, thumb, info);
     list.append(el('li', { class: 'event', 'data-state': e.clip_state, 'data-kind': e.kind, 'data-event': e.event }, body));
   }
