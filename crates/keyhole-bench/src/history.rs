@@ -140,10 +140,7 @@ async fn measure(segments: u64, with_baseline: bool) -> anyhow::Result<Measured>
         let report = owner
             .sync_index(&camera, index, keyhole_camera::now(), rng)
             .await?;
-        ensure!(
-            report.is_clean(),
-            "the history did not verify:\n{report}"
-        );
+        ensure!(report.is_clean(), "the history did not verify:\n{report}");
         Ok(())
     };
     let (first, ()) = step(&counted, async || sync(owner, &mut index, &mut rng).await).await?;
@@ -213,12 +210,15 @@ async fn full_download(owner: &mut keyhole_client::Owner, camera: &CameraId) -> 
     Ok(())
 }
 
-pub async fn run(quick: bool) -> anyhow::Result<String> {
-    let scales: &[(&str, u64, bool)] = if quick {
-        &[("one hour", 60, true)]
+pub async fn run(quick: bool, year: bool) -> anyhow::Result<String> {
+    let mut scales: Vec<(&str, u64, bool)> = if quick {
+        vec![("one hour", 60, true)]
     } else {
-        &[("one day", 1440, true), ("one month", 43_200, false)]
+        vec![("one day", 1440, true), ("one month", 43_200, false)]
     };
+    if year {
+        scales.push(("one year", 525_600, false));
+    }
     let mut t = String::new();
     writeln!(
         t,
@@ -235,7 +235,7 @@ pub async fn run(quick: bool) -> anyhow::Result<String> {
         "| history | objects | first sync | sync, nothing new | sync, one new event | first page | every object downloaded (baseline) |"
     )?;
     writeln!(t, "|---|---:|---:|---:|---:|---:|---:|")?;
-    for (name, segments, with_baseline) in scales {
+    for (name, segments, with_baseline) in &scales {
         eprintln!("keyhole-bench: history of {name}…");
         let m = measure(*segments, *with_baseline).await?;
         writeln!(

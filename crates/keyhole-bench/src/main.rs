@@ -69,9 +69,12 @@ struct Args {
     /// Also write the report to this file.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// The history section also records and syncs a year of history (about 45 minutes here).
+    #[arg(long)]
+    year: bool,
 }
 
-async fn section(s: Section, quick: bool) -> anyhow::Result<String> {
+async fn section(s: Section, quick: bool, year: bool) -> anyhow::Result<String> {
     match s {
         Section::Seal => tokio::task::spawn_blocking(move || seal::run(quick)).await?,
         Section::Battery => battery::run(quick).await,
@@ -79,7 +82,7 @@ async fn section(s: Section, quick: bool) -> anyhow::Result<String> {
         Section::Playback => playback::run(quick).await,
         Section::Live => live::run(quick).await,
         Section::Listing => listing::run(quick).await,
-        Section::History => history::run(quick).await,
+        Section::History => history::run(quick, year).await,
     }
 }
 
@@ -109,7 +112,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     for s in sections {
         eprintln!("keyhole-bench: {}…", s.title());
         let started = std::time::Instant::now();
-        let body = section(s, args.quick).await?;
+        let body = section(s, args.quick, args.year).await?;
         let text = format!("\n## {}\n\n{body}", s.title());
         print!("{text}");
         report.push_str(&text);
