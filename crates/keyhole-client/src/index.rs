@@ -58,6 +58,17 @@ pub enum IndexError {
         /// What failed.
         source: rusqlite::Error,
     },
+    /// The file is an index of another version (it is then made again).
+    #[error("the device index at {path} is of version {found}, not {SCHEMA_VERSION}")]
+    OtherVersion {
+        /// The index file.
+        path: PathBuf,
+        /// The version it holds.
+        found: i64,
+    },
+    /// An event could not be kept (its details do not encode).
+    #[error("an event could not be kept in the device index: {0}")]
+    Event(String),
     /// The file could not be created or removed.
     #[error("the device index at {path}: {source}")]
     File {
@@ -205,7 +216,10 @@ impl Index {
             ))
             .map_err(db)?;
         } else if version != SCHEMA_VERSION {
-            return Err(db(rusqlite::Error::InvalidQuery));
+            return Err(IndexError::OtherVersion {
+                path: path.to_owned(),
+                found: version,
+            });
         }
         Ok(Self {
             conn,
@@ -405,7 +419,7 @@ impl Index {
         let plain = zeroize::Zeroizing::new(
             details
                 .encode()
-                .map_err(|_| self.db(rusqlite::Error::InvalidQuery))?,
+                .map_err(|e| IndexError::Event(e.to_string()))?,
         );
         let sealed = self.key.seal(&event_row(camera, event), &plain, rng);
         self.conn
@@ -720,5 +734,43 @@ impl Index {
             });
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(path: &Path) -> i64 {
+        Connection::open(path)
+            .and_then(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
+            .expect("the index reads")
+    }
+
+    #[test]
+    fn an_index_of_another_version_or_not_an_index_is_made_again() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let device = DeviceKeys::generate(&mut rand_core::OsRng);
+        let path = dir.path().join("store.index");
+        drop(Index::open(&path, &device).expect("a new index opens"));
+        assert_eq!(version(&path), SCHEMA_VERSION);
+
+        Connection::open(&path)
+            .and_then(|c| c.execute_batch("PRAGMA user_version = 999"))
+            .expect("the version is changed");
+        match Index::open_as_is(&path, IndexKey::derive(&device)) {
+            Err(IndexError::OtherVersion { found: 999, .. }) => {}
+            other => panic!("expected another version, got {:?}", other.err()),
+        }
+        drop(Index::open(&path, &device).expect("the index is made again"));
+        assert_eq!(version(&path), SCHEMA_VERSION);
+
+        std::fs::write(
+            &path,
+            b"not a database at all, just some bytes that are long enough",
+        )
+        .expect("the file is overwritten");
+        drop(Index::open(&path, &device).expect("the index is made again"));
+        assert_eq!(version(&path), SCHEMA_VERSION);
     }
 }

@@ -29,7 +29,8 @@ pub(crate) async fn events(
     let now = keyhole_client::now();
     let parse = |t: &Option<String>| t.as_deref().map(|t| when::parse(t, now)).transpose();
     let (since, until) = (parse(&wanted.since)?, parse(&wanted.until)?);
-    let (mut device, mut offline) = Device::open_synced_or_held(store).await?;
+    let (mut device, notice) = Device::open_synced_or_held(store).await?;
+    let mut offline = notice.is_some();
     let cameras: Vec<(CameraId, String)> = if wanted.cameras.is_empty() {
         device
             .owner
@@ -56,7 +57,7 @@ pub(crate) async fn events(
     let mut problems = Vec::new();
     let mut moved = false;
     for (camera, name) in &cameras {
-        if offline.is_none() {
+        if !offline {
             let held = device.held(camera);
             match device
                 .owner
@@ -79,7 +80,7 @@ pub(crate) async fn events(
                         device.owner.endpoint().url,
                         reason(&e)
                     );
-                    offline = Some(String::new());
+                    offline = true;
                 }
                 // A camera whose owner stopped sharing it: no longer served here.
                 Err(ClientError::Server { status: 404, .. })
@@ -88,7 +89,7 @@ pub(crate) async fn events(
             }
             moved |= device.held(camera) != held;
         }
-        if offline.is_some() {
+        if offline {
             let as_of = index
                 .synced_at(camera)?
                 .map_or_else(|| "never synced".to_owned(), |t| format!("as of {t}"));
