@@ -7,7 +7,7 @@
 //! device by comparing codes, and sharing a camera with another account and withdrawing it. Screenshots are kept under the build folder
 //! (`<target>/ui-screenshots`). Before that, the viewer's door is checked from here: no cookie,
 //! a bad token or another `Host` gets nothing, and a range of a clip is exactly those bytes of
-//! the camera's MP4.
+//! the camera's MP4; and, without the browser, the viewer offline and what playing found kept.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod common;
@@ -505,4 +505,126 @@ async fn the_viewer_works_in_a_real_browser() {
         std::fs::create_dir_all(&docs).unwrap();
         std::fs::copy(shots.join("timeline.png"), docs.join("timeline.png")).unwrap();
     }
+}
+
+/// A viewer session from outside the browser: the link traded for the cookie.
+struct Session {
+    http: reqwest::Client,
+    origin: String,
+    cookie: String,
+}
+
+impl Session {
+    async fn open(link: &str) -> Self {
+        let url = reqwest::Url::parse(link).unwrap();
+        let name = url.host_str().unwrap().to_owned();
+        let port = url.port().unwrap();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .resolve(&name, std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+            .build()
+            .unwrap();
+        let entry = http.get(link).send().await.unwrap();
+        assert_eq!(entry.status(), 303);
+        let cookie = entry.headers()["set-cookie"].to_str().unwrap();
+        let cookie = cookie.split(';').next().unwrap().to_owned();
+        Self {
+            http,
+            origin: format!("http://{name}:{port}"),
+            cookie,
+        }
+    }
+
+    async fn json(&self, path: &str) -> serde_json::Value {
+        let answer = self
+            .http
+            .get(format!("{}{path}", self.origin))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200, "{path}");
+        answer.json().await.unwrap()
+    }
+}
+
+/// The state the viewer's timeline gives `event`'s clip.
+fn clip_state(page: &serde_json::Value, event: &ObjectId) -> String {
+    page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == event.to_string())
+        .unwrap_or_else(|| panic!("event {event} is not on the page: {page}"))["clip_state"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// What playing a clip finds stays found: the altered clip, whose chain verifies from its
+/// summary, is found tampered when the viewer plays it, and from then on every listing on the
+/// device says so — the viewer's and `keyhole events`' — also with the server gone, when both
+/// answer from the device's index and say they are offline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_viewer_answers_offline_from_the_index_and_keeps_what_playing_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    let server = ServerProcess::spawn(&data);
+    let Seeded {
+        store,
+        clips,
+        tampered_event,
+        ..
+    } = seed(dir.path(), &server, &data).await;
+    let camera = cameras(&store)
+        .iter()
+        .find(|c| c["name"] == "Front door")
+        .unwrap()["camera_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let altered = &clips[2].0;
+
+    let (ui, link) = start_ui(&store);
+    let viewer = Session::open(&link).await;
+    let page = viewer.json("/api/timeline?refresh=true").await;
+    assert!(page["offline"].is_null(), "{page}");
+    assert_eq!(page["events"].as_array().unwrap().len(), 4, "{page}");
+    assert_eq!(clip_state(&page, &tampered_event), "verified");
+    let check = viewer
+        .json(&format!("/api/clips/{camera}/{altered}/check"))
+        .await;
+    assert_eq!(check["state"], "tampered", "{check}");
+    let page = viewer.json("/api/timeline?refresh=true").await;
+    assert_eq!(clip_state(&page, &tampered_event), "tampered");
+    drop(ui);
+
+    // The server goes away; the device keeps what it verified and found.
+    server.stop();
+    let (_ui, link) = start_ui(&store);
+    let viewer = Session::open(&link).await;
+    let page = viewer.json("/api/timeline?refresh=true").await;
+    let offline = page["offline"].as_str().unwrap_or_default();
+    assert!(offline.starts_with("offline — as of "), "{page}");
+    assert_eq!(page["events"].as_array().unwrap().len(), 4, "{page}");
+    assert_eq!(clip_state(&page, &tampered_event), "tampered");
+    let listed = Command::new(env!("CARGO_BIN_EXE_keyhole"))
+        .arg("--store")
+        .arg(&store)
+        .args(["events", "Front door"])
+        .env("KEYHOLE_PASSPHRASE", PASSPHRASE)
+        .output()
+        .unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&listed.stdout),
+        String::from_utf8_lossy(&listed.stderr),
+    );
+    assert!(!listed.status.success(), "a problem is a failure: {err}");
+    assert_eq!(out.lines().count(), 3, "Front door's events: {out}");
+    assert!(err.contains("Front door: offline — as of "), "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.contains(&altered.to_string()) && l.contains("tampered")),
+        "the altered clip is named: {err}"
+    );
 }
