@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod announcements;
 pub mod api;
 pub mod enroll;
 pub mod index;
@@ -37,6 +38,7 @@ pub fn now() -> keyhole_core::Timestamp {
 pub use browse::EventSpan;
 pub use enroll::{Approval, JoinRequest, PendingEnrollment};
 pub use keyhole_core as core;
+pub use keyhole_wire as wire;
 pub use owner::{CameraStatus, Latest, LiveOutcome, Owner};
 pub use playback::{ClipReader, MAX_CLIP_READ, Playback};
 
@@ -108,4 +110,7 @@ pub enum ClientError {
     /// The device's index could not be used.
     #[error(transparent)]
     Index(#[from] index::IndexError),
+    /// The server's announcement channel ended or sent what does not parse.
+    #[error("the announcement channel failed: {0}")]
+    Announcements(String),
 }

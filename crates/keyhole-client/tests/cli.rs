@@ -921,3 +921,167 @@ async fn events_come_from_the_index_by_page_each_downloaded_once_and_offline() {
     assert_eq!(rebuilt[1..], all[..]);
     server.stop();
 }
+
+/// A running `keyhole watch`, its output lines gathered as they come; killed when dropped.
+struct Watching {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<(bool, String)>,
+    /// Lines read and not yet asked for.
+    seen: Vec<(bool, String)>,
+}
+
+impl Watching {
+    fn start(store: &Path, args: &[&str]) -> Self {
+        let mut child = keyhole(store)
+            .arg("watch")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let err = std::io::BufReader::new(child.stderr.take().unwrap());
+        let tx2 = tx.clone();
+        std::thread::spawn(move || {
+            for l in out.lines().map_while(Result::ok) {
+                let _ = tx.send((true, l));
+            }
+        });
+        std::thread::spawn(move || {
+            for l in err.lines().map_while(Result::ok) {
+                let _ = tx2.send((false, l));
+            }
+        });
+        Self {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The first line on stdout (`out`) or stderr that `wanted` accepts; other lines are kept
+    /// for later calls. Waits at most 60 s.
+    fn next(&mut self, out: bool, wanted: impl Fn(&str) -> bool) -> String {
+        if let Some(i) = self.seen.iter().position(|(o, l)| *o == out && wanted(l)) {
+            return self.seen.remove(i).1;
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok((on_out, line)) if on_out == out && wanted(&line) => return line,
+                Ok(other) => self.seen.push(other),
+                Err(_) => panic!("no such line within 60 s; seen: {:#?}", self.seen),
+            }
+        }
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `keyhole watch` prints each new event as it arrives, and only new ones: a JSON line with
+/// the decrypted details, the thumbnail saved, the event handed to a command (whose output
+/// shows here, marked). When the server
+/// goes away it keeps trying, and once back it catches up with what was stored meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_prints_each_new_event_as_it_arrives_and_catches_up_after_a_drop() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_dir = dir.path().join("server");
+    let server = ServerProcess::spawn(&server_dir);
+    let store = dir.path().join("laptop.keys");
+    ok(keyhole(&store)
+        .args(["init", "--server", &server.url, "--user", "ana"])
+        .args(["--device", "laptop", "--phrase-file"])
+        .arg(dir.path().join("phrase.txt"))
+        .output()
+        .unwrap());
+    let rng = &mut ChaCha20Rng::seed_from_u64(41);
+    let (mut camera, _) = pair_camera(
+        &store,
+        &["--name", "Porch", "--wait", "60", "--no-qr"],
+        &dir.path().join("camera"),
+        rng,
+    )
+    .await;
+    let record = async |kind: EventKind, note: &str, camera: &mut Agent, rng: &mut ChaCha20Rng| {
+        let at = keyhole_client::now();
+        let id = camera
+            .record_event(
+                &EventDetails {
+                    kind,
+                    started_at: at,
+                    duration_ms: 0,
+                    clip: None,
+                    note: note.into(),
+                    thumbnail_jpeg: vec![0xff, 0xd8, u8::try_from(note.len()).unwrap(), 0xff, 0xd9],
+                },
+                rng,
+            )
+            .await
+            .unwrap();
+        camera.upload_pending().await.unwrap();
+        id
+    };
+    record(EventKind::Motion, "before watching", &mut camera, rng).await;
+
+    let thumbs = dir.path().join("thumbs");
+    let mut watching = Watching::start(
+        &store,
+        &[
+            "--json",
+            "--thumbnails",
+            thumbs.to_str().unwrap(),
+            "--exec",
+            "sed s/^/ran:/",
+        ],
+    );
+    watching.next(false, |l| l.contains("following Porch"));
+    let pressed = record(EventKind::Doorbell, "pressed", &mut camera, rng).await;
+    let line = watching.next(true, |l| l.starts_with('{'));
+    assert_eq!(
+        watching.next(true, |l| l.starts_with("ran:")),
+        format!("ran:{line}"),
+        "the command gets the event on its standard input"
+    );
+    let event: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        event["event_id"],
+        pressed.to_string(),
+        "only the new event: {line}"
+    );
+    assert_eq!(event["kind"], "doorbell");
+    assert_eq!(event["note"], "pressed");
+    assert_eq!(event["camera_name"], "Porch");
+    let thumb = thumbs.join(format!("{pressed}.jpg"));
+    assert_eq!(event["thumbnail"], thumb.display().to_string());
+    assert_eq!(std::fs::read(&thumb).unwrap(), [0xff, 0xd8, 7, 0xff, 0xd9]);
+
+    // The server goes away; the camera's next event is stored once it is back, and found.
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    server.stop();
+    watching.next(false, |l| {
+        l.contains("trying again") || l.contains("reconnecting")
+    });
+    let server = ServerProcess::spawn_on(&server_dir, &addr);
+    let later = record(EventKind::Motion, "while away", &mut camera, rng).await;
+    let line = watching.next(true, |l| l.starts_with('{'));
+    let event: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(event["event_id"], later.to_string(), "{line}");
+    watching.next(true, |l| l == format!("ran:{line}"));
+    assert!(
+        !watching
+            .seen
+            .iter()
+            .any(|(_, l)| l.contains("before watching")),
+        "what was there before is not announced: {:#?}",
+        watching.seen
+    );
+    drop(watching);
+    server.stop();
+}

@@ -192,15 +192,29 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or(ApiError::Unauthorized)?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or(ApiError::Unauthorized)?;
+        Self::of_token(state, bearer(&parts.headers)?).await
+    }
+}
+
+/// The bearer token of a request.
+///
+/// # Errors
+/// [`ApiError::Unauthorized`] if there is none.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(ApiError::Unauthorized)
+}
+
+impl Caller {
+    /// Who presents `token`, as of now (a long-lived response checks again from time to time).
+    ///
+    /// # Errors
+    /// [`ApiError::Unauthorized`] for a token that is not (or no longer) valid; storage
+    /// failures.
+    pub async fn of_token(state: &AppState, token: &str) -> Result<Self, ApiError> {
         let credential = state
             .meta
             .credential(&token_hash(token))

@@ -1,5 +1,5 @@
 //! Several servers on one PostgreSQL database: live view when the camera and its viewer reach
-//! different servers.
+//! different servers, and announcements of stored objects to devices on any of them.
 //!
 //! Servers tell each other small facts over PostgreSQL's LISTEN/NOTIFY, on the channel
 //! `keyhole_live` (`keyhole_wire::peer`): a viewer here waits for a camera (repeated every few
@@ -11,18 +11,26 @@
 //! credential (so that server checks it as usual), and passes the sealed frames on. Either
 //! server may go away; a viewer's server that cannot reach the other forgets the session and
 //! waits for a new one.
+//!
+//! Stored objects are announced on the channel `keyhole_objects` (`keyhole_wire::announce`):
+//! every server, the one that stored it included, passes the notice to its own subscribers.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use keyhole_wire::announce::Stored;
 use keyhole_wire::peer::{PeerMessage, Verb};
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 
+use crate::announce::{Announcer, Notice};
 use crate::relay::Relay;
 
-/// The NOTIFY channel.
+/// The NOTIFY channel for live view.
 const CHANNEL: &str = "keyhole_live";
+
+/// The NOTIFY channel for stored objects.
+const OBJECTS: &str = "keyhole_objects";
 
 /// Marks a watch request one server makes to another: it is answered from that server's own
 /// sessions only, so requests never bounce between servers.
@@ -35,11 +43,12 @@ pub struct Cluster {
     me: String,
     pool: PgPool,
     http: reqwest::Client,
+    announcer: Arc<Announcer>,
 }
 
 impl Cluster {
     /// Joins the servers on the database at `database_url` as the server reachable at `me`, and
-    /// passes what the others say to `relay` until it closes.
+    /// passes what the others say to `relay` and `announcer` until the relay closes.
     ///
     /// # Errors
     /// If the database cannot be reached, or `me` is not an http(s) URL.
@@ -47,6 +56,7 @@ impl Cluster {
         database_url: &str,
         me: &str,
         relay: Arc<Relay>,
+        announcer: Arc<Announcer>,
     ) -> anyhow::Result<Arc<Self>> {
         let me = me.trim_end_matches('/').to_owned();
         let encodes = PeerMessage {
@@ -66,7 +76,7 @@ impl Cluster {
             .await
             .context("connecting to PostgreSQL for the live relay")?;
         let mut listener = PgListener::connect_with(&pool).await?;
-        listener.listen(CHANNEL).await?;
+        listener.listen_all([CHANNEL, OBJECTS]).await?;
         let cluster = Arc::new(Self {
             me,
             pool,
@@ -74,6 +84,7 @@ impl Cluster {
                 .connect_timeout(Duration::from_secs(5))
                 .build()
                 .context("building the HTTP client for other servers")?,
+            announcer: announcer.clone(),
         });
         let this = cluster.clone();
         tokio::spawn(async move {
@@ -83,11 +94,17 @@ impl Cluster {
                     () = relay.closed() => return,
                 };
                 match received {
+                    Ok(n) if n.channel() == OBJECTS => match Stored::decode(n.payload()) {
+                        Some(stored) => announcer.deliver(Notice::Stored(stored)),
+                        None => tracing::debug!("unknown notice of a stored object"),
+                    },
                     Ok(n) => match PeerMessage::decode(n.payload()) {
                         Some(m) => this.heard(m, &relay).await,
                         None => tracing::debug!("unknown message from another server"),
                     },
                     Err(e) => {
+                        // What was said meanwhile is lost: devices sync everything.
+                        announcer.deliver(Notice::Lost);
                         // The listener reconnects on the next call; do not spin meanwhile.
                         tracing::warn!(error = %e, "lost the database link to the other servers");
                         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -124,14 +141,28 @@ impl Cluster {
         let Some(payload) = message.encode() else {
             return;
         };
+        self.notify(CHANNEL, payload).await;
+    }
+
+    /// Tells every server (this one too) that an object was stored, for their subscribers.
+    pub async fn stored(&self, stored: Stored) {
+        if !self.notify(OBJECTS, stored.encode()).await {
+            // The devices here at least are told.
+            self.announcer.deliver(Notice::Stored(stored));
+        }
+    }
+
+    /// Sends `payload` on `channel`; returns whether it went.
+    async fn notify(&self, channel: &str, payload: String) -> bool {
         let sent = sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
+            .bind(channel)
             .bind(payload)
             .execute(&self.pool)
             .await;
-        if let Err(e) = sent {
+        if let Err(e) = &sent {
             tracing::warn!(error = %e, "could not tell the other servers");
         }
+        sent.is_ok()
     }
 
     /// A viewer here waits for `camera`.

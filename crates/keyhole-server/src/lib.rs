@@ -4,6 +4,7 @@
 //! only to index them and to refuse garbage early; clients verify everything themselves.
 #![forbid(unsafe_code)]
 
+pub mod announce;
 pub mod api;
 pub mod audit;
 pub mod auth;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub relay: Arc<relay::Relay>,
     /// The other servers on the same database, when `advertise_url` is set.
     pub cluster: Option<Arc<cluster::Cluster>>,
+    /// Announcements of stored objects to this server's subscribers.
+    pub announcer: Arc<announce::Announcer>,
 }
 
 impl AppState {
@@ -79,10 +82,11 @@ impl AppState {
             ),
         };
         let relay = Arc::<relay::Relay>::default();
+        let announcer = Arc::<announce::Announcer>::default();
         let cluster = match (&config.database_url, &config.advertise_url) {
-            (Some(url), Some(me)) => {
-                Some(cluster::Cluster::join(url.expose(), me, relay.clone()).await?)
-            }
+            (Some(url), Some(me)) => Some(
+                cluster::Cluster::join(url.expose(), me, relay.clone(), announcer.clone()).await?,
+            ),
             (None, Some(_)) => anyhow::bail!(
                 "advertise_url needs database_url: servers find each other through PostgreSQL"
             ),
@@ -96,7 +100,25 @@ impl AppState {
             metrics: Arc::default(),
             relay,
             cluster,
+            announcer,
         })
+    }
+
+    /// Announces that `camera`'s newest stored object has `sequence`: to the devices
+    /// subscribed here, or through the database to those of every server sharing it.
+    pub async fn announce(&self, camera: &store::CameraRow, sequence: i64) {
+        let Ok(sequence) = u64::try_from(sequence) else {
+            return;
+        };
+        let stored = keyhole_wire::announce::Stored {
+            account: camera.account_id,
+            camera: camera.camera_id,
+            sequence,
+        };
+        match &self.cluster {
+            Some(cluster) => cluster.stored(stored).await,
+            None => self.announcer.deliver(announce::Notice::Stored(stored)),
+        }
     }
 }
 

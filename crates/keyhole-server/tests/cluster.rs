@@ -1,5 +1,6 @@
 //! Two `keyhole-server` processes on one PostgreSQL database and one S3 bucket: what goes in
-//! through one comes out of the other, live view is relayed from the camera's server to the
+//! through one comes out of the other, is announced to a device following through the other,
+//! live view is relayed from the camera's server to the
 //! viewer's, and a server killed in the middle of an upload loses nothing: the camera finishes
 //! the upload on the other server from where the first one stopped.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -52,13 +53,23 @@ async fn two_servers_share_one_database_and_bucket() {
     let ana = Owner::new(&a, "ana", 1).await;
     let (camera, camera_id, camera_token, viewing) = ana.pair(&b, 2).await;
 
-    // Clips uploaded through A are listed and downloaded through B.
+    // Clips uploaded through A are announced to the device following B, listed and downloaded
+    // through B.
+    let mut announced = Announcements::open(&ana, &b).await;
     let mut clips = Vec::new();
     for seq in 1..=3 {
         let (id, body) = seal(&camera, camera_id, &viewing, seq, 200_000);
         assert_eq!(
             upload(&a, &camera_token, id, body.clone()).await.status(),
             StatusCode::CREATED
+        );
+        assert_eq!(
+            announced.next().await,
+            Some(keyhole_wire::announce::Message::Objects {
+                camera: camera_id.0,
+                sequence: seq
+            }),
+            "B announces what A stored"
         );
         clips.push((id.to_string(), body));
     }

@@ -277,3 +277,98 @@ async fn members_view_until_withdrawn_and_never_change_anything() {
     );
     s.stop().await;
 }
+
+/// The announcement channel tells the owner's and the members' devices of each stored object
+/// (camera and sequence, nothing more), and nobody else; a withdrawn share is announced no
+/// more. A subscriber's next message after another account's upload being the announcement
+/// of its own camera's upload shows the other was not sent to it.
+#[tokio::test]
+async fn announcements_reach_the_owner_and_members_only() {
+    use keyhole_wire::announce::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path()).await;
+    let ana = Owner::new(&s, "ana", 1).await;
+    let bo = Owner::new(&s, "bob", 3).await;
+    let cy = Owner::new(&s, "cyd", 5).await;
+    let (camera, camera_id, camera_token, viewing) = ana.pair(&s, 2).await;
+    let (bo_camera, bo_camera_id, bo_token, bo_viewing) = bo.pair(&s, 4).await;
+    let (cy_camera, cy_camera_id, cy_token, cy_viewing) = cy.pair(&s, 6).await;
+    let accepted = AcceptanceBody {
+        account: bo.account.public(),
+        version: 1,
+        issued_at: Timestamp(1_795_735_205_000),
+        owners: vec![AcceptedOwner {
+            account: ana.account.public(),
+            name: "ana".into(),
+        }],
+    }
+    .sign(bo.signer())
+    .unwrap();
+    let resp = bo
+        .append(&s, (EntryKind::Acceptance, [0; 16]), 1, accepted.encoded())
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let subject = (EntryKind::Share, camera_id.0);
+    let v1 = share(&ana, camera_id, 1, vec![member(&bo, None)]);
+    assert_eq!(
+        ana.append(&s, subject, 1, v1.encoded()).await.status(),
+        StatusCode::CREATED
+    );
+
+    let (mut to_ana, mut to_bo, mut to_cy) = (
+        Announcements::open(&ana, &s).await,
+        Announcements::open(&bo, &s).await,
+        Announcements::open(&cy, &s).await,
+    );
+    let stored = |camera: CameraId, sequence: u64| {
+        Some(Message::Objects {
+            camera: camera.0,
+            sequence,
+        })
+    };
+    let (id, sealed) = seal(&camera, camera_id, &viewing, 1, 5000);
+    assert_eq!(
+        upload(&s, &camera_token, id, sealed).await.status(),
+        StatusCode::CREATED
+    );
+    let (id, sealed) = seal(&cy_camera, cy_camera_id, &cy_viewing, 1, 5000);
+    assert_eq!(
+        upload(&s, &cy_token, id, sealed).await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(to_ana.next().await, stored(camera_id, 1));
+    assert_eq!(to_bo.next().await, stored(camera_id, 1), "a member is told");
+    assert_eq!(
+        to_cy.next().await,
+        stored(cy_camera_id, 1),
+        "another account is not told of Ana's camera"
+    );
+
+    // Withdrawn: Bo is told of his own camera, no more of Ana's.
+    let v2 = share(&ana, camera_id, 2, vec![]);
+    assert_eq!(
+        ana.append(&s, subject, 2, v2.encoded()).await.status(),
+        StatusCode::CREATED
+    );
+    let (id, sealed) = seal(&camera, camera_id, &viewing, 2, 5000);
+    assert_eq!(
+        upload(&s, &camera_token, id, sealed).await.status(),
+        StatusCode::CREATED
+    );
+    let (id, sealed) = seal(&bo_camera, bo_camera_id, &bo_viewing, 1, 5000);
+    assert_eq!(
+        upload(&s, &bo_token, id, sealed).await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(to_ana.next().await, stored(camera_id, 2));
+    assert_eq!(to_bo.next().await, stored(bo_camera_id, 1));
+
+    // A camera's credential has no channel.
+    let refused = reqwest::Client::new()
+        .get(s.url("/v1/announcements"))
+        .bearer_auth(&camera_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+}

@@ -2,6 +2,7 @@
 //! signed and sealed objects as `application/octet-stream`.
 
 mod accounts;
+mod announcements;
 mod cameras;
 mod enrollments;
 mod extract;
@@ -50,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/accounts/{username}/roster", get(shares::member_roster))
         .route("/v1/acceptance", get(shares::acceptance))
         .route("/v1/cameras/{camera_id}/share", get(shares::share))
+        .route("/v1/announcements", get(announcements::subscribe))
         .route("/v1/log", post(log::append).get(log::entries))
         .route("/v1/log/heads", put(log::put_head).get(log::heads))
         .route("/v1/roster", get(records::roster))

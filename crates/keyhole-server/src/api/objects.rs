@@ -285,6 +285,9 @@ pub(super) async fn upload(
     staged.commit(&object_id).await?;
     let (created, row) = record_object(&state, &camera, object_id, &received, offset).await?;
     super::heads::keep_carried(&state, &camera_id, &camera_key, &headers).await?;
+    if created {
+        state.announce(&camera, row.sequence).await;
+    }
     Ok((
         if created {
             StatusCode::CREATED
@@ -365,20 +368,57 @@ pub(super) async fn upload_batch(
         .await
         .map_err(|e| ApiError::bad(format!("batch interrupted or over 8 MiB: {e}")))?;
     let mut objects = Vec::new();
-    let mut any_created = false;
-    for object in keyhole_wire::batch::split(&bytes).map_err(ApiError::bad)? {
+    // The newest object stored, announced however the batch ends: those before a refused one
+    // stay stored.
+    let mut newest = None;
+    let stored = store_batch(
+        &state,
+        &camera,
+        &camera_key,
+        &bytes,
+        &mut objects,
+        &mut newest,
+    )
+    .await;
+    if let Some(sequence) = newest {
+        state.announce(&camera, sequence).await;
+    }
+    stored?;
+    super::heads::keep_carried(&state, &camera_id, &camera_key, &headers).await?;
+    Ok((
+        if newest.is_some() {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        Json(BatchUploaded { objects }),
+    ))
+}
+
+/// Stores each object of a batch body in turn, adding what it answers to `objects` and
+/// keeping in `newest` the highest sequence number newly stored.
+async fn store_batch(
+    state: &AppState,
+    camera: &crate::store::CameraRow,
+    camera_key: &CameraPublicKey,
+    bytes: &[u8],
+    objects: &mut Vec<Uploaded>,
+    newest: &mut Option<i64>,
+) -> Result<(), ApiError> {
+    let camera_id = camera.camera_id;
+    for object in keyhole_wire::batch::split(bytes).map_err(ApiError::bad)? {
         let object_id = Header::decode(object)
             .map_err(|e| ApiError::bad(format!("not a sealed object: {e}")))?
             .object_id
             .0;
         let _slot = UploadSlot::take(object_id)?;
-        if let Some(stored) = already_stored(&state, &camera_id, &object_id).await? {
+        if let Some(stored) = already_stored(state, &camera_id, &object_id).await? {
             objects.push(stored);
             continue;
         }
         let mut rx = Receiver::new(
             state.config.max_object_bytes,
-            &camera_key,
+            camera_key,
             &camera_id,
             &object_id,
         );
@@ -399,19 +439,13 @@ pub(super) async fn upload_batch(
             return Err(e.into());
         }
         staged.commit(&object_id).await?;
-        let (created, row) = record_object(&state, &camera, object_id, &received, 0).await?;
-        any_created |= created;
+        let (created, row) = record_object(state, camera, object_id, &received, 0).await?;
+        if created {
+            *newest = Some(newest.map_or(row.sequence, |n: i64| n.max(row.sequence)));
+        }
         objects.push(uploaded(&row, created));
     }
-    super::heads::keep_carried(&state, &camera_id, &camera_key, &headers).await?;
-    Ok((
-        if any_created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        },
-        Json(BatchUploaded { objects }),
-    ))
+    Ok(())
 }
 
 #[derive(Serialize)]

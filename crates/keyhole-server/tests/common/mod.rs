@@ -740,3 +740,43 @@ pub async fn open_frames(
     );
     opened.into_iter().map(|f| f.data).collect()
 }
+
+/// An open announcement channel (`GET /v1/announcements`), read as a device reads it.
+pub struct Announcements {
+    resp: reqwest::Response,
+    reader: keyhole_wire::announce::Reader,
+    ready: std::collections::VecDeque<keyhole_wire::announce::Message>,
+}
+
+impl Announcements {
+    /// Opens `owner`'s channel on `s` and waits for the server to say it is in place.
+    pub async fn open(owner: &Owner, s: &Server) -> Self {
+        let resp = owner.get(s, "/v1/announcements").await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["content-type"], "text/event-stream");
+        let mut channel = Self {
+            resp,
+            reader: keyhole_wire::announce::Reader::new(),
+            ready: std::collections::VecDeque::new(),
+        };
+        assert_eq!(
+            channel.next().await,
+            Some(keyhole_wire::announce::Message::Ready)
+        );
+        channel
+    }
+
+    /// The next message; `None` if the channel ended. Waits at most 30 s.
+    pub async fn next(&mut self) -> Option<keyhole_wire::announce::Message> {
+        loop {
+            if let Some(m) = self.ready.pop_front() {
+                return Some(m);
+            }
+            let chunk = tokio::time::timeout(std::time::Duration::from_secs(30), self.resp.chunk())
+                .await
+                .expect("an announcement within 30 s")
+                .ok()??;
+            self.ready.extend(self.reader.feed(&chunk).unwrap());
+        }
+    }
+}

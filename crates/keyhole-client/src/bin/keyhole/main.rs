@@ -8,6 +8,7 @@ mod out;
 mod commands;
 mod demo;
 mod events;
+mod watch;
 mod when;
 
 use std::path::PathBuf;
@@ -26,7 +27,7 @@ struct Cli {
     /// This device's key store (default: $XDG_CONFIG_HOME/keyhole/device.keys).
     #[arg(long, global = true, env = "KEYHOLE_STORE")]
     store: Option<PathBuf>,
-    /// Print JSON (cameras, events).
+    /// Print JSON (cameras, events; one line per event for watch).
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
@@ -225,6 +226,21 @@ enum Command {
         #[arg(long)]
         thumbnails: Option<PathBuf>,
     },
+    /// Follow the cameras and print each new event as it arrives, verified and opened on this
+    /// device: a line of text each, or a JSON line with --json. The server announces when a
+    /// camera has something new (and nothing more); the device then fetches and verifies it.
+    /// Keeps going when the server goes away, and catches up when it is back. Stop with Ctrl-C.
+    Watch {
+        /// Camera ids or names (every camera, those added later too, if none is named).
+        cameras: Vec<String>,
+        /// Save each event's thumbnail as <event id>.jpg in this folder.
+        #[arg(long)]
+        thumbnails: Option<PathBuf>,
+        /// Run this shell command for each event, with the event as one JSON line on its
+        /// standard input (for a home-automation system, say).
+        #[arg(long, value_name = "COMMAND")]
+        exec: Option<String>,
+    },
     /// Verify everything the server holds for a camera and print the report: every object
     /// verified, or exactly what was tampered, swapped, replayed or missing. The chain is
     /// checked from each object's signed summary, without downloading video; `--full` also
@@ -386,6 +402,19 @@ fn main() -> ExitCode {
                     limit,
                 };
                 events::events(&store, &wanted, thumbnails.as_deref(), json).await
+            }
+            Command::Watch {
+                cameras,
+                thumbnails,
+                exec,
+            } => {
+                let options = watch::Options {
+                    cameras,
+                    json,
+                    thumbnails,
+                    exec,
+                };
+                watch::watch(&store, &options).await
             }
             Command::Verify { camera, full } => commands::verify(&store, &camera, full).await,
             Command::Export {

@@ -1,0 +1,295 @@
+//! `keyhole watch`: follows cameras and prints each new event as it arrives, verified and
+//! opened on this device. The server's announcement channel says when a camera has something
+//! new; the device then syncs that camera's index, which verifies it as every listing is. The
+//! channel is opened before each sync, so nothing stored in between is missed, and opened again
+//! (then everything synced) whenever it drops.
+
+use std::collections::HashSet;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use keyhole_client::ClientError;
+use keyhole_client::core::envelope::ObjectKind;
+use keyhole_client::core::report::Report;
+use keyhole_client::core::{CameraId, ObjectId};
+use keyhole_client::index::{Index, IndexedEvent};
+use keyhole_client::wire::announce::Message;
+use rand_core::OsRng;
+
+use crate::commands::Device;
+
+/// What to follow and what to do with each event.
+pub(crate) struct Options {
+    /// Camera names or ids; every camera (those added later too) if empty.
+    pub(crate) cameras: Vec<String>,
+    pub(crate) json: bool,
+    pub(crate) thumbnails: Option<PathBuf>,
+    /// A shell command run per event, the event as JSON on its standard input.
+    pub(crate) exec: Option<String>,
+}
+
+/// The longest wait between attempts to reach the server.
+const MAX_RETRY: Duration = Duration::from_secs(30);
+
+/// Follows until stopped; returns only on an error that retrying cannot cure.
+pub(crate) async fn watch(store: &Path, options: &Options) -> anyhow::Result<bool> {
+    let mut device = Device::open(store)?;
+    let mut index = device.index()?;
+    let mut watcher = Watcher {
+        options,
+        seen: HashSet::new(),
+        problems: HashSet::new(),
+        started: false,
+    };
+    let mut retry = Duration::from_secs(1);
+    loop {
+        match watcher.follow(&mut device, &mut index).await {
+            // Only a channel that broke comes back: reconnect at once.
+            Ok(why) => {
+                errln!("keyhole watch: {why}; reconnecting");
+                retry = Duration::from_secs(1);
+            }
+            Err(e) if e.downcast_ref::<ClientError>().is_some_and(passing) => {
+                errln!(
+                    "keyhole watch: {e:#}; trying again in {} s",
+                    retry.as_secs()
+                );
+                tokio::time::sleep(retry).await;
+                retry = (retry * 2).min(MAX_RETRY);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A failure that trying again may cure: the network, the server restarting.
+fn passing(e: &ClientError) -> bool {
+    match e {
+        ClientError::Http(_) | ClientError::Announcements(_) => true,
+        ClientError::Server { status, .. } => *status >= 500,
+        _ => false,
+    }
+}
+
+struct Watcher<'a> {
+    options: &'a Options,
+    /// Events known: printed, or there before watching began.
+    seen: HashSet<ObjectId>,
+    /// Problems already reported.
+    problems: HashSet<String>,
+    /// Whether the first sync is done (what it finds is history, not news).
+    started: bool,
+}
+
+type Followed = Vec<(CameraId, String)>;
+
+impl Watcher<'_> {
+    /// Opens the channel, syncs everything, then syncs each camera it announces. Returns why
+    /// the channel ended.
+    async fn follow(&mut self, device: &mut Device, index: &mut Index) -> anyhow::Result<String> {
+        let mut channel = device.owner.announcements().await?;
+        let mut cameras = self.sync_all(device, index).await?;
+        if !self.started {
+            self.started = true;
+            let names: Vec<_> = cameras.iter().map(|(_, name)| name.as_str()).collect();
+            errln!(
+                "keyhole watch: following {}; new events are printed as they arrive",
+                if names.is_empty() {
+                    "no camera yet".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            );
+        }
+        loop {
+            match channel.next().await {
+                Ok(Message::Objects { camera, .. }) => {
+                    let camera = CameraId(camera);
+                    match cameras.iter().find(|(id, _)| *id == camera) {
+                        Some((_, name)) => {
+                            let name = name.clone();
+                            self.sync_camera(device, index, camera, &name).await?;
+                        }
+                        // A camera this device does not know yet (paired or shared since):
+                        // the account log says whether it is followed.
+                        None if self.options.cameras.is_empty() => {
+                            cameras = self.sync_all(device, index).await?;
+                        }
+                        None => {}
+                    }
+                }
+                Ok(Message::Resync) => cameras = self.sync_all(device, index).await?,
+                Ok(Message::Ready) => {}
+                Err(ClientError::Announcements(why)) => return Ok(why),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Brings the account up to date, then every followed camera; returns them.
+    async fn sync_all(
+        &mut self,
+        device: &mut Device,
+        index: &mut Index,
+    ) -> anyhow::Result<Followed> {
+        if device.owner.sync().await? {
+            device.save()?;
+        }
+        let cameras = self.followed(device)?;
+        for (camera, name) in &cameras {
+            self.sync_camera(device, index, *camera, name).await?;
+        }
+        Ok(cameras)
+    }
+
+    /// The cameras followed: those named (an unknown name is an error), or every one.
+    fn followed(&self, device: &Device) -> anyhow::Result<Followed> {
+        let all: Vec<(CameraId, String)> = device
+            .owner
+            .cameras()
+            .into_iter()
+            .map(|(id, name, ..)| (id, name))
+            .collect();
+        if self.options.cameras.is_empty() {
+            return Ok(all);
+        }
+        self.options
+            .cameras
+            .iter()
+            .map(|named| {
+                let id = device.camera(named)?;
+                Ok(all
+                    .iter()
+                    .find(|(c, _)| *c == id)
+                    .cloned()
+                    .unwrap_or((id, named.clone())))
+            })
+            .collect()
+    }
+
+    /// Syncs `camera`'s index; announces the events it had not seen, and new problems.
+    async fn sync_camera(
+        &mut self,
+        device: &mut Device,
+        index: &mut Index,
+        camera: CameraId,
+        name: &str,
+    ) -> anyhow::Result<()> {
+        let held = device.held(&camera);
+        let report = device
+            .owner
+            .sync_index(&camera, index, keyhole_client::now(), &mut OsRng)
+            .await?;
+        if device.held(&camera) != held {
+            device.save()?;
+        }
+        for event in new_events(&report) {
+            if !self.seen.insert(event) || !self.started {
+                continue;
+            }
+            if let Some(e) = index.event(&event)? {
+                self.announce(&e, name);
+            }
+        }
+        for p in index.problems(&camera)? {
+            let line = match p.object {
+                Some(object) => format!("{name}: object {object}: {}", p.problem),
+                None => format!("{name}: {}", p.problem),
+            };
+            if self.problems.insert(line.clone()) {
+                errln!("keyhole watch: PROBLEM: {line}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Prints `e`, saves its thumbnail and runs the command, as asked.
+    fn announce(&self, e: &IndexedEvent, name: &str) {
+        let thumbnail = self.options.thumbnails.as_ref().and_then(|dir| {
+            if e.details.thumbnail_jpeg.is_empty() {
+                return None;
+            }
+            let path = dir.join(format!("{}.jpg", e.event));
+            match std::fs::create_dir_all(dir)
+                .and_then(|()| std::fs::write(&path, &e.details.thumbnail_jpeg))
+            {
+                Ok(()) => Some(path),
+                Err(err) => {
+                    errln!("keyhole watch: could not save {}: {err}", path.display());
+                    None
+                }
+            }
+        });
+        let json = serde_json::json!({
+            "camera": e.camera.to_string(),
+            "camera_name": name,
+            "event_id": e.event.to_string(),
+            "kind": format!("{:?}", e.details.kind).to_lowercase(),
+            "started_at": e.details.started_at.to_string(),
+            "duration_ms": e.details.duration_ms,
+            "clip": e.details.clip.map(|c| c.to_string()),
+            "note": e.details.note,
+            "thumbnail": thumbnail.as_ref().map(|p| p.display().to_string()),
+        });
+        if self.options.json {
+            outln!("{json}");
+        } else {
+            outln!(
+                "{}  {:<12}  {:<8}  {}{}(event {})",
+                e.details.started_at,
+                crate::out::printable(name),
+                format!("{:?}", e.details.kind).to_lowercase(),
+                if e.details.note.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}  ", crate::out::printable(&e.details.note))
+                },
+                e.details
+                    .clip
+                    .map_or_else(String::new, |c| format!("clip {c}  ")),
+                e.event,
+            );
+        }
+        if let Some(command) = &self.options.exec {
+            run(command, json.to_string());
+        }
+    }
+}
+
+/// The verified events of a sync's listing.
+fn new_events(report: &Report) -> Vec<ObjectId> {
+    report
+        .entries
+        .iter()
+        .filter(|e| e.is_verified())
+        .filter_map(|e| e.header.as_ref())
+        .filter(|h| h.kind == ObjectKind::Event)
+        .map(|h| h.object_id)
+        .collect()
+}
+
+/// Runs `command` with `sh -c`, `event` on its standard input, without waiting for it: a slow
+/// command holds up no later event. Its failure is reported.
+fn run(command: &str, event: String) {
+    let command = command.to_owned();
+    std::thread::spawn(move || {
+        let child = std::process::Command::new("sh")
+            .args(["-c", &command])
+            .stdin(std::process::Stdio::piped())
+            .spawn();
+        let outcome = child.and_then(|mut child| {
+            if let Some(mut stdin) = child.stdin.take() {
+                // A command that does not read its input is not a failure.
+                let _ = stdin.write_all(event.as_bytes());
+                let _ = stdin.write_all(b"\n");
+            }
+            child.wait()
+        });
+        match outcome {
+            Ok(status) if status.success() => {}
+            Ok(status) => errln!("keyhole watch: --exec command ended with {status}"),
+            Err(e) => errln!("keyhole watch: could not run the --exec command: {e}"),
+        }
+    });
+}
