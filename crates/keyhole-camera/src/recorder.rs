@@ -2,11 +2,16 @@
 //! always starts at a key frame, recording from the trigger until the post-roll has passed since
 //! the last trigger (or the clip reaches its longest length), and a cool-down after each motion
 //! clip. Pure apart from where the footage goes: times are the stream's own 90 kHz clock.
+//!
+//! A doorbell press or external trigger is its own event, never merged into a motion event: it
+//! is announced at once (see [`announced_at_once`]), naming the clip being recorded.
 
 use std::collections::VecDeque;
 
+use keyhole_core::ObjectId;
 use keyhole_core::event::EventKind;
 use keyhole_media::{AccessUnit, TIMESCALE};
+use rand_core::OsRng;
 
 use crate::footage::Footage;
 
@@ -39,10 +44,33 @@ fn ticks(ms: u32) -> u64 {
     u64::from(ms) * u64::from(TIMESCALE) / 1000
 }
 
+/// Whether events of `kind` are sealed as soon as they happen, before the video that shows
+/// them is finished (someone is at the door now), rather than when they end.
+#[must_use]
+pub fn announced_at_once(kind: EventKind) -> bool {
+    matches!(kind, EventKind::Doorbell | EventKind::External)
+}
+
+/// The pictures from the last key frame among `pictures` on, to decode the newest one.
+pub(crate) fn from_last_key_frame<'a>(
+    pictures: impl Iterator<Item = &'a AccessUnit>,
+) -> Vec<AccessUnit> {
+    let mut out = Vec::new();
+    for au in pictures {
+        if au.keyframe {
+            out.clear();
+        }
+        out.push(au.clone());
+    }
+    out
+}
+
 /// A finished event clip.
 #[derive(Debug)]
 pub struct Clip<F> {
-    /// What triggered it (a doorbell press outranks motion).
+    /// Its object id, chosen when it began (a press announced at once names it).
+    pub object_id: ObjectId,
+    /// What started it (a doorbell press outranks motion in the same picture).
     pub kind: EventKind,
     /// Stream time of the trigger.
     pub triggered_at: u64,
@@ -67,6 +95,7 @@ impl<F> Clip<F> {
 
 #[derive(Debug)]
 struct Recording<F> {
+    object_id: ObjectId,
     kind: EventKind,
     triggered_at: u64,
     last_trigger: u64,
@@ -79,6 +108,7 @@ struct Recording<F> {
 impl<F> Recording<F> {
     fn into_clip(self) -> Clip<F> {
         Clip {
+            object_id: self.object_id,
             kind: self.kind,
             triggered_at: self.triggered_at,
             starts_at: self.starts_at,
@@ -158,11 +188,10 @@ impl<F: Footage> Recorder<F> {
         self.now = au.dts;
         let mut finished = None;
         if let Some(rec) = &mut self.recording {
-            if let Some(kind) = self.pending.take() {
+            // A later trigger extends the clip; it does not change what the clip's event is (a
+            // press is an event of its own, announced at once).
+            if self.pending.take().is_some() {
                 rec.last_trigger = au.dts;
-                if rank(kind) > rank(rec.kind) {
-                    rec.kind = kind;
-                }
             }
             let over = au.dts >= rec.last_trigger + ticks(self.timing.post_roll_ms)
                 || au.dts >= rec.starts_at + ticks(self.timing.max_clip_ms);
@@ -188,6 +217,7 @@ impl<F: Footage> Recorder<F> {
                 footage.append(au);
             }
             self.recording = Some(Recording {
+                object_id: ObjectId::random(&mut OsRng),
                 kind,
                 triggered_at: self.now,
                 last_trigger: self.now,
@@ -198,6 +228,18 @@ impl<F: Footage> Recorder<F> {
             });
         }
         finished
+    }
+
+    /// The clip being recorded, if any.
+    #[must_use]
+    pub fn current_clip(&self) -> Option<ObjectId> {
+        self.recording.as_ref().map(|r| r.object_id)
+    }
+
+    /// The pictures from the last key frame to the newest, to decode the newest.
+    #[must_use]
+    pub fn since_key_frame(&self) -> Vec<AccessUnit> {
+        from_last_key_frame(self.ring.iter())
     }
 
     /// Whether a clip is being recorded that has no thumbnail yet.
@@ -298,16 +340,22 @@ mod tests {
     }
 
     #[test]
-    fn retrigger_extends_doorbell_outranks_motion_and_cooldown_holds_motion() {
+    fn a_press_extends_a_motion_clip_without_becoming_its_event_and_cooldown_holds_motion() {
         let mut r = Recorder::new(timing(), Vec::new);
         for i in 0..20 {
             r.push(au(i));
         }
         r.trigger(EventKind::Motion);
         let mut clips = Vec::new();
+        let mut pressed_in = None;
         for i in 20..200 {
             if i == 40 {
                 r.trigger(EventKind::Doorbell);
+                pressed_in = r.current_clip();
+                // The press is announced at once from the pictures since the last key frame.
+                let since = r.since_key_frame();
+                assert!(since[0].keyframe && since[0].dts == au(30).dts);
+                assert_eq!(since.last().unwrap().dts, au(39).dts);
             }
             if let Some(c) = r.push(au(i)) {
                 clips.push((i, c));
@@ -322,9 +370,15 @@ mod tests {
             clips[0].0, 70,
             "extended to 3 s after the press at picture 40"
         );
-        assert_eq!(clips[0].1.kind, EventKind::Doorbell);
+        assert_eq!(
+            clips[0].1.kind,
+            EventKind::Motion,
+            "the press is its own event"
+        );
+        assert_eq!(pressed_in, Some(clips[0].1.object_id), "it names this clip");
         assert_eq!(clips[1].1.kind, EventKind::External);
         assert!(clips[1].1.footage[0].keyframe);
+        assert_ne!(clips[1].1.object_id, clips[0].1.object_id);
         // The second clip follows closely, so its pre-roll reaches back into the first.
         assert!(clips[1].1.starts_at < clips[0].1.ends_at);
     }

@@ -20,7 +20,7 @@ use tokio::sync::{Mutex, Notify, mpsc, watch};
 use crate::agent::{Agent, AgentError, Status};
 use crate::config::{Config, Profile, RecordMode};
 use crate::footage::{ClipFile, FinishedClip};
-use crate::recorder::{Clip, Recorder};
+use crate::recorder::{Clip, Recorder, announced_at_once};
 use crate::segmenter::{Mark, Output, Segment, Segmenter};
 use crate::source::{self, Health, SourceError};
 use crate::video::decode::{FrameDecoder, thumbnail_jpeg};
@@ -121,6 +121,18 @@ enum Work {
         started_at: Timestamp,
         duration_ms: u32,
     },
+    /// A doorbell press or external trigger, announced at once: sealed before the clip it
+    /// names is finished.
+    Press {
+        kind: EventKind,
+        at: Timestamp,
+        /// The clip (or segment) being recorded, which shows it.
+        clip: ObjectId,
+        /// A JPEG of the picture after it, when the motion decoder made one.
+        thumbnail: Option<Vec<u8>>,
+        /// Else the pictures from the last key frame to that picture, to decode it from.
+        pictures: Vec<AccessUnit>,
+    },
 }
 
 /// Event clips or continuous segments.
@@ -155,6 +167,14 @@ impl Capture {
         }
     }
 
+    /// The clip being recorded and the pictures since its last key frame, once there is one.
+    fn press_clip(&self) -> Option<(ObjectId, Vec<AccessUnit>)> {
+        match self {
+            Self::Events(r) => r.current_clip().map(|c| (c, r.since_key_frame())),
+            Self::Continuous(s) => s.current_clip().map(|c| (c, s.since_key_frame())),
+        }
+    }
+
     fn set_thumbnail(&mut self, jpeg: Vec<u8>) {
         match self {
             Self::Events(r) => r.set_thumbnail(jpeg),
@@ -176,7 +196,7 @@ impl Capture {
                 .collect(),
             Self::Continuous(s) => {
                 let outputs = s.push(au, || ObjectId::random(&mut OsRng));
-                outputs.into_iter().map(|o| work(o, &wall)).collect()
+                outputs.into_iter().filter_map(|o| work(o, &wall)).collect()
             }
         }
     }
@@ -201,17 +221,24 @@ impl Capture {
                 })
                 .into_iter()
                 .collect(),
-            Self::Continuous(s) => s.finish().into_iter().map(|o| work(o, &wall)).collect(),
+            Self::Continuous(s) => s
+                .finish()
+                .into_iter()
+                .filter_map(|o| work(o, &wall))
+                .collect(),
         }
     }
 }
 
-fn work(output: Output<ClipFile>, wall: &impl Fn(u64) -> Timestamp) -> Work {
-    match output {
+/// What to seal of the segmenter's `output`; nothing for the mark of an event announced at
+/// once (it only kept the segment going).
+fn work(output: Output<ClipFile>, wall: &impl Fn(u64) -> Timestamp) -> Option<Work> {
+    Some(match output {
         Output::Segment(segment) => Work::Segment {
             started_at: wall(segment.starts_at),
             segment,
         },
+        Output::Mark(mark) if announced_at_once(mark.kind) => return None,
         Output::Mark(mark) => Work::Mark {
             started_at: wall(mark.started_at),
             duration_ms: u32::try_from(
@@ -220,7 +247,7 @@ fn work(output: Output<ClipFile>, wall: &impl Fn(u64) -> Timestamp) -> Work {
             .unwrap_or(u32::MAX),
             mark,
         },
-    }
+    })
 }
 
 /// Runs the camera until `shutdown` resolves or the source ends; a clip being recorded at that
@@ -313,6 +340,8 @@ pub async fn run(
         }
     };
     let mut awake = profile == Profile::Wired;
+    // Presses not yet announced (waiting for the first picture after them), and when.
+    let mut presses: Vec<(EventKind, Timestamp)> = Vec::new();
     // Only sources that connect (RTSP, a command) report their health.
     let mut health_open = true;
     let mut lost_since: Option<Timestamp> = None;
@@ -381,6 +410,9 @@ pub async fn run(
                 if let Some(kind) = kind {
                     awake = true;
                     capture.trigger(kind);
+                    if announced_at_once(kind) {
+                        presses.push((kind, crate::now()));
+                    }
                 }
             }
             au = source.pictures.recv() => {
@@ -406,6 +438,32 @@ pub async fn run(
                     capture.trigger(EventKind::Motion);
                 }
                 let works = capture.push(au, wall(anchor));
+                // Someone is at the door: their event goes before anything else, with the
+                // picture after the press, naming the clip that will show it.
+                if !presses.is_empty()
+                    && let Some((clip, pictures)) = capture.press_clip()
+                {
+                    let thumbnail = frame
+                        .as_ref()
+                        .filter(|_| config.clip.thumbnail)
+                        .and_then(|f| thumbnail_jpeg(&f.picture(true)).ok());
+                    for (kind, at) in presses.drain(..) {
+                        let press = Work::Press {
+                            kind,
+                            at,
+                            clip,
+                            pictures: if thumbnail.is_none() && config.clip.thumbnail {
+                                pictures.clone()
+                            } else {
+                                Vec::new()
+                            },
+                            thumbnail: thumbnail.clone(),
+                        };
+                        if cut_tx.send(press).await.is_err() {
+                            break 'capture;
+                        }
+                    }
+                }
                 if config.clip.thumbnail
                     && capture.wants_thumbnail()
                     && let Some(jpeg) = frame.and_then(|f| thumbnail_jpeg(&f.picture(true)).ok())
@@ -485,6 +543,10 @@ async fn seal_clips(
                 async {
                     let clip_id =
                         seal_video(&mut agent, object_id, &video, details.started_at).await?;
+                    // A press's event went out when it happened, naming this clip.
+                    if announced_at_once(details.kind) {
+                        return Ok(false);
+                    }
                     agent.seal_event(
                         &EventDetails {
                             clip: Some(clip_id),
@@ -503,7 +565,9 @@ async fn seal_clips(
             } => seal_video(&mut agent, object_id, &video, started_at)
                 .await
                 .map(|_| false),
-            Prepared::Mark(details) => agent.record_event(&details, rng).await.map(|_| true),
+            Prepared::Mark(details) | Prepared::Press(details) => {
+                agent.record_event(&details, rng).await.map(|_| true)
+            }
         };
         match outcome {
             Ok(event) => {
@@ -553,6 +617,7 @@ enum Prepared {
         started_at: Timestamp,
     },
     Mark(EventDetails),
+    Press(EventDetails),
     Failed(String),
 }
 
@@ -575,7 +640,7 @@ fn prepare(work: Work, thumbnails: bool) -> Prepared {
                         },
                     },
                     video,
-                    object_id: ObjectId::random(&mut OsRng),
+                    object_id: clip.object_id,
                 },
                 Err(e) => Prepared::Failed(e.to_string()),
             }
@@ -591,6 +656,27 @@ fn prepare(work: Work, thumbnails: bool) -> Prepared {
             },
             Err(e) => Prepared::Failed(e.to_string()),
         },
+        Work::Press {
+            kind,
+            at,
+            clip,
+            thumbnail,
+            pictures,
+        } => Prepared::Press(EventDetails {
+            kind,
+            started_at: at,
+            // Sealed as it begins: its clip, sealed later, shows how long it lasts.
+            duration_ms: 0,
+            clip: Some(clip),
+            note: String::new(),
+            thumbnail_jpeg: match thumbnail {
+                Some(jpeg) => jpeg,
+                None => match pictures.last().map(|p| p.dts) {
+                    Some(last) => thumbnail_at(pictures, last),
+                    None => Vec::new(),
+                },
+            },
+        }),
         Work::Mark {
             mark,
             started_at,

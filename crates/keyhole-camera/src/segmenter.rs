@@ -1,7 +1,9 @@
 //! Continuous recording (wired cameras): the stream is cut into back-to-back segments that
 //! start at key frames, each sealed as a clip, and events are marks on them: an event names the
 //! segment where it began, its start and its length, and is sealed right after that segment.
-//! A segment ends after `segment_ms`, or at the first key frame after an event ends, so the
+//! A doorbell press or external trigger is announced at once instead, by the caller, naming
+//! [`Segmenter::current_clip`]; its mark (a press opens one when no event is open) only keeps
+//! the segment going through its post-roll. A segment ends after `segment_ms`, or at the first key frame after an event ends, so the
 //! owner gets the event's video promptly. Pure apart from where the footage goes: times are the
 //! stream's own 90 kHz clock.
 
@@ -136,10 +138,9 @@ impl<F: Footage> Segmenter<F> {
             return false;
         };
         if let Some(open) = &mut self.event {
+            // It extends the open event, whose kind stays: a press is an event of its own,
+            // announced at once by the caller.
             open.last_trigger = self.now;
-            if kind == EventKind::Doorbell {
-                open.kind = kind;
-            }
             return true;
         }
         if kind == EventKind::Motion && self.now < self.quiet_until {
@@ -190,6 +191,18 @@ impl<F: Footage> Segmenter<F> {
             self.since_key.push(au);
         }
         out
+    }
+
+    /// The segment being recorded, if any.
+    #[must_use]
+    pub fn current_clip(&self) -> Option<ObjectId> {
+        self.current.as_ref().map(|s| s.object_id)
+    }
+
+    /// The pictures from the last key frame to the newest, to decode the newest.
+    #[must_use]
+    pub fn since_key_frame(&self) -> Vec<AccessUnit> {
+        crate::recorder::from_last_key_frame(self.since_key.iter())
     }
 
     /// Whether an event is open that has no thumbnail yet.
@@ -314,11 +327,16 @@ mod tests {
         assert!(matches!(&out[0], Output::Segment(s) if s.footage.len() == 40));
         // Then 5-second segments.
         assert!(matches!(&out[2], Output::Segment(s) if s.footage.len() == 50));
-        // Motion in the cool-down marks nothing; a doorbell does.
+        // Motion in the cool-down after an event (which ends at picture 214) marks nothing; a
+        // doorbell does.
         let more = run(
             &mut s,
             200..300,
-            &[(200, EventKind::Motion), (210, EventKind::Doorbell)],
+            &[
+                (200, EventKind::Motion),
+                (220, EventKind::Motion),
+                (225, EventKind::Doorbell),
+            ],
             &mut ids,
         );
         let kinds: Vec<EventKind> = more
@@ -328,9 +346,32 @@ mod tests {
                 Output::Segment(_) => None,
             })
             .collect();
-        assert_eq!(kinds, [EventKind::Doorbell]);
+        assert_eq!(kinds, [EventKind::Motion, EventKind::Doorbell]);
         let rest = s.finish();
         assert!(matches!(rest.as_slice(), [Output::Segment(_)]));
+    }
+
+    #[test]
+    fn a_press_during_motion_extends_it_and_stays_out_of_it() {
+        let mut s = segmenter();
+        let mut ids = 0;
+        let out = run(
+            &mut s,
+            3..120,
+            &[(20, EventKind::Motion), (30, EventKind::Doorbell)],
+            &mut ids,
+        );
+        let marks: Vec<&Mark> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Mark(m) => Some(m),
+                Output::Segment(_) => None,
+            })
+            .collect();
+        assert_eq!(marks.len(), 1);
+        assert_eq!(marks[0].kind, EventKind::Motion);
+        // Extended to 1.5 s after the press (seen at picture 29).
+        assert_eq!(marks[0].ended_at, au(44).dts);
     }
 
     #[test]

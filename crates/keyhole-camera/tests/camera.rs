@@ -154,22 +154,30 @@ async fn synthetic_camera_seals_motion_and_doorbell_events_that_play() {
     assert_eq!(quiet["events"], 0, "{quiet}");
     assert_eq!(quiet["recording"], false);
 
-    // A visitor walks through: motion starts a clip.
+    // A visitor walks through: motion starts a clip. They ring while it records: the press is
+    // an event of its own, uploaded at once, before the clip is finished.
     camera.post("/visitor/start").await;
     camera
         .wait_for("motion to start a clip", 10, |s| s["recording"] == true)
         .await;
-    camera.post("/visitor/stop").await;
+    camera.post("/doorbell").await;
     camera
-        .wait_for("the motion event to upload", 20, |s| {
-            s["events"] == 1 && s["spool_objects"] == 0
+        .wait_for("the press to upload while the clip records", 20, |s| {
+            s["events"] == 1 && s["spool_objects"] == 0 && s["uploaded"] == 1
         })
         .await;
-    // The cool-down holds motion back, but not the doorbell.
+    camera.post("/visitor/stop").await;
+    camera
+        .wait_for("the clip and the motion event to upload", 20, |s| {
+            s["events"] == 2 && s["spool_objects"] == 0 && s["uploaded"] == 3
+        })
+        .await;
+    // The cool-down holds motion back, but not the doorbell: a press alone, at once, then its
+    // clip.
     camera.post("/doorbell").await;
     let status = camera
-        .wait_for("the doorbell event to upload", 20, |s| {
-            s["events"] == 2 && s["spool_objects"] == 0 && s["uploaded"] == 4
+        .wait_for("the second press and its clip to upload", 20, |s| {
+            s["events"] == 3 && s["spool_objects"] == 0 && s["uploaded"] == 5
         })
         .await;
     assert_eq!(status["alerts"], serde_json::json!([]));
@@ -177,11 +185,24 @@ async fn synthetic_camera_seals_motion_and_doorbell_events_that_play() {
     camera.stop();
 
     let (report, objects) = fetch_all(&mut owner, &camera_id).await;
-    assert_eq!(report.entries.len(), 4);
+    assert_eq!(report.entries.len(), 5);
+    let kinds: Vec<ObjectKind> = objects.iter().map(|(k, _)| *k).collect();
+    assert_eq!(
+        kinds,
+        [
+            ObjectKind::Event,
+            ObjectKind::Clip,
+            ObjectKind::Event,
+            ObjectKind::Event,
+            ObjectKind::Clip
+        ],
+        "each press is sealed before the clip that shows it"
+    );
     let events = events(&objects);
     assert_eq!(
         events.iter().map(|e| e.kind).collect::<Vec<_>>(),
-        [EventKind::Motion, EventKind::Doorbell]
+        [EventKind::Doorbell, EventKind::Motion, EventKind::Doorbell],
+        "the press during motion stays an event of its own"
     );
     let clip_ids: Vec<ObjectId> = report
         .entries
@@ -190,21 +211,23 @@ async fn synthetic_camera_seals_motion_and_doorbell_events_that_play() {
         .filter(|h| h.kind == ObjectKind::Clip)
         .map(|h| h.object_id)
         .collect();
-    for (event, clip_id) in events.iter().zip(&clip_ids) {
-        assert_eq!(event.clip, Some(*clip_id), "each event names its clip");
+    for (event, clip_id) in events.iter().zip([clip_ids[0], clip_ids[0], clip_ids[1]]) {
+        assert_eq!(event.clip, Some(clip_id), "each event names its clip");
         assert_eq!(
             &event.thumbnail_jpeg[..2],
             &[0xff, 0xd8],
             "a JPEG thumbnail"
         );
-        // Pre-roll 1 s (back to a key frame, at most 1 s more) + post-roll 1 s.
-        assert!(
-            (1_000..=4_000).contains(&event.duration_ms),
-            "{:?} {}",
-            event.kind,
-            event.duration_ms
-        );
     }
+    // A press is sealed as it begins (duration 0: its clip shows the rest); motion when it
+    // ends, its clip extended by the press: pre-roll 1 s (back to a key frame, at most 1 s
+    // more), post-roll 1 s after the last trigger.
+    assert_eq!((events[0].duration_ms, events[2].duration_ms), (0, 0));
+    assert!(
+        (1_000..=10_000).contains(&events[1].duration_ms),
+        "{}",
+        events[1].duration_ms
+    );
     for clip in clips(&objects) {
         let frames = check_clip(dir.path(), &clip, (320, 240));
         assert!(frames.len() >= 15, "{} frames", frames.len());
@@ -866,14 +889,12 @@ async fn uploads_cut_or_killed_midway_resume_and_arrive_once() {
     camera.start().await;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    // 1. The connection drops in the middle of the batch (clip and event together), then in
-    //    the middle of the clip sent alone: the camera resumes at the server's offset.
+    // 1. A trigger's event goes at once; the connection then drops in the middle of its clip:
+    //    the camera resumes at the server's offset.
     proxy.slow.store(true, Ordering::Relaxed);
     camera.post("/trigger").await;
-    let batch = seen(&proxy, 0, "POST /v1/objects").await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    proxy.cut.fetch_add(1, Ordering::Relaxed);
-    let single = seen(&proxy, batch, "PUT /v1/objects/").await;
+    let press = seen(&proxy, 0, "PUT /v1/objects/").await;
+    let single = seen(&proxy, press + 1, "PUT /v1/objects/").await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while !partial_uploads(&server_dir).iter().any(|len| *len > 0) {
         assert!(Instant::now() < deadline, "the single upload did not start");
@@ -896,14 +917,15 @@ async fn uploads_cut_or_killed_midway_resume_and_arrive_once() {
     proxy.slow.store(true, Ordering::Relaxed);
     let before = proxy.requests.lock().unwrap().len();
     camera.post("/trigger").await;
-    seen(&proxy, before, "POST /v1/objects").await;
+    let press = seen(&proxy, before, "PUT /v1/objects/").await;
+    seen(&proxy, press + 1, "PUT /v1/objects/").await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     camera.kill();
     let spooled = camera.offline_status();
     assert_eq!(spooled["sealed"], 4, "{spooled}");
     assert_eq!(
-        spooled["spool_objects"], 2,
-        "the clip and its event wait in the spool"
+        spooled["spool_objects"], 1,
+        "the clip waits in the spool (its event went at once)"
     );
     proxy.slow.store(false, Ordering::Relaxed);
     camera.start().await;
@@ -970,7 +992,8 @@ async fn a_wired_camera_records_continuously_and_marks_events_on_the_segments() 
             );
         }
     }
-    // The doorbell is a mark on the segment it happened in, sealed after that segment.
+    // The doorbell is an event on the segment it happened in, sealed at once, before that
+    // segment ends.
     let events = events(&objects);
     assert_eq!(events.len(), 1);
     let mark = &events[0];
@@ -984,19 +1007,15 @@ async fn a_wired_camera_records_continuously_and_marks_events_on_the_segments() 
         .iter()
         .position(|h| h.kind == ObjectKind::Event)
         .unwrap();
-    assert!(segment < event_position);
+    assert!(event_position < segment, "sealed before its segment");
     let start = headers[segment].captured_at.0;
     assert!(mark.started_at.0 >= start && mark.started_at.0 <= start + 2_100);
-    assert!(
-        (900..=1_200).contains(&mark.duration_ms),
-        "{}",
-        mark.duration_ms
-    );
+    assert_eq!(mark.duration_ms, 0, "sealed as it began");
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_battery_camera_sends_each_event_with_one_upload_request() {
+async fn a_battery_camera_sends_a_press_at_once_then_its_clip() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir.path().join("server")).await;
     let proxy = SlowProxy::start(&server.url).await;
@@ -1024,15 +1043,23 @@ async fn a_battery_camera_sends_each_event_with_one_upload_request() {
     let record = format!("GET /v1/cameras/{camera_id}/record");
     assert_eq!(
         sent.iter()
-            .map(String::as_str)
-            .filter(|r| *r != roster)
+            .filter(|r| **r != roster)
+            .map(|r| if r.starts_with("PUT /v1/objects/") {
+                "PUT object"
+            } else {
+                r
+            })
             .collect::<Vec<_>>(),
-        [record.as_str(), "POST /v1/objects"],
-        "a record check, then the clip and its event together"
+        [record.as_str(), "PUT object", record.as_str(), "PUT object"],
+        "a record check before each sealing: the press's event at once, then its clip"
     );
     camera.stop();
     let (report, objects) = fetch_all(&mut owner, &camera_id).await;
-    assert_eq!(report.entries.len(), 2);
-    assert_eq!(events(&objects)[0].kind, EventKind::Doorbell);
+    let kinds: Vec<ObjectKind> = objects.iter().map(|(k, _)| *k).collect();
+    assert_eq!(kinds, [ObjectKind::Event, ObjectKind::Clip]);
+    let press = &events(&objects)[0];
+    assert_eq!(press.kind, EventKind::Doorbell);
+    assert_eq!(press.clip, Some(report.entries[1].listed_id));
+    assert_eq!(&press.thumbnail_jpeg[..2], &[0xff, 0xd8], "a thumbnail");
     server.stop().await;
 }

@@ -187,7 +187,11 @@ impl Owner {
             .started_at
             .0
             .saturating_sub(opened.header.captured_at.0);
-        let to_ms = from_ms.saturating_add(u64::from(event.duration_ms));
+        // An event sealed as it began (a press, duration 0) lasts to its clip's end.
+        let to_ms = match event.duration_ms {
+            0 => u64::MAX / ticks_per_ms,
+            d => from_ms.saturating_add(u64::from(d)),
+        };
         let (mp4, at) = keyhole_media::mp4::cut(
             &whole,
             from_ms.saturating_mul(ticks_per_ms),

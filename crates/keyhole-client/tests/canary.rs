@@ -17,6 +17,7 @@ use std::time::Duration;
 use common::RunningCamera;
 use keyhole_camera::{Agent, AgentSettings};
 use keyhole_client::Owner;
+use keyhole_client::core::envelope::ObjectKind;
 use keyhole_client::core::event::{EventDetails, EventKind};
 use keyhole_client::core::keystore::KeyStore;
 use keyhole_client::core::recovery::{KdfParams, RecoveryBackup};
@@ -237,7 +238,13 @@ async fn the_server_never_holds_or_sees_plaintext_or_private_keys() {
     ana.sync_camera(&camera_id).await.unwrap();
     let report = ana.verify(&camera_id).await.unwrap();
     assert!(report.is_clean(), "{report}");
-    let clip = report.entries[0].listed_id;
+    // The press's event comes first (sealed at once), then its clip.
+    let clip = report
+        .entries
+        .iter()
+        .find(|e| e.header.as_ref().map(|h| h.kind) == Some(ObjectKind::Clip))
+        .expect("the press's clip")
+        .listed_id;
     assert!(contains(
         &opened(&mut ana, &camera_id, &clip).await,
         CANARY.as_bytes()

@@ -9,6 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use keyhole_core::envelope::ObjectKind;
+use keyhole_core::event::EventDetails;
 use keyhole_core::{CameraId, ObjectId, Timestamp};
 use rand_core::OsRng;
 use serde::{Deserialize, Serialize};
@@ -59,7 +60,8 @@ struct EventView {
     /// Where in its clip (a segment) the event starts, in ms, by the capture times the camera
     /// signed: the player starts there.
     clip_offset_ms: Option<u64>,
-    /// `verified`, `tampered` (see `clip_problem`), `missing` or `none`.
+    /// `verified`, `tampered` (see `clip_problem`), `missing`, `recording` (an event sealed
+    /// as it began, whose clip is not sealed yet) or `none`.
     clip_state: &'static str,
     clip_problem: Option<String>,
 }
@@ -147,6 +149,7 @@ impl Viewer {
     ) -> Result<Page, ClientError> {
         let owner = self.owner.read().await;
         let index = self.index.lock().await;
+        let now = crate::now();
         let cameras: Vec<_> = owner.cameras();
         let wanted: Vec<CameraId> = cameras
             .iter()
@@ -168,6 +171,8 @@ impl Viewer {
                 Some(clip) => match index.object_state(&e.camera, &clip)? {
                     ObjectState::Verified => ("verified", None),
                     ObjectState::Problem(why) => ("tampered", Some(why)),
+                    // A press is sealed as it happens, before its clip.
+                    ObjectState::Unknown if still_recording(&e.details, now) => ("recording", None),
                     ObjectState::Unknown => (
                         "missing",
                         Some("the server does not list this clip".to_owned()),
@@ -294,6 +299,16 @@ struct Recording {
     /// The next clip's start; absent for the last.
     end: Option<u64>,
     state: &'static str,
+}
+
+/// How long after a press its clip, not yet listed, is taken as still being recorded (a clip
+/// lasts at most a few minutes; then its upload).
+const RECORDING_GRACE_MS: u64 = 10 * 60 * 1000;
+
+/// Whether `event` was sealed as it began (duration 0) so recently that its clip may still be
+/// recording.
+fn still_recording(event: &EventDetails, now: Timestamp) -> bool {
+    event.duration_ms == 0 && now.0.saturating_sub(event.started_at.0) < RECORDING_GRACE_MS
 }
 
 #[derive(Deserialize)]

@@ -140,11 +140,15 @@ pub(crate) async fn events(
     } else {
         for e in &listed {
             outln!(
-                "{}  {:<12}  {:<8}  {:>6.1} s  clip {}  (event {})",
+                "{}  {:<12}  {:<8}  {:>8}  clip {}  (event {})",
                 e.details.started_at,
                 name_of(&e.camera),
                 format!("{:?}", e.details.kind).to_lowercase(),
-                f64::from(e.details.duration_ms) / 1000.0,
+                // A press is sealed as it begins: its clip shows how long it lasted.
+                match e.details.duration_ms {
+                    0 => "-".to_owned(),
+                    ms => format!("{:.1} s", f64::from(ms) / 1000.0),
+                },
                 e.details
                     .clip
                     .map_or_else(|| "none".to_owned(), |c| c.to_string()),

@@ -46,6 +46,7 @@ const STATE_TEXT = {
   unchecked: 'Not checked in full',
   tampered: 'Tampered',
   missing: 'Missing',
+  recording: 'Clip still recording',
   none: 'No clip',
 };
 
@@ -172,7 +173,7 @@ function showTimeline() {
       el('span', { class: 'what', text: e.kind }),
       el('span', { class: 'where', text: cameraLabel(e.camera) }),
       el('time', { class: 'when', datetime: new Date(e.started_at).toISOString(), text: when(e.started_at) }),
-      el('span', { class: 'duration', text: duration(e.duration_ms) }),
+      el('span', { class: 'duration', text: e.duration_ms ? duration(e.duration_ms) : '' }),
       badge(e.clip_state));
     if (e.clip_problem) info.append(el('span', { class: 'reason', text: e.clip_problem }));
     if (e.note) info.append(el('span', { class: 'when', text: e.note }));
