@@ -628,3 +628,36 @@ async fn the_viewer_answers_offline_from_the_index_and_keeps_what_playing_found(
         "the altered clip is named: {err}"
     );
 }
+
+/// The viewer is live: with the page open, a doorbell press on a running camera appears on the
+/// timeline without a reload and raises a browser notification with its decrypted thumbnail
+/// (`tests/browser/live.mjs`, in Chromium with notifications allowed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_press_appears_live_with_a_notification_in_a_real_browser() {
+    let Some(browser) = browser() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    let server = ServerProcess::spawn(&data);
+    let Seeded { store, front, .. } = seed(dir.path(), &server, &data).await;
+    let running = RunningCamera::start(front, &dir.path().join("front"), None).await;
+    let (ui, link) = start_ui(&store);
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../ui-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let run = Command::new("node")
+        .arg("live.mjs")
+        .arg(&link)
+        .arg(&shots)
+        .current_dir(&browser)
+        .env("CAMERA_CONTROL", &running.control)
+        .output()
+        .unwrap();
+    drop(ui);
+    let _ = running.stop().await;
+    println!("{}", String::from_utf8_lossy(&run.stdout));
+    assert!(
+        run.status.success(),
+        "the browser test failed:\n{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+}

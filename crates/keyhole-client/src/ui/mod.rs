@@ -39,6 +39,7 @@ mod live;
 mod manage;
 mod sharing;
 mod timeline;
+mod updates;
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
@@ -78,6 +79,9 @@ struct Viewer {
     approval: Mutex<Option<crate::Approval>>,
     /// Per camera, how far behind the camera its live view here is, as of the last checkpoint.
     live: Mutex<HashMap<String, Option<u64>>>,
+    /// Counts the times the index took in something new, for open pages to fetch again;
+    /// `None` once the viewer stops.
+    changes: tokio::sync::watch::Sender<Option<u64>>,
 }
 
 /// Where a viewer run is reached, and the one-time token of its link.
@@ -136,6 +140,7 @@ pub async fn serve(
         pairing: Mutex::default(),
         approval: Mutex::default(),
         live: Mutex::default(),
+        changes: tokio::sync::watch::Sender::new(Some(0)),
     });
     let app = Router::new()
         .route("/", get(index_page))
@@ -150,6 +155,7 @@ pub async fn serve(
         // Browsers ask for one; there is none.
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/api/timeline", get(timeline::timeline))
+        .route("/api/updates", get(updates::updates))
         .route("/api/thumbnails/{event}", get(timeline::thumbnail))
         .route("/api/recordings/{camera}", get(timeline::recordings))
         .route("/api/clips/{camera}/{clip}", get(timeline::clip))
@@ -182,10 +188,18 @@ pub async fn serve(
         .route("/api/sharing/share", post(sharing::share))
         .route("/api/sharing/withdraw", post(sharing::withdraw))
         .layer(middleware::from_fn_with_state(viewer.clone(), guard))
-        .with_state(viewer);
-    axum::serve(listener, app)
+        .with_state(viewer.clone());
+    let follower = tokio::spawn(updates::follow(viewer.clone()));
+    let shutdown = async move {
+        shutdown.await;
+        // Open pages' update streams end, so the server can stop.
+        viewer.changes.send_replace(None);
+    };
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    follower.abort();
+    served
 }
 
 /// A random token for one run: 32 bytes, hex.

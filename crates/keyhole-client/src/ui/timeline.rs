@@ -82,7 +82,7 @@ impl Viewer {
     /// Brings the index up to date with every camera, once, and again when asked to refresh
     /// (which is also when it would find a forked account log). With the server out of reach
     /// the index answers as it is.
-    async fn synced(&self, refresh: bool) -> Result<Synced, ClientError> {
+    pub(super) async fn synced(&self, refresh: bool) -> Result<Synced, ClientError> {
         let mut synced = self.synced.lock().await;
         if let (Some(done), false) = (synced.as_ref(), refresh) {
             return Ok(done.clone());

@@ -100,6 +100,7 @@ async function load(refresh) {
     return;
   }
   timeline = body;
+  remember(timeline.events);
   // Changes to the account that its devices and cameras did not make.
   timeline.foreign = (await getJson('/api/audit').catch(() => [])).filter((e) => !e.yours).length;
   route();
@@ -108,6 +109,7 @@ async function load(refresh) {
 // The next, older page, added below what is shown.
 async function loadOlder() {
   const body = await getJson(pageUrl(false, timeline.next_before));
+  remember(body.events);
   timeline.events.push(...body.events);
   timeline.next_before = body.next_before;
   showTimeline();
@@ -700,6 +702,52 @@ async function route() {
   }
   main.setAttribute('aria-busy', 'false');
 }
+
+// New events as they arrive. The viewer follows the server's announcements, syncs this
+// device's index when a camera has something new, and then says `changed` on /api/updates: the
+// newest page is fetched again, new events are added (a doorbell press also raises a
+// notification, with its decrypted thumbnail, once allowed), and known ones updated (a press's
+// clip, recorded since, now verified).
+const seen = new Set();
+function remember(events) {
+  for (const e of events) seen.add(e.event);
+}
+
+function notify(e) {
+  if (e.kind !== 'doorbell' || !('Notification' in window) || Notification.permission !== 'granted') return;
+  const options = { body: `${cameraName(e.camera)}, ${when(e.started_at)}`, tag: e.event };
+  if (e.thumbnail) options.icon = `/api/thumbnails/${e.event}`;
+  new Notification('Someone rang the doorbell', options);
+}
+
+async function catchUp() {
+  if (!timeline) return;
+  const body = await getJson('/api/timeline').catch(() => null);
+  if (!body) return;
+  const fresh = body.events.filter((e) => !seen.has(e.event));
+  remember(fresh);
+  const byId = new Map(body.events.map((e) => [e.event, e]));
+  timeline.events = timeline.events.map((e) => byId.get(e.event) || e);
+  if (!filters.date) {
+    const shown = fresh.filter((e) => !filters.camera || e.camera === filters.camera);
+    timeline.events = [...shown, ...timeline.events].sort((a, b) => b.started_at - a.started_at);
+  }
+  timeline.problems = body.problems;
+  timeline.offline = body.offline;
+  for (const e of fresh) notify(e);
+  if (location.hash.replace(/^#\/?/, '') === '') showTimeline();
+}
+
+const notifyButton = document.getElementById('notify');
+if ('Notification' in window && Notification.permission === 'default') {
+  notifyButton.hidden = false;
+  notifyButton.addEventListener('click', async () => {
+    await Notification.requestPermission();
+    notifyButton.hidden = Notification.permission === 'default';
+  });
+}
+
+new EventSource('/api/updates').addEventListener('changed', () => { catchUp(); });
 
 window.addEventListener('hashchange', route);
 document.getElementById('refresh').addEventListener('click', () => load(true));
