@@ -1063,3 +1063,116 @@ async fn a_battery_camera_sends_a_press_at_once_then_its_clip() {
     assert_eq!(&press.thumbnail_jpeg[..2], &[0xff, 0xd8], "a thumbnail");
     server.stop().await;
 }
+
+/// How many of `pictures` the motion detector, at its default settings, reports motion in,
+/// decoding them as the camera does.
+fn motion_pictures(mut pictures: Vec<AccessUnit>) -> (usize, usize) {
+    use keyhole_camera::video::decode::FrameDecoder;
+    use keyhole_camera::video::motion::{MotionDetector, MotionSettings};
+    let mut decoder = FrameDecoder::new(64, 36).unwrap();
+    let mut motion = MotionDetector::new(MotionSettings::default());
+    let mut seen = 0;
+    for au in &mut pictures {
+        if let Some(frame) = decoder.decode_frame(au).unwrap()
+            && motion.detect(&frame.picture(false).grid)
+        {
+            seen += 1;
+        }
+    }
+    (seen, pictures.len())
+}
+
+/// `seconds` of ffmpeg's `scene` (a lavfi filter graph ending in one video), encoded as the
+/// H.264 an IP camera sends, read back as pictures.
+fn ffmpeg_scene(dir: &Path, scene: &str, seconds: u32) -> Vec<AccessUnit> {
+    let path = dir.join("scene.mp4");
+    let made = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(["-filter_complex", scene, "-t", &seconds.to_string()])
+        .args([
+            "-c:v",
+            "libx264",
+            "-profile:v",
+            "baseline",
+            "-g",
+            "15",
+            "-bf",
+            "0",
+        ])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(made.success(), "ffmpeg made {scene}");
+    let video = mp4::read(&std::fs::read(&path).unwrap()).unwrap();
+    let mut pictures = video.access_units;
+    // The decoder needs the parameter sets first, as a stream carries them.
+    pictures[0].nals.splice(0..0, [video.sps, video.pps]);
+    pictures
+}
+
+/// Motion at the default settings, on real H.264 decoded as the camera decodes it: a
+/// person-sized object (a third of the picture high) crossing a still scene is seen, at 640x360
+/// and at 1080p; a still scene, with or without sensor noise, and the synthetic scene with only
+/// its clock running, are quiet; the synthetic scene's visitor is seen.
+#[test]
+fn default_motion_sees_a_person_sized_object_and_not_a_still_or_noisy_scene() {
+    if Command::new("ffmpeg").arg("-version").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "ffmpeg is required (see .ci/run)"
+        );
+        eprintln!("ffmpeg not installed: motion test skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let walker = |size: &str, w: u32, h: u32, noise: u32| {
+        format!(
+            "smptebars=s={size}:r=15[bg];color=c=0xb0b0b0:s={w}x{h}:r=15[person];\
+             [bg][person]overlay=x='mod(t*{speed},W+w)-w':y=H/3,noise=alls={noise}:allf=t+u",
+            speed = w * 2,
+        )
+    };
+    for (what, scene, seconds) in [
+        (
+            "someone crossing at 640x360",
+            walker("640x360", 40, 120, 8),
+            8,
+        ),
+        (
+            "someone crossing at 1080p",
+            walker("1920x1080", 120, 360, 8),
+            8,
+        ),
+    ] {
+        let (seen, of) = motion_pictures(ffmpeg_scene(dir.path(), &scene, seconds));
+        assert!(seen * 2 > of, "{what}: motion in {seen} of {of} pictures");
+    }
+    for (what, scene) in [
+        ("a still scene", "smptebars=s=640x360:r=15".to_owned()),
+        (
+            "a still scene with strong sensor noise",
+            "smptebars=s=640x360:r=15,noise=alls=30:allf=t+u".to_owned(),
+        ),
+    ] {
+        let (seen, of) = motion_pictures(ffmpeg_scene(dir.path(), &scene, 10));
+        assert_eq!(seen, 0, "{what}: motion in {seen} of {of} pictures");
+    }
+    let synthetic = |moving: bool| {
+        use keyhole_camera::video::synthetic::{SyntheticCamera, SyntheticSettings};
+        let mut camera = SyntheticCamera::new(SyntheticSettings {
+            width: 640,
+            height: 480,
+            fps: 15,
+            keyframe_interval: 15,
+        })
+        .unwrap();
+        camera.set_motion(moving);
+        (0..150)
+            .map(|_| camera.next_frame().unwrap())
+            .collect::<Vec<_>>()
+    };
+    let (seen, of) = motion_pictures(synthetic(false));
+    assert_eq!(seen, 0, "the synthetic scene's clock alone: {seen} of {of}");
+    let (seen, of) = motion_pictures(synthetic(true));
+    assert!(seen * 2 > of, "the synthetic visitor: {seen} of {of}");
+}
