@@ -15,6 +15,7 @@ mod ingest;
 mod listing;
 mod live;
 mod playback;
+mod press;
 mod seal;
 mod stats;
 mod wire;
@@ -40,6 +41,8 @@ enum Section {
     Listing,
     /// A device syncing its index of a camera's history, against downloading everything.
     History,
+    /// A doorbell press to the event opened on the owner's device, against polling.
+    Press,
 }
 
 impl Section {
@@ -52,6 +55,7 @@ impl Section {
             Self::Live => "Live view",
             Self::Listing => "Listing among 1,000,000 clips",
             Self::History => "Browsing a camera's history",
+            Self::Press => "From a doorbell press to the owner's device",
         }
     }
 }
@@ -83,6 +87,7 @@ async fn section(s: Section, quick: bool, year: bool) -> anyhow::Result<String> 
         Section::Live => live::run(quick).await,
         Section::Listing => listing::run(quick).await,
         Section::History => history::run(quick, year).await,
+        Section::Press => press::run(quick).await,
     }
 }
 
