@@ -408,6 +408,10 @@ pub async fn run(
             }
             kind = triggers.recv() => {
                 if let Some(kind) = kind {
+                    if !awake {
+                        // Powering up, the sensor starts with a key frame.
+                        source.wake.store(true, Ordering::Relaxed);
+                    }
                     awake = true;
                     capture.trigger(kind);
                     if announced_at_once(kind) {

@@ -121,6 +121,9 @@ pub struct RunningSource {
     pub pictures: mpsc::Receiver<AccessUnit>,
     /// Sets the synthetic camera's visitor walking (ignored by other sources).
     pub visitor: Arc<AtomicBool>,
+    /// Asks for a key frame next, as a battery camera's sensor gives when it powers up on a
+    /// wake (honoured by the synthetic source; other sources deliver their next key frame).
+    pub wake: Arc<AtomicBool>,
     /// Whether the source is delivering, or lost since when and why.
     pub health: watch::Receiver<Health>,
     /// Resolves with the source's end: `Ok` at the end of a file, `Err` on failure.
@@ -154,6 +157,7 @@ const RETRY_MAX: Duration = Duration::from_secs(60);
 pub fn start(config: &SourceConfig) -> Result<RunningSource, SourceError> {
     let (tx, pictures) = mpsc::channel(256);
     let visitor = Arc::new(AtomicBool::new(false));
+    let wake = Arc::new(AtomicBool::new(false));
     let (health_tx, health) = watch::channel(Health::Delivering);
     let done = match config.clone() {
         SourceConfig::Synthetic {
@@ -172,8 +176,10 @@ pub fn start(config: &SourceConfig) -> Result<RunningSource, SourceError> {
             if let Some(marker) = marker {
                 camera.set_marker(marker.as_bytes())?;
             }
-            let visitor = visitor.clone();
-            tokio::task::spawn_blocking(move || synthetic(camera, visit_every_s, &visitor, &tx))
+            let (visitor, wake) = (visitor.clone(), wake.clone());
+            tokio::task::spawn_blocking(move || {
+                synthetic(camera, visit_every_s, &visitor, &wake, &tx)
+            })
         }
         SourceConfig::File { path, fps, repeat } => {
             let pictures = read_file(&path, fps)?;
@@ -197,6 +203,7 @@ pub fn start(config: &SourceConfig) -> Result<RunningSource, SourceError> {
     Ok(RunningSource {
         pictures,
         visitor,
+        wake,
         health,
         done,
     })
@@ -283,6 +290,7 @@ fn synthetic(
     mut camera: SyntheticCamera,
     visit_every_s: Option<u32>,
     visitor: &AtomicBool,
+    wake: &AtomicBool,
     tx: &mpsc::Sender<AccessUnit>,
 ) -> Result<(), SourceError> {
     let fps = u64::from(camera.settings().fps);
@@ -293,6 +301,9 @@ fn synthetic(
             every > 0 && second % u64::from(every) >= u64::from(every.saturating_sub(3))
         });
         camera.set_motion(scheduled || visitor.load(Ordering::Relaxed));
+        if wake.swap(false, Ordering::Relaxed) {
+            camera.force_key_frame();
+        }
         let au = camera.next_frame()?;
         if !send(tx, au) {
             break;

@@ -43,6 +43,8 @@ pub struct SyntheticCamera {
     yuv: Vec<u8>,
     /// An SEI NAL unit carrying the marker, written into every key frame.
     marker: Option<Vec<u8>>,
+    /// The next frame is to be a key frame.
+    key_frame_wanted: bool,
 }
 
 /// The longest marker, in bytes (one SEI payload-size byte).
@@ -97,6 +99,7 @@ impl SyntheticCamera {
             moving: false,
             yuv: vec![0; luma + luma / 2],
             marker: None,
+            key_frame_wanted: false,
         })
     }
 
@@ -104,6 +107,11 @@ impl SyntheticCamera {
     #[must_use]
     pub fn settings(&self) -> SyntheticSettings {
         self.settings
+    }
+
+    /// Makes the next frame a key frame, as a camera's sensor and encoder powering up do.
+    pub fn force_key_frame(&mut self) {
+        self.key_frame_wanted = true;
     }
 
     /// Starts or stops the box moving: the scene's "visitor".
@@ -149,9 +157,10 @@ impl SyntheticCamera {
         self.render();
         let (w, h) = (self.settings.width as usize, self.settings.height as usize);
         let buffer = YUVBuffer::from_vec(self.yuv.clone(), w, h);
-        if self
-            .frame
-            .is_multiple_of(u64::from(self.settings.keyframe_interval))
+        if std::mem::take(&mut self.key_frame_wanted)
+            || self
+                .frame
+                .is_multiple_of(u64::from(self.settings.keyframe_interval))
         {
             self.encoder.force_intra_frame();
         }
