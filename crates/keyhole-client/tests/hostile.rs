@@ -1764,3 +1764,85 @@ async fn damaged_key_packages_are_skipped_and_reported_never_the_end_of_a_recove
     recovered.sync().await.unwrap();
     assert!(recovered.damaged_key_packages().is_empty());
 }
+
+/// What the announcement channel says is a hint, never evidence: a server announcing objects
+/// that do not exist, for the device's camera and for a camera it does not know, makes the
+/// device sync and find nothing new; its index keeps only what the camera sealed, and its mark
+/// does not move to the announced sequence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn announcements_are_hints_and_their_lies_show_nothing() {
+    use keyhole_client::wire::announce::Message;
+    let mut w = World::new(41).await;
+    w.clips(2, NOW).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = w.owner.open_index(&dir.path().join("index")).unwrap();
+    w.owner
+        .sync_index(&w.camera_id, &mut index, keyhole_client::now(), &mut w.rng)
+        .await
+        .unwrap();
+    let held = index.resume_from(&w.camera_id).unwrap();
+    assert!(held.is_some_and(|h| h < 999));
+
+    let stranger = [7u8; 16];
+    let lies: String = [
+        Message::Ready,
+        Message::Objects {
+            camera: w.camera_id.0,
+            sequence: 999,
+        },
+        Message::Objects {
+            camera: stranger,
+            sequence: 1,
+        },
+    ]
+    .iter()
+    .map(Message::encode)
+    .collect();
+    w.owner_view.answer(move |m, p, _| {
+        (*m == Method::GET && p == "/v1/announcements")
+            .then(|| (reqwest::StatusCode::OK, lies.clone().into_bytes()))
+    });
+    let mut channel = w.owner.announcements().await.unwrap();
+    assert_eq!(
+        channel.next().await.unwrap(),
+        Message::Objects {
+            camera: w.camera_id.0,
+            sequence: 999
+        }
+    );
+    let report = w
+        .owner
+        .sync_index(&w.camera_id, &mut index, keyhole_client::now(), &mut w.rng)
+        .await
+        .unwrap();
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(
+        index.resume_from(&w.camera_id).unwrap(),
+        held,
+        "nothing new is taken from the announcement"
+    );
+    assert_eq!(
+        channel.next().await.unwrap(),
+        Message::Objects {
+            camera: stranger,
+            sequence: 1
+        }
+    );
+    assert!(
+        w.owner
+            .sync_index(
+                &keyhole_core::CameraId(stranger),
+                &mut index,
+                keyhole_client::now(),
+                &mut w.rng
+            )
+            .await
+            .is_err(),
+        "a camera the device holds no record of is not synced"
+    );
+    assert!(matches!(
+        channel.next().await,
+        Err(ClientError::Announcements(_))
+    ));
+    assert!(w.owner_view.applied() > 0, "the lies were told");
+}

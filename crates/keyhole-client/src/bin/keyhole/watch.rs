@@ -177,10 +177,20 @@ impl Watcher<'_> {
         name: &str,
     ) -> anyhow::Result<()> {
         let held = device.held(&camera);
-        let report = device
+        let report = match device
             .owner
             .sync_index(&camera, index, keyhole_client::now(), &mut OsRng)
-            .await?;
+            .await
+        {
+            Ok(report) => report,
+            // A camera whose owner stopped sharing it: no longer served here.
+            Err(ClientError::Server { status: 404, .. })
+                if device.owner.shared_by(&camera).is_some() =>
+            {
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
         if device.held(&camera) != held {
             device.save()?;
         }
