@@ -37,6 +37,31 @@ pub(crate) struct Issued {
     pub(crate) challenge: String,
 }
 
+/// The most of an answer read into memory (JSON, records, logs, events); footage is streamed.
+pub const MAX_ANSWER: usize = 32 << 20;
+/// The most of an error answer read.
+const MAX_ERROR: usize = 64 << 10;
+
+/// The body of `resp`, refused once longer than `max` bytes (by its `Content-Length`, or as
+/// it arrives): a server cannot make the device hold more than that.
+///
+/// # Errors
+/// [`ClientError::Untrusted`] for a longer body; [`ClientError::Http`] if the read fails.
+pub async fn read_at_most(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>, ClientError> {
+    let too_long = || ClientError::Untrusted(format!("the server's answer is over {max} bytes"));
+    if resp.content_length().is_some_and(|n| n > max as u64) {
+        return Err(too_long());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if body.len() + chunk.len() > max {
+            return Err(too_long());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// A connection to one server, optionally with a bearer token.
 #[derive(Clone)]
 pub struct Api {
@@ -95,7 +120,11 @@ impl Api {
             return Ok(resp);
         }
         let status = resp.status().as_u16();
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        let body: Value = read_at_most(resp, MAX_ERROR)
+            .await
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or(Value::Null);
         let text = |k: &str| body[k].as_str().unwrap_or("unknown").to_owned();
         Err(ClientError::Server {
             status,
@@ -139,7 +168,7 @@ impl Api {
     }
 
     async fn json_answer<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, ClientError> {
-        let bytes = Self::check(resp).await?.bytes().await?;
+        let bytes = read_at_most(Self::check(resp).await?, MAX_ANSWER).await?;
         let value = if bytes.is_empty() {
             Value::Null
         } else {
@@ -229,7 +258,7 @@ impl Api {
     /// [`ClientError::Http`] or [`ClientError::Server`].
     pub async fn delete(&self, path: &str) -> Result<Value, ClientError> {
         let resp = Self::check(self.request(reqwest::Method::DELETE, path).send().await?).await?;
-        let bytes = resp.bytes().await?;
+        let bytes = read_at_most(resp, MAX_ANSWER).await?;
         if bytes.is_empty() {
             return Ok(Value::Null);
         }
@@ -241,13 +270,8 @@ impl Api {
     /// # Errors
     /// [`ClientError::Http`] or [`ClientError::Server`].
     pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, ClientError> {
-        Ok(
-            Self::check(self.request(reqwest::Method::GET, path).send().await?)
-                .await?
-                .bytes()
-                .await?
-                .to_vec(),
-        )
+        let resp = Self::check(self.request(reqwest::Method::GET, path).send().await?).await?;
+        read_at_most(resp, MAX_ANSWER).await
     }
 
     /// `GET` JSON.
@@ -256,8 +280,8 @@ impl Api {
     /// [`ClientError::Http`], [`ClientError::Server`] or [`ClientError::Untrusted`].
     pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let resp = Self::check(self.request(reqwest::Method::GET, path).send().await?).await?;
-        resp.json()
-            .await
+        let bytes = read_at_most(resp, MAX_ANSWER).await?;
+        serde_json::from_slice(&bytes)
             .map_err(|e| ClientError::Untrusted(format!("unexpected answer: {e}")))
     }
 
@@ -305,10 +329,11 @@ impl Api {
                 (span == (range.start..range.end.min(total))).then_some((span, total))
             })
             .ok_or_else(|| untrusted("Content-Range is not the range asked for"))?;
-        let body = resp.bytes().await?;
-        if body.len() as u64 != span.end - span.start {
+        let wanted = usize::try_from(span.end - span.start).unwrap_or(usize::MAX);
+        let body = read_at_most(resp, wanted).await?;
+        if body.len() != wanted {
             return Err(untrusted("the body is not the range's length"));
         }
-        Ok((body.to_vec(), total))
+        Ok((body, total))
     }
 }

@@ -1434,6 +1434,13 @@ impl Owner {
             let mut stop = false;
             while buf.len() >= FRAME_HEADER_LEN && !stop {
                 let len = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]) as usize;
+                // A fragment is at most a chunk and its tag; a checkpoint is far smaller. A
+                // longer length would have the device buffer whatever the server sends.
+                if len > session.header().chunk_size() + 1024 {
+                    return Err(untrusted(format!(
+                        "live view: a record of {len} bytes, longer than the session's chunks"
+                    )));
+                }
                 if buf.len() < FRAME_HEADER_LEN + len {
                     break;
                 }

@@ -1846,3 +1846,50 @@ async fn announcements_are_hints_and_their_lies_show_nothing() {
     ));
     assert!(w.owner_view.applied() > 0, "the lies were told");
 }
+
+/// A server cannot make a device hold more than it should: a listing padded past the answer
+/// limit (still valid JSON: whitespace) is refused as it arrives, and a live record whose
+/// length is longer than the session's chunks is refused at its header, before the device
+/// buffers what follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_and_live_records_longer_than_allowed_are_refused_not_held() {
+    let mut w = World::new(43).await;
+    w.clips(1, NOW).await;
+    let listing = format!("/v1/cameras/{}/objects", w.camera_id);
+    w.owner_view.rewrite(
+        move |m, p| *m == Method::GET && p.starts_with(&listing),
+        |body| body.resize(keyhole_client::api::MAX_ANSWER + 1, b' '),
+    );
+    let refused = w.owner.verify(&w.camera_id).await.unwrap_err();
+    assert!(refused.to_string().contains("answer is over"), "{refused}");
+    assert!(w.owner_view.applied() >= 1);
+    w.owner_view.clear();
+
+    let (running, live) = run_camera!(w);
+    w.owner_view.live_records(
+        move |m, p| *m == Method::GET && p.starts_with(&live),
+        |_, record| {
+            let mut huge = record.to_vec();
+            huge[8..12].copy_from_slice(&u32::MAX.to_be_bytes());
+            vec![huge]
+        },
+    );
+    let refused = w
+        .owner
+        .watch_live(
+            &w.camera_id,
+            30,
+            Some(std::time::Duration::from_secs(3)),
+            &mut Vec::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("longer than the session's chunks"),
+        "{refused}"
+    );
+    assert!(w.owner_view.applied() >= 1);
+    running.stop().await.unwrap();
+}
