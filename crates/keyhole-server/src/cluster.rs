@@ -41,6 +41,8 @@ pub const RELAYED_HEADER: &str = "keyhole-relayed";
 pub struct Cluster {
     /// This server's URL as the others reach it.
     me: String,
+    /// The other servers' URLs: what a message may name, and where sessions are fetched.
+    peers: Vec<String>,
     pool: PgPool,
     http: reqwest::Client,
     announcer: Arc<Announcer>,
@@ -55,6 +57,7 @@ impl Cluster {
     pub async fn join(
         database_url: &str,
         me: &str,
+        peers: &[String],
         relay: Arc<Relay>,
         announcer: Arc<Announcer>,
     ) -> anyhow::Result<Arc<Self>> {
@@ -70,6 +73,16 @@ impl Cluster {
             (me.starts_with("http://") || me.starts_with("https://")) && encodes,
             "advertise_url must be an http:// or https:// URL without spaces"
         );
+        let peers: Vec<String> = peers
+            .iter()
+            .map(|p| p.trim_end_matches('/').to_owned())
+            .filter(|p| *p != me)
+            .collect();
+        anyhow::ensure!(
+            !peers.is_empty(),
+            "advertise_url needs peers: the other servers' advertise_url, the only places live \
+             view is fetched from with a viewer's credential"
+        );
         let pool = PgPoolOptions::new()
             .max_connections(4)
             .connect(database_url)
@@ -79,6 +92,7 @@ impl Cluster {
         listener.listen_all([CHANNEL, OBJECTS]).await?;
         let cluster = Arc::new(Self {
             me,
+            peers,
             pool,
             http: reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(5))
@@ -117,6 +131,12 @@ impl Cluster {
 
     async fn heard(&self, message: PeerMessage, relay: &Relay) {
         if message.url == self.me {
+            return;
+        }
+        // Anyone who can write to the database can NOTIFY: only the configured servers are
+        // heard, so a viewer's credential never goes anywhere else.
+        if !self.peers.contains(&message.url) {
+            tracing::warn!(url = %message.url, "a message naming a server not in peers: ignored");
             return;
         }
         match message.verb {
@@ -190,6 +210,9 @@ impl Cluster {
         authorization: &axum::http::HeaderValue,
         request: Option<([u8; 16], Vec<u8>)>,
     ) -> Option<reqwest::Response> {
+        if !self.peers.iter().any(|p| p == url) {
+            return None;
+        }
         let nonce = request.map_or_else(String::new, |(n, p)| {
             format!("&nonce={}&proof={}", hex::encode(n), hex::encode(p))
         });

@@ -41,6 +41,9 @@ pub struct Config {
     /// This server's URL as the other servers on the same `database_url` reach it (say
     /// `http://10.0.0.5:8443`); set on every server, it relays live view between them.
     pub advertise_url: Option<String>,
+    /// The other servers' `advertise_url`s: the only places live view is fetched from (with
+    /// the viewer's credential). A server naming another URL on the database is ignored.
+    pub peers: Vec<String>,
 }
 
 /// Where the S3 bucket is and how to sign in to it.
@@ -112,6 +115,7 @@ impl Default for Config {
             database_url: None,
             s3: None,
             advertise_url: None,
+            peers: Vec::new(),
         }
     }
 }
@@ -177,5 +181,6 @@ impl Config {
         "database_url",
         "s3",
         "advertise_url",
+        "peers",
     ];
 }

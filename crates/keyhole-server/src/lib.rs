@@ -85,7 +85,14 @@ impl AppState {
         let announcer = Arc::<announce::Announcer>::default();
         let cluster = match (&config.database_url, &config.advertise_url) {
             (Some(url), Some(me)) => Some(
-                cluster::Cluster::join(url.expose(), me, relay.clone(), announcer.clone()).await?,
+                cluster::Cluster::join(
+                    url.expose(),
+                    me,
+                    &config.peers,
+                    relay.clone(),
+                    announcer.clone(),
+                )
+                .await?,
             ),
             (None, Some(_)) => anyhow::bail!(
                 "advertise_url needs database_url: servers find each other through PostgreSQL"

@@ -1,6 +1,6 @@
 //! Two `keyhole-server` processes on one PostgreSQL database and one S3 bucket: what goes in
 //! through one comes out of the other, is announced to a device following through the other,
-//! live view is relayed from the camera's server to the
+//! live view is relayed (and never fetched from a server not in `peers`) from the camera's server to the
 //! viewer's, and a server killed in the middle of an upload loses nothing: the camera finishes
 //! the upload on the other server from where the first one stopped.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -20,9 +20,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A server process on `pg` and `s3`, advertising its own URL to the other.
-fn spawn(dir: &std::path::Path, pg: &Postgres, s3: &S3Server) -> Server {
-    let port = free_port();
+/// A server process on `pg` and `s3` at `port`, advertising its own URL to the other, at
+/// `peer`.
+fn spawn(dir: &std::path::Path, pg: &Postgres, s3: &S3Server, port: u16, peer: u16) -> Server {
     let c = s3.config();
     let s3_table = format!(
         "{{ bucket = {:?}, endpoint = {:?}, access_key_id = \"test\", \
@@ -34,6 +34,7 @@ fn spawn(dir: &std::path::Path, pg: &Postgres, s3: &S3Server) -> Server {
         ("KEYHOLE_DATABASE_URL", pg.url.clone()),
         ("KEYHOLE_S3", s3_table),
         ("KEYHOLE_ADVERTISE_URL", format!("http://127.0.0.1:{port}")),
+        ("KEYHOLE_PEERS", format!("[\"http://127.0.0.1:{peer}\"]")),
     ]
     .map(|(k, v)| (k.to_owned(), v));
     Server::spawn_with(dir, &format!("127.0.0.1:{port}"), &env)
@@ -46,8 +47,9 @@ async fn two_servers_share_one_database_and_bucket() {
         return;
     };
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = spawn(dir_a.path(), &pg, &s3);
-    let b = spawn(dir_b.path(), &pg, &s3);
+    let (port_a, port_b) = (free_port(), free_port());
+    let a = spawn(dir_a.path(), &pg, &s3, port_a, port_b);
+    let b = spawn(dir_b.path(), &pg, &s3, port_b, port_a);
 
     // An account made through A, a camera paired through B.
     let ana = Owner::new(&a, "ana", 1).await;
@@ -98,6 +100,37 @@ async fn two_servers_share_one_database_and_bucket() {
     assert_eq!(wanted["wanted"], true, "A learns of the viewer on B");
     // Every frame arrives through B, in order, and opens.
     stream_to_viewer(&a, &camera_token, &camera, camera_id, &viewing, watch).await;
+
+    // Whoever can write to the database can NOTIFY, but cannot have a viewer's credential sent
+    // elsewhere: "live here" from a URL not in B's peers is ignored, before and while a viewer
+    // waits on B, and nothing connects to that URL.
+    let rogue = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let lie = keyhole_wire::peer::PeerMessage {
+        verb: keyhole_wire::peer::Verb::Live,
+        camera: camera_id.0,
+        url: format!("http://{}", rogue.local_addr().unwrap()),
+    }
+    .encode()
+    .unwrap();
+    let db = sqlx::PgPool::connect(&pg.url).await.unwrap();
+    let notify = || {
+        sqlx::query("SELECT pg_notify('keyhole_live', $1)")
+            .bind(lie.clone())
+            .execute(&db)
+    };
+    notify().await.unwrap();
+    let watch = ana.watch(&b, camera_id, 3);
+    notify().await.unwrap();
+    let answered = tokio::time::timeout(std::time::Duration::from_secs(30), watch)
+        .await
+        .expect("B answers the viewer instead of waiting on another server");
+    assert_eq!(answered.unwrap().status(), StatusCode::NOT_FOUND);
+    assert!(
+        tokio::time::timeout(std::time::Duration::ZERO, rogue.accept())
+            .await
+            .is_err(),
+        "B connected to a server not in its peers"
+    );
 
     // A is killed in the middle of a 14 MB upload, once it has written one part to the bucket
     // (what it held in memory beyond that is lost with it).
