@@ -440,6 +440,7 @@ impl Agent {
             server: identity.server_url.clone(),
             suite: format!("{:?}", settings.suite),
             epoch: record.as_ref().map_or(0, |r| r.body().epoch),
+            last_upload: chain.last_upload.map(|ms| Timestamp(ms).to_string()),
             ..Status::default()
         };
         let live_gate = crate::live_gate::LiveGate::open(dir, crate::now(), &mut rand_core::OsRng)?;
@@ -972,6 +973,7 @@ impl Agent {
                         {
                             continue;
                         }
+                        self.keep_last_upload(uploaded);
                         self.update_status();
                         return Err(e);
                     }
@@ -996,11 +998,13 @@ impl Agent {
                 }
                 Err(e) => {
                     self.interrupted.insert(entry.object_id);
+                    self.keep_last_upload(uploaded);
                     self.update_status();
                     return Err(e);
                 }
             }
         }
+        self.keep_last_upload(uploaded);
         self.update_status();
         Ok(uploaded)
     }
@@ -1059,8 +1063,19 @@ impl Agent {
         self.spool.remove(entry)?;
         self.interrupted.remove(&entry.object_id);
         self.status.uploaded += 1;
-        self.status.last_upload = Some(crate::now().to_string());
+        let now = crate::now();
+        self.status.last_upload = Some(now.to_string());
+        self.chain.last_upload = Some(now.0);
         Ok(())
+    }
+
+    /// Keeps when the server last acknowledged an object, once per round of uploads.
+    fn keep_last_upload(&mut self, uploaded: usize) {
+        if uploaded > 0
+            && let Err(e) = self.chain.save(&self.dir)
+        {
+            self.alert(format!("could not save the chain's state: {e}"));
+        }
     }
 
     /// The leading entries that fit one batch request (none interrupted before).

@@ -3,7 +3,8 @@
 //! - `identity`: camera id, signing key, pinned account key, server and its certificate pin,
 //!   upload token (mode 0600; the only secrets the camera has, none of which opens video);
 //! - `record`: the newest camera record it verified, so a restart cannot be rolled back;
-//! - `chain`: the sequence number and digest of the last object sealed, and counters;
+//! - `chain`: the sequence number and digest of the last object sealed, counters, and when
+//!   the server last acknowledged an object;
 //! - `spool/`: sealed objects not yet acknowledged by the server.
 //!
 //! Every file is replaced atomically (write to a temporary name, fsync, rename, fsync the
@@ -246,6 +247,10 @@ pub struct Chain {
     pub dropped: u64,
     /// Objects the server refused for good (kept in `spool/rejected/`).
     pub rejected: u64,
+    /// When the server last acknowledged an object (ms since 1970), for `status` while the
+    /// agent is not running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_upload: Option<u64>,
 }
 
 impl Chain {

@@ -923,6 +923,10 @@ async fn uploads_cut_or_killed_midway_resume_and_arrive_once() {
     camera.kill();
     let spooled = camera.offline_status();
     assert_eq!(spooled["sealed"], 4, "{spooled}");
+    assert!(
+        spooled["last_upload"].is_string(),
+        "stopped, it still tells when the server last took an object: {spooled}"
+    );
     assert_eq!(
         spooled["spool_objects"], 1,
         "the clip waits in the spool (its event went at once)"
