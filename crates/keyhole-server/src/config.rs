@@ -44,6 +44,10 @@ pub struct Config {
     /// The other servers' `advertise_url`s: the only places live view is fetched from (with
     /// the viewer's credential). A server naming another URL on the database is ignored.
     pub peers: Vec<String>,
+    /// Seconds between the comments that keep a device's announcement channel open (through
+    /// proxies that close idle connections), at each of which its credential is checked again:
+    /// 1 to 30, 15 by default.
+    pub keep_alive_secs: u64,
 }
 
 /// Where the S3 bucket is and how to sign in to it.
@@ -116,6 +120,7 @@ impl Default for Config {
             s3: None,
             advertise_url: None,
             peers: Vec::new(),
+            keep_alive_secs: 15,
         }
     }
 }
@@ -182,5 +187,6 @@ impl Config {
         "s3",
         "advertise_url",
         "peers",
+        "keep_alive_secs",
     ];
 }

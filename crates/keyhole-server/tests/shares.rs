@@ -372,3 +372,31 @@ async fn announcements_reach_the_owner_and_members_only() {
         .unwrap();
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
 }
+
+/// A device whose credential ends is told nothing more: its announcement channel ends at the
+/// next keep-alive (every second here), when the server checks the credential again.
+#[tokio::test]
+async fn an_announcement_channel_ends_with_its_credential() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_with(keyhole_server::Config {
+        data_dir: dir.path().to_owned(),
+        insecure_http: true,
+        keep_alive_secs: 1,
+        ..keyhole_server::Config::default()
+    })
+    .await;
+    let ana = Owner::new(&s, "ana", 1).await;
+    let mut channel = Announcements::open(&ana, &s).await;
+    let out = ana
+        .http
+        .post(s.url("/v1/logout"))
+        .bearer_auth(&ana.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(20), channel.next())
+        .await
+        .expect("the channel ends within 20 keep-alives");
+    assert_eq!(ended, None);
+}

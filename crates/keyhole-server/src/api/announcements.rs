@@ -1,9 +1,9 @@
 //! `GET /v1/announcements`: a device's channel of Server-Sent Events saying which of the
 //! cameras it may view have new objects (`keyhole_wire::announce`). It starts with `ready`,
 //! then says `objects` for each object stored, of the caller's account or of a camera shared
-//! with it, and `resync` when announcements were lost. A comment every [`KEEP_ALIVE`] keeps
-//! proxies from closing it, and the caller's credential is checked again each time: a revoked
-//! device's channel ends.
+//! with it, and `resync` when announcements were lost. A comment every `keep_alive_secs` (15 by
+//! default) keeps proxies from closing it, and the caller's credential is checked again each
+//! time: the channel of a device logged out or revoked ends.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -22,9 +22,6 @@ use crate::auth::{Caller, bearer};
 use crate::error::ApiError;
 use crate::store::AccountId;
 use crate::{AppState, now_ms};
-
-/// How often a comment is sent and the credential checked again.
-pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// How long a "not a member of that camera's share" is kept: a share made since is announced
 /// this much later at worst (its footage is listed at once). A "member" is asked again each
@@ -75,8 +72,9 @@ async fn announce(
     tx: mpsc::Sender<Bytes>,
 ) {
     let mut shared = Shares::default();
-    let mut keep_alive =
-        tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
+    // Devices take 40 s of silence for a dead channel.
+    let every = Duration::from_secs(state.config.keep_alive_secs.clamp(1, 30));
+    let mut keep_alive = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     let mut next = Some(Bytes::from(Message::Ready.encode()));
     loop {
         if let Some(bytes) = next.take()
