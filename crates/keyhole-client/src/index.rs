@@ -645,6 +645,41 @@ impl Index {
         Ok(out)
     }
 
+    /// `camera`'s events held here whose objects come after sequence number `after`, oldest
+    /// first, with their sequence numbers: what a follower has not handled yet, whichever
+    /// process synced them.
+    ///
+    /// # Errors
+    /// [`IndexError`] if the index cannot be read.
+    pub fn events_after(
+        &self,
+        camera: &CameraId,
+        after: u64,
+    ) -> Result<Vec<(u64, ObjectId)>, IndexError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT o.sequence, e.object_id FROM events e JOIN objects o
+                 ON o.camera = e.camera AND o.object_id = e.object_id
+                 WHERE e.camera = ?1 AND o.sequence > ?2 ORDER BY o.sequence",
+            )
+            .map_err(|e| self.db(e))?;
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let rows = stmt
+            .query_map(params![&camera.0[..], after], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })
+            .map_err(|e| self.db(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (sequence, event) = row.map_err(|e| self.db(e))?;
+            if let (Ok(sequence), Some(event)) = (u64::try_from(sequence), id16(&event)) {
+                out.push((sequence, ObjectId(event)));
+            }
+        }
+        Ok(out)
+    }
+
     /// One event the index holds, opened; `None` if it holds none by that id (or its row does
     /// not open).
     ///

@@ -1,18 +1,18 @@
 //! `keyhole watch`: follows cameras and prints each new event as it arrives, verified and
 //! opened on this device. The server's announcement channel says when a camera has something
-//! new; the device then syncs that camera's index, which verifies it as every listing is. The
-//! channel is opened before each sync, so nothing stored in between is missed, and opened again
-//! (then everything synced) whenever it drops.
+//! new; the device then syncs that camera's index, which verifies it as every listing is, and
+//! prints the events the index holds past the last one printed (so events another process on
+//! this device synced first, `keyhole ui` say, are printed too). The channel is opened before
+//! each sync, so nothing stored in between is missed, and opened again (then everything
+//! synced) whenever it drops.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use keyhole_client::ClientError;
-use keyhole_client::core::envelope::ObjectKind;
-use keyhole_client::core::report::Report;
-use keyhole_client::core::{CameraId, ObjectId};
+use keyhole_client::core::CameraId;
 use keyhole_client::index::{Index, IndexedEvent};
 use keyhole_client::wire::announce::Message;
 use rand_core::OsRng;
@@ -38,9 +38,10 @@ pub(crate) async fn watch(store: &Path, options: &Options) -> anyhow::Result<boo
     let mut index = device.index()?;
     let mut watcher = Watcher {
         options,
-        seen: HashSet::new(),
+        printed: HashMap::new(),
         problems: HashSet::new(),
         started: false,
+        since: keyhole_client::now(),
     };
     let mut retry = Duration::from_secs(1);
     loop {
@@ -74,12 +75,15 @@ fn passing(e: &ClientError) -> bool {
 
 struct Watcher<'a> {
     options: &'a Options,
-    /// Events known: printed, or there before watching began.
-    seen: HashSet<ObjectId>,
+    /// Per camera, the sequence number of the last event printed (or there before it was
+    /// first synced here: history, not news).
+    printed: HashMap<CameraId, u64>,
     /// Problems already reported.
     problems: HashSet<String>,
-    /// Whether the first sync is done (what it finds is history, not news).
+    /// Whether the first sync is done.
     started: bool,
+    /// When watching began.
+    since: keyhole_client::core::Timestamp,
 }
 
 type Followed = Vec<(CameraId, String)>;
@@ -177,12 +181,12 @@ impl Watcher<'_> {
         name: &str,
     ) -> anyhow::Result<()> {
         let held = device.held(&camera);
-        let report = match device
+        match device
             .owner
             .sync_index(&camera, index, keyhole_client::now(), &mut OsRng)
             .await
         {
-            Ok(report) => report,
+            Ok(_) => {}
             // A camera whose owner stopped sharing it: no longer served here.
             Err(ClientError::Server { status: 404, .. })
                 if device.owner.shared_by(&camera).is_some() =>
@@ -190,18 +194,40 @@ impl Watcher<'_> {
                 return Ok(());
             }
             Err(e) => return Err(e.into()),
-        };
+        }
         if device.held(&camera) != held {
             device.save()?;
         }
-        for event in new_events(&report) {
-            if !self.seen.insert(event) || !self.started {
+        let after = self.printed.get(&camera).copied();
+        let new = index.events_after(&camera, after.unwrap_or(0))?;
+        self.printed.insert(
+            camera,
+            new.last().map_or(after.unwrap_or(0), |&(last, _)| last),
+        );
+        for (_, event) in new {
+            let Some(e) = index.event(&event)? else {
                 continue;
-            }
-            if let Some(e) = index.event(&event)? {
+            };
+            // A camera's first sync here finds its history: news only once watching began,
+            // from a camera added since.
+            let news = match after {
+                Some(_) => true,
+                None => self.started && e.captured_at >= self.since,
+            };
+            if news {
                 self.announce(&e, name);
             }
         }
+        self.report_problems(index, camera, name)
+    }
+
+    /// Prints the problems the index holds for `camera` that were not printed yet.
+    fn report_problems(
+        &mut self,
+        index: &Index,
+        camera: CameraId,
+        name: &str,
+    ) -> anyhow::Result<()> {
         for p in index.problems(&camera)? {
             let line = match p.object {
                 Some(object) => format!("{name}: object {object}: {}", p.problem),
@@ -265,18 +291,6 @@ impl Watcher<'_> {
             run(command, json.to_string());
         }
     }
-}
-
-/// The verified events of a sync's listing.
-fn new_events(report: &Report) -> Vec<ObjectId> {
-    report
-        .entries
-        .iter()
-        .filter(|e| e.is_verified())
-        .filter_map(|e| e.header.as_ref())
-        .filter(|h| h.kind == ObjectKind::Event)
-        .map(|h| h.object_id)
-        .collect()
 }
 
 /// Runs `command` with `sh -c`, `event` on its standard input, without waiting for it: a slow
