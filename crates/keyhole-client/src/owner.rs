@@ -958,6 +958,47 @@ impl Owner {
         None
     }
 
+    /// An audit entry in words: what happened, then its detail with every id of a device or
+    /// camera this device knows replaced by its name.
+    #[must_use]
+    pub fn audit_in_words(&self, entry: &serde_json::Value) -> String {
+        let action = entry["action"].as_str().unwrap_or("");
+        let what = match action {
+            "login" => "Signed in",
+            "password-changed" => "The account password was changed",
+            "device-revoked" => "A device's credentials were revoked",
+            "enrollment-requested" => "A device asked to join the account",
+            "enrollment-approved" => "A device was approved to join the account",
+            "roster" => "The list of devices changed",
+            "camera-record" => "A camera's record changed",
+            "share" => "Who a camera is shared with changed",
+            "key-package" => "A camera's key was sealed to a device",
+            "recovery-backup" => "The recovery backup was replaced",
+            "pairing-token" => "Pairing a camera began",
+            "camera-registered" => "A camera registered",
+            "camera-removed" => "A camera was removed",
+            "object-deleted" => "Footage was deleted",
+            "retention" => "Footage below the retention floor was deleted",
+            other => other,
+        };
+        let mut detail = entry["detail"].as_str().unwrap_or("").to_owned();
+        let devices = self
+            .roster()
+            .body()
+            .devices
+            .iter()
+            .map(|d| (d.id.to_string(), d.name.clone()));
+        let cameras = self.cameras.iter().filter_map(|(id, keys)| {
+            keys.records
+                .last()
+                .map(|r| (id.to_string(), r.body().name.clone()))
+        });
+        for (id, name) in devices.chain(cameras) {
+            detail = detail.replace(&id, &format!("{name:?}"));
+        }
+        format!("{what}: {detail}")
+    }
+
     /// The account code people compare out of band.
     #[must_use]
     pub fn account_code(&self) -> AccountCode {

@@ -390,6 +390,16 @@ async fn set_up_pair_list_export_verify_from_the_command_line() {
             .any(|e| e["action"] == "device-revoked" && e["by"] == "this device"),
         "{audit:#}"
     );
+    // In words, with names for the ids this device knows: a camera's key sealed to "phone".
+    assert!(
+        entries.iter().any(|e| e["action"] == "key-package"
+            && e["words"]
+                .as_str()
+                .unwrap()
+                .starts_with("A camera's key was sealed to a device")
+            && e["words"].as_str().unwrap().contains("\"phone\"")),
+        "{audit:#}"
+    );
     assert!(
         entries.iter().any(|e| e["by"] == "a device since revoked"),
         "{audit:#}"

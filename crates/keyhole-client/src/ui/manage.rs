@@ -108,7 +108,8 @@ pub(super) async fn devices(State(viewer): State<Arc<Viewer>>) -> Response {
 /// The account's audit log, newest first; entries no device or camera of the account made are
 /// marked.
 pub(super) async fn audit(State(viewer): State<Arc<Viewer>>) -> Response {
-    match viewer.owner.read().await.audit_log().await {
+    let owner = viewer.owner.read().await;
+    match owner.audit_log().await {
         Ok(entries) => axum::Json(
             entries
                 .into_iter()
@@ -118,6 +119,7 @@ pub(super) async fn audit(State(viewer): State<Arc<Viewer>>) -> Response {
                         "at": entry["at"],
                         "action": entry["action"],
                         "detail": entry["detail"],
+                        "words": owner.audit_in_words(&entry),
                         "yours": by.is_some(),
                         "by": by.unwrap_or_else(|| format!(
                             "not this account's: {}",

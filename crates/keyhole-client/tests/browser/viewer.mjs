@@ -211,6 +211,9 @@ try {
   await page.waitForSelector('ul[aria-label="Audit log, newest first"]');
   check(await page.locator('li.row').count() > 0, 'the audit log is shown');
   check(await page.locator('li.row.foreign').count() === 0, 'no change is marked as not yours');
+  const sealedTo = await page.locator('li.row[data-action="key-package"]').first().textContent();
+  check(/A camera's key was sealed to a device/.test(sealedTo) && /"(laptop|tablet)"/.test(sealedTo),
+    `the audit log speaks in words and names (${sealedTo})`);
 
   // Live view: the running camera streams when asked; the video plays in the page.
   await page.goto(`${origin}/#/cameras`);

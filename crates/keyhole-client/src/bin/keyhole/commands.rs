@@ -1111,6 +1111,7 @@ pub(crate) async fn audit(store: &Path, json: bool) -> anyhow::Result<bool> {
                 let mut entry = entry.clone();
                 entry["by"] = who.clone().map_or(serde_json::Value::Null, Into::into);
                 entry["yours"] = who.is_some().into();
+                entry["words"] = device.owner.audit_in_words(&entry).into();
                 entry
             })
             .collect();
@@ -1125,9 +1126,8 @@ pub(crate) async fn audit(store: &Path, json: bool) -> anyhow::Result<bool> {
             });
             let mark = if who.is_none() { "!" } else { " " };
             outln!(
-                "{mark} {at}  {:<20}  {}  ({by})",
-                entry["action"].as_str().unwrap_or("?"),
-                entry["detail"].as_str().unwrap_or("")
+                "{mark} {at}  {}  ({by})",
+                crate::out::printable(&device.owner.audit_in_words(entry))
             );
         }
         if foreign > 0 {

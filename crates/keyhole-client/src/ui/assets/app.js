@@ -579,8 +579,7 @@ async function showAudit() {
   for (const e of entries) {
     const row = el('li', { class: e.yours ? 'row' : 'row foreign', 'data-action': e.action },
       el('div', { class: 'grow' },
-        el('strong', { text: e.action }),
-        el('span', { text: e.detail }),
+        el('span', { text: e.words }),
         el('span', { class: 'muted', text: `${when(e.at)} · ${e.by}` })));
     if (!e.yours) row.append(el('span', { class: 'badge tampered', text: 'Not yours' }));
     list.append(row);
