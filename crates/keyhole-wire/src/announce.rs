@@ -33,8 +33,6 @@ pub enum Message {
 /// Longest line a reader keeps; a longer one is an error (no message of the channel is close).
 pub const MAX_LINE: usize = 1024;
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
 impl Message {
     /// The event's name.
     #[must_use]
@@ -50,7 +48,9 @@ impl Message {
     #[must_use]
     pub fn data(&self) -> String {
         match self {
-            Self::Objects { camera, sequence } => format!("{} {sequence}", hex(camera)),
+            Self::Objects { camera, sequence } => {
+                format!("{} {sequence}", crate::id::encode(camera))
+            }
             Self::Ready | Self::Resync => String::new(),
         }
     }
@@ -102,7 +102,7 @@ impl Stored {
             camera: self.camera,
             sequence: self.sequence,
         };
-        format!("{} {}", hex(&self.account), objects.data())
+        format!("{} {}", crate::id::encode(&self.account), objects.data())
     }
 
     /// Parses a payload; `None` if it is not one.
@@ -120,15 +120,6 @@ impl Stored {
     }
 }
 
-fn hex(id: &[u8; 16]) -> String {
-    let mut out = String::with_capacity(32);
-    for b in id {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 15)]));
-    }
-    out
-}
-
 /// A decimal number as [`Message::data`] writes it: digits only, no leading zero.
 fn number(text: &str) -> Option<u64> {
     let digits = text.bytes().all(|b| b.is_ascii_digit());
@@ -140,26 +131,10 @@ fn number(text: &str) -> Option<u64> {
     }
 }
 
-fn camera_id(hex: &str) -> Result<[u8; 16], AnnounceError> {
-    let bytes = hex.as_bytes();
-    if bytes.len() != 32 {
-        return Err(AnnounceError::Malformed(
-            "a camera id that is not 32 hex digits",
-        ));
-    }
-    let mut out = [0u8; 16];
-    for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-        let digit = |c: u8| {
-            HEX.iter()
-                .position(|h| *h == c)
-                .and_then(|d| u8::try_from(d).ok())
-                .ok_or(AnnounceError::Malformed(
-                    "a camera id that is not lowercase hex",
-                ))
-        };
-        *o = digit(pair[0])? << 4 | digit(pair[1])?;
-    }
-    Ok(out)
+fn camera_id(text: &str) -> Result<[u8; 16], AnnounceError> {
+    crate::id::decode(text).ok_or(AnnounceError::Malformed(
+        "a camera id that is not 32 lowercase hex digits",
+    ))
 }
 
 /// Why the channel's bytes could not be read.

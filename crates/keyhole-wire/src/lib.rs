@@ -7,5 +7,6 @@
 
 pub mod announce;
 pub mod batch;
+mod id;
 pub mod peer;
 pub mod range;

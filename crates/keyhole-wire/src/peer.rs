@@ -45,12 +45,11 @@ impl PeerMessage {
             Verb::Live => "live",
             Verb::Ended => "ended",
         };
-        let mut camera = String::with_capacity(32);
-        for b in self.camera {
-            camera.push(char::from(HEX[usize::from(b >> 4)]));
-            camera.push(char::from(HEX[usize::from(b & 15)]));
-        }
-        Some(format!("{verb} {camera} {}", self.url))
+        Some(format!(
+            "{verb} {} {}",
+            crate::id::encode(&self.camera),
+            self.url
+        ))
     }
 
     /// Parses a payload.
@@ -63,14 +62,7 @@ impl PeerMessage {
             "ended" => Verb::Ended,
             _ => return None,
         };
-        let hex = words.next()?.as_bytes();
-        if hex.len() != 32 {
-            return None;
-        }
-        let mut camera = [0u8; 16];
-        for (byte, pair) in camera.iter_mut().zip(hex.chunks_exact(2)) {
-            *byte = nibble(pair[0])? << 4 | nibble(pair[1])?;
-        }
+        let camera = crate::id::decode(words.next()?)?;
         let url = words.next()?;
         if words.next().is_some() || !valid_url(url) {
             return None;
@@ -80,16 +72,6 @@ impl PeerMessage {
             camera,
             url: url.to_owned(),
         })
-    }
-}
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-fn nibble(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
     }
 }
 
