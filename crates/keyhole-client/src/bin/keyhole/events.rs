@@ -123,18 +123,7 @@ pub(crate) async fn events(
     if json {
         let list: Vec<_> = listed
             .iter()
-            .map(|e| {
-                serde_json::json!({
-                    "camera": e.camera.to_string(),
-                    "camera_name": name_of(&e.camera),
-                    "event_id": e.event.to_string(),
-                    "kind": format!("{:?}", e.details.kind).to_lowercase(),
-                    "started_at": e.details.started_at.to_string(),
-                    "duration_ms": e.details.duration_ms,
-                    "clip": e.details.clip.map(|c| c.to_string()),
-                    "note": e.details.note,
-                })
-            })
+            .map(|e| event_json(e, &name_of(&e.camera)))
             .collect();
         outln!("{}", serde_json::to_string_pretty(&list)?);
     } else {
@@ -168,16 +157,37 @@ pub(crate) async fn events(
     Ok(problems.is_empty())
 }
 
+/// An event as `--json` prints it (`keyhole events`, a line each for `keyhole watch`).
+pub(crate) fn event_json(e: &IndexedEvent, camera_name: &str) -> serde_json::Value {
+    serde_json::json!({
+        "camera": e.camera.to_string(),
+        "camera_name": camera_name,
+        "event_id": e.event.to_string(),
+        "kind": format!("{:?}", e.details.kind).to_lowercase(),
+        "started_at": e.details.started_at.to_string(),
+        "duration_ms": e.details.duration_ms,
+        "clip": e.details.clip.map(|c| c.to_string()),
+        "note": e.details.note,
+    })
+}
+
+/// Saves `e`'s thumbnail as `<event id>.jpg` in `dir`; where, if it has one.
+pub(crate) fn save_thumbnail(
+    dir: &Path,
+    e: &IndexedEvent,
+) -> std::io::Result<Option<std::path::PathBuf>> {
+    if e.details.thumbnail_jpeg.is_empty() {
+        return Ok(None);
+    }
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(format!("{}.jpg", e.event));
+    std::fs::write(&path, &e.details.thumbnail_jpeg)?;
+    Ok(Some(path))
+}
+
 fn save_thumbnails(dir: &Path, events: &[IndexedEvent]) -> anyhow::Result<()> {
-    for e in events
-        .iter()
-        .filter(|e| !e.details.thumbnail_jpeg.is_empty())
-    {
-        std::fs::create_dir_all(dir)?;
-        std::fs::write(
-            dir.join(format!("{}.jpg", e.event)),
-            &e.details.thumbnail_jpeg,
-        )?;
+    for e in events {
+        save_thumbnail(dir, e)?;
     }
     Ok(())
 }

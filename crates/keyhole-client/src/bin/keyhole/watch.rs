@@ -18,6 +18,7 @@ use keyhole_client::wire::announce::Message;
 use rand_core::OsRng;
 
 use crate::commands::Device;
+use crate::events;
 
 /// What to follow and what to do with each event.
 pub(crate) struct Options {
@@ -243,31 +244,16 @@ impl Watcher<'_> {
     /// Prints `e`, saves its thumbnail and runs the command, as asked.
     fn announce(&self, e: &IndexedEvent, name: &str) {
         let thumbnail = self.options.thumbnails.as_ref().and_then(|dir| {
-            if e.details.thumbnail_jpeg.is_empty() {
-                return None;
-            }
-            let path = dir.join(format!("{}.jpg", e.event));
-            match std::fs::create_dir_all(dir)
-                .and_then(|()| std::fs::write(&path, &e.details.thumbnail_jpeg))
-            {
-                Ok(()) => Some(path),
-                Err(err) => {
-                    errln!("keyhole watch: could not save {}: {err}", path.display());
-                    None
-                }
-            }
+            events::save_thumbnail(dir, e).unwrap_or_else(|err| {
+                errln!(
+                    "keyhole watch: could not save the thumbnail in {}: {err}",
+                    dir.display()
+                );
+                None
+            })
         });
-        let json = serde_json::json!({
-            "camera": e.camera.to_string(),
-            "camera_name": name,
-            "event_id": e.event.to_string(),
-            "kind": format!("{:?}", e.details.kind).to_lowercase(),
-            "started_at": e.details.started_at.to_string(),
-            "duration_ms": e.details.duration_ms,
-            "clip": e.details.clip.map(|c| c.to_string()),
-            "note": e.details.note,
-            "thumbnail": thumbnail.as_ref().map(|p| p.display().to_string()),
-        });
+        let mut json = events::event_json(e, name);
+        json["thumbnail"] = thumbnail.map(|p| p.display().to_string()).into();
         if self.options.json {
             outln!("{json}");
         } else {
