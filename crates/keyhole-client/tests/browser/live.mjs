@@ -6,28 +6,13 @@
 //
 // Environment: CAMERA_CONTROL (the running camera's control address, where the doorbell is
 // pressed), CHROMIUM (the browser; default Debian's).
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { check, launch } from './chromium.mjs';
 
 const [link, out] = process.argv.slice(2);
 const origin = new URL(link).origin;
 
-function check(ok, what) {
-  if (!ok) throw new Error(`check failed: ${what}`);
-  console.log(`ok: ${what}`);
-}
-
-const profile = mkdtempSync(join(tmpdir(), 'keyhole-chromium-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/lib/chromium/chromium',
-  headless: true,
-  viewport: { width: 1280, height: 800 },
-  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic',
-    '--no-first-run', '--disable-background-networking', '--disable-component-update',
-    '--disable-sync'],
-});
+const { context, close } = await launch();
 try {
   // The owner allowed notifications for the viewer; each one the page raises is noted.
   await context.grantPermissions(['notifications'], { origin });
@@ -76,6 +61,5 @@ try {
   await page.screenshot({ path: join(out, 'live-press.png') });
   check(errors.length === 0, `no page errors (${errors.join('; ')})`);
 } finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }

@@ -12,31 +12,16 @@
 // the account that is revoked and then signs in again), CAMERA_BIN and CAMERA_CONFIG (a
 // keyhole-camera to pair from the page), KEYHOLE_BIN and JOIN_STORE (the keyhole command, and
 // the key store of a new device that joins), CHROMIUM (the browser; default Debian's).
-import { chromium } from 'playwright-core';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { check, launch } from './chromium.mjs';
 
 const [link, out] = process.argv.slice(2);
 const expectEvents = Number(process.env.EXPECT_EVENTS);
 const tampered = process.env.TAMPERED_EVENT;
 const origin = new URL(link).origin;
 
-function check(ok, what) {
-  if (!ok) throw new Error(`check failed: ${what}`);
-  console.log(`ok: ${what}`);
-}
-
-const profile = mkdtempSync(join(tmpdir(), 'keyhole-chromium-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/lib/chromium/chromium',
-  headless: true,
-  viewport: { width: 1280, height: 800 },
-  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic',
-    '--no-first-run', '--disable-background-networking', '--disable-component-update',
-    '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
-});
+const { context, close } = await launch(['--autoplay-policy=no-user-gesture-required']);
 const foreign = [];
 const errors = [];
 context.on('request', (r) => { if (!r.url().startsWith(origin)) foreign.push(r.url()); });
@@ -382,6 +367,5 @@ try {
   check(errors.length === 0, `no script errors (${errors.join('; ')})`);
   check(foreign.length === 0, `no request leaves the viewer (${foreign.join(', ')})`);
 } finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }
