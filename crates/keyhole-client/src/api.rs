@@ -237,6 +237,21 @@ impl Api {
         Self::json_answer(req.body(bytes).send().await?).await
     }
 
+    /// `PUT` a JSON body.
+    ///
+    /// # Errors
+    /// [`ClientError::Http`] or [`ClientError::Server`].
+    pub async fn put_json(&self, path: &str, body: &Value) -> Result<(), ClientError> {
+        Self::check(
+            self.request(reqwest::Method::PUT, path)
+                .json(body)
+                .send()
+                .await?,
+        )
+        .await?;
+        Ok(())
+    }
+
     /// `PUT` raw bytes.
     ///
     /// # Errors

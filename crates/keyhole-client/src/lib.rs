@@ -14,6 +14,7 @@ pub mod index;
 pub mod owner;
 mod playback;
 pub mod private_file;
+pub mod push;
 pub mod ui;
 
 mod account_log;

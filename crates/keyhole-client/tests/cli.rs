@@ -1102,3 +1102,275 @@ async fn watch_prints_each_new_event_as_it_arrives_and_catches_up_after_a_drop()
     drop(watching);
     server.stop();
 }
+
+/// A Web Push service (RFC 8030) on loopback: web-push-testing's emulator, run by
+/// `tests/browser/push-service.cjs` (`npm ci` there, as `.ci/run` does). It checks each push's
+/// VAPID token and decrypts its payload with the keys of the subscription it made, as a
+/// browser's or a phone's push service and push stack do.
+struct PushService {
+    child: std::process::Child,
+    url: String,
+    http: reqwest::Client,
+}
+
+impl PushService {
+    /// The running service; `None` (skipped) when node or the emulator is missing outside CI.
+    fn start() -> Option<Self> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+        let ready = dir.join("node_modules/web-push-testing").exists()
+            && Command::new("node").arg("--version").output().is_ok();
+        if !ready {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "the push test needs node and `npm ci` in {}",
+                dir.display()
+            );
+            eprintln!("node or web-push-testing missing: skipped (CI installs them)");
+            return None;
+        }
+        let mut child = Command::new("node")
+            .arg(dir.join("push-service.cjs"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let port = first.trim().strip_prefix("listening on ").expect(&first);
+        Some(Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+        })
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> Value {
+        let answer = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(answer.status().is_success(), "{path}: {}", answer.status());
+        answer.json().await.unwrap_or(Value::Null)
+    }
+
+    /// A subscription for `application_server_key`, as a push stack makes it: the endpoint and
+    /// keys, and the handle the emulator reads its messages by.
+    async fn subscribe(&self, application_server_key: &str) -> (Value, String) {
+        let made = self
+            .post(
+                "/subscribe",
+                &serde_json::json!({
+                    "userVisibleOnly": "true",
+                    "applicationServerKey": application_server_key,
+                }),
+            )
+            .await;
+        let data = &made["data"];
+        let subscription =
+            serde_json::json!({ "endpoint": data["endpoint"], "keys": data["keys"] });
+        (
+            subscription,
+            data["clientHash"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// The decrypted messages pushed to the subscription `handle` so far.
+    async fn messages(&self, handle: &str) -> Vec<String> {
+        let got = self
+            .post(
+                "/get-notifications",
+                &serde_json::json!({ "clientHash": handle }),
+            )
+            .await;
+        got["data"]["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Waits (at most 60 s) until the subscription `handle` has more than `seen` messages.
+    async fn message_after(&self, handle: &str, seen: usize) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let messages = self.messages(handle).await;
+            if messages.len() > seen {
+                assert_eq!(messages.len(), seen + 1, "one push per event: {messages:?}");
+                return messages[seen].clone();
+            }
+            assert!(std::time::Instant::now() < deadline, "no push within 60 s");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for PushService {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The value of counter `name` in the server's `/metrics`.
+async fn metric(server: &ServerProcess, name: &str) -> u64 {
+    let text = reqwest::get(format!("{}/metrics", server.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in {text}"))
+}
+
+/// Web Push end to end, through a real push service emulator: the device registers the
+/// subscription its push stack made for the server's VAPID key (`keyhole push key`, `keyhole
+/// push register`); each event then reaches the push service as a push the service accepts
+/// (its VAPID token verified) and decrypts (RFC 8291) to a wake-up that names the camera and
+/// the event's sequence and nothing of what the event holds; the device then fetches,
+/// verifies and opens the event itself. A subscription the push service calls gone is
+/// forgotten, and `keyhole push unregister` stops the pushes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_press_is_pushed_as_a_content_free_wake_up_and_the_device_opens_it() {
+    let Some(push) = PushService::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::spawn_with(
+        &dir.path().join("server"),
+        "127.0.0.1:0",
+        &[("KEYHOLE_PUSH_ALLOW_HTTP".into(), "true".into())],
+    );
+    let store = dir.path().join("phone.keys");
+    ok(keyhole(&store)
+        .args(["init", "--server", &server.url, "--user", "ana"])
+        .args(["--device", "phone", "--phrase-file"])
+        .arg(dir.path().join("phrase.txt"))
+        .output()
+        .unwrap());
+    let rng = &mut ChaCha20Rng::seed_from_u64(43);
+    let (mut camera, _) = pair_camera(
+        &store,
+        &["--name", "Porch", "--wait", "60", "--no-qr"],
+        &dir.path().join("camera"),
+        rng,
+    )
+    .await;
+
+    let key = ok(keyhole(&store).args(["push", "key"]).output().unwrap());
+    let (subscription, handle) = push.subscribe(key.trim()).await;
+    let register = |subscription: &Value| {
+        let mut child = keyhole(&store)
+            .args(["push", "register", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        serde_json::to_writer(child.stdin.take().unwrap(), subscription).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let said = ok(register(&subscription));
+    assert!(said.contains("woken through its push service"), "{said}");
+
+    let mut record = async |kind: EventKind, note: &str| {
+        let id = camera
+            .record_event(
+                &EventDetails {
+                    kind,
+                    started_at: keyhole_client::now(),
+                    duration_ms: 0,
+                    clip: None,
+                    note: note.into(),
+                    thumbnail_jpeg: vec![0xff, 0xd8, 0x42, 0xff, 0xd9],
+                },
+                rng,
+            )
+            .await
+            .unwrap();
+        camera.upload_pending().await.unwrap();
+        id
+    };
+    let pressed = record(EventKind::Doorbell, "pressed at the door").await;
+    let message = push.message_after(&handle, 0).await;
+    // The push service saw only ciphertext; what it decrypted names the camera and sequence.
+    let woken = keyhole_client::push::WakeUp::parse(message.as_bytes()).unwrap();
+    assert!(!message.contains("pressed"), "{message}");
+    let events: Value = serde_json::from_str(&ok(keyhole(&store)
+        .args(["--json", "events", "Porch", "--limit", "1"])
+        .output()
+        .unwrap()))
+    .unwrap();
+    let newest = &events[0];
+    assert_eq!(newest["camera"], woken.camera.to_string());
+    assert_eq!(newest["event_id"], pressed.to_string());
+    assert_eq!(newest["kind"], "doorbell");
+    assert_eq!(
+        newest["note"], "pressed at the door",
+        "opened on the device"
+    );
+
+    let moved = record(EventKind::Motion, "motion").await;
+    let next = keyhole_client::push::WakeUp::parse(push.message_after(&handle, 1).await.as_bytes())
+        .unwrap();
+    assert_eq!(next.camera, woken.camera);
+    assert!(next.sequence > woken.sequence, "{next:?} after {woken:?}");
+    assert_ne!(moved, pressed);
+
+    // The push service withdraws the subscription: the next push is answered 410 Gone and
+    // the server forgets it.
+    let expire = format!("{}/expire-subscription/{handle}", push.url);
+    assert!(
+        push.http
+            .post(expire)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    record(EventKind::Motion, "after expiry").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while metric(&server, "keyhole_push_subscriptions_gone_total").await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the gone subscription was kept"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let said = ok(keyhole(&store)
+        .args(["push", "unregister"])
+        .output()
+        .unwrap());
+    assert!(said.contains("had no push subscription"), "{said}");
+    assert_eq!(metric(&server, "keyhole_pushes_sent_total").await, 2);
+
+    // A subscription the server would not send to is refused, saying why.
+    let mut short_auth = subscription.clone();
+    short_auth["keys"]["auth"] = "c2hvcnQ".into();
+    let refused = register(&short_auth);
+    assert!(!refused.status.success());
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(why.contains("keys.auth must be 16 bytes"), "{why}");
+
+    // Registered again, then unregistered: the server holds no subscription for it.
+    let (again, _) = push.subscribe(key.trim()).await;
+    ok(register(&again));
+    let said = ok(keyhole(&store)
+        .args(["push", "unregister"])
+        .output()
+        .unwrap());
+    assert!(said.contains("no longer pushes"), "{said}");
+    let said = ok(keyhole(&store)
+        .args(["push", "unregister"])
+        .output()
+        .unwrap());
+    assert!(said.contains("had no push subscription"), "{said}");
+}

@@ -48,6 +48,12 @@ pub struct Config {
     /// proxies that close idle connections), at each of which its credential is checked again:
     /// 1 to 30, 15 by default.
     pub keep_alive_secs: u64,
+    /// How push services reach the operator: a `mailto:` or `https:` URL sent as the VAPID
+    /// `sub` claim with every push (RFC 8292 §2.1; some push services refuse pushes without).
+    pub push_contact: Option<String>,
+    /// Take `http://` push endpoints (a push service on a trusted network, or tests); by
+    /// default only `https://` ones.
+    pub push_allow_http: bool,
 }
 
 /// Where the S3 bucket is and how to sign in to it.
@@ -121,6 +127,8 @@ impl Default for Config {
             advertise_url: None,
             peers: Vec::new(),
             keep_alive_secs: 15,
+            push_contact: None,
+            push_allow_http: false,
         }
     }
 }
@@ -188,5 +196,7 @@ impl Config {
         "advertise_url",
         "peers",
         "keep_alive_secs",
+        "push_contact",
+        "push_allow_http",
     ];
 }

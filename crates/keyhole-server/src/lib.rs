@@ -14,6 +14,7 @@ pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod push;
 pub mod relay;
 pub mod retention;
 pub mod store;
@@ -50,6 +51,8 @@ pub struct AppState {
     pub cluster: Option<Arc<cluster::Cluster>>,
     /// Announcements of stored objects to this server's subscribers.
     pub announcer: Arc<announce::Announcer>,
+    /// Web Push to devices' push services.
+    pub pusher: Arc<push::Pusher>,
 }
 
 impl AppState {
@@ -81,6 +84,9 @@ impl AppState {
                     })?,
             ),
         };
+        let pusher = push::Pusher::open(&meta, config.push_contact.clone(), config.push_allow_http)
+            .await
+            .context("opening the push key")?;
         let relay = Arc::<relay::Relay>::default();
         let announcer = Arc::<announce::Announcer>::default();
         let cluster = match (&config.database_url, &config.advertise_url) {
@@ -108,6 +114,7 @@ impl AppState {
             relay,
             cluster,
             announcer,
+            pusher: Arc::new(pusher),
         })
     }
 
@@ -126,6 +133,23 @@ impl AppState {
             Some(cluster) => cluster.stored(stored).await,
             None => self.announcer.deliver(announce::Notice::Stored(stored)),
         }
+    }
+}
+
+impl AppState {
+    /// Pushes the stored event `sequence` of `camera` to the subscribed devices that may view
+    /// it, in the background (`push::deliver`). Only the server that stored the event pushes
+    /// it, so a cluster pushes each event once.
+    pub fn push_event(&self, camera: &store::CameraRow, sequence: i64) {
+        let Ok(sequence) = u64::try_from(sequence) else {
+            return;
+        };
+        tokio::spawn(push::deliver(
+            self.clone(),
+            camera.camera_id,
+            camera.account_id,
+            sequence,
+        ));
     }
 }
 

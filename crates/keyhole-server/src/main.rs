@@ -24,7 +24,9 @@ struct Cli {
     /// S3-compatible bucket instead of the data folder), advertise_url (this server's URL as
     /// the others on the same database reach it: live view relayed between them), peers (the
     /// other servers' advertise_url, a list: the only places live view is fetched from),
-    /// keep_alive_secs (the announcement channel's keep-alive, 1 to 30, default 15). Each key
+    /// keep_alive_secs (the announcement channel's keep-alive, 1 to 30, default 15),
+    /// push_contact (a mailto: or https: URL sent to push services with each Web Push),
+    /// push_allow_http (take http:// push endpoints; default false). Each key
     /// can also be set by an environment variable, KEYHOLE_ and the key in capitals (for example
     /// KEYHOLE_MAX_OBJECT_BYTES=1000000, KEYHOLE_INSECURE_HTTP=true), which wins over the file.
     #[arg(long, env = "KEYHOLE_CONFIG", global = true)]

@@ -23,6 +23,12 @@ pub struct Metrics {
     pub logins_rate_limited: AtomicU64,
     /// Objects deleted by retention.
     pub retention_deleted: AtomicU64,
+    /// Pushes a push service accepted.
+    pub pushes_sent: AtomicU64,
+    /// Pushes that could not be made or were refused.
+    pub pushes_failed: AtomicU64,
+    /// Push subscriptions forgotten because their push service called them gone.
+    pub push_subscriptions_gone: AtomicU64,
 }
 
 impl Metrics {
@@ -75,6 +81,21 @@ impl Metrics {
                 "keyhole_retention_deleted_total",
                 "Objects deleted by retention.",
                 &self.retention_deleted,
+            ),
+            (
+                "keyhole_pushes_sent_total",
+                "Pushes a push service accepted.",
+                &self.pushes_sent,
+            ),
+            (
+                "keyhole_pushes_failed_total",
+                "Pushes that could not be made or that a push service refused.",
+                &self.pushes_failed,
+            ),
+            (
+                "keyhole_push_subscriptions_gone_total",
+                "Push subscriptions forgotten because their push service called them gone.",
+                &self.push_subscriptions_gone,
             ),
         ] {
             let _ = writeln!(

@@ -12,6 +12,7 @@ mod log;
 mod objects;
 mod pairing;
 mod proof;
+mod push;
 mod records;
 mod shares;
 
@@ -52,6 +53,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/acceptance", get(shares::acceptance))
         .route("/v1/cameras/{camera_id}/share", get(shares::share))
         .route("/v1/announcements", get(announcements::subscribe))
+        .route("/v1/push/key", get(push::key))
+        .route(
+            "/v1/push/subscription",
+            put(push::subscribe).delete(push::unsubscribe),
+        )
         .route("/v1/log", post(log::append).get(log::entries))
         .route("/v1/log/heads", put(log::put_head).get(log::heads))
         .route("/v1/roster", get(records::roster))

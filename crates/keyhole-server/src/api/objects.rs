@@ -287,6 +287,7 @@ pub(super) async fn upload(
     super::heads::keep_carried(&state, &camera_id, &camera_key, &headers).await?;
     if created {
         state.announce(&camera, row.sequence).await;
+        push_if_event(&state, &camera, &row);
     }
     Ok((
         if created {
@@ -442,6 +443,7 @@ async fn store_batch(
         let (created, row) = record_object(state, camera, object_id, &received, 0).await?;
         if created {
             *newest = Some(newest.map_or(row.sequence, |n: i64| n.max(row.sequence)));
+            push_if_event(state, camera, &row);
         }
         objects.push(uploaded(&row, created));
     }
@@ -482,6 +484,13 @@ pub(super) async fn upload_status(
         stored: false,
         offset,
     }))
+}
+
+/// Pushes a newly stored event to the devices subscribed for it (`crate::push`).
+fn push_if_event(state: &AppState, camera: &crate::store::CameraRow, row: &ObjectRow) {
+    if row.kind == ObjectKind::Event.id() {
+        state.push_event(camera, row.sequence);
+    }
 }
 
 fn uploaded(row: &ObjectRow, created: bool) -> Uploaded {

@@ -240,6 +240,31 @@ pub struct LogAppend<'a> {
     pub account_key: Option<[u8; 32]>,
 }
 
+/// A device credential's Web Push subscription (RFC 8030): where its push service takes
+/// messages for it, and the keys they are encrypted to (RFC 8291).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushSubscription {
+    /// SHA-256 of the device's bearer token: the subscription ends with the credential.
+    pub token_hash: [u8; 32],
+    /// The push resource URL its push service gave the device.
+    pub endpoint: String,
+    /// The device's P-256 public key for this subscription, uncompressed (65 bytes).
+    pub p256dh: Vec<u8>,
+    /// The device's authentication secret for this subscription (16 bytes).
+    pub auth: Vec<u8>,
+}
+
+/// A subscription to push to, with the device it stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushTarget {
+    /// The subscription.
+    pub subscription: PushSubscription,
+    /// The device's account.
+    pub account_id: AccountId,
+    /// The device.
+    pub device_id: [u8; 16],
+}
+
 /// Most unexpired challenges one device may hold; older ones are dropped as new ones come.
 pub const MAX_OPEN_CHALLENGES: i64 = 16;
 
@@ -531,6 +556,22 @@ pub trait MetaStore: Send + Sync {
         body: &[u8],
         now: i64,
     ) -> Result<(), StoreError>;
+    /// The servers' VAPID private key: the one stored, or `candidate` stored now if there is
+    /// none (every server sharing the database signs with the first one stored).
+    async fn push_key(&self, candidate: &[u8; 32]) -> Result<[u8; 32], StoreError>;
+    /// Keeps `s` as its credential's push subscription, replacing any before.
+    async fn put_push_subscription(&self, s: &PushSubscription, now: i64)
+    -> Result<(), StoreError>;
+    /// Forgets a credential's push subscription; whether there was one.
+    async fn delete_push_subscription(&self, token_hash: &[u8; 32]) -> Result<bool, StoreError>;
+    /// The subscriptions of live device credentials that may view `camera_id`: its owner's
+    /// (`account`) and its share's members' as of `now`.
+    async fn push_targets(
+        &self,
+        camera_id: &[u8; 16],
+        account: &AccountId,
+        now: i64,
+    ) -> Result<Vec<PushTarget>, StoreError>;
     /// Closes an enrollment (finished or cancelled); whether it was open.
     async fn close_enrollment(
         &self,

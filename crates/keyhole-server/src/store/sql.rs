@@ -12,7 +12,7 @@ use sqlx::{AnyPool, Executor, Row};
 
 use super::{
     AccountId, AuditEntry, CameraRow, Credential, Deleted, EnrollmentRow, EnrollmentStep, Inserted,
-    LogAppend, Logged, MetaStore, ObjectRow, StoreError, Subject,
+    LogAppend, Logged, MetaStore, ObjectRow, PushSubscription, PushTarget, StoreError, Subject,
 };
 
 /// SQL implementation of [`MetaStore`].
@@ -146,11 +146,13 @@ pub struct Held {
 }
 
 /// Every table of the schema, parents before children (the order rows can be copied in).
-const TABLES: [&str; 20] = [
+const TABLES: [&str; 22] = [
     "accounts",
     "challenges",
     "account_keys",
     "credentials",
+    "push_key",
+    "push_subscriptions",
     "rosters",
     "cameras",
     "camera_records",
@@ -1447,5 +1449,82 @@ impl MetaStore for SqlStore {
         .await?
         .rows_affected();
         Ok(done == 1)
+    }
+
+    async fn push_key(&self, candidate: &[u8; 32]) -> Result<[u8; 32], StoreError> {
+        sqlx::query(
+            "INSERT INTO push_key (id, private_key) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&candidate[..])
+        .execute(&self.pool)
+        .await?;
+        let key: Vec<u8> = sqlx::query_scalar("SELECT private_key FROM push_key WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        arr(&key, "push key")
+    }
+
+    async fn put_push_subscription(
+        &self,
+        s: &PushSubscription,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO push_subscriptions (token_hash, endpoint, p256dh, auth, created_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (token_hash) DO UPDATE SET endpoint = excluded.endpoint, \
+             p256dh = excluded.p256dh, auth = excluded.auth, created_at = excluded.created_at",
+        )
+        .bind(&s.token_hash[..])
+        .bind(&s.endpoint)
+        .bind(&s.p256dh[..])
+        .bind(&s.auth[..])
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_push_subscription(&self, token_hash: &[u8; 32]) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM push_subscriptions WHERE token_hash = $1")
+            .bind(&token_hash[..])
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(done == 1)
+    }
+
+    async fn push_targets(
+        &self,
+        camera_id: &[u8; 16],
+        account: &AccountId,
+        now: i64,
+    ) -> Result<Vec<PushTarget>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT p.token_hash, p.endpoint, p.p256dh, p.auth, c.account_id, c.subject \
+             FROM push_subscriptions p JOIN credentials c ON c.token_hash = p.token_hash \
+             WHERE c.revoked_at IS NULL AND c.kind = 'device' AND (c.account_id = $1 \
+             OR c.account_id IN (SELECT member_id FROM share_members WHERE camera_id = $2 \
+             AND (expires_at IS NULL OR expires_at > $3)))",
+        )
+        .bind(&account[..])
+        .bind(&camera_id[..])
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PushTarget {
+                    subscription: PushSubscription {
+                        token_hash: arr(r.get::<&[u8], _>("token_hash"), "token hash")?,
+                        endpoint: r.get("endpoint"),
+                        p256dh: r.get::<&[u8], _>("p256dh").to_vec(),
+                        auth: r.get::<&[u8], _>("auth").to_vec(),
+                    },
+                    account_id: arr(r.get::<&[u8], _>("account_id"), "account id")?,
+                    device_id: arr(r.get::<&[u8], _>("subject"), "subject")?,
+                })
+            })
+            .collect()
     }
 }

@@ -8,6 +8,7 @@ mod out;
 mod commands;
 mod demo;
 mod events;
+mod push;
 mod watch;
 mod when;
 
@@ -16,6 +17,21 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+
+#[derive(Debug, Subcommand)]
+enum PushAction {
+    /// Print the server's application server key (VAPID), to make a subscription with.
+    Key,
+    /// Register a push subscription, as its push stack writes it (a browser's
+    /// `PushSubscription.toJSON()`, a `UnifiedPush` distributor's endpoint and keys):
+    /// {"endpoint": URL, "keys": {"p256dh": KEY, "auth": SECRET}}. Replaces any before.
+    Register {
+        /// The subscription's JSON file, or `-` for standard input.
+        subscription: PathBuf,
+    },
+    /// Stop the pushes to this device.
+    Unregister,
+}
 
 /// Keyhole: end-to-end encrypted home video security, from the owner's side.
 ///
@@ -241,6 +257,13 @@ enum Command {
         #[arg(long, value_name = "COMMAND")]
         exec: Option<String>,
     },
+    /// Have the server wake this device through Web Push for each event of its cameras (a
+    /// content-free wake-up, encrypted to the device's push subscription; the device then
+    /// fetches and verifies the event itself).
+    Push {
+        #[command(subcommand)]
+        action: PushAction,
+    },
     /// Verify everything the server holds for a camera and print the report: every object
     /// verified, or exactly what was tampered, swapped, replayed or missing. The chain is
     /// checked from each object's signed summary, without downloading video; `--full` also
@@ -416,6 +439,14 @@ fn main() -> ExitCode {
                 };
                 watch::watch(&store, &options).await
             }
+            Command::Push { action } => match action {
+                PushAction::Key => push::key(&store).await,
+                PushAction::Register { subscription } => {
+                    push::register(&store, &subscription).await
+                }
+                PushAction::Unregister => push::unregister(&store).await,
+            }
+            .map(|()| true),
             Command::Verify { camera, full } => commands::verify(&store, &camera, full).await,
             Command::Export {
                 camera,
