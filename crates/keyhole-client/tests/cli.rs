@@ -942,9 +942,14 @@ struct Watching {
 
 impl Watching {
     fn start(store: &Path, args: &[&str]) -> Self {
+        Self::start_with_env(store, args, &[])
+    }
+
+    fn start_with_env(store: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = keyhole(store)
             .arg("watch")
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -1373,4 +1378,154 @@ async fn a_press_is_pushed_as_a_content_free_wake_up_and_the_device_opens_it() {
         .output()
         .unwrap());
     assert!(said.contains("had no push subscription"), "{said}");
+}
+
+/// A session bus of its own (`dbus-daemon`) with a freedesktop notification service on it
+/// (`tests/notifications.py`, under Debian's Python with python3-gi), which prints
+/// each notification it is sent.
+struct NotificationService {
+    bus: std::process::Child,
+    service: std::process::Child,
+    address: String,
+    shown: std::sync::mpsc::Receiver<String>,
+}
+
+impl NotificationService {
+    /// The running service; `None` (skipped) when dbus-daemon or python3-gi is missing
+    /// outside CI.
+    fn start(dir: &Path) -> Option<Self> {
+        let python = "/usr/bin/python3";
+        let ready = Command::new("dbus-daemon")
+            .arg("--version")
+            .output()
+            .is_ok()
+            && Command::new(python)
+                .args(["-c", "import gi"])
+                .output()
+                .is_ok_and(|o| o.status.success());
+        if !ready {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "the desktop notification test needs dbus-daemon and python3-gi"
+            );
+            eprintln!("dbus-daemon or python3-gi missing: skipped (CI installs them)");
+            return None;
+        }
+        let mut bus = Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address"])
+            .arg(format!("--address=unix:path={}", dir.join("bus").display()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut address = String::new();
+        std::io::BufReader::new(bus.stdout.take().unwrap())
+            .read_line(&mut address)
+            .unwrap();
+        let address = address.trim().to_owned();
+        let mut service = Command::new(python)
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/notifications.py"))
+            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(service.stdout.take().unwrap()).lines();
+        assert_eq!(lines.next().unwrap().unwrap(), "ready");
+        let (tx, shown) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Some(Self {
+            bus,
+            service,
+            address,
+            shown,
+        })
+    }
+
+    /// The next notification shown, as the service saw it (waits at most 60 s).
+    fn next(&self) -> Value {
+        let line = self
+            .shown
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("a notification within 60 s");
+        serde_json::from_str(&line).unwrap()
+    }
+}
+
+impl Drop for NotificationService {
+    fn drop(&mut self) {
+        for child in [&mut self.service, &mut self.bus] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Where a freedesktop notification service runs, `keyhole watch` shows each event there:
+/// the camera and kind, the time and the camera's note (as text, never markup), a doorbell as
+/// critical, and the thumbnail decrypted on the device.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_shows_each_event_as_a_desktop_notification_with_its_thumbnail() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(desktop) = NotificationService::start(dir.path()) else {
+        return;
+    };
+    let server = ServerProcess::spawn(&dir.path().join("server"));
+    let store = dir.path().join("laptop.keys");
+    ok(keyhole(&store)
+        .args(["init", "--server", &server.url, "--user", "ana"])
+        .args(["--device", "laptop", "--phrase-file"])
+        .arg(dir.path().join("phrase.txt"))
+        .output()
+        .unwrap());
+    let rng = &mut ChaCha20Rng::seed_from_u64(47);
+    let (mut camera, _) = pair_camera(
+        &store,
+        &["--name", "Porch", "--wait", "60", "--no-qr"],
+        &dir.path().join("camera"),
+        rng,
+    )
+    .await;
+    let mut watching = Watching::start_with_env(
+        &store,
+        &["--json"],
+        &[("DBUS_SESSION_BUS_ADDRESS", &desktop.address)],
+    );
+    watching.next(false, |l| l.contains("following Porch"));
+
+    let thumbnail = vec![0xff, 0xd8, 0x17, 0x2a, 0xff, 0xd9];
+    let pressed = camera
+        .record_event(
+            &EventDetails {
+                kind: EventKind::Doorbell,
+                started_at: keyhole_client::now(),
+                duration_ms: 0,
+                clip: None,
+                note: "someone <b>at</b> the door".into(),
+                thumbnail_jpeg: thumbnail.clone(),
+            },
+            rng,
+        )
+        .await
+        .unwrap();
+    camera.upload_pending().await.unwrap();
+    let line = watching.next(true, |l| l.starts_with('{'));
+    assert!(line.contains(&pressed.to_string()), "{line}");
+    let shown = desktop.next();
+    assert_eq!(shown["app"], "Keyhole");
+    assert_eq!(shown["summary"], "Porch: doorbell");
+    let body = shown["body"].as_str().unwrap();
+    assert!(
+        body.contains("someone &lt;b&gt;at&lt;/b&gt; the door"),
+        "the note as text: {body}"
+    );
+    assert_eq!(shown["urgency"], 2, "a doorbell is critical");
+    assert_eq!(
+        shown["image"],
+        hex::encode(&thumbnail),
+        "the thumbnail, decrypted on the device"
+    );
 }

@@ -7,6 +7,7 @@ mod out;
 
 mod commands;
 mod demo;
+mod desktop;
 mod events;
 mod push;
 mod watch;
@@ -245,7 +246,9 @@ enum Command {
     /// Follow the cameras and print each new event as it arrives, verified and opened on this
     /// device: a line of text each, or a JSON line with --json. The server announces when a
     /// camera has something new (and nothing more); the device then fetches and verifies it.
-    /// Keeps going when the server goes away, and catches up when it is back. Stop with Ctrl-C.
+    /// Keeps going when the server goes away, and catches up when it is back. Where a desktop
+    /// notification service runs, each event is also shown there with its thumbnail. Stop
+    /// with Ctrl-C.
     Watch {
         /// Camera ids or names (every camera, those added later too, if none is named).
         cameras: Vec<String>,
@@ -256,6 +259,10 @@ enum Command {
         /// standard input (for a home-automation system, say).
         #[arg(long, value_name = "COMMAND")]
         exec: Option<String>,
+        /// Show no desktop notifications (shown by default, with the decrypted thumbnail,
+        /// where a freedesktop notification service runs).
+        #[arg(long)]
+        no_notify: bool,
     },
     /// Have the server wake this device through Web Push for each event of its cameras (a
     /// content-free wake-up, encrypted to the device's push subscription; the device then
@@ -430,12 +437,14 @@ fn main() -> ExitCode {
                 cameras,
                 thumbnails,
                 exec,
+                no_notify,
             } => {
                 let options = watch::Options {
                     cameras,
                     json,
                     thumbnails,
                     exec,
+                    notify: !no_notify,
                 };
                 watch::watch(&store, &options).await
             }

@@ -18,6 +18,7 @@ use keyhole_client::wire::announce::Message;
 use rand_core::OsRng;
 
 use crate::commands::Device;
+use crate::desktop::Desktop;
 use crate::events;
 
 /// What to follow and what to do with each event.
@@ -28,6 +29,8 @@ pub(crate) struct Options {
     pub(crate) thumbnails: Option<PathBuf>,
     /// A shell command run per event, the event as JSON on its standard input.
     pub(crate) exec: Option<String>,
+    /// Show a desktop notification per event where a notification service runs.
+    pub(crate) notify: bool,
 }
 
 /// The longest wait between attempts to reach the server.
@@ -37,8 +40,17 @@ const MAX_RETRY: Duration = Duration::from_secs(30);
 pub(crate) async fn watch(store: &Path, options: &Options) -> anyhow::Result<bool> {
     let mut device = Device::open(store)?;
     let mut index = device.index()?;
+    let desktop = if options.notify {
+        tokio::task::spawn_blocking(Desktop::find)
+            .await
+            .ok()
+            .flatten()
+    } else {
+        None
+    };
     let mut watcher = Watcher {
         options,
+        desktop,
         printed: HashMap::new(),
         problems: HashSet::new(),
         started: false,
@@ -76,6 +88,8 @@ fn passing(e: &ClientError) -> bool {
 
 struct Watcher<'a> {
     options: &'a Options,
+    /// The desktop's notification service, if one answered.
+    desktop: Option<Desktop>,
     /// Per camera, the sequence number of the last event printed (or there before it was
     /// first synced here: history, not news).
     printed: HashMap<CameraId, u64>,
@@ -241,7 +255,7 @@ impl Watcher<'_> {
         Ok(())
     }
 
-    /// Prints `e`, saves its thumbnail and runs the command, as asked.
+    /// Prints `e`, saves its thumbnail, shows it on the desktop and runs the command, as asked.
     fn announce(&self, e: &IndexedEvent, name: &str) {
         let thumbnail = self.options.thumbnails.as_ref().and_then(|dir| {
             events::save_thumbnail(dir, e).unwrap_or_else(|err| {
@@ -272,6 +286,9 @@ impl Watcher<'_> {
                     .map_or_else(String::new, |c| format!("clip {c}  ")),
                 e.event,
             );
+        }
+        if let Some(desktop) = &self.desktop {
+            desktop.show(e, name);
         }
         if let Some(command) = &self.options.exec {
             run(command, json.to_string());
