@@ -1,6 +1,6 @@
-//! Credentials: bearer tokens (only their SHA-256 is stored), Argon2id password hashes, the
-//! request extractor that turns a token into a [`Credential`] and its standing, and login rate
-//! limiting.
+//! Credentials: bearer tokens (only their SHA-256 is stored), the request extractor that turns
+//! a token into a [`Credential`] and its standing, and the limits on password logins and
+//! account creation (passwords themselves are `crate::password`'s).
 //!
 //! A device credential's standing comes from how it was issued and from the account's roster,
 //! read on every request: a credential issued against the device's own key (a device-key login)
@@ -10,12 +10,6 @@
 //! written only by devices the roster before lists (or the account key), and a device-key login
 //! needs the key that roster lists, so the password alone never makes an enrolled credential.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use base64::Engine as _;
@@ -44,97 +38,110 @@ pub fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-/// Hashes a password with Argon2id (RFC 9106 second recommended parameters as set by the
-/// `argon2` crate's defaults), off the async threads.
+/// The window the login and account-creation limits count in.
+const LOGIN_WINDOW_MS: i64 = 5 * 60 * 1000;
+/// Password logins for one user name from one source per window.
+pub const LOGINS_PER_USER_AND_SOURCE: i64 = 10;
+/// Password logins for one user name from anywhere per window: what many sources together get.
+pub const LOGINS_PER_USER: i64 = 100;
+/// Password logins from one source, for any user names, per window.
+pub const LOGINS_PER_SOURCE: i64 = 30;
+/// The window account creations are counted in.
+const ACCOUNTS_WINDOW_MS: i64 = 60 * 60 * 1000;
+/// Accounts one source may create per window.
+pub const ACCOUNTS_PER_SOURCE: i64 = 10;
+
+/// Where a request came from, as the limits count it: an IPv4 address, or an IPv6 address's
+/// /64 (what one home or host is given).
+#[must_use]
+pub fn source(peer: std::net::IpAddr) -> String {
+    match peer {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
+/// Counts a password login for `username` from `source` before its password is checked, so
+/// parallel guesses each use up a try: whether it is within the limits. Counted in the
+/// database, shared by every server on it and kept across restarts.
 ///
 /// # Errors
-/// If hashing fails.
-pub async fn hash_password(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.into()))?
-    .map_err(|e| ApiError::Internal(anyhow::anyhow!("hashing password: {e}")))
-}
-
-/// Checks a password against a stored hash (constant-time inside Argon2). With no stored hash,
-/// checks against a fixed dummy so unknown usernames take as long as known ones.
-pub async fn verify_password(password: String, stored: Option<String>) -> bool {
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    tokio::task::spawn_blocking(move || {
-        let known = stored.is_some();
-        let phc = stored.unwrap_or_else(|| {
-            DUMMY
-                .get_or_init(|| {
-                    let salt = SaltString::generate(&mut OsRng);
-                    Argon2::default()
-                        .hash_password(b"no such account", &salt)
-                        .map(|h| h.to_string())
-                        .unwrap_or_default()
-                })
-                .clone()
-        });
-        let ok = PasswordHash::new(&phc).is_ok_and(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        });
-        ok && known
-    })
-    .await
-    .unwrap_or(false)
-}
-
-/// Counts failed logins per username; too many in a window locks that username for the rest
-/// of the window.
-#[derive(Debug, Default)]
-pub struct LoginLimiter {
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
-}
-
-const WINDOW: Duration = Duration::from_secs(300);
-const MAX_FAILURES: u32 = 10;
-
-impl LoginLimiter {
-    /// Whether a login for `username` may be tried now.
-    pub fn allowed(&self, username: &str) -> bool {
-        let map = self
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.get(username)
-            .is_none_or(|(n, since)| *n < MAX_FAILURES || since.elapsed() > WINDOW)
-    }
-
-    /// Records a failed login.
-    pub fn failed(&self, username: &str) {
-        let mut map = self
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let entry = map
-            .entry(username.to_owned())
-            .or_insert((0, Instant::now()));
-        if entry.1.elapsed() > WINDOW {
-            *entry = (0, Instant::now());
-        }
-        entry.0 += 1;
-        if map.len() > 100_000 {
-            map.retain(|_, (_, since)| since.elapsed() <= WINDOW);
+/// Storage failures.
+pub async fn login_allowed(
+    state: &AppState,
+    username: &str,
+    source: &str,
+) -> Result<bool, ApiError> {
+    let now = crate::now_ms();
+    for (name, most) in [
+        (
+            format!("login {username} {source}"),
+            LOGINS_PER_USER_AND_SOURCE,
+        ),
+        (format!("login {username}"), LOGINS_PER_USER),
+        (format!("login from {source}"), LOGINS_PER_SOURCE),
+    ] {
+        if state
+            .meta
+            .count_attempt(&name, now, LOGIN_WINDOW_MS)
+            .await?
+            > most
+        {
+            return Ok(false);
         }
     }
+    Ok(true)
+}
 
-    /// Clears the count after a successful login.
-    pub fn succeeded(&self, username: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(username);
-    }
+/// Gives back the user name's tries after a login with the right password.
+///
+/// # Errors
+/// Storage failures.
+pub async fn login_succeeded(
+    state: &AppState,
+    username: &str,
+    source: &str,
+) -> Result<(), ApiError> {
+    state
+        .meta
+        .clear_attempts(&format!("login {username} {source}"))
+        .await?;
+    state
+        .meta
+        .clear_attempts(&format!("login {username}"))
+        .await?;
+    Ok(())
+}
+
+/// Counts an account creation from `source`: whether it is within the limit.
+///
+/// # Errors
+/// Storage failures.
+pub async fn account_creation_allowed(state: &AppState, source: &str) -> Result<bool, ApiError> {
+    let tries = state
+        .meta
+        .count_attempt(
+            &format!("accounts from {source}"),
+            crate::now_ms(),
+            ACCOUNTS_WINDOW_MS,
+        )
+        .await?;
+    Ok(tries <= ACCOUNTS_PER_SOURCE)
+}
+
+/// Forgets counts whose windows have passed.
+///
+/// # Errors
+/// Storage failures.
+pub async fn prune_attempts(state: &AppState) -> Result<u64, ApiError> {
+    let before = crate::now_ms().saturating_sub(LOGIN_WINDOW_MS.max(ACCOUNTS_WINDOW_MS));
+    Ok(state.meta.prune_attempts(before).await?)
 }
 
 /// The authenticated caller of a request, and whether it is an enrolled device: a device-key

@@ -48,6 +48,8 @@ pub struct Config {
     /// proxies that close idle connections), at each of which its credential is checked again:
     /// 1 to 30, 15 by default.
     pub keep_alive_secs: u64,
+    /// Most connections open at once; past that, new ones wait until one closes (4096).
+    pub max_connections: usize,
     /// How push services reach the operator: a `mailto:` or `https:` URL sent as the VAPID
     /// `sub` claim with every push (RFC 8292 §2.1; some push services refuse pushes without).
     pub push_contact: Option<String>,
@@ -127,6 +129,7 @@ impl Default for Config {
             advertise_url: None,
             peers: Vec::new(),
             keep_alive_secs: 15,
+            max_connections: 4096,
             push_contact: None,
             push_allow_http: false,
         }
@@ -196,6 +199,7 @@ impl Config {
         "advertise_url",
         "peers",
         "keep_alive_secs",
+        "max_connections",
         "push_contact",
         "push_allow_http",
     ];

@@ -14,9 +14,11 @@ pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod password;
 pub mod push;
 pub mod relay;
 pub mod retention;
+pub mod serve;
 pub mod store;
 pub mod tls;
 
@@ -41,8 +43,6 @@ pub struct AppState {
     pub blobs: Arc<dyn blobs::BlobStore>,
     /// Limits from the configuration.
     pub config: Arc<Config>,
-    /// Failed-login counts.
-    pub logins: Arc<auth::LoginLimiter>,
     /// Counters for `/metrics`.
     pub metrics: Arc<metrics::Metrics>,
     /// Live sessions.
@@ -109,7 +109,6 @@ impl AppState {
             meta: Arc::new(meta),
             blobs,
             config: Arc::new(config),
-            logins: Arc::default(),
             metrics: Arc::default(),
             relay,
             cluster,
@@ -162,22 +161,15 @@ pub(crate) fn no_delay(tcp: &tokio::net::TcpStream) {
     }
 }
 
-/// Serves the API on `listener` (plain HTTP) until `shutdown` resolves.
+/// Serves the API on `listener` (plain HTTP) until `shutdown` resolves (`serve`).
 ///
 /// # Errors
-/// If the server fails.
+/// None today; kept for callers that treat serving as fallible.
 pub async fn serve_http(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let relay = state.relay.clone();
-    let shutdown = async move {
-        shutdown.await;
-        relay.close();
-    };
-    use axum::serve::ListenerExt as _;
-    axum::serve(listener.tap_io(|tcp| no_delay(tcp)), api::router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve::serve(listener, state, None, shutdown).await;
+    Ok(())
 }

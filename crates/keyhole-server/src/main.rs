@@ -26,7 +26,8 @@ struct Cli {
     /// other servers' advertise_url, a list: the only places live view is fetched from),
     /// keep_alive_secs (the announcement channel's keep-alive, 1 to 30, default 15),
     /// push_contact (a mailto: or https: URL sent to push services with each Web Push),
-    /// push_allow_http (take http:// push endpoints; default false). Each key
+    /// push_allow_http (take http:// push endpoints; default false), max_connections (most
+    /// connections open at once, default 4096). Each key
     /// can also be set by an environment variable, KEYHOLE_ and the key in capitals (for example
     /// KEYHOLE_MAX_OBJECT_BYTES=1000000, KEYHOLE_INSECURE_HTTP=true), which wins over the file.
     #[arg(long, env = "KEYHOLE_CONFIG", global = true)]
@@ -187,6 +188,20 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // Each connection is a file: room for max_connections, with some to spare for the database,
+    // blobs and logs. The soft limit is often far below the hard one.
+    let wanted = u64::try_from(config.max_connections)
+        .unwrap_or(u64::MAX)
+        .saturating_add(256);
+    match rlimit::increase_nofile_limit(wanted) {
+        Ok(got) if got < wanted => tracing::warn!(
+            open_files = got,
+            max_connections = config.max_connections,
+            "the open-file limit is below what max_connections needs; connections past it wait"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -234,8 +249,8 @@ async fn stop_signal() {
     tokio::signal::ctrl_c().await.ok();
 }
 
-/// Deletes what the owners' retention floors let go and prunes abandoned partial uploads now
-/// and then, for as long as the server runs.
+/// Deletes what the owners' retention floors let go, and prunes abandoned partial uploads and
+/// old attempt counts, now and then, for as long as the server runs.
 async fn sweep_retention(state: AppState) {
     let every = std::time::Duration::from_secs(state.config.retention_sweep_secs.max(1));
     let mut tick = tokio::time::interval(every);
@@ -258,6 +273,10 @@ async fn sweep_retention(state: AppState) {
             Ok(Some(_)) => {}
             Ok(None) => tracing::debug!("another server is sweeping"),
             Err(e) => tracing::error!(error = %e, "retention sweep failed"),
+        }
+        // Login and account-creation counts whose windows have passed.
+        if let Err(e) = keyhole_server::auth::prune_attempts(&state).await {
+            tracing::error!(error = %e, "pruning attempt counts failed");
         }
     }
 }

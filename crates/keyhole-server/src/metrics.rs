@@ -21,6 +21,8 @@ pub struct Metrics {
     pub logins_failed: AtomicU64,
     /// Logins refused by the rate limit.
     pub logins_rate_limited: AtomicU64,
+    /// Account creations refused by the rate limit.
+    pub accounts_rate_limited: AtomicU64,
     /// Objects deleted by retention.
     pub retention_deleted: AtomicU64,
     /// Pushes a push service accepted.
@@ -76,6 +78,11 @@ impl Metrics {
                 "keyhole_logins_rate_limited_total",
                 "Logins refused by the rate limit.",
                 &self.logins_rate_limited,
+            ),
+            (
+                "keyhole_accounts_rate_limited_total",
+                "Account creations refused by the rate limit.",
+                &self.accounts_rate_limited,
             ),
             (
                 "keyhole_retention_deleted_total",

@@ -1,7 +1,9 @@
 //! Accounts, logins and device credentials.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
 use keyhole_core::DeviceId;
 use rand_core::{OsRng, RngCore};
@@ -10,9 +12,10 @@ use serde::{Deserialize, Serialize};
 use super::extract::JsonBody;
 use super::id16;
 use super::proof::Proven;
-use crate::auth::{Caller, hash_password, new_token, verify_password};
+use crate::auth::{Caller, new_token};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::password;
 use crate::store::{AccountId, Credential, Subject};
 use crate::{AppState, audit, now_ms};
 
@@ -41,6 +44,7 @@ fn check_password(password: &str) -> Result<(), ApiError> {
 
 pub(super) async fn create(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     JsonBody(req): JsonBody<NewAccount>,
 ) -> Result<(StatusCode, Json<AccountCreated>), ApiError> {
     let name_ok = (3..=64).contains(&req.username.len())
@@ -54,9 +58,13 @@ pub(super) async fn create(
         ));
     }
     check_password(&req.password)?;
+    if !crate::auth::account_creation_allowed(&state, &crate::auth::source(peer.ip())).await? {
+        Metrics::add(&state.metrics.accounts_rate_limited, 1);
+        return Err(ApiError::RateLimited);
+    }
     let mut id = [0u8; 16];
     OsRng.fill_bytes(&mut id);
-    let hash = hash_password(req.password).await?;
+    let hash = password::hash(req.password).await?;
     state
         .meta
         .create_account(id, &req.username, &hash, now_ms())
@@ -87,10 +95,13 @@ pub(super) struct LoggedIn {
 
 pub(super) async fn login(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     JsonBody(req): JsonBody<Login>,
 ) -> Result<Json<LoggedIn>, ApiError> {
     let device = id16(&req.device_id, "device_id")?;
-    if !state.logins.allowed(&req.username) {
+    let source = crate::auth::source(peer.ip());
+    // Counted before the password is checked: parallel guesses each use up a try.
+    if !crate::auth::login_allowed(&state, &req.username, &source).await? {
         Metrics::add(&state.metrics.logins_rate_limited, 1);
         return Err(ApiError::RateLimited);
     }
@@ -99,13 +110,12 @@ pub(super) async fn login(
         Some((id, hash)) => (Some(id), Some(hash)),
         None => (None, None),
     };
-    let ok = verify_password(req.password, stored).await;
+    let ok = password::verify(req.password, stored).await;
     let Some(account_id) = account.filter(|_| ok) else {
-        state.logins.failed(&req.username);
         Metrics::add(&state.metrics.logins_failed, 1);
         return Err(ApiError::Unauthorized);
     };
-    state.logins.succeeded(&req.username);
+    crate::auth::login_succeeded(&state, &req.username, &source).await?;
     // The password never stands in for an enrolled device: a device the roster lists logs in
     // with its own key (`login_device`). A password login is for a device not enrolled yet —
     // one joining or recovering — and gets only what that needs (`Caller::joining`).
@@ -284,7 +294,7 @@ pub(super) async fn set_password(
 ) -> Result<StatusCode, ApiError> {
     let req: NewPassword = proven.json()?;
     check_password(&req.password)?;
-    let hash = hash_password(req.password).await?;
+    let hash = password::hash(req.password).await?;
     let account = proven.caller.0.account_id;
     state.meta.set_password(&account, &hash).await?;
     audit::record(

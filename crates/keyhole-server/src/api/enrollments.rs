@@ -4,7 +4,6 @@
 //! exchange safe, not anything here.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use base64::Engine as _;
@@ -35,7 +34,7 @@ pub(super) struct Created {
 pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    super::extract::RecordBody(body): super::extract::RecordBody,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
     let device = caller.joining()?;
     if body.len() > MAX_REQUEST_LEN {
@@ -164,7 +163,7 @@ pub(super) async fn put_step(
     State(state): State<AppState>,
     caller: Caller,
     Path((enrollment_id, step)): Path<(String, String)>,
-    body: Bytes,
+    super::extract::RecordBody(body): super::extract::RecordBody,
 ) -> Result<StatusCode, ApiError> {
     let device = caller.joining()?;
     let id = id16(&enrollment_id, "enrollment id")?;

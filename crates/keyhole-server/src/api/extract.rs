@@ -1,25 +1,58 @@
 //! Request extractors whose refusals are API errors (`{"error", "message"}` JSON, as every other
 //! failure), not axum's plain-text rejections.
 
+use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
+use crate::AppState;
 use crate::error::ApiError;
+
+/// The most a buffered request body may hold (`max_record_bytes`): JSON bodies and records
+/// alike. Bodies past it are refused as they arrive (or at once, by their `Content-Length`),
+/// never held whole; footage is streamed, with its own limit.
+pub(super) fn body_limit(state: &AppState) -> usize {
+    state.config.max_record_bytes
+}
+
+/// A record's bytes (a roster, a log entry, an enrollment step), at most [`body_limit`].
+pub(super) struct RecordBody(pub Bytes);
+
+impl FromRequest<AppState> for RecordBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        Bytes::from_request(req, state)
+            .await
+            .map(Self)
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::TooLarge(body_limit(state) as u64)
+                } else {
+                    ApiError::bad(e.body_text())
+                }
+            })
+    }
+}
 
 /// A JSON request body: always an object (serde would also take a struct's fields from an
 /// array, in order, which no client means to send).
 pub(super) struct JsonBody<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let value = match axum::Json::<serde_json::Value>::from_request(req, state).await {
             Ok(axum::Json(value)) => value,
             Err(JsonRejection::MissingJsonContentType(_)) => {
                 return Err(ApiError::UnsupportedMediaType);
+            }
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(ApiError::TooLarge(body_limit(state) as u64));
             }
             Err(e) => return Err(ApiError::bad(e.body_text())),
         };

@@ -6,7 +6,6 @@
 //!
 //! The server checks signatures only to refuse garbage early; clients verify everything.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -32,7 +31,7 @@ const MAX_PAGE: u64 = 1000;
 pub(super) async fn append(
     State(state): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    super::extract::RecordBody(body): super::extract::RecordBody,
 ) -> Result<StatusCode, ApiError> {
     caller.joining()?;
     record_body(&state, &body)?;
@@ -206,7 +205,7 @@ pub(super) async fn entries(
 pub(super) async fn put_head(
     State(state): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    super::extract::RecordBody(body): super::extract::RecordBody,
 ) -> Result<StatusCode, ApiError> {
     let device = caller.device()?;
     let account = caller.0.account_id;

@@ -114,7 +114,9 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(axum::extract::DefaultBodyLimit::max(extract::body_limit(
+            &state,
+        )))
         .with_state(state)
 }
 

@@ -215,6 +215,14 @@ pub(super) async fn upload(
             .and_then(|v| v.trim().parse::<u64>().ok())
             .ok_or_else(|| ApiError::bad("Upload-Offset must be a byte count"))?,
     };
+    // Refused by its declared length before a byte is read; one sent without a length is
+    // refused as it passes the limit.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|len| len.saturating_add(offset) > state.config.max_object_bytes) {
+        return Err(ApiError::TooLarge(state.config.max_object_bytes));
+    }
     let (camera, camera_key) = uploading_camera(&state, &camera_id).await?;
     let _slot = UploadSlot::take(object_id)?;
     if let Some(stored) = already_stored(&state, &camera_id, &object_id).await? {

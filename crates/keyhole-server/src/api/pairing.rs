@@ -3,7 +3,6 @@
 //! checks its MAC with the pairing secret the server never saw.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -68,7 +67,7 @@ pub(super) struct Registered {
 pub(super) async fn register(
     State(state): State<AppState>,
     Path(token_id): Path<String>,
-    body: Bytes,
+    super::extract::RecordBody(body): super::extract::RecordBody,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
     let token = id16(&token_id, "token id")?;
     record_body(&state, &body)?;

@@ -556,6 +556,14 @@ pub trait MetaStore: Send + Sync {
         body: &[u8],
         now: i64,
     ) -> Result<(), StoreError>;
+    /// Counts one attempt under `name` and returns how many it has had in the window that
+    /// began at its first: a window older than `window_ms` starts over with this attempt. One
+    /// atomic statement, so parallel attempts each get their own number.
+    async fn count_attempt(&self, name: &str, now: i64, window_ms: i64) -> Result<i64, StoreError>;
+    /// Forgets the attempts counted under `name`.
+    async fn clear_attempts(&self, name: &str) -> Result<(), StoreError>;
+    /// Forgets every count whose window began before `before`.
+    async fn prune_attempts(&self, before: i64) -> Result<u64, StoreError>;
     /// The servers' VAPID private key: the one stored, or `candidate` stored now if there is
     /// none (every server sharing the database signs with the first one stored).
     async fn push_key(&self, candidate: &[u8; 32]) -> Result<[u8; 32], StoreError>;

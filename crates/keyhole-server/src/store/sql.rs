@@ -146,7 +146,7 @@ pub struct Held {
 }
 
 /// Every table of the schema, parents before children (the order rows can be copied in).
-const TABLES: [&str; 22] = [
+const TABLES: [&str; 23] = [
     "accounts",
     "challenges",
     "account_keys",
@@ -169,6 +169,7 @@ const TABLES: [&str; 22] = [
     "shares",
     "share_members",
     "acceptances",
+    "attempts",
 ];
 
 impl SqlStore {
@@ -1526,5 +1527,37 @@ impl MetaStore for SqlStore {
                 })
             })
             .collect()
+    }
+
+    async fn count_attempt(&self, name: &str, now: i64, window_ms: i64) -> Result<i64, StoreError> {
+        let tries: i64 = sqlx::query_scalar(
+            "INSERT INTO attempts (name, tries, since) VALUES ($1, 1, $2) \
+             ON CONFLICT (name) DO UPDATE SET \
+             tries = CASE WHEN attempts.since <= $3 THEN 1 ELSE attempts.tries + 1 END, \
+             since = CASE WHEN attempts.since <= $3 THEN $2 ELSE attempts.since END \
+             RETURNING tries",
+        )
+        .bind(name)
+        .bind(now)
+        .bind(now.saturating_sub(window_ms))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(tries)
+    }
+
+    async fn clear_attempts(&self, name: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM attempts WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn prune_attempts(&self, before: i64) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM attempts WHERE since < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
     }
 }
