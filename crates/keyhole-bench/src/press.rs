@@ -26,15 +26,15 @@ use crate::world::World;
 /// How often the baseline device syncs.
 const POLL: Duration = Duration::from_secs(10);
 
-/// One press, timed. The camera's part is split at the trigger picture's time, which the
-/// camera signs into the event: the moments between its sealing and its upload are not seen
-/// from outside the camera, so those two are one figure.
+/// One press, timed. The camera's part is split at the moment it sealed the event, from its
+/// status. The event is stamped with the press, not the picture after it, so waiting for that
+/// picture and sealing are one figure.
 struct Press {
-    /// Press to the trigger picture captured (the control request, waiting for the next
-    /// picture, on battery the wake).
-    captured: Duration,
-    /// Picture to the event stored on the server (thumbnail, sealing, spooling, the upload).
-    sealed_and_uploaded: Duration,
+    /// Press to the event sealed and spooled (the control request, on battery the wake, the
+    /// next picture, its thumbnail, sealing, the spool's write).
+    sealed: Duration,
+    /// Sealed to stored on the server (the upload).
+    uploaded: Duration,
     /// Stored to the device told (the announcement).
     announced: Duration,
     /// Told to the event verified and opened on the device (listing, head, the event).
@@ -51,9 +51,9 @@ pub async fn run(quick: bool) -> anyhow::Result<String> {
          uploaded its last clip (and, on battery, went back to sleep). The device follows the \
          announcement channel as `keyhole watch` does; the baseline is the same device syncing \
          every {} s ({polled} presses at random moments).\n\n\
-         | profile | press to opened p50 | p99 | captured p50 | sealed and uploaded p50 | \
-         announced p50 | fetched and opened on the device p50 | polling every {} s: p50 | \
-         p99 |\n\
+         | profile | press to opened p50 | p99 | captured and sealed p50 | uploaded p50 | \
+         announced p50 | fetched, verified and opened on the device p50 | polling every {} s: \
+         p50 | p99 |\n\
          |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         POLL.as_secs(),
         POLL.as_secs(),
@@ -73,8 +73,8 @@ pub async fn run(quick: bool) -> anyhow::Result<String> {
             format!("{profile:?}").to_lowercase(),
             ms(spread.p50),
             ms(spread.p99),
-            ms(median(|p| p.captured)),
-            ms(median(|p| p.sealed_and_uploaded)),
+            ms(median(|p| p.sealed)),
+            ms(median(|p| p.uploaded)),
             ms(median(|p| p.announced)),
             ms(median(|p| p.opened)),
             ms(polling.p50),
@@ -204,6 +204,19 @@ async fn ring(http: &reqwest::Client, control: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// When the camera last sealed an object (its clock, ms since 1970), from its status.
+async fn sealed_at(http: &reqwest::Client, control: &str) -> anyhow::Result<u64> {
+    let status: serde_json::Value = http
+        .get(format!("{control}/status"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    status["last_sealed_ms"]
+        .as_u64()
+        .context("the camera's status says when it last sealed")
+}
+
 /// When the server stored the camera's newest object (its clock, ms since 1970).
 async fn stored_at(world: &World, camera: &CameraId) -> anyhow::Result<u64> {
     let cameras: serde_json::Value = world.owner.api().get_json("/v1/cameras").await?;
@@ -231,19 +244,18 @@ async fn press(
             _ => continue,
         };
         let stored = stored_at(world, camera).await?;
+        let sealed = sealed_at(http, control).await?;
         let new = sync(world, camera, index).await?;
         if let Some(event) = new.iter().find(|e| !known.contains(e)) {
             let opened = Instant::now();
-            let picture = index
-                .event(event)?
-                .context("the event just opened")?
-                .details
-                .started_at
-                .0;
+            anyhow::ensure!(
+                index.event(event)?.is_some() && (pressed_at.0..=stored).contains(&sealed),
+                "the camera sealed something else before its status was read"
+            );
             let since_press = |at: u64| Duration::from_millis(at.saturating_sub(pressed_at.0));
             return Ok(Press {
-                captured: since_press(picture),
-                sealed_and_uploaded: since_press(stored).saturating_sub(since_press(picture)),
+                sealed: since_press(sealed),
+                uploaded: since_press(stored).saturating_sub(since_press(sealed)),
                 announced: (told - pressed).saturating_sub(since_press(stored)),
                 opened: opened - told,
                 total: opened - pressed,

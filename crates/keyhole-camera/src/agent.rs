@@ -135,6 +135,8 @@ pub struct Status {
     pub online: bool,
     /// When the last object was acknowledged by the server.
     pub last_upload: Option<String>,
+    /// When this process last sealed an object, in milliseconds since 1970.
+    pub last_sealed_ms: Option<u64>,
     /// Objects waiting in the spool.
     pub spool_objects: usize,
     /// Bytes waiting in the spool.
@@ -785,6 +787,7 @@ impl Agent {
         self.chain.previous = hex::encode(digest.0);
         self.chain.dropped += dropped;
         self.chain.save(&self.dir)?;
+        self.status.last_sealed_ms = Some(crate::now().0);
         if dropped > 0 {
             self.alert(format!(
                 "the spool is full: dropped the {dropped} oldest sealed object(s) before upload"

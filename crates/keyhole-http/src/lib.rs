@@ -67,6 +67,9 @@ fn is_loopback(host: &url::Host) -> bool {
     }
 }
 
+/// How long a connection to the server is kept for reuse: shorter than the server's 30 s.
+pub const IDLE_CONNECTION: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Builds the HTTP client for `endpoint`.
 ///
 /// # Errors
@@ -74,7 +77,11 @@ fn is_loopback(host: &url::Host) -> bool {
 pub fn client(endpoint: &Endpoint) -> Result<reqwest::Client, TransportError> {
     let (scheme, host) =
         host_of(&endpoint.url).ok_or_else(|| TransportError::BadUrl(endpoint.url.clone()))?;
-    let builder = reqwest::Client::builder().https_only(scheme == "https");
+    let builder = reqwest::Client::builder()
+        .https_only(scheme == "https")
+        // The server closes a connection idle for 30 s; dropping ours sooner means a request
+        // never goes out on one it is closing at that moment.
+        .pool_idle_timeout(IDLE_CONNECTION);
     let builder = match (scheme.as_str(), endpoint.pin) {
         ("http", _) if !is_loopback(&host) && !endpoint.allow_plain_http => {
             return Err(TransportError::PlainHttp(host.to_string()));

@@ -28,8 +28,10 @@ use crate::{AppState, no_delay};
 /// The longest a TLS handshake may take.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest a request's headers may take to arrive, counted from when the connection is
-/// ready for them.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// ready for them: also how long a kept-alive connection may sit idle. Clients must let idle
+/// connections go sooner (Keyhole's own keep them 20 s), or a request sent as the server closes
+/// one is lost.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// The most a connection buffers of what it reads ahead.
 const READ_BUFFER: usize = 64 * 1024;
 /// How long requests in flight may run on after shutdown begins.
