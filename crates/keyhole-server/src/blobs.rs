@@ -47,6 +47,9 @@ pub trait BlobStore: Send + Sync {
     ) -> io::Result<BoxStream<'static, io::Result<bytes::Bytes>>>;
     /// Removes partial uploads untouched for longer than `age`; returns how many.
     async fn prune_partials(&self, age: std::time::Duration) -> io::Result<usize>;
+    /// How many partial uploads have names starting with `prefix` and were last written to at
+    /// least `idle` ago (abandoned, not in progress).
+    async fn abandoned_count(&self, prefix: &str, idle: std::time::Duration) -> io::Result<usize>;
     /// Streams `range` of a blob.
     async fn read(
         &self,
@@ -255,6 +258,24 @@ impl BlobStore for FsBlobStore {
             file,
             64 * 1024,
         )))
+    }
+
+    async fn abandoned_count(&self, prefix: &str, idle: std::time::Duration) -> io::Result<usize> {
+        let mut count = 0;
+        let mut dir = fs::read_dir(self.root.join("partial")).await?;
+        while let Some(entry) = dir.next_entry().await? {
+            if !entry.file_name().to_string_lossy().starts_with(prefix) {
+                continue;
+            }
+            // A file gone meanwhile (committed or pruned) is not abandoned.
+            let Ok(meta) = entry.metadata().await else {
+                continue;
+            };
+            if meta.modified()?.elapsed().is_ok_and(|e| e >= idle) || idle.is_zero() {
+                count += 1;
+            }
+        }
+        Ok(count)
     }
 
     async fn prune_partials(&self, age: std::time::Duration) -> io::Result<usize> {

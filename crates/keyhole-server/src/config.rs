@@ -50,6 +50,9 @@ pub struct Config {
     pub keep_alive_secs: u64,
     /// Most connections open at once; past that, new ones wait until one closes (4096).
     pub max_connections: usize,
+    /// Seconds a partial upload must go unwritten to count as abandoned against its camera's
+    /// quota of 16 (60).
+    pub abandoned_upload_secs: u64,
     /// How push services reach the operator: a `mailto:` or `https:` URL sent as the VAPID
     /// `sub` claim with every push (RFC 8292 §2.1; some push services refuse pushes without).
     pub push_contact: Option<String>,
@@ -130,6 +133,7 @@ impl Default for Config {
             peers: Vec::new(),
             keep_alive_secs: 15,
             max_connections: 4096,
+            abandoned_upload_secs: 60,
             push_contact: None,
             push_allow_http: false,
         }
@@ -200,6 +204,7 @@ impl Config {
         "peers",
         "keep_alive_secs",
         "max_connections",
+        "abandoned_upload_secs",
         "push_contact",
         "push_allow_http",
     ];

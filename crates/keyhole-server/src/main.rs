@@ -27,7 +27,8 @@ struct Cli {
     /// keep_alive_secs (the announcement channel's keep-alive, 1 to 30, default 15),
     /// push_contact (a mailto: or https: URL sent to push services with each Web Push),
     /// push_allow_http (take http:// push endpoints; default false), max_connections (most
-    /// connections open at once, default 4096). Each key
+    /// connections open at once, default 4096), abandoned_upload_secs (how long a partial
+    /// upload must go unwritten to count against its camera's 16, default 60). Each key
     /// can also be set by an environment variable, KEYHOLE_ and the key in capitals (for example
     /// KEYHOLE_MAX_OBJECT_BYTES=1000000, KEYHOLE_INSECURE_HTTP=true), which wins over the file.
     #[arg(long, env = "KEYHOLE_CONFIG", global = true)]

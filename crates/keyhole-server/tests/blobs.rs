@@ -106,6 +106,18 @@ async fn contract(store: &dyn BlobStore) {
     let mut staged = store.stage("0909-cc03").await.unwrap();
     staged.write(b"abandoned").await.unwrap();
     staged.keep().await.unwrap();
+    // Counted by the prefix of their names (a camera's), each upload once however many parts,
+    // and only once unwritten for as long as asked.
+    let any = std::time::Duration::ZERO;
+    assert_eq!(store.abandoned_count("0909-", any).await.unwrap(), 1);
+    assert_eq!(store.abandoned_count("0808-", any).await.unwrap(), 0);
+    assert_eq!(
+        store.abandoned_count("", any).await.unwrap(),
+        1,
+        "the committed upload is no longer partial"
+    );
+    let hour = std::time::Duration::from_secs(3600);
+    assert_eq!(store.abandoned_count("0909-", hour).await.unwrap(), 0);
     assert_eq!(
         store
             .prune_partials(std::time::Duration::from_secs(3600))

@@ -100,3 +100,68 @@ async fn an_upload_cut_by_a_crash_resumes_where_it_stopped() {
     assert_eq!(status(&s, &camera_token, &id3).await["offset"], 0);
     s.stop().await;
 }
+
+/// A camera may leave only so many abandoned uploads (each up to the object size limit) on
+/// the server's disk: past that a new upload is refused, saying why, while resuming one of
+/// them (or starting one of them over) still works, and finishing one makes room again. Here
+/// a partial upload counts as abandoned at once (`abandoned_upload_secs = 0`); by default it
+/// must go unwritten for a minute, so uploads in progress never count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_uploads_are_capped_per_camera_and_resuming_still_works() {
+    use keyhole_server::api::MAX_ABANDONED_UPLOADS;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_with(keyhole_server::Config {
+        data_dir: dir.path().to_owned(),
+        insecure_http: true,
+        abandoned_upload_secs: 0,
+        ..keyhole_server::Config::default()
+    })
+    .await;
+    let ana = Owner::new(&s, "ana", 1).await;
+    let (camera, camera_id, camera_token, viewing) = ana.pair(&s, 2).await;
+    let sent = 64 * 1024;
+    let mut unfinished = Vec::new();
+    for seq in 1..=u64::try_from(MAX_ABANDONED_UPLOADS).unwrap() {
+        let (id, clip) = seal(&camera, camera_id, &viewing, seq, 256 * 1024);
+        let id = id.to_string();
+        // The first 64 KiB, then the connection is cut: the server keeps them to resume.
+        let (tx, upload) = open_put(s.url(&format!("/v1/objects/{id}")), &camera_token);
+        tx.send(clip[..sent].to_vec()).await.unwrap();
+        assert_eq!(
+            wait_for_offset(&s, &camera_token, &id, sent as u64).await,
+            sent as u64
+        );
+        upload.abort();
+        let _ = upload.await;
+        unfinished.push((id, clip));
+    }
+
+    let seq = u64::try_from(MAX_ABANDONED_UPLOADS).unwrap() + 1;
+    let (id, clip) = seal(&camera, camera_id, &viewing, seq, 1000);
+    let refused = upload(&s, &camera_token, id, clip.clone()).await;
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    let message = refused.json::<serde_json::Value>().await.unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(message.contains("uploads unfinished"), "{message}");
+
+    // Starting one of them over adds nothing and is taken (and cut off again); resuming one is
+    // not a new upload; once it is stored there is room again.
+    let (last, last_clip) = &unfinished[unfinished.len() - 1];
+    let (tx, again) = open_put(s.url(&format!("/v1/objects/{last}")), &camera_token);
+    tx.send(last_clip[..sent].to_vec()).await.unwrap();
+    assert_eq!(
+        wait_for_offset(&s, &camera_token, last, sent as u64).await,
+        sent as u64
+    );
+    again.abort();
+    let _ = again.await;
+    let (first, first_clip) = &unfinished[0];
+    let resumed = put_from(&s, &camera_token, first, sent, first_clip[sent..].to_vec()).await;
+    assert_eq!(resumed.status(), StatusCode::CREATED);
+    assert_eq!(
+        upload(&s, &camera_token, id, clip).await.status(),
+        StatusCode::CREATED
+    );
+}

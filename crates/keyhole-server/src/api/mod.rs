@@ -23,6 +23,8 @@ use axum::routing::{delete, get, post, put};
 use crate::AppState;
 use crate::error::ApiError;
 
+pub use objects::MAX_ABANDONED_UPLOADS;
+
 /// All routes.
 pub fn router(state: AppState) -> Router {
     Router::new()

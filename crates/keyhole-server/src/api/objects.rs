@@ -192,6 +192,37 @@ fn upload_name(camera_id: &[u8; 16], object_id: &[u8; 16]) -> String {
     format!("{}-{}", hex::encode(camera_id), hex::encode(object_id))
 }
 
+/// Abandoned uploads one camera may leave to resume: an honest camera resumes the one it was
+/// sending, so this only stops a camera (or its stolen credential) filling the disk with
+/// partial objects, each up to `max_object_bytes`.
+pub const MAX_ABANDONED_UPLOADS: usize = 16;
+
+/// Refuses a new upload when its camera already left [`MAX_ABANDONED_UPLOADS`] partial uploads
+/// unwritten for `abandoned_upload_secs`. Uploads in progress (and those just cut off by a
+/// crash, which the camera is about to resume) are not abandoned; an object that has a partial
+/// upload may always start over, since that adds nothing.
+async fn abandoned_within_quota(
+    state: &AppState,
+    camera_id: &[u8; 16],
+    name: &str,
+) -> Result<(), ApiError> {
+    if state.blobs.partial_len(name).await?.is_some() {
+        return Ok(());
+    }
+    let idle = std::time::Duration::from_secs(state.config.abandoned_upload_secs);
+    let abandoned = state
+        .blobs
+        .abandoned_count(&format!("{}-", hex::encode(camera_id)), idle)
+        .await?;
+    if abandoned >= MAX_ABANDONED_UPLOADS {
+        return Err(ApiError::Conflict(format!(
+            "this camera left {MAX_ABANDONED_UPLOADS} uploads unfinished: resume one \
+             (Upload-Offset) before starting another; unfinished uploads are removed after a day"
+        )));
+    }
+    Ok(())
+}
+
 /// The `Upload-Offset` request header: where this request's body continues a partial upload.
 const UPLOAD_OFFSET: &str = "upload-offset";
 
@@ -237,6 +268,7 @@ pub(super) async fn upload(
         &object_id,
     );
     let mut staged = if offset == 0 {
+        abandoned_within_quota(&state, &camera_id, &name).await?;
         state.blobs.stage(&name).await?
     } else {
         let (staged, have) = state.blobs.resume(&name).await?.ok_or_else(|| {

@@ -275,6 +275,32 @@ impl BlobStore for S3BlobStore {
         Ok(self.concat(parts))
     }
 
+    async fn abandoned_count(&self, prefix: &str, idle: Duration) -> io::Result<usize> {
+        let parts: Vec<ObjectMeta> = self
+            .bucket
+            .list(Some(&Path::from("partial")))
+            .try_collect()
+            .await
+            .map_err(to_io)?;
+        // An upload's last write is its newest part's.
+        let mut newest: std::collections::BTreeMap<String, std::time::SystemTime> =
+            std::collections::BTreeMap::new();
+        for part in parts {
+            let Some(name) = part.location.parts().nth(1).map(|n| n.as_ref().to_owned()) else {
+                continue;
+            };
+            if name.starts_with(prefix) {
+                let at = std::time::SystemTime::from(part.last_modified);
+                let entry = newest.entry(name).or_insert(at);
+                *entry = (*entry).max(at);
+            }
+        }
+        Ok(newest
+            .values()
+            .filter(|at| idle.is_zero() || at.elapsed().is_ok_and(|e| e >= idle))
+            .count())
+    }
+
     async fn prune_partials(&self, age: Duration) -> io::Result<usize> {
         let all: Vec<ObjectMeta> = self
             .bucket
