@@ -76,6 +76,33 @@ async fn pair_camera(
     (camera, rest)
 }
 
+/// Has `camera` seal an event of `kind` happening now, with `note` and `thumbnail`, and upload
+/// it; returns its id.
+async fn record_now(
+    camera: &mut Agent,
+    kind: EventKind,
+    note: &str,
+    thumbnail: Vec<u8>,
+    rng: &mut ChaCha20Rng,
+) -> keyhole_client::core::ObjectId {
+    let id = camera
+        .record_event(
+            &EventDetails {
+                kind,
+                started_at: keyhole_client::now(),
+                duration_ms: 0,
+                clip: None,
+                note: note.into(),
+                thumbnail_jpeg: thumbnail,
+            },
+            rng,
+        )
+        .await
+        .unwrap();
+    camera.upload_pending().await.unwrap();
+    id
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn set_up_pair_list_export_verify_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -1026,23 +1053,8 @@ async fn watch_prints_each_new_event_as_it_arrives_and_catches_up_after_a_drop()
     )
     .await;
     let record = async |kind: EventKind, note: &str, camera: &mut Agent, rng: &mut ChaCha20Rng| {
-        let at = keyhole_client::now();
-        let id = camera
-            .record_event(
-                &EventDetails {
-                    kind,
-                    started_at: at,
-                    duration_ms: 0,
-                    clip: None,
-                    note: note.into(),
-                    thumbnail_jpeg: vec![0xff, 0xd8, u8::try_from(note.len()).unwrap(), 0xff, 0xd9],
-                },
-                rng,
-            )
-            .await
-            .unwrap();
-        camera.upload_pending().await.unwrap();
-        id
+        let thumbnail = vec![0xff, 0xd8, u8::try_from(note.len()).unwrap(), 0xff, 0xd9];
+        record_now(camera, kind, note, thumbnail, rng).await
     };
     record(EventKind::Motion, "before watching", &mut camera, rng).await;
 
@@ -1286,22 +1298,8 @@ async fn a_press_is_pushed_as_a_content_free_wake_up_and_the_device_opens_it() {
     assert!(said.contains("woken through its push service"), "{said}");
 
     let mut record = async |kind: EventKind, note: &str| {
-        let id = camera
-            .record_event(
-                &EventDetails {
-                    kind,
-                    started_at: keyhole_client::now(),
-                    duration_ms: 0,
-                    clip: None,
-                    note: note.into(),
-                    thumbnail_jpeg: vec![0xff, 0xd8, 0x42, 0xff, 0xd9],
-                },
-                rng,
-            )
-            .await
-            .unwrap();
-        camera.upload_pending().await.unwrap();
-        id
+        let thumbnail = vec![0xff, 0xd8, 0x42, 0xff, 0xd9];
+        record_now(&mut camera, kind, note, thumbnail, rng).await
     };
     let pressed = record(EventKind::Doorbell, "pressed at the door").await;
     let message = push.message_after(&handle, 0).await;
@@ -1497,21 +1495,15 @@ async fn watch_shows_each_event_as_a_desktop_notification_with_its_thumbnail() {
     watching.next(false, |l| l.contains("following Porch"));
 
     let thumbnail = vec![0xff, 0xd8, 0x17, 0x2a, 0xff, 0xd9];
-    let pressed = camera
-        .record_event(
-            &EventDetails {
-                kind: EventKind::Doorbell,
-                started_at: keyhole_client::now(),
-                duration_ms: 0,
-                clip: None,
-                note: "someone <b>at</b> the door".into(),
-                thumbnail_jpeg: thumbnail.clone(),
-            },
-            rng,
-        )
-        .await
-        .unwrap();
-    camera.upload_pending().await.unwrap();
+    let note = "someone <b>at</b> the door";
+    let pressed = record_now(
+        &mut camera,
+        EventKind::Doorbell,
+        note,
+        thumbnail.clone(),
+        rng,
+    )
+    .await;
     let line = watching.next(true, |l| l.starts_with('{'));
     assert!(line.contains(&pressed.to_string()), "{line}");
     let shown = desktop.next();

@@ -31,15 +31,6 @@ const MAX_SERVER_RSS_KIB: u64 = 256 * 1024;
 const MAX_OBJECT_BYTES: u64 = 1 << 20;
 const PASSWORD: &str = "correct horse battery";
 
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
 /// An HTTP client whose requests come from `127.0.0.<last>`.
 fn from(last: u8) -> reqwest::Client {
     reqwest::Client::builder()

@@ -67,15 +67,6 @@ fn paced(body: &[u8]) -> reqwest::Body {
 }
 
 /// Peak resident set of a process, in KiB.
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_cameras_through_three_server_kills_lose_and_duplicate_nothing() {
     let dir = tempfile::tempdir().unwrap();

@@ -518,6 +518,16 @@ pub async fn upload(
         .unwrap()
 }
 
+/// The peak resident memory of process `pid` so far (`VmHWM`), in KiB.
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
 /// The embedded storage in `dir`, opened directly (the server stopped): for `check` and for
 /// looking behind the API.
 pub async fn open_storage(dir: &Path) -> keyhole_server::AppState {
