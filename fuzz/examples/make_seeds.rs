@@ -22,8 +22,11 @@ use keyhole_core::roster::DeviceEntry;
 use keyhole_core::signer::SignerKey;
 use keyhole_core::{HpkeSecretKey, ObjectId, Timestamp};
 use keyhole_core_fuzz::*;
+use keyhole_media::aac::AacConfig;
+use keyhole_media::audio::{Audio, AudioConfig, AudioFrame};
 use keyhole_media::h264::AccessUnit;
 use keyhole_media::mp4;
+use keyhole_media::opus::OpusConfig;
 
 struct Out {
     root: PathBuf,
@@ -137,7 +140,9 @@ fn live(out: &mut Out) {
             .map(|(i, f)| {
                 (
                     i as u64,
-                    keyhole_core::live_check::frame_digest(&f[keyhole_core::live::FRAME_HEADER_LEN..]),
+                    keyhole_core::live_check::frame_digest(
+                        &f[keyhole_core::live::FRAME_HEADER_LEN..],
+                    ),
                 )
             })
             .collect(),
@@ -510,11 +515,76 @@ fn media(out: &mut Out) {
         ("1080-one-frame", clip(&sps1080, 1, 1, false)),
         ("1080-b-frames", clip(&sps1080, 7, 4, true)),
     ] {
-        let file = mp4::write(&aus).unwrap_or_else(|e| panic!("write {name}: {e}"));
+        let file = mp4::write(&aus, None).unwrap_or_else(|e| panic!("write {name}: {e}"));
         mp4::read(&file).unwrap_or_else(|e| panic!("seed {name} does not read: {e}"));
         out.put("mp4_read", name, &file);
         let stream: Vec<u8> = aus.iter().flat_map(AccessUnit::to_annex_b).collect();
         out.put("h264_parse", name, &stream);
+    }
+    // With sound: AAC-LC at 16 kHz starting a little after the first picture (an edit list),
+    // and at 48 kHz stereo with a frame lost.
+    for (name, config, start, step, skip) in [
+        (
+            "720-sound-16k",
+            AacConfig::low_complexity(16_000, 1).map(AudioConfig::Aac),
+            900,
+            5760,
+            None,
+        ),
+        (
+            "720-sound-48k-gap",
+            AacConfig::low_complexity(48_000, 2).map(AudioConfig::Aac),
+            0,
+            1920,
+            Some(4),
+        ),
+    ] {
+        let config = config.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let frames = (0..40u64)
+            .filter(|i| Some(*i) != skip)
+            .map(|i| AudioFrame {
+                pts: start + i * step,
+                data: vec![0x21, 0x10, i as u8, 0x05],
+            })
+            .collect();
+        let audio = Audio { config, frames };
+        let file = mp4::write(&clip(&sps720, 12, 5, false), Some(&audio))
+            .unwrap_or_else(|e| panic!("write {name}: {e}"));
+        mp4::read(&file).unwrap_or_else(|e| panic!("seed {name} does not read: {e}"));
+        out.put("mp4_read", name, &file);
+    }
+    for (name, config) in [
+        ("lc-16k-mono", &[0x14, 0x08][..]),
+        ("lc-44k-stereo", &[0x12, 0x10]),
+        ("lc-8k-960", &[0x15, 0x8c]),
+        ("he-aac-explicit", &[0x2b, 0x09, 0x88, 0x00]),
+        ("escaped-frequency", &[0x17, 0x80, 0x1f, 0x40, 0x08]),
+    ] {
+        AacConfig::parse(config).unwrap_or_else(|e| panic!("seed {name}: {e}"));
+        out.put("aac_config", name, config);
+    }
+    // Opus: a dOps body, and packets of each mode and frame count code.
+    let opus = OpusConfig::new(1, 312, 16_000).unwrap_or_else(|e| panic!("Opus: {e}"));
+    let frames = (0..20u64)
+        .map(|i| AudioFrame {
+            pts: i * 1800,
+            data: vec![31 << 3, i as u8, 0x55],
+        })
+        .collect();
+    let audio = Audio {
+        config: AudioConfig::Opus(opus.clone()),
+        frames,
+    };
+    let file = mp4::write(&clip(&sps720, 12, 5, false), Some(&audio))
+        .unwrap_or_else(|e| panic!("write Opus seed: {e}"));
+    out.put("mp4_read", "720-opus", &file);
+    out.put("opus_config", "dops-mono", &opus.to_bytes());
+    for (name, packet) in [
+        ("celt-20ms", &[31 << 3, 1][..]),
+        ("silk-60ms-two", &[(3 << 3) | 1]),
+        ("code3", &[(16 << 3) | 3, 8]),
+    ] {
+        out.put("opus_config", name, packet);
     }
 }
 
@@ -524,7 +594,10 @@ fn index_rows(out: &mut Out) {
         signing: DeviceSigningKey::from_seed(&[0x61; 32]),
         hpke: HpkeSecretKey::from_bytes(&[0x61; 32]),
     });
-    for (n, plain) in [&b""[..], b"event details", &[0xab; 3000]].iter().enumerate() {
+    for (n, plain) in [&b""[..], b"event details", &[0xab; 3000]]
+        .iter()
+        .enumerate()
+    {
         let row = format!("event{n}").into_bytes();
         let mut seed = vec![row.len() as u8];
         seed.extend_from_slice(&row);

@@ -3,9 +3,9 @@
 //! frames and picture NAL units.
 #![no_main]
 
+use keyhole_core_fuzz::pictures;
 use keyhole_media::h264::{self, nal, nal_type};
 use keyhole_media::mp4::{self, Mp4Error};
-use keyhole_core_fuzz::pictures;
 use libfuzzer_sys::fuzz_target;
 
 const FRAME_TICKS: u64 = 3000;
@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 
-    let Ok(file) = mp4::write(&aus) else {
+    let Ok(file) = mp4::write(&aus, None) else {
         return;
     };
     match mp4::read(&file) {

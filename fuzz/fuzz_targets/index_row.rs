@@ -22,6 +22,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(plain) = key.open(row, sealed) {
         let mut nonce = [0u8; ROW_NONCE_LEN];
         nonce.copy_from_slice(&sealed[..ROW_NONCE_LEN]);
-        assert_eq!(key.seal_with_nonce(row, &plain, nonce), sealed, "not canonical");
+        assert_eq!(
+            key.seal_with_nonce(row, &plain, nonce),
+            sealed,
+            "not canonical"
+        );
     }
 });

@@ -18,7 +18,11 @@ fuzz_target!(|data: &[u8]| {
     let Ok(store) = KeyStore::decode(data) else {
         return;
     };
-    assert_eq!(store.encode(), data, "key store does not re-encode to its bytes");
+    assert_eq!(
+        store.encode(),
+        data,
+        "key store does not re-encode to its bytes"
+    );
     let (memory_kib, iterations) = (be32(data, PARAMS_AT), be32(data, PARAMS_AT + 4));
     if memory_kib <= 64 && iterations <= 4 {
         match store.open(KEY_STORE_PASSPHRASE) {

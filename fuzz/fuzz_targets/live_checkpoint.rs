@@ -12,11 +12,14 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let key = camera();
     let (prefix, _) = live_session(&key);
-    let header = keyhole_core::envelope::Header::decode(&prefix[..keyhole_core::envelope::PREFIX_LEN])
-        .expect("the fixture session's header");
+    let header =
+        keyhole_core::envelope::Header::decode(&prefix[..keyhole_core::envelope::PREFIX_LEN])
+            .expect("the fixture session's header");
     let session: ObjectId = header.object_id;
     if let Ok(checkpoint) = Checkpoint::verify(data, &CAMERA_ID, &session, &key.public()) {
-        let again = checkpoint.sign(&key).expect("a verified checkpoint is well formed");
+        let again = checkpoint
+            .sign(&key)
+            .expect("a verified checkpoint is well formed");
         assert_eq!(again, data, "not canonical");
     }
     let mut check = LiveCheck::new(&header, key.public(), [7; 16]);

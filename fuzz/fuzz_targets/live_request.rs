@@ -12,9 +12,14 @@ fuzz_target!(|data: &[u8]| {
     };
     assert_eq!(request.encode(), data, "not canonical");
     let challenge = LiveChallenge::from_secret(&[0x3c; 32]);
-    let genuine =
-        LiveRequest::make(&CAMERA_ID, 1, &challenge.public(), &viewing(), request.nonce)
-            .expect("the fixture challenge is usable");
+    let genuine = LiveRequest::make(
+        &CAMERA_ID,
+        1,
+        &challenge.public(),
+        &viewing(),
+        request.nonce,
+    )
+    .expect("the fixture challenge is usable");
     let taken = challenge.verify(&CAMERA_ID, 1, &viewing().public(), &request);
     assert_eq!(taken, request == genuine, "only the genuine proof is taken");
 });

@@ -5,8 +5,8 @@
 //! same, whether fed at once or in two pieces.
 #![no_main]
 
-use keyhole_wire::peer::PeerMessage;
 use keyhole_wire::announce::{Reader, Stored};
+use keyhole_wire::peer::PeerMessage;
 use keyhole_wire::{batch, range};
 use libfuzzer_sys::fuzz_target;
 
@@ -20,7 +20,11 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(events) = Reader::new().feed(data) {
         let again: String = events.iter().map(|m| m.encode()).collect();
-        assert_eq!(Reader::new().feed(again.as_bytes()), Ok(events), "events re-read");
+        assert_eq!(
+            Reader::new().feed(again.as_bytes()),
+            Ok(events),
+            "events re-read"
+        );
         let cut = data.len() / 2;
         let mut reader = Reader::new();
         let mut pieces = reader.feed(&data[..cut]).expect("a prefix reads");

@@ -17,6 +17,7 @@ mod live;
 mod playback;
 mod press;
 mod seal;
+mod sound;
 mod stats;
 mod wire;
 mod world;
@@ -43,6 +44,8 @@ enum Section {
     History,
     /// A doorbell press to the event opened on the owner's device, against polling.
     Press,
+    /// A clip's CPU time and bytes with sound, against its pictures alone.
+    Sound,
 }
 
 impl Section {
@@ -56,6 +59,7 @@ impl Section {
             Self::Listing => "Listing among 1,000,000 clips",
             Self::History => "Browsing a camera's history",
             Self::Press => "From a doorbell press to the owner's device",
+            Self::Sound => "Sound: what it costs a camera",
         }
     }
 }
@@ -88,6 +92,7 @@ async fn section(s: Section, quick: bool, year: bool) -> anyhow::Result<String> 
         Section::Listing => listing::run(quick).await,
         Section::History => history::run(quick, year).await,
         Section::Press => press::run(quick).await,
+        Section::Sound => tokio::task::spawn_blocking(move || sound::run(quick)).await?,
     }
 }
 

@@ -106,6 +106,7 @@ async fn profile_run(
             fps: 15,
             visit_every_s: None,
             marker: None,
+            sound: true,
         },
         ..Config::default()
     };

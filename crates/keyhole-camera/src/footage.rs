@@ -1,7 +1,8 @@
-//! Where a clip's pictures wait between capture and sealing. A [`ClipFile`] keeps them on disk
-//! as MP4 samples, with only their times and sizes in memory, so a minute of 1080p video costs
-//! kilobytes of memory rather than tens of megabytes; the MP4 file is its [`mp4::head`]
-//! followed by the samples, streamed into the sealer. A `Vec` keeps them in memory (tests).
+//! Where a clip's pictures and sound wait between capture and sealing. A [`ClipFile`] keeps them
+//! on disk as MP4 samples, in the order they came, with only their times and sizes in memory, so
+//! a minute of 1080p video costs kilobytes of memory rather than tens of megabytes; the MP4 file
+//! is its [`mp4::head`] followed by the samples, streamed into the sealer. A `Vec` keeps the
+//! pictures in memory (tests of cutting).
 //!
 //! Plaintext video never rests on the camera's storage, where a stolen camera's flash would
 //! keep it after deletion: each sample is encrypted with a [`ScratchKey`] drawn for the clip and
@@ -15,22 +16,30 @@ use keyhole_core::ObjectId;
 use keyhole_core::envelope::Suite;
 use keyhole_core::scratch::{ScratchKey, TAG_LEN};
 use keyhole_media::AccessUnit;
+use keyhole_media::audio::AudioConfig;
 use keyhole_media::h264::nal;
-use keyhole_media::mp4::{self, Mp4Error, Sample};
+use keyhole_media::mp4::{self, Mp4Error, Sample, TrackKind};
 use rand_core::OsRng;
+use std::sync::Arc;
 
+use crate::sound::Sound;
 use crate::store::StoreError;
 
-/// What holds a clip's pictures while it is recorded.
+/// What holds a clip's pictures and sound while it is recorded.
 pub trait Footage {
     /// Adds the next picture.
     fn append(&mut self, au: &AccessUnit);
+    /// Adds the next frame of sound, which starts no earlier than the clip's first picture.
+    fn append_sound(&mut self, sound: &Sound);
 }
 
+/// Pictures only: sound is not kept.
 impl Footage for Vec<AccessUnit> {
     fn append(&mut self, au: &AccessUnit) {
         self.push(au.clone());
     }
+
+    fn append_sound(&mut self, _: &Sound) {}
 }
 
 /// Why a clip could not be turned into MP4.
@@ -65,6 +74,8 @@ pub struct ClipFile {
     samples: Vec<Sample>,
     sps: Option<Vec<u8>>,
     pps: Option<Vec<u8>>,
+    /// The sound's configuration: that of its first frame (a clip keeps one sound stream).
+    sound: Option<Arc<AudioConfig>>,
     buf: Vec<u8>,
 }
 
@@ -88,6 +99,7 @@ impl ClipFile {
             samples: Vec::new(),
             sps: None,
             pps: None,
+            sound: None,
             buf: Vec::new(),
         }
     }
@@ -130,7 +142,7 @@ impl ClipFile {
         }
         let sps = self.sps.ok_or(Mp4Error::MissingParameterSet("sequence"))?;
         let pps = self.pps.ok_or(Mp4Error::MissingParameterSet("picture"))?;
-        let head = mp4::head(&self.samples, &sps, &pps)?;
+        let head = mp4::head(&self.samples, &sps, &pps, self.sound.as_deref())?;
         Ok(FinishedClip {
             path: self.path,
             key: self.key,
@@ -144,9 +156,9 @@ impl ClipFile {
 
 impl Footage for ClipFile {
     fn append(&mut self, au: &AccessUnit) {
-        let Ok(writer) = &mut self.writer else {
+        if self.writer.is_err() {
             return;
-        };
+        }
         if self.sps.is_none() {
             self.sps = au.find(nal::SPS).map(<[u8]>::to_vec);
         }
@@ -154,20 +166,39 @@ impl Footage for ClipFile {
             self.pps = au.find(nal::PPS).map(<[u8]>::to_vec);
         }
         self.buf.clear();
+        let sample = mp4::append_sample(au, &mut self.buf).and_then(|_| Sample::video(au));
+        self.write(sample);
+    }
+
+    fn append_sound(&mut self, sound: &Sound) {
+        let config = self.sound.get_or_insert_with(|| sound.config.clone());
+        // A source whose sound changes mid-clip: the rest waits for the next clip.
+        if *config != sound.config {
+            return;
+        }
+        self.buf.clear();
+        self.buf.extend_from_slice(&sound.frame.data);
+        let sample = Sample::audio(&sound.frame, &sound.config);
+        self.write(sample);
+    }
+}
+
+impl ClipFile {
+    /// Seals the sample in `buf` as number `samples.len()` and writes it; a failure is kept
+    /// for [`ClipFile::finish`].
+    fn write(&mut self, sample: Result<Sample, Mp4Error>) {
+        let Ok(writer) = &mut self.writer else {
+            return;
+        };
         let index = self.samples.len();
-        let written = mp4::append_sample(au, &mut self.buf)
+        let written = sample
             .map_err(|e| std::io::Error::other(e.to_string()))
-            .and_then(|size| {
+            .and_then(|sample| {
                 self.key.seal(index as u64, &mut self.buf);
-                writer.write_all(&self.buf).map(|()| size)
+                writer.write_all(&self.buf).map(|()| sample)
             });
         match written {
-            Ok(size) => self.samples.push(Sample {
-                dts: au.dts,
-                pts_offset: au.pts_offset,
-                keyframe: au.keyframe,
-                size,
-            }),
+            Ok(sample) => self.samples.push(sample),
             Err(e) => self.writer = Err(Some(e)),
         }
     }
@@ -186,7 +217,7 @@ pub struct FinishedClip {
 }
 
 impl FinishedClip {
-    /// The pictures' times, sizes and kinds, in decode order.
+    /// The samples' tracks, times, sizes and kinds, in the order they were recorded.
     #[must_use]
     pub fn samples(&self) -> &[Sample] {
         &self.samples
@@ -212,8 +243,8 @@ impl FinishedClip {
         })
     }
 
-    /// The pictures from number `from` on, read back from disk, each key frame preceded by the
-    /// parameter sets. Reading stops at the first failure.
+    /// The pictures from sample number `from` on, read back from disk, each key frame preceded
+    /// by the parameter sets; sound is passed over. Reading stops at the first failure.
     ///
     /// # Errors
     /// The clip file could not be opened or read.
@@ -234,10 +265,15 @@ impl FinishedClip {
                 source,
             })?;
         let mut index = from;
-        Ok(self.samples.iter().skip(from).map_while(move |sample| {
-            let mut bytes = Vec::new();
-            self.read_sample(&mut file, index, &mut bytes).ok()?;
+        let samples = self.samples.iter().skip(from).map_while(move |sample| {
+            let at = index;
             index += 1;
+            if sample.track == TrackKind::Audio {
+                let skip = i64::from(sample.size) + TAG_LEN as i64;
+                return file.seek_relative(skip).ok().map(|()| None);
+            }
+            let mut bytes = Vec::new();
+            self.read_sample(&mut file, at, &mut bytes).ok()?;
             let mut nals = Vec::new();
             if sample.keyframe {
                 nals.extend([self.sps.clone(), self.pps.clone()]);
@@ -251,8 +287,9 @@ impl FinishedClip {
             let mut au = AccessUnit::new(sample.dts, nals);
             au.pts_offset = sample.pts_offset;
             au.keyframe = sample.keyframe;
-            Some(au)
-        }))
+            Some(Some(au))
+        });
+        Ok(samples.flatten())
     }
 
     /// Reads and decrypts sample `index` from `file`, positioned at it, into `buf`.
@@ -350,7 +387,7 @@ mod tests {
         );
         let mut video = Vec::new();
         finished.mp4().unwrap().read_to_end(&mut video).unwrap();
-        assert_eq!(video, mp4::write(&aus).unwrap());
+        assert_eq!(video, mp4::write(&aus, None).unwrap());
         assert_eq!(finished.mp4_len(), video.len() as u64);
         let back: Vec<AccessUnit> = finished.pictures(10).unwrap().collect();
         assert_eq!(back, aus[10..]);

@@ -13,6 +13,7 @@ pub mod recorder;
 pub mod rtsp;
 pub mod run;
 pub mod segmenter;
+pub mod sound;
 pub mod source;
 pub mod spool;
 pub mod store;

@@ -14,6 +14,7 @@ use keyhole_media::{AccessUnit, TIMESCALE};
 use rand_core::OsRng;
 
 use crate::footage::Footage;
+use crate::sound::Sound;
 
 /// Clip timing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,12 +120,14 @@ impl<F> Recording<F> {
     }
 }
 
-/// The clip cutter. The pre-roll ring is always in memory (it is short); a clip's pictures go
-/// to footage made by `new_footage` as they arrive.
+/// The clip cutter. The pre-roll ring is always in memory (it is short); a clip's pictures and
+/// sound go to footage made by `new_footage` as they arrive.
 pub struct Recorder<F> {
     timing: ClipTiming,
     new_footage: Box<dyn FnMut() -> F + Send>,
     ring: VecDeque<AccessUnit>,
+    /// The sound since the ring's first picture.
+    ring_sound: VecDeque<Sound>,
     recording: Option<Recording<F>>,
     quiet_until: u64,
     pending: Option<EventKind>,
@@ -157,6 +160,7 @@ impl<F: Footage> Recorder<F> {
             timing,
             new_footage: Box::new(new_footage),
             ring: VecDeque::new(),
+            ring_sound: VecDeque::new(),
             recording: None,
             quiet_until: 0,
             pending: None,
@@ -216,6 +220,9 @@ impl<F: Footage> Recorder<F> {
             for au in &self.ring {
                 footage.append(au);
             }
+            for sound in &self.ring_sound {
+                footage.append_sound(sound);
+            }
             self.recording = Some(Recording {
                 object_id: ObjectId::random(&mut OsRng),
                 kind,
@@ -228,6 +235,24 @@ impl<F: Footage> Recorder<F> {
             });
         }
         finished
+    }
+
+    /// Takes the next frame of sound: into the clip being recorded, and into the pre-roll
+    /// while there is one. Sound from before the clip's (or the ring's) first picture is left
+    /// out: a clip starts with its key frame.
+    pub fn push_sound(&mut self, sound: Sound) {
+        if let Some(rec) = &mut self.recording
+            && sound.frame.pts >= rec.starts_at
+        {
+            rec.footage.append_sound(&sound);
+        }
+        if self
+            .ring
+            .front()
+            .is_some_and(|first| sound.frame.pts >= first.dts)
+        {
+            self.ring_sound.push_back(sound);
+        }
     }
 
     /// The clip being recorded, if any.
@@ -261,6 +286,7 @@ impl<F: Footage> Recorder<F> {
     /// Forgets the pre-roll (a battery camera going back to sleep has no video until woken).
     pub fn forget(&mut self) {
         self.ring.clear();
+        self.ring_sound.clear();
     }
 
     /// Ends the clip being recorded, if any (the camera is stopping).
@@ -284,6 +310,15 @@ impl<F: Footage> Recorder<F> {
                 break;
             }
             self.ring.drain(..=next_key);
+        }
+        if let Some(first) = self.ring.front() {
+            while self
+                .ring_sound
+                .front()
+                .is_some_and(|s| s.frame.pts < first.dts)
+            {
+                self.ring_sound.pop_front();
+            }
         }
     }
 }

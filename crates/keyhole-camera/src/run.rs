@@ -22,9 +22,11 @@ use crate::config::{Config, Profile, RecordMode};
 use crate::footage::{ClipFile, FinishedClip};
 use crate::recorder::{Clip, Recorder, announced_at_once};
 use crate::segmenter::{Mark, Output, Segment, Segmenter};
+use crate::sound::{Media, Sound};
 use crate::source::{self, Health, SourceError};
 use crate::video::decode::{FrameDecoder, thumbnail_jpeg};
 use crate::video::motion::MotionDetector;
+use keyhole_media::mp4::TrackKind;
 
 /// Why the camera stopped.
 #[derive(Debug, thiserror::Error)]
@@ -179,6 +181,14 @@ impl Capture {
         match self {
             Self::Events(r) => r.set_thumbnail(jpeg),
             Self::Continuous(s) => s.set_thumbnail(jpeg),
+        }
+    }
+
+    /// Takes a frame of sound.
+    fn push_sound(&mut self, sound: Sound) {
+        match self {
+            Self::Events(r) => r.push_sound(sound),
+            Self::Continuous(s) => s.push_sound(&sound),
         }
     }
 
@@ -419,8 +429,17 @@ pub async fn run(
                     }
                 }
             }
-            au = source.pictures.recv() => {
-                let Some(au) = au else { break };
+            media = source.media.recv() => {
+                let au = match media {
+                    None => break,
+                    Some(Media::Picture(au)) => au,
+                    Some(Media::Sound(sound)) => {
+                        if awake {
+                            capture.push_sound(sound);
+                        }
+                        continue;
+                    }
+                };
                 anchor.get_or_insert((au.dts, crate::now()));
                 if let Some(viewer) = live_feed
                     .lock()
@@ -494,12 +513,18 @@ pub async fn run(
             }
         }
     }
+    // The sound of the last picture is sent right after it: keep what is already queued.
+    while let Ok(Media::Sound(sound)) = source.media.try_recv() {
+        if awake {
+            capture.push_sound(sound);
+        }
+    }
     for work in capture.finish(wall(anchor)) {
         cut_tx.send(work).await.ok();
     }
     drop(cut_tx);
     // Closing the channel stops a source thread at its next picture.
-    drop(source.pictures);
+    drop(source.media);
     let sealed = match sealer_ended {
         Some(ended) => ended,
         None => sealer.await.unwrap_or(Ok(())),
@@ -705,7 +730,7 @@ fn clip_thumbnail(video: &FinishedClip, at: u64) -> Vec<u8> {
     let from = video
         .samples()
         .iter()
-        .rposition(|s| s.keyframe && s.dts <= at)
+        .rposition(|s| s.track == TrackKind::Video && s.keyframe && s.dts <= at)
         .unwrap_or(0);
     video
         .pictures(from)

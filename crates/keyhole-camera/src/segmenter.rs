@@ -13,6 +13,7 @@ use keyhole_media::{AccessUnit, TIMESCALE};
 
 use crate::footage::Footage;
 use crate::recorder::ClipTiming;
+use crate::sound::Sound;
 
 fn ticks(ms: u32) -> u64 {
     u64::from(ms) * u64::from(TIMESCALE) / 1000
@@ -191,6 +192,16 @@ impl<F: Footage> Segmenter<F> {
             self.since_key.push(au);
         }
         out
+    }
+
+    /// Takes the next frame of sound, into the segment being recorded. Sound from before the
+    /// segment's first picture (a frame that arrived after the cut) is left out.
+    pub fn push_sound(&mut self, sound: &Sound) {
+        if let Some(segment) = &mut self.current
+            && sound.frame.pts >= segment.starts_at
+        {
+            segment.footage.append_sound(sound);
+        }
     }
 
     /// The segment being recorded, if any.

@@ -1,6 +1,7 @@
-//! Where video comes from: the built-in synthetic camera, a file (MP4 or Annex B H.264), or an
-//! RTSP camera. Each source runs on its own and sends access units, paced in real time, into a
-//! channel; a full channel drops pictures rather than stall the source.
+//! Where video and sound come from: the built-in synthetic camera, a file (MP4 with its sound,
+//! or Annex B H.264), or an RTSP camera. Each source runs on its own and sends pictures and
+//! sound frames ([`Media`]), paced in real time, into a channel; a full channel drops them
+//! rather than stall the source.
 //!
 //! A camera on the network reboots, a Wi-Fi link drops, an encoder program crashes: an RTSP or
 //! command source that fails or ends is connected again, with a growing wait between tries
@@ -14,7 +15,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use keyhole_core::Timestamp;
-use keyhole_media::{AccessUnit, TIMESCALE, h264, mp4};
+use keyhole_media::{TIMESCALE, h264, mp4};
+
+use crate::sound::{Media, OpusEncoder, Sound, Tone};
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 
@@ -44,6 +47,10 @@ pub enum SourceConfig {
         /// search the server for the video's plaintext; none when absent.
         #[serde(default)]
         marker: Option<String>,
+        /// Sound: a low hum, and a chime while a visitor walks through, encoded as Opus at
+        /// 16 kHz (on by default).
+        #[serde(default = "default_sound")]
+        sound: bool,
     },
     /// A video file, played in real time.
     File {
@@ -83,6 +90,9 @@ fn default_height() -> u32 {
 fn default_fps() -> u32 {
     15
 }
+fn default_sound() -> bool {
+    true
+}
 
 impl Default for SourceConfig {
     fn default() -> Self {
@@ -92,6 +102,7 @@ impl Default for SourceConfig {
             fps: default_fps(),
             visit_every_s: None,
             marker: None,
+            sound: default_sound(),
         }
     }
 }
@@ -103,6 +114,9 @@ pub enum SourceError {
     /// Encoding or decoding failed.
     #[error(transparent)]
     Video(#[from] VideoError),
+    /// Encoding sound failed.
+    #[error(transparent)]
+    Sound(#[from] crate::sound::SoundError),
     /// The file could not be read or is not video we understand.
     #[error("{0}")]
     File(String),
@@ -114,11 +128,11 @@ pub enum SourceError {
     Rtsp(String),
 }
 
-/// A running source: its pictures, and a switch for the synthetic scene's visitor.
+/// A running source: its pictures and sound, and a switch for the synthetic scene's visitor.
 #[derive(Debug)]
 pub struct RunningSource {
-    /// Pictures, in order; closed when the source ends (a file without `loop`).
-    pub pictures: mpsc::Receiver<AccessUnit>,
+    /// Pictures and sound, in order; closed when the source ends (a file without `loop`).
+    pub media: mpsc::Receiver<Media>,
     /// Sets the synthetic camera's visitor walking (ignored by other sources).
     pub visitor: Arc<AtomicBool>,
     /// Asks for a key frame next, as a battery camera's sensor gives when it powers up on a
@@ -155,7 +169,7 @@ const RETRY_MAX: Duration = Duration::from_secs(60);
 /// # Errors
 /// A source that cannot start (a missing file, a bad picture size).
 pub fn start(config: &SourceConfig) -> Result<RunningSource, SourceError> {
-    let (tx, pictures) = mpsc::channel(256);
+    let (tx, media) = mpsc::channel(256);
     let visitor = Arc::new(AtomicBool::new(false));
     let wake = Arc::new(AtomicBool::new(false));
     let (health_tx, health) = watch::channel(Health::Delivering);
@@ -166,7 +180,13 @@ pub fn start(config: &SourceConfig) -> Result<RunningSource, SourceError> {
             fps,
             visit_every_s,
             marker,
+            sound,
         } => {
+            let sound = if sound {
+                Some(OpusEncoder::new(SYNTHETIC_SOUND_RATE, 24_000)?)
+            } else {
+                None
+            };
             let mut camera = SyntheticCamera::new(SyntheticSettings {
                 width,
                 height,
@@ -178,12 +198,12 @@ pub fn start(config: &SourceConfig) -> Result<RunningSource, SourceError> {
             }
             let (visitor, wake) = (visitor.clone(), wake.clone());
             tokio::task::spawn_blocking(move || {
-                synthetic(camera, visit_every_s, &visitor, &wake, &tx)
+                synthetic(camera, sound, visit_every_s, &visitor, &wake, &tx)
             })
         }
         SourceConfig::File { path, fps, repeat } => {
-            let pictures = read_file(&path, fps)?;
-            tokio::task::spawn_blocking(move || play(&pictures, repeat, &tx))
+            let media = read_file(&path, fps)?;
+            tokio::task::spawn_blocking(move || play(&media, repeat, &tx))
         }
         SourceConfig::Command { command, fps } => {
             tokio::spawn(supervise(tx, health_tx, move |tx| {
@@ -201,7 +221,7 @@ pub fn start(config: &SourceConfig) -> Result<RunningSource, SourceError> {
         })),
     };
     Ok(RunningSource {
-        pictures,
+        media,
         visitor,
         wake,
         health,
@@ -212,15 +232,15 @@ pub fn start(config: &SourceConfig) -> Result<RunningSource, SourceError> {
 /// Runs `connect` (one session of a source, sending into the sender it is given) again and
 /// again for as long as `tx` has a receiver: when a session fails or ends, `health` says the
 /// source is lost, and the next try comes after a wait that doubles from [`RETRY_MIN`] to
-/// [`RETRY_MAX`] (back to the least once pictures flow again). Pictures of every session go on
-/// from the clock of the one before, plus the time it was lost.
+/// [`RETRY_MAX`] (back to the least once pictures flow again). Pictures and sound of every
+/// session go on from the clock of the one before, plus the time it was lost.
 async fn supervise<F, S>(
-    tx: mpsc::Sender<AccessUnit>,
+    tx: mpsc::Sender<Media>,
     health: watch::Sender<Health>,
     mut connect: F,
 ) -> Result<(), SourceError>
 where
-    F: FnMut(mpsc::Sender<AccessUnit>) -> S,
+    F: FnMut(mpsc::Sender<Media>) -> S,
     S: std::future::Future<Output = Result<(), SourceError>> + Send + 'static,
 {
     let mut retry = RETRY_MIN;
@@ -228,10 +248,10 @@ where
     let mut last: Option<u64> = None;
     let mut lost_at: Option<Instant> = None;
     loop {
-        let (session_tx, mut session) = mpsc::channel::<AccessUnit>(256);
+        let (session_tx, mut session) = mpsc::channel::<Media>(256);
         let running = tokio::spawn(connect(session_tx));
         let mut base: Option<(u64, u64)> = None;
-        while let Some(mut au) = session.recv().await {
+        while let Some(mut media) = session.recv().await {
             let (first, start) = *base.get_or_insert_with(|| {
                 let gap = lost_at.map_or(0, |t| {
                     u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)
@@ -240,15 +260,16 @@ where
                 });
                 // One picture's worth after the last at least, so times never repeat.
                 let start = last.map_or(0, |l| l + gap.max(u64::from(TIMESCALE / 15)));
-                (au.dts, start)
+                (media.time(), start)
             });
-            au.dts = start + au.dts.saturating_sub(first);
-            last = Some(au.dts);
+            let time = start + media.time().saturating_sub(first);
+            media.set_time(time);
+            last = Some(last.map_or(time, |l| l.max(time)));
             if lost_at.take().is_some() {
                 retry = RETRY_MIN;
                 health.send_replace(Health::Delivering);
             }
-            if !send(&tx, au) {
+            if !send(&tx, media) {
                 running.abort();
                 return Ok(());
             }
@@ -280,33 +301,55 @@ where
     }
 }
 
-/// Sends `au` unless the receiver is gone (then the source stops); drops it when the receiver
-/// is behind.
-fn send(tx: &mpsc::Sender<AccessUnit>, au: AccessUnit) -> bool {
-    !matches!(tx.try_send(au), Err(mpsc::error::TrySendError::Closed(_)))
+/// Sends `media` unless the receiver is gone (then the source stops); drops it when the
+/// receiver is behind.
+fn send(tx: &mpsc::Sender<Media>, media: Media) -> bool {
+    !matches!(
+        tx.try_send(media),
+        Err(mpsc::error::TrySendError::Closed(_))
+    )
 }
+
+/// The synthetic camera's sound rate: wideband, as doorbells record speech.
+const SYNTHETIC_SOUND_RATE: u32 = 16_000;
 
 fn synthetic(
     mut camera: SyntheticCamera,
+    mut sound: Option<OpusEncoder>,
     visit_every_s: Option<u32>,
     visitor: &AtomicBool,
     wake: &AtomicBool,
-    tx: &mpsc::Sender<AccessUnit>,
+    tx: &mpsc::Sender<Media>,
 ) -> Result<(), SourceError> {
     let fps = u64::from(camera.settings().fps);
+    let mut tone = Tone::default();
+    let rate = u64::from(SYNTHETIC_SOUND_RATE);
     let start = Instant::now();
     for frame in 0u64.. {
         let scheduled = visit_every_s.is_some_and(|every| {
             let second = frame / fps;
             every > 0 && second % u64::from(every) >= u64::from(every.saturating_sub(3))
         });
-        camera.set_motion(scheduled || visitor.load(Ordering::Relaxed));
+        let visiting = scheduled || visitor.load(Ordering::Relaxed);
+        camera.set_motion(visiting);
         if wake.swap(false, Ordering::Relaxed) {
             camera.force_key_frame();
         }
         let au = camera.next_frame()?;
-        if !send(tx, au) {
+        let at = au.dts;
+        if !send(tx, Media::Picture(au)) {
             break;
+        }
+        // The sound heard while this picture shows, sent right after it: a 20 ms packet is
+        // sent once all its samples are made.
+        if let Some(encoder) = &mut sound {
+            let samples =
+                usize::try_from((frame + 1) * rate / fps - frame * rate / fps).unwrap_or(0);
+            for packet in encoder.push(at, &tone.next(samples, SYNTHETIC_SOUND_RATE, visiting))? {
+                if !send(tx, Media::Sound(packet)) {
+                    return Ok(());
+                }
+            }
         }
         pace(start, (frame + 1) * 1_000_000 / fps);
     }
@@ -321,23 +364,27 @@ fn pace(start: Instant, due_us: u64) {
     }
 }
 
-/// Reads a whole video file into access units.
+/// Reads a whole video file into pictures and, from an MP4 file with an AAC or Opus track,
+/// sound, in time order.
 ///
 /// # Errors
 /// A file that cannot be read, or holds no H.264 we can use.
-pub fn read_file(path: &std::path::Path, fps: u32) -> Result<Vec<AccessUnit>, SourceError> {
+pub fn read_file(path: &std::path::Path, fps: u32) -> Result<Vec<Media>, SourceError> {
     let bytes =
         std::fs::read(path).map_err(|e| SourceError::File(format!("{}: {e}", path.display())))?;
-    let pictures = if path
+    let (pictures, audio) = if path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("mp4"))
     {
-        mp4::read(&bytes)
-            .map_err(|e| SourceError::File(format!("{}: {e}", path.display())))?
-            .access_units
+        let movie =
+            mp4::read(&bytes).map_err(|e| SourceError::File(format!("{}: {e}", path.display())))?;
+        (movie.access_units, movie.audio)
     } else {
         let ticks = u64::from(TIMESCALE / fps.clamp(1, 120));
-        h264::group_access_units(h264::split_annex_b(&bytes), ticks)
+        (
+            h264::group_access_units(h264::split_annex_b(&bytes), ticks),
+            None,
+        )
     };
     if !pictures.iter().any(|a| a.keyframe) {
         return Err(SourceError::File(format!(
@@ -345,7 +392,19 @@ pub fn read_file(path: &std::path::Path, fps: u32) -> Result<Vec<AccessUnit>, So
             path.display()
         )));
     }
-    Ok(pictures)
+    let mut media: Vec<Media> = pictures.into_iter().map(Media::Picture).collect();
+    if let Some(audio) = audio {
+        let config = Arc::new(audio.config);
+        media.extend(audio.frames.into_iter().map(|frame| {
+            Media::Sound(Sound {
+                config: config.clone(),
+                frame,
+            })
+        }));
+        // Stable: a picture stays before the sound that starts with it.
+        media.sort_by_key(Media::time);
+    }
+    Ok(media)
 }
 
 fn spawn_command(command: &[String]) -> Result<std::process::Child, SourceError> {
@@ -364,7 +423,7 @@ fn spawn_command(command: &[String]) -> Result<std::process::Child, SourceError>
 fn read_command(
     mut child: std::process::Child,
     fps: u32,
-    tx: &mpsc::Sender<AccessUnit>,
+    tx: &mpsc::Sender<Media>,
 ) -> Result<(), SourceError> {
     use std::io::Read;
     let mut stdout = child
@@ -379,7 +438,11 @@ fn read_command(
             Ok(n) => n,
             Err(e) => break Err(SourceError::Command(format!("reading its output: {e}"))),
         };
-        if !reader.push(&buf[..n]).into_iter().all(|au| send(tx, au)) {
+        if !reader
+            .push(&buf[..n])
+            .into_iter()
+            .all(|au| send(tx, Media::Picture(au)))
+        {
             break Ok(());
         }
     };
@@ -388,25 +451,33 @@ fn read_command(
     outcome
 }
 
-fn play(
-    pictures: &[AccessUnit],
-    repeat: bool,
-    tx: &mpsc::Sender<AccessUnit>,
-) -> Result<(), SourceError> {
-    let first = pictures.first().map_or(0, |a| a.dts);
-    let last = pictures.last().map_or(0, |a| a.dts);
-    let step = pictures
+/// Plays `media` (in time order) in real time, again and again with `repeat`, each round
+/// lasting from the first picture to one picture after the last.
+fn play(media: &[Media], repeat: bool, tx: &mpsc::Sender<Media>) -> Result<(), SourceError> {
+    let times: Vec<u64> = media
+        .iter()
+        .filter(|m| matches!(m, Media::Picture(_)))
+        .map(Media::time)
+        .collect();
+    let first = media.first().map_or(0, Media::time);
+    let last = times.last().copied().unwrap_or(first);
+    let step = times
         .get(1)
-        .map_or(u64::from(TIMESCALE / 15), |a| a.dts.saturating_sub(first))
+        .map_or(u64::from(TIMESCALE / 15), |t| t.saturating_sub(first))
         .max(1);
     let length = last - first + step;
     let start = Instant::now();
     for round in 0u64.. {
-        for au in pictures {
-            let mut au = au.clone();
-            au.dts = au.dts - first + round * length;
-            pace(start, au.dts * 1_000_000 / u64::from(TIMESCALE));
-            if !send(tx, au) {
+        for item in media {
+            let mut item = item.clone();
+            let time = item.time() - first + round * length;
+            // Sound past the round's last picture would overlap the next round's.
+            if time >= (round + 1) * length {
+                continue;
+            }
+            item.set_time(time);
+            pace(start, time * 1_000_000 / u64::from(TIMESCALE));
+            if !send(tx, item) {
                 return Ok(());
             }
         }

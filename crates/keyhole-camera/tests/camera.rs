@@ -117,6 +117,18 @@ fn clips(objects: &[(ObjectKind, Vec<u8>)]) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Checks a decrypted clip: a valid MP4 that ffprobe decodes frame for frame, with the
+/// synthetic camera's sound (Opus) in step with the pictures.
+fn check_clip_with_sound(dir: &Path, clip: &[u8], size: (u32, u32)) -> Vec<AccessUnit> {
+    let pictures = check_clip(dir, clip, size);
+    let path = dir.join(format!("clip-{}.mp4", clip.len()));
+    if let Some(codec) = keyhole_testkit::assert_sound_in_step(&path, 1.0 / 15.0) {
+        assert_eq!(codec, "opus");
+    }
+    assert!(mp4::read(clip).unwrap().audio.is_some());
+    pictures
+}
+
 /// Checks a decrypted clip: a valid MP4 that ffprobe decodes frame for frame.
 fn check_clip(dir: &Path, clip: &[u8], size: (u32, u32)) -> Vec<AccessUnit> {
     let video = mp4::read(clip).unwrap();
@@ -229,7 +241,7 @@ async fn synthetic_camera_seals_motion_and_doorbell_events_that_play() {
         events[1].duration_ms
     );
     for clip in clips(&objects) {
-        let frames = check_clip(dir.path(), &clip, (320, 240));
+        let frames = check_clip_with_sound(dir.path(), &clip, (320, 240));
         assert!(frames.len() >= 15, "{} frames", frames.len());
     }
 
@@ -291,7 +303,11 @@ async fn file_sources_on_a_battery_camera_give_clips_of_exactly_the_captured_fra
     let source = synthetic_stream(60);
     let annex_b: Vec<u8> = source.iter().flat_map(AccessUnit::to_annex_b).collect();
     std::fs::write(dir.path().join("door.h264"), &annex_b).unwrap();
-    std::fs::write(dir.path().join("door.mp4"), mp4::write(&source).unwrap()).unwrap();
+    std::fs::write(
+        dir.path().join("door.mp4"),
+        mp4::write(&source, None).unwrap(),
+    )
+    .unwrap();
 
     for file in ["door.h264", "door.mp4"] {
         let cam_dir = dir.path().join(file.replace('.', "-"));
@@ -329,6 +345,78 @@ async fn file_sources_on_a_battery_camera_give_clips_of_exactly_the_captured_fra
         assert!(
             is_run_of(&frames, &source),
             "{file}: the clip holds exactly the captured pictures"
+        );
+    }
+    server.stop().await;
+}
+
+/// An MP4 file with AAC sound, as ffmpeg makes it: four seconds of a test picture and a tone.
+/// `None` without ffmpeg (outside CI).
+fn ffmpeg_movie_with_aac(path: &Path) -> Option<()> {
+    let made = Command::new("ffmpeg")
+        .args(["-nostdin", "-y", "-v", "error", "-f", "lavfi", "-i"])
+        .arg("testsrc=duration=4:size=320x240:rate=15")
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=16000:duration=4",
+        ])
+        .args([
+            "-c:v", "libx264", "-g", "15", "-bf", "0", "-c:a", "aac", "-ac", "1",
+        ])
+        .arg(path)
+        .output();
+    match made {
+        Ok(out) if out.status.success() => Some(()),
+        _ if std::env::var_os("CI").is_some() => panic!("ffmpeg is required (see .ci/run)"),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_with_aac_sound_is_recorded_with_its_sound_as_it_came() {
+    let dir = tempfile::tempdir().unwrap();
+    let movie = dir.path().join("door.mp4");
+    if ffmpeg_movie_with_aac(&movie).is_none() {
+        return;
+    }
+    let source = mp4::read(&std::fs::read(&movie).unwrap()).unwrap();
+    let source_sound = source.audio.expect("ffmpeg's file has sound");
+    let server = TestServer::start(&dir.path().join("server")).await;
+    let rng = &mut ChaCha20Rng::seed_from_u64(12);
+    let mut camera = camera_process(
+        dir.path(),
+        &format!(
+            "profile = \"battery\"\n[source]\nkind = \"file\"\npath = {movie:?}\nloop = true\n\
+             [clip]\npost_roll_s = 1.5\n"
+        ),
+    );
+    let (mut owner, camera_id) = owner_with_camera(&server.url, "ana", &camera, rng).await;
+    camera.start().await;
+    camera.post("/trigger").await;
+    camera
+        .wait_for("the event to upload", 20, |s| {
+            s["events"] == 1 && s["uploaded"] == 2
+        })
+        .await;
+    camera.stop();
+    let (_, objects) = fetch_all(&mut owner, &camera_id).await;
+    let clip = &clips(&objects)[0];
+    check_clip(dir.path(), clip, (320, 240));
+    let path = dir.path().join(format!("clip-{}.mp4", clip.len()));
+    assert_eq!(
+        keyhole_testkit::assert_sound_in_step(&path, 1.0 / 15.0).as_deref(),
+        Some("aac")
+    );
+    // Passed through: the same configuration, and every frame one of the file's.
+    let sound = mp4::read(clip).unwrap().audio.unwrap();
+    assert_eq!(sound.config, source_sound.config);
+    assert!(sound.frames.len() >= 15, "{} frames", sound.frames.len());
+    for frame in &sound.frames {
+        assert!(
+            source_sound.frames.iter().any(|f| f.data == frame.data),
+            "a frame the file does not have"
         );
     }
     server.stop().await;
@@ -544,6 +632,52 @@ async fn rtsp_camera_events_decrypt_to_playable_mp4() {
     server.stop().await;
 }
 
+/// An RTSP camera's sound is recorded with its pictures: AAC as it comes, G.711 (which no
+/// browser plays from MP4) encoded as Opus on the camera.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_rtsp_camera_s_sound_is_kept_aac_as_it_comes_and_g711_as_opus() {
+    let Some(rtsp) = RtspServer::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server")).await;
+    let rng = &mut ChaCha20Rng::seed_from_u64(13);
+    for (mount, codec) in [("door-aac", "aac"), ("door-pcmu", "opus")] {
+        let cam_dir = dir.path().join(mount);
+        std::fs::create_dir_all(&cam_dir).unwrap();
+        let mut camera = camera_process(
+            &cam_dir,
+            &format!(
+                "[source]\nkind = \"rtsp\"\nurl = \"rtsp://127.0.0.1:{}/{mount}\"\n\
+                 [record]\nmode = \"events\"\n[clip]\npre_roll_s = 1.0\npost_roll_s = 1.5\n[motion]\nenabled = false\n",
+                rtsp.1
+            ),
+        );
+        let (mut owner, camera_id) = owner_with_camera(&server.url, mount, &camera, rng).await;
+        camera.start().await;
+        // A pre-roll from the middle of the stream, not from its first picture (a stream's
+        // sound may start a little after its pictures).
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        camera.post("/doorbell").await;
+        camera
+            .wait_for("the RTSP event to upload", 30, |s| {
+                s["events"] == 1 && s["uploaded"] == 2
+            })
+            .await;
+        camera.stop();
+        let (_, objects) = fetch_all(&mut owner, &camera_id).await;
+        let clip = &clips(&objects)[0];
+        check_clip(dir.path(), clip, (640, 360));
+        let path = dir.path().join(format!("clip-{}.mp4", clip.len()));
+        assert_eq!(
+            keyhole_testkit::assert_sound_in_step(&path, 1.0 / 15.0).as_deref(),
+            Some(codec),
+            "{mount}"
+        );
+    }
+    server.stop().await;
+}
+
 /// The owner removes the camera while it runs: it stops by itself, saying what to do, instead of
 /// retrying refused uploads for ever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -712,7 +846,7 @@ async fn live_view_on_request_from_a_sleeping_camera_plays_and_is_not_stored() {
     let pictures = keyhole_media::h264::group_access_units(units, 6000);
     assert!(pictures[0].keyframe);
     let complete = &pictures[..pictures.len() - 1];
-    let as_mp4 = mp4::write(complete).unwrap();
+    let as_mp4 = mp4::write(complete, None).unwrap();
     check_clip(dir.path(), &as_mp4, (320, 240));
     // Nothing was recorded: live view is not stored.
     let status = camera.status().await.unwrap();
@@ -985,7 +1119,7 @@ async fn a_wired_camera_records_continuously_and_marks_events_on_the_segments() 
     // Back to back: each segment starts where the one before ended (the capture clock).
     let clips = clips(&objects);
     for (i, clip) in clips.iter().enumerate() {
-        let frames = check_clip(dir.path(), clip, (320, 240));
+        let frames = check_clip_with_sound(dir.path(), clip, (320, 240));
         let length_ms = frames.len() as u64 * 1000 / 15;
         if let Some(next) = clip_headers.get(i + 1) {
             let gap =

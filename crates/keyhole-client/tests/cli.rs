@@ -43,7 +43,7 @@ fn synthetic_mp4(seconds: usize) -> Vec<u8> {
     let pictures: Vec<_> = (0..seconds * 15)
         .map(|_| camera.next_frame().unwrap())
         .collect();
-    keyhole_media::mp4::write(&pictures).unwrap()
+    keyhole_media::mp4::write(&pictures, None).unwrap()
 }
 
 /// Runs `keyhole pair` with `args`, pairs a camera (in process, state in `state`) with the code

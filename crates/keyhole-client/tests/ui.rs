@@ -62,7 +62,7 @@ fn synthetic_clip(seconds: usize) -> (Vec<u8>, Vec<u8>) {
     let mut decoder = FrameDecoder::new(1, 1).unwrap();
     let picture = decoder.decode(&pictures[0], true).unwrap().unwrap();
     (
-        keyhole_media::mp4::write(&pictures).unwrap(),
+        keyhole_media::mp4::write(&pictures, None).unwrap(),
         thumbnail_jpeg(&picture).unwrap(),
     )
 }

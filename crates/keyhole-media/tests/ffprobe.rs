@@ -115,7 +115,7 @@ fn ffmpeg_plays_what_write_makes() {
     assert_eq!(aus.len(), FRAMES);
     assert_eq!(aus.iter().filter(|au| au.keyframe).count(), 2, "-g 15");
 
-    let file = mp4::write(&aus).unwrap();
+    let file = mp4::write(&aus, None).unwrap();
     let path = dir.path().join("file.mp4");
     std::fs::write(&path, &file).unwrap();
     assert_eq!(probe(&path), format!("h264,320,240,{FRAMES}"));
@@ -172,7 +172,7 @@ fn reads_ffmpeg_files_with_b_frames() {
     }
 
     let output = dir.path().join("out.mp4");
-    std::fs::write(&output, mp4::write(aus).unwrap()).unwrap();
+    std::fs::write(&output, mp4::write(aus, None).unwrap()).unwrap();
     assert_eq!(probe(&output), format!("h264,320,240,{FRAMES}"));
     decodes_cleanly(&output);
 }
@@ -186,7 +186,7 @@ fn ffmpeg_plays_the_fragmented_file_live_view_makes() {
     let aus = test_stream(dir.path());
     let sps = aus[0].find(h264::nal::SPS).unwrap();
     let pps = aus[0].find(h264::nal::PPS).unwrap();
-    let mut file = mp4::fragmented_init(sps, pps).unwrap();
+    let mut file = mp4::fragmented_init(sps, pps, None).unwrap();
     for (n, au) in aus.iter().enumerate() {
         file.extend(mp4::fragment(u32::try_from(n + 1).unwrap(), au, 6000).unwrap());
     }
@@ -194,4 +194,174 @@ fn ffmpeg_plays_the_fragmented_file_live_view_makes() {
     std::fs::write(&path, &file).unwrap();
     assert_eq!(probe(&path), format!("h264,320,240,{FRAMES}"));
     decodes_cleanly(&path);
+}
+
+/// Per stream of `file`: its type, codec, start time and duration in seconds.
+fn streams(file: &Path) -> Vec<(String, String, f64, f64)> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries"])
+        .args([
+            "stream=codec_type,codec_name,start_time,duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ffprobe failed on {file:?}");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let f: Vec<&str> = line.split(',').collect();
+            let seconds = |s: &str| s.parse::<f64>().unwrap_or(f64::NAN);
+            (
+                f[1].to_owned(),
+                f[0].to_owned(),
+                seconds(f[2]),
+                seconds(f[3]),
+            )
+        })
+        .collect()
+}
+
+/// [`TEST_SOURCE`] with two seconds of a 440 Hz tone, as ffmpeg writes them: H.264 and, by
+/// `codec`, AAC-LC (`aac`) or Opus (`libopus`), 16 kHz mono, in one MP4.
+fn test_movie(dir: &Path, codec: &str) -> mp4::Mp4Video {
+    let input = dir.join("in.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        TEST_SOURCE,
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=16000:duration=2",
+        "-c:v",
+        "libx264",
+        "-g",
+        "15",
+        "-bf",
+        "0",
+        "-c:a",
+        codec,
+        "-ac",
+        "1",
+        input.to_str().unwrap(),
+    ]);
+    mp4::read(&std::fs::read(&input).unwrap()).unwrap()
+}
+
+#[test]
+fn ffmpeg_plays_sound_and_pictures_in_step() {
+    if !have_ffmpeg("ffmpeg_plays_sound_and_pictures_in_step") {
+        return;
+    }
+    // AAC frames of 1024 samples at 16 kHz; Opus packets of 20 ms at 48 kHz.
+    for (codec, name, timescale, step) in [
+        ("aac", "aac", 16_000, 5760),
+        ("libopus", "opus", 48_000, 1800),
+    ] {
+        in_step(codec, name, timescale, step);
+    }
+}
+
+fn in_step(codec: &str, name: &str, timescale: u32, step: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let movie = test_movie(dir.path(), codec);
+    let audio = movie.audio.as_ref().expect("the sound track is read");
+    assert_eq!(
+        (audio.config.timescale(), audio.config.channels()),
+        (timescale, 1)
+    );
+    assert!(
+        audio.frames.len() as u64 >= 2 * 90_000 / step,
+        "two seconds of frames"
+    );
+    assert!(audio.frames.windows(2).all(|w| w[1].pts - w[0].pts == step));
+
+    // The span an event cut from the middle: both tracks, starting together, lasting alike.
+    let (cut, at) = mp4::cut(
+        &mp4::write(&movie.access_units, movie.audio.as_ref()).unwrap(),
+        6000 * 16,
+        6000 * 27,
+    )
+    .unwrap();
+    assert_eq!(at, 6000 * 15, "from the key frame before");
+    let path = dir.path().join("cut.mp4");
+    std::fs::write(&path, &cut).unwrap();
+    decodes_cleanly(&path);
+    let found = streams(&path);
+    let [
+        (video, v_codec, v_start, v_len),
+        (sound, a_codec, a_start, a_len),
+    ] = &found[..]
+    else {
+        panic!("two streams expected: {found:?}");
+    };
+    assert_eq!((video.as_str(), v_codec.as_str()), ("video", "h264"));
+    assert_eq!((sound.as_str(), a_codec.as_str()), ("audio", name));
+    let frame = 1.0 / 15.0;
+    assert!((v_len - 12.0 * frame).abs() < 1e-3, "{found:?}");
+    assert!(
+        (a_len - v_len).abs() <= frame,
+        "durations within a frame: {found:?}"
+    );
+    assert!(
+        *v_start == 0.0 && (0.0..step as f64 / 90_000.0).contains(a_start),
+        "sound starts with the first picture, at most one sound frame later: {found:?}"
+    );
+    // What was cut reads back to the same frames, on the same clock.
+    let back = mp4::read(&cut).unwrap();
+    let back_audio = back.audio.unwrap();
+    let expected: Vec<_> = audio
+        .frames
+        .iter()
+        .filter(|f| (6000 * 15..6000 * 27).contains(&f.pts))
+        .collect();
+    assert_eq!(back_audio.frames.len(), expected.len());
+    for (got, want) in back_audio.frames.iter().zip(expected) {
+        assert_eq!(got.data, want.data);
+        assert!(
+            (got.pts + 6000 * 15).abs_diff(want.pts) <= 90,
+            "sound keeps its time to the millisecond"
+        );
+    }
+}
+
+#[test]
+fn ffmpeg_plays_live_view_with_opus_sound() {
+    if !have_ffmpeg("ffmpeg_plays_live_view_with_opus_sound") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let movie = test_movie(dir.path(), "libopus");
+    let audio = movie.audio.unwrap();
+    let mut file = mp4::fragmented_init(&movie.sps, &movie.pps, Some(&audio.config)).unwrap();
+    let (mut pictures, mut sounds) = (
+        movie.access_units.iter().peekable(),
+        audio.frames.iter().peekable(),
+    );
+    for sequence in 1u32.. {
+        let fragment = match (pictures.peek(), sounds.peek()) {
+            (Some(au), Some(f)) if au.dts <= f.pts => {
+                mp4::fragment(sequence, pictures.next().unwrap(), 6000)
+            }
+            (Some(_), None) => mp4::fragment(sequence, pictures.next().unwrap(), 6000),
+            (_, Some(_)) => mp4::audio_fragment(sequence, sounds.next().unwrap(), &audio.config),
+            (None, None) => break,
+        };
+        file.extend(fragment.unwrap());
+    }
+    let path = dir.path().join("live.mp4");
+    std::fs::write(&path, &file).unwrap();
+    decodes_cleanly(&path);
+    let found = streams(&path);
+    assert_eq!(
+        found.iter().map(|s| s.1.as_str()).collect::<Vec<_>>(),
+        ["h264", "opus"],
+        "{found:?}"
+    );
+    assert_eq!(probe(&path), format!("h264,320,240,{FRAMES}"));
 }

@@ -167,3 +167,65 @@ pub fn ffprobe(mp4: &Path) -> Option<(u64, u32, u32)> {
     let dimension = |i| u32::try_from(number(i)).expect("a picture dimension");
     Some((number(3), dimension(1), dimension(2)))
 }
+
+/// Checks that an MP4 file's sound plays with its pictures: ffprobe finds a video stream and an
+/// audio stream, ffmpeg decodes both without a complaint, the sound starts no more than
+/// `within` seconds after the pictures and lasts as long as they do to within `within` seconds.
+/// Returns the sound's codec name (`opus`, `aac`). `None` when ffmpeg is not installed, as for
+/// [`ffprobe`].
+///
+/// # Panics
+/// If any of that does not hold.
+#[must_use]
+pub fn assert_sound_in_step(mp4: &Path, within: f64) -> Option<String> {
+    use std::process::Command;
+    ffprobe(mp4)?;
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries"])
+        .args([
+            "stream=codec_type,codec_name,start_time,duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(mp4)
+        .output()
+        .expect("running ffprobe");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let streams: Vec<(String, String, f64, f64)> = text
+        .lines()
+        .map(|line| {
+            let f: Vec<&str> = line.split(',').collect();
+            let seconds = |i: usize| f.get(i).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN);
+            let field = |i: usize| f.get(i).copied().unwrap_or_default().to_owned();
+            (field(1), field(0), seconds(2), seconds(3))
+        })
+        .collect();
+    let [(video, _, v_start, v_len), (audio, codec, a_start, a_len)] = &streams[..] else {
+        panic!("a video and a sound stream expected: {text}");
+    };
+    assert_eq!(
+        (video.as_str(), audio.as_str()),
+        ("video", "audio"),
+        "{text}"
+    );
+    assert!(
+        *a_start >= *v_start && a_start - v_start <= within,
+        "the sound starts with the pictures: {text}"
+    );
+    assert!(
+        (a_len - v_len).abs() <= within,
+        "sound and pictures last alike: {text}"
+    );
+    let decoded = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(mp4)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("running ffmpeg");
+    assert!(
+        decoded.status.success() && decoded.stderr.is_empty(),
+        "ffmpeg decodes {mp4:?}: {}",
+        String::from_utf8_lossy(&decoded.stderr)
+    );
+    Some(codec.clone())
+}

@@ -1,5 +1,6 @@
-"""A real RTSP server for tests (GStreamer's gst-rtsp-server): serves a live H.264 test
-pattern (a moving ball) at rtsp://127.0.0.1:PORT/door, over loopback only.
+"""A real RTSP server for tests (GStreamer's gst-rtsp-server), over loopback only: a live H.264
+test pattern (a moving ball) at rtsp://127.0.0.1:PORT/door, the same with a 440 Hz tone as
+AAC-LC (48 kHz) at /door-aac, and as G.711 mu-law (8 kHz) at /door-pcmu.
 
 Usage: /usr/bin/python3 rtsp_server.py PORT
 """
@@ -15,15 +16,26 @@ Gst.init(None)
 server = GstRtspServer.RTSPServer()
 server.set_address("127.0.0.1")
 server.set_service(sys.argv[1])
-factory = GstRtspServer.RTSPMediaFactory()
-factory.set_launch(
-    "( videotestsrc is-live=true pattern=ball "
+VIDEO = (
+    "videotestsrc is-live=true pattern=ball "
     "! video/x-raw,width=640,height=360,framerate=15/1 "
     "! x264enc tune=zerolatency key-int-max=15 "
-    "! rtph264pay name=pay0 pt=96 config-interval=1 )"
+    "! rtph264pay name=pay0 pt=96 config-interval=1 "
 )
-factory.set_shared(True)
-server.get_mount_points().add_factory("/door", factory)
+# 20 ms buffers, as cameras packetize sound: a live source stamps a buffer with its first
+# sample, so longer ones would put the sound a buffer behind the pictures.
+TONE = "audiotestsrc is-live=true wave=sine freq=440 samplesperbuffer={} "
+for path, sound in [
+    ("/door", ""),
+    ("/door-aac", TONE.format(960) + "! audio/x-raw,rate=48000,channels=1 ! voaacenc "
+     "! rtpmp4gpay name=pay1 pt=97"),
+    ("/door-pcmu", TONE.format(160) + "! audio/x-raw,rate=8000,channels=1 ! mulawenc "
+     "! rtppcmupay name=pay1 pt=0"),
+]:
+    factory = GstRtspServer.RTSPMediaFactory()
+    factory.set_launch("( " + VIDEO + sound + " )")
+    factory.set_shared(True)
+    server.get_mount_points().add_factory(path, factory)
 server.attach(None)
 print("ready", flush=True)
 GLib.MainLoop().run()

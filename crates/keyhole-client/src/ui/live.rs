@@ -52,7 +52,7 @@ impl FragmentSink {
                 let (Some(sps), Some(pps)) = (au.find(nal::SPS), au.find(nal::PPS)) else {
                     return Ok(());
                 };
-                init = Some(mp4::fragmented_init(sps, pps).map_err(std::io::Error::other)?);
+                init = Some(mp4::fragmented_init(sps, pps, None).map_err(std::io::Error::other)?);
             }
             self.skipping = false;
         }

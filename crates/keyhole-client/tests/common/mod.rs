@@ -35,6 +35,7 @@ impl RunningCamera {
                 fps: 15,
                 visit_every_s: None,
                 marker: marker.map(str::to_owned),
+                sound: true,
             },
             ..Config::default()
         };

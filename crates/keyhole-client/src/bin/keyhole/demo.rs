@@ -39,7 +39,7 @@ fn synthetic_clip(canary: &[u8], seconds: usize) -> anyhow::Result<(Vec<u8>, Vec
         Some(picture) => thumbnail_jpeg(&picture)?,
         None => Vec::new(),
     };
-    Ok((keyhole_media::mp4::write(&pictures)?, thumbnail))
+    Ok((keyhole_media::mp4::write(&pictures, None)?, thumbnail))
 }
 
 /// Every file under `dir` (database, WAL, blobs, partial uploads, certificates).

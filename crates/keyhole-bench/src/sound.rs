@@ -1,0 +1,139 @@
+//! What sound costs a camera: the CPU time and bytes of a 10-second clip with sound against the
+//! same clip's pictures alone, on one thread. The pictures are the synthetic camera's at 640x480
+//! and 15 frames a second with a visitor walking through (encoded by OpenH264, as the camera
+//! does); the sound is its tone encoded as Opus at 16 kHz, and, for an IP camera's G.711, the
+//! same tone as 8 kHz mu-law turned into PCM and encoded as Opus, as the RTSP source does.
+
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use keyhole_camera::sound::{self, OpusEncoder, Tone};
+use keyhole_camera::video::synthetic::{SyntheticCamera, SyntheticSettings};
+use keyhole_media::audio::Audio;
+use keyhole_media::{AccessUnit, mp4};
+
+/// The quickest of `runs` runs of `f`, and its last result.
+fn best<T>(runs: usize, mut f: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<(Duration, T)> {
+    let mut fastest = Duration::MAX;
+    let mut last = None;
+    for _ in 0..runs {
+        let started = Instant::now();
+        let out = f()?;
+        fastest = fastest.min(started.elapsed());
+        last = Some(out);
+    }
+    Ok((fastest, last.context("no run")?))
+}
+
+fn pictures(seconds: u64) -> anyhow::Result<Vec<AccessUnit>> {
+    let mut camera = SyntheticCamera::new(SyntheticSettings {
+        width: 640,
+        height: 480,
+        fps: 15,
+        keyframe_interval: 15,
+    })?;
+    camera.set_motion(true);
+    (0..seconds * 15)
+        .map(|_| Ok(camera.next_frame()?))
+        .collect()
+}
+
+/// `seconds` of the synthetic tone at `rate`, encoded as 20 ms Opus packets; with `g711`, the
+/// tone goes through mu-law and back first, as an IP camera's sound does.
+fn opus(seconds: u64, rate: u32, g711: bool) -> anyhow::Result<Audio> {
+    let mut tone = Tone::default();
+    let pcm = tone.next((seconds * u64::from(rate)) as usize, rate, true);
+    let mut encoder = OpusEncoder::new(rate, 24_000)?;
+    let mut frames = Vec::new();
+    // A picture's worth at a time, as the sources deliver it.
+    let step = rate as usize / 15;
+    for (i, piece) in pcm.chunks(step).enumerate() {
+        let piece: Vec<i16> = if g711 {
+            piece
+                .iter()
+                .map(|s| sound::from_mu_law(to_mu_law(*s)))
+                .collect()
+        } else {
+            piece.to_vec()
+        };
+        let at = i as u64 * 6000;
+        frames.extend(encoder.push(at, &piece)?.into_iter().map(|s| s.frame));
+    }
+    Ok(Audio {
+        config: Arc::unwrap_or_clone(encoder.config().clone()),
+        frames,
+    })
+}
+
+/// Linear PCM to G.711 mu-law, what the IP camera does before sending (not timed apart: it
+/// stands in for the camera's own encoder).
+fn to_mu_law(sample: i16) -> u8 {
+    let sign = if sample < 0 { 0x80 } else { 0 };
+    let magnitude = (i32::from(sample).abs().min(32_635) + 0x84) as u32;
+    let exponent = (31 - magnitude.leading_zeros()).saturating_sub(7).min(7);
+    let mantissa = (magnitude >> (exponent + 3)) & 0x0f;
+    !(sign | (exponent << 4) as u8 | mantissa as u8)
+}
+
+pub fn run(quick: bool) -> anyhow::Result<String> {
+    let seconds = if quick { 1 } else { 10 };
+    let runs = if quick { 1 } else { 5 };
+    let (video_time, aus) = best(runs, || pictures(seconds))?;
+    let (sound_time, audio) = best(runs, || opus(seconds, 16_000, false))?;
+    let (g711_time, g711) = best(runs, || opus(seconds, 8000, true))?;
+    let (mux_plain_time, plain) = best(runs, || Ok(mp4::write(&aus, None)?))?;
+    let (mux_time, with_sound) = best(runs, || Ok(mp4::write(&aus, Some(&audio))?))?;
+    let (_, with_g711) = best(1, || Ok(mp4::write(&aus, Some(&g711))?))?;
+    black_box((&plain, &with_sound, &with_g711));
+
+    let base_time = video_time + mux_plain_time;
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let row = |out: &mut String, what: &str, time: Duration, bytes: usize| {
+        let _ = writeln!(
+            out,
+            "| {what} | {:.0} ms | {:.3} | {bytes} | {:.3} |",
+            ms(time),
+            time.as_secs_f64() / base_time.as_secs_f64(),
+            bytes as f64 / plain.len() as f64
+        );
+    };
+    let mut out = format!(
+        "One {seconds}-second clip at 640x480, 15 frames a second, on one thread: CPU time \
+         (best of {runs}) to encode and mux it, and its MP4 bytes, against the pictures alone.\n\n\
+         | {seconds}-second clip | CPU time | × pictures alone | MP4 bytes | × pictures alone |\n\
+         |---|---:|---:|---:|---:|\n"
+    );
+    row(
+        &mut out,
+        "pictures alone (H.264, OpenH264)",
+        base_time,
+        plain.len(),
+    );
+    row(
+        &mut out,
+        "pictures and sound (Opus 16 kHz mono, 24 kb/s)",
+        base_time + sound_time + mux_time.saturating_sub(mux_plain_time),
+        with_sound.len(),
+    );
+    row(
+        &mut out,
+        "pictures and an IP camera's G.711, made Opus (8 kHz)",
+        base_time + g711_time + mux_time.saturating_sub(mux_plain_time),
+        with_g711.len(),
+    );
+    let _ = writeln!(
+        out,
+        "\nThe sound alone: Opus at 16 kHz {:.1} ms and G.711 to Opus {:.1} ms per {seconds} s \
+         ({:.2} % and {:.2} % of one core); {} and {} packets of 20 ms.",
+        ms(sound_time),
+        ms(g711_time),
+        100.0 * sound_time.as_secs_f64() / seconds as f64,
+        100.0 * g711_time.as_secs_f64() / seconds as f64,
+        audio.frames.len(),
+        g711.frames.len(),
+    );
+    Ok(out)
+}
