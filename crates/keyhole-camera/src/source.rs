@@ -43,8 +43,9 @@ pub enum SourceConfig {
         /// when absent (then only the control endpoint brings one).
         #[serde(default)]
         visit_every_s: Option<u32>,
-        /// Printable text written into every key frame as an H.264 SEI message, so a test can
-        /// search the server for the video's plaintext; none when absent.
+        /// Printable text written into every key frame as an H.264 SEI message, and played in
+        /// the sound as tones (see `sound::Tone`), so a test can search the server for the
+        /// plaintext; none when absent.
         #[serde(default)]
         marker: Option<String>,
         /// Sound: a low hum, and a chime while a visitor walks through, encoded as Opus at
@@ -193,12 +194,16 @@ pub fn start(config: &SourceConfig) -> Result<RunningSource, SourceError> {
                 fps,
                 keyframe_interval: fps,
             })?;
+            let tone = match &marker {
+                Some(marker) => Tone::with_marker(marker.as_bytes()),
+                None => Tone::default(),
+            };
             if let Some(marker) = marker {
                 camera.set_marker(marker.as_bytes())?;
             }
             let (visitor, wake) = (visitor.clone(), wake.clone());
             tokio::task::spawn_blocking(move || {
-                synthetic(camera, sound, visit_every_s, &visitor, &wake, &tx)
+                synthetic(camera, sound, tone, visit_every_s, &visitor, &wake, &tx)
             })
         }
         SourceConfig::File { path, fps, repeat } => {
@@ -316,13 +321,13 @@ const SYNTHETIC_SOUND_RATE: u32 = 16_000;
 fn synthetic(
     mut camera: SyntheticCamera,
     mut sound: Option<OpusEncoder>,
+    mut tone: Tone,
     visit_every_s: Option<u32>,
     visitor: &AtomicBool,
     wake: &AtomicBool,
     tx: &mpsc::Sender<Media>,
 ) -> Result<(), SourceError> {
     let fps = u64::from(camera.settings().fps);
-    let mut tone = Tone::default();
     let rate = u64::from(SYNTHETIC_SOUND_RATE);
     let start = Instant::now();
     for frame in 0u64.. {

@@ -1,12 +1,14 @@
 //! The plaintext canary: a recognisable marker rendered into the camera's H.264 (an SEI message
-//! in every key frame) and written into event notes and thumbnails. After a full run — events,
+//! in every key frame), played into its sound (as tones, encoded as Opus) and written into event
+//! notes and thumbnails. After a full run — events,
 //! live view, a device enrolled and revoked, the camera removed and transferred to another
 //! account — neither the server's database, its blob folder, its log (at debug level) nor the
 //! bytes it received or sent on the socket contain the canary, or any private key of the
 //! accounts, devices or camera, raw or in hex.
 //!
 //! Each search is shown to work: the same search finds the canary in what the owner's device
-//! decrypted.
+//! decrypted. The sound's canary is heard in the decrypted clip's sound, and the Opus packets
+//! that carry it, taken from that clip, are searched for like the canary.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod common;
@@ -50,6 +52,40 @@ fn files(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// The Opus packets of a decrypted clip's sound, after checking the canary is heard in it; the
+/// longest three come back (each tens of bytes: no chance match in what the server holds).
+fn sound_packets(clip: &[u8]) -> Vec<Vec<u8>> {
+    use keyhole_camera::sound::{MARKER_BIT_MS, MARKER_ONE_HZ, MARKER_ZERO_HZ};
+    let audio = keyhole_media::mp4::read(clip)
+        .unwrap()
+        .audio
+        .expect("the clip has sound");
+    let mut decoder = opus_pure::OpusDecoder::new(16_000, 1).unwrap();
+    let mut pcm = Vec::new();
+    for frame in &audio.frames {
+        let mut out = vec![0i16; 16_000 * 120 / 1000];
+        let n = decoder
+            .decode_s16(&frame.data, out.len(), &mut out)
+            .unwrap();
+        pcm.extend_from_slice(&out[..n]);
+    }
+    assert!(
+        keyhole_testkit::hears_marker(
+            &pcm,
+            16_000,
+            MARKER_BIT_MS,
+            (MARKER_ZERO_HZ, MARKER_ONE_HZ),
+            CANARY.as_bytes()
+        ),
+        "the canary is heard in the clip's sound"
+    );
+    let mut packets: Vec<Vec<u8>> = audio.frames.into_iter().map(|f| f.data).collect();
+    packets.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    packets.truncate(3);
+    assert!(packets.iter().all(|p| p.len() >= 16), "{packets:?}");
+    packets
 }
 
 /// `user`'s recovery backup, fetched with a fresh password login.
@@ -245,10 +281,9 @@ async fn the_server_never_holds_or_sees_plaintext_or_private_keys() {
         .find(|e| e.header.as_ref().map(|h| h.kind) == Some(ObjectKind::Clip))
         .expect("the press's clip")
         .listed_id;
-    assert!(contains(
-        &opened(&mut ana, &camera_id, &clip).await,
-        CANARY.as_bytes()
-    ));
+    let opened_clip = opened(&mut ana, &camera_id, &clip).await;
+    assert!(contains(&opened_clip, CANARY.as_bytes()));
+    let sound = sound_packets(&opened_clip);
 
     // An event with the canary in its note and thumbnail.
     let mut camera = Agent::open(&state, AgentSettings::default()).unwrap();
@@ -380,6 +415,9 @@ async fn the_server_never_holds_or_sees_plaintext_or_private_keys() {
     assert_eq!(secrets.len(), 15, "{} distinct secrets", secrets.len());
     let mut needles: Vec<(String, Vec<u8>)> =
         vec![("the canary".into(), CANARY.as_bytes().to_vec())];
+    for (i, packet) in sound.into_iter().enumerate() {
+        needles.push((format!("sound packet {i} of the canary"), packet));
+    }
     for (i, secret) in secrets.iter().enumerate() {
         assert_eq!(secret.len(), 32);
         needles.push((format!("private key {i}"), secret.clone()));

@@ -26,6 +26,7 @@ fn demo_runs_and_shows_it_working() {
         "the camera refuses it: ALERT",
         "and the owner's phone refuses it",
         "a revoked device refused",
+        "frames of opus sound",
         "Demo complete",
     ] {
         assert!(
@@ -44,6 +45,9 @@ fn demo_runs_and_shows_it_working() {
         if let Some((frames, w, h)) = keyhole_testkit::ffprobe(clip) {
             assert_eq!((w, h), (320, 240));
             assert!(frames >= 45, "{frames} frames");
+        }
+        if let Some(codec) = keyhole_testkit::assert_sound_in_step(clip, 1.0 / 15.0) {
+            assert_eq!(codec, "opus");
         }
     }
     assert!(dir.path().join("keyhole.sqlite3").exists());

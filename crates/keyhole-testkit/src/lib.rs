@@ -229,3 +229,41 @@ pub fn assert_sound_in_step(mp4: &Path, within: f64) -> Option<String> {
     );
     Some(codec.clone())
 }
+
+/// Whether `marker` is heard in `pcm` (mono at `rate`) as tones of `bit_ms` each, `zero_hz` for
+/// a 0 and `one_hz` for a 1, first byte first and most significant bit first: each bit's window
+/// goes to the louder of the two frequencies (Goertzel), at every eighth of a bit of offset,
+/// and the marker's bits are looked for in what is heard.
+#[must_use]
+pub fn hears_marker(
+    pcm: &[i16],
+    rate: u32,
+    bit_ms: u32,
+    (zero_hz, one_hz): (u32, u32),
+    marker: &[u8],
+) -> bool {
+    let bit_len = (rate * bit_ms / 1000).max(8) as usize;
+    let power = |window: &[i16], hz: u32| {
+        let coeff = 2.0 * (std::f64::consts::TAU * f64::from(hz) / f64::from(rate)).cos();
+        let (mut s1, mut s2) = (0.0f64, 0.0f64);
+        for x in window {
+            let s0 = f64::from(*x) + coeff * s1 - s2;
+            s2 = s1;
+            s1 = s0;
+        }
+        s1 * s1 + s2 * s2 - coeff * s1 * s2
+    };
+    let wanted: Vec<bool> = marker
+        .iter()
+        .flat_map(|byte| (0..8).rev().map(move |bit| byte >> bit & 1 == 1))
+        .collect();
+    (0..8).any(|eighth| {
+        let heard: Vec<bool> = pcm
+            .get(eighth * bit_len / 8..)
+            .unwrap_or_default()
+            .chunks_exact(bit_len)
+            .map(|window| power(window, one_hz) > power(window, zero_hz))
+            .collect();
+        !wanted.is_empty() && heard.windows(wanted.len()).any(|w| w == wanted.as_slice())
+    })
+}

@@ -23,23 +23,37 @@ fn step(n: u32, what: &str) {
 
 /// A real H.264 clip from the synthetic camera, as MP4, with `canary` written into every key
 /// frame as an SEI user-data message (ignored by players, but plain bytes a search would find),
-/// and a JPEG thumbnail of its first picture.
+/// its chime as Opus sound, and a JPEG thumbnail of its first picture.
 fn synthetic_clip(canary: &[u8], seconds: usize) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+    use keyhole_camera::sound::{OpusEncoder, Tone};
     use keyhole_camera::video::decode::{FrameDecoder, thumbnail_jpeg};
     use keyhole_camera::video::synthetic::{SyntheticCamera, SyntheticSettings};
     let mut camera = SyntheticCamera::new(SyntheticSettings::default())?;
     camera.set_motion(true);
     camera.set_marker(canary)?;
-    let frames = seconds * SyntheticSettings::default().fps as usize;
-    let pictures = (0..frames)
+    let fps = SyntheticSettings::default().fps as usize;
+    let pictures = (0..seconds * fps)
         .map(|_| camera.next_frame())
         .collect::<Result<Vec<_>, _>>()?;
+    let mut encoder = OpusEncoder::new(16_000, 24_000)?;
+    let frames = encoder
+        .push(0, &Tone::default().next(seconds * 16_000, 16_000, true))?
+        .into_iter()
+        .map(|sound| sound.frame)
+        .collect();
+    let sound = keyhole_media::audio::Audio {
+        config: encoder.config().as_ref().clone(),
+        frames,
+    };
     let mut decoder = FrameDecoder::new(1, 1)?;
     let thumbnail = match decoder.decode(&pictures[0], true)? {
         Some(picture) => thumbnail_jpeg(&picture)?,
         None => Vec::new(),
     };
-    Ok((keyhole_media::mp4::write(&pictures, None)?, thumbnail))
+    Ok((
+        keyhole_media::mp4::write(&pictures, Some(&sound))?,
+        thumbnail,
+    ))
 }
 
 /// Every file under `dir` (database, WAL, blobs, partial uploads, certificates).
@@ -193,10 +207,14 @@ pub(crate) async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
         );
         let mp4 = keyhole_media::mp4::read(&out)?;
         outln!(
-            "    {id}.mp4: {} pictures, {}x{}, starting at a key frame",
+            "    {id}.mp4: {} pictures, {}x{}, starting at a key frame; {} frames of {} sound",
             mp4.access_units.len(),
             mp4.width,
-            mp4.height
+            mp4.height,
+            mp4.audio.as_ref().map_or(0, |a| a.frames.len()),
+            mp4.audio
+                .as_ref()
+                .map_or("no".into(), |a| a.config.codec_string()),
         );
         std::fs::write(exports.join(format!("{id}.mp4")), &out)?;
     }
