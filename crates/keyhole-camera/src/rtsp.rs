@@ -74,6 +74,7 @@ impl Hearing {
                     sound::from_a_law
                 };
                 let pcm: Vec<i16> = data.iter().copied().map(decode).collect();
+                // An encoder failure loses this stretch of sound, never the pictures.
                 encoder.push(pts, &pcm).unwrap_or_default()
             }
         }

@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use keyhole_core::ObjectId;
 use keyhole_core::Timestamp;
 use keyhole_core::event::{EventDetails, EventKind};
+use keyhole_media::mp4::TrackKind;
 use keyhole_media::{AccessUnit, TIMESCALE};
 use rand_core::OsRng;
 use serde::Serialize;
@@ -26,7 +27,6 @@ use crate::sound::{Media, Sound};
 use crate::source::{self, Health, SourceError};
 use crate::video::decode::{FrameDecoder, thumbnail_jpeg};
 use crate::video::motion::MotionDetector;
-use keyhole_media::mp4::TrackKind;
 
 /// Why the camera stopped.
 #[derive(Debug, thiserror::Error)]
@@ -513,8 +513,11 @@ pub async fn run(
             }
         }
     }
-    // The sound of the last picture is sent right after it: keep what is already queued.
-    while let Ok(Media::Sound(sound)) = source.media.try_recv() {
+    // A source sends a picture's sound after it: the next picture says all of it has come.
+    // A source that has stopped gets a quarter of a second.
+    while let Ok(Some(Media::Sound(sound))) =
+        tokio::time::timeout(Duration::from_millis(250), source.media.recv()).await
+    {
         if awake {
             capture.push_sound(sound);
         }

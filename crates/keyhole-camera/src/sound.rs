@@ -79,7 +79,7 @@ impl OpusEncoder {
     /// second.
     ///
     /// # Errors
-    /// Another rate, or libopus refusing its settings.
+    /// Another rate, or the encoder refusing its settings.
     pub fn new(rate: u32, bitrate: u32) -> Result<Self, SoundError> {
         if ![8000, 12_000, 16_000, 24_000, 48_000].contains(&rate) {
             return Err(SoundError(format!("{rate} Hz is not an Opus input rate")));

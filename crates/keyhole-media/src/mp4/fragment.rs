@@ -2,7 +2,7 @@
 //! sound frame, which a browser plays as it arrives (Media Source Extensions).
 
 use super::boxes::*;
-use super::moov::{AUDIO_TRACK_ID, Entry, TrackBox, VIDEO_TRACK_ID, ftyp, moov};
+use super::moov::{AUDIO_TRACK_ID, Tables, TrackBox, VIDEO_TRACK_ID, ftyp, moov};
 use super::write::append_sample;
 use super::*;
 
@@ -23,24 +23,8 @@ pub fn fragmented_init(
     pps: &[u8],
     audio: Option<&AudioConfig>,
 ) -> Result<Vec<u8>, Mp4Error> {
-    let mut tracks = vec![TrackBox {
-        id: VIDEO_TRACK_ID,
-        entry: Entry::Avc {
-            info: parse_sps(sps)?,
-            sps,
-            pps,
-        },
-        starts_at: 0,
-        tables: Default::default(),
-    }];
-    if let Some(config) = audio {
-        tracks.push(TrackBox {
-            id: AUDIO_TRACK_ID,
-            entry: Entry::Sound(config),
-            starts_at: 0,
-            tables: Default::default(),
-        });
-    }
+    let mut tracks = vec![TrackBox::video(sps, pps, Tables::default())?];
+    tracks.extend(audio.map(|config| TrackBox::sound(config, 0, Tables::default())));
     let mut out = ftyp()?;
     out.extend(moov(&tracks, None)?);
     Ok(out)

@@ -59,7 +59,31 @@ pub(super) struct TrackBox<'a> {
     pub(super) tables: Tables,
 }
 
-impl TrackBox<'_> {
+impl<'a> TrackBox<'a> {
+    /// The video track of the stream `sps` and `pps` describe.
+    pub(super) fn video(sps: &'a [u8], pps: &'a [u8], tables: Tables) -> Result<Self, Mp4Error> {
+        Ok(Self {
+            id: VIDEO_TRACK_ID,
+            entry: Entry::Avc {
+                info: parse_sps(sps)?,
+                sps,
+                pps,
+            },
+            starts_at: 0,
+            tables,
+        })
+    }
+
+    /// The sound track `config` describes, starting `starts_at` movie ticks in.
+    pub(super) fn sound(config: &'a AudioConfig, starts_at: u64, tables: Tables) -> Self {
+        Self {
+            id: AUDIO_TRACK_ID,
+            entry: Entry::Sound(config),
+            starts_at,
+            tables,
+        }
+    }
+
     fn media_duration(&self) -> u64 {
         self.tables.durations.iter().map(|d| u64::from(*d)).sum()
     }

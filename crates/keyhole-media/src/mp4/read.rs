@@ -18,7 +18,7 @@ use super::*;
 /// an `esds` naming MPEG-4 audio and an AAC configuration, or `Opus` with a `dOps`; other sound
 /// tracks are passed over.
 /// Its frames are timed like the pictures; of its edit list only a leading empty edit counts,
-/// which delays the sound on the pictures' timeline.
+/// which delays the sound on the pictures' timeline. A sound track with no samples is no sound.
 ///
 /// Bounds: at most [`MAX_SAMPLES`] samples a track, whose sizes must add up to no more than the
 /// file's length; the access units returned hold at most four times the file's length (plus
@@ -143,8 +143,9 @@ pub fn read(bytes: &[u8]) -> Result<Mp4Video, Mp4Error> {
         au.nals.splice(at..at, [sps.clone(), pps.clone()]);
     }
 
+    // A sound track without samples is no sound.
     let audio = match find_audio(moov)? {
-        Some(track) => Some(read_audio(bytes, moov, &track)?),
+        Some(track) => Some(read_audio(bytes, moov, &track)?).filter(|a| !a.frames.is_empty()),
         None => None,
     };
     Ok(Mp4Video {

@@ -2,7 +2,7 @@
 //! order they were given.
 
 use super::boxes::*;
-use super::moov::{AUDIO_TRACK_ID, Entry, Tables, TrackBox, VIDEO_TRACK_ID, ftyp, moov};
+use super::moov::{Tables, TrackBox, ftyp, moov};
 use super::*;
 
 /// Which track a sample belongs to.
@@ -256,28 +256,22 @@ pub fn head(
         return Err(Mp4Error::FirstNotKeyframe);
     }
     let base = first.dts;
-    let mut tracks = vec![TrackBox {
-        id: VIDEO_TRACK_ID,
-        entry: Entry::Avc {
-            info: parse_sps(sps)?,
-            sps,
-            pps,
-        },
-        starts_at: 0,
-        tables: video_tables(&video, video_chunks)?,
-    }];
+    let mut tracks = vec![TrackBox::video(
+        sps,
+        pps,
+        video_tables(&video, video_chunks)?,
+    )?];
     if let Some(first_sound) = sound.first() {
         let config = audio.ok_or(Mp4Error::Audio("sound without its configuration"))?;
         let lead = first_sound
             .dts
             .checked_sub(base)
             .ok_or(Mp4Error::Audio("sound starts before the first picture"))?;
-        tracks.push(TrackBox {
-            id: AUDIO_TRACK_ID,
-            entry: Entry::Sound(config),
-            starts_at: rescale(lead, TIMESCALE, MOVIE_TIMESCALE)?,
-            tables: audio_tables(&sound, config, audio_chunks)?,
-        });
+        tracks.push(TrackBox::sound(
+            config,
+            rescale(lead, TIMESCALE, MOVIE_TIMESCALE)?,
+            audio_tables(&sound, config, audio_chunks)?,
+        ));
     }
 
     let ftyp = ftyp()?;
