@@ -578,6 +578,22 @@ fn media(out: &mut Out) {
     let file = mp4::write(&clip(&sps720, 12, 5, false), Some(&audio))
         .unwrap_or_else(|e| panic!("write Opus seed: {e}"));
     out.put("mp4_read", "720-opus", &file);
+    // A live stream: the initialization segment with sound, then a fragment of each kind.
+    let sps: &[u8] = &sps720;
+    let pps: &[u8] = &[0x68, 0xce, 0x3c, 0x80];
+    let mut live = mp4::fragmented_init(sps, pps, Some(&audio.config))
+        .unwrap_or_else(|e| panic!("live seed: {e}"));
+    for (n, au) in clip(&sps720, 6, 5, false).iter().enumerate() {
+        let n = n as u32;
+        live.extend(mp4::fragment(2 * n + 1, au, 6000).unwrap_or_else(|e| panic!("live seed: {e}")));
+        live.extend(
+            mp4::audio_fragment(2 * n + 2, &audio.frames[n as usize], &audio.config)
+                .unwrap_or_else(|e| panic!("live seed: {e}")),
+        );
+    }
+    let mut seed = vec![77];
+    seed.extend_from_slice(&live);
+    out.put("mp4_split", "live-with-sound", &seed);
     out.put("opus_config", "dops-mono", &opus.to_bytes());
     for (name, packet) in [
         ("celt-20ms", &[31 << 3, 1][..]),

@@ -17,6 +17,7 @@ use keyhole_client::core::CameraId;
 use keyhole_client::core::envelope::PREFIX_LEN;
 use keyhole_client::core::live::{FRAME_HEADER_LEN, LiveSealer, frame_header};
 use keyhole_client::core::live_check::{CHECKPOINT_INDEX, Checkpoint, frame_digest};
+use keyhole_media::{AccessUnit, mp4};
 use tokio::sync::mpsc;
 
 use crate::stats::{Spread, clip_bytes, ms};
@@ -35,12 +36,41 @@ fn fragment_len(i: usize) -> usize {
     }
 }
 
-/// Records when each fragment comes out of the viewer.
+/// A live stream as a camera sends it (PROTOCOL.md §8.2): fragmented MP4, the initialization
+/// segment with the first fragment, each fragment a picture of about `fragment_len` bytes.
+fn stream(frames: usize) -> anyhow::Result<Vec<Vec<u8>>> {
+    const SPS: [u8; 10] = [0x67, 0x42, 0xc0, 0x1f, 0xda, 0x01, 0x40, 0x16, 0xe8, 0x40];
+    const PPS: [u8; 4] = [0x68, 0xce, 0x3c, 0x80];
+    (0..frames)
+        .map(|i| {
+            // Room for the moof, and the initialization segment in the first.
+            let mut slice = clip_bytes(fragment_len(i) - 2048, i as u64);
+            let key = i.is_multiple_of(60);
+            slice[0] = if key { 0x65 } else { 0x41 };
+            let mut nals = vec![slice];
+            if key {
+                nals.splice(0..0, [SPS.to_vec(), PPS.to_vec()]);
+            }
+            let au = AccessUnit::new(i as u64 * 3000, nals);
+            let mut out = if i == 0 {
+                mp4::fragmented_init(&SPS, &PPS, None)?
+            } else {
+                Vec::new()
+            };
+            out.extend(mp4::fragment(u32::try_from(i + 1)?, &au, 3000)?);
+            Ok(out)
+        })
+        .collect()
+}
+
+/// Records when each fragment (a `moof` and its `mdat`) comes out of the viewer.
 struct Arrivals(Vec<Instant>);
 
 impl std::io::Write for Arrivals {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.push(Instant::now());
+        if buf.get(4..8) == Some(b"moof".as_slice()) {
+            self.0.push(Instant::now());
+        }
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -57,9 +87,7 @@ async fn session(
     sealed: bool,
     rng: &mut rand_chacha::ChaCha20Rng,
 ) -> anyhow::Result<Vec<Duration>> {
-    let fragments: Vec<Vec<u8>> = (0..frames)
-        .map(|i| clip_bytes(fragment_len(i), i as u64))
-        .collect();
+    let fragments = stream(frames)?;
     let link = agent.link();
     // The camera's signed head names the challenge the viewer's request answers.
     agent.send_head().await?;

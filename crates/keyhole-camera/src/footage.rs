@@ -11,6 +11,7 @@
 use std::fs::{self, File};
 use std::io::{BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use keyhole_core::ObjectId;
 use keyhole_core::envelope::Suite;
@@ -20,7 +21,6 @@ use keyhole_media::audio::AudioConfig;
 use keyhole_media::h264::nal;
 use keyhole_media::mp4::{self, Mp4Error, Sample, TrackKind};
 use rand_core::OsRng;
-use std::sync::Arc;
 
 use crate::sound::Sound;
 use crate::store::StoreError;

@@ -9,6 +9,7 @@ pub mod config;
 pub mod footage;
 pub mod live;
 pub mod live_gate;
+pub mod live_mux;
 pub mod recorder;
 pub mod rtsp;
 pub mod run;

@@ -1,7 +1,8 @@
 //! Live view: the camera long-polls the server for a viewer, and only then streams a sealed live
-//! session (the same envelope as a clip, frame by frame) through the relay. Fragments are the
-//! H.264 Annex B byte stream, cut into frames no larger than the session's chunk size, starting
-//! at a key frame, so a viewer can pipe what it opens straight into a player.
+//! session (the same envelope as a clip, frame by frame) through the relay. What it seals is a
+//! fragmented MP4 stream of the pictures and sound ([`LiveMux`]), each fragment cut into frames
+//! no larger than the session's chunk size and sent whole or not at all, so a viewer can pipe
+//! what it opens straight into a player.
 //!
 //! Every second the camera asks again who is watching, takes the nonces its viewers asked with,
 //! and signs a checkpoint (PROTOCOL.md §8.2.1) naming them, with the time each reached it, and
@@ -20,13 +21,67 @@ use keyhole_core::live_check::{
 };
 use keyhole_core::{CameraKey, HpkePublicKey, ObjectId};
 use keyhole_media::AccessUnit;
+use keyhole_media::audio::AudioConfig;
 use rand_core::OsRng;
 use tokio::sync::{Mutex, mpsc};
 
 use crate::agent::{Agent, AgentError};
+use crate::live_mux::LiveMux;
+use crate::sound::{Media, Sound};
 
-/// Where the capture loop hands pictures to a running live session.
-pub type LiveFeed = Arc<std::sync::Mutex<Option<mpsc::Sender<AccessUnit>>>>;
+/// Where the capture loop hands pictures and sound to a running live session. It keeps the
+/// configuration of the sound heard last, so a session's stream has that sound's track even when
+/// its first key frame comes before any sound does.
+#[derive(Debug, Clone, Default)]
+pub struct LiveFeed(Arc<std::sync::Mutex<Feed>>);
+
+#[derive(Debug, Default)]
+struct Feed {
+    viewer: Option<mpsc::Sender<Media>>,
+    heard: Option<Arc<AudioConfig>>,
+}
+
+impl LiveFeed {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Feed> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Hands `au` to the session being watched, if any. A viewer behind by 64 pictures and
+    /// sound frames misses some; capture never waits.
+    pub fn offer_picture(&self, au: &AccessUnit) {
+        if let Some(viewer) = &self.lock().viewer {
+            let _ = viewer.try_send(Media::Picture(au.clone()));
+        }
+    }
+
+    /// Hands `sound` to the session being watched, if any, and remembers its configuration.
+    pub fn offer_sound(&self, sound: &Sound) {
+        let mut feed = self.lock();
+        if !feed
+            .heard
+            .as_ref()
+            .is_some_and(|h| Arc::ptr_eq(h, &sound.config))
+        {
+            feed.heard = Some(sound.config.clone());
+        }
+        if let Some(viewer) = &feed.viewer {
+            let _ = viewer.try_send(Media::Sound(sound.clone()));
+        }
+    }
+
+    /// Sends what comes next to `viewer`; returns the sound heard last.
+    fn attach(&self, viewer: mpsc::Sender<Media>) -> Option<Arc<AudioConfig>> {
+        let mut feed = self.lock();
+        feed.viewer = Some(viewer);
+        feed.heard.clone()
+    }
+
+    fn detach(&self) {
+        self.lock().viewer = None;
+    }
+}
 
 /// Longest session before the camera ends it (a viewer still there starts a new one).
 const MAX_SESSION: Duration = Duration::from_secs(600);
@@ -96,9 +151,7 @@ pub async fn serve(agent: Arc<Mutex<Agent>>, feed: LiveFeed, status_changed: Sta
                 tokio::time::sleep(Duration::from_secs(5)).await;
             }
         }
-        *feed
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        feed.detach();
     }
 }
 
@@ -167,40 +220,48 @@ async fn session(
     let header = sealer.header().clone();
     // Frames sent since the last checkpoint, with their digests.
     let mut sent: Vec<(u64, [u8; keyhole_core::live_check::DIGEST_LEN])> = Vec::new();
-    let (pictures_tx, mut pictures) = mpsc::channel::<AccessUnit>(64);
-    *feed
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(pictures_tx);
+    let (media_tx, mut media) = mpsc::channel::<Media>(64);
+    let mut mux = LiveMux::new(feed.attach(media_tx));
     let (body_tx, body_rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);
     let upload = tokio::spawn({
         let link = link.clone();
         async move { link.publish_live(body_rx).await }
     });
-    let send = |frame: Vec<u8>| body_tx.try_send(Ok(Bytes::from(frame)));
     body_tx
         .send(Ok(Bytes::from(prefix)))
         .await
         .map_err(|_| AgentError::Seal("the live upload stopped".into()))?;
     let began = Instant::now();
-    let mut started = false;
     let mut ticker = tokio::time::interval(CHECKPOINT_EVERY);
     ticker.tick().await;
     loop {
         tokio::select! {
-            au = pictures.recv() => {
-                let Some(au) = au else { break };
-                started |= au.keyframe;
-                if !started {
+            item = media.recv() => {
+                let Some(item) = item else { break };
+                let bytes = match &item {
+                    Media::Picture(au) => mux.picture(au),
+                    Media::Sound(sound) => mux.sound(sound),
+                }
+                .map_err(|e| AgentError::Seal(e.to_string()))?;
+                let Some(bytes) = bytes else { continue };
+                // A full pipe means the upload is behind: leave the whole fragment out (a part
+                // of one would break the stream) rather than fall further behind. Pictures then
+                // wait for a key frame; sound frames stand alone.
+                let pieces = bytes.len().div_ceil(max).max(1);
+                if body_tx.capacity() < pieces {
+                    if matches!(item, Media::Picture(_)) {
+                        mux.dropped();
+                    }
                     continue;
                 }
-                for piece in au.to_annex_b().chunks(max) {
+                for piece in bytes.chunks(max) {
                     let frame = sealer
                         .seal_fragment(piece, false)
                         .map_err(|e| AgentError::Seal(e.to_string()))?;
                     let index = sealer.next_index() - 1;
                     sent.push((index, frame_digest(&frame[FRAME_HEADER_LEN..])));
-                    // A full pipe means the upload is behind: drop rather than stall capture.
-                    if matches!(send(frame), Err(mpsc::error::TrySendError::Closed(_))) {
+                    // Room was checked: the fragment goes whole.
+                    if body_tx.send(Ok(Bytes::from(frame))).await.is_err() {
                         return upload.await.unwrap_or(Ok(()));
                     }
                     // A checkpoint holds so many frames at most: the next one goes after them.
@@ -234,9 +295,7 @@ async fn session(
             }
         }
     }
-    *feed
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    feed.detach();
     if let Ok(last) = sealer.seal_fragment(&[], true) {
         sent.push((
             sealer.next_index() - 1,

@@ -434,6 +434,7 @@ pub async fn run(
                     None => break,
                     Some(Media::Picture(au)) => au,
                     Some(Media::Sound(sound)) => {
+                        live_feed.offer_sound(&sound);
                         if awake {
                             capture.push_sound(sound);
                         }
@@ -441,14 +442,7 @@ pub async fn run(
                     }
                 };
                 anchor.get_or_insert((au.dts, crate::now()));
-                if let Some(viewer) = live_feed
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .as_ref()
-                {
-                    // A viewer behind by 64 pictures misses some; capture never waits.
-                    let _ = viewer.try_send(au.clone());
-                }
+                live_feed.offer_picture(&au);
                 if !awake {
                     continue;
                 }

@@ -98,7 +98,10 @@ impl OpusEncoder {
         let look_ahead = u64::try_from(encoder.lookahead()).unwrap_or(u64::MAX);
         let pre_skip = u16::try_from(look_ahead * 48_000 / u64::from(rate))
             .map_err(|_| SoundError("look-ahead too long".into()))?;
-        let config = OpusConfig::new(1, pre_skip, rate).map_err(|e| SoundError(e.to_string()))?;
+        // The input rate is only informational, and players want Opus's own: Chromium refuses an
+        // MP4 whose `dOps` rate differs from its sample entry's 48 kHz.
+        let config = OpusConfig::new(1, pre_skip, keyhole_media::opus::SAMPLE_RATE)
+            .map_err(|e| SoundError(e.to_string()))?;
         Ok(Self {
             encoder,
             config: Arc::new(AudioConfig::Opus(config)),
@@ -297,7 +300,7 @@ mod tests {
         let AudioConfig::Opus(config) = encoder.config().as_ref() else {
             panic!("Opus");
         };
-        assert_eq!((config.channels(), config.input_rate()), (1, 16_000));
+        assert_eq!((config.channels(), config.input_rate()), (1, 48_000));
         assert!(config.pre_skip() > 0);
         assert!(OpusEncoder::new(44_100, 24_000).is_err());
     }

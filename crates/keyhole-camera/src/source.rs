@@ -16,11 +16,10 @@ use std::time::{Duration, Instant};
 
 use keyhole_core::Timestamp;
 use keyhole_media::{TIMESCALE, h264, mp4};
-
-use crate::sound::{Media, OpusEncoder, Sound, Tone};
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 
+use crate::sound::{Media, OpusEncoder, Sound, Tone};
 use crate::video::VideoError;
 use crate::video::synthetic::{SyntheticCamera, SyntheticSettings};
 

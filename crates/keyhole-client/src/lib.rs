@@ -11,6 +11,7 @@ pub mod announcements;
 pub mod api;
 pub mod enroll;
 pub mod index;
+pub mod live_stream;
 pub mod owner;
 mod playback;
 pub mod private_file;

@@ -58,7 +58,7 @@ pub struct LiveOutcome {
     pub frames: u64,
     /// Frames the relay skipped because this viewer was behind.
     pub skipped: u64,
-    /// Video bytes written (the H.264 Annex B stream).
+    /// Bytes written: the fragmented MP4 stream, whole boxes only.
     pub bytes: u64,
     /// Whether the camera ended the session (its signed final frame arrived).
     pub ended: bool,
@@ -1393,8 +1393,9 @@ impl Owner {
     }
 
     /// Watches `camera` live: asks the camera (through the relay) to stream, waits up to
-    /// `wait_secs` for it to start, then verifies and opens each frame and writes the video (an
-    /// H.264 Annex B stream, playable with `ffplay -f h264 -`) to `out`, until the camera ends
+    /// `wait_secs` for it to start, then verifies and opens each frame and writes the pictures
+    /// and sound (fragmented MP4 that players take as it arrives, such as `ffplay -`; see
+    /// [`crate::live_stream`]) to `out`, until the camera ends
     /// the session or `for_at_most` has passed since the first frame. A stream that stops
     /// before either is reported as [`LiveOutcome::cut`].
     ///
@@ -1449,6 +1450,7 @@ impl Owner {
         let mut buf: Vec<u8> = Vec::new();
         let mut opener: Option<(LiveOpener, LiveCheck)> = None;
         let mut outcome = LiveOutcome::default();
+        let mut stream = crate::live_stream::LiveStream::default();
         loop {
             let Some(chunk) = body.next().await else {
                 outcome.cut = true;
@@ -1499,10 +1501,9 @@ impl Owner {
                 outcome.lag_ms = check.max_lag_ms();
                 progress(&outcome);
                 for fragment in shown {
-                    out.write_all(&fragment.data)?;
+                    outcome.bytes += stream.write(&fragment.data, fragment.skipped, out)?;
                     outcome.frames += 1;
                     outcome.skipped += fragment.skipped;
-                    outcome.bytes += fragment.data.len() as u64;
                     if fragment.last {
                         outcome.ended = true;
                         stop = true;

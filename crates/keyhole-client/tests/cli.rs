@@ -654,7 +654,7 @@ async fn live_view_from_the_command_line() {
         stopped.await.ok();
     }));
 
-    let video = dir.path().join("live.h264");
+    let video = dir.path().join("live.mp4");
     let watch = {
         let mut command = keyhole(&store);
         command
@@ -667,15 +667,14 @@ async fn live_view_from_the_command_line() {
     let stderr = String::from_utf8_lossy(&watch.stderr).into_owned();
     assert!(watch.status.success(), "{stderr}");
     assert!(stderr.contains("frames"), "{stderr}");
-    let bytes = std::fs::read(&video).unwrap();
-    let units = keyhole_media::h264::split_annex_b(&bytes);
-    assert_eq!(
-        keyhole_media::h264::nal_type(units[0]),
-        7,
-        "starts with an SPS"
-    );
-    let pictures = keyhole_media::h264::group_access_units(units, 6000);
-    assert!(pictures.len() >= 15, "{} pictures in 2 s", pictures.len());
+    // Fragmented MP4 that plays from its first picture, with its sound.
+    if let Some((pictures, w, h)) = keyhole_testkit::ffprobe(&video) {
+        assert_eq!((w, h), (320, 240));
+        assert!(pictures >= 15, "{pictures} pictures in 2 s");
+    }
+    if let Some(codec) = keyhole_testkit::assert_sound_in_step(&video, 0.1) {
+        assert_eq!(codec, "opus");
+    }
 
     stop.send(()).unwrap();
     running.await.unwrap().unwrap();

@@ -1,31 +1,30 @@
-//! Live view in the page: the H.264 stream a live view delivers, turned into fragmented MP4.
+//! Live view in the page: the fragmented MP4 stream a live view delivers, passed on to the page
+//! piece by piece.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use keyhole_media::h264::{AccessUnit, AnnexBReader, TIMESCALE, nal};
-use keyhole_media::mp4;
+use keyhole_media::mp4::{Piece, Splitter};
 use tokio::sync::mpsc::Sender;
 use tokio::sync::mpsc::error::TrySendError;
 
 use super::Viewer;
+use crate::live_stream::VIDEO_TRACK;
 
-/// Receives the opened H.264 stream (Annex B, in pieces of any size) and sends the page an
-/// initialization segment, then a fragment per picture, stamped with when it arrived. A page
-/// too slow to keep up misses pictures up to the next key frame (never the camera waiting on
-/// it); a page that left ends the view.
+/// Receives the opened stream (whole boxes, from [`crate::live_stream::LiveStream`]) and sends
+/// the page the initialization segment with the first fragment, then each fragment. A page too
+/// slow to keep up misses fragments up to the next key frame (never the camera waiting on it);
+/// a page that left ends the view.
 pub(super) struct FragmentSink {
     tx: Sender<Result<Vec<u8>, std::io::Error>>,
-    reader: AnnexBReader,
-    started: Option<Instant>,
-    last_dts: Option<u64>,
-    sequence: u32,
-    /// Dropping pictures until the next key frame (before the first, or after a miss).
+    splitter: Splitter,
+    /// The initialization segment, until it goes with the first key frame.
+    init: Option<Vec<u8>>,
+    /// Dropping fragments until the next key frame (before the first, or after a miss).
     skipping: bool,
 }
 
@@ -33,45 +32,33 @@ impl FragmentSink {
     pub(super) fn new(tx: Sender<Result<Vec<u8>, std::io::Error>>) -> Self {
         Self {
             tx,
-            // Times come from arrival, not from this.
-            reader: AnnexBReader::new(1),
-            started: None,
-            last_dts: None,
-            sequence: 0,
+            splitter: Splitter::new(),
+            init: None,
             skipping: true,
         }
     }
 
-    fn picture(&mut self, mut au: AccessUnit) -> std::io::Result<()> {
-        let mut init = None;
-        if self.skipping {
-            if !au.keyframe {
+    fn piece(&mut self, piece: Piece) -> std::io::Result<()> {
+        let (bytes, key) = match piece {
+            Piece::Init(bytes) => {
+                self.init = Some(bytes);
                 return Ok(());
             }
-            if self.sequence == 0 {
-                let (Some(sps), Some(pps)) = (au.find(nal::SPS), au.find(nal::PPS)) else {
-                    return Ok(());
-                };
-                init = Some(mp4::fragmented_init(sps, pps, None).map_err(std::io::Error::other)?);
-            }
-            self.skipping = false;
+            Piece::Fragment { bytes, track, sync } => (bytes, track == VIDEO_TRACK && sync),
+        };
+        if self.skipping && !key {
+            return Ok(());
         }
-        let started = *self.started.get_or_insert_with(Instant::now);
-        let now = u64::try_from(started.elapsed().as_micros())
-            .unwrap_or(u64::MAX)
-            .saturating_mul(u64::from(TIMESCALE))
-            / 1_000_000;
-        // Strictly increasing decode times, whatever the arrival times.
-        au.dts = self.last_dts.map_or(now, |last| now.max(last + 1));
-        let duration = self.last_dts.map_or(TIMESCALE / 15, |last| {
-            u32::try_from(au.dts - last).unwrap_or(u32::MAX)
-        });
-        self.last_dts = Some(au.dts);
-        self.sequence += 1;
-        let mut bytes = init.unwrap_or_default();
-        bytes.extend(mp4::fragment(self.sequence, &au, duration).map_err(std::io::Error::other)?);
+        let bytes = match &self.init {
+            Some(init) if self.skipping => [init.as_slice(), &bytes].concat(),
+            _ => bytes,
+        };
         match self.tx.try_send(Ok(bytes)) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.skipping = false;
+                self.init = None;
+                Ok(())
+            }
             Err(TrySendError::Full(_)) => {
                 self.skipping = true;
                 Ok(())
@@ -86,8 +73,12 @@ impl FragmentSink {
 
 impl std::io::Write for FragmentSink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        for au in self.reader.push(buf) {
-            self.picture(au)?;
+        let pieces = self
+            .splitter
+            .push(buf)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        for piece in pieces {
+            self.piece(piece)?;
         }
         Ok(buf.len())
     }
@@ -121,7 +112,7 @@ pub(super) async fn status(
 const LIVE_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Live view as a fragmented MP4 stream (an initialization segment, then one fragment per
-/// picture), which the page plays through Media Source Extensions. The session is verified and
+/// picture or sound frame), which the page plays through Media Source Extensions. The session is verified and
 /// opened here frame by frame, exactly as `keyhole live` does.
 pub(super) async fn live(
     State(viewer): State<Arc<Viewer>>,

@@ -200,16 +200,31 @@ try {
   check(/A camera's key was sealed to a device/.test(sealedTo) && /"(laptop|tablet)"/.test(sealedTo),
     `the audit log speaks in words and names (${sealedTo})`);
 
-  // Live view: the running camera streams when asked; the video plays in the page.
+  // Live view: the running camera streams when asked; the video plays in the page, with sound.
   await page.goto(`${origin}/#/cameras`);
   await page.getByRole('link', { name: 'Watch Front door live' }).click();
   const live = page.locator('video#live');
   await live.waitFor();
   const liveTime = await live.evaluate((v) => new Promise((resolve, reject) => {
     const t = setInterval(() => { if (v.currentTime > 1) { clearInterval(t); resolve(v.currentTime); } }, 100);
-    setTimeout(() => { clearInterval(t); reject(new Error(`live view stuck at ${v.currentTime}`)); }, 60000);
+    const ranges = () => [...Array(v.buffered.length).keys()]
+      .map((i) => `${v.buffered.start(i).toFixed(2)}-${v.buffered.end(i).toFixed(2)}`).join(' ');
+    setTimeout(() => {
+      clearInterval(t);
+      reject(new Error(`live view stuck at ${v.currentTime} (buffered ${ranges()}, ready ${v.readyState}, `
+        + `codecs ${v.dataset.codecs}, error ${v.error && v.error.message}, `
+        + `status ${document.querySelector('[role=status]').textContent})`));
+    }, 60000);
   }));
   check(liveTime > 1, `live view plays (${liveTime.toFixed(2)} s)`);
+  // With its sound: the stream has an Opus track, which the browser decodes (muted until the
+  // viewer turns it on, as browsers require).
+  const sound = await live.evaluate((v) => ({
+    codecs: v.dataset.codecs, muted: v.muted, decoded: v.webkitAudioDecodedByteCount,
+  }));
+  check(/^avc1\.[0-9a-f]{6}, opus$/.test(sound.codecs), `the live stream has sound (${sound.codecs})`);
+  check(sound.muted, 'the live view starts muted');
+  check(sound.decoded > 0, `the browser decodes the live sound (${sound.decoded} bytes)`);
   check(/Live: verified/.test(await page.getByRole('status').textContent()), 'the page says the live view is verified');
   const lagText = await page.getByRole('status').filter({ hasText: /behind the camera/ })
     .textContent({ timeout: 20000 });

@@ -8,7 +8,8 @@
 //! clips kept on disk. [`read()`] takes the first H.264 video track of a file, and its first AAC
 //! track, back into [`AccessUnit`]s and [`AudioFrame`]s. For live view, [`fragmented_init()`],
 //! [`fragment()`] and [`audio_fragment()`] make a fragmented file, one sample per fragment,
-//! which a browser plays as it arrives (Media Source Extensions).
+//! which a browser plays as it arrives (Media Source Extensions); a [`Splitter`] cuts such a
+//! stream back into the pieces a player takes.
 //!
 //! The reader's input is untrusted. It never panics and never indexes outside its input; every
 //! count, size and offset is checked before use; what it allocates is bounded by the input's
@@ -24,12 +25,14 @@ mod boxes;
 mod fragment;
 mod moov;
 mod read;
+mod split;
 #[cfg(test)]
 mod tests;
 mod write;
 
 pub use fragment::{audio_fragment, fragment, fragmented_init};
 pub use read::read;
+pub use split::{MAX_PIECE, Piece, Splitter};
 pub use write::{Sample, TrackKind, append_sample, cut, head, sample_size, write};
 
 /// Most samples (access units) [`read()`] accepts and [`write()`] writes: about 92 hours at 30

@@ -690,7 +690,7 @@ pub(crate) async fn live(
     };
     sink.flush()?;
     errln!(
-        "{} frames, {} bytes of H.264 ({} skipped){}{}",
+        "{} frames, {} bytes of video ({} skipped){}{}",
         outcome.frames,
         outcome.bytes,
         outcome.skipped,

@@ -296,8 +296,8 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Watch a camera live: the H.264 stream goes to a file, or to `-` for a player
-    /// (`keyhole live Porch -o - | ffplay -f h264 -`). Only frames the camera's signed
+    /// Watch a camera live: the pictures and sound, as fragmented MP4, go to a file, or to `-`
+    /// for a player (`keyhole live Porch -o - | ffplay -`). Only frames the camera's signed
     /// checkpoints vouch for are written, once one names this request. Exits 1 if the live view
     /// was cut off before the camera ended it, or fell more than 5 s behind.
     Live {

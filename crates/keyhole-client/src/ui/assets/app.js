@@ -594,15 +594,24 @@ async function showAudit() {
   main.replaceChildren(...parts);
 }
 
-// The codec string of the stream's avcC box (profile, compatibility, level), for MSE.
-function codecOf(bytes) {
+// The codecs of a live stream's initialization segment, for MSE: the video's from its avcC
+// box (profile, compatibility, level), and the sound's when it has an Opus or mp4a track.
+function codecsOf(bytes) {
+  const at = (i, tag) => [...tag].every((c, k) => bytes[i + k] === c.charCodeAt(0));
+  let video = null;
+  let sound = null;
   for (let i = 0; i + 8 < bytes.length; i++) {
-    if (bytes[i] === 0x61 && bytes[i + 1] === 0x76 && bytes[i + 2] === 0x63 && bytes[i + 3] === 0x43) {
+    if (!video && at(i, 'avcC')) {
       const hex = (b) => b.toString(16).padStart(2, '0');
-      return `avc1.${hex(bytes[i + 5])}${hex(bytes[i + 6])}${hex(bytes[i + 7])}`;
+      video = `avc1.${hex(bytes[i + 5])}${hex(bytes[i + 6])}${hex(bytes[i + 7])}`;
+    } else if (!sound && at(i, 'dOps')) {
+      sound = 'opus';
+    } else if (!sound && at(i, 'esds')) {
+      sound = 'mp4a.40.2';
     }
   }
-  return null;
+  if (!video) return null;
+  return sound ? `${video}, ${sound}` : video;
 }
 
 let liveAbort = null;
@@ -613,8 +622,11 @@ async function showLive(cameraId) {
   if (!current()) return;
   const camera = cameras.find((c) => c.id === cameraId);
   const status = el('p', { class: 'status', role: 'status', text: 'Asking the camera to stream…' });
+  // Muted, as browsers require for playing at once; its controls turn the sound on.
   const video = el('video', { id: 'live', muted: true, autoplay: true, playsinline: true,
-    'aria-label': `Live view of ${camera ? camera.name : 'the camera'}` });
+    controls: true, 'aria-label': `Live view of ${camera ? camera.name : 'the camera'}` });
+  // The attribute alone does not mute an element made by script.
+  video.muted = true;
   main.replaceChildren(el('section', { class: 'player' },
     el('p', {}, el('a', { href: '#/cameras', text: '← Cameras' })),
     el('h2', { text: `${camera ? camera.name : 'Camera'} — live` }),
@@ -641,19 +653,25 @@ async function showLive(cameraId) {
         joined.set(pending);
         joined.set(value, pending.length);
         pending = joined;
-        const codec = codecOf(pending);
-        if (!codec) continue;
-        buffer = source.addSourceBuffer(`video/mp4; codecs="${codec}"`);
-        buffer.mode = 'sequence';
+        const codecs = codecsOf(pending);
+        if (!codecs) continue;
+        video.dataset.codecs = codecs;
+        // The camera times every fragment from the stream's first picture.
+        buffer = source.addSourceBuffer(`video/mp4; codecs="${codecs}"`);
+        buffer.mode = 'segments';
         await append(pending);
         status.textContent = 'Live: verified and decrypted on this device.';
         followLag(cameraId, status, liveAbort.signal);
         continue;
       }
       await append(value);
-      // Stay near the live edge.
-      const end = buffer.buffered.length ? buffer.buffered.end(buffer.buffered.length - 1) : 0;
-      if (end - video.currentTime > 2) video.currentTime = end - 0.3;
+      // Start where both tracks have data (the sound may begin a little after the first
+      // picture), and stay near the live edge.
+      const ranges = video.buffered;
+      if (!ranges.length) continue;
+      const end = ranges.end(ranges.length - 1);
+      if (video.currentTime < ranges.start(0)) video.currentTime = ranges.start(0);
+      else if (end - video.currentTime > 2) video.currentTime = end - 0.3;
     }
     status.textContent = 'The live view ended.';
     if (source.readyState === 'open') source.endOfStream();
