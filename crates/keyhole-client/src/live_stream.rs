@@ -74,3 +74,68 @@ impl LiveStream {
         Ok(written)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keyhole_media::AccessUnit;
+    use keyhole_media::audio::{AudioConfig, AudioFrame};
+    use keyhole_media::mp4;
+    use keyhole_media::opus::OpusConfig;
+
+    const SPS: [u8; 10] = [0x67, 0x42, 0xc0, 0x1f, 0xda, 0x01, 0x40, 0x16, 0xe8, 0x40];
+    const PPS: [u8; 4] = [0x68, 0xce, 0x3c, 0x80];
+
+    fn picture(n: u32, key: bool) -> Vec<u8> {
+        let nals = if key {
+            vec![SPS.to_vec(), PPS.to_vec(), vec![0x65, 0x88, 1]]
+        } else {
+            vec![vec![0x41, 0x9a, 2]]
+        };
+        mp4::fragment(n, &AccessUnit::new(u64::from(n) * 6000, nals), 6000).unwrap()
+    }
+
+    fn sound(n: u32, config: &AudioConfig) -> Vec<u8> {
+        let frame = AudioFrame {
+            pts: u64::from(n) * 1800,
+            data: vec![31 << 3, 1],
+        };
+        mp4::audio_fragment(n, &frame, config).unwrap()
+    }
+
+    #[test]
+    fn writes_whole_boxes_and_takes_the_stream_up_again_at_a_key_frame() {
+        let config = AudioConfig::Opus(OpusConfig::new(1, 312, 48_000).unwrap());
+        let init = mp4::fragmented_init(&SPS, &PPS, Some(&config)).unwrap();
+        let mut stream = LiveStream::default();
+        let mut out = Vec::new();
+        // The first frame: the initialization segment and a key frame, arriving in two halves.
+        let first = [init.clone(), picture(1, true)].concat();
+        let (a, b) = first.split_at(first.len() / 2);
+        assert_eq!(
+            stream.write(a, 0, &mut out).unwrap(),
+            0,
+            "nothing half-made"
+        );
+        assert_eq!(stream.write(b, 0, &mut out).unwrap(), first.len() as u64);
+        let sound_2 = sound(2, &config);
+        stream.write(&sound_2, 0, &mut out).unwrap();
+        assert_eq!(out, [first.clone(), sound_2.clone()].concat());
+        // Frames lost: the middle of a fragment is not taken up, nor sound or a picture before
+        // the next key frame; the key frame is, and all after it.
+        let picture_3 = picture(3, false);
+        let written = out.len();
+        stream.write(&picture_3[10..], 1, &mut out).unwrap();
+        stream.write(&sound(4, &config), 0, &mut out).unwrap();
+        stream.write(&picture(5, false), 0, &mut out).unwrap();
+        assert_eq!(out.len(), written, "nothing until a key frame");
+        let (key, after) = (picture(6, true), sound(7, &config));
+        stream.write(&key, 0, &mut out).unwrap();
+        stream.write(&after, 0, &mut out).unwrap();
+        assert_eq!(out[written..], [key, after].concat());
+        // Not MP4 at all.
+        let mut other = LiveStream::default();
+        let refused = other.write(&[0, 0, 0, 2, b'x', b'x', b'x', b'x'], 0, &mut Vec::new());
+        assert_eq!(refused.unwrap_err().kind(), std::io::ErrorKind::InvalidData);
+    }
+}
