@@ -117,6 +117,26 @@ fn clips(objects: &[(ObjectKind, Vec<u8>)]) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Starts `camera`, lets two seconds of pre-roll gather (from the middle of the stream, not its
+/// first picture), rings the doorbell, waits for the press and its clip to upload, stops the
+/// camera and returns everything the owner then opens.
+async fn ring_after_pre_roll(
+    camera: &mut Camera,
+    owner: &mut Owner,
+    camera_id: &CameraId,
+) -> Vec<(ObjectKind, Vec<u8>)> {
+    camera.start().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    camera.post("/doorbell").await;
+    camera
+        .wait_for("the event to upload", 30, |s| {
+            s["events"] == 1 && s["uploaded"] == 2
+        })
+        .await;
+    camera.stop();
+    fetch_all(owner, camera_id).await.1
+}
+
 /// Checks a decrypted clip as [`check_clip`] does, and that it has sound in `codec` (as ffprobe
 /// names it) in step with the pictures.
 fn check_clip_with_sound(
@@ -579,16 +599,7 @@ async fn a_command_source_streams_h264_from_a_pipe() {
          [record]\nmode = \"events\"\n[clip]\npre_roll_s = 1.0\npost_roll_s = 1.5\n[motion]\nenabled = false\n",
     );
     let (mut owner, camera_id) = owner_with_camera(&server.url, "ana", &camera, rng).await;
-    camera.start().await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    camera.post("/doorbell").await;
-    camera
-        .wait_for("the event to upload", 30, |s| {
-            s["events"] == 1 && s["uploaded"] == 2
-        })
-        .await;
-    camera.stop();
-    let (_, objects) = fetch_all(&mut owner, &camera_id).await;
+    let objects = ring_after_pre_roll(&mut camera, &mut owner, &camera_id).await;
     assert_eq!(events(&objects)[0].kind, EventKind::Doorbell);
     let frames = check_clip(dir.path(), &clips(&objects)[0], (320, 240));
     assert!((35..=80).contains(&frames.len()), "{} frames", frames.len());
@@ -612,17 +623,7 @@ async fn rtsp_camera_events_decrypt_to_playable_mp4() {
         ),
     );
     let (mut owner, camera_id) = owner_with_camera(&server.url, "ana", &camera, rng).await;
-    camera.start().await;
-    // Let the stream run long enough for a pre-roll, then ring the bell.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    camera.post("/doorbell").await;
-    camera
-        .wait_for("the RTSP event to upload", 30, |s| {
-            s["events"] == 1 && s["uploaded"] == 2
-        })
-        .await;
-    camera.stop();
-    let (_, objects) = fetch_all(&mut owner, &camera_id).await;
+    let objects = ring_after_pre_roll(&mut camera, &mut owner, &camera_id).await;
     let events = events(&objects);
     assert_eq!(events[0].kind, EventKind::Doorbell);
     assert_eq!(&events[0].thumbnail_jpeg[..2], &[0xff, 0xd8]);
@@ -654,18 +655,9 @@ async fn an_rtsp_camera_s_sound_is_kept_aac_as_it_comes_and_g711_as_opus() {
             ),
         );
         let (mut owner, camera_id) = owner_with_camera(&server.url, mount, &camera, rng).await;
-        camera.start().await;
-        // A pre-roll from the middle of the stream, not from its first picture (a stream's
-        // sound may start a little after its pictures).
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        camera.post("/doorbell").await;
-        camera
-            .wait_for("the RTSP event to upload", 30, |s| {
-                s["events"] == 1 && s["uploaded"] == 2
-            })
-            .await;
-        camera.stop();
-        let (_, objects) = fetch_all(&mut owner, &camera_id).await;
+        // The pre-roll from the middle of the stream: a stream's sound may start a little
+        // after its pictures.
+        let objects = ring_after_pre_roll(&mut camera, &mut owner, &camera_id).await;
         let clip = &clips(&objects)[0];
         check_clip_with_sound(dir.path(), clip, (640, 360), codec);
     }

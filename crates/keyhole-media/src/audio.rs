@@ -2,7 +2,6 @@
 //! (the synthetic camera, or G.711 from an IP camera) is encoded as Opus on the camera; AAC from
 //! a camera or a file is kept as it came.
 
-use crate::TIMESCALE;
 use crate::aac::AacConfig;
 use crate::opus::{self, OpusConfig};
 
@@ -59,7 +58,7 @@ impl AudioConfig {
 /// One frame of sound: an AAC access unit (no ADTS header) or an Opus packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AudioFrame {
-    /// When it begins, in [`TIMESCALE`] ticks on the pictures' clock.
+    /// When it begins, in [`crate::TIMESCALE`] ticks on the pictures' clock.
     pub pts: u64,
     /// The frame.
     pub data: Vec<u8>,
@@ -72,10 +71,4 @@ pub struct Audio {
     pub config: AudioConfig,
     /// The frames, in time order.
     pub frames: Vec<AudioFrame>,
-}
-
-/// `frame`'s length in [`TIMESCALE`] ticks under `config`.
-#[must_use]
-pub fn frame_ticks(config: &AudioConfig, frame: &[u8]) -> u64 {
-    u64::from(config.frame_len(frame)) * u64::from(TIMESCALE) / u64::from(config.timescale())
 }

@@ -89,35 +89,42 @@ pub fn write(aus: &[AccessUnit], audio: Option<&Audio>) -> Result<Vec<u8>, Mp4Er
         .find_map(|au| au.find(nal::PPS))
         .ok_or(Mp4Error::MissingParameterSet("picture"))?;
     let frames = audio.map_or(&[][..], |a| a.frames.as_slice());
-    let mut samples = Vec::with_capacity(aus.len() + frames.len());
+    // Both tracks in time order, a picture before a sound that starts with it.
+    enum Item<'a> {
+        Picture(&'a AccessUnit),
+        Sound(&'a AudioFrame, &'a AudioConfig),
+    }
+    let mut items = Vec::with_capacity(aus.len() + frames.len());
     let (mut v, mut a) = (aus.iter().peekable(), frames.iter().peekable());
-    let mut order = Vec::with_capacity(aus.len() + frames.len());
     loop {
-        let video_next = match (v.peek(), a.peek()) {
+        let picture_next = match (v.peek(), a.peek()) {
             (Some(au), Some(frame)) => au.dts <= frame.pts,
             (Some(_), None) => true,
             (None, Some(_)) => false,
             (None, None) => break,
         };
-        if video_next && let Some(au) = v.next() {
-            samples.push(Sample::video(au)?);
-            order.push(Ok(au));
-        } else if let Some(frame) = a.next()
-            && let Some(audio) = audio
-        {
-            samples.push(Sample::audio(frame, &audio.config)?);
-            order.push(Err(frame));
+        if picture_next && let Some(au) = v.next() {
+            items.push(Item::Picture(au));
+        } else if let (Some(frame), Some(audio)) = (a.next(), audio) {
+            items.push(Item::Sound(frame, &audio.config));
         }
+    }
+    let mut samples = Vec::with_capacity(items.len());
+    for item in &items {
+        samples.push(match item {
+            Item::Picture(au) => Sample::video(au)?,
+            Item::Sound(frame, config) => Sample::audio(frame, config)?,
+        });
     }
     let mut out = head(&samples, sps, pps, audio.map(|a| &a.config))?;
     let payload: u64 = samples.iter().map(|s| u64::from(s.size)).sum();
     out.reserve(usize::try_from(payload).map_err(|_| Mp4Error::TooLarge("file"))?);
-    for item in order {
+    for item in items {
         match item {
-            Ok(au) => {
+            Item::Picture(au) => {
                 append_sample(au, &mut out)?;
             }
-            Err(frame) => out.extend_from_slice(&frame.data),
+            Item::Sound(frame, _) => out.extend_from_slice(&frame.data),
         }
     }
     Ok(out)
