@@ -19,6 +19,7 @@ mod press;
 mod seal;
 mod sound;
 mod stats;
+mod talk;
 mod wire;
 mod world;
 
@@ -46,6 +47,8 @@ enum Section {
     Press,
     /// A clip's CPU time and bytes with sound, against its pictures alone.
     Sound,
+    /// Talk-back latency from the owner's device to the camera's speaker, against the relay.
+    Talk,
 }
 
 impl Section {
@@ -60,6 +63,7 @@ impl Section {
             Self::History => "Browsing a camera's history",
             Self::Press => "From a doorbell press to the owner's device",
             Self::Sound => "Sound: what it costs a camera",
+            Self::Talk => "Talking back through a camera",
         }
     }
 }
@@ -93,6 +97,7 @@ async fn section(s: Section, quick: bool, year: bool) -> anyhow::Result<String> 
         Section::History => history::run(quick, year).await,
         Section::Press => press::run(quick).await,
         Section::Sound => tokio::task::spawn_blocking(move || sound::run(quick)).await?,
+        Section::Talk => talk::run(quick).await,
     }
 }
 

@@ -157,6 +157,13 @@ pub struct Status {
     /// Times the server asked for live view with no request the camera could verify (no proof
     /// of the viewing key, or a nonce used before): the camera did not wake.
     pub live_refused: u64,
+    /// Talk sessions played through the speaker (PROTOCOL.md §8.4).
+    pub talk_sessions: u64,
+    /// Talk frames played.
+    pub talk_played: u64,
+    /// Talk sessions and frames refused: not from a holder of the viewing key, altered,
+    /// replayed, or too late.
+    pub talk_refused: u64,
 }
 
 /// Whether the server says a device wants the camera's live view, and the requests its viewers
@@ -187,6 +194,22 @@ impl std::fmt::Debug for Link {
 }
 
 impl Link {
+    /// The next talk stream for this camera (PROTOCOL.md §8.4), as the device sends it; `None`
+    /// if none came within `wait_secs`.
+    ///
+    /// # Errors
+    /// An unreachable or refusing server.
+    pub async fn talk_next(&self, wait_secs: u64) -> Result<Option<reqwest::Response>, AgentError> {
+        let resp = self
+            .http
+            .get(format!("{}/v1/talk?wait_secs={wait_secs}", self.server))
+            .bearer_auth(self.token.as_str())
+            .send()
+            .await?;
+        let resp = ok(resp).await?;
+        Ok((resp.status() != reqwest::StatusCode::NO_CONTENT).then_some(resp))
+    }
+
     /// Whether a device wants this camera's live view, waiting up to `wait_secs`.
     ///
     /// # Errors
@@ -518,6 +541,45 @@ impl Agent {
             requests,
             joined,
         )
+    }
+
+    /// Opens a talk session's header (PROTOCOL.md §8.4) under the current record's epoch and
+    /// viewing key, fetching the record first if the camera holds none.
+    ///
+    /// # Errors
+    /// Why the session is refused, in words.
+    pub async fn open_talk(
+        &mut self,
+        header: &[u8],
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<keyhole_core::talk::TalkOpener, String> {
+        // A session for a newer epoch than the camera knows (a device was revoked since it
+        // last looked): the record is fetched first. An older epoch stays refused.
+        let claimed = keyhole_core::talk::TalkHeader::decode(header)
+            .ok()
+            .map(|h| h.epoch);
+        if self.record.is_none() || claimed > self.record.as_ref().map(|r| r.body().epoch) {
+            let _ = self.refresh_online(rng).await;
+        }
+        let Some(record) = self.record.as_ref() else {
+            return Err("the camera holds no record to check the talker against".into());
+        };
+        let body = record.body();
+        self.live_gate
+            .talk(
+                header,
+                &self.identity.camera_id,
+                body.epoch,
+                &body.viewing_key,
+            )
+            .map_err(|e| e.to_string())
+    }
+
+    /// Counts talk frames played and refused (`sessions` new sessions among them).
+    pub fn talk_heard(&mut self, sessions: u64, played: u64, refused: u64) {
+        self.status.talk_sessions += sessions;
+        self.status.talk_played += played;
+        self.status.talk_refused += refused;
     }
 
     /// Counts a request to wake for live view that came with no request the camera could

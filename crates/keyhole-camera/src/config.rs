@@ -168,6 +168,39 @@ pub struct HeadsConfig {
     pub silent_after_s: Option<u32>,
 }
 
+/// Where talk-back sound from the owner's devices goes (PROTOCOL.md §8.4): raw signed 16-bit
+/// little-endian mono PCM at `rate`, to a file, a command, or both. With neither, the camera
+/// does not listen for talk.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TalkConfig {
+    /// A file the sound is appended to.
+    pub file: Option<PathBuf>,
+    /// A command started (by `sh -c`) for each talk session, the sound on its standard input:
+    /// for example `aplay -q -t raw -f S16_LE -c 1 -r 48000`.
+    pub command: Option<String>,
+    /// Samples a second: 8000, 12000, 16000, 24000 or 48000.
+    pub rate: u32,
+}
+
+impl Default for TalkConfig {
+    fn default() -> Self {
+        Self {
+            file: None,
+            command: None,
+            rate: 48_000,
+        }
+    }
+}
+
+impl TalkConfig {
+    /// Whether talk-back has somewhere to go.
+    #[must_use]
+    pub fn enabled(&self) -> bool {
+        self.file.is_some() || self.command.is_some()
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -194,6 +227,8 @@ pub struct Config {
     pub upload: UploadConfig,
     /// The camera's signed heads.
     pub heads: HeadsConfig,
+    /// Where talk-back sound goes.
+    pub talk: TalkConfig,
 }
 
 impl Default for Config {
@@ -210,6 +245,7 @@ impl Default for Config {
             motion: MotionConfig::default(),
             upload: UploadConfig::default(),
             heads: HeadsConfig::default(),
+            talk: TalkConfig::default(),
         }
     }
 }
@@ -271,6 +307,9 @@ impl Config {
             return Err(
                 "heads.interval_s must be at least 1 and below heads.silent_after_s".into(),
             );
+        }
+        if !crate::sound::OPUS_RATES.contains(&self.talk.rate) {
+            return Err("talk.rate must be 8000, 12000, 16000, 24000 or 48000".into());
         }
         Ok(())
     }

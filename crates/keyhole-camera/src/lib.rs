@@ -18,6 +18,7 @@ pub mod sound;
 pub mod source;
 pub mod spool;
 pub mod store;
+pub mod talk;
 pub mod video;
 
 pub use agent::{Agent, AgentError, AgentSettings, Status};

@@ -13,6 +13,7 @@ use std::path::Path;
 
 use keyhole_core::live_check::Nonce;
 use keyhole_core::live_request::{CHALLENGE_LEN, LiveChallenge, LiveRequest};
+use keyhole_core::talk::{SessionId, TalkError, TalkOpener};
 use keyhole_core::{CameraId, HpkePublicKey, Timestamp};
 use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
@@ -31,6 +32,8 @@ pub struct LiveGate {
     previous: Option<LiveChallenge>,
     /// Nonces that started a session (refused for another).
     used: HashSet<Nonce>,
+    /// Talk sessions heard (refused if played again; PROTOCOL.md §8.4).
+    heard: HashSet<SessionId>,
 }
 
 impl LiveGate {
@@ -72,11 +75,13 @@ impl LiveGate {
                 current,
                 previous,
                 used: HashSet::new(),
+                heard: HashSet::new(),
             },
             stale => Self {
                 current: LiveChallenge::generate(rng),
                 previous: stale,
                 used: HashSet::new(),
+                heard: HashSet::new(),
             },
         };
         if gate.current.public() != current_public(kept.as_ref().map(|k| k.as_slice())) {
@@ -123,6 +128,29 @@ impl LiveGate {
             }
         }
         admitted
+    }
+
+    /// Opens a talk session's `header` (PROTOCOL.md §8.4): sealed to the current or the previous
+    /// challenge for `camera`'s epoch `epoch`, authenticated by its viewing key `viewing`, and
+    /// never heard before in this process (a session played again later is too late anyway).
+    ///
+    /// # Errors
+    /// [`TalkError`] naming why the session is refused.
+    pub fn talk(
+        &mut self,
+        header: &[u8],
+        camera: &CameraId,
+        epoch: u32,
+        viewing: &HpkePublicKey,
+    ) -> Result<TalkOpener, TalkError> {
+        let challenges: Vec<&LiveChallenge> = std::iter::once(&self.current)
+            .chain(&self.previous)
+            .collect();
+        let opener = TalkOpener::new(header, camera, epoch, viewing, &challenges)?;
+        if !self.heard.insert(opener.header().session) {
+            return Err(TalkError::Replayed);
+        }
+        Ok(opener)
     }
 }
 

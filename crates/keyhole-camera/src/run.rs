@@ -312,6 +312,14 @@ pub async fn run(
         agent.clone(),
         Duration::from_secs(u64::from(config.head_interval_s())),
     ));
+    let talk = config.talk.enabled().then(|| {
+        let status = status_tx.clone();
+        tokio::spawn(crate::talk::listen(
+            agent.clone(),
+            config.talk.clone(),
+            Box::new(move |agent: crate::agent::Status| status.send_modify(|s| s.agent = agent)),
+        ))
+    });
     let live_feed = crate::live::LiveFeed::default();
     let live = tokio::spawn(crate::live::serve(agent.clone(), live_feed.clone(), {
         let status = status_tx.clone();
@@ -529,6 +537,9 @@ pub async fn run(
     uploader.abort();
     heads.abort();
     live.abort();
+    if let Some(talk) = talk {
+        talk.abort();
+    }
     control.abort();
     // One last attempt for whatever is still spooled; it stays spooled if this fails.
     agent.lock().await.upload_pending().await.ok();

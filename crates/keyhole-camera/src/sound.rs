@@ -71,6 +71,57 @@ impl std::fmt::Debug for OpusEncoder {
     }
 }
 
+/// Opus packets in, mono 16-bit PCM out at the rate asked for (talk-back's speaker).
+pub struct OpusDecoder {
+    /// Boxed: its state is some 20 kB.
+    decoder: Box<opus_pure::OpusDecoder>,
+    /// Samples in the longest Opus packet (120 ms) at the output rate.
+    most: usize,
+}
+
+impl std::fmt::Debug for OpusDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpusDecoder")
+            .field("most", &self.most)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OpusDecoder {
+    /// A decoder to mono at `rate` (8, 12, 16, 24 or 48 kHz).
+    ///
+    /// # Errors
+    /// Another rate.
+    pub fn new(rate: u32) -> Result<Self, SoundError> {
+        if !OPUS_RATES.contains(&rate) {
+            return Err(SoundError(format!("{rate} Hz is not an Opus output rate")));
+        }
+        let decoder = opus_pure::OpusDecoder::new(i32::try_from(rate).unwrap_or(48_000), 1)
+            .map_err(|e| SoundError(e.to_string()))?;
+        Ok(Self {
+            decoder: Box::new(decoder),
+            most: usize::try_from(rate).unwrap_or(48_000) * 120 / 1000,
+        })
+    }
+
+    /// The samples of one packet, soft-clipped into 16 bits.
+    ///
+    /// # Errors
+    /// A packet that is not Opus.
+    pub fn decode(&mut self, packet: &[u8]) -> Result<Vec<i16>, SoundError> {
+        let mut pcm = vec![0; self.most];
+        let n = self
+            .decoder
+            .decode_s16(packet, self.most, &mut pcm)
+            .map_err(|e| SoundError(e.to_string()))?;
+        pcm.truncate(n);
+        Ok(pcm)
+    }
+}
+
+/// The rates Opus encodes from and decodes to.
+pub const OPUS_RATES: [u32; 5] = [8000, 12_000, 16_000, 24_000, 48_000];
+
 /// Opus packets of 20 ms.
 const PACKET_MS: u32 = 20;
 
@@ -81,7 +132,7 @@ impl OpusEncoder {
     /// # Errors
     /// Another rate, or the encoder refusing its settings.
     pub fn new(rate: u32, bitrate: u32) -> Result<Self, SoundError> {
-        if ![8000, 12_000, 16_000, 24_000, 48_000].contains(&rate) {
+        if !OPUS_RATES.contains(&rate) {
             return Err(SoundError(format!("{rate} Hz is not an Opus input rate")));
         }
         let opus = |e: opus_pure::Error| SoundError(e.to_string());

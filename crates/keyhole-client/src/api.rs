@@ -267,6 +267,21 @@ impl Api {
         Ok(())
     }
 
+    /// `PUT` a body streamed as it is made; the answer as JSON.
+    ///
+    /// # Errors
+    /// [`ClientError::Http`] or [`ClientError::Server`].
+    pub async fn put_stream(&self, path: &str, body: reqwest::Body) -> Result<Value, ClientError> {
+        let resp = Self::check(
+            self.request(reqwest::Method::PUT, path)
+                .body(body)
+                .send()
+                .await?,
+        )
+        .await?;
+        Ok(resp.json().await?)
+    }
+
     /// `DELETE`; the answer as JSON (or `Null` for an empty body).
     ///
     /// # Errors

@@ -24,6 +24,7 @@ mod heads;
 mod retention;
 mod share;
 mod sync;
+pub mod talk;
 
 pub use share::SharedWith;
 
@@ -115,4 +116,7 @@ pub enum ClientError {
     /// The server's announcement channel ended or sent what does not parse.
     #[error("the announcement channel failed: {0}")]
     Announcements(String),
+    /// Talking through a camera failed; the message says why.
+    #[error("talk-back: {0}")]
+    Talk(String),
 }

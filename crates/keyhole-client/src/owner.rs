@@ -71,6 +71,9 @@ pub struct LiveOutcome {
     /// watching: the server or the network cut the session off. (A relay can end a stream; it
     /// cannot make the final frame, which is sealed with the session's last-chunk flag.)
     pub cut: bool,
+    /// The camera's clock in its newest checkpoint once one named this viewer's request: what
+    /// talk-back tells the camera it saw ([`crate::talk`]).
+    pub camera_clock: Option<keyhole_core::Timestamp>,
 }
 
 /// How far behind the camera a live view may fall before it is reported as delayed.
@@ -696,6 +699,23 @@ impl Owner {
         nonce: keyhole_core::live_check::Nonce,
         wait: std::time::Duration,
     ) -> Result<keyhole_core::live_request::LiveRequest, ClientError> {
+        let (epoch, viewing, challenge) = self.live_challenge(camera, wait).await?;
+        keyhole_core::live_request::LiveRequest::make(camera, epoch, &challenge, viewing, nonce)
+            .ok_or_else(|| untrusted("the camera's head names no usable live challenge"))
+    }
+
+    /// The current epoch of `camera`, this device's viewing key for it, and the live challenge
+    /// the camera's newest signed head names (PROTOCOL.md §8.2.2), waiting up to `wait` for a
+    /// camera that has not sent a head yet.
+    ///
+    /// # Errors
+    /// No key for the current epoch, a head that does not verify, none within `wait`, server
+    /// errors.
+    pub(crate) async fn live_challenge(
+        &self,
+        camera: &CameraId,
+        wait: std::time::Duration,
+    ) -> Result<(u32, &keyhole_core::HpkeSecretKey, [u8; 32]), ClientError> {
         let keys = self.camera(camera)?;
         let (Some(first), Some(record)) = (keys.records.first(), keys.records.last()) else {
             return Err(untrusted(format!("no verified record of camera {camera}")));
@@ -704,7 +724,7 @@ impl Owner {
         let viewing = keys.viewing.get(&epoch).ok_or_else(|| {
             untrusted(format!(
                 "this device holds no key for camera {camera}'s current epoch {epoch}, so it \
-                 cannot ask it for live view"
+                 cannot ask it for live view or talk through it"
             ))
         })?;
         let deadline = std::time::Instant::now() + wait;
@@ -721,14 +741,7 @@ impl Owner {
                     &first.body().camera_key,
                 )
                 .map_err(|e| untrusted(format!("camera {camera}'s head: {e}")))?;
-                return keyhole_core::live_request::LiveRequest::make(
-                    camera,
-                    epoch,
-                    &head.live_challenge,
-                    viewing,
-                    nonce,
-                )
-                .ok_or_else(|| untrusted("the camera's head names no usable live challenge"));
+                return Ok((epoch, viewing, head.live_challenge));
             }
             if std::time::Instant::now() >= deadline {
                 return Err(untrusted(format!(
@@ -1499,6 +1512,7 @@ impl Owner {
                     .checkpoint(&record[FRAME_HEADER_LEN..], since)
                     .map_err(|e| untrusted(format!("live view: {e}")))?;
                 outcome.lag_ms = check.max_lag_ms();
+                outcome.camera_clock = check.camera_clock();
                 progress(&outcome);
                 for fragment in shown {
                     outcome.bytes += stream.write(&fragment.data, fragment.skipped, out)?;

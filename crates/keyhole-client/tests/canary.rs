@@ -88,6 +88,32 @@ fn sound_packets(clip: &[u8]) -> Vec<Vec<u8>> {
     packets
 }
 
+/// What the camera's speaker plays for `said` (16 kHz), and the three longest of the Opus
+/// packets it travels in: encoded as the owner's device encodes it (20 ms packets, the last
+/// padded with silence), decoded as the camera decodes it.
+fn as_played(said: &[i16]) -> (Vec<i16>, Vec<Vec<u8>>) {
+    let mut encoder =
+        keyhole_camera::sound::OpusEncoder::new(16_000, keyhole_client::talk::TALK_BITRATE)
+            .unwrap();
+    let mut decoder = keyhole_camera::sound::OpusDecoder::new(16_000).unwrap();
+    let mut padded = said.to_vec();
+    padded.resize(said.len().div_ceil(320) * 320, 0);
+    let mut packets: Vec<Vec<u8>> = encoder
+        .push(0, &padded)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.frame.data)
+        .collect();
+    let pcm = packets
+        .iter()
+        .flat_map(|p| decoder.decode(p).unwrap())
+        .collect();
+    packets.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    packets.truncate(3);
+    assert!(packets.iter().all(|p| p.len() >= 16), "{packets:?}");
+    (pcm, packets)
+}
+
 /// `user`'s recovery backup, fetched with a fresh password login.
 async fn recovery_backup(
     http: &reqwest::Client,
@@ -268,6 +294,38 @@ async fn the_server_never_holds_or_sees_plaintext_or_private_keys() {
         contains(&live, CANARY.as_bytes()),
         "the live video carries the canary"
     );
+
+    // Talk-back: the canary said as tones through the camera's speaker, which plays exactly
+    // what Opus makes of what was said.
+    let said =
+        keyhole_camera::sound::Tone::with_marker(CANARY.as_bytes()).next(16_000 * 5, 16_000, false);
+    let said_bytes: Vec<u8> = said.iter().flat_map(|s| s.to_le_bytes()).collect();
+    let talked = ana
+        .talk(&camera_id, &mut said_bytes.as_slice(), 16_000, 30)
+        .await
+        .unwrap();
+    assert_eq!(talked.packets, 250);
+    let status = running
+        .status_when(|s| s["talk_sessions"].as_u64() >= Some(1))
+        .await;
+    assert_eq!(status["talk_refused"], 0, "{status}");
+    let (played, talk_packets) = as_played(&said);
+    let heard = running.heard();
+    assert_eq!(heard.len(), played.len());
+    assert!(heard == played, "the speaker plays what was said");
+    assert!(
+        keyhole_testkit::hears_marker(
+            &heard,
+            16_000,
+            keyhole_camera::sound::MARKER_BIT_MS,
+            (
+                keyhole_camera::sound::MARKER_ZERO_HZ,
+                keyhole_camera::sound::MARKER_ONE_HZ
+            ),
+            CANARY.as_bytes()
+        ),
+        "the canary is heard from the camera's speaker"
+    );
     running.stop().await.unwrap();
 
     // The recorded clip opens with the canary in it.
@@ -417,6 +475,9 @@ async fn the_server_never_holds_or_sees_plaintext_or_private_keys() {
         vec![("the canary".into(), CANARY.as_bytes().to_vec())];
     for (i, packet) in sound.into_iter().enumerate() {
         needles.push((format!("sound packet {i} of the canary"), packet));
+    }
+    for (i, packet) in talk_packets.into_iter().enumerate() {
+        needles.push((format!("talk-back packet {i} of the canary"), packet));
     }
     for (i, secret) in secrets.iter().enumerate() {
         assert_eq!(secret.len(), 32);

@@ -1704,6 +1704,153 @@ async fn a_forged_live_request_wakes_no_camera() {
     running.stop().await.unwrap();
 }
 
+/// Says `ms` milliseconds of a chime through `camera` as `owner` (16 kHz).
+async fn say(owner: &Owner, camera: &CameraId, ms: usize) -> keyhole_client::talk::TalkOutcome {
+    let said = keyhole_camera::sound::Tone::default().next(16 * ms, 16_000, true);
+    let bytes: Vec<u8> = said.iter().flat_map(|s| s.to_le_bytes()).collect();
+    owner
+        .talk(camera, &mut bytes.as_slice(), 16_000, 30)
+        .await
+        .unwrap()
+}
+
+/// A talk stream the server plays to the camera again, or holds back, is not played: the camera
+/// refuses a session it heard before, and sound more than 5 s late by its own clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn talk_played_again_or_held_back_is_not_played() {
+    let mut w = World::new(24).await;
+    let talk = |m: &Method, p: &str| *m == Method::GET && p.starts_with("/v1/talk");
+    // The server keeps what it passes to the camera.
+    let kept = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = kept.clone();
+    w.camera_view.rewrite(talk, move |body| {
+        if !body.is_empty() {
+            keep.lock().unwrap().clone_from(body);
+        }
+    });
+    let (running, _) = run_camera!(w);
+    let said = say(&w.owner, &w.camera_id, 500).await;
+    assert_eq!(said.packets, 25);
+    let status = running.status_when(|s| s["talk_sessions"] == 1).await;
+    assert_eq!(status["talk_played"], 25, "{status}");
+    assert_eq!(status["talk_refused"], 0, "{status}");
+    let heard = running.heard();
+    assert_eq!(heard.len(), 25 * 320);
+    let recorded = kept.lock().unwrap().clone();
+    assert!(recorded.len() > keyhole_core::talk::HEADER_LEN + 25 * 16);
+
+    // From now on the server holds talk back 6 s on its way to the camera.
+    w.camera_view.clear();
+    w.camera_view.delay(talk, std::time::Duration::from_secs(6));
+    // Played again: refused as heard before.
+    let again = w
+        .owner
+        .api()
+        .put_stream(
+            &format!("/v1/cameras/{}/talk", w.camera_id),
+            recorded.into(),
+        )
+        .await;
+    let status = running
+        .status_when(|s| s["talk_refused"].as_u64() >= Some(1))
+        .await;
+    assert_eq!(status["talk_played"], 25, "{status} {again:?}");
+    // Held back: every frame, the final one among them, is too late.
+    say(&w.owner, &w.camera_id, 500).await;
+    let status = running.status_when(|s| s["talk_sessions"] == 2).await;
+    assert_eq!(status["talk_refused"], 1 + 26, "{status}");
+    assert_eq!(status["talk_played"], 25, "{status}");
+    assert_eq!(running.heard(), heard, "nothing more was played");
+    assert!(w.camera_view.applied() >= 1);
+    running.stop().await.unwrap();
+}
+
+/// Only a holder of the camera's current viewing key speaks through it: a session the server
+/// seals with a device's key from before its revocation (the epoch before, or claiming the
+/// current one) or with a key of its own is refused, and nothing is played; the owner is heard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_holder_of_the_current_viewing_key_is_heard() {
+    let mut w = World::new(25).await;
+    // A tablet joins, keeping epoch 1's key, and is revoked: the camera moves to epoch 2.
+    w.owner.sync_camera(&w.camera_id).await.unwrap();
+    let kept = held_viewing_key(&w.owner, w.dir.path(), &mut w.rng.clone());
+    let tablet = keyhole_core::DeviceKeys::generate(&mut w.rng);
+    let tablet_id = keyhole_core::DeviceId::random(&mut w.rng);
+    w.owner
+        .add_device(
+            keyhole_core::roster::DeviceEntry {
+                id: tablet_id,
+                name: "tablet".into(),
+                added_at: NOW,
+                signing_key: tablet.signing.public(),
+                hpke_key: tablet.hpke.public(),
+            },
+            NOW,
+            &mut w.rng,
+        )
+        .await
+        .unwrap();
+    w.owner
+        .revoke_device(tablet_id, NOW, &mut w.rng)
+        .await
+        .unwrap();
+    let (running, _) = run_camera!(w);
+    say(&w.owner, &w.camera_id, 200).await;
+    let status = running
+        .status_when(|s| s["talk_sessions"] == 1 && s["epoch"] == 2)
+        .await;
+    assert_eq!(status["talk_played"], 10, "{status}");
+    let heard = running.heard();
+
+    let camera_key = server_camera_key(&w.server, &w.camera_id).await;
+    let head = loop {
+        let head = w
+            .owner
+            .api()
+            .get_bytes(&format!("/v1/cameras/{}/head", w.camera_id))
+            .await
+            .unwrap();
+        if !head.is_empty() {
+            break keyhole_core::camera_head::CameraHead::verify(&head, &w.camera_id, &camera_key)
+                .unwrap();
+        }
+    };
+    let servers_own = HpkeSecretKey::from_bytes(&[0x5e; 32]);
+    for (refused, (epoch, key)) in [(1, &kept), (2, &kept), (2, &servers_own)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut session = keyhole_core::talk::TalkSealer::start(
+            w.camera_id,
+            epoch,
+            &head.live_challenge,
+            key,
+            keyhole_core::envelope::Suite::ChaCha20Poly1305,
+            &mut w.rng,
+        )
+        .unwrap();
+        let mut body = session.header().to_vec();
+        // A packet of silence, naming the camera's clock as it stands.
+        let spoken = keyhole_core::talk::Spoken {
+            seen: keyhole_camera::now(),
+            since_ms: 0,
+            audio: vec![0xf8, 0xff, 0xfe],
+        };
+        body.extend(session.seal(&spoken, true).unwrap());
+        let _ = w
+            .owner
+            .api()
+            .put_stream(&format!("/v1/cameras/{}/talk", w.camera_id), body.into())
+            .await;
+        let status = running
+            .status_when(|s| s["talk_refused"].as_u64() >= Some(refused as u64 + 1))
+            .await;
+        assert_eq!(status["talk_played"], 10, "{status}");
+    }
+    assert_eq!(running.heard(), heard, "nothing more was played");
+    running.stop().await.unwrap();
+}
+
 /// A key package the server damages, and one it makes up, are skipped and said: the recovery
 /// goes on, every other package opens, and the whole history opens on the recovered device.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

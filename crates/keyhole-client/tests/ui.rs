@@ -458,7 +458,6 @@ async fn the_viewer_works_in_a_real_browser() {
         .output()
         .unwrap();
     drop(ui);
-    let _ = running.stop().await;
     println!("{}", String::from_utf8_lossy(&run.stdout));
     assert!(
         run.status.success(),
@@ -466,6 +465,18 @@ async fn the_viewer_works_in_a_real_browser() {
         String::from_utf8_lossy(&run.stdout),
         String::from_utf8_lossy(&run.stderr)
     );
+    // The page's push to talk reached the camera's speaker: the fake microphone's beep.
+    let status = running
+        .status_when(|s| s["talk_sessions"].as_u64() >= Some(1))
+        .await;
+    assert!(status["talk_played"].as_u64() > Some(25), "{status}");
+    assert_eq!(status["talk_refused"], 0, "{status}");
+    let heard = running.heard();
+    assert!(
+        heard.iter().any(|s| s.unsigned_abs() > 1000),
+        "the speaker plays the microphone's sound"
+    );
+    let _ = running.stop().await;
     assert!(shots.join("timeline.png").exists());
     // What the viewer changed was saved: Front door removed with its footage kept, Garage gone,
     // Porch paired.

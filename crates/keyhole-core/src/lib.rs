@@ -35,6 +35,7 @@ pub mod scratch;
 pub mod share;
 pub mod signer;
 pub mod statement;
+pub mod talk;
 mod wrap;
 
 pub use codec::DecodeError;

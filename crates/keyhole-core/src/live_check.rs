@@ -232,6 +232,8 @@ pub struct LiveCheck {
     vouched: Vec<LiveFragment>,
     /// The camera's clock when it received this viewer's nonce, once a checkpoint said so.
     received_at: Option<Timestamp>,
+    /// The camera's clock in the newest checkpoint, once one named this viewer's nonce.
+    camera_clock: Option<Timestamp>,
     checkpoints: u32,
     max_lag_ms: Option<u64>,
     unverified: u64,
@@ -250,6 +252,7 @@ impl LiveCheck {
             pending: VecDeque::new(),
             vouched: Vec::new(),
             received_at: None,
+            camera_clock: None,
             checkpoints: 0,
             max_lag_ms: None,
             unverified: 0,
@@ -287,6 +290,7 @@ impl LiveCheck {
             let camera_ms = checkpoint.clock.0.saturating_sub(received_at.0);
             let lag = since_request_ms.saturating_sub(camera_ms);
             self.max_lag_ms = Some(self.max_lag_ms.map_or(lag, |m| m.max(lag)));
+            self.camera_clock = self.camera_clock.max(Some(checkpoint.clock));
         }
         if let (Some(first), Some(last)) = (checkpoint.frames.first(), checkpoint.frames.last()) {
             let (first, last) = (first.0, last.0);
@@ -324,6 +328,13 @@ impl LiveCheck {
     #[must_use]
     pub fn max_lag_ms(&self) -> Option<u64> {
         self.max_lag_ms
+    }
+
+    /// The camera's clock in the newest checkpoint once one named this viewer's nonce: a moment
+    /// of the camera's own time this viewer saw, live (talk-back names it, PROTOCOL.md §8.4).
+    #[must_use]
+    pub fn camera_clock(&self) -> Option<Timestamp> {
+        self.camera_clock
     }
 
     /// Frames dropped because no checkpoint vouched for them (one was lost on the way), counting

@@ -84,6 +84,17 @@ impl LiveChallenge {
         Zeroizing::new(self.secret.to_bytes())
     }
 
+    /// The Diffie-Hellman secret with `public`; `None` for a low-order key (nothing shared).
+    #[must_use]
+    pub fn shared_with(&self, public: &[u8; 32]) -> Option<Zeroizing<[u8; 32]>> {
+        let shared = self
+            .secret
+            .diffie_hellman(&x25519_dalek::PublicKey::from(*public));
+        shared
+            .was_contributory()
+            .then(|| Zeroizing::new(*shared.as_bytes()))
+    }
+
     /// The public half, for the camera's heads.
     #[must_use]
     pub fn public(&self) -> [u8; CHALLENGE_LEN] {

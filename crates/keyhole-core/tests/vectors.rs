@@ -56,6 +56,7 @@ use keyhole_core::roster::{
 use keyhole_core::share::{Member, ShareBody, SignedShare};
 use keyhole_core::signer::{SignerKey, TAIL_LEN};
 use keyhole_core::statement::StatementError;
+use keyhole_core::talk::{Spoken, TalkError, TalkOpener, TalkSealer};
 use keyhole_core::{
     AccountKey, AccountPublicKey, CameraId, CameraKey, CameraPublicKey, DeviceId, DeviceKeys,
     HpkePublicKey, HpkeSecretKey, ObjectId, Timestamp,
@@ -1978,6 +1979,133 @@ fn index_row_vectors() -> Vec<Vector> {
     ]
 }
 
+fn talk_vectors() -> Vec<Vector> {
+    let challenge = LiveChallenge::from_secret(&[0x3c; 32]);
+    let said = [
+        Spoken {
+            seen: Timestamp(T0),
+            since_ms: 20,
+            audio: plaintext(60, 7),
+        },
+        Spoken {
+            seen: Timestamp(T0),
+            since_ms: 40,
+            audio: Vec::new(),
+        },
+    ];
+    let session = |key: &HpkeSecretKey, epoch| {
+        let mut talk = TalkSealer::with_ephemeral(
+            CAMERA_ID,
+            epoch,
+            &challenge.public(),
+            key,
+            Suite::ChaCha20Poly1305,
+            &[0x4d; 32],
+            [0x2e; 16],
+        )
+        .unwrap();
+        let frames: Vec<Vec<u8>> = said
+            .iter()
+            .enumerate()
+            .map(|(i, spoken)| talk.seal(spoken, i == 1).unwrap())
+            .collect();
+        (talk.header().to_vec(), frames)
+    };
+    let (header, frames) = session(&viewing(1), 1);
+    let v = |name, about, header: &[u8], frames: &[Vec<u8>], order: &str, now: u64, expect| {
+        let mut v = Vector::new(name, about, "talk")
+            .hex("challenge-secret", challenge.secret().as_ref())
+            .hex("camera-id", &CAMERA_ID.0)
+            .set("epoch", "1")
+            .hex("viewing-public", &viewing(1).public().0)
+            .hex("header", header)
+            .set("seen", T0.to_string());
+        for (i, (frame, spoken)) in frames.iter().zip(&said).enumerate() {
+            v.fields
+                .push((["frame-0", "frame-1"][i], hex::encode(frame)));
+            v.fields
+                .push((["sound-0", "sound-1"][i], hex::encode(&spoken.audio)));
+            v.fields
+                .push((["since-0", "since-1"][i], spoken.since_ms.to_string()));
+        }
+        v.set("order", order)
+            .set("now", now.to_string())
+            .set("expect", expect)
+    };
+    let (revoked_header, revoked_frames) = session(&viewing(2), 1);
+    let (old_header, old_frames) = session(&viewing(1), 0);
+    let mut altered = frames.clone();
+    altered[0][20] ^= 1;
+    vec![
+        v(
+            "109-talk",
+            "A talk session to the camera: header, then a frame with a 60-byte packet and a final \
+             empty frame, each naming the camera time seen (T0) and the talker's milliseconds \
+             since. The camera opens both at T0 + 200 ms: 160 ms and 180 ms late, within 5 s.",
+            &header,
+            &frames,
+            "0,1",
+            T0 + 200,
+            "ok",
+        ),
+        v(
+            "110-talk-other-viewing-key",
+            "The same session sealed with another key than the epoch's viewing key (a device \
+             revoked before the epoch began): the first frame does not open.",
+            &revoked_header,
+            &revoked_frames,
+            "0,1",
+            T0 + 200,
+            "frame 0: tampered",
+        ),
+        v(
+            "111-talk-other-epoch",
+            "A session for epoch 0 at a camera in epoch 1: the header is refused.",
+            &old_header,
+            &old_frames,
+            "0,1",
+            T0 + 200,
+            "header: other epoch",
+        ),
+        v(
+            "112-talk-replayed-frame",
+            "Frame 0 delivered twice: the replay is refused.",
+            &header,
+            &frames,
+            "0,0",
+            T0 + 200,
+            "frame 1: out of order",
+        ),
+        v(
+            "113-talk-delayed",
+            "The session held back: at T0 + 5021 ms frame 0 is 5001 ms late, past the 5 s limit.",
+            &header,
+            &frames,
+            "0,1",
+            T0 + 5021,
+            "frame 0: delayed",
+        ),
+        v(
+            "114-talk-altered-frame",
+            "Frame 0 with one ciphertext bit flipped.",
+            &header,
+            &altered,
+            "0,1",
+            T0 + 200,
+            "frame 0: tampered",
+        ),
+        v(
+            "115-talk-header-truncated",
+            "A header one byte short.",
+            &header[..header.len() - 1],
+            &frames,
+            "0,1",
+            T0 + 200,
+            "header: malformed",
+        ),
+    ]
+}
+
 fn all_vectors() -> Vec<Vector> {
     [
         envelope_vectors(),
@@ -1999,6 +2127,7 @@ fn all_vectors() -> Vec<Vector> {
         live_request_vectors(),
         object_summary_vectors(),
         index_row_vectors(),
+        talk_vectors(),
     ]
     .into_iter()
     .flatten()
@@ -2070,6 +2199,7 @@ fn run(name: &str) {
         "live-request" => run_live_request(&f),
         "object-summary" => run_object_summary(&f),
         "index-row" => run_index_row(&f),
+        "talk" => run_talk(&f),
         other => panic!("unknown vector format {other}"),
     }
 }
@@ -2574,6 +2704,58 @@ fn run_live_request(f: &Fields) {
     assert_eq!(if taken { "ok" } else { "refused" }, f.expect());
 }
 
+fn talk_error_name(e: &TalkError) -> &'static str {
+    match e {
+        TalkError::Malformed(_) => "malformed",
+        TalkError::OtherCamera => "other camera",
+        TalkError::OtherEpoch { .. } => "other epoch",
+        TalkError::UnknownChallenge => "unknown challenge",
+        TalkError::OutOfOrder { .. } => "out of order",
+        TalkError::Tampered { .. } => "tampered",
+        TalkError::AfterEnd => "after end",
+        TalkError::Delayed { .. } => "delayed",
+        TalkError::NotYetSeen => "not yet seen",
+        _ => "other",
+    }
+}
+
+fn run_talk(f: &Fields) {
+    let challenge = LiveChallenge::from_secret(&f.arr("challenge-secret"));
+    let opened = TalkOpener::new(
+        &f.bytes("header"),
+        &CameraId(f.arr("camera-id")),
+        u32::try_from(f.num("epoch")).unwrap(),
+        &HpkePublicKey(f.arr("viewing-public")),
+        &[&challenge],
+    );
+    let mut camera = match opened {
+        Ok(camera) => camera,
+        Err(e) => return assert_eq!(format!("header: {}", talk_error_name(&e)), f.expect()),
+    };
+    let now = Timestamp(f.num("now"));
+    let mut outcome = "ok".to_owned();
+    for (pos, i) in f.str("order").split(',').enumerate() {
+        let heard = camera
+            .open_frame(&f.bytes(&format!("frame-{i}")))
+            .and_then(|heard| heard.spoken.lag_ms(now).map(|_| heard));
+        match heard {
+            Ok(heard) => {
+                assert_eq!(heard.spoken.audio, f.bytes(&format!("sound-{i}")));
+                assert_eq!(heard.spoken.seen, Timestamp(f.num("seen")));
+                assert_eq!(
+                    u64::from(heard.spoken.since_ms),
+                    f.num(&format!("since-{i}"))
+                );
+            }
+            Err(e) => {
+                outcome = format!("frame {pos}: {}", talk_error_name(&e));
+                break;
+            }
+        }
+    }
+    assert_eq!(outcome, f.expect());
+}
+
 /// One test per vector file; `committed_vectors_are_current` checks no file lacks one.
 macro_rules! vector_tests {
     ($($test:ident => $file:literal),* $(,)?) => {
@@ -2699,4 +2881,11 @@ vector_tests! {
     v106_index_row_altered => "106-index-row-altered",
     v107_index_row_moved => "107-index-row-moved",
     v108_index_row_other_device => "108-index-row-other-device",
+    v109_talk => "109-talk",
+    v110_talk_other_viewing_key => "110-talk-other-viewing-key",
+    v111_talk_other_epoch => "111-talk-other-epoch",
+    v112_talk_replayed_frame => "112-talk-replayed-frame",
+    v113_talk_delayed => "113-talk-delayed",
+    v114_talk_altered_frame => "114-talk-altered-frame",
+    v115_talk_header_truncated => "115-talk-header-truncated",
 }

@@ -20,6 +20,7 @@ pub mod relay;
 pub mod retention;
 pub mod serve;
 pub mod store;
+pub mod talk_relay;
 pub mod tls;
 
 use std::sync::Arc;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Live sessions.
     pub relay: Arc<relay::Relay>,
+    /// Talk streams on their way to cameras.
+    pub talk: Arc<talk_relay::TalkRelay>,
     /// The other servers on the same database, when `advertise_url` is set.
     pub cluster: Option<Arc<cluster::Cluster>>,
     /// Announcements of stored objects to this server's subscribers.
@@ -111,6 +114,7 @@ impl AppState {
             config: Arc::new(config),
             metrics: Arc::default(),
             relay,
+            talk: Arc::default(),
             cluster,
             announcer,
             pusher: Arc::new(pusher),

@@ -126,7 +126,15 @@ pub(super) async fn live(
         let mut sink = FragmentSink::new(tx.clone());
         let owner = viewer.owner.read().await;
         let key = camera.to_string();
+        // The camera's time this view sees, for talking back while it runs.
+        let time = Arc::new(crate::talk::CameraTime::default());
+        viewer
+            .times
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key.clone(), time.clone());
         let mut progress = |outcome: &crate::LiveOutcome| {
+            time.saw(outcome);
             viewer
                 .live
                 .lock()
@@ -136,6 +144,15 @@ pub(super) async fn live(
         let watched = owner
             .watch_live_with(&camera, 30, Some(LIVE_LIMIT), &mut sink, &mut progress)
             .await;
+        {
+            let mut times = viewer
+                .times
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if times.get(&key).is_some_and(|t| Arc::ptr_eq(t, &time)) {
+                times.remove(&key);
+            }
+        }
         // The page shows a failed stream as stopped, not ended; a viewer that left is not
         // told anything.
         match watched {

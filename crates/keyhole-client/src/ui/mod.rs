@@ -38,12 +38,14 @@ use crate::{ClientError, ClipReader, Owner, now};
 mod live;
 mod manage;
 mod sharing;
+mod talk;
 mod timeline;
 mod updates;
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
 const STYLE_CSS: &str = include_str!("assets/style.css");
+const TALK_WORKLET_JS: &str = include_str!("assets/talk-worklet.js");
 
 /// The cookie the token is traded for.
 const COOKIE: &str = "keyhole_ui";
@@ -79,6 +81,10 @@ struct Viewer {
     approval: Mutex<Option<crate::Approval>>,
     /// Per camera, how far behind the camera its live view here is, as of the last checkpoint.
     live: Mutex<HashMap<String, Option<u64>>>,
+    /// Per camera whose live view runs here, the camera's time it saw (for talking back).
+    times: Mutex<HashMap<String, Arc<crate::talk::CameraTime>>>,
+    /// Per camera, the page's talk through it while the button is held.
+    talks: tokio::sync::Mutex<HashMap<String, talk::PageTalk>>,
     /// Counts the times the index took in something new, for open pages to fetch again;
     /// `None` once the viewer stops.
     changes: tokio::sync::watch::Sender<Option<u64>>,
@@ -140,6 +146,8 @@ pub async fn serve(
         pairing: Mutex::default(),
         approval: Mutex::default(),
         live: Mutex::default(),
+        times: Mutex::default(),
+        talks: tokio::sync::Mutex::default(),
         changes: tokio::sync::watch::Sender::new(Some(0)),
     });
     let app = Router::new()
@@ -147,6 +155,10 @@ pub async fn serve(
         .route(
             "/app.js",
             get(|| asset(APP_JS, "text/javascript; charset=utf-8")),
+        )
+        .route(
+            "/talk-worklet.js",
+            get(|| asset(TALK_WORKLET_JS, "text/javascript; charset=utf-8")),
         )
         .route(
             "/style.css",
@@ -165,6 +177,9 @@ pub async fn serve(
         )
         .route("/api/live/{camera}", get(live::live))
         .route("/api/live/{camera}/status", get(live::status))
+        .route("/api/talk/{camera}", post(talk::start))
+        .route("/api/talk/{camera}/sound", post(talk::sound))
+        .route("/api/talk/{camera}/end", post(talk::end))
         .route("/api/cameras", get(manage::cameras))
         .route("/api/cameras/{camera}/remove", post(manage::remove_camera))
         .route("/api/pairing", post(manage::start_pairing))
@@ -297,6 +312,15 @@ impl Viewer {
         same_secret(offered, &self.session)
     }
 
+    /// The camera time the live view of camera `id` here saw, while it runs.
+    fn camera_time(&self, id: &str) -> Option<Arc<crate::talk::CameraTime>> {
+        self.times
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(id)
+            .cloned()
+    }
+
     async fn camera(&self, id: &str) -> Option<CameraId> {
         self.owner
             .read()
@@ -340,6 +364,11 @@ async fn index_page() -> Response {
 
 async fn asset(body: &'static str, kind: &'static str) -> Response {
     ([(header::CONTENT_TYPE, kind)], body).into_response()
+}
+
+/// A refusal in words, as the pages show it.
+fn failed_text(status: StatusCode, why: &str) -> Response {
+    (status, axum::Json(serde_json::json!({ "error": why }))).into_response()
 }
 
 /// A failure shown to the page: the message, never a secret.

@@ -10,9 +10,11 @@ use keyhole_camera::config::{Config, Profile, RecordMode};
 use keyhole_camera::source::SourceConfig;
 
 /// A paired camera running on its synthetic scene (with `marker` drawn into it), recording
-/// only events, motion detection off; its control API answers at `control`.
+/// only events, motion detection off; its control API answers at `control`, and its speaker
+/// writes talk-back sound to `speaker` (16-bit PCM at 16 kHz).
 pub struct RunningCamera {
     pub control: String,
+    pub speaker: std::path::PathBuf,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<Result<(), keyhole_camera::run::RunError>>,
 }
@@ -41,6 +43,9 @@ impl RunningCamera {
         };
         config.record.mode = Some(RecordMode::Events);
         config.motion.enabled = false;
+        let speaker = state_dir.with_extension("speaker.pcm");
+        config.talk.file = Some(speaker.clone());
+        config.talk.rate = 16_000;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(keyhole_camera::run::run(config, agent, async {
             stopped.await.ok();
@@ -53,9 +58,43 @@ impl RunningCamera {
         }
         Self {
             control,
+            speaker,
             stop,
             task,
         }
+    }
+
+    /// The camera's status once `ready` says so (within a minute).
+    pub async fn status_when(
+        &self,
+        ready: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let status: serde_json::Value = reqwest::get(format!("{}/status", self.control))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if ready(&status) {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "camera status: {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// What the camera's speaker played so far.
+    pub fn heard(&self) -> Vec<i16> {
+        std::fs::read(&self.speaker)
+            .unwrap_or_default()
+            .chunks_exact(2)
+            .map(|b| i16::from_le_bytes([b[0], b[1]]))
+            .collect()
     }
 
     /// Stops the camera; how its run ended.

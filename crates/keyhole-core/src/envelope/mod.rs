@@ -21,7 +21,7 @@
 //! Sealing and opening are streaming and sans-I/O: callers push bytes in and take bytes out, so
 //! a clip is never held in memory whole.
 
-mod chunk;
+pub(crate) mod chunk;
 mod open;
 mod seal;
 mod summary;
@@ -82,7 +82,7 @@ impl Suite {
         }
     }
 
-    fn from_id(id: u8) -> Result<Self, DecodeError> {
+    pub(crate) fn from_id(id: u8) -> Result<Self, DecodeError> {
         match id {
             1 => Ok(Self::Aes256Gcm),
             2 => Ok(Self::ChaCha20Poly1305),

@@ -15,6 +15,7 @@ mod proof;
 mod push;
 mod records;
 mod shares;
+mod talk;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -86,6 +87,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/live", put(live::publish))
         .route("/v1/live/wanted", get(live::wanted))
         .route("/v1/cameras/{camera_id}/live", get(live::watch))
+        .route("/v1/cameras/{camera_id}/talk", put(talk::talk))
+        .route("/v1/talk", get(talk::listen))
         .route(
             "/v1/cameras/{camera_id}/retention",
             get(cameras::retention_floor),

@@ -720,6 +720,33 @@ pub(crate) async fn live(
     Ok(!outcome.cut && !outcome.delayed())
 }
 
+/// `keyhole talk`: says the input through the camera's speaker.
+pub(crate) async fn talk(
+    store: &Path,
+    camera: &str,
+    input: &Path,
+    rate: u32,
+) -> anyhow::Result<()> {
+    let (device, camera) = Device::open_synced(store, camera).await?;
+    let mut pcm: Box<dyn tokio::io::AsyncRead + Unpin + Send> = if input == Path::new("-") {
+        Box::new(tokio::io::stdin())
+    } else {
+        Box::new(
+            tokio::fs::File::open(input)
+                .await
+                .with_context(|| format!("opening {}", input.display()))?,
+        )
+    };
+    errln!("Asking the camera for live view to talk through it…");
+    let outcome = device.owner.talk(&camera, &mut pcm, rate, 60).await?;
+    errln!(
+        "Said {:.1} s ({} bytes sealed) through the camera; it heard the stream out.",
+        outcome.packets as f64 * 0.02,
+        outcome.bytes
+    );
+    Ok(())
+}
+
 /// `keyhole devices`: the account's devices, and when each other one last reported the account
 /// log head it verified.
 /// The cameras as this device holds them, for when the server cannot be reached: names, keys'

@@ -310,6 +310,22 @@ enum Command {
         #[arg(long)]
         seconds: Option<u64>,
     },
+    /// Talk through a camera's speaker: reads raw signed 16-bit little-endian mono PCM (from a
+    /// file, or standard input for `-`, as `arecord -t raw -f S16_LE -c 1 -r 16000` or `ffmpeg
+    /// -i greeting.mp3 -f s16le -ac 1 -ar 16000 -` write it) and sends it as it plays, sealed so
+    /// that only the camera opens it and only a device holding its key can make it. The device
+    /// watches the camera live meanwhile (not shown): the camera refuses sound that arrives more
+    /// than 5 s late by its own clock. The camera needs a speaker set up (`[talk]`).
+    Talk {
+        /// Camera id or name.
+        camera: String,
+        /// Raw PCM to say, or `-` for standard input.
+        #[arg(long, short, default_value = "-")]
+        input: PathBuf,
+        /// Samples a second of the input: 8000, 12000, 16000, 24000 or 48000.
+        #[arg(long, default_value_t = 16_000)]
+        rate: u32,
+    },
     /// Open the web viewer: a timeline of every camera's events with thumbnails, filters and a
     /// player, everything verified and decrypted here. Served on 127.0.0.1 only, to the browser
     /// that opens the printed link (it carries a one-time key for this run).
@@ -470,6 +486,13 @@ fn main() -> ExitCode {
                 output,
                 seconds,
             } => commands::live(&store, &camera, &output, seconds).await,
+            Command::Talk {
+                camera,
+                input,
+                rate,
+            } => commands::talk(&store, &camera, &input, rate)
+                .await
+                .map(|()| true),
             Command::Ui { port, no_open } => {
                 commands::ui(&store, port, !no_open).await.map(|()| true)
             }

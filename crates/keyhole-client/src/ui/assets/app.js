@@ -627,10 +627,14 @@ async function showLive(cameraId) {
     controls: true, 'aria-label': `Live view of ${camera ? camera.name : 'the camera'}` });
   // The attribute alone does not mute an element made by script.
   video.muted = true;
+  const talk = el('button', { type: 'button', class: 'button talk', text: 'Hold to talk',
+    'aria-label': 'Hold to talk through the camera', 'aria-pressed': 'false' });
+  const said = el('p', { id: 'talk-said', 'aria-live': 'polite' });
   main.replaceChildren(el('section', { class: 'player' },
     el('p', {}, el('a', { href: '#/cameras', text: '← Cameras' })),
     el('h2', { text: `${camera ? camera.name : 'Camera'} — live` }),
-    status, video));
+    status, video, el('p', {}, talk), said));
+  pushToTalk(cameraId, talk, said);
   liveAbort = new AbortController();
   const source = new MediaSource();
   video.src = URL.createObjectURL(source);
@@ -678,6 +682,93 @@ async function showLive(cameraId) {
   } catch (e) {
     if (e.name !== 'AbortError') status.textContent = `The live view stopped: ${e.message || e}`;
   }
+}
+
+// Push to talk: while the button is held, the microphone's sound goes to this device as raw
+// 16-bit PCM every tenth of a second; the device seals it to the camera and sends it on, naming
+// the camera's time this live view saw (the camera refuses sound more than 5 s late).
+const TALK_RATE = 48000;
+
+function pushToTalk(cameraId, button, said) {
+  const post = (path, body, type) => fetch(path, { method: 'POST', body,
+    headers: { 'x-keyhole-ui': '1', ...(type ? { 'content-type': type } : {}) } });
+  const refusal = async (answer) => (await answer.json().catch(() => ({}))).error || answer.status;
+  let talking = null;
+  const begin = async (session) => {
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1 } });
+    session.release.push(() => stream.getTracks().forEach((t) => t.stop()));
+    const context = new AudioContext({ sampleRate: TALK_RATE });
+    session.release.push(() => context.close());
+    await context.audioWorklet.addModule('/talk-worklet.js');
+    const started = await post(`/api/talk/${cameraId}`, JSON.stringify({ rate: TALK_RATE }),
+      'application/json');
+    if (!started.ok) throw new Error(await refusal(started));
+    session.open = true;
+    const capture = new AudioWorkletNode(context, 'keyhole-capture');
+    let blocks = [];
+    capture.port.onmessage = (m) => blocks.push(m.data);
+    // Pulled only while it leads somewhere: a silent path to the speakers.
+    const silent = context.createGain();
+    silent.gain.value = 0;
+    context.createMediaStreamSource(stream).connect(capture).connect(silent)
+      .connect(context.destination);
+    const flush = async () => {
+      const taken = blocks;
+      blocks = [];
+      const n = taken.reduce((sum, b) => sum + b.length, 0);
+      if (!n) return;
+      const pcm = new Int16Array(n);
+      let i = 0;
+      for (const block of taken) {
+        for (const x of block) pcm[i++] = Math.max(-32768, Math.min(32767, Math.round(x * 32767)));
+      }
+      const sent = await post(`/api/talk/${cameraId}/sound`, pcm.buffer, 'application/octet-stream');
+      if (!sent.ok) throw new Error(await refusal(sent));
+    };
+    let sending = Promise.resolve();
+    const timer = setInterval(() => { sending = sending.then(flush); }, 100);
+    session.release.push(() => clearInterval(timer));
+    session.finish = async () => { await sending; await flush(); };
+  };
+  const start = () => {
+    if (talking) return;
+    const session = { release: [], open: false, finish: null };
+    talking = session;
+    button.setAttribute('aria-pressed', 'true');
+    said.textContent = 'Talking…';
+    // Said at once if it fails while the button is still held; stop() reports it too.
+    session.started = begin(session);
+    session.started.catch((e) => { if (talking === session) said.textContent = `Could not talk: ${e.message || e}`; });
+  };
+  const stop = async () => {
+    const session = talking;
+    if (!session) return;
+    talking = null;
+    button.setAttribute('aria-pressed', 'false');
+    let problem = null;
+    try {
+      await session.started;
+      await session.finish();
+    } catch (e) {
+      problem = e.message || String(e);
+    }
+    for (const release of session.release.reverse()) await release();
+    if (!session.open) {
+      said.textContent = `Could not talk: ${problem}`;
+      return;
+    }
+    const ended = await post(`/api/talk/${cameraId}/end`);
+    const outcome = await ended.json().catch(() => ({}));
+    said.textContent = ended.ok && !problem
+      ? `Said ${(outcome.said_ms / 1000).toFixed(1)} s through the camera.`
+      : `Not heard: ${problem || outcome.error || ended.status}`;
+  };
+  button.addEventListener('pointerdown', start);
+  for (const name of ['pointerup', 'pointerleave', 'pointercancel']) button.addEventListener(name, stop);
+  button.addEventListener('keydown', (e) => {
+    if ((e.key === ' ' || e.key === 'Enter') && !e.repeat) { e.preventDefault(); start(); }
+  });
+  button.addEventListener('keyup', (e) => { if (e.key === ' ' || e.key === 'Enter') stop(); });
 }
 
 // How far behind the camera the view is, from the camera's signed checkpoints (the client
