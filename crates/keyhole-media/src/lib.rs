@@ -8,7 +8,9 @@
 pub mod aac;
 pub mod audio;
 pub mod h264;
+pub mod h265;
 pub mod mp4;
 pub mod opus;
+mod rbsp;
 
 pub use h264::{AccessUnit, TIMESCALE};

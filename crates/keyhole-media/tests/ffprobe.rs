@@ -365,3 +365,73 @@ fn ffmpeg_plays_live_view_with_opus_sound() {
     );
     assert_eq!(probe(&path), format!("h264,320,240,{FRAMES}"));
 }
+
+/// ffmpeg's `hvcC` for an x265 stream reads as that stream's own parameter sets, with the
+/// profile, level and size ffprobe reports; the record written from those sets says the same.
+#[test]
+fn ffmpegs_hvcc_is_the_streams_parameter_sets() {
+    use keyhole_media::h265::{self, HevcConfig};
+    if !have_ffmpeg("ffmpegs_hvcc_is_the_streams_parameter_sets") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (raw, mp4) = (dir.path().join("door.hevc"), dir.path().join("door.mp4"));
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        TEST_SOURCE,
+        "-pix_fmt",
+        "yuv420p",
+        "-c:v",
+        "libx265",
+        "-x265-params",
+        "log-level=none",
+        "-f",
+        "hevc",
+        raw.to_str().unwrap(),
+    ]);
+    ffmpeg(&[
+        "-i",
+        raw.to_str().unwrap(),
+        "-c",
+        "copy",
+        "-tag:v",
+        "hvc1",
+        mp4.to_str().unwrap(),
+    ]);
+    let stream = std::fs::read(&raw).unwrap();
+    let units = h264::split_annex_b(&stream);
+    let first = |kind| {
+        units
+            .iter()
+            .find(|u| h265::nal_type(u) == kind)
+            .expect("the stream has its parameter sets")
+    };
+    let ours = HevcConfig::new(
+        first(h265::nal::VPS),
+        first(h265::nal::SPS),
+        first(h265::nal::PPS),
+    )
+    .unwrap();
+    let file = std::fs::read(&mp4).unwrap();
+    let at = file
+        .windows(4)
+        .position(|w| w == b"hvcC")
+        .expect("an hvcC box");
+    let size = u32::from_be_bytes(file[at - 4..at].try_into().unwrap()) as usize;
+    let theirs = HevcConfig::from_hvcc(&file[at + 4..at - 4 + size]).unwrap();
+    assert_eq!(theirs, ours);
+    assert_eq!(HevcConfig::from_hvcc(&ours.to_hvcc()).unwrap(), ours);
+    let probed = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .args(["stream=profile,level,width,height", "-of", "csv=p=0"])
+        .arg(&mp4)
+        .output()
+        .unwrap();
+    let info = ours.info;
+    assert_eq!(
+        String::from_utf8_lossy(&probed.stdout).trim(),
+        format!("Main,{},{},{}", info.width, info.height, info.ptl.level)
+    );
+}

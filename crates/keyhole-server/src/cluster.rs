@@ -200,6 +200,36 @@ impl Cluster {
         self.say(Verb::Ended, camera).await;
     }
 
+    /// Passes a device's talk stream for `camera` (PROTOCOL.md §8.4) to the server at `url`,
+    /// where the camera is live and listens, with the device's `authorization` header; that
+    /// server's answer, or `None` if it is not a peer or cannot be reached.
+    pub async fn forward_talk(
+        &self,
+        url: &str,
+        camera: [u8; 16],
+        authorization: &axum::http::HeaderValue,
+        body: axum::body::Body,
+    ) -> Option<reqwest::Response> {
+        if !self.peers.iter().any(|p| p == url) {
+            return None;
+        }
+        let response = self
+            .http
+            .put(format!("{url}/v1/cameras/{}/talk", hex::encode(camera)))
+            .header(reqwest::header::AUTHORIZATION, authorization.as_bytes())
+            .header(RELAYED_HEADER, "1")
+            .body(reqwest::Body::wrap_stream(body.into_data_stream()))
+            .send()
+            .await;
+        match response {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not reach another server for talk-back");
+                None
+            }
+        }
+    }
+
     /// Opens `camera`'s session on the server at `url` with the viewer's `authorization`
     /// header and live request (nonce and proof, which that server passes on to the camera);
     /// `None` if that server does not have it (any more) or cannot be reached.

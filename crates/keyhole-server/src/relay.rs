@@ -373,6 +373,15 @@ impl Relay {
         }
     }
 
+    /// The server `camera` is live on, when it is another one.
+    pub fn live_at(&self, camera: [u8; 16]) -> Option<String> {
+        self.remote_sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&camera)
+            .cloned()
+    }
+
     /// `camera`'s session on the server at `url` ended (or that server cannot be reached).
     pub fn ended_elsewhere(&self, camera: [u8; 16], url: &str) {
         let mut sessions = self

@@ -1,7 +1,7 @@
 //! Two `keyhole-server` processes on one PostgreSQL database and one S3 bucket: what goes in
 //! through one comes out of the other, is announced to a device following through the other,
 //! live view is relayed (and never fetched from a server not in `peers`) from the camera's server to the
-//! viewer's, and a server killed in the middle of an upload loses nothing: the camera finishes
+//! viewer's, talk-back from the device's server to the camera's, and a server killed in the middle of an upload loses nothing: the camera finishes
 //! the upload on the other server from where the first one stopped.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -131,6 +131,46 @@ async fn two_servers_share_one_database_and_bucket() {
             .is_err(),
         "B connected to a server not in its peers"
     );
+
+    // Talking back: the camera streams live to A and listens for talk there; the device talks
+    // through B, which passes the stream to A unopened, and A to the camera.
+    let watch = ana.watch(&b, camera_id, 30);
+    let (prefix, _, _) = live_session(&camera, camera_id, &viewing);
+    let (live, publish) = open_put(a.url("/v1/live"), &camera_token);
+    live.send(prefix).await.unwrap();
+    assert_eq!(watch.await.unwrap().status(), StatusCode::OK);
+    let listen = {
+        let request = reqwest::Client::new()
+            .get(a.url("/v1/talk?wait_secs=30"))
+            .bearer_auth(&camera_token);
+        tokio::spawn(async move { request.send().await.unwrap().bytes().await.unwrap() })
+    };
+    let mut said = keyhole_core::talk::TalkHeader {
+        suite: keyhole_core::envelope::Suite::ChaCha20Poly1305,
+        camera_id,
+        epoch: 1,
+        challenge: [1; 32],
+        ephemeral: [2; 32],
+        session: [3; 16],
+    }
+    .encode()
+    .to_vec();
+    said.extend_from_slice(b"frames the servers pass on unopened");
+    let talked = reqwest::Client::new()
+        .put(b.url(&format!("/v1/cameras/{camera_id}/talk")))
+        .bearer_auth(&ana.token)
+        .body(said.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(talked.status(), StatusCode::OK);
+    assert_eq!(
+        listen.await.unwrap(),
+        said,
+        "the camera on A hears what was said on B"
+    );
+    drop(live);
+    let _ = publish.await;
 
     // A is killed in the middle of a 14 MB upload, once it has written one part to the bucket
     // (what it held in memory beyond that is lost with it).

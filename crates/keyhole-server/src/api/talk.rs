@@ -5,7 +5,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::BytesMut;
 use futures_util::StreamExt;
@@ -16,6 +16,7 @@ use super::extract::QueryParams;
 use super::id16;
 use crate::AppState;
 use crate::auth::Caller;
+use crate::cluster::RELAYED_HEADER;
 use crate::error::ApiError;
 use crate::talk_relay::PICK_UP;
 
@@ -26,14 +27,16 @@ pub(super) struct Talked {
 }
 
 /// A device's side: the body is a talk session (header, then frames) streamed while the device
-/// talks. Answered once the camera has read it all, or refused if the camera does not pick it
-/// up within [`PICK_UP`], or while another device talks through it.
+/// talks. Answered once the camera has been given all of it, or refused if the camera does not
+/// pick it up within [`PICK_UP`], or while another device talks through it. With several
+/// servers, a camera live on another one listens there, and the stream is passed on to it.
 pub(super) async fn talk(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Path(camera_id): Path<String>,
     body: Body,
-) -> Result<Json<Talked>, ApiError> {
+) -> Result<Response, ApiError> {
     caller.device()?;
     let camera_id = id16(&camera_id, "camera id")?;
     if super::shares::viewable(&state, &caller, &camera_id)
@@ -42,6 +45,27 @@ pub(super) async fn talk(
         .is_some()
     {
         return Err(ApiError::NotFound);
+    }
+    if let Some(cluster) = state
+        .cluster
+        .as_ref()
+        .filter(|_| !headers.contains_key(RELAYED_HEADER))
+        && let Some(url) = state.relay.live_at(camera_id)
+    {
+        let authorization = headers
+            .get(header::AUTHORIZATION)
+            .ok_or(ApiError::Unauthorized)?;
+        let answer = cluster
+            .forward_talk(&url, camera_id, authorization, body)
+            .await
+            .ok_or_else(not_heard)?;
+        let status =
+            StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+        let bytes = answer
+            .bytes()
+            .await
+            .map_err(|e| ApiError::Conflict(format!("the camera's server: {e}")))?;
+        return Ok((status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response());
     }
     let talking = state
         .talk
@@ -89,7 +113,7 @@ pub(super) async fn talk(
     if !talking.finish().await {
         return Err(not_heard());
     }
-    Ok(Json(Talked { bytes }))
+    Ok(Json(Talked { bytes }).into_response())
 }
 
 fn not_heard() -> ApiError {
