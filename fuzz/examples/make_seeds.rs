@@ -581,7 +581,7 @@ fn media(out: &mut Out) {
     // A live stream: the initialization segment with sound, then a fragment of each kind.
     let sps: &[u8] = &sps720;
     let pps: &[u8] = &[0x68, 0xce, 0x3c, 0x80];
-    let mut live = mp4::fragmented_init(sps, pps, Some(&audio.config))
+    let mut live = mp4::fragmented_init(&mp4::VideoConfig::h264(sps, pps), Some(&audio.config))
         .unwrap_or_else(|e| panic!("live seed: {e}"));
     for (n, au) in clip(&sps720, 6, 5, false).iter().enumerate() {
         let n = n as u32;
@@ -594,6 +594,35 @@ fn media(out: &mut Out) {
     let mut seed = vec![77];
     seed.extend_from_slice(&live);
     out.put("mp4_split", "live-with-sound", &seed);
+    // H.265: x265's parameter sets for 320x240 Main (keyhole-media's h265 tests), a key frame
+    // and two pictures, as an MP4 file, its hvcC record and its SPS.
+    let vps: Vec<u8> = vec![
+        0x40, 0x01, 0x0c, 0x01, 0xff, 0xff, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00,
+        0x03, 0x00, 0x00, 0x03, 0x00, 0x3c, 0x95, 0x98, 0x09,
+    ];
+    let hevc_sps: Vec<u8> = vec![
+        0x42, 0x01, 0x01, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00, 0x03, 0x00, 0x00,
+        0x03, 0x00, 0x3c, 0xa0, 0x0a, 0x08, 0x0f, 0x16, 0x59, 0x59, 0xa4, 0x93, 0x2b, 0xc0, 0x5a,
+        0x02, 0x00, 0x00, 0x03, 0x00, 0x02, 0x00, 0x00, 0x03, 0x00, 0x1e, 0x10,
+    ];
+    let hevc_pps: Vec<u8> = vec![0x44, 0x01, 0xc1, 0x72, 0xb4, 0x62, 0x40];
+    let hevc: Vec<AccessUnit> = (0..3u64)
+        .map(|i| {
+            let slice = if i == 0 { vec![0x26, 0x01, 0xaf, 0x1d] } else { vec![0x02, 0x01, 0xd0, 0x2a] };
+            let nals = if i == 0 {
+                vec![vps.clone(), hevc_sps.clone(), hevc_pps.clone(), slice]
+            } else {
+                vec![slice]
+            };
+            AccessUnit::of(keyhole_media::Codec::H265, i * 6000, nals)
+        })
+        .collect();
+    let file = mp4::write(&hevc, None).unwrap_or_else(|e| panic!("H.265 seed: {e}"));
+    out.put("mp4_read", "h265", &file);
+    let record = keyhole_media::h265::HevcConfig::new(&vps, &hevc_sps, &hevc_pps)
+        .unwrap_or_else(|e| panic!("H.265 seed: {e}"));
+    out.put("h265_parse", "hvcc", &record.to_hvcc());
+    out.put("h265_parse", "sps", &hevc_sps);
     out.put("opus_config", "dops-mono", &opus.to_bytes());
     for (name, packet) in [
         ("celt-20ms", &[31 << 3, 1][..]),

@@ -53,7 +53,7 @@ fn stream(frames: usize) -> anyhow::Result<Vec<Vec<u8>>> {
             }
             let au = AccessUnit::new(i as u64 * 3000, nals);
             let mut out = if i == 0 {
-                mp4::fragmented_init(&SPS, &PPS, None)?
+                mp4::fragmented_init(&mp4::VideoConfig::h264(&SPS, &PPS), None)?
             } else {
                 Vec::new()
             };

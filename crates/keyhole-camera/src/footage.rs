@@ -18,8 +18,7 @@ use keyhole_core::envelope::Suite;
 use keyhole_core::scratch::{ScratchKey, TAG_LEN};
 use keyhole_media::AccessUnit;
 use keyhole_media::audio::AudioConfig;
-use keyhole_media::h264::nal;
-use keyhole_media::mp4::{self, Mp4Error, Sample, TrackKind};
+use keyhole_media::mp4::{self, Mp4Error, Sample, TrackKind, VideoConfig};
 use rand_core::OsRng;
 
 use crate::sound::Sound;
@@ -72,8 +71,8 @@ pub struct ClipFile {
     key: ScratchKey,
     writer: Result<BufWriter<File>, Option<std::io::Error>>,
     samples: Vec<Sample>,
-    sps: Option<Vec<u8>>,
-    pps: Option<Vec<u8>>,
+    /// The codec and parameter sets, from the first key frame that carries them.
+    video: Option<VideoConfig>,
     /// The sound's configuration: that of its first frame (a clip keeps one sound stream).
     sound: Option<Arc<AudioConfig>>,
     buf: Vec<u8>,
@@ -97,8 +96,7 @@ impl ClipFile {
             key: ScratchKey::new(suite, &mut OsRng),
             writer,
             samples: Vec::new(),
-            sps: None,
-            pps: None,
+            video: None,
             sound: None,
             buf: Vec::new(),
         }
@@ -140,16 +138,16 @@ impl ClipFile {
                 return Err(io(e.unwrap_or_else(|| std::io::Error::other("write failed"))).into());
             }
         }
-        let sps = self.sps.ok_or(Mp4Error::MissingParameterSet("sequence"))?;
-        let pps = self.pps.ok_or(Mp4Error::MissingParameterSet("picture"))?;
-        let head = mp4::head(&self.samples, &sps, &pps, self.sound.as_deref())?;
+        let video = self
+            .video
+            .ok_or(Mp4Error::MissingParameterSet("sequence"))?;
+        let head = mp4::head(&self.samples, &video, self.sound.as_deref())?;
         Ok(FinishedClip {
             path: self.path,
             key: self.key,
             head,
             samples: self.samples,
-            sps,
-            pps,
+            video,
         })
     }
 }
@@ -159,11 +157,8 @@ impl Footage for ClipFile {
         if self.writer.is_err() {
             return;
         }
-        if self.sps.is_none() {
-            self.sps = au.find(nal::SPS).map(<[u8]>::to_vec);
-        }
-        if self.pps.is_none() {
-            self.pps = au.find(nal::PPS).map(<[u8]>::to_vec);
+        if self.video.is_none() {
+            self.video = VideoConfig::find(std::slice::from_ref(au)).ok();
         }
         self.buf.clear();
         let sample = mp4::append_sample(au, &mut self.buf).and_then(|_| Sample::video(au));
@@ -212,8 +207,7 @@ pub struct FinishedClip {
     key: ScratchKey,
     head: Vec<u8>,
     samples: Vec<Sample>,
-    sps: Vec<u8>,
-    pps: Vec<u8>,
+    video: VideoConfig,
 }
 
 impl FinishedClip {
@@ -276,7 +270,7 @@ impl FinishedClip {
             self.read_sample(&mut file, at, &mut bytes).ok()?;
             let mut nals = Vec::new();
             if sample.keyframe {
-                nals.extend([self.sps.clone(), self.pps.clone()]);
+                nals.extend(self.video.parameter_sets());
             }
             let mut rest = bytes.as_slice();
             while let Some((len, after)) = rest.split_first_chunk::<4>() {
@@ -284,7 +278,7 @@ impl FinishedClip {
                 nals.push(after.get(..len)?.to_vec());
                 rest = &after[len..];
             }
-            let mut au = AccessUnit::new(sample.dts, nals);
+            let mut au = AccessUnit::of(self.video.codec(), sample.dts, nals);
             au.pts_offset = sample.pts_offset;
             au.keyframe = sample.keyframe;
             Some(Some(au))

@@ -8,8 +8,7 @@
 use std::sync::Arc;
 
 use keyhole_media::audio::{AudioConfig, AudioFrame};
-use keyhole_media::h264::nal;
-use keyhole_media::mp4::{self, Mp4Error};
+use keyhole_media::mp4::{self, Mp4Error, VideoConfig};
 use keyhole_media::{AccessUnit, TIMESCALE};
 
 use crate::sound::Sound;
@@ -53,10 +52,10 @@ impl LiveMux {
         let base = match &self.began {
             Some((base, _)) => *base,
             None => {
-                let (Some(sps), Some(pps)) = (au.find(nal::SPS), au.find(nal::PPS)) else {
+                let Ok(video) = VideoConfig::find(std::slice::from_ref(au)) else {
                     return Ok(None);
                 };
-                out = mp4::fragmented_init(sps, pps, self.heard.as_deref())?;
+                out = mp4::fragmented_init(&video, self.heard.as_deref())?;
                 self.began = Some((au.dts, self.heard.clone()));
                 au.dts
             }
@@ -169,7 +168,8 @@ mod tests {
                     .unwrap_or_default(),
             );
         }
-        let init = mp4::fragmented_init(&SPS, &PPS, Some(&config)).unwrap();
+        let init =
+            mp4::fragmented_init(&mp4::VideoConfig::h264(&SPS, &PPS), Some(&config)).unwrap();
         assert!(
             stream.starts_with(&init),
             "the initialization segment has the sound"

@@ -330,6 +330,7 @@ mod tests {
     /// 10 pictures a second (9,000 ticks apart), a key frame every 10.
     fn au(i: u64) -> AccessUnit {
         AccessUnit {
+            codec: keyhole_media::Codec::H264,
             dts: i * 9000,
             pts_offset: 0,
             keyframe: i.is_multiple_of(10),

@@ -1228,7 +1228,7 @@ fn ffmpeg_scene(dir: &Path, scene: &str, seconds: u32) -> Vec<AccessUnit> {
     let video = mp4::read(&std::fs::read(&path).unwrap()).unwrap();
     let mut pictures = video.access_units;
     // The decoder needs the parameter sets first, as a stream carries them.
-    pictures[0].nals.splice(0..0, [video.sps, video.pps]);
+    pictures[0].nals.splice(0..0, video.config.parameter_sets());
     pictures
 }
 

@@ -106,7 +106,8 @@ mod tests {
     #[test]
     fn writes_whole_boxes_and_takes_the_stream_up_again_at_a_key_frame() {
         let config = AudioConfig::Opus(OpusConfig::new(1, 312, 48_000).unwrap());
-        let init = mp4::fragmented_init(&SPS, &PPS, Some(&config)).unwrap();
+        let init =
+            mp4::fragmented_init(&mp4::VideoConfig::h264(&SPS, &PPS), Some(&config)).unwrap();
         let mut stream = LiveStream::default();
         let mut out = Vec::new();
         // The first frame: the initialization segment and a key frame, arriving in two halves.

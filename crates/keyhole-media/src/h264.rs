@@ -1,5 +1,6 @@
-//! H.264 (ITU-T H.264) access units: splitting Annex B byte streams into NAL units, grouping
-//! them into access units, and reading a picture's size from its sequence parameter set.
+//! Access units of H.264 (ITU-T H.264) and H.265 streams: splitting Annex B byte streams into
+//! NAL units, grouping them into access units, and reading a picture's size from an H.264
+//! sequence parameter set ([`crate::h265`] reads H.265's).
 
 /// Ticks per second of every timestamp here: the 90 kHz clock of RTP and MPEG.
 pub const TIMESCALE: u32 = 90_000;
@@ -20,9 +21,86 @@ pub mod nal {
     pub const AUD: u8 = 9;
 }
 
+/// The video coding standard of a stream: how its NAL unit headers read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum Codec {
+    /// H.264 (AVC): one-byte NAL headers.
+    #[default]
+    H264,
+    /// H.265 (HEVC): two-byte NAL headers.
+    H265,
+}
+
+impl Codec {
+    /// The type of a NAL unit of this codec (0 for an empty unit).
+    #[must_use]
+    pub fn nal_type(self, nal: &[u8]) -> u8 {
+        match self {
+            Self::H264 => nal_type(nal),
+            Self::H265 => crate::h265::nal_type(nal),
+        }
+    }
+
+    /// Whether the unit is a slice of a picture decoding may start at: IDR for H.264; IDR,
+    /// CRA or BLA (an IRAP picture) for H.265.
+    #[must_use]
+    pub fn is_key(self, nal: &[u8]) -> bool {
+        match self {
+            Self::H264 => nal_type(nal) == nal::IDR,
+            Self::H265 => crate::h265::is_irap(nal),
+        }
+    }
+
+    /// Whether the unit is a slice (part of a coded picture).
+    fn is_slice(self, nal: &[u8]) -> bool {
+        match self {
+            Self::H264 => matches!(nal_type(nal), nal::SLICE | nal::IDR),
+            Self::H265 => !nal.is_empty() && crate::h265::nal_type(nal) < 32,
+        }
+    }
+
+    /// Whether the slice is its picture's first: H.264's `first_mb_in_slice` is zero (ue(v):
+    /// the single bit 1); H.265's `first_slice_segment_in_pic_flag` is set.
+    fn is_first_slice(self, nal: &[u8]) -> bool {
+        match self {
+            Self::H264 => nal.get(1).is_some_and(|b| b & 0x80 != 0),
+            Self::H265 => nal.get(2).is_some_and(|b| b & 0x80 != 0),
+        }
+    }
+
+    /// Whether a unit that is not a slice begins a new access unit after a picture
+    /// (H.264 7.4.1.2.3, H.265 7.4.2.4.4).
+    fn starts_access_unit(self, nal: &[u8]) -> bool {
+        use crate::h265::nal as hevc;
+        match self {
+            Self::H264 => matches!(nal_type(nal), nal::AUD | nal::SPS | nal::PPS | nal::SEI),
+            // Parameter sets, delimiters, prefix SEI (39) and the reserved types that precede.
+            Self::H265 => matches!(
+                crate::h265::nal_type(nal),
+                hevc::VPS | hevc::SPS | hevc::PPS | hevc::AUD | 39 | 41..=44 | 48..=55
+            ),
+        }
+    }
+
+    /// Whether the unit is kept out of MP4 samples: parameter sets (in the sample entry) and
+    /// access unit delimiters (14496-15 5.3.2, 8.3.2).
+    fn is_out_of_band(self, nal: &[u8]) -> bool {
+        use crate::h265::nal as hevc;
+        match self {
+            Self::H264 => matches!(nal_type(nal), nal::SPS | nal::PPS | nal::AUD),
+            Self::H265 => matches!(
+                crate::h265::nal_type(nal),
+                hevc::VPS | hevc::SPS | hevc::PPS | hevc::AUD
+            ),
+        }
+    }
+}
+
 /// One coded picture: its NAL units (without start codes or length prefixes) and its time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessUnit {
+    /// The stream's codec.
+    pub codec: Codec,
     /// Decode time in [`TIMESCALE`] ticks.
     pub dts: u64,
     /// Presentation time minus decode time, in ticks (zero without B-frames).
@@ -34,11 +112,20 @@ pub struct AccessUnit {
 }
 
 impl AccessUnit {
-    /// Builds an access unit from NAL units, marking it a key frame if any is an IDR slice.
+    /// Builds an H.264 access unit from NAL units, marking it a key frame if any is an IDR
+    /// slice.
     #[must_use]
     pub fn new(dts: u64, nals: Vec<Vec<u8>>) -> Self {
-        let keyframe = nals.iter().any(|n| nal_type(n) == nal::IDR);
+        Self::of(Codec::H264, dts, nals)
+    }
+
+    /// Builds an access unit of `codec` from NAL units, marking it a key frame if any is a
+    /// slice decoding may start at.
+    #[must_use]
+    pub fn of(codec: Codec, dts: u64, nals: Vec<Vec<u8>>) -> Self {
+        let keyframe = nals.iter().any(|n| codec.is_key(n));
         Self {
+            codec,
             dts,
             pts_offset: 0,
             keyframe,
@@ -46,12 +133,12 @@ impl AccessUnit {
         }
     }
 
-    /// The first NAL unit of `kind`, if any.
+    /// The first NAL unit of `kind` (a type of this unit's codec), if any.
     #[must_use]
     pub fn find(&self, kind: u8) -> Option<&[u8]> {
         self.nals
             .iter()
-            .find(|n| nal_type(n) == kind)
+            .find(|n| self.codec.nal_type(n) == kind)
             .map(Vec::as_slice)
     }
 
@@ -60,7 +147,7 @@ impl AccessUnit {
     pub fn picture_nals(&self) -> impl Iterator<Item = &[u8]> {
         self.nals
             .iter()
-            .filter(|n| !n.is_empty() && !matches!(nal_type(n), nal::SPS | nal::PPS | nal::AUD))
+            .filter(|n| !n.is_empty() && !self.codec.is_out_of_band(n))
             .map(Vec::as_slice)
     }
 
@@ -129,15 +216,27 @@ fn push_unit<'a>(units: &mut Vec<&'a [u8]>, unit: &'a [u8]) {
     }
 }
 
-/// Groups a sequence of NAL units into access units (H.264 7.4.1.2.3): a new one begins at an
-/// access unit delimiter, a parameter set or SEI after a picture, or a slice whose
+/// Groups a sequence of H.264 NAL units into access units (H.264 7.4.1.2.3): a new one begins
+/// at an access unit delimiter, a parameter set or SEI after a picture, or a slice whose
 /// `first_mb_in_slice` is zero. Access units get consecutive times `frame_ticks` apart.
 #[must_use]
 pub fn group_access_units<'a>(
     units: impl IntoIterator<Item = &'a [u8]>,
     frame_ticks: u64,
 ) -> Vec<AccessUnit> {
-    let mut grouper = Grouper::new(frame_ticks);
+    group_access_units_of(Codec::H264, units, frame_ticks)
+}
+
+/// [`group_access_units`] for a stream of `codec` (for H.265, H.265 7.4.2.4.4: a delimiter,
+/// parameter set or prefix SEI after a picture, or a slice with
+/// `first_slice_segment_in_pic_flag` set, begins the next).
+#[must_use]
+pub fn group_access_units_of<'a>(
+    codec: Codec,
+    units: impl IntoIterator<Item = &'a [u8]>,
+    frame_ticks: u64,
+) -> Vec<AccessUnit> {
+    let mut grouper = Grouper::new(codec, frame_ticks);
     let mut out: Vec<AccessUnit> = units.into_iter().filter_map(|u| grouper.push(u)).collect();
     out.extend(grouper.finish());
     out
@@ -146,6 +245,7 @@ pub fn group_access_units<'a>(
 /// Access units from NAL units arriving one at a time (the rule of [`group_access_units`]).
 #[derive(Debug)]
 struct Grouper {
+    codec: Codec,
     frame_ticks: u64,
     emitted: u64,
     current: Vec<Vec<u8>>,
@@ -153,8 +253,9 @@ struct Grouper {
 }
 
 impl Grouper {
-    fn new(frame_ticks: u64) -> Self {
+    fn new(codec: Codec, frame_ticks: u64) -> Self {
         Self {
+            codec,
             frame_ticks,
             emitted: 0,
             current: Vec::new(),
@@ -164,14 +265,12 @@ impl Grouper {
 
     /// Adds a unit; returns the access unit it completed, if it began a new one.
     fn push(&mut self, unit: &[u8]) -> Option<AccessUnit> {
-        let kind = nal_type(unit);
-        let is_slice = kind == nal::SLICE || kind == nal::IDR;
+        let is_slice = self.codec.is_slice(unit);
         let starts_new = self.has_picture
             && if is_slice {
-                // first_mb_in_slice is ue(v); zero is the single bit 1.
-                unit.get(1).is_some_and(|b| b & 0x80 != 0)
+                self.codec.is_first_slice(unit)
             } else {
-                matches!(kind, nal::AUD | nal::SPS | nal::PPS | nal::SEI)
+                self.codec.starts_access_unit(unit)
             };
         let done = if starts_new { self.take() } else { None };
         self.has_picture |= is_slice;
@@ -186,7 +285,11 @@ impl Grouper {
         }
         let dts = self.frame_ticks.saturating_mul(self.emitted);
         self.emitted += 1;
-        Some(AccessUnit::new(dts, std::mem::take(&mut self.current)))
+        Some(AccessUnit::of(
+            self.codec,
+            dts,
+            std::mem::take(&mut self.current),
+        ))
     }
 
     /// The last access unit, if it holds a picture.
@@ -195,9 +298,9 @@ impl Grouper {
     }
 }
 
-/// Splits an H.264 Annex B byte stream into access units as it arrives, in pieces of any size
-/// (a camera encoder writing to a pipe). Access units get consecutive times `frame_ticks`
-/// apart. Memory is bounded by one access unit plus one unfinished NAL unit.
+/// Splits an H.264 or H.265 Annex B byte stream into access units as it arrives, in pieces of
+/// any size (a camera encoder writing to a pipe). Access units get consecutive times
+/// `frame_ticks` apart. Memory is bounded by one access unit plus one unfinished NAL unit.
 #[derive(Debug)]
 pub struct AnnexBReader {
     buffer: Vec<u8>,
@@ -205,12 +308,18 @@ pub struct AnnexBReader {
 }
 
 impl AnnexBReader {
-    /// A reader stamping access units `frame_ticks` apart.
+    /// A reader of H.264 stamping access units `frame_ticks` apart.
     #[must_use]
     pub fn new(frame_ticks: u64) -> Self {
+        Self::of(Codec::H264, frame_ticks)
+    }
+
+    /// A reader of `codec` stamping access units `frame_ticks` apart.
+    #[must_use]
+    pub fn of(codec: Codec, frame_ticks: u64) -> Self {
         Self {
             buffer: Vec::new(),
-            grouper: Grouper::new(frame_ticks),
+            grouper: Grouper::new(codec, frame_ticks),
         }
     }
 

@@ -13,4 +13,4 @@ pub mod mp4;
 pub mod opus;
 mod rbsp;
 
-pub use h264::{AccessUnit, TIMESCALE};
+pub use h264::{AccessUnit, Codec, TIMESCALE};

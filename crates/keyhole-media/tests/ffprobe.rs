@@ -167,8 +167,11 @@ fn reads_ffmpeg_files_with_b_frames() {
     assert!(aus.windows(2).all(|w| w[0].dts < w[1].dts));
     // Key frames carry their parameter sets, so a clip may start at any of them.
     for au in aus.iter().filter(|au| au.keyframe) {
-        assert_eq!(au.find(h264::nal::SPS), Some(video.sps.as_slice()));
-        assert_eq!(au.find(h264::nal::PPS), Some(video.pps.as_slice()));
+        assert_eq!(au.find(h264::nal::SPS), Some(video.config.sps()));
+        assert_eq!(
+            au.find(h264::nal::PPS),
+            Some(video.config.parameter_sets()[1].as_slice())
+        );
     }
 
     let output = dir.path().join("out.mp4");
@@ -186,7 +189,7 @@ fn ffmpeg_plays_the_fragmented_file_live_view_makes() {
     let aus = test_stream(dir.path());
     let sps = aus[0].find(h264::nal::SPS).unwrap();
     let pps = aus[0].find(h264::nal::PPS).unwrap();
-    let mut file = mp4::fragmented_init(sps, pps, None).unwrap();
+    let mut file = mp4::fragmented_init(&mp4::VideoConfig::h264(sps, pps), None).unwrap();
     for (n, au) in aus.iter().enumerate() {
         file.extend(mp4::fragment(u32::try_from(n + 1).unwrap(), au, 6000).unwrap());
     }
@@ -338,7 +341,7 @@ fn ffmpeg_plays_live_view_with_opus_sound() {
     let dir = tempfile::tempdir().unwrap();
     let movie = test_movie(dir.path(), "libopus");
     let audio = movie.audio.unwrap();
-    let mut file = mp4::fragmented_init(&movie.sps, &movie.pps, Some(&audio.config)).unwrap();
+    let mut file = mp4::fragmented_init(&movie.config, Some(&audio.config)).unwrap();
     let (mut pictures, mut sounds) = (
         movie.access_units.iter().peekable(),
         audio.frames.iter().peekable(),
@@ -434,4 +437,118 @@ fn ffmpegs_hvcc_is_the_streams_parameter_sets() {
         String::from_utf8_lossy(&probed.stdout).trim(),
         format!("Main,{},{},{}", info.width, info.height, info.ptl.level)
     );
+}
+
+/// [`TEST_SOURCE`] encoded by x265 (Main profile, a key frame every 15 pictures, no B-frames),
+/// as raw Annex B.
+fn h265_stream(dir: &Path) -> Vec<u8> {
+    let raw = dir.join("out.hevc");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        TEST_SOURCE,
+        "-pix_fmt",
+        "yuv420p",
+        "-c:v",
+        "libx265",
+        "-x265-params",
+        "log-level=none:keyint=15:min-keyint=15:bframes=0:scenecut=0",
+        "-f",
+        "hevc",
+        raw.to_str().unwrap(),
+    ]);
+    std::fs::read(&raw).unwrap()
+}
+
+/// An x265 stream, grouped into access units as it arrives in pieces, is written as an `hvc1`
+/// MP4 that ffmpeg decodes frame for frame, and as fragments for live view likewise; our reader
+/// gives back the same pictures.
+#[test]
+fn ffmpeg_plays_the_h265_files_write_and_fragment_make() {
+    use keyhole_media::Codec;
+    if !have_ffmpeg("ffmpeg_plays_the_h265_files_write_and_fragment_make") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let stream = h265_stream(dir.path());
+    let mut reader = h264::AnnexBReader::of(Codec::H265, 6000);
+    let mut aus = Vec::new();
+    for piece in stream.chunks(1000) {
+        aus.extend(reader.push(piece));
+    }
+    aus.extend(reader.finish());
+    assert_eq!(aus.len(), FRAMES);
+    assert_eq!(aus.iter().filter(|au| au.keyframe).count(), 2, "keyint 15");
+    assert!(aus.iter().all(|au| au.codec == Codec::H265));
+
+    let file = mp4::write(&aus, None).unwrap();
+    let path = dir.path().join("door.mp4");
+    std::fs::write(&path, &file).unwrap();
+    assert_eq!(probe(&path), format!("hevc,320,240,{FRAMES}"));
+    decodes_cleanly(&path);
+    let video = mp4::read(&file).unwrap();
+    assert_eq!((video.width, video.height), (320, 240));
+    assert_eq!(video.config, mp4::VideoConfig::find(&aus).unwrap());
+    assert_eq!(video.access_units, aus);
+
+    let mut live = mp4::fragmented_init(&video.config, None).unwrap();
+    for (n, au) in aus.iter().enumerate() {
+        live.extend(mp4::fragment(u32::try_from(n + 1).unwrap(), au, 6000).unwrap());
+    }
+    let path = dir.path().join("live.mp4");
+    std::fs::write(&path, &live).unwrap();
+    assert_eq!(probe(&path), format!("hevc,320,240,{FRAMES}"));
+    decodes_cleanly(&path);
+}
+
+/// An H.265 MP4 ffmpeg makes (`hvc1`, parameter sets in `hvcC` only) reads into the stream's
+/// own pictures, each key frame with the parameter sets in front; written again, it plays.
+#[test]
+fn reads_ffmpegs_h265_files() {
+    use keyhole_media::{Codec, h265};
+    if !have_ffmpeg("reads_ffmpegs_h265_files") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let stream = h265_stream(dir.path());
+    let theirs = dir.path().join("theirs.mp4");
+    ffmpeg(&[
+        "-i",
+        dir.path().join("out.hevc").to_str().unwrap(),
+        "-c",
+        "copy",
+        "-tag:v",
+        "hvc1",
+        theirs.to_str().unwrap(),
+    ]);
+    let video = mp4::read(&std::fs::read(&theirs).unwrap()).unwrap();
+    let units = h264::split_annex_b(&stream);
+    let expected = h264::group_access_units_of(Codec::H265, units.iter().copied(), 6000);
+    assert_eq!(video.access_units.len(), FRAMES);
+    for (read, made) in video.access_units.iter().zip(&expected) {
+        assert_eq!(read.keyframe, made.keyframe);
+        // Annex B cannot tell a unit's trailing zero bytes from the next start code's.
+        let pictures = |au: &h264::AccessUnit| -> Vec<Vec<u8>> {
+            au.picture_nals()
+                .map(|n| n[..n.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1)].to_vec())
+                .collect()
+        };
+        assert!(
+            pictures(read) == pictures(made),
+            "the stream's own pictures"
+        );
+        if read.keyframe {
+            for kind in [h265::nal::VPS, h265::nal::SPS, h265::nal::PPS] {
+                assert!(
+                    read.find(kind).is_some(),
+                    "a key frame carries its parameter sets"
+                );
+            }
+        }
+    }
+    let again = dir.path().join("again.mp4");
+    std::fs::write(&again, mp4::write(&video.access_units, None).unwrap()).unwrap();
+    assert_eq!(probe(&again), format!("hevc,320,240,{FRAMES}"));
+    decodes_cleanly(&again);
 }

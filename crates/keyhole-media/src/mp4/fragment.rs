@@ -13,17 +13,16 @@ const SYNC: u32 = 0x0200_0000;
 const NOT_SYNC: u32 = 0x0101_0000;
 
 /// The initialization segment of a fragmented file (`ftyp` and a `moov` with no samples and an
-/// `mvex`), for the video stream `sps` and `pps` describe and, with `audio`, its sound.
+/// `mvex`), for the video stream `video` describes and, with `audio`, its sound.
 ///
 /// # Errors
-/// [`Mp4Error::Sps`] if `sps` does not parse, [`Mp4Error::TooLarge`] if a parameter set or the
-/// picture size does not fit its field.
+/// [`Mp4Error::Sps`] if an H.264 SPS does not parse, [`Mp4Error::TooLarge`] if a parameter set
+/// or the picture size does not fit its field.
 pub fn fragmented_init(
-    sps: &[u8],
-    pps: &[u8],
+    video: &VideoConfig,
     audio: Option<&AudioConfig>,
 ) -> Result<Vec<u8>, Mp4Error> {
-    let mut tracks = vec![TrackBox::video(sps, pps, Tables::default())?];
+    let mut tracks = vec![TrackBox::video(video, Tables::default())?];
     tracks.extend(audio.map(|config| TrackBox::sound(config, 0, Tables::default())));
     let mut out = ftyp()?;
     out.extend(moov(&tracks, None)?);

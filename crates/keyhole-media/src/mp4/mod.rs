@@ -1,6 +1,6 @@
-//! MP4 files (ISO/IEC 14496-12, the ISO base media file format, with the AVC file format of
-//! ISO/IEC 14496-15 and MPEG-4 audio in `esds` of ISO/IEC 14496-14) holding one H.264 video
-//! track and, when there is sound, one AAC audio track.
+//! MP4 files (ISO/IEC 14496-12, the ISO base media file format, with the AVC and HEVC file
+//! formats of ISO/IEC 14496-15 and MPEG-4 audio in `esds` of ISO/IEC 14496-14) holding one
+//! H.264 or H.265 video track and, when there is sound, one AAC or Opus audio track.
 //!
 //! [`write()`] makes a progressive file ("fast start": `moov` before `mdat`, so playback can begin
 //! before the whole file has arrived), the two tracks' samples interleaved in time; [`head()`],
@@ -18,7 +18,8 @@
 
 use crate::aac::{AacConfig, AacError};
 use crate::audio::{Audio, AudioConfig, AudioFrame};
-use crate::h264::{AccessUnit, SpsError, SpsInfo, TIMESCALE, nal, nal_type, parse_sps};
+use crate::h264::{AccessUnit, Codec, SpsError, SpsInfo, TIMESCALE, nal, nal_type, parse_sps};
+use crate::h265::HevcConfig;
 use crate::opus::{OpusConfig, OpusError};
 
 mod boxes;
@@ -28,11 +29,13 @@ mod read;
 mod split;
 #[cfg(test)]
 mod tests;
+mod video;
 mod write;
 
 pub use fragment::{audio_fragment, fragment, fragmented_init};
 pub use read::read;
 pub use split::{MAX_PIECE, Piece, Splitter};
+pub use video::VideoConfig;
 pub use write::{Sample, TrackKind, append_sample, cut, head, sample_size, write};
 
 /// Most samples (access units) [`read()`] accepts and [`write()`] writes: about 92 hours at 30
@@ -95,9 +98,13 @@ pub enum Mp4Error {
     /// follow.
     #[error("fragmented MP4 is not supported")]
     Fragmented,
-    /// [`read()`]: no track is H.264 video (`vide` handler, `avc1` or `avc3` entry with `avcC`).
-    #[error("no H.264 video track")]
+    /// [`read()`]: no track is H.264 or H.265 video (`vide` handler, an `avc1` or `avc3` entry
+    /// with `avcC`, or an `hvc1` or `hev1` entry with `hvcC`).
+    #[error("no H.264 or H.265 video track")]
     NoVideoTrack,
+    /// The H.265 parameter sets or `hvcC` record are refused.
+    #[error("H.265 configuration: {0}")]
+    Hevc(#[from] crate::h265::HevcConfigError),
     /// [`read()`]: a valid feature this reader does not implement.
     #[error("unsupported MP4: {0}")]
     Unsupported(&'static str),
@@ -121,17 +128,15 @@ pub enum Mp4Error {
     },
 }
 
-/// The H.264 video track of an MP4 file, as [`read()`] returns it.
+/// The video track of an MP4 file, as [`read()`] returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mp4Video {
     /// Displayed width in pixels, from the sequence parameter set.
     pub width: u32,
     /// Displayed height in pixels, from the sequence parameter set.
     pub height: u32,
-    /// The sequence parameter set NAL unit (from `avcC`, or the first in the samples).
-    pub sps: Vec<u8>,
-    /// The picture parameter set NAL unit (from `avcC`, or the first in the samples).
-    pub pps: Vec<u8>,
+    /// The codec and parameter sets (from `avcC` or `hvcC`, or the first in the samples).
+    pub config: VideoConfig,
     /// The samples in decode order, times in [`TIMESCALE`] ticks from the first sample's
     /// decode time (zero).
     pub access_units: Vec<AccessUnit>,

@@ -1,5 +1,5 @@
-//! The movie box (`moov`) both writers share: a video track (`avc1`) and, when there is sound,
-//! an audio track (`mp4a`), with their sample tables (a progressive file) or without them (a
+//! The movie box (`moov`) both writers share: a video track (`avc1` or `hvc1`) and, when there
+//! is sound, an audio track (`mp4a` or `Opus`), with their sample tables (a progressive file) or without them (a
 //! fragmented file's initialization segment).
 
 use super::boxes::*;
@@ -18,6 +18,8 @@ pub(super) enum Entry<'a> {
         sps: &'a [u8],
         pps: &'a [u8],
     },
+    /// H.265 with its parameter sets.
+    Hevc(&'a HevcConfig),
     /// AAC or Opus.
     Sound(&'a AudioConfig),
 }
@@ -27,7 +29,7 @@ impl Entry<'_> {
     /// lasts a whole number of ticks).
     pub(super) fn timescale(&self) -> u32 {
         match self {
-            Self::Avc { .. } => TIMESCALE,
+            Self::Avc { .. } | Self::Hevc(_) => TIMESCALE,
             Self::Sound(config) => config.timescale(),
         }
     }
@@ -60,14 +62,17 @@ pub(super) struct TrackBox<'a> {
 }
 
 impl<'a> TrackBox<'a> {
-    /// The video track of the stream `sps` and `pps` describe.
-    pub(super) fn video(sps: &'a [u8], pps: &'a [u8], tables: Tables) -> Result<Self, Mp4Error> {
+    /// The video track of the stream `config` describes.
+    pub(super) fn video(config: &'a VideoConfig, tables: Tables) -> Result<Self, Mp4Error> {
         Ok(Self {
             id: VIDEO_TRACK_ID,
-            entry: Entry::Avc {
-                info: parse_sps(sps)?,
-                sps,
-                pps,
+            entry: match config {
+                VideoConfig::H264 { sps, pps } => Entry::Avc {
+                    info: parse_sps(sps)?,
+                    sps,
+                    pps,
+                },
+                VideoConfig::H265(config) => Entry::Hevc(config),
             },
             starts_at: 0,
             tables,
@@ -144,7 +149,7 @@ fn trak(o: &mut Vec<u8>, track: &TrackBox<'_>, data_start: Option<u64>) -> Resul
         boxed(o, b"mdia", |o| {
             mdhd(o, track.entry.timescale(), track.media_duration())?;
             let (handler, name): (&[u8; 4], &[u8]) = match track.entry {
-                Entry::Avc { .. } => (b"vide", b"VideoHandler\0"),
+                Entry::Avc { .. } | Entry::Hevc(_) => (b"vide", b"VideoHandler\0"),
                 Entry::Sound(_) => (b"soun", b"SoundHandler\0"),
             };
             full_box(o, b"hdlr", 0, 0, |o| {
@@ -157,7 +162,7 @@ fn trak(o: &mut Vec<u8>, track: &TrackBox<'_>, data_start: Option<u64>) -> Resul
             boxed(o, b"minf", |o| {
                 match track.entry {
                     // vmhd's flags must be 1 (14496-12 12.1.2).
-                    Entry::Avc { .. } => full_box(o, b"vmhd", 0, 1, |o| {
+                    Entry::Avc { .. } | Entry::Hevc(_) => full_box(o, b"vmhd", 0, 1, |o| {
                         o.zeros(8); // graphicsmode, opcolor: copy
                         Ok(())
                     })?,
@@ -178,6 +183,7 @@ fn trak(o: &mut Vec<u8>, track: &TrackBox<'_>, data_start: Option<u64>) -> Resul
                         o.u32(1);
                         match &track.entry {
                             Entry::Avc { info, sps, pps } => avc1(o, info, sps, pps),
+                            Entry::Hevc(config) => hvc1(o, config),
                             Entry::Sound(AudioConfig::Aac(config)) => mp4a(o, config),
                             Entry::Sound(AudioConfig::Opus(config)) => opus(o, config),
                         }
@@ -290,25 +296,43 @@ fn stbl(o: &mut Vec<u8>, tables: &Tables, data_start: u64) -> Result<(), Mp4Erro
     }
 }
 
+/// The fields of a `VisualSampleEntry` (14496-12 12.1.3) before its child boxes.
+fn visual_sample_entry(o: &mut Vec<u8>, width: u32, height: u32) -> Result<(), Mp4Error> {
+    let width = u16::try_from(width).map_err(|_| Mp4Error::TooLarge("width"))?;
+    let height = u16::try_from(height).map_err(|_| Mp4Error::TooLarge("height"))?;
+    o.zeros(6); // reserved
+    o.u16(1); // data_reference_index: the dref entry above
+    o.zeros(16); // pre_defined, reserved
+    o.u16(width);
+    o.u16(height);
+    o.u32(0x0048_0000); // 72 dpi, 16.16
+    o.u32(0x0048_0000);
+    o.u32(0); // reserved
+    o.u16(1); // frame_count
+    o.zeros(32); // compressorname: empty
+    o.u16(0x18); // depth: colour, no alpha
+    o.u16(0xffff); // pre_defined = -1
+    Ok(())
+}
+
+/// The `hvc1` sample entry (14496-15 8.4.1): every parameter set in `hvcC`, none in the
+/// samples.
+fn hvc1(o: &mut Vec<u8>, config: &HevcConfig) -> Result<(), Mp4Error> {
+    boxed(o, b"hvc1", |o| {
+        visual_sample_entry(o, config.info.width, config.info.height)?;
+        boxed(o, b"hvcC", |o| {
+            o.extend_from_slice(&config.to_hvcc());
+            Ok(())
+        })
+    })
+}
+
 /// The `avc1` sample entry (14496-12 12.1.3, 14496-15 5.4.2).
 fn avc1(o: &mut Vec<u8>, info: &SpsInfo, sps: &[u8], pps: &[u8]) -> Result<(), Mp4Error> {
-    let width = u16::try_from(info.width).map_err(|_| Mp4Error::TooLarge("width"))?;
-    let height = u16::try_from(info.height).map_err(|_| Mp4Error::TooLarge("height"))?;
     let sps_len = u16::try_from(sps.len()).map_err(|_| Mp4Error::TooLarge("SPS"))?;
     let pps_len = u16::try_from(pps.len()).map_err(|_| Mp4Error::TooLarge("PPS"))?;
     boxed(o, b"avc1", |o| {
-        o.zeros(6); // reserved
-        o.u16(1); // data_reference_index: the dref entry above
-        o.zeros(16); // pre_defined, reserved
-        o.u16(width);
-        o.u16(height);
-        o.u32(0x0048_0000); // 72 dpi, 16.16
-        o.u32(0x0048_0000);
-        o.u32(0); // reserved
-        o.u16(1); // frame_count
-        o.zeros(32); // compressorname: empty
-        o.u16(0x18); // depth: colour, no alpha
-        o.u16(0xffff); // pre_defined = -1
+        visual_sample_entry(o, info.width, info.height)?;
         boxed(o, b"avcC", |o| {
             o.u8(1); // configurationVersion
             o.u8(info.profile);
@@ -446,6 +470,7 @@ fn tkhd(o: &mut Vec<u8>, track: &TrackBox<'_>, duration: u64) -> Result<(), Mp4E
     };
     let (width, height, volume) = match &track.entry {
         Entry::Avc { info, .. } => (fixed(info.width)?, fixed(info.height)?, 0),
+        Entry::Hevc(config) => (fixed(config.info.width)?, fixed(config.info.height)?, 0),
         Entry::Sound(_) => (0, 0, 0x0100),
     };
     let (version, long) = version_for(duration);

@@ -3,15 +3,16 @@
 use super::boxes::*;
 use super::*;
 
-/// Reads the first H.264 video track of an MP4 file.
+/// Reads the first H.264 or H.265 video track of an MP4 file.
 ///
 /// The track is the first `trak` with a `vide` handler whose first sample entry is `avc1` or
-/// `avc3` with an `avcC` box. Its samples are found through `stsz`, `stsc` and `stco`/`co64`,
-/// split into NAL units by `avcC`'s length size, and timed by `stts` and `ctts` (converted to
-/// [`TIMESCALE`]; negative `ctts` version 1 offsets shift every presentation time so the
-/// smallest offset is zero). `stss` marks the key frames (all samples when it is absent), and
-/// every key frame that does not already carry both gets the SPS and PPS inserted at its start
-/// (after an access unit delimiter, if it has one), so each key frame can be decoded alone.
+/// `avc3` with an `avcC` box, or `hvc1` or `hev1` with an `hvcC` box holding every parameter
+/// set. Its samples are found through `stsz`, `stsc` and `stco`/`co64`, split into NAL units
+/// by the record's length size, and timed by `stts` and `ctts` (converted to [`TIMESCALE`];
+/// negative `ctts` version 1 offsets shift every presentation time so the smallest offset is
+/// zero). `stss` marks the key frames (all samples when it is absent), and every key frame that
+/// does not already carry them all gets the parameter sets inserted at its start (after an
+/// access unit delimiter, if it has one), so each key frame can be decoded alone.
 /// Edit lists are ignored. A file whose samples are in movie fragments is refused.
 ///
 /// The sound is the first `trak` with a `soun` handler whose first sample entry is `mp4a` with
@@ -106,6 +107,7 @@ pub fn read(bytes: &[u8]) -> Result<Mp4Video, Mp4Error> {
             .and_then(|o| u32::try_from(o).ok())
             .ok_or(Mp4Error::Malformed("composition offset out of range"))?;
         aus.push(AccessUnit {
+            codec: track.codec(),
             dts,
             pts_offset,
             keyframe: keyframes.get(index).copied().unwrap_or(false),
@@ -113,23 +115,31 @@ pub fn read(bytes: &[u8]) -> Result<Mp4Video, Mp4Error> {
         });
     }
 
-    // avc3 may leave the parameter sets out of avcC; then the first in-band ones stand in.
-    let in_band = |kind| aus.iter().find_map(|au| au.find(kind)).map(<[u8]>::to_vec);
-    let sps = track
-        .sps
-        .map(<[u8]>::to_vec)
-        .or_else(|| in_band(nal::SPS))
-        .ok_or(Mp4Error::MissingParameterSet("sequence"))?;
-    let pps = track
-        .pps
-        .map(<[u8]>::to_vec)
-        .or_else(|| in_band(nal::PPS))
-        .ok_or(Mp4Error::MissingParameterSet("picture"))?;
-    let info = parse_sps(&sps)?;
+    let config = match track.sets {
+        // avc3 may leave the parameter sets out of avcC; then the first in-band ones stand in.
+        Sets::Avc { sps, pps } => {
+            let in_band = |kind| aus.iter().find_map(|au| au.find(kind)).map(<[u8]>::to_vec);
+            let sps = sps
+                .map(<[u8]>::to_vec)
+                .or_else(|| in_band(nal::SPS))
+                .ok_or(Mp4Error::MissingParameterSet("sequence"))?;
+            let pps = pps
+                .map(<[u8]>::to_vec)
+                .or_else(|| in_band(nal::PPS))
+                .ok_or(Mp4Error::MissingParameterSet("picture"))?;
+            VideoConfig::H264 { sps, pps }
+        }
+        Sets::Hevc(config) => VideoConfig::H265(config),
+    };
+    let (width, height) = config.size()?;
 
-    let sets_len = sps.len() + pps.len();
+    // Key frames carry the parameter sets, as the stream would: a cut starts at one.
+    let sets = config.parameter_sets();
+    let codec = config.codec();
+    let sets_len: usize = sets.iter().map(Vec::len).sum();
     for au in aus.iter_mut().filter(|au| au.keyframe) {
-        if au.find(nal::SPS).is_some() && au.find(nal::PPS).is_some() {
+        let kinds: Vec<u8> = sets.iter().map(|set| codec.nal_type(set)).collect();
+        if kinds.iter().all(|kind| au.find(*kind).is_some()) {
             continue;
         }
         used = used.saturating_add(sets_len);
@@ -138,9 +148,17 @@ pub fn read(bytes: &[u8]) -> Result<Mp4Video, Mp4Error> {
                 "access units larger than four times the file",
             ));
         }
-        // An access unit delimiter must stay first (H.264 7.4.1.2.3).
-        let at = usize::from(au.nals.first().is_some_and(|n| nal_type(n) == nal::AUD));
-        au.nals.splice(at..at, [sps.clone(), pps.clone()]);
+        // An access unit delimiter must stay first (H.264 7.4.1.2.3, H.265 7.4.2.4.4).
+        let delimiter = match codec {
+            Codec::H264 => nal::AUD,
+            Codec::H265 => crate::h265::nal::AUD,
+        };
+        let at = usize::from(
+            au.nals
+                .first()
+                .is_some_and(|n| codec.nal_type(n) == delimiter),
+        );
+        au.nals.splice(at..at, sets.iter().cloned());
     }
 
     // A sound track without samples is no sound.
@@ -149,10 +167,9 @@ pub fn read(bytes: &[u8]) -> Result<Mp4Video, Mp4Error> {
         None => None,
     };
     Ok(Mp4Video {
-        width: info.width,
-        height: info.height,
-        sps,
-        pps,
+        width,
+        height,
+        config,
         access_units: aus,
         audio,
     })
@@ -376,9 +393,28 @@ struct VideoTrack<'a> {
     timescale: u32,
     /// Bytes of each NAL unit's length prefix in the samples: 1, 2 or 4.
     length_size: usize,
-    sps: Option<&'a [u8]>,
-    pps: Option<&'a [u8]>,
+    sets: Sets<'a>,
     stbl: &'a [u8],
+}
+
+/// The parameter sets a sample entry carries.
+enum Sets<'a> {
+    /// `avcC`'s first SPS and PPS, if it has them.
+    Avc {
+        sps: Option<&'a [u8]>,
+        pps: Option<&'a [u8]>,
+    },
+    /// `hvcC`, which must have all three.
+    Hevc(HevcConfig),
+}
+
+impl VideoTrack<'_> {
+    fn codec(&self) -> Codec {
+        match self.sets {
+            Sets::Avc { .. } => Codec::H264,
+            Sets::Hevc(_) => Codec::H265,
+        }
+    }
 }
 
 fn find_track(moov: &[u8]) -> Result<VideoTrack<'_>, Mp4Error> {
@@ -393,7 +429,7 @@ fn find_track(moov: &[u8]) -> Result<VideoTrack<'_>, Mp4Error> {
     Err(Mp4Error::NoVideoTrack)
 }
 
-/// The track in `trak` if it is H.264 video; `None` if it is another kind of track.
+/// The track in `trak` if it is H.264 or H.265 video; `None` if it is another kind of track.
 fn video_track(trak: &[u8]) -> Result<Option<VideoTrack<'_>>, Mp4Error> {
     let Some(mdia) = child(trak, "mdia")? else {
         return Ok(None);
@@ -405,13 +441,27 @@ fn video_track(trak: &[u8]) -> Result<Option<VideoTrack<'_>>, Mp4Error> {
     let Some(entry) = first_entry(stbl)? else {
         return Ok(None);
     };
-    if !matches!(&entry.kind, b"avc1" | b"avc3") {
-        return Ok(None);
-    }
+    let hevc = match &entry.kind {
+        b"avc1" | b"avc3" => false,
+        b"hvc1" | b"hev1" => true,
+        _ => return Ok(None),
+    };
     let entry_children = entry
         .body
         .get(VISUAL_SAMPLE_ENTRY_LEN..)
         .ok_or(Mp4Error::Truncated("visual sample entry"))?;
+    if hevc {
+        // hvcC (14496-15 8.3.3.1), with every parameter set in it: NAL lengths of 4 bytes.
+        let Some(hvcc) = child(entry_children, "hvcC")? else {
+            return Ok(None);
+        };
+        return Ok(Some(VideoTrack {
+            timescale: media_timescale(mdia)?,
+            length_size: 4,
+            sets: Sets::Hevc(HevcConfig::from_hvcc(hvcc)?),
+            stbl,
+        }));
+    }
     let Some(avcc) = child(entry_children, "avcC")? else {
         return Ok(None);
     };
@@ -437,8 +487,7 @@ fn video_track(trak: &[u8]) -> Result<Option<VideoTrack<'_>>, Mp4Error> {
     Ok(Some(VideoTrack {
         timescale,
         length_size,
-        sps,
-        pps,
+        sets: Sets::Avc { sps, pps },
         stbl,
     }))
 }

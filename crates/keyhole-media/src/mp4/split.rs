@@ -202,6 +202,7 @@ mod tests {
     use crate::AccessUnit;
     use crate::aac::AacConfig;
     use crate::audio::{AudioConfig, AudioFrame};
+    use crate::mp4::VideoConfig;
     use crate::mp4::{audio_fragment, fragment, fragmented_init};
 
     const SPS: [u8; 10] = [0x67, 0x42, 0xc0, 0x1f, 0xda, 0x01, 0x40, 0x16, 0xe8, 0x40];
@@ -210,7 +211,7 @@ mod tests {
     /// A live stream: the initialization segment, a key frame, a sound frame, a picture.
     fn stream() -> (Vec<u8>, Vec<Vec<u8>>) {
         let config = AudioConfig::Aac(AacConfig::low_complexity(16_000, 1).unwrap());
-        let init = fragmented_init(&SPS, &PPS, Some(&config)).unwrap();
+        let init = fragmented_init(&VideoConfig::h264(&SPS, &PPS), Some(&config)).unwrap();
         let key = AccessUnit::new(0, vec![SPS.to_vec(), PPS.to_vec(), vec![0x65, 0x88, 1]]);
         let picture = AccessUnit::new(6000, vec![vec![0x41, 0x9a, 2]]);
         let sound = AudioFrame {

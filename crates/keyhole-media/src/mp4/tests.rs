@@ -92,7 +92,7 @@ fn head_then_samples_is_the_whole_file() {
                 size: sample_size(au).unwrap(),
             })
             .collect();
-        let mut file = head(&samples, &SPS, &PPS, None).unwrap();
+        let mut file = head(&samples, &VideoConfig::h264(&SPS, &PPS), None).unwrap();
         for (au, sample) in aus.iter().zip(&samples) {
             assert_eq!(append_sample(au, &mut file).unwrap(), sample.size);
         }
@@ -107,16 +107,16 @@ fn head_then_samples_is_the_whole_file() {
         size: 4,
     };
     assert_eq!(
-        head(&[late], &SPS, &PPS, None),
+        head(&[late], &VideoConfig::h264(&SPS, &PPS), None),
         Err(Mp4Error::FirstNotKeyframe)
     );
     late.keyframe = true;
     assert_eq!(
-        head(&[late, late], &SPS, &PPS, None),
+        head(&[late, late], &VideoConfig::h264(&SPS, &PPS), None),
         Err(Mp4Error::DtsNotIncreasing { index: 1 })
     );
     assert!(matches!(
-        head(&[late], &PPS, &PPS, None),
+        head(&[late], &VideoConfig::h264(&PPS, &PPS), None),
         Err(Mp4Error::Sps(_))
     ));
 }
@@ -150,7 +150,10 @@ fn round_trip_preserves_every_access_unit() {
         let video = read(&file).unwrap();
         assert_eq!((video.width, video.height), (1280, 720));
         assert_eq!(
-            (video.sps.as_slice(), video.pps.as_slice()),
+            (
+                video.config.sps(),
+                video.config.parameter_sets()[1].as_slice()
+            ),
             (&SPS[..], &PPS[..])
         );
         assert_eq!(video.access_units, expected(&aus));
@@ -308,7 +311,8 @@ fn samples_outside_the_file_are_refused() {
 
 #[test]
 fn fragmented_files_are_refused() {
-    let empty = TrackBox::video(&SPS, &PPS, Default::default()).unwrap();
+    let config = VideoConfig::h264(&SPS, &PPS);
+    let empty = TrackBox::video(&config, Default::default()).unwrap();
     let mut file = ftyp().unwrap();
     file.extend(moov(&[empty], Some(0)).unwrap());
     assert_eq!(read(&file), Err(Mp4Error::Empty));
@@ -588,7 +592,7 @@ fn sound_that_cannot_be_placed_is_refused() {
     let frame = Sample::audio(&early.frames[0], &early.config).unwrap();
     let picture = Sample::video(&aus[0]).unwrap();
     assert_eq!(
-        head(&[picture, frame], &SPS, &PPS, None),
+        head(&[picture, frame], &VideoConfig::h264(&SPS, &PPS), None),
         Err(Mp4Error::Audio("sound without its configuration"))
     );
     let mut back = sound(0, None, 0);

@@ -69,8 +69,8 @@ impl Sample {
 /// followed by the samples of both, interleaved by time (a picture before a sound that starts
 /// with it).
 ///
-/// The first access unit carrying a sequence parameter set, and the first carrying a picture
-/// parameter set, provide the `avcC` configuration.
+/// The first parameter sets of each kind in the access units provide the sample entry's
+/// configuration (`avcC` or `hvcC`, by the access units' codec).
 ///
 /// # Errors
 /// [`Mp4Error::Empty`], [`Mp4Error::FirstNotKeyframe`], [`Mp4Error::MissingParameterSet`],
@@ -80,14 +80,10 @@ pub fn write(aus: &[AccessUnit], audio: Option<&Audio>) -> Result<Vec<u8>, Mp4Er
     if !first.keyframe {
         return Err(Mp4Error::FirstNotKeyframe);
     }
-    let sps = aus
-        .iter()
-        .find_map(|au| au.find(nal::SPS))
-        .ok_or(Mp4Error::MissingParameterSet("sequence"))?;
-    let pps = aus
-        .iter()
-        .find_map(|au| au.find(nal::PPS))
-        .ok_or(Mp4Error::MissingParameterSet("picture"))?;
+    if aus.iter().any(|au| au.codec != first.codec) {
+        return Err(Mp4Error::Malformed("access units of two codecs"));
+    }
+    let video = VideoConfig::find(aus)?;
     let frames = audio.map_or(&[][..], |a| a.frames.as_slice());
     // Both tracks in time order, a picture before a sound that starts with it.
     enum Item<'a> {
@@ -116,7 +112,7 @@ pub fn write(aus: &[AccessUnit], audio: Option<&Audio>) -> Result<Vec<u8>, Mp4Er
             Item::Sound(frame, config) => Sample::audio(frame, config)?,
         });
     }
-    let mut out = head(&samples, sps, pps, audio.map(|a| &a.config))?;
+    let mut out = head(&samples, &video, audio.map(|a| &a.config))?;
     let payload: u64 = samples.iter().map(|s| u64::from(s.size)).sum();
     out.reserve(usize::try_from(payload).map_err(|_| Mp4Error::TooLarge("file"))?);
     for item in items {
@@ -223,18 +219,17 @@ pub fn append_sample(au: &AccessUnit, out: &mut Vec<u8>) -> Result<u32, Mp4Error
 ///
 /// # Errors
 /// [`Mp4Error::Empty`] without pictures, [`Mp4Error::FirstNotKeyframe`], [`Mp4Error::Sps`] if
-/// `sps` does not parse, [`Mp4Error::DtsNotIncreasing`], [`Mp4Error::Limit`] beyond
+/// an H.264 SPS does not parse, [`Mp4Error::DtsNotIncreasing`], [`Mp4Error::Limit`] beyond
 /// [`MAX_SAMPLES`] in a track, [`Mp4Error::Audio`] for sound without `audio` or before the
 /// first picture, and [`Mp4Error::TooLarge`] if a gap between decode times, a `pts_offset`
 /// (above `i32::MAX`: many readers take it as signed), a parameter set or the picture size
 /// does not fit its field.
 pub fn head(
     samples: &[Sample],
-    sps: &[u8],
-    pps: &[u8],
+    video_config: &VideoConfig,
     audio: Option<&AudioConfig>,
 ) -> Result<Vec<u8>, Mp4Error> {
-    let mut video = Vec::new();
+    let mut pictures = Vec::new();
     let mut sound = Vec::new();
     let mut chunks = [Vec::new(), Vec::new()];
     let mut at = 0u64;
@@ -242,7 +237,7 @@ pub fn head(
     for sample in samples {
         let which = usize::from(sample.track == TrackKind::Audio);
         match sample.track {
-            TrackKind::Video => video.push(sample),
+            TrackKind::Video => pictures.push(sample),
             TrackKind::Audio => sound.push(sample),
         }
         let track_chunks: &mut Vec<(u64, u32)> = &mut chunks[which];
@@ -258,15 +253,14 @@ pub fn head(
     let payload = at;
     let [video_chunks, audio_chunks] = chunks;
 
-    let first = video.first().ok_or(Mp4Error::Empty)?;
+    let first = pictures.first().ok_or(Mp4Error::Empty)?;
     if !first.keyframe {
         return Err(Mp4Error::FirstNotKeyframe);
     }
     let base = first.dts;
     let mut tracks = vec![TrackBox::video(
-        sps,
-        pps,
-        video_tables(&video, video_chunks)?,
+        video_config,
+        video_tables(&pictures, video_chunks)?,
     )?];
     if let Some(first_sound) = sound.first() {
         let config = audio.ok_or(Mp4Error::Audio("sound without its configuration"))?;
