@@ -1,13 +1,13 @@
-//! `mp4::read` on any bytes. What reads must be well formed (no empty NAL units; every key
-//! frame carries its parameter sets; sound frames lie in the file), must write back with
+//! `mp4::read` on any bytes (H.264 and H.265 tracks). What reads must be well formed (no empty
+//! NAL units; one codec; every key frame carries its parameter sets; sound frames lie in the file), must write back with
 //! `mp4::write` or be refused with an error, and what `write` makes must read back to the same
 //! samples: the same times and key frames, the same NAL units apart from parameter sets and
-//! delimiters (which `write` keeps in `avcC` or drops, and `read` re-inserts at key frames), and
+//! delimiters (which `write` keeps in `avcC` or `hvcC` or drops, and `read` re-inserts at key frames), and
 //! the same sound frames with their configuration.
 #![no_main]
 
 use keyhole_core_fuzz::pictures;
-use keyhole_media::h264::{nal, AccessUnit};
+use keyhole_media::h264::AccessUnit;
 use keyhole_media::mp4::{self, Mp4Error};
 use libfuzzer_sys::fuzz_target;
 
@@ -25,8 +25,14 @@ fuzz_target!(|data: &[u8]| {
     assert!(video.access_units.len() <= mp4::MAX_SAMPLES as usize);
     for au in &video.access_units {
         assert!(au.nals.iter().all(|n| !n.is_empty()), "empty NAL unit");
+        assert_eq!(au.codec, video.config.codec(), "one codec a track");
         if au.keyframe {
-            assert!(au.find(nal::SPS).is_some() && au.find(nal::PPS).is_some());
+            for set in video.config.parameter_sets() {
+                assert!(
+                    au.find(au.codec.nal_type(&set)).is_some(),
+                    "a key frame without its parameter sets"
+                );
+            }
         }
     }
     if let Some(audio) = &video.audio {

@@ -343,6 +343,8 @@ pub async fn run(
     };
     let watch_motion = profile == Profile::Wired && config.motion.enabled;
     let mut motion = MotionDetector::new(config.motion.settings.clone());
+    // Said once: an H.265 source has no motion detection or thumbnails.
+    let mut said_undecoded = false;
     let mut decoder = if watch_motion {
         Some(FrameDecoder::new(64, 36).map_err(SourceError::from)?)
     } else {
@@ -450,6 +452,14 @@ pub async fn run(
                     }
                 };
                 anchor.get_or_insert((au.dts, crate::now()));
+                if au.codec != keyhole_media::Codec::H264 && !said_undecoded {
+                    said_undecoded = true;
+                    eprintln!(
+                        "keyhole-camera: the source is H.265, which this camera records but does \
+                         not decode: no motion detection and no thumbnails (events come from \
+                         the doorbell and triggers)"
+                    );
+                }
                 live_feed.offer_picture(&au);
                 if !awake {
                     continue;

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use keyhole_core::Timestamp;
-use keyhole_media::{TIMESCALE, h264, mp4};
+use keyhole_media::{Codec, TIMESCALE, h264, mp4};
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 
@@ -369,10 +369,11 @@ fn pace(start: Instant, due_us: u64) {
 }
 
 /// Reads a whole video file into pictures and, from an MP4 file with an AAC or Opus track,
-/// sound, in time order.
+/// sound, in time order: an MP4 file (H.264 or H.265), or an Annex B stream, H.265 when its
+/// name ends `.hevc`, `.h265` or `.265`, else H.264.
 ///
 /// # Errors
-/// A file that cannot be read, or holds no H.264 we can use.
+/// A file that cannot be read, or holds no video we can use.
 pub fn read_file(path: &std::path::Path, fps: u32) -> Result<Vec<Media>, SourceError> {
     let bytes =
         std::fs::read(path).map_err(|e| SourceError::File(format!("{}: {e}", path.display())))?;
@@ -385,14 +386,20 @@ pub fn read_file(path: &std::path::Path, fps: u32) -> Result<Vec<Media>, SourceE
         (movie.access_units, movie.audio)
     } else {
         let ticks = u64::from(TIMESCALE / fps.clamp(1, 120));
+        let hevc = path.extension().is_some_and(|e| {
+            ["hevc", "h265", "265"]
+                .iter()
+                .any(|x| e.eq_ignore_ascii_case(x))
+        });
+        let codec = if hevc { Codec::H265 } else { Codec::H264 };
         (
-            h264::group_access_units(h264::split_annex_b(&bytes), ticks),
+            h264::group_access_units_of(codec, h264::split_annex_b(&bytes), ticks),
             None,
         )
     };
     if !pictures.iter().any(|a| a.keyframe) {
         return Err(SourceError::File(format!(
-            "{}: no H.264 key frame found",
+            "{}: no key frame found (H.264, or H.265 in a file named .hevc)",
             path.display()
         )));
     }

@@ -442,6 +442,97 @@ async fn a_file_with_aac_sound_is_recorded_with_its_sound_as_it_came() {
     server.stop().await;
 }
 
+/// An H.265 camera's stream, as x265 makes it (four seconds, a key frame a second): as raw Annex
+/// B and as an `hvc1` MP4. `None` without ffmpeg (outside CI).
+fn ffmpeg_h265(dir: &Path) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    let raw = dir.join("door.hevc");
+    let movie = dir.join("door-h265.mp4");
+    let made = Command::new("ffmpeg")
+        .args(["-nostdin", "-y", "-v", "error", "-f", "lavfi", "-i"])
+        .arg("testsrc=duration=4:size=320x240:rate=15")
+        .args(["-pix_fmt", "yuv420p", "-c:v", "libx265", "-x265-params"])
+        .arg("log-level=none:keyint=15:min-keyint=15:bframes=0:scenecut=0")
+        .args(["-f", "hevc"])
+        .arg(&raw)
+        .output();
+    match made {
+        Ok(out) if out.status.success() => {}
+        _ if std::env::var_os("CI").is_some() => panic!("ffmpeg is required (see .ci/run)"),
+        _ => return None,
+    }
+    let muxed = Command::new("ffmpeg")
+        .args(["-nostdin", "-y", "-v", "error", "-i"])
+        .arg(&raw)
+        .args(["-c", "copy", "-tag:v", "hvc1"])
+        .arg(&movie)
+        .output()
+        .ok()?;
+    assert!(muxed.status.success());
+    Some((raw, movie))
+}
+
+/// An H.265 source (an `.hevc` stream, an `hvc1` MP4) is recorded as H.265: the owner's clip is
+/// an `hvc1` MP4 that ffprobe decodes frame for frame, of exactly the source's pictures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h265_source_is_recorded_as_h265() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((raw, movie)) = ffmpeg_h265(dir.path()) else {
+        return;
+    };
+    let source = mp4::read(&std::fs::read(&movie).unwrap())
+        .unwrap()
+        .access_units;
+    let server = TestServer::start(&dir.path().join("server")).await;
+    let rng = &mut ChaCha20Rng::seed_from_u64(14);
+    for file in [&raw, &movie] {
+        let name = file
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .replace('.', "-");
+        let cam_dir = dir.path().join(&name);
+        std::fs::create_dir_all(&cam_dir).unwrap();
+        let mut camera = camera_process(
+            &cam_dir,
+            &format!(
+                "profile = \"battery\"\n[source]\nkind = \"file\"\npath = {file:?}\nfps = 15\n\
+                 loop = true\n[clip]\npost_roll_s = 1.5\n"
+            ),
+        );
+        let (mut owner, camera_id) = owner_with_camera(&server.url, &name, &camera, rng).await;
+        camera.start().await;
+        camera.post("/trigger").await;
+        camera
+            .wait_for("the event to upload", 20, |s| {
+                s["events"] == 1 && s["uploaded"] == 2
+            })
+            .await;
+        camera.stop();
+        let (_, objects) = fetch_all(&mut owner, &camera_id).await;
+        let clip = &clips(&objects)[0];
+        assert_eq!(
+            mp4::read(clip).unwrap().config.codec(),
+            keyhole_media::Codec::H265,
+            "{name}"
+        );
+        let frames = check_clip(dir.path(), clip, (320, 240));
+        assert!(frames.len() >= 15, "{name}: {} pictures", frames.len());
+        let pictures = |au: &AccessUnit| -> Vec<Vec<u8>> {
+            au.picture_nals()
+                .map(|n| n[..n.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1)].to_vec())
+                .collect()
+        };
+        for frame in &frames {
+            assert!(
+                source.iter().any(|s| pictures(s) == pictures(frame)),
+                "{name}: a picture the source does not have"
+            );
+        }
+    }
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_camera_and_absent_server_lose_and_duplicate_nothing() {
     let dir = tempfile::tempdir().unwrap();

@@ -124,7 +124,7 @@ impl Drop for TestServer {
 }
 
 /// ffprobe's view of an MP4 file's video stream: (decoded frames, width, height), checking that
-/// the codec is H.264 and that ffprobe reports no error. `None` when ffprobe is not installed
+/// the codec is H.264 or H.265 and that ffprobe reports no error. `None` when ffprobe is not installed
 /// (the check is skipped), except under CI (`CI` set), where that fails the test.
 ///
 /// # Panics
@@ -157,7 +157,10 @@ pub fn ffprobe(mp4: &Path) -> Option<(u64, u32, u32)> {
     );
     let text = String::from_utf8_lossy(&out.stdout);
     let fields: Vec<&str> = text.trim().split(',').collect();
-    assert_eq!(fields.first(), Some(&"h264"), "ffprobe: {text}");
+    assert!(
+        matches!(fields.first(), Some(&("h264" | "hevc"))),
+        "ffprobe: {text}"
+    );
     let number = |i: usize| -> u64 {
         fields
             .get(i)

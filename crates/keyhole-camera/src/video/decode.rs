@@ -95,6 +95,10 @@ impl FrameDecoder {
     /// # Errors
     /// Corrupt video the decoder refuses.
     pub fn decode_frame(&mut self, au: &AccessUnit) -> Result<Option<Frame<'_>>, VideoError> {
+        // OpenH264 decodes H.264 only; an H.265 picture gives no frame.
+        if au.codec != keyhole_media::Codec::H264 {
+            return Ok(None);
+        }
         let (cols, rows) = (self.cols, self.rows);
         let yuv = self
             .decoder

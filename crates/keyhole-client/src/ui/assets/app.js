@@ -604,6 +604,8 @@ function codecsOf(bytes) {
     if (!video && at(i, 'avcC')) {
       const hex = (b) => b.toString(16).padStart(2, '0');
       video = `avc1.${hex(bytes[i + 5])}${hex(bytes[i + 6])}${hex(bytes[i + 7])}`;
+    } else if (!video && at(i, 'hvcC') && i + 16 < bytes.length) {
+      video = hevcCodecs((k) => bytes[i + 4 + k]);
     } else if (!sound && at(i, 'dOps')) {
       sound = 'opus';
     } else if (!sound && at(i, 'esds')) {
@@ -612,6 +614,21 @@ function codecsOf(bytes) {
   }
   if (!video) return null;
   return sound ? `${video}, ${sound}` : video;
+}
+
+// RFC 6381 name of an H.265 stream from its hvcC record (`b(k)`: the record's byte k), as
+// ISO/IEC 14496-15 E.3 spells it: hvc1.<space><profile>.<compatibility, bit-reversed>.
+// <tier><level>[.<constraint bytes up to the last non-zero>].
+function hevcCodecs(b) {
+  const space = ['', 'A', 'B', 'C'][b(1) >> 6];
+  const compatibility = ((b(2) << 24) | (b(3) << 16) | (b(4) << 8) | b(5)) >>> 0;
+  let reversed = 0;
+  for (let k = 0; k < 32; k++) if (compatibility & (1 << k)) reversed |= 1 << (31 - k);
+  const constraints = [6, 7, 8, 9, 10, 11].map(b);
+  while (constraints.length && constraints[constraints.length - 1] === 0) constraints.pop();
+  return [`hvc1.${space}${b(1) & 0x1f}`, (reversed >>> 0).toString(16).toUpperCase(),
+    `${b(1) & 0x20 ? 'H' : 'L'}${b(12)}`, ...constraints.map((c) => c.toString(16).toUpperCase())]
+    .join('.');
 }
 
 let liveAbort = null;
@@ -660,8 +677,16 @@ async function showLive(cameraId) {
         const codecs = codecsOf(pending);
         if (!codecs) continue;
         video.dataset.codecs = codecs;
+        const type = `video/mp4; codecs="${codecs}"`;
+        if (!MediaSource.isTypeSupported(type)) {
+          status.textContent = codecs.startsWith('hvc1')
+            ? 'This browser cannot play H.265, which this camera sends: `keyhole live` writes its live view for a player that can (ffplay, VLC).'
+            : `This browser cannot play this live view (${codecs}).`;
+          liveAbort.abort();
+          return;
+        }
         // The camera times every fragment from the stream's first picture.
-        buffer = source.addSourceBuffer(`video/mp4; codecs="${codecs}"`);
+        buffer = source.addSourceBuffer(type);
         buffer.mode = 'segments';
         await append(pending);
         status.textContent = 'Live: verified and decrypted on this device.';
