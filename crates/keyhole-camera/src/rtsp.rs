@@ -7,7 +7,7 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use keyhole_media::aac::AacConfig;
 use keyhole_media::audio::{AudioConfig, AudioFrame};
-use keyhole_media::{AccessUnit, TIMESCALE, h264};
+use keyhole_media::{AccessUnit, Codec, TIMESCALE, h264};
 use retina::client::{PlayOptions, Session, SessionOptions, SetupOptions, Transport};
 use retina::codec::{CodecItem, FrameFormat};
 use tokio::sync::mpsc;
@@ -86,7 +86,7 @@ impl Hearing {
 /// out, said once in the log.
 ///
 /// # Errors
-/// A bad URL, a camera without H.264 video, or a failed session.
+/// A bad URL, a camera without H.264 or H.265 video, or a failed session.
 pub async fn stream(url: String, tx: mpsc::Sender<Media>) -> Result<(), SourceError> {
     let parsed = url::Url::parse(&url).map_err(|e| one_line(format!("bad URL: {e}"), None))?;
     let password = parsed.password().map(str::to_owned);
@@ -94,11 +94,23 @@ pub async fn stream(url: String, tx: mpsc::Sender<Media>) -> Result<(), SourceEr
     let mut session = Session::describe(parsed, SessionOptions::default())
         .await
         .map_err(rtsp)?;
-    let video = session
+    let (video, codec) = session
         .streams()
         .iter()
-        .position(|s| s.media() == "video" && s.encoding_name().eq_ignore_ascii_case("h264"))
-        .ok_or_else(|| one_line("the camera offers no H.264 video stream", None))?;
+        .enumerate()
+        .find_map(|(i, s)| {
+            let name = s.encoding_name();
+            if s.media() != "video" {
+                None
+            } else if name.eq_ignore_ascii_case("h264") {
+                Some((i, Codec::H264))
+            } else if name.eq_ignore_ascii_case("h265") {
+                Some((i, Codec::H265))
+            } else {
+                None
+            }
+        })
+        .ok_or_else(|| one_line("the camera offers no H.264 or H.265 video stream", None))?;
     let clock = session.streams()[video].clock_rate_hz().max(1);
     let options = || {
         SetupOptions::default()
@@ -161,7 +173,7 @@ pub async fn stream(url: String, tx: mpsc::Sender<Media>) -> Result<(), SourceEr
             .into_iter()
             .map(<[u8]>::to_vec)
             .collect();
-        if !send(Media::Picture(AccessUnit::new(dts, nals))) {
+        if !send(Media::Picture(AccessUnit::of(codec, dts, nals))) {
             break;
         }
     }

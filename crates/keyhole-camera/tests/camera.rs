@@ -725,7 +725,8 @@ async fn rtsp_camera_events_decrypt_to_playable_mp4() {
 }
 
 /// An RTSP camera's sound is recorded with its pictures: AAC as it comes, G.711 (which no
-/// browser plays from MP4) encoded as Opus on the camera.
+/// browser plays from MP4) encoded as Opus on the camera; and an H.265 camera with G.711 is
+/// recorded as H.265 with Opus.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_rtsp_camera_s_sound_is_kept_aac_as_it_comes_and_g711_as_opus() {
     let Some(rtsp) = RtspServer::start() else {
@@ -734,7 +735,11 @@ async fn an_rtsp_camera_s_sound_is_kept_aac_as_it_comes_and_g711_as_opus() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir.path().join("server")).await;
     let rng = &mut ChaCha20Rng::seed_from_u64(13);
-    for (mount, codec) in [("door-aac", "aac"), ("door-pcmu", "opus")] {
+    for (mount, codec, video) in [
+        ("door-aac", "aac", keyhole_media::Codec::H264),
+        ("door-pcmu", "opus", keyhole_media::Codec::H264),
+        ("door-h265-pcmu", "opus", keyhole_media::Codec::H265),
+    ] {
         let cam_dir = dir.path().join(mount);
         std::fs::create_dir_all(&cam_dir).unwrap();
         let mut camera = camera_process(
@@ -751,6 +756,7 @@ async fn an_rtsp_camera_s_sound_is_kept_aac_as_it_comes_and_g711_as_opus() {
         let objects = ring_after_pre_roll(&mut camera, &mut owner, &camera_id).await;
         let clip = &clips(&objects)[0];
         check_clip_with_sound(dir.path(), clip, (640, 360), codec);
+        assert_eq!(mp4::read(clip).unwrap().config.codec(), video, "{mount}");
     }
     server.stop().await;
 }

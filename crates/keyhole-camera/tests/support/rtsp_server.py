@@ -1,6 +1,7 @@
 """A real RTSP server for tests (GStreamer's gst-rtsp-server), over loopback only: a live H.264
 test pattern (a moving ball) at rtsp://127.0.0.1:PORT/door, the same with a 440 Hz tone as
-AAC-LC (48 kHz) at /door-aac, and as G.711 mu-law (8 kHz) at /door-pcmu.
+AAC-LC (48 kHz) at /door-aac, and as G.711 mu-law (8 kHz) at /door-pcmu; and the pattern as
+H.265 with the G.711 tone at /door-h265-pcmu.
 
 Usage: /usr/bin/python3 rtsp_server.py PORT
 """
@@ -22,18 +23,26 @@ VIDEO = (
     "! x264enc tune=zerolatency key-int-max=15 "
     "! rtph264pay name=pay0 pt=96 config-interval=1 "
 )
+VIDEO_H265 = (
+    "videotestsrc is-live=true pattern=ball "
+    "! video/x-raw,width=640,height=360,framerate=15/1 "
+    "! x265enc tune=zerolatency key-int-max=15 speed-preset=ultrafast "
+    "! rtph265pay name=pay0 pt=96 config-interval=1 "
+)
 # 20 ms buffers, as cameras packetize sound: a live source stamps a buffer with its first
 # sample, so longer ones would put the sound a buffer behind the pictures.
 TONE = "audiotestsrc is-live=true wave=sine freq=440 samplesperbuffer={} "
-for path, sound in [
-    ("/door", ""),
-    ("/door-aac", TONE.format(960) + "! audio/x-raw,rate=48000,channels=1 ! voaacenc "
+PCMU = (TONE.format(160) + "! audio/x-raw,rate=8000,channels=1 ! mulawenc "
+        "! rtppcmupay name=pay1 pt=0")
+for path, video, sound in [
+    ("/door", VIDEO, ""),
+    ("/door-aac", VIDEO, TONE.format(960) + "! audio/x-raw,rate=48000,channels=1 ! voaacenc "
      "! rtpmp4gpay name=pay1 pt=97"),
-    ("/door-pcmu", TONE.format(160) + "! audio/x-raw,rate=8000,channels=1 ! mulawenc "
-     "! rtppcmupay name=pay1 pt=0"),
+    ("/door-pcmu", VIDEO, PCMU),
+    ("/door-h265-pcmu", VIDEO_H265, PCMU),
 ]:
     factory = GstRtspServer.RTSPMediaFactory()
-    factory.set_launch("( " + VIDEO + sound + " )")
+    factory.set_launch("( " + video + sound + " )")
     factory.set_shared(True)
     server.get_mount_points().add_factory(path, factory)
 server.attach(None)
