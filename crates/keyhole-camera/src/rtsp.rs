@@ -81,13 +81,17 @@ impl Hearing {
     }
 }
 
-/// Streams `url`'s first H.264 video stream, and its first AAC or G.711 sound stream, into `tx`
-/// until the camera ends the session or the receiver goes away. Sound in another codec is left
-/// out, said once in the log.
+/// Streams `url`'s first H.264 or H.265 video stream, and (`with_sound`) its first AAC or G.711
+/// sound stream, into `tx` until the camera ends the session or the receiver goes away. Sound in
+/// another codec is left out, said once in the log.
 ///
 /// # Errors
 /// A bad URL, a camera without H.264 or H.265 video, or a failed session.
-pub async fn stream(url: String, tx: mpsc::Sender<Media>) -> Result<(), SourceError> {
+pub async fn stream(
+    url: String,
+    with_sound: bool,
+    tx: mpsc::Sender<Media>,
+) -> Result<(), SourceError> {
     let parsed = url::Url::parse(&url).map_err(|e| one_line(format!("bad URL: {e}"), None))?;
     let password = parsed.password().map(str::to_owned);
     let rtsp = |e: retina::Error| one_line(e, password.as_deref());
@@ -121,7 +125,12 @@ pub async fn stream(url: String, tx: mpsc::Sender<Media>) -> Result<(), SourceEr
     };
     session.setup(video, options()).await.map_err(rtsp)?;
     let mut audio = None;
-    if let Some(index) = session.streams().iter().position(|s| s.media() == "audio") {
+    let sound = session
+        .streams()
+        .iter()
+        .position(|s| s.media() == "audio")
+        .filter(|_| with_sound);
+    if let Some(index) = sound {
         let stream = &session.streams()[index];
         let config = match stream.parameters() {
             Some(retina::codec::ParametersRef::Audio(p)) => p.extra_data().to_vec(),
@@ -148,6 +157,8 @@ pub async fn stream(url: String, tx: mpsc::Sender<Media>) -> Result<(), SourceEr
             Err(mpsc::error::TrySendError::Closed(_))
         )
     };
+    // Key frames sent without their parameter sets get the stream's newest.
+    let mut sets = h264::ParameterSets::default();
     while let Some(item) = frames.next().await {
         let frame = match item.map_err(rtsp)? {
             CodecItem::VideoFrame(frame) => frame,
@@ -173,7 +184,9 @@ pub async fn stream(url: String, tx: mpsc::Sender<Media>) -> Result<(), SourceEr
             .into_iter()
             .map(<[u8]>::to_vec)
             .collect();
-        if !send(Media::Picture(AccessUnit::of(codec, dts, nals))) {
+        let mut au = AccessUnit::of(codec, dts, nals);
+        sets.fill(&mut au);
+        if !send(Media::Picture(au)) {
             break;
         }
     }

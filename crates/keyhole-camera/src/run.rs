@@ -439,6 +439,28 @@ pub async fn run(
                     }
                 }
             }
+            // The substream, when there is one: motion and thumbnails come from it alone.
+            media = next_motion(&mut source.motion) => {
+                let Some(media) = media else {
+                    source.motion = None;
+                    continue;
+                };
+                let (Media::Picture(au), true) = (media, awake) else {
+                    continue;
+                };
+                let frame = decoder.as_mut().and_then(|d| d.decode_frame(&au).ok().flatten());
+                if let Some(frame) = frame {
+                    if motion.detect(&frame.picture(false).grid) {
+                        capture.trigger(EventKind::Motion);
+                    }
+                    if config.clip.thumbnail
+                        && capture.wants_thumbnail()
+                        && let Ok(jpeg) = thumbnail_jpeg(&frame.picture(true))
+                    {
+                        capture.set_thumbnail(jpeg);
+                    }
+                }
+            }
             media = source.media.recv() => {
                 let au = match media {
                     None => break,
@@ -452,12 +474,15 @@ pub async fn run(
                     }
                 };
                 anchor.get_or_insert((au.dts, crate::now()));
-                if au.codec != keyhole_media::Codec::H264 && !said_undecoded {
+                if au.codec != keyhole_media::Codec::H264
+                    && source.motion.is_none()
+                    && !said_undecoded
+                {
                     said_undecoded = true;
                     eprintln!(
                         "keyhole-camera: the source is H.265, which this camera records but does \
                          not decode: no motion detection and no thumbnails (events come from \
-                         the doorbell and triggers)"
+                         the doorbell and triggers) unless `motion_url` names an H.264 substream"
                     );
                 }
                 live_feed.offer_picture(&au);
@@ -466,7 +491,11 @@ pub async fn run(
                 }
                 // The motion decoder also makes each event's thumbnail, from the first picture
                 // after the trigger, so no second decoder (28 MB at 1080p) is needed for it.
-                let frame = decoder.as_mut().and_then(|d| d.decode_frame(&au).ok().flatten());
+                // With a substream, the decoder is its: one decoder takes one stream.
+                let frame = decoder
+                    .as_mut()
+                    .filter(|_| source.motion.is_none())
+                    .and_then(|d| d.decode_frame(&au).ok().flatten());
                 if let Some(frame) = &frame
                     && motion.detect(&frame.picture(false).grid)
                 {
@@ -649,6 +678,14 @@ async fn seal_video(
             &mut OsRng,
         )
         .await
+}
+
+/// The next of the substream's pictures; never, without one.
+async fn next_motion(motion: &mut Option<mpsc::Receiver<Media>>) -> Option<Media> {
+    match motion {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Work turned into what gets sealed: MP4 video and event details with a thumbnail.

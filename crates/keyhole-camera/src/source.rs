@@ -74,10 +74,15 @@ pub enum SourceConfig {
         #[serde(default = "default_fps")]
         fps: u32,
     },
-    /// An RTSP camera (H.264), over TCP. A session that fails or ends is started again.
+    /// An RTSP camera (H.264 or H.265), over TCP. A session that fails or ends is started
+    /// again.
     Rtsp {
         /// `rtsp://host:port/path`; credentials may be in the URL.
         url: String,
+        /// The same camera's H.264 substream, for motion detection and thumbnails only (the
+        /// camera decodes H.264 alone: an H.265 main stream needs one for either).
+        #[serde(default)]
+        motion_url: Option<String>,
     },
 }
 
@@ -142,6 +147,9 @@ pub struct RunningSource {
     pub health: watch::Receiver<Health>,
     /// Resolves with the source's end: `Ok` at the end of a file, `Err` on failure.
     pub done: tokio::task::JoinHandle<Result<(), SourceError>>,
+    /// Pictures of the camera's substream, for motion detection and thumbnails only, when one
+    /// is configured.
+    pub motion: Option<mpsc::Receiver<Media>>,
 }
 
 /// Whether a source delivers pictures.
@@ -220,9 +228,26 @@ pub fn start(config: &SourceConfig) -> Result<RunningSource, SourceError> {
                 }
             }))
         }
-        SourceConfig::Rtsp { url } => tokio::spawn(supervise(tx, health_tx, move |tx| {
-            crate::rtsp::stream(url.clone(), tx)
+        SourceConfig::Rtsp { url, .. } => tokio::spawn(supervise(tx, health_tx, move |tx| {
+            crate::rtsp::stream(url.clone(), true, tx)
         })),
+    };
+    let motion = match config {
+        SourceConfig::Rtsp {
+            motion_url: Some(url),
+            ..
+        } => {
+            // Its own reconnecting session; its losses are said in the log only, the main
+            // stream's health being what the owner is told.
+            let (motion_tx, motion) = mpsc::channel(64);
+            let (lost, _) = watch::channel(Health::Delivering);
+            let url = url.clone();
+            tokio::spawn(supervise(motion_tx, lost, move |tx| {
+                crate::rtsp::stream(url.clone(), false, tx)
+            }));
+            Some(motion)
+        }
+        _ => None,
     };
     Ok(RunningSource {
         media,
@@ -230,6 +255,7 @@ pub fn start(config: &SourceConfig) -> Result<RunningSource, SourceError> {
         wake,
         health,
         done,
+        motion,
     })
 }
 

@@ -761,6 +761,48 @@ async fn an_rtsp_camera_s_sound_is_kept_aac_as_it_comes_and_g711_as_opus() {
     server.stop().await;
 }
 
+/// An H.265 camera sees motion on its H.264 substream (`motion_url`), as NVRs do: the ball moving
+/// in the substream makes a motion event, with a thumbnail from the substream, whose clip is the
+/// main stream's H.265.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h265_camera_sees_motion_on_its_h264_substream() {
+    let Some(rtsp) = RtspServer::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server")).await;
+    let rng = &mut ChaCha20Rng::seed_from_u64(15);
+    let mut camera = camera_process(
+        dir.path(),
+        &format!(
+            "[source]\nkind = \"rtsp\"\nurl = \"rtsp://127.0.0.1:{0}/door-h265-pcmu\"\n\
+             motion_url = \"rtsp://127.0.0.1:{0}/door\"\n[record]\nmode = \"events\"\n\
+             [clip]\npre_roll_s = 0.5\npost_roll_s = 1.0\nmax_s = 3.0\n\
+             [motion]\nenabled = true\nsensitivity = 100\n",
+            rtsp.1
+        ),
+    );
+    let (mut owner, camera_id) = owner_with_camera(&server.url, "ana", &camera, rng).await;
+    camera.start().await;
+    camera
+        .wait_for("a motion event to upload", 60, |s| {
+            s["events"].as_u64() >= Some(1) && s["uploaded"].as_u64() >= Some(2)
+        })
+        .await;
+    camera.stop();
+    let (_, objects) = fetch_all(&mut owner, &camera_id).await;
+    let events = events(&objects);
+    assert_eq!(events[0].kind, EventKind::Motion);
+    assert_eq!(&events[0].thumbnail_jpeg[..2], &[0xff, 0xd8], "a thumbnail");
+    let clip = &clips(&objects)[0];
+    assert_eq!(
+        mp4::read(clip).unwrap().config.codec(),
+        keyhole_media::Codec::H265
+    );
+    check_clip(dir.path(), clip, (640, 360));
+    server.stop().await;
+}
+
 /// The owner removes the camera while it runs: it stops by itself, saying what to do, instead of
 /// retrying refused uploads for ever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -175,6 +175,57 @@ impl AccessUnit {
     }
 }
 
+/// Keeps a stream's newest parameter sets and puts them in front of key frames that lack them
+/// (after an access unit delimiter), so every key frame can start a clip: an RTSP camera may
+/// send them only with its first picture, or only with IDR pictures and not with H.265's CRA
+/// pictures.
+#[derive(Debug, Default)]
+pub struct ParameterSets {
+    /// By NAL type, the newest of each.
+    newest: Vec<(u8, Vec<u8>)>,
+}
+
+impl ParameterSets {
+    /// Remembers `au`'s parameter sets and, if it is a key frame, gives it those it lacks.
+    pub fn fill(&mut self, au: &mut AccessUnit) {
+        let codec = au.codec;
+        let kinds: &[u8] = match codec {
+            Codec::H264 => &[nal::SPS, nal::PPS],
+            Codec::H265 => &[
+                crate::h265::nal::VPS,
+                crate::h265::nal::SPS,
+                crate::h265::nal::PPS,
+            ],
+        };
+        for unit in &au.nals {
+            let kind = codec.nal_type(unit);
+            if kinds.contains(&kind) {
+                self.newest.retain(|(k, _)| *k != kind);
+                self.newest.push((kind, unit.clone()));
+            }
+        }
+        if !au.keyframe {
+            return;
+        }
+        let missing: Vec<Vec<u8>> = kinds
+            .iter()
+            .filter(|kind| au.find(**kind).is_none())
+            .filter_map(|kind| self.newest.iter().find(|(k, _)| k == kind))
+            .map(|(_, unit)| unit.clone())
+            .collect();
+        let delimiter = match codec {
+            Codec::H264 => nal::AUD,
+            Codec::H265 => crate::h265::nal::AUD,
+        };
+        let at = usize::from(
+            au.nals
+                .first()
+                .is_some_and(|n| codec.nal_type(n) == delimiter),
+        );
+        au.nals.splice(at..at, missing);
+    }
+}
+
 /// The type of a NAL unit (the low five bits of its header; 0 for an empty unit).
 #[must_use]
 pub fn nal_type(nal: &[u8]) -> u8 {
@@ -489,6 +540,29 @@ pub fn parse_sps(nal: &[u8]) -> Result<SpsInfo, SpsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_frames_without_their_parameter_sets_get_the_newest() {
+        let (vps, sps, pps) = (vec![0x40, 1, 9], vec![0x42, 1, 9], vec![0x44, 1, 9]);
+        let aud = vec![0x46, 1, 0x50];
+        let mut sets = ParameterSets::default();
+        // An IDR with its sets, a picture, then a CRA after a delimiter, without them.
+        let mut first = AccessUnit::of(
+            Codec::H265,
+            0,
+            vec![vps.clone(), sps.clone(), pps.clone(), vec![0x26, 1, 0x80]],
+        );
+        sets.fill(&mut first);
+        assert_eq!(first.nals.len(), 4);
+        let mut picture = AccessUnit::of(Codec::H265, 1, vec![vec![0x02, 1, 0x80]]);
+        sets.fill(&mut picture);
+        assert_eq!(picture.nals.len(), 1);
+        let cra = vec![0x2a, 1, 0x80];
+        let mut key = AccessUnit::of(Codec::H265, 2, vec![aud.clone(), cra.clone()]);
+        assert!(key.keyframe);
+        sets.fill(&mut key);
+        assert_eq!(key.nals, vec![aud, vps, sps, pps, cra]);
+    }
 
     #[test]
     fn splits_three_and_four_byte_start_codes() {
