@@ -979,6 +979,46 @@ async fn live_view_on_request_from_a_sleeping_camera_plays_and_is_not_stored() {
     server.stop().await;
 }
 
+/// An H.265 camera's live view is H.265: fragmented MP4 with an `hvc1` track, which ffprobe
+/// decodes from its first picture.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h265_camera_streams_live_as_h265() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((raw, _)) = ffmpeg_h265(dir.path()) else {
+        return;
+    };
+    let server = TestServer::start(&dir.path().join("server")).await;
+    let rng = &mut ChaCha20Rng::seed_from_u64(16);
+    let mut camera = camera_process(
+        dir.path(),
+        &format!(
+            "profile = \"battery\"\n[source]\nkind = \"file\"\npath = {raw:?}\nfps = 15\n\
+             loop = true\n"
+        ),
+    );
+    let (mut owner, camera_id) = owner_with_camera(&server.url, "ana", &camera, rng).await;
+    camera.start().await;
+    owner.sync_camera(&camera_id).await.unwrap();
+    let mut video = Vec::new();
+    let outcome = owner
+        .watch_live(&camera_id, 20, Some(Duration::from_secs(3)), &mut video)
+        .await
+        .unwrap();
+    assert!(outcome.frames >= 30, "{outcome:?}");
+    assert!(
+        video.windows(4).any(|w| w == b"hvcC"),
+        "the stream's track is H.265"
+    );
+    let path = dir.path().join("live.mp4");
+    std::fs::write(&path, &video).unwrap();
+    if let Some((pictures, w, h)) = keyhole_testkit::ffprobe(&path) {
+        assert_eq!((w, h), (320, 240));
+        assert!(pictures >= 30, "{pictures} pictures in 3 s");
+    }
+    camera.stop();
+    server.stop().await;
+}
+
 /// A loopback TCP proxy in front of the server whose camera-to-server direction can be slowed
 /// to a crawl, so a test can stop the camera in the middle of an upload.
 struct SlowProxy {
