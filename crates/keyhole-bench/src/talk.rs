@@ -50,6 +50,15 @@ fn speech(packets: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// The next talk stream for the camera, however long it takes to come.
+async fn next_talk(link: &keyhole_camera::agent::Link) -> anyhow::Result<reqwest::Response> {
+    loop {
+        if let Some(stream) = link.talk_next(30).await? {
+            return Ok(stream);
+        }
+    }
+}
+
 /// One talk session of `packets`, sealed through the camera's own listener; each packet's
 /// latency from the device having it to the camera having it decoded.
 async fn sealed(
@@ -61,11 +70,7 @@ async fn sealed(
     let link = agent.lock().await.link();
     let (sound, mut heard) = mpsc::channel::<Vec<i16>>(packets + 8);
     let camera_side = async {
-        let stream = loop {
-            if let Some(stream) = link.talk_next(30).await? {
-                break stream;
-            }
-        };
+        let stream = next_talk(&link).await?;
         keyhole_camera::talk::hear(agent, stream, RATE, sound).await?;
         anyhow::Ok(())
     };
@@ -123,11 +128,7 @@ async fn plain(
 ) -> anyhow::Result<Vec<Duration>> {
     let link = agent.lock().await.link();
     let camera_side = async {
-        let stream = loop {
-            if let Some(stream) = link.talk_next(30).await? {
-                break stream;
-            }
-        };
+        let stream = next_talk(&link).await?;
         let mut body = stream.bytes_stream();
         let (mut buf, mut at, mut started) = (Vec::new(), Vec::with_capacity(packets), false);
         while let Some(chunk) = body.next().await {

@@ -24,7 +24,7 @@ use keyhole_client::core::event::{EventDetails, EventKind};
 use keyhole_client::core::keystore::KeyStore;
 use keyhole_client::core::recovery::{KdfParams, RecoveryBackup};
 use keyhole_client::core::report::Checked;
-use keyhole_client::core::{CameraId, DeviceId, DeviceKeys, ObjectId, Timestamp};
+use keyhole_client::core::{CameraId, DeviceId, ObjectId, Timestamp};
 use keyhole_http::Endpoint;
 use keyhole_testkit::capture::Capture;
 use keyhole_testkit::process::ServerProcess;
@@ -352,21 +352,7 @@ async fn the_server_never_holds_or_sees_plaintext_or_private_keys() {
     ));
 
     // A device enrolled, then revoked: a new epoch; another canary event under it.
-    let tablet = DeviceKeys::generate(rng);
-    let tablet_id = DeviceId::random(rng);
-    ana.add_device(
-        keyhole_client::core::roster::DeviceEntry {
-            id: tablet_id,
-            name: "tablet".into(),
-            added_at: NOW,
-            signing_key: tablet.signing.public(),
-            hpke_key: tablet.hpke.public(),
-        },
-        NOW,
-        rng,
-    )
-    .await
-    .unwrap();
+    let (tablet_id, _) = common::add_device(&mut ana, "tablet", rng).await;
     ana.revoke_device(tablet_id, NOW, rng).await.unwrap();
     let event = canary_event(&mut camera, rng).await;
     assert!(contains(

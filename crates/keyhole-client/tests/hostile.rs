@@ -271,21 +271,7 @@ async fn a_roster_with_an_injected_device_is_refused() {
 async fn an_older_roster_shown_to_a_joining_device_is_refused() {
     let mut w = World::new(9).await;
     // Version 2 lists a laptop; the server keeps serving version 1 to whoever asks.
-    let laptop = DeviceKeys::generate(&mut w.rng);
-    w.owner
-        .add_device(
-            keyhole_core::roster::DeviceEntry {
-                id: keyhole_core::DeviceId::random(&mut w.rng),
-                name: "laptop".into(),
-                added_at: NOW,
-                signing_key: laptop.signing.public(),
-                hpke_key: laptop.hpke.public(),
-            },
-            NOW,
-            &mut w.rng,
-        )
-        .await
-        .unwrap();
+    common::add_device(&mut w.owner, "laptop", &mut w.rng).await;
     // The joining device is shown the account log as it was before the approval: each read
     // returns one entry, the last one it reads is the laptop's roster, and the entry that lists
     // the tablet never arrives.
@@ -375,22 +361,7 @@ async fn a_withheld_camera_record_is_flagged() {
     w.camera_view.redirect(move |m, p| {
         (*m == Method::GET && p == record).then(|| format!("{record}?version=1"))
     });
-    let tablet = DeviceKeys::generate(&mut w.rng);
-    let tablet_id = keyhole_core::DeviceId::random(&mut w.rng);
-    w.owner
-        .add_device(
-            keyhole_core::roster::DeviceEntry {
-                id: tablet_id,
-                name: "tablet".into(),
-                added_at: NOW,
-                signing_key: tablet.signing.public(),
-                hpke_key: tablet.hpke.public(),
-            },
-            NOW,
-            &mut w.rng,
-        )
-        .await
-        .unwrap();
+    let (tablet_id, _) = common::add_device(&mut w.owner, "tablet", &mut w.rng).await;
     let epochs = w
         .owner
         .revoke_device(tablet_id, NOW, &mut w.rng)
@@ -1470,6 +1441,18 @@ async fn live_request(
     viewing: &HpkeSecretKey,
     nonce: [u8; 16],
 ) -> keyhole_core::live_request::LiveRequest {
+    let head = signed_head(owner, camera, camera_key).await;
+    keyhole_core::live_request::LiveRequest::make(camera, 1, &head.live_challenge, viewing, nonce)
+        .unwrap()
+}
+
+/// `camera`'s newest head as the server serves it, verified under `camera_key`, once it has
+/// sent one.
+async fn signed_head(
+    owner: &Owner,
+    camera: &CameraId,
+    camera_key: &keyhole_core::CameraPublicKey,
+) -> keyhole_core::camera_head::CameraHead {
     let head = loop {
         let head = owner
             .api()
@@ -1481,9 +1464,7 @@ async fn live_request(
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
-    let head = keyhole_core::camera_head::CameraHead::verify(&head, camera, camera_key).unwrap();
-    keyhole_core::live_request::LiveRequest::make(camera, 1, &head.live_challenge, viewing, nonce)
-        .unwrap()
+    keyhole_core::camera_head::CameraHead::verify(&head, camera, camera_key).unwrap()
 }
 
 /// The camera's key as the server registered it.
@@ -1774,22 +1755,7 @@ async fn only_a_holder_of_the_current_viewing_key_is_heard() {
     // A tablet joins, keeping epoch 1's key, and is revoked: the camera moves to epoch 2.
     w.owner.sync_camera(&w.camera_id).await.unwrap();
     let kept = held_viewing_key(&w.owner, w.dir.path(), &mut w.rng.clone());
-    let tablet = keyhole_core::DeviceKeys::generate(&mut w.rng);
-    let tablet_id = keyhole_core::DeviceId::random(&mut w.rng);
-    w.owner
-        .add_device(
-            keyhole_core::roster::DeviceEntry {
-                id: tablet_id,
-                name: "tablet".into(),
-                added_at: NOW,
-                signing_key: tablet.signing.public(),
-                hpke_key: tablet.hpke.public(),
-            },
-            NOW,
-            &mut w.rng,
-        )
-        .await
-        .unwrap();
+    let (tablet_id, _) = common::add_device(&mut w.owner, "tablet", &mut w.rng).await;
     w.owner
         .revoke_device(tablet_id, NOW, &mut w.rng)
         .await
@@ -1803,18 +1769,7 @@ async fn only_a_holder_of_the_current_viewing_key_is_heard() {
     let heard = running.heard();
 
     let camera_key = server_camera_key(&w.server, &w.camera_id).await;
-    let head = loop {
-        let head = w
-            .owner
-            .api()
-            .get_bytes(&format!("/v1/cameras/{}/head", w.camera_id))
-            .await
-            .unwrap();
-        if !head.is_empty() {
-            break keyhole_core::camera_head::CameraHead::verify(&head, &w.camera_id, &camera_key)
-                .unwrap();
-        }
-    };
+    let head = signed_head(&w.owner, &w.camera_id, &camera_key).await;
     let servers_own = HpkeSecretKey::from_bytes(&[0x5e; 32]);
     for (refused, (epoch, key)) in [(1, &kept), (2, &kept), (2, &servers_own)]
         .into_iter()

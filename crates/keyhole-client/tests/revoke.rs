@@ -261,22 +261,7 @@ async fn an_interrupted_revocation_is_finished_by_the_next_sync() {
         owner.finish_pairing(&code, name, NOW, rng).await.unwrap();
     }
     owner.sync().await.unwrap();
-    let tablet = DeviceKeys::generate(rng);
-    let tablet_id = DeviceId::random(rng);
-    owner
-        .add_device(
-            DeviceEntry {
-                id: tablet_id,
-                name: "tablet".into(),
-                added_at: NOW,
-                signing_key: tablet.signing.public(),
-                hpke_key: tablet.hpke.public(),
-            },
-            NOW,
-            rng,
-        )
-        .await
-        .unwrap();
+    let (tablet_id, _) = common::add_device(&mut owner, "tablet", rng).await;
     owner.sync().await.unwrap();
     // Nothing to finish: adding a device leaves every camera's key as it was.
     owner.sync().await.unwrap();

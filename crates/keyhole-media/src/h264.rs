@@ -142,6 +142,21 @@ impl AccessUnit {
             .map(Vec::as_slice)
     }
 
+    /// Puts `units` (parameter sets) at the start, after an access unit delimiter if there is
+    /// one: a delimiter must stay first (H.264 7.4.1.2.3, H.265 7.4.2.4.4).
+    pub fn put_in_front(&mut self, units: impl IntoIterator<Item = Vec<u8>>) {
+        let delimiter = match self.codec {
+            Codec::H264 => nal::AUD,
+            Codec::H265 => crate::h265::nal::AUD,
+        };
+        let at = usize::from(
+            self.nals
+                .first()
+                .is_some_and(|n| self.codec.nal_type(n) == delimiter),
+        );
+        self.nals.splice(at..at, units);
+    }
+
     /// The NAL units that code the picture: parameter sets, access unit delimiters and empty
     /// units aside. These are what an MP4 sample holds (14496-15 5.3.2).
     pub fn picture_nals(&self) -> impl Iterator<Item = &[u8]> {
@@ -213,16 +228,7 @@ impl ParameterSets {
             .filter_map(|kind| self.newest.iter().find(|(k, _)| k == kind))
             .map(|(_, unit)| unit.clone())
             .collect();
-        let delimiter = match codec {
-            Codec::H264 => nal::AUD,
-            Codec::H265 => crate::h265::nal::AUD,
-        };
-        let at = usize::from(
-            au.nals
-                .first()
-                .is_some_and(|n| codec.nal_type(n) == delimiter),
-        );
-        au.nals.splice(at..at, missing);
+        au.put_in_front(missing);
     }
 }
 

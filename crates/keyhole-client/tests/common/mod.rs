@@ -189,6 +189,32 @@ pub async fn ana_with_camera(
     (endpoint, phone, phrase, camera, camera_id)
 }
 
+/// A device `name`, its keys made here, added to `owner`'s roster at [`NOW`] (nothing runs it):
+/// its id and keys. The keys are drawn from `rng` before the id.
+pub async fn add_device(
+    owner: &mut keyhole_client::Owner,
+    name: &str,
+    rng: &mut rand_chacha::ChaCha20Rng,
+) -> (keyhole_core::DeviceId, keyhole_core::DeviceKeys) {
+    let keys = keyhole_core::DeviceKeys::generate(rng);
+    let id = keyhole_core::DeviceId::random(rng);
+    owner
+        .add_device(
+            keyhole_core::roster::DeviceEntry {
+                id,
+                name: name.into(),
+                added_at: NOW,
+                signing_key: keys.signing.public(),
+                hpke_key: keys.hpke.public(),
+            },
+            NOW,
+            rng,
+        )
+        .await
+        .unwrap();
+    (id, keys)
+}
+
 /// `device`'s key store, saved under `dir` as the device keeps it, and opened again with its
 /// passphrase by whoever holds the device: its contents.
 pub fn kept_key_store(

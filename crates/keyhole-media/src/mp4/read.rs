@@ -137,8 +137,8 @@ pub fn read(bytes: &[u8]) -> Result<Mp4Video, Mp4Error> {
     let sets = config.parameter_sets();
     let codec = config.codec();
     let sets_len: usize = sets.iter().map(Vec::len).sum();
+    let kinds: Vec<u8> = sets.iter().map(|set| codec.nal_type(set)).collect();
     for au in aus.iter_mut().filter(|au| au.keyframe) {
-        let kinds: Vec<u8> = sets.iter().map(|set| codec.nal_type(set)).collect();
         if kinds.iter().all(|kind| au.find(*kind).is_some()) {
             continue;
         }
@@ -148,17 +148,7 @@ pub fn read(bytes: &[u8]) -> Result<Mp4Video, Mp4Error> {
                 "access units larger than four times the file",
             ));
         }
-        // An access unit delimiter must stay first (H.264 7.4.1.2.3, H.265 7.4.2.4.4).
-        let delimiter = match codec {
-            Codec::H264 => nal::AUD,
-            Codec::H265 => crate::h265::nal::AUD,
-        };
-        let at = usize::from(
-            au.nals
-                .first()
-                .is_some_and(|n| codec.nal_type(n) == delimiter),
-        );
-        au.nals.splice(at..at, sets.iter().cloned());
+        au.put_in_front(sets.iter().cloned());
     }
 
     // A sound track without samples is no sound.

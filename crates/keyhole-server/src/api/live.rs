@@ -113,15 +113,7 @@ pub(super) async fn watch(
     Path(camera_id): Path<String>,
     QueryParams(q): QueryParams<WatchQuery>,
 ) -> Result<Response, ApiError> {
-    caller.device()?;
-    let camera_id = id16(&camera_id, "camera id")?;
-    if super::shares::viewable(&state, &caller, &camera_id)
-        .await?
-        .removed_at
-        .is_some()
-    {
-        return Err(ApiError::NotFound);
-    }
+    let camera_id = super::shares::reachable(&state, &caller, &camera_id).await?;
     let deadline = Instant::now() + Duration::from_secs(q.wait_secs.unwrap_or(30).min(120));
     let nonce = q.nonce.as_deref().map(|n| id16(n, "nonce")).transpose()?;
     let proof = q

@@ -62,6 +62,25 @@ pub(super) async fn viewable(
     Ok(camera)
 }
 
+/// The camera named `camera_id` (hex), for a device of the caller's that may view it and while
+/// it is not removed (live view, talking back); 404 otherwise.
+pub(super) async fn reachable(
+    state: &AppState,
+    caller: &Caller,
+    camera_id: &str,
+) -> Result<[u8; 16], ApiError> {
+    caller.device()?;
+    let camera_id = super::id16(camera_id, "camera id")?;
+    if viewable(state, caller, &camera_id)
+        .await?
+        .removed_at
+        .is_some()
+    {
+        return Err(ApiError::NotFound);
+    }
+    Ok(camera_id)
+}
+
 /// Checks a share statement offered for the log: for a camera of the caller's account, signed
 /// by a device of `in_force`, its roster in force, naming only accounts that accept shares from
 /// this one. Returns its version, the audit line and the members' accounts with their expiry.

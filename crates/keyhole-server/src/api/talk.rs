@@ -13,7 +13,6 @@ use keyhole_core::talk::{HEADER_LEN, TalkHeader};
 use serde::{Deserialize, Serialize};
 
 use super::extract::QueryParams;
-use super::id16;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::cluster::RELAYED_HEADER;
@@ -37,15 +36,7 @@ pub(super) async fn talk(
     Path(camera_id): Path<String>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    caller.device()?;
-    let camera_id = id16(&camera_id, "camera id")?;
-    if super::shares::viewable(&state, &caller, &camera_id)
-        .await?
-        .removed_at
-        .is_some()
-    {
-        return Err(ApiError::NotFound);
-    }
+    let camera_id = super::shares::reachable(&state, &caller, &camera_id).await?;
     if let Some(cluster) = state
         .cluster
         .as_ref()
