@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod config;
 pub mod footage;
+pub mod in_step;
 pub mod live;
 pub mod live_gate;
 pub mod live_mux;

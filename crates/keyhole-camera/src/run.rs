@@ -21,6 +21,7 @@ use tokio::sync::{Mutex, Notify, mpsc, watch};
 use crate::agent::{Agent, AgentError, Status};
 use crate::config::{Config, Profile, RecordMode};
 use crate::footage::{ClipFile, FinishedClip};
+use crate::in_step::InStep;
 use crate::recorder::{Clip, Recorder, announced_at_once};
 use crate::segmenter::{Mark, Output, Segment, Segmenter};
 use crate::sound::{Media, Sound};
@@ -55,6 +56,10 @@ pub struct LiveStatus {
     pub recording: bool,
     /// Events sealed by this process.
     pub events: u64,
+    /// Pictures the source delivered since this process started.
+    pub pictures: u64,
+    /// Frames of sound the source delivered since this process started.
+    pub sound_frames: u64,
     /// The video source has delivered nothing since this time (it is being connected again).
     pub source_lost_since: Option<String>,
     /// Why the video source was lost, in one line.
@@ -138,65 +143,87 @@ enum Work {
 }
 
 /// Event clips or continuous segments.
-enum Capture {
+enum Cutter {
     Events(Recorder<ClipFile>),
     Continuous(Segmenter<ClipFile>),
 }
 
+/// What is being recorded: the cutter, fed sound in step with its pictures.
+struct Capture {
+    cutter: Cutter,
+    in_step: InStep,
+}
+
 impl Capture {
+    fn new(cutter: Cutter) -> Self {
+        Self {
+            cutter,
+            in_step: InStep::default(),
+        }
+    }
+
     fn trigger(&mut self, kind: EventKind) {
-        match self {
-            Self::Events(r) => {
+        match &mut self.cutter {
+            Cutter::Events(r) => {
                 r.trigger(kind);
             }
-            Self::Continuous(s) => {
+            Cutter::Continuous(s) => {
                 s.trigger(kind);
             }
         }
     }
 
     fn in_event(&self) -> bool {
-        match self {
-            Self::Events(r) => r.is_recording(),
-            Self::Continuous(s) => s.in_event(),
+        match &self.cutter {
+            Cutter::Events(r) => r.is_recording(),
+            Cutter::Continuous(s) => s.in_event(),
         }
     }
 
     fn wants_thumbnail(&self) -> bool {
-        match self {
-            Self::Events(r) => r.wants_thumbnail(),
-            Self::Continuous(s) => s.wants_thumbnail(),
+        match &self.cutter {
+            Cutter::Events(r) => r.wants_thumbnail(),
+            Cutter::Continuous(s) => s.wants_thumbnail(),
         }
     }
 
     /// The clip being recorded and the pictures since its last key frame, once there is one.
     fn press_clip(&self) -> Option<(ObjectId, Vec<AccessUnit>)> {
-        match self {
-            Self::Events(r) => r.current_clip().map(|c| (c, r.since_key_frame())),
-            Self::Continuous(s) => s.current_clip().map(|c| (c, s.since_key_frame())),
+        match &self.cutter {
+            Cutter::Events(r) => r.current_clip().map(|c| (c, r.since_key_frame())),
+            Cutter::Continuous(s) => s.current_clip().map(|c| (c, s.since_key_frame())),
         }
     }
 
     fn set_thumbnail(&mut self, jpeg: Vec<u8>) {
-        match self {
-            Self::Events(r) => r.set_thumbnail(jpeg),
-            Self::Continuous(s) => s.set_thumbnail(jpeg),
+        match &mut self.cutter {
+            Cutter::Events(r) => r.set_thumbnail(jpeg),
+            Cutter::Continuous(s) => s.set_thumbnail(jpeg),
         }
     }
 
-    /// Takes a frame of sound.
+    /// Takes a frame of sound, handed on once its picture has come.
     fn push_sound(&mut self, sound: Sound) {
-        match self {
-            Self::Events(r) => r.push_sound(sound),
-            Self::Continuous(s) => s.push_sound(&sound),
+        if let Some(sound) = self.in_step.sound(sound) {
+            self.cut_sound(sound);
         }
     }
 
-    /// Takes a picture; returns work to seal, with stream times turned into wall-clock times
-    /// by `wall`.
+    fn cut_sound(&mut self, sound: Sound) {
+        match &mut self.cutter {
+            Cutter::Events(r) => r.push_sound(sound),
+            Cutter::Continuous(s) => s.push_sound(&sound),
+        }
+    }
+
+    /// Takes a picture, after the sound held for the time before it; returns work to seal,
+    /// with stream times turned into wall-clock times by `wall`.
     fn push(&mut self, au: AccessUnit, wall: impl Fn(u64) -> Timestamp) -> Vec<Work> {
-        match self {
-            Self::Events(r) => r
+        for sound in self.in_step.picture(au.dts) {
+            self.cut_sound(sound);
+        }
+        match &mut self.cutter {
+            Cutter::Events(r) => r
                 .push(au)
                 .map(|clip| Work::Clip {
                     started_at: wall(clip.starts_at),
@@ -204,26 +231,36 @@ impl Capture {
                 })
                 .into_iter()
                 .collect(),
-            Self::Continuous(s) => {
+            Cutter::Continuous(s) => {
                 let outputs = s.push(au, || ObjectId::random(&mut OsRng));
                 outputs.into_iter().filter_map(|o| work(o, &wall)).collect()
             }
         }
     }
 
-    /// Ends what was being recorded when the source was lost, and forgets the pre-roll: what
-    /// comes after the gap starts afresh.
-    fn lost(&mut self, wall: impl Fn(u64) -> Timestamp) -> Vec<Work> {
-        let works = self.finish(wall);
-        if let Self::Events(r) = self {
+    /// Forgets the pre-roll and the sound held (a battery camera going back to sleep, or a
+    /// lost source: what comes next starts afresh).
+    fn forget(&mut self) {
+        self.in_step.forget();
+        if let Cutter::Events(r) = &mut self.cutter {
             r.forget();
         }
+    }
+
+    /// Ends what was being recorded when the source was lost, and forgets the pre-roll.
+    fn lost(&mut self, wall: impl Fn(u64) -> Timestamp) -> Vec<Work> {
+        let works = self.finish(wall);
+        self.forget();
         works
     }
 
+    /// Ends what is being recorded, with the sound of its last picture.
     fn finish(&mut self, wall: impl Fn(u64) -> Timestamp) -> Vec<Work> {
-        match self {
-            Self::Events(r) => r
+        for sound in self.in_step.finish() {
+            self.cut_sound(sound);
+        }
+        match &mut self.cutter {
+            Cutter::Events(r) => r
                 .finish()
                 .map(|clip| Work::Clip {
                     started_at: wall(clip.starts_at),
@@ -231,7 +268,7 @@ impl Capture {
                 })
                 .into_iter()
                 .collect(),
-            Self::Continuous(s) => s
+            Cutter::Continuous(s) => s
                 .finish()
                 .into_iter()
                 .filter_map(|o| work(o, &wall))
@@ -335,12 +372,12 @@ pub async fn run(
     ClipFile::clear(&clips).map_err(AgentError::from)?;
     let suite = agent.lock().await.suite();
     let new_clip = move || ClipFile::create(&clips, suite);
-    let mut capture = match config.record_mode() {
-        RecordMode::Events => Capture::Events(Recorder::new(timing, new_clip)),
+    let mut capture = Capture::new(match config.record_mode() {
+        RecordMode::Events => Cutter::Events(Recorder::new(timing, new_clip)),
         RecordMode::Continuous => {
-            Capture::Continuous(Segmenter::new(config.segment_ms(), timing, new_clip))
+            Cutter::Continuous(Segmenter::new(config.segment_ms(), timing, new_clip))
         }
-    };
+    });
     let watch_motion = profile == Profile::Wired && config.motion.enabled;
     let mut motion = MotionDetector::new(config.motion.settings.clone());
     // Said once: an H.265 source has no motion detection or thumbnails.
@@ -362,6 +399,8 @@ pub async fn run(
     let mut awake = profile == Profile::Wired;
     // Presses not yet announced (waiting for the first picture after them), and when.
     let mut presses: Vec<(EventKind, Timestamp)> = Vec::new();
+    // With a substream, the JPEG of its first picture decoded after a press, for the press.
+    let mut press_thumbnail: Option<Vec<u8>> = None;
     // Only sources that connect (RTSP, a command) report their health.
     let mut health_open = true;
     let mut lost_since: Option<Timestamp> = None;
@@ -453,6 +492,9 @@ pub async fn run(
                     if motion.detect(&frame.picture(false).grid) {
                         capture.trigger(EventKind::Motion);
                     }
+                    if config.clip.thumbnail && !presses.is_empty() && press_thumbnail.is_none() {
+                        press_thumbnail = thumbnail_jpeg(&frame.picture(true)).ok();
+                    }
                     if config.clip.thumbnail
                         && capture.wants_thumbnail()
                         && let Ok(jpeg) = thumbnail_jpeg(&frame.picture(true))
@@ -466,6 +508,7 @@ pub async fn run(
                     None => break,
                     Some(Media::Picture(au)) => au,
                     Some(Media::Sound(sound)) => {
+                        status_tx.send_modify(|s| s.sound_frames += 1);
                         live_feed.offer_sound(&sound);
                         if awake {
                             capture.push_sound(sound);
@@ -473,6 +516,7 @@ pub async fn run(
                         continue;
                     }
                 };
+                status_tx.send_modify(|s| s.pictures += 1);
                 anchor.get_or_insert((au.dts, crate::now()));
                 if au.codec != keyhole_media::Codec::H264
                     && source.motion.is_none()
@@ -503,20 +547,34 @@ pub async fn run(
                 }
                 let works = capture.push(au, wall(anchor));
                 // Someone is at the door: their event goes before anything else, with the
-                // picture after the press, naming the clip that will show it.
+                // picture after the press, naming the clip that will show it. With a
+                // substream, that picture is the substream's, for a second at most.
+                let substream_due = source.motion.is_some()
+                    && config.clip.thumbnail
+                    && press_thumbnail.is_none()
+                    && presses
+                        .first()
+                        .is_some_and(|(_, at)| crate::now().0 < at.0 + 1000);
                 if !presses.is_empty()
+                    && !substream_due
                     && let Some((clip, pictures)) = capture.press_clip()
                 {
-                    let thumbnail = frame
-                        .as_ref()
-                        .filter(|_| config.clip.thumbnail)
-                        .and_then(|f| thumbnail_jpeg(&f.picture(true)).ok());
+                    let thumbnail = press_thumbnail.take().or_else(|| {
+                        frame
+                            .as_ref()
+                            .filter(|_| config.clip.thumbnail)
+                            .and_then(|f| thumbnail_jpeg(&f.picture(true)).ok())
+                    });
+                    // Only H.264 pictures decode here.
+                    let decodable = pictures
+                        .first()
+                        .is_some_and(|p| p.codec == keyhole_media::Codec::H264);
                     for (kind, at) in presses.drain(..) {
                         let press = Work::Press {
                             kind,
                             at,
                             clip,
-                            pictures: if thumbnail.is_none() && config.clip.thumbnail {
+                            pictures: if thumbnail.is_none() && config.clip.thumbnail && decodable {
                                 pictures.clone()
                             } else {
                                 Vec::new()
@@ -539,12 +597,9 @@ pub async fn run(
                     if cut_tx.send(work).await.is_err() {
                         break 'capture;
                     }
-                    if clip_done
-                        && profile == Profile::Battery
-                        && let Capture::Events(recorder) = &mut capture
-                    {
+                    if clip_done && profile == Profile::Battery {
                         awake = false;
-                        recorder.forget();
+                        capture.forget();
                     }
                 }
                 if status.recording != capture.in_event() {
@@ -554,8 +609,8 @@ pub async fn run(
             }
         }
     }
-    // A source sends a picture's sound after it: the next picture says all of it has come.
-    // A source that has stopped gets a quarter of a second.
+    // Sound may come after its picture: a source that has stopped gets a quarter of a second
+    // for its last picture's.
     while let Ok(Some(Media::Sound(sound))) =
         tokio::time::timeout(Duration::from_millis(250), source.media.recv()).await
     {
@@ -600,16 +655,15 @@ async fn seal_clips(
 ) -> Result<(), AgentError> {
     while let Some(item) = work.recv().await {
         // Decoding and muxing are CPU work: off the async threads.
-        let Ok(prepared) = tokio::task::spawn_blocking(move || prepare(item, thumbnails)).await
-        else {
-            continue;
-        };
+        let prepared = tokio::task::spawn_blocking(move || prepare(item, thumbnails))
+            .await
+            .unwrap_or_else(|e| Prepared::Failed(format!("video could not be prepared: {e}")));
         let mut agent = agent.lock().await;
         let rng = &mut OsRng;
         let outcome = match prepared {
             Prepared::Failed(why) => {
                 agent.alert(why);
-                continue;
+                Ok(false)
             }
             Prepared::Clip {
                 video,

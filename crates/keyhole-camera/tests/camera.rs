@@ -117,16 +117,17 @@ fn clips(objects: &[(ObjectKind, Vec<u8>)]) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// Starts `camera`, lets two seconds of pre-roll gather (from the middle of the stream, not its
-/// first picture), rings the doorbell, waits for the press and its clip to upload, stops the
-/// camera and returns everything the owner then opens.
+/// Starts `camera`, lets three seconds of stream go by (the pre-roll then starts in the middle
+/// of the stream, not at its first picture, and after its sound began), rings the doorbell,
+/// waits for the press and its clip to upload, stops the camera and returns everything the
+/// owner then opens.
 async fn ring_after_pre_roll(
     camera: &mut Camera,
     owner: &mut Owner,
     camera_id: &CameraId,
 ) -> Vec<(ObjectKind, Vec<u8>)> {
     camera.start().await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    camera.wait_for_pictures(45).await;
     camera.post("/doorbell").await;
     camera
         .wait_for("the event to upload", 30, |s| {
@@ -186,8 +187,7 @@ async fn synthetic_camera_seals_motion_and_doorbell_events_that_play() {
     camera.start().await;
 
     // Nobody there: no motion, no clip.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let quiet = camera.status().await.unwrap();
+    let quiet = camera.wait_for_pictures(30).await;
     assert_eq!(quiet["events"], 0, "{quiet}");
     assert_eq!(quiet["recording"], false);
 
@@ -349,8 +349,7 @@ async fn file_sources_on_a_battery_camera_give_clips_of_exactly_the_captured_fra
             owner_with_camera(&server.url, &file.replace('.', "-"), &camera, rng).await;
         camera.start().await;
         // Asleep: pictures go by, nothing is recorded.
-        tokio::time::sleep(Duration::from_millis(700)).await;
-        assert_eq!(camera.status().await.unwrap()["recording"], false);
+        assert_eq!(camera.wait_for_pictures(10).await["recording"], false);
         // The motion sensor wakes it.
         camera.post("/trigger").await;
         camera
@@ -563,7 +562,7 @@ async fn killed_camera_and_absent_server_lose_and_duplicate_nothing() {
         }
         for _ in 0..3 {
             camera.post("/trigger").await;
-            tokio::time::sleep(Duration::from_millis(900)).await;
+            camera.wait_for_pictures(13).await;
         }
         camera.post("/trigger").await;
         camera
@@ -581,7 +580,7 @@ async fn killed_camera_and_absent_server_lose_and_duplicate_nothing() {
     for round in 0..4 {
         camera.start().await;
         camera.post("/trigger").await;
-        tokio::time::sleep(Duration::from_millis(150 + 200 * round)).await;
+        camera.wait_for_pictures(2 + 3 * round).await;
         camera.kill();
     }
     camera.start().await;
@@ -763,7 +762,7 @@ async fn an_rtsp_camera_s_sound_is_kept_aac_as_it_comes_and_g711_as_opus() {
 
 /// An H.265 camera sees motion on its H.264 substream (`motion_url`), as NVRs do: the ball moving
 /// in the substream makes a motion event, with a thumbnail from the substream, whose clip is the
-/// main stream's H.265.
+/// main stream's H.265; a doorbell press's thumbnail comes from the substream too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_h265_camera_sees_motion_on_its_h264_substream() {
     let Some(rtsp) = RtspServer::start() else {
@@ -789,11 +788,28 @@ async fn an_h265_camera_sees_motion_on_its_h264_substream() {
             s["events"].as_u64() >= Some(1) && s["uploaded"].as_u64() >= Some(2)
         })
         .await;
+    // A press takes its thumbnail from the substream too.
+    let before = camera.status().await.unwrap()["events"].as_u64().unwrap();
+    camera.post("/doorbell").await;
+    camera
+        .wait_for("the press to upload", 30, |s| {
+            s["events"].as_u64() > Some(before) && s["spool_objects"] == 0
+        })
+        .await;
     camera.stop();
     let (_, objects) = fetch_all(&mut owner, &camera_id).await;
     let events = events(&objects);
     assert_eq!(events[0].kind, EventKind::Motion);
     assert_eq!(&events[0].thumbnail_jpeg[..2], &[0xff, 0xd8], "a thumbnail");
+    let press = events
+        .iter()
+        .find(|e| e.kind == EventKind::Doorbell)
+        .expect("the press");
+    assert_eq!(
+        &press.thumbnail_jpeg[..2],
+        &[0xff, 0xd8],
+        "the press's thumbnail"
+    );
     let clip = &clips(&objects)[0];
     assert_eq!(
         mp4::read(clip).unwrap().config.codec(),
@@ -1184,7 +1200,7 @@ async fn uploads_cut_or_killed_midway_resume_and_arrive_once() {
     let (mut owner, camera_id) =
         owner_with_camera_via(&server.url, &proxy.url, "ana", &camera, rng).await;
     camera.start().await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    camera.wait_for_pictures(30).await;
 
     // 1. A trigger's event goes at once; the connection then drops in the middle of its clip:
     //    the camera resumes at the server's offset.
@@ -1216,7 +1232,7 @@ async fn uploads_cut_or_killed_midway_resume_and_arrive_once() {
     camera.post("/trigger").await;
     let press = seen(&proxy, before, "PUT /v1/objects/").await;
     seen(&proxy, press + 1, "PUT /v1/objects/").await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    camera.wait_for_pictures(6).await;
     camera.kill();
     let spooled = camera.offline_status();
     assert_eq!(spooled["sealed"], 4, "{spooled}");
@@ -1260,12 +1276,12 @@ async fn a_wired_camera_records_continuously_and_marks_events_on_the_segments() 
     );
     let (mut owner, camera_id) = owner_with_camera(&server.url, "ana", &camera, rng).await;
     camera.start().await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    camera.wait_for_pictures(45).await;
     camera.post("/doorbell").await;
     camera
         .wait_for("the doorbell mark", 20, |s| s["events"] == 1)
         .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    camera.wait_for_pictures(30).await;
     camera.stop();
 
     let (report, objects) = fetch_all(&mut owner, &camera_id).await;
@@ -1328,7 +1344,7 @@ async fn a_battery_camera_sends_a_press_at_once_then_its_clip() {
     let (mut owner, camera_id) =
         owner_with_camera_via(&server.url, &proxy.url, "ana", &camera, rng).await;
     camera.start().await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    camera.wait_for_pictures(15).await;
     let before = proxy.requests.lock().unwrap().len();
     camera.post("/doorbell").await;
     camera

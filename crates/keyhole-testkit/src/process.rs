@@ -319,6 +319,23 @@ impl CameraProcess {
         }
     }
 
+    /// Waits until the running camera's source has delivered `more` pictures after those it
+    /// had; returns that status. At 15 pictures a second, 15 is a second of stream.
+    ///
+    /// # Panics
+    /// If they do not come within 30 s and a second for every 5 pictures.
+    pub async fn wait_for_pictures(&self, more: u64) -> Value {
+        let had = self
+            .status()
+            .await
+            .and_then(|s| s["pictures"].as_u64())
+            .unwrap_or(0);
+        self.wait_for(&format!("{more} more pictures"), 30 + more / 5, |s| {
+            s["pictures"].as_u64() >= Some(had + more)
+        })
+        .await
+    }
+
     /// SIGKILL: no chance to finish anything.
     ///
     /// # Panics
