@@ -11,10 +11,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use keyhole_camera::sound::{self, OpusEncoder, Tone};
+use keyhole_camera::sound::Tone;
 use keyhole_camera::video::synthetic::{SyntheticCamera, SyntheticSettings};
 use keyhole_media::audio::Audio;
 use keyhole_media::{AccessUnit, mp4};
+use keyhole_sound::{OpusEncoder, from_mu_law, to_mu_law};
 
 /// The quickest of `runs` runs of `f`, and its last result.
 fn best<T>(runs: usize, mut f: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<(Duration, T)> {
@@ -53,30 +54,17 @@ fn opus(seconds: u64, rate: u32, g711: bool) -> anyhow::Result<Audio> {
     let step = rate as usize / 15;
     for (i, piece) in pcm.chunks(step).enumerate() {
         let piece: Vec<i16> = if g711 {
-            piece
-                .iter()
-                .map(|s| sound::from_mu_law(to_mu_law(*s)))
-                .collect()
+            piece.iter().map(|s| from_mu_law(to_mu_law(*s))).collect()
         } else {
             piece.to_vec()
         };
         let at = i as u64 * 6000;
-        frames.extend(encoder.push(at, &piece)?.into_iter().map(|s| s.frame));
+        frames.extend(encoder.push(at, &piece)?);
     }
     Ok(Audio {
         config: Arc::unwrap_or_clone(encoder.config().clone()),
         frames,
     })
-}
-
-/// Linear PCM to G.711 mu-law, what the IP camera does before sending (not timed apart: it
-/// stands in for the camera's own encoder).
-fn to_mu_law(sample: i16) -> u8 {
-    let sign = if sample < 0 { 0x80 } else { 0 };
-    let magnitude = (i32::from(sample).abs().min(32_635) + 0x84) as u32;
-    let exponent = (31 - magnitude.leading_zeros()).saturating_sub(7).min(7);
-    let mantissa = (magnitude >> (exponent + 3)) & 0x0f;
-    !(sign | (exponent << 4) as u8 | mantissa as u8)
 }
 
 pub fn run(quick: bool) -> anyhow::Result<String> {

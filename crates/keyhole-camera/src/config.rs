@@ -308,7 +308,7 @@ impl Config {
                 "heads.interval_s must be at least 1 and below heads.silent_after_s".into(),
             );
         }
-        if !crate::sound::OPUS_RATES.contains(&self.talk.rate) {
+        if !keyhole_sound::OPUS_RATES.contains(&self.talk.rate) {
             return Err("talk.rate must be 8000, 12000, 16000, 24000 or 48000".into());
         }
         Ok(())

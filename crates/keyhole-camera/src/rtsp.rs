@@ -12,7 +12,9 @@ use retina::client::{PlayOptions, Session, SessionOptions, SetupOptions, Transpo
 use retina::codec::{CodecItem, FrameFormat};
 use tokio::sync::mpsc;
 
-use crate::sound::{self, Media, OpusEncoder, Sound};
+use keyhole_sound::OpusEncoder;
+
+use crate::sound::{Media, Sound};
 use crate::source::SourceError;
 
 /// `e` as one line for the log and the owner's alert: its first line, at most 300 characters,
@@ -69,13 +71,13 @@ impl Hearing {
             }],
             Self::G711 { mu_law, encoder } => {
                 let decode = if *mu_law {
-                    sound::from_mu_law
+                    keyhole_sound::from_mu_law
                 } else {
-                    sound::from_a_law
+                    keyhole_sound::from_a_law
                 };
                 let pcm: Vec<i16> = data.iter().copied().map(decode).collect();
                 // An encoder failure loses this stretch of sound, never the pictures.
-                encoder.push(pts, &pcm).unwrap_or_default()
+                Sound::encode(encoder, pts, &pcm).unwrap_or_default()
             }
         }
     }

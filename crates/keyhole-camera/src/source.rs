@@ -19,7 +19,9 @@ use keyhole_media::{Codec, TIMESCALE, h264, mp4};
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 
-use crate::sound::{Media, OpusEncoder, Sound, Tone};
+use keyhole_sound::OpusEncoder;
+
+use crate::sound::{Media, Sound, Tone};
 use crate::video::VideoError;
 use crate::video::synthetic::{SyntheticCamera, SyntheticSettings};
 
@@ -121,7 +123,7 @@ pub enum SourceError {
     Video(#[from] VideoError),
     /// Encoding sound failed.
     #[error(transparent)]
-    Sound(#[from] crate::sound::SoundError),
+    Sound(#[from] keyhole_sound::SoundError),
     /// The file could not be read or is not video we understand.
     #[error("{0}")]
     File(String),
@@ -375,7 +377,8 @@ fn synthetic(
         if let Some(encoder) = &mut sound {
             let samples =
                 usize::try_from((frame + 1) * rate / fps - frame * rate / fps).unwrap_or(0);
-            for packet in encoder.push(at, &tone.next(samples, SYNTHETIC_SOUND_RATE, visiting))? {
+            let pcm = tone.next(samples, SYNTHETIC_SOUND_RATE, visiting);
+            for packet in Sound::encode(encoder, at, &pcm)? {
                 if !send(tx, Media::Sound(packet)) {
                     return Ok(());
                 }

@@ -17,7 +17,7 @@ use tokio::sync::{Mutex, mpsc};
 
 use crate::agent::Agent;
 use crate::config::TalkConfig;
-use crate::sound::OpusDecoder;
+use keyhole_sound::OpusDecoder;
 
 /// Decoded packets (20 ms each) waiting for a slow speaker.
 const SPEAKER_QUEUE: usize = 50;

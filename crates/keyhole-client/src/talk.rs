@@ -8,10 +8,10 @@
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use keyhole_camera::sound::OpusEncoder;
 use keyhole_core::envelope::Suite;
 use keyhole_core::talk::{Spoken, TalkSealer};
 use keyhole_core::{CameraId, Timestamp};
+use keyhole_sound::OpusEncoder;
 use rand_core::OsRng;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -189,7 +189,7 @@ impl Owner {
                     let spoken = Spoken {
                         seen: clock,
                         since_ms,
-                        audio: sound.frame.data,
+                        audio: sound.data,
                     };
                     let frame = sealer.seal(&spoken, false).map_err(failed)?;
                     tx.send(Ok(frame)).await.map_err(gone)?;

@@ -62,14 +62,10 @@ fn sound_packets(clip: &[u8]) -> Vec<Vec<u8>> {
         .unwrap()
         .audio
         .expect("the clip has sound");
-    let mut decoder = opus_pure::OpusDecoder::new(16_000, 1).unwrap();
+    let mut decoder = keyhole_sound::OpusDecoder::new(16_000).unwrap();
     let mut pcm = Vec::new();
     for frame in &audio.frames {
-        let mut out = vec![0i16; 16_000 * 120 / 1000];
-        let n = decoder
-            .decode_s16(&frame.data, out.len(), &mut out)
-            .unwrap();
-        pcm.extend_from_slice(&out[..n]);
+        pcm.extend(decoder.decode(&frame.data).unwrap());
     }
     assert!(
         keyhole_testkit::hears_marker(
@@ -93,16 +89,15 @@ fn sound_packets(clip: &[u8]) -> Vec<Vec<u8>> {
 /// padded with silence), decoded as the camera decodes it.
 fn as_played(said: &[i16]) -> (Vec<i16>, Vec<Vec<u8>>) {
     let mut encoder =
-        keyhole_camera::sound::OpusEncoder::new(16_000, keyhole_client::talk::TALK_BITRATE)
-            .unwrap();
-    let mut decoder = keyhole_camera::sound::OpusDecoder::new(16_000).unwrap();
+        keyhole_sound::OpusEncoder::new(16_000, keyhole_client::talk::TALK_BITRATE).unwrap();
+    let mut decoder = keyhole_sound::OpusDecoder::new(16_000).unwrap();
     let mut padded = said.to_vec();
     padded.resize(said.len().div_ceil(320) * 320, 0);
     let mut packets: Vec<Vec<u8>> = encoder
         .push(0, &padded)
         .unwrap()
         .into_iter()
-        .map(|s| s.frame.data)
+        .map(|s| s.data)
         .collect();
     let pcm = packets
         .iter()

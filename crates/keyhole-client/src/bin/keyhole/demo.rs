@@ -25,9 +25,10 @@ fn step(n: u32, what: &str) {
 /// frame as an SEI user-data message (ignored by players, but plain bytes a search would find),
 /// its chime as Opus sound, and a JPEG thumbnail of its first picture.
 fn synthetic_clip(canary: &[u8], seconds: usize) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
-    use keyhole_camera::sound::{OpusEncoder, Tone};
+    use keyhole_camera::sound::Tone;
     use keyhole_camera::video::decode::{FrameDecoder, thumbnail_jpeg};
     use keyhole_camera::video::synthetic::{SyntheticCamera, SyntheticSettings};
+    use keyhole_sound::OpusEncoder;
     let mut camera = SyntheticCamera::new(SyntheticSettings::default())?;
     camera.set_motion(true);
     camera.set_marker(canary)?;
@@ -36,11 +37,7 @@ fn synthetic_clip(canary: &[u8], seconds: usize) -> anyhow::Result<(Vec<u8>, Vec
         .map(|_| camera.next_frame())
         .collect::<Result<Vec<_>, _>>()?;
     let mut encoder = OpusEncoder::new(16_000, 24_000)?;
-    let frames = encoder
-        .push(0, &Tone::default().next(seconds * 16_000, 16_000, true))?
-        .into_iter()
-        .map(|sound| sound.frame)
-        .collect();
+    let frames = encoder.push(0, &Tone::default().next(seconds * 16_000, 16_000, true))?;
     let sound = keyhole_media::audio::Audio {
         config: encoder.config().as_ref().clone(),
         frames,
