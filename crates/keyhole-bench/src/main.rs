@@ -9,6 +9,7 @@
     reason = "figures computed for display"
 )]
 
+mod arm;
 mod battery;
 mod history;
 mod ingest;
@@ -49,6 +50,8 @@ enum Section {
     Sound,
     /// Talk-back latency from the owner's device to the camera's speaker, against the relay.
     Talk,
+    /// Instructions per byte on ARM under qemu (run only when named: it cross-builds).
+    Arm,
 }
 
 impl Section {
@@ -64,6 +67,7 @@ impl Section {
             Self::Press => "From a doorbell press to the owner's device",
             Self::Sound => "Sound: what it costs a camera",
             Self::Talk => "Talking back through a camera",
+            Self::Arm => "On ARM: instructions per byte",
         }
     }
 }
@@ -72,7 +76,7 @@ impl Section {
 #[derive(Debug, Parser)]
 #[command(name = "keyhole-bench")]
 struct Args {
-    /// Sections to run, in this order; all when none is named.
+    /// Sections to run, in this order; all but `arm` when none is named.
     #[arg(value_enum)]
     sections: Vec<Section>,
     /// Small sizes and few repetitions: checks that every section runs.
@@ -98,6 +102,7 @@ async fn section(s: Section, quick: bool, year: bool) -> anyhow::Result<String> 
         Section::Press => press::run(quick).await,
         Section::Sound => tokio::task::spawn_blocking(move || sound::run(quick)).await?,
         Section::Talk => talk::run(quick).await,
+        Section::Arm => tokio::task::spawn_blocking(move || arm::run(quick)).await?,
     }
 }
 
@@ -111,7 +116,9 @@ fn main() -> anyhow::Result<()> {
 
 async fn bench(args: Args) -> anyhow::Result<()> {
     let sections = if args.sections.is_empty() {
-        Section::value_variants().to_vec()
+        let mut all = Section::value_variants().to_vec();
+        all.retain(|s| *s != Section::Arm);
+        all
     } else {
         args.sections.clone()
     };
