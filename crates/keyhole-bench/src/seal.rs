@@ -4,57 +4,16 @@ use std::fmt::Write as _;
 use std::hint::black_box;
 
 use anyhow::{Context, ensure};
-use aws_lc_rs::aead::{
-    AES_256_GCM, Aad, Algorithm, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey,
-};
-use keyhole_core::envelope::{
-    DEFAULT_CHUNK_LOG2, ObjectDigest, ObjectKind, Opener, PREFIX_LEN, SealParams, Sealer, Suite,
-};
-use keyhole_core::{CameraId, CameraKey, HpkeSecretKey, ObjectId, Timestamp};
+use aws_lc_rs::aead::{AES_256_GCM, Algorithm, CHACHA20_POLY1305, LessSafeKey, UnboundKey};
+use keyhole_core::envelope::{Opener, PREFIX_LEN, Sealer, Suite};
+use keyhole_core::{CameraKey, HpkeSecretKey};
+use keyhole_workload::{CHUNK, clip_params, raw_aead};
 use rand_core::SeedableRng;
 
 use crate::stats::{clip_bytes, gb_per_s, median, medians};
 
-const CHUNK: usize = 1 << DEFAULT_CHUNK_LOG2;
 /// What a camera or a download hands the sealer or opener at a time.
 const PIECE: usize = 1 << 20;
-
-fn params(suite: Suite) -> SealParams {
-    SealParams {
-        kind: ObjectKind::Clip,
-        suite,
-        chunk_log2: DEFAULT_CHUNK_LOG2,
-        camera_id: CameraId([1; 16]),
-        object_id: ObjectId([2; 16]),
-        epoch: 1,
-        sequence: 1,
-        previous: ObjectDigest::default(),
-        captured_at: Timestamp(0),
-    }
-}
-
-/// Encrypts `buf` in place chunk by chunk, as the envelope lays chunks out, optionally hashing
-/// each sealed chunk the way the envelope's digest does.
-fn raw_aead(key: &LessSafeKey, buf: &mut [u8], digest: bool) -> anyhow::Result<()> {
-    let mut hasher = blake3::Hasher::new();
-    for (i, chunk) in buf.chunks_mut(CHUNK).enumerate() {
-        let mut n = [0u8; 12];
-        n[3..11].copy_from_slice(&(i as u64).to_be_bytes());
-        let tag = key
-            .seal_in_place_separate_tag(
-                Nonce::assume_unique_for_key(n),
-                Aad::from([0u8; 32]),
-                chunk,
-            )
-            .map_err(|_| anyhow::anyhow!("AEAD refused"))?;
-        if digest {
-            hasher.update(chunk);
-        }
-        let _ = black_box(tag);
-    }
-    black_box(hasher.finalize());
-    Ok(())
-}
 
 pub fn run(quick: bool) -> anyhow::Result<String> {
     let clip_len: usize = if quick { 2_000_000 } else { 20_000_000 };
@@ -83,7 +42,7 @@ pub fn run(quick: bool) -> anyhow::Result<String> {
         let mut buf = clip.clone();
         let mut buf2 = clip.clone();
         let (sealed, _) = keyhole_core::envelope::seal_object(
-            params(suite),
+            clip_params(suite),
             &clip,
             &viewing.public(),
             &camera,
@@ -94,12 +53,12 @@ pub fn run(quick: bool) -> anyhow::Result<String> {
         let [raw, floor, seal, open] = medians(
             passes,
             [
-                &mut || raw_aead(&key, &mut buf, false),
-                &mut || raw_aead(&key, &mut buf2, true),
+                &mut || Ok(raw_aead(&key, &mut buf, false)?),
+                &mut || Ok(raw_aead(&key, &mut buf2, true)?),
                 &mut || {
                     out.clear();
                     let mut s = Sealer::new(
-                        params(suite),
+                        clip_params(suite),
                         &viewing.public(),
                         &camera,
                         &mut rng,
@@ -183,7 +142,7 @@ pub fn run(quick: bool) -> anyhow::Result<String> {
     let fixed = median(passes.max(50), || {
         out.clear();
         let s = Sealer::new(
-            params(Suite::Aes256Gcm),
+            clip_params(Suite::Aes256Gcm),
             &viewing.public(),
             &camera,
             &mut rng,

@@ -11,16 +11,12 @@
 use std::hint::black_box;
 use std::process::ExitCode;
 
-use aws_lc_rs::aead::{
-    AES_256_GCM, Aad, Algorithm, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey,
-};
-use keyhole_core::envelope::{
-    DEFAULT_CHUNK_LOG2, ObjectDigest, ObjectKind, Opener, PREFIX_LEN, SealParams, Sealer, Suite,
-};
-use keyhole_core::{CameraId, CameraKey, HpkeSecretKey, ObjectId, Timestamp};
+use aws_lc_rs::aead::{AES_256_GCM, Algorithm, CHACHA20_POLY1305, LessSafeKey, UnboundKey};
+use keyhole_core::envelope::{Opener, PREFIX_LEN, Sealer, Suite};
+use keyhole_core::{CameraKey, HpkeSecretKey};
+use keyhole_workload::{CHUNK, clip_params, raw_aead};
 use rand_core::{RngCore, SeedableRng};
 
-const CHUNK: usize = 1 << DEFAULT_CHUNK_LOG2;
 /// What a camera or a download hands the sealer or opener at a time.
 const PIECE: usize = 1 << 20;
 /// Samples in 20 ms of 8 kHz sound: one RTP packet of G.711.
@@ -64,7 +60,7 @@ fn run(work: &str, amount: usize, dry: bool) -> Result<(), String> {
             if !dry {
                 let mut out = Vec::with_capacity(amount + amount / 64 + 4096);
                 let mut sealer = Sealer::new(
-                    params(suite),
+                    clip_params(suite),
                     &viewing.public(),
                     &camera,
                     &mut rng,
@@ -80,7 +76,7 @@ fn run(work: &str, amount: usize, dry: bool) -> Result<(), String> {
         }
         "open" => {
             let (sealed, _) = keyhole_core::envelope::seal_object(
-                params(suite),
+                clip_params(suite),
                 &clip,
                 &viewing.public(),
                 &camera,
@@ -109,18 +105,7 @@ fn run(work: &str, amount: usize, dry: bool) -> Result<(), String> {
                 LessSafeKey::new(UnboundKey::new(algorithm, &[7; 32]).map_err(|e| failed(&e))?);
             let mut buf = clip;
             if !dry {
-                for (i, chunk) in (0u64..).zip(buf.chunks_mut(CHUNK)) {
-                    let mut nonce = [0u8; 12];
-                    nonce[3..11].copy_from_slice(&i.to_be_bytes());
-                    let tag = key
-                        .seal_in_place_separate_tag(
-                            Nonce::assume_unique_for_key(nonce),
-                            Aad::from([0u8; 32]),
-                            chunk,
-                        )
-                        .map_err(|e| failed(&e))?;
-                    let _ = black_box(tag);
-                }
+                raw_aead(&key, &mut buf, false).map_err(|e| failed(&e))?;
                 black_box(buf);
             }
         }
@@ -164,20 +149,6 @@ fn g711_opus(seconds: usize, dry: bool) -> Result<(), String> {
         black_box(encoder.push(i * 1800, &pcm).map_err(|e| e.to_string())?);
     }
     Ok(())
-}
-
-fn params(suite: Suite) -> SealParams {
-    SealParams {
-        kind: ObjectKind::Clip,
-        suite,
-        chunk_log2: DEFAULT_CHUNK_LOG2,
-        camera_id: CameraId([1; 16]),
-        object_id: ObjectId([2; 16]),
-        epoch: 1,
-        sequence: 1,
-        previous: ObjectDigest::default(),
-        captured_at: Timestamp(0),
-    }
 }
 
 /// Bytes that do not compress, as a video clip's.
