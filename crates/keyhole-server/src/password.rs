@@ -1,5 +1,5 @@
 //! Account passwords: Argon2id (RFC 9106; the `argon2` crate's default cost, 19 MiB and two
-//! passes) in PHC strings, computed on [`THREADS`] threads of their own, one hash at a time
+//! passes) in PHC strings, computed on `THREADS` threads of their own, one hash at a time
 //! each, each reusing one buffer for the hash's memory. A flood of logins waits its turn;
 //! it neither runs a hash per blocking thread nor leaves the allocator holding 19 MiB per
 //! hash it ran (it did: 500 parallel logins grew the server by 150 MiB).

@@ -9,7 +9,7 @@
 //!
 //! Only HTTP/1.1 is spoken (TLS offers only it), so no connection waits unbounded to learn its
 //! protocol. On shutdown the relay closes (ending live views and announcement channels), and
-//! requests in flight get [`DRAIN`] to finish.
+//! requests in flight get `DRAIN` to finish.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

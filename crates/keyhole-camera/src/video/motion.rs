@@ -120,7 +120,7 @@ impl MotionDetector {
 
     /// The fraction (0.0 to 1.0) of watched cells in the foreground in this picture, which it
     /// then learns from. The first picture (of a size) is the background, and the
-    /// [`WARM_UP`] after it teach the scene: 0 for those.
+    /// `WARM_UP` after it teach the scene: 0 for those.
     pub fn foreground_fraction(&mut self, grid: &LumaGrid) -> f32 {
         if self.size != (grid.cols, grid.rows) || self.cells.len() != grid.cells.len() {
             self.learn_first(grid);

@@ -14,8 +14,8 @@
 //! The app's files are built into the binary and its pages load nothing from anywhere else
 //! (a strict Content-Security-Policy says so to the browser).
 //!
-//! Pages: [`timeline`] (events, the player), [`live`], [`manage`] (cameras, devices, audit),
-//! [`sharing`].
+//! Pages: `timeline` (events, the player), `live`, `manage` (cameras, devices, audit),
+//! `sharing`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -250,7 +250,7 @@ impl Device {
 /// `join`).
 #[derive(Debug, clap::Args)]
 pub(crate) struct InitArgs {
-    /// The server, e.g. https://keyhole.example:8443.
+    /// The server, e.g. <https://keyhole.example:8443>.
     #[arg(long)]
     pub(crate) server: String,
     /// SHA-256 fingerprint of the server's self-signed certificate (hex), as

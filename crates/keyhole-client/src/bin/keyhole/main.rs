@@ -239,7 +239,7 @@ enum Command {
         /// At most this many events.
         #[arg(long, default_value_t = 50)]
         limit: usize,
-        /// Save each event's thumbnail as <event id>.jpg in this folder.
+        /// Save each event's thumbnail as EVENT-ID.jpg in this folder.
         #[arg(long)]
         thumbnails: Option<PathBuf>,
     },
@@ -252,7 +252,7 @@ enum Command {
     Watch {
         /// Camera ids or names (every camera, those added later too, if none is named).
         cameras: Vec<String>,
-        /// Save each event's thumbnail as <event id>.jpg in this folder.
+        /// Save each event's thumbnail as EVENT-ID.jpg in this folder.
         #[arg(long)]
         thumbnails: Option<PathBuf>,
         /// Run this shell command for each event, with the event as one JSON line on its
