@@ -26,24 +26,41 @@ impl Spread {
     }
 }
 
-/// The median times of `passes` runs of each of `runs`, taken in turns (one of each per round)
-/// so a change in the machine's speed during the bench affects all alike; one round first to
-/// warm up. The first error stops it.
-pub fn medians<const N: usize>(
-    passes: usize,
+/// A run's best time and the median over rounds of its best in each round.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub best: Duration,
+    pub median: Duration,
+}
+
+/// Times each of `runs` in bursts: every round runs each one `burst` times back to back and
+/// keeps its quickest, so each is timed warm in its own rhythm rather than straight after
+/// another's (a pass right after a BLAKE3 pass over other bytes ran the AEAD a quarter to a
+/// third slower here); rounds take the runs in turns, so a change in the machine's speed
+/// touches all alike. One round first to warm up; the first error stops it.
+pub fn bursts<const N: usize>(
+    rounds: usize,
+    burst: usize,
     mut runs: [&mut dyn FnMut() -> anyhow::Result<()>; N],
-) -> anyhow::Result<[Duration; N]> {
-    let mut times = vec![Vec::with_capacity(passes); N];
-    for round in 0..=passes {
-        for (run, times) in runs.iter_mut().zip(&mut times) {
-            let start = Instant::now();
-            run()?;
+) -> anyhow::Result<[Timing; N]> {
+    let mut bests = vec![Vec::with_capacity(rounds); N];
+    for round in 0..=rounds {
+        for (run, bests) in runs.iter_mut().zip(&mut bests) {
+            let mut quickest = Duration::MAX;
+            for _ in 0..burst.max(1) {
+                let start = Instant::now();
+                run()?;
+                quickest = quickest.min(start.elapsed());
+            }
             if round > 0 {
-                times.push(start.elapsed());
+                bests.push(quickest);
             }
         }
     }
-    Ok(std::array::from_fn(|i| percentile(&times[i], 0.5)))
+    Ok(std::array::from_fn(|i| Timing {
+        best: bests[i].iter().copied().min().unwrap_or_default(),
+        median: percentile(&bests[i], 0.5),
+    }))
 }
 
 /// The median time of `passes` runs of `f`, after one run to warm up; the first error stops it.
