@@ -167,3 +167,36 @@ async fn bad_configs_codes_and_state_get_clear_errors() {
     );
     server.stop().await;
 }
+
+/// The agent's help and its first refusals, pinned: `--help`, every subcommand's `--help` (the
+/// list read from the first) and a missing configuration, each in
+/// `tests/snapshots/cli/NAME.txt`; `KEYHOLE_BLESS=1` writes them anew.
+#[test]
+fn help_and_first_errors_match_their_snapshots() {
+    use keyhole_testkit::snapshots;
+    let help = snapshots::run(BIN, &["--help"]);
+    let commands = snapshots::subcommands(&help);
+    assert!(
+        commands.len() >= 4,
+        "commands read from the help: {commands:?}"
+    );
+    let mut cases = vec![("help".to_owned(), help)];
+    for command in &commands {
+        cases.push((
+            format!("help-{command}"),
+            snapshots::run(BIN, &[command, "--help"]),
+        ));
+    }
+    cases.push((
+        "error-unknown-command".to_owned(),
+        snapshots::run(BIN, &["nosuch"]),
+    ));
+    cases.push((
+        "error-missing-config".to_owned(),
+        snapshots::run(BIN, &["--config", "/nonexistent/camera.toml", "status"]),
+    ));
+    snapshots::assert_match(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/cli"),
+        &cases,
+    );
+}

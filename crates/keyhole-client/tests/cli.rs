@@ -1523,43 +1523,23 @@ async fn watch_shows_each_event_as_a_desktop_notification_with_its_thumbnail() {
 
 /// The command's help and its refusals, pinned: `keyhole --help`, every subcommand's `--help`
 /// (the list read from the first, so a new command needs a snapshot), and errors a user meets
-/// first. Each is compared with `tests/snapshots/cli/NAME.txt` (exit code, standard output,
-/// standard error); `KEYHOLE_BLESS=1` writes them anew, to review in the diff.
+/// first, each in `tests/snapshots/cli/NAME.txt`; `KEYHOLE_BLESS=1` writes them anew.
 #[test]
 fn help_and_first_errors_match_their_snapshots() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/cli");
-    let bless = std::env::var_os("KEYHOLE_BLESS").is_some();
-    let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_keyhole"))
-            .args(args)
-            .env_remove("KEYHOLE_STORE")
-            .env("COLUMNS", "100")
-            .output()
-            .unwrap();
-        format!(
-            "$ keyhole {}\nexit: {}\n--- stdout\n{}--- stderr\n{}",
-            args.join(" "),
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    };
-    let help = run(&["--help"]);
-    let commands: Vec<String> = help
-        .lines()
-        .skip_while(|l| *l != "Commands:")
-        .skip(1)
-        .take_while(|l| l.starts_with("  "))
-        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
-        .filter(|c| c != "help")
-        .collect();
+    use keyhole_testkit::snapshots;
+    let exe = env!("CARGO_BIN_EXE_keyhole");
+    let help = snapshots::run(exe, &["--help"]);
+    let commands = snapshots::subcommands(&help);
     assert!(
         commands.len() > 20,
         "commands read from the help: {commands:?}"
     );
-    let mut cases: Vec<(String, String)> = vec![("help".to_owned(), help)];
+    let mut cases = vec![("help".to_owned(), help)];
     for command in &commands {
-        cases.push((format!("help-{command}"), run(&[command, "--help"])));
+        cases.push((
+            format!("help-{command}"),
+            snapshots::run(exe, &[command, "--help"]),
+        ));
     }
     for (name, args) in [
         ("error-unknown-command", &["nosuch"][..]),
@@ -1569,34 +1549,10 @@ fn help_and_first_errors_match_their_snapshots() {
             &["--store", "/nonexistent/keyhole/device.keys", "cameras"][..],
         ),
     ] {
-        cases.push((name.to_owned(), run(args)));
+        cases.push((name.to_owned(), snapshots::run(exe, args)));
     }
-    if bless {
-        std::fs::create_dir_all(&dir).unwrap();
-        for old in std::fs::read_dir(&dir).unwrap() {
-            std::fs::remove_file(old.unwrap().path()).unwrap();
-        }
-    }
-    let mut differ = Vec::new();
-    for (name, got) in &cases {
-        let path = dir.join(format!("{name}.txt"));
-        if bless {
-            std::fs::write(&path, got).unwrap();
-        } else if std::fs::read_to_string(&path).ok().as_deref() != Some(got.as_str()) {
-            differ.push(format!("{name}:\n{got}"));
-        }
-    }
-    let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    on_disk.sort();
-    let mut expected: Vec<String> = cases.iter().map(|(n, _)| format!("{n}.txt")).collect();
-    expected.sort();
-    assert_eq!(on_disk, expected, "a snapshot for each case and no other");
-    assert!(
-        differ.is_empty(),
-        "output differs from its snapshot (KEYHOLE_BLESS=1 writes them anew):\n{}",
-        differ.join("\n")
+    snapshots::assert_match(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/cli"),
+        &cases,
     );
 }

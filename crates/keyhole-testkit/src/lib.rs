@@ -22,6 +22,7 @@ pub mod hostile;
 pub mod postgres;
 pub mod process;
 pub mod s3;
+pub mod snapshots;
 
 use keyhole_server::{AppState, Config};
 
