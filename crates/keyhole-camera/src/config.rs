@@ -271,7 +271,8 @@ impl Config {
             path: path.display().to_string(),
             message,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| err(format!("the configuration file could not be read ({e})")))?;
         let config: Self = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
         config.check().map_err(err)?;
         Ok(config)
