@@ -5,18 +5,15 @@ use std::hint::black_box;
 
 use anyhow::{Context, ensure};
 use aws_lc_rs::aead::{AES_256_GCM, Algorithm, CHACHA20_POLY1305, LessSafeKey, UnboundKey};
-use keyhole_core::envelope::{Opener, PREFIX_LEN, Sealer, Suite};
+use keyhole_core::envelope::{Sealer, Suite};
 use keyhole_core::{CameraKey, HpkeSecretKey};
-use keyhole_workload::{CHUNK, clip_params, raw_aead};
+use keyhole_workload::{CHUNK, PIECE, clip_params, open_streaming, raw_aead, seal_streaming};
 use rand_core::SeedableRng;
 
 use crate::stats::{Timing, bursts, clip_bytes, gb_per_s, median};
 
 /// Passes of each operation back to back in a round, the quickest kept.
 const BURST: usize = 3;
-
-/// What a camera or a download hands the sealer or opener at a time.
-const PIECE: usize = 1 << 20;
 
 pub fn run(quick: bool) -> anyhow::Result<String> {
     let clip_len: usize = if quick { 2_000_000 } else { 20_000_000 };
@@ -63,37 +60,28 @@ pub fn run(quick: bool) -> anyhow::Result<String> {
                 &mut || Ok(raw_aead(&key, &mut buf, false)?),
                 &mut || Ok(raw_aead(&key, &mut buf2, true)?),
                 &mut || {
-                    out.clear();
-                    let mut s = Sealer::new(
-                        clip_params(suite),
+                    Ok(seal_streaming(
+                        suite,
+                        &clip,
                         &viewing.public(),
                         &camera,
                         &mut rng,
                         &mut out,
-                    )?;
-                    for piece in clip.chunks(PIECE) {
-                        s.update(piece, &mut out);
-                    }
-                    black_box(s.finish(&mut out));
-                    Ok(())
+                    )?)
                 },
                 &mut || {
-                    plain.clear();
-                    let mut o = Opener::new(&sealed, &camera.public(), &viewing)?.stream();
-                    for piece in sealed[PREFIX_LEN..].chunks(PIECE) {
-                        o.update(piece, &mut plain)?;
-                    }
-                    black_box(o.finish(&mut plain)?);
-                    Ok(())
+                    Ok(open_streaming(
+                        &sealed,
+                        &camera.public(),
+                        &viewing,
+                        &mut plain,
+                    )?)
                 },
             ],
         )?;
         ensure!(plain == clip, "the opened clip differs from the sealed one");
         // What the timed sealer made opens to the clip too.
-        let mut o = Opener::new(&out, &camera.public(), &viewing)?.stream();
-        plain.clear();
-        o.update(&out[PREFIX_LEN..], &mut plain)?;
-        o.finish(&mut plain)?;
+        open_streaming(&out, &camera.public(), &viewing, &mut plain)?;
         ensure!(
             plain == clip,
             "the timed sealer's output does not open to the clip"

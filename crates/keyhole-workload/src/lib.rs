@@ -6,11 +6,20 @@ use std::hint::black_box;
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce};
 use aws_lc_rs::error::Unspecified;
-use keyhole_core::envelope::{DEFAULT_CHUNK_LOG2, ObjectDigest, ObjectKind, SealParams, Suite};
-use keyhole_core::{CameraId, ObjectId, Timestamp};
+use keyhole_core::envelope::{
+    DEFAULT_CHUNK_LOG2, ObjectDigest, ObjectKind, OpenError, Opener, PREFIX_LEN, SealParams,
+    Sealer, Suite,
+};
+use keyhole_core::{
+    CameraId, CameraKey, CameraPublicKey, DecodeError, HpkePublicKey, HpkeSecretKey, ObjectId,
+    Timestamp,
+};
+use rand_core::CryptoRngCore;
 
 /// The envelope's chunk.
 pub const CHUNK: usize = 1 << DEFAULT_CHUNK_LOG2;
+/// What a camera or a download hands the sealer or opener at a time.
+pub const PIECE: usize = 1 << 20;
 
 /// What the bench seals: a clip of a fixed camera, in `suite`.
 #[must_use]
@@ -50,5 +59,47 @@ pub fn raw_aead(key: &LessSafeKey, buf: &mut [u8], digest: bool) -> Result<(), U
         let _ = black_box(tag);
     }
     black_box(hasher.finalize());
+    Ok(())
+}
+
+/// Seals `clip` into `out` (emptied first) as the camera does: streamed, in [`PIECE`]-byte
+/// pieces.
+///
+/// # Errors
+/// The sealer refusing its parameters or the viewing key.
+pub fn seal_streaming(
+    suite: Suite,
+    clip: &[u8],
+    viewing: &HpkePublicKey,
+    camera: &CameraKey,
+    rng: &mut impl CryptoRngCore,
+    out: &mut Vec<u8>,
+) -> Result<(), DecodeError> {
+    out.clear();
+    let mut sealer = Sealer::new(clip_params(suite), viewing, camera, rng, out)?;
+    for piece in clip.chunks(PIECE) {
+        sealer.update(piece, out);
+    }
+    black_box(sealer.finish(out));
+    Ok(())
+}
+
+/// Opens `sealed` into `plain` (emptied first) as a device does: verified, streamed, in
+/// [`PIECE`]-byte pieces.
+///
+/// # Errors
+/// Anything that does not verify.
+pub fn open_streaming(
+    sealed: &[u8],
+    camera: &CameraPublicKey,
+    viewing: &HpkeSecretKey,
+    plain: &mut Vec<u8>,
+) -> Result<(), OpenError> {
+    plain.clear();
+    let mut opener = Opener::new(sealed, camera, viewing)?.stream();
+    for piece in sealed.get(PREFIX_LEN..).unwrap_or_default().chunks(PIECE) {
+        opener.update(piece, plain)?;
+    }
+    black_box(opener.finish(plain)?);
     Ok(())
 }

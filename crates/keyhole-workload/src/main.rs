@@ -12,13 +12,11 @@ use std::hint::black_box;
 use std::process::ExitCode;
 
 use aws_lc_rs::aead::{AES_256_GCM, Algorithm, CHACHA20_POLY1305, LessSafeKey, UnboundKey};
-use keyhole_core::envelope::{Opener, PREFIX_LEN, Sealer, Suite};
+use keyhole_core::envelope::Suite;
 use keyhole_core::{CameraKey, HpkeSecretKey};
-use keyhole_workload::{CHUNK, clip_params, raw_aead};
+use keyhole_workload::{CHUNK, clip_params, open_streaming, raw_aead, seal_streaming};
 use rand_core::{RngCore, SeedableRng};
 
-/// What a camera or a download hands the sealer or opener at a time.
-const PIECE: usize = 1 << 20;
 /// Samples in 20 ms of 8 kHz sound: one RTP packet of G.711.
 const G711_PACKET: usize = 160;
 
@@ -59,18 +57,8 @@ fn run(work: &str, amount: usize, dry: bool) -> Result<(), String> {
         "seal" => {
             if !dry {
                 let mut out = Vec::with_capacity(amount + amount / 64 + 4096);
-                let mut sealer = Sealer::new(
-                    clip_params(suite),
-                    &viewing.public(),
-                    &camera,
-                    &mut rng,
-                    &mut out,
-                )
-                .map_err(|e| failed(&e))?;
-                for piece in clip.chunks(PIECE) {
-                    sealer.update(piece, &mut out);
-                }
-                black_box(sealer.finish(&mut out));
+                seal_streaming(suite, &clip, &viewing.public(), &camera, &mut rng, &mut out)
+                    .map_err(|e| failed(&e))?;
                 black_box(out);
             }
         }
@@ -85,13 +73,8 @@ fn run(work: &str, amount: usize, dry: bool) -> Result<(), String> {
             .map_err(|e| failed(&e))?;
             if !dry {
                 let mut plain = Vec::with_capacity(amount);
-                let mut opener = Opener::new(&sealed, &camera.public(), &viewing)
-                    .map_err(|e| failed(&e))?
-                    .stream();
-                for piece in sealed[PREFIX_LEN..].chunks(PIECE) {
-                    opener.update(piece, &mut plain).map_err(|e| failed(&e))?;
-                }
-                black_box(opener.finish(&mut plain).map_err(|e| failed(&e))?);
+                open_streaming(&sealed, &camera.public(), &viewing, &mut plain)
+                    .map_err(|e| failed(&e))?;
                 black_box(plain);
             }
         }
