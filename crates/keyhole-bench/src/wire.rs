@@ -1,5 +1,6 @@
-//! What crosses the network: a TCP proxy on loopback that counts the bytes each way and the
-//! HTTP/1.1 requests going up, in front of a target that can be switched between runs; and a
+//! What crosses the network: a proxy on loopback that ends TLS as the server would, counts the
+//! bytes each way on the wire (TLS records included) and the HTTP/1.1 requests going up inside
+//! the TLS, in front of a plain-HTTP target that can be switched between runs; and a
 //! sink that accepts any object upload and discards it (where unencrypted uploads go, since the
 //! server accepts only sealed objects).
 
@@ -10,8 +11,12 @@ use std::sync::{Arc, Mutex};
 use axum::extract::Path;
 use axum::http::StatusCode;
 use futures_util::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -31,15 +36,25 @@ impl Counters {
 }
 
 pub struct Proxy {
+    /// `https://` and the proxy's loopback address.
     pub url: String,
+    /// The fingerprint of the proxy's self-signed certificate, as a pairing code carries it.
+    pub pin: [u8; 32],
     pub counters: Arc<Counters>,
     target: Arc<Mutex<SocketAddr>>,
 }
 
 impl Proxy {
-    pub async fn start(target: SocketAddr) -> anyhow::Result<Self> {
+    /// Starts a proxy that ends TLS for `target` (which speaks plain HTTP), with a self-signed
+    /// certificate made in `dir`, as the server makes its own.
+    pub async fn start(target: SocketAddr, dir: &std::path::Path) -> anyhow::Result<Self> {
+        let tls = keyhole_server::tls::load_or_create(&keyhole_server::Config {
+            data_dir: dir.to_owned(),
+            ..keyhole_server::Config::default()
+        })?;
+        let acceptor = TlsAcceptor::from(tls.config);
         let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}", listener.local_addr()?);
+        let url = format!("https://{}", listener.local_addr()?);
         let counters = Arc::new(Counters::default());
         let target = Arc::new(Mutex::new(target));
         tokio::spawn({
@@ -49,12 +64,22 @@ impl Proxy {
                     let to = *target
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    tokio::spawn(relay(client, to, counters.clone()));
+                    let (acceptor, counters) = (acceptor.clone(), counters.clone());
+                    tokio::spawn(async move {
+                        let wire = Counted {
+                            stream: client,
+                            counters: counters.clone(),
+                        };
+                        if let Ok(client) = acceptor.accept(wire).await {
+                            relay(client, to, counters).await;
+                        }
+                    });
                 }
             }
         });
         Ok(Self {
             url,
+            pin: tls.fingerprint,
             counters,
             target,
         })
@@ -69,33 +94,71 @@ impl Proxy {
     }
 }
 
-async fn relay(client: TcpStream, to: SocketAddr, counters: Arc<Counters>) {
+/// A client's TCP connection, counting the bytes that cross it (TLS records and all).
+struct Counted {
+    stream: TcpStream,
+    counters: Arc<Counters>,
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
+        let read = buf.filled().len() - before;
+        self.counters.up.fetch_add(read as u64, Ordering::Relaxed);
+        polled
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = polled {
+            self.counters.down.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// Relays the client's decrypted stream to `to`, counting the requests in it.
+async fn relay(client: TlsStream<Counted>, to: SocketAddr, counters: Arc<Counters>) {
     let Ok(server) = TcpStream::connect(to).await else {
         return;
     };
-    let (mut client_rx, mut client_tx) = client.into_split();
+    let (mut client_rx, mut client_tx) = tokio::io::split(client);
     let (mut server_rx, mut server_tx) = server.into_split();
-    let up = {
-        let counters = counters.clone();
-        async move {
-            let mut requests = RequestCounter::default();
-            let mut buf = vec![0u8; 64 << 10];
-            while let Ok(n @ 1..) = client_rx.read(&mut buf).await {
-                counters.up.fetch_add(n as u64, Ordering::Relaxed);
-                counters
-                    .requests
-                    .fetch_add(requests.feed(&buf[..n]), Ordering::Relaxed);
-                if server_tx.write_all(&buf[..n]).await.is_err() {
-                    break;
-                }
+    let up = async move {
+        let mut requests = RequestCounter::default();
+        let mut buf = vec![0u8; 64 << 10];
+        while let Ok(n @ 1..) = client_rx.read(&mut buf).await {
+            counters
+                .requests
+                .fetch_add(requests.feed(&buf[..n]), Ordering::Relaxed);
+            if server_tx.write_all(&buf[..n]).await.is_err() {
+                break;
             }
-            server_tx.shutdown().await.ok();
         }
+        server_tx.shutdown().await.ok();
     };
     let down = async move {
         let mut buf = vec![0u8; 64 << 10];
         while let Ok(n @ 1..) = server_rx.read(&mut buf).await {
-            counters.down.fetch_add(n as u64, Ordering::Relaxed);
             if client_tx.write_all(&buf[..n]).await.is_err() {
                 break;
             }

@@ -114,14 +114,19 @@ impl World {
     /// Pairs a new camera (state in its own folder under the world's) and gives it its record.
     pub async fn camera(&mut self) -> anyhow::Result<(Agent, CameraId)> {
         let url = self.server.url.clone();
-        self.camera_via(&url).await
+        self.camera_via(&url, None).await
     }
 
-    /// As [`World::camera`], with the camera told to reach the server at `url` (a proxy).
-    pub async fn camera_via(&mut self, url: &str) -> anyhow::Result<(Agent, CameraId)> {
+    /// As [`World::camera`], with the camera told to reach the server at `url` (a proxy),
+    /// pinning the certificate with SHA-256 `pin` if it is HTTPS.
+    pub async fn camera_via(
+        &mut self,
+        url: &str,
+        pin: Option<[u8; 32]>,
+    ) -> anyhow::Result<(Agent, CameraId)> {
         self.cameras += 1;
         let state = self.camera_dir(self.cameras);
-        let code = self.owner.start_pairing(url, None, &mut self.rng).await?;
+        let code = self.owner.start_pairing(url, pin, &mut self.rng).await?;
         let mut agent = Agent::pair(
             &code.to_text(),
             &state,

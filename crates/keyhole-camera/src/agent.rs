@@ -24,7 +24,7 @@ use rand_core::CryptoRngCore;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use crate::spool::{Entry, Spool};
+use crate::spool::{Entry, Spool, SpoolFile};
 use crate::store::{
     Chain, Identity, RECORD_FILE, StoreError, load_rosters, save_rosters, write_atomic,
 };
@@ -880,8 +880,8 @@ impl Agent {
     }
 
     /// Seals the `len` bytes read from `video` as the next clip, under `object_id`, streaming
-    /// them through the sealer into the spool: memory stays at about one chunk whatever the
-    /// clip's length.
+    /// them through the sealer into the spool: each chunk is read straight into place and
+    /// encrypted there, and memory stays at a few chunks whatever the clip's length.
     ///
     /// # Errors
     /// As [`Agent::seal_clip`], or `video` failing or not giving `len` bytes.
@@ -901,30 +901,29 @@ impl Agent {
             object_id,
             sealed_len(len, params.chunk_log2),
         )?;
-        let mut out = Vec::with_capacity(2 * SEAL_READ);
-        let mut sealer = Sealer::new(params, &viewing, &self.identity.key, rng, &mut out)
+        let mut prefix = Vec::new();
+        let sealer = Sealer::new(params, &viewing, &self.identity.key, rng, &mut prefix)
             .map_err(|e| AgentError::Seal(e.to_string()))?;
-        let mut buf = vec![0; SEAL_READ];
-        let mut read = 0u64;
-        loop {
-            let n = match video.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(AgentError::Seal(format!("reading the clip: {e}"))),
-            };
-            read += n as u64;
-            sealer.update(&buf[..n], &mut out);
-            file.write(&out)?;
-            out.clear();
-        }
-        if read != len {
+        file.write(&prefix)?;
+        let mut sink = SpoolSink {
+            file: &mut file,
+            failed: None,
+        };
+        let summary =
+            sealer
+                .seal_read(video, len, &mut sink)
+                .map_err(|e| match sink.failed.take() {
+                    Some(spool) => AgentError::from(spool),
+                    None if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                        AgentError::Seal(format!("the clip ended before the {len} bytes expected"))
+                    }
+                    None => AgentError::Seal(format!("reading the clip: {e}")),
+                })?;
+        if video.read(&mut [0u8; 1]).is_ok_and(|n| n > 0) {
             return Err(AgentError::Seal(format!(
-                "the clip was {read} bytes, not the {len} expected"
+                "the clip is longer than the {len} bytes expected"
             )));
         }
-        let summary = sealer.finish(&mut out);
-        file.write(&out)?;
         let dropped = file.commit()?;
         self.advance(&params, summary.digest, dropped)?;
         Ok(object_id)
@@ -1243,10 +1242,6 @@ const MAX_BATCH_OBJECTS: usize = keyhole_wire::batch::MAX_OBJECTS;
 /// Bytes read from the spool per piece of an upload. Each read is a trip to tokio's blocking
 /// pool; at the default 4 KiB that was a thousand trips for a 5 MB clip.
 const UPLOAD_READ: usize = 128 << 10;
-/// Bytes read from a clip per sealer update: four chunks. The sealer holds back the last chunk
-/// of each piece (it may be the clip's last) and copies it once more; with one-chunk pieces that
-/// was every chunk, a fifth of the instructions spent sealing.
-const SEAL_READ: usize = 256 << 10;
 
 async fn open_spooled(entry: &Entry) -> Result<tokio::fs::File, StoreError> {
     tokio::fs::File::open(&entry.path)
@@ -1274,4 +1269,27 @@ fn verify_sealed(
     verifier
         .finish()
         .map_err(|e| AgentError::Seal(format!("a spooled object is damaged: {e}")))
+}
+
+/// Writes a sealed clip into its spool file for [`Sealer::seal_read`], keeping the spool's own
+/// error, which `std::io::Write` would turn into words.
+struct SpoolSink<'f> {
+    file: &'f mut SpoolFile,
+    failed: Option<StoreError>,
+}
+
+impl std::io::Write for SpoolSink<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        match self.file.write(bytes) {
+            Ok(()) => Ok(bytes.len()),
+            Err(e) => {
+                self.failed = Some(e);
+                Err(std::io::Error::other("the spool write failed"))
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

@@ -82,6 +82,27 @@ fn round_trip_split(suite: Suite, len: usize, cuts: &[usize], cuts2: &[usize]) {
         .0,
         "splitting the input must not change the output"
     );
+    // Pushing the first piece, then reading the rest with its length known, makes the same
+    // bytes.
+    let head = cuts.first().map_or(0, |&c| c.min(len));
+    let mut read = Vec::new();
+    let mut sealer = Sealer::new(
+        params(suite, 10, 1),
+        &viewing(1).public(),
+        &cam,
+        &mut rng(1),
+        &mut read,
+    )
+    .unwrap();
+    sealer.update(&plain[..head], &mut read);
+    let read_summary = sealer
+        .seal_read(&mut &plain[head..], (len - head) as u64, &mut read)
+        .unwrap();
+    assert_eq!(
+        read, sealed,
+        "sealing from a reader must not change the output"
+    );
+    assert_eq!(read_summary, summary);
 
     let opener = Opener::new(&sealed, &cam.public(), &viewing(1)).unwrap();
     let mut stream = opener.stream();
@@ -296,6 +317,25 @@ fn key_holder_cannot_alter_content_unnoticed() {
         tamper_of(open_object(&spliced, &cam.public(), &viewing(1)).map(|x| x.0)),
         Tamper::TrailerSignature
     );
+}
+
+#[test]
+fn sealing_from_a_reader_that_ends_early_fails() {
+    let cam = camera();
+    let plain = plaintext(3000, 1);
+    let mut out = Vec::new();
+    let sealer = Sealer::new(
+        params(Suite::Aes256Gcm, 10, 1),
+        &viewing(1).public(),
+        &cam,
+        &mut rng(1),
+        &mut out,
+    )
+    .unwrap();
+    let err = sealer
+        .seal_read(&mut &plain[..], 3001, &mut out)
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
 }
 
 #[test]

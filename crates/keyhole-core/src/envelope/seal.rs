@@ -196,12 +196,18 @@ impl<'k> Sealer<'k> {
         out.extend_from_slice(&self.pending);
         self.seal_tail(out, start, true);
         self.hasher.update(&out[start..]);
+        let (summary, trailer) = self.sign_trailer();
+        out.extend_from_slice(&trailer);
+        summary
+    }
+
+    /// Signs the trailer over everything hashed so far; returns the summary and the trailer.
+    fn sign_trailer(self) -> (SealSummary, [u8; TRAILER_LEN]) {
         let payload_digest: [u8; 32] = *self.hasher.finalize().as_bytes();
         let chunks = self.next_index;
         let msg = trailer_message(&self.header_digest, &payload_digest, chunks);
         let trailer = self.camera_key.sign(label::TRAILER_SIGNATURE, &[&msg]).0;
-        out.extend_from_slice(&trailer);
-        SealSummary {
+        let summary = SealSummary {
             digest: object_digest(
                 &self.header_bytes,
                 &self.header_sig,
@@ -212,9 +218,72 @@ impl<'k> Sealer<'k> {
             chunks,
             plaintext_len: self.plaintext_len,
             sealed_len: self.sealed_len + TRAILER_LEN as u64,
-        }
+        };
+        (summary, trailer)
     }
 }
+
+impl Sealer<'_> {
+    /// Seals the next `len` bytes of `reader`, finishes, and writes every sealed byte (the
+    /// trailer included) to `sink`. With the length known, no chunk waits for the byte after
+    /// it: each is read straight into place in one output buffer, encrypted there, and the
+    /// buffer hashed and written every four chunks, so the plaintext is never
+    /// copied in memory. The output is byte for byte what [`Sealer::update`] and
+    /// [`Sealer::finish`] make. Plaintext already pushed with [`Sealer::update`] comes first.
+    ///
+    /// # Errors
+    /// The reader's or the sink's error; [`std::io::ErrorKind::UnexpectedEof`] if `reader` ends
+    /// before `len` bytes.
+    pub fn seal_read<R, W>(
+        mut self,
+        reader: &mut R,
+        len: u64,
+        sink: &mut W,
+    ) -> std::io::Result<SealSummary>
+    where
+        R: std::io::Read + ?Sized,
+        W: std::io::Write + ?Sized,
+    {
+        let cs = self.header.chunk_size();
+        self.plaintext_len += len;
+        let mut left = len + self.pending.len() as u64;
+        let mut buf = vec![0u8; SEAL_READ_CHUNKS * (cs + TAG_LEN) + TRAILER_LEN];
+        let mut at = 0;
+        loop {
+            // The next chunk: what `update` held back, then bytes from the reader.
+            let n = usize::try_from(left).map_or(cs, |left| left.min(cs));
+            let held = std::mem::take(&mut self.pending);
+            buf[at..at + held.len()].copy_from_slice(&held);
+            reader.read_exact(&mut buf[at + held.len()..at + n])?;
+            left -= n as u64;
+            let last = left == 0;
+            let tag = self
+                .cipher
+                .seal(self.next_index, last, &mut buf[at..at + n]);
+            buf[at + n..at + n + TAG_LEN].copy_from_slice(&tag);
+            self.next_index += 1;
+            at += n + TAG_LEN;
+            self.sealed_len += (n + TAG_LEN) as u64;
+            if last {
+                break;
+            }
+            if at + cs + TAG_LEN > buf.len() - TRAILER_LEN {
+                self.hasher.update(&buf[..at]);
+                sink.write_all(&buf[..at])?;
+                at = 0;
+            }
+        }
+        self.hasher.update(&buf[..at]);
+        let (summary, trailer) = self.sign_trailer();
+        buf[at..at + TRAILER_LEN].copy_from_slice(&trailer);
+        sink.write_all(&buf[..at + TRAILER_LEN])?;
+        Ok(summary)
+    }
+}
+
+/// Chunks [`Sealer::seal_read`] hashes and writes at a time: long runs keep BLAKE3 at its
+/// speed, and four 64 KiB chunks stay in cache between encryption and hashing.
+const SEAL_READ_CHUNKS: usize = 4;
 
 /// Bytes of a sealed object holding `plaintext_len` bytes in chunks of 2^`chunk_log2` bytes
 /// (at least one chunk, which may be empty).
