@@ -93,13 +93,11 @@ async fn profile_run(
 ) -> anyhow::Result<(Vec<Press>, Vec<Duration>)> {
     let mut world = World::start().await?;
     let (agent, camera) = world.camera().await?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let control = format!("http://{}", listener.local_addr()?);
     let mut config = Config {
         state_dir: world.camera_dir(1),
         profile,
-        control: format!("127.0.0.1:{port}").parse()?,
         source: SourceConfig::Synthetic {
             width: 640,
             height: 480,
@@ -113,10 +111,9 @@ async fn profile_run(
     config.clip.pre_roll_s = 1.0;
     config.clip.post_roll_s = 1.0;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(keyhole_camera::run::run(config, agent, async {
+    let running = tokio::spawn(keyhole_camera::run::run(config, agent, listener, async {
         stopped.await.ok();
     }));
-    let control = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let index_path = world.dir.path().join("device.index");
     let mut index = world.owner.open_index(&index_path)?;

@@ -39,9 +39,6 @@ pub enum RunError {
     /// The agent failed in a way retrying cannot cure.
     #[error(transparent)]
     Agent(#[from] AgentError),
-    /// The control endpoint could not listen.
-    #[error("control endpoint {0}: {1}")]
-    Control(std::net::SocketAddr, std::io::Error),
 }
 
 /// What the control endpoint reports.
@@ -298,13 +295,16 @@ fn work(output: Output<ClipFile>, wall: &impl Fn(u64) -> Timestamp) -> Option<Wo
 }
 
 /// Runs the camera until `shutdown` resolves or the source ends; a clip being recorded at that
-/// point is finished, sealed and spooled, and one last upload is attempted.
+/// point is finished, sealed and spooled, and one last upload is attempted. The control
+/// endpoint answers on `control`, bound by the caller (so whoever starts the camera knows its
+/// address before anything can take it).
 ///
 /// # Errors
-/// A source or control endpoint that fails to start, or removal by the owner.
+/// A source that fails to start, or removal by the owner.
 pub async fn run(
     config: Config,
     agent: Agent,
+    control: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), RunError> {
     let profile = config.profile;
@@ -318,9 +318,7 @@ pub async fn run(
     let agent = Arc::new(Mutex::new(agent));
     let mut source = source::start(&config.source)?;
     let (trigger_tx, mut triggers) = mpsc::channel(16);
-    let listener = tokio::net::TcpListener::bind(config.control)
-        .await
-        .map_err(|e| RunError::Control(config.control, e))?;
+    let listener = control;
     let routes = control_routes(Control {
         triggers: trigger_tx,
         visitor: source.visitor.clone(),

@@ -826,18 +826,13 @@ async fn a_removed_camera_stops_and_says_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir.path().join("server")).await;
     let rng = &mut ChaCha20Rng::seed_from_u64(13);
-    let camera = camera_process(
+    let mut camera = camera_process(
         dir.path(),
         "[source]\nkind = \"synthetic\"\n[record]\nmode = \"events\"\n\
          [clip]\npre_roll_s = 0.0\npost_roll_s = 1.0\n[motion]\nenabled = false\n",
     );
     let (mut owner, camera_id) = owner_with_camera(&server.url, "ana", &camera, rng).await;
-    let mut run = camera
-        .command()
-        .arg("run")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut stderr = camera.start_with_stderr().await;
     camera
         .wait_for("the camera to start", 20, |s| s["uploaded"] == 0)
         .await;
@@ -851,20 +846,10 @@ async fn a_removed_camera_stops_and_says_what_to_do() {
         .await
         .unwrap();
     camera.post("/doorbell").await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let exited = loop {
-        if let Some(status) = run.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the camera kept running"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let exited = camera.exited_within(30).await;
     assert!(!exited.success());
     let mut said = String::new();
-    std::io::Read::read_to_string(&mut run.stderr.take().unwrap(), &mut said).unwrap();
+    std::io::Read::read_to_string(&mut stderr, &mut said).unwrap();
     assert!(
         said.contains("removed by its owner")
             && said.contains("reset it with `keyhole-camera reset` and pair it again"),

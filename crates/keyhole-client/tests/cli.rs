@@ -638,19 +638,14 @@ async fn live_view_from_the_command_line() {
     let (camera, _) = pair_camera(&store, &["--name", "Porch", "--no-qr"], &state, rng).await;
 
     // The camera runs (battery: asleep until someone watches).
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let config = Config {
         state_dir: state,
         profile: Profile::Battery,
-        control: format!("127.0.0.1:{port}").parse().unwrap(),
         ..Config::default()
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(keyhole_camera::run::run(config, camera, async {
+    let running = tokio::spawn(keyhole_camera::run::run(config, camera, listener, async {
         stopped.await.ok();
     }));
 

@@ -173,35 +173,31 @@ impl Drop for ServerProcess {
     }
 }
 
-/// A `keyhole-camera` process: its config file (state folder and control endpoint in `dir`)
-/// and, once started, the running agent.
+/// A `keyhole-camera` process: its config file (state folder in `dir`, control endpoint on a
+/// port the camera binds and reports) and, once started, the running agent.
 pub struct CameraProcess {
     bin: PathBuf,
     config: PathBuf,
-    /// `http://127.0.0.1:<port>` of the camera's control endpoint.
-    pub control: String,
+    /// `http://127.0.0.1:<port>` of the running camera's control endpoint.
+    control: String,
     child: Option<Child>,
     http: reqwest::Client,
 }
 
 impl CameraProcess {
-    /// A camera run by `bin`, configured with `settings` (TOML) plus a state folder and control
-    /// port in `dir`, and quick upload retries.
+    /// A camera run by `bin`, configured with `settings` (TOML) plus a state folder in `dir`,
+    /// its control endpoint on any free loopback port, and quick upload retries.
     ///
     /// # Panics
-    /// If the config cannot be written or no port is free.
+    /// If the config cannot be written.
     #[must_use]
     pub fn new(bin: &Path, dir: &Path, settings: &str) -> Self {
         let state = dir.join("camera-state");
         let config = dir.join("camera.toml");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port")
-            .port();
         std::fs::write(
             &config,
             format!(
-                "state_dir = {state:?}\ncontrol = \"127.0.0.1:{port}\"\n{settings}\n\
+                "state_dir = {state:?}\ncontrol = \"127.0.0.1:0\"\n{settings}\n\
                  [upload]\nretry_min_s = 0.2\nretry_max_s = 1.0\n"
             ),
         )
@@ -209,7 +205,7 @@ impl CameraProcess {
         Self {
             bin: bin.to_owned(),
             config,
-            control: format!("http://127.0.0.1:{port}"),
+            control: String::new(),
             child: None,
             http: reqwest::Client::new(),
         }
@@ -254,23 +250,64 @@ impl CameraProcess {
         self.child.is_some()
     }
 
-    /// Starts `keyhole-camera run` and waits until its control endpoint answers.
+    /// Starts `keyhole-camera run` and reads where its control endpoint listens (bound before
+    /// the camera says so, so it answers from then on).
     ///
     /// # Panics
-    /// If it is already running or does not start within 20 s.
+    /// If it is already running or exits without saying where it listens.
     pub async fn start(&mut self) {
+        self.start_with(Stdio::inherit()).await;
+    }
+
+    /// As [`CameraProcess::start`], keeping the camera's standard error for the caller to read.
+    ///
+    /// # Panics
+    /// As [`CameraProcess::start`].
+    pub async fn start_with_stderr(&mut self) -> std::process::ChildStderr {
+        self.start_with(Stdio::piped()).await;
+        self.child
+            .as_mut()
+            .and_then(|c| c.stderr.take())
+            .expect("piped stderr")
+    }
+
+    async fn start_with(&mut self, stderr: Stdio) {
         assert!(self.child.is_none(), "the camera is already running");
-        self.child = Some(
-            self.command()
-                .arg("run")
-                .spawn()
-                .expect("starting keyhole-camera run"),
-        );
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.status().await.is_none() {
-            assert!(Instant::now() < deadline, "the camera did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let mut child = self
+            .command()
+            .arg("run")
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("starting keyhole-camera run");
+        let stdout = child.stdout.take().expect("piped stdout");
+        self.child = Some(child);
+        self.control = tokio::task::spawn_blocking(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let control = lines
+                .by_ref()
+                .map_while(Result::ok)
+                .find_map(|l| {
+                    l.strip_prefix("keyhole-camera control on ")
+                        .map(str::to_owned)
+                })
+                .expect("the camera exited before saying where its control endpoint listens");
+            // Keep reading so the camera never blocks on a full pipe.
+            std::thread::spawn(move || lines.for_each(drop));
+            control
+        })
+        .await
+        .expect("reading the camera's output");
+    }
+
+    /// `http://127.0.0.1:<port>` of the running camera's control endpoint.
+    ///
+    /// # Panics
+    /// If the camera was never started.
+    #[must_use]
+    pub fn control(&self) -> &str {
+        assert!(!self.control.is_empty(), "the camera was never started");
+        &self.control
     }
 
     /// The running camera's status, or `None` if it does not answer.
@@ -344,6 +381,22 @@ impl CameraProcess {
         let mut child = self.child.take().expect("a running camera");
         child.kill().ok();
         child.wait().ok();
+    }
+
+    /// Waits up to `secs` for the running camera to exit by itself; returns how it exited.
+    ///
+    /// # Panics
+    /// If it is not running or still runs after `secs`.
+    pub async fn exited_within(&mut self, secs: u64) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("a running camera");
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(status) = child.try_wait().expect("the camera's exit status") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the camera kept running");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// SIGTERM, then checks for a clean exit.

@@ -111,11 +111,22 @@ async fn command(command: Command, config: Config) -> Result<(), Box<dyn std::er
         Command::Run => {
             let agent = Agent::open(&dir, settings(&config))?;
             let status = agent.status().clone();
+            let control = tokio::net::TcpListener::bind(config.control)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "the control endpoint could not listen on {}: {e}",
+                        config.control
+                    )
+                })?;
+            let address = control.local_addr()?;
             eprintln!(
-                "keyhole-camera: camera {} of account {}, sealing with {}, control on http://{}",
-                status.camera_id, status.account_code, status.suite, config.control
+                "keyhole-camera: camera {} of account {}, sealing with {}",
+                status.camera_id, status.account_code, status.suite
             );
-            keyhole_camera::run::run(config, agent, stop_signal()).await?;
+            // On standard output, for whoever started the camera on port 0 to read.
+            println!("keyhole-camera control on http://{address}");
+            keyhole_camera::run::run(config, agent, control, stop_signal()).await?;
             eprintln!("keyhole-camera: stopped");
             Ok(())
         }

@@ -20,17 +20,13 @@ pub struct RunningCamera {
 }
 
 impl RunningCamera {
-    /// Starts `agent` (its state in `state_dir`) and waits until its control API answers.
+    /// Starts `agent` (its state in `state_dir`), its control API on a listener bound here.
     pub async fn start(agent: Agent, state_dir: &Path, marker: Option<&str>) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let control = format!("http://{}", listener.local_addr().unwrap());
         let mut config = Config {
             state_dir: state_dir.to_owned(),
             profile: Profile::Wired,
-            control: format!("127.0.0.1:{port}").parse().unwrap(),
             source: SourceConfig::Synthetic {
                 width: 320,
                 height: 240,
@@ -47,15 +43,9 @@ impl RunningCamera {
         config.talk.file = Some(speaker.clone());
         config.talk.rate = 16_000;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(keyhole_camera::run::run(config, agent, async {
+        let task = tokio::spawn(keyhole_camera::run::run(config, agent, listener, async {
             stopped.await.ok();
         }));
-        let control = format!("http://127.0.0.1:{port}");
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while reqwest::get(format!("{control}/status")).await.is_err() {
-            assert!(std::time::Instant::now() < deadline, "camera did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
         Self {
             control,
             speaker,
