@@ -23,14 +23,6 @@ use rand_core::SeedableRng;
 
 const BIN: &str = env!("CARGO_BIN_EXE_keyhole-camera");
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The `keyhole-camera` binary of this package, configured with `settings` in `dir`.
 fn camera_process(dir: &Path, settings: &str) -> Camera {
     Camera::new(Path::new(BIN), dir, settings)
@@ -616,11 +608,13 @@ async fn killed_camera_and_absent_server_lose_and_duplicate_nothing() {
 struct RtspServer(Child, u16);
 
 impl RtspServer {
+    /// Starts it on a port the server binds and reports.
     fn start() -> Option<Self> {
-        Self::start_on(free_port())
+        Self::start_on(0)
     }
 
-    /// Starts it on `port` (to bring a stopped server back at the same address).
+    /// Starts it on `port`, or any free one for 0 (a given port brings a stopped server back at
+    /// the same address).
     fn start_on(port: u16) -> Option<Self> {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/rtsp_server.py");
         // Debian's interpreter: it has the GObject bindings.
@@ -653,8 +647,16 @@ impl RtspServer {
             &mut line,
         )
         .unwrap();
-        assert_eq!(line.trim(), "ready");
-        Some(Self(child, port))
+        let bound = line
+            .trim()
+            .strip_prefix("ready ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("the RTSP server said {line:?}"));
+        assert!(
+            port == 0 || bound == port,
+            "asked for {port}, bound {bound}"
+        );
+        Some(Self(child, bound))
     }
 }
 

@@ -4,6 +4,8 @@ AAC-LC (48 kHz) at /door-aac, and as G.711 mu-law (8 kHz) at /door-pcmu; and the
 H.265 with the G.711 tone at /door-h265-pcmu.
 
 Usage: /usr/bin/python3 rtsp_server.py PORT
+With PORT 0 the system picks a free one; "ready PORT" on standard output says which, once the
+server listens.
 """
 import sys
 
@@ -46,5 +48,5 @@ for path, video, sound in [
     factory.set_shared(True)
     server.get_mount_points().add_factory(path, factory)
 server.attach(None)
-print("ready", flush=True)
+print("ready", server.get_bound_port(), flush=True)
 GLib.MainLoop().run()
