@@ -120,7 +120,7 @@ impl SyntheticCamera {
     }
 
     /// Writes `marker` into every key frame as an H.264 SEI user-data message: players ignore
-    /// it, but it is plain bytes in the stream, so tests (and `keyhole demo`) can search
+    /// it, but it is plain bytes in the stream, so tests (and `keyhole-demo`) can search
     /// everything a server stored or received for the video's plaintext.
     ///
     /// # Errors

@@ -6,7 +6,6 @@
 mod out;
 
 mod commands;
-mod demo;
 mod desktop;
 mod events;
 mod push;
@@ -337,16 +336,6 @@ enum Command {
         #[arg(long)]
         no_open: bool,
     },
-    /// Run the whole system on this machine and show it working: the embedded server (SQLite
-    /// and a folder, HTTPS with a self-signed certificate) in a temporary folder, an account,
-    /// a paired simulated camera that records sealed clips and events, verification and export
-    /// on the owner's device, a search of everything the server stored for the video's
-    /// plaintext, and a tampered clip being caught.
-    Demo {
-        /// Keep the server's data in this folder instead of a temporary one.
-        #[arg(long)]
-        dir: Option<PathBuf>,
-    },
 }
 
 fn main() -> ExitCode {
@@ -496,7 +485,6 @@ fn main() -> ExitCode {
             Command::Ui { port, no_open } => {
                 commands::ui(&store, port, !no_open).await.map(|()| true)
             }
-            Command::Demo { dir } => demo::run(dir).await.map(|()| true),
         }
     });
     match result {

@@ -1,11 +1,11 @@
-//! `keyhole demo`, the README's first command, runs to the end and shows what it promises.
+//! `keyhole-demo`, the README's first command, runs to the end and shows what it promises.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 #[test]
 fn demo_runs_and_shows_it_working() {
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyhole"))
-        .args(["demo", "--dir"])
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyhole-demo"))
+        .arg("--dir")
         .arg(dir.path())
         .output()
         .unwrap();

@@ -1,6 +1,9 @@
-//! `keyhole demo`: every part running for real on this machine, in one process.
+//! `keyhole-demo`: every part running for real on this machine, in one process. It lives apart
+//! from the `keyhole` command so that building the owner's device never builds the server and
+//! the camera.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::{Context, bail, ensure};
 use keyhole_camera::{Agent, AgentSettings};
@@ -12,6 +15,50 @@ use keyhole_client::core::{ObjectId, Timestamp};
 use keyhole_http::Endpoint;
 use keyhole_server::{AppState, Config, tls};
 use rand_core::{OsRng, RngCore};
+
+/// `println!` that stops quietly when standard output's reader has gone
+/// (`keyhole-demo | head`), instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` as [`outln!`] is `println!`.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// Run the whole system on this machine and show it working: the embedded server (SQLite and a
+/// folder, HTTPS with a self-signed certificate) in a temporary folder, an account, a paired
+/// simulated camera that records sealed clips and events, verification and export on the
+/// owner's device, a search of everything the server stored for the video's plaintext, and a
+/// tampered clip being caught.
+#[derive(clap::Parser)]
+#[command(name = "keyhole-demo", version)]
+struct Args {
+    /// Keep the server's data and the exported clips in this folder instead of a temporary one.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = <Args as clap::Parser>::parse();
+    let result = tokio::runtime::Runtime::new()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(run(args.dir)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("keyhole-demo: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
 
 fn now() -> Timestamp {
     Timestamp(u64::try_from(keyhole_server::now_ms()).unwrap_or(0))
@@ -67,7 +114,7 @@ fn files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-pub(crate) async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
+async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
     let temp = tempfile::tempdir().context("making a temporary folder")?;
     let data = keep.unwrap_or_else(|| temp.path().to_owned());
     let rng = &mut OsRng;
