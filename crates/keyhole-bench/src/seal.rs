@@ -7,7 +7,9 @@ use anyhow::{Context, ensure};
 use aws_lc_rs::aead::{AES_256_GCM, Algorithm, CHACHA20_POLY1305, LessSafeKey, UnboundKey};
 use keyhole_core::envelope::{Sealer, Suite};
 use keyhole_core::{CameraKey, HpkeSecretKey};
-use keyhole_workload::{CHUNK, PIECE, clip_params, open_streaming, raw_aead, seal_streaming};
+use keyhole_workload::{
+    CHUNK, PIECE, clip_params, open_streaming, raw_aead, seal_known, seal_streaming,
+};
 use rand_core::SeedableRng;
 
 use crate::stats::{Timing, bursts, clip_bytes, gb_per_s, median};
@@ -29,7 +31,9 @@ pub fn run(quick: bool) -> anyhow::Result<String> {
         "A {clip_len}-byte clip in {CHUNK}-byte chunks, fed in {PIECE}-byte pieces, one thread; \
          {passes} rounds, each running every operation {BURST} times back to back and keeping \
          its quickest: the best of all rounds and the median of the rounds' quickest. Ratios \
-         are of medians. {}\n",
+         are of medians. The length-known sealer reads the clip from memory (a camera, from a \
+         file) and writes what it seals nowhere in the timed passes (a camera, to a file); that \
+         output is opened and compared once after. {}\n",
         cpu_features()
     )?;
     writeln!(
@@ -53,7 +57,8 @@ pub fn run(quick: bool) -> anyhow::Result<String> {
         )?;
         let mut out = Vec::with_capacity(sealed.len());
         let mut plain = Vec::with_capacity(clip_len);
-        let [raw, floor, seal, open] = bursts(
+        let mut rng2 = rand_chacha::ChaCha20Rng::seed_from_u64(2);
+        let [raw, floor, seal, known, open] = bursts(
             passes,
             BURST,
             [
@@ -67,6 +72,18 @@ pub fn run(quick: bool) -> anyhow::Result<String> {
                         &camera,
                         &mut rng,
                         &mut out,
+                    )?)
+                },
+                // What the camera does with a clip: its output goes to a file; here nowhere,
+                // and is checked below.
+                &mut || {
+                    Ok(seal_known(
+                        suite,
+                        &clip,
+                        &viewing.public(),
+                        &camera,
+                        &mut rng2,
+                        &mut std::io::sink(),
                     )?)
                 },
                 &mut || {
@@ -86,6 +103,20 @@ pub fn run(quick: bool) -> anyhow::Result<String> {
             plain == clip,
             "the timed sealer's output does not open to the clip"
         );
+        let mut known_out = Vec::with_capacity(sealed.len());
+        seal_known(
+            suite,
+            &clip,
+            &viewing.public(),
+            &camera,
+            &mut rng,
+            &mut known_out,
+        )?;
+        open_streaming(&known_out, &camera.public(), &viewing, &mut plain)?;
+        ensure!(
+            plain == clip,
+            "what the length-known sealer makes does not open to the clip"
+        );
         let rate = |d| gb_per_s(len, d);
         let (raw_r, floor_r) = (rate(raw.median), rate(floor.median));
         for (what, timing) in [
@@ -95,6 +126,10 @@ pub fn run(quick: bool) -> anyhow::Result<String> {
                 floor,
             ),
             ("seal clip (streaming)", seal),
+            (
+                "seal clip, length known (the camera's clips: read into place, written out)",
+                known,
+            ),
             ("open clip (streaming, verified)", open),
         ] {
             let median = rate(timing.median);

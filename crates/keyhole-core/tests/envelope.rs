@@ -123,7 +123,21 @@ fn round_trip_split(suite: Suite, len: usize, cuts: &[usize], cuts2: &[usize]) {
 #[test]
 fn round_trips_at_chunk_boundaries() {
     for suite in SUITES {
-        for len in [0, 1, 1023, 1024, 1025, 2047, 2048, 2049, 5 * 1024] {
+        // Past 256 KiB, `seal_read` writes out a full buffer and goes on.
+        for len in [
+            0,
+            1,
+            1023,
+            1024,
+            1025,
+            2047,
+            2048,
+            2049,
+            5 * 1024,
+            256 * 1024,
+            256 * 1024 + 1,
+            300 * 1024 + 5,
+        ] {
             round_trip_split(suite, len, &[], &[]);
             round_trip_split(
                 suite,

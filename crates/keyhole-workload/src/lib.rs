@@ -84,6 +84,28 @@ pub fn seal_streaming(
     Ok(())
 }
 
+/// Seals `clip` as the camera seals a clip whose length it knows ([`Sealer::seal_read`]): each
+/// chunk read from `clip` straight into place and encrypted there, the sealed bytes written to
+/// `sink`.
+///
+/// # Errors
+/// The sealer refusing its parameters or the viewing key, or `sink` failing.
+pub fn seal_known(
+    suite: Suite,
+    clip: &[u8],
+    viewing: &HpkePublicKey,
+    camera: &CameraKey,
+    rng: &mut impl CryptoRngCore,
+    sink: &mut impl std::io::Write,
+) -> std::io::Result<()> {
+    let mut prefix = Vec::with_capacity(PREFIX_LEN);
+    let sealer = Sealer::new(clip_params(suite), viewing, camera, rng, &mut prefix)
+        .map_err(std::io::Error::other)?;
+    sink.write_all(&prefix)?;
+    black_box(sealer.seal_read(&mut &clip[..], clip.len() as u64, sink)?);
+    Ok(())
+}
+
 /// Opens `sealed` into `plain` (emptied first) as a device does: verified, streamed, in
 /// [`PIECE`]-byte pieces.
 ///

@@ -188,6 +188,63 @@ impl<'k> Sealer<'k> {
         self.pending.extend_from_slice(data);
     }
 
+    /// Seals the next `len` bytes of `reader`, finishes, and writes every sealed byte (the
+    /// trailer included) to `sink`. With the length known, no chunk waits for the byte after
+    /// it: each is read straight into place in one output buffer, encrypted there, and the
+    /// buffer hashed and written about every 256 KiB, so the plaintext is never copied in
+    /// memory. The output is byte for byte what [`Sealer::update`] and [`Sealer::finish`]
+    /// make. Plaintext already pushed with [`Sealer::update`] comes first.
+    ///
+    /// # Errors
+    /// The reader's or the sink's error; [`std::io::ErrorKind::UnexpectedEof`] if `reader` ends
+    /// before `len` bytes.
+    pub fn seal_read<R, W>(
+        mut self,
+        reader: &mut R,
+        len: u64,
+        sink: &mut W,
+    ) -> std::io::Result<SealSummary>
+    where
+        R: std::io::Read + ?Sized,
+        W: std::io::Write + ?Sized,
+    {
+        let cs = self.header.chunk_size();
+        self.plaintext_len += len;
+        let mut left = len + self.pending.len() as u64;
+        let batch = (SEAL_READ_BYTES / cs).max(1);
+        let mut buf = vec![0u8; batch * (cs + TAG_LEN) + TRAILER_LEN];
+        let mut at = 0;
+        loop {
+            // The next chunk: what `update` held back, then bytes from the reader.
+            let n = usize::try_from(left).map_or(cs, |left| left.min(cs));
+            let held = std::mem::take(&mut self.pending);
+            buf[at..at + held.len()].copy_from_slice(&held);
+            reader.read_exact(&mut buf[at + held.len()..at + n])?;
+            left -= n as u64;
+            let last = left == 0;
+            let tag = self
+                .cipher
+                .seal(self.next_index, last, &mut buf[at..at + n]);
+            buf[at + n..at + n + TAG_LEN].copy_from_slice(&tag);
+            self.next_index += 1;
+            at += n + TAG_LEN;
+            self.sealed_len += (n + TAG_LEN) as u64;
+            if last {
+                break;
+            }
+            if at + cs + TAG_LEN > buf.len() - TRAILER_LEN {
+                self.hasher.update(&buf[..at]);
+                sink.write_all(&buf[..at])?;
+                at = 0;
+            }
+        }
+        self.hasher.update(&buf[..at]);
+        let (summary, trailer) = self.sign_trailer();
+        buf[at..at + TRAILER_LEN].copy_from_slice(&trailer);
+        sink.write_all(&buf[..at + TRAILER_LEN])?;
+        Ok(summary)
+    }
+
     /// Seals the last chunk, signs the trailer and appends both to `out`.
     #[must_use]
     pub fn finish(mut self, out: &mut Vec<u8>) -> SealSummary {
@@ -223,67 +280,10 @@ impl<'k> Sealer<'k> {
     }
 }
 
-impl Sealer<'_> {
-    /// Seals the next `len` bytes of `reader`, finishes, and writes every sealed byte (the
-    /// trailer included) to `sink`. With the length known, no chunk waits for the byte after
-    /// it: each is read straight into place in one output buffer, encrypted there, and the
-    /// buffer hashed and written every four chunks, so the plaintext is never
-    /// copied in memory. The output is byte for byte what [`Sealer::update`] and
-    /// [`Sealer::finish`] make. Plaintext already pushed with [`Sealer::update`] comes first.
-    ///
-    /// # Errors
-    /// The reader's or the sink's error; [`std::io::ErrorKind::UnexpectedEof`] if `reader` ends
-    /// before `len` bytes.
-    pub fn seal_read<R, W>(
-        mut self,
-        reader: &mut R,
-        len: u64,
-        sink: &mut W,
-    ) -> std::io::Result<SealSummary>
-    where
-        R: std::io::Read + ?Sized,
-        W: std::io::Write + ?Sized,
-    {
-        let cs = self.header.chunk_size();
-        self.plaintext_len += len;
-        let mut left = len + self.pending.len() as u64;
-        let mut buf = vec![0u8; SEAL_READ_CHUNKS * (cs + TAG_LEN) + TRAILER_LEN];
-        let mut at = 0;
-        loop {
-            // The next chunk: what `update` held back, then bytes from the reader.
-            let n = usize::try_from(left).map_or(cs, |left| left.min(cs));
-            let held = std::mem::take(&mut self.pending);
-            buf[at..at + held.len()].copy_from_slice(&held);
-            reader.read_exact(&mut buf[at + held.len()..at + n])?;
-            left -= n as u64;
-            let last = left == 0;
-            let tag = self
-                .cipher
-                .seal(self.next_index, last, &mut buf[at..at + n]);
-            buf[at + n..at + n + TAG_LEN].copy_from_slice(&tag);
-            self.next_index += 1;
-            at += n + TAG_LEN;
-            self.sealed_len += (n + TAG_LEN) as u64;
-            if last {
-                break;
-            }
-            if at + cs + TAG_LEN > buf.len() - TRAILER_LEN {
-                self.hasher.update(&buf[..at]);
-                sink.write_all(&buf[..at])?;
-                at = 0;
-            }
-        }
-        self.hasher.update(&buf[..at]);
-        let (summary, trailer) = self.sign_trailer();
-        buf[at..at + TRAILER_LEN].copy_from_slice(&trailer);
-        sink.write_all(&buf[..at + TRAILER_LEN])?;
-        Ok(summary)
-    }
-}
-
-/// Chunks [`Sealer::seal_read`] hashes and writes at a time: long runs keep BLAKE3 at its
-/// speed, and four 64 KiB chunks stay in cache between encryption and hashing.
-const SEAL_READ_CHUNKS: usize = 4;
+/// Plaintext [`Sealer::seal_read`] hashes and writes at a time, in whole chunks (at least one):
+/// long runs keep BLAKE3 at its speed, and 256 KiB stays in cache between encryption and
+/// hashing.
+const SEAL_READ_BYTES: usize = 256 << 10;
 
 /// Bytes of a sealed object holding `plaintext_len` bytes in chunks of 2^`chunk_log2` bytes
 /// (at least one chunk, which may be empty).
