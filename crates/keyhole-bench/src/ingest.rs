@@ -103,10 +103,16 @@ async fn keyhole_round(agents: &mut Vec<Agent>) -> anyhow::Result<Outcome> {
         .map(|mut agent| {
             tokio::spawn(async move {
                 let began = Instant::now();
-                // As the camera's own loop does: an upload cut off is resumed.
+                // As the camera's own loop does: an upload cut off is resumed, once the server
+                // has seen the cut attempt end (409 until then), backing off between tries.
                 let mut sent = agent.upload_pending().await;
                 let mut retries = 0;
-                while sent.as_ref().is_err_and(AgentError::is_offline) && retries < 3 {
+                while sent
+                    .as_ref()
+                    .is_err_and(|e| e.is_offline() || matches!(e, AgentError::Refused(409, _)))
+                    && retries < 8
+                {
+                    tokio::time::sleep(Duration::from_millis(100 << retries)).await;
                     retries += 1;
                     sent = agent.upload_pending().await;
                 }

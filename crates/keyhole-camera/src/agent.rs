@@ -1212,6 +1212,14 @@ impl Agent {
             if state["stored"].as_bool() == Some(true) {
                 return Ok(());
             }
+            if state["in_progress"].as_bool() == Some(true) {
+                // The server has not yet seen the earlier attempt end; its partial upload may
+                // still grow. Resume once it has (the upload loop retries).
+                return Err(AgentError::Refused(
+                    409,
+                    "the server is still receiving an earlier attempt at this upload".into(),
+                ));
+            }
             offset = state["offset"].as_u64().unwrap_or(0).min(entry.len);
         }
         let mut file = open_spooled(entry).await?;

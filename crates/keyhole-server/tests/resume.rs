@@ -26,6 +26,8 @@ async fn an_upload_cut_by_a_crash_resumes_where_it_stopped() {
     // Wait until the server has written all of it (a condition, not a delay).
     let seen = wait_for_offset(&s, &camera_token, &id, first as u64).await;
     assert_eq!(seen, first as u64);
+    // Still being received: not yet the place to resume from.
+    assert_eq!(status(&s, &camera_token, &id).await["in_progress"], true);
     s.kill();
     // The client sees the connection drop; what matters is what the server kept.
     let _ = upload.await;
@@ -34,6 +36,7 @@ async fn an_upload_cut_by_a_crash_resumes_where_it_stopped() {
     let s = Server::spawn(dir.path());
     let st = status(&s, &camera_token, &id).await;
     assert_eq!(st["stored"], false);
+    assert_eq!(st["in_progress"], false);
     let offset = usize::try_from(st["offset"].as_u64().unwrap()).unwrap();
     assert_eq!(offset, first, "the partial upload survived the crash");
     // A wrong offset is refused without harm; resuming without a partial is refused.

@@ -496,6 +496,20 @@ pub(super) struct UploadStatus {
     stored: bool,
     /// Bytes of a partial upload to resume from (0 if none).
     offset: u64,
+    /// Whether an upload of the object is still being received: a connection the camera saw
+    /// drop may not have ended here yet, and until it has, the partial upload can still grow,
+    /// so `offset` is not yet where to resume.
+    in_progress: bool,
+}
+
+impl UploadSlot {
+    /// Whether an upload of `id` holds its slot now.
+    fn is_taken(id: &[u8; 16]) -> bool {
+        in_progress()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(id)
+    }
 }
 
 /// Where a camera's upload of this object stands, so it can resume after a dropped connection.
@@ -513,8 +527,12 @@ pub(super) async fn upload_status(
         return Ok(Json(UploadStatus {
             stored: true,
             offset: u64::try_from(row.size).unwrap_or(0),
+            in_progress: false,
         }));
     }
+    // Asked first: a slot free now stays free until this camera's next upload takes it, and
+    // the partial upload's length is then final.
+    let in_progress = UploadSlot::is_taken(&object_id);
     let offset = state
         .blobs
         .partial_len(&upload_name(&camera_id, &object_id))
@@ -523,6 +541,7 @@ pub(super) async fn upload_status(
     Ok(Json(UploadStatus {
         stored: false,
         offset,
+        in_progress,
     }))
 }
 
