@@ -28,6 +28,7 @@ use crate::spool::{Entry, Spool, SpoolFile};
 use crate::store::{
     Chain, Identity, RECORD_FILE, StoreError, load_rosters, save_rosters, write_atomic,
 };
+use crate::upload::{Upload, Work};
 
 /// Why the agent could not do something.
 #[derive(Debug, thiserror::Error)]
@@ -180,9 +181,9 @@ pub struct Wanted {
 /// must not hold the agent (live view).
 #[derive(Clone)]
 pub struct Link {
-    http: reqwest::Client,
-    server: String,
-    token: Arc<Zeroizing<String>>,
+    pub(crate) http: reqwest::Client,
+    pub(crate) server: String,
+    pub(crate) token: Arc<Zeroizing<String>>,
 }
 
 impl std::fmt::Debug for Link {
@@ -334,7 +335,7 @@ fn listing(chain: &[Roster], signer: Signer) -> Option<&Roster> {
     })
 }
 
-async fn ok(resp: reqwest::Response) -> Result<reqwest::Response, AgentError> {
+pub(crate) async fn ok(resp: reqwest::Response) -> Result<reqwest::Response, AgentError> {
     if resp.status().is_success() {
         return Ok(resp);
     }
@@ -992,10 +993,20 @@ impl Agent {
         self.seal_event(details, rng)
     }
 
-    /// [`Agent::refresh_record`], treating an unreachable server as "keep the newest verified
-    /// record".
+    /// [`Agent::refresh_record`], treating an unreachable server, or one that does not answer
+    /// within [`RECORD_WAIT`], as "keep the newest verified record".
     async fn refresh_online(&mut self, rng: &mut impl CryptoRngCore) -> Result<(), AgentError> {
-        match self.refresh_record(rng).await {
+        let Ok(refreshed) = tokio::time::timeout(RECORD_WAIT, self.refresh_record(rng)).await
+        else {
+            // A server that does not answer in time counts as unreachable.
+            self.status.online = false;
+            return if self.record.is_some() {
+                Ok(())
+            } else {
+                Err(AgentError::NoRecord)
+            };
+        };
+        match refreshed {
             Ok(()) => Ok(()),
             Err(e) if e.is_offline() && self.record.is_some() => Ok(()),
             Err(AgentError::Refused(401, _)) => {
@@ -1008,69 +1019,116 @@ impl Agent {
 
     /// Uploads everything in the spool, oldest first, and removes what the server acknowledged.
     /// Stops at the first failure that a retry may cure (unreachable, busy, server error) and
-    /// returns it; objects the server refuses for good are moved aside and counted.
+    /// returns it; objects the server refuses for good are moved aside and counted. The agent
+    /// is borrowed throughout: a camera's uploader, which must not keep clips from being sealed
+    /// meanwhile, takes the same steps holding the agent only to pick and settle each
+    /// ([`Agent::next_upload`]).
     ///
     /// # Errors
     /// The failure that stopped the run; the spool keeps everything not acknowledged.
     pub async fn upload_pending(&mut self) -> Result<usize, AgentError> {
         let mut uploaded = 0;
+        let result = loop {
+            let upload = match self.next_upload() {
+                Ok(Some(upload)) => upload,
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            };
+            let sent = upload.send().await;
+            match self.settle_upload(&upload, sent) {
+                Ok(n) => uploaded += n,
+                Err(e) => break Err(e),
+            }
+        };
+        self.end_upload_round(uploaded);
+        result.map(|()| uploaded)
+    }
+
+    /// The next step in uploading the spool, its head signed now: the oldest objects that fit
+    /// one batch request, or the oldest object alone (always so after an earlier attempt was
+    /// cut, to resume it). `None` once the spool is empty.
+    ///
+    /// # Errors
+    /// A spool that cannot be read, or a head that cannot be signed.
+    pub fn next_upload(&mut self) -> Result<Option<Upload>, AgentError> {
         let entries = self.spool.entries()?;
-        let mut next = 0;
-        while next < entries.len() {
-            let batch = self.batch_from(&entries[next..]);
-            if batch.len() >= 2 {
-                match self.upload_batch(batch).await {
-                    Ok(()) => {
-                        for entry in batch {
-                            self.uploaded(entry)?;
-                        }
-                        uploaded += batch.len();
-                        next += batch.len();
-                    }
-                    Err(e) => {
-                        // Send them one by one (resuming) from now on.
-                        for entry in batch {
-                            self.interrupted.insert(entry.object_id);
-                        }
-                        if let AgentError::Refused(code, _) = e
-                            && permanent(code)
-                        {
-                            continue;
-                        }
-                        self.keep_last_upload(uploaded);
-                        self.update_status();
-                        return Err(e);
-                    }
-                }
-                continue;
+        let Some(oldest) = entries.first() else {
+            return Ok(None);
+        };
+        let batch = self.batch_from(&entries);
+        let work = if batch.len() >= 2 {
+            let last = batch.last().map_or(0, |e| e.sequence);
+            Work::Batch {
+                entries: batch.to_vec(),
+                head: self.head(last)?,
             }
-            let entry = &entries[next];
-            next += 1;
-            match self.upload(entry).await {
-                Ok(()) => {
+        } else {
+            Work::Single {
+                entry: oldest.clone(),
+                resume: self.interrupted.contains(&oldest.object_id),
+                head: self.head(oldest.sequence)?,
+            }
+        };
+        Ok(Some(Upload {
+            link: self.link(),
+            work,
+        }))
+    }
+
+    /// Takes what became of `upload`: how many objects the server acknowledged (removed from
+    /// the spool; 0 when it refused them for good: a batch is then sent one by one, a single
+    /// object moved aside), or the failure that should end this round of uploads.
+    ///
+    /// # Errors
+    /// `sent`'s failure when a retry may cure it; the spool failing.
+    pub fn settle_upload(
+        &mut self,
+        upload: &Upload,
+        sent: Result<(), AgentError>,
+    ) -> Result<usize, AgentError> {
+        self.status.online = !matches!(sent, Err(AgentError::Http(_)));
+        let entries = upload.entries();
+        let settled = match (sent, &upload.work) {
+            (Ok(()), _) => {
+                for entry in entries {
                     self.uploaded(entry)?;
-                    uploaded += 1;
                 }
-                Err(AgentError::Refused(code, why)) if permanent(code) => {
-                    self.spool.reject(entry)?;
-                    self.chain.rejected += 1;
-                    self.chain.save(&self.dir)?;
-                    self.alert(format!(
-                        "the server refused object {} ({code}: {why}); kept in spool/rejected",
-                        entry.object_id
-                    ));
-                }
-                Err(e) => {
-                    self.interrupted.insert(entry.object_id);
-                    self.keep_last_upload(uploaded);
-                    self.update_status();
-                    return Err(e);
-                }
+                Ok(entries.len())
             }
-        }
+            (Err(AgentError::Refused(code, _)), Work::Batch { .. }) if permanent(code) => {
+                // Send them one by one (resuming) from now on.
+                for entry in entries {
+                    self.interrupted.insert(entry.object_id);
+                }
+                Ok(0)
+            }
+            (Err(AgentError::Refused(code, why)), Work::Single { entry, .. })
+                if permanent(code) =>
+            {
+                self.spool.reject(entry)?;
+                self.chain.rejected += 1;
+                self.chain.save(&self.dir)?;
+                self.alert(format!(
+                    "the server refused object {} ({code}: {why}); kept in spool/rejected",
+                    entry.object_id
+                ));
+                Ok(0)
+            }
+            (Err(e), _) => {
+                for entry in entries {
+                    self.interrupted.insert(entry.object_id);
+                }
+                Err(e)
+            }
+        };
+        self.update_status();
+        settled
+    }
+
+    /// Ends a round of uploads that got `uploaded` objects acknowledged.
+    pub fn end_upload_round(&mut self, uploaded: usize) {
         self.keep_last_upload(uploaded);
         self.update_status();
-        Ok(uploaded)
     }
 
     /// Signs this camera's head (PROTOCOL.md §8.3): its newest sealed object, and that every
@@ -1155,93 +1213,15 @@ impl Agent {
         }
         &entries[..count]
     }
-
-    /// Sends `entries` in one batch request (see `keyhole_wire::batch`), streamed from the
-    /// spool files rather than read into memory.
-    async fn upload_batch(&mut self, entries: &[Entry]) -> Result<(), AgentError> {
-        use tokio::io::AsyncReadExt;
-        let mut body: std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>> =
-            Box::pin(tokio::io::empty());
-        let mut total = 0u64;
-        for entry in entries {
-            let len = u32::try_from(entry.len)
-                .map_err(|_| AgentError::Seal("a spooled object is too large".into()))?;
-            let file = open_spooled(entry).await?;
-            body = Box::pin(
-                body.chain(std::io::Cursor::new(len.to_be_bytes()))
-                    .chain(file.take(entry.len)),
-            );
-            total += 4 + entry.len;
-        }
-        let head = match entries.last() {
-            Some(last) => hex::encode(self.head(last.sequence)?),
-            None => return Ok(()),
-        };
-        let resp = self
-            .http
-            .post(format!("{}/v1/objects", self.identity.server_url))
-            .bearer_auth(self.identity.token.as_str())
-            .header(reqwest::header::CONTENT_LENGTH, total)
-            .header(HEAD_HEADER, head)
-            .body(reqwest::Body::wrap_stream(
-                tokio_util::io::ReaderStream::with_capacity(body, UPLOAD_READ),
-            ))
-            .send()
-            .await;
-        self.status.online = resp.is_ok();
-        ok(resp?).await?;
-        Ok(())
-    }
-
-    async fn upload(&mut self, entry: &Entry) -> Result<(), AgentError> {
-        let base = format!(
-            "{}/v1/objects/{}",
-            self.identity.server_url, entry.object_id
-        );
-        let token = self.identity.token.as_str();
-        let mut offset = 0;
-        if self.interrupted.contains(&entry.object_id) {
-            let resp = self
-                .http
-                .get(format!("{base}/upload"))
-                .bearer_auth(token)
-                .send()
-                .await;
-            self.status.online = resp.is_ok();
-            let state: serde_json::Value = ok(resp?).await?.json().await?;
-            if state["stored"].as_bool() == Some(true) {
-                return Ok(());
-            }
-            if state["in_progress"].as_bool() == Some(true) {
-                // The server has not yet seen the earlier attempt end; its partial upload may
-                // still grow. Resume once it has (the upload loop retries).
-                return Err(AgentError::Refused(
-                    409,
-                    "the server is still receiving an earlier attempt at this upload".into(),
-                ));
-            }
-            offset = state["offset"].as_u64().unwrap_or(0).min(entry.len);
-        }
-        let mut file = open_spooled(entry).await?;
-        tokio::io::AsyncSeekExt::seek(&mut file, std::io::SeekFrom::Start(offset))
-            .await
-            .map_err(|source| StoreError::Io {
-                path: entry.path.clone(),
-                source,
-            })?;
-        let head = self.head(entry.sequence)?;
-        let resp = self
-            .link()
-            .put_object(&entry.object_id, file, entry.len, offset, Some(&head))
-            .await;
-        self.status.online = resp.is_ok();
-        ok(resp?).await?;
-        Ok(())
-    }
 }
 
+/// How long sealing waits for the server's newest record before sealing to the newest one the
+/// camera holds: a stalled network must not hold up clips (a hostile server could stall the
+/// answer as well as withhold it, and gains nothing by it).
+const RECORD_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The request header that carries the camera's head on an upload (hexadecimal).
-const HEAD_HEADER: &str = "keyhole-head";
+pub(crate) const HEAD_HEADER: &str = "keyhole-head";
 
 /// Largest batch request body (the server's limit).
 const MAX_BATCH_BYTES: u64 = keyhole_wire::batch::MAX_BYTES as u64;
@@ -1249,9 +1229,9 @@ const MAX_BATCH_BYTES: u64 = keyhole_wire::batch::MAX_BYTES as u64;
 const MAX_BATCH_OBJECTS: usize = keyhole_wire::batch::MAX_OBJECTS;
 /// Bytes read from the spool per piece of an upload. Each read is a trip to tokio's blocking
 /// pool; at the default 4 KiB that was a thousand trips for a 5 MB clip.
-const UPLOAD_READ: usize = 128 << 10;
+pub(crate) const UPLOAD_READ: usize = 128 << 10;
 
-async fn open_spooled(entry: &Entry) -> Result<tokio::fs::File, StoreError> {
+pub(crate) async fn open_spooled(entry: &Entry) -> Result<tokio::fs::File, StoreError> {
     tokio::fs::File::open(&entry.path)
         .await
         .map_err(|source| StoreError::Io {

@@ -20,6 +20,7 @@ pub mod source;
 pub mod spool;
 pub mod store;
 pub mod talk;
+pub mod upload;
 pub mod video;
 
 pub use agent::{Agent, AgentError, AgentSettings, Status};

@@ -880,6 +880,36 @@ async fn heads_forever(agent: Arc<Mutex<Agent>>, interval: Duration) {
     }
 }
 
+/// [`Agent::upload_pending`], holding the agent only to pick each step and to settle it, never
+/// while its bytes travel: clips go on being sealed (and pictures captured) however long a
+/// backlog takes to send. The status follows each step.
+async fn upload_round(
+    agent: &Mutex<Agent>,
+    status: &watch::Sender<LiveStatus>,
+) -> Result<usize, AgentError> {
+    let mut uploaded = 0;
+    let result = loop {
+        let next = agent.lock().await.next_upload();
+        let upload = match next {
+            Ok(Some(upload)) => upload,
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        };
+        let sent = upload.send().await;
+        let mut agent = agent.lock().await;
+        let settled = agent.settle_upload(&upload, sent);
+        let snapshot = agent.status().clone();
+        drop(agent);
+        status.send_modify(|s| s.agent = snapshot);
+        match settled {
+            Ok(n) => uploaded += n,
+            Err(e) => break Err(e),
+        }
+    };
+    agent.lock().await.end_upload_round(uploaded);
+    result.map(|()| uploaded)
+}
+
 async fn upload_forever(
     agent: Arc<Mutex<Agent>>,
     status: Arc<watch::Sender<LiveStatus>>,
@@ -902,8 +932,8 @@ async fn upload_forever(
                 }
             }
         }
+        let result = upload_round(&agent, &status).await;
         let mut agent = agent.lock().await;
-        let result = agent.upload_pending().await;
         if let Err(AgentError::Refused(401, _)) = result {
             // Retrying cannot cure a credential the server revoked: say what to do, and stop.
             agent.credential_refused();

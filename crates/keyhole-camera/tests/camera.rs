@@ -1027,6 +1027,8 @@ async fn an_h265_camera_streams_live_as_h265() {
 struct SlowProxy {
     url: String,
     slow: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Holds everything the camera sends (after noting its request lines) until cleared.
+    stalled: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Bumped to drop every open connection (at the camera's next bytes).
     cut: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Every request line the camera sent (`METHOD /path`), in order.
@@ -1076,11 +1078,13 @@ impl SlowProxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let slow = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stalled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let cut = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let cutting = cut.clone();
         let target = target.trim_start_matches("http://").to_owned();
         let flag = slow.clone();
+        let stall = stalled.clone();
         let log = requests.clone();
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
@@ -1088,6 +1092,7 @@ impl SlowProxy {
                     continue;
                 };
                 let flag = flag.clone();
+                let stall = stall.clone();
                 let log = log.clone();
                 let cutting = cutting.clone();
                 let generation = cutting.load(Ordering::Relaxed);
@@ -1107,6 +1112,9 @@ impl SlowProxy {
                             }
                             sent.extend_from_slice(&buf[..n]);
                             request_lines(&sent, &mut scanned, &log);
+                            while stall.load(Ordering::Relaxed) {
+                                tokio::time::sleep(Duration::from_millis(20)).await;
+                            }
                             if flag.load(Ordering::Relaxed) {
                                 // About 20 KB/s.
                                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -1131,6 +1139,7 @@ impl SlowProxy {
         Self {
             url,
             slow,
+            stalled,
             cut,
             requests,
             task,
@@ -1248,6 +1257,62 @@ async fn uploads_cut_or_killed_midway_resume_and_arrive_once() {
     for clip in clips(&objects) {
         check_clip(dir.path(), &clip, (640, 480));
     }
+    server.stop().await;
+}
+
+/// An upload that does not move (a backlog after an outage, or an uplink at a crawl) never keeps
+/// clips from being sealed: the uploader holds the agent only to pick and settle each upload,
+/// not while its bytes travel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_that_stalls_does_not_hold_up_sealing() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server")).await;
+    let proxy = SlowProxy::start(&server.url).await;
+    let rng = &mut ChaCha20Rng::seed_from_u64(21);
+    let mut camera = camera_process(
+        dir.path(),
+        "[source]\nkind = \"synthetic\"\n[record]\nmode = \"events\"\n\
+         [clip]\npre_roll_s = 1.0\npost_roll_s = 2.0\n[motion]\nenabled = false\n",
+    );
+    let (mut owner, camera_id) =
+        owner_with_camera_via(&server.url, &proxy.url, "ana", &camera, rng).await;
+    camera.start().await;
+    camera.wait_for_pictures(20).await;
+
+    // The first event goes at once; then the proxy holds whatever the camera sends, so the
+    // upload of the event's clip starts and does not move.
+    camera.post("/trigger").await;
+    camera
+        .wait_for("the first event to upload", 30, |s| s["uploaded"] == 1)
+        .await;
+    let before = proxy.requests.lock().unwrap().len();
+    proxy.stalled.store(true, Ordering::Relaxed);
+    seen(&proxy, before, "PUT /v1/objects/").await;
+
+    // A second event meanwhile: it and its clip are sealed while the first clip is stuck.
+    camera.post("/trigger").await;
+    let during = camera
+        .wait_for("the second event and its clip to be sealed", 30, |s| {
+            s["sealed"] == 4
+        })
+        .await;
+    assert_eq!(
+        during["uploaded"], 1,
+        "the first clip was still on its way: {during}"
+    );
+    proxy.stalled.store(false, Ordering::Relaxed);
+    camera
+        .wait_for("everything to upload", 60, |s| s["uploaded"] == 4)
+        .await;
+    camera.stop();
+    let (report, _) = fetch_all(&mut owner, &camera_id).await;
+    let sequences: Vec<u64> = report
+        .entries
+        .iter()
+        .map(|e| e.header.as_ref().unwrap().sequence)
+        .collect();
+    assert_eq!(sequences, [1, 2, 3, 4]);
     server.stop().await;
 }
 
