@@ -195,6 +195,22 @@ impl std::fmt::Debug for Link {
 }
 
 impl Link {
+    /// Sends a signed head of camera `camera_id` on its own (PROTOCOL.md §8.3).
+    ///
+    /// # Errors
+    /// An unreachable or refusing server.
+    pub async fn send_head(&self, camera_id: &CameraId, head: &[u8]) -> Result<(), AgentError> {
+        let resp = self
+            .http
+            .put(format!("{}/v1/cameras/{camera_id}/head", self.server))
+            .bearer_auth(self.token.as_str())
+            .body(head.to_vec())
+            .send()
+            .await?;
+        ok(resp).await?;
+        Ok(())
+    }
+
     /// The next talk stream for this camera (PROTOCOL.md §8.4), as the device sends it; `None`
     /// if none came within `wait_secs`.
     ///
@@ -1086,7 +1102,7 @@ impl Agent {
         upload: &Upload,
         sent: Result<(), AgentError>,
     ) -> Result<usize, AgentError> {
-        self.status.online = !matches!(sent, Err(AgentError::Http(_)));
+        self.note_reached(&sent);
         let entries = upload.entries();
         let settled = match (sent, &upload.work) {
             (Ok(()), _) => {
@@ -1155,30 +1171,35 @@ impl Agent {
         .map_err(|e| AgentError::Seal(format!("the camera's head: {e}")))
     }
 
-    /// Sends the camera's head on its own (between uploads): what the server has of its chain
+    /// The camera's head to send on its own (between uploads), signed now, with the link to send
+    /// it over ([`Link::send_head`]) without holding the agent: what the server has of its chain
     /// is everything before the oldest object still in the spool.
     ///
     /// # Errors
-    /// An unreachable or refusing server.
-    pub async fn send_head(&mut self) -> Result<(), AgentError> {
+    /// A spool that cannot be read, or a head that cannot be signed.
+    pub fn head_to_send(&self) -> Result<(Link, Vec<u8>), AgentError> {
         let delivered = match self.spool.entries()?.first() {
             Some(oldest) => oldest.sequence.saturating_sub(1),
             None => self.chain.sequence,
         };
-        let head = self.head(delivered)?;
-        let resp = self
-            .http
-            .put(format!(
-                "{}/v1/cameras/{}/head",
-                self.identity.server_url, self.identity.camera_id
-            ))
-            .bearer_auth(self.identity.token.as_str())
-            .body(head)
-            .send()
-            .await;
-        self.status.online = resp.is_ok();
-        ok(resp?).await?;
-        Ok(())
+        Ok((self.link(), self.head(delivered)?))
+    }
+
+    /// Sends the camera's head on its own ([`Agent::head_to_send`], then [`Link::send_head`]).
+    ///
+    /// # Errors
+    /// An unreachable or refusing server.
+    pub async fn send_head(&mut self) -> Result<(), AgentError> {
+        let (link, head) = self.head_to_send()?;
+        let sent = link.send_head(&self.identity.camera_id, &head).await;
+        self.note_reached(&sent);
+        sent
+    }
+
+    /// Notes whether a request sent without the agent reached the server (the status's
+    /// `online`).
+    pub fn note_reached<T>(&mut self, sent: &Result<T, AgentError>) {
+        self.status.online = !matches!(sent, Err(AgentError::Http(_)));
     }
 
     fn uploaded(&mut self, entry: &Entry) -> Result<(), AgentError> {

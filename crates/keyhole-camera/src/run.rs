@@ -870,11 +870,20 @@ fn thumbnail_at(pictures: impl IntoIterator<Item = AccessUnit>, at: u64) -> Vec<
 /// a camera with nothing new from one whose uploads the server withholds. A failed send waits
 /// for the next turn; uploads carry heads of their own meanwhile.
 async fn heads_forever(agent: Arc<Mutex<Agent>>, interval: Duration) {
+    let camera_id = agent.lock().await.camera_id();
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        if let Err(e) = agent.lock().await.send_head().await {
+        // Signed under the agent, sent without it: a stalled connection must not hold up
+        // sealing.
+        let next = agent.lock().await.head_to_send();
+        let sent = match next {
+            Ok((link, head)) => link.send_head(&camera_id, &head).await,
+            Err(e) => Err(e),
+        };
+        agent.lock().await.note_reached(&sent);
+        if let Err(e) = sent {
             eprintln!("keyhole-camera: could not send the camera's head ({e})");
         }
     }

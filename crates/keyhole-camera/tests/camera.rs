@@ -1262,7 +1262,8 @@ async fn uploads_cut_or_killed_midway_resume_and_arrive_once() {
 
 /// An upload that does not move (a backlog after an outage, or an uplink at a crawl) never keeps
 /// clips from being sealed: the uploader holds the agent only to pick and settle each upload,
-/// not while its bytes travel.
+/// not while its bytes travel, and so does the sender of the camera's heads (here one a second,
+/// each stuck too).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_that_stalls_does_not_hold_up_sealing() {
     use std::sync::atomic::Ordering;
@@ -1273,7 +1274,8 @@ async fn an_upload_that_stalls_does_not_hold_up_sealing() {
     let mut camera = camera_process(
         dir.path(),
         "[source]\nkind = \"synthetic\"\n[record]\nmode = \"events\"\n\
-         [clip]\npre_roll_s = 1.0\npost_roll_s = 2.0\n[motion]\nenabled = false\n",
+         [clip]\npre_roll_s = 1.0\npost_roll_s = 2.0\n[motion]\nenabled = false\n\
+         [heads]\ninterval_s = 1\n",
     );
     let (mut owner, camera_id) =
         owner_with_camera_via(&server.url, &proxy.url, "ana", &camera, rng).await;
