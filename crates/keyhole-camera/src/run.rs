@@ -318,13 +318,12 @@ pub async fn run(
     let agent = Arc::new(Mutex::new(agent));
     let mut source = source::start(&config.source)?;
     let (trigger_tx, mut triggers) = mpsc::channel(16);
-    let listener = control;
     let routes = control_routes(Control {
         triggers: trigger_tx,
         visitor: source.visitor.clone(),
         status: status_rx,
     });
-    let control = tokio::spawn(async move { axum::serve(listener, routes).await });
+    let control = tokio::spawn(async move { axum::serve(control, routes).await });
 
     let upload_wanted = Arc::new(Notify::new());
     let (cut_tx, cut_rx) = mpsc::channel::<Work>(8);

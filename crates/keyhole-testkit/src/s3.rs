@@ -1,9 +1,9 @@
 //! A throwaway S3-compatible server: `s3s-fs` (a real S3 protocol implementation over a folder)
-//! on a free loopback port, with one empty bucket, stopped and removed when dropped.
+//! on a loopback port it binds itself, with one empty bucket, stopped and removed when dropped.
 
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use keyhole_server::config::{S3Config, Secret};
 
@@ -49,28 +49,42 @@ impl S3Server {
         let dir = tempfile::tempdir().expect("temporary folder");
         // s3s-fs keeps a bucket as a folder of its root.
         std::fs::create_dir(dir.path().join(BUCKET)).expect("bucket folder");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new(&program)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        // Port 0: s3s-fs binds a free port itself and logs where it listens, on standard
+        // output, once it does.
+        let mut child = Command::new(&program)
+            .args(["--host", "127.0.0.1", "--port", "0"])
             .args(["--access-key", "test", "--secret-key", "testsecret"])
             .arg(dir.path())
-            .stdout(Stdio::null())
+            .env("RUST_LOG", "s3s_fs=info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("starting {}: {e}", program.display()));
-        let server = Self {
-            endpoint: format!("http://127.0.0.1:{port}"),
+        // Its output is read on a thread of its own, which keeps reading so the server never
+        // blocks on a full pipe; the address comes back over a channel, within 20 s or never.
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some((_, url)) = line.split_once("server is running at ") {
+                    tx.send(url.trim().to_owned()).ok();
+                }
+            }
+        });
+        let mut server = Self {
+            endpoint: String::new(),
             child,
             _dir: dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "s3s-fs did not start listening");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        server.endpoint = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{} did not say where it listens within 20 s",
+                    program.display()
+                )
+            });
         Some(server)
     }
 
