@@ -174,19 +174,11 @@ async fn bad_configs_codes_and_state_get_clear_errors() {
 #[test]
 fn help_and_first_errors_match_their_snapshots() {
     use keyhole_testkit::snapshots;
-    let help = snapshots::run(BIN, &["--help"]);
-    let commands = snapshots::subcommands(&help);
+    let (commands, mut cases) = snapshots::help_cases(BIN);
     assert!(
         commands.len() >= 4,
         "commands read from the help: {commands:?}"
     );
-    let mut cases = vec![("help".to_owned(), help)];
-    for command in &commands {
-        cases.push((
-            format!("help-{command}"),
-            snapshots::run(BIN, &[command, "--help"]),
-        ));
-    }
     cases.push((
         "error-unknown-command".to_owned(),
         snapshots::run(BIN, &["nosuch"]),

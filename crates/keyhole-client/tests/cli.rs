@@ -1523,19 +1523,11 @@ async fn watch_shows_each_event_as_a_desktop_notification_with_its_thumbnail() {
 fn help_and_first_errors_match_their_snapshots() {
     use keyhole_testkit::snapshots;
     let exe = env!("CARGO_BIN_EXE_keyhole");
-    let help = snapshots::run(exe, &["--help"]);
-    let commands = snapshots::subcommands(&help);
+    let (commands, mut cases) = snapshots::help_cases(exe);
     assert!(
         commands.len() > 20,
         "commands read from the help: {commands:?}"
     );
-    let mut cases = vec![("help".to_owned(), help)];
-    for command in &commands {
-        cases.push((
-            format!("help-{command}"),
-            snapshots::run(exe, &[command, "--help"]),
-        ));
-    }
     for (name, args) in [
         ("error-unknown-command", &["nosuch"][..]),
         ("error-export-without-arguments", &["export"][..]),

@@ -35,7 +35,7 @@ pub fn run(exe: &str, args: &[&str]) -> String {
 
 /// The subcommands a clap `--help` output lists, `help` left out.
 #[must_use]
-pub fn subcommands(help: &str) -> Vec<String> {
+fn subcommands(help: &str) -> Vec<String> {
     help.lines()
         .skip_while(|l| !l.ends_with("Commands:"))
         .skip(1)
@@ -43,6 +43,23 @@ pub fn subcommands(help: &str) -> Vec<String> {
         .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
         .filter(|c| c != "help")
         .collect()
+}
+
+/// The help cases of `exe`: `help` for its `--help`, and `help-COMMAND` for each subcommand's
+/// `--help`, the list read from the first (so a new command needs a snapshot). Returns the
+/// subcommands too, for the caller to check that the list was read.
+///
+/// # Panics
+/// If `exe` cannot be started.
+#[must_use]
+pub fn help_cases(exe: &str) -> (Vec<String>, Vec<(String, String)>) {
+    let help = run(exe, &["--help"]);
+    let commands = subcommands(&help);
+    let mut cases = vec![("help".to_owned(), help)];
+    for command in &commands {
+        cases.push((format!("help-{command}"), run(exe, &[command, "--help"])));
+    }
+    (commands, cases)
 }
 
 /// Compares each `(name, output)` of `cases` with `dir/name.txt`, or writes them all anew with
