@@ -1,8 +1,9 @@
 //! The battery camera's energy proxy: CPU instructions (valgrind's callgrind, deterministic)
 //! and bytes on the wire for one 10-second event clip sealed and uploaded over TLS, against
-//! uploading the same clip unencrypted over TLS through the same upload code. Each run is a separate camera
-//! process (this program's `battery-worker`); a run that only opens the camera's state is
-//! subtracted from the others, leaving the work of one clip.
+//! uploading the same clip unencrypted over TLS through the same upload code. Each run is a
+//! separate camera process (this program's `battery-worker`); a run that only opens the
+//! camera's state and seeds aws-lc's random generator is subtracted from the others, leaving
+//! the work of one clip.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;

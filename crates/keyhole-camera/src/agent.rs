@@ -1141,10 +1141,15 @@ impl Agent {
         settled
     }
 
-    /// Ends a round of uploads that got `uploaded` objects acknowledged.
+    /// Ends a round of uploads that got `uploaded` objects acknowledged: keeps when the server
+    /// last acknowledged one, once per round rather than per object (the status is current
+    /// already: each settled step updates it).
     pub fn end_upload_round(&mut self, uploaded: usize) {
-        self.keep_last_upload(uploaded);
-        self.update_status();
+        if uploaded > 0
+            && let Err(e) = self.chain.save(&self.dir)
+        {
+            self.alert(format!("could not save the chain's state: {e}"));
+        }
     }
 
     /// Signs this camera's head (PROTOCOL.md §8.3): its newest sealed object, and that every
@@ -1197,9 +1202,14 @@ impl Agent {
     }
 
     /// Notes whether a request sent without the agent reached the server (the status's
-    /// `online`).
+    /// `online`): an answer, even a refusal, says it did, an unreachable server that it did
+    /// not; a failure before anything was sent (a spool file) says nothing.
     pub fn note_reached<T>(&mut self, sent: &Result<T, AgentError>) {
-        self.status.online = !matches!(sent, Err(AgentError::Http(_)));
+        match sent {
+            Ok(_) | Err(AgentError::Refused(..)) => self.status.online = true,
+            Err(AgentError::Http(_)) => self.status.online = false,
+            Err(_) => {}
+        }
     }
 
     fn uploaded(&mut self, entry: &Entry) -> Result<(), AgentError> {
@@ -1210,15 +1220,6 @@ impl Agent {
         self.status.last_upload = Some(now.to_string());
         self.chain.last_upload = Some(now.0);
         Ok(())
-    }
-
-    /// Keeps when the server last acknowledged an object, once per round of uploads.
-    fn keep_last_upload(&mut self, uploaded: usize) {
-        if uploaded > 0
-            && let Err(e) = self.chain.save(&self.dir)
-        {
-            self.alert(format!("could not save the chain's state: {e}"));
-        }
     }
 
     /// The leading entries that fit one batch request (none interrupted before).

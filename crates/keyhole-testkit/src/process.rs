@@ -300,16 +300,6 @@ impl CameraProcess {
         .expect("reading the camera's output");
     }
 
-    /// `http://127.0.0.1:<port>` of the running camera's control endpoint.
-    ///
-    /// # Panics
-    /// If the camera was never started.
-    #[must_use]
-    pub fn control(&self) -> &str {
-        assert!(!self.control.is_empty(), "the camera was never started");
-        &self.control
-    }
-
     /// The running camera's status, or `None` if it does not answer.
     pub async fn status(&self) -> Option<Value> {
         let resp = self
